@@ -1,0 +1,376 @@
+/*
+ * cloudbridge tun addon: opens a tun device and moves IP packets between it
+ * and JavaScript without a thread-pool round trip per packet.
+ *
+ * Reads: the fd is non-blocking and watched with uv_poll on the Node loop.
+ * One readable wake-up drains up to a batch of packets into an arena owned by
+ * JavaScript, each framed with the 4-byte address family header that the
+ * tun@openssh.com channel uses (OpenBSD numbering: 2 = IPv4, 24 = IPv6), and
+ * then calls back once with the packet count. JavaScript sends the framed
+ * packets as they are, so nothing is copied or allocated here per packet.
+ *
+ * Writes: synchronous write(2) straight from the buffer SSH handed us, header
+ * skipped (Linux, IFF_NO_PI) or translated (macOS utun).
+ */
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#elif defined(__APPLE__)
+#include <net/if_utun.h>
+#include <sys/kern_control.h>
+#include <sys/sys_domain.h>
+#endif
+
+#define OPENBSD_AF_INET 2u
+#define OPENBSD_AF_INET6 24u
+#define HDR 4
+
+#define CHECK(call)                                                     \
+  do {                                                                  \
+    napi_status status_ = (call);                                       \
+    if (status_ != napi_ok) {                                           \
+      napi_throw_error(env, NULL, "napi call failed: " #call);          \
+      return NULL;                                                      \
+    }                                                                   \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_value code, message, error;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_string_utf8(env, err == EPERM || err == EACCES ? "EPERM" : "ETUN",
+                          NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, message, &error);
+  napi_value errnum;
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_throw(env, error);
+  return NULL;
+}
+
+/* ---- open ------------------------------------------------------------- */
+
+#if defined(__linux__)
+static int tun_open(const char *want, char *name_out, size_t name_len, int *err) {
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) { *err = errno; return -1; }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (want && want[0]) {
+    size_t n = strlen(want);
+    if (n >= IFNAMSIZ) { *err = ENAMETOOLONG; close(fd); return -1; }
+    memcpy(ifr.ifr_name, want, n);
+  }
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) { *err = errno; close(fd); return -1; }
+  strncpy(name_out, ifr.ifr_name, name_len - 1);
+  name_out[name_len - 1] = 0;
+  return fd;
+}
+#elif defined(__APPLE__)
+/* utun: a PF_SYSTEM control socket; unit N+1 gives utunN, 0 lets the kernel pick. */
+static int tun_open(const char *want, char *name_out, size_t name_len, int *err) {
+  unsigned unit = 0;
+  if (want && want[0]) {
+    if (strncmp(want, "utun", 4) != 0 || want[4] == 0) { *err = EINVAL; return -1; }
+    char *end = NULL;
+    unsigned long n = strtoul(want + 4, &end, 10);
+    if (*end != 0 || n > 255) { *err = EINVAL; return -1; }
+    unit = (unsigned)n + 1;
+  }
+  int fd = socket(PF_SYSTEM, SOCK_DGRAM, SYSPROTO_CONTROL);
+  if (fd < 0) { *err = errno; return -1; }
+  struct ctl_info info;
+  memset(&info, 0, sizeof info);
+  strncpy(info.ctl_name, UTUN_CONTROL_NAME, sizeof info.ctl_name - 1);
+  if (ioctl(fd, CTLIOCGINFO, &info) < 0) { *err = errno; close(fd); return -1; }
+  struct sockaddr_ctl addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sc_len = sizeof addr;
+  addr.sc_family = AF_SYSTEM;
+  addr.ss_sysaddr = AF_SYS_CONTROL;
+  addr.sc_id = info.ctl_id;
+  addr.sc_unit = unit;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) { *err = errno; close(fd); return -1; }
+  socklen_t len = (socklen_t)name_len;
+  if (getsockopt(fd, SYSPROTO_CONTROL, UTUN_OPT_IFNAME, name_out, &len) < 0) {
+    *err = errno; close(fd); return -1;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    *err = errno; close(fd); return -1;
+  }
+  return fd;
+}
+#else
+static int tun_open(const char *want, char *name_out, size_t name_len, int *err) {
+  *err = ENOTSUP;
+  return -1;
+}
+#endif
+
+/* open(name?: string) -> [fd, ifname] */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char want[64] = {0};
+  if (argc >= 1) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[0], &t));
+    if (t == napi_string) {
+      size_t n;
+      CHECK(napi_get_value_string_utf8(env, argv[0], want, sizeof want, &n));
+    }
+  }
+  char name[64] = {0};
+  int err = 0;
+  int fd = tun_open(want, name, sizeof name, &err);
+  if (fd < 0) return throw_errno(env, "open tun device", err);
+  napi_value result, vfd, vname;
+  CHECK(napi_create_array_with_length(env, 2, &result));
+  CHECK(napi_create_int32(env, fd, &vfd));
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &vname));
+  CHECK(napi_set_element(env, result, 0, vfd));
+  CHECK(napi_set_element(env, result, 1, vname));
+  return result;
+}
+
+/* ---- write ------------------------------------------------------------ */
+
+/* write(fd, framed: Uint8Array) -> bytes written, or -errno.
+ * `framed` starts with the 4-byte OpenBSD family header. EAGAIN means the
+ * kernel queue is full: the packet is dropped, as a router would. */
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  void *data;
+  size_t len;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off));
+  ssize_t n;
+  if (len <= HDR) {
+    n = -EINVAL;
+  } else {
+#if defined(__APPLE__)
+    const uint8_t *p = data;
+    uint32_t fam = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    uint8_t hdr[HDR] = {0, 0, 0, (uint8_t)(fam == OPENBSD_AF_INET6 ? AF_INET6 : AF_INET)};
+    struct iovec iov[2] = {{hdr, HDR}, {(uint8_t *)data + HDR, len - HDR}};
+    n = writev(fd, iov, 2);
+#else
+    n = write(fd, (uint8_t *)data + HDR, len - HDR);
+#endif
+    if (n < 0) n = -errno;
+  }
+  napi_value out;
+  CHECK(napi_create_int64(env, (int64_t)n, &out));
+  return out;
+}
+
+/* close(fd) */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (fd >= 0) close(fd);
+  return NULL;
+}
+
+/* ---- reader ----------------------------------------------------------- */
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  int fd;
+  int active;
+  int closing;
+  napi_ref arena_ref;
+  napi_ref lengths_ref;
+  napi_ref callback_ref;
+  napi_ref self_ref;
+  uint8_t *arena;
+  size_t arena_len;
+  uint32_t *lengths;
+  size_t max_batch;
+  size_t packet_max; /* largest packet the arena must still fit to read again */
+} reader_t;
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  reader_t *r = handle->data;
+  if (r->closing) return;
+  size_t count = 0, off = 0;
+  int err = 0;
+  if (status < 0) err = -status;
+  while (!err && count < r->max_batch && r->arena_len - off >= r->packet_max + HDR) {
+    uint8_t *slot = r->arena + off;
+#if defined(__APPLE__)
+    ssize_t n = read(r->fd, slot, r->arena_len - off);
+    if (n < 0) { if (errno != EAGAIN && errno != EINTR) err = errno; break; }
+    if (n <= HDR) continue;
+    slot[0] = slot[1] = slot[2] = 0;
+    slot[3] = (uint8_t)(slot[3] == AF_INET6 ? OPENBSD_AF_INET6 : OPENBSD_AF_INET);
+    size_t framed = (size_t)n;
+#else
+    ssize_t n = read(r->fd, slot + HDR, r->arena_len - off - HDR);
+    if (n < 0) { if (errno != EAGAIN && errno != EINTR) err = errno; break; }
+    if (n == 0) break;
+    uint32_t fam = (slot[HDR] >> 4) == 6 ? OPENBSD_AF_INET6 : OPENBSD_AF_INET;
+    slot[0] = 0; slot[1] = 0; slot[2] = 0; slot[3] = (uint8_t)fam;
+    size_t framed = (size_t)n + HDR;
+#endif
+    r->lengths[count++] = (uint32_t)framed;
+    off += framed;
+  }
+  if (count == 0 && !err) return;
+
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[2];
+  napi_get_reference_value(env, r->callback_ref, &cb);
+  napi_get_global(env, &recv);
+  napi_create_uint32(env, (uint32_t)count, &argv[0]);
+  napi_create_int32(env, err, &argv[1]);
+  /* make_callback so that microtasks and async hooks run as after any I/O */
+  napi_value result;
+  napi_status st = napi_make_callback(env, NULL, recv, cb, 2, argv, &result);
+  if (st == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  reader_t *r = handle->data;
+  napi_env env = r->env;
+  napi_delete_reference(env, r->arena_ref);
+  napi_delete_reference(env, r->lengths_ref);
+  napi_delete_reference(env, r->callback_ref);
+  napi_delete_reference(env, r->self_ref);
+  free(r);
+}
+
+static reader_t *get_reader(napi_env env, napi_value v) {
+  reader_t *r = NULL;
+  if (napi_get_value_external(env, v, (void **)&r) != napi_ok) return NULL;
+  return r;
+}
+
+/* reader(fd, arena: Buffer, lengths: Uint32Array, packetMax, onPackets(count, errno)) -> handle
+ * The reader starts stopped. */
+static napi_value js_reader(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) { napi_throw_type_error(env, NULL, "reader(fd, arena, lengths, packetMax, cb)"); return NULL; }
+  reader_t *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, "reader", ENOMEM);
+  r->env = env;
+  CHECK(napi_get_value_int32(env, argv[0], &r->fd));
+  napi_typedarray_type type;
+  size_t len, off;
+  napi_value ab;
+  void *data;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off));
+  r->arena = data;
+  r->arena_len = len;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &len, &data, &ab, &off));
+  if (type != napi_uint32_array) { free(r); napi_throw_type_error(env, NULL, "lengths must be a Uint32Array"); return NULL; }
+  r->lengths = data;
+  r->max_batch = len;
+  uint32_t pm;
+  CHECK(napi_get_value_uint32(env, argv[3], &pm));
+  r->packet_max = pm;
+  if (r->arena_len < r->packet_max + HDR) { free(r); napi_throw_range_error(env, NULL, "arena smaller than one packet"); return NULL; }
+  CHECK(napi_create_reference(env, argv[1], 1, &r->arena_ref));
+  CHECK(napi_create_reference(env, argv[2], 1, &r->lengths_ref));
+  CHECK(napi_create_reference(env, argv[4], 1, &r->callback_ref));
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  int rc = uv_poll_init(loop, &r->poll, r->fd);
+  if (rc < 0) { free(r); return throw_errno(env, "uv_poll_init", -rc); }
+  r->poll.data = r;
+  napi_value handle;
+  CHECK(napi_create_external(env, r, NULL, NULL, &handle));
+  CHECK(napi_create_reference(env, handle, 1, &r->self_ref));
+  return handle;
+}
+
+/* readerStart(handle): watch for packets; this keeps the loop alive. */
+static napi_value js_reader_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = get_reader(env, argv[0]);
+  if (!r || r->closing) return NULL;
+  if (!r->active) {
+    int rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
+    if (rc < 0) return throw_errno(env, "uv_poll_start", -rc);
+    r->active = 1;
+  }
+  return NULL;
+}
+
+/* readerStop(handle): backpressure; the kernel queues and then drops. */
+static napi_value js_reader_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = get_reader(env, argv[0]);
+  if (!r || r->closing) return NULL;
+  if (r->active) { uv_poll_stop(&r->poll); r->active = 0; }
+  return NULL;
+}
+
+/* readerClose(handle): stop and free; the fd itself is closed by close(). */
+static napi_value js_reader_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = get_reader(env, argv[0]);
+  if (!r || r->closing) return NULL;
+  r->closing = 1;
+  r->active = 0;
+  uv_close((uv_handle_t *)&r->poll, on_closed);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
+      {"write", NULL, js_write, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"reader", NULL, js_reader, NULL, NULL, NULL, napi_default, NULL},
+      {"readerStart", NULL, js_reader_start, NULL, NULL, NULL, napi_default, NULL},
+      {"readerStop", NULL, js_reader_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"readerClose", NULL, js_reader_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# cloudbridge lab: a "remote host" on this machine, for the demo and the tests.
+#
+#   scripts/lab.sh up   [NAME [OCTET]]   build it (idempotent: an old one is removed first)
+#   scripts/lab.sh down [NAME]           remove everything it made
+#   scripts/lab.sh config [NAME]         print the path of its cloudbridge config
+#
+# Topology (OCTET defaults to 213):
+#   host  cbh-NAME 10.OCTET.0.1/24 ──veth── eth0 10.OCTET.0.2  netns cb-NAME-r  ("remote host")
+#         sshd :22 (PermitTunnel yes) and :2200 (PermitTunnel no), dockerd
+#   netns cb-NAME-r eth1 10.OCTET.9.1/24 ──veth── eth0 10.OCTET.9.2  netns cb-NAME-b  ("VPC", no route back)
+# Everything lives in namespaces it creates; files under /run/cloudbridge-lab/NAME.
+set -euo pipefail
+
+cmd=${1:-}
+name=${2:-lab}
+octet=${3:-213}
+[[ $name =~ ^[a-z0-9]{1,8}$ ]] || { echo "lab: name must be 1-8 of a-z0-9" >&2; exit 2; }
+[[ $octet =~ ^[0-9]{1,3}$ ]] && (( octet <= 255 )) || { echo "lab: octet must be 0-255" >&2; exit 2; }
+dir=/run/cloudbridge-lab/$name
+ns_r=cb-$name-r
+ns_b=cb-$name-b
+veth_h=cbh-$name
+net=10.$octet
+
+need_root() { [ "$(id -u)" = 0 ] || { echo "lab: needs root (sudo $0 $cmd)" >&2; exit 1; }; }
+
+kill_pidfile() {
+  local f=$1 pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+}
+
+down() {
+  kill_pidfile "$dir/dockerd.pid"
+  kill_pidfile "$dir/sshd.pid"
+  kill_pidfile "$dir/sshd-notun.pid"
+  for ns in "$ns_r" "$ns_b"; do
+    if ip netns list | grep -qw "$ns"; then
+      # anything a test left running inside
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+      ip netns del "$ns"
+    fi
+  done
+  ip link del "$veth_h" 2>/dev/null || true
+  if [ -d "$dir" ]; then
+    # dockerd may leave mounts below its roots
+    { grep -o " $dir/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf "$dir"
+  fi
+  rmdir /run/cloudbridge-lab 2>/dev/null || true
+}
+
+wait_for() {
+  local what=$1; shift
+  for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "lab: $what did not come up" >&2
+  return 1
+}
+
+up() {
+  for bin in ip sshd ssh-keygen dockerd docker nsenter iptables; do
+    command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || { echo "lab: $bin not found (run .ci/setup or install it)" >&2; exit 1; }
+  done
+  down
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+
+  ip netns add "$ns_r"
+  ip netns add "$ns_b"
+  ip -n "$ns_r" link set lo up
+  ip -n "$ns_b" link set lo up
+  ip link add "$veth_h" type veth peer name eth0 netns "$ns_r"
+  ip addr add "$net.0.1/24" dev "$veth_h"
+  ip link set "$veth_h" up
+  ip -n "$ns_r" addr add "$net.0.2/24" dev eth0
+  ip -n "$ns_r" link set eth0 up
+  ip -n "$ns_r" link add eth1 type veth peer name eth0 netns "$ns_b"
+  ip -n "$ns_r" addr add "$net.9.1/24" dev eth1
+  ip -n "$ns_r" link set eth1 up
+  ip -n "$ns_b" addr add "$net.9.2/24" dev eth0
+  ip -n "$ns_b" link set eth0 up
+
+  ssh-keygen -q -t ed25519 -N '' -C "cloudbridge-lab-$name" -f "$dir/id_ed25519"
+  ssh-keygen -q -t ed25519 -N '' -f "$dir/ssh_host_ed25519_key"
+  cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
+  hostkey=$(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")
+  printf '%s %s\n[%s]:2200 %s\n' "$net.0.2" "$hostkey" "$net.0.2" "$hostkey" >"$dir/known_hosts"
+  mkdir -p /run/sshd
+  for variant in tun notun; do
+    if [ $variant = tun ]; then port=22 permit=yes pid=sshd.pid; else port=2200 permit=no pid=sshd-notun.pid; fi
+    cat >"$dir/sshd_config_$variant" <<CONF
+Port $port
+ListenAddress $net.0.2
+HostKey $dir/ssh_host_ed25519_key
+PidFile $dir/$pid
+AuthorizedKeysFile $dir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitTunnel $permit
+AllowStreamLocalForwarding yes
+AllowTcpForwarding yes
+ClientAliveInterval 10
+CONF
+    ip netns exec "$ns_r" /usr/sbin/sshd -f "$dir/sshd_config_$variant" -E "$dir/sshd_$variant.log"
+  done
+
+  # dockerd inside the remote namespace: nsenter keeps our mount namespace and its cgroups
+  nsenter --net="/var/run/netns/$ns_r" dockerd \
+    --bridge=none --iptables=false --ip-masq=false --ip-forward=false \
+    --data-root "$dir/docker-data" --exec-root "$dir/docker-exec" --pidfile "$dir/dockerd.pid" \
+    -H "unix://$dir/docker.sock" -H tcp://0.0.0.0:2375 --tls=false \
+    >"$dir/dockerd.log" 2>&1 </dev/null &
+  wait_for "sshd" ip netns exec "$ns_r" bash -c "exec 3<>/dev/tcp/$net.0.2/22"
+  wait_for "dockerd" docker -H "unix://$dir/docker.sock" version
+
+  cat >"$dir/config.yaml" <<CONF
+# cloudbridge lab "$name", written by scripts/lab.sh; removed by: sudo scripts/lab.sh down $name
+environments:
+  $name:
+    host: $net.0.2
+    user: root
+    identityFile: $dir/id_ed25519
+    knownHostsFile: $dir/known_hosts
+    tunnel: { local: $net.1.1, remote: $net.1.2, mtu: 1500 }
+    routes: [$net.9.0/24]
+    nat: true
+    docker: { mode: socket, remoteSocket: $dir/docker.sock }
+  $name-tcp:
+    host: $net.0.2
+    user: root
+    identityFile: $dir/id_ed25519
+    knownHostsFile: $dir/known_hosts
+    tunnel: { local: $net.1.5, remote: $net.1.6 }
+    docker: { mode: tcp, host: "tcp://$net.1.6:2375" }
+CONF
+  echo "lab: $name up: remote host $net.0.2 (netns $ns_r), behind it $net.9.2 (netns $ns_b)"
+  echo "lab: config $dir/config.yaml"
+}
+
+case "$cmd" in
+  up) need_root; up ;;
+  down) need_root; down; echo "lab: $name down" ;;
+  config) echo "$dir/config.yaml" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

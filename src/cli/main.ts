@@ -1,0 +1,251 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { findEnvironment, invokingUser, loadConfig } from '../config/load.js';
+import { Controller, type Status } from '../daemon/controller.js';
+import { requestControl } from '../daemon/control.js';
+import { controlSocket, envRunDir, logFile, runDir } from '../daemon/paths.js';
+import { dockerHostFor } from '../docker/endpoint.js';
+import { errorMessage, UserError } from './errors.js';
+import { formatStatus } from './format.js';
+
+interface CommonArgs {
+  config: string | undefined;
+}
+
+function requireRoot(what: string, env?: string): void {
+  if (process.geteuid?.() !== 0) {
+    throw new UserError(`cloudbridge ${what} needs root (try: sudo cloudbridge ${what}${env ? ` ${env}` : ''})`);
+  }
+}
+
+function isConnected(env: string): boolean {
+  return fs.existsSync(controlSocket(env));
+}
+
+/** Runs the controller in this process until it goes down. */
+async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean }): Promise<number> {
+  const env = findEnvironment(loadConfig(args.config), envName);
+  const report = (msg: object): void => {
+    if (args.notify) process.stdout.write(`${JSON.stringify(msg)}\n`);
+  };
+  const progress = (line: string): void => {
+    if (args.notify) report({ progress: line });
+    else process.stderr.write(`${line}\n`);
+  };
+  if (isConnected(env.name)) throw new UserError(`${env.name} is connected already (cloudbridge disconnect ${env.name} first)`);
+  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, progress });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => void controller.down(`signal ${sig}`));
+  }
+  await controller.up();
+  report({ ready: true, status: controller.status() });
+  if (args.notify) fs.closeSync(1); // the waiting `connect` reads until EOF
+  else progress(`${env.name}: up (Ctrl-C to disconnect)`);
+  const reason = await controller.done;
+  process.stderr.write(`${env.name}: down (${reason})\n`);
+  return reason === 'disconnect requested' || reason.startsWith('signal') ? 0 : 1;
+}
+
+/** Starts the controller in the background and waits until the tunnel passes traffic. */
+async function connectBackground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean }): Promise<number> {
+  const env = findEnvironment(loadConfig(args.config), envName);
+  if (isConnected(env.name)) throw new UserError(`${env.name} is connected already`);
+  fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
+  const log = fs.openSync(logFile(env.name), 'a', 0o600);
+  const main = fileURLToPath(import.meta.url);
+  const childArgs = [main, 'connect', env.name, '--foreground', '--notify'];
+  if (args.config) childArgs.push('--config', path.resolve(args.config));
+  if (args.force) childArgs.push('--force');
+  if (args.agent) childArgs.push('--agent', args.agent);
+  const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', 'pipe', log] });
+  const stdout = child.stdout!;
+  fs.closeSync(log);
+  const tty = process.stderr.isTTY;
+  let status: Status | undefined;
+  let error: string | undefined;
+  let buf = '';
+  stdout.setEncoding('utf8');
+  stdout.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let msg: { progress?: string; ready?: boolean; status?: Status; error?: string };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        continue;
+      }
+      if (msg.progress && !args.json) process.stderr.write(tty ? `  ${msg.progress}\n` : `${msg.progress}\n`);
+      if (msg.ready) status = msg.status;
+      if (msg.error) error = msg.error;
+    }
+  });
+  const exitCode = await new Promise<number | null>((resolve) => {
+    stdout.on('end', () => resolve(null));
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+  if (status) {
+    child.unref();
+    if (args.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    else process.stderr.write(`${env.name}: up. Use docker with: eval "$(cloudbridge env ${env.name})"\n`);
+    return 0;
+  }
+  if (!error) {
+    // The controller died without a word: its log has the reason.
+    const text = fs.existsSync(logFile(env.name)) ? fs.readFileSync(logFile(env.name), 'utf8').trim() : '';
+    error = text.split('\n').filter(Boolean).pop() ?? `controller exited with ${exitCode}`;
+  }
+  fs.rmSync(envRunDir(env.name), { recursive: true, force: true });
+  throw new UserError(error);
+}
+
+async function disconnect(envName: string): Promise<number> {
+  if (!isConnected(envName)) throw new UserError(`${envName} is not connected`);
+  let status: Status;
+  try {
+    status = await requestControl<Status>(controlSocket(envName), { cmd: 'status' });
+  } catch (err) {
+    throw new UserError(`${envName}: controller does not answer (${errorMessage(err)}); it may have crashed`);
+  }
+  const res = await requestControl<{ errors: string[] }>(controlSocket(envName), { cmd: 'down' });
+  // Wait for the process itself, so that a following connect finds a clean slate.
+  for (let i = 0; i < 100 && processAlive(status.pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (res.errors.length) {
+    process.stderr.write(`${envName}: disconnected, but could not undo: ${res.errors.join('; ')}\n`);
+    return 1;
+  }
+  process.stderr.write(`${envName}: disconnected\n`);
+  return 0;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function status(envName: string | undefined, json: boolean): Promise<number> {
+  const dir = runDir();
+  const names = envName ? [envName] : fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+  const out: Status[] = [];
+  for (const name of names) {
+    if (!isConnected(name)) {
+      if (envName) throw new UserError(`${envName} is not connected`);
+      continue;
+    }
+    try {
+      out.push(await requestControl<Status>(controlSocket(name), { cmd: 'status' }));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new UserError('status needs root: the control socket is root-only (try: sudo cloudbridge status)');
+      throw new UserError(`${name}: controller does not answer (${errorMessage(err)})`);
+    }
+  }
+  process.stdout.write(json ? `${JSON.stringify(out, null, 2)}\n` : formatStatus(out));
+  return 0;
+}
+
+function printEnv(envName: string, args: CommonArgs & { unset: boolean }): number {
+  const env = findEnvironment(loadConfig(args.config), envName);
+  if (args.unset) {
+    process.stdout.write('unset DOCKER_HOST\n');
+    return 0;
+  }
+  const host = dockerHostFor(env);
+  if (!host) throw new UserError(`${env.name} has docker.mode: off`);
+  if (!isConnected(env.name)) throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
+  process.stdout.write(`export DOCKER_HOST=${host}\n# eval "$(cloudbridge env ${env.name})"\n`);
+  return 0;
+}
+
+function withConfig<T>(y: Argv<T>): Argv<T & CommonArgs> {
+  return y.option('config', {
+    type: 'string',
+    describe: 'config file (default: $CLOUDBRIDGE_CONFIG, ~/.config/cloudbridge/config.yaml, /etc/cloudbridge/config.yaml)',
+  }) as Argv<T & CommonArgs>;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const run = (p: Promise<number> | number): Promise<void> =>
+    Promise.resolve(p).then((c) => {
+      code = c;
+    });
+  await yargs(argv)
+    .scriptName('cloudbridge')
+    .usage('$0 <command>\n\nA Layer-3 VPN over SSH: an IP tunnel (tun@openssh.com, as `ssh -w`) to a remote host, its routes, and its Docker daemon.')
+    .command(
+      'connect <env>',
+      'bring an environment up: SSH, tun devices and addresses on both ends, routes, NAT, docker endpoint',
+      (y) =>
+        withConfig(y)
+          .positional('env', { type: 'string', demandOption: true, describe: 'environment name from the config' })
+          .option('foreground', { type: 'boolean', default: false, describe: 'stay in the foreground (for service managers); Ctrl-C disconnects' })
+          .option('force', { type: 'boolean', default: false, describe: 'route even CIDRs that overlap the host\'s own networks' })
+          .option('agent', { type: 'string', describe: 'ssh-agent socket (default: $SSH_AUTH_SOCK)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
+          .option('notify', { type: 'boolean', default: false, hidden: true }),
+      (a) => {
+        requireRoot('connect', a.env);
+        return run(a.foreground ? runForeground(a.env, a) : connectBackground(a.env, a));
+      },
+    )
+    .command(
+      'disconnect <env>',
+      'take an environment down, undoing every change on both hosts',
+      (y) => y.positional('env', { type: 'string', demandOption: true }),
+      (a) => {
+        requireRoot('disconnect', a.env);
+        return run(disconnect(a.env));
+      },
+    )
+    .command(
+      'status [env]',
+      'show connected environments: devices, addresses, routes, traffic, uptime',
+      (y) => y.positional('env', { type: 'string' }).option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+      (a) => run(status(a.env, a.json)),
+    )
+    .command(
+      'env <env>',
+      'print the shell lines that point docker at the environment: eval "$(cloudbridge env ENV)"',
+      (y) =>
+        withConfig(y)
+          .positional('env', { type: 'string', demandOption: true })
+          .option('unset', { type: 'boolean', default: false, describe: 'print the lines that undo it' }),
+      (a) => run(printEnv(a.env, a)),
+    )
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    .fail((msg, err) => {
+      throw err ?? new UserError(msg);
+    })
+    .help()
+    .version()
+    .parseAsync();
+  return code;
+}
+
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(hideBin(process.argv)).then(
+    (code) => {
+      process.exitCode = code;
+      // Sockets of a finished controller may linger briefly; do not wait on them.
+      setTimeout(() => process.exit(code), 100).unref();
+    },
+    (err: unknown) => {
+      if (process.argv.includes('--notify')) process.stdout.write(`${JSON.stringify({ error: errorMessage(err) })}\n`);
+      process.stderr.write(`cloudbridge: ${errorMessage(err)}\n`);
+      if (!(err instanceof UserError) && process.env['CLOUDBRIDGE_DEBUG']) console.error(err);
+      process.exit(err instanceof UserError ? err.exitCode : 1);
+    },
+  );
+}

@@ -1,0 +1,44 @@
+export type StrictHostKeyChecking = 'yes' | 'accept-new' | 'no';
+export type DockerMode = 'socket' | 'tcp' | 'off';
+
+export interface TunnelConfig {
+  /** Local point-to-point address. */
+  readonly local: string;
+  /** Remote point-to-point address. */
+  readonly remote: string;
+  readonly mtu: number;
+  /** Remote tun unit (tunN); undefined picks the lowest free one. */
+  readonly remoteUnit: number | undefined;
+  /** Local interface name. */
+  readonly device: string;
+}
+
+export interface DockerConfig {
+  readonly mode: DockerMode;
+  /** tcp mode: the daemon's address as reached through the tunnel. */
+  readonly host: string | undefined;
+  /** socket mode: the daemon's socket on the remote host. */
+  readonly remoteSocket: string;
+}
+
+export interface EnvironmentConfig {
+  readonly name: string;
+  /** File the environment was read from, for messages. */
+  readonly source: string;
+  readonly host: string;
+  readonly user: string;
+  readonly port: number;
+  readonly identityFile: string | undefined;
+  readonly knownHostsFile: string;
+  readonly strictHostKeyChecking: StrictHostKeyChecking;
+  readonly connectTimeout: number;
+  readonly tunnel: TunnelConfig;
+  readonly routes: readonly string[];
+  readonly nat: boolean;
+  readonly docker: DockerConfig;
+}
+
+export interface Config {
+  readonly source: string;
+  readonly environments: ReadonlyMap<string, EnvironmentConfig>;
+}

@@ -1,0 +1,193 @@
+import path from 'node:path';
+import { UserError } from '../cli/errors.js';
+import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
+import type { Config, DockerMode, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
+
+/** Largest tunnel MTU: OpenSSH drops tun packets above about 16 KiB. */
+export const MAX_MTU = 16384;
+export const MIN_MTU = 576;
+const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,11}$/;
+
+export interface ValidateContext {
+  /** Where the document came from, named in every message. */
+  readonly source: string;
+  /** Home directory of the invoking user, for defaults and `~`. */
+  readonly home: string;
+}
+
+type Obj = Record<string, unknown>;
+
+class Field {
+  constructor(
+    private readonly ctx: ValidateContext,
+    readonly where: string,
+  ) {}
+
+  fail(problem: string): never {
+    throw new UserError(`${this.ctx.source}: ${this.where}: ${problem}`);
+  }
+
+  child(key: string): Field {
+    return new Field(this.ctx, `${this.where}.${key}`);
+  }
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(f: Field, obj: Obj, allowed: readonly string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) f.child(key).fail(`unknown field (expected one of: ${allowed.join(', ')})`);
+  }
+}
+
+function str(f: Field, v: unknown, fallback?: string): string {
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    f.fail('is required');
+  }
+  if (typeof v !== 'string' || v.length === 0) f.fail('must be a non-empty string');
+  if (/[\0\n\r]/.test(v)) f.fail('must not contain control characters');
+  return v;
+}
+
+function int(f: Field, v: unknown, fallback: number, min: number, max: number): number {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    f.fail(`must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function bool(f: Field, v: unknown, fallback: boolean): boolean {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean') f.fail('must be true or false');
+  return v;
+}
+
+function oneOf<T extends string>(f: Field, v: unknown, allowed: readonly T[], fallback: T): T {
+  if (v === undefined || v === null) return fallback;
+  // YAML 1.1 habits: `yes`/`no` may arrive as booleans
+  if (v === true && allowed.includes('yes' as T)) return 'yes' as T;
+  if (v === false && allowed.includes('no' as T)) return 'no' as T;
+  if (typeof v !== 'string' || !allowed.includes(v as T)) f.fail(`must be one of: ${allowed.join(', ')}`);
+  return v as T;
+}
+
+function expandHome(p: string, home: string): string {
+  if (p === '~') return home;
+  if (p.startsWith('~/')) return path.join(home, p.slice(2));
+  return p;
+}
+
+function filePath(f: Field, v: unknown, ctx: ValidateContext, fallback?: string): string | undefined {
+  if ((v === undefined || v === null) && fallback === undefined) return undefined;
+  const p = expandHome(str(f, v, fallback), ctx.home);
+  // relative paths are relative to the config file, as ssh_config does for Include
+  return path.isAbsolute(p) ? p : path.resolve(path.dirname(ctx.source), p);
+}
+
+function ipv4(f: Field, v: unknown): string {
+  const s = str(f, v);
+  if (parseIPv4(s) === undefined) f.fail(`"${s}" is not an IPv4 address`);
+  return s;
+}
+
+function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): EnvironmentConfig {
+  const f: Field = new Field(ctx, `environments.${name}`);
+  if (!ENV_NAME.test(name)) {
+    f.fail('environment names are 1-12 characters of a-z, 0-9, - and _, starting with a letter or digit');
+  }
+  if (!isObj(raw)) f.fail('must be a mapping');
+  checkKeys(f, raw, [
+    'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking',
+    'connectTimeout', 'tunnel', 'routes', 'nat', 'docker',
+  ]);
+
+  const host = str(f.child('host'), raw['host']);
+  if (host.startsWith('-') || /\s/.test(host)) f.child('host').fail(`"${host}" is not a host name or address`);
+
+  const tf: Field = f.child('tunnel');
+  const tunnelRaw = raw['tunnel'];
+  if (!isObj(tunnelRaw)) tf.fail('is required: a mapping with local and remote addresses');
+  checkKeys(tf, tunnelRaw, ['local', 'remote', 'mtu', 'remoteUnit', 'device']);
+  const local = ipv4(tf.child('local'), tunnelRaw['local']);
+  const remote = ipv4(tf.child('remote'), tunnelRaw['remote']);
+  if (local === remote) tf.fail('local and remote must differ');
+  const device = str(tf.child('device'), tunnelRaw['device'], `cb-${name}`);
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
+  const remoteUnitRaw = tunnelRaw['remoteUnit'];
+  const remoteUnit = remoteUnitRaw === undefined ? undefined : int(tf.child('remoteUnit'), remoteUnitRaw, 0, 0, 0x7ffffffe);
+
+  const rf: Field = f.child('routes');
+  const routesRaw = raw['routes'] ?? [];
+  if (!Array.isArray(routesRaw)) rf.fail('must be a list of CIDRs');
+  const routes: string[] = [];
+  (routesRaw as unknown[]).forEach((r, i) => {
+    const s = str(rf.child(String(i)), r);
+    const c = parseCidr(s);
+    if (!c) return rf.child(String(i)).fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 10.0.0.0/16)`);
+    if (c.prefix === 0) rf.child(String(i)).fail('a default route through the tunnel is not supported');
+    for (const prev of routes) {
+      if (cidrsOverlap(parseCidr(prev)!, c)) rf.child(String(i)).fail(`"${s}" overlaps "${prev}"`);
+    }
+    routes.push(s);
+  });
+
+  const df: Field = f.child('docker');
+  const dockerRaw = raw['docker'] ?? {};
+  if (!isObj(dockerRaw)) df.fail('must be a mapping');
+  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket']);
+  const mode = oneOf<DockerMode>(df.child('mode'), dockerRaw['mode'], ['socket', 'tcp', 'off'], 'socket');
+  let dockerHost: string | undefined;
+  if (mode === 'tcp') {
+    dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${remote}:2375`);
+    const m = /^tcp:\/\/([0-9.]+):(\d{1,5})$/.exec(dockerHost);
+    if (!m || parseIPv4(m[1]!) === undefined || Number(m[2]) > 65535) {
+      df.child('host').fail(`"${dockerHost}" is not of the form tcp://IPv4:PORT`);
+    }
+  } else if (dockerRaw['host'] !== undefined) {
+    df.child('host').fail('only applies to mode: tcp');
+  }
+  const remoteSocket = str(df.child('remoteSocket'), dockerRaw['remoteSocket'], '/var/run/docker.sock');
+  if (!remoteSocket.startsWith('/')) df.child('remoteSocket').fail('must be an absolute path');
+
+  return {
+    name,
+    source: ctx.source,
+    host,
+    user: str(f.child('user'), raw['user'], 'root'),
+    port: int(f.child('port'), raw['port'], 22, 1, 65535),
+    identityFile: filePath(f.child('identityFile'), raw['identityFile'], ctx),
+    knownHostsFile: filePath(f.child('knownHostsFile'), raw['knownHostsFile'], ctx, '~/.ssh/known_hosts')!,
+    strictHostKeyChecking: oneOf<StrictHostKeyChecking>(
+      f.child('strictHostKeyChecking'), raw['strictHostKeyChecking'], ['yes', 'accept-new', 'no'], 'yes'),
+    connectTimeout: int(f.child('connectTimeout'), raw['connectTimeout'], 10, 1, 300),
+    tunnel: {
+      local,
+      remote,
+      mtu: int(tf.child('mtu'), tunnelRaw['mtu'], 1500, MIN_MTU, MAX_MTU),
+      remoteUnit,
+      device,
+    },
+    routes,
+    nat: bool(f.child('nat'), raw['nat'], false),
+    docker: { mode, host: dockerHost, remoteSocket },
+  };
+}
+
+/** Validates a parsed config document. Every message names the file, the environment and the field. */
+export function validateConfig(doc: unknown, ctx: ValidateContext): Config {
+  const top: Field = new Field(ctx, 'top level');
+  if (!isObj(doc)) top.fail('must be a mapping with an "environments" key');
+  checkKeys(top, doc, ['environments']);
+  const envs = doc['environments'];
+  const ef: Field = new Field(ctx, 'environments');
+  if (!isObj(envs)) ef.fail('is required: a mapping from environment name to settings');
+  const environments = new Map<string, EnvironmentConfig>();
+  for (const [name, raw] of Object.entries(envs)) {
+    environments.set(name, validateEnvironment(name, raw, ctx));
+  }
+  return { source: ctx.source, environments };
+}

@@ -1,0 +1,77 @@
+/**
+ * Framed packets as the tun@openssh.com channel carries them: a 4-byte
+ * big-endian address family in OpenBSD numbering, then the IP packet.
+ */
+export const AF_INET = 2;
+export const AF_INET6 = 24;
+export const FRAME_HEADER = 4;
+
+/**
+ * Checks a framed packet from the network before it reaches the kernel:
+ * known family, matching IP version, sane header and total length.
+ * Returns undefined when it is fine, else the reason to drop it.
+ */
+export function checkFramed(b: Uint8Array): string | undefined {
+  if (b.length < FRAME_HEADER + 20) return 'short';
+  if (b[0] !== 0 || b[1] !== 0 || b[2] !== 0) return 'family';
+  const family = b[3];
+  const version = b[FRAME_HEADER]! >> 4;
+  const ipLen = b.length - FRAME_HEADER;
+  if (family === AF_INET) {
+    if (version !== 4) return 'version';
+    const ihl = (b[FRAME_HEADER]! & 15) * 4;
+    const total = (b[FRAME_HEADER + 2]! << 8) | b[FRAME_HEADER + 3]!;
+    if (ihl < 20 || total < ihl || total > ipLen) return 'length';
+    return undefined;
+  }
+  if (family === AF_INET6) {
+    if (version !== 6 || ipLen < 40) return 'version';
+    const payload = (b[FRAME_HEADER + 4]! << 8) | b[FRAME_HEADER + 5]!;
+    if (40 + payload > ipLen) return 'length';
+    return undefined;
+  }
+  return 'family';
+}
+
+function checksum(b: Uint8Array, start: number, end: number): number {
+  let sum = 0;
+  for (let i = start; i < end; i += 2) sum += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** A framed IPv4 ICMP echo request, used to prove the tunnel passes traffic end to end. */
+export function echoRequest(src: number, dst: number, id: number, seq: number): Buffer {
+  const payload = Buffer.from('cloudbridge-probe');
+  const ipLen = 20 + 8 + payload.length;
+  const b = Buffer.alloc(FRAME_HEADER + ipLen);
+  b.writeUInt32BE(AF_INET, 0);
+  const ip = FRAME_HEADER;
+  b[ip] = 0x45;
+  b.writeUInt16BE(ipLen, ip + 2);
+  b.writeUInt16BE(id, ip + 4);
+  b[ip + 8] = 64; // TTL
+  b[ip + 9] = 1; // ICMP
+  b.writeUInt32BE(src >>> 0, ip + 12);
+  b.writeUInt32BE(dst >>> 0, ip + 16);
+  b.writeUInt16BE(checksum(b, ip, ip + 20), ip + 10);
+  const icmp = ip + 20;
+  b[icmp] = 8; // echo request
+  b.writeUInt16BE(id, icmp + 4);
+  b.writeUInt16BE(seq, icmp + 6);
+  payload.copy(b, icmp + 8);
+  b.writeUInt16BE(checksum(b, icmp, b.length), icmp + 2);
+  return b;
+}
+
+/** Whether a framed packet is an ICMP echo reply to `echoRequest(…, id, …)` from `from`. */
+export function isEchoReply(b: Uint8Array, from: number, id: number): boolean {
+  if (b.length < FRAME_HEADER + 28 || b[3] !== AF_INET) return false;
+  const ip = FRAME_HEADER;
+  if (b[ip]! >> 4 !== 4 || b[ip + 9] !== 1) return false;
+  const src = ((b[ip + 12]! << 24) | (b[ip + 13]! << 16) | (b[ip + 14]! << 8) | b[ip + 15]!) >>> 0;
+  if (src !== from >>> 0) return false;
+  const icmp = ip + (b[ip]! & 15) * 4;
+  if (b.length < icmp + 8) return false;
+  return b[icmp] === 0 && ((b[icmp + 4]! << 8) | b[icmp + 5]!) === id;
+}

@@ -1,0 +1,44 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import type { Client } from 'ssh2';
+
+/**
+ * A local unix socket whose connections are carried to a remote unix socket
+ * over the SSH connection (direct-streamlocal@openssh.com, as `ssh -L
+ * local.sock:remote.sock` does). Owned by the invoking user, mode 0600.
+ */
+export async function forwardUnixSocket(
+  client: Client,
+  localPath: string,
+  remotePath: string,
+  owner: { uid: number; gid: number },
+): Promise<net.Server> {
+  fs.rmSync(localPath, { force: true });
+  const server = net.createServer((local) => {
+    local.pause();
+    client.openssh_forwardOutStreamLocal(remotePath, (err, remote) => {
+      if (err) {
+        local.destroy();
+        return;
+      }
+      local.pipe(remote).pipe(local);
+      local.on('error', () => remote.destroy());
+      remote.on('error', () => local.destroy());
+      local.on('close', () => remote.destroy());
+      remote.on('close', () => local.destroy());
+      local.resume();
+    });
+  });
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(localPath, () => resolve());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  fs.chmodSync(localPath, 0o600);
+  fs.chownSync(localPath, owner.uid, owner.gid);
+  return server;
+}

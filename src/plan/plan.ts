@@ -1,0 +1,76 @@
+import type { EnvironmentConfig } from '../config/types.js';
+import type { Step } from './steps.js';
+
+/** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
+export function ruleTag(env: string): string {
+  return `cloudbridge:${env}`;
+}
+
+/** Local side: address, link, routes on our tun device. */
+export function planLocal(env: EnvironmentConfig, dev: string): Step[] {
+  const { local, remote, mtu } = env.tunnel;
+  const steps: Step[] = [
+    {
+      title: `address ${local} peer ${remote} on ${dev}`,
+      apply: { side: 'local', op: 'addr-add', dev, local, peer: remote },
+      undo: { side: 'local', op: 'addr-del', dev, local, peer: remote },
+    },
+    { title: `link ${dev} mtu ${mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu }, undo: null },
+  ];
+  for (const cidr of env.routes) {
+    steps.push({
+      title: `route ${cidr} via ${dev}`,
+      apply: { side: 'local', op: 'route-add', dev, cidr },
+      undo: { side: 'local', op: 'route-del', dev, cidr },
+    });
+  }
+  return steps;
+}
+
+/** What the remote host looked like before we touched it. */
+export interface RemoteFacts {
+  /** Contents of /proc/sys/net/ipv4/ip_forward. */
+  readonly ipForward: string;
+}
+
+/** Remote side: address and link on the remote tun device, then forwarding and NAT when asked for. */
+export function planRemote(env: EnvironmentConfig, dev: string, facts: RemoteFacts): Step[] {
+  const { local, remote, mtu } = env.tunnel;
+  const steps: Step[] = [
+    {
+      title: `remote address ${remote} peer ${local} on ${dev}`,
+      apply: { side: 'remote', argv: ['ip', 'addr', 'add', remote, 'peer', local, 'dev', dev] },
+      undo: null,
+    },
+    {
+      title: `remote link ${dev} mtu ${mtu} up`,
+      apply: { side: 'remote', argv: ['ip', 'link', 'set', 'dev', dev, 'mtu', String(mtu), 'up'] },
+      undo: null,
+    },
+  ];
+  if (!env.nat) return steps;
+  if (facts.ipForward.trim() !== '1') {
+    steps.push({
+      title: 'remote IPv4 forwarding on',
+      apply: { side: 'remote', argv: ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'] },
+      undo: { side: 'remote', argv: ['sysctl', '-q', '-w', `net.ipv4.ip_forward=${facts.ipForward.trim() || '0'}`] },
+    });
+  }
+  const tag = ['-m', 'comment', '--comment', ruleTag(env.name)];
+  const rules: [string, string, string[]][] = [
+    [`remote masquerade for ${local}`, 'nat', ['POSTROUTING', '-s', `${local}/32`, ...tag, '-j', 'MASQUERADE']],
+    [`remote forward from ${dev}`, 'filter', ['FORWARD', '-i', dev, ...tag, '-j', 'ACCEPT']],
+    [`remote forward replies to ${dev}`, 'filter',
+      ['FORWARD', '-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT']],
+  ];
+  for (const [title, table, spec] of rules) {
+    const [chain, ...rest] = spec;
+    steps.push({
+      title,
+      // Insert, not append: a docker host's FORWARD chain ends in DROP.
+      apply: { side: 'remote', argv: ['iptables', '-w', '-t', table, '-I', chain!, ...rest] },
+      undo: { side: 'remote', argv: ['iptables', '-w', '-t', table, '-D', chain!, ...rest] },
+    });
+  }
+  return steps;
+}

@@ -1,0 +1,39 @@
+/**
+ * Host changes as data. Every change cloudbridge makes to either host is a
+ * Step: what to do and how to undo it, both plain records, so a plan can be
+ * printed (--dry-run), journaled before it is applied, and undone exactly,
+ * also by a later process after a crash.
+ */
+
+export type LocalAction =
+  | { readonly side: 'local'; readonly op: 'addr-add' | 'addr-del'; readonly dev: string; readonly local: string; readonly peer: string }
+  | { readonly side: 'local'; readonly op: 'link-up'; readonly dev: string; readonly mtu: number }
+  | { readonly side: 'local'; readonly op: 'route-add' | 'route-del'; readonly dev: string; readonly cidr: string };
+
+export interface RemoteAction {
+  readonly side: 'remote';
+  readonly argv: readonly string[];
+}
+
+export type Action = LocalAction | RemoteAction;
+
+export interface Step {
+  readonly title: string;
+  readonly apply: Action;
+  /** Null where the change goes away by itself (it lives on a device that vanishes with the tunnel). */
+  readonly undo: Action | null;
+}
+
+export function describeAction(a: Action): string {
+  if (a.side === 'remote') return `remote: ${a.argv.join(' ')}`;
+  switch (a.op) {
+    case 'addr-add':
+    case 'addr-del':
+      return `local: ${a.op} ${a.local} peer ${a.peer} dev ${a.dev}`;
+    case 'link-up':
+      return `local: link ${a.dev} mtu ${a.mtu} up`;
+    case 'route-add':
+    case 'route-del':
+      return `local: ${a.op} ${a.cidr} dev ${a.dev}`;
+  }
+}

@@ -1,0 +1,97 @@
+import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
+import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
+import type { LocalAction } from '../../plan/steps.js';
+import type { LocalNet, RouteInfo } from '../types.js';
+
+const AF_INET = 2;
+const RT_TABLE_MAIN = 254;
+/** rtm_protocol for our routes ("proto 203" in `ip route`), so they can be told apart from everyone else's. */
+export const RTPROT_CLOUDBRIDGE = 203;
+
+function bytesToIPv4(b: Buffer | undefined): number | undefined {
+  if (!b || b.length !== 4) return undefined;
+  return b.readUInt32BE(0);
+}
+
+/** Linux: rtnetlink through the `netlink` package; no `ip` processes. */
+export class LinuxNet implements LocalNet {
+  private readonly sock: RtNetlinkSocket = createRtNetlink();
+
+  private async ifindex(dev: string): Promise<number> {
+    const links = await this.sock.getLinks();
+    const link = links.find((l) => l.attrs.ifname === dev);
+    if (!link || link.data.index === undefined) throw new Error(`no such interface: ${dev}`);
+    return link.data.index;
+  }
+
+  private async ifnames(): Promise<Map<number, string>> {
+    const map = new Map<number, string>();
+    for (const l of await this.sock.getLinks()) {
+      if (l.data.index !== undefined && l.attrs.ifname) map.set(l.data.index, l.attrs.ifname);
+    }
+    return map;
+  }
+
+  async apply(a: LocalAction): Promise<void> {
+    const index = await this.ifindex(a.dev);
+    switch (a.op) {
+      case 'addr-add':
+      case 'addr-del': {
+        const data = { family: AF_INET, prefixlen: 32, index };
+        const attrs = { local: ipv4Bytes(parseIPv4(a.local)!), address: ipv4Bytes(parseIPv4(a.peer)!) };
+        if (a.op === 'addr-add') await this.sock.newAddress(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+        else await this.sock.delAddress(data, attrs);
+        return;
+      }
+      case 'link-up':
+        await this.sock.setLink({ index, change: { up: true }, flags: { up: true } }, { mtu: a.mtu });
+        return;
+      case 'route-add':
+      case 'route-del': {
+        const c = parseCidr(a.cidr)!;
+        const data = {
+          family: AF_INET,
+          dstLen: c.prefix,
+          table: RT_TABLE_MAIN,
+          protocol: RTPROT_CLOUDBRIDGE,
+          scope: 'UNIVERSE' as const,
+          type: 'UNICAST' as const,
+        };
+        const attrs = { dst: ipv4Bytes(c.addr), oif: index };
+        if (a.op === 'route-add') await this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+        else await this.sock.delRoute(data, attrs);
+        return;
+      }
+    }
+  }
+
+  async interfaceNetworks(): Promise<RouteInfo[]> {
+    const names = await this.ifnames();
+    const out: RouteInfo[] = [];
+    for (const a of await this.sock.getAddresses()) {
+      if (a.data.family !== AF_INET) continue;
+      const addr = bytesToIPv4(a.attrs.local ?? a.attrs.address);
+      if (addr === undefined) continue;
+      const prefix = a.data.prefixlen ?? 32;
+      out.push({ cidr: formatCidr({ addr: (addr & maskOf(prefix)) >>> 0, prefix }), dev: names.get(a.data.index ?? -1) ?? '?' });
+    }
+    return out;
+  }
+
+  async routes(): Promise<RouteInfo[]> {
+    const names = await this.ifnames();
+    const out: RouteInfo[] = [];
+    for (const r of await this.sock.getRoutes({ family: AF_INET })) {
+      const table = r.attrs.table ?? r.data.table;
+      if (table !== RT_TABLE_MAIN || !r.data.dstLen) continue;
+      const dst = bytesToIPv4(r.attrs.dst);
+      if (dst === undefined) continue;
+      out.push({ cidr: formatCidr({ addr: dst, prefix: r.data.dstLen }), dev: names.get(r.attrs.oif ?? -1) ?? '?' });
+    }
+    return out;
+  }
+
+  close(): void {
+    this.sock.socket.close();
+  }
+}

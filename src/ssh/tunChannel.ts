@@ -1,0 +1,188 @@
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import type { Client } from 'ssh2';
+
+/**
+ * A `tun@openssh.com` channel (what `ssh -w` opens) with datagram semantics:
+ * one IP packet, framed with its 4-byte OpenBSD address family, per
+ * CHANNEL_DATA, in both directions, never split.
+ *
+ * ssh2 has no API for this channel type and its stream interface splits
+ * writes at the peer's window and packet size, so this module talks to
+ * ssh2's channel manager and protocol directly. The internals it touches are
+ * listed in `Ssh2Internals` and covered by the e2e tests against real sshd;
+ * ssh2's version is pinned exactly for this reason.
+ */
+
+const require = createRequire(import.meta.url);
+const protocolUtils = require('ssh2/lib/protocol/utils.js') as { sendPacket(proto: unknown, packet: Buffer): boolean };
+const channelConsts = require('ssh2/lib/Channel.js') as { MAX_WINDOW: number; PACKET_SIZE: number };
+
+const MSG_CHANNEL_OPEN = 90;
+const TUN_MODE_POINTOPOINT = 1;
+/** Keep at most this much queued on the TCP socket before we stop reading the tun. */
+const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
+
+interface RawChannel {
+  incoming: { id: number; window: number; state: string };
+  outgoing: { id: number; window: number; packetSize: number; state: string };
+  push(chunk: Buffer | null): boolean;
+  close(): void;
+  _waitWindow: boolean;
+  _chunk: Buffer | undefined;
+  _chunkcb: (() => void) | undefined;
+}
+
+interface Ssh2Internals {
+  _sock: Socket;
+  _chanMgr: { add(cb: ((err: Error | undefined, ch: RawChannel) => void) & { type?: string }): number };
+  _protocol: {
+    channelData(id: number, data: Uint8Array): void;
+    _packetRW: { write: { allocStart: number; alloc(n: number): Buffer; finalize(p: Buffer): Buffer } };
+  };
+}
+
+export class TunChannelError extends Error {
+  constructor(
+    message: string,
+    readonly reason: number | undefined,
+  ) {
+    super(message);
+    this.name = 'TunChannelError';
+  }
+}
+
+export class TunChannel {
+  /** Called with each framed packet that arrives; the buffer is only valid during the call. */
+  onPacket: (framed: Buffer) => void = () => {};
+  /** Called once after `send` returned false, when sending may succeed again. */
+  onWritable: () => void = () => {};
+  /** Called once when the peer closes the channel or the connection goes. */
+  onClose: () => void = () => {};
+  private waiting = false;
+  private closed = false;
+
+  constructor(
+    private readonly raw: RawChannel,
+    private readonly internals: Ssh2Internals,
+    readonly unit: number,
+  ) {
+    // Take the channel's inbound path over: ssh2 calls push() once per
+    // CHANNEL_DATA and adjusts the window after it returns true.
+    raw.push = (chunk: Buffer | null): boolean => {
+      if (chunk === null) this.handleClose();
+      else this.onPacket(chunk);
+      return true;
+    };
+  }
+
+  /** The largest framed packet the peer accepts in one message. */
+  get maxPacket(): number {
+    return this.raw.outgoing.packetSize;
+  }
+
+  /**
+   * Sends one framed packet as one CHANNEL_DATA. Returns false, sending
+   * nothing, when the peer's window or the socket has no room; `onWritable`
+   * fires once there is. Packets larger than the peer's maximum can never be
+   * sent and must be dropped by the caller (checked against `maxPacket`).
+   */
+  send(framed: Uint8Array): boolean {
+    const out = this.raw.outgoing;
+    if (out.state !== 'open') return true; // closing: drop, like a dead link
+    if (framed.length > out.window) {
+      this.waitForWindow();
+      return false;
+    }
+    if (this.internals._sock.writableLength > SOCKET_HIGH_WATER) {
+      this.waitForDrain();
+      return false;
+    }
+    this.internals._protocol.channelData(out.id, framed);
+    out.window -= framed.length;
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (this.raw.outgoing.state === 'open') this.raw.close();
+    this.handleClose();
+  }
+
+  private waitForWindow(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    // ssh2's WINDOW_ADJUST handler calls _chunkcb when _waitWindow is set and no _chunk is pending.
+    this.raw._chunk = undefined;
+    this.raw._chunkcb = () => {
+      this.raw._chunkcb = undefined;
+      this.wake();
+    };
+    this.raw._waitWindow = true;
+  }
+
+  private waitForDrain(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    this.internals._sock.once('drain', () => this.wake());
+  }
+
+  private wake(): void {
+    this.waiting = false;
+    if (!this.closed) this.onWritable();
+  }
+
+  private handleClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+  }
+}
+
+/** Opens a point-to-point tun channel to remote unit `unit` (the remote device is tun<unit>). */
+export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000): Promise<TunChannel> {
+  const internals = client as unknown as Ssh2Internals;
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      reject(new TunChannelError(`sshd did not answer the tun@openssh.com channel open within ${timeoutMs} ms`, undefined));
+    }, timeoutMs);
+    const callback = Object.assign(
+      (err: (Error & { reason?: number }) | undefined, raw: RawChannel): void => {
+        clearTimeout(timer);
+        if (done) {
+          if (!err) raw.close();
+          return;
+        }
+        done = true;
+        if (err) {
+          reject(new TunChannelError(err.message.replace(/^\(SSH\) /, ''), err.reason));
+          return;
+        }
+        resolve(new TunChannel(raw, internals, unit));
+      },
+      { type: 'tun@openssh.com' },
+    );
+    const localId = internals._chanMgr.add(callback);
+    if (localId === -1) {
+      clearTimeout(timer);
+      reject(new TunChannelError('no free SSH channel ids', undefined));
+      return;
+    }
+    const type = 'tun@openssh.com';
+    const w = internals._protocol._packetRW.write;
+    let p = w.allocStart;
+    const packet = w.alloc(1 + 4 + type.length + 4 + 4 + 4 + 4 + 4);
+    packet[p] = MSG_CHANNEL_OPEN;
+    packet.writeUInt32BE(type.length, ++p);
+    packet.write(type, (p += 4), 'latin1');
+    packet.writeUInt32BE(localId, (p += type.length));
+    packet.writeUInt32BE(channelConsts.MAX_WINDOW, (p += 4));
+    packet.writeUInt32BE(channelConsts.PACKET_SIZE, (p += 4));
+    packet.writeUInt32BE(TUN_MODE_POINTOPOINT, (p += 4));
+    packet.writeUInt32BE(unit, (p += 4));
+    protocolUtils.sendPacket(internals._protocol, w.finalize(packet));
+  });
+}
