@@ -10,10 +10,10 @@ import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
 import { LinuxNet } from '../platform/linux/net.js';
 import type { LocalNet } from '../platform/types.js';
-import { StepJournal, type Executor } from '../plan/apply.js';
+import { runGrouped, StepJournal, type Executor } from '../plan/apply.js';
 import { planLocal, planRemote } from '../plan/plan.js';
-import type { Action } from '../plan/steps.js';
-import { runRemote } from '../ssh/exec.js';
+import type { LocalAction, RemoteAction } from '../plan/steps.js';
+import { runRemote, runRemoteBatch } from '../ssh/exec.js';
 import { connectSsh } from '../ssh/session.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../ssh/tunChannel.js';
 import { TunDevice } from '../tun/device.js';
@@ -81,11 +81,16 @@ export class Controller {
   }
 
   private readonly exec: Executor = {
-    run: async (action: Action) => {
-      if (action.side === 'local') return this.net!.apply(action);
-      if (!this.client) throw new Error('no SSH connection');
-      await runRemote(this.client, action.argv, { sudo: this.sudo });
-    },
+    run: (actions, keepGoing) =>
+      runGrouped<LocalAction, RemoteAction>(
+        actions,
+        keepGoing,
+        (a) => this.net!.apply(a),
+        (group) => {
+          if (!this.client) throw new Error('no SSH connection');
+          return runRemoteBatch(this.client, group.map((a) => a.argv), { sudo: this.sudo, keepGoing });
+        },
+      ),
   };
 
   async up(): Promise<void> {
@@ -152,9 +157,23 @@ export class Controller {
     }
   }
 
+  /** What the remote host looks like, in one round trip. */
   private async remoteFacts(): Promise<{ unit: number; ipForward: string }> {
-    const client = this.client!;
-    const names = (await runRemote(client, ['ls', '/sys/class/net'], { sudo: false })).split(/\s+/);
+    const script = [
+      'ls /sys/class/net',
+      'echo @@',
+      'cat /proc/sys/net/ipv4/ip_forward',
+      'echo @@',
+      this.env.nat
+        ? 'if command -v iptables >/dev/null; then iptables -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo ok || echo broken; else echo missing; fi'
+        : 'echo ok',
+    ].join('\n');
+    const out = await runRemote(this.client!, ['sh', '-c', script], { sudo: this.sudo });
+    const [namesText = '', ipForward = '', iptables = ''] = out.split('@@\n');
+    const names = namesText.split(/\s+/);
+    if (iptables.trim() !== 'ok') {
+      throw new UserError(`nat: true needs a working iptables on ${this.env.host} (iptables is ${iptables.trim()})`);
+    }
     let unit = this.env.tunnel.remoteUnit;
     if (unit === undefined) {
       unit = 0;
@@ -162,13 +181,7 @@ export class Controller {
     } else if (names.includes(`tun${unit}`)) {
       throw new UserError(`remote tun${unit} is in use on ${this.env.host} (tunnel.remoteUnit)`);
     }
-    const ipForward = (await runRemote(client, ['cat', '/proc/sys/net/ipv4/ip_forward'], { sudo: false })).trim();
-    if (this.env.nat) {
-      await runRemote(client, ['iptables', '-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'], { sudo: this.sudo }).catch((err: Error) => {
-        throw new UserError(`nat: true needs a working iptables on ${this.env.host}: ${err.message}`);
-      });
-    }
-    return { unit, ipForward };
+    return { unit, ipForward: ipForward.trim() };
   }
 
   private async openChannel(unit: number): Promise<TunChannel> {

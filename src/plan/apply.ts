@@ -1,8 +1,25 @@
 import fs from 'node:fs';
 import { describeAction, type Action, type Step } from './steps.js';
 
+export interface RunResult {
+  /** How many actions took effect before the first failure. */
+  readonly done: number;
+  readonly failures: readonly { readonly index: number; readonly message: string }[];
+}
+
 export interface Executor {
-  run(action: Action): Promise<void>;
+  /** Runs actions in order; stops at the first failure unless `keepGoing`. */
+  run(actions: readonly Action[], keepGoing: boolean): Promise<RunResult>;
+}
+
+export class StepError extends Error {
+  constructor(
+    readonly step: Step,
+    message: string,
+  ) {
+    super(`${step.title}: ${message}`);
+    this.name = 'StepError';
+  }
 }
 
 /**
@@ -19,52 +36,91 @@ export class StepJournal {
     return this.applied;
   }
 
-  private save(pending?: Step): void {
+  private save(pending: readonly Step[] = []): void {
     if (!this.file) return;
-    const record = { applied: this.applied, pending: pending ?? null };
+    const record = { applied: this.applied, pending };
     fs.writeFileSync(`${this.file}.tmp`, `${JSON.stringify(record, null, 1)}\n`, { mode: 0o600 });
     fs.renameSync(`${this.file}.tmp`, this.file);
   }
 
-  /** Applies steps in order; on failure undoes this call's steps and rethrows. */
+  /** Applies steps in order; on failure undoes this call's steps and throws a StepError. */
   async apply(steps: readonly Step[], exec: Executor, onStep?: (s: Step) => void): Promise<void> {
     const mark = this.applied.length;
-    for (const step of steps) {
-      this.save(step);
-      try {
-        await exec.run(step.apply);
-      } catch (err) {
-        this.save();
-        await this.undo(exec, mark);
-        throw err;
-      }
+    this.save(steps);
+    const result = await exec.run(steps.map((s) => s.apply), false).catch((err: Error) => ({
+      done: 0,
+      failures: [{ index: 0, message: err.message }],
+    }));
+    for (const step of steps.slice(0, result.done)) {
       this.applied.push(step);
-      this.save();
       onStep?.(step);
+    }
+    this.save();
+    const failure = result.failures[0];
+    if (failure) {
+      await this.undo(exec, mark);
+      throw new StepError(steps[failure.index] ?? steps[result.done]!, failure.message);
     }
   }
 
   /**
-   * Undoes applied steps newest first, down to `downTo`. Keeps going past
-   * failures (a device may already be gone) and returns what failed.
+   * Undoes applied steps newest first, down to `downTo`, keeping going past
+   * failures (a device may already be gone). Steps `filter` rejects are
+   * dropped unundone. Returns what failed.
    */
   async undo(exec: Executor, downTo = 0, filter: (s: Step) => boolean = () => true): Promise<string[]> {
-    const errors: string[] = [];
-    while (this.applied.length > downTo) {
-      const step = this.applied.pop()!;
-      if (step.undo && filter(step)) {
-        try {
-          await exec.run(step.undo);
-        } catch (err) {
-          errors.push(`${describeAction(step.undo)}: ${(err as Error).message}`);
-        }
-      }
-      this.save();
-    }
-    return errors;
+    const undone = this.applied.splice(downTo).reverse();
+    const actions = undone.filter((s) => s.undo !== null && filter(s)).map((s) => s.undo!);
+    const result = await exec.run(actions, true).catch((err: Error) => ({
+      done: 0,
+      failures: actions.map((_, index) => ({ index, message: err.message })),
+    }));
+    this.save();
+    return result.failures.map((f) => `${describeAction(actions[f.index]!)}: ${f.message}`);
   }
 
   remove(): void {
     if (this.file) fs.rmSync(this.file, { force: true });
   }
+}
+
+/**
+ * Runs actions in order with each side's runner: local actions one at a
+ * time, each run of consecutive remote actions as one group (one remote
+ * shell). Result indexes refer to `actions`.
+ */
+export async function runGrouped<L extends Action, R extends Action>(
+  actions: readonly Action[],
+  keepGoing: boolean,
+  runLocal: (a: L) => Promise<void>,
+  runRemoteGroup: (group: readonly R[]) => Promise<RunResult>,
+): Promise<RunResult> {
+  const failures: { index: number; message: string }[] = [];
+  let done = 0;
+  let i = 0;
+  while (i < actions.length && (keepGoing || failures.length === 0)) {
+    if (actions[i]!.side === 'local') {
+      try {
+        await runLocal(actions[i] as L);
+        if (failures.length === 0) done = i + 1;
+      } catch (err) {
+        failures.push({ index: i, message: (err as Error).message });
+      }
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < actions.length && actions[j]!.side === 'remote') j++;
+    const group = actions.slice(i, j) as R[];
+    let r: RunResult;
+    try {
+      r = await runRemoteGroup(group);
+    } catch (err) {
+      r = { done: 0, failures: group.map((_, k) => ({ index: k, message: (err as Error).message })) };
+    }
+    if (failures.length === 0) done = i + r.done;
+    for (const f of r.failures) failures.push({ index: i + f.index, message: f.message });
+    i = j;
+  }
+  return { done, failures };
 }

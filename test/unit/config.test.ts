@@ -1,0 +1,99 @@
+import test from 'ava';
+import { UserError } from '../../src/cli/errors.js';
+import { cidrsOverlap, formatIPv4, parseCidr, parseIPv4 } from '../../src/config/ipv4.js';
+import { configCandidates, findEnvironment, parseConfigText } from '../../src/config/load.js';
+
+const ctx = { source: '/etc/cloudbridge/config.yaml', home: '/home/dev' };
+const minimal = `
+environments:
+  staging:
+    host: bastion.example.test
+    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }
+`;
+
+function error(text: string): string {
+  const err = (() => {
+    try {
+      parseConfigText(text, ctx.source, ctx.home);
+    } catch (e) {
+      return e as Error;
+    }
+    return undefined;
+  })();
+  if (!(err instanceof UserError)) throw new Error(`expected a UserError for:\n${text}`);
+  return err.message;
+}
+
+test('IPv4 parsing and formatting round-trip', (t) => {
+  t.is(parseIPv4('10.0.0.1'), 0x0a000001);
+  t.is(formatIPv4(0xc0a80001), '192.168.0.1');
+  for (const bad of ['10.0.0', '10.0.0.256', '1.2.3.4.5', 'a.b.c.d', '01234.1.1.1', '']) t.is(parseIPv4(bad), undefined, bad);
+});
+
+test('CIDRs: host bits must be zero, overlap is symmetric', (t) => {
+  t.deepEqual(parseCidr('10.1.0.0/16'), { addr: 0x0a010000, prefix: 16 });
+  t.is(parseCidr('10.1.0.1/16'), undefined);
+  t.is(parseCidr('10.1.0.0/33'), undefined);
+  t.deepEqual(parseCidr('10.1.2.3'), { addr: 0x0a010203, prefix: 32 });
+  t.true(cidrsOverlap(parseCidr('10.0.0.0/8')!, parseCidr('10.2.0.0/16')!));
+  t.true(cidrsOverlap(parseCidr('10.2.0.0/16')!, parseCidr('10.0.0.0/8')!));
+  t.false(cidrsOverlap(parseCidr('10.2.0.0/16')!, parseCidr('10.3.0.0/16')!));
+});
+
+test('defaults fill a minimal environment', (t) => {
+  const env = findEnvironment(parseConfigText(minimal, ctx.source, ctx.home), 'staging');
+  t.is(env.user, 'root');
+  t.is(env.port, 22);
+  t.is(env.knownHostsFile, '/home/dev/.ssh/known_hosts');
+  t.is(env.strictHostKeyChecking, 'yes');
+  t.is(env.tunnel.mtu, 1500);
+  t.is(env.tunnel.device, 'cb-staging');
+  t.deepEqual(env.routes, []);
+  t.false(env.nat);
+  t.is(env.docker.mode, 'socket');
+  t.is(env.docker.remoteSocket, '/var/run/docker.sock');
+});
+
+test('tcp docker host defaults to the remote tunnel address', (t) => {
+  const env = findEnvironment(
+    parseConfigText(minimal.replace('tunnel:', 'docker: { mode: tcp }\n    tunnel:'), ctx.source, ctx.home), 'staging');
+  t.is(env.docker.host, 'tcp://10.99.0.2:2375');
+});
+
+test('relative paths resolve against the config file, ~ against the invoking user', (t) => {
+  const env = findEnvironment(
+    parseConfigText(minimal.replace('host:', 'identityFile: keys/id\n    knownHostsFile: ~/kh\n    host:'), ctx.source, ctx.home), 'staging');
+  t.is(env.identityFile, '/etc/cloudbridge/keys/id');
+  t.is(env.knownHostsFile, '/home/dev/kh');
+});
+
+test('errors name the file, the environment and the field', (t) => {
+  t.is(error(minimal.replace('10.99.0.2', '10.99.0.300')),
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel.remote: "10.99.0.300" is not an IPv4 address');
+  t.is(error(`${minimal}    tunnel2: 1\n`),
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, connectTimeout, tunnel, routes, nat, docker)');
+  t.regex(error(`${minimal}    routes: [10.1.0.1/16]\n`), /environments\.staging\.routes\.0: "10\.1\.0\.1\/16" is not an IPv4 CIDR/);
+  t.regex(error(`${minimal}    routes: [10.0.0.0/8, 10.1.0.0/16]\n`), /routes\.1: "10\.1\.0\.0\/16" overlaps "10\.0\.0\.0\/8"/);
+  t.regex(error(minimal.replace('remote: 10.99.0.2', 'remote: 10.99.0.2, mtu: 70000')), /tunnel\.mtu: must be an integer from 576 to 16384/);
+  t.regex(error(`${minimal}    strictHostKeyChecking: maybe\n`), /strictHostKeyChecking: must be one of: yes, accept-new, no/);
+  t.regex(error(`${minimal}    docker: { mode: socket, host: tcp://1.2.3.4:2375 }\n`), /docker\.host: only applies to mode: tcp/);
+  t.regex(error(minimal.replace('host: bastion.example.test', 'host: -oProxyCommand=x')), /environments\.staging\.host: .* is not a host name/);
+  t.regex(error(minimal.replace('staging:', 'Staging Env:')), /environments\.Staging Env: environment names are/);
+  t.regex(error('environments: [1, 2]'), /^\/etc\/cloudbridge\/config\.yaml: environments: is required: a mapping/);
+  t.regex(error('environments:\n  a: {\n'), /^\/etc\/cloudbridge\/config\.yaml(:\d+)?: not valid YAML/);
+});
+
+test('unknown environment lists the configured ones', (t) => {
+  const config = parseConfigText(minimal, ctx.source, ctx.home);
+  t.throws(() => findEnvironment(config, 'prod'), {
+    instanceOf: UserError,
+    message: 'unknown environment "prod" in /etc/cloudbridge/config.yaml (configured: staging)',
+  });
+});
+
+test('config lookup order: --config, $CLOUDBRIDGE_CONFIG, invoking user, system', (t) => {
+  const user = { name: 'dev', uid: 1000, gid: 1000, home: '/home/dev' };
+  t.deepEqual(configCandidates('/tmp/x.yaml', user, { CLOUDBRIDGE_CONFIG: '/tmp/y.yaml' }), ['/tmp/x.yaml']);
+  t.deepEqual(configCandidates(undefined, user, { CLOUDBRIDGE_CONFIG: '/tmp/y.yaml' }), ['/tmp/y.yaml']);
+  t.deepEqual(configCandidates(undefined, user, {}), ['/home/dev/.config/cloudbridge/config.yaml', '/etc/cloudbridge/config.yaml']);
+});

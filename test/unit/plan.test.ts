@@ -1,0 +1,101 @@
+import test from 'ava';
+import { parseConfigText, findEnvironment } from '../../src/config/load.js';
+import { runGrouped, StepJournal, type Executor } from '../../src/plan/apply.js';
+import { planLocal, planRemote } from '../../src/plan/plan.js';
+import { describeAction, type Action, type Step } from '../../src/plan/steps.js';
+
+const env = findEnvironment(parseConfigText(`
+environments:
+  stg:
+    host: h
+    tunnel: { local: 10.9.0.1, remote: 10.9.0.2, mtu: 9000 }
+    routes: [172.31.0.0/16]
+    nat: true
+`, '/c.yaml', '/home/u'), 'stg');
+
+test('local plan: address, link, routes, each with its undo', (t) => {
+  t.deepEqual(planLocal(env, 'cb-stg').map((s) => [describeAction(s.apply), s.undo && describeAction(s.undo)]), [
+    ['local: addr-add 10.9.0.1 peer 10.9.0.2 dev cb-stg', 'local: addr-del 10.9.0.1 peer 10.9.0.2 dev cb-stg'],
+    ['local: link cb-stg mtu 9000 up', null],
+    ['local: route-add 172.31.0.0/16 dev cb-stg', 'local: route-del 172.31.0.0/16 dev cb-stg'],
+  ]);
+});
+
+test('remote plan: exact commands, NAT tagged with the environment, forwarding restored as found', (t) => {
+  const cmd = (a: Action | null): string | null => (a && a.side === 'remote' ? a.argv.join(' ') : null);
+  const tag = '-m comment --comment cloudbridge:stg';
+  t.deepEqual(planRemote(env, 'tun3', { ipForward: '0\n' }).map((s) => [cmd(s.apply), cmd(s.undo)]), [
+    ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun3', null],
+    ['ip link set dev tun3 mtu 9000 up', null],
+    ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
+    [`iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`, `iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`],
+    [`iptables -w -t filter -I FORWARD -i tun3 ${tag} -j ACCEPT`, `iptables -w -t filter -D FORWARD -i tun3 ${tag} -j ACCEPT`],
+    [`iptables -w -t filter -I FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
+      `iptables -w -t filter -D FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`],
+  ]);
+  t.is(planRemote(env, 'tun3', { ipForward: '1' }).filter((s) => s.title.includes('forwarding')).length, 0);
+  t.is(planRemote({ ...env, nat: false }, 'tun3', { ipForward: '0' }).length, 2);
+});
+
+/** Records what it runs; fails actions whose text matches `failOn`. */
+function recorder(failOn?: RegExp): { exec: Executor; ran: string[] } {
+  const ran: string[] = [];
+  const one = async (a: Action): Promise<void> => {
+    const d = describeAction(a);
+    if (failOn?.test(d)) throw new Error(`boom: ${d}`);
+    ran.push(d);
+  };
+  const exec: Executor = {
+    run: (actions, keepGoing) =>
+      runGrouped(actions, keepGoing, one, async (group) => {
+        const failures: { index: number; message: string }[] = [];
+        let done = 0;
+        for (const [i, a] of group.entries()) {
+          try {
+            await one(a);
+            if (failures.length === 0) done = i + 1;
+          } catch (err) {
+            failures.push({ index: i, message: (err as Error).message });
+            if (!keepGoing) break;
+          }
+        }
+        return { done, failures };
+      }),
+  };
+  return { exec, ran };
+}
+
+const steps: Step[] = [...planLocal(env, 'cb-stg'), ...planRemote(env, 'tun3', { ipForward: '0' })];
+
+test('journal: undo runs every undo in reverse', async (t) => {
+  const { exec, ran } = recorder();
+  const j = new StepJournal(undefined);
+  await j.apply(steps, exec);
+  t.is(j.steps.length, steps.length);
+  ran.length = 0;
+  t.deepEqual(await j.undo(exec), []);
+  t.deepEqual(ran, steps.filter((s) => s.undo).map((s) => describeAction(s.undo!)).reverse());
+  t.is(j.steps.length, 0);
+});
+
+test('journal: a failing step undoes what this apply did, and names the step', async (t) => {
+  const { exec, ran } = recorder(/-I FORWARD -i/);
+  const j = new StepJournal(undefined);
+  const err = await t.throwsAsync(j.apply(steps, exec));
+  t.regex(err!.message, /^remote forward from tun3: boom/);
+  t.is(j.steps.length, 0);
+  t.true(ran.includes('remote: iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE'));
+  t.true(ran.includes('remote: sysctl -q -w net.ipv4.ip_forward=0'));
+  t.true(ran.includes('local: route-del 172.31.0.0/16 dev cb-stg'));
+});
+
+test('journal: undo keeps going past failures and reports them', async (t) => {
+  const ok = recorder();
+  const j = new StepJournal(undefined);
+  await j.apply(steps, ok.exec);
+  const { exec, ran } = recorder(/route-del/);
+  const errors = await j.undo(exec);
+  t.is(errors.length, 1);
+  t.regex(errors[0]!, /^local: route-del 172\.31\.0\.0\/16 dev cb-stg: boom/);
+  t.true(ran.includes('local: addr-del 10.9.0.1 peer 10.9.0.2 dev cb-stg'));
+});
