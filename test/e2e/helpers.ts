@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+
+/** Repository root (tests run from dist/test/e2e). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+/** Tests keep their runtime files apart from a developer's real tunnels. */
+export const RUN_DIR = '/run/cloudbridge-test';
+
+export interface Lab {
+  readonly name: string;
+  readonly net: string;
+  readonly dir: string;
+  readonly config: string;
+  readonly remoteNs: string;
+  readonly behindNs: string;
+}
+
+export async function labUp(name: string, octet: number): Promise<Lab> {
+  await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet)]);
+  const dir = `/run/cloudbridge-lab/${name}`;
+  return { name, net: `10.${octet}`, dir, config: `${dir}/config.yaml`, remoteNs: `cb-${name}-r`, behindNs: `cb-${name}-b` };
+}
+
+export async function labDown(lab: Lab): Promise<void> {
+  await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'down', lab.name], { reject: false });
+}
+
+export interface Ran {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command to completion; never throws for a non-zero exit. */
+export async function run(file: string, args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
+  const r = await execa(file, args, { reject: false, timeout: 90_000, env });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+export function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
+  return run(process.execPath, [CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, ...env });
+}
+
+export function inNs(ns: string, file: string, args: readonly string[]): Promise<Ran> {
+  return run('ip', ['netns', 'exec', ns, file, ...args]);
+}
+
+/** Everything cloudbridge could have left on either host; empty when clean. */
+export async function leftovers(lab: Lab): Promise<string[]> {
+  const found: string[] = [];
+  const links = (await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').filter((l) => /^\d+: cb-/.test(l));
+  found.push(...links.map((l) => `local link: ${l.split(':')[1]!.trim()}`));
+  const routes = (await run('ip', ['route', 'show', 'proto', '203'])).stdout.trim();
+  if (routes) found.push(`local routes: ${routes}`);
+  if (fs.existsSync(RUN_DIR)) found.push(...fs.readdirSync(RUN_DIR).map((f) => `local file: ${RUN_DIR}/${f}`));
+  const rules = (await inNs(lab.remoteNs, 'iptables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge'));
+  found.push(...rules.map((r) => `remote rule: ${r}`));
+  const tuns = (await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout.trim();
+  if (tuns) found.push(`remote tun: ${tuns}`);
+  const fwd = (await inNs(lab.remoteNs, 'cat', ['/proc/sys/net/ipv4/ip_forward'])).stdout.trim();
+  if (fwd !== '0') found.push(`remote ip_forward is ${fwd}, was 0`);
+  const sessions = (await run('pgrep', ['-f', 'sshd: root@notty'])).stdout.trim();
+  if (sessions) found.push(`remote sshd sessions: ${sessions}`);
+  return found;
+}
+
+/** A config next to the lab's, with environment `name` changed by `edit`. */
+export function variantConfig(lab: Lab, file: string, replace: [string | RegExp, string][]): string {
+  let text = fs.readFileSync(lab.config, 'utf8');
+  for (const [from, to] of replace) text = text.replace(from, to);
+  const out = path.join(lab.dir, file);
+  fs.writeFileSync(out, text);
+  return out;
+}

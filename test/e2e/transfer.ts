@@ -1,0 +1,60 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { execa } from 'execa';
+import { ROOT } from './helpers.js';
+
+export function makeBlob(file: string, megabytes: number): string {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'w');
+  for (let i = 0; i < megabytes; i++) {
+    const chunk = randomBytes(1024 * 1024);
+    hash.update(chunk);
+    fs.writeSync(fd, chunk);
+  }
+  fs.closeSync(fd);
+  return hash.digest('hex');
+}
+
+/** Starts the blob server in a namespace; resolves once it listens. */
+export async function startBlobServer(ns: string, port: number, file: string): Promise<{ kill(): void }> {
+  const server = execa('ip', ['netns', 'exec', ns, process.execPath, path.join(ROOT, 'dist/test/e2e/fixtures/blobServer.js'), String(port), file], { reject: false });
+  await new Promise<void>((resolve, reject) => {
+    server.stdout!.once('data', () => resolve());
+    server.once('exit', () => reject(new Error('blob server exited')));
+  });
+  // not `return server`: a returned execa promise would be awaited to the server's exit
+  return { kill: () => void server.kill() };
+}
+
+/** Sends `file` to the server; resolves with the server's SHA-256 of what arrived. */
+export function upload(host: string, port: number, file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection({ host, port, allowHalfOpen: true });
+    let answer = '';
+    sock.on('connect', () => {
+      sock.write('U');
+      fs.createReadStream(file).pipe(sock);
+    });
+    sock.on('data', (d: Buffer) => (answer += d.toString()));
+    sock.on('end', () => resolve(answer));
+    sock.on('error', reject);
+  });
+}
+
+/** Fetches the server's file; resolves with its SHA-256 and size. */
+export function download(host: string, port: number): Promise<{ sha256: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection({ host, port });
+    const hash = createHash('sha256');
+    let bytes = 0;
+    sock.on('connect', () => sock.write('D'));
+    sock.on('data', (d: Buffer) => {
+      hash.update(d);
+      bytes += d.length;
+    });
+    sock.on('end', () => resolve({ sha256: hash.digest('hex'), bytes }));
+    sock.on('error', reject);
+  });
+}

@@ -1,0 +1,116 @@
+import fs from 'node:fs';
+import test from 'ava';
+import { CLI, cli, run, labDown, labUp, leftovers, RUN_DIR, type Lab } from './helpers.js';
+import { download, makeBlob, startBlobServer, upload } from './transfer.js';
+
+let lab: Lab;
+const BLOB = '/tmp/cloudbridge-e2e-blob';
+let blobSha = '';
+
+test.before(async () => {
+  lab = await labUp('cbt', 214);
+  blobSha = makeBlob(BLOB, 50);
+});
+
+test.after.always(async () => {
+  await cli(['disconnect', 'cbt']);
+  await cli(['disconnect', 'cbt-tcp']);
+  if (lab) await labDown(lab);
+  fs.rmSync(BLOB, { force: true });
+  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+});
+
+test.serial('connect brings up addresses and routes, and reports each step', async (t) => {
+  const r = await cli(['connect', 'cbt', '--config', lab.config]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stderr, /tunnel: 10\.214\.1\.1 -> 10\.214\.1\.2 answers/);
+  t.regex(r.stderr, /docker: unix:\/\/.* answers \/_ping/);
+  const addr = (await run('ip', ['-o', '-4', 'addr', 'show', 'dev', 'cb-cbt'])).stdout;
+  t.regex(addr, /inet 10\.214\.1\.1 peer 10\.214\.1\.2\/32/);
+  const link = (await run('ip', ['-o', 'link', 'show', 'dev', 'cb-cbt'])).stdout;
+  t.regex(link, /mtu 1500/);
+  t.regex(link, /UP/);
+  t.regex((await run('ip', ['route', 'show', 'dev', 'cb-cbt'])).stdout, /10\.214\.9\.0\/24 proto 203/);
+  const remote = (await run('ip', ['-n', lab.remoteNs, '-o', '-4', 'addr', 'show'])).stdout;
+  t.regex(remote, /tun0\s+inet 10\.214\.1\.2 peer 10\.214\.1\.1\/32/);
+});
+
+test.serial('connecting an environment twice is refused', async (t) => {
+  const r = await cli(['connect', 'cbt', '--config', lab.config]);
+  t.is(r.exitCode, 1);
+  t.is(r.stderr, 'cloudbridge: cbt is connected already');
+});
+
+test.serial('the remote tunnel address answers ping', async (t) => {
+  const r = await run('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.214.1.2']);
+  t.is(r.exitCode, 0, r.stdout);
+  t.regex(r.stdout, /3 received/);
+});
+
+test.serial('50 MB crosses the tunnel both ways with identical checksums', async (t) => {
+  const server = await startBlobServer(lab.remoteNs, 9000, BLOB);
+  try {
+    t.is(await upload('10.214.1.2', 9000, BLOB), blobSha);
+    t.deepEqual(await download('10.214.1.2', 9000), { sha256: blobSha, bytes: 50 * 1024 * 1024 });
+  } finally {
+    server.kill();
+  }
+});
+
+test.serial('an address behind the remote host answers through remote NAT', async (t) => {
+  // The "VPC" namespace has no route back to the tunnel: only masquerade makes replies come back.
+  t.is((await run('ip', ['-n', lab.behindNs, 'route', 'show', 'default'])).stdout, '');
+  const server = await startBlobServer(lab.behindNs, 9001, BLOB);
+  try {
+    t.deepEqual(await download('10.214.9.2', 9001), { sha256: blobSha, bytes: 50 * 1024 * 1024 });
+  } finally {
+    server.kill();
+  }
+});
+
+async function dockerThroughEnv(t: import('ava').ExecutionContext, env: string): Promise<void> {
+  const script = `set -e; eval "$("${process.execPath}" "${CLI}" env ${env} --config "${lab.config}")"; echo "DOCKER_HOST=$DOCKER_HOST"; docker ps; docker version --format '{{.Server.Version}}'`;
+  const r = await run('bash', ['-c', script], { CLOUDBRIDGE_RUN_DIR: RUN_DIR });
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /CONTAINER ID\s+IMAGE/);
+  // the server version comes from the lab's dockerd, not from anything local
+  const own = await run('docker', ['-H', `unix://${lab.dir}/docker.sock`, 'version', '--format', '{{.Server.Version}}']);
+  t.true(r.stdout.trim().endsWith(own.stdout.trim()));
+}
+
+test.serial('docker ps and docker version answer through `eval "$(cloudbridge env)"` (socket mode)', async (t) => {
+  await dockerThroughEnv(t, 'cbt');
+  const sock = fs.statSync(`${RUN_DIR}/cbt/docker.sock`);
+  t.is(sock.mode & 0o777, 0o600);
+});
+
+test.serial('status --json reports devices, addresses, routes and traffic', async (t) => {
+  const r = await cli(['status', '--json']);
+  t.is(r.exitCode, 0, r.stderr);
+  const [s] = JSON.parse(r.stdout) as [{ env: string; localDevice: string; remoteDevice: string; routes: string[]; stats: { txPackets: number; rxBytes: number } }];
+  t.is(s.env, 'cbt');
+  t.is(s.localDevice, 'cb-cbt');
+  t.is(s.remoteDevice, 'tun0');
+  t.deepEqual(s.routes, ['10.214.9.0/24']);
+  t.true(s.stats.txPackets > 1000);
+  t.true(s.stats.rxBytes > 50 * 1024 * 1024);
+  const human = await cli(['status']);
+  t.regex(human.stdout, /cbt: up .* to root@10\.214\.0\.2:22/);
+});
+
+test.serial('disconnect leaves nothing on either host', async (t) => {
+  const r = await cli(['disconnect', 'cbt']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.deepEqual(await leftovers(lab), []);
+  t.is((await cli(['status', '--json'])).stdout.trim(), '[]');
+});
+
+test.serial('docker ps and docker version answer through the tunnel (tcp mode)', async (t) => {
+  const up = await cli(['connect', 'cbt-tcp', '--config', lab.config]);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /docker: tcp:\/\/10\.214\.1\.6:2375 answers/);
+  await dockerThroughEnv(t, 'cbt-tcp');
+  const down = await cli(['disconnect', 'cbt-tcp']);
+  t.is(down.exitCode, 0, down.stderr);
+  t.deepEqual(await leftovers(lab), []);
+});
