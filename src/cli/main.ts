@@ -52,7 +52,7 @@ async function runForeground(envName: string, args: CommonArgs & { force: boolea
 }
 
 /** Starts the controller in the background and waits until the tunnel passes traffic. */
-async function connectBackground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean }): Promise<number> {
+async function connectBackground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean; verbose: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   if (isConnected(env.name)) throw new UserError(`${env.name} is connected already`);
   fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
@@ -66,6 +66,7 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   const stdout = child.stdout!;
   fs.closeSync(log);
   const tty = process.stderr.isTTY;
+  const showProgress = (tty || args.verbose) && !args.json;
   let status: Status | undefined;
   let error: string | undefined;
   let buf = '';
@@ -82,7 +83,7 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
       } catch {
         continue;
       }
-      if (msg.progress && !args.json) process.stderr.write(tty ? `  ${msg.progress}\n` : `${msg.progress}\n`);
+      if (msg.progress && showProgress) process.stderr.write(`  ${msg.progress}\n`);
       if (msg.ready) status = msg.status;
       if (msg.error) error = msg.error;
     }
@@ -193,6 +194,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('force', { type: 'boolean', default: false, describe: 'route even CIDRs that overlap the host\'s own networks' })
           .option('agent', { type: 'string', describe: 'ssh-agent socket (default: $SSH_AUTH_SOCK)' })
           .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print a line per step even when stderr is not a terminal' })
           .option('notify', { type: 'boolean', default: false, hidden: true }),
       (a) => {
         requireRoot('connect', a.env);

@@ -188,10 +188,12 @@ export class Controller {
     try {
       return await openTunChannel(this.client!, unit);
     } catch (err) {
-      if (err instanceof TunChannelError && err.reason === 1) {
-        throw new UserError(`sshd on ${this.env.host} refused the tunnel (administratively prohibited): it needs "PermitTunnel yes" (or point-to-point) in sshd_config`);
+      const says = err instanceof TunChannelError ? err.serverSays : undefined;
+      if (says && /rejected tunnel/i.test(says)) {
+        throw new UserError(`sshd on ${this.env.host} refused the tunnel ("${says}"): it needs "PermitTunnel yes" (or point-to-point) in sshd_config`);
       }
-      throw new UserError(`sshd on ${this.env.host} could not open tun${unit}: ${(err as Error).message} (the remote user needs root or CAP_NET_ADMIN)`);
+      const detail = says ? `"${says}"` : (err as Error).message;
+      throw new UserError(`sshd on ${this.env.host} could not open tun${unit} (${detail}): the remote user needs root or CAP_NET_ADMIN, and /dev/net/tun`);
     }
   }
 

@@ -37,6 +37,7 @@ interface Ssh2Internals {
   _sock: Socket;
   _chanMgr: { add(cb: ((err: Error | undefined, ch: RawChannel) => void) & { type?: string }): number };
   _protocol: {
+    _handlers: { DEBUG?: ((p: unknown, display: boolean, msg: string) => void) | undefined };
     channelData(id: number, data: Uint8Array): void;
     _packetRW: { write: { allocStart: number; alloc(n: number): Buffer; finalize(p: Buffer): Buffer } };
   };
@@ -46,6 +47,8 @@ export class TunChannelError extends Error {
   constructor(
     message: string,
     readonly reason: number | undefined,
+    /** What sshd said about it (SSH_MSG_DEBUG), the only place it tells why. */
+    readonly serverSays: string | undefined = undefined,
   ) {
     super(message);
     this.name = 'TunChannelError';
@@ -142,7 +145,16 @@ export class TunChannel {
 /** Opens a point-to-point tun channel to remote unit `unit` (the remote device is tun<unit>). */
 export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000): Promise<TunChannel> {
   const internals = client as unknown as Ssh2Internals;
-  return new Promise((resolve, reject) => {
+  // sshd explains a refused tun channel only in SSH_MSG_DEBUG ("Server has
+  // rejected tunnel device forwarding" vs "Failed to open the tunnel device").
+  const handlers = internals._protocol._handlers;
+  const previousDebug = handlers.DEBUG;
+  let serverSays: string | undefined;
+  handlers.DEBUG = (p, display, msg) => {
+    serverSays ??= msg;
+    previousDebug?.(p, display, msg);
+  };
+  return new Promise<TunChannel>((resolve, reject) => {
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
@@ -158,7 +170,7 @@ export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000)
         }
         done = true;
         if (err) {
-          reject(new TunChannelError(err.message.replace(/^\(SSH\) /, ''), err.reason));
+          reject(new TunChannelError(err.message.replace(/^\(SSH\) /, ''), err.reason, serverSays));
           return;
         }
         resolve(new TunChannel(raw, internals, unit));
@@ -184,5 +196,7 @@ export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000)
     packet.writeUInt32BE(TUN_MODE_POINTOPOINT, (p += 4));
     packet.writeUInt32BE(unit, (p += 4));
     protocolUtils.sendPacket(internals._protocol, w.finalize(packet));
+  }).finally(() => {
+    handlers.DEBUG = previousDebug;
   });
 }

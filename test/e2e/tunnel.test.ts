@@ -21,7 +21,7 @@ test.after.always(async () => {
 });
 
 test.serial('connect brings up addresses and routes, and reports each step', async (t) => {
-  const r = await cli(['connect', 'cbt', '--config', lab.config]);
+  const r = await cli(['connect', 'cbt', '--config', lab.config, '--verbose']);
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stderr, /tunnel: 10\.214\.1\.1 -> 10\.214\.1\.2 answers/);
   t.regex(r.stderr, /docker: unix:\/\/.* answers \/_ping/);
@@ -106,7 +106,7 @@ test.serial('disconnect leaves nothing on either host', async (t) => {
 });
 
 test.serial('docker ps and docker version answer through the tunnel (tcp mode)', async (t) => {
-  const up = await cli(['connect', 'cbt-tcp', '--config', lab.config]);
+  const up = await cli(['connect', 'cbt-tcp', '--config', lab.config, '-v']);
   t.is(up.exitCode, 0, up.stderr);
   t.regex(up.stderr, /docker: tcp:\/\/10\.214\.1\.6:2375 answers/);
   await dockerThroughEnv(t, 'cbt-tcp');

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The quick start: build the local lab (a "remote host" with sshd and dockerd
+# in a network namespace), connect to it, and show docker answering through
+# the tunnel.   sudo npm run demo        sudo npm run demo:down
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "demo: needs root: sudo npm run demo" >&2; exit 1; }
+[ -x dist/src/cli/main.js ] || { echo "demo: not built yet: npm ci (or npm run build)" >&2; exit 1; }
+cb() { node dist/src/cli/main.js "$@"; }
+config=$(bash scripts/lab.sh config lab)
+
+if [ "${1:-}" = down ]; then
+  cb disconnect lab 2>/dev/null || true
+  bash scripts/lab.sh down lab
+  exit 0
+fi
+
+echo "== building the lab"
+cb disconnect lab >/dev/null 2>&1 || true
+bash scripts/lab.sh up lab
+echo
+echo "== sudo cloudbridge connect lab"
+cb connect lab --config "$config" --verbose
+echo
+echo "== cloudbridge status"
+cb status
+echo
+echo '== eval "$(cloudbridge env lab)"; docker ps; docker version'
+eval "$(cb env lab --config "$config")"
+echo "DOCKER_HOST=$DOCKER_HOST"
+docker ps
+docker version --format 'client {{.Client.Version}}, server {{.Server.Version}} (the lab dockerd, reached over SSH)'
+echo
+echo "== a host behind the remote one (10.213.9.2, no route back: remote NAT)"
+ping -c 2 -i 0.2 10.213.9.2 | tail -2
+echo
+echo "The tunnel stays up. Try:  sudo CLOUDBRIDGE_CONFIG=$config node dist/src/cli/main.js status"
+echo "Take it all down:          sudo npm run demo:down"

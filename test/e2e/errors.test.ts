@@ -1,0 +1,110 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { cli, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+
+let lab: Lab;
+
+test.before(async () => {
+  lab = await labUp('cbe', 215);
+});
+
+test.after.always(async () => {
+  if (lab) await labDown(lab);
+  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+});
+
+/** A failed connect: non-zero exit, one line naming the cause, nothing left on either host. */
+async function refused(t: ExecutionContext, args: string[], cause: RegExp): Promise<void> {
+  const r = await cli(args);
+  t.not(r.exitCode, 0);
+  t.is(r.stdout, '');
+  const lines = r.stderr.trim().split('\n');
+  t.is(lines.length, 1, r.stderr);
+  t.regex(lines[0]!, cause);
+  t.deepEqual(await leftovers(lab), []);
+}
+
+test.serial('unknown environment', async (t) => {
+  await refused(t, ['connect', 'nope', '--config', lab.config],
+    /^cloudbridge: unknown environment "nope" in \/run\/cloudbridge-lab\/cbe\/config\.yaml \(configured: cbe, cbe-tcp\)$/);
+});
+
+test.serial('malformed config: broken YAML and an invalid field', async (t) => {
+  const broken = path.join(lab.dir, 'broken.yaml');
+  fs.writeFileSync(broken, 'environments:\n  cbe: {\n');
+  await refused(t, ['connect', 'cbe', '--config', broken], /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/broken\.yaml(:\d+)?: not valid YAML/);
+  const invalid = variantConfig(lab, 'invalid.yaml', [['mtu: 1500', 'mtu: 99999']]);
+  await refused(t, ['connect', 'cbe', '--config', invalid],
+    /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/invalid\.yaml: environments\.cbe\.tunnel\.mtu: must be an integer from 576 to 16384$/);
+  await refused(t, ['connect', 'cbe', '--config', path.join(lab.dir, 'missing.yaml')],
+    /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/missing\.yaml: cannot read config: ENOENT$/);
+});
+
+test.serial('unreachable host', async (t) => {
+  const cfg = variantConfig(lab, 'unreachable.yaml', [['    user: root', '    port: 2\n    user: root']]);
+  await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: cannot reach 10\.215\.0\.2:2: ECONNREFUSED$/);
+});
+
+test.serial('host key not in known_hosts, and a changed host key', async (t) => {
+  const empty = path.join(lab.dir, 'known_hosts_empty');
+  fs.writeFileSync(empty, '');
+  const unknown = variantConfig(lab, 'unknown.yaml', [[`${lab.dir}/known_hosts`, empty]]);
+  await refused(t, ['connect', 'cbe', '--config', unknown], /^cloudbridge: host key for 10\.215\.0\.2 is not in .*known_hosts_empty \(strictHostKeyChecking: yes\)$/);
+
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(lab.dir, 'other_key')]);
+  const otherKey = fs.readFileSync(path.join(lab.dir, 'other_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  const wrong = path.join(lab.dir, 'known_hosts_wrong');
+  fs.writeFileSync(wrong, `10.215.0.2 ${otherKey}\n`);
+  const changed = variantConfig(lab, 'changed.yaml', [[`${lab.dir}/known_hosts`, wrong]]);
+  await refused(t, ['connect', 'cbe', '--config', changed], /^cloudbridge: HOST KEY FOR 10\.215\.0\.2 HAS CHANGED/);
+});
+
+test.serial('accept-new records an unknown host key, as OpenSSH does', async (t) => {
+  const fresh = path.join(lab.dir, 'known_hosts_fresh');
+  fs.rmSync(fresh, { force: true });
+  const cfg = variantConfig(lab, 'acceptnew.yaml', [[`${lab.dir}/known_hosts`, fresh], ['    user: root', '    strictHostKeyChecking: accept-new\n    user: root']]);
+  const up = await cli(['connect', 'cbe', '--config', cfg]);
+  t.is(up.exitCode, 0, up.stderr);
+  const hostKey = fs.readFileSync(path.join(lab.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  t.is(fs.readFileSync(fresh, 'utf8'), `10.215.0.2 ${hostKey}\n`);
+  t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('sshd without PermitTunnel', async (t) => {
+  const cfg = variantConfig(lab, 'notun.yaml', [['    user: root', '    port: 2200\n    user: root']]);
+  await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: sshd on 10\.215\.0\.2 refused the tunnel .*PermitTunnel yes/);
+});
+
+test.serial('a route over one of the host\'s own networks is refused, and taken with --force', async (t) => {
+  const cfg = variantConfig(lab, 'overlap.yaml', [['routes: [10.215.9.0/24]', 'routes: [10.215.0.128/25]']]);
+  await refused(t, ['connect', 'cbe', '--config', cfg],
+    /^cloudbridge: route 10\.215\.0\.128\/25 overlaps 10\.215\.0\.0\/24 on cbh-cbe; refusing to take it over \(use --force/);
+  const forced = await cli(['connect', 'cbe', '--config', cfg, '--force']);
+  t.is(forced.exitCode, 0, forced.stderr);
+  t.regex((await run('ip', ['route', 'show', '10.215.0.128/25'])).stdout, /dev cb-cbe proto 203/);
+  t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('a failure half way undoes the steps already made on both hosts', async (t) => {
+  // The remote docker socket does not exist: every tunnel step succeeds first, then the docker check fails.
+  const cfg = variantConfig(lab, 'nodocker.yaml', [[`remoteSocket: ${lab.dir}/docker.sock`, 'remoteSocket: /nonexistent/docker.sock']]);
+  await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: docker at unix:\/\/.* \(remote \/nonexistent\/docker\.sock\) did not answer \/_ping/);
+});
+
+test.serial('commands explain themselves and refuse what they cannot do', async (t) => {
+  const help = await cli(['--help']);
+  t.is(help.exitCode, 0);
+  for (const cmd of ['connect <env>', 'disconnect <env>', 'status [env]', 'env <env>']) t.true(help.stdout.includes(cmd), cmd);
+  const notUp = await cli(['env', 'cbe', '--config', lab.config]);
+  t.is(notUp.exitCode, 1);
+  t.is(notUp.stdout, '');
+  t.is(notUp.stderr, 'cloudbridge: cbe is not connected (sudo cloudbridge connect cbe)');
+  const down = await cli(['disconnect', 'cbe']);
+  t.is(down.stderr, 'cloudbridge: cbe is not connected');
+  const bad = await cli(['connect']);
+  t.is(bad.exitCode, 1);
+  t.regex(bad.stderr, /Not enough non-option arguments/);
+});
