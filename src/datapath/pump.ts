@@ -43,7 +43,7 @@ export class Pump {
   start(onFatal: (err: Error) => void): void {
     this.channel.onPacket = (framed) => this.inbound(framed);
     this.channel.onWritable = () => this.flush();
-    this.tun.startReading(this.mtu, (arena, lengths, count) => this.outbound(arena, lengths, count), (errno) =>
+    this.tun.startReading(this.mtu, (arena, lengths, count) => this.channel.batch(() => this.outbound(arena, lengths, count)), (errno) =>
       onFatal(new Error(`tun read failed (errno ${errno})`)),
     );
   }

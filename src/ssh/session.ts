@@ -107,6 +107,8 @@ export function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<Cl
     };
     client.once('ready', () => {
       settled = true;
+      // Tunnelled packets are latency-sensitive: Nagle would hold one back for the peer's delayed ACK (~40 ms).
+      client.setNoDelay(true);
       client.removeListener('error', fail);
       resolve(client);
     });

@@ -106,6 +106,20 @@ export class TunChannel {
     return true;
   }
 
+  /**
+   * Brackets a run of sends: the socket is corked so one tun batch leaves as
+   * one writev instead of a syscall per packet.
+   */
+  batch(fn: () => void): void {
+    const sock = this.internals._sock;
+    sock.cork();
+    try {
+      fn();
+    } finally {
+      sock.uncork();
+    }
+  }
+
   close(): void {
     if (this.closed) return;
     if (this.raw.outgoing.state === 'open') this.raw.close();
