@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test from 'ava';
-import { CLI, cli, run, labDown, labUp, leftovers, RUN_DIR, type Lab } from './helpers.js';
+import { CLI, cli, run, labDown, labUp, leftovers, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
@@ -112,5 +112,23 @@ test.serial('docker ps and docker version answer through the tunnel (tcp mode)',
   await dockerThroughEnv(t, 'cbt-tcp');
   const down = await cli(['disconnect', 'cbt-tcp']);
   t.is(down.exitCode, 0, down.stderr);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('at MTU 9000 a full-size packet crosses whole, both ways (one packet per CHANNEL_DATA)', async (t) => {
+  const cfg = variantConfig(lab, 'mtu9000.yaml', [['mtu: 1500', 'mtu: 9000']]);
+  const up = await cli(['connect', 'cbt', '--config', cfg]);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex((await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'tun0'])).stdout, /mtu 9000/);
+  // -M do: no fragmentation anywhere; 8972 + 28 = 9000 bytes on the wire
+  const r = await run('ping', ['-c', '3', '-i', '0.2', '-W', '2', '-M', 'do', '-s', '8972', '10.214.1.2']);
+  t.is(r.exitCode, 0, r.stdout);
+  t.regex(r.stdout, /3 received/);
+  const tooBig = await run('ping', ['-c', '1', '-W', '1', '-M', 'do', '-s', '8973', '10.214.1.2']);
+  t.not(tooBig.exitCode, 0);
+  const status = JSON.parse((await cli(['status', 'cbt', '--json'])).stdout) as [{ stats: { rxMalformed: number; txDropped: number } }];
+  t.is(status[0].stats.rxMalformed, 0);
+  t.is(status[0].stats.txDropped, 0);
+  t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });
