@@ -2,10 +2,14 @@
   "targets": [
     {
       "target_name": "cloudbridge_tun",
-      "sources": ["src/tun.c"],
+      "sources": ["src/addon.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
-        ["OS=='mac'", { "xcode_settings": { "OTHER_CFLAGS": ["-O2", "-Wall"] } }]
+        ["OS=='linux'", { "sources": ["src/tun_linux.c"] }],
+        ["OS=='mac'", {
+          "sources": ["src/tun_darwin.c"],
+          "xcode_settings": { "OTHER_CFLAGS": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"] }
+        }]
       ]
     }
   ]

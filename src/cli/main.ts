@@ -12,6 +12,8 @@ import { controlSocket, envRunDir, logFile, runDir } from '../daemon/paths.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { errorMessage, UserError } from './errors.js';
 import { formatStatus } from './format.js';
+import { dryRunPlan, formatPlan } from '../plan/dryRun.js';
+import { currentPlatform, type PlatformName } from '../platform/index.js';
 
 interface CommonArgs {
   config: string | undefined;
@@ -168,6 +170,13 @@ function printEnv(envName: string, args: CommonArgs & { unset: boolean }): numbe
   return 0;
 }
 
+function printPlan(envName: string, args: CommonArgs & { platform: string | undefined; json: boolean }): number {
+  const env = findEnvironment(loadConfig(args.config), envName);
+  const plan = dryRunPlan(env, (args.platform as PlatformName | undefined) ?? currentPlatform());
+  process.stdout.write(args.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+  return 0;
+}
+
 function withConfig<T>(y: Argv<T>): Argv<T & CommonArgs> {
   return y.option('config', {
     type: 'string',
@@ -195,8 +204,12 @@ export async function main(argv: string[]): Promise<number> {
           .option('agent', { type: 'string', describe: 'ssh-agent socket (default: $SSH_AUTH_SOCK)' })
           .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
           .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print a line per step even when stderr is not a terminal' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print every step on both hosts, and its undo, and change nothing' })
+          .option('platform', { choices: ['linux', 'darwin'], describe: 'with --dry-run: plan for this platform instead of this host\'s' })
           .option('notify', { type: 'boolean', default: false, hidden: true }),
       (a) => {
+        if (a.dryRun) return run(printPlan(a.env, a));
+        if (a.platform) throw new UserError('--platform only goes with --dry-run');
         requireRoot('connect', a.env);
         return run(a.foreground ? runForeground(a.env, a) : connectBackground(a.env, a));
       },

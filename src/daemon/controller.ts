@@ -8,7 +8,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
-import { LinuxNet } from '../platform/linux/net.js';
+import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { runGrouped, StepJournal, type Executor } from '../plan/apply.js';
 import { planLocal, planRemote } from '../plan/plan.js';
@@ -62,6 +62,7 @@ export class Controller {
   private readonly servers: net.Server[] = [];
   private readonly journal: StepJournal;
   private remoteDevice = '';
+  private readonly platform: PlatformName = currentPlatform();
   private startedAt = new Date();
   private stopping: Promise<string[]> | undefined;
   /** Resolves when the controller has gone down, for whatever reason. */
@@ -97,7 +98,7 @@ export class Controller {
     const { env, opts } = this;
     try {
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
-      this.net = new LinuxNet();
+      this.net = await localNet(this.platform);
       await this.checkLocal();
 
       this.client = await connectSsh(env, { user: opts.user, agent: opts.agent });
@@ -108,7 +109,7 @@ export class Controller {
       this.remoteDevice = `tun${facts.unit}`;
       opts.progress(`ssh: tunnel channel open, remote device ${this.remoteDevice}`);
 
-      this.tun = TunDevice.open(env.tunnel.device);
+      this.tun = TunDevice.open(requestedDevice(this.platform, env));
       await this.journal.apply(planLocal(env, this.tun.name), this.exec, (s) => opts.progress(`local: ${s.title}`));
       await this.journal.apply(planRemote(env, this.remoteDevice, facts), this.exec, (s) => opts.progress(`remote: ${s.title.replace(/^remote /, '')}`));
 
@@ -138,7 +139,7 @@ export class Controller {
     const { env, opts } = this;
     const nets = await this.net!.interfaceNetworks();
     const routes = await this.net!.routes();
-    if (fs.existsSync(`/sys/class/net/${env.tunnel.device}`)) {
+    if (this.platform === 'linux' && fs.existsSync(`/sys/class/net/${env.tunnel.device}`)) {
       throw new UserError(`interface ${env.tunnel.device} already exists (is ${env.name} connected already?)`);
     }
     for (const ip of [env.tunnel.local, env.tunnel.remote]) {

@@ -1,6 +1,7 @@
 /*
- * cloudbridge tun addon: opens a tun device and moves IP packets between it
- * and JavaScript without a thread-pool round trip per packet.
+ * cloudbridge tun addon, N-API side: moves IP packets between a tun device
+ * (tun_linux.c or tun_darwin.c, picked by binding.gyp) and JavaScript without a thread-pool round
+ * trip per packet.
  *
  * Reads: the fd is non-blocking and watched with uv_poll on the Node loop.
  * One readable wake-up drains up to a batch of packets into an arena owned by
@@ -9,34 +10,20 @@
  * then calls back once with the packet count. JavaScript sends the framed
  * packets as they are, so nothing is copied or allocated here per packet.
  *
- * Writes: synchronous write(2) straight from the buffer SSH handed us, header
- * skipped (Linux, IFF_NO_PI) or translated (macOS utun).
+ * Writes: synchronous, straight from the buffer SSH handed us.
  */
 #include <node_api.h>
 #include <uv.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#if defined(__linux__)
-#include <linux/if.h>
-#include <linux/if_tun.h>
-#elif defined(__APPLE__)
-#include <net/if_utun.h>
-#include <sys/kern_control.h>
-#include <sys/sys_domain.h>
-#endif
+#include "tun.h"
 
-#define OPENBSD_AF_INET 2u
-#define OPENBSD_AF_INET6 24u
-#define HDR 4
+#define HDR TUN_FRAME_HEADER
 
 #define CHECK(call)                                                     \
   do {                                                                  \
@@ -50,78 +37,15 @@
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value code, message, error;
+  napi_value code, message, error, errnum;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_string_utf8(env, err == EPERM || err == EACCES ? "EPERM" : "ETUN",
-                          NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, err == EPERM || err == EACCES ? "EPERM" : "ETUN", NAPI_AUTO_LENGTH, &code);
   napi_create_error(env, code, message, &error);
-  napi_value errnum;
   napi_create_int32(env, err, &errnum);
   napi_set_named_property(env, error, "errno", errnum);
   napi_throw(env, error);
   return NULL;
 }
-
-/* ---- open ------------------------------------------------------------- */
-
-#if defined(__linux__)
-static int tun_open(const char *want, char *name_out, size_t name_len, int *err) {
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) { *err = errno; return -1; }
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  if (want && want[0]) {
-    size_t n = strlen(want);
-    if (n >= IFNAMSIZ) { *err = ENAMETOOLONG; close(fd); return -1; }
-    memcpy(ifr.ifr_name, want, n);
-  }
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) { *err = errno; close(fd); return -1; }
-  strncpy(name_out, ifr.ifr_name, name_len - 1);
-  name_out[name_len - 1] = 0;
-  return fd;
-}
-#elif defined(__APPLE__)
-/* utun: a PF_SYSTEM control socket; unit N+1 gives utunN, 0 lets the kernel pick. */
-static int tun_open(const char *want, char *name_out, size_t name_len, int *err) {
-  unsigned unit = 0;
-  if (want && want[0]) {
-    if (strncmp(want, "utun", 4) != 0 || want[4] == 0) { *err = EINVAL; return -1; }
-    char *end = NULL;
-    unsigned long n = strtoul(want + 4, &end, 10);
-    if (*end != 0 || n > 255) { *err = EINVAL; return -1; }
-    unit = (unsigned)n + 1;
-  }
-  int fd = socket(PF_SYSTEM, SOCK_DGRAM, SYSPROTO_CONTROL);
-  if (fd < 0) { *err = errno; return -1; }
-  struct ctl_info info;
-  memset(&info, 0, sizeof info);
-  strncpy(info.ctl_name, UTUN_CONTROL_NAME, sizeof info.ctl_name - 1);
-  if (ioctl(fd, CTLIOCGINFO, &info) < 0) { *err = errno; close(fd); return -1; }
-  struct sockaddr_ctl addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sc_len = sizeof addr;
-  addr.sc_family = AF_SYSTEM;
-  addr.ss_sysaddr = AF_SYS_CONTROL;
-  addr.sc_id = info.ctl_id;
-  addr.sc_unit = unit;
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) { *err = errno; close(fd); return -1; }
-  socklen_t len = (socklen_t)name_len;
-  if (getsockopt(fd, SYSPROTO_CONTROL, UTUN_OPT_IFNAME, name_out, &len) < 0) {
-    *err = errno; close(fd); return -1;
-  }
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-    *err = errno; close(fd); return -1;
-  }
-  return fd;
-}
-#else
-static int tun_open(const char *want, char *name_out, size_t name_len, int *err) {
-  *err = ENOTSUP;
-  return -1;
-}
-#endif
 
 /* open(name?: string) -> [fd, ifname] */
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -167,21 +91,8 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   napi_value ab;
   size_t off;
   CHECK(napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off));
-  ssize_t n;
-  if (len <= HDR) {
-    n = -EINVAL;
-  } else {
-#if defined(__APPLE__)
-    const uint8_t *p = data;
-    uint32_t fam = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-    uint8_t hdr[HDR] = {0, 0, 0, (uint8_t)(fam == OPENBSD_AF_INET6 ? AF_INET6 : AF_INET)};
-    struct iovec iov[2] = {{hdr, HDR}, {(uint8_t *)data + HDR, len - HDR}};
-    n = writev(fd, iov, 2);
-#else
-    n = write(fd, (uint8_t *)data + HDR, len - HDR);
-#endif
-    if (n < 0) n = -errno;
-  }
+  ssize_t n = tun_write_framed(fd, data, len);
+  if (n < 0) n = -errno;
   napi_value out;
   CHECK(napi_create_int64(env, (int64_t)n, &out));
   return out;
@@ -224,24 +135,14 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   int err = 0;
   if (status < 0) err = -status;
   while (!err && count < r->max_batch && r->arena_len - off >= r->packet_max + HDR) {
-    uint8_t *slot = r->arena + off;
-#if defined(__APPLE__)
-    ssize_t n = read(r->fd, slot, r->arena_len - off);
-    if (n < 0) { if (errno != EAGAIN && errno != EINTR) err = errno; break; }
-    if (n <= HDR) continue;
-    slot[0] = slot[1] = slot[2] = 0;
-    slot[3] = (uint8_t)(slot[3] == AF_INET6 ? OPENBSD_AF_INET6 : OPENBSD_AF_INET);
-    size_t framed = (size_t)n;
-#else
-    ssize_t n = read(r->fd, slot + HDR, r->arena_len - off - HDR);
-    if (n < 0) { if (errno != EAGAIN && errno != EINTR) err = errno; break; }
-    if (n == 0) break;
-    uint32_t fam = (slot[HDR] >> 4) == 6 ? OPENBSD_AF_INET6 : OPENBSD_AF_INET;
-    slot[0] = 0; slot[1] = 0; slot[2] = 0; slot[3] = (uint8_t)fam;
-    size_t framed = (size_t)n + HDR;
-#endif
+    ssize_t framed = tun_read_framed(r->fd, r->arena + off, r->arena_len - off);
+    if (framed < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) err = errno;
+      break;
+    }
+    if (framed == 0) continue;
     r->lengths[count++] = (uint32_t)framed;
-    off += framed;
+    off += (size_t)framed;
   }
   if (count == 0 && !err) return;
 

@@ -1,0 +1,104 @@
+import { formatCidr, maskOf, parseIPv4 } from '../../config/ipv4.js';
+import type { RouteInfo } from '../types.js';
+
+/**
+ * macOS abbreviates destinations in `netstat -rn`: "10.8/16" is 10.8.0.0/16,
+ * "192.168.1" is 192.168.1.0/24 (one octet per 8 bits given), "127" is
+ * 127.0.0.0/8, four octets without a prefix is a host route.
+ */
+export function parseNetstatDestination(text: string): string | undefined {
+  if (text === 'default') return '0.0.0.0/0';
+  const [addr, prefixText] = text.split('/');
+  if (!addr) return undefined;
+  const octets = addr.split('.');
+  if (octets.length > 4 || octets.some((o) => !/^\d{1,3}$/.test(o))) return undefined;
+  while (octets.length < 4) octets.push('0');
+  const value = parseIPv4(octets.join('.'));
+  if (value === undefined) return undefined;
+  const prefix = prefixText === undefined ? 8 * addr.split('.').length : Number(prefixText);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) return undefined;
+  return formatCidr({ addr: (value & maskOf(prefix)) >>> 0, prefix });
+}
+
+/** IPv4 routes from `netstat -rn -f inet`, without default, link-layer (ARP) and multicast entries. */
+export function parseNetstatRoutes(text: string): RouteInfo[] {
+  const out: RouteInfo[] = [];
+  let inTable = false;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[0] === 'Destination') {
+      inTable = true;
+      continue;
+    }
+    if (!inTable || f.length < 4) continue;
+    const [dest, gateway, flags, netif] = f as [string, string, string, string];
+    if (dest === 'default' || flags.includes('m') || /^([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}$/i.test(gateway)) continue;
+    const cidr = parseNetstatDestination(dest);
+    if (cidr) out.push({ cidr, dev: netif });
+  }
+  return out;
+}
+
+export interface RouteGet {
+  readonly destination: string;
+  readonly mask: string | undefined;
+  readonly gateway: string | undefined;
+  readonly interface: string | undefined;
+}
+
+/** `route -n get ADDR`: which route and interface the kernel would use. */
+export function parseRouteGet(text: string): RouteGet {
+  const fields = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^\s*([a-z ]+):\s*(\S.*)$/.exec(line);
+    if (m) fields.set(m[1]!.trim(), m[2]!.trim());
+  }
+  return {
+    destination: fields.get('destination') ?? '',
+    mask: fields.get('mask'),
+    gateway: fields.get('gateway'),
+    interface: fields.get('interface'),
+  };
+}
+
+export interface DarwinInterface {
+  readonly name: string;
+  readonly flags: readonly string[];
+  readonly mtu: number | undefined;
+  readonly inet: readonly { readonly addr: string; readonly prefix: number; readonly peer: string | undefined }[];
+}
+
+function prefixOfHexMask(hex: string): number {
+  const m = Number.parseInt(hex.replace(/^0x/, ''), 16) >>> 0;
+  let n = 0;
+  for (let bit = 31; bit >= 0 && (m >>> bit) & 1; bit--) n++;
+  return n;
+}
+
+/** `ifconfig` (all interfaces): names, flags, MTU and IPv4 addresses. */
+export function parseIfconfig(text: string): DarwinInterface[] {
+  const out: { name: string; flags: string[]; mtu: number | undefined; inet: DarwinInterface['inet'][number][] }[] = [];
+  for (const line of text.split('\n')) {
+    const head = /^([a-z][a-z0-9]*): flags=[0-9a-f]+<([^>]*)>(?: mtu (\d+))?/i.exec(line);
+    if (head) {
+      out.push({ name: head[1]!, flags: head[2] ? head[2].split(',') : [], mtu: head[3] ? Number(head[3]) : undefined, inet: [] });
+      continue;
+    }
+    const inet = /^\s+inet (\d+\.\d+\.\d+\.\d+)(?: --> (\d+\.\d+\.\d+\.\d+))? netmask (0x[0-9a-f]+)/i.exec(line);
+    const current = out[out.length - 1];
+    if (inet && current) current.inet.push({ addr: inet[1]!, peer: inet[2], prefix: prefixOfHexMask(inet[3]!) });
+  }
+  return out;
+}
+
+/** The networks of the host's interface addresses, as overlap checks need them. */
+export function interfaceNetworks(ifaces: readonly DarwinInterface[]): RouteInfo[] {
+  const out: RouteInfo[] = [];
+  for (const i of ifaces) {
+    for (const a of i.inet) {
+      const v = parseIPv4(a.addr)!;
+      out.push({ cidr: formatCidr({ addr: (v & maskOf(a.prefix)) >>> 0, prefix: a.prefix }), dev: i.name });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,18 @@
+import type { LocalAction } from '../../plan/steps.js';
+
+/**
+ * The `ip` command equivalent to what LinuxNet does through rtnetlink, for
+ * --dry-run and for people reading the plan.
+ */
+export function linuxCommand(a: LocalAction): string[] {
+  switch (a.op) {
+    case 'addr-add':
+    case 'addr-del':
+      return ['ip', 'addr', a.op === 'addr-add' ? 'add' : 'del', a.local, 'peer', a.peer, 'dev', a.dev];
+    case 'link-up':
+      return ['ip', 'link', 'set', 'dev', a.dev, 'mtu', String(a.mtu), 'up'];
+    case 'route-add':
+    case 'route-del':
+      return ['ip', 'route', a.op === 'route-add' ? 'add' : 'del', a.cidr, 'dev', a.dev, 'proto', '203'];
+  }
+}

@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { execa } from 'execa';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-cli-'));
+const config = path.join(dir, 'config.yaml');
+fs.writeFileSync(config, `
+environments:
+  stg:
+    host: 192.0.2.10
+    tunnel: { local: 10.9.0.1, remote: 10.9.0.2 }
+    routes: [172.31.0.0/16]
+    docker: { mode: tcp }
+`);
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const r = await execa(process.execPath, [CLI, ...args], { reject: false, stripFinalNewline: false });
+  return { code: r.exitCode ?? -1, out: String(r.stdout), err: String(r.stderr) };
+}
+
+test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('connect --dry-run prints the plan on this platform and on a forced darwin, and touches nothing', async (t) => {
+  const linux = await cli('connect', 'stg', '--config', config, '--dry-run', '--platform', 'linux');
+  t.is(linux.code, 0, linux.err);
+  t.is(linux.out, [
+    'cloudbridge connect stg --dry-run (linux): nothing is changed',
+    '  ssh     root@192.0.2.10:22, tun@openssh.com point-to-point to tunN',
+    '  local   ip addr add 10.9.0.1 peer 10.9.0.2 dev cb-stg',
+    '          undo: ip addr del 10.9.0.1 peer 10.9.0.2 dev cb-stg',
+    '  local   ip link set dev cb-stg mtu 1500 up',
+    '          undo: (goes with the tun device)',
+    '  local   ip route add 172.31.0.0/16 dev cb-stg proto 203',
+    '          undo: ip route del 172.31.0.0/16 dev cb-stg proto 203',
+    '  remote  ip addr add 10.9.0.2 peer 10.9.0.1 dev tunN',
+    '          undo: (goes with the tun device)',
+    '  remote  ip link set dev tunN mtu 1500 up',
+    '          undo: (goes with the tun device)',
+    '  docker  DOCKER_HOST=tcp://10.9.0.2:2375 through the tunnel',
+    '  note: tunN: the lowest unit free on the remote host, found at connect time',
+    '  note: local steps are made through rtnetlink; the ip commands shown are their equivalents',
+    '',
+  ].join('\n'));
+  const darwin = await cli('connect', 'stg', '--config', config, '--dry-run', '--platform', 'darwin', '--json');
+  t.is(darwin.code, 0, darwin.err);
+  const plan = JSON.parse(darwin.out) as { platform: string; localDevice: string; steps: { side: string; apply: string[] }[] };
+  t.is(plan.platform, 'darwin');
+  t.is(plan.localDevice, 'utunN');
+  t.deepEqual(plan.steps.filter((s) => s.side === 'local').map((s) => s.apply.join(' ')), [
+    'ifconfig utunN inet 10.9.0.1 10.9.0.2 alias',
+    'ifconfig utunN mtu 1500 up',
+    'route -n add -net 172.31.0.0/16 -interface utunN',
+  ]);
+});
+
+test('--platform without --dry-run is refused', async (t) => {
+  const r = await cli('connect', 'stg', '--config', config, '--platform', 'darwin');
+  t.is(r.code, 1);
+  t.is(r.err, 'cloudbridge: --platform only goes with --dry-run\n');
+});
+
+test('env prints nothing to eval and fails when the environment is down', async (t) => {
+  const r = await cli('env', 'stg', '--config', config);
+  t.is(r.code, 1);
+  t.is(r.out, '');
+  t.regex(r.err, /^cloudbridge: stg is not connected/);
+  t.is((await cli('env', 'stg', '--config', config, '--unset')).out, 'unset DOCKER_HOST\n');
+});

@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import test from 'ava';
+import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import { dryRunPlan, formatPlan } from '../../src/plan/dryRun.js';
+import { darwinCommand } from '../../src/platform/darwin/commands.js';
+import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstatRoutes, parseRouteGet } from '../../src/platform/darwin/parse.js';
+
+const fixture = (name: string): string => fs.readFileSync(new URL(`../../../test/fixtures/darwin/${name}`, import.meta.url), 'utf8');
+
+const env = findEnvironment(parseConfigText(`
+environments:
+  stg:
+    host: bastion.example.test
+    tunnel: { local: 10.9.0.1, remote: 10.9.0.2, mtu: 9000, remoteUnit: 4 }
+    routes: [172.31.0.0/16, 10.20.0.0/24]
+    nat: true
+`, '/c.yaml', '/Users/dev'), 'stg');
+
+test('netstat destinations: macOS abbreviations expand to CIDRs', (t) => {
+  t.is(parseNetstatDestination('default'), '0.0.0.0/0');
+  t.is(parseNetstatDestination('10.8/16'), '10.8.0.0/16');
+  t.is(parseNetstatDestination('192.168.1'), '192.168.1.0/24');
+  t.is(parseNetstatDestination('127'), '127.0.0.0/8');
+  t.is(parseNetstatDestination('10.8.0.1'), '10.8.0.1/32');
+  t.is(parseNetstatDestination('224.0.0/4'), '224.0.0.0/4');
+  t.is(parseNetstatDestination('link#6'), undefined);
+  t.is(parseNetstatDestination('fe80::%utun0/64'), undefined);
+});
+
+test('netstat -rn: routes with their interfaces, no default, ARP or multicast entries', (t) => {
+  t.deepEqual(parseNetstatRoutes(fixture('netstat-rn.txt')), [
+    { cidr: '10.8.0.0/16', dev: 'utun3' },
+    { cidr: '10.8.0.1/32', dev: 'utun3' },
+    { cidr: '127.0.0.0/8', dev: 'lo0' },
+    { cidr: '127.0.0.1/32', dev: 'lo0' },
+    { cidr: '169.254.0.0/16', dev: 'en0' },
+    { cidr: '172.16.4.0/22', dev: 'en0' },
+    { cidr: '192.168.1.0/24', dev: 'en0' },
+    { cidr: '192.168.1.1/32', dev: 'en0' },
+    { cidr: '192.168.1.23/32', dev: 'en0' },
+    { cidr: '255.255.255.255/32', dev: 'en0' },
+  ]);
+});
+
+test('route -n get: destination, mask, gateway, interface', (t) => {
+  t.deepEqual(parseRouteGet(fixture('route-get-default.txt')), {
+    destination: 'default', mask: 'default', gateway: '192.168.1.1', interface: 'en0',
+  });
+  t.deepEqual(parseRouteGet(fixture('route-get-utun.txt')), {
+    destination: '10.8.0.0', mask: '255.255.0.0', gateway: undefined, interface: 'utun3',
+  });
+});
+
+test('ifconfig: interfaces, flags, MTU, IPv4 addresses with peers and prefixes', (t) => {
+  const ifaces = parseIfconfig(fixture('ifconfig.txt'));
+  t.deepEqual(ifaces.map((i) => [i.name, i.mtu]), [['lo0', 16384], ['gif0', 1280], ['stf0', 1280], ['en0', 1500], ['utun3', 1380]]);
+  t.deepEqual(ifaces.find((i) => i.name === 'utun3')!.inet, [{ addr: '10.8.0.2', peer: '10.8.0.1', prefix: 32 }]);
+  t.deepEqual(ifaces.find((i) => i.name === 'stf0')!.flags, []);
+  t.deepEqual(interfaceNetworks(ifaces), [
+    { cidr: '127.0.0.0/8', dev: 'lo0' },
+    { cidr: '192.168.1.0/24', dev: 'en0' },
+    { cidr: '10.8.0.2/32', dev: 'utun3' },
+  ]);
+});
+
+test('darwin plan for a full environment: the exact command list', (t) => {
+  const plan = dryRunPlan(env, 'darwin');
+  t.is(plan.localDevice, 'utunN');
+  t.deepEqual(plan.steps.map((s) => [s.apply.join(' '), s.undo?.join(' ') ?? null]), [
+    ['ifconfig utunN inet 10.9.0.1 10.9.0.2 alias', 'ifconfig utunN inet 10.9.0.1 -alias'],
+    ['ifconfig utunN mtu 9000 up', null],
+    ['route -n add -net 172.31.0.0/16 -interface utunN', 'route -n delete -net 172.31.0.0/16 -interface utunN'],
+    ['route -n add -net 10.20.0.0/24 -interface utunN', 'route -n delete -net 10.20.0.0/24 -interface utunN'],
+    ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun4', null],
+    ['ip link set dev tun4 mtu 9000 up', null],
+    ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
+    ['iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE',
+      'iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE'],
+    ['iptables -w -t filter -I FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT',
+      'iptables -w -t filter -D FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT'],
+    ['iptables -w -t filter -I FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT',
+      'iptables -w -t filter -D FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT'],
+  ]);
+});
+
+test('a configured utunN is honoured on macOS; a Linux name is not', (t) => {
+  const named = { ...env, tunnel: { ...env.tunnel, device: 'utun7' } };
+  t.is(dryRunPlan(named, 'darwin').steps[0]!.apply.join(' '), 'ifconfig utun7 inet 10.9.0.1 10.9.0.2 alias');
+  t.is(dryRunPlan(env, 'linux').steps[0]!.apply.join(' '), 'ip addr add 10.9.0.1 peer 10.9.0.2 dev cb-stg');
+});
+
+test('darwin commands are argument arrays: a hostile value stays one word', (t) => {
+  t.deepEqual(darwinCommand({ side: 'local', op: 'route-add', dev: 'utun3', cidr: '10.0.0.0/8; reboot' }),
+    ['route', '-n', 'add', '-net', '10.0.0.0/8; reboot', '-interface', 'utun3']);
+});
+
+test('the formatted plan shows each step with its undo', (t) => {
+  const text = formatPlan(dryRunPlan(env, 'darwin'));
+  t.true(text.startsWith('cloudbridge connect stg --dry-run (darwin): nothing is changed\n  ssh     root@bastion.example.test:22, tun@openssh.com point-to-point to tun4\n'));
+  t.true(text.includes('  local   route -n add -net 172.31.0.0/16 -interface utunN\n          undo: route -n delete -net 172.31.0.0/16 -interface utunN\n'));
+  t.true(text.includes('  remote  ip link set dev tun4 mtu 9000 up\n          undo: (goes with the tun device)\n'));
+});
