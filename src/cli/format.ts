@@ -21,11 +21,12 @@ export function formatStatus(list: readonly Status[]): string {
   return list
     .map((s) =>
       [
-        `${s.env}: up ${duration(s.uptimeSeconds)} (pid ${s.pid}) to ${s.host}`,
-        `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice}, mtu ${s.mtu}`,
+        `${s.env}: ${s.state} ${duration(s.uptimeSeconds)} (pid ${s.pid}) to ${s.host}${s.onDemand ? ', on demand' : ''}`,
+        `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu}`,
         `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
         `  docker  ${s.dockerHost ?? 'off'}`,
         `  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`,
+        ...(s.reconnects || s.lastError ? [`  session ${s.reconnects} reconnects${s.lastError ? `, last error: ${s.lastError}` : ''}`] : []),
       ].join('\n'),
     )
     .join('\n\n')

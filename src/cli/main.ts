@@ -8,7 +8,9 @@ import { hideBin } from 'yargs/helpers';
 import { findEnvironment, invokingUser, loadConfig } from '../config/load.js';
 import { Controller, type Status } from '../daemon/controller.js';
 import { requestControl } from '../daemon/control.js';
+import { cleanupStale } from '../daemon/cleanup.js';
 import { controlSocket, envRunDir, logFile, runDir } from '../daemon/paths.js';
+import type { EnvironmentConfig } from '../config/types.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { errorMessage, UserError } from './errors.js';
 import { formatStatus } from './format.js';
@@ -25,27 +27,54 @@ function requireRoot(what: string, env?: string): void {
   }
 }
 
-function isConnected(env: string): boolean {
-  return fs.existsSync(controlSocket(env));
+type ControllerPresence = 'running' | 'stale' | 'none';
+
+/** running: a controller answers; stale: one left files and died; none: nothing there. */
+async function presence(env: string): Promise<ControllerPresence> {
+  try {
+    await requestControl(controlSocket(env), { cmd: 'status' }, 3000);
+    return 'running';
+  } catch (err) {
+    // a user who is not root cannot ask, but a socket they cannot open is a live one's
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') return 'running';
+  }
+  return fs.existsSync(envRunDir(env)) ? 'stale' : 'none';
 }
+
+/** Before connecting: refuse a running controller, clean up after a dead one. */
+async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | undefined }, progress: (l: string) => void): Promise<void> {
+  const p = await presence(env.name);
+  if (p === 'running') throw new UserError(`${env.name} is connected already`);
+  if (p === 'stale') {
+    progress(`cleanup: a previous controller for ${env.name} died; undoing what it left`);
+    const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress });
+    if (r.errors.length) progress(`cleanup: could not undo: ${r.errors.join('; ')}`);
+  }
+}
+
+const logLine = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
 /** Runs the controller in this process until it goes down. */
 async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
+  let ready = false;
   const report = (msg: object): void => {
-    if (args.notify) process.stdout.write(`${JSON.stringify(msg)}\n`);
+    if (args.notify && !ready) process.stdout.write(`${JSON.stringify(msg)}\n`);
   };
+  // Until ready, progress goes to whoever waits on `connect`; after it, to the log.
   const progress = (line: string): void => {
-    if (args.notify) report({ progress: line });
+    if (ready) logLine(line);
+    else if (args.notify) report({ progress: line });
     else process.stderr.write(`${line}\n`);
   };
-  if (isConnected(env.name)) throw new UserError(`${env.name} is connected already (cloudbridge disconnect ${env.name} first)`);
-  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, progress });
+  if (!args.notify) await clearTheWay(env, args, progress);
+  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, progress, log: logLine });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
   }
   await controller.up();
   report({ ready: true, status: controller.status() });
+  ready = true;
   if (args.notify) fs.closeSync(1); // the waiting `connect` reads until EOF
   else progress(`${env.name}: up (Ctrl-C to disconnect)`);
   const reason = await controller.done;
@@ -56,7 +85,9 @@ async function runForeground(envName: string, args: CommonArgs & { force: boolea
 /** Starts the controller in the background and waits until the tunnel passes traffic. */
 async function connectBackground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean; verbose: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
-  if (isConnected(env.name)) throw new UserError(`${env.name} is connected already`);
+  const tty = process.stderr.isTTY;
+  const showProgress = (tty || args.verbose) && !args.json;
+  await clearTheWay(env, args, (line) => showProgress && process.stderr.write(`  ${line}\n`));
   fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
   const log = fs.openSync(logFile(env.name), 'a', 0o600);
   const main = fileURLToPath(import.meta.url);
@@ -67,8 +98,6 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', 'pipe', log] });
   const stdout = child.stdout!;
   fs.closeSync(log);
-  const tty = process.stderr.isTTY;
-  const showProgress = (tty || args.verbose) && !args.json;
   let status: Status | undefined;
   let error: string | undefined;
   let buf = '';
@@ -109,8 +138,10 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   throw new UserError(error);
 }
 
-async function disconnect(envName: string): Promise<number> {
-  if (!isConnected(envName)) throw new UserError(`${envName} is not connected`);
+async function disconnect(envName: string, args: CommonArgs): Promise<number> {
+  const p = await presence(envName);
+  if (p === 'none') throw new UserError(`${envName} is not connected`);
+  if (p === 'stale') return cleanup(envName, args);
   let status: Status;
   try {
     status = await requestControl<Status>(controlSocket(envName), { cmd: 'status' });
@@ -128,6 +159,23 @@ async function disconnect(envName: string): Promise<number> {
   return 0;
 }
 
+async function cleanup(envName: string, args: CommonArgs & { agent?: string | undefined }): Promise<number> {
+  const p = await presence(envName);
+  if (p === 'running') throw new UserError(`${envName} is running: use cloudbridge disconnect ${envName}`);
+  if (p === 'none') {
+    process.stderr.write(`${envName}: nothing to clean up\n`);
+    return 0;
+  }
+  const env = findEnvironment(loadConfig(args.config), envName);
+  const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${l}\n`) });
+  if (r.errors.length) {
+    process.stderr.write(`${envName}: cleaned up, but could not undo: ${r.errors.join('; ')}\n`);
+    return 1;
+  }
+  process.stderr.write(`${envName}: cleaned up\n`);
+  return 0;
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -142,7 +190,9 @@ async function status(envName: string | undefined, json: boolean): Promise<numbe
   const names = envName ? [envName] : fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
   const out: Status[] = [];
   for (const name of names) {
-    if (!isConnected(name)) {
+    const p = await presence(name);
+    if (p === 'stale') process.stderr.write(`${name}: its controller died and left state behind: sudo cloudbridge cleanup ${name}\n`);
+    if (p !== 'running') {
       if (envName) throw new UserError(`${envName} is not connected`);
       continue;
     }
@@ -157,7 +207,7 @@ async function status(envName: string | undefined, json: boolean): Promise<numbe
   return 0;
 }
 
-function printEnv(envName: string, args: CommonArgs & { unset: boolean }): number {
+async function printEnv(envName: string, args: CommonArgs & { unset: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   if (args.unset) {
     process.stdout.write('unset DOCKER_HOST\n');
@@ -165,7 +215,7 @@ function printEnv(envName: string, args: CommonArgs & { unset: boolean }): numbe
   }
   const host = dockerHostFor(env);
   if (!host) throw new UserError(`${env.name} has docker.mode: off`);
-  if (!isConnected(env.name)) throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
+  if ((await presence(env.name)) !== 'running') throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
   process.stdout.write(`export DOCKER_HOST=${host}\n# eval "$(cloudbridge env ${env.name})"\n`);
   return 0;
 }
@@ -217,10 +267,19 @@ export async function main(argv: string[]): Promise<number> {
     .command(
       'disconnect <env>',
       'take an environment down, undoing every change on both hosts',
-      (y) => y.positional('env', { type: 'string', demandOption: true }),
+      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }),
       (a) => {
         requireRoot('disconnect', a.env);
-        return run(disconnect(a.env));
+        return run(disconnect(a.env, a));
+      },
+    )
+    .command(
+      'cleanup <env>',
+      'undo what a crashed controller left on both hosts (connect does this by itself)',
+      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).option('agent', { type: 'string', describe: 'ssh-agent socket' }),
+      (a) => {
+        requireRoot('cleanup', a.env);
+        return run(cleanup(a.env, a));
       },
     )
     .command(

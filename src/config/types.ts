@@ -32,6 +32,12 @@ export interface EnvironmentConfig {
   readonly knownHostsFile: string;
   readonly strictHostKeyChecking: StrictHostKeyChecking;
   readonly connectTimeout: number;
+  /** Seconds without an answer to keepalives before the SSH connection counts as dead. */
+  readonly deadAfter: number;
+  /** Make the SSH connection when the first packet (or docker connection) arrives. */
+  readonly onDemand: boolean;
+  /** With onDemand: seconds without traffic before the SSH side is taken down. */
+  readonly idleTimeout: number;
   readonly tunnel: TunnelConfig;
   readonly routes: readonly string[];
   readonly nat: boolean;

@@ -102,7 +102,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   if (!isObj(raw)) f.fail('must be a mapping');
   checkKeys(f, raw, [
     'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking',
-    'connectTimeout', 'tunnel', 'routes', 'nat', 'docker',
+    'connectTimeout', 'deadAfter', 'onDemand', 'idleTimeout', 'tunnel', 'routes', 'nat', 'docker',
   ]);
 
   const host = str(f.child('host'), raw['host']);
@@ -164,6 +164,9 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     strictHostKeyChecking: oneOf<StrictHostKeyChecking>(
       f.child('strictHostKeyChecking'), raw['strictHostKeyChecking'], ['yes', 'accept-new', 'no'], 'yes'),
     connectTimeout: int(f.child('connectTimeout'), raw['connectTimeout'], 10, 1, 300),
+    deadAfter: int(f.child('deadAfter'), raw['deadAfter'], 15, 3, 600),
+    onDemand: bool(f.child('onDemand'), raw['onDemand'], false),
+    idleTimeout: int(f.child('idleTimeout'), raw['idleTimeout'], 300, 2, 86400),
     tunnel: {
       local,
       remote,

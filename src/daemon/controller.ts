@@ -10,14 +10,15 @@ import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
-import { runGrouped, StepJournal, type Executor } from '../plan/apply.js';
+import { StepJournal, type Executor } from '../plan/apply.js';
 import { planLocal, planRemote } from '../plan/plan.js';
-import type { LocalAction, RemoteAction } from '../plan/steps.js';
-import { runRemote, runRemoteBatch } from '../ssh/exec.js';
+import type { Step } from '../plan/steps.js';
+import { runRemote } from '../ssh/exec.js';
 import { connectSsh } from '../ssh/session.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../ssh/tunChannel.js';
 import { TunDevice } from '../tun/device.js';
 import { serveControl } from './control.js';
+import { stepExecutor } from './executor.js';
 import { controlSocket, dockerSocket, envRunDir, journalFile } from './paths.js';
 
 export interface ControllerOptions {
@@ -26,11 +27,16 @@ export interface ControllerOptions {
   readonly force: boolean;
   readonly agent?: string | undefined;
   readonly progress: (line: string) => void;
+  /** Log lines after start-up (reconnects, idle). */
+  readonly log: (line: string) => void;
 }
+
+/** up: SSH session live; connecting: lost and being remade; idle: on demand, no session. */
+export type ControllerState = 'up' | 'connecting' | 'idle';
 
 export interface Status {
   readonly env: string;
-  readonly state: 'up';
+  readonly state: ControllerState;
   readonly pid: number;
   readonly since: string;
   readonly uptimeSeconds: number;
@@ -42,27 +48,50 @@ export interface Status {
   readonly mtu: number;
   readonly routes: readonly string[];
   readonly nat: boolean;
+  readonly onDemand: boolean;
   readonly dockerHost: string | null;
+  readonly reconnects: number;
+  readonly lastError: string | null;
   readonly stats: PumpStats;
 }
 
 const SSH_TUNID_MAX = 0x7ffffffe;
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
+
+interface Session {
+  readonly client: Client;
+  readonly channel: TunChannel;
+  readonly remoteDevice: string;
+}
+
+const isRemote = (s: Step): boolean => s.apply.side === 'remote';
 
 /**
  * One environment's tunnel, in wg-quick's shape: check, plan, apply, and
  * undo everything in reverse on the way down (or when bringing it up fails
  * half way).
+ *
+ * Two lifetimes: the local side (tun device, addresses, routes, sockets)
+ * lasts as long as the controller; the SSH session (connection, channel,
+ * remote steps) may be lost and remade, or, on demand, made at the first
+ * packet and taken down when idle, while the local side stays in place.
  */
 export class Controller {
-  private client: Client | undefined;
-  private channel: TunChannel | undefined;
+  private session: Session | undefined;
+  private sessionStarting: Promise<void> | undefined;
+  private state: ControllerState = 'connecting';
   private tun: TunDevice | undefined;
   private pump: Pump | undefined;
   private net: LocalNet | undefined;
   private readonly servers: net.Server[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
   private readonly journal: StepJournal;
-  private remoteDevice = '';
   private readonly platform: PlatformName = currentPlatform();
+  private reconnects = 0;
+  /** On demand: no new attempt before this time after a failed one. */
+  private retryAfter = 0;
+  private lastError: string | null = null;
   private startedAt = new Date();
   private stopping: Promise<string[]> | undefined;
   /** Resolves when the controller has gone down, for whatever reason. */
@@ -73,7 +102,7 @@ export class Controller {
     private readonly env: EnvironmentConfig,
     private readonly opts: ControllerOptions,
   ) {
-    this.journal = new StepJournal(journalFile(env.name));
+    this.journal = new StepJournal(journalFile(env.name), env.name);
     this.done = new Promise((resolve) => (this.markDone = resolve));
   }
 
@@ -81,18 +110,9 @@ export class Controller {
     return this.env.user !== 'root';
   }
 
-  private readonly exec: Executor = {
-    run: (actions, keepGoing) =>
-      runGrouped<LocalAction, RemoteAction>(
-        actions,
-        keepGoing,
-        (a) => this.net!.apply(a),
-        (group) => {
-          if (!this.client) throw new Error('no SSH connection');
-          return runRemoteBatch(this.client, group.map((a) => a.argv), { sudo: this.sudo, keepGoing });
-        },
-      ),
-  };
+  private executor(client: Client | undefined): Executor {
+    return stepExecutor(this.net, client, this.sudo);
+  }
 
   async up(): Promise<void> {
     const { env, opts } = this;
@@ -101,32 +121,33 @@ export class Controller {
       this.net = await localNet(this.platform);
       await this.checkLocal();
 
-      this.client = await connectSsh(env, { user: opts.user, agent: opts.agent });
-      opts.progress(`ssh: connected to ${env.user}@${env.host}:${env.port}`);
-
-      const facts = await this.remoteFacts();
-      this.channel = await this.openChannel(facts.unit);
-      this.remoteDevice = `tun${facts.unit}`;
-      opts.progress(`ssh: tunnel channel open, remote device ${this.remoteDevice}`);
-
       this.tun = TunDevice.open(requestedDevice(this.platform, env));
-      await this.journal.apply(planLocal(env, this.tun.name), this.exec, (s) => opts.progress(`local: ${s.title}`));
-      await this.journal.apply(planRemote(env, this.remoteDevice, facts), this.exec, (s) => opts.progress(`remote: ${s.title.replace(/^remote /, '')}`));
-
-      this.pump = new Pump(this.tun, this.channel, env.tunnel.mtu);
+      await this.journal.apply(planLocal(env, this.tun.name), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
+      this.pump = new Pump(this.tun, env.tunnel.mtu);
+      this.pump.onWake = () => this.wake();
       this.pump.start((err) => void this.down(err.message));
-      const rtt = await this.pump
-        .ping(parseIPv4(env.tunnel.local)!, parseIPv4(env.tunnel.remote)!, 5000)
-        .catch((err: Error) => {
-          throw new UserError(`tunnel does not pass traffic: ping ${env.tunnel.remote}: ${err.message}`);
-        });
-      opts.progress(`tunnel: ${env.tunnel.local} -> ${env.tunnel.remote} answers in ${rtt.toFixed(2)} ms`);
 
-      await this.startDocker();
-      this.servers.push(await serveControlFor(this));
+      if (env.docker.mode === 'socket') await this.serveDocker();
+      if (env.onDemand) {
+        this.state = 'idle';
+        this.watchIdle();
+        opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
+      } else {
+        await this.ensureSession();
+        const rtt = await this.pump
+          .ping(parseIPv4(env.tunnel.local)!, parseIPv4(env.tunnel.remote)!, 5000)
+          .catch((err: Error) => {
+            throw new UserError(`tunnel does not pass traffic: ping ${env.tunnel.remote}: ${err.message}`);
+          });
+        opts.progress(`tunnel: ${env.tunnel.local} -> ${env.tunnel.remote} answers in ${rtt.toFixed(2)} ms`);
+        await this.checkDocker();
+      }
+      this.servers.push(await serveControl(controlSocket(env.name), async (req) => {
+        if (req.cmd === 'status') return this.status();
+        if (req.cmd === 'down') return { down: true, errors: await this.down('disconnect requested') };
+        throw new Error(`unknown command ${String(req.cmd)}`);
+      }));
       this.startedAt = new Date();
-      this.client.on('close', () => void this.down('SSH connection closed'));
-      this.channel.onClose = () => void this.down('sshd closed the tunnel channel');
     } catch (err) {
       const leftovers = await this.down(err instanceof Error ? err.message : String(err));
       if (leftovers.length) opts.progress(`warning: could not undo: ${leftovers.join('; ')}`);
@@ -158,8 +179,131 @@ export class Controller {
     }
   }
 
+  /** SSH, the tun channel and the remote steps; the pump is attached once all of it stands. */
+  private async startSession(): Promise<void> {
+    const { env, opts } = this;
+    const client = await connectSsh(env, { user: opts.user, agent: opts.agent });
+    try {
+      opts.progress(`ssh: connected to ${env.user}@${env.host}:${env.port}`);
+      const exec = this.executor(client);
+      // A previous session's remote steps (a reconnect): undo them first, so nothing is doubled.
+      const stale = await this.journal.undo(exec, isRemote);
+      if (stale.length) opts.log(`could not undo the previous session's remote steps: ${stale.join('; ')}`);
+      const facts = await this.remoteFacts(client);
+      const channel = await this.openChannel(client, facts.unit);
+      const remoteDevice = `tun${facts.unit}`;
+      opts.progress(`ssh: tunnel channel open, remote device ${remoteDevice}`);
+      await this.journal.apply(planRemote(env, remoteDevice, facts), exec, (s) => opts.progress(`remote: ${s.title.replace(/^remote /, '')}`));
+      this.session = { client, channel, remoteDevice };
+      client.on('close', () => this.sessionLost(client, 'SSH connection closed'));
+      client.on('error', (err: Error) => this.sessionLost(client, `SSH: ${err.message}`));
+      channel.onClose = () => this.sessionLost(client, 'sshd closed the tunnel channel');
+      this.pump!.attach(channel);
+      this.state = 'up';
+    } catch (err) {
+      client.end();
+      throw err;
+    }
+  }
+
+  /** Packets wait and there is no session: on demand, make one (reconnects have their own loop). */
+  private wake(): void {
+    if (!this.env.onDemand || Date.now() < this.retryAfter) {
+      this.pump?.dropHeld();
+      return;
+    }
+    this.ensureSession().catch(() => {
+      this.retryAfter = Date.now() + 5000;
+    });
+  }
+
+  /** Makes the session if there is none; concurrent callers share one attempt. */
+  private ensureSession(): Promise<void> {
+    if (this.session || this.stopping) return Promise.resolve();
+    this.sessionStarting ??= (async () => {
+      this.state = 'connecting';
+      try {
+        await this.startSession();
+        this.opts.log(`${this.env.name}: session up`);
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        this.state = this.env.onDemand ? 'idle' : 'connecting';
+        if (this.env.onDemand) this.pump?.dropHeld();
+        this.opts.log(`${this.env.name}: session failed: ${this.lastError}`);
+        throw err;
+      } finally {
+        this.sessionStarting = undefined;
+      }
+    })();
+    return this.sessionStarting;
+  }
+
+  private sessionLost(client: Client, reason: string): void {
+    const lost = this.session;
+    if (this.stopping || lost?.client !== client) return;
+    // cleared first: closing the channel below reports back here
+    this.session = undefined;
+    this.lastError = reason;
+    this.opts.log(`${this.env.name}: ${reason}; reconnecting`);
+    this.pump?.detach();
+    lost.channel.close();
+    client.end();
+    this.state = 'connecting';
+    void this.reconnect();
+  }
+
+  /** Remakes the session with exponential backoff; the local side stays as it is meanwhile. */
+  private async reconnect(): Promise<void> {
+    let delay = BACKOFF_MIN_MS;
+    while (!this.stopping && !this.session) {
+      await new Promise((r) => this.timers.push(setTimeout(r, delay)));
+      if (this.stopping) return;
+      try {
+        await this.ensureSession();
+        this.reconnects++;
+        return;
+      } catch {
+        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  /** On demand: take the SSH side down when no packet moved for idleTimeout. */
+  private watchIdle(): void {
+    let lastPackets = -1;
+    let lastMoved = Date.now();
+    const every = Math.min(1000, (this.env.idleTimeout * 1000) / 4);
+    this.timers.push(setInterval(() => {
+      const packets = this.pump!.packets;
+      if (packets !== lastPackets) {
+        lastPackets = packets;
+        lastMoved = Date.now();
+        return;
+      }
+      if (this.session && !this.sessionStarting && Date.now() - lastMoved >= this.env.idleTimeout * 1000) {
+        void this.endSession('idle');
+      }
+    }, every));
+  }
+
+  /** Undoes the remote steps and closes the session; the local side stays. */
+  private async endSession(why: string): Promise<string[]> {
+    const s = this.session;
+    if (!s) return [];
+    this.session = undefined;
+    this.pump?.detach();
+    const errors = await this.journal.undo(this.executor(s.client), isRemote);
+    s.channel.close();
+    s.client.end();
+    if (!this.stopping) {
+      this.state = 'idle';
+      this.opts.log(`${this.env.name}: session down (${why})`);
+    }
+    return errors;
+  }
+
   /** What the remote host looks like, in one round trip. */
-  private async remoteFacts(): Promise<{ unit: number; ipForward: string }> {
+  private async remoteFacts(client: Client): Promise<{ unit: number; ipForward: string }> {
     const script = [
       'ls /sys/class/net',
       'echo @@',
@@ -169,7 +313,7 @@ export class Controller {
         ? 'if command -v iptables >/dev/null; then iptables -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo ok || echo broken; else echo missing; fi'
         : 'echo ok',
     ].join('\n');
-    const out = await runRemote(this.client!, ['sh', '-c', script], { sudo: this.sudo });
+    const out = await runRemote(client, ['sh', '-c', script], { sudo: this.sudo });
     const [namesText = '', ipForward = '', iptables = ''] = out.split('@@\n');
     const names = namesText.split(/\s+/);
     if (iptables.trim() !== 'ok') {
@@ -185,9 +329,9 @@ export class Controller {
     return { unit, ipForward: ipForward.trim() };
   }
 
-  private async openChannel(unit: number): Promise<TunChannel> {
+  private async openChannel(client: Client, unit: number): Promise<TunChannel> {
     try {
-      return await openTunChannel(this.client!, unit);
+      return await openTunChannel(client, unit);
     } catch (err) {
       const says = err instanceof TunChannelError ? err.serverSays : undefined;
       if (says && /rejected tunnel/i.test(says)) {
@@ -198,13 +342,24 @@ export class Controller {
     }
   }
 
-  private async startDocker(): Promise<void> {
+  /** The local docker socket: each connection rides the current session, made on demand if need be. */
+  private async serveDocker(): Promise<void> {
+    const { env, opts } = this;
+    this.servers.push(await forwardUnixSocket(
+      async () => {
+        await this.ensureSession();
+        return this.session!.client;
+      },
+      dockerSocket(env.name),
+      env.docker.remoteSocket,
+      opts.user,
+    ));
+  }
+
+  private async checkDocker(): Promise<void> {
     const { env, opts } = this;
     const host = dockerHostFor(env);
     if (!host) return;
-    if (env.docker.mode === 'socket') {
-      this.servers.push(await forwardUnixSocket(this.client!, dockerSocket(env.name), env.docker.remoteSocket, opts.user));
-    }
     try {
       await pingDocker(host, 5000);
     } catch (err) {
@@ -217,19 +372,22 @@ export class Controller {
     const { env } = this;
     return {
       env: env.name,
-      state: 'up',
+      state: this.state,
       pid: process.pid,
       since: this.startedAt.toISOString(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       host: `${env.user}@${env.host}:${env.port}`,
       localDevice: this.tun?.name ?? '',
-      remoteDevice: this.remoteDevice,
+      remoteDevice: this.session?.remoteDevice ?? '',
       local: env.tunnel.local,
       remote: env.tunnel.remote,
       mtu: env.tunnel.mtu,
       routes: env.routes,
       nat: env.nat,
+      onDemand: env.onDemand,
       dockerHost: dockerHostFor(env) ?? null,
+      reconnects: this.reconnects,
+      lastError: this.lastError,
       stats: { ...(this.pump?.stats ?? emptyStats()) },
     };
   }
@@ -241,16 +399,26 @@ export class Controller {
   }
 
   private async teardown(reason: string): Promise<string[]> {
+    for (const t of this.timers) clearTimeout(t);
+    await this.sessionStarting?.catch(() => {});
     this.pump?.stop();
     for (const s of this.servers.reverse()) s.close();
-    // Remote undo needs the SSH connection; local undo needs only netlink.
-    const errors = await this.journal.undo(this.exec, 0, (s) => s.apply.side === 'local' || this.client !== undefined);
-    this.channel?.close();
+    const errors = await this.endSession(reason);
+    // Without a session the remote steps cannot be undone now; keep them in
+    // the journal for `cloudbridge cleanup`.
+    const remoteLeft = this.journal.steps.some(isRemote);
+    errors.push(...(await this.journal.undo(this.executor(undefined), (s) => !isRemote(s))));
     this.tun?.close();
-    this.client?.end();
     this.net?.close();
-    this.journal.remove();
-    fs.rmSync(envRunDir(this.env.name), { recursive: true, force: true });
+    if (remoteLeft) {
+      errors.push(`remote steps left for "cloudbridge cleanup ${this.env.name}": no SSH connection to undo them`);
+      for (const f of fs.readdirSync(envRunDir(this.env.name))) {
+        if (f !== 'journal.json') fs.rmSync(`${envRunDir(this.env.name)}/${f}`, { force: true });
+      }
+    } else {
+      this.journal.remove();
+      fs.rmSync(envRunDir(this.env.name), { recursive: true, force: true });
+    }
     this.markDone(reason);
     return errors;
   }
@@ -258,15 +426,4 @@ export class Controller {
 
 function emptyStats(): PumpStats {
   return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0 };
-}
-
-function serveControlFor(c: Controller): Promise<net.Server> {
-  return serveControl(controlSocket(c.status().env), async (req) => {
-    if (req.cmd === 'status') return c.status();
-    if (req.cmd === 'down') {
-      const errors = await c.down('disconnect requested');
-      return { down: true, errors };
-    }
-    throw new Error(`unknown command ${String(req.cmd)}`);
-  });
 }

@@ -11,24 +11,29 @@ export interface PumpStats {
   rxMalformed: number;
   /** Packets the kernel refused (queue full). */
   rxDropped: number;
-  /** Packets too large for the peer. */
+  /** Packets too large for the peer, or beyond what we hold while the channel is away. */
   txDropped: number;
 }
 
-/** Bytes of tun packets we hold while the SSH side has no room, before we stop reading the tun. */
+/** Bytes of tun packets we hold while the SSH side has no room (or no channel yet). */
 const BACKLOG_LIMIT = 512 * 1024;
 
 /**
  * Moves packets between a tun device and a tun@openssh.com channel.
- * Outbound, one tun wake-up becomes a run of CHANNEL_DATA sends; when the
- * channel has no room the rest of the batch is held and the tun is no
- * longer read, so the kernel queue and then TCP take the back pressure.
- * Inbound packets are validated and written straight from SSH's buffer.
+ * Outbound, one tun wake-up becomes a run of CHANNEL_DATA sends in one
+ * corked write; when the channel has no room, or there is no channel (being
+ * reconnected, or not yet made on demand), packets are held up to a bound and
+ * the tun is no longer read, so the kernel queue and then TCP take the back
+ * pressure: applications see a pause, not an error. Inbound packets are
+ * validated and written straight from SSH's buffer.
  */
 export class Pump {
   readonly stats: PumpStats = {
     txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0,
   };
+  /** Called when packets are waiting and there is no channel. */
+  onWake: () => void = () => {};
+  private channel: TunChannel | undefined;
   private backlog: Buffer[] = [];
   private backlogBytes = 0;
   private probe: { from: number; id: number; resolve: () => void } | undefined;
@@ -36,20 +41,47 @@ export class Pump {
 
   constructor(
     private readonly tun: TunDevice,
-    private readonly channel: TunChannel,
     private readonly mtu: number,
   ) {}
 
   start(onFatal: (err: Error) => void): void {
-    this.channel.onPacket = (framed) => this.inbound(framed);
-    this.channel.onWritable = () => this.flush();
-    this.tun.startReading(this.mtu, (arena, lengths, count) => this.channel.batch(() => this.outbound(arena, lengths, count)), (errno) =>
-      onFatal(new Error(`tun read failed (errno ${errno})`)),
+    this.tun.startReading(
+      this.mtu,
+      (arena, lengths, count) => {
+        if (this.channel) this.channel.batch(() => this.outbound(arena, lengths, count));
+        else this.outbound(arena, lengths, count);
+      },
+      (errno) => onFatal(new Error(`tun read failed (errno ${errno})`)),
     );
   }
 
+  attach(channel: TunChannel): void {
+    this.channel = channel;
+    channel.onPacket = (framed) => this.inbound(framed);
+    channel.onWritable = () => this.flush();
+    this.flush();
+  }
+
+  /** The channel is gone: hold what comes until the next one (or drop past the bound). */
+  detach(): void {
+    if (this.channel) {
+      this.channel.onPacket = () => {};
+      this.channel.onWritable = () => {};
+    }
+    this.channel = undefined;
+  }
+
+  /** Drops what is held (a session could not be made) and reads the tun again. */
+  dropHeld(): void {
+    this.stats.txDropped += this.backlog.length;
+    this.backlog = [];
+    this.backlogBytes = 0;
+    this.tun.resume();
+  }
+
   private outbound(arena: Buffer, lengths: Uint32Array, count: number): void {
-    const maxPacket = this.channel.maxPacket;
+    const channel = this.channel;
+    const maxPacket = channel ? channel.maxPacket : Infinity;
     let off = 0;
     for (let i = 0; i < count; i++) {
       const len = lengths[i]!;
@@ -59,7 +91,7 @@ export class Pump {
         this.stats.txDropped++;
         continue;
       }
-      if (this.backlog.length > 0 || !this.channel.send(pkt)) {
+      if (!channel || this.backlog.length > 0 || !channel.send(pkt)) {
         // The arena is reused on the next wake-up: keep a copy.
         this.hold(Buffer.from(pkt));
         continue;
@@ -67,6 +99,7 @@ export class Pump {
       this.stats.txPackets++;
       this.stats.txBytes += len;
     }
+    if (!channel && this.backlog.length > 0) this.onWake();
   }
 
   private hold(pkt: Buffer): void {
@@ -80,14 +113,18 @@ export class Pump {
   }
 
   private flush(): void {
+    const channel = this.channel;
+    if (!channel) return;
     let i = 0;
-    for (; i < this.backlog.length; i++) {
-      const pkt = this.backlog[i]!;
-      if (!this.channel.send(pkt)) break;
-      this.stats.txPackets++;
-      this.stats.txBytes += pkt.length;
-      this.backlogBytes -= pkt.length;
-    }
+    channel.batch(() => {
+      for (; i < this.backlog.length; i++) {
+        const pkt = this.backlog[i]!;
+        if (!channel.send(pkt)) break;
+        this.stats.txPackets++;
+        this.stats.txBytes += pkt.length;
+        this.backlogBytes -= pkt.length;
+      }
+    });
     this.backlog = i === this.backlog.length ? [] : this.backlog.slice(i);
     if (this.backlog.length === 0) this.tun.resume();
   }
@@ -116,7 +153,7 @@ export class Pump {
     const started = process.hrtime.bigint();
     return new Promise((resolve, reject) => {
       const send = (): void => {
-        this.channel.send(echoRequest(src, dst, id, this.probeSeq));
+        this.channel?.send(echoRequest(src, dst, id, this.probeSeq));
       };
       const retry = setInterval(send, 250);
       const timer = setTimeout(() => {
@@ -138,9 +175,13 @@ export class Pump {
     });
   }
 
+  /** Packets moved either way so far: an idle check compares two readings. */
+  get packets(): number {
+    return this.stats.txPackets + this.stats.rxPackets;
+  }
+
   stop(): void {
     this.tun.pause();
-    this.channel.onPacket = () => {};
-    this.channel.onWritable = () => {};
+    this.detach();
   }
 }

@@ -6,9 +6,10 @@ import type { Client } from 'ssh2';
  * A local unix socket whose connections are carried to a remote unix socket
  * over the SSH connection (direct-streamlocal@openssh.com, as `ssh -L
  * local.sock:remote.sock` does). Owned by the invoking user, mode 0600.
+ * `session` yields the connection to use, making one first if need be.
  */
 export async function forwardUnixSocket(
-  client: Client,
+  session: () => Promise<Client>,
   localPath: string,
   remotePath: string,
   owner: { uid: number; gid: number },
@@ -16,18 +17,11 @@ export async function forwardUnixSocket(
   fs.rmSync(localPath, { force: true });
   const server = net.createServer((local) => {
     local.pause();
-    client.openssh_forwardOutStreamLocal(remotePath, (err, remote) => {
-      if (err) {
-        local.destroy();
-        return;
-      }
-      local.pipe(remote).pipe(local);
-      local.on('error', () => remote.destroy());
-      remote.on('error', () => local.destroy());
-      local.on('close', () => remote.destroy());
-      remote.on('close', () => local.destroy());
-      local.resume();
-    });
+    local.on('error', () => {});
+    session().then(
+      (client) => carry(client, local, remotePath),
+      () => local.destroy(),
+    );
   });
   const oldMask = process.umask(0o177);
   try {
@@ -41,4 +35,18 @@ export async function forwardUnixSocket(
   fs.chmodSync(localPath, 0o600);
   fs.chownSync(localPath, owner.uid, owner.gid);
   return server;
+}
+
+function carry(client: Client, local: net.Socket, remotePath: string): void {
+  client.openssh_forwardOutStreamLocal(remotePath, (err, remote) => {
+    if (err) {
+      local.destroy();
+      return;
+    }
+    local.pipe(remote).pipe(local);
+    remote.on('error', () => local.destroy());
+    local.on('close', () => remote.destroy());
+    remote.on('close', () => local.destroy());
+    local.resume();
+  });
 }

@@ -22,15 +22,34 @@ export class StepError extends Error {
   }
 }
 
+/** What the journal file holds: enough for a later process to undo a dead controller's changes. */
+export interface JournalRecord {
+  readonly env: string;
+  readonly pid: number;
+  readonly applied: readonly Step[];
+  readonly pending: readonly Step[];
+}
+
+export function readJournal(file: string): JournalRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as JournalRecord;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The applied steps of one connection, journaled to a file before each
  * change is made, so that what a dead controller left behind can be undone
  * by the next one.
  */
 export class StepJournal {
-  private readonly applied: Step[] = [];
+  private applied: Step[] = [];
 
-  constructor(private readonly file: string | undefined) {}
+  constructor(
+    private readonly file: string | undefined,
+    private readonly env = '',
+  ) {}
 
   get steps(): readonly Step[] {
     return this.applied;
@@ -38,39 +57,40 @@ export class StepJournal {
 
   private save(pending: readonly Step[] = []): void {
     if (!this.file) return;
-    const record = { applied: this.applied, pending };
+    const record: JournalRecord = { env: this.env, pid: process.pid, applied: this.applied, pending };
     fs.writeFileSync(`${this.file}.tmp`, `${JSON.stringify(record, null, 1)}\n`, { mode: 0o600 });
     fs.renameSync(`${this.file}.tmp`, this.file);
   }
 
   /** Applies steps in order; on failure undoes this call's steps and throws a StepError. */
   async apply(steps: readonly Step[], exec: Executor, onStep?: (s: Step) => void): Promise<void> {
-    const mark = this.applied.length;
     this.save(steps);
     const result = await exec.run(steps.map((s) => s.apply), false).catch((err: Error) => ({
       done: 0,
       failures: [{ index: 0, message: err.message }],
     }));
-    for (const step of steps.slice(0, result.done)) {
+    const made = steps.slice(0, result.done);
+    for (const step of made) {
       this.applied.push(step);
       onStep?.(step);
     }
     this.save();
     const failure = result.failures[0];
     if (failure) {
-      await this.undo(exec, mark);
+      await this.undo(exec, (s) => made.includes(s));
       throw new StepError(steps[failure.index] ?? steps[result.done]!, failure.message);
     }
   }
 
   /**
-   * Undoes applied steps newest first, down to `downTo`, keeping going past
-   * failures (a device may already be gone). Steps `filter` rejects are
-   * dropped unundone. Returns what failed.
+   * Undoes the applied steps `which` selects (all by default), newest first,
+   * keeping going past failures (a device may already be gone), and forgets
+   * them. Returns what failed.
    */
-  async undo(exec: Executor, downTo = 0, filter: (s: Step) => boolean = () => true): Promise<string[]> {
-    const undone = this.applied.splice(downTo).reverse();
-    const actions = undone.filter((s) => s.undo !== null && filter(s)).map((s) => s.undo!);
+  async undo(exec: Executor, which: (s: Step) => boolean = () => true): Promise<string[]> {
+    const undone = this.applied.filter(which).reverse();
+    this.applied = this.applied.filter((s) => !which(s));
+    const actions = undone.filter((s) => s.undo !== null).map((s) => s.undo!);
     const result = await exec.run(actions, true).catch((err: Error) => ({
       done: 0,
       failures: actions.map((_, index) => ({ index, message: err.message })),

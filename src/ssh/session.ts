@@ -72,8 +72,9 @@ export function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<Cl
     port: env.port,
     username: env.user,
     readyTimeout: env.connectTimeout * 1000,
-    keepaliveInterval: 5000,
-    keepaliveCountMax: 3,
+    // ssh2 gives up after countMax unanswered keepalives, one interval apart
+    keepaliveInterval: Math.ceil((env.deadAfter * 1000) / 3),
+    keepaliveCountMax: 2,
     hostVerifier,
     algorithms: { cipher: [...CIPHERS] },
   };

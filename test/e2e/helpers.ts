@@ -48,13 +48,26 @@ export function inNs(ns: string, file: string, args: readonly string[]): Promise
   return run('ip', ['netns', 'exec', ns, file, ...args]);
 }
 
-/** Everything cloudbridge could have left on either host; empty when clean. */
+/** sshd processes serving connections (not the listeners) inside the lab's remote namespace. */
+export async function sshdSessions(lab: Lab): Promise<number[]> {
+  const pids = (await run('ip', ['netns', 'pids', lab.remoteNs])).stdout.split('\n').filter(Boolean).map(Number);
+  return pids.filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sshd: root');
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Everything cloudbridge could have left on either host for this lab's environments; empty when clean. */
 export async function leftovers(lab: Lab): Promise<string[]> {
   const found: string[] = [];
-  const links = (await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').filter((l) => /^\d+: cb-/.test(l));
-  found.push(...links.map((l) => `local link: ${l.split(':')[1]!.trim()}`));
-  const routes = (await run('ip', ['route', 'show', 'proto', '203'])).stdout.trim();
-  if (routes) found.push(`local routes: ${routes}`);
+  const ours = new RegExp(`^\\d+: (cb-${lab.name}[^:@]*)`);
+  const links = (await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => ours.exec(l)?.[1]).filter(Boolean);
+  found.push(...links.map((l) => `local link: ${l}`));
+  const routes = (await run('ip', ['route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
+  found.push(...routes.map((r) => `local route: ${r}`));
   if (fs.existsSync(RUN_DIR)) found.push(...fs.readdirSync(RUN_DIR).map((f) => `local file: ${RUN_DIR}/${f}`));
   const rules = (await inNs(lab.remoteNs, 'iptables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge'));
   found.push(...rules.map((r) => `remote rule: ${r}`));
@@ -62,8 +75,8 @@ export async function leftovers(lab: Lab): Promise<string[]> {
   if (tuns) found.push(`remote tun: ${tuns}`);
   const fwd = (await inNs(lab.remoteNs, 'cat', ['/proc/sys/net/ipv4/ip_forward'])).stdout.trim();
   if (fwd !== '0') found.push(`remote ip_forward is ${fwd}, was 0`);
-  const sessions = (await run('pgrep', ['-f', 'sshd: root@notty'])).stdout.trim();
-  if (sessions) found.push(`remote sshd sessions: ${sessions}`);
+  const sessions = await sshdSessions(lab);
+  if (sessions.length) found.push(`remote sshd sessions: ${sessions.join(' ')}`);
   return found;
 }
 

@@ -58,3 +58,51 @@ export function download(host: string, port: number): Promise<{ sha256: string; 
     sock.on('error', reject);
   });
 }
+
+/** A long-lived connection to the blob server's echo mode. */
+export class EchoClient {
+  private readonly sock: net.Socket;
+  private buf = '';
+  private waiter: (() => void) | undefined;
+
+  private constructor(sock: net.Socket) {
+    this.sock = sock;
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      this.waiter?.();
+    });
+    sock.on('error', () => {});
+  }
+
+  static open(host: string, port: number): Promise<EchoClient> {
+    return new Promise((resolve, reject) => {
+      const sock = net.createConnection({ host, port }, () => {
+        sock.write('E');
+        resolve(new EchoClient(sock));
+      });
+      sock.once('error', reject);
+    });
+  }
+
+  /** Sends a line and resolves when it comes back; rejects after `timeoutMs`. */
+  roundTrip(line: string, timeoutMs: number): Promise<void> {
+    this.sock.write(`${line}\n`);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no echo of "${line}" within ${timeoutMs} ms`)), timeoutMs);
+      const check = (): void => {
+        if (this.buf.includes(`${line}\n`)) {
+          clearTimeout(timer);
+          this.waiter = undefined;
+          resolve();
+        }
+      };
+      this.waiter = check;
+      check();
+    });
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
 import type { LocalAction } from '../../plan/steps.js';
@@ -44,6 +45,9 @@ export class LinuxNet implements LocalNet {
         return;
       }
       case 'link-up':
+        // IPv4 only for now: without this the kernel's own IPv6 chatter
+        // (router solicitations, MLD) would cross the tunnel and wake on-demand sessions.
+        fs.writeFileSync(`/proc/sys/net/ipv6/conf/${a.dev}/disable_ipv6`, '1');
         await this.sock.setLink({ index, change: { up: true }, flags: { up: true } }, { mtu: a.mtu });
         return;
       case 'route-add':

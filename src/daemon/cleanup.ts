@@ -1,0 +1,62 @@
+import fs from 'node:fs';
+import { UserError } from '../cli/errors.js';
+import type { InvokingUser } from '../config/load.js';
+import type { EnvironmentConfig } from '../config/types.js';
+import { currentPlatform, localNet } from '../platform/index.js';
+import { readJournal } from '../plan/apply.js';
+import { connectSsh } from '../ssh/session.js';
+import { stepExecutor } from './executor.js';
+import { envRunDir, journalFile } from './paths.js';
+
+export interface CleanupResult {
+  readonly found: boolean;
+  readonly undone: number;
+  readonly errors: readonly string[];
+}
+
+/** A local step whose device went with the dead controller: nothing left to undo. */
+const gone = (message: string): boolean => /no such interface|No such device|Cannot find device/i.test(message);
+
+/**
+ * Undoes what a dead controller journaled, on both hosts, and removes its
+ * runtime files. The caller has made sure no controller is running.
+ * Steps that were pending when it died are undone too: each undo is
+ * harmless where its step never happened.
+ */
+export async function cleanupStale(
+  env: EnvironmentConfig,
+  opts: { user: InvokingUser; agent?: string | undefined; progress: (line: string) => void },
+): Promise<CleanupResult> {
+  const dir = envRunDir(env.name);
+  const record = readJournal(journalFile(env.name));
+  if (!record) {
+    const found = fs.existsSync(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { found, undone: 0, errors: [] };
+  }
+  const steps = [...record.applied, ...record.pending];
+  const errors: string[] = [];
+  const hasRemote = steps.some((s) => s.apply.side === 'remote' && s.undo);
+  let client;
+  if (hasRemote) {
+    try {
+      client = await connectSsh(env, { user: opts.user, agent: opts.agent });
+    } catch (err) {
+      throw new UserError(`cleanup ${env.name}: ${(err as Error).message}; the remote steps in ${journalFile(env.name)} stay until it can reach ${env.host}`);
+    }
+  }
+  const net = await localNet(currentPlatform());
+  try {
+    const undos = steps.filter((s) => s.undo).map((s) => s.undo!).reverse();
+    const result = await stepExecutor(net, client, env.user !== 'root').run(undos, true);
+    for (const f of result.failures) {
+      if (!(undos[f.index]!.side === 'local' && gone(f.message))) errors.push(f.message);
+    }
+    opts.progress(`cleanup: undid what controller ${record.pid} left (${undos.length} steps)`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { found: true, undone: undos.length, errors };
+  } finally {
+    net.close();
+    client?.end();
+  }
+}

@@ -1,0 +1,182 @@
+import fs from 'node:fs';
+import test from 'ava';
+import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions as sshdSessionsOf, variantConfig, type Lab } from './helpers.js';
+import { EchoClient, download, makeBlob, startBlobServer } from './transfer.js';
+
+let lab: Lab;
+const BLOB = '/tmp/cloudbridge-faults-blob';
+let blobSha = '';
+
+interface Status {
+  state: string;
+  pid: number;
+  reconnects: number;
+  lastError: string | null;
+  remoteDevice: string;
+}
+
+test.before(async () => {
+  lab = await labUp('cbf', 217);
+  blobSha = makeBlob(BLOB, 30);
+});
+
+test.after.always(async () => {
+  await cli(['disconnect', 'cbf']);
+  if (lab) await labDown(lab);
+  fs.rmSync(BLOB, { force: true });
+  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+});
+
+async function status(): Promise<Status> {
+  const r = await cli(['status', 'cbf', '--json']);
+  return (JSON.parse(r.stdout) as Status[])[0]!;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const sshdSessions = (): Promise<number[]> => sshdSessionsOf(lab);
+
+async function pingOk(): Promise<boolean> {
+  return (await run('ping', ['-c', '1', '-W', '1', `10.217.1.2`])).exitCode === 0;
+}
+
+async function cloudbridgeRules(): Promise<string[]> {
+  return (await run('ip', ['netns', 'exec', lab.remoteNs, 'iptables-save'])).stdout.split('\n').filter((l) => l.includes('cloudbridge'));
+}
+
+test.serial('killing the sshd connection process: the tunnel comes back by itself and a live TCP connection survives', async (t) => {
+  t.is((await cli(['connect', 'cbf', '--config', lab.config])).exitCode, 0);
+  const server = await startBlobServer(lab.behindNs, 9100, BLOB);
+  const echo = await EchoClient.open('10.217.9.2', 9100);
+  try {
+    await echo.roundTrip('before', 5000);
+    for (const pid of await sshdSessions()) process.kill(pid, 'SIGKILL');
+    await waitFor('reconnect', async () => (await status()).state === 'up' && (await status()).reconnects >= 1);
+    await echo.roundTrip('after', 30_000);
+    t.deepEqual(await download('10.217.9.2', 9100), { sha256: blobSha, bytes: 30 * 1024 * 1024 });
+  } finally {
+    echo.close();
+    server.kill();
+  }
+  const s = await status();
+  t.is(s.reconnects, 1);
+  t.truthy(s.lastError);
+  t.true(await pingOk());
+  t.is((await cloudbridgeRules()).length, 3, 'remote rules re-applied once, not doubled');
+});
+
+test.serial('restarting sshd: the tunnel comes back once sshd listens again', async (t) => {
+  const before = (await status()).reconnects;
+  const listener = Number(fs.readFileSync(`${lab.dir}/sshd.pid`, 'utf8'));
+  process.kill(listener, 'SIGTERM');
+  for (const pid of await sshdSessions()) process.kill(pid, 'SIGKILL');
+  await waitFor('the session to drop', async () => (await status()).state === 'connecting');
+  await new Promise((r) => setTimeout(r, 2000));
+  await run('ip', ['netns', 'exec', lab.remoteNs, '/usr/sbin/sshd', '-f', `${lab.dir}/sshd_config_tun`, '-E', `${lab.dir}/sshd_tun.log`]);
+  await waitFor('reconnect', async () => (await status()).state === 'up');
+  t.is((await status()).reconnects, before + 1);
+  t.true(await pingOk());
+  t.is((await cloudbridgeRules()).length, 3);
+});
+
+test.serial('the link down for 5 s: a long-lived TCP connection through the tunnel survives', async (t) => {
+  const server = await startBlobServer(lab.behindNs, 9101, BLOB);
+  const echo = await EchoClient.open('10.217.9.2', 9101);
+  try {
+    await echo.roundTrip('before', 5000);
+    await run('ip', ['link', 'set', `cbh-${lab.name}`, 'down']);
+    await new Promise((r) => setTimeout(r, 5000));
+    await run('ip', ['link', 'set', `cbh-${lab.name}`, 'up']);
+    await echo.roundTrip('after', 30_000);
+    t.pass();
+  } finally {
+    echo.close();
+    server.kill();
+  }
+  await waitFor('the tunnel', async () => (await status()).state === 'up' && (await pingOk()));
+});
+
+test.serial('kill -9 of the controller: connect again cleans up first, nothing doubled, nothing left after', async (t) => {
+  const { pid } = await status();
+  process.kill(pid, 'SIGKILL');
+  await waitFor('the controller to die', async () => !fs.existsSync(`/proc/${pid}`));
+  t.is((await cloudbridgeRules()).length, 3, 'the dead controller left its remote rules');
+  const st = await cli(['status']);
+  t.regex(st.stderr, /cbf: its controller died and left state behind: sudo cloudbridge cleanup cbf/);
+
+  const again = await cli(['connect', 'cbf', '--config', lab.config, '-v']);
+  t.is(again.exitCode, 0, again.stderr);
+  t.regex(again.stderr, /cleanup: a previous controller for cbf died/);
+  t.is((await cloudbridgeRules()).length, 3);
+  t.is((await run('ip', ['route', 'show', '10.217.9.0/24'])).stdout.trim().split('\n').length, 1);
+  t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('cleanup undoes what a dead controller left when asked directly', async (t) => {
+  t.is((await cli(['connect', 'cbf', '--config', lab.config])).exitCode, 0);
+  process.kill((await status()).pid, 'SIGKILL');
+  await waitFor('no controller', async () => (await cli(['status', '--json'])).stdout.trim() === '[]');
+  const r = await cli(['cleanup', 'cbf', '--config', lab.config]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stderr, /cbf: cleaned up/);
+  t.deepEqual(await leftovers(lab), []);
+  t.is((await cli(['cleanup', 'cbf', '--config', lab.config])).stderr, 'cbf: nothing to clean up');
+});
+
+test.serial('on demand: no SSH until the first packet, gone again after the idle timeout, local route kept', async (t) => {
+  const cfg = variantConfig(lab, 'ondemand.yaml', [['    user: root', '    onDemand: true\n    idleTimeout: 3\n    user: root']]);
+  const up = await cli(['connect', 'cbf', '--config', cfg]);
+  t.is(up.exitCode, 0, up.stderr);
+  t.is((await status()).state, 'idle');
+  t.deepEqual(await sshdSessions(), []);
+  t.regex((await run('ip', ['route', 'show', '10.217.9.0/24'])).stdout, /dev cb-cbf/);
+
+  // the first ping is held while the session is made, then answered
+  const first = await run('ping', ['-c', '1', '-W', '15', '10.217.1.2']);
+  t.is(first.exitCode, 0, first.stdout);
+  t.is((await status()).state, 'up');
+  t.not(await sshdSessions(), []);
+
+  await waitFor('idle teardown', async () => (await status()).state === 'idle', 20_000);
+  await waitFor('sshd session gone', async () => (await sshdSessions()).length === 0, 10_000);
+  t.deepEqual(await cloudbridgeRules(), []);
+  t.is((await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout.trim(), '');
+  t.regex((await run('ip', ['route', 'show', '10.217.9.0/24'])).stdout, /dev cb-cbf/);
+
+  // a docker client wakes it too
+  const ps = await run('docker', ['-H', `unix://${RUN_DIR}/cbf/docker.sock`, 'ps']);
+  t.is(ps.exitCode, 0, ps.stderr);
+  t.is((await status()).state, 'up');
+  t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('a user who is not root cannot steer the controller', async (t) => {
+  t.is((await cli(['connect', 'cbf', '--config', lab.config])).exitCode, 0);
+  const sock = fs.statSync(`${RUN_DIR}/cbf/control.sock`);
+  t.is(sock.mode & 0o777, 0o600);
+  t.is(sock.uid, 0);
+  const asNobody = (args: string[]): Promise<{ exitCode: number; stderr: string }> =>
+    run('runuser', ['-u', 'nobody', '--', 'env', `CLOUDBRIDGE_RUN_DIR=${RUN_DIR}`, process.execPath, `${process.cwd()}/dist/src/cli/main.js`, ...args]);
+  const st = await asNobody(['status', 'cbf']);
+  t.is(st.exitCode, 1);
+  t.is(st.stderr, 'cloudbridge: status needs root: the control socket is root-only (try: sudo cloudbridge status)');
+  const down = await asNobody(['disconnect', 'cbf']);
+  t.is(down.exitCode, 1);
+  t.regex(down.stderr, /needs root/);
+  // and a raw connection to the socket is refused by the kernel
+  const raw = await run('runuser', ['-u', 'nobody', '--', process.execPath, '-e',
+    `require('net').connect('${RUN_DIR}/cbf/control.sock').on('error', (e) => { console.error(e.code); process.exit(3); })`]);
+  t.is(raw.exitCode, 3);
+  t.is(raw.stderr.trim(), 'EACCES');
+  t.is((await status()).state, 'up');
+  t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
+});
