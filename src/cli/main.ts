@@ -15,6 +15,7 @@ import { dockerHostFor } from '../docker/endpoint.js';
 import { errorMessage, UserError } from './errors.js';
 import { formatStatus } from './format.js';
 import { dryRunPlan, formatPlan } from '../plan/dryRun.js';
+import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
 import { currentPlatform, type PlatformName } from '../platform/index.js';
 
 interface CommonArgs {
@@ -55,7 +56,7 @@ async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | unde
 const logLine = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
 /** Runs the controller in this process until it goes down. */
-async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean }): Promise<number> {
+async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   let ready = false;
   const report = (msg: object): void => {
@@ -68,7 +69,7 @@ async function runForeground(envName: string, args: CommonArgs & { force: boolea
     else process.stderr.write(`${line}\n`);
   };
   if (!args.notify) await clearTheWay(env, args, progress);
-  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, progress, log: logLine });
+  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, controlUser: args.controlUser, progress, log: logLine });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
   }
@@ -83,7 +84,7 @@ async function runForeground(envName: string, args: CommonArgs & { force: boolea
 }
 
 /** Starts the controller in the background and waits until the tunnel passes traffic. */
-async function connectBackground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean; verbose: boolean }): Promise<number> {
+async function connectBackground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean; verbose: boolean; controlUser: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   const tty = process.stderr.isTTY;
   const showProgress = (tty || args.verbose) && !args.json;
@@ -95,6 +96,7 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   if (args.config) childArgs.push('--config', path.resolve(args.config));
   if (args.force) childArgs.push('--force');
   if (args.agent) childArgs.push('--agent', args.agent);
+  if (args.controlUser) childArgs.push('--control-user');
   const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', 'pipe', log] });
   const stdout = child.stdout!;
   fs.closeSync(log);
@@ -227,6 +229,42 @@ function printPlan(envName: string, args: CommonArgs & { platform: string | unde
   return 0;
 }
 
+function serviceDir(platform: PlatformName): string {
+  return process.env['CLOUDBRIDGE_SERVICE_DIR'] ?? (platform === 'darwin' ? '/Library/LaunchDaemons' : '/etc/systemd/system');
+}
+
+function serviceFile(platform: PlatformName, env: string): string {
+  return path.join(serviceDir(platform), platform === 'darwin' ? `${launchdLabel(env)}.plist` : systemdUnitName(env));
+}
+
+async function installService(envName: string, args: CommonArgs & { print: boolean; platform: string | undefined }): Promise<number> {
+  const config = loadConfig(args.config);
+  const env = findEnvironment(config, envName);
+  const platform = (args.platform as PlatformName | undefined) ?? currentPlatform();
+  const spec = { env: env.name, host: env.host, node: process.execPath, cli: fileURLToPath(import.meta.url), config: config.source, user: invokingUser() };
+  const text = platform === 'darwin' ? launchdPlist(spec) : systemdUnit(spec);
+  if (args.print) {
+    process.stdout.write(text);
+    return 0;
+  }
+  requireRoot('install-service', envName);
+  const file = serviceFile(platform, env.name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text, { mode: 0o644 });
+  const start = platform === 'darwin' ? `launchctl bootstrap system ${file}` : `systemctl daemon-reload && systemctl enable --now ${systemdUnitName(env.name)}`;
+  process.stderr.write(`${env.name}: wrote ${file}; start it with: ${start}\n`);
+  return 0;
+}
+
+function uninstallService(envName: string, args: { platform: string | undefined }): number {
+  requireRoot('uninstall-service', envName);
+  const file = serviceFile((args.platform as PlatformName | undefined) ?? currentPlatform(), envName);
+  if (!fs.existsSync(file)) throw new UserError(`no service installed for ${envName} (${file})`);
+  fs.rmSync(file);
+  process.stderr.write(`${envName}: removed ${file} (stop a running one first: systemctl disable --now, or launchctl bootout)\n`);
+  return 0;
+}
+
 function withConfig<T>(y: Argv<T>): Argv<T & CommonArgs> {
   return y.option('config', {
     type: 'string',
@@ -252,6 +290,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('foreground', { type: 'boolean', default: false, describe: 'stay in the foreground (for service managers); Ctrl-C disconnects' })
           .option('force', { type: 'boolean', default: false, describe: 'route even CIDRs that overlap the host\'s own networks' })
           .option('agent', { type: 'string', describe: 'ssh-agent socket (default: $SSH_AUTH_SOCK)' })
+          .option('control-user', { type: 'boolean', default: false, describe: 'let the user who ran sudo query and stop the controller (the control socket is root-only otherwise)' })
           .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
           .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print a line per step even when stderr is not a terminal' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print every step on both hosts, and its undo, and change nothing' })
@@ -296,6 +335,22 @@ export async function main(argv: string[]): Promise<number> {
           .positional('env', { type: 'string', demandOption: true })
           .option('unset', { type: 'boolean', default: false, describe: 'print the lines that undo it' }),
       (a) => run(printEnv(a.env, a)),
+    )
+    .command(
+      'install-service <env>',
+      'write a systemd unit (launchd plist on macOS) that keeps the environment connected, restarting on failure',
+      (y) =>
+        withConfig(y)
+          .positional('env', { type: 'string', demandOption: true })
+          .option('print', { type: 'boolean', default: false, describe: 'print it instead of writing it' })
+          .option('platform', { choices: ['linux', 'darwin'], describe: 'write the other OS\'s kind of service' }),
+      (a) => run(installService(a.env, a)),
+    )
+    .command(
+      'uninstall-service <env>',
+      'remove the service file written by install-service',
+      (y) => y.positional('env', { type: 'string', demandOption: true }).option('platform', { choices: ['linux', 'darwin'] }),
+      (a) => run(uninstallService(a.env, a)),
     )
     .demandCommand(1, 'name a command (see --help)')
     .strict()

@@ -8,7 +8,8 @@ export interface ControlRequest {
 
 export type ControlHandler = (req: ControlRequest) => Promise<unknown>;
 
-export async function serveControl(socketPath: string, handler: ControlHandler): Promise<net.Server> {
+/** Root-only unless `owner` is given (connect --control-user): then that user's, still 0600. */
+export async function serveControl(socketPath: string, handler: ControlHandler, owner?: { uid: number; gid: number }): Promise<net.Server> {
   fs.rmSync(socketPath, { force: true });
   const server = net.createServer((conn) => {
     let buf = '';
@@ -44,6 +45,7 @@ export async function serveControl(socketPath: string, handler: ControlHandler):
     process.umask(oldMask);
   }
   fs.chmodSync(socketPath, 0o600);
+  if (owner) fs.chownSync(socketPath, owner.uid, owner.gid);
   return server;
 }
 

@@ -26,6 +26,8 @@ export interface ControllerOptions {
   /** Route even where routes overlap the host's own networks. */
   readonly force: boolean;
   readonly agent?: string | undefined;
+  /** Give the control socket to the invoking user instead of root. */
+  readonly controlUser?: boolean;
   readonly progress: (line: string) => void;
   /** Log lines after start-up (reconnects, idle). */
   readonly log: (line: string) => void;
@@ -146,7 +148,7 @@ export class Controller {
         if (req.cmd === 'status') return this.status();
         if (req.cmd === 'down') return { down: true, errors: await this.down('disconnect requested') };
         throw new Error(`unknown command ${String(req.cmd)}`);
-      }));
+      }, opts.controlUser ? opts.user : undefined));
       this.startedAt = new Date();
     } catch (err) {
       const leftovers = await this.down(err instanceof Error ? err.message : String(err));

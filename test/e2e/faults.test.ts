@@ -179,4 +179,36 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
   t.is(raw.stderr.trim(), 'EACCES');
   t.is((await status()).state, 'up');
   t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
+
+  // --control-user hands the socket to the user who ran sudo, and to no one else
+  const up = await cli(['connect', 'cbf', '--config', lab.config, '--control-user'], { SUDO_USER: 'nobody', SUDO_UID: '65534', SUDO_GID: '65534' });
+  t.is(up.exitCode, 0, up.stderr);
+  t.is(fs.statSync(`${RUN_DIR}/cbf/control.sock`).uid, 65534);
+  t.is(fs.statSync(`${RUN_DIR}/cbf/control.sock`).mode & 0o777, 0o600);
+  const mine = await asNobody(['status', 'cbf', '--json']);
+  t.is(mine.exitCode, 0, mine.stderr);
+  t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('install-service: the unit\'s ExecStart keeps the tunnel up in the foreground; SIGTERM takes it down clean', async (t) => {
+  const dir = `${lab.dir}/units`;
+  const inst = await cli(['install-service', 'cbf', '--config', lab.config], { CLOUDBRIDGE_SERVICE_DIR: dir });
+  t.is(inst.exitCode, 0, inst.stderr);
+  const unit = fs.readFileSync(`${dir}/cloudbridge-cbf.service`, 'utf8');
+  const exec = /^ExecStart=(.*)$/m.exec(unit)![1]!.split(' ');
+  // run it as systemd would (the words here need no unquoting)
+  const { execa } = await import('execa');
+  const service = execa(exec[0]!, exec.slice(1), { reject: false, env: { CLOUDBRIDGE_RUN_DIR: RUN_DIR } });
+  await waitFor('the service to come up', async () => {
+    const r = await cli(['status', '--json']);
+    return r.exitCode === 0 && r.stdout.includes('"state": "up"');
+  });
+  t.true(await pingOk());
+  service.kill('SIGTERM'); // systemctl stop
+  const ended = await service;
+  t.is(ended.exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+  t.is((await cli(['uninstall-service', 'cbf'], { CLOUDBRIDGE_SERVICE_DIR: dir })).exitCode, 0);
+  t.false(fs.existsSync(`${dir}/cloudbridge-cbf.service`));
 });

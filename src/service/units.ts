@@ -1,0 +1,93 @@
+import type { InvokingUser } from '../config/load.js';
+
+export interface ServiceSpec {
+  readonly env: string;
+  readonly host: string;
+  /** Absolute paths: node, the CLI entry point, the config file. */
+  readonly node: string;
+  readonly cli: string;
+  readonly config: string;
+  /** Whose docker socket and files these are, as `sudo` would have said. */
+  readonly user: InvokingUser;
+}
+
+export const systemdUnitName = (env: string): string => `cloudbridge-${env}.service`;
+export const launchdLabel = (env: string): string => `dev.cloudbridge.${env}`;
+
+/** systemd's quoting for ExecStart words: double quotes, with \ " and % escaped. */
+function systemdWord(w: string): string {
+  if (/^[A-Za-z0-9_@+=:,./-]+$/.test(w)) return w;
+  return `"${w.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`;
+}
+
+function command(spec: ServiceSpec, verb: string, ...extra: string[]): string[] {
+  return [spec.node, spec.cli, verb, spec.env, '--config', spec.config, ...extra];
+}
+
+/** A unit that runs the controller in the foreground and restarts it when it fails. */
+export function systemdUnit(spec: ServiceSpec): string {
+  const exec = (argv: string[]): string => argv.map(systemdWord).join(' ');
+  return [
+    '[Unit]',
+    `Description=cloudbridge tunnel ${spec.env} (SSH to ${spec.host})`,
+    'After=network-online.target',
+    'Wants=network-online.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    `Environment=SUDO_USER=${spec.user.name} SUDO_UID=${spec.user.uid} SUDO_GID=${spec.user.gid}`,
+    `ExecStart=${exec(command(spec, 'connect', '--foreground'))}`,
+    // a controller that died hard leaves its journal: undo it before the next start
+    `ExecStopPost=-${exec(command(spec, 'cleanup'))}`,
+    'Restart=on-failure',
+    'RestartSec=5',
+    'KillSignal=SIGTERM',
+    'TimeoutStopSec=30',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+function xml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** The launchd equivalent: run at load, restart unless it exited cleanly. */
+export function launchdPlist(spec: ServiceSpec): string {
+  const strings = (xs: string[]): string => xs.map((x) => `    <string>${xml(x)}</string>`).join('\n');
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key>
+  <string>${xml(launchdLabel(spec.env))}</string>
+  <key>ProgramArguments</key>
+  <array>
+${strings(command(spec, 'connect', '--foreground'))}
+  </array>
+  <key>EnvironmentVariables</key>
+  <dict>
+    <key>SUDO_USER</key>
+    <string>${xml(spec.user.name)}</string>
+    <key>SUDO_UID</key>
+    <string>${spec.user.uid}</string>
+    <key>SUDO_GID</key>
+    <string>${spec.user.gid}</string>
+  </dict>
+  <key>RunAtLoad</key>
+  <true/>
+  <key>KeepAlive</key>
+  <dict>
+    <key>SuccessfulExit</key>
+    <false/>
+  </dict>
+  <key>ThrottleInterval</key>
+  <integer>5</integer>
+  <key>StandardErrorPath</key>
+  <string>/var/log/cloudbridge-${xml(spec.env)}.log</string>
+</dict>
+</plist>
+`;
+}

@@ -1,0 +1,27 @@
+import test from 'ava';
+import { launchdPlist, systemdUnit } from '../../src/service/units.js';
+
+const spec = {
+  env: 'stg',
+  host: 'bastion.example.test',
+  node: '/usr/bin/node',
+  cli: '/opt/cloud bridge/dist/src/cli/main.js',
+  config: '/home/dev/.config/cloudbridge/config.yaml',
+  user: { name: 'dev', uid: 1000, gid: 1000, home: '/home/dev' },
+};
+
+test('systemd unit: foreground controller, restart on failure, cleanup after, the user kept', (t) => {
+  const unit = systemdUnit(spec);
+  t.true(unit.includes('\nExecStart=/usr/bin/node "/opt/cloud bridge/dist/src/cli/main.js" connect stg --config /home/dev/.config/cloudbridge/config.yaml --foreground\n'));
+  t.true(unit.includes('\nExecStopPost=-/usr/bin/node "/opt/cloud bridge/dist/src/cli/main.js" cleanup stg --config /home/dev/.config/cloudbridge/config.yaml\n'));
+  t.true(unit.includes('\nRestart=on-failure\nRestartSec=5\n'));
+  t.true(unit.includes('\nEnvironment=SUDO_USER=dev SUDO_UID=1000 SUDO_GID=1000\n'));
+  t.true(unit.includes('\n[Install]\nWantedBy=multi-user.target\n'));
+});
+
+test('launchd plist: the same command as an argument array, XML-escaped, kept alive on failure', (t) => {
+  const plist = launchdPlist({ ...spec, env: 'a&b', config: '/c<1>.yaml' });
+  t.true(plist.includes('<string>dev.cloudbridge.a&amp;b</string>'));
+  t.true(plist.includes('    <string>/opt/cloud bridge/dist/src/cli/main.js</string>\n    <string>connect</string>\n    <string>a&amp;b</string>\n    <string>--config</string>\n    <string>/c&lt;1&gt;.yaml</string>\n    <string>--foreground</string>\n'));
+  t.true(plist.includes('<key>KeepAlive</key>\n  <dict>\n    <key>SuccessfulExit</key>\n    <false/>'));
+});
