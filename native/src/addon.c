@@ -221,13 +221,19 @@ static napi_value js_reader(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-/* readerStart(handle): watch for packets; this keeps the loop alive. */
-static napi_value js_reader_start(napi_env env, napi_callback_info info) {
+/* The live reader a call was given as its one argument, or NULL. */
+static reader_t *reader_arg(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
   reader_t *r = get_reader(env, argv[0]);
-  if (!r || r->closing) return NULL;
+  return r && !r->closing ? r : NULL;
+}
+
+/* readerStart(handle): watch for packets; this keeps the loop alive. */
+static napi_value js_reader_start(napi_env env, napi_callback_info info) {
+  reader_t *r = reader_arg(env, info);
+  if (!r) return NULL;
   if (!r->active) {
     int rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
     if (rc < 0) return throw_errno(env, "uv_poll_start", -rc);
@@ -238,22 +244,16 @@ static napi_value js_reader_start(napi_env env, napi_callback_info info) {
 
 /* readerStop(handle): backpressure; the kernel queues and then drops. */
 static napi_value js_reader_stop(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  reader_t *r = get_reader(env, argv[0]);
-  if (!r || r->closing) return NULL;
+  reader_t *r = reader_arg(env, info);
+  if (!r) return NULL;
   if (r->active) { uv_poll_stop(&r->poll); r->active = 0; }
   return NULL;
 }
 
 /* readerClose(handle): stop and free; the fd itself is closed by close(). */
 static napi_value js_reader_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  reader_t *r = get_reader(env, argv[0]);
-  if (!r || r->closing) return NULL;
+  reader_t *r = reader_arg(env, info);
+  if (!r) return NULL;
   r->closing = 1;
   r->active = 0;
   uv_close((uv_handle_t *)&r->poll, on_closed);
