@@ -21,6 +21,13 @@ export interface DockerConfig {
   readonly remoteSocket: string;
 }
 
+export interface DnsConfig {
+  /** Names resolved through the tunnel (split DNS), e.g. vpc.internal. */
+  readonly domains: readonly string[];
+  /** Resolvers for those names, reached through the tunnel. */
+  readonly servers: readonly string[];
+}
+
 export interface EnvironmentConfig {
   readonly name: string;
   /** File the environment was read from, for messages. */
@@ -42,6 +49,7 @@ export interface EnvironmentConfig {
   readonly routes: readonly string[];
   readonly nat: boolean;
   readonly docker: DockerConfig;
+  readonly dns: DnsConfig;
 }
 
 export interface Config {

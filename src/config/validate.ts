@@ -94,6 +94,10 @@ function ipv4(f: Field, v: unknown): string {
   return s;
 }
 
+function isDomainName(s: string): boolean {
+  return s.length <= 253 && s.split('.').every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(label));
+}
+
 function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): EnvironmentConfig {
   const f: Field = new Field(ctx, `environments.${name}`);
   if (!ENV_NAME.test(name)) {
@@ -102,7 +106,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   if (!isObj(raw)) f.fail('must be a mapping');
   checkKeys(f, raw, [
     'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking',
-    'connectTimeout', 'deadAfter', 'onDemand', 'idleTimeout', 'tunnel', 'routes', 'nat', 'docker',
+    'connectTimeout', 'deadAfter', 'onDemand', 'idleTimeout', 'tunnel', 'routes', 'nat', 'docker', 'dns',
   ]);
 
   const host = str(f.child('host'), raw['host']);
@@ -153,6 +157,23 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const remoteSocket = str(df.child('remoteSocket'), dockerRaw['remoteSocket'], '/var/run/docker.sock');
   if (!remoteSocket.startsWith('/')) df.child('remoteSocket').fail('must be an absolute path');
 
+  const nf: Field = f.child('dns');
+  const dnsRaw = raw['dns'] ?? {};
+  if (!isObj(dnsRaw)) nf.fail('must be a mapping with domains and servers');
+  checkKeys(nf, dnsRaw, ['domains', 'servers']);
+  const list = (lf: Field, v: unknown, check: (s: string) => boolean, what: string): string[] => {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) lf.fail('must be a list');
+    return (v as unknown[]).map((x, i) => {
+      const s = str(lf.child(String(i)), x);
+      if (!check(s)) lf.child(String(i)).fail(`"${s}" is not ${what}`);
+      return s;
+    });
+  };
+  const domains = list(nf.child('domains'), dnsRaw['domains'], isDomainName, 'a domain name');
+  const servers = list(nf.child('servers'), dnsRaw['servers'], (x) => parseIPv4(x) !== undefined, 'an IPv4 address');
+  if (domains.length > 0 && servers.length === 0) nf.child('servers').fail('is required when dns.domains is set');
+
   return {
     name,
     source: ctx.source,
@@ -177,6 +198,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     routes,
     nat: bool(f.child('nat'), raw['nat'], false),
     docker: { mode, host: dockerHost, remoteSocket },
+    dns: { domains, servers },
   };
 }
 

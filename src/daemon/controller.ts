@@ -8,6 +8,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
+import { resolverFile } from '../platform/darwin/commands.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
@@ -124,7 +125,7 @@ export class Controller {
       await this.checkLocal();
 
       this.tun = TunDevice.open(requestedDevice(this.platform, env));
-      await this.journal.apply(planLocal(env, this.tun.name), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
+      await this.journal.apply(planLocal(env, this.tun.name, this.platform), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
       this.pump = new Pump(this.tun, env.tunnel.mtu);
       this.pump.onWake = () => this.wake();
       this.pump.start((err) => void this.down(err.message));
@@ -162,6 +163,13 @@ export class Controller {
     const { env, opts } = this;
     const nets = await this.net!.interfaceNetworks();
     const routes = await this.net!.routes();
+    if (this.platform === 'linux' && env.dns.domains.length > 0) {
+      throw new UserError(`${env.source}: environments.${env.name}.dns: split DNS is macOS-only for now (/etc/resolver); on Linux leave dns out`);
+    }
+    if (this.platform === 'darwin') {
+      const taken = env.dns.domains.map(resolverFile).find((f) => fs.existsSync(f));
+      if (taken) throw new UserError(`${taken} exists already and is not cloudbridge's; refusing to replace it`);
+    }
     if (this.platform === 'linux' && fs.existsSync(`/sys/class/net/${env.tunnel.device}`)) {
       throw new UserError(`interface ${env.tunnel.device} already exists (is ${env.name} connected already?)`);
     }

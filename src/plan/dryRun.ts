@@ -31,8 +31,9 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName): Plan
   if (env.tunnel.remoteUnit === undefined) notes.push(`${remoteDevice}: the lowest unit free on the remote host, found at connect time`);
   if (env.nat) notes.push('ip_forward is switched on, and back, only where it is off');
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
+  if (platform === 'linux' && env.dns.domains.length > 0) notes.push('dns: split DNS is macOS-only for now; connect refuses it on Linux');
   const steps: PlannedStep[] = [
-    ...planLocal(env, localDevice).map((s): PlannedStep => ({
+    ...planLocal(env, localDevice, platform).map((s): PlannedStep => ({
       side: 'local',
       title: s.title,
       apply: localCommand(platform, s.apply as Parameters<typeof localCommand>[1]),

@@ -6,8 +6,11 @@ export function ruleTag(env: string): string {
   return `cloudbridge:${env}`;
 }
 
-/** Local side: address, link, routes on our tun device. */
-export function planLocal(env: EnvironmentConfig, dev: string): Step[] {
+/**
+ * Local side: address, link, routes on our tun device; on macOS also one
+ * /etc/resolver file per split-DNS domain.
+ */
+export function planLocal(env: EnvironmentConfig, dev: string, platform: 'linux' | 'darwin' = 'linux'): Step[] {
   const { local, remote, mtu } = env.tunnel;
   const steps: Step[] = [
     {
@@ -23,6 +26,15 @@ export function planLocal(env: EnvironmentConfig, dev: string): Step[] {
       apply: { side: 'local', op: 'route-add', dev, cidr },
       undo: { side: 'local', op: 'route-del', dev, cidr },
     });
+  }
+  if (platform === 'darwin') {
+    for (const domain of env.dns.domains) {
+      steps.push({
+        title: `resolver for ${domain} via ${env.dns.servers.join(', ')}`,
+        apply: { side: 'local', op: 'resolver-add', domain, servers: env.dns.servers },
+        undo: { side: 'local', op: 'resolver-del', domain },
+      });
+    }
   }
   return steps;
 }

@@ -8,7 +8,9 @@
 export type LocalAction =
   | { readonly side: 'local'; readonly op: 'addr-add' | 'addr-del'; readonly dev: string; readonly local: string; readonly peer: string }
   | { readonly side: 'local'; readonly op: 'link-up'; readonly dev: string; readonly mtu: number }
-  | { readonly side: 'local'; readonly op: 'route-add' | 'route-del'; readonly dev: string; readonly cidr: string };
+  | { readonly side: 'local'; readonly op: 'route-add' | 'route-del'; readonly dev: string; readonly cidr: string }
+  | { readonly side: 'local'; readonly op: 'resolver-add'; readonly domain: string; readonly servers: readonly string[] }
+  | { readonly side: 'local'; readonly op: 'resolver-del'; readonly domain: string };
 
 export interface RemoteAction {
   readonly side: 'remote';
@@ -35,5 +37,9 @@ export function describeAction(a: Action): string {
     case 'route-add':
     case 'route-del':
       return `local: ${a.op} ${a.cidr} dev ${a.dev}`;
+    case 'resolver-add':
+      return `local: resolver ${a.domain} -> ${a.servers.join(' ')}`;
+    case 'resolver-del':
+      return `local: remove resolver ${a.domain}`;
   }
 }

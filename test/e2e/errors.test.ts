@@ -88,6 +88,11 @@ test.serial('a route over one of the host\'s own networks is refused, and taken 
   t.deepEqual(await leftovers(lab), []);
 });
 
+test.serial('split DNS asked for on Linux is refused before anything changes', async (t) => {
+  const cfg = variantConfig(lab, 'dns.yaml', [['    user: root', '    dns: { domains: [vpc.internal], servers: [10.215.9.2] }\n    user: root']]);
+  await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: .*dns\.yaml: environments\.cbe\.dns: split DNS is macOS-only for now/);
+});
+
 test.serial('a failure half way undoes the steps already made on both hosts', async (t) => {
   // The remote docker socket does not exist: every tunnel step succeeds first, then the docker check fails.
   const cfg = variantConfig(lab, 'nodocker.yaml', [[`remoteSocket: ${lab.dir}/docker.sock`, 'remoteSocket: /nonexistent/docker.sock']]);

@@ -71,7 +71,7 @@ test('errors name the file, the environment and the field', (t) => {
   t.is(error(minimal.replace('10.99.0.2', '10.99.0.300')),
     '/etc/cloudbridge/config.yaml: environments.staging.tunnel.remote: "10.99.0.300" is not an IPv4 address');
   t.is(error(`${minimal}    tunnel2: 1\n`),
-    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker)');
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns)');
   t.regex(error(`${minimal}    routes: [10.1.0.1/16]\n`), /environments\.staging\.routes\.0: "10\.1\.0\.1\/16" is not an IPv4 CIDR/);
   t.regex(error(`${minimal}    routes: [10.0.0.0/8, 10.1.0.0/16]\n`), /routes\.1: "10\.1\.0\.0\/16" overlaps "10\.0\.0\.0\/8"/);
   t.regex(error(minimal.replace('remote: 10.99.0.2', 'remote: 10.99.0.2, mtu: 70000')), /tunnel\.mtu: must be an integer from 576 to 16384/);
@@ -81,6 +81,15 @@ test('errors name the file, the environment and the field', (t) => {
   t.regex(error(minimal.replace('staging:', 'Staging Env:')), /environments\.Staging Env: environment names are/);
   t.regex(error('environments: [1, 2]'), /^\/etc\/cloudbridge\/config\.yaml: environments: is required: a mapping/);
   t.regex(error('environments:\n  a: {\n'), /^\/etc\/cloudbridge\/config\.yaml(:\d+)?: not valid YAML/);
+});
+
+test('dns: domain names and IPv4 servers, servers required with domains', (t) => {
+  const env = findEnvironment(parseConfigText(`${minimal}    dns: { domains: [vpc.internal, svc.cluster.local], servers: [10.0.0.2] }\n`, ctx.source, ctx.home), 'staging');
+  t.deepEqual(env.dns, { domains: ['vpc.internal', 'svc.cluster.local'], servers: ['10.0.0.2'] });
+  t.regex(error(`${minimal}    dns: { domains: [vpc.internal] }\n`), /environments\.staging\.dns\.servers: is required when dns\.domains is set/);
+  t.regex(error(`${minimal}    dns: { domains: ['a b'], servers: [10.0.0.2] }\n`), /dns\.domains\.0: "a b" is not a domain name/);
+  t.regex(error(`${minimal}    dns: { domains: ['x/../../etc'], servers: [10.0.0.2] }\n`), /dns\.domains\.0: .* is not a domain name/);
+  t.regex(error(`${minimal}    dns: { domains: [a.b], servers: [::1] }\n`), /dns\.servers\.0: "::1" is not an IPv4 address/);
 });
 
 test('unknown environment lists the configured ones', (t) => {

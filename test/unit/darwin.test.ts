@@ -14,6 +14,7 @@ environments:
     tunnel: { local: 10.9.0.1, remote: 10.9.0.2, mtu: 9000, remoteUnit: 4 }
     routes: [172.31.0.0/16, 10.20.0.0/24]
     nat: true
+    dns: { domains: [vpc.internal], servers: [172.31.0.2] }
 `, '/c.yaml', '/Users/dev'), 'stg');
 
 test('netstat destinations: macOS abbreviations expand to CIDRs', (t) => {
@@ -71,6 +72,8 @@ test('darwin plan for a full environment: the exact command list', (t) => {
     ['ifconfig utunN mtu 9000 up', null],
     ['route -n add -net 172.31.0.0/16 -interface utunN', 'route -n delete -net 172.31.0.0/16 -interface utunN'],
     ['route -n add -net 10.20.0.0/24 -interface utunN', 'route -n delete -net 10.20.0.0/24 -interface utunN'],
+    [`/bin/sh -c umask 022 && mkdir -p /etc/resolver && printf '%s\\n' 'nameserver 172.31.0.2' > /etc/resolver/vpc.internal`,
+      'rm -f /etc/resolver/vpc.internal'],
     ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun4', null],
     ['ip link set dev tun4 mtu 9000 up', null],
     ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
@@ -99,4 +102,24 @@ test('the formatted plan shows each step with its undo', (t) => {
   t.true(text.startsWith('cloudbridge connect stg --dry-run (darwin): nothing is changed\n  ssh     root@bastion.example.test:22, tun@openssh.com point-to-point to tun4\n'));
   t.true(text.includes('  local   route -n add -net 172.31.0.0/16 -interface utunN\n          undo: route -n delete -net 172.31.0.0/16 -interface utunN\n'));
   t.true(text.includes('  remote  ip link set dev tun4 mtu 9000 up\n          undo: (goes with the tun device)\n'));
+});
+
+test('the resolver script writes resolver(5) lines, and its undo removes the file (run for real in a stand-in directory)', async (t) => {
+  const { execa } = await import('execa');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-resolver-'));
+  const swap = (argv: string[]): string[] => argv.map((w) => w.replaceAll('/etc/resolver', dir));
+  const add = swap(darwinCommand({ side: 'local', op: 'resolver-add', domain: 'vpc.internal', servers: ['10.0.0.2', '10.0.0.3'] }));
+  await execa(add[0]!, add.slice(1));
+  t.is(fs.readFileSync(path.join(dir, 'vpc.internal'), 'utf8'), 'nameserver 10.0.0.2\nnameserver 10.0.0.3\n');
+  const del = swap(darwinCommand({ side: 'local', op: 'resolver-del', domain: 'vpc.internal' }));
+  await execa(del[0]!, del.slice(1));
+  t.false(fs.existsSync(path.join(dir, 'vpc.internal')));
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('split DNS is planned on macOS only; the Linux dry run says so', (t) => {
+  t.false(dryRunPlan(env, 'linux').steps.some((s) => s.apply.join(' ').includes('resolver')));
+  t.true(dryRunPlan(env, 'linux').notes.includes('dns: split DNS is macOS-only for now; connect refuses it on Linux'));
 });

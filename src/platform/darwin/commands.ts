@@ -1,4 +1,8 @@
 import type { LocalAction } from '../../plan/steps.js';
+import { shellQuote } from '../../ssh/quote.js';
+
+/** macOS asks /etc/resolver/DOMAIN for names under DOMAIN (resolver(5)). */
+export const resolverFile = (domain: string): string => `/etc/resolver/${domain}`;
 
 /** The macOS command for a local action: ifconfig and route, as arrays (no shell). */
 export function darwinCommand(a: LocalAction): string[] {
@@ -13,5 +17,12 @@ export function darwinCommand(a: LocalAction): string[] {
       return ['route', '-n', 'add', '-net', a.cidr, '-interface', a.dev];
     case 'route-del':
       return ['route', '-n', 'delete', '-net', a.cidr, '-interface', a.dev];
+    case 'resolver-add': {
+      // one small script so the plan shows exactly what runs; every value is quoted
+      const lines = a.servers.map((s) => shellQuote(`nameserver ${s}`)).join(' ');
+      return ['/bin/sh', '-c', `umask 022 && mkdir -p /etc/resolver && printf '%s\\n' ${lines} > ${shellQuote(resolverFile(a.domain))}`];
+    }
+    case 'resolver-del':
+      return ['rm', '-f', resolverFile(a.domain)];
   }
 }

@@ -14,5 +14,8 @@ export function linuxCommand(a: LocalAction): string[] {
     case 'route-add':
     case 'route-del':
       return ['ip', 'route', a.op === 'route-add' ? 'add' : 'del', a.cidr, 'dev', a.dev, 'proto', '203'];
+    case 'resolver-add':
+    case 'resolver-del':
+      throw new Error('split DNS on Linux is not built yet');
   }
 }

@@ -34,6 +34,7 @@ export class LinuxNet implements LocalNet {
   }
 
   async apply(a: LocalAction): Promise<void> {
+    if (a.op === 'resolver-add' || a.op === 'resolver-del') throw new Error('split DNS on Linux is not built yet');
     const index = await this.ifindex(a.dev);
     switch (a.op) {
       case 'addr-add':
