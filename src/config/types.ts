@@ -35,9 +35,14 @@ export interface EnvironmentConfig {
   readonly host: string;
   readonly user: string;
   readonly port: number;
-  readonly identityFile: string | undefined;
+  /** Keys to offer, in order; empty: what ssh_config names, else ~/.ssh/id_*. */
+  readonly identityFiles: readonly string[];
   readonly knownHostsFile: string;
   readonly strictHostKeyChecking: StrictHostKeyChecking;
+  /** Fields the cloudbridge config set itself: they win over ssh_config. */
+  readonly explicit: { readonly user: boolean; readonly port: boolean; readonly knownHostsFile: boolean; readonly strictHostKeyChecking: boolean };
+  /** ssh_config files consulted for `host`, in order. */
+  readonly sshConfigFiles: readonly string[];
   readonly connectTimeout: number;
   /** Seconds without an answer to keepalives before the SSH connection counts as dead. */
   readonly deadAfter: number;

@@ -105,7 +105,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   }
   if (!isObj(raw)) f.fail('must be a mapping');
   checkKeys(f, raw, [
-    'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking',
+    'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking', 'sshConfig',
     'connectTimeout', 'deadAfter', 'onDemand', 'idleTimeout', 'tunnel', 'routes', 'nat', 'docker', 'dns',
   ]);
 
@@ -180,7 +180,17 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     host,
     user: str(f.child('user'), raw['user'], 'root'),
     port: int(f.child('port'), raw['port'], 22, 1, 65535),
-    identityFile: filePath(f.child('identityFile'), raw['identityFile'], ctx),
+    identityFiles: (Array.isArray(raw['identityFile']) ? (raw['identityFile'] as unknown[]) : raw['identityFile'] === undefined ? [] : [raw['identityFile']])
+      .map((v, i) => filePath(Array.isArray(raw['identityFile']) ? f.child('identityFile').child(String(i)) : f.child('identityFile'), v, ctx)!),
+    explicit: {
+      user: raw['user'] !== undefined,
+      port: raw['port'] !== undefined,
+      knownHostsFile: raw['knownHostsFile'] !== undefined,
+      strictHostKeyChecking: raw['strictHostKeyChecking'] !== undefined,
+    },
+    sshConfigFiles: raw['sshConfig'] !== undefined
+      ? [filePath(f.child('sshConfig'), raw['sshConfig'], ctx)!]
+      : [path.join(ctx.home, '.ssh/config'), '/etc/ssh/ssh_config'],
     knownHostsFile: filePath(f.child('knownHostsFile'), raw['knownHostsFile'], ctx, '~/.ssh/known_hosts')!,
     strictHostKeyChecking: oneOf<StrictHostKeyChecking>(
       f.child('strictHostKeyChecking'), raw['strictHostKeyChecking'], ['yes', 'accept-new', 'no'], 'yes'),

@@ -4,6 +4,7 @@ import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { currentPlatform, localNet } from '../platform/index.js';
 import { readJournal } from '../plan/apply.js';
+import { sshRouteFor } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { stepExecutor } from './executor.js';
 import { envRunDir, journalFile } from './paths.js';
@@ -48,7 +49,7 @@ export async function cleanupStale(
   const net = await localNet(currentPlatform());
   try {
     const undos = steps.filter((s) => s.undo).map((s) => s.undo!).reverse();
-    const result = await stepExecutor(net, client, env.user !== 'root').run(undos, true);
+    const result = await stepExecutor(net, client, sshRouteFor(env, opts.user).target.user !== 'root').run(undos, true);
     for (const f of result.failures) {
       if (!(undos[f.index]!.side === 'local' && gone(f.message))) errors.push(f.message);
     }

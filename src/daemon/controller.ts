@@ -15,6 +15,7 @@ import { StepJournal, type Executor } from '../plan/apply.js';
 import { planLocal, planRemote } from '../plan/plan.js';
 import type { Step } from '../plan/steps.js';
 import { runRemote } from '../ssh/exec.js';
+import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../ssh/tunChannel.js';
 import { TunDevice } from '../tun/device.js';
@@ -106,11 +107,15 @@ export class Controller {
     private readonly opts: ControllerOptions,
   ) {
     this.journal = new StepJournal(journalFile(env.name), env.name);
+    this.route = sshRouteFor(env, opts.user);
     this.done = new Promise((resolve) => (this.markDone = resolve));
   }
 
+  /** The SSH route as ssh_config resolves it: who we are on the remote host decides sudo. */
+  private readonly route: SshRoute;
+
   private get sudo(): boolean {
-    return this.env.user !== 'root';
+    return this.route.target.user !== 'root';
   }
 
   private executor(client: Client | undefined): Executor {
@@ -194,7 +199,7 @@ export class Controller {
     const { env, opts } = this;
     const client = await connectSsh(env, { user: opts.user, agent: opts.agent });
     try {
-      opts.progress(`ssh: connected to ${env.user}@${env.host}:${env.port}`);
+      opts.progress(`ssh: connected to ${describeRoute(this.route)}`);
       const exec = this.executor(client);
       // A previous session's remote steps (a reconnect): undo them first, so nothing is doubled.
       const stale = await this.journal.undo(exec, isRemote);
@@ -386,7 +391,7 @@ export class Controller {
       pid: process.pid,
       since: this.startedAt.toISOString(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
-      host: `${env.user}@${env.host}:${env.port}`,
+      host: describeRoute(this.route),
       localDevice: this.tun?.name ?? '',
       remoteDevice: this.session?.remoteDevice ?? '',
       local: env.tunnel.local,

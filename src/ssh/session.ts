@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, type ConnectConfig } from 'ssh2';
+import type { Duplex } from 'node:stream';
+import ssh2, { type AnyAuthMethod, type ConnectConfig } from 'ssh2';
 import { UserError } from '../cli/errors.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { appendKnownHost, hostKeyName, readKnownHosts, verifyHostKey } from './knownHosts.js';
+import { sshRouteFor, type SshHop } from './route.js';
 
 /** AES-GCM first: with AES-NI it is the cheapest AEAD, and the tunnel is CPU bound. */
 export const CIPHERS = [
@@ -21,71 +23,96 @@ export interface SshOptions {
   readonly agent?: string | undefined;
 }
 
-function defaultIdentity(home: string): string | undefined {
-  for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
-    const p = path.join(home, '.ssh', name);
-    if (fs.existsSync(p)) return p;
-  }
-  return undefined;
+interface HopLimits {
+  readonly connectTimeout: number;
+  readonly deadAfter: number;
 }
 
-function readIdentity(file: string, env: EnvironmentConfig): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    throw new UserError(`${env.source}: environments.${env.name}.identityFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
-  }
+function defaultIdentities(home: string): string[] {
+  return ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((n) => path.join(home, '.ssh', n)).filter((p) => fs.existsSync(p));
 }
 
-/** Opens an authenticated SSH connection with the host key checked against known_hosts. */
-export function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<Client> {
-  const target = `${env.user}@${env.host}:${env.port}`;
-  const keyName = hostKeyName(env.host, env.port);
+/** What to offer a hop, in order: the agent (unless IdentitiesOnly), then each usable key file. */
+function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[]; tried: string[]; problems: string[] } {
+  const methods: AnyAuthMethod[] = [];
+  const tried: string[] = [];
+  const problems: string[] = [];
+  const agent = opts.agent ?? process.env['SSH_AUTH_SOCK'];
+  const files = hop.identityFiles.length > 0 ? hop.identityFiles : defaultIdentities(opts.user.home);
+  if (agent && fs.existsSync(agent) && !(hop.identitiesOnly && files.length > 0)) {
+    methods.push({ type: 'agent', username: hop.user, agent });
+    tried.push('agent');
+  }
+  for (const file of files) {
+    let key: Buffer;
+    try {
+      key = fs.readFileSync(file);
+    } catch (err) {
+      problems.push(`${file}: ${(err as NodeJS.ErrnoException).code}`);
+      continue;
+    }
+    const parsed = ssh2.utils.parseKey(key);
+    if (parsed instanceof Error) {
+      problems.push(/encrypted/i.test(parsed.message) ? `${file} is protected by a passphrase (load it into ssh-agent)` : `${file}: ${parsed.message}`);
+      continue;
+    }
+    methods.push({ type: 'publickey', username: hop.user, key });
+    tried.push(file);
+  }
+  return { methods, tried, problems };
+}
+
+/** One authenticated SSH connection to `hop`, over `sock` when a jump host carries it. */
+function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions): Promise<ssh2.Client> {
+  const where = `${hop.host}:${hop.port}`;
+  const keyName = hostKeyName(hop.host, hop.port);
   let hostKeyProblem: string | undefined;
 
   const hostVerifier = (key: Buffer): boolean => {
-    if (env.strictHostKeyChecking === 'no') return true;
-    const verdict = verifyHostKey(readKnownHosts(env.knownHostsFile), keyName, key);
+    if (hop.strictHostKeyChecking === 'no') return true;
+    const verdict = verifyHostKey(readKnownHosts(hop.knownHostsFile), keyName, key);
     switch (verdict) {
       case 'known':
         return true;
       case 'revoked':
-        hostKeyProblem = `host key for ${keyName} is marked @revoked in ${env.knownHostsFile}`;
+        hostKeyProblem = `host key for ${keyName} is marked @revoked in ${hop.knownHostsFile}`;
         return false;
       case 'changed':
-        hostKeyProblem = `HOST KEY FOR ${keyName} HAS CHANGED (does not match ${env.knownHostsFile}); refusing to connect`;
+        hostKeyProblem = `HOST KEY FOR ${keyName} HAS CHANGED (does not match ${hop.knownHostsFile}); refusing to connect`;
         return false;
       case 'unknown':
-        if (env.strictHostKeyChecking === 'accept-new') {
-          appendKnownHost(env.knownHostsFile, keyName, key, opts.user);
+        if (hop.strictHostKeyChecking === 'accept-new') {
+          appendKnownHost(hop.knownHostsFile, keyName, key, opts.user);
           return true;
         }
-        hostKeyProblem = `host key for ${keyName} is not in ${env.knownHostsFile} (strictHostKeyChecking: yes)`;
+        hostKeyProblem = `host key for ${keyName} is not in ${hop.knownHostsFile} (strictHostKeyChecking: yes)`;
         return false;
     }
   };
 
-  const agent = opts.agent ?? process.env['SSH_AUTH_SOCK'];
-  const identity = env.identityFile ?? defaultIdentity(opts.user.home);
+  const auth = authMethods(hop, opts);
+  if (auth.methods.length === 0) {
+    const why = auth.problems.length ? auth.problems.join('; ') : 'set identityFile or run an ssh-agent';
+    throw new UserError(`no usable SSH identity for ${hop.user}@${where}: ${why}`);
+  }
+  const queue = [...auth.methods];
   const cfg: ConnectConfig = {
-    host: env.host,
-    port: env.port,
-    username: env.user,
-    readyTimeout: env.connectTimeout * 1000,
+    host: hop.host,
+    port: hop.port,
+    username: hop.user,
+    readyTimeout: limits.connectTimeout * 1000,
     // ssh2 gives up after countMax unanswered keepalives, one interval apart
-    keepaliveInterval: Math.ceil((env.deadAfter * 1000) / 3),
+    keepaliveInterval: Math.ceil((limits.deadAfter * 1000) / 3),
     keepaliveCountMax: 2,
     hostVerifier,
     algorithms: { cipher: [...CIPHERS] },
+    // ssh2 takes `false` for "nothing left to try"; its types do not say so
+    authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
   };
-  if (agent && fs.existsSync(agent)) cfg.agent = agent;
-  if (identity) cfg.privateKey = readIdentity(identity, env);
-  if (!cfg.agent && !cfg.privateKey) {
-    throw new UserError(`no SSH identity for ${target}: set identityFile or run an ssh-agent`);
-  }
+  if (sock) cfg.sock = sock;
 
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    const client = new ssh2.Client();
     let settled = false;
     const fail = (err: Error & { level?: string; code?: string }): void => {
       if (settled) return;
@@ -93,24 +120,22 @@ export function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<Cl
       client.end();
       if (hostKeyProblem) return reject(new UserError(hostKeyProblem));
       if (err.level === 'client-authentication') {
-        return reject(new UserError(`authentication as ${env.user} on ${env.host}:${env.port} failed (tried: ${cfg.agent ? 'agent, ' : ''}${identity ?? 'no key file'})`));
+        const extra = auth.problems.length ? `; skipped ${auth.problems.join('; ')}` : '';
+        return reject(new UserError(`authentication as ${hop.user} on ${where} failed (tried: ${auth.tried.join(', ')})${extra}`));
       }
       if (err.level === 'client-socket' || err.code) {
-        return reject(new UserError(`cannot reach ${env.host}:${env.port}: ${err.code ?? err.message}`));
+        return reject(new UserError(`cannot reach ${where}: ${err.code ?? err.message}`));
       }
       if (/timed out/i.test(err.message)) {
-        return reject(new UserError(`cannot reach ${env.host}:${env.port}: no SSH handshake within ${env.connectTimeout}s`));
+        return reject(new UserError(`cannot reach ${where}: no SSH handshake within ${limits.connectTimeout}s`));
       }
-      if (/encrypted private key/i.test(err.message)) {
-        return reject(new UserError(`${identity}: key is protected by a passphrase; load it into ssh-agent first`));
-      }
-      reject(new UserError(`ssh to ${target} failed: ${err.message}`));
+      reject(new UserError(`ssh to ${hop.user}@${where} failed: ${err.message}`));
     };
     client.once('ready', () => {
       settled = true;
+      client.removeListener('error', fail);
       // Tunnelled packets are latency-sensitive: Nagle would hold one back for the peer's delayed ACK (~40 ms).
       client.setNoDelay(true);
-      client.removeListener('error', fail);
       resolve(client);
     });
     client.on('error', fail);
@@ -121,4 +146,47 @@ export function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<Cl
       fail(err as Error);
     }
   });
+}
+
+/** A TCP stream to host:port opened from `via` (what ProxyJump does with -W). */
+function forwardThrough(via: ssh2.Client, hop: SshHop, from: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    via.forwardOut('127.0.0.1', 0, hop.host, hop.port, (err, stream) => {
+      if (err) reject(new UserError(`jump host ${from} cannot reach ${hop.host}:${hop.port}: ${err.message}`));
+      else resolve(stream);
+    });
+  });
+}
+
+/**
+ * Opens an authenticated SSH connection to the environment's host, through
+ * its ProxyJump chain if ssh_config gives one: each hop its own ssh2
+ * connection, carried over the previous hop's direct-tcpip channel, with its
+ * own host key check. Ending the returned client ends the whole chain.
+ */
+export async function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<ssh2.Client> {
+  const route = sshRouteFor(env, opts.user);
+  const limits = { connectTimeout: env.connectTimeout, deadAfter: env.deadAfter };
+  const hops = [...route.jumps, route.target];
+  const clients: ssh2.Client[] = [];
+  try {
+    let sock: Duplex | undefined;
+    for (const [i, hop] of hops.entries()) {
+      if (i > 0) sock = await forwardThrough(clients[i - 1]!, hop, `${hops[i - 1]!.host}:${hops[i - 1]!.port}`);
+      clients.push(await connectHop(hop, sock, limits, opts));
+    }
+  } catch (err) {
+    for (const c of clients.reverse()) c.end();
+    throw err;
+  }
+  const target = clients[clients.length - 1]!;
+  // the target's connection rides the jumps: when it goes, they go
+  target.once('close', () => {
+    for (const c of clients.slice(0, -1).reverse()) c.end();
+  });
+  for (const jump of clients.slice(0, -1)) {
+    jump.on('error', () => target.destroy());
+    jump.once('close', () => target.destroy());
+  }
+  return target;
 }

@@ -1,0 +1,64 @@
+import path from 'node:path';
+import type { InvokingUser } from '../config/load.js';
+import type { EnvironmentConfig, StrictHostKeyChecking } from '../config/types.js';
+import { parseProxyJump, readSshConfigFiles, resolveSshHost } from './sshConfig.js';
+
+/** One SSH hop, with everything needed to reach and trust it. */
+export interface SshHop {
+  /** The name it was asked for (ssh_config alias). */
+  readonly name: string;
+  /** Where to connect (HostName). */
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly identityFiles: readonly string[];
+  readonly identitiesOnly: boolean;
+  readonly knownHostsFile: string;
+  readonly strictHostKeyChecking: StrictHostKeyChecking;
+}
+
+/** The target host and the jump hosts in front of it, first hop first. */
+export interface SshRoute {
+  readonly jumps: readonly SshHop[];
+  readonly target: SshHop;
+}
+
+const MAX_JUMPS = 10;
+
+/**
+ * Resolves an environment's host through ssh_config as ssh would, with the
+ * cloudbridge config's own settings winning. Jump hosts get their own
+ * ssh_config settings (and may have ProxyJump themselves); unset users
+ * default to the invoking user as in ssh, except the target's, which
+ * defaults to root (the tunnel needs it).
+ */
+export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRoute {
+  const files = readSshConfigFiles(env.sshConfigFiles, user.home);
+  const ctx = { home: user.home, localUser: user.name };
+  const defaultKnownHosts = path.join(user.home, '.ssh/known_hosts');
+
+  const hop = (name: string, given: { user?: string | undefined; port?: number | undefined }, depth: number, isTarget: boolean): SshHop[] => {
+    if (depth > MAX_JUMPS) throw new Error(`ProxyJump chain for ${env.host} is longer than ${MAX_JUMPS} hops (a loop?)`);
+    const o = resolveSshHost(files, name, ctx);
+    const jumps = o.proxyJump ? parseProxyJump(o.proxyJump).flatMap((j) => hop(j.host, j, depth + 1, false)) : [];
+    const me: SshHop = {
+      name,
+      host: o.hostName ?? name,
+      port: (isTarget && env.explicit.port ? env.port : undefined) ?? given.port ?? o.port ?? 22,
+      user: (isTarget && env.explicit.user ? env.user : undefined) ?? given.user ?? o.user ?? (isTarget ? env.user : user.name),
+      identityFiles: isTarget && env.identityFiles.length > 0 ? env.identityFiles : o.identityFiles,
+      identitiesOnly: o.identitiesOnly ?? false,
+      knownHostsFile: (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ?? o.userKnownHostsFile ?? (isTarget ? env.knownHostsFile : defaultKnownHosts),
+      strictHostKeyChecking: (isTarget && env.explicit.strictHostKeyChecking ? env.strictHostKeyChecking : undefined) ?? o.strictHostKeyChecking ?? env.strictHostKeyChecking,
+    };
+    return [...jumps, me];
+  };
+  const all = hop(env.host, {}, 0, true);
+  return { jumps: all.slice(0, -1), target: all[all.length - 1]! };
+}
+
+export function describeRoute(r: SshRoute): string {
+  const t = r.target;
+  const via = r.jumps.length ? ` via ${r.jumps.map((j) => `${j.user}@${j.host}:${j.port}`).join(', ')}` : '';
+  return `${t.user}@${t.host}:${t.port}${via}`;
+}

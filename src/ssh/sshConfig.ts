@@ -1,0 +1,186 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The part of ssh_config(5) cloudbridge honours, read the way ssh reads it:
+ * files in order (the user's, then the system's), `Host` blocks matched
+ * against the name given, the first value found for an option wins, except
+ * IdentityFile, which accumulates. `Match` blocks are skipped (they need
+ * conditions ssh evaluates at run time); `Include` is followed.
+ */
+export interface SshHostOptions {
+  readonly hostName?: string;
+  readonly user?: string;
+  readonly port?: number;
+  readonly identityFiles: readonly string[];
+  readonly identitiesOnly?: boolean;
+  readonly proxyJump?: string;
+  readonly userKnownHostsFile?: string;
+  readonly strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
+  readonly serverAliveInterval?: number;
+}
+
+interface Line {
+  readonly key: string;
+  readonly args: readonly string[];
+}
+
+interface Block {
+  /** Host patterns; undefined for the lines before any Host (they apply to all). */
+  readonly patterns: readonly string[] | undefined;
+  readonly lines: Line[];
+}
+
+/** Splits one line into keyword and arguments: `Key value`, `Key=value`, double quotes. */
+function tokenize(raw: string): Line | undefined {
+  const line = raw.trim();
+  if (!line || line.startsWith('#')) return undefined;
+  const m = /^([A-Za-z]+)\s*(?:=\s*|\s+)(.*)$/.exec(line);
+  if (!m) return undefined;
+  const args: string[] = [];
+  const re = /"([^"]*)"|(\S+)/g;
+  let t: RegExpExecArray | null;
+  while ((t = re.exec(m[2]!)) !== null) args.push(t[1] ?? t[2]!);
+  return { key: m[1]!.toLowerCase(), args };
+}
+
+export function parseSshConfig(text: string, include: (pattern: string) => string[] = () => []): Block[] {
+  const blocks: Block[] = [{ patterns: undefined, lines: [] }];
+  let skipping = false;
+  for (const raw of text.split('\n')) {
+    const l = tokenize(raw);
+    if (!l) continue;
+    if (l.key === 'host') {
+      blocks.push({ patterns: l.args, lines: [] });
+      skipping = false;
+    } else if (l.key === 'match') {
+      skipping = true;
+    } else if (!skipping) {
+      if (l.key === 'include') {
+        for (const pattern of l.args) {
+          for (const body of include(pattern)) blocks[blocks.length - 1]!.lines.push(...parseSshConfig(body).flatMap((b) => b.lines));
+        }
+      } else {
+        blocks[blocks.length - 1]!.lines.push(l);
+      }
+    }
+  }
+  return blocks;
+}
+
+function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  return re.test(name);
+}
+
+/** ssh's Host matching: any positive pattern matches and no negated one does. */
+export function hostPatternsMatch(patterns: readonly string[], name: string): boolean {
+  let matched = false;
+  for (const p of patterns) {
+    if (p.startsWith('!')) {
+      if (globMatch(p.slice(1), name)) return false;
+    } else if (globMatch(p, name)) {
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+export interface ExpandContext {
+  readonly home: string;
+  readonly localUser: string;
+}
+
+/** ~ and the % tokens ssh expands in IdentityFile and UserKnownHostsFile. */
+function expand(value: string, host: string, user: string, port: number, ctx: ExpandContext): string {
+  let v = value.startsWith('~/') || value === '~' ? path.join(ctx.home, value.slice(1)) : value;
+  v = v.replace(/%([%dhrpu])/g, (_, c: string) =>
+    ({ '%': '%', d: ctx.home, h: host, r: user, p: String(port), u: ctx.localUser })[c]!);
+  return v;
+}
+
+const YES_NO: Record<string, 'yes' | 'accept-new' | 'no'> = { yes: 'yes', 'accept-new': 'accept-new', no: 'no', off: 'no', ask: 'yes' };
+
+/** The options for `name` from parsed files, in order; first value wins. */
+export function resolveSshHost(files: readonly Block[][], name: string, ctx: ExpandContext): SshHostOptions {
+  const first = new Map<string, readonly string[]>();
+  const identityFiles: string[] = [];
+  for (const blocks of files) {
+    for (const b of blocks) {
+      if (b.patterns && !hostPatternsMatch(b.patterns, name)) continue;
+      for (const l of b.lines) {
+        if (l.key === 'identityfile') identityFiles.push(...l.args.slice(0, 1));
+        else if (!first.has(l.key)) first.set(l.key, l.args);
+      }
+    }
+  }
+  const one = (k: string): string | undefined => first.get(k)?.[0];
+  const hostName = one('hostname')?.replace(/%h/g, name);
+  const user = one('user');
+  const portText = one('port');
+  const port = portText && /^\d+$/.test(portText) ? Number(portText) : undefined;
+  const host = hostName ?? name;
+  const x = (v: string): string => expand(v, host, user ?? ctx.localUser, port ?? 22, ctx);
+  const strict = one('stricthostkeychecking');
+  const alive = one('serveraliveinterval');
+  const out: { -readonly [K in keyof SshHostOptions]: SshHostOptions[K] } = {
+    identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x),
+  };
+  if (hostName !== undefined) out.hostName = hostName;
+  if (user !== undefined) out.user = user;
+  if (port !== undefined) out.port = port;
+  const only = one('identitiesonly');
+  if (only !== undefined) out.identitiesOnly = only.toLowerCase() === 'yes';
+  const jump = one('proxyjump');
+  if (jump !== undefined) out.proxyJump = jump;
+  const known = one('userknownhostsfile');
+  if (known !== undefined) out.userKnownHostsFile = x(known);
+  if (strict !== undefined && YES_NO[strict.toLowerCase()]) out.strictHostKeyChecking = YES_NO[strict.toLowerCase()]!;
+  if (alive !== undefined && /^\d+$/.test(alive)) out.serverAliveInterval = Number(alive);
+  return out;
+}
+
+export interface JumpSpec {
+  readonly host: string;
+  readonly user: string | undefined;
+  readonly port: number | undefined;
+}
+
+/** `ProxyJump` value: comma-separated [user@]host[:port]; "none" for none. */
+export function parseProxyJump(value: string): JumpSpec[] {
+  if (value.toLowerCase() === 'none') return [];
+  return value.split(',').map((hop) => {
+    const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hop.trim());
+    if (!m) throw new Error(`ProxyJump: cannot read "${hop}"`);
+    return { user: m[1], host: m[2]!.replace(/^\[|\]$/g, ''), port: m[3] ? Number(m[3]) : undefined };
+  });
+}
+
+/** Reads the ssh_config files (missing ones are skipped), following Include. */
+export function readSshConfigFiles(files: readonly string[], home: string): Block[][] {
+  const include = (pattern: string): string[] => {
+    const p = pattern.startsWith('~/') ? path.join(home, pattern.slice(2)) : path.isAbsolute(pattern) ? pattern : path.join(home, '.ssh', pattern);
+    const dir = path.dirname(p);
+    const base = path.basename(p);
+    let names: string[];
+    try {
+      names = base.includes('*') || base.includes('?') ? fs.readdirSync(dir).filter((n) => globMatch(base, n)).sort() : [base];
+    } catch {
+      return [];
+    }
+    return names.flatMap((n) => {
+      try {
+        return [fs.readFileSync(path.join(dir, n), 'utf8')];
+      } catch {
+        return [];
+      }
+    });
+  };
+  return files.flatMap((f) => {
+    try {
+      return [parseSshConfig(fs.readFileSync(f, 'utf8'), include)];
+    } catch {
+      return [];
+    }
+  });
+}
