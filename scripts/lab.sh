@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cloudbridge lab: a "remote host" on this machine, for the demo and the tests.
 #
-#   scripts/lab.sh up   [NAME [OCTET]]   build it (idempotent: an old one is removed first)
+#   scripts/lab.sh up   [NAME [OCTET [jump]]]   build it (idempotent: an old one is removed first)
 #   scripts/lab.sh down [NAME]           remove everything it made
 #   scripts/lab.sh config [NAME]         print the path of its cloudbridge config
 #
@@ -9,17 +9,23 @@
 #   host  cbh-NAME 10.OCTET.0.1/24 ──veth── eth0 10.OCTET.0.2  netns cb-NAME-r  ("remote host")
 #         sshd :22 (PermitTunnel yes) and :2200 (PermitTunnel no), dockerd
 #   netns cb-NAME-r eth1 10.OCTET.9.1/24 ──veth── eth0 10.OCTET.9.2  netns cb-NAME-b  ("VPC", no route back)
+# With "jump", a jump host stands between: host ── 10.OCTET.0.2 netns cb-NAME-j
+# (sshd, no tunnel) ── 10.OCTET.5.2 netns cb-NAME-r; the remote host is not
+# reachable from here directly, and the config reaches it through an
+# ssh_config with ProxyJump only.
 # Everything lives in namespaces it creates; files under /run/cloudbridge-lab/NAME.
 set -euo pipefail
 
 cmd=${1:-}
 name=${2:-lab}
 octet=${3:-213}
+mode=${4:-direct}
 [[ $name =~ ^[a-z0-9]{1,8}$ ]] || { echo "lab: name must be 1-8 of a-z0-9" >&2; exit 2; }
 [[ $octet =~ ^[0-9]{1,3}$ ]] && (( octet <= 255 )) || { echo "lab: octet must be 0-255" >&2; exit 2; }
 dir=/run/cloudbridge-lab/$name
 ns_r=cb-$name-r
 ns_b=cb-$name-b
+ns_j=cb-$name-j
 veth_h=cbh-$name
 net=10.$octet
 
@@ -40,7 +46,8 @@ down() {
   kill_pidfile "$dir/dockerd.pid"
   kill_pidfile "$dir/sshd.pid"
   kill_pidfile "$dir/sshd-notun.pid"
-  for ns in "$ns_r" "$ns_b"; do
+  kill_pidfile "$dir/sshd-jump.pid"
+  for ns in "$ns_r" "$ns_b" "$ns_j"; do
     if ip netns list | grep -qw "$ns"; then
       # anything a test left running inside
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
@@ -48,6 +55,9 @@ down() {
     fi
   done
   ip link del "$veth_h" 2>/dev/null || true
+  local made_net
+  made_net=10.$(cat "$dir/octet" 2>/dev/null || echo "$octet")
+  ip route del unreachable "$made_net.0.0/16" metric 4242 2>/dev/null || true
   if [ -d "$dir" ]; then
     # dockerd may leave mounts below its roots
     { grep -o " $dir/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -70,15 +80,33 @@ up() {
   down
   mkdir -p "$dir"
   chmod 700 "$dir"
+  echo "$octet" >"$dir/octet"
 
   ip netns add "$ns_r"
   ip netns add "$ns_b"
   ip -n "$ns_r" link set lo up
   ip -n "$ns_b" link set lo up
-  ip link add "$veth_h" type veth peer name eth0 netns "$ns_r"
+  if [ "$mode" = jump ]; then
+    remote_ip=$net.5.2
+    ip netns add "$ns_j"
+    ip -n "$ns_j" link set lo up
+    ip link add "$veth_h" type veth peer name eth0 netns "$ns_j"
+    ip -n "$ns_j" addr add "$net.0.2/24" dev eth0
+    ip -n "$ns_j" link set eth0 up
+    ip -n "$ns_j" link add eth1 type veth peer name eth0 netns "$ns_r"
+    ip -n "$ns_j" addr add "$net.5.1/24" dev eth1
+    ip -n "$ns_j" link set eth1 up
+    ip -n "$ns_r" addr add "$remote_ip/24" dev eth0
+  else
+    remote_ip=$net.0.2
+    ip link add "$veth_h" type veth peer name eth0 netns "$ns_r"
+    ip -n "$ns_r" addr add "$remote_ip/24" dev eth0
+  fi
   ip addr add "$net.0.1/24" dev "$veth_h"
   ip link set "$veth_h" up
-  ip -n "$ns_r" addr add "$net.0.2/24" dev eth0
+  # Whatever in 10.OCTET/16 is not routed into the lab or a tunnel dies here
+  # instead of following the default route off this machine.
+  ip route add unreachable "$net.0.0/16" metric 4242
   ip -n "$ns_r" link set eth0 up
   ip -n "$ns_r" link add eth1 type veth peer name eth0 netns "$ns_b"
   ip -n "$ns_r" addr add "$net.9.1/24" dev eth1
@@ -90,13 +118,14 @@ up() {
   ssh-keygen -q -t ed25519 -N '' -f "$dir/ssh_host_ed25519_key"
   cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
   hostkey=$(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")
-  printf '%s %s\n[%s]:2200 %s\n' "$net.0.2" "$hostkey" "$net.0.2" "$hostkey" >"$dir/known_hosts"
+  printf '%s %s\n[%s]:2200 %s\n' "$remote_ip" "$hostkey" "$remote_ip" "$hostkey" >"$dir/known_hosts"
+  [ "$mode" = jump ] && printf '%s %s\n' "$net.0.2" "$hostkey" >>"$dir/known_hosts"
   mkdir -p /run/sshd
   for variant in tun notun; do
     if [ $variant = tun ]; then port=22 permit=yes pid=sshd.pid; else port=2200 permit=no pid=sshd-notun.pid; fi
     cat >"$dir/sshd_config_$variant" <<CONF
 Port $port
-ListenAddress $net.0.2
+ListenAddress $remote_ip
 HostKey $dir/ssh_host_ed25519_key
 PidFile $dir/$pid
 AuthorizedKeysFile $dir/authorized_keys
@@ -112,6 +141,12 @@ ClientAliveInterval 10
 CONF
     ip netns exec "$ns_r" /usr/sbin/sshd -f "$dir/sshd_config_$variant" -E "$dir/sshd_$variant.log"
   done
+  if [ "$mode" = jump ]; then
+    sed -e "s/^ListenAddress .*/ListenAddress $net.0.2/" -e "s/^PidFile .*/PidFile ${dir//\//\\/}\/sshd-jump.pid/" \
+      -e "s/^PermitTunnel .*/PermitTunnel no/" -e "s/^Port .*/Port 22/" "$dir/sshd_config_tun" >"$dir/sshd_config_jump"
+    ip netns exec "$ns_j" /usr/sbin/sshd -f "$dir/sshd_config_jump" -E "$dir/sshd_jump.log"
+    wait_for "jump sshd" ip netns exec "$ns_j" bash -c "exec 3<>/dev/tcp/$net.0.2/22"
+  fi
 
   # dockerd inside the remote namespace: nsenter keeps our mount namespace and its cgroups
   nsenter --net="/var/run/netns/$ns_r" dockerd \
@@ -119,9 +154,39 @@ CONF
     --data-root "$dir/docker-data" --exec-root "$dir/docker-exec" --pidfile "$dir/dockerd.pid" \
     -H "unix://$dir/docker.sock" -H tcp://0.0.0.0:2375 --tls=false \
     >"$dir/dockerd.log" 2>&1 </dev/null &
-  wait_for "sshd" ip netns exec "$ns_r" bash -c "exec 3<>/dev/tcp/$net.0.2/22"
+  wait_for "sshd" ip netns exec "$ns_r" bash -c "exec 3<>/dev/tcp/$remote_ip/22"
   wait_for "dockerd" docker -H "unix://$dir/docker.sock" version
 
+  if [ "$mode" = jump ]; then
+    cat >"$dir/ssh_config" <<CONF
+# the target is reachable only through the jump host
+Host $name-jump
+  HostName $net.0.2
+  User root
+  IdentityFile $dir/id_ed25519
+  UserKnownHostsFile $dir/known_hosts
+Host $name-target
+  HostName $remote_ip
+  User root
+  ProxyJump $name-jump
+  IdentityFile $dir/id_ed25519
+  UserKnownHostsFile $dir/known_hosts
+CONF
+    cat >"$dir/config.yaml" <<CONF
+# cloudbridge lab "$name" behind a jump host, written by scripts/lab.sh; SSH settings come from ssh_config only
+environments:
+  $name:
+    host: $name-target
+    sshConfig: $dir/ssh_config
+    tunnel: { local: $net.1.1, remote: $net.1.2 }
+    routes: [$net.9.0/24]
+    nat: true
+    docker: { mode: socket, remoteSocket: $dir/docker.sock }
+CONF
+    echo "lab: $name up: jump host $net.0.2 (netns $ns_j), remote host $remote_ip (netns $ns_r) only through it"
+    echo "lab: config $dir/config.yaml"
+    return
+  fi
   cat >"$dir/config.yaml" <<CONF
 # cloudbridge lab "$name", written by scripts/lab.sh; removed by: sudo scripts/lab.sh down $name
 environments:

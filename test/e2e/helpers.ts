@@ -18,8 +18,8 @@ export interface Lab {
   readonly behindNs: string;
 }
 
-export async function labUp(name: string, octet: number): Promise<Lab> {
-  await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet)]);
+export async function labUp(name: string, octet: number, mode: 'direct' | 'jump' = 'direct'): Promise<Lab> {
+  await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet), mode]);
   const dir = `/run/cloudbridge-lab/${name}`;
   return { name, net: `10.${octet}`, dir, config: `${dir}/config.yaml`, remoteNs: `cb-${name}-r`, behindNs: `cb-${name}-b` };
 }

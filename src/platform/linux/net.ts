@@ -88,7 +88,9 @@ export class LinuxNet implements LocalNet {
     const out: RouteInfo[] = [];
     for (const r of await this.sock.getRoutes({ family: AF_INET })) {
       const table = r.attrs.table ?? r.data.table;
-      if (table !== RT_TABLE_MAIN || !r.data.dstLen) continue;
+      // blackhole/unreachable/prohibit routes are policy, not networks someone uses
+      const unicast = r.data.type === undefined || r.data.type === 1 || r.data.type === 'UNICAST';
+      if (table !== RT_TABLE_MAIN || !r.data.dstLen || !unicast) continue;
       const dst = bytesToIPv4(r.attrs.dst);
       if (dst === undefined) continue;
       out.push({ cidr: formatCidr({ addr: dst, prefix: r.data.dstLen }), dev: names.get(r.attrs.oif ?? -1) ?? '?' });

@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import test from 'ava';
+import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, type Lab } from './helpers.js';
+
+let lab: Lab;
+const agentSock = '/tmp/cloudbridge-e2e-agent.sock';
+let agentPid = 0;
+
+test.before(async () => {
+  lab = await labUp('cbj', 218, 'jump');
+});
+
+test.after.always(async () => {
+  await cli(['disconnect', 'cbj']);
+  if (agentPid) process.kill(agentPid);
+  fs.rmSync(agentSock, { force: true });
+  if (lab) await labDown(lab);
+  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+});
+
+function rewriteSshConfig(file: string, edit: (text: string) => string): string {
+  const out = `${lab.dir}/${file}`;
+  fs.writeFileSync(out, edit(fs.readFileSync(`${lab.dir}/ssh_config`, 'utf8')));
+  fs.writeFileSync(`${lab.dir}/${file}.yaml`, fs.readFileSync(lab.config, 'utf8').replace(`${lab.dir}/ssh_config`, out));
+  return `${lab.dir}/${file}.yaml`;
+}
+
+async function upAndDown(t: import('ava').ExecutionContext, config: string, extra: string[] = []): Promise<void> {
+  const up = await cli(['connect', 'cbj', '--config', config, ...extra]);
+  t.is(up.exitCode, 0, up.stderr);
+  const ps = await run('docker', ['-H', `unix://${RUN_DIR}/cbj/docker.sock`, 'ps']);
+  t.is(ps.exitCode, 0, ps.stderr);
+  t.regex(ps.stdout, /CONTAINER ID/);
+  const down = await cli(['disconnect', 'cbj']);
+  t.is(down.exitCode, 0, down.stderr);
+  t.deepEqual(await leftovers(lab), []);
+  t.deepEqual(await sshdSessions({ ...lab, remoteNs: 'cb-cbj-j' }), [], 'no session left on the jump host');
+}
+
+test.serial('this host has no path of its own into the target\'s network (a route lookup, no packets)', async (t) => {
+  // Only the jump host's network is attached here; the target's lies behind it.
+  const lookup = await run('ip', ['-o', 'route', 'get', '10.218.5.2']);
+  t.notRegex(lookup.stdout, /dev cbh-cbj/);
+  t.regex((await run('ip', ['-o', 'route', 'get', '10.218.0.2'])).stdout, /dev cbh-cbj/);
+});
+
+test.serial('connect through a ProxyJump chain configured only in ssh_config; docker ps answers', async (t) => {
+  t.notRegex(fs.readFileSync(lab.config, 'utf8'), /user:|identityFile|knownHostsFile/);
+  const up = await cli(['connect', 'cbj', '--config', lab.config, '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /ssh: connected to root@10\.218\.5\.2:22 via root@10\.218\.0\.2:22/);
+  t.is((await run('ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.218.9.2'])).exitCode, 0);
+  const st = JSON.parse((await cli(['status', 'cbj', '--json'])).stdout) as [{ host: string }];
+  t.is(st[0].host, 'root@10.218.5.2:22 via root@10.218.0.2:22');
+  t.is((await cli(['disconnect', 'cbj'])).exitCode, 0);
+  await upAndDown(t, lab.config);
+});
+
+test.serial('keys only in an ssh-agent (no IdentityFile anywhere)', async (t) => {
+  fs.rmSync(agentSock, { force: true });
+  const agent = await run('ssh-agent', ['-a', agentSock]);
+  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)![1]);
+  t.is((await run('ssh-add', [`${lab.dir}/id_ed25519`], { SSH_AUTH_SOCK: agentSock })).exitCode, 0);
+  const cfg = rewriteSshConfig('ssh_config_agent', (s) => s.replace(/^\s*IdentityFile .*\n/gm, ''));
+  t.notRegex(fs.readFileSync(`${lab.dir}/ssh_config_agent`, 'utf8'), /IdentityFile/);
+  // without the agent there is nothing to offer
+  const without = await cli(['connect', 'cbj', '--config', cfg], { HOME: '/nonexistent' });
+  t.is(without.exitCode, 1);
+  t.regex(without.stderr, /no usable SSH identity for root@10\.218\.0\.2:22/);
+  await upAndDown(t, cfg, ['--agent', agentSock]);
+});
+
+test.serial('hashed known_hosts entries are honoured', async (t) => {
+  fs.copyFileSync(`${lab.dir}/known_hosts`, `${lab.dir}/known_hosts_hashed`);
+  t.is((await run('ssh-keygen', ['-H', '-f', `${lab.dir}/known_hosts_hashed`])).exitCode, 0);
+  t.regex(fs.readFileSync(`${lab.dir}/known_hosts_hashed`, 'utf8'), /^\|1\|/);
+  t.notRegex(fs.readFileSync(`${lab.dir}/known_hosts_hashed`, 'utf8'), /10\.218/);
+  const cfg = rewriteSshConfig('ssh_config_hashed', (s) => s.replaceAll(`${lab.dir}/known_hosts`, `${lab.dir}/known_hosts_hashed`));
+  await upAndDown(t, cfg);
+});
