@@ -209,22 +209,86 @@ async function status(envName: string | undefined, json: boolean): Promise<numbe
   return 0;
 }
 
-async function printEnv(envName: string, args: CommonArgs & { unset: boolean }): Promise<number> {
+type Shell = 'bash' | 'zsh' | 'fish' | 'powershell';
+
+/** The lines that set (or, with value undefined, unset) a variable in each shell. */
+export function shellLines(shell: Shell, vars: Record<string, string | undefined>): string {
+  return Object.entries(vars)
+    .map(([k, v]) => {
+      const q = (x: string): string => (shell === 'powershell' ? `"${x.replace(/[`"$]/g, '`$&')}"` : `'${x.replace(/'/g, `'\\''`)}'`);
+      if (v === undefined) return shell === 'fish' ? `set -e ${k};` : shell === 'powershell' ? `Remove-Item Env:${k} -ErrorAction SilentlyContinue` : `unset ${k}`;
+      return shell === 'fish' ? `set -gx ${k} ${q(v)};` : shell === 'powershell' ? `$Env:${k} = ${q(v)}` : `export ${k}=${q(v)}`;
+    })
+    .join('\n')
+    .concat('\n');
+}
+
+const evalHint: Record<Shell, (env: string) => string> = {
+  bash: (e) => `# eval "$(cloudbridge env ${e})"`,
+  zsh: (e) => `# eval "$(cloudbridge env ${e} --shell zsh)"`,
+  fish: (e) => `# cloudbridge env ${e} --shell fish | source`,
+  powershell: (e) => `# cloudbridge env ${e} --shell powershell | Invoke-Expression`,
+};
+
+/** DOCKER_HOST for a connected environment, or a one-line refusal. */
+async function connectedDockerHost(envName: string, args: CommonArgs): Promise<string> {
   const env = findEnvironment(loadConfig(args.config), envName);
-  if (args.unset) {
-    process.stdout.write('unset DOCKER_HOST\n');
-    return 0;
-  }
   const host = dockerHostFor(env);
   if (!host) throw new UserError(`${env.name} has docker.mode: off`);
   if ((await presence(env.name)) !== 'running') throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
-  process.stdout.write(`export DOCKER_HOST=${host}\n# eval "$(cloudbridge env ${env.name})"\n`);
+  return host;
+}
+
+async function printEnv(envName: string, args: CommonArgs & { unset: boolean; shell: string }): Promise<number> {
+  const shell = args.shell as Shell;
+  if (args.unset) {
+    process.stdout.write(shellLines(shell, { DOCKER_HOST: undefined }));
+    return 0;
+  }
+  const host = await connectedDockerHost(envName, args);
+  process.stdout.write(`${shellLines(shell, { DOCKER_HOST: host })}${evalHint[shell](envName)}\n`);
+  return 0;
+}
+
+/** Runs a command with DOCKER_HOST pointing at the environment; its exit code is ours. */
+async function execIn(envName: string, command: string[], args: CommonArgs): Promise<number> {
+  if (command.length === 0) throw new UserError('name a command after --, e.g. cloudbridge exec staging -- docker ps');
+  const host = await connectedDockerHost(envName, args);
+  const { execa } = await import('execa');
+  const r = await execa(command[0]!, command.slice(1), { stdio: 'inherit', reject: false, env: { DOCKER_HOST: host } });
+  if (r.failed && r.exitCode === undefined) throw new UserError(`${command[0]}: ${r.shortMessage ?? 'could not run'}`);
+  return r.exitCode ?? 1;
+}
+
+/** Switches the invoking user's docker CLI to the environment's context. */
+async function use(envName: string, args: CommonArgs): Promise<number> {
+  const host = await connectedDockerHost(envName, args);
+  const { useContext } = await import('../docker/context.js');
+  await useContext(invokingUser(), envName).catch((err: Error) => {
+    throw new UserError(`${err.message} (is the docker CLI installed, and ${envName} connected by this cloudbridge?)`);
+  });
+  process.stderr.write(`docker now uses context ${envName} (${host}); DOCKER_HOST, if set, still wins:\n`);
+  process.stdout.write(shellLines('bash', { DOCKER_HOST: undefined }));
+  return 0;
+}
+
+async function list(args: CommonArgs & { json: boolean }): Promise<number> {
+  const config = loadConfig(args.config);
+  const rows = [];
+  for (const env of config.environments.values()) {
+    rows.push({ env: env.name, host: env.host, tunnel: `${env.tunnel.local} <-> ${env.tunnel.remote}`, routes: env.routes, state: await presence(env.name) });
+  }
+  if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  else {
+    const state = (p: string): string => ({ running: 'up', stale: 'stale (cloudbridge cleanup)', none: 'down' })[p] ?? p;
+    for (const r of rows) process.stdout.write(`${r.env.padEnd(13)} ${state(r.state).padEnd(6)} ${r.host}  ${r.tunnel}${r.routes.length ? `  routes ${r.routes.join(', ')}` : ''}\n`);
+  }
   return 0;
 }
 
 function printPlan(envName: string, args: CommonArgs & { platform: string | undefined; json: boolean }): number {
   const env = findEnvironment(loadConfig(args.config), envName);
-  const plan = dryRunPlan(env, (args.platform as PlatformName | undefined) ?? currentPlatform());
+  const plan = dryRunPlan(env, (args.platform as PlatformName | undefined) ?? currentPlatform(), invokingUser());
   process.stdout.write(args.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
   return 0;
 }
@@ -333,9 +397,29 @@ export async function main(argv: string[]): Promise<number> {
       (y) =>
         withConfig(y)
           .positional('env', { type: 'string', demandOption: true })
+          .option('shell', { choices: ['bash', 'zsh', 'fish', 'powershell'], default: 'bash', describe: 'syntax of the lines' })
           .option('unset', { type: 'boolean', default: false, describe: 'print the lines that undo it' }),
       (a) => run(printEnv(a.env, a)),
     )
+    .command(
+      'exec <env> [command..]',
+      'run a command with DOCKER_HOST set for the environment: cloudbridge exec ENV -- docker ps',
+      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).positional('command', { type: 'string', array: true }),
+      (a) => run(execIn(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a)),
+    )
+    .command(
+      'use <env>',
+      'make the environment your docker CLI\'s current context (connect creates a context named after it)',
+      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }),
+      (a) => run(use(a.env, a)),
+    )
+    .command(
+      'list',
+      'configured environments and which are up',
+      (y) => withConfig(y).option('json', { type: 'boolean', default: false }),
+      (a) => run(list(a)),
+    )
+    .completion('completion', 'print a bash/zsh completion script: cloudbridge completion >> ~/.bashrc')
     .command(
       'install-service <env>',
       'write a systemd unit (launchd plist on macOS) that keeps the environment connected, restarting on failure',
@@ -353,6 +437,7 @@ export async function main(argv: string[]): Promise<number> {
       (a) => run(uninstallService(a.env, a)),
     )
     .demandCommand(1, 'name a command (see --help)')
+    .parserConfiguration({ 'populate--': true })
     .strict()
     .fail((msg, err) => {
       throw err ?? new UserError(msg);

@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { Client } from 'ssh2';
 import { UserError } from '../cli/errors.js';
-import { cidrContains, cidrsOverlap, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
+import { dockerCliPresent } from '../docker/context.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
 import { resolverFile } from '../platform/darwin/commands.js';
@@ -20,8 +21,9 @@ import { connectSsh } from '../ssh/session.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../ssh/tunChannel.js';
 import { TunDevice } from '../tun/device.js';
 import { serveControl } from './control.js';
+import { otherEnvironments } from './peers.js';
 import { stepExecutor } from './executor.js';
-import { controlSocket, dockerSocket, envRunDir, journalFile } from './paths.js';
+import { controlSocket, dockerSocket, envRunDir, journalFile, runDir } from './paths.js';
 
 export interface ControllerOptions {
   readonly user: InvokingUser;
@@ -130,7 +132,9 @@ export class Controller {
       await this.checkLocal();
 
       this.tun = TunDevice.open(requestedDevice(this.platform, env));
-      await this.journal.apply(planLocal(env, this.tun.name, this.platform), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
+      const host = dockerHostFor(env);
+      const context = host && (await dockerCliPresent()) ? { host, owner: opts.user } : undefined;
+      await this.journal.apply(planLocal(env, this.tun.name, this.platform, context), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
       this.pump = new Pump(this.tun, env.tunnel.mtu);
       this.pump.onWake = () => this.wake();
       this.pump.start((err) => void this.down(err.message));
@@ -163,9 +167,31 @@ export class Controller {
     }
   }
 
+  /** Refuses what would clash with another connected environment, naming both. */
+  private async checkOthers(): Promise<void> {
+    const { env } = this;
+    const mine = [env.tunnel.local, env.tunnel.remote].map((a) => parseCidr(a)!);
+    for (const o of await otherEnvironments(env.name)) {
+      const theirs = [o.local, o.remote].map((a) => parseCidr(a)!);
+      if (mine.some((m) => theirs.some((x) => cidrsOverlap(m, x)))) {
+        throw new UserError(`tunnel addresses of ${env.name} (${env.tunnel.local} <-> ${env.tunnel.remote}) clash with ${o.env}'s (${o.local} <-> ${o.remote}), which is connected`);
+      }
+      if (o.localDevice === env.tunnel.device) throw new UserError(`${o.env} uses interface ${o.localDevice} already (tunnel.device)`);
+      for (const r of env.routes) {
+        const clash = [...o.routes, o.local, o.remote].find((q) => cidrsOverlap(parseCidr(q)!, parseCidr(r)!));
+        if (clash) throw new UserError(`route ${r} of ${env.name} overlaps ${clash} of ${o.env}, which is connected`);
+      }
+      for (const q of o.routes) {
+        const hit = mine.find((m) => cidrsOverlap(m, parseCidr(q)!));
+        if (hit) throw new UserError(`tunnel address ${formatCidr(hit)} of ${env.name} lies in route ${q} of ${o.env}, which is connected`);
+      }
+    }
+  }
+
   /** Refuses what would break the host's own networking, before anything is changed. */
   private async checkLocal(): Promise<void> {
     const { env, opts } = this;
+    await this.checkOthers();
     const nets = await this.net!.interfaceNetworks();
     const routes = await this.net!.routes();
     if (this.platform === 'linux' && env.dns.domains.length > 0) {
@@ -433,6 +459,11 @@ export class Controller {
     } else {
       this.journal.remove();
       fs.rmSync(envRunDir(this.env.name), { recursive: true, force: true });
+      try {
+        fs.rmdirSync(runDir()); // only when no other environment is up
+      } catch {
+        // not empty: others are connected
+      }
     }
     this.markDone(reason);
     return errors;

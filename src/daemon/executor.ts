@@ -1,7 +1,8 @@
 import type { Client } from 'ssh2';
 import type { LocalNet } from '../platform/types.js';
 import { runGrouped, type Executor } from '../plan/apply.js';
-import type { LocalAction, RemoteAction } from '../plan/steps.js';
+import { isContextAction, type LocalAction, type RemoteAction } from '../plan/steps.js';
+import { createContext, removeContext } from '../docker/context.js';
 import { runRemoteBatch } from '../ssh/exec.js';
 
 /** Local actions through the platform, each run of remote ones in one shell over `client`. */
@@ -12,6 +13,9 @@ export function stepExecutor(net: LocalNet | undefined, client: Client | undefin
         actions,
         keepGoing,
         (a) => {
+          if (isContextAction(a)) {
+            return a.op === 'context-create' ? createContext(a.owner, a.name, a.host) : removeContext(a.owner, a.name);
+          }
           if (!net) throw new Error('no local network access');
           return net.apply(a);
         },

@@ -3,6 +3,8 @@ import { dockerSocket } from '../daemon/paths.js';
 import { localCommand, requestedDevice, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../ssh/quote.js';
 import { planLocal, planRemote } from './plan.js';
+import type { ContextOwner } from './steps.js';
+import { dockerHostFor } from '../docker/endpoint.js';
 
 export interface PlannedStep {
   readonly side: 'local' | 'remote';
@@ -23,7 +25,7 @@ export interface Plan {
 }
 
 /** Everything `connect` would do, as commands, without looking at either host. */
-export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName): Plan {
+export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner?: ContextOwner): Plan {
   const localDevice = requestedDevice(platform, env) || 'utunN';
   const remoteDevice = `tun${env.tunnel.remoteUnit ?? 'N'}`;
   const notes: string[] = [];
@@ -33,7 +35,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName): Plan
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
   if (platform === 'linux' && env.dns.domains.length > 0) notes.push('dns: split DNS is macOS-only for now; connect refuses it on Linux');
   const steps: PlannedStep[] = [
-    ...planLocal(env, localDevice, platform).map((s): PlannedStep => ({
+    ...planLocal(env, localDevice, platform, owner && dockerHostFor(env) ? { host: dockerHostFor(env)!, owner } : undefined).map((s): PlannedStep => ({
       side: 'local',
       title: s.title,
       apply: localCommand(platform, s.apply as Parameters<typeof localCommand>[1]),

@@ -1,5 +1,5 @@
 import type { EnvironmentConfig } from '../config/types.js';
-import type { Step } from './steps.js';
+import type { ContextOwner, Step } from './steps.js';
 
 /** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
 export function ruleTag(env: string): string {
@@ -10,7 +10,13 @@ export function ruleTag(env: string): string {
  * Local side: address, link, routes on our tun device; on macOS also one
  * /etc/resolver file per split-DNS domain.
  */
-export function planLocal(env: EnvironmentConfig, dev: string, platform: 'linux' | 'darwin' = 'linux'): Step[] {
+export function planLocal(
+  env: EnvironmentConfig,
+  dev: string,
+  platform: 'linux' | 'darwin' = 'linux',
+  /** When set: a docker context named after the environment, in this user's docker config. */
+  context?: { readonly host: string; readonly owner: ContextOwner },
+): Step[] {
   const { local, remote, mtu } = env.tunnel;
   const steps: Step[] = [
     {
@@ -25,6 +31,13 @@ export function planLocal(env: EnvironmentConfig, dev: string, platform: 'linux'
       title: `route ${cidr} via ${dev}`,
       apply: { side: 'local', op: 'route-add', dev, cidr },
       undo: { side: 'local', op: 'route-del', dev, cidr },
+    });
+  }
+  if (context) {
+    steps.push({
+      title: `docker context ${env.name} -> ${context.host}`,
+      apply: { side: 'local', op: 'context-create', name: env.name, host: context.host, owner: context.owner },
+      undo: { side: 'local', op: 'context-remove', name: env.name, owner: context.owner },
     });
   }
   if (platform === 'darwin') {

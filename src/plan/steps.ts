@@ -10,7 +10,24 @@ export type LocalAction =
   | { readonly side: 'local'; readonly op: 'link-up'; readonly dev: string; readonly mtu: number }
   | { readonly side: 'local'; readonly op: 'route-add' | 'route-del'; readonly dev: string; readonly cidr: string }
   | { readonly side: 'local'; readonly op: 'resolver-add'; readonly domain: string; readonly servers: readonly string[] }
-  | { readonly side: 'local'; readonly op: 'resolver-del'; readonly domain: string };
+  | { readonly side: 'local'; readonly op: 'resolver-del'; readonly domain: string }
+  | { readonly side: 'local'; readonly op: 'context-create'; readonly name: string; readonly host: string; readonly owner: ContextOwner }
+  | { readonly side: 'local'; readonly op: 'context-remove'; readonly name: string; readonly owner: ContextOwner };
+
+/** Context steps touch the user's docker CLI configuration; the rest is the network's business. */
+export type ContextAction = Extract<LocalAction, { op: 'context-create' | 'context-remove' }>;
+export type NetAction = Exclude<LocalAction, ContextAction>;
+
+export function isContextAction(a: LocalAction): a is ContextAction {
+  return a.op === 'context-create' || a.op === 'context-remove';
+}
+
+/** Whose docker CLI configuration a context step writes to. */
+export interface ContextOwner {
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
 
 export interface RemoteAction {
   readonly side: 'remote';
@@ -41,5 +58,9 @@ export function describeAction(a: Action): string {
       return `local: resolver ${a.domain} -> ${a.servers.join(' ')}`;
     case 'resolver-del':
       return `local: remove resolver ${a.domain}`;
+    case 'context-create':
+      return `local: docker context ${a.name} -> ${a.host}`;
+    case 'context-remove':
+      return `local: docker context rm ${a.name}`;
   }
 }

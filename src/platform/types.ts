@@ -1,4 +1,4 @@
-import type { LocalAction } from '../plan/steps.js';
+import type { NetAction } from '../plan/steps.js';
 
 export interface RouteInfo {
   readonly cidr: string;
@@ -7,7 +7,7 @@ export interface RouteInfo {
 
 /** The local host's network configuration, behind one interface per platform. */
 export interface LocalNet {
-  apply(action: LocalAction): Promise<void>;
+  apply(action: NetAction): Promise<void>;
   /** Networks of addresses assigned to local interfaces. */
   interfaceNetworks(): Promise<RouteInfo[]>;
   /** Non-default IPv4 routes in the main table. */

@@ -132,3 +132,40 @@ test.serial('at MTU 9000 a full-size packet crosses whole, both ways (one packet
   t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });
+
+test.serial('two environments at once: separate devices and traffic, each its own docker context; a clash names both', async (t) => {
+  t.is((await cli(['connect', 'cbt', '--config', lab.config])).exitCode, 0);
+  t.is((await cli(['connect', 'cbt-tcp', '--config', lab.config])).exitCode, 0);
+  const [a, b] = JSON.parse((await cli(['status', '--json'])).stdout) as { env: string; localDevice: string; remoteDevice: string; stats: { txPackets: number } }[];
+  t.deepEqual([a!.env, a!.localDevice, b!.env, b!.localDevice], ['cbt', 'cb-cbt', 'cbt-tcp', 'cb-cbt-tcp']);
+  t.not(a!.remoteDevice, b!.remoteDevice);
+  // traffic to one tunnel's peer goes through that tunnel only
+  const before = JSON.parse((await cli(['status', 'cbt-tcp', '--json'])).stdout)[0].stats.txPackets as number;
+  t.is((await run('ping', ['-c', '5', '-i', '0.1', '-W', '2', '10.214.1.2'])).exitCode, 0);
+  const after = JSON.parse((await cli(['status', 'cbt-tcp', '--json'])).stdout)[0].stats.txPackets as number;
+  t.true(after - before < 5, 'pings to cbt did not cross cbt-tcp');
+  for (const ctx of ['cbt', 'cbt-tcp']) {
+    const r = await run('docker', ['--context', ctx, 'version', '--format', '{{.Server.Version}}']);
+    t.is(r.exitCode, 0, r.stderr);
+  }
+  t.regex((await run('docker', ['context', 'inspect', 'cbt-tcp', '--format', '{{.Endpoints.docker.Host}}'])).stdout, /^tcp:\/\/10\.214\.1\.6:2375$/);
+
+  const clash = variantConfig(lab, 'clash.yaml', [['  cbt-tcp:', '  cbt-clash:\n    host: 10.214.0.2\n    tunnel: { local: 10.214.1.2, remote: 10.214.1.9 }\n  cbt-tcp:']]);
+  const refused = await cli(['connect', 'cbt-clash', '--config', clash]);
+  t.is(refused.exitCode, 1);
+  t.is(refused.stderr, 'cloudbridge: tunnel addresses of cbt-clash (10.214.1.2 <-> 10.214.1.9) clash with cbt\'s (10.214.1.1 <-> 10.214.1.2), which is connected');
+
+  const list = await cli(['list', '--config', lab.config, '--json']);
+  t.deepEqual((JSON.parse(list.stdout) as { env: string; state: string }[]).map((r) => [r.env, r.state]), [['cbt', 'running'], ['cbt-tcp', 'running']]);
+  const ex = await cli(['exec', 'cbt-tcp', '--config', lab.config, '--', 'sh', '-c', 'echo "$DOCKER_HOST"; exit 7']);
+  t.is(ex.exitCode, 7);
+  t.is(ex.stdout.trim(), 'tcp://10.214.1.6:2375');
+  t.is((await cli(['use', 'cbt-tcp', '--config', lab.config])).exitCode, 0);
+  t.is((await run('docker', ['context', 'show'])).stdout.trim(), 'cbt-tcp');
+
+  t.is((await cli(['disconnect', 'cbt-tcp'])).exitCode, 0);
+  t.is((await run('docker', ['context', 'show'])).stdout.trim(), 'default', 'a removed current context falls back to default');
+  t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
+  t.notRegex((await run('docker', ['context', 'ls', '-q'])).stdout, /cbt/);
+  t.deepEqual(await leftovers(lab), []);
+});

@@ -35,6 +35,8 @@ test('connect --dry-run prints the plan on this platform and on a forced darwin,
     '          undo: (goes with the tun device)',
     '  local   ip route add 172.31.0.0/16 dev cb-stg proto 203',
     '          undo: ip route del 172.31.0.0/16 dev cb-stg proto 203',
+    '  local   docker context create stg --description cloudbridge:stg --docker host=tcp://10.9.0.2:2375',
+    '          undo: docker context rm -f stg',
     '  remote  ip addr add 10.9.0.2 peer 10.9.0.1 dev tunN',
     '          undo: (goes with the tun device)',
     '  remote  ip link set dev tunN mtu 1500 up',
@@ -53,6 +55,7 @@ test('connect --dry-run prints the plan on this platform and on a forced darwin,
     'ifconfig utunN inet 10.9.0.1 10.9.0.2 alias',
     'ifconfig utunN mtu 1500 up',
     'route -n add -net 172.31.0.0/16 -interface utunN',
+    'docker context create stg --description cloudbridge:stg --docker host=tcp://10.9.0.2:2375',
   ]);
 });
 
@@ -68,4 +71,13 @@ test('env prints nothing to eval and fails when the environment is down', async 
   t.is(r.out, '');
   t.regex(r.err, /^cloudbridge: stg is not connected/);
   t.is((await cli('env', 'stg', '--config', config, '--unset')).out, 'unset DOCKER_HOST\n');
+});
+
+test('env prints each shell\'s syntax, quoted', async (t) => {
+  const { shellLines } = await import('../../src/cli/main.js');
+  t.is(shellLines('bash', { DOCKER_HOST: "tcp://a'b" }), "export DOCKER_HOST='tcp://a'\\''b'\n");
+  t.is(shellLines('fish', { DOCKER_HOST: 'x' }), "set -gx DOCKER_HOST 'x';\n");
+  t.is(shellLines('powershell', { DOCKER_HOST: 'a$b' }), '$Env:DOCKER_HOST = "a`$b"\n');
+  t.is(shellLines('fish', { DOCKER_HOST: undefined }), 'set -e DOCKER_HOST;\n');
+  t.is(shellLines('powershell', { DOCKER_HOST: undefined }), 'Remove-Item Env:DOCKER_HOST -ErrorAction SilentlyContinue\n');
 });

@@ -1,5 +1,6 @@
 import type { LocalAction } from '../../plan/steps.js';
 import { shellQuote } from '../../ssh/quote.js';
+import { contextCommand } from '../../docker/contextCommand.js';
 
 /** macOS asks /etc/resolver/DOMAIN for names under DOMAIN (resolver(5)). */
 export const resolverFile = (domain: string): string => `/etc/resolver/${domain}`;
@@ -24,5 +25,8 @@ export function darwinCommand(a: LocalAction): string[] {
     }
     case 'resolver-del':
       return ['rm', '-f', resolverFile(a.domain)];
+    case 'context-create':
+    case 'context-remove':
+      return contextCommand(a);
   }
 }

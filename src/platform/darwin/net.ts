@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { parseCidr } from '../../config/ipv4.js';
-import type { LocalAction } from '../../plan/steps.js';
+import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 import { darwinCommand } from './commands.js';
 import { interfaceNetworks, parseIfconfig, parseNetstatRoutes, parseRouteGet } from './parse.js';
@@ -16,7 +16,7 @@ async function run(argv: readonly string[]): Promise<string> {
 
 /** macOS: ifconfig, route and netstat through execa, arguments as arrays. */
 export class DarwinNet implements LocalNet {
-  async apply(a: LocalAction): Promise<void> {
+  async apply(a: NetAction): Promise<void> {
     await run(darwinCommand(a));
     if (a.op === 'route-add') {
       // `route add` can succeed and still leave another, more specific route in charge

@@ -1,4 +1,5 @@
 import type { LocalAction } from '../../plan/steps.js';
+import { contextCommand } from '../../docker/contextCommand.js';
 
 /**
  * The `ip` command equivalent to what LinuxNet does through rtnetlink, for
@@ -17,5 +18,8 @@ export function linuxCommand(a: LocalAction): string[] {
     case 'resolver-add':
     case 'resolver-del':
       throw new Error('split DNS on Linux is not built yet');
+    case 'context-create':
+    case 'context-remove':
+      return contextCommand(a);
   }
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
-import type { LocalAction } from '../../plan/steps.js';
+import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 
 const AF_INET = 2;
@@ -33,7 +33,7 @@ export class LinuxNet implements LocalNet {
     return map;
   }
 
-  async apply(a: LocalAction): Promise<void> {
+  async apply(a: NetAction): Promise<void> {
     if (a.op === 'resolver-add' || a.op === 'resolver-del') throw new Error('split DNS on Linux is not built yet');
     const index = await this.ifindex(a.dev);
     switch (a.op) {

@@ -1,0 +1,10 @@
+import type { ContextAction } from '../plan/steps.js';
+import { contextDescription } from './context.js';
+
+/** The docker CLI command a context step amounts to (run as the context's owner), for plans. */
+export function contextCommand(a: ContextAction): string[] {
+  return a.op === 'context-create'
+    ? ['docker', 'context', 'create', a.name, '--description', contextDescription(a.name), '--docker', `host=${a.host}`]
+    : ['docker', 'context', 'rm', '-f', a.name];
+}
+
