@@ -419,6 +419,18 @@ export async function main(argv: string[]): Promise<number> {
       (y) => withConfig(y).option('json', { type: 'boolean', default: false }),
       (a) => run(list(a)),
     )
+    .command(
+      'doctor <env>',
+      'check the remote host\'s prerequisites (sshd PermitTunnel, root, tun, ip, iptables, docker) and say what to change',
+      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).option('agent', { type: 'string' }).option('json', { type: 'boolean', default: false }),
+      async (a) => {
+        const env = findEnvironment(loadConfig(a.config), a.env);
+        const { doctor, formatFindings } = await import('./doctor.js');
+        const findings = await doctor(env, invokingUser(), a.agent);
+        process.stdout.write(a.json ? `${JSON.stringify(findings, null, 2)}\n` : formatFindings(findings));
+        await run(findings.every((f) => f.ok) ? 0 : 1);
+      },
+    )
     .completion('completion', 'print a bash/zsh completion script: cloudbridge completion >> ~/.bashrc')
     .command(
       'install-service <env>',

@@ -99,6 +99,35 @@ test.serial('a failure half way undoes the steps already made on both hosts', as
   await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: docker at unix:\/\/.* \(remote \/nonexistent\/docker\.sock\) did not answer \/_ping/);
 });
 
+test.serial('doctor: all good on a ready host; names the PermitTunnel fix where sshd refuses; its hardened key line works', async (t) => {
+  const good = await cli(['doctor', 'cbe', '--config', lab.config]);
+  t.is(good.exitCode, 0, good.stdout);
+  t.regex(good.stdout, /^ok   sshd opens tun0 \(PermitTunnel\)$/m);
+  t.notRegex(good.stdout, /FAIL/);
+  const notun = variantConfig(lab, 'doctor-notun.yaml', [['    user: root', '    port: 2200\n    user: root']]);
+  const bad = await cli(['doctor', 'cbe', '--config', notun]);
+  t.is(bad.exitCode, 1);
+  t.regex(bad.stdout, /^FAIL sshd refuses tunnels \("Server has rejected tunnel device forwarding"\)\n     fix: add "PermitTunnel point-to-point" to \/etc\/ssh\/sshd_config and reload sshd$/m);
+  t.deepEqual(await leftovers(lab), [], 'doctor leaves nothing either');
+
+  // the suggested authorized_keys line, installed, still lets cloudbridge do everything it does
+  const pinned = variantConfig(lab, 'pinned.yaml', [['mtu: 1500 }', 'mtu: 1500, remoteUnit: 0 }']]);
+  const line = /^\s+(restrict,.*)$/m.exec((await cli(['doctor', 'cbe', '--config', pinned])).stdout)![1]!;
+  t.regex(line, /^restrict,port-forwarding,tunnel="0" ssh-ed25519 /);
+  const keys = path.join(lab.dir, 'authorized_keys');
+  const original = fs.readFileSync(keys, 'utf8');
+  fs.writeFileSync(keys, `${line}\n`);
+  try {
+    t.is((await cli(['connect', 'cbe', '--config', pinned])).exitCode, 0);
+    t.is((await run('docker', ['-H', `unix://${RUN_DIR}/cbe/docker.sock`, 'ps'])).exitCode, 0);
+    t.is((await run('ping', ['-c', '1', '-W', '2', '10.215.9.2'])).exitCode, 0);
+    t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  } finally {
+    fs.writeFileSync(keys, original);
+  }
+  t.deepEqual(await leftovers(lab), []);
+});
+
 test.serial('commands explain themselves and refuse what they cannot do', async (t) => {
   const help = await cli(['--help']);
   t.is(help.exitCode, 0);
