@@ -15,6 +15,7 @@ import { dockerHostFor } from '../docker/endpoint.js';
 import { errorMessage, UserError } from './errors.js';
 import { formatStatus } from './format.js';
 import { dryRunPlan, formatPlan } from '../plan/dryRun.js';
+import { askPassphrases, encryptedKeys } from '../ssh/passphrase.js';
 import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
 import { currentPlatform, type PlatformName } from '../platform/index.js';
 
@@ -56,8 +57,25 @@ async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | unde
 const logLine = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
 /** Runs the controller in this process until it goes down. */
+/**
+ * Passphrases for encrypted keys: the waiting `connect` sends them down fd 3
+ * (never argv or the environment); in the foreground on a terminal we ask.
+ */
+function passphrasesFor(env: EnvironmentConfig, fromFd: boolean): Map<string, string> {
+  if (fromFd) {
+    try {
+      return new Map(Object.entries(JSON.parse(fs.readFileSync(3, 'utf8') || '{}') as Record<string, string>));
+    } catch {
+      return new Map();
+    }
+  }
+  const files = encryptedKeys(env, invokingUser());
+  return files.length > 0 && process.stdin.isTTY ? askPassphrases(files) : new Map();
+}
+
 async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
+  const passphrases = passphrasesFor(env, args.notify);
   let ready = false;
   const report = (msg: object): void => {
     if (args.notify && !ready) process.stdout.write(`${JSON.stringify(msg)}\n`);
@@ -69,7 +87,7 @@ async function runForeground(envName: string, args: CommonArgs & { force: boolea
     else process.stderr.write(`${line}\n`);
   };
   if (!args.notify) await clearTheWay(env, args, progress);
-  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, controlUser: args.controlUser, progress, log: logLine });
+  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, passphrases, controlUser: args.controlUser, progress, log: logLine });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
   }
@@ -97,9 +115,13 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   if (args.force) childArgs.push('--force');
   if (args.agent) childArgs.push('--agent', args.agent);
   if (args.controlUser) childArgs.push('--control-user');
-  const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', 'pipe', log] });
+  const encrypted = encryptedKeys(env, invokingUser());
+  const passphrases = encrypted.length > 0 && process.stdin.isTTY ? askPassphrases(encrypted) : new Map<string, string>();
+  const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
   const stdout = child.stdout!;
   fs.closeSync(log);
+  // secrets go down a pipe, never argv or the environment
+  (child.stdio[3] as import('node:stream').Writable).end(JSON.stringify(Object.fromEntries(passphrases)));
   let status: Status | undefined;
   let error: string | undefined;
   let buf = '';

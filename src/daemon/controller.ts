@@ -30,6 +30,7 @@ export interface ControllerOptions {
   /** Route even where routes overlap the host's own networks. */
   readonly force: boolean;
   readonly agent?: string | undefined;
+  readonly passphrases?: ReadonlyMap<string, string>;
   /** Give the control socket to the invoking user instead of root. */
   readonly controlUser?: boolean;
   readonly progress: (line: string) => void;
@@ -223,7 +224,7 @@ export class Controller {
   /** SSH, the tun channel and the remote steps; the pump is attached once all of it stands. */
   private async startSession(): Promise<void> {
     const { env, opts } = this;
-    const client = await connectSsh(env, { user: opts.user, agent: opts.agent });
+    const client = await connectSsh(env, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases });
     try {
       opts.progress(`ssh: connected to ${describeRoute(this.route)}`);
       const exec = this.executor(client);

@@ -5,6 +5,7 @@ import ssh2, { type AnyAuthMethod, type ConnectConfig } from 'ssh2';
 import { UserError } from '../cli/errors.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
+import { findAgent } from './agent.js';
 import { appendKnownHost, hostKeyName, readKnownHosts, verifyHostKey } from './knownHosts.js';
 import { sshRouteFor, type SshHop } from './route.js';
 
@@ -19,8 +20,10 @@ export const CIPHERS = [
 
 export interface SshOptions {
   readonly user: InvokingUser;
-  /** ssh-agent socket; defaults to $SSH_AUTH_SOCK. */
+  /** ssh-agent socket; defaults to $SSH_AUTH_SOCK, then the invoking user's newest agent. */
   readonly agent?: string | undefined;
+  /** Passphrases for encrypted key files, by path (asked on a terminal). */
+  readonly passphrases?: ReadonlyMap<string, string>;
 }
 
 interface HopLimits {
@@ -37,7 +40,7 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
   const methods: AnyAuthMethod[] = [];
   const tried: string[] = [];
   const problems: string[] = [];
-  const agent = opts.agent ?? process.env['SSH_AUTH_SOCK'];
+  const agent = findAgent(opts.user, opts.agent);
   const files = hop.identityFiles.length > 0 ? hop.identityFiles : defaultIdentities(opts.user.home);
   if (agent && fs.existsSync(agent) && !(hop.identitiesOnly && files.length > 0)) {
     methods.push({ type: 'agent', username: hop.user, agent });
@@ -51,12 +54,15 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
       problems.push(`${file}: ${(err as NodeJS.ErrnoException).code}`);
       continue;
     }
-    const parsed = ssh2.utils.parseKey(key);
+    const passphrase = opts.passphrases?.get(file);
+    const parsed = ssh2.utils.parseKey(key, passphrase);
     if (parsed instanceof Error) {
-      problems.push(/encrypted/i.test(parsed.message) ? `${file} is protected by a passphrase (load it into ssh-agent)` : `${file}: ${parsed.message}`);
+      problems.push(/encrypted/i.test(parsed.message)
+        ? `${file} is protected by a passphrase (run connect on a terminal to be asked, or load it into ssh-agent)`
+        : `${file}: ${parsed.message}`);
       continue;
     }
-    methods.push({ type: 'publickey', username: hop.user, key });
+    methods.push(passphrase === undefined ? { type: 'publickey', username: hop.user, key } : { type: 'publickey', username: hop.user, key, passphrase });
     tried.push(file);
   }
   return { methods, tried, problems };

@@ -72,6 +72,24 @@ test.serial('accept-new records an unknown host key, as OpenSSH does', async (t)
   t.deepEqual(await leftovers(lab), []);
 });
 
+test.serial('a key with a passphrase: a clear error without a terminal, a prompt on one', async (t) => {
+  const key = path.join(lab.dir, 'id_locked');
+  fs.copyFileSync(path.join(lab.dir, 'id_ed25519'), key);
+  fs.chmodSync(key, 0o600);
+  t.is((await run('ssh-keygen', ['-q', '-p', '-N', 'open sesame', '-f', key])).exitCode, 0);
+  const cfg = variantConfig(lab, 'locked.yaml', [[`identityFile: ${lab.dir}/id_ed25519`, `identityFile: ${key}`]]);
+  await refused(t, ['connect', 'cbe', '--config', cfg],
+    /^cloudbridge: no usable SSH identity for root@10\.215\.0\.2:22: .*id_locked is protected by a passphrase \(run connect on a terminal to be asked, or load it into ssh-agent\)$/);
+  // a real terminal (script gives the command a pty): the passphrase is asked, not echoed, and used
+  const cmd = `${process.execPath} ${process.cwd()}/dist/src/cli/main.js connect cbe --config ${cfg}`;
+  const r = await run('sh', ['-c', `(sleep 2; printf 'open sesame\\n') | script -qec '${cmd}' /dev/null`], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, SSH_AUTH_SOCK: '' });
+  t.regex(r.stdout, /Enter passphrase for key '.*id_locked': /);
+  t.notRegex(r.stdout, /open sesame/);
+  t.regex(r.stdout, /cbe: up/);
+  t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
 test.serial('sshd without PermitTunnel', async (t) => {
   const cfg = variantConfig(lab, 'notun.yaml', [['    user: root', '    port: 2200\n    user: root']]);
   await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: sshd on 10\.215\.0\.2 refused the tunnel .*PermitTunnel yes/);

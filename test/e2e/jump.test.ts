@@ -3,7 +3,8 @@ import test from 'ava';
 import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, type Lab } from './helpers.js';
 
 let lab: Lab;
-const agentSock = '/tmp/cloudbridge-e2e-agent.sock';
+const agentDir = '/tmp/ssh-cloudbridge-e2e';
+const agentSock = `${agentDir}/agent.1`;
 let agentPid = 0;
 
 test.before(async () => {
@@ -13,7 +14,7 @@ test.before(async () => {
 test.after.always(async () => {
   await cli(['disconnect', 'cbj']);
   if (agentPid) process.kill(agentPid);
-  fs.rmSync(agentSock, { force: true });
+  fs.rmSync(agentDir, { recursive: true, force: true });
   if (lab) await labDown(lab);
   fs.rmSync(RUN_DIR, { recursive: true, force: true });
 });
@@ -25,8 +26,8 @@ function rewriteSshConfig(file: string, edit: (text: string) => string): string 
   return `${lab.dir}/${file}.yaml`;
 }
 
-async function upAndDown(t: import('ava').ExecutionContext, config: string, extra: string[] = []): Promise<void> {
-  const up = await cli(['connect', 'cbj', '--config', config, ...extra]);
+async function upAndDown(t: import('ava').ExecutionContext, config: string, extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
+  const up = await cli(['connect', 'cbj', '--config', config, ...extra], env);
   t.is(up.exitCode, 0, up.stderr);
   const ps = await run('docker', ['-H', `unix://${RUN_DIR}/cbj/docker.sock`, 'ps']);
   t.is(ps.exitCode, 0, ps.stderr);
@@ -56,18 +57,22 @@ test.serial('connect through a ProxyJump chain configured only in ssh_config; do
   await upAndDown(t, lab.config);
 });
 
-test.serial('keys only in an ssh-agent (no IdentityFile anywhere)', async (t) => {
-  fs.rmSync(agentSock, { force: true });
-  const agent = await run('ssh-agent', ['-a', agentSock]);
-  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)![1]);
-  t.is((await run('ssh-add', [`${lab.dir}/id_ed25519`], { SSH_AUTH_SOCK: agentSock })).exitCode, 0);
+test.serial('keys only in an ssh-agent (no IdentityFile anywhere), found through sudo without SSH_AUTH_SOCK', async (t) => {
   const cfg = rewriteSshConfig('ssh_config_agent', (s) => s.replace(/^\s*IdentityFile .*\n/gm, ''));
   t.notRegex(fs.readFileSync(`${lab.dir}/ssh_config_agent`, 'utf8'), /IdentityFile/);
-  // without the agent there is nothing to offer
+  // no agent yet: nothing to offer
   const without = await cli(['connect', 'cbj', '--config', cfg], { HOME: '/nonexistent' });
   t.is(without.exitCode, 1);
   t.regex(without.stderr, /no usable SSH identity for root@10\.218\.0\.2:22/);
+
+  // where OpenSSH's ssh-agent puts its socket, as the user who ran sudo
+  fs.mkdirSync(agentDir, { recursive: true, mode: 0o700 });
+  const agent = await run('ssh-agent', ['-a', agentSock]);
+  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)![1]);
+  t.is((await run('ssh-add', [`${lab.dir}/id_ed25519`], { SSH_AUTH_SOCK: agentSock })).exitCode, 0);
   await upAndDown(t, cfg, ['--agent', agentSock]);
+  // sudo drops SSH_AUTH_SOCK: the invoking user's agent socket is found anyway
+  await upAndDown(t, cfg, [], { SUDO_USER: 'root', SUDO_UID: '0', SUDO_GID: '0' });
 });
 
 test.serial('hashed known_hosts entries are honoured', async (t) => {
