@@ -40,7 +40,13 @@ export interface EnvironmentConfig {
   readonly knownHostsFile: string;
   readonly strictHostKeyChecking: StrictHostKeyChecking;
   /** Fields the cloudbridge config set itself: they win over ssh_config. */
-  readonly explicit: { readonly user: boolean; readonly port: boolean; readonly knownHostsFile: boolean; readonly strictHostKeyChecking: boolean };
+  readonly explicit: {
+    readonly user: boolean;
+    readonly port: boolean;
+    readonly knownHostsFile: boolean;
+    readonly strictHostKeyChecking: boolean;
+    readonly deadAfter: boolean;
+  };
   /** ssh_config files consulted for `host`, in order. */
   readonly sshConfigFiles: readonly string[];
   readonly connectTimeout: number;

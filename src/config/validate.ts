@@ -187,6 +187,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
       port: raw['port'] !== undefined,
       knownHostsFile: raw['knownHostsFile'] !== undefined,
       strictHostKeyChecking: raw['strictHostKeyChecking'] !== undefined,
+      deadAfter: raw['deadAfter'] !== undefined,
     },
     sshConfigFiles: raw['sshConfig'] !== undefined
       ? [filePath(f.child('sshConfig'), raw['sshConfig'], ctx)!]

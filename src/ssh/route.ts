@@ -15,6 +15,8 @@ export interface SshHop {
   readonly identitiesOnly: boolean;
   readonly knownHostsFile: string;
   readonly strictHostKeyChecking: StrictHostKeyChecking;
+  /** ssh_config's ServerAliveInterval/CountMax, when set: they decide when a hop counts as dead. */
+  readonly keepalive: { readonly intervalSeconds: number; readonly countMax: number } | undefined;
 }
 
 /** The target host and the jump hosts in front of it, first hop first. */
@@ -50,6 +52,10 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       identitiesOnly: o.identitiesOnly ?? false,
       knownHostsFile: (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ?? o.userKnownHostsFile ?? (isTarget ? env.knownHostsFile : defaultKnownHosts),
       strictHostKeyChecking: (isTarget && env.explicit.strictHostKeyChecking ? env.strictHostKeyChecking : undefined) ?? o.strictHostKeyChecking ?? env.strictHostKeyChecking,
+      // cloudbridge's deadAfter, when set, wins for the target, as its other settings do
+      keepalive: o.serverAliveInterval && !(isTarget && env.explicit.deadAfter)
+        ? { intervalSeconds: o.serverAliveInterval, countMax: o.serverAliveCountMax ?? 3 }
+        : undefined,
     };
     return [...jumps, me];
   };

@@ -107,9 +107,10 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     port: hop.port,
     username: hop.user,
     readyTimeout: limits.connectTimeout * 1000,
-    // ssh2 gives up after countMax unanswered keepalives, one interval apart
-    keepaliveInterval: Math.ceil((limits.deadAfter * 1000) / 3),
-    keepaliveCountMax: 2,
+    // ssh2 gives up after countMax unanswered keepalives, one interval apart:
+    // ssh_config's ServerAlive* as ssh would, else deadAfter split in three
+    keepaliveInterval: hop.keepalive ? hop.keepalive.intervalSeconds * 1000 : Math.ceil((limits.deadAfter * 1000) / 3),
+    keepaliveCountMax: hop.keepalive ? hop.keepalive.countMax : 2,
     hostVerifier,
     algorithms: { cipher: [...CIPHERS] },
     // ssh2 takes `false` for "nothing left to try"; its types do not say so

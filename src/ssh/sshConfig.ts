@@ -18,6 +18,7 @@ export interface SshHostOptions {
   readonly userKnownHostsFile?: string;
   readonly strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
   readonly serverAliveInterval?: number;
+  readonly serverAliveCountMax?: number;
 }
 
 interface Line {
@@ -137,6 +138,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   if (known !== undefined) out.userKnownHostsFile = x(known);
   if (strict !== undefined && YES_NO[strict.toLowerCase()]) out.strictHostKeyChecking = YES_NO[strict.toLowerCase()]!;
   if (alive !== undefined && /^\d+$/.test(alive)) out.serverAliveInterval = Number(alive);
+  const aliveMax = one('serveralivecountmax');
+  if (aliveMax !== undefined && /^\d+$/.test(aliveMax)) out.serverAliveCountMax = Number(aliveMax);
   return out;
 }
 

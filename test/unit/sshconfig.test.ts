@@ -85,6 +85,7 @@ Host target
   HostName 10.5.0.2
   ProxyJump inner
   User admin
+  ServerAliveInterval 7
 Host inner
   HostName 10.4.0.2
   ProxyJump outer
@@ -103,9 +104,11 @@ ${extra}    tunnel: { local: 10.9.0.1, remote: 10.9.0.2 }
   const route = sshRouteFor(load(''), user);
   t.deepEqual(route.jumps.map((j) => [j.name, j.host, j.port, j.user]), [['outer', '198.51.100.7', 2201, 'dev'], ['inner', '10.4.0.2', 22, 'dev']]);
   t.deepEqual([route.target.host, route.target.user], ['10.5.0.2', 'admin']);
+  t.deepEqual(route.target.keepalive, { intervalSeconds: 7, countMax: 3 });
+  t.is(route.jumps[0]!.keepalive, undefined);
   t.is(describeRoute(route), 'admin@10.5.0.2:22 via dev@198.51.100.7:2201, dev@10.4.0.2:22');
-  const overridden = sshRouteFor(load('    user: root\n    port: 2022\n'), user);
-  t.deepEqual([overridden.target.user, overridden.target.port], ['root', 2022]);
+  const overridden = sshRouteFor(load('    user: root\n    port: 2022\n    deadAfter: 9\n'), user);
+  t.deepEqual([overridden.target.user, overridden.target.port, overridden.target.keepalive], ['root', 2022, undefined]);
   fs.writeFileSync(cfg, 'Host loop\n  ProxyJump loop\n');
   t.throws(() => sshRouteFor(findEnvironment(parseConfigText(`
 environments:
