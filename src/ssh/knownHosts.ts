@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
+import { patternListMatches } from './patterns.js';
 
 /** How a host key compares with what known_hosts says about a host, as OpenSSH judges it. */
 export type HostKeyVerdict = 'known' | 'changed' | 'unknown' | 'revoked';
@@ -38,11 +39,6 @@ export function parseKnownHosts(text: string): KnownHostsEntry[] {
   return out;
 }
 
-function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-  return re.test(name);
-}
-
 /** Whether a host name matches a known_hosts host field (hashed, lists, wildcards, negation). */
 export function hostMatches(patterns: string, name: string): boolean {
   if (patterns.startsWith('|1|')) {
@@ -51,15 +47,7 @@ export function hostMatches(patterns: string, name: string): boolean {
     const digest = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
     return digest === hash;
   }
-  let matched = false;
-  for (const p of patterns.split(',')) {
-    if (p.startsWith('!')) {
-      if (globMatch(p.slice(1), name)) return false;
-    } else if (globMatch(p, name)) {
-      matched = true;
-    }
-  }
-  return matched;
+  return patternListMatches(patterns.split(','), name);
 }
 
 export function verifyHostKey(entries: readonly KnownHostsEntry[], name: string, key: Buffer): HostKeyVerdict {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { globMatch, patternListMatches } from './patterns.js';
 
 /**
  * The part of ssh_config(5) cloudbridge honours, read the way ssh reads it:
@@ -69,23 +70,8 @@ export function parseSshConfig(text: string, include: (pattern: string) => strin
   return blocks;
 }
 
-function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-  return re.test(name);
-}
-
 /** ssh's Host matching: any positive pattern matches and no negated one does. */
-export function hostPatternsMatch(patterns: readonly string[], name: string): boolean {
-  let matched = false;
-  for (const p of patterns) {
-    if (p.startsWith('!')) {
-      if (globMatch(p.slice(1), name)) return false;
-    } else if (globMatch(p, name)) {
-      matched = true;
-    }
-  }
-  return matched;
-}
+export const hostPatternsMatch = patternListMatches;
 
 export interface ExpandContext {
   readonly home: string;
