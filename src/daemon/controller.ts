@@ -14,7 +14,7 @@ import { currentPlatform, localNet, requestedDevice, type PlatformName } from '.
 import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
 import { planLocal, planRemote } from '../plan/plan.js';
-import type { Step } from '../plan/steps.js';
+import { isContextAction, type Step } from '../plan/steps.js';
 import { runRemote } from '../ssh/exec.js';
 import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
@@ -135,7 +135,12 @@ export class Controller {
       this.tun = TunDevice.open(requestedDevice(this.platform, env));
       const host = dockerHostFor(env);
       const context = host && (await dockerCliPresent()) ? { host, owner: opts.user } : undefined;
-      await this.journal.apply(planLocal(env, this.tun.name, this.platform, context), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
+      const local = planLocal(env, this.tun.name, this.platform, context);
+      const isContext = (s: Step): boolean => s.apply.side === 'local' && isContextAction(s.apply);
+      await this.journal.apply(local.filter((s) => !isContext(s)), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
+      // a docker context is a convenience: one the user's docker config will not take is a warning
+      await this.journal.apply(local.filter(isContext), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`))
+        .catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
       this.pump = new Pump(this.tun, env.tunnel.mtu);
       this.pump.onWake = () => this.wake();
       this.pump.start((err) => void this.down(err.message));
