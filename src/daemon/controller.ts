@@ -96,6 +96,9 @@ export class Controller {
   private readonly journal: StepJournal;
   private readonly platform: PlatformName = currentPlatform();
   private reconnects = 0;
+  /** Docker socket use counts as traffic too (it rides SSH, not the tun). */
+  private readonly dockerTraffic = { active: 0, chunks: 0 };
+  private sessionStartedAt = 0;
   /** On demand: no new attempt before this time after a failed one. */
   private retryAfter = 0;
   private lastError: string | null = null;
@@ -246,6 +249,7 @@ export class Controller {
       client.on('error', (err: Error) => this.sessionLost(client, `SSH: ${err.message}`));
       channel.onClose = () => this.sessionLost(client, 'sshd closed the tunnel channel');
       this.pump!.attach(channel);
+      this.sessionStartedAt = Date.now();
       this.state = 'up';
     } catch (err) {
       client.end();
@@ -321,13 +325,14 @@ export class Controller {
     let lastMoved = Date.now();
     const every = Math.min(1000, (this.env.idleTimeout * 1000) / 4);
     this.timers.push(setInterval(() => {
-      const packets = this.pump!.packets;
-      if (packets !== lastPackets) {
-        lastPackets = packets;
+      const moved = this.pump!.packets + this.dockerTraffic.chunks;
+      if (moved !== lastPackets || this.dockerTraffic.active > 0) {
+        lastPackets = moved;
         lastMoved = Date.now();
         return;
       }
-      if (this.session && !this.sessionStarting && Date.now() - lastMoved >= this.env.idleTimeout * 1000) {
+      const quietSince = Math.max(lastMoved, this.sessionStartedAt);
+      if (this.session && !this.sessionStarting && Date.now() - quietSince >= this.env.idleTimeout * 1000) {
         void this.endSession('idle');
       }
     }, every));
@@ -400,6 +405,7 @@ export class Controller {
       dockerSocket(env.name),
       env.docker.remoteSocket,
       opts.user,
+      this.dockerTraffic,
     ));
   }
 

@@ -8,16 +8,26 @@ import type { Client } from 'ssh2';
  * local.sock:remote.sock` does). Owned by the invoking user, mode 0600.
  * `session` yields the connection to use, making one first if need be.
  */
+/** What goes through the socket, for idle timeouts: open connections and chunks moved. */
+export interface SocketTraffic {
+  active: number;
+  chunks: number;
+}
+
 export async function forwardUnixSocket(
   session: () => Promise<Client>,
   localPath: string,
   remotePath: string,
   owner: { uid: number; gid: number },
+  traffic: SocketTraffic = { active: 0, chunks: 0 },
 ): Promise<net.Server> {
   fs.rmSync(localPath, { force: true });
   const server = net.createServer((local) => {
     local.pause();
     local.on('error', () => {});
+    traffic.active++;
+    local.once('close', () => traffic.active--);
+    local.on('data', () => traffic.chunks++);
     session().then(
       (client) => carry(client, local, remotePath),
       () => local.destroy(),

@@ -51,17 +51,30 @@ async function cloudbridgeRules(): Promise<string[]> {
   return (await run('ip', ['netns', 'exec', lab.remoteNs, 'iptables-save'])).stdout.split('\n').filter((l) => l.includes('cloudbridge'));
 }
 
-test.serial('killing the sshd connection process: the tunnel comes back by itself and a live TCP connection survives', async (t) => {
+test.serial('killing the sshd connection process mid-transfer: the tunnel comes back by itself, a live TCP connection carries on', async (t) => {
   t.is((await cli(['connect', 'cbf', '--config', lab.config])).exitCode, 0);
   const server = await startBlobServer(lab.behindNs, 9100, BLOB);
   const echo = await EchoClient.open('10.217.9.2', 9100);
+  const abort = new AbortController();
   try {
     await echo.roundTrip('before', 5000);
-    for (const pid of await sshdSessions()) process.kill(pid, 'SIGKILL');
+    const transfer = download('10.217.9.2', 9100, abort.signal).then(
+      (r) => (r.sha256 === blobSha ? 'complete' : 'corrupt'),
+      () => 'cut',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const killed = await sshdSessions();
+    t.not(killed, []);
+    for (const pid of killed) process.kill(pid, 'SIGKILL');
     await waitFor('reconnect', async () => (await status()).state === 'up' && (await status()).reconnects >= 1);
     await echo.roundTrip('after', 30_000);
+    // a fresh transfer after the reconnect is whole
     t.deepEqual(await download('10.217.9.2', 9100), { sha256: blobSha, bytes: 30 * 1024 * 1024 });
+    // the interrupted one either finished intact or is still stalled (see README); never corrupt
+    setTimeout(() => abort.abort(), 5000).unref();
+    t.not(await transfer, 'corrupt');
   } finally {
+    abort.abort();
     echo.close();
     server.kill();
   }
@@ -132,7 +145,7 @@ test.serial('cleanup undoes what a dead controller left when asked directly', as
 });
 
 test.serial('on demand: no SSH until the first packet, gone again after the idle timeout, local route kept', async (t) => {
-  const cfg = variantConfig(lab, 'ondemand.yaml', [['    user: root', '    onDemand: true\n    idleTimeout: 3\n    user: root']]);
+  const cfg = variantConfig(lab, 'ondemand.yaml', [['    user: root', '    onDemand: true\n    idleTimeout: 6\n    user: root']]);
   const up = await cli(['connect', 'cbf', '--config', cfg]);
   t.is(up.exitCode, 0, up.stderr);
   t.is((await status()).state, 'idle');
@@ -142,10 +155,11 @@ test.serial('on demand: no SSH until the first packet, gone again after the idle
   // the first ping is held while the session is made, then answered
   const first = await run('ping', ['-c', '1', '-W', '15', '10.217.1.2']);
   t.is(first.exitCode, 0, first.stdout);
-  t.is((await status()).state, 'up');
+  const woke = await status();
+  t.is(woke.state, 'up', JSON.stringify(woke));
   t.not(await sshdSessions(), []);
 
-  await waitFor('idle teardown', async () => (await status()).state === 'idle', 20_000);
+  await waitFor('idle teardown', async () => (await status()).state === 'idle', 30_000);
   await waitFor('sshd session gone', async () => (await sshdSessions()).length === 0, 10_000);
   t.deepEqual(await cloudbridgeRules(), []);
   t.is((await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout.trim(), '');
@@ -154,7 +168,8 @@ test.serial('on demand: no SSH until the first packet, gone again after the idle
   // a docker client wakes it too
   const ps = await run('docker', ['-H', `unix://${RUN_DIR}/cbf/docker.sock`, 'ps']);
   t.is(ps.exitCode, 0, ps.stderr);
-  t.is((await status()).state, 'up');
+  const again = await status();
+  t.is(again.state, 'up', JSON.stringify(again));
   t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });

@@ -43,10 +43,11 @@ export function upload(host: string, port: number, file: string): Promise<string
   });
 }
 
-/** Fetches the server's file; resolves with its SHA-256 and size. */
-export function download(host: string, port: number): Promise<{ sha256: string; bytes: number }> {
+/** Fetches the server's file; resolves with its SHA-256 and size. Aborting rejects it. */
+export function download(host: string, port: number, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
   return new Promise((resolve, reject) => {
     const sock = net.createConnection({ host, port });
+    signal?.addEventListener('abort', () => sock.destroy(new Error('aborted')));
     const hash = createHash('sha256');
     let bytes = 0;
     sock.on('connect', () => sock.write('D'));
