@@ -58,6 +58,11 @@ export interface EnvironmentConfig {
   readonly idleTimeout: number;
   readonly tunnel: TunnelConfig;
   readonly routes: readonly string[];
+  /**
+   * Routes whose path MTU is below the tunnel's: TCP SYNs to and from them get
+   * their MSS lowered to fit, so a large-MTU tunnel cannot black-hole them.
+   */
+  readonly mssClamps: readonly { readonly cidr: string; readonly mss: number }[];
   readonly nat: boolean;
   readonly docker: DockerConfig;
   readonly dns: DnsConfig;

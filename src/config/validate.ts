@@ -126,17 +126,30 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
 
   const rf: Field = f.child('routes');
   const routesRaw = raw['routes'] ?? [];
-  if (!Array.isArray(routesRaw)) rf.fail('must be a list of CIDRs');
+  if (!Array.isArray(routesRaw)) rf.fail('must be a list of CIDRs (or { cidr, mtu } mappings)');
+  const tunnelMtu = int(tf.child('mtu'), tunnelRaw['mtu'], 1500, MIN_MTU, MAX_MTU);
   const routes: string[] = [];
+  const mssClamps: { cidr: string; mss: number }[] = [];
   (routesRaw as unknown[]).forEach((r, i) => {
-    const s = str(rf.child(String(i)), r);
+    const item: Field = rf.child(String(i));
+    let text: unknown = r;
+    let pathMtu: number | undefined;
+    if (isObj(r)) {
+      checkKeys(item, r, ['cidr', 'mtu']);
+      text = r['cidr'];
+      pathMtu = int(item.child('mtu'), r['mtu'], 1500, MIN_MTU, MAX_MTU);
+    }
+    const s = str(isObj(r) ? item.child('cidr') : item, text);
     const c = parseCidr(s);
-    if (!c) return rf.child(String(i)).fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 10.0.0.0/16)`);
-    if (c.prefix === 0) rf.child(String(i)).fail('a default route through the tunnel is not supported');
+    if (!c) return item.fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 10.0.0.0/16)`);
+    if (c.prefix === 0) item.fail('a default route through the tunnel is not supported');
     for (const prev of routes) {
-      if (cidrsOverlap(parseCidr(prev)!, c)) rf.child(String(i)).fail(`"${s}" overlaps "${prev}"`);
+      if (cidrsOverlap(parseCidr(prev)!, c)) item.fail(`"${s}" overlaps "${prev}"`);
     }
     routes.push(s);
+    // Beyond the remote host, assume an ordinary 1500-byte network unless told otherwise.
+    const effective = pathMtu ?? Math.min(1500, tunnelMtu);
+    if (effective < tunnelMtu) mssClamps.push({ cidr: s, mss: effective - 40 });
   });
 
   const df: Field = f.child('docker');
@@ -202,11 +215,12 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     tunnel: {
       local,
       remote,
-      mtu: int(tf.child('mtu'), tunnelRaw['mtu'], 1500, MIN_MTU, MAX_MTU),
+      mtu: tunnelMtu,
       remoteUnit,
       device,
     },
     routes,
+    mssClamps,
     nat: bool(f.child('nat'), raw['nat'], false),
     docker: { mode, host: dockerHost, remoteSocket },
     dns: { domains, servers },

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { Client } from 'ssh2';
 import { UserError } from '../cli/errors.js';
-import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import { cidrContains, cidrsOverlap, formatCidr, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
@@ -144,7 +144,11 @@ export class Controller {
       // a docker context is a convenience: one the user's docker config will not take is a warning
       await this.journal.apply(local.filter(isContext), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`))
         .catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
-      this.pump = new Pump(this.tun, env.tunnel.mtu);
+      this.pump = new Pump(this.tun, env.tunnel.mtu, env.mssClamps.map((m) => {
+        const c = parseCidr(m.cidr)!;
+        return { addr: c.addr, mask: maskOf(c.prefix), mss: m.mss };
+      }));
+      if (env.mssClamps.length) opts.progress(`datapath: TCP MSS clamped for ${env.mssClamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
       this.pump.onWake = () => this.wake();
       this.pump.start((err) => void this.down(err.message));
 

@@ -75,3 +75,64 @@ export function isEchoReply(b: Uint8Array, from: number, id: number): boolean {
   if (b.length < icmp + 8) return false;
   return b[icmp] === 0 && ((b[icmp + 4]! << 8) | b[icmp + 5]!) === id;
 }
+
+/** One's-complement update of a 16-bit checksum when a 16-bit word changes (RFC 1624, eqn. 3). */
+function adjustChecksum(sum: number, oldWord: number, newWord: number): number {
+  let s = (~sum & 0xffff) + (~oldWord & 0xffff) + newWord;
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/**
+ * Lowers the MSS option of a framed IPv4 TCP SYN (or SYN-ACK) to `maxMss`,
+ * fixing the TCP checksum in place. Returns true when it changed the packet.
+ * Anything else (not IPv4, not TCP, not SYN, fragments, no MSS option, an MSS
+ * already small enough, malformed options) is left alone.
+ */
+export function clampMss(b: Uint8Array, maxMss: number): boolean {
+  const ip = FRAME_HEADER;
+  if (b.length < ip + 40 || b[3] !== AF_INET || b[ip]! >> 4 !== 4 || b[ip + 9] !== 6) return false;
+  if (((b[ip + 6]! & 0x1f) << 8 | b[ip + 7]!) !== 0) return false; // a fragment other than the first
+  const tcp = ip + (b[ip]! & 15) * 4;
+  if (b.length < tcp + 20 || (b[tcp + 13]! & 0x02) === 0) return false; // not SYN
+  const end = Math.min(b.length, tcp + (b[tcp + 12]! >> 4) * 4);
+  let o = tcp + 20;
+  while (o < end) {
+    const kind = b[o]!;
+    if (kind === 0) return false; // end of options
+    if (kind === 1) {
+      o++;
+      continue;
+    }
+    if (o + 1 >= end) return false;
+    const len = b[o + 1]!;
+    if (len < 2 || o + len > end) return false;
+    if (kind === 2 && len === 4) {
+      const mss = (b[o + 2]! << 8) | b[o + 3]!;
+      if (mss <= maxMss) return false;
+      const sum = (b[tcp + 16]! << 8) | b[tcp + 17]!;
+      const fixed = adjustChecksum(sum, mss, maxMss);
+      b[o + 2] = maxMss >> 8;
+      b[o + 3] = maxMss & 0xff;
+      b[tcp + 16] = fixed >> 8;
+      b[tcp + 17] = fixed & 0xff;
+      return true;
+    }
+    o += len;
+  }
+  return false;
+}
+
+/** IPv4 source or destination of a framed packet as an unsigned number (caller checked the family). */
+export function ipv4At(b: Uint8Array, offset: 12 | 16): number {
+  const p = FRAME_HEADER + offset;
+  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+}
+
+/** Is this a framed IPv4 TCP packet with SYN set? The cheap test the data path makes before anything else. */
+export function isTcpSyn(b: Uint8Array): boolean {
+  const ip = FRAME_HEADER;
+  if (b.length < ip + 40 || b[3] !== AF_INET || b[ip + 9] !== 6) return false;
+  const tcp = ip + (b[ip]! & 15) * 4;
+  return b.length >= tcp + 14 && (b[tcp + 13]! & 0x02) !== 0;
+}

@@ -1,6 +1,13 @@
 import type { TunChannel } from '../ssh/tunChannel.js';
 import type { TunDevice } from '../tun/device.js';
-import { checkFramed, echoRequest, isEchoReply } from './packet.js';
+import { checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn } from './packet.js';
+
+/** A network whose TCP handshakes get their MSS lowered to `mss`. */
+export interface MssClamp {
+  readonly addr: number;
+  readonly mask: number;
+  readonly mss: number;
+}
 
 export interface PumpStats {
   txPackets: number;
@@ -42,7 +49,19 @@ export class Pump {
   constructor(
     private readonly tun: TunDevice,
     private readonly mtu: number,
+    private readonly clamps: readonly MssClamp[] = [],
   ) {}
+
+  /** Lowers the MSS of a SYN to or from a clamped network; `peerAt` 16 = destination, 12 = source. */
+  private clamp(pkt: Uint8Array, peerAt: 12 | 16): void {
+    const peer = ipv4At(pkt, peerAt);
+    for (const c of this.clamps) {
+      if (((peer & c.mask) >>> 0) === c.addr) {
+        clampMss(pkt, c.mss);
+        return;
+      }
+    }
+  }
 
   start(onFatal: (err: Error) => void): void {
     this.tun.startReading(
@@ -87,6 +106,7 @@ export class Pump {
       const len = lengths[i]!;
       const pkt = arena.subarray(off, off + len);
       off += len;
+      if (this.clamps.length > 0 && isTcpSyn(pkt)) this.clamp(pkt, 16);
       if (len > maxPacket) {
         this.stats.txDropped++;
         continue;
@@ -134,6 +154,7 @@ export class Pump {
       this.stats.rxMalformed++;
       return;
     }
+    if (this.clamps.length > 0 && isTcpSyn(framed)) this.clamp(framed, 12);
     if (this.probe !== undefined && isEchoReply(framed, this.probe.from, this.probe.id)) {
       this.probe.resolve();
       return;

@@ -169,3 +169,29 @@ test.serial('two environments at once: separate devices and traffic, each its ow
   t.notRegex((await run('docker', ['context', 'ls', '-q'])).stdout, /cbt/);
   t.deepEqual(await leftovers(lab), []);
 });
+
+test.serial('MSS clamping: a 9000-byte tunnel reaches a host behind a 1500-byte hop; without clamping it black-holes', async (t) => {
+  // The VPC host thinks its link carries 9000 bytes; the remote host's side takes 1500 and drops the rest silently.
+  await run('ip', ['-n', lab.behindNs, 'link', 'set', 'eth0', 'mtu', '9000']);
+  const server = await startBlobServer(lab.behindNs, 9002, BLOB);
+  try {
+    const clamped = variantConfig(lab, 'mss.yaml', [['mtu: 1500', 'mtu: 9000']]);
+    const up = await cli(['connect', 'cbt', '--config', clamped, '-v']);
+    t.is(up.exitCode, 0, up.stderr);
+    t.regex(up.stderr, /datapath: TCP MSS clamped for 10\.214\.9\.0\/24 \(1460\)/);
+    t.deepEqual(await download('10.214.9.2', 9002), { sha256: blobSha, bytes: 50 * 1024 * 1024 });
+    t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
+
+    const unclamped = variantConfig(lab, 'nomss.yaml', [['mtu: 1500', 'mtu: 9000'], ['routes: [10.214.9.0/24]', 'routes: [{ cidr: 10.214.9.0/24, mtu: 9000 }]']]);
+    t.is((await cli(['connect', 'cbt', '--config', unclamped])).exitCode, 0);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 8000).unref();
+    const stalled = await download('10.214.9.2', 9002, abort.signal).then(() => 'completed', () => 'stalled');
+    t.is(stalled, 'stalled', 'without clamping the large segments vanish at the 1500-byte hop');
+    t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
+  } finally {
+    server.kill();
+    await run('ip', ['-n', lab.behindNs, 'link', 'set', 'eth0', 'mtu', '1500']);
+  }
+  t.deepEqual(await leftovers(lab), []);
+});
