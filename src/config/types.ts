@@ -6,7 +6,10 @@ export interface TunnelConfig {
   readonly local: string;
   /** Remote point-to-point address. */
   readonly remote: string;
+  /** The MTU to set; with mtuAuto, the ceiling the probe starts from. */
   readonly mtu: number;
+  /** Probe the largest packet sshd carries at connect time and use that. */
+  readonly mtuAuto: boolean;
   /** Remote tun unit (tunN); undefined picks the lowest free one. */
   readonly remoteUnit: number | undefined;
   /** Local interface name. */

@@ -3,8 +3,8 @@ import { UserError } from '../cli/errors.js';
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import type { Config, DockerMode, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
 
-/** Largest tunnel MTU: OpenSSH drops tun packets above about 16 KiB. */
-export const MAX_MTU = 16384;
+/** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
+export const MAX_MTU = 16000;
 export const MIN_MTU = 576;
 const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,11}$/;
 
@@ -127,7 +127,8 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const rf: Field = f.child('routes');
   const routesRaw = raw['routes'] ?? [];
   if (!Array.isArray(routesRaw)) rf.fail('must be a list of CIDRs (or { cidr, mtu } mappings)');
-  const tunnelMtu = int(tf.child('mtu'), tunnelRaw['mtu'], 1500, MIN_MTU, MAX_MTU);
+  const mtuAuto = tunnelRaw['mtu'] === undefined || tunnelRaw['mtu'] === 'auto';
+  const tunnelMtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), tunnelRaw['mtu'], 1500, MIN_MTU, MAX_MTU);
   const routes: string[] = [];
   const mssClamps: { cidr: string; mss: number }[] = [];
   (routesRaw as unknown[]).forEach((r, i) => {
@@ -216,6 +217,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
       local,
       remote,
       mtu: tunnelMtu,
+      mtuAuto,
       remoteUnit,
       device,
     },

@@ -99,6 +99,8 @@ export class Controller {
   /** Docker socket use counts as traffic too (it rides SSH, not the tun). */
   private readonly dockerTraffic = { active: 0, chunks: 0 };
   private sessionStartedAt = 0;
+  /** The tunnel MTU in force (probed per session with mtu: auto). */
+  private mtu: number;
   /** On demand: no new attempt before this time after a failed one. */
   private retryAfter = 0;
   private lastError: string | null = null;
@@ -114,6 +116,7 @@ export class Controller {
   ) {
     this.journal = new StepJournal(journalFile(env.name), env.name);
     this.route = sshRouteFor(env, opts.user);
+    this.mtu = env.tunnel.mtu;
     this.done = new Promise((resolve) => (this.markDone = resolve));
   }
 
@@ -253,6 +256,7 @@ export class Controller {
       client.on('error', (err: Error) => this.sessionLost(client, `SSH: ${err.message}`));
       channel.onClose = () => this.sessionLost(client, 'sshd closed the tunnel channel');
       this.pump!.attach(channel);
+      if (env.tunnel.mtuAuto) await this.pickMtu(client, remoteDevice);
       this.sessionStartedAt = Date.now();
       this.state = 'up';
     } catch (err) {
@@ -270,6 +274,25 @@ export class Controller {
     this.ensureSession().catch(() => {
       this.retryAfter = Date.now() + 5000;
     });
+  }
+
+  /**
+   * mtu: auto. Both tun devices start at the ceiling; the largest ICMP echo
+   * that comes back through sshd (which drops tun packets beyond ~16 KiB)
+   * becomes the MTU of both ends. Not a journaled step: an MTU goes with its device.
+   */
+  private async pickMtu(client: Client, remoteDevice: string): Promise<void> {
+    const src = parseIPv4(this.env.tunnel.local)!;
+    const dst = parseIPv4(this.env.tunnel.remote)!;
+    const rtt = await this.pump!.ping(src, dst, 5000).catch((err: Error) => {
+      throw new UserError(`tunnel does not pass traffic: ping ${this.env.tunnel.remote}: ${err.message}`);
+    });
+    const sizes = [16000, 15000, 12000, 9000, 4000, 1500].filter((n) => n <= this.env.tunnel.mtu);
+    const mtu = (await this.pump!.largestThatCrosses(src, dst, sizes, Math.max(300, Math.ceil(rtt * 5)))) ?? 1500;
+    await this.net!.apply({ side: 'local', op: 'link-up', dev: this.tun!.name, mtu });
+    await runRemote(client, ['ip', 'link', 'set', 'dev', remoteDevice, 'mtu', String(mtu)], { sudo: this.sudo });
+    this.mtu = mtu;
+    this.opts.progress(`tunnel: MTU ${mtu}, the largest packet sshd carries (probed)`);
   }
 
   /** Makes the session if there is none; concurrent callers share one attempt. */
@@ -438,7 +461,7 @@ export class Controller {
       remoteDevice: this.session?.remoteDevice ?? '',
       local: env.tunnel.local,
       remote: env.tunnel.remote,
-      mtu: env.tunnel.mtu,
+      mtu: this.mtu,
       routes: env.routes,
       nat: env.nat,
       onDemand: env.onDemand,

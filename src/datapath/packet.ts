@@ -41,8 +41,10 @@ function checksum(b: Uint8Array, start: number, end: number): number {
 }
 
 /** A framed IPv4 ICMP echo request, used to prove the tunnel passes traffic end to end. */
-export function echoRequest(src: number, dst: number, id: number, seq: number): Buffer {
-  const payload = Buffer.from('cloudbridge-probe');
+export function echoRequest(src: number, dst: number, id: number, seq: number, size = 45): Buffer {
+  // `size`: the whole IP packet; the payload is the probe's name, then zeros
+  const payload = Buffer.alloc(Math.max(0, size - 28));
+  payload.write('cloudbridge-probe'.slice(0, payload.length));
   const ipLen = 20 + 8 + payload.length;
   const b = Buffer.alloc(FRAME_HEADER + ipLen);
   b.writeUInt32BE(AF_INET, 0);

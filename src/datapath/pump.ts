@@ -169,12 +169,12 @@ export class Pump {
    * with the round trip in ms once the reply comes back: proof that the
    * remote end is addressed, up and routing back to us.
    */
-  ping(src: number, dst: number, timeoutMs: number): Promise<number> {
+  ping(src: number, dst: number, timeoutMs: number, size?: number): Promise<number> {
     const id = 0xcb00 | (++this.probeSeq & 0xff);
     const started = process.hrtime.bigint();
     return new Promise((resolve, reject) => {
       const send = (): void => {
-        this.channel?.send(echoRequest(src, dst, id, this.probeSeq));
+        this.channel?.send(echoRequest(src, dst, id, this.probeSeq, size));
       };
       const retry = setInterval(send, 250);
       const timer = setTimeout(() => {
@@ -194,6 +194,17 @@ export class Pump {
       };
       send();
     });
+  }
+
+  /**
+   * The largest packet, of `sizes` (largest first), that crosses the channel
+   * and comes back: sshd drops tun packets beyond what it can carry.
+   */
+  async largestThatCrosses(src: number, dst: number, sizes: readonly number[], timeoutMs: number): Promise<number | undefined> {
+    for (const size of sizes) {
+      if (await this.ping(src, dst, timeoutMs, size).then(() => true, () => false)) return size;
+    }
+    return undefined;
   }
 
   /** Packets moved either way so far: an idle check compares two readings. */

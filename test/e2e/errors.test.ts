@@ -36,7 +36,7 @@ test.serial('malformed config: broken YAML and an invalid field', async (t) => {
   await refused(t, ['connect', 'cbe', '--config', broken], /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/broken\.yaml(:\d+)?: not valid YAML/);
   const invalid = variantConfig(lab, 'invalid.yaml', [['mtu: 1500', 'mtu: 99999']]);
   await refused(t, ['connect', 'cbe', '--config', invalid],
-    /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/invalid\.yaml: environments\.cbe\.tunnel\.mtu: must be an integer from 576 to 16384$/);
+    /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/invalid\.yaml: environments\.cbe\.tunnel\.mtu: must be an integer from 576 to 16000$/);
   await refused(t, ['connect', 'cbe', '--config', path.join(lab.dir, 'missing.yaml')],
     /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/missing\.yaml: cannot read config: ENOENT$/);
 });

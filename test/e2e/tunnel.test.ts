@@ -109,6 +109,11 @@ test.serial('docker ps and docker version answer through the tunnel (tcp mode)',
   const up = await cli(['connect', 'cbt-tcp', '--config', lab.config, '-v']);
   t.is(up.exitCode, 0, up.stderr);
   t.regex(up.stderr, /docker: tcp:\/\/10\.214\.1\.6:2375 answers/);
+  // cbt-tcp leaves tunnel.mtu to its default, auto: the probe finds what sshd carries
+  t.regex(up.stderr, /tunnel: MTU 16000, the largest packet sshd carries \(probed\)/);
+  t.is(JSON.parse((await cli(['status', 'cbt-tcp', '--json'])).stdout)[0].mtu, 16000);
+  t.regex((await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout, /mtu 16000/);
+  t.is((await run('ping', ['-c', '2', '-i', '0.2', '-W', '2', '-M', 'do', '-s', String(16000 - 28), '10.214.1.6'])).exitCode, 0);
   await dockerThroughEnv(t, 'cbt-tcp');
   const down = await cli(['disconnect', 'cbt-tcp']);
   t.is(down.exitCode, 0, down.stderr);
@@ -183,6 +188,9 @@ test.serial('MSS clamping: a 9000-byte tunnel reaches a host behind a 1500-byte 
     t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
 
     const unclamped = variantConfig(lab, 'nomss.yaml', [['mtu: 1500', 'mtu: 9000'], ['routes: [10.214.9.0/24]', 'routes: [{ cidr: 10.214.9.0/24, mtu: 9000 }]']]);
+    // what the VPC host learnt from earlier connections (TCP metrics, route exceptions) must not help it
+    await run('ip', ['-n', lab.behindNs, 'tcp_metrics', 'flush', 'all']);
+    await run('ip', ['-n', lab.behindNs, 'route', 'flush', 'cache']);
     t.is((await cli(['connect', 'cbt', '--config', unclamped])).exitCode, 0);
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 8000).unref();

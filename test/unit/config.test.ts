@@ -46,7 +46,8 @@ test('defaults fill a minimal environment', (t) => {
   t.is(env.port, 22);
   t.is(env.knownHostsFile, '/home/dev/.ssh/known_hosts');
   t.is(env.strictHostKeyChecking, 'yes');
-  t.is(env.tunnel.mtu, 1500);
+  t.is(env.tunnel.mtu, 16000);
+  t.true(env.tunnel.mtuAuto);
   t.is(env.tunnel.device, 'cb-staging');
   t.deepEqual(env.routes, []);
   t.false(env.nat);
@@ -74,7 +75,7 @@ test('errors name the file, the environment and the field', (t) => {
     '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns)');
   t.regex(error(`${minimal}    routes: [10.1.0.1/16]\n`), /environments\.staging\.routes\.0: "10\.1\.0\.1\/16" is not an IPv4 CIDR/);
   t.regex(error(`${minimal}    routes: [10.0.0.0/8, 10.1.0.0/16]\n`), /routes\.1: "10\.1\.0\.0\/16" overlaps "10\.0\.0\.0\/8"/);
-  t.regex(error(minimal.replace('remote: 10.99.0.2', 'remote: 10.99.0.2, mtu: 70000')), /tunnel\.mtu: must be an integer from 576 to 16384/);
+  t.regex(error(minimal.replace('remote: 10.99.0.2', 'remote: 10.99.0.2, mtu: 70000')), /tunnel\.mtu: must be an integer from 576 to 16000/);
   t.regex(error(`${minimal}    strictHostKeyChecking: maybe\n`), /strictHostKeyChecking: must be one of: yes, accept-new, no/);
   t.regex(error(`${minimal}    docker: { mode: socket, host: tcp://1.2.3.4:2375 }\n`), /docker\.host: only applies to mode: tcp/);
   t.regex(error(minimal.replace('host: bastion.example.test', 'host: -oProxyCommand=x')), /environments\.staging\.host: .* is not a host name/);
