@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Client } from 'ssh2';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
+import { IPTABLES_STATE, lowestFreeTun } from '../plan/plan.js';
 import { runRemote } from '../ssh/exec.js';
 import { describeRoute, sshRouteFor } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
@@ -52,7 +53,8 @@ export async function doctor(env: EnvironmentConfig, user: InvokingUser, agent: 
       'echo "uid=$(id -u)"',
       'test -c /dev/net/tun && echo tun=yes || echo tun=no',
       'command -v ip >/dev/null && echo ip=yes || echo ip=no',
-      'if command -v iptables >/dev/null; then iptables -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo iptables=ok || echo iptables=broken; else echo iptables=missing; fi',
+      `echo "iptables=$(${IPTABLES_STATE})"`,
+      'echo "links=$(ls /sys/class/net | tr "\\n" " ")"',
       `if [ -S ${JSON.stringify(env.docker.remoteSocket)} ]; then [ -r ${JSON.stringify(env.docker.remoteSocket)} ] && [ -w ${JSON.stringify(env.docker.remoteSocket)} ] && echo docker=ok || echo docker=denied; else echo docker=missing; fi`,
     ].join('\n');
     const facts = new Map(
@@ -86,9 +88,7 @@ export async function doctor(env: EnvironmentConfig, user: InvokingUser, agent: 
         : { ok: false, what: `remote docker socket ${env.docker.remoteSocket} is ${d}`, fix: d === 'missing' ? 'start dockerd, or set docker.remoteSocket' : `add ${route.target.user} to the docker group` });
     }
     // The only sure test of PermitTunnel is to ask for a tunnel.
-    const names = (await runRemote(client, ['ls', '/sys/class/net'], { sudo: false })).split(/\s+/);
-    let unit = env.tunnel.remoteUnit ?? 0;
-    while (env.tunnel.remoteUnit === undefined && names.includes(`tun${unit}`)) unit++;
+    const unit = env.tunnel.remoteUnit ?? lowestFreeTun((facts.get('links') ?? '').split(' '));
     try {
       (await openTunChannel(client, unit)).close();
       findings.push({ ok: true, what: `sshd opens tun${unit} (PermitTunnel)` });

@@ -31,21 +31,23 @@ function requireRoot(what: string, env?: string): void {
 
 type ControllerPresence = 'running' | 'stale' | 'none';
 
-/** running: a controller answers; stale: one left files and died; none: nothing there. */
-async function presence(env: string): Promise<ControllerPresence> {
+/**
+ * running: a controller answers (with its status, when we may ask); stale:
+ * one left files and died; none: nothing there.
+ */
+async function presence(env: string): Promise<{ state: ControllerPresence; status?: Status }> {
   try {
-    await requestControl(controlSocket(env), { cmd: 'status' }, 3000);
-    return 'running';
+    return { state: 'running', status: await requestControl<Status>(controlSocket(env), { cmd: 'status' }, 3000) };
   } catch (err) {
     // a user who is not root cannot ask, but a socket they cannot open is a live one's
-    if ((err as NodeJS.ErrnoException).code === 'EACCES') return 'running';
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') return { state: 'running' };
   }
-  return fs.existsSync(envRunDir(env)) ? 'stale' : 'none';
+  return { state: fs.existsSync(envRunDir(env)) ? 'stale' : 'none' };
 }
 
 /** Before connecting: refuse a running controller, clean up after a dead one. */
 async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | undefined }, progress: (l: string) => void): Promise<void> {
-  const p = await presence(env.name);
+  const p = (await presence(env.name)).state;
   if (p === 'running') throw new UserError(`${env.name} is connected already`);
   if (p === 'stale') {
     progress(`cleanup: a previous controller for ${env.name} died; undoing what it left`);
@@ -115,8 +117,7 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   if (args.force) childArgs.push('--force');
   if (args.agent) childArgs.push('--agent', args.agent);
   if (args.controlUser) childArgs.push('--control-user');
-  const encrypted = encryptedKeys(env, invokingUser());
-  const passphrases = encrypted.length > 0 && process.stdin.isTTY ? askPassphrases(encrypted) : new Map<string, string>();
+  const passphrases = passphrasesFor(env, false);
   const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
   const stdout = child.stdout!;
   fs.closeSync(log);
@@ -163,15 +164,10 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
 }
 
 async function disconnect(envName: string, args: CommonArgs): Promise<number> {
-  const p = await presence(envName);
-  if (p === 'none') throw new UserError(`${envName} is not connected`);
-  if (p === 'stale') return cleanup(envName, args);
-  let status: Status;
-  try {
-    status = await requestControl<Status>(controlSocket(envName), { cmd: 'status' });
-  } catch (err) {
-    throw new UserError(`${envName}: controller does not answer (${errorMessage(err)}); it may have crashed`);
-  }
+  const { state, status } = await presence(envName);
+  if (state === 'none') throw new UserError(`${envName} is not connected`);
+  if (state === 'stale') return cleanup(envName, args);
+  if (!status) throw new UserError(`${envName}: the control socket is not root's to use`);
   const res = await requestControl<{ errors: string[] }>(controlSocket(envName), { cmd: 'down' });
   // Wait for the process itself, so that a following connect finds a clean slate.
   for (let i = 0; i < 100 && processAlive(status.pid); i++) await new Promise((r) => setTimeout(r, 50));
@@ -184,7 +180,7 @@ async function disconnect(envName: string, args: CommonArgs): Promise<number> {
 }
 
 async function cleanup(envName: string, args: CommonArgs & { agent?: string | undefined }): Promise<number> {
-  const p = await presence(envName);
+  const p = (await presence(envName)).state;
   if (p === 'running') throw new UserError(`${envName} is running: use cloudbridge disconnect ${envName}`);
   if (p === 'none') {
     process.stderr.write(`${envName}: nothing to clean up\n`);
@@ -215,17 +211,14 @@ async function status(envName: string | undefined, json: boolean): Promise<numbe
   const out: Status[] = [];
   for (const name of names) {
     const p = await presence(name);
-    if (p === 'stale') process.stderr.write(`${name}: its controller died and left state behind: sudo cloudbridge cleanup ${name}\n`);
-    if (p !== 'running') {
+    if (p.state === 'stale') process.stderr.write(`${name}: its controller died and left state behind: sudo cloudbridge cleanup ${name}\n`);
+    if (p.state !== 'running') {
       if (envName) throw new UserError(`${envName} is not connected`);
       continue;
     }
-    try {
-      out.push(await requestControl<Status>(controlSocket(name), { cmd: 'status' }));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new UserError('status needs root: the control socket is root-only (try: sudo cloudbridge status)');
-      throw new UserError(`${name}: controller does not answer (${errorMessage(err)})`);
-    }
+    // running but not ours to ask: the socket is root's
+    if (!p.status) throw new UserError('status needs root: the control socket is root-only (try: sudo cloudbridge status)');
+    out.push(p.status);
   }
   process.stdout.write(json ? `${JSON.stringify(out, null, 2)}\n` : formatStatus(out));
   return 0;
@@ -257,7 +250,7 @@ async function connectedDockerHost(envName: string, args: CommonArgs): Promise<s
   const env = findEnvironment(loadConfig(args.config), envName);
   const host = dockerHostFor(env);
   if (!host) throw new UserError(`${env.name} has docker.mode: off`);
-  if ((await presence(env.name)) !== 'running') throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
+  if ((await presence(env.name)).state !== 'running') throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
   return host;
 }
 
@@ -298,7 +291,7 @@ async function list(args: CommonArgs & { json: boolean }): Promise<number> {
   const config = loadConfig(args.config);
   const rows = [];
   for (const env of config.environments.values()) {
-    rows.push({ env: env.name, host: env.host, tunnel: `${env.tunnel.local} <-> ${env.tunnel.remote}`, routes: env.routes, state: await presence(env.name) });
+    rows.push({ env: env.name, host: env.host, tunnel: `${env.tunnel.local} <-> ${env.tunnel.remote}`, routes: env.routes, state: (await presence(env.name)).state });
   }
   if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else {

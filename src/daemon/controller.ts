@@ -13,7 +13,7 @@ import { resolverFile } from '../platform/darwin/commands.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
-import { planLocal, planRemote } from '../plan/plan.js';
+import { IPTABLES_STATE, lowestFreeTun, planLocal, planRemote } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
 import { runRemote } from '../ssh/exec.js';
 import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
@@ -62,7 +62,6 @@ export interface Status {
   readonly stats: PumpStats;
 }
 
-const SSH_TUNID_MAX = 0x7ffffffe;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
 
@@ -94,6 +93,8 @@ export class Controller {
   private readonly servers: net.Server[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly journal: StepJournal;
+  /** The SSH route as ssh_config resolves it: who we are on the remote host decides sudo. */
+  private readonly route: SshRoute;
   private readonly platform: PlatformName = currentPlatform();
   private reconnects = 0;
   /** Docker socket use counts as traffic too (it rides SSH, not the tun). */
@@ -119,9 +120,6 @@ export class Controller {
     this.mtu = env.tunnel.mtu;
     this.done = new Promise((resolve) => (this.markDone = resolve));
   }
-
-  /** The SSH route as ssh_config resolves it: who we are on the remote host decides sudo. */
-  private readonly route: SshRoute;
 
   private get sudo(): boolean {
     return this.route.target.user !== 'root';
@@ -162,11 +160,7 @@ export class Controller {
         opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
       } else {
         await this.ensureSession();
-        const rtt = await this.pump
-          .ping(parseIPv4(env.tunnel.local)!, parseIPv4(env.tunnel.remote)!, 5000)
-          .catch((err: Error) => {
-            throw new UserError(`tunnel does not pass traffic: ping ${env.tunnel.remote}: ${err.message}`);
-          });
+        const rtt = await this.pingPeer();
         opts.progress(`tunnel: ${env.tunnel.local} -> ${env.tunnel.remote} answers in ${rtt.toFixed(2)} ms`);
         await this.checkDocker();
       }
@@ -284,15 +278,21 @@ export class Controller {
   private async pickMtu(client: Client, remoteDevice: string): Promise<void> {
     const src = parseIPv4(this.env.tunnel.local)!;
     const dst = parseIPv4(this.env.tunnel.remote)!;
-    const rtt = await this.pump!.ping(src, dst, 5000).catch((err: Error) => {
-      throw new UserError(`tunnel does not pass traffic: ping ${this.env.tunnel.remote}: ${err.message}`);
-    });
+    const rtt = await this.pingPeer();
     const sizes = [16000, 15000, 12000, 9000, 4000, 1500].filter((n) => n <= this.env.tunnel.mtu);
     const mtu = (await this.pump!.largestThatCrosses(src, dst, sizes, Math.max(300, Math.ceil(rtt * 5)))) ?? 1500;
     await this.net!.apply({ side: 'local', op: 'link-up', dev: this.tun!.name, mtu });
     await runRemote(client, ['ip', 'link', 'set', 'dev', remoteDevice, 'mtu', String(mtu)], { sudo: this.sudo });
     this.mtu = mtu;
     this.opts.progress(`tunnel: MTU ${mtu}, the largest packet sshd carries (probed)`);
+  }
+
+  /** An ICMP echo to the remote tunnel address through the channel: the round trip in ms, or a UserError. */
+  private pingPeer(): Promise<number> {
+    const { local, remote } = this.env.tunnel;
+    return this.pump!.ping(parseIPv4(local)!, parseIPv4(remote)!, 5000).catch((err: Error) => {
+      throw new UserError(`tunnel does not pass traffic: ping ${remote}: ${err.message}`);
+    });
   }
 
   /** Makes the session if there is none; concurrent callers share one attempt. */
@@ -388,9 +388,7 @@ export class Controller {
       'echo @@',
       'cat /proc/sys/net/ipv4/ip_forward',
       'echo @@',
-      this.env.nat
-        ? 'if command -v iptables >/dev/null; then iptables -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo ok || echo broken; else echo missing; fi'
-        : 'echo ok',
+      this.env.nat ? IPTABLES_STATE : 'echo ok',
     ].join('\n');
     const out = await runRemote(client, ['sh', '-c', script], { sudo: this.sudo });
     const [namesText = '', ipForward = '', iptables = ''] = out.split('@@\n');
@@ -398,11 +396,8 @@ export class Controller {
     if (iptables.trim() !== 'ok') {
       throw new UserError(`nat: true needs a working iptables on ${this.env.host} (iptables is ${iptables.trim()})`);
     }
-    let unit = this.env.tunnel.remoteUnit;
-    if (unit === undefined) {
-      unit = 0;
-      while (names.includes(`tun${unit}`) && unit < SSH_TUNID_MAX) unit++;
-    } else if (names.includes(`tun${unit}`)) {
+    const unit = this.env.tunnel.remoteUnit ?? lowestFreeTun(names);
+    if (this.env.tunnel.remoteUnit !== undefined && names.includes(`tun${unit}`)) {
       throw new UserError(`remote tun${unit} is in use on ${this.env.host} (tunnel.remoteUnit)`);
     }
     return { unit, ipForward: ipForward.trim() };

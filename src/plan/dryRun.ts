@@ -27,6 +27,7 @@ export interface Plan {
 /** Everything `connect` would do, as commands, without looking at either host. */
 export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner?: ContextOwner): Plan {
   const localDevice = requestedDevice(platform, env) || 'utunN';
+  const dockerHost = dockerHostFor(env);
   const remoteDevice = `tun${env.tunnel.remoteUnit ?? 'N'}`;
   const notes: string[] = [];
   if (localDevice === 'utunN') notes.push('utunN: macOS numbers utun devices itself; the name is known once the device is open');
@@ -36,7 +37,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
   if (platform === 'linux' && env.dns.domains.length > 0) notes.push('dns: split DNS is macOS-only for now; connect refuses it on Linux');
   const steps: PlannedStep[] = [
-    ...planLocal(env, localDevice, platform, owner && dockerHostFor(env) ? { host: dockerHostFor(env)!, owner } : undefined).map((s): PlannedStep => ({
+    ...planLocal(env, localDevice, platform, owner && dockerHost ? { host: dockerHost, owner } : undefined).map((s): PlannedStep => ({
       side: 'local',
       title: s.title,
       apply: localCommand(platform, s.apply as Parameters<typeof localCommand>[1]),

@@ -99,3 +99,14 @@ export function planRemote(env: EnvironmentConfig, dev: string, facts: RemoteFac
   }
   return steps;
 }
+
+/** A shell probe printing ok, broken or missing: can iptables' nat table be used here? */
+export const IPTABLES_STATE =
+  'if command -v iptables >/dev/null; then iptables -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo ok || echo broken; else echo missing; fi';
+
+/** The lowest tun unit whose device does not exist yet, given the host's interface names. */
+export function lowestFreeTun(names: readonly string[], limit = 0x7ffffffe): number {
+  let unit = 0;
+  while (names.includes(`tun${unit}`) && unit < limit) unit++;
+  return unit;
+}
