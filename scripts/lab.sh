@@ -9,6 +9,8 @@
 #   host  cbh-NAME 10.OCTET.0.1/24 ──veth── eth0 10.OCTET.0.2  netns cb-NAME-r  ("remote host")
 #         sshd :22 (PermitTunnel yes) and :2200 (PermitTunnel no), dockerd
 #   netns cb-NAME-r eth1 10.OCTET.9.1/24 ──veth── eth0 10.OCTET.9.2  netns cb-NAME-b  ("VPC", no route back)
+#         (10.OCTET.9.3 too: a second VPC host); only the remote host's resolver
+#         knows api.vpc.internal (10.OCTET.9.2), from /etc/netns/cb-NAME-r/hosts
 # With "jump", a jump host stands between: host ── 10.OCTET.0.2 netns cb-NAME-j
 # (sshd, no tunnel) ── 10.OCTET.5.2 netns cb-NAME-r; the remote host is not
 # reachable from here directly, and the config reaches it through an
@@ -58,6 +60,8 @@ down() {
   local made_net
   made_net=10.$(cat "$dir/octet" 2>/dev/null || echo "$octet")
   ip route del unreachable "$made_net.0.0/16" metric 4242 2>/dev/null || true
+  rm -rf "/etc/netns/$ns_r"
+  rmdir /etc/netns 2>/dev/null || true
   if [ -d "$dir" ]; then
     # dockerd may leave mounts below its roots
     { grep -o " $dir/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -112,6 +116,7 @@ up() {
   ip -n "$ns_r" addr add "$net.9.1/24" dev eth1
   ip -n "$ns_r" link set eth1 up
   ip -n "$ns_b" addr add "$net.9.2/24" dev eth0
+  ip -n "$ns_b" addr add "$net.9.3/24" dev eth0
   ip -n "$ns_b" link set eth0 up
 
   ssh-keygen -q -t ed25519 -N '' -C "cloudbridge-lab-$name" -f "$dir/id_ed25519"
@@ -121,6 +126,9 @@ up() {
   printf '%s %s\n[%s]:2200 %s\n' "$remote_ip" "$hostkey" "$remote_ip" "$hostkey" >"$dir/known_hosts"
   [ "$mode" = jump ] && printf '%s %s\n' "$net.0.2" "$hostkey" >>"$dir/known_hosts"
   mkdir -p /run/sshd
+  # `ip netns exec` mounts these over /etc/hosts for sshd and everything it starts
+  mkdir -p "/etc/netns/$ns_r"
+  printf '127.0.0.1 localhost\n%s.9.2 api.vpc.internal\n' "$net" >"/etc/netns/$ns_r/hosts"
   for variant in tun notun; do
     if [ $variant = tun ]; then port=22 permit=yes pid=sshd.pid; else port=2200 permit=no pid=sshd-notun.pid; fi
     cat >"$dir/sshd_config_$variant" <<CONF

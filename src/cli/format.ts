@@ -26,6 +26,12 @@ export function formatStatus(list: readonly Status[]): string {
         `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
         `  docker  ${s.dockerHost ?? 'off'}`,
         `  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`,
+        ...(s.allow ? [
+          `  allow   ${s.stats.refused} refused (${s.refusedUnlisted} to unlisted destinations)`,
+          ...s.allow.map((a) => `    ${a.rule.padEnd(28)} ${String(a.hits).padStart(8)} hits ${String(a.drops).padStart(6)} drops${a.addresses.length && a.addresses[0] !== a.rule ? `  ${a.addresses.join(', ')}` : ''}${a.note?.startsWith('not') ? `  (${a.note})` : ''}`),
+        ] : []),
+        ...s.forwards.map((f) => `  forward ${f.protocol} ${f.listen}${f.tls ? ' (TLS)' : ''} -> ${f.to}${f.source === 'config' ? '' : ` [${f.source}]`}: ${f.stats.active} open, ${f.stats.total} total, ${f.stats.refused} refused${f.health ? `, ${f.health.check} check ${f.health.state}${f.health.state === 'unhealthy' ? ` (${f.health.detail})` : ''}` : ''}`),
+        ...Object.entries(s.exposeProblems).map(([c, why]) => `  expose  ${c}: ${why}`),
         ...(s.reconnects || s.lastError ? [`  session ${s.reconnects} reconnects${s.lastError ? `, last error: ${s.lastError}` : ''}`] : []),
       ].join('\n'),
     )

@@ -75,7 +75,7 @@ function passphrasesFor(env: EnvironmentConfig, fromFd: boolean): Map<string, st
   return files.length > 0 && process.stdin.isTTY ? askPassphrases(files) : new Map();
 }
 
-async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean }): Promise<number> {
+async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean; verbose: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   const passphrases = passphrasesFor(env, args.notify);
   let ready = false;
@@ -89,7 +89,7 @@ async function runForeground(envName: string, args: CommonArgs & { force: boolea
     else process.stderr.write(`${line}\n`);
   };
   if (!args.notify) await clearTheWay(env, args, progress);
-  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, passphrases, controlUser: args.controlUser, progress, log: logLine });
+  const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, passphrases, controlUser: args.controlUser, progress, log: logLine, logFlows: args.verbose });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
   }
@@ -117,6 +117,7 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   if (args.force) childArgs.push('--force');
   if (args.agent) childArgs.push('--agent', args.agent);
   if (args.controlUser) childArgs.push('--control-user');
+  if (args.verbose) childArgs.push('--verbose');
   const passphrases = passphrasesFor(env, false);
   const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
   const stdout = child.stdout!;
@@ -352,6 +353,11 @@ function withConfig<T>(y: Argv<T>): Argv<T & CommonArgs> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `cloudbridge status --json | head`: a reader that goes away is not an error
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   let code = 0;
   const run = (p: Promise<number> | number): Promise<void> =>
     Promise.resolve(p).then((c) => {
@@ -371,7 +377,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('agent', { type: 'string', describe: 'ssh-agent socket (default: $SSH_AUTH_SOCK)' })
           .option('control-user', { type: 'boolean', default: false, describe: 'let the user who ran sudo query and stop the controller (the control socket is root-only otherwise)' })
           .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
-          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print a line per step even when stderr is not a terminal' })
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print a line per step even when stderr is not a terminal, and log each new flow through the tunnel (with the allow-list\'s verdict) to the controller log' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print every step on both hosts, and its undo, and change nothing' })
           .option('platform', { choices: ['linux', 'darwin'], describe: 'with --dry-run: plan for this platform instead of this host\'s' })
           .option('notify', { type: 'boolean', default: false, hidden: true }),

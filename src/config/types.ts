@@ -1,3 +1,6 @@
+import type { AllowRule } from './allow.js';
+import type { ForwardConfig } from './forwards.js';
+
 export type StrictHostKeyChecking = 'yes' | 'accept-new' | 'no';
 export type DockerMode = 'socket' | 'tcp' | 'off';
 
@@ -22,6 +25,8 @@ export interface DockerConfig {
   readonly host: string | undefined;
   /** socket mode: the daemon's socket on the remote host. */
   readonly remoteSocket: string;
+  /** labels: remote containers labelled cloudbridge.expose get local forwards while they run. */
+  readonly expose: 'labels' | 'off';
 }
 
 export interface DnsConfig {
@@ -69,6 +74,12 @@ export interface EnvironmentConfig {
   readonly nat: boolean;
   readonly docker: DockerConfig;
   readonly dns: DnsConfig;
+  /**
+   * When non-empty, only traffic matching an entry enters the tunnel (or a
+   * forward); the rest is refused on the spot. Empty: everything routed.
+   */
+  readonly allow: readonly AllowRule[];
+  readonly forwards: readonly ForwardConfig[];
 }
 
 export interface Config {

@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { UserError } from '../cli/errors.js';
+import { parseAllowEntry } from './allow.js';
+import { ForwardProblem, formatEndpoint, parseForward, type ForwardConfig } from './forwards.js';
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import type { Config, DockerMode, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
 
@@ -107,6 +109,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   checkKeys(f, raw, [
     'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking', 'sshConfig',
     'connectTimeout', 'deadAfter', 'onDemand', 'idleTimeout', 'tunnel', 'routes', 'nat', 'docker', 'dns',
+    'allow', 'forwards',
   ]);
 
   const host = str(f.child('host'), raw['host']);
@@ -156,7 +159,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const df: Field = f.child('docker');
   const dockerRaw = raw['docker'] ?? {};
   if (!isObj(dockerRaw)) df.fail('must be a mapping');
-  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket']);
+  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose']);
   const mode = oneOf<DockerMode>(df.child('mode'), dockerRaw['mode'], ['socket', 'tcp', 'off'], 'socket');
   let dockerHost: string | undefined;
   if (mode === 'tcp') {
@@ -170,6 +173,8 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   }
   const remoteSocket = str(df.child('remoteSocket'), dockerRaw['remoteSocket'], '/var/run/docker.sock');
   if (!remoteSocket.startsWith('/')) df.child('remoteSocket').fail('must be an absolute path');
+  const expose = oneOf(df.child('expose'), dockerRaw['expose'], ['labels', 'off'] as const, 'off');
+  if (expose === 'labels' && mode === 'off') df.child('expose').fail('needs docker mode socket or tcp (the controller watches the remote daemon)');
 
   const nf: Field = f.child('dns');
   const dnsRaw = raw['dns'] ?? {};
@@ -187,6 +192,33 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const domains = list(nf.child('domains'), dnsRaw['domains'], isDomainName, 'a domain name');
   const servers = list(nf.child('servers'), dnsRaw['servers'], (x) => parseIPv4(x) !== undefined, 'an IPv4 address');
   if (domains.length > 0 && servers.length === 0) nf.child('servers').fail('is required when dns.domains is set');
+
+  const af: Field = f.child('allow');
+  const allowRaw = raw['allow'] ?? [];
+  if (!Array.isArray(allowRaw)) af.fail('must be a list of entries like "10.0.0.0/16", "db.internal tcp 5432"');
+  const allow = (allowRaw as unknown[]).map((a, i) => {
+    const rule = parseAllowEntry(a);
+    return typeof rule === 'string' ? af.child(String(i)).fail(rule) : rule;
+  });
+
+  const ff: Field = f.child('forwards');
+  const forwardsRaw = raw['forwards'] ?? [];
+  if (!Array.isArray(forwardsRaw)) ff.fail('must be a list of { listen, to } mappings');
+  const forwards: ForwardConfig[] = [];
+  (forwardsRaw as unknown[]).forEach((x, i) => {
+    const item = ff.child(String(i));
+    let fwd: ForwardConfig;
+    try {
+      fwd = parseForward(x, (p) => filePath(item, p, ctx)!);
+    } catch (err) {
+      if (!(err instanceof ForwardProblem)) throw err;
+      return err.field ? item.child(err.field).fail(err.message) : item.fail(err.message);
+    }
+    const same = forwards.find((o) => o.protocol === fwd.protocol && formatEndpoint(o.listen) === formatEndpoint(fwd.listen));
+    if (same) item.child('listen').fail(`${fwd.name} is listed twice`);
+    if (fwd.listen.kind === 'unix') fwd = { ...fwd, listen: { kind: 'unix', path: filePath(item.child('listen'), fwd.listen.path, ctx)! } };
+    forwards.push(fwd);
+  });
 
   return {
     name,
@@ -224,8 +256,10 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     routes,
     mssClamps,
     nat: bool(f.child('nat'), raw['nat'], false),
-    docker: { mode, host: dockerHost, remoteSocket },
+    docker: { mode, host: dockerHost, remoteSocket, expose },
     dns: { domains, servers },
+    allow,
+    forwards,
   };
 }
 

@@ -1,14 +1,22 @@
 import fs from 'node:fs';
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import { UserError } from '../cli/errors.js';
-import { cidrContains, cidrsOverlap, formatCidr, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import type { AllowRule } from '../config/allow.js';
+import { formatEndpoint, type Endpoint } from '../config/forwards.js';
+import { cidrContains, cidrsOverlap, formatCidr, formatIPv4, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
+import { AllowList } from '../datapath/allowList.js';
+import { FlowLog } from '../datapath/flows.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
 import { dockerCliPresent } from '../docker/context.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
+import { LabelExposure } from '../docker/exposure.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
+import { dialOver } from '../forward/dial.js';
+import { Forwards, NO_SESSION, type ForwardStatus } from '../forward/forwards.js';
 import { resolverFile } from '../platform/darwin/commands.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
@@ -20,6 +28,7 @@ import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../ssh/tunChannel.js';
 import { TunDevice } from '../tun/device.js';
+import { AllowNames } from './allowNames.js';
 import { serveControl } from './control.js';
 import { otherEnvironments } from './peers.js';
 import { stepExecutor } from './executor.js';
@@ -36,6 +45,18 @@ export interface ControllerOptions {
   readonly progress: (line: string) => void;
   /** Log lines after start-up (reconnects, idle). */
   readonly log: (line: string) => void;
+  /** Log each new flow through the tunnel and the allow-list's verdict. */
+  readonly logFlows?: boolean;
+}
+
+export interface AllowStatus {
+  readonly rule: string;
+  /** What the rule's destination stands for now (host names: as last resolved). */
+  readonly addresses: readonly string[];
+  readonly hits: number;
+  readonly drops: number;
+  /** Host names: where they were resolved, or why not. */
+  readonly note: string | null;
 }
 
 /** up: SSH session live; connecting: lost and being remade; idle: on demand, no session. */
@@ -60,6 +81,13 @@ export interface Status {
   readonly reconnects: number;
   readonly lastError: string | null;
   readonly stats: PumpStats;
+  /** null: no allow-list, everything routed passes. */
+  readonly allow: readonly AllowStatus[] | null;
+  /** Refused packets and connections that matched no rule's destination. */
+  readonly refusedUnlisted: number;
+  readonly forwards: readonly ForwardStatus[];
+  /** docker.expose: labels: containers whose labels could not be honoured, and why. */
+  readonly exposeProblems: Readonly<Record<string, string>>;
 }
 
 const BACKOFF_MIN_MS = 1000;
@@ -107,6 +135,10 @@ export class Controller {
   private lastError: string | null = null;
   private startedAt = new Date();
   private stopping: Promise<string[]> | undefined;
+  private readonly allow: AllowList;
+  private readonly names: AllowNames;
+  private readonly forwards: Forwards;
+  private readonly exposure: LabelExposure | undefined;
   /** Resolves when the controller has gone down, for whatever reason. */
   readonly done: Promise<string>;
   private markDone!: (reason: string) => void;
@@ -119,6 +151,33 @@ export class Controller {
     this.route = sshRouteFor(env, opts.user);
     this.mtu = env.tunnel.mtu;
     this.done = new Promise((resolve) => (this.markDone = resolve));
+    this.allow = new AllowList(allowRules(env));
+    this.names = new AllowNames(this.allow, () => this.session?.client, this.sudo, opts.log);
+    this.forwards = new Forwards({
+      env: env.name,
+      user: opts.user,
+      dial: (to) => this.dial(to),
+      dialIfUp: (to) => this.dialIfUp(to),
+      admits: (to) => this.allow.rules.length === 0 || to.kind === 'unix' || this.allow.admitsStream(to.host, to.port),
+      traffic: this.dockerTraffic,
+      log: opts.log,
+    });
+    const api = dockerApi(env);
+    this.exposure = env.docker.expose === 'labels' && api
+      ? new LabelExposure(api, (to) => this.dialIfUp(to), this.forwards, opts.log)
+      : undefined;
+  }
+
+  /** A stream to a target as the remote host sees it, over the session (made first, on demand). */
+  private async dial(to: Endpoint): Promise<Duplex> {
+    await this.ensureSession();
+    if (!this.session) throw new Error(NO_SESSION);
+    return dialOver(this.session.client, to);
+  }
+
+  /** The same over the current session only: checks and watchers must not wake an on-demand tunnel. */
+  private dialIfUp(to: Endpoint): Promise<Duplex> {
+    return this.session ? dialOver(this.session.client, to) : Promise.reject(new Error(NO_SESSION));
   }
 
   private get sudo(): boolean {
@@ -145,17 +204,29 @@ export class Controller {
       // a docker context is a convenience: one the user's docker config will not take is a warning
       await this.journal.apply(local.filter(isContext), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`))
         .catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
-      this.pump = new Pump(this.tun, env.tunnel.mtu, env.mssClamps.map((m) => {
-        const c = parseCidr(m.cidr)!;
-        return { addr: c.addr, mask: maskOf(c.prefix), mss: m.mss };
-      }));
+      this.pump = new Pump(this.tun, env.tunnel.mtu, {
+        clamps: env.mssClamps.map((m) => {
+          const c = parseCidr(m.cidr)!;
+          return { addr: c.addr, mask: maskOf(c.prefix), mss: m.mss };
+        }),
+        allow: this.allow,
+        flows: opts.logFlows ? new FlowLog(opts.log) : undefined,
+      });
+      if (env.allow.length) opts.progress(`datapath: only ${this.allow.rules.map((r) => `"${r.text}"`).join(', ')} allowed through`);
       if (env.mssClamps.length) opts.progress(`datapath: TCP MSS clamped for ${env.mssClamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
       this.pump.onWake = () => this.wake();
       this.pump.start((err) => void this.down(err.message));
 
       if (env.docker.mode === 'socket') await this.serveDocker();
+      for (const f of env.forwards) {
+        await this.forwards.add(f, 'config').catch((err: Error) => {
+          throw new UserError(`${env.source}: environments.${env.name}.forwards: ${err.message}`);
+        });
+        opts.progress(`forward: ${f.protocol} ${f.name}${f.tls ? ' (TLS)' : ''} -> ${formatEndpoint(f.to)} on the remote side`);
+      }
       if (env.onDemand) {
         this.state = 'idle';
+        await this.names.refresh();
         this.watchIdle();
         opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
       } else {
@@ -251,6 +322,11 @@ export class Controller {
       channel.onClose = () => this.sessionLost(client, 'sshd closed the tunnel channel');
       this.pump!.attach(channel);
       if (env.tunnel.mtuAuto) await this.pickMtu(client, remoteDevice);
+      await this.names.refresh();
+      await this.exposure?.start().then(
+        () => opts.progress('docker: exposing remote containers labelled cloudbridge.expose'),
+        (err: Error) => opts.log(`expose: cannot watch the remote docker daemon: ${err.message}`),
+      );
       this.sessionStartedAt = Date.now();
       this.state = 'up';
     } catch (err) {
@@ -464,6 +540,18 @@ export class Controller {
       reconnects: this.reconnects,
       lastError: this.lastError,
       stats: { ...(this.pump?.stats ?? emptyStats()) },
+      allow: this.allow.rules.length === 0 ? null : this.allow.rules.map((r, i) => {
+        const st = this.names.state.get(i);
+        return {
+          rule: r.text,
+          addresses: r.isName ? this.allow.addressesOf(i).map(formatIPv4) : [r.to],
+          ...this.allow.counters[i]!,
+          note: st ? (st.error ? `not resolved: ${st.error}` : `resolved ${st.via === 'remote' ? 'on the remote host' : 'locally'}`) : null,
+        };
+      }),
+      refusedUnlisted: this.allow.unlisted,
+      forwards: this.forwards.status(),
+      exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),
     };
   }
 
@@ -477,6 +565,9 @@ export class Controller {
     for (const t of this.timers) clearTimeout(t);
     await this.sessionStarting?.catch(() => {});
     this.pump?.stop();
+    this.names.stop();
+    await this.exposure?.closeAll();
+    await this.forwards.closeAll();
     for (const s of this.servers.reverse()) s.close();
     const errors = await this.endSession(reason);
     // Without a session the remote steps cannot be undone now; keep them in
@@ -505,5 +596,22 @@ export class Controller {
 }
 
 function emptyStats(): PumpStats {
-  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0 };
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0, refused: 0 };
+}
+
+/**
+ * The configured allow-list, plus, when there is one, the docker daemon in
+ * tcp mode: it is reached through the tunnel and must stay reachable.
+ */
+function allowRules(env: EnvironmentConfig): AllowRule[] {
+  const api = dockerApi(env);
+  if (env.allow.length === 0 || api?.kind !== 'inet') return [...env.allow];
+  return [...env.allow, { text: `${api.host} tcp ${api.port} (docker)`, to: `${api.host}/32`, isName: false, proto: 'tcp', ports: [api.port, api.port] }];
+}
+
+/** The remote docker API as the remote host reaches it. */
+function dockerApi(env: EnvironmentConfig): Endpoint | undefined {
+  if (env.docker.mode === 'socket') return { kind: 'unix', path: env.docker.remoteSocket };
+  const m = /^tcp:\/\/([0-9.]+):(\d+)$/.exec(env.docker.host ?? '');
+  return m ? { kind: 'inet', host: m[1]!, port: Number(m[2]) } : undefined;
 }

@@ -138,3 +138,78 @@ export function isTcpSyn(b: Uint8Array): boolean {
   const tcp = ip + (b[ip]! & 15) * 4;
   return b.length >= tcp + 14 && (b[tcp + 13]! & 0x02) !== 0;
 }
+
+/** TCP/UDP pseudo-header checksum of an IPv4 segment at [l4, end). */
+function l4Checksum(b: Uint8Array, ip: number, l4: number, end: number, proto: number): number {
+  let sum = proto + (end - l4);
+  for (let i = ip + 12; i < ip + 20; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+  for (let i = l4; i < end; i += 2) sum += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** A framed IPv4 header for a packet from `src` to `dst` with `payloadLen` bytes after it. */
+function ipv4Frame(src: Uint8Array, dst: Uint8Array, proto: number, payloadLen: number): Buffer {
+  const b = Buffer.alloc(FRAME_HEADER + 20 + payloadLen);
+  b.writeUInt32BE(AF_INET, 0);
+  const ip = FRAME_HEADER;
+  b[ip] = 0x45;
+  b.writeUInt16BE(20 + payloadLen, ip + 2);
+  b[ip + 6] = 0x40; // DF
+  b[ip + 8] = 64;
+  b[ip + 9] = proto;
+  b.set(src, ip + 12);
+  b.set(dst, ip + 16);
+  b.writeUInt16BE(checksum(b, ip, ip + 20), ip + 10);
+  return b;
+}
+
+/**
+ * The answer to a framed IPv4 packet we refuse to carry, as if from its
+ * destination: a TCP RST for TCP (the connection fails at once, as a closed
+ * port would), ICMP "communication administratively prohibited" for the
+ * rest. Undefined for what must not be answered: RSTs, ICMP errors,
+ * fragments other than the first, broken packets.
+ */
+export function refusal(b: Uint8Array): Buffer | undefined {
+  const ip = FRAME_HEADER;
+  if (b.length < ip + 20 || b[3] !== AF_INET || b[ip]! >> 4 !== 4) return undefined;
+  if (((b[ip + 6]! & 0x1f) << 8 | b[ip + 7]!) !== 0) return undefined;
+  const ihl = (b[ip]! & 15) * 4;
+  const total = Math.min(b.length - ip, (b[ip + 2]! << 8) | b[ip + 3]!);
+  const l4 = ip + ihl;
+  const proto = b[ip + 9]!;
+  const src = b.subarray(ip + 12, ip + 16);
+  const dst = b.subarray(ip + 16, ip + 20);
+  if (proto === 6) {
+    if (total < ihl + 20) return undefined;
+    const flags = b[l4 + 13]!;
+    if (flags & 0x04) return undefined; // never answer a RST
+    const r = ipv4Frame(dst, src, 6, 20);
+    const t = FRAME_HEADER + 20;
+    r.set(b.subarray(l4 + 2, l4 + 4), t); // ports swapped
+    r.set(b.subarray(l4, l4 + 2), t + 2);
+    const seq = ((b[l4 + 4]! << 24) | (b[l4 + 5]! << 16) | (b[l4 + 6]! << 8) | b[l4 + 7]!) >>> 0;
+    r[t + 12] = 5 << 4;
+    if (flags & 0x10) {
+      r.set(b.subarray(l4 + 8, l4 + 12), t + 4); // seq = their ack
+      r[t + 13] = 0x04;
+    } else {
+      const dataLen = total - ihl - (b[l4 + 12]! >> 4) * 4;
+      const ack = (seq + Math.max(0, dataLen) + (flags & 0x02 ? 1 : 0) + (flags & 0x01 ? 1 : 0)) >>> 0;
+      r.writeUInt32BE(ack, t + 8);
+      r[t + 13] = 0x14; // RST, ACK
+    }
+    r.writeUInt16BE(l4Checksum(r, FRAME_HEADER, t, r.length, 6), t + 16);
+    return r;
+  }
+  if (proto === 1 && (total < ihl + 8 || ![0, 8, 13, 15, 17].includes(b[l4]!))) return undefined; // errors and odd types
+  const quoted = Math.min(total, ihl + 8);
+  const r = ipv4Frame(dst, src, 1, 8 + quoted);
+  const icmp = FRAME_HEADER + 20;
+  r[icmp] = 3; // destination unreachable
+  r[icmp + 1] = 13; // communication administratively prohibited
+  r.set(b.subarray(ip, ip + quoted), icmp + 8);
+  r.writeUInt16BE(checksum(r, icmp, r.length), icmp + 2);
+  return r;
+}

@@ -1,6 +1,8 @@
 import type { TunChannel } from '../ssh/tunChannel.js';
 import type { TunDevice } from '../tun/device.js';
-import { checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn } from './packet.js';
+import { REFUSED, type AllowList } from './allowList.js';
+import type { FlowLog } from './flows.js';
+import { checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn, refusal } from './packet.js';
 
 /** A network whose TCP handshakes get their MSS lowered to `mss`. */
 export interface MssClamp {
@@ -20,6 +22,15 @@ export interface PumpStats {
   rxDropped: number;
   /** Packets too large for the peer, or beyond what we hold while the channel is away. */
   txDropped: number;
+  /** Packets the allow-list refused, both ways. */
+  refused: number;
+}
+
+export interface PumpOptions {
+  readonly clamps?: readonly MssClamp[];
+  /** Only what it admits crosses, either way; refused outbound packets are answered (RST, ICMP). */
+  readonly allow?: AllowList | undefined;
+  readonly flows?: FlowLog | undefined;
 }
 
 /** Bytes of tun packets we hold while the SSH side has no room (or no channel yet). */
@@ -36,7 +47,7 @@ const BACKLOG_LIMIT = 512 * 1024;
  */
 export class Pump {
   readonly stats: PumpStats = {
-    txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0,
+    txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0, refused: 0,
   };
   /** Called when packets are waiting and there is no channel. */
   onWake: () => void = () => {};
@@ -45,12 +56,26 @@ export class Pump {
   private backlogBytes = 0;
   private probe: { from: number; id: number; resolve: () => void } | undefined;
   private probeSeq = 0;
+  private readonly clamps: readonly MssClamp[];
+  private readonly allow: AllowList | undefined;
+  private readonly flows: FlowLog | undefined;
 
   constructor(
     private readonly tun: TunDevice,
     private readonly mtu: number,
-    private readonly clamps: readonly MssClamp[] = [],
-  ) {}
+    opts: PumpOptions = {},
+  ) {
+    this.clamps = opts.clamps ?? [];
+    this.allow = opts.allow && opts.allow.rules.length > 0 ? opts.allow : undefined;
+    this.flows = opts.flows;
+  }
+
+  /** Outbound packets the allow-list refuses are answered here, as the destination would. */
+  private refuse(pkt: Uint8Array): void {
+    this.stats.refused++;
+    const answer = refusal(pkt);
+    if (answer) this.tun.write(answer);
+  }
 
   /** Lowers the MSS of a SYN to or from a clamped network; `peerAt` 16 = destination, 12 = source. */
   private clamp(pkt: Uint8Array, peerAt: 12 | 16): void {
@@ -106,6 +131,14 @@ export class Pump {
       const len = lengths[i]!;
       const pkt = arena.subarray(off, off + len);
       off += len;
+      if (this.allow) {
+        const rule = this.allow.check(pkt, true);
+        this.flows?.note(pkt, rule === REFUSED ? 'refused' : rule >= 0 ? `allowed by "${this.allow.rules[rule]!.text}"` : 'allowed');
+        if (rule === REFUSED) {
+          this.refuse(pkt);
+          continue;
+        }
+      } else this.flows?.note(pkt, 'routed');
       if (this.clamps.length > 0 && isTcpSyn(pkt)) this.clamp(pkt, 16);
       if (len > maxPacket) {
         this.stats.txDropped++;
@@ -157,6 +190,10 @@ export class Pump {
     if (this.clamps.length > 0 && isTcpSyn(framed)) this.clamp(framed, 12);
     if (this.probe !== undefined && isEchoReply(framed, this.probe.from, this.probe.id)) {
       this.probe.resolve();
+      return;
+    }
+    if (this.allow && this.allow.check(framed, false) === REFUSED) {
+      this.stats.refused++;
       return;
     }
     this.stats.rxPackets++;

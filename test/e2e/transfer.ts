@@ -17,15 +17,20 @@ export function makeBlob(file: string, megabytes: number): string {
   return hash.digest('hex');
 }
 
-/** Starts the blob server in a namespace; resolves once it listens. */
-export async function startBlobServer(ns: string, port: number, file: string): Promise<{ kill(): void }> {
-  const server = execa('ip', ['netns', 'exec', ns, process.execPath, path.join(ROOT, 'dist/test/e2e/fixtures/blobServer.js'), String(port), file], { reject: false });
+/** Starts a fixture (dist/test/e2e/fixtures/NAME.js) in a namespace; resolves once it prints its first line. */
+export async function startFixture(ns: string, name: string, args: readonly string[]): Promise<{ kill(): void }> {
+  const server = execa('ip', ['netns', 'exec', ns, process.execPath, path.join(ROOT, `dist/test/e2e/fixtures/${name}.js`), ...args], { reject: false });
   await new Promise<void>((resolve, reject) => {
     server.stdout!.once('data', () => resolve());
-    server.once('exit', () => reject(new Error('blob server exited')));
+    server.once('exit', () => reject(new Error(`${name} exited`)));
   });
   // not `return server`: a returned execa promise would be awaited to the server's exit
   return { kill: () => void server.kill() };
+}
+
+/** Starts the blob server in a namespace; resolves once it listens. */
+export function startBlobServer(ns: string, port: number, file: string): Promise<{ kill(): void }> {
+  return startFixture(ns, 'blobServer', [String(port), file]);
 }
 
 /** Sends `file` to the server; resolves with the server's SHA-256 of what arrived. */

@@ -1,42 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
-import { AF_INET, clampMss, isTcpSyn } from '../../src/datapath/packet.js';
-
-/** A framed IPv4 TCP segment with the given flags and options and a correct checksum. */
-function tcpSegment(flags: number, options: number[], payload = 0): Buffer {
-  const optLen = Math.ceil(options.length / 4) * 4;
-  const tcpLen = 20 + optLen + payload;
-  const b = Buffer.alloc(4 + 20 + tcpLen);
-  b.writeUInt32BE(AF_INET, 0);
-  b[4] = 0x45;
-  b.writeUInt16BE(20 + tcpLen, 6);
-  b[4 + 9] = 6;
-  b.writeUInt32BE(0x0a000001, 4 + 12);
-  b.writeUInt32BE(0x0a090002, 4 + 16);
-  const t = 24;
-  b.writeUInt16BE(40000, t);
-  b.writeUInt16BE(443, t + 2);
-  b[t + 12] = ((20 + optLen) / 4) << 4;
-  b[t + 13] = flags;
-  options.forEach((v, i) => (b[t + 20 + i] = v));
-  b.writeUInt16BE(tcpChecksum(b), t + 16);
-  return b;
-}
-
-function tcpChecksum(b: Buffer): number {
-  const t = 24;
-  const len = b.length - t;
-  let sum = 0;
-  const add = (w: number): void => {
-    sum += w;
-  };
-  add(b.readUInt16BE(4 + 12)); add(b.readUInt16BE(4 + 14)); add(b.readUInt16BE(4 + 16)); add(b.readUInt16BE(4 + 18));
-  add(6); add(len);
-  for (let i = 0; i < len; i += 2) if (i !== 16) add((b[t + i]! << 8) | (i + 1 < len ? b[t + i + 1]! : 0));
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
+import { clampMss, isTcpSyn } from '../../src/datapath/packet.js';
+import { tcpChecksum, tcpSegment } from './segments.js';
 
 const SYN = 0x02;
 const ACK = 0x10;

@@ -1,0 +1,171 @@
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Endpoint, ForwardConfig } from '../config/forwards.js';
+import type { SocketTraffic } from '../docker/socketForward.js';
+import type { Dialer } from './dial.js';
+
+export interface ListenerStats {
+  /** Open connections (tcp) or client addresses (udp). */
+  active: number;
+  total: number;
+  /** Turned away: over maxConnections, not allowed, or the target refused. */
+  refused: number;
+}
+
+export interface Listener {
+  readonly stats: ListenerStats;
+  /** Stops listening and cuts what is open. */
+  close(): Promise<void>;
+}
+
+export interface StreamDeps {
+  readonly dial: Dialer;
+  /** The allow-list's word on the target; counted there. */
+  readonly admits: (to: Endpoint) => boolean;
+  /** Unix socket listeners belong to the invoking user, mode 0600. */
+  readonly owner: { readonly uid: number; readonly gid: number };
+  readonly tls: tls.SecureContextOptions | undefined;
+  /** Open connections and chunks moved, for on-demand idle timeouts. */
+  readonly traffic: SocketTraffic;
+}
+
+function listenOn(server: net.Server, at: Endpoint): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const ok = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (at.kind === 'unix') server.listen(at.path, ok);
+    else server.listen(at.port, at.host, ok);
+  });
+}
+
+/** A TCP or unix socket listener (TLS optional) whose connections are carried to the target over SSH. */
+export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promise<Listener> {
+  const stats: ListenerStats = { active: 0, total: 0, refused: 0 };
+  const open = new Set<net.Socket>();
+  const onConnection = (local: net.Socket): void => {
+    local.on('error', () => {});
+    if (stats.active >= fwd.maxConnections || !deps.admits(fwd.to)) {
+      stats.refused++;
+      local.destroy();
+      return;
+    }
+    local.pause();
+    stats.active++;
+    stats.total++;
+    deps.traffic.active++;
+    open.add(local);
+    local.once('close', () => {
+      stats.active--;
+      deps.traffic.active--;
+      open.delete(local);
+    });
+    local.on('data', () => deps.traffic.chunks++);
+    deps.dial(fwd.to).then(
+      (remote) => {
+        if (local.destroyed) return void remote.destroy();
+        local.pipe(remote).pipe(local);
+        remote.on('error', () => local.destroy());
+        remote.on('close', () => local.destroy());
+        local.on('close', () => remote.destroy());
+        local.resume();
+      },
+      () => {
+        stats.refused++;
+        local.destroy();
+      },
+    );
+  };
+  const server = deps.tls ? tls.createServer(deps.tls, onConnection) : net.createServer(onConnection);
+  if (deps.tls) server.on('tlsClientError', () => {});
+  if (fwd.listen.kind === 'unix') {
+    fs.rmSync(fwd.listen.path, { force: true });
+    const oldMask = process.umask(0o177);
+    try {
+      await listenOn(server, fwd.listen);
+    } finally {
+      process.umask(oldMask);
+    }
+    fs.chownSync(fwd.listen.path, deps.owner.uid, deps.owner.gid);
+  } else {
+    await listenOn(server, fwd.listen);
+  }
+  return {
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of open) s.destroy();
+        if (fwd.listen.kind === 'unix') fs.rmSync(fwd.listen.path, { force: true });
+      }),
+  };
+}
+
+/** How long a UDP client address keeps its association without traffic (conntrack's default for UDP streams). */
+const UDP_IDLE_MS = 120_000;
+
+/**
+ * A UDP listener relaying each client's datagrams to the target and the
+ * answers back, one outgoing socket per client address (socat's
+ * UDP-LISTEN,fork). The datagrams take the L3 tunnel: SSH carries streams
+ * only, so the target must be routed through it (and the allow-list, if
+ * any, sees every datagram in the data path).
+ */
+export async function listenUdp(fwd: ForwardConfig, traffic: SocketTraffic): Promise<Listener> {
+  if (fwd.listen.kind !== 'inet' || fwd.to.kind !== 'inet') throw new Error('UDP forwards are HOST:PORT to IPv4:PORT');
+  const to = fwd.to;
+  const stats: ListenerStats = { active: 0, total: 0, refused: 0 };
+  const clients = new Map<string, { up: dgram.Socket; timer: NodeJS.Timeout }>();
+  const server = dgram.createSocket('udp4');
+  const forget = (key: string): void => {
+    const c = clients.get(key);
+    if (!c) return;
+    clients.delete(key);
+    clearTimeout(c.timer);
+    c.up.close();
+    stats.active--;
+  };
+  server.on('message', (msg, rinfo) => {
+    traffic.chunks++;
+    const key = `${rinfo.address}:${rinfo.port}`;
+    let c = clients.get(key);
+    if (!c) {
+      if (clients.size >= fwd.maxConnections) {
+        stats.refused++;
+        return;
+      }
+      const up = dgram.createSocket('udp4');
+      up.on('error', () => forget(key));
+      up.on('message', (answer, from) => {
+        if (from.address !== to.host || from.port !== to.port) return;
+        traffic.chunks++;
+        server.send(answer, rinfo.port, rinfo.address);
+      });
+      c = { up, timer: setTimeout(() => forget(key), UDP_IDLE_MS) };
+      clients.set(key, c);
+      stats.active++;
+      stats.total++;
+    }
+    c.timer.refresh();
+    c.up.send(msg, to.port, to.host);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.bind(fwd.listen.kind === 'inet' ? fwd.listen.port : 0, fwd.listen.kind === 'inet' ? fwd.listen.host : undefined, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', () => {});
+  return {
+    stats,
+    close: async () => {
+      for (const key of [...clients.keys()]) forget(key);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
