@@ -16,6 +16,8 @@ export interface ListenerStats {
 
 export interface Listener {
   readonly stats: ListenerStats;
+  /** Where it listens (port 0 in the config becomes the port the kernel gave). */
+  readonly bound: Endpoint;
   /** Stops listening and cuts what is open. */
   close(): Promise<void>;
 }
@@ -29,6 +31,10 @@ export interface StreamDeps {
   readonly tls: tls.SecureContextOptions | undefined;
   /** Open connections and chunks moved, for on-demand idle timeouts. */
   readonly traffic: SocketTraffic;
+}
+
+function boundOf(listen: Endpoint, addr: string | { port: number } | null): Endpoint {
+  return listen.kind === 'inet' && addr !== null && typeof addr === 'object' ? { ...listen, port: addr.port } : listen;
 }
 
 function listenOn(server: net.Server, at: Endpoint): Promise<void> {
@@ -96,6 +102,7 @@ export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promis
   }
   return {
     stats,
+    bound: boundOf(fwd.listen, server.address()),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -163,6 +170,7 @@ export async function listenUdp(fwd: ForwardConfig, traffic: SocketTraffic): Pro
   server.on('error', () => {});
   return {
     stats,
+    bound: boundOf(fwd.listen, server.address()),
     close: async () => {
       for (const key of [...clients.keys()]) forget(key);
       await new Promise<void>((resolve) => server.close(() => resolve()));
