@@ -22,10 +22,13 @@ export function formatStatus(list: readonly Status[]): string {
     .map((s) =>
       [
         `${s.env}: ${s.state} ${duration(s.uptimeSeconds)} (pid ${s.pid}) to ${s.host}${s.onDemand ? ', on demand' : ''}`,
-        `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu}`,
-        `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
+        ...(s.local ? [
+          `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu}`,
+          `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
+        ] : ['  tunnel  none (tunnel: false): SSH forwarding only']),
         `  docker  ${s.dockerHost ?? 'off'}`,
-        `  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`,
+        ...s.socks.map((x) => `  socks   socks5h://${x.listen}: ${x.stats.active} open, ${x.stats.total} total, ${x.stats.refused} refused`),
+        ...(s.local ? [`  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`] : []),
         ...(s.allow ? [
           `  allow   ${s.stats.refused} refused (${s.refusedUnlisted} to unlisted destinations)`,
           ...s.allow.map((a) => `    ${a.rule.padEnd(28)} ${String(a.hits).padStart(8)} hits ${String(a.drops).padStart(6)} drops${a.addresses.length && a.addresses[0] !== a.rule ? `  ${a.addresses.join(', ')}` : ''}${a.note?.startsWith('not') ? `  (${a.note})` : ''}`),

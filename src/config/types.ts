@@ -36,6 +36,12 @@ export interface DnsConfig {
   readonly servers: readonly string[];
 }
 
+export interface SocksConfig {
+  /** Addresses to listen on; a host that is not an address names an interface (docker0) whose address is used. */
+  readonly listen: readonly { readonly host: string; readonly port: number }[];
+  readonly auth: { readonly username: string; readonly password: string } | undefined;
+}
+
 export interface EnvironmentConfig {
   readonly name: string;
   /** File the environment was read from, for messages. */
@@ -54,6 +60,7 @@ export interface EnvironmentConfig {
     readonly knownHostsFile: boolean;
     readonly strictHostKeyChecking: boolean;
     readonly deadAfter: boolean;
+    readonly localMasquerade: boolean;
   };
   /** ssh_config files consulted for `host`, in order. */
   readonly sshConfigFiles: readonly string[];
@@ -72,6 +79,8 @@ export interface EnvironmentConfig {
    */
   readonly mssClamps: readonly { readonly cidr: string; readonly mss: number }[];
   readonly nat: boolean;
+  /** Linux: masquerade what leaves through the local tun device (containers on Docker bridges), so replies come back. */
+  readonly localMasquerade: boolean;
   readonly docker: DockerConfig;
   readonly dns: DnsConfig;
   /**
@@ -80,6 +89,10 @@ export interface EnvironmentConfig {
    */
   readonly allow: readonly AllowRule[];
   readonly forwards: readonly ForwardConfig[];
+  /** A SOCKS5 server whose connections leave from the remote host, names resolved there (socks5h). */
+  readonly socks: SocksConfig | undefined;
+  /** false (tunnel: false): no tun devices, routes or remote steps; SSH forwarding only. */
+  readonly l3: boolean;
 }
 
 export interface Config {

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { UserError } from '../cli/errors.js';
 import { parseAllowEntry } from './allow.js';
-import { ForwardProblem, formatEndpoint, parseForward, type ForwardConfig } from './forwards.js';
+import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type ForwardConfig } from './forwards.js';
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
-import type { Config, DockerMode, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
+import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
 
 /** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
 export const MAX_MTU = 16000;
@@ -109,28 +109,30 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   checkKeys(f, raw, [
     'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking', 'sshConfig',
     'connectTimeout', 'deadAfter', 'onDemand', 'idleTimeout', 'tunnel', 'routes', 'nat', 'docker', 'dns',
-    'allow', 'forwards',
+    'allow', 'forwards', 'socks', 'localMasquerade',
   ]);
 
   const host = str(f.child('host'), raw['host']);
   if (host.startsWith('-') || /\s/.test(host)) f.child('host').fail(`"${host}" is not a host name or address`);
 
   const tf: Field = f.child('tunnel');
-  const tunnelRaw = raw['tunnel'];
-  if (!isObj(tunnelRaw)) tf.fail('is required: a mapping with local and remote addresses');
+  // tunnel: false — SSH only (SOCKS, forwards, docker socket), for hosts without PermitTunnel
+  const l3 = raw['tunnel'] !== false;
+  const tunnelRaw = l3 ? raw['tunnel'] : { local: '0.0.0.0', remote: '0.0.0.0', mtu: MIN_MTU, device: '-' };
+  if (!isObj(tunnelRaw)) tf.fail('is required: a mapping with local and remote addresses (or false: no L3 tunnel, SSH forwarding only)');
   checkKeys(tf, tunnelRaw, ['local', 'remote', 'mtu', 'remoteUnit', 'device']);
   const local = ipv4(tf.child('local'), tunnelRaw['local']);
   const remote = ipv4(tf.child('remote'), tunnelRaw['remote']);
-  if (local === remote) tf.fail('local and remote must differ');
+  if (local === remote && l3) tf.fail('local and remote must differ');
   const device = str(tf.child('device'), tunnelRaw['device'], `cb-${name}`);
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
+  if (l3 && !/^[A-Za-z0-9_.-]{1,15}$/.test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
   const remoteUnitRaw = tunnelRaw['remoteUnit'];
   const remoteUnit = remoteUnitRaw === undefined ? undefined : int(tf.child('remoteUnit'), remoteUnitRaw, 0, 0, 0x7ffffffe);
 
   const rf: Field = f.child('routes');
   const routesRaw = raw['routes'] ?? [];
   if (!Array.isArray(routesRaw)) rf.fail('must be a list of CIDRs (or { cidr, mtu } mappings)');
-  const mtuAuto = tunnelRaw['mtu'] === undefined || tunnelRaw['mtu'] === 'auto';
+  const mtuAuto = l3 && (tunnelRaw['mtu'] === undefined || tunnelRaw['mtu'] === 'auto');
   const tunnelMtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), tunnelRaw['mtu'], 1500, MIN_MTU, MAX_MTU);
   const routes: string[] = [];
   const mssClamps: { cidr: string; mss: number }[] = [];
@@ -220,6 +222,37 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     forwards.push(fwd);
   });
 
+  const sf: Field = f.child('socks');
+  const socksRaw = raw['socks'] === true ? {} : raw['socks'];
+  let socks: SocksConfig | undefined;
+  if (socksRaw !== undefined && socksRaw !== null && socksRaw !== false) {
+    if (!isObj(socksRaw)) sf.fail('must be true or a mapping { listen, username, password }');
+    checkKeys(sf, socksRaw, ['listen', 'username', 'password']);
+    const listenRaw = socksRaw['listen'] ?? ['127.0.0.1:1080'];
+    const listenList = Array.isArray(listenRaw) ? (listenRaw as unknown[]) : [listenRaw];
+    const listen = listenList.map((x, i) => {
+      const lf = Array.isArray(listenRaw) ? sf.child('listen').child(String(i)) : sf.child('listen');
+      try {
+        const e = parseEndpoint(typeof x === 'number' ? String(x) : str(lf, x), 'listen', '127.0.0.1');
+        return e.kind === 'inet' ? { host: e.host, port: e.port } : lf.fail('is ADDRESS:PORT, INTERFACE:PORT or PORT');
+      } catch (err) {
+        return err instanceof ForwardProblem ? lf.fail(err.message) : (() => { throw err; })();
+      }
+    });
+    const username = socksRaw['username'] === undefined ? undefined : str(sf.child('username'), socksRaw['username']);
+    const password = socksRaw['password'] === undefined ? undefined : str(sf.child('password'), socksRaw['password']);
+    if ((username === undefined) !== (password === undefined)) sf.fail('username and password go together');
+    if ((username?.length ?? 0) > 255 || (password?.length ?? 0) > 255) sf.fail('username and password are at most 255 bytes (RFC 1929)');
+    socks = { listen, auth: username !== undefined ? { username, password: password! } : undefined };
+  }
+  if (!l3) {
+    if (routes.length) rf.fail('needs the L3 tunnel (tunnel is false)');
+    if (raw['nat'] === true) f.child('nat').fail('needs the L3 tunnel (tunnel is false)');
+    if (mode === 'tcp') df.child('mode').fail('tcp needs the L3 tunnel (tunnel is false); use socket');
+    if (forwards.some((x) => x.protocol === 'udp')) ff.fail('UDP forwards need the L3 tunnel (tunnel is false)');
+    if (allow.length) af.fail('filters the L3 tunnel and SOCKS; with tunnel: false leave it out or turn the tunnel on');
+  }
+
   return {
     name,
     source: ctx.source,
@@ -234,6 +267,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
       knownHostsFile: raw['knownHostsFile'] !== undefined,
       strictHostKeyChecking: raw['strictHostKeyChecking'] !== undefined,
       deadAfter: raw['deadAfter'] !== undefined,
+      localMasquerade: raw['localMasquerade'] !== undefined,
     },
     sshConfigFiles: raw['sshConfig'] !== undefined
       ? [filePath(f.child('sshConfig'), raw['sshConfig'], ctx)!]
@@ -256,10 +290,13 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     routes,
     mssClamps,
     nat: bool(f.child('nat'), raw['nat'], false),
+    localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], true),
     docker: { mode, host: dockerHost, remoteSocket, expose },
     dns: { domains, servers },
     allow,
     forwards,
+    socks,
+    l3,
   };
 }
 

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { execa } from 'execa';
 import type { Client } from 'ssh2';
 import { UserError } from '../cli/errors.js';
 import type { AllowRule } from '../config/allow.js';
@@ -17,6 +19,8 @@ import { LabelExposure } from '../docker/exposure.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
 import { dialOver } from '../forward/dial.js';
 import { Forwards, NO_SESSION, type ForwardStatus } from '../forward/forwards.js';
+import type { Listener, ListenerStats } from '../forward/listeners.js';
+import { listenSocks } from '../socks/server.js';
 import { resolverFile } from '../platform/darwin/commands.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
@@ -86,6 +90,7 @@ export interface Status {
   /** Refused packets and connections that matched no rule's destination. */
   readonly refusedUnlisted: number;
   readonly forwards: readonly ForwardStatus[];
+  readonly socks: readonly { readonly listen: string; readonly stats: ListenerStats }[];
   /** docker.expose: labels: containers whose labels could not be honoured, and why. */
   readonly exposeProblems: Readonly<Record<string, string>>;
 }
@@ -95,7 +100,8 @@ const BACKOFF_MAX_MS = 30_000;
 
 interface Session {
   readonly client: Client;
-  readonly channel: TunChannel;
+  /** undefined with tunnel: false. */
+  readonly channel: TunChannel | undefined;
   readonly remoteDevice: string;
 }
 
@@ -139,6 +145,7 @@ export class Controller {
   private readonly names: AllowNames;
   private readonly forwards: Forwards;
   private readonly exposure: LabelExposure | undefined;
+  private readonly socks: { readonly listen: string; readonly listener: Listener }[] = [];
   /** Resolves when the controller has gone down, for whatever reason. */
   readonly done: Promise<string>;
   private markDone!: (reason: string) => void;
@@ -195,16 +202,16 @@ export class Controller {
       this.net = await localNet(this.platform);
       await this.checkLocal();
 
-      this.tun = TunDevice.open(requestedDevice(this.platform, env));
+      if (env.l3) this.tun = TunDevice.open(requestedDevice(this.platform, env));
       const host = dockerHostFor(env);
       const context = host && (await dockerCliPresent()) ? { host, owner: opts.user } : undefined;
-      const local = planLocal(env, this.tun.name, this.platform, context);
+      const local = await this.withoutMissingIptables(planLocal(env, this.tun?.name ?? '', this.platform, context));
       const isContext = (s: Step): boolean => s.apply.side === 'local' && isContextAction(s.apply);
       await this.journal.apply(local.filter((s) => !isContext(s)), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
       // a docker context is a convenience: one the user's docker config will not take is a warning
       await this.journal.apply(local.filter(isContext), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`))
         .catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
-      this.pump = new Pump(this.tun, env.tunnel.mtu, {
+      if (this.tun) this.pump = new Pump(this.tun, env.tunnel.mtu, {
         clamps: env.mssClamps.map((m) => {
           const c = parseCidr(m.cidr)!;
           return { addr: c.addr, mask: maskOf(c.prefix), mss: m.mss };
@@ -214,8 +221,10 @@ export class Controller {
       });
       if (env.allow.length) opts.progress(`datapath: only ${this.allow.rules.map((r) => `"${r.text}"`).join(', ')} allowed through`);
       if (env.mssClamps.length) opts.progress(`datapath: TCP MSS clamped for ${env.mssClamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
-      this.pump.onWake = () => this.wake();
-      this.pump.start((err) => void this.down(err.message));
+      if (this.pump) {
+        this.pump.onWake = () => this.wake();
+        this.pump.start((err) => void this.down(err.message));
+      }
 
       if (env.docker.mode === 'socket') await this.serveDocker();
       for (const f of env.forwards) {
@@ -224,6 +233,7 @@ export class Controller {
         });
         opts.progress(`forward: ${f.protocol} ${f.name}${f.tls ? ' (TLS)' : ''} -> ${formatEndpoint(f.to)} on the remote side`);
       }
+      await this.serveSocks();
       if (env.onDemand) {
         this.state = 'idle';
         await this.names.refresh();
@@ -231,8 +241,10 @@ export class Controller {
         opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
       } else {
         await this.ensureSession();
-        const rtt = await this.pingPeer();
-        opts.progress(`tunnel: ${env.tunnel.local} -> ${env.tunnel.remote} answers in ${rtt.toFixed(2)} ms`);
+        if (env.l3) {
+          const rtt = await this.pingPeer();
+          opts.progress(`tunnel: ${env.tunnel.local} -> ${env.tunnel.remote} answers in ${rtt.toFixed(2)} ms`);
+        }
         await this.checkDocker();
       }
       this.servers.push(await serveControl(controlSocket(env.name), async (req) => {
@@ -248,11 +260,24 @@ export class Controller {
     }
   }
 
+  /** localMasquerade by default on a host without iptables: a warning, not a failure (explicitly asked for: a failure). */
+  private async withoutMissingIptables(steps: Step[]): Promise<Step[]> {
+    const isRule = (s: Step): boolean => s.apply.side === 'local' && s.apply.op === 'iptables';
+    if (!steps.some(isRule)) return steps;
+    const probe = await execa('iptables', ['-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'], { reject: false });
+    if (probe.exitCode === 0) return steps;
+    const why = `iptables does not work here (${String(probe.stderr || probe.message).split('\n')[0]})`;
+    if (this.env.explicit.localMasquerade) throw new UserError(`${this.env.source}: environments.${this.env.name}.localMasquerade: ${why}`);
+    this.opts.progress(`warning: local containers will not reach the tunnel: ${why}`);
+    return steps.filter((s) => !isRule(s));
+  }
+
   /** Refuses what would clash with another connected environment, naming both. */
   private async checkOthers(): Promise<void> {
     const { env } = this;
+    if (!env.l3) return; // SSH only: nothing routed; a taken SOCKS or forward port says so itself
     const mine = [env.tunnel.local, env.tunnel.remote].map((a) => parseCidr(a)!);
-    for (const o of await otherEnvironments(env.name)) {
+    for (const o of (await otherEnvironments(env.name)).filter((x) => x.local !== '')) {
       const theirs = [o.local, o.remote].map((a) => parseCidr(a)!);
       if (mine.some((m) => theirs.some((x) => cidrsOverlap(m, x)))) {
         throw new UserError(`tunnel addresses of ${env.name} (${env.tunnel.local} <-> ${env.tunnel.remote}) clash with ${o.env}'s (${o.local} <-> ${o.remote}), which is connected`);
@@ -282,6 +307,7 @@ export class Controller {
       const taken = env.dns.domains.map(resolverFile).find((f) => fs.existsSync(f));
       if (taken) throw new UserError(`${taken} exists already and is not cloudbridge's; refusing to replace it`);
     }
+    if (!env.l3) return;
     if (this.platform === 'linux' && fs.existsSync(`/sys/class/net/${env.tunnel.device}`)) {
       throw new UserError(`interface ${env.tunnel.device} already exists (is ${env.name} connected already?)`);
     }
@@ -311,17 +337,23 @@ export class Controller {
       // A previous session's remote steps (a reconnect): undo them first, so nothing is doubled.
       const stale = await this.journal.undo(exec, isRemote);
       if (stale.length) opts.log(`could not undo the previous session's remote steps: ${stale.join('; ')}`);
-      const facts = await this.remoteFacts(client);
-      const channel = await this.openChannel(client, facts.unit);
-      const remoteDevice = `tun${facts.unit}`;
-      opts.progress(`ssh: tunnel channel open, remote device ${remoteDevice}`);
-      await this.journal.apply(planRemote(env, remoteDevice, facts), exec, (s) => opts.progress(`remote: ${s.title.replace(/^remote /, '')}`));
+      let channel: TunChannel | undefined;
+      let remoteDevice = '';
+      if (env.l3) {
+        const facts = await this.remoteFacts(client);
+        channel = await this.openChannel(client, facts.unit);
+        remoteDevice = `tun${facts.unit}`;
+        opts.progress(`ssh: tunnel channel open, remote device ${remoteDevice}`);
+        await this.journal.apply(planRemote(env, remoteDevice, facts), exec, (s) => opts.progress(`remote: ${s.title.replace(/^remote /, '')}`));
+      }
       this.session = { client, channel, remoteDevice };
       client.on('close', () => this.sessionLost(client, 'SSH connection closed'));
       client.on('error', (err: Error) => this.sessionLost(client, `SSH: ${err.message}`));
-      channel.onClose = () => this.sessionLost(client, 'sshd closed the tunnel channel');
-      this.pump!.attach(channel);
-      if (env.tunnel.mtuAuto) await this.pickMtu(client, remoteDevice);
+      if (channel) {
+        channel.onClose = () => this.sessionLost(client, 'sshd closed the tunnel channel');
+        this.pump!.attach(channel);
+        if (env.tunnel.mtuAuto) await this.pickMtu(client, remoteDevice);
+      }
       await this.names.refresh();
       await this.exposure?.start().then(
         () => opts.progress('docker: exposing remote containers labelled cloudbridge.expose'),
@@ -400,7 +432,7 @@ export class Controller {
     this.lastError = reason;
     this.opts.log(`${this.env.name}: ${reason}; reconnecting`);
     this.pump?.detach();
-    lost.channel.close();
+    lost.channel?.close();
     client.end();
     this.state = 'connecting';
     void this.reconnect();
@@ -428,7 +460,7 @@ export class Controller {
     let lastMoved = Date.now();
     const every = Math.min(1000, (this.env.idleTimeout * 1000) / 4);
     this.timers.push(setInterval(() => {
-      const moved = this.pump!.packets + this.dockerTraffic.chunks;
+      const moved = (this.pump?.packets ?? 0) + this.dockerTraffic.chunks;
       if (moved !== lastPackets || this.dockerTraffic.active > 0) {
         lastPackets = moved;
         lastMoved = Date.now();
@@ -448,7 +480,7 @@ export class Controller {
     this.session = undefined;
     this.pump?.detach();
     const errors = await this.journal.undo(this.executor(s.client), isRemote);
-    s.channel.close();
+    s.channel?.close();
     s.client.end();
     if (!this.stopping) {
       this.state = 'idle';
@@ -492,6 +524,27 @@ export class Controller {
     }
   }
 
+  /** SOCKS5 on each configured address; connections leave from the remote host, names resolved there. */
+  private async serveSocks(): Promise<void> {
+    const { env, opts } = this;
+    if (!env.socks) return;
+    for (const l of env.socks.listen) {
+      const host = listenAddress(l.host);
+      if (!host) throw new UserError(`${env.source}: environments.${env.name}.socks.listen: no interface or address "${l.host}" with an IPv4 address here`);
+      const at = `${host}:${l.port}`;
+      const listener = await listenSocks({ kind: 'inet', host, port: l.port }, {
+        dial: (to) => this.dial(to),
+        admits: (h, p) => this.allow.rules.length === 0 || this.allow.admitsStream(h, p),
+        auth: env.socks.auth,
+        traffic: this.dockerTraffic,
+      }, opts.user).catch((err: NodeJS.ErrnoException) => {
+        throw new UserError(`socks on ${at}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`);
+      });
+      this.socks.push({ listen: at, listener });
+      opts.progress(`socks: socks5h://${at}${env.socks.auth ? ' (username and password)' : ''}, names resolved on the remote side`);
+    }
+  }
+
   /** The local docker socket: each connection rides the current session, made on demand if need be. */
   private async serveDocker(): Promise<void> {
     const { env, opts } = this;
@@ -530,9 +583,9 @@ export class Controller {
       host: describeRoute(this.route),
       localDevice: this.tun?.name ?? '',
       remoteDevice: this.session?.remoteDevice ?? '',
-      local: env.tunnel.local,
-      remote: env.tunnel.remote,
-      mtu: this.mtu,
+      local: env.l3 ? env.tunnel.local : '',
+      remote: env.l3 ? env.tunnel.remote : '',
+      mtu: env.l3 ? this.mtu : 0,
       routes: env.routes,
       nat: env.nat,
       onDemand: env.onDemand,
@@ -551,6 +604,7 @@ export class Controller {
       }),
       refusedUnlisted: this.allow.unlisted,
       forwards: this.forwards.status(),
+      socks: this.socks.map((x) => ({ listen: x.listen, stats: { ...x.listener.stats } })),
       exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),
     };
   }
@@ -568,6 +622,7 @@ export class Controller {
     this.names.stop();
     await this.exposure?.closeAll();
     await this.forwards.closeAll();
+    await Promise.all(this.socks.map((x) => x.listener.close()));
     for (const s of this.servers.reverse()) s.close();
     const errors = await this.endSession(reason);
     // Without a session the remote steps cannot be undone now; keep them in
@@ -614,4 +669,10 @@ function dockerApi(env: EnvironmentConfig): Endpoint | undefined {
   if (env.docker.mode === 'socket') return { kind: 'unix', path: env.docker.remoteSocket };
   const m = /^tcp:\/\/([0-9.]+):(\d+)$/.exec(env.docker.host ?? '');
   return m ? { kind: 'inet', host: m[1]!, port: Number(m[2]) } : undefined;
+}
+
+/** A listen host: an IPv4 address as it is, an interface name (docker0) as its first IPv4 address. */
+export function listenAddress(host: string): string | undefined {
+  if (parseIPv4(host) !== undefined) return host;
+  return os.networkInterfaces()[host]?.find((a) => a.family === 'IPv4')?.address;
 }

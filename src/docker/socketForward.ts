@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Client } from 'ssh2';
+import { splice } from '../forward/listeners.js';
 
 /**
  * A local unix socket whose connections are carried to a remote unix socket
@@ -49,14 +50,7 @@ export async function forwardUnixSocket(
 
 function carry(client: Client, local: net.Socket, remotePath: string): void {
   client.openssh_forwardOutStreamLocal(remotePath, (err, remote) => {
-    if (err) {
-      local.destroy();
-      return;
-    }
-    local.pipe(remote).pipe(local);
-    remote.on('error', () => local.destroy());
-    local.on('close', () => remote.destroy());
-    remote.on('close', () => local.destroy());
-    local.resume();
+    if (err) local.destroy();
+    else splice(local, remote);
   });
 }

@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Endpoint, ForwardConfig } from '../config/forwards.js';
 import type { SocketTraffic } from '../docker/socketForward.js';
@@ -49,10 +50,51 @@ function listenOn(server: net.Server, at: Endpoint): Promise<void> {
   });
 }
 
+/**
+ * Starts `server` at `at` and keeps track of its connections, so that
+ * close() cuts them too. A unix socket belongs to `owner`, mode 0600.
+ */
+export async function serve(server: net.Server, at: Endpoint, owner: { readonly uid: number; readonly gid: number }): Promise<{ bound: Endpoint; close(): Promise<void> }> {
+  const open = new Set<net.Socket>();
+  server.on('connection', (s: net.Socket) => {
+    open.add(s);
+    s.once('close', () => open.delete(s));
+  });
+  if (at.kind === 'unix') {
+    fs.rmSync(at.path, { force: true });
+    const oldMask = process.umask(0o177);
+    try {
+      await listenOn(server, at);
+    } finally {
+      process.umask(oldMask);
+    }
+    fs.chownSync(at.path, owner.uid, owner.gid);
+  } else {
+    await listenOn(server, at);
+  }
+  return {
+    bound: boundOf(at, server.address()),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of open) s.destroy();
+        if (at.kind === 'unix') fs.rmSync(at.path, { force: true });
+      }),
+  };
+}
+
+/** Joins a local connection and a remote stream both ways; either end closing closes the other. */
+export function splice(local: Duplex, remote: Duplex): void {
+  local.pipe(remote).pipe(local);
+  remote.on('error', () => local.destroy());
+  remote.on('close', () => local.destroy());
+  local.on('close', () => remote.destroy());
+  local.resume();
+}
+
 /** A TCP or unix socket listener (TLS optional) whose connections are carried to the target over SSH. */
 export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promise<Listener> {
   const stats: ListenerStats = { active: 0, total: 0, refused: 0 };
-  const open = new Set<net.Socket>();
   const onConnection = (local: net.Socket): void => {
     local.on('error', () => {});
     if (stats.active >= fwd.maxConnections || !deps.admits(fwd.to)) {
@@ -64,22 +106,13 @@ export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promis
     stats.active++;
     stats.total++;
     deps.traffic.active++;
-    open.add(local);
     local.once('close', () => {
       stats.active--;
       deps.traffic.active--;
-      open.delete(local);
     });
     local.on('data', () => deps.traffic.chunks++);
     deps.dial(fwd.to).then(
-      (remote) => {
-        if (local.destroyed) return void remote.destroy();
-        local.pipe(remote).pipe(local);
-        remote.on('error', () => local.destroy());
-        remote.on('close', () => local.destroy());
-        local.on('close', () => remote.destroy());
-        local.resume();
-      },
+      (remote) => (local.destroyed ? remote.destroy() : splice(local, remote)),
       () => {
         stats.refused++;
         local.destroy();
@@ -88,28 +121,7 @@ export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promis
   };
   const server = deps.tls ? tls.createServer(deps.tls, onConnection) : net.createServer(onConnection);
   if (deps.tls) server.on('tlsClientError', () => {});
-  if (fwd.listen.kind === 'unix') {
-    fs.rmSync(fwd.listen.path, { force: true });
-    const oldMask = process.umask(0o177);
-    try {
-      await listenOn(server, fwd.listen);
-    } finally {
-      process.umask(oldMask);
-    }
-    fs.chownSync(fwd.listen.path, deps.owner.uid, deps.owner.gid);
-  } else {
-    await listenOn(server, fwd.listen);
-  }
-  return {
-    stats,
-    bound: boundOf(fwd.listen, server.address()),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of open) s.destroy();
-        if (fwd.listen.kind === 'unix') fs.rmSync(fwd.listen.path, { force: true });
-      }),
-  };
+  return { stats, ...(await serve(server, fwd.listen, deps.owner)) };
 }
 
 /** How long a UDP client address keeps its association without traffic (conntrack's default for UDP streams). */

@@ -18,19 +18,28 @@ export function planLocal(
   context?: { readonly host: string; readonly owner: ContextOwner },
 ): Step[] {
   const { local, remote, mtu } = env.tunnel;
-  const steps: Step[] = [
+  const steps: Step[] = env.l3 ? [
     {
       title: `address ${local} peer ${remote} on ${dev}`,
       apply: { side: 'local', op: 'addr-add', dev, local, peer: remote },
       undo: { side: 'local', op: 'addr-del', dev, local, peer: remote },
     },
     { title: `link ${dev} mtu ${mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu }, undo: null },
-  ];
+  ] : [];
   for (const cidr of env.routes) {
     steps.push({
       title: `route ${cidr} via ${dev}`,
       apply: { side: 'local', op: 'route-add', dev, cidr },
       undo: { side: 'local', op: 'route-del', dev, cidr },
+    });
+  }
+  if (platform === 'linux' && env.l3 && env.routes.length > 0 && env.localMasquerade) {
+    // Local containers (any bridge, present or future) leave with the tunnel address, so replies find their way back.
+    const rule = ['POSTROUTING', '-o', dev, '-m', 'comment', '--comment', ruleTag(env.name), '-j', 'MASQUERADE'];
+    steps.push({
+      title: `masquerade what leaves through ${dev} (local containers)`,
+      apply: { side: 'local', op: 'iptables', table: 'nat', argv: ['-A', ...rule] },
+      undo: { side: 'local', op: 'iptables', table: 'nat', argv: ['-D', ...rule] },
     });
   }
   if (context) {

@@ -11,6 +11,8 @@ export type LocalAction =
   | { readonly side: 'local'; readonly op: 'route-add' | 'route-del'; readonly dev: string; readonly cidr: string }
   | { readonly side: 'local'; readonly op: 'resolver-add'; readonly domain: string; readonly servers: readonly string[] }
   | { readonly side: 'local'; readonly op: 'resolver-del'; readonly domain: string }
+  /** Linux: one iptables rule, added (-A) or deleted (-D). */
+  | { readonly side: 'local'; readonly op: 'iptables'; readonly table: string; readonly argv: readonly string[] }
   | { readonly side: 'local'; readonly op: 'context-create'; readonly name: string; readonly host: string; readonly owner: ContextOwner }
   | { readonly side: 'local'; readonly op: 'context-remove'; readonly name: string; readonly owner: ContextOwner };
 
@@ -58,6 +60,8 @@ export function describeAction(a: Action): string {
       return `local: resolver ${a.domain} -> ${a.servers.join(' ')}`;
     case 'resolver-del':
       return `local: remove resolver ${a.domain}`;
+    case 'iptables':
+      return `local: iptables -t ${a.table} ${a.argv.join(' ')}`;
     case 'context-create':
       return `local: docker context ${a.name} -> ${a.host}`;
     case 'context-remove':

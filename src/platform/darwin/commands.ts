@@ -25,6 +25,8 @@ export function darwinCommand(a: LocalAction): string[] {
     }
     case 'resolver-del':
       return ['rm', '-f', resolverFile(a.domain)];
+    case 'iptables':
+      throw new Error('iptables is Linux only (macOS containers run in a VM whose traffic leaves with the host\'s address)');
     case 'context-create':
     case 'context-remove':
       return contextCommand(a);

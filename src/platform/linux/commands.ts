@@ -18,6 +18,8 @@ export function linuxCommand(a: LocalAction): string[] {
     case 'resolver-add':
     case 'resolver-del':
       throw new Error('split DNS on Linux is not built yet');
+    case 'iptables':
+      return ['iptables', '-w', '-t', a.table, ...a.argv];
     case 'context-create':
     case 'context-remove':
       return contextCommand(a);

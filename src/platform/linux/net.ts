@@ -1,8 +1,10 @@
 import fs from 'node:fs';
+import { execa } from 'execa';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
+import { linuxCommand } from './commands.js';
 
 const AF_INET = 2;
 const RT_TABLE_MAIN = 254;
@@ -35,6 +37,11 @@ export class LinuxNet implements LocalNet {
 
   async apply(a: NetAction): Promise<void> {
     if (a.op === 'resolver-add' || a.op === 'resolver-del') throw new Error('split DNS on Linux is not built yet');
+    if (a.op === 'iptables') {
+      const [file, ...args] = linuxCommand(a);
+      await execa(file!, args);
+      return;
+    }
     const index = await this.ifindex(a.dev);
     switch (a.op) {
       case 'addr-add':
