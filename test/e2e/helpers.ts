@@ -72,6 +72,8 @@ export async function leftovers(lab: Lab): Promise<string[]> {
   const routes = (await run('ip', ['route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
   found.push(...routes.map((r) => `local route: ${r}`));
   if (fs.existsSync(RUN_DIR)) found.push(...fs.readdirSync(RUN_DIR).map((f) => `local file: ${RUN_DIR}/${f}`));
+  const mine = (await run('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(`cloudbridge:${lab.name}`));
+  found.push(...mine.map((r) => `local rule: ${r}`));
   const rules = (await inNs(lab.remoteNs, 'iptables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge'));
   found.push(...rules.map((r) => `remote rule: ${r}`));
   const tuns = (await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout.trim();

@@ -13,12 +13,17 @@ environments:
     nat: true
 `, '/c.yaml', '/home/u'), 'stg');
 
-test('local plan: address, link, routes, each with its undo', (t) => {
+test('local plan: address, link, routes, masquerade for local containers, each with its undo', (t) => {
+  const masq = 'POSTROUTING -o cb-stg -m comment --comment cloudbridge:stg -j MASQUERADE';
   t.deepEqual(planLocal(env, 'cb-stg').map((s) => [describeAction(s.apply), s.undo && describeAction(s.undo)]), [
     ['local: addr-add 10.9.0.1 peer 10.9.0.2 dev cb-stg', 'local: addr-del 10.9.0.1 peer 10.9.0.2 dev cb-stg'],
     ['local: link cb-stg mtu 9000 up', null],
     ['local: route-add 172.31.0.0/16 dev cb-stg', 'local: route-del 172.31.0.0/16 dev cb-stg'],
+    [`local: iptables -t nat -A ${masq}`, `local: iptables -t nat -D ${masq}`],
   ]);
+  t.is(planLocal({ ...env, localMasquerade: false }, 'cb-stg').length, 3);
+  t.is(planLocal(env, 'utun4', 'darwin').length, 3, 'macOS containers leave with the host\'s address already');
+  t.is(planLocal({ ...env, l3: false, routes: [] }, '').length, 0, 'tunnel: false changes nothing on this host');
 });
 
 test('remote plan: exact commands, NAT tagged with the environment, forwarding restored as found', (t) => {
