@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cloudbridge lab: a "remote host" on this machine, for the demo and the tests.
 #
-#   scripts/lab.sh up   [NAME [OCTET [jump]]]   build it (idempotent: an old one is removed first)
+#   scripts/lab.sh up   [NAME [OCTET [jump|client]]]   build it (idempotent: an old one is removed first)
 #   scripts/lab.sh down [NAME]           remove everything it made
 #   scripts/lab.sh config [NAME]         print the path of its cloudbridge config
 #
@@ -15,6 +15,13 @@
 # (sshd, no tunnel) ── 10.OCTET.5.2 netns cb-NAME-r; the remote host is not
 # reachable from here directly, and the config reaches it through an
 # ssh_config with ProxyJump only.
+# With "client", this machine's side is a namespace too, cb-NAME-c (the veth's
+# host end and the unreachable route live there), with its own dockerd
+# (default bridge, iptables on: a developer's machine with Docker) on
+# /run/cloudbridge-lab/NAME/local-docker.sock; run cloudbridge in it with
+# `ip netns exec cb-NAME-c`.
+# When dnsmasq is installed, the remote host's resolver (127.0.0.1 in its
+# namespace) knows db.vpc.internal (10.OCTET.9.2) and nothing else.
 # Everything lives in namespaces it creates; files under /run/cloudbridge-lab/NAME.
 set -euo pipefail
 
@@ -28,6 +35,7 @@ dir=/run/cloudbridge-lab/$name
 ns_r=cb-$name-r
 ns_b=cb-$name-b
 ns_j=cb-$name-j
+ns_c=cb-$name-c
 veth_h=cbh-$name
 net=10.$octet
 
@@ -49,7 +57,9 @@ down() {
   kill_pidfile "$dir/sshd.pid"
   kill_pidfile "$dir/sshd-notun.pid"
   kill_pidfile "$dir/sshd-jump.pid"
-  for ns in "$ns_r" "$ns_b" "$ns_j"; do
+  kill_pidfile "$dir/local-dockerd.pid"
+  kill_pidfile "$dir/dnsmasq.pid"
+  for ns in "$ns_r" "$ns_b" "$ns_j" "$ns_c"; do
     if ip netns list | grep -qw "$ns"; then
       # anything a test left running inside
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
@@ -60,7 +70,7 @@ down() {
   local made_net
   made_net=10.$(cat "$dir/octet" 2>/dev/null || echo "$octet")
   ip route del unreachable "$made_net.0.0/16" metric 4242 2>/dev/null || true
-  rm -rf "/etc/netns/$ns_r"
+  rm -rf "/etc/netns/$ns_r" "/etc/netns/$ns_c"
   rmdir /etc/netns 2>/dev/null || true
   if [ -d "$dir" ]; then
     # dockerd may leave mounts below its roots
@@ -106,11 +116,21 @@ up() {
     ip link add "$veth_h" type veth peer name eth0 netns "$ns_r"
     ip -n "$ns_r" addr add "$remote_ip/24" dev eth0
   fi
-  ip addr add "$net.0.1/24" dev "$veth_h"
-  ip link set "$veth_h" up
+  local here=()
+  if [ "$mode" = client ]; then
+    ip netns add "$ns_c"
+    ip -n "$ns_c" link set lo up
+    ip link set "$veth_h" netns "$ns_c"
+    here=(-n "$ns_c")
+    mkdir -p "/etc/netns/$ns_c"
+    # an upstream resolver that is not there: the client knows no names of its own
+    printf 'nameserver %s.255.254\n' "$net" >"/etc/netns/$ns_c/resolv.conf"
+  fi
+  ip "${here[@]}" addr add "$net.0.1/24" dev "$veth_h"
+  ip "${here[@]}" link set "$veth_h" up
   # Whatever in 10.OCTET/16 is not routed into the lab or a tunnel dies here
   # instead of following the default route off this machine.
-  ip route add unreachable "$net.0.0/16" metric 4242
+  ip "${here[@]}" route add unreachable "$net.0.0/16" metric 4242
   ip -n "$ns_r" link set eth0 up
   ip -n "$ns_r" link add eth1 type veth peer name eth0 netns "$ns_b"
   ip -n "$ns_r" addr add "$net.9.1/24" dev eth1
@@ -129,6 +149,11 @@ up() {
   # `ip netns exec` mounts these over /etc/hosts for sshd and everything it starts
   mkdir -p "/etc/netns/$ns_r"
   printf '127.0.0.1 localhost\n%s.9.2 api.vpc.internal\n' "$net" >"/etc/netns/$ns_r/hosts"
+  printf 'nameserver 127.0.0.1\n' >"/etc/netns/$ns_r/resolv.conf"
+  if command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ]; then
+    ip netns exec "$ns_r" /usr/sbin/dnsmasq --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
+      --user=root --pid-file="$dir/dnsmasq.pid" --host-record="db.vpc.internal,$net.9.2" --local=/vpc.internal/
+  fi
   for variant in tun notun; do
     if [ $variant = tun ]; then port=22 permit=yes pid=sshd.pid; else port=2200 permit=no pid=sshd-notun.pid; fi
     cat >"$dir/sshd_config_$variant" <<CONF
@@ -164,6 +189,12 @@ CONF
     >"$dir/dockerd.log" 2>&1 </dev/null &
   wait_for "sshd" ip netns exec "$ns_r" bash -c "exec 3<>/dev/tcp/$remote_ip/22"
   wait_for "dockerd" docker -H "unix://$dir/docker.sock" version
+  if [ "$mode" = client ]; then
+    nsenter --net="/var/run/netns/$ns_c" dockerd \
+      --data-root "$dir/local-docker-data" --exec-root "$dir/local-docker-exec" --pidfile "$dir/local-dockerd.pid" \
+      -H "unix://$dir/local-docker.sock" >"$dir/local-dockerd.log" 2>&1 </dev/null &
+    wait_for "local dockerd" docker -H "unix://$dir/local-docker.sock" version
+  fi
 
   if [ "$mode" = jump ]; then
     cat >"$dir/ssh_config" <<CONF

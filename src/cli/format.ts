@@ -35,6 +35,10 @@ export function formatStatus(list: readonly Status[]): string {
         ] : []),
         ...s.forwards.map((f) => `  forward ${f.protocol} ${f.listen}${f.tls ? ' (TLS)' : ''} -> ${f.to}${f.source === 'config' ? '' : ` [${f.source}]`}: ${f.stats.active} open, ${f.stats.total} total, ${f.stats.refused} refused${f.health ? `, ${f.health.check} check ${f.health.state}${f.health.state === 'unhealthy' ? ` (${f.health.detail})` : ''}` : ''}`),
         ...Object.entries(s.exposeProblems).map(([c, why]) => `  expose  ${c}: ${why}`),
+        ...(s.dns ? [`  dns     on ${s.dns.listen.join(', ')}: ${[
+          ...(s.dns.domains.length ? [`${s.dns.domains.join(', ')} asked of ${s.dns.servers.join(', ') || '(no resolver yet)'} on the remote side`] : []),
+          ...(s.dns.containers ? [`${Object.keys(s.dns.containers).length} remote containers as NAME.${s.env}.docker`] : []),
+        ].join('; ')}; ${s.dns.stats.queries} queries, ${s.dns.stats.failed} failed`] : []),
         ...(s.reconnects || s.lastError ? [`  session ${s.reconnects} reconnects${s.lastError ? `, last error: ${s.lastError}` : ''}`] : []),
       ].join('\n'),
     )

@@ -17,7 +17,9 @@ import { formatStatus } from './format.js';
 import { dryRunPlan, formatPlan } from '../plan/dryRun.js';
 import { askPassphrases, encryptedKeys } from '../ssh/passphrase.js';
 import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
-import { currentPlatform, type PlatformName } from '../platform/index.js';
+import { currentPlatform, listenAddress, type PlatformName } from '../platform/index.js';
+import { shellJoin } from '../ssh/quote.js';
+import { dockerRunArgs, proxyVars, type ContainerNeeds } from './run.js';
 
 interface CommonArgs {
   config: string | undefined;
@@ -246,34 +248,82 @@ const evalHint: Record<Shell, (env: string) => string> = {
   powershell: (e) => `# cloudbridge env ${e} --shell powershell | Invoke-Expression`,
 };
 
+/** A connected environment, with its status when the control socket lets us read it; else a one-line refusal. */
+async function connected(envName: string, args: CommonArgs): Promise<{ env: EnvironmentConfig; status: Status | undefined }> {
+  const env = findEnvironment(loadConfig(args.config), envName);
+  const p = await presence(env.name);
+  if (p.state !== 'running') throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
+  return { env, status: p.status };
+}
+
 /** DOCKER_HOST for a connected environment, or a one-line refusal. */
 async function connectedDockerHost(envName: string, args: CommonArgs): Promise<string> {
-  const env = findEnvironment(loadConfig(args.config), envName);
+  const { env } = await connected(envName, args);
   const host = dockerHostFor(env);
   if (!host) throw new UserError(`${env.name} has docker.mode: off`);
-  if ((await presence(env.name)).state !== 'running') throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
   return host;
+}
+
+/** What a program (or container) on this host needs for the environment: proxy URLs, DNS, remote container names. */
+async function containerNeeds(env: EnvironmentConfig, status: Status | undefined): Promise<ContainerNeeds> {
+  const urls: { url: string; loopback: boolean }[] = [];
+  for (const l of env.socks?.listen ?? []) {
+    const host = await listenAddress(l.host);
+    if (!host) continue;
+    const auth = env.socks!.auth ? `${encodeURIComponent(env.socks!.auth.username)}:${encodeURIComponent(env.socks!.auth.password)}@` : '';
+    urls.push({ url: `socks5h://${auth}${host}:${l.port}`, loopback: host.startsWith('127.') });
+  }
+  return {
+    proxyForHost: urls.find((u) => u.loopback)?.url ?? urls[0]?.url,
+    proxyForBridge: urls.find((u) => !u.loopback)?.url,
+    dns: status?.dns?.listen.find((a) => !a.startsWith('127.')),
+    hosts: status?.dns?.containers ?? {},
+  };
+}
+
+/** DOCKER_HOST and, with SOCKS on, the proxy variables. */
+async function environmentVars(envName: string, args: CommonArgs): Promise<Record<string, string | undefined>> {
+  const { env, status } = await connected(envName, args);
+  const host = dockerHostFor(env);
+  const proxy = (await containerNeeds(env, status)).proxyForHost;
+  if (!host && !proxy) throw new UserError(`${env.name} has docker.mode: off and no socks: nothing to set`);
+  return { ...(host ? { DOCKER_HOST: host } : {}), ...(proxy ? proxyVars(proxy) : {}) };
 }
 
 async function printEnv(envName: string, args: CommonArgs & { unset: boolean; shell: string }): Promise<number> {
   const shell = args.shell as Shell;
   if (args.unset) {
-    process.stdout.write(shellLines(shell, { DOCKER_HOST: undefined }));
+    process.stdout.write(shellLines(shell, { DOCKER_HOST: undefined, ...proxyVars(undefined) }));
     return 0;
   }
-  const host = await connectedDockerHost(envName, args);
-  process.stdout.write(`${shellLines(shell, { DOCKER_HOST: host })}${evalHint[shell](envName)}\n`);
+  process.stdout.write(`${shellLines(shell, await environmentVars(envName, args))}${evalHint[shell](envName)}\n`);
   return 0;
 }
 
-/** Runs a command with DOCKER_HOST pointing at the environment; its exit code is ours. */
-async function execIn(envName: string, command: string[], args: CommonArgs): Promise<number> {
-  if (command.length === 0) throw new UserError('name a command after --, e.g. cloudbridge exec staging -- docker ps');
-  const host = await connectedDockerHost(envName, args);
+/** Runs a command and returns its exit code; a command that cannot start is a one-line error. */
+async function runCommand(command: readonly string[], env: Record<string, string | undefined>): Promise<number> {
   const { execa } = await import('execa');
-  const r = await execa(command[0]!, command.slice(1), { stdio: 'inherit', reject: false, env: { DOCKER_HOST: host } });
+  const r = await execa(command[0]!, command.slice(1), { stdio: 'inherit', reject: false, env });
   if (r.failed && r.exitCode === undefined) throw new UserError(`${command[0]}: ${r.shortMessage ?? 'could not run'}`);
   return r.exitCode ?? 1;
+}
+
+/** Runs a command with DOCKER_HOST (and proxies) set for the environment; its exit code is ours. */
+async function execIn(envName: string, command: string[], args: CommonArgs): Promise<number> {
+  if (command.length === 0) throw new UserError('name a command after --, e.g. cloudbridge exec staging -- docker ps');
+  return runCommand(command, await environmentVars(envName, args));
+}
+
+/** `docker run` on this host with what the container needs to reach the environment. */
+async function runContainer(envName: string, command: string[], args: CommonArgs & { print: boolean }): Promise<number> {
+  const { env, status } = await connected(envName, args);
+  const { args: argv, warnings } = dockerRunArgs(command, await containerNeeds(env, status));
+  for (const w of warnings) process.stderr.write(`cloudbridge: warning: ${w}\n`);
+  if (args.print) {
+    process.stdout.write(`${shellJoin(argv)}\n`);
+    return 0;
+  }
+  return runCommand(argv, {});
 }
 
 /** Switches the invoking user's docker CLI to the environment's context. */
@@ -424,9 +474,20 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'exec <env> [command..]',
-      'run a command with DOCKER_HOST set for the environment: cloudbridge exec ENV -- docker ps',
+      'run a command with DOCKER_HOST (and, with socks, ALL_PROXY and friends) set for the environment: cloudbridge exec ENV -- docker ps',
       (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).positional('command', { type: 'string', array: true }),
       (a) => run(execIn(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a)),
+    )
+    .command(
+      'run <env> [command..]',
+      'run a container on this host that reaches the environment: cloudbridge run ENV -- docker run IMAGE …',
+      (y) =>
+        withConfig(y)
+          .positional('env', { type: 'string', demandOption: true })
+          .positional('command', { type: 'string', array: true })
+          .option('print', { type: 'boolean', default: false, describe: 'print the docker command instead of running it' })
+          .epilogue('Adds, right after "run": the SOCKS proxy variables (socks5h://, names resolved on the remote side) when socks listens where containers reach it (docker0:PORT), --dns with the split-DNS forwarder on the docker bridge, and --add-host for the remote containers cloudbridge knows by name. The container runs on this host\'s Docker; its traffic to the routes goes through the tunnel.'),
+      (a) => run(runContainer(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a)),
     )
     .command(
       'use <env>',

@@ -32,8 +32,10 @@ export interface DockerConfig {
 export interface DnsConfig {
   /** Names resolved through the tunnel (split DNS), e.g. vpc.internal. */
   readonly domains: readonly string[];
-  /** Resolvers for those names, reached through the tunnel. */
+  /** Resolvers for those names as the remote host reaches them; empty: the remote host's own (its resolv.conf). */
   readonly servers: readonly string[];
+  /** Answer NAME.ENV.docker with the remote containers' addresses. */
+  readonly containers: boolean;
 }
 
 export interface SocksConfig {

@@ -181,7 +181,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const nf: Field = f.child('dns');
   const dnsRaw = raw['dns'] ?? {};
   if (!isObj(dnsRaw)) nf.fail('must be a mapping with domains and servers');
-  checkKeys(nf, dnsRaw, ['domains', 'servers']);
+  checkKeys(nf, dnsRaw, ['domains', 'servers', 'containers']);
   const list = (lf: Field, v: unknown, check: (s: string) => boolean, what: string): string[] => {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) lf.fail('must be a list');
@@ -193,7 +193,8 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   };
   const domains = list(nf.child('domains'), dnsRaw['domains'], isDomainName, 'a domain name');
   const servers = list(nf.child('servers'), dnsRaw['servers'], (x) => parseIPv4(x) !== undefined, 'an IPv4 address');
-  if (domains.length > 0 && servers.length === 0) nf.child('servers').fail('is required when dns.domains is set');
+  const containers = bool(nf.child('containers'), dnsRaw['containers'], false);
+  if (containers && mode === 'off') nf.child('containers').fail('needs docker mode socket or tcp (names come from the remote daemon)');
 
   const af: Field = f.child('allow');
   const allowRaw = raw['allow'] ?? [];
@@ -292,7 +293,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     nat: bool(f.child('nat'), raw['nat'], false),
     localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], true),
     docker: { mode, host: dockerHost, remoteSocket, expose },
-    dns: { domains, servers },
+    dns: { domains, servers, containers },
     allow,
     forwards,
     socks,

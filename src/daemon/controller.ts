@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { execa } from 'execa';
@@ -16,13 +15,17 @@ import { Pump, type PumpStats } from '../datapath/pump.js';
 import { dockerCliPresent } from '../docker/context.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import { LabelExposure } from '../docker/exposure.js';
+import { ContainerNames } from '../docker/names.js';
+import { ContainerWatcher } from '../docker/watch.js';
+import { DNS_LISTEN, DnsForwarder, parseResolvConf, RESOLV_MARK, type ForwarderStats } from '../dns/forwarder.js';
+import { readResolvConf } from '../platform/linux/resolvConf.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
 import { dialOver } from '../forward/dial.js';
 import { Forwards, NO_SESSION, type ForwardStatus } from '../forward/forwards.js';
 import type { Listener, ListenerStats } from '../forward/listeners.js';
 import { listenSocks } from '../socks/server.js';
 import { resolverFile } from '../platform/darwin/commands.js';
-import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
+import { currentPlatform, listenAddress, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
 import { IPTABLES_STATE, lowestFreeTun, planLocal, planRemote } from '../plan/plan.js';
@@ -93,6 +96,15 @@ export interface Status {
   readonly socks: readonly { readonly listen: string; readonly stats: ListenerStats }[];
   /** docker.expose: labels: containers whose labels could not be honoured, and why. */
   readonly exposeProblems: Readonly<Record<string, string>>;
+  /** Linux split DNS, when on. */
+  readonly dns: {
+    readonly listen: readonly string[];
+    readonly domains: readonly string[];
+    readonly servers: readonly string[];
+    /** NAME.ENV.docker -> address, with dns.containers. */
+    readonly containers: Readonly<Record<string, string>> | null;
+    readonly stats: ForwarderStats;
+  } | null;
 }
 
 const BACKOFF_MIN_MS = 1000;
@@ -145,6 +157,14 @@ export class Controller {
   private readonly names: AllowNames;
   private readonly forwards: Forwards;
   private readonly exposure: LabelExposure | undefined;
+  private readonly containerNames: ContainerNames | undefined;
+  /** Follows the remote daemon's containers for exposure and names. */
+  private readonly watcher: ContainerWatcher | undefined;
+  private dns: DnsForwarder | undefined;
+  /** Addresses the DNS forwarder listens on. */
+  private dnsListen: string[] = [];
+  /** The remote host's own resolvers (dns.servers empty), read at each session start. */
+  private remoteResolvers: string[] = [];
   private readonly socks: { readonly listen: string; readonly listener: Listener }[] = [];
   /** Resolves when the controller has gone down, for whatever reason. */
   readonly done: Promise<string>;
@@ -170,9 +190,13 @@ export class Controller {
       log: opts.log,
     });
     const api = dockerApi(env);
-    this.exposure = env.docker.expose === 'labels' && api
-      ? new LabelExposure(api, (to) => this.dialIfUp(to), this.forwards, opts.log)
+    this.watcher = api && (env.docker.expose === 'labels' || env.dns.containers)
+      ? new ContainerWatcher(api, (to) => this.dialIfUp(to), opts.log)
       : undefined;
+    this.exposure = this.watcher && env.docker.expose === 'labels' ? new LabelExposure(this.forwards, opts.log) : undefined;
+    this.containerNames = this.watcher && env.dns.containers ? new ContainerNames() : undefined;
+    if (this.exposure) this.watcher!.add(this.exposure);
+    if (this.containerNames) this.watcher!.add(this.containerNames);
   }
 
   /** A stream to a target as the remote host sees it, over the session (made first, on demand). */
@@ -234,6 +258,7 @@ export class Controller {
         opts.progress(`forward: ${f.protocol} ${f.name}${f.tls ? ' (TLS)' : ''} -> ${formatEndpoint(f.to)} on the remote side`);
       }
       await this.serveSocks();
+      await this.startDns();
       if (env.onDemand) {
         this.state = 'idle';
         await this.names.refresh();
@@ -300,8 +325,8 @@ export class Controller {
     await this.checkOthers();
     const nets = await this.net!.interfaceNetworks();
     const routes = await this.net!.routes();
-    if (this.platform === 'linux' && env.dns.domains.length > 0) {
-      throw new UserError(`${env.source}: environments.${env.name}.dns: split DNS is macOS-only for now (/etc/resolver); on Linux leave dns out`);
+    if (this.platform === 'darwin' && env.dns.domains.length > 0 && env.dns.servers.length === 0) {
+      throw new UserError(`${env.source}: environments.${env.name}.dns.servers: on macOS name the resolvers (reached through the tunnel) for /etc/resolver`);
     }
     if (this.platform === 'darwin') {
       const taken = env.dns.domains.map(resolverFile).find((f) => fs.existsSync(f));
@@ -355,9 +380,16 @@ export class Controller {
         if (env.tunnel.mtuAuto) await this.pickMtu(client, remoteDevice);
       }
       await this.names.refresh();
-      await this.exposure?.start().then(
-        () => opts.progress('docker: exposing remote containers labelled cloudbridge.expose'),
-        (err: Error) => opts.log(`expose: cannot watch the remote docker daemon: ${err.message}`),
+      if (env.dns.domains.length > 0 && env.dns.servers.length === 0) {
+        this.remoteResolvers = parseResolvConf(await runRemote(client, ['cat', '/etc/resolv.conf'], { sudo: false }).catch(() => '')).nameservers;
+        opts.progress(`dns: ${env.dns.domains.join(', ')} asked of ${this.remoteResolvers.join(', ') || '(no resolver in the remote /etc/resolv.conf)'} on the remote host`);
+      }
+      await this.watcher?.start().then(
+        () => {
+          if (this.exposure) opts.progress('docker: exposing remote containers labelled cloudbridge.expose');
+          if (this.containerNames) opts.progress(`dns: remote containers answer as NAME.${env.name}.docker`);
+        },
+        (err: Error) => opts.log(`docker: cannot watch the remote daemon's containers: ${err.message}`),
       );
       this.sessionStartedAt = Date.now();
       this.state = 'up';
@@ -529,7 +561,7 @@ export class Controller {
     const { env, opts } = this;
     if (!env.socks) return;
     for (const l of env.socks.listen) {
-      const host = listenAddress(l.host);
+      const host = await listenAddress(l.host);
       if (!host) throw new UserError(`${env.source}: environments.${env.name}.socks.listen: no interface or address "${l.host}" with an IPv4 address here`);
       const at = `${host}:${l.port}`;
       const listener = await listenSocks({ kind: 'inet', host, port: l.port }, {
@@ -543,6 +575,50 @@ export class Controller {
       this.socks.push({ listen: at, listener });
       opts.progress(`socks: socks5h://${at}${env.socks.auth ? ' (username and password)' : ''}, names resolved on the remote side`);
     }
+  }
+
+  /**
+   * Linux split DNS: a forwarder on a loopback address (and on docker0's, for
+   * containers), and resolv.conf pointing at it as a recorded step whose undo
+   * puts back exactly what was there.
+   */
+  private async startDns(): Promise<void> {
+    const { env, opts } = this;
+    if (this.platform !== 'linux' || (env.dns.domains.length === 0 && !env.dns.containers)) return;
+    const before = readResolvConf();
+    if (before.content.includes(RESOLV_MARK)) {
+      throw new UserError(`/etc/resolv.conf points at another environment's DNS forwarder already; split DNS works for one environment at a time`);
+    }
+    const { nameservers, rest } = parseResolvConf(before.content);
+    const names = this.containerNames;
+    this.dns = new DnsForwarder({
+      domains: env.dns.domains,
+      remoteServers: () => (env.dns.servers.length ? env.dns.servers : this.remoteResolvers),
+      dialRemote: (host, port) => this.dial({ kind: 'inet', host, port }),
+      upstream: nameservers.filter((n) => n !== DNS_LISTEN),
+      zone: names ? { domain: `${env.name}.docker`, lookup: (n) => names.lookup(n) } : undefined,
+    });
+    await this.dns.listen(DNS_LISTEN).catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`dns: cannot listen on ${DNS_LISTEN}:53 (${err.code === 'EADDRINUSE' ? 'in use' : err.message})`);
+    });
+    this.dnsListen = [DNS_LISTEN];
+    // containers cannot reach this host's loopback: the docker bridge's address serves them
+    const bridge = await listenAddress('docker0');
+    if (bridge) {
+      await this.dns.listen(bridge).then(() => this.dnsListen.push(bridge), (err: Error) => opts.progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`));
+    }
+    const content = [
+      `# ${RESOLV_MARK} for ${env.name}: ${[...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])].join(', ')} through the tunnel;`,
+      '# the previous file comes back on disconnect (or cloudbridge cleanup)',
+      `nameserver ${DNS_LISTEN}`,
+      ...rest,
+      '',
+    ].join('\n');
+    await this.journal.apply([{
+      title: `resolv.conf -> DNS forwarder ${this.dnsListen.join(', ')}`,
+      apply: { side: 'local', op: 'resolv-conf', content, symlink: undefined },
+      undo: { side: 'local', op: 'resolv-conf', content: before.content, symlink: before.symlink },
+    }], this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
   }
 
   /** The local docker socket: each connection rides the current session, made on demand if need be. */
@@ -606,6 +682,13 @@ export class Controller {
       forwards: this.forwards.status(),
       socks: this.socks.map((x) => ({ listen: x.listen, stats: { ...x.listener.stats } })),
       exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),
+      dns: this.dns ? {
+        listen: this.dnsListen,
+        domains: env.dns.domains,
+        servers: env.dns.servers.length ? env.dns.servers : this.remoteResolvers,
+        containers: this.containerNames ? Object.fromEntries(Object.entries(this.containerNames.all()).map(([n, a]) => [`${n}.${env.name}.docker`, formatIPv4(a)])) : null,
+        stats: { ...this.dns.stats },
+      } : null,
     };
   }
 
@@ -620,7 +703,9 @@ export class Controller {
     await this.sessionStarting?.catch(() => {});
     this.pump?.stop();
     this.names.stop();
+    this.watcher?.stop();
     await this.exposure?.closeAll();
+    await this.dns?.close();
     await this.forwards.closeAll();
     await Promise.all(this.socks.map((x) => x.listener.close()));
     for (const s of this.servers.reverse()) s.close();
@@ -669,10 +754,4 @@ function dockerApi(env: EnvironmentConfig): Endpoint | undefined {
   if (env.docker.mode === 'socket') return { kind: 'unix', path: env.docker.remoteSocket };
   const m = /^tcp:\/\/([0-9.]+):(\d+)$/.exec(env.docker.host ?? '');
   return m ? { kind: 'inet', host: m[1]!, port: Number(m[2]) } : undefined;
-}
-
-/** A listen host: an IPv4 address as it is, an interface name (docker0) as its first IPv4 address. */
-export function listenAddress(host: string): string | undefined {
-  if (parseIPv4(host) !== undefined) return host;
-  return os.networkInterfaces()[host]?.find((a) => a.family === 'IPv4')?.address;
 }

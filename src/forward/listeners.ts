@@ -83,6 +83,18 @@ export async function serve(server: net.Server, at: Endpoint, owner: { readonly 
   };
 }
 
+/** Counts an accepted connection while it lasts, in the listener's stats and as traffic (on-demand idle timeouts). */
+export function track(conn: net.Socket, stats: ListenerStats, traffic: SocketTraffic): void {
+  stats.active++;
+  stats.total++;
+  traffic.active++;
+  conn.once('close', () => {
+    stats.active--;
+    traffic.active--;
+  });
+  conn.on('data', () => traffic.chunks++);
+}
+
 /** Joins a local connection and a remote stream both ways; either end closing closes the other. */
 export function splice(local: Duplex, remote: Duplex): void {
   local.pipe(remote).pipe(local);
@@ -103,14 +115,7 @@ export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promis
       return;
     }
     local.pause();
-    stats.active++;
-    stats.total++;
-    deps.traffic.active++;
-    local.once('close', () => {
-      stats.active--;
-      deps.traffic.active--;
-    });
-    local.on('data', () => deps.traffic.chunks++);
+    track(local, stats, deps.traffic);
     deps.dial(fwd.to).then(
       (remote) => (local.destroyed ? remote.destroy() : splice(local, remote)),
       () => {

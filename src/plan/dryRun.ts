@@ -5,6 +5,7 @@ import { shellJoin } from '../ssh/quote.js';
 import { planLocal, planRemote } from './plan.js';
 import type { ContextOwner } from './steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
+import { DNS_LISTEN } from '../dns/forwarder.js';
 
 export interface PlannedStep {
   readonly side: 'local' | 'remote';
@@ -35,7 +36,10 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   if (env.tunnel.mtuAuto) notes.push(`mtu auto: both devices start at ${env.tunnel.mtu}; connect probes the largest packet sshd carries and sets both ends to it`);
   if (env.nat) notes.push('ip_forward is switched on, and back, only where it is off');
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
-  if (platform === 'linux' && env.dns.domains.length > 0) notes.push('dns: split DNS is macOS-only for now; connect refuses it on Linux');
+  if (platform === 'linux' && (env.dns.domains.length > 0 || env.dns.containers)) {
+    const zones = [...env.dns.domains, ...(env.dns.containers ? [`${env.name}.docker`] : [])];
+    notes.push(`dns: a forwarder on ${DNS_LISTEN} answers ${zones.join(', ')} (asked of ${env.dns.servers.length ? env.dns.servers.join(', ') : "the remote host's resolvers"} over SSH) and passes the rest to the resolvers in /etc/resolv.conf, which points at it until disconnect`);
+  }
   const steps: PlannedStep[] = [
     ...planLocal(env, localDevice, platform, owner && dockerHost ? { host: dockerHost, owner } : undefined).map((s): PlannedStep => ({
       side: 'local',

@@ -11,6 +11,8 @@ export type LocalAction =
   | { readonly side: 'local'; readonly op: 'route-add' | 'route-del'; readonly dev: string; readonly cidr: string }
   | { readonly side: 'local'; readonly op: 'resolver-add'; readonly domain: string; readonly servers: readonly string[] }
   | { readonly side: 'local'; readonly op: 'resolver-del'; readonly domain: string }
+  /** Linux: /etc/resolv.conf's content (or, on undo, a symlink it was) written in place. */
+  | { readonly side: 'local'; readonly op: 'resolv-conf'; readonly content: string; readonly symlink: string | undefined }
   /** Linux: one iptables rule, added (-A) or deleted (-D). */
   | { readonly side: 'local'; readonly op: 'iptables'; readonly table: string; readonly argv: readonly string[] }
   | { readonly side: 'local'; readonly op: 'context-create'; readonly name: string; readonly host: string; readonly owner: ContextOwner }
@@ -62,6 +64,8 @@ export function describeAction(a: Action): string {
       return `local: remove resolver ${a.domain}`;
     case 'iptables':
       return `local: iptables -t ${a.table} ${a.argv.join(' ')}`;
+    case 'resolv-conf':
+      return a.symlink ? `local: /etc/resolv.conf -> ${a.symlink}` : `local: /etc/resolv.conf: ${a.content.split('\n').filter((l) => l.startsWith('nameserver')).join(', ')}`;
     case 'context-create':
       return `local: docker context ${a.name} -> ${a.host}`;
     case 'context-remove':

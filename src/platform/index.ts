@@ -1,3 +1,6 @@
+import os from 'node:os';
+import { execa } from 'execa';
+import { parseIPv4 } from '../config/ipv4.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import type { LocalAction } from '../plan/steps.js';
 import { darwinCommand } from './darwin/commands.js';
@@ -32,4 +35,17 @@ export function localCommand(p: PlatformName, a: LocalAction): string[] {
 export function requestedDevice(p: PlatformName, env: EnvironmentConfig): string {
   if (p === 'darwin') return /^utun\d+$/.test(env.tunnel.device) ? env.tunnel.device : '';
   return env.tunnel.device;
+}
+
+/**
+ * A listen host: an IPv4 address as it is, an interface name (docker0) as
+ * its first IPv4 address. Node lists only interfaces that are up and
+ * running, and docker0 without containers is neither: ask `ip` then.
+ */
+export async function listenAddress(host: string): Promise<string | undefined> {
+  if (parseIPv4(host) !== undefined) return host;
+  const listed = os.networkInterfaces()[host]?.find((a) => a.family === 'IPv4')?.address;
+  if (listed || process.platform !== 'linux' || !/^[A-Za-z0-9_.-]{1,15}$/.test(host)) return listed;
+  const r = await execa('ip', ['-4', '-o', 'addr', 'show', 'dev', host], { reject: false });
+  return /\binet ([0-9.]+)\//.exec(String(r.stdout))?.[1];
 }

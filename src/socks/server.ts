@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../config/forwards.js';
 import type { SocketTraffic } from '../docker/socketForward.js';
-import { serve, splice, type Listener, type ListenerStats } from '../forward/listeners.js';
+import { serve, splice, track, type Listener, type ListenerStats } from '../forward/listeners.js';
 
 /** RFC 1928 reply codes. */
 export const REP = {
@@ -138,14 +138,7 @@ export function handleSocks(sock: net.Socket, deps: SocksDeps, stats: ListenerSt
     deps.dial({ kind: 'inet', host, port }).then(
       (remote) => {
         if (sock.destroyed) return void remote.destroy();
-        stats.total++;
-        stats.active++;
-        deps.traffic.active++;
-        sock.once('close', () => {
-          stats.active--;
-          deps.traffic.active--;
-        });
-        sock.on('data', () => deps.traffic.chunks++);
+        track(sock, stats, deps.traffic);
         sock.write(reply(REP.ok));
         if (buf.length) remote.write(buf); // sent early by an eager client
         splice(sock, remote);

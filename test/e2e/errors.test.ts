@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { cli, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
@@ -106,9 +107,17 @@ test.serial('a route over one of the host\'s own networks is refused, and taken 
   t.deepEqual(await leftovers(lab), []);
 });
 
-test.serial('split DNS asked for on Linux is refused before anything changes', async (t) => {
-  const cfg = variantConfig(lab, 'dns.yaml', [['    user: root', '    dns: { domains: [vpc.internal], servers: [10.215.9.2] }\n    user: root']]);
-  await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: .*dns\.yaml: environments\.cbe\.dns: split DNS is macOS-only for now/);
+test.serial('a SOCKS or forward port that is taken is refused, and what was made before it is undone', async (t) => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(18099, '127.0.0.1', r));
+  try {
+    const socks = variantConfig(lab, 'socks-taken.yaml', [['    user: root', '    socks: { listen: 127.0.0.1:18099 }\n    user: root']]);
+    await refused(t, ['connect', 'cbe', '--config', socks], /^cloudbridge: socks on 127\.0\.0\.1:18099: the address is in use$/);
+    const fwd = variantConfig(lab, 'forward-taken.yaml', [['    user: root', '    forwards: [{ listen: 18099, to: "127.0.0.1:80" }]\n    user: root']]);
+    await refused(t, ['connect', 'cbe', '--config', fwd], /^cloudbridge: .*forward-taken\.yaml: environments\.cbe\.forwards: forward 18099 -> 127\.0\.0\.1:80: the address is in use$/);
+  } finally {
+    blocker.close();
+  }
 });
 
 test.serial('a failure half way undoes the steps already made on both hosts', async (t) => {

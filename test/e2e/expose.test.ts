@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import type { Status } from '../../src/daemon/controller.js';
-import { cli, inNs, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { cli, importBusybox, inNs, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 import { startFixture } from './transfer.js';
 
 // Issue 7: the allow-list in the data path, forwards (TLS, UDP, health checks)
@@ -72,15 +72,8 @@ test.before(async () => {
   }
   servers.push(await startFixture(lab.behindNs, 'udpEcho', ['10.220.9.2', '7']));
   // a tiny image and a network with addresses on the remote daemon, offline
-  const root = path.join(lab.dir, 'rootfs');
-  fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
-  const busybox = (await run('sh', ['-c', 'command -v busybox'])).stdout.trim();
-  fs.copyFileSync(busybox, path.join(root, 'bin/busybox'));
-  fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
-  for (const app of ['sh', 'httpd', 'sleep']) fs.symlinkSync('busybox', path.join(root, 'bin', app));
   const direct = ['-H', `unix://${lab.dir}/docker.sock`];
-  const imp = await run('sh', ['-c', `tar -C ${root} -c . | docker ${direct.join(' ')} import - cbx/busybox`]);
-  if (imp.exitCode !== 0) throw new Error(`docker import: ${imp.stderr}`);
+  await importBusybox(lab, direct[1]!, 'cbx/busybox');
   await run('docker', [...direct, 'network', 'create', '--subnet', '10.220.20.0/24', 'cbxnet']);
   config = variantConfig(lab, 'expose.yaml', [[
     /docker: \{ mode: socket, remoteSocket: ([^ ]+) \}\n/,

@@ -16,12 +16,37 @@ export interface Lab {
   readonly config: string;
   readonly remoteNs: string;
   readonly behindNs: string;
+  /** "client" labs: this machine's side is a namespace too (with its own dockerd). */
+  readonly clientNs?: string;
 }
 
-export async function labUp(name: string, octet: number, mode: 'direct' | 'jump' = 'direct'): Promise<Lab> {
+export async function labUp(name: string, octet: number, mode: 'direct' | 'jump' | 'client' = 'direct'): Promise<Lab> {
   await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet), mode]);
   const dir = `/run/cloudbridge-lab/${name}`;
-  return { name, net: `10.${octet}`, dir, config: `${dir}/config.yaml`, remoteNs: `cb-${name}-r`, behindNs: `cb-${name}-b` };
+  return {
+    name, net: `10.${octet}`, dir, config: `${dir}/config.yaml`, remoteNs: `cb-${name}-r`, behindNs: `cb-${name}-b`,
+    ...(mode === 'client' ? { clientNs: `cb-${name}-c` } : {}),
+  };
+}
+
+/**
+ * An offline image from this machine's static busybox, tagged `tag` on the
+ * daemon at `dockerHost`. PATH is set: without it busybox run as a bare
+ * applet name crashes on some builds, so tests also call /bin/APPLET.
+ */
+export async function importBusybox(lab: Lab, dockerHost: string, tag: string): Promise<void> {
+  const root = path.join(lab.dir, 'rootfs');
+  if (!fs.existsSync(root)) {
+    fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+    const busybox = (await run('sh', ['-c', 'command -v busybox'])).stdout.trim();
+    fs.copyFileSync(busybox, path.join(root, 'bin/busybox'));
+    fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
+    for (const app of ['sh', 'httpd', 'sleep', 'wget', 'nslookup', 'cat', 'echo', 'env']) fs.symlinkSync('busybox', path.join(root, 'bin', app));
+    fs.writeFileSync(path.join(root, 'etc/nsswitch.conf'), 'hosts: files dns\n');
+  }
+  const r = await run('sh', ['-c', `tar -C ${root} -c . | docker -H ${dockerHost} import --change 'ENV PATH=/bin' - ${tag}`]);
+  if (r.exitCode !== 0) throw new Error(`docker import: ${r.stderr}`);
 }
 
 export async function labDown(lab: Lab): Promise<void> {
@@ -47,6 +72,11 @@ export function cli(args: readonly string[], env: Record<string, string> = {}): 
   return run(process.execPath, [CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, ...env });
 }
 
+/** The CLI inside a namespace (a "client" lab's machine). */
+export function cliIn(ns: string, args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
+  return run('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, ...env });
+}
+
 export function inNs(ns: string, file: string, args: readonly string[]): Promise<Ran> {
   return run('ip', ['netns', 'exec', ns, file, ...args]);
 }
@@ -66,13 +96,15 @@ export async function sshdSessions(lab: Lab): Promise<number[]> {
 /** Everything cloudbridge could have left on either host for this lab's environments; empty when clean. */
 export async function leftovers(lab: Lab): Promise<string[]> {
   const found: string[] = [];
+  // this machine's side: the host, or a client lab's namespace
+  const here = (file: string, args: readonly string[]): Promise<Ran> => (lab.clientNs ? inNs(lab.clientNs, file, args) : run(file, args));
   const ours = new RegExp(`^\\d+: (cb-${lab.name}[^:@]*)`);
-  const links = (await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => ours.exec(l)?.[1]).filter(Boolean);
+  const links = (await here('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => ours.exec(l)?.[1]).filter(Boolean);
   found.push(...links.map((l) => `local link: ${l}`));
-  const routes = (await run('ip', ['route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
+  const routes = (await here('ip', ['route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
   found.push(...routes.map((r) => `local route: ${r}`));
   if (fs.existsSync(RUN_DIR)) found.push(...fs.readdirSync(RUN_DIR).map((f) => `local file: ${RUN_DIR}/${f}`));
-  const mine = (await run('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(`cloudbridge:${lab.name}`));
+  const mine = (await here('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(`cloudbridge:${lab.name}`));
   found.push(...mine.map((r) => `local rule: ${r}`));
   const rules = (await inNs(lab.remoteNs, 'iptables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge'));
   found.push(...rules.map((r) => `remote rule: ${r}`));

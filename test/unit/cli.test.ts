@@ -73,7 +73,8 @@ test('env prints nothing to eval and fails when the environment is down', async 
   t.is(r.code, 1);
   t.is(r.out, '');
   t.regex(r.err, /^cloudbridge: stg is not connected/);
-  t.is((await cli('env', 'stg', '--config', config, '--unset')).out, 'unset DOCKER_HOST\n');
+  t.is((await cli('env', 'stg', '--config', config, '--unset')).out,
+    ['DOCKER_HOST', 'ALL_PROXY', 'all_proxy', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'].map((v) => `unset ${v}\n`).join(''));
 });
 
 test('env prints each shell\'s syntax, quoted', async (t) => {

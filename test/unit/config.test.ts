@@ -84,10 +84,12 @@ test('errors name the file, the environment and the field', (t) => {
   t.regex(error('environments:\n  a: {\n'), /^\/etc\/cloudbridge\/config\.yaml(:\d+)?: not valid YAML/);
 });
 
-test('dns: domain names and IPv4 servers, servers required with domains', (t) => {
+test('dns: domain names and IPv4 servers (default: the remote host\'s), remote container names', (t) => {
   const env = findEnvironment(parseConfigText(`${minimal}    dns: { domains: [vpc.internal, svc.cluster.local], servers: [10.0.0.2] }\n`, ctx.source, ctx.home), 'staging');
-  t.deepEqual(env.dns, { domains: ['vpc.internal', 'svc.cluster.local'], servers: ['10.0.0.2'] });
-  t.regex(error(`${minimal}    dns: { domains: [vpc.internal] }\n`), /environments\.staging\.dns\.servers: is required when dns\.domains is set/);
+  t.deepEqual(env.dns, { domains: ['vpc.internal', 'svc.cluster.local'], servers: ['10.0.0.2'], containers: false });
+  const own = findEnvironment(parseConfigText(`${minimal}    dns: { domains: [vpc.internal], containers: true }\n`, ctx.source, ctx.home), 'staging');
+  t.deepEqual(own.dns, { domains: ['vpc.internal'], servers: [], containers: true });
+  t.regex(error(`${minimal}    docker: { mode: off }\n    dns: { containers: true }\n`), /dns\.containers: needs docker mode socket or tcp/);
   t.regex(error(`${minimal}    dns: { domains: ['a b'], servers: [10.0.0.2] }\n`), /dns\.domains\.0: "a b" is not a domain name/);
   t.regex(error(`${minimal}    dns: { domains: ['x/../../etc'], servers: [10.0.0.2] }\n`), /dns\.domains\.0: .* is not a domain name/);
   t.regex(error(`${minimal}    dns: { domains: [a.b], servers: [::1] }\n`), /dns\.servers\.0: "::1" is not an IPv4 address/);
@@ -106,4 +108,31 @@ test('config lookup order: --config, $CLOUDBRIDGE_CONFIG, invoking user, system'
   t.deepEqual(configCandidates('/tmp/x.yaml', user, { CLOUDBRIDGE_CONFIG: '/tmp/y.yaml' }), ['/tmp/x.yaml']);
   t.deepEqual(configCandidates(undefined, user, { CLOUDBRIDGE_CONFIG: '/tmp/y.yaml' }), ['/tmp/y.yaml']);
   t.deepEqual(configCandidates(undefined, user, {}), ['/home/dev/.config/cloudbridge/config.yaml', '/etc/cloudbridge/config.yaml']);
+});
+
+test('socks and tunnel: false', (t) => {
+  const on = findEnvironment(parseConfigText(`${minimal}    socks: true\n`, ctx.source, ctx.home), 'staging');
+  t.deepEqual(on.socks, { listen: [{ host: '127.0.0.1', port: 1080 }], auth: undefined });
+  const full = findEnvironment(parseConfigText(`${minimal}    socks: { listen: [1081, "docker0:1080"], username: u, password: p }\n`, ctx.source, ctx.home), 'staging');
+  t.deepEqual(full.socks, { listen: [{ host: '127.0.0.1', port: 1081 }, { host: 'docker0', port: 1080 }], auth: { username: 'u', password: 'p' } });
+  t.regex(error(`${minimal}    socks: { username: u }\n`), /environments\.staging\.socks: username and password go together/);
+  t.regex(error(`${minimal}    socks: { listen: [/tmp/s.sock] }\n`), /socks\.listen\.0: is ADDRESS:PORT, INTERFACE:PORT or PORT/);
+  const ssh = findEnvironment(parseConfigText(`
+environments:
+  bastion:
+    host: b.example.test
+    tunnel: false
+    socks: true
+`, ctx.source, ctx.home), 'bastion');
+  t.false(ssh.l3);
+  const noTun = (extra: string): string => error(`
+environments:
+  bastion:
+    host: b.example.test
+    tunnel: false
+${extra}`);
+  t.regex(noTun('    routes: [10.0.0.0/8]\n'), /environments\.bastion\.routes: needs the L3 tunnel \(tunnel is false\)/);
+  t.regex(noTun('    docker: { mode: tcp }\n'), /docker\.mode: tcp needs the L3 tunnel/);
+  t.regex(noTun('    forwards: [{ listen: 53, to: "10.0.0.2:53", protocol: udp }]\n'), /forwards: UDP forwards need the L3 tunnel/);
+  t.regex(error(`${minimal.replace(/tunnel: .*/, 'tunnel: yes')}`), /tunnel: is required: a mapping .* \(or false: no L3 tunnel/);
 });

@@ -119,7 +119,7 @@ test('the resolver script writes resolver(5) lines, and its undo removes the fil
   fs.rmSync(dir, { recursive: true });
 });
 
-test('split DNS is planned on macOS only; the Linux dry run says so', (t) => {
+test('split DNS: /etc/resolver files on macOS; on Linux the dry run names the forwarder', (t) => {
   t.false(dryRunPlan(env, 'linux').steps.some((s) => s.apply.join(' ').includes('resolver')));
-  t.true(dryRunPlan(env, 'linux').notes.includes('dns: split DNS is macOS-only for now; connect refuses it on Linux'));
+  t.true(dryRunPlan(env, 'linux').notes.some((n) => /^dns: a forwarder on 127\.0\.0\.153 answers vpc\.internal \(asked of 172\.31\.0\.2 over SSH\)/.test(n)));
 });

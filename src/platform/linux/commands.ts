@@ -5,6 +5,8 @@ import { contextCommand } from '../../docker/contextCommand.js';
  * The `ip` command equivalent to what LinuxNet does through rtnetlink, for
  * --dry-run and for people reading the plan.
  */
+export const RESOLV_CONF = '/etc/resolv.conf';
+
 export function linuxCommand(a: LocalAction): string[] {
   switch (a.op) {
     case 'addr-add':
@@ -18,6 +20,8 @@ export function linuxCommand(a: LocalAction): string[] {
     case 'resolver-add':
     case 'resolver-del':
       throw new Error('split DNS on Linux is not built yet');
+    case 'resolv-conf':
+      return a.symlink ? ['ln', '-sfn', a.symlink, RESOLV_CONF] : ['sh', '-c', `cat > ${RESOLV_CONF} <<'EOF'\n${a.content}EOF`];
     case 'iptables':
       return ['iptables', '-w', '-t', a.table, ...a.argv];
     case 'context-create':

@@ -5,6 +5,9 @@ import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../confi
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 import { linuxCommand } from './commands.js';
+import { writeResolvConf } from './resolvConf.js';
+
+
 
 const AF_INET = 2;
 const RT_TABLE_MAIN = 254;
@@ -37,6 +40,10 @@ export class LinuxNet implements LocalNet {
 
   async apply(a: NetAction): Promise<void> {
     if (a.op === 'resolver-add' || a.op === 'resolver-del') throw new Error('split DNS on Linux is not built yet');
+    if (a.op === 'resolv-conf') {
+      writeResolvConf(a.content, a.symlink);
+      return;
+    }
     if (a.op === 'iptables') {
       const [file, ...args] = linuxCommand(a);
       await execa(file!, args);

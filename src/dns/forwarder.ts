@@ -1,0 +1,205 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, type Question } from './message.js';
+
+/** The forwarder's loopback address: rarely taken (systemd-resolved has .53), and any 127/8 address is local on Linux. */
+export const DNS_LISTEN = '127.0.0.153';
+/** Marks a resolv.conf cloudbridge wrote. */
+export const RESOLV_MARK = 'written by cloudbridge';
+const REMOTE_TIMEOUT_MS = 3000;
+const UPSTREAM_TIMEOUT_MS = 2000;
+/** TTL of answers from the container map: short, containers come and go. */
+const CONTAINER_TTL = 5;
+
+export interface ForwarderDeps {
+  /** Names under these go to the remote side's resolvers. */
+  readonly domains: readonly string[];
+  /** The remote side's resolvers (addresses as the remote host reaches them). */
+  readonly remoteServers: () => readonly string[];
+  /** A stream to HOST:PORT from the remote host (SSH direct-tcpip), when there is a session. */
+  readonly dialRemote: (host: string, port: number) => Promise<Duplex>;
+  /** Everything else goes to these (the resolvers this host had before). */
+  readonly upstream: readonly string[];
+  /** A zone answered from memory (remote containers: NAME.ENV.docker), or undefined. */
+  readonly zone: { readonly domain: string; readonly lookup: (name: string) => number | undefined } | undefined;
+}
+
+export interface ForwarderStats {
+  queries: number;
+  remote: number;
+  zone: number;
+  upstream: number;
+  failed: number;
+}
+
+/**
+ * Split DNS on a loopback address: names under `domains` are asked of the
+ * remote side's resolvers over SSH (DNS over TCP through direct-tcpip, so a
+ * resolver that listens on the remote host's loopback works, and no L3 route
+ * is needed), the container zone is answered from memory, and the rest goes
+ * to the resolvers the host had before, as it was asked (UDP or TCP).
+ */
+export class DnsForwarder {
+  readonly stats: ForwarderStats = { queries: 0, remote: 0, zone: 0, upstream: 0, failed: 0 };
+  private readonly closers: (() => Promise<void>)[] = [];
+
+  constructor(private readonly deps: ForwarderDeps) {}
+
+  /** Listens on UDP and TCP port 53 (or `port`) of `address`. */
+  async listen(address: string, port = 53): Promise<void> {
+    const udp = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    udp.on('message', (msg, from) => {
+      void this.resolve(msg, 'udp').then((r) => {
+        if (r) udp.send(r.q ? fitUdp(r.response, r.q) : r.response, from.port, from.address);
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(port, address, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    udp.on('error', () => {});
+    const tcp = net.createServer((sock) => {
+      sock.on('error', () => {});
+      readFramed(sock, (msg) => {
+        void this.resolve(msg, 'tcp').then((r) => {
+          if (r && !sock.destroyed) sock.write(frame(r.response));
+        });
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(port, address, () => {
+        tcp.off('error', reject);
+        resolve();
+      });
+    });
+    this.closers.push(
+      () => new Promise((r) => udp.close(() => r())),
+      () => new Promise((r) => tcp.close(() => r())),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.closers.splice(0).map((c) => c()));
+  }
+
+  /** The response to one query message, or undefined to stay silent (not a query we take). */
+  async resolve(msg: Buffer, via: 'udp' | 'tcp'): Promise<{ response: Buffer; q: Question | undefined } | undefined> {
+    const q = parseQuery(msg);
+    if (!q) return undefined;
+    this.stats.queries++;
+    const { zone, domains } = this.deps;
+    if (zone && inDomain(q.name, zone.domain)) {
+      this.stats.zone++;
+      const addr = zone.lookup(q.name.slice(0, -zone.domain.length - 1));
+      return { response: answer(msg, q, addr === undefined ? [] : [addr], CONTAINER_TTL, addr === undefined ? RCODE_NXDOMAIN : 0), q };
+    }
+    try {
+      if (domains.some((d) => inDomain(q.name, d))) {
+        this.stats.remote++;
+        return { response: await this.askRemote(msg), q };
+      }
+      this.stats.upstream++;
+      return { response: await this.askUpstream(msg, q, via), q };
+    } catch {
+      this.stats.failed++;
+      return { response: answer(msg, q, [], 0, RCODE_SERVFAIL), q };
+    }
+  }
+
+  private async askRemote(msg: Buffer): Promise<Buffer> {
+    let last: Error = new Error('no remote resolver known');
+    for (const server of this.deps.remoteServers()) {
+      try {
+        return await exchangeTcp(await this.deps.dialRemote(server, 53), msg, REMOTE_TIMEOUT_MS);
+      } catch (err) {
+        last = err as Error;
+      }
+    }
+    throw last;
+  }
+
+  private async askUpstream(msg: Buffer, q: Question, via: 'udp' | 'tcp'): Promise<Buffer> {
+    let last: Error = new Error('no upstream resolver');
+    for (const server of this.deps.upstream) {
+      try {
+        if (via === 'tcp') return await exchangeTcp(net.connect(53, server), msg, UPSTREAM_TIMEOUT_MS);
+        return await exchangeUdp(server, msg, q.id);
+      } catch (err) {
+        last = err as Error;
+      }
+    }
+    throw last;
+  }
+}
+
+function frame(msg: Buffer): Buffer {
+  const b = Buffer.alloc(2 + msg.length);
+  b.writeUInt16BE(msg.length, 0);
+  msg.copy(b, 2);
+  return b;
+}
+
+/** Calls `onMessage` for each length-prefixed DNS message arriving on `stream`. */
+function readFramed(stream: Duplex, onMessage: (msg: Buffer) => void): void {
+  let buf: Buffer = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+      const len = buf.readUInt16BE(0);
+      onMessage(buf.subarray(2, 2 + len));
+      buf = buf.subarray(2 + len);
+    }
+  });
+}
+
+/** One query over a stream (DNS over TCP framing); resolves with the response. */
+function exchangeTcp(stream: Duplex, msg: Buffer, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => stream.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    stream.on('error', reject);
+    stream.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error('closed before an answer'));
+    });
+    readFramed(stream, (response) => {
+      resolve(Buffer.from(response));
+      stream.destroy();
+    });
+    stream.write(frame(msg));
+  });
+}
+
+function exchangeUdp(server: string, msg: Buffer, id: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    const timer = setTimeout(() => done(new Error(`${server}: no answer`)), UPSTREAM_TIMEOUT_MS);
+    const done = (err?: Error, response?: Buffer): void => {
+      clearTimeout(timer);
+      s.close();
+      if (err) reject(err);
+      else resolve(response!);
+    };
+    s.on('error', (err) => done(err));
+    s.on('message', (m, from) => {
+      if (from.address === server && m.length >= 2 && m.readUInt16BE(0) === id) done(undefined, m);
+    });
+    s.send(msg, 53, server);
+  });
+}
+
+/** Nameservers, search and options of a resolv.conf. */
+export function parseResolvConf(text: string): { nameservers: string[]; rest: string[] } {
+  const nameservers: string[] = [];
+  const rest: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m) nameservers.push(m[1]!);
+    else if (/^\s*(search|domain|options)\s/.test(line)) rest.push(line.trim());
+  }
+  return { nameservers, rest };
+}
