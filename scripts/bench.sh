@@ -1,95 +1,168 @@
 #!/usr/bin/env bash
-# Throughput and latency: cloudbridge vs `ssh -w`, side by side in one run, on
-# a lab of its own (namespaces cb-bench-*). Single TCP stream (iperf3), both
-# directions, to the remote end of the tunnel; ping RTT; controller RSS/CPU.
-#   sudo npm run bench [-- MTU...]      (default MTUs: 1500 9000)
-# Prints a table with ratios and writes bench-results/bench-DATE.json.
+# cloudbridge against its competitors, side by side in one run, on a lab of
+# its own (namespaces cb-bench-*):
+#   - throughput, one TCP stream and four (iperf3 -P 4), both directions, to
+#     the remote end: cloudbridge and `ssh -w` at each MTU asked for, `ssh -w`
+#     at 1500 (what the seed recipe gets), an `ssh -L` stream, sshuttle when
+#     installed;
+#   - RTT through each tunnel, median and p99 of 200 pings;
+#   - connect time: command start to the first packet through;
+#   - the controller's CPU seconds per GB moved, peak RSS, idle CPU;
+#   - `docker ps` wall time through the tunnel, against the remote daemon's
+#     own socket, and with DOCKER_HOST=ssh://.
+#   sudo npm run bench [-- MTU...]      (default MTUs: 1500 16000; BENCH_SECONDS=5)
+# Prints a table and ratios; writes bench-results/bench-DATE.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: needs root" >&2; exit 1; }
 command -v iperf3 >/dev/null || { echo "bench: needs iperf3 (apt-get install iperf3)" >&2; exit 1; }
-mtus=("$@"); [ ${#mtus[@]} -gt 0 ] || mtus=(1500 9000)
+mtus=("$@"); [ ${#mtus[@]} -gt 0 ] || mtus=(1500 16000)
 secs=${BENCH_SECONDS:-5}
 lab=bench; octet=216; net=10.$octet
 dir=/run/cloudbridge-lab/$lab
+rns=cb-$lab-r
 export CLOUDBRIDGE_RUN_DIR=/run/cloudbridge-bench
 cb() { node dist/src/cli/main.js "$@"; }
-results=()
+ms_now() { date +%s%3N; }
+rows=()
+extra=()
 
 cleanup() {
   cb disconnect $lab >/dev/null 2>&1 || true
   pkill -f "cloudbridge-bench-ssh" 2>/dev/null || true
+  pkill -f "sshuttle.*$net" 2>/dev/null || true
   bash scripts/lab.sh down $lab >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 bash scripts/lab.sh up $lab $octet >/dev/null
+ssh_opts=(-o BatchMode=yes -c aes128-gcm@openssh.com -o UserKnownHostsFile=$dir/known_hosts -i $dir/id_ed25519 -o "SetEnv=X=cloudbridge-bench-ssh")
 
-# iperf3 -J, one direction; prints MB/s as the receiver counted it
+# iperf3, one direction: MB/s as the receiver counted it. $1 server address in
+# the remote namespace, $2 address:port to dial, $3 extra flags (-R, -P 4)
 iperf() {
-  local target=$1 reverse=$2 out
-  ip netns exec cb-$lab-r iperf3 -s -1 -B "$target" >/dev/null 2>&1 &
-  for _ in $(seq 50); do ip netns exec cb-$lab-r ss -ltn | grep -q ":5201" && break; sleep 0.1; done
-  out=$(iperf3 -J -c "$target" -t "$secs" $reverse 2>/dev/null || true)
+  local bind=$1 dial=$2 flags=$3 out
+  ip netns exec $rns iperf3 -s -1 -B "$bind" >/dev/null 2>&1 &
+  for _ in $(seq 50); do ip netns exec $rns ss -ltn | grep -q ":5201" && break; sleep 0.1; done
+  out=$(iperf3 -J -c "${dial%:*}" -p "${dial#*:}" -t "$secs" $flags 2>/dev/null || true)
   wait || true
   node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8")); const b=j.end&&j.end.sum_received?j.end.sum_received.bits_per_second:0; console.log((b/8/1e6).toFixed(1))' <<<"$out" 2>/dev/null || echo 0
 }
 
+# median and p99 RTT in ms of 200 pings, "MED P99"
 rtt() {
-  ping -c 40 -i 0.02 -q "$1" 2>/dev/null | sed -n 's#.*= [0-9.]*/\([0-9.]*\)/.*#\1#p'
+  ping -c 200 -i 0.005 "$1" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n |
+    awk '{v[NR]=$1} END {if (NR==0) {print "null null"; exit} m=v[int((NR+1)/2)]; p=v[int(NR*0.99)>0?int(NR*0.99):1]; printf "%.3f %.3f\n", m, p}'
 }
 
-measure() { # name target
-  local name=$1 target=$2 up down r
-  up=$(iperf "$target" "")
-  down=$(iperf "$target" "-R")
-  r=$(rtt "$target")
-  printf '%-28s %10s %10s %9s\n' "$name" "$up" "$down" "${r:-?}"
-  results+=("{\"name\":\"$name\",\"upMBps\":$up,\"downMBps\":$down,\"rttMs\":${r:-null}}")
+# one row: name, iperf bind address, dial address:port, ping target (or -), connect ms
+measure() {
+  local name=$1 bind=$2 dial=$3 target=$4 connect=$5 up down up4 down4 r med p99
+  up=$(iperf "$bind" "$dial" "")
+  down=$(iperf "$bind" "$dial" "-R")
+  up4=$(iperf "$bind" "$dial" "-P 4")
+  down4=$(iperf "$bind" "$dial" "-P 4 -R")
+  if [ "$target" != - ]; then r=$(rtt "$target"); else r="null null"; fi
+  med=${r% *}; p99=${r#* }
+  printf '%-24s %8s %8s %8s %8s %8s %8s %9s\n' "$name" "$up" "$down" "$up4" "$down4" "$med" "$p99" "$connect"
+  rows+=("{\"name\":\"$name\",\"upMBps\":$up,\"downMBps\":$down,\"up4MBps\":$up4,\"down4MBps\":$down4,\"rttMedianMs\":$med,\"rttP99Ms\":$p99,\"connectMs\":$connect}")
 }
 
-echo "cloudbridge bench, $(date -u +%F), $(nproc) cores, $(uname -r), ${secs}s per direction, one TCP stream"
-printf '%-28s %10s %10s %9s\n' "tunnel" "up MB/s" "down MB/s" "rtt ms"
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+echo "cloudbridge bench, $(date -u +%F), $(nproc) cores, $(uname -r), $(ssh -V 2>&1 | cut -d, -f1), ${secs}s per measurement"
+printf '%-24s %8s %8s %8s %8s %8s %8s %9s\n' "tunnel" "up" "down" "up x4" "down x4" "rtt med" "rtt p99" "connect"
+printf '%-24s %8s %8s %8s %8s %8s %8s %9s\n' "" "MB/s" "MB/s" "MB/s" "MB/s" "ms" "ms" "ms"
 for mtu in "${mtus[@]}"; do
-  # cloudbridge at this MTU
+  # cloudbridge at this MTU (connect returns once an ICMP echo has crossed the channel)
   cfg=$dir/bench-$mtu.yaml
   sed "s/mtu: 1500/mtu: $mtu/" "$dir/config.yaml" >"$cfg"
+  t0=$(ms_now)
   cb connect $lab --config "$cfg" >/dev/null 2>&1
+  connect=$(( $(ms_now) - t0 ))
   pid=$(cb status $lab --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8"))[0].pid)')
-  cpu0=$(awk '{print $14+$15}' /proc/$pid/stat)
-  measure "cloudbridge mtu $mtu" $net.1.2
-  cpu1=$(awk '{print $14+$15}' /proc/$pid/stat)
-  rss=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
-  echo "  controller: peak RSS $((rss / 1024)) MB, CPU $(( (cpu1 - cpu0) / $(getconf CLK_TCK) )) s for the run"
+  tick=$(getconf CLK_TCK)
+  idle0=$(cpu_ticks "$pid"); sleep 10; idle1=$(cpu_ticks "$pid")
+  bytes0=$(cb status $lab --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0,"utf8"))[0].stats; console.log(s.txBytes+s.rxBytes)')
+  cpu0=$(cpu_ticks "$pid")
+  measure "cloudbridge mtu $mtu" $net.1.2 $net.1.2:5201 $net.1.2 "$connect"
+  cpu1=$(cpu_ticks "$pid")
+  bytes1=$(cb status $lab --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0,"utf8"))[0].stats; console.log(s.txBytes+s.rxBytes)')
+  rss=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+  ctl=$(node -e "const [i0,i1,c0,c1,b0,b1,rss,tick]=process.argv.slice(1).map(Number); console.log(JSON.stringify({mtu:$mtu, idleCpuPercent:+((i1-i0)/tick/10*100).toFixed(2), cpuSecondsPerGB:+(((c1-c0)/tick)/((b1-b0)/1e9)).toFixed(2), peakRssMB:Math.round(rss/1024)}))" \
+    "$idle0" "$idle1" "$cpu0" "$cpu1" "$bytes0" "$bytes1" "$rss" "$tick")
+  extra+=("$ctl")
+  echo "  controller: $ctl"
+  if [ "$mtu" = "${mtus[-1]}" ]; then
+    # docker ps: through the tunnel, against the daemon's own socket, over ssh:// (a fresh SSH connection each time)
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/id_docker"
+    echo "command=\"DOCKER_HOST=unix://$dir/docker.sock exec docker system dial-stdio\" $(cat "$dir/id_docker.pub")" >>"$dir/authorized_keys"
+    mkdir -p "$dir/home/.ssh"
+    printf 'Host cbbench\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n  BatchMode yes\n' "$net.0.2" "$dir/id_docker" "$dir/known_hosts" >"$dir/home/.ssh/config"
+    dps() { # median ms of 10 `docker ps`
+      for _ in $(seq 10); do t=$(ms_now); "$@" >/dev/null 2>&1; echo $(( $(ms_now) - t )); done | sort -n | sed -n 5p
+    }
+    via_tunnel=$(dps docker -H "unix://$CLOUDBRIDGE_RUN_DIR/$lab/docker.sock" ps)
+    via_own=$(dps ip netns exec $rns docker -H "unix://$dir/docker.sock" ps)
+    via_ssh=$(dps env HOME="$dir/home" docker -H ssh://cbbench ps)
+    echo "  docker ps (median of 10): through the tunnel ${via_tunnel} ms, the daemon's own socket ${via_own} ms, DOCKER_HOST=ssh:// ${via_ssh} ms"
+    extra+=("{\"dockerPsMs\":{\"tunnel\":$via_tunnel,\"ownSocket\":$via_own,\"sshUrl\":$via_ssh}}")
+  fi
   cb disconnect $lab >/dev/null 2>&1
 
   # ssh -w at the same MTU, same cipher, addresses set by hand as the seed recipe does
-  ssh -f -N -w 77:77 -o Tunnel=point-to-point -o BatchMode=yes -c aes128-gcm@openssh.com \
-    -o UserKnownHostsFile=$dir/known_hosts -i $dir/id_ed25519 -o "SetEnv=X=cloudbridge-bench-ssh" \
-    -o ExitOnForwardFailure=yes root@$net.0.2
-  for _ in $(seq 50); do [ -e /sys/class/net/tun77 ] && ip -n cb-$lab-r link show tun77 >/dev/null 2>&1 && break; sleep 0.1; done
+  t0=$(ms_now)
+  ssh -f -N -w 77:77 -o Tunnel=point-to-point -o ExitOnForwardFailure=yes "${ssh_opts[@]}" root@$net.0.2
+  for _ in $(seq 100); do [ -e /sys/class/net/tun77 ] && ip -n $rns link show tun77 >/dev/null 2>&1 && break; sleep 0.05; done
   ip addr add $net.2.1 peer $net.2.2 dev tun77 && ip link set tun77 mtu "$mtu" up
-  ip -n cb-$lab-r addr add $net.2.2 peer $net.2.1 dev tun77 && ip -n cb-$lab-r link set tun77 mtu "$mtu" up
-  measure "ssh -w mtu $mtu" $net.2.2
+  ip -n $rns addr add $net.2.2 peer $net.2.1 dev tun77 && ip -n $rns link set tun77 mtu "$mtu" up
+  until ping -c 1 -W 1 $net.2.2 >/dev/null 2>&1; do :; done
+  connect=$(( $(ms_now) - t0 ))
+  measure "ssh -w mtu $mtu" $net.2.2 $net.2.2:5201 $net.2.2 "$connect"
   pkill -f "ssh -f -N -w 77:77" || true
   sleep 0.3
 done
 
-# ratios of cloudbridge to ssh -w at the same MTU, and to ssh -w at 1500
-node - "${results[@]}" <<'JS'
-const rows = process.argv.slice(2).map((s) => JSON.parse(s));
+# ssh -L: a plain forwarded stream, the ceiling for anything over one SSH connection
+t0=$(ms_now)
+ssh -f -N -L 127.0.0.1:15201:127.0.0.1:5201 -o ExitOnForwardFailure=yes "${ssh_opts[@]}" root@$net.0.2
+connect=$(( $(ms_now) - t0 ))
+measure "ssh -L stream" 127.0.0.1 127.0.0.1:15201 - "$connect"
+pkill -f "ssh -f -N -L 127.0.0.1:15201" || true
+
+if command -v sshuttle >/dev/null; then
+  t0=$(ms_now)
+  sshuttle -D -r root@$net.0.2 $net.1.0/24 -e "ssh ${ssh_opts[*]}" --pidfile "$dir/sshuttle.pid" >/dev/null 2>&1
+  connect=$(( $(ms_now) - t0 ))
+  measure "sshuttle" $net.0.2 $net.0.2:5201 - "$connect"
+  kill "$(cat "$dir/sshuttle.pid")" 2>/dev/null || true
+else
+  echo "(sshuttle not installed: not measured)"
+fi
+
+node - "${rows[@]}" -- "${extra[@]}" <<'JS'
+const args = process.argv.slice(2);
+const sep = args.indexOf('--');
+const rows = args.slice(0, sep).map((s) => JSON.parse(s));
+const extra = args.slice(sep + 1).map((s) => JSON.parse(s));
 const by = (n) => rows.find((r) => r.name === n);
 const base = by('ssh -w mtu 1500');
-console.log('\nratios (cloudbridge / ssh -w):');
-for (const r of rows.filter((r) => r.name.startsWith('cloudbridge'))) {
+const f = (a, b) => (a && b ? (a / b).toFixed(2) : '?');
+console.log('\nratios, cloudbridge / competitor (throughput: higher is better; rtt and connect: lower is better):');
+for (const r of rows.filter((x) => x.name.startsWith('cloudbridge'))) {
   const mtu = r.name.split(' ').pop();
-  const same = by(`ssh -w mtu ${mtu}`);
-  const f = (a, b) => (b ? (a / b).toFixed(2) : '?');
-  console.log(`  mtu ${mtu}: vs ssh -w same MTU up ${f(r.upMBps, same?.upMBps)}x down ${f(r.downMBps, same?.downMBps)}x rtt ${f(r.rttMs, same?.rttMs)}x;` +
-    ` vs ssh -w 1500 up ${f(r.upMBps, base?.upMBps)}x down ${f(r.downMBps, base?.downMBps)}x`);
+  for (const other of [by(`ssh -w mtu ${mtu}`), base, by('ssh -L stream'), by('sshuttle')]) {
+    if (!other || (other === base && mtu === '1500')) continue;
+    console.log(`  mtu ${mtu} vs ${other.name}: up ${f(r.upMBps, other.upMBps)}x down ${f(r.downMBps, other.downMBps)}x` +
+      ` up x4 ${f(r.up4MBps, other.up4MBps)}x down x4 ${f(r.down4MBps, other.down4MBps)}x` +
+      (other.rttMedianMs ? ` rtt med ${f(r.rttMedianMs, other.rttMedianMs)}x p99 ${f(r.rttP99Ms, other.rttP99Ms)}x` : '') +
+      ` connect ${f(r.connectMs, other.connectMs)}x`);
+  }
 }
+const d = extra.find((e) => e.dockerPsMs)?.dockerPsMs;
+if (d) console.log(`  docker ps: tunnel / own socket ${f(d.tunnel, d.ownSocket)}x; ssh:// / tunnel ${f(d.sshUrl, d.tunnel)}x`);
 const fs = require('fs');
 fs.mkdirSync('bench-results', { recursive: true });
 const file = `bench-results/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`;
-fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), rows, controller: extra.filter((e) => e.mtu), dockerPsMs: d ?? null }, null, 2));
 console.log(`\nwrote ${file}`);
 JS

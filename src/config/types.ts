@@ -1,5 +1,6 @@
 import type { AllowRule } from './allow.js';
 import type { ForwardConfig } from './forwards.js';
+import type { Cipher } from '../ssh/ciphers.js';
 
 export type StrictHostKeyChecking = 'yes' | 'accept-new' | 'no';
 export type DockerMode = 'socket' | 'tcp' | 'off';
@@ -67,6 +68,8 @@ export interface EnvironmentConfig {
   /** ssh_config files consulted for `host`, in order. */
   readonly sshConfigFiles: readonly string[];
   readonly connectTimeout: number;
+  /** SSH ciphers in order of preference; empty: AES-GCM first where the CPU has AES, else ChaCha20-Poly1305. */
+  readonly ciphers: readonly Cipher[];
   /** Seconds without an answer to keepalives before the SSH connection counts as dead. */
   readonly deadAfter: number;
   /** Make the SSH connection when the first packet (or docker connection) arrives. */

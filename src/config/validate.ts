@@ -3,6 +3,7 @@ import { UserError } from '../cli/errors.js';
 import { parseAllowEntry } from './allow.js';
 import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type ForwardConfig } from './forwards.js';
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
+import { CIPHERS, type Cipher } from '../ssh/ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
 
 /** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
@@ -109,7 +110,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   checkKeys(f, raw, [
     'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking', 'sshConfig',
     'connectTimeout', 'deadAfter', 'onDemand', 'idleTimeout', 'tunnel', 'routes', 'nat', 'docker', 'dns',
-    'allow', 'forwards', 'socks', 'localMasquerade',
+    'allow', 'forwards', 'socks', 'localMasquerade', 'ciphers',
   ]);
 
   const host = str(f.child('host'), raw['host']);
@@ -277,6 +278,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     strictHostKeyChecking: oneOf<StrictHostKeyChecking>(
       f.child('strictHostKeyChecking'), raw['strictHostKeyChecking'], ['yes', 'accept-new', 'no'], 'yes'),
     connectTimeout: int(f.child('connectTimeout'), raw['connectTimeout'], 10, 1, 300),
+    ciphers: list(f.child('ciphers'), raw['ciphers'], (c) => (CIPHERS as readonly string[]).includes(c), `one of ${CIPHERS.join(', ')}`) as Cipher[],
     deadAfter: int(f.child('deadAfter'), raw['deadAfter'], 15, 3, 600),
     onDemand: bool(f.child('onDemand'), raw['onDemand'], false),
     idleTimeout: int(f.child('idleTimeout'), raw['idleTimeout'], 300, 2, 86400),

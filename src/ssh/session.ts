@@ -6,17 +6,11 @@ import { UserError } from '../cli/errors.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { findAgent } from './agent.js';
+import { defaultCiphers, type Cipher } from './ciphers.js';
 import { appendKnownHost, hostKeyName, readKnownHosts, verifyHostKey } from './knownHosts.js';
 import { sshRouteFor, type SshHop } from './route.js';
 
-/** AES-GCM first: with AES-NI it is the cheapest AEAD, and the tunnel is CPU bound. */
-export const CIPHERS = [
-  'aes128-gcm@openssh.com',
-  'aes256-gcm@openssh.com',
-  'chacha20-poly1305@openssh.com',
-  'aes128-ctr',
-  'aes256-ctr',
-] as const;
+
 
 export interface SshOptions {
   readonly user: InvokingUser;
@@ -29,6 +23,7 @@ export interface SshOptions {
 interface HopLimits {
   readonly connectTimeout: number;
   readonly deadAfter: number;
+  readonly ciphers: readonly Cipher[];
 }
 
 function defaultIdentities(home: string): string[] {
@@ -112,7 +107,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     keepaliveInterval: hop.keepalive ? hop.keepalive.intervalSeconds * 1000 : Math.ceil((limits.deadAfter * 1000) / 3),
     keepaliveCountMax: hop.keepalive ? hop.keepalive.countMax : 2,
     hostVerifier,
-    algorithms: { cipher: [...CIPHERS] },
+    algorithms: { cipher: [...limits.ciphers] },
     // ssh2 takes `false` for "nothing left to try"; its types do not say so
     authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
   };
@@ -173,7 +168,7 @@ function forwardThrough(via: ssh2.Client, hop: SshHop, from: string): Promise<Du
  */
 export async function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<ssh2.Client> {
   const route = sshRouteFor(env, opts.user);
-  const limits = { connectTimeout: env.connectTimeout, deadAfter: env.deadAfter };
+  const limits = { connectTimeout: env.connectTimeout, deadAfter: env.deadAfter, ciphers: env.ciphers.length ? env.ciphers : defaultCiphers() };
   const hops = [...route.jumps, route.target];
   const clients: ssh2.Client[] = [];
   try {

@@ -72,7 +72,7 @@ test('errors name the file, the environment and the field', (t) => {
   t.is(error(minimal.replace('10.99.0.2', '10.99.0.300')),
     '/etc/cloudbridge/config.yaml: environments.staging.tunnel.remote: "10.99.0.300" is not an IPv4 address');
   t.is(error(`${minimal}    tunnel2: 1\n`),
-    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns, allow, forwards, socks, localMasquerade)');
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)');
   t.regex(error(`${minimal}    routes: [10.1.0.1/16]\n`), /environments\.staging\.routes\.0: "10\.1\.0\.1\/16" is not an IPv4 CIDR/);
   t.regex(error(`${minimal}    routes: [10.0.0.0/8, 10.1.0.0/16]\n`), /routes\.1: "10\.1\.0\.0\/16" overlaps "10\.0\.0\.0\/8"/);
   t.regex(error(minimal.replace('remote: 10.99.0.2', 'remote: 10.99.0.2, mtu: 70000')), /tunnel\.mtu: must be an integer from 576 to 16000/);
@@ -135,4 +135,15 @@ ${extra}`);
   t.regex(noTun('    docker: { mode: tcp }\n'), /docker\.mode: tcp needs the L3 tunnel/);
   t.regex(noTun('    forwards: [{ listen: 53, to: "10.0.0.2:53", protocol: udp }]\n'), /forwards: UDP forwards need the L3 tunnel/);
   t.regex(error(`${minimal.replace(/tunnel: .*/, 'tunnel: yes')}`), /tunnel: is required: a mapping .* \(or false: no L3 tunnel/);
+});
+
+test('ciphers: AES-GCM first with AES instructions, ChaCha20 first without; configurable and checked', async (t) => {
+  const { defaultCiphers } = await import('../../src/ssh/ciphers.js');
+  t.is(defaultCiphers('flags\t\t: fpu vme sse2 aes avx2\n')[0], 'aes128-gcm@openssh.com');
+  t.is(defaultCiphers('Features\t: fp asimd aes pmull sha1\n')[0], 'aes128-gcm@openssh.com');
+  t.is(defaultCiphers('flags\t\t: fpu vme sse2\n')[0], 'chacha20-poly1305@openssh.com');
+  const env = findEnvironment(parseConfigText(`${minimal}    ciphers: [chacha20-poly1305@openssh.com, aes256-gcm@openssh.com]\n`, ctx.source, ctx.home), 'staging');
+  t.deepEqual(env.ciphers, ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com']);
+  t.deepEqual(findEnvironment(parseConfigText(minimal, ctx.source, ctx.home), 'staging').ciphers, []);
+  t.regex(error(`${minimal}    ciphers: [3des-cbc]\n`), /environments\.staging\.ciphers\.0: "3des-cbc" is not one of aes128-gcm@openssh\.com/);
 });
