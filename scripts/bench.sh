@@ -150,8 +150,8 @@ const f = (a, b) => (a && b ? (a / b).toFixed(2) : '?');
 console.log('\nratios, cloudbridge / competitor (throughput: higher is better; rtt and connect: lower is better):');
 for (const r of rows.filter((x) => x.name.startsWith('cloudbridge'))) {
   const mtu = r.name.split(' ').pop();
-  for (const other of [by(`ssh -w mtu ${mtu}`), base, by('ssh -L stream'), by('sshuttle')]) {
-    if (!other || (other === base && mtu === '1500')) continue;
+  for (const other of new Set([by(`ssh -w mtu ${mtu}`), base, by('ssh -L stream'), by('sshuttle')])) {
+    if (!other) continue;
     console.log(`  mtu ${mtu} vs ${other.name}: up ${f(r.upMBps, other.upMBps)}x down ${f(r.downMBps, other.downMBps)}x` +
       ` up x4 ${f(r.up4MBps, other.up4MBps)}x down x4 ${f(r.down4MBps, other.down4MBps)}x` +
       (other.rttMedianMs ? ` rtt med ${f(r.rttMedianMs, other.rttMedianMs)}x p99 ${f(r.rttP99Ms, other.rttP99Ms)}x` : '') +
