@@ -19,6 +19,14 @@ echo "== building the lab"
 cb disconnect lab >/dev/null 2>&1 || true
 bash scripts/lab.sh up lab
 echo
+# the lab's environment plus a SOCKS proxy (names resolved on the remote side)
+demo_config=$(dirname "$config")/demo.yaml
+sed '/^  lab-tcp:/,$d' "$config" >"$demo_config"
+echo '    socks: { listen: [127.0.0.1:11080] }' >>"$demo_config"
+config=$demo_config
+# a web server in the "VPC", known by name only to the remote host's resolver
+mkdir -p /run/cloudbridge-lab/lab/www && echo 'hello from the VPC' >/run/cloudbridge-lab/lab/www/index.html
+command -v busybox >/dev/null && ip netns exec cb-lab-b busybox httpd -p 10.213.9.2:8080 -h /run/cloudbridge-lab/lab/www
 echo "== sudo cloudbridge connect lab"
 cb connect lab --config "$config" --verbose
 echo
@@ -33,6 +41,12 @@ docker version --format 'client {{.Client.Version}}, server {{.Server.Version}} 
 echo
 echo "== a host behind the remote one (10.213.9.2, no route back: remote NAT)"
 ping -c 2 -i 0.2 10.213.9.2 | tail -2
+if command -v busybox >/dev/null && command -v curl >/dev/null; then
+  echo
+  echo "== the same host by a name only the remote side knows, through SOCKS (socks5h)"
+  echo '$ curl --proxy socks5h://127.0.0.1:11080 http://api.vpc.internal:8080/'
+  curl -s -m 5 --proxy socks5h://127.0.0.1:11080 http://api.vpc.internal:8080/
+fi
 echo
 echo "The tunnel stays up. Try:  sudo CLOUDBRIDGE_CONFIG=$config node dist/src/cli/main.js status"
 echo "Take it all down:          sudo npm run demo:down"

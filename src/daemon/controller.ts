@@ -4,28 +4,19 @@ import type { Duplex } from 'node:stream';
 import { execa } from 'execa';
 import type { Client } from 'ssh2';
 import { UserError } from '../cli/errors.js';
-import type { AllowRule } from '../config/allow.js';
-import { formatEndpoint, type Endpoint } from '../config/forwards.js';
-import { cidrContains, cidrsOverlap, formatCidr, formatIPv4, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import type { Endpoint } from '../config/forwards.js';
+import { cidrContains, cidrsOverlap, formatCidr, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
-import { AllowList } from '../datapath/allowList.js';
 import { FlowLog } from '../datapath/flows.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
 import { dockerCliPresent } from '../docker/context.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
-import { LabelExposure } from '../docker/exposure.js';
-import { ContainerNames } from '../docker/names.js';
-import { ContainerWatcher } from '../docker/watch.js';
-import { DNS_LISTEN, DnsForwarder, parseResolvConf, RESOLV_MARK, type ForwarderStats } from '../dns/forwarder.js';
-import { readResolvConf } from '../platform/linux/resolvConf.js';
 import { forwardUnixSocket } from '../docker/socketForward.js';
 import { dialOver } from '../forward/dial.js';
-import { Forwards, NO_SESSION, type ForwardStatus } from '../forward/forwards.js';
-import type { Listener, ListenerStats } from '../forward/listeners.js';
-import { listenSocks } from '../socks/server.js';
+import { NO_SESSION } from '../forward/forwards.js';
 import { resolverFile } from '../platform/darwin/commands.js';
-import { currentPlatform, listenAddress, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
+import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
 import { IPTABLES_STATE, lowestFreeTun, planLocal, planRemote } from '../plan/plan.js';
@@ -35,8 +26,8 @@ import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../ssh/tunChannel.js';
 import { TunDevice } from '../tun/device.js';
-import { AllowNames } from './allowNames.js';
 import { serveControl } from './control.js';
+import { Services, type ServicesStatus } from './services.js';
 import { otherEnvironments } from './peers.js';
 import { stepExecutor } from './executor.js';
 import { controlSocket, dockerSocket, envRunDir, journalFile, runDir } from './paths.js';
@@ -56,20 +47,10 @@ export interface ControllerOptions {
   readonly logFlows?: boolean;
 }
 
-export interface AllowStatus {
-  readonly rule: string;
-  /** What the rule's destination stands for now (host names: as last resolved). */
-  readonly addresses: readonly string[];
-  readonly hits: number;
-  readonly drops: number;
-  /** Host names: where they were resolved, or why not. */
-  readonly note: string | null;
-}
-
 /** up: SSH session live; connecting: lost and being remade; idle: on demand, no session. */
 export type ControllerState = 'up' | 'connecting' | 'idle';
 
-export interface Status {
+export interface Status extends ServicesStatus {
   readonly env: string;
   readonly state: ControllerState;
   readonly pid: number;
@@ -88,23 +69,6 @@ export interface Status {
   readonly reconnects: number;
   readonly lastError: string | null;
   readonly stats: PumpStats;
-  /** null: no allow-list, everything routed passes. */
-  readonly allow: readonly AllowStatus[] | null;
-  /** Refused packets and connections that matched no rule's destination. */
-  readonly refusedUnlisted: number;
-  readonly forwards: readonly ForwardStatus[];
-  readonly socks: readonly { readonly listen: string; readonly stats: ListenerStats }[];
-  /** docker.expose: labels: containers whose labels could not be honoured, and why. */
-  readonly exposeProblems: Readonly<Record<string, string>>;
-  /** Linux split DNS, when on. */
-  readonly dns: {
-    readonly listen: readonly string[];
-    readonly domains: readonly string[];
-    readonly servers: readonly string[];
-    /** NAME.ENV.docker -> address, with dns.containers. */
-    readonly containers: Readonly<Record<string, string>> | null;
-    readonly stats: ForwarderStats;
-  } | null;
 }
 
 const BACKOFF_MIN_MS = 1000;
@@ -143,8 +107,8 @@ export class Controller {
   private readonly route: SshRoute;
   private readonly platform: PlatformName = currentPlatform();
   private reconnects = 0;
-  /** Docker socket use counts as traffic too (it rides SSH, not the tun). */
-  private readonly dockerTraffic = { active: 0, chunks: 0 };
+  /** Streams that ride SSH rather than the tun (docker socket, forwards, SOCKS) count as traffic too. */
+  private readonly streamTraffic = { active: 0, chunks: 0 };
   private sessionStartedAt = 0;
   /** The tunnel MTU in force (probed per session with mtu: auto). */
   private mtu: number;
@@ -153,19 +117,7 @@ export class Controller {
   private lastError: string | null = null;
   private startedAt = new Date();
   private stopping: Promise<string[]> | undefined;
-  private readonly allow: AllowList;
-  private readonly names: AllowNames;
-  private readonly forwards: Forwards;
-  private readonly exposure: LabelExposure | undefined;
-  private readonly containerNames: ContainerNames | undefined;
-  /** Follows the remote daemon's containers for exposure and names. */
-  private readonly watcher: ContainerWatcher | undefined;
-  private dns: DnsForwarder | undefined;
-  /** Addresses the DNS forwarder listens on. */
-  private dnsListen: string[] = [];
-  /** The remote host's own resolvers (dns.servers empty), read at each session start. */
-  private remoteResolvers: string[] = [];
-  private readonly socks: { readonly listen: string; readonly listener: Listener }[] = [];
+  private readonly services: Services;
   /** Resolves when the controller has gone down, for whatever reason. */
   readonly done: Promise<string>;
   private markDone!: (reason: string) => void;
@@ -178,25 +130,19 @@ export class Controller {
     this.route = sshRouteFor(env, opts.user);
     this.mtu = env.tunnel.mtu;
     this.done = new Promise((resolve) => (this.markDone = resolve));
-    this.allow = new AllowList(allowRules(env));
-    this.names = new AllowNames(this.allow, () => this.session?.client, this.sudo, opts.log);
-    this.forwards = new Forwards({
-      env: env.name,
+    this.services = new Services({
+      env,
       user: opts.user,
+      platform: this.platform,
       dial: (to) => this.dial(to),
       dialIfUp: (to) => this.dialIfUp(to),
-      admits: (to) => this.allow.rules.length === 0 || to.kind === 'unix' || this.allow.admitsStream(to.host, to.port),
-      traffic: this.dockerTraffic,
+      session: () => this.session?.client,
+      sudo: this.sudo,
+      traffic: this.streamTraffic,
+      applyLocal: (steps) => this.applyLocal(steps),
+      progress: opts.progress,
       log: opts.log,
     });
-    const api = dockerApi(env);
-    this.watcher = api && (env.docker.expose === 'labels' || env.dns.containers)
-      ? new ContainerWatcher(api, (to) => this.dialIfUp(to), opts.log)
-      : undefined;
-    this.exposure = this.watcher && env.docker.expose === 'labels' ? new LabelExposure(this.forwards, opts.log) : undefined;
-    this.containerNames = this.watcher && env.dns.containers ? new ContainerNames() : undefined;
-    if (this.exposure) this.watcher!.add(this.exposure);
-    if (this.containerNames) this.watcher!.add(this.containerNames);
   }
 
   /** A stream to a target as the remote host sees it, over the session (made first, on demand). */
@@ -219,6 +165,10 @@ export class Controller {
     return stepExecutor(this.net, client, this.sudo);
   }
 
+  private applyLocal(steps: Step[]): Promise<void> {
+    return this.journal.apply(steps, this.executor(undefined), (s) => this.opts.progress(`local: ${s.title}`));
+  }
+
   async up(): Promise<void> {
     const { env, opts } = this;
     try {
@@ -231,19 +181,18 @@ export class Controller {
       const context = host && (await dockerCliPresent()) ? { host, owner: opts.user } : undefined;
       const local = await this.withoutMissingIptables(planLocal(env, this.tun?.name ?? '', this.platform, context));
       const isContext = (s: Step): boolean => s.apply.side === 'local' && isContextAction(s.apply);
-      await this.journal.apply(local.filter((s) => !isContext(s)), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
+      await this.applyLocal(local.filter((s) => !isContext(s)));
       // a docker context is a convenience: one the user's docker config will not take is a warning
-      await this.journal.apply(local.filter(isContext), this.executor(undefined), (s) => opts.progress(`local: ${s.title}`))
+      await this.applyLocal(local.filter(isContext))
         .catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
       if (this.tun) this.pump = new Pump(this.tun, env.tunnel.mtu, {
         clamps: env.mssClamps.map((m) => {
           const c = parseCidr(m.cidr)!;
           return { addr: c.addr, mask: maskOf(c.prefix), mss: m.mss };
         }),
-        allow: this.allow,
+        allow: this.services.allow,
         flows: opts.logFlows ? new FlowLog(opts.log) : undefined,
       });
-      if (env.allow.length) opts.progress(`datapath: only ${this.allow.rules.map((r) => `"${r.text}"`).join(', ')} allowed through`);
       if (env.mssClamps.length) opts.progress(`datapath: TCP MSS clamped for ${env.mssClamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
       if (this.pump) {
         this.pump.onWake = () => this.wake();
@@ -251,17 +200,10 @@ export class Controller {
       }
 
       if (env.docker.mode === 'socket') await this.serveDocker();
-      for (const f of env.forwards) {
-        await this.forwards.add(f, 'config').catch((err: Error) => {
-          throw new UserError(`${env.source}: environments.${env.name}.forwards: ${err.message}`);
-        });
-        opts.progress(`forward: ${f.protocol} ${f.name}${f.tls ? ' (TLS)' : ''} -> ${formatEndpoint(f.to)} on the remote side`);
-      }
-      await this.serveSocks();
-      await this.startDns();
+      await this.services.start();
       if (env.onDemand) {
         this.state = 'idle';
-        await this.names.refresh();
+        await this.services.startIdle();
         this.watchIdle();
         opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
       } else {
@@ -379,18 +321,7 @@ export class Controller {
         this.pump!.attach(channel);
         if (env.tunnel.mtuAuto) await this.pickMtu(client, remoteDevice);
       }
-      await this.names.refresh();
-      if (env.dns.domains.length > 0 && env.dns.servers.length === 0) {
-        this.remoteResolvers = parseResolvConf(await runRemote(client, ['cat', '/etc/resolv.conf'], { sudo: false }).catch(() => '')).nameservers;
-        opts.progress(`dns: ${env.dns.domains.join(', ')} asked of ${this.remoteResolvers.join(', ') || '(no resolver in the remote /etc/resolv.conf)'} on the remote host`);
-      }
-      await this.watcher?.start().then(
-        () => {
-          if (this.exposure) opts.progress('docker: exposing remote containers labelled cloudbridge.expose');
-          if (this.containerNames) opts.progress(`dns: remote containers answer as NAME.${env.name}.docker`);
-        },
-        (err: Error) => opts.log(`docker: cannot watch the remote daemon's containers: ${err.message}`),
-      );
+      await this.services.sessionUp(client);
       this.sessionStartedAt = Date.now();
       this.state = 'up';
     } catch (err) {
@@ -492,8 +423,8 @@ export class Controller {
     let lastMoved = Date.now();
     const every = Math.min(1000, (this.env.idleTimeout * 1000) / 4);
     this.timers.push(setInterval(() => {
-      const moved = (this.pump?.packets ?? 0) + this.dockerTraffic.chunks;
-      if (moved !== lastPackets || this.dockerTraffic.active > 0) {
+      const moved = (this.pump?.packets ?? 0) + this.streamTraffic.chunks;
+      if (moved !== lastPackets || this.streamTraffic.active > 0) {
         lastPackets = moved;
         lastMoved = Date.now();
         return;
@@ -556,71 +487,6 @@ export class Controller {
     }
   }
 
-  /** SOCKS5 on each configured address; connections leave from the remote host, names resolved there. */
-  private async serveSocks(): Promise<void> {
-    const { env, opts } = this;
-    if (!env.socks) return;
-    for (const l of env.socks.listen) {
-      const host = await listenAddress(l.host);
-      if (!host) throw new UserError(`${env.source}: environments.${env.name}.socks.listen: no interface or address "${l.host}" with an IPv4 address here`);
-      const at = `${host}:${l.port}`;
-      const listener = await listenSocks({ kind: 'inet', host, port: l.port }, {
-        dial: (to) => this.dial(to),
-        admits: (h, p) => this.allow.rules.length === 0 || this.allow.admitsStream(h, p),
-        auth: env.socks.auth,
-        traffic: this.dockerTraffic,
-      }, opts.user).catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`socks on ${at}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`);
-      });
-      this.socks.push({ listen: at, listener });
-      opts.progress(`socks: socks5h://${at}${env.socks.auth ? ' (username and password)' : ''}, names resolved on the remote side`);
-    }
-  }
-
-  /**
-   * Linux split DNS: a forwarder on a loopback address (and on docker0's, for
-   * containers), and resolv.conf pointing at it as a recorded step whose undo
-   * puts back exactly what was there.
-   */
-  private async startDns(): Promise<void> {
-    const { env, opts } = this;
-    if (this.platform !== 'linux' || (env.dns.domains.length === 0 && !env.dns.containers)) return;
-    const before = readResolvConf();
-    if (before.content.includes(RESOLV_MARK)) {
-      throw new UserError(`/etc/resolv.conf points at another environment's DNS forwarder already; split DNS works for one environment at a time`);
-    }
-    const { nameservers, rest } = parseResolvConf(before.content);
-    const names = this.containerNames;
-    this.dns = new DnsForwarder({
-      domains: env.dns.domains,
-      remoteServers: () => (env.dns.servers.length ? env.dns.servers : this.remoteResolvers),
-      dialRemote: (host, port) => this.dial({ kind: 'inet', host, port }),
-      upstream: nameservers.filter((n) => n !== DNS_LISTEN),
-      zone: names ? { domain: `${env.name}.docker`, lookup: (n) => names.lookup(n) } : undefined,
-    });
-    await this.dns.listen(DNS_LISTEN).catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(`dns: cannot listen on ${DNS_LISTEN}:53 (${err.code === 'EADDRINUSE' ? 'in use' : err.message})`);
-    });
-    this.dnsListen = [DNS_LISTEN];
-    // containers cannot reach this host's loopback: the docker bridge's address serves them
-    const bridge = await listenAddress('docker0');
-    if (bridge) {
-      await this.dns.listen(bridge).then(() => this.dnsListen.push(bridge), (err: Error) => opts.progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`));
-    }
-    const content = [
-      `# ${RESOLV_MARK} for ${env.name}: ${[...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])].join(', ')} through the tunnel;`,
-      '# the previous file comes back on disconnect (or cloudbridge cleanup)',
-      `nameserver ${DNS_LISTEN}`,
-      ...rest,
-      '',
-    ].join('\n');
-    await this.journal.apply([{
-      title: `resolv.conf -> DNS forwarder ${this.dnsListen.join(', ')}`,
-      apply: { side: 'local', op: 'resolv-conf', content, symlink: undefined },
-      undo: { side: 'local', op: 'resolv-conf', content: before.content, symlink: before.symlink },
-    }], this.executor(undefined), (s) => opts.progress(`local: ${s.title}`));
-  }
-
   /** The local docker socket: each connection rides the current session, made on demand if need be. */
   private async serveDocker(): Promise<void> {
     const { env, opts } = this;
@@ -632,7 +498,7 @@ export class Controller {
       dockerSocket(env.name),
       env.docker.remoteSocket,
       opts.user,
-      this.dockerTraffic,
+      this.streamTraffic,
     ));
   }
 
@@ -669,26 +535,7 @@ export class Controller {
       reconnects: this.reconnects,
       lastError: this.lastError,
       stats: { ...(this.pump?.stats ?? emptyStats()) },
-      allow: this.allow.rules.length === 0 ? null : this.allow.rules.map((r, i) => {
-        const st = this.names.state.get(i);
-        return {
-          rule: r.text,
-          addresses: r.isName ? this.allow.addressesOf(i).map(formatIPv4) : [r.to],
-          ...this.allow.counters[i]!,
-          note: st ? (st.error ? `not resolved: ${st.error}` : `resolved ${st.via === 'remote' ? 'on the remote host' : 'locally'}`) : null,
-        };
-      }),
-      refusedUnlisted: this.allow.unlisted,
-      forwards: this.forwards.status(),
-      socks: this.socks.map((x) => ({ listen: x.listen, stats: { ...x.listener.stats } })),
-      exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),
-      dns: this.dns ? {
-        listen: this.dnsListen,
-        domains: env.dns.domains,
-        servers: env.dns.servers.length ? env.dns.servers : this.remoteResolvers,
-        containers: this.containerNames ? Object.fromEntries(Object.entries(this.containerNames.all()).map(([n, a]) => [`${n}.${env.name}.docker`, formatIPv4(a)])) : null,
-        stats: { ...this.dns.stats },
-      } : null,
+      ...this.services.status(),
     };
   }
 
@@ -702,12 +549,7 @@ export class Controller {
     for (const t of this.timers) clearTimeout(t);
     await this.sessionStarting?.catch(() => {});
     this.pump?.stop();
-    this.names.stop();
-    this.watcher?.stop();
-    await this.exposure?.closeAll();
-    await this.dns?.close();
-    await this.forwards.closeAll();
-    await Promise.all(this.socks.map((x) => x.listener.close()));
+    await this.services.close();
     for (const s of this.servers.reverse()) s.close();
     const errors = await this.endSession(reason);
     // Without a session the remote steps cannot be undone now; keep them in
@@ -737,21 +579,4 @@ export class Controller {
 
 function emptyStats(): PumpStats {
   return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0, refused: 0 };
-}
-
-/**
- * The configured allow-list, plus, when there is one, the docker daemon in
- * tcp mode: it is reached through the tunnel and must stay reachable.
- */
-function allowRules(env: EnvironmentConfig): AllowRule[] {
-  const api = dockerApi(env);
-  if (env.allow.length === 0 || api?.kind !== 'inet') return [...env.allow];
-  return [...env.allow, { text: `${api.host} tcp ${api.port} (docker)`, to: `${api.host}/32`, isName: false, proto: 'tcp', ports: [api.port, api.port] }];
-}
-
-/** The remote docker API as the remote host reaches it. */
-function dockerApi(env: EnvironmentConfig): Endpoint | undefined {
-  if (env.docker.mode === 'socket') return { kind: 'unix', path: env.docker.remoteSocket };
-  const m = /^tcp:\/\/([0-9.]+):(\d+)$/.exec(env.docker.host ?? '');
-  return m ? { kind: 'inet', host: m[1]!, port: Number(m[2]) } : undefined;
 }

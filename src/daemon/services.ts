@@ -1,0 +1,271 @@
+import type { Client } from 'ssh2';
+import { UserError } from '../cli/errors.js';
+import type { AllowRule } from '../config/allow.js';
+import { formatEndpoint, type Endpoint } from '../config/forwards.js';
+import { formatIPv4 } from '../config/ipv4.js';
+import type { InvokingUser } from '../config/load.js';
+import type { EnvironmentConfig } from '../config/types.js';
+import { AllowList } from '../datapath/allowList.js';
+import { LabelExposure } from '../docker/exposure.js';
+import { ContainerNames } from '../docker/names.js';
+import type { SocketTraffic } from '../docker/socketForward.js';
+import { ContainerWatcher } from '../docker/watch.js';
+import { DNS_LISTEN, DnsForwarder, parseResolvConf, RESOLV_MARK, type ForwarderStats } from '../dns/forwarder.js';
+import type { Dialer } from '../forward/dial.js';
+import { Forwards, type ForwardStatus } from '../forward/forwards.js';
+import type { Listener, ListenerStats } from '../forward/listeners.js';
+import { listenAddress, type PlatformName } from '../platform/index.js';
+import { readResolvConf } from '../platform/linux/resolvConf.js';
+import type { Step } from '../plan/steps.js';
+import { runRemote } from '../ssh/exec.js';
+import { listenSocks } from '../socks/server.js';
+import { AllowNames } from './allowNames.js';
+
+export interface AllowStatus {
+  readonly rule: string;
+  /** What the rule's destination stands for now (host names: as last resolved). */
+  readonly addresses: readonly string[];
+  readonly hits: number;
+  readonly drops: number;
+  /** Host names: where they were resolved, or why not. */
+  readonly note: string | null;
+}
+
+/** What the services add to a controller's status. */
+export interface ServicesStatus {
+  /** null: no allow-list, everything routed passes. */
+  readonly allow: readonly AllowStatus[] | null;
+  /** Refused packets and connections that matched no rule's destination. */
+  readonly refusedUnlisted: number;
+  readonly forwards: readonly ForwardStatus[];
+  readonly socks: readonly { readonly listen: string; readonly stats: ListenerStats }[];
+  /** docker.expose: labels: containers whose labels could not be honoured, and why. */
+  readonly exposeProblems: Readonly<Record<string, string>>;
+  /** Linux split DNS, when on. */
+  readonly dns: {
+    readonly listen: readonly string[];
+    readonly domains: readonly string[];
+    readonly servers: readonly string[];
+    /** NAME.ENV.docker -> address, with dns.containers. */
+    readonly containers: Readonly<Record<string, string>> | null;
+    readonly stats: ForwarderStats;
+  } | null;
+}
+
+export interface ServicesDeps {
+  readonly env: EnvironmentConfig;
+  readonly user: InvokingUser;
+  readonly platform: PlatformName;
+  /** A stream from the remote host, making the session first if need be (on demand). */
+  readonly dial: Dialer;
+  /** The same over the current session only. */
+  readonly dialIfUp: Dialer;
+  readonly session: () => Client | undefined;
+  readonly sudo: boolean;
+  /** Connections and chunks, counted for on-demand idle timeouts. */
+  readonly traffic: SocketTraffic;
+  /** Applies local steps through the controller's journal (so they are undone with the rest). */
+  readonly applyLocal: (steps: Step[]) => Promise<void>;
+  readonly progress: (line: string) => void;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * Everything an environment offers besides the L3 tunnel itself: the
+ * allow-list (which the data path applies), forwards, SOCKS, split DNS, and
+ * the remote containers followed for exposure and names. sshuttle's split:
+ * the controller owns the tunnel and the session, this owns what rides them.
+ */
+export class Services {
+  readonly allow: AllowList;
+  private readonly names: AllowNames;
+  private readonly forwards: Forwards;
+  private readonly exposure: LabelExposure | undefined;
+  private readonly containerNames: ContainerNames | undefined;
+  private readonly watcher: ContainerWatcher | undefined;
+  private readonly socks: { readonly listen: string; readonly listener: Listener }[] = [];
+  private dns: DnsForwarder | undefined;
+  private dnsListen: string[] = [];
+  /** The remote host's own resolvers (dns.servers empty), read at each session start. */
+  private remoteResolvers: string[] = [];
+
+  constructor(private readonly deps: ServicesDeps) {
+    const { env } = deps;
+    this.allow = new AllowList(allowRules(env));
+    this.names = new AllowNames(this.allow, deps.session, deps.sudo, deps.log);
+    this.forwards = new Forwards({
+      env: env.name,
+      user: deps.user,
+      dial: deps.dial,
+      dialIfUp: deps.dialIfUp,
+      admits: (to) => this.admits(to),
+      traffic: deps.traffic,
+      log: deps.log,
+    });
+    const api = dockerApi(env);
+    this.watcher = api && (env.docker.expose === 'labels' || env.dns.containers) ? new ContainerWatcher(api, deps.dialIfUp, deps.log) : undefined;
+    this.exposure = this.watcher && env.docker.expose === 'labels' ? new LabelExposure(this.forwards, deps.log) : undefined;
+    this.containerNames = this.watcher && env.dns.containers ? new ContainerNames() : undefined;
+    if (this.exposure) this.watcher!.add(this.exposure);
+    if (this.containerNames) this.watcher!.add(this.containerNames);
+  }
+
+  /** The allow-list's word on a stream target (counted); unix sockets are not network endpoints. */
+  private admits(to: Endpoint): boolean {
+    return this.allow.rules.length === 0 || to.kind === 'unix' || this.allow.admitsStream(to.host, to.port);
+  }
+
+  /** Local listeners and DNS, before any session: a taken port fails connect before SSH is tried. */
+  async start(): Promise<void> {
+    const { env, progress } = this.deps;
+    if (env.allow.length) progress(`datapath: only ${this.allow.rules.map((r) => `"${r.text}"`).join(', ')} allowed through`);
+    for (const f of env.forwards) {
+      await this.forwards.add(f, 'config').catch((err: Error) => {
+        throw new UserError(`${env.source}: environments.${env.name}.forwards: ${err.message}`);
+      });
+      progress(`forward: ${f.protocol} ${f.name}${f.tls ? ' (TLS)' : ''} -> ${formatEndpoint(f.to)} on the remote side`);
+    }
+    await this.serveSocks();
+    await this.startDns();
+  }
+
+  /** Without a session (on demand): host names resolved locally for now. */
+  async startIdle(): Promise<void> {
+    await this.names.refresh();
+  }
+
+  /** A session is up: names resolved on the remote host, its resolvers read, its containers followed. */
+  async sessionUp(client: Client): Promise<void> {
+    const { env, progress, log } = this.deps;
+    await this.names.refresh();
+    if (this.dns && env.dns.domains.length > 0 && env.dns.servers.length === 0) {
+      this.remoteResolvers = parseResolvConf(await runRemote(client, ['cat', '/etc/resolv.conf'], { sudo: false }).catch(() => '')).nameservers;
+      progress(`dns: ${env.dns.domains.join(', ')} asked of ${this.remoteResolvers.join(', ') || '(no resolver in the remote /etc/resolv.conf)'} on the remote host`);
+    }
+    await this.watcher?.start().then(
+      () => {
+        if (this.exposure) progress('docker: exposing remote containers labelled cloudbridge.expose');
+        if (this.containerNames) progress(`dns: remote containers answer as NAME.${env.name}.docker`);
+      },
+      (err: Error) => log(`docker: cannot watch the remote daemon's containers: ${err.message}`),
+    );
+  }
+
+  /** SOCKS5 on each configured address; connections leave from the remote host, names resolved there. */
+  private async serveSocks(): Promise<void> {
+    const { env, progress } = this.deps;
+    if (!env.socks) return;
+    for (const l of env.socks.listen) {
+      const host = await listenAddress(l.host);
+      if (!host) throw new UserError(`${env.source}: environments.${env.name}.socks.listen: no interface or address "${l.host}" with an IPv4 address here`);
+      const at = `${host}:${l.port}`;
+      const listener = await listenSocks({ kind: 'inet', host, port: l.port }, {
+        dial: this.deps.dial,
+        admits: (h, p) => this.admits({ kind: 'inet', host: h, port: p }),
+        auth: env.socks.auth,
+        traffic: this.deps.traffic,
+      }, this.deps.user).catch((err: NodeJS.ErrnoException) => {
+        throw new UserError(`socks on ${at}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`);
+      });
+      this.socks.push({ listen: at, listener });
+      progress(`socks: socks5h://${at}${env.socks.auth ? ' (username and password)' : ''}, names resolved on the remote side`);
+    }
+  }
+
+  /**
+   * Linux split DNS: a forwarder on a loopback address (and on docker0's, for
+   * containers), and resolv.conf pointing at it as a recorded step whose undo
+   * puts back exactly what was there.
+   */
+  private async startDns(): Promise<void> {
+    const { env, progress } = this.deps;
+    if (this.deps.platform !== 'linux' || (env.dns.domains.length === 0 && !env.dns.containers)) return;
+    const before = readResolvConf();
+    if (before.content.includes(RESOLV_MARK)) {
+      throw new UserError(`/etc/resolv.conf points at another environment's DNS forwarder already; split DNS works for one environment at a time`);
+    }
+    const { nameservers, rest } = parseResolvConf(before.content);
+    const names = this.containerNames;
+    this.dns = new DnsForwarder({
+      domains: env.dns.domains,
+      remoteServers: () => (env.dns.servers.length ? env.dns.servers : this.remoteResolvers),
+      dialRemote: (host, port) => this.deps.dial({ kind: 'inet', host, port }),
+      upstream: nameservers.filter((n) => n !== DNS_LISTEN),
+      zone: names ? { domain: `${env.name}.docker`, lookup: (n) => names.lookup(n) } : undefined,
+    });
+    await this.dns.listen(DNS_LISTEN).catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`dns: cannot listen on ${DNS_LISTEN}:53 (${err.code === 'EADDRINUSE' ? 'in use' : err.message})`);
+    });
+    this.dnsListen = [DNS_LISTEN];
+    // containers cannot reach this host's loopback: the docker bridge's address serves them
+    const bridge = await listenAddress('docker0');
+    if (bridge) {
+      await this.dns.listen(bridge).then(() => this.dnsListen.push(bridge), (err: Error) => progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`));
+    }
+    const content = [
+      `# ${RESOLV_MARK} for ${env.name}: ${[...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])].join(', ')} through the tunnel;`,
+      '# the previous file comes back on disconnect (or cloudbridge cleanup)',
+      `nameserver ${DNS_LISTEN}`,
+      ...rest,
+      '',
+    ].join('\n');
+    await this.deps.applyLocal([{
+      title: `resolv.conf -> DNS forwarder ${this.dnsListen.join(', ')}`,
+      apply: { side: 'local', op: 'resolv-conf', content, symlink: undefined },
+      undo: { side: 'local', op: 'resolv-conf', content: before.content, symlink: before.symlink },
+    }]);
+  }
+
+  status(): ServicesStatus {
+    const { env } = this.deps;
+    return {
+      allow: this.allow.rules.length === 0 ? null : this.allow.rules.map((r, i) => {
+        const st = this.names.state.get(i);
+        return {
+          rule: r.text,
+          addresses: r.isName ? this.allow.addressesOf(i).map(formatIPv4) : [r.to],
+          ...this.allow.counters[i]!,
+          note: st ? (st.error ? `not resolved: ${st.error}` : `resolved ${st.via === 'remote' ? 'on the remote host' : 'locally'}`) : null,
+        };
+      }),
+      refusedUnlisted: this.allow.unlisted,
+      forwards: this.forwards.status(),
+      socks: this.socks.map((x) => ({ listen: x.listen, stats: { ...x.listener.stats } })),
+      exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),
+      dns: this.dns ? {
+        listen: this.dnsListen,
+        domains: env.dns.domains,
+        servers: env.dns.servers.length ? env.dns.servers : this.remoteResolvers,
+        containers: this.containerNames ? Object.fromEntries(Object.entries(this.containerNames.all()).map(([n, a]) => [`${n}.${env.name}.docker`, formatIPv4(a)])) : null,
+        stats: { ...this.dns.stats },
+      } : null,
+    };
+  }
+
+  /** Stops listening and watching; resolv.conf goes back with the journal. */
+  async close(): Promise<void> {
+    this.names.stop();
+    this.watcher?.stop();
+    await this.exposure?.closeAll();
+    await this.dns?.close();
+    await this.forwards.closeAll();
+    await Promise.all(this.socks.map((x) => x.listener.close()));
+  }
+}
+
+/**
+ * The configured allow-list, plus, when there is one, the docker daemon in
+ * tcp mode: it is reached through the tunnel and must stay reachable.
+ */
+function allowRules(env: EnvironmentConfig): AllowRule[] {
+  const api = dockerApi(env);
+  if (env.allow.length === 0 || api?.kind !== 'inet') return [...env.allow];
+  return [...env.allow, { text: `${api.host} tcp ${api.port} (docker)`, to: `${api.host}/32`, isName: false, proto: 'tcp', ports: [api.port, api.port] }];
+}
+
+/** The remote docker API as the remote host reaches it. */
+function dockerApi(env: EnvironmentConfig): Endpoint | undefined {
+  if (env.docker.mode === 'socket') return { kind: 'unix', path: env.docker.remoteSocket };
+  const m = /^tcp:\/\/([0-9.]+):(\d+)$/.exec(env.docker.host ?? '');
+  return m ? { kind: 'inet', host: m[1]!, port: Number(m[2]) } : undefined;
+}
