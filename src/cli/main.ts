@@ -6,9 +6,8 @@ import { fileURLToPath } from 'node:url';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { findEnvironment, invokingUser, loadConfig } from '../config/load.js';
-import { Controller, type Status } from '../daemon/controller.js';
+import type { Status } from '../daemon/controller.js';
 import { requestControl } from '../daemon/control.js';
-import { cleanupStale } from '../daemon/cleanup.js';
 import { controlSocket, envRunDir, logFile, runDir } from '../daemon/paths.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { dockerHostFor } from '../docker/endpoint.js';
@@ -20,6 +19,7 @@ import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../ser
 import { currentPlatform, listenAddress, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../ssh/quote.js';
 import { dockerRunArgs, proxyVars, type ContainerNeeds } from './run.js';
+import { lazyExeca } from '../util/lazyExeca.js';
 
 interface CommonArgs {
   config: string | undefined;
@@ -53,6 +53,7 @@ async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | unde
   if (p === 'running') throw new UserError(`${env.name} is connected already`);
   if (p === 'stale') {
     progress(`cleanup: a previous controller for ${env.name} died; undoing what it left`);
+    const { cleanupStale } = await import('../daemon/cleanup.js');
     const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress });
     if (r.errors.length) progress(`cleanup: could not undo: ${r.errors.join('; ')}`);
   }
@@ -91,6 +92,8 @@ async function runForeground(envName: string, args: CommonArgs & { force: boolea
     else process.stderr.write(`${line}\n`);
   };
   if (!args.notify) await clearTheWay(env, args, progress);
+  // the SSH, netlink and tun machinery loads only in the process that runs the controller
+  const { Controller } = await import('../daemon/controller.js');
   const controller = new Controller(env, { user: invokingUser(), force: args.force, agent: args.agent, passphrases, controlUser: args.controlUser, progress, log: logLine, logFlows: args.verbose });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
@@ -190,6 +193,7 @@ async function cleanup(envName: string, args: CommonArgs & { agent?: string | un
     return 0;
   }
   const env = findEnvironment(loadConfig(args.config), envName);
+  const { cleanupStale } = await import('../daemon/cleanup.js');
   const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${l}\n`) });
   if (r.errors.length) {
     process.stderr.write(`${envName}: cleaned up, but could not undo: ${r.errors.join('; ')}\n`);
@@ -302,7 +306,7 @@ async function printEnv(envName: string, args: CommonArgs & { unset: boolean; sh
 
 /** Runs a command and returns its exit code; a command that cannot start is a one-line error. */
 async function runCommand(command: readonly string[], env: Record<string, string | undefined>): Promise<number> {
-  const { execa } = await import('execa');
+  const execa = await lazyExeca();
   const r = await execa(command[0]!, command.slice(1), { stdio: 'inherit', reject: false, env });
   if (r.failed && r.exitCode === undefined) throw new UserError(`${command[0]}: ${r.shortMessage ?? 'could not run'}`);
   return r.exitCode ?? 1;

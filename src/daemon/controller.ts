@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { execa } from 'execa';
 import type { Client } from 'ssh2';
 import { UserError } from '../cli/errors.js';
 import type { Endpoint } from '../config/forwards.js';
@@ -31,6 +30,7 @@ import { Services, type ServicesStatus } from './services.js';
 import { otherEnvironments } from './peers.js';
 import { stepExecutor } from './executor.js';
 import { controlSocket, dockerSocket, envRunDir, journalFile, runDir } from './paths.js';
+import { lazyExeca } from '../util/lazyExeca.js';
 
 export interface ControllerOptions {
   readonly user: InvokingUser;
@@ -69,6 +69,8 @@ export interface Status extends ServicesStatus {
   readonly reconnects: number;
   readonly lastError: string | null;
   readonly stats: PumpStats;
+  /** The controller's own memory (bytes): rss, heapTotal, heapUsed, external, arrayBuffers. */
+  readonly memory: NodeJS.MemoryUsage;
 }
 
 const BACKOFF_MIN_MS = 1000;
@@ -231,6 +233,7 @@ export class Controller {
   private async withoutMissingIptables(steps: Step[]): Promise<Step[]> {
     const isRule = (s: Step): boolean => s.apply.side === 'local' && s.apply.op === 'iptables';
     if (!steps.some(isRule)) return steps;
+    const execa = await lazyExeca();
     const probe = await execa('iptables', ['-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'], { reject: false });
     if (probe.exitCode === 0) return steps;
     const why = `iptables does not work here (${String(probe.stderr || probe.message).split('\n')[0]})`;
@@ -535,6 +538,7 @@ export class Controller {
       reconnects: this.reconnects,
       lastError: this.lastError,
       stats: { ...(this.pump?.stats ?? emptyStats()) },
+      memory: process.memoryUsage(),
       ...this.services.status(),
     };
   }

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { lazyExeca } from '../util/lazyExeca.js';
 
 /** Whose docker CLI configuration (~/.docker) a context lives in. */
 export interface ContextOwner {
@@ -12,6 +12,7 @@ export const contextDescription = (name: string): string => `cloudbridge:${name}
 
 async function docker(owner: ContextOwner, args: readonly string[]): Promise<{ code: number; out: string; err: string }> {
   const asUser = process.geteuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {};
+  const execa = await lazyExeca();
   const r = await execa('docker', args, {
     reject: false,
     ...asUser,
@@ -22,6 +23,7 @@ async function docker(owner: ContextOwner, args: readonly string[]): Promise<{ c
 }
 
 export async function dockerCliPresent(): Promise<boolean> {
+  const execa = await lazyExeca();
   const r = await execa('docker', ['--version'], { reject: false }).catch(() => undefined);
   return r?.exitCode === 0;
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import { lazyExeca } from '../util/lazyExeca.js';
 import type { InvokingUser } from '../config/load.js';
 
 export interface TlsPair {
@@ -24,6 +24,7 @@ export async function selfSignedPair(user: InvokingUser, env: string): Promise<T
   if (fs.existsSync(pair.cert) && fs.existsSync(pair.key)) return pair;
   const dir = path.dirname(pair.cert);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const execa = await lazyExeca();
   const r = await execa('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', pair.key, '-out', pair.cert, '-days', '825',

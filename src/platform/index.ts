@@ -1,11 +1,11 @@
 import os from 'node:os';
-import { execa } from 'execa';
 import { parseIPv4 } from '../config/ipv4.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import type { LocalAction } from '../plan/steps.js';
 import { darwinCommand } from './darwin/commands.js';
 import { linuxCommand } from './linux/commands.js';
 import type { LocalNet } from './types.js';
+import { lazyExeca } from '../util/lazyExeca.js';
 
 export type PlatformName = 'linux' | 'darwin';
 
@@ -46,6 +46,7 @@ export async function listenAddress(host: string): Promise<string | undefined> {
   if (parseIPv4(host) !== undefined) return host;
   const listed = os.networkInterfaces()[host]?.find((a) => a.family === 'IPv4')?.address;
   if (listed || process.platform !== 'linux' || !/^[A-Za-z0-9_.-]{1,15}$/.test(host)) return listed;
+  const execa = await lazyExeca();
   const r = await execa('ip', ['-4', '-o', 'addr', 'show', 'dev', host], { reject: false });
   return /\binet ([0-9.]+)\//.exec(String(r.stdout))?.[1];
 }

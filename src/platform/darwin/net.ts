@@ -1,12 +1,13 @@
-import { execa } from 'execa';
 import { parseCidr } from '../../config/ipv4.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 import { darwinCommand } from './commands.js';
 import { interfaceNetworks, parseIfconfig, parseNetstatRoutes, parseRouteGet } from './parse.js';
+import { lazyExeca } from '../../util/lazyExeca.js';
 
 async function run(argv: readonly string[]): Promise<string> {
   const [file, ...args] = argv;
+  const execa = await lazyExeca();
   const r = await execa(file!, args, { reject: false });
   if (r.exitCode !== 0) {
     throw new Error(`${argv.join(' ')}: ${String(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.exitCode}`}`);

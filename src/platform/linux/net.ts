@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import { execa } from 'execa';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 import { linuxCommand } from './commands.js';
 import { writeResolvConf } from './resolvConf.js';
+import { lazyExeca } from '../../util/lazyExeca.js';
 
 
 
@@ -46,6 +46,7 @@ export class LinuxNet implements LocalNet {
     }
     if (a.op === 'iptables') {
       const [file, ...args] = linuxCommand(a);
+      const execa = await lazyExeca();
       await execa(file!, args);
       return;
     }
