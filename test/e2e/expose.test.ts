@@ -217,6 +217,18 @@ test.serial('a labelled remote container is a local port within 2 s of starting,
   t.pass();
 });
 
+test.serial('cloudbridge.expose.tls=true: the container\'s plain HTTP is served as HTTPS locally', async (t) => {
+  const r = await run('docker', [...docker, 'run', '-d', '--name', 'tlsweb', '--network', 'cbxnet',
+    '-l', 'cloudbridge.expose=80', '-l', 'cloudbridge.expose.local=127.0.0.1:18444', '-l', 'cloudbridge.expose.tls=true',
+    'cbx/busybox', 'sh', '-c', 'echo plain inside > /index.html; exec httpd -f -p 80 -h /']);
+  t.is(r.exitCode, 0, r.stderr);
+  await until('TLS forward open', async () => ((await tryConnect('127.0.0.1', 18444, 200)).result === 'open' ? true : undefined), 2000);
+  const got = await httpGet('https://localhost:18444/', fs.readFileSync(path.join(home, '.config/cloudbridge/tls/cbx.crt')));
+  t.is(got.body, 'plain inside\n');
+  t.like((await status()).forwards.find((f) => f.source === 'container tlsweb'), { listen: '127.0.0.1:18444', tls: true });
+  await run('docker', [...docker, 'rm', '-f', 'tlsweb']);
+});
+
 test.serial('a container whose labels make no sense is reported, not guessed at', async (t) => {
   const r = await run('docker', [...docker, 'run', '-d', '--name', 'odd', '--network', 'cbxnet', '-l', 'cloudbridge.expose=http', 'cbx/busybox', 'sleep', '60']);
   t.is(r.exitCode, 0, r.stderr);
