@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import { serve } from '../forward/listeners.js';
 
 /** Control protocol: one JSON request line, one JSON response line, over a root-only unix socket. */
 export interface ControlRequest {
@@ -8,9 +9,8 @@ export interface ControlRequest {
 
 export type ControlHandler = (req: ControlRequest) => Promise<unknown>;
 
-/** Root-only unless `owner` is given (connect --control-user): then that user's, still 0600. */
-export async function serveControl(socketPath: string, handler: ControlHandler, owner?: { uid: number; gid: number }): Promise<net.Server> {
-  fs.rmSync(socketPath, { force: true });
+/** Root-only unless `owner` is given (connect --control-user): then that user's, still 0600. Returns what stops it. */
+export async function serveControl(socketPath: string, handler: ControlHandler, owner?: { uid: number; gid: number }): Promise<() => Promise<void>> {
   const server = net.createServer((conn) => {
     let buf = '';
     conn.setEncoding('utf8');
@@ -35,18 +35,12 @@ export async function serveControl(socketPath: string, handler: ControlHandler, 
     });
     conn.on('error', () => {});
   });
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => resolve());
-    });
-  } finally {
-    process.umask(oldMask);
-  }
-  fs.chmodSync(socketPath, 0o600);
-  if (owner) fs.chownSync(socketPath, owner.uid, owner.gid);
-  return server;
+  await serve(server, { kind: 'unix', path: socketPath }, owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+  // Stop listening but leave open connections be: a `down` request is answered on its own connection after this.
+  return async () => {
+    server.close();
+    fs.rmSync(socketPath, { force: true });
+  };
 }
 
 /** Sends one request; rejects with ENOENT/ECONNREFUSED when no controller listens. */

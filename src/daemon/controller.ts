@@ -1,9 +1,8 @@
 import fs from 'node:fs';
-import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import { UserError } from '../cli/errors.js';
-import type { Endpoint } from '../config/forwards.js';
+import type { Endpoint, ForwardConfig } from '../config/forwards.js';
 import { cidrContains, cidrsOverlap, formatCidr, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -11,9 +10,9 @@ import { FlowLog } from '../datapath/flows.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
 import { dockerCliPresent } from '../docker/context.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
-import { forwardUnixSocket } from '../docker/socketForward.js';
 import { dialOver } from '../forward/dial.js';
 import { NO_SESSION } from '../forward/forwards.js';
+import { listenStream } from '../forward/listeners.js';
 import { resolverFile } from '../platform/darwin/commands.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
@@ -102,7 +101,8 @@ export class Controller {
   private tun: TunDevice | undefined;
   private pump: Pump | undefined;
   private net: LocalNet | undefined;
-  private readonly servers: net.Server[] = [];
+  /** Closes the control socket and the docker socket, newest first. */
+  private readonly closers: (() => Promise<void>)[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly journal: StepJournal;
   /** The SSH route as ssh_config resolves it: who we are on the remote host decides sudo. */
@@ -216,7 +216,7 @@ export class Controller {
         }
         await this.checkDocker();
       }
-      this.servers.push(await serveControl(controlSocket(env.name), async (req) => {
+      this.closers.push(await serveControl(controlSocket(env.name), async (req) => {
         if (req.cmd === 'status') return this.status();
         if (req.cmd === 'down') return { down: true, errors: await this.down('disconnect requested') };
         throw new Error(`unknown command ${String(req.cmd)}`);
@@ -493,16 +493,13 @@ export class Controller {
   /** The local docker socket: each connection rides the current session, made on demand if need be. */
   private async serveDocker(): Promise<void> {
     const { env, opts } = this;
-    this.servers.push(await forwardUnixSocket(
-      async () => {
-        await this.ensureSession();
-        return this.session!.client;
-      },
-      dockerSocket(env.name),
-      env.docker.remoteSocket,
-      opts.user,
-      this.streamTraffic,
-    ));
+    const docker: ForwardConfig = {
+      name: 'docker', protocol: 'tcp', maxConnections: 1024, tls: undefined, health: undefined,
+      listen: { kind: 'unix', path: dockerSocket(env.name) },
+      to: { kind: 'unix', path: env.docker.remoteSocket },
+    };
+    const listener = await listenStream(docker, { dial: (to) => this.dial(to), admits: () => true, owner: opts.user, tls: undefined, traffic: this.streamTraffic });
+    this.closers.push(() => listener.close());
   }
 
   private async checkDocker(): Promise<void> {
@@ -554,7 +551,7 @@ export class Controller {
     await this.sessionStarting?.catch(() => {});
     this.pump?.stop();
     await this.services.close();
-    for (const s of this.servers.reverse()) s.close();
+    for (const close of this.closers.reverse()) await close();
     const errors = await this.endSession(reason);
     // Without a session the remote steps cannot be undone now; keep them in
     // the journal for `cloudbridge cleanup`.

@@ -8,12 +8,11 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { AllowList } from '../datapath/allowList.js';
 import { LabelExposure } from '../docker/exposure.js';
 import { ContainerNames } from '../docker/names.js';
-import type { SocketTraffic } from '../docker/socketForward.js';
 import { ContainerWatcher } from '../docker/watch.js';
 import { DNS_LISTEN, DnsForwarder, parseResolvConf, RESOLV_MARK, type ForwarderStats } from '../dns/forwarder.js';
 import type { Dialer } from '../forward/dial.js';
 import { Forwards, type ForwardStatus } from '../forward/forwards.js';
-import type { Listener, ListenerStats } from '../forward/listeners.js';
+import type { Listener, ListenerStats, StreamTraffic } from '../forward/listeners.js';
 import { listenAddress, type PlatformName } from '../platform/index.js';
 import { readResolvConf } from '../platform/linux/resolvConf.js';
 import type { Step } from '../plan/steps.js';
@@ -63,7 +62,7 @@ export interface ServicesDeps {
   readonly session: () => Client | undefined;
   readonly sudo: boolean;
   /** Connections and chunks, counted for on-demand idle timeouts. */
-  readonly traffic: SocketTraffic;
+  readonly traffic: StreamTraffic;
   /** Applies local steps through the controller's journal (so they are undone with the rest). */
   readonly applyLocal: (steps: Step[]) => Promise<void>;
   readonly progress: (line: string) => void;

@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import type tls from 'node:tls';
 import { formatEndpoint, type Endpoint, type ForwardConfig } from '../config/forwards.js';
 import type { InvokingUser } from '../config/load.js';
-import type { SocketTraffic } from '../docker/socketForward.js';
 import type { Dialer } from './dial.js';
 import { checkStream } from './health.js';
-import { listenStream, listenUdp, type Listener, type ListenerStats } from './listeners.js';
+import { listenStream, listenUdp, type Listener, type ListenerStats, type StreamTraffic } from './listeners.js';
 import { selfSignedPair } from './tls.js';
 
 export type HealthState = 'unknown' | 'healthy' | 'unhealthy';
@@ -29,7 +28,7 @@ export interface ForwardDeps {
   /** The same over the current session only (health checks must not wake an on-demand tunnel). */
   readonly dialIfUp: Dialer;
   readonly admits: (to: Endpoint) => boolean;
-  readonly traffic: SocketTraffic;
+  readonly traffic: StreamTraffic;
   readonly log: (line: string) => void;
 }
 

@@ -4,8 +4,13 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Endpoint, ForwardConfig } from '../config/forwards.js';
-import type { SocketTraffic } from '../docker/socketForward.js';
 import type { Dialer } from './dial.js';
+
+/** What moves over SSH streams, for on-demand idle timeouts: open connections and chunks moved. */
+export interface StreamTraffic {
+  active: number;
+  chunks: number;
+}
 
 export interface ListenerStats {
   /** Open connections (tcp) or client addresses (udp). */
@@ -31,7 +36,7 @@ export interface StreamDeps {
   readonly owner: { readonly uid: number; readonly gid: number };
   readonly tls: tls.SecureContextOptions | undefined;
   /** Open connections and chunks moved, for on-demand idle timeouts. */
-  readonly traffic: SocketTraffic;
+  readonly traffic: StreamTraffic;
 }
 
 function boundOf(listen: Endpoint, addr: string | { port: number } | null): Endpoint {
@@ -84,7 +89,7 @@ export async function serve(server: net.Server, at: Endpoint, owner: { readonly 
 }
 
 /** Counts an accepted connection while it lasts, in the listener's stats and as traffic (on-demand idle timeouts). */
-export function track(conn: net.Socket, stats: ListenerStats, traffic: SocketTraffic): void {
+export function track(conn: net.Socket, stats: ListenerStats, traffic: StreamTraffic): void {
   stats.active++;
   stats.total++;
   traffic.active++;
@@ -139,7 +144,7 @@ const UDP_IDLE_MS = 120_000;
  * only, so the target must be routed through it (and the allow-list, if
  * any, sees every datagram in the data path).
  */
-export async function listenUdp(fwd: ForwardConfig, traffic: SocketTraffic): Promise<Listener> {
+export async function listenUdp(fwd: ForwardConfig, traffic: StreamTraffic): Promise<Listener> {
   if (fwd.listen.kind !== 'inet' || fwd.to.kind !== 'inet') throw new Error('UDP forwards are HOST:PORT to IPv4:PORT');
   const to = fwd.to;
   const stats: ListenerStats = { active: 0, total: 0, refused: 0 };

@@ -1,8 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../config/forwards.js';
-import type { SocketTraffic } from '../docker/socketForward.js';
-import { serve, splice, track, type Listener, type ListenerStats } from '../forward/listeners.js';
+import { serve, splice, track, type Listener, type ListenerStats, type StreamTraffic } from '../forward/listeners.js';
 
 /** RFC 1928 reply codes. */
 export const REP = {
@@ -23,7 +22,7 @@ export interface SocksDeps {
   readonly admits: (host: string, port: number) => boolean;
   /** RFC 1929 username/password; undefined: no authentication. */
   readonly auth: { readonly username: string; readonly password: string } | undefined;
-  readonly traffic: SocketTraffic;
+  readonly traffic: StreamTraffic;
 }
 
 /** What a client asked to connect to, from a CONNECT request; undefined while incomplete. */
