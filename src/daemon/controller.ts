@@ -194,6 +194,9 @@ export class Controller {
         }),
         allow: this.services.allow,
         flows: opts.logFlows ? new FlowLog(opts.log) : undefined,
+        dns: env.dns.domains.length > 0 || env.dns.containers
+          ? { addr: parseIPv4(env.tunnel.remote)!, answer: (q) => this.services.answerDns(q) }
+          : undefined,
       });
       if (env.mssClamps.length) opts.progress(`datapath: TCP MSS clamped for ${env.mssClamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
       if (this.pump) {

@@ -10,6 +10,8 @@ import { LabelExposure } from '../docker/exposure.js';
 import { ContainerNames } from '../docker/names.js';
 import { ContainerWatcher } from '../docker/watch.js';
 import { DNS_LISTEN, DnsForwarder, parseResolvConf, RESOLV_MARK, type ForwarderStats } from '../dns/forwarder.js';
+import { fitUdp } from '../dns/message.js';
+import { lazyExeca } from '../util/lazyExeca.js';
 import type { Dialer } from '../forward/dial.js';
 import { Forwards, type ForwardStatus } from '../forward/forwards.js';
 import type { Listener, ListenerStats, StreamTraffic } from '../forward/listeners.js';
@@ -180,7 +182,8 @@ export class Services {
     const { env, progress } = this.deps;
     if (this.deps.platform !== 'linux' || (env.dns.domains.length === 0 && !env.dns.containers)) return;
     const before = readResolvConf();
-    if (before.content.includes(RESOLV_MARK)) {
+    const resolved = env.l3 && (before.symlink?.includes('/run/systemd/resolve/') ?? false) && (await hasResolvectl());
+    if (!resolved && before.content.includes(RESOLV_MARK)) {
       throw new UserError(`/etc/resolv.conf points at another environment's DNS forwarder already; split DNS works for one environment at a time`);
     }
     const { nameservers, rest } = parseResolvConf(before.content);
@@ -201,8 +204,23 @@ export class Services {
     if (bridge) {
       await this.dns.listen(bridge).then(() => this.dnsListen.push(bridge), (err: Error) => progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`));
     }
+    const zones = [...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])];
+    if (resolved) {
+      // systemd-resolved: per-link DNS on the tun device, pointed at the DNS
+      // address the data path answers (the remote tunnel address); resolv.conf stays as it is
+      const dev = env.tunnel.device;
+      await this.deps.applyLocal([
+        {
+          title: `systemd-resolved: ${zones.join(', ')} asked of ${env.tunnel.remote} on ${dev}`,
+          apply: { side: 'local', op: 'resolvectl', argv: ['dns', dev, env.tunnel.remote] },
+          undo: { side: 'local', op: 'resolvectl', argv: ['revert', dev] },
+        },
+        { title: `systemd-resolved: routing domains on ${dev}`, apply: { side: 'local', op: 'resolvectl', argv: ['domain', dev, ...zones.map((z) => `~${z}`)] }, undo: null },
+      ]);
+      return;
+    }
     const content = [
-      `# ${RESOLV_MARK} for ${env.name}: ${[...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])].join(', ')} through the tunnel;`,
+      `# ${RESOLV_MARK} for ${env.name}: ${zones.join(', ')} through the tunnel;`,
       '# the previous file comes back on disconnect (or cloudbridge cleanup)',
       `nameserver ${DNS_LISTEN}`,
       ...rest,
@@ -213,6 +231,12 @@ export class Services {
       apply: { side: 'local', op: 'resolv-conf', content, symlink: undefined },
       undo: { side: 'local', op: 'resolv-conf', content: before.content, symlink: before.symlink },
     }]);
+  }
+
+  /** A DNS query sent to the tunnel's DNS address (see Pump's dns option); undefined when split DNS is off. */
+  async answerDns(query: Buffer): Promise<Buffer | undefined> {
+    const r = await this.dns?.resolve(query, 'udp');
+    return r && (r.q ? fitUdp(r.response, r.q) : r.response);
   }
 
   status(): ServicesStatus {
@@ -267,4 +291,9 @@ function dockerApi(env: EnvironmentConfig): Endpoint | undefined {
   if (env.docker.mode === 'socket') return { kind: 'unix', path: env.docker.remoteSocket };
   const m = /^tcp:\/\/([0-9.]+):(\d+)$/.exec(env.docker.host ?? '');
   return m ? { kind: 'inet', host: m[1]!, port: Number(m[2]) } : undefined;
+}
+
+async function hasResolvectl(): Promise<boolean> {
+  const execa = await lazyExeca();
+  return (await execa('resolvectl', ['status'], { reject: false })).exitCode === 0;
 }

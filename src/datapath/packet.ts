@@ -213,3 +213,35 @@ export function refusal(b: Uint8Array): Buffer | undefined {
   r.writeUInt16BE(checksum(r, icmp, r.length), icmp + 2);
   return r;
 }
+
+/**
+ * The payload of a framed IPv4 UDP datagram to `dst`:`port` (unfragmented),
+ * with the sender's address and port; undefined for anything else. The
+ * payload is a copy: the packet's buffer is reused.
+ */
+export function udpTo(b: Uint8Array, dst: number, port: number): { src: number; sport: number; payload: Buffer } | undefined {
+  const ip = FRAME_HEADER;
+  if (b.length < ip + 28 || b[3] !== AF_INET || b[ip + 9] !== 17) return undefined;
+  if (((b[ip + 6]! & 0x3f) << 8 | b[ip + 7]!) !== 0) return undefined; // a fragment (MF set or an offset)
+  const l4 = ip + (b[ip]! & 15) * 4;
+  if (b.length < l4 + 8 || ipv4At(b, 16) !== dst >>> 0 || ((b[l4 + 2]! << 8) | b[l4 + 3]!) !== port) return undefined;
+  const udpLen = (b[l4 + 4]! << 8) | b[l4 + 5]!;
+  if (udpLen < 8 || l4 + udpLen > b.length) return undefined;
+  return { src: ipv4At(b, 12), sport: (b[l4]! << 8) | b[l4 + 1]!, payload: Buffer.from(b.subarray(l4 + 8, l4 + udpLen)) };
+}
+
+/** A framed IPv4 UDP datagram, checksummed. */
+export function udpDatagram(src: number, sport: number, dst: number, dport: number, payload: Uint8Array): Buffer {
+  const s = Buffer.alloc(4);
+  s.writeUInt32BE(src >>> 0);
+  const d = Buffer.alloc(4);
+  d.writeUInt32BE(dst >>> 0);
+  const b = ipv4Frame(s, d, 17, 8 + payload.length);
+  const u = FRAME_HEADER + 20;
+  b.writeUInt16BE(sport, u);
+  b.writeUInt16BE(dport, u + 2);
+  b.writeUInt16BE(8 + payload.length, u + 4);
+  b.set(payload, u + 8);
+  b.writeUInt16BE(l4Checksum(b, FRAME_HEADER, u, b.length, 17) || 0xffff, u + 6);
+  return b;
+}

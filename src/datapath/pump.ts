@@ -2,7 +2,7 @@ import type { TunChannel } from '../ssh/tunChannel.js';
 import type { TunDevice } from '../tun/device.js';
 import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';
-import { checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn, refusal } from './packet.js';
+import { FRAME_HEADER, checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
 
 /** A network whose TCP handshakes get their MSS lowered to `mss`. */
 export interface MssClamp {
@@ -31,6 +31,12 @@ export interface PumpOptions {
   /** Only what it admits crosses, either way; refused outbound packets are answered (RST, ICMP). */
   readonly allow?: AllowList | undefined;
   readonly flows?: FlowLog | undefined;
+  /**
+   * DNS at an address routed into the tunnel (the remote tunnel address),
+   * answered here instead of crossing: what a per-link resolver (systemd-
+   * resolved) is pointed at, as Tailscale answers 100.100.100.100 in its tun.
+   */
+  readonly dns?: { readonly addr: number; readonly answer: (query: Buffer) => Promise<Buffer | undefined> } | undefined;
 }
 
 /** Bytes of tun packets we hold while the SSH side has no room (or no channel yet). */
@@ -59,6 +65,7 @@ export class Pump {
   private readonly clamps: readonly MssClamp[];
   private readonly allow: AllowList | undefined;
   private readonly flows: FlowLog | undefined;
+  private readonly dns: PumpOptions['dns'];
 
   constructor(
     private readonly tun: TunDevice,
@@ -68,6 +75,18 @@ export class Pump {
     this.clamps = opts.clamps ?? [];
     this.allow = opts.allow && opts.allow.rules.length > 0 ? opts.allow : undefined;
     this.flows = opts.flows;
+    this.dns = opts.dns;
+  }
+
+  /** A DNS query to the in-tunnel address: answered from here, the reply written to the tun. */
+  private answerDns(pkt: Uint8Array): boolean {
+    const dns = this.dns!;
+    const q = udpTo(pkt, dns.addr, 53);
+    if (!q) return false;
+    void dns.answer(q.payload).then((reply) => {
+      if (reply) this.tun.write(udpDatagram(dns.addr, 53, q.src, q.sport, reply));
+    });
+    return true;
   }
 
   /** Outbound packets the allow-list refuses are answered here, as the destination would. */
@@ -131,6 +150,7 @@ export class Pump {
       const len = lengths[i]!;
       const pkt = arena.subarray(off, off + len);
       off += len;
+      if (this.dns && pkt[FRAME_HEADER + 9] === 17 && this.answerDns(pkt)) continue;
       if (this.allow) {
         const rule = this.allow.check(pkt, true);
         this.flows?.note(pkt, rule === REFUSED ? 'refused' : rule >= 0 ? `allowed by "${this.allow.rules[rule]!.text}"` : 'allowed');

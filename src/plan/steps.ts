@@ -13,6 +13,8 @@ export type LocalAction =
   | { readonly side: 'local'; readonly op: 'resolver-del'; readonly domain: string }
   /** Linux: /etc/resolv.conf's content (or, on undo, a symlink it was) written in place. */
   | { readonly side: 'local'; readonly op: 'resolv-conf'; readonly content: string; readonly symlink: string | undefined }
+  /** Linux with systemd-resolved: per-link DNS (`resolvectl dns|domain|revert DEV …`). */
+  | { readonly side: 'local'; readonly op: 'resolvectl'; readonly argv: readonly string[] }
   /** Linux: one iptables rule, added (-A) or deleted (-D). */
   | { readonly side: 'local'; readonly op: 'iptables'; readonly table: string; readonly argv: readonly string[] }
   | { readonly side: 'local'; readonly op: 'context-create'; readonly name: string; readonly host: string; readonly owner: ContextOwner }
@@ -64,6 +66,8 @@ export function describeAction(a: Action): string {
       return `local: remove resolver ${a.domain}`;
     case 'iptables':
       return `local: iptables -t ${a.table} ${a.argv.join(' ')}`;
+    case 'resolvectl':
+      return `local: resolvectl ${a.argv.join(' ')}`;
     case 'resolv-conf':
       return a.symlink ? `local: /etc/resolv.conf -> ${a.symlink}` : `local: /etc/resolv.conf: ${a.content.split('\n').filter((l) => l.startsWith('nameserver')).join(', ')}`;
     case 'context-create':

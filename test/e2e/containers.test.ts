@@ -105,6 +105,16 @@ test.serial('a name under dns.domains resolves on the client through the tunnel'
   t.true((await status()).dns!.stats.remote >= 1);
 });
 
+test.serial('DNS at the remote tunnel address is answered in the data path (what systemd-resolved\'s per-link DNS is pointed at)', async (t) => {
+  // a UDP query from the client's side to 10.221.1.2:53 never leaves this host: the pump answers it
+  const script = `const d=require('dgram').createSocket('udp4');const q=Buffer.from(process.argv[1],'hex');
+d.on('message',(m)=>{console.log(m.toString('hex'));process.exit(0)});d.send(q,53,'10.221.1.2');setTimeout(()=>process.exit(3),3000)`;
+  const { query, aRecords } = await import('../../src/dns/message.js');
+  const r = await inNs(ns, process.execPath, ['-e', script, query(77, 'db.vpc.internal').toString('hex')]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.deepEqual(aRecords(Buffer.from(r.stdout.trim(), 'hex')), [0x0add0902]); // 10.221.9.2
+});
+
 test.serial('run: a container gets DNS and the proxy variables without being told', async (t) => {
   const printed = await cb(['run', 'cbc', '--config', config, '--print', '--', 'docker', ...localDocker, 'run', '--rm', 'cbc/busybox', 'true']);
   t.is(printed.exitCode, 0, printed.stderr);

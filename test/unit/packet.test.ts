@@ -68,3 +68,22 @@ test('echo request checksums verify and only the matching reply is taken', (t) =
   t.false(isEchoReply(reply, 0x0a000003, 0xcb01));
   t.false(isEchoReply(req, 0x0a000001, 0xcb01)); // a request is not a reply
 });
+
+test('UDP to the in-tunnel DNS address: picked out whole, answered with a checksummed datagram', async (t) => {
+  const { udpTo, udpDatagram } = await import('../../src/datapath/packet.js');
+  const q = udpDatagram(0x0a000001, 40000, 0x0a000002, 53, Buffer.from('query'));
+  t.deepEqual(udpTo(q, 0x0a000002, 53), { src: 0x0a000001, sport: 40000, payload: Buffer.from('query') });
+  t.is(udpTo(q, 0x0a000003, 53), undefined);
+  t.is(udpTo(q, 0x0a000002, 54), undefined);
+  const frag = Buffer.from(q);
+  frag[4 + 6] = 0x20; // more fragments
+  t.is(udpTo(frag, 0x0a000002, 53), undefined);
+  // the UDP checksum over the pseudo-header verifies to zero
+  const r = udpDatagram(0x0a000002, 53, 0x0a000001, 40000, Buffer.from('answer!'));
+  let sum = 17 + (r.length - 24);
+  for (let i = 16; i < 24; i += 2) sum += r.readUInt16BE(i);
+  for (let i = 24; i < r.length; i += 2) sum += (r[i]! << 8) | (i + 1 < r.length ? r[i + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  t.is(sum, 0xffff);
+  t.is(checkFramed(r), undefined);
+});

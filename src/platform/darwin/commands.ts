@@ -27,6 +27,8 @@ export function darwinCommand(a: LocalAction): string[] {
       return ['rm', '-f', resolverFile(a.domain)];
     case 'resolv-conf':
       throw new Error('macOS splits DNS with /etc/resolver files, not resolv.conf');
+    case 'resolvectl':
+      throw new Error('macOS splits DNS with /etc/resolver files, not systemd-resolved');
     case 'iptables':
       throw new Error('iptables is Linux only (macOS containers run in a VM whose traffic leaves with the host\'s address)');
     case 'context-create':

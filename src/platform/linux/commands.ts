@@ -22,6 +22,8 @@ export function linuxCommand(a: LocalAction): string[] {
       throw new Error('split DNS on Linux is not built yet');
     case 'resolv-conf':
       return a.symlink ? ['ln', '-sfn', a.symlink, RESOLV_CONF] : ['sh', '-c', `cat > ${RESOLV_CONF} <<'EOF'\n${a.content}EOF`];
+    case 'resolvectl':
+      return ['resolvectl', ...a.argv];
     case 'iptables':
       return ['iptables', '-w', '-t', a.table, ...a.argv];
     case 'context-create':

@@ -44,7 +44,7 @@ export class LinuxNet implements LocalNet {
       writeResolvConf(a.content, a.symlink);
       return;
     }
-    if (a.op === 'iptables') {
+    if (a.op === 'iptables' || a.op === 'resolvectl') {
       const [file, ...args] = linuxCommand(a);
       const execa = await lazyExeca();
       await execa(file!, args);
