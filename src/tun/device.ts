@@ -54,7 +54,7 @@ export class TunDevice {
   /** Starts delivering packets of at most `mtu` bytes (framed: +4). */
   startReading(mtu: number, onBatch: BatchHandler, onError: (errno: number) => void): void {
     if (this.reader) throw new Error('already reading');
-    const arena = Buffer.allocUnsafe(Math.max(256 * 1024, (mtu + 4) * 8));
+    const arena = Buffer.allocUnsafe(Math.max(256 * 1024, (mtu + 4) * MAX_BATCH));
     const lengths = new Uint32Array(MAX_BATCH);
     this.reader = loadAddon().reader(this.fd, arena, lengths, mtu, (count, errno) => {
       if (count > 0) onBatch(arena, lengths, count);
