@@ -37,6 +37,8 @@ export class ContainerWatcher {
     const req = http.request({
       path,
       headers: { Host: 'docker' },
+      // An SSH channel, handed over through the callback once open (Node
+      // supports that; its types only know the synchronous return).
       createConnection: ((_opts: unknown, cb: (err: Error | null, s?: unknown) => void) => {
         this.dial(this.api).then((s) => cb(null, s), (err: Error) => cb(err));
         return undefined;
