@@ -188,9 +188,12 @@ test.serial('MSS clamping: a 9000-byte tunnel reaches a host behind a 1500-byte 
     t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
 
     const unclamped = variantConfig(lab, 'nomss.yaml', [['mtu: 1500', 'mtu: 9000'], ['routes: [10.214.9.0/24]', 'routes: [{ cidr: 10.214.9.0/24, mtu: 9000 }]']]);
-    // what the VPC host learnt from earlier connections (TCP metrics, route exceptions) must not help it
+    // what either end learnt from earlier connections (TCP metrics, path MTU exceptions) must not help it:
+    // a client that remembers a 1500-byte path to the VPC host advertises a small MSS by itself
     await run('ip', ['-n', lab.behindNs, 'tcp_metrics', 'flush', 'all']);
     await run('ip', ['-n', lab.behindNs, 'route', 'flush', 'cache']);
+    await run('ip', ['tcp_metrics', 'delete', '10.214.9.2']);
+    await run('ip', ['route', 'flush', 'cache']);
     t.is((await cli(['connect', 'cbt', '--config', unclamped])).exitCode, 0);
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 8000).unref();
