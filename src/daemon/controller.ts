@@ -271,8 +271,6 @@ export class Controller {
   private async checkLocal(): Promise<void> {
     const { env, opts } = this;
     await this.checkOthers();
-    const nets = await this.net!.interfaceNetworks();
-    const routes = await this.net!.routes();
     if (this.platform === 'darwin' && env.dns.domains.length > 0 && env.dns.servers.length === 0) {
       throw new UserError(`${env.source}: environments.${env.name}.dns.servers: on macOS name the resolvers (reached through the tunnel) for /etc/resolver`);
     }
@@ -284,6 +282,8 @@ export class Controller {
     if (this.platform === 'linux' && fs.existsSync(`/sys/class/net/${env.tunnel.device}`)) {
       throw new UserError(`interface ${env.tunnel.device} already exists (is ${env.name} connected already?)`);
     }
+    const nets = await this.net!.interfaceNetworks();
+    const routes = await this.net!.routes();
     for (const ip of [env.tunnel.local, env.tunnel.remote]) {
       const addr = parseIPv4(ip)!;
       const hit = nets.find((n) => n.cidr !== '127.0.0.0/8' && cidrContains(parseCidr(n.cidr)!, addr) && parseCidr(n.cidr)!.prefix < 32);

@@ -14,7 +14,7 @@ import { fitUdp } from '../dns/message.js';
 import { lazyExeca } from '../util/lazyExeca.js';
 import type { Dialer } from '../forward/dial.js';
 import { Forwards, type ForwardStatus } from '../forward/forwards.js';
-import type { Listener, ListenerStats, StreamTraffic } from '../forward/listeners.js';
+import { listenProblem, type Listener, type ListenerStats, type StreamTraffic } from '../forward/listeners.js';
 import { listenAddress, type PlatformName } from '../platform/index.js';
 import { readResolvConf } from '../platform/linux/resolvConf.js';
 import type { Step } from '../plan/steps.js';
@@ -113,7 +113,7 @@ export class Services {
 
   /** The allow-list's word on a stream target (counted); unix sockets are not network endpoints. */
   private admits(to: Endpoint): boolean {
-    return this.allow.rules.length === 0 || to.kind === 'unix' || this.allow.admitsStream(to.host, to.port);
+    return to.kind === 'unix' || this.allow.admitsStream(to.host, to.port);
   }
 
   /** Local listeners and DNS, before any session: a taken port fails connect before SSH is tried. */
@@ -166,7 +166,7 @@ export class Services {
         auth: env.socks.auth,
         traffic: this.deps.traffic,
       }, this.deps.user).catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`socks on ${at}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`);
+        throw new UserError(`socks on ${at}: ${listenProblem(err)}`);
       });
       this.socks.push({ listen: at, listener });
       progress(`socks: socks5h://${at}${env.socks.auth ? ' (username and password)' : ''}, names resolved on the remote side`);
@@ -196,7 +196,7 @@ export class Services {
       zone: names ? { domain: `${env.name}.docker`, lookup: (n) => names.lookup(n) } : undefined,
     });
     await this.dns.listen(DNS_LISTEN).catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(`dns: cannot listen on ${DNS_LISTEN}:53 (${err.code === 'EADDRINUSE' ? 'in use' : err.message})`);
+      throw new UserError(`dns: cannot listen on ${DNS_LISTEN}:53 (${listenProblem(err)})`);
     });
     this.dnsListen = [DNS_LISTEN];
     // containers cannot reach this host's loopback: the docker bridge's address serves them

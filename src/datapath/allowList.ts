@@ -105,11 +105,12 @@ export class AllowList {
   }
 
   /**
-   * A TCP stream that SSH carries (a forward): by address when `host` is
-   * one, else by a host-name rule of the same name or the addresses
-   * resolved for it.
+   * A TCP stream that SSH carries (a forward, SOCKS): by address when `host`
+   * is one, else by a host-name rule of the same name. No rules: everything
+   * passes, uncounted, as packets do.
    */
   admitsStream(host: string, port: number): boolean {
+    if (this.rules.length === 0) return true;
     const addr = parseIPv4(host);
     if (addr !== undefined) return this.match(addr, 6, port) !== REFUSED;
     const name = host.toLowerCase();

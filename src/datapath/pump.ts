@@ -207,7 +207,6 @@ export class Pump {
       this.stats.rxMalformed++;
       return;
     }
-    if (this.clamps.length > 0 && isTcpSyn(framed)) this.clamp(framed, 12);
     if (this.probe !== undefined && isEchoReply(framed, this.probe.from, this.probe.id)) {
       this.probe.resolve();
       return;
@@ -216,6 +215,7 @@ export class Pump {
       this.stats.refused++;
       return;
     }
+    if (this.clamps.length > 0 && isTcpSyn(framed)) this.clamp(framed, 12);
     this.stats.rxPackets++;
     this.stats.rxBytes += framed.length;
     if (this.tun.write(framed) < 0) this.stats.rxDropped++;

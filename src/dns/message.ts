@@ -80,7 +80,7 @@ export function fitUdp(response: Buffer, q: Question): Buffer {
   return b;
 }
 
-/** Builds a query (the forwarder's tests, and probes). */
+/** Builds a query: for the tests, which speak DNS to the forwarder. */
 export function query(id: number, name: string, type = TYPE_A): Buffer {
   const parts = name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')]));
   const b = Buffer.concat([Buffer.alloc(12), ...parts, Buffer.from([0, type >> 8, type & 0xff, 0, 1])]);
@@ -90,7 +90,7 @@ export function query(id: number, name: string, type = TYPE_A): Buffer {
   return b;
 }
 
-/** The A records of a response, for tests and status. */
+/** The A records of a response: for the tests. */
 export function aRecords(b: Uint8Array): number[] {
   const q = parseQuestionSection(b);
   if (q === undefined) return [];

@@ -4,7 +4,7 @@ import { formatEndpoint, type Endpoint, type ForwardConfig } from '../config/for
 import type { InvokingUser } from '../config/load.js';
 import type { Dialer } from './dial.js';
 import { checkStream } from './health.js';
-import { listenStream, listenUdp, type Listener, type ListenerStats, type StreamTraffic } from './listeners.js';
+import { listenProblem, listenStream, listenUdp, type Listener, type ListenerStats, type StreamTraffic } from './listeners.js';
 import { selfSignedPair } from './tls.js';
 
 export type HealthState = 'unknown' | 'healthy' | 'unhealthy';
@@ -54,10 +54,6 @@ export class Forwards {
     return `${fwd.protocol} ${formatEndpoint(fwd.listen)}`;
   }
 
-  has(fwd: ForwardConfig): boolean {
-    return this.live.has(Forwards.key(fwd));
-  }
-
   /** Starts listening; throws (naming the forward) when the address is taken or TLS cannot be set up. */
   async add(fwd: ForwardConfig, source: string): Promise<void> {
     const key = Forwards.key(fwd);
@@ -68,9 +64,7 @@ export class Forwards {
         ? await listenUdp(fwd, this.deps.traffic)
         : await listenStream(fwd, { dial: this.deps.dial, admits: this.deps.admits, owner: this.deps.user, tls: await this.tlsFor(fwd), traffic: this.deps.traffic });
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'EADDRINUSE' ? 'the address is in use' : e.code === 'EADDRNOTAVAIL' ? 'no such local address' : e.message;
-      throw new Error(`forward ${fwd.name} -> ${formatEndpoint(fwd.to)}: ${why}`);
+      throw new Error(`forward ${fwd.name} -> ${formatEndpoint(fwd.to)}: ${listenProblem(err as NodeJS.ErrnoException)}`);
     }
     const check = fwd.health;
     const timer = check ? setInterval(() => void this.check(key), check.interval * 1000) : undefined;

@@ -43,6 +43,13 @@ function boundOf(listen: Endpoint, addr: string | { port: number } | null): Endp
   return listen.kind === 'inet' && addr !== null && typeof addr === 'object' ? { ...listen, port: addr.port } : listen;
 }
 
+/** Why a listener could not start, in words (every listener's error says it the same way). */
+export function listenProblem(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRINUSE') return 'the address is in use';
+  if (err.code === 'EADDRNOTAVAIL') return 'no such local address';
+  return err.message;
+}
+
 function listenOn(server: net.Server, at: Endpoint): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
