@@ -22,6 +22,9 @@
 # `ip netns exec cb-NAME-c`.
 # When dnsmasq is installed, the remote host's resolver (127.0.0.1 in its
 # namespace) knows db.vpc.internal (10.OCTET.9.2) and nothing else.
+# LAB_REKEY_LIMIT=16M makes the remote sshd renew its keys that often (its
+# RekeyLimit), so that tests see key exchanges in the middle of a transfer;
+# its sshd then logs at DEBUG1 to sshd_tun.log, where the rekeys show.
 # Everything lives in namespaces it creates; files under /run/cloudbridge-lab/NAME.
 set -euo pipefail
 
@@ -172,6 +175,9 @@ AllowStreamLocalForwarding yes
 AllowTcpForwarding yes
 ClientAliveInterval 10
 CONF
+    if [ -n "${LAB_REKEY_LIMIT:-}" ]; then
+      printf 'RekeyLimit %s\nLogLevel DEBUG1\n' "$LAB_REKEY_LIMIT" >>"$dir/sshd_config_$variant"
+    fi
     ip netns exec "$ns_r" /usr/sbin/sshd -f "$dir/sshd_config_$variant" -E "$dir/sshd_$variant.log"
   done
   if [ "$mode" = jump ]; then

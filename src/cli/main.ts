@@ -15,6 +15,7 @@ import { errorMessage, UserError } from './errors.js';
 import { formatStatus } from './format.js';
 import { dryRunPlan, formatPlan } from '../plan/dryRun.js';
 import { askPassphrases, encryptedKeys } from '../ssh/passphrase.js';
+import { CONTROLLER_NODE_FLAGS } from '../daemon/nodeFlags.js';
 import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
 import { currentPlatform, listenAddress, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../ssh/quote.js';
@@ -117,7 +118,7 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
   const log = fs.openSync(logFile(env.name), 'a', 0o600);
   const main = fileURLToPath(import.meta.url);
-  const childArgs = [main, 'connect', env.name, '--foreground', '--notify'];
+  const childArgs = [...CONTROLLER_NODE_FLAGS, main, 'connect', env.name, '--foreground', '--notify'];
   if (args.config) childArgs.push('--config', path.resolve(args.config));
   if (args.force) childArgs.push('--force');
   if (args.agent) childArgs.push('--agent', args.agent);

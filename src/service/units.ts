@@ -1,4 +1,5 @@
 import type { InvokingUser } from '../config/load.js';
+import { CONTROLLER_NODE_FLAGS } from '../daemon/nodeFlags.js';
 
 export interface ServiceSpec {
   readonly env: string;
@@ -21,7 +22,7 @@ function systemdWord(w: string): string {
 }
 
 function command(spec: ServiceSpec, verb: string, ...extra: string[]): string[] {
-  return [spec.node, spec.cli, verb, spec.env, '--config', spec.config, ...extra];
+  return [spec.node, ...CONTROLLER_NODE_FLAGS, spec.cli, verb, spec.env, '--config', spec.config, ...extra];
 }
 
 /** A unit that runs the controller in the foreground and restarts it when it fails. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2, { type AnyAuthMethod, type ConnectConfig } from 'ssh2';
+import { ReadRing } from './readRing.js';
 import { UserError } from '../cli/errors.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -111,7 +112,10 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     // ssh2 takes `false` for "nothing left to try"; its types do not say so
     authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
   };
-  if (sock) cfg.sock = sock;
+  // Directly reached hosts get a socket that reads into reused buffers; a hop
+  // over a jump host reads from an SSH channel, which has its own buffers.
+  const ring = sock ? undefined : new ReadRing(hop.host, hop.port);
+  cfg.sock = sock ?? ring?.socket;
 
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
@@ -138,12 +142,14 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       client.removeListener('error', fail);
       // Tunnelled packets are latency-sensitive: Nagle would hold one back for the peer's delayed ACK (~40 ms).
       client.setNoDelay(true);
+      ring?.ready();
       resolve(client);
     });
     client.on('error', fail);
     client.once('close', () => fail(new Error('connection closed during handshake')));
     try {
       client.connect(cfg);
+      ring?.attach(client);
     } catch (err) {
       fail(err as Error);
     }

@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Client } from 'ssh2';
+import { ChannelDataWriter, type Ssh2Outbound } from './channelDataWriter.js';
+import { readRingOf } from './readRing.js';
 
 /**
  * A `tun@openssh.com` channel (what `ssh -w` opens) with datagram semantics:
@@ -36,7 +38,7 @@ interface RawChannel {
 interface Ssh2Internals {
   _sock: Socket;
   _chanMgr: { add(cb: ((err: Error | undefined, ch: RawChannel) => void) & { type?: string }): number };
-  _protocol: {
+  _protocol: Ssh2Outbound & {
     _handlers: { DEBUG?: ((p: unknown, display: boolean, msg: string) => void) | undefined };
     channelData(id: number, data: Uint8Array): void;
     _packetRW: { write: { allocStart: number; alloc(n: number): Buffer; finalize(p: Buffer): Buffer } };
@@ -64,12 +66,16 @@ export class TunChannel {
   onClose: () => void = () => {};
   private waiting = false;
   private closed = false;
+  private readonly writer: ChannelDataWriter;
 
   constructor(
     private readonly raw: RawChannel,
     private readonly internals: Ssh2Internals,
     readonly unit: number,
   ) {
+    this.writer = new ChannelDataWriter(internals._protocol, internals._sock);
+    // our push below is done with each packet when it returns: no copy needed
+    readRingOf(internals as unknown as Client)?.trust(raw.incoming.id);
     // Take the channel's inbound path over: ssh2 calls push() once per
     // CHANNEL_DATA and adjusts the window after it returns true.
     raw.push = (chunk: Buffer | null): boolean => {
@@ -101,20 +107,24 @@ export class TunChannel {
       this.waitForDrain();
       return false;
     }
-    this.internals._protocol.channelData(out.id, framed);
+    if (!this.writer.add(out.id, framed)) {
+      // ssh2 sends this one (key exchange under way, another cipher): what is sealed goes first.
+      this.writer.flush();
+      this.internals._protocol.channelData(out.id, framed);
+    }
     out.window -= framed.length;
     return true;
   }
 
   /**
-   * Brackets a run of sends: the socket is corked so one tun batch leaves as
-   * one writev instead of a syscall per packet.
+   * Brackets a run of sends so one tun batch leaves as one socket write
+   * instead of a syscall per packet (corked too, for packets ssh2 sends).
    */
   batch(fn: () => void): void {
     const sock = this.internals._sock;
     sock.cork();
     try {
-      fn();
+      this.writer.batch(fn);
     } finally {
       sock.uncork();
     }
@@ -152,6 +162,7 @@ export class TunChannel {
   private handleClose(): void {
     if (this.closed) return;
     this.closed = true;
+    readRingOf(this.internals as unknown as Client)?.untrust(this.raw.incoming.id);
     this.onClose();
   }
 }

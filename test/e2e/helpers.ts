@@ -20,8 +20,9 @@ export interface Lab {
   readonly clientNs?: string;
 }
 
-export async function labUp(name: string, octet: number, mode: 'direct' | 'jump' | 'client' = 'direct'): Promise<Lab> {
-  await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet), mode]);
+export async function labUp(name: string, octet: number, mode: 'direct' | 'jump' | 'client' = 'direct', opts: { rekeyLimit?: string } = {}): Promise<Lab> {
+  const env = opts.rekeyLimit ? { LAB_REKEY_LIMIT: opts.rekeyLimit } : {};
+  await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet), mode], { env });
   const dir = `/run/cloudbridge-lab/${name}`;
   return {
     name, net: `10.${octet}`, dir, config: `${dir}/config.yaml`, remoteNs: `cb-${name}-r`, behindNs: `cb-${name}-b`,

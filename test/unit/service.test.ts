@@ -12,8 +12,8 @@ const spec = {
 
 test('systemd unit: foreground controller, restart on failure, cleanup after, the user kept', (t) => {
   const unit = systemdUnit(spec);
-  t.true(unit.includes('\nExecStart=/usr/bin/node "/opt/cloud bridge/dist/src/cli/main.js" connect stg --config /home/dev/.config/cloudbridge/config.yaml --foreground\n'));
-  t.true(unit.includes('\nExecStopPost=-/usr/bin/node "/opt/cloud bridge/dist/src/cli/main.js" cleanup stg --config /home/dev/.config/cloudbridge/config.yaml\n'));
+  t.true(unit.includes('\nExecStart=/usr/bin/node --max-semi-space-size=1 "/opt/cloud bridge/dist/src/cli/main.js" connect stg --config /home/dev/.config/cloudbridge/config.yaml --foreground\n'));
+  t.true(unit.includes('\nExecStopPost=-/usr/bin/node --max-semi-space-size=1 "/opt/cloud bridge/dist/src/cli/main.js" cleanup stg --config /home/dev/.config/cloudbridge/config.yaml\n'));
   t.true(unit.includes('\nRestart=on-failure\nRestartSec=5\n'));
   t.true(unit.includes('\nEnvironment=SUDO_USER=dev SUDO_UID=1000 SUDO_GID=1000\n'));
   t.true(unit.includes('\n[Install]\nWantedBy=multi-user.target\n'));

@@ -1,0 +1,142 @@
+import net from 'node:net';
+import type { Socket } from 'node:net';
+import type { Client } from 'ssh2';
+
+/**
+ * The SSH connection's TCP socket, read into two buffers used in turn
+ * instead of a fresh buffer per read.
+ *
+ * Node hands every read to JavaScript in new external memory, which V8
+ * reclaims only with full collections: downstream at 300 MB/s that was a
+ * mark-compact every 80 ms (15% of the thread) and tens of MB of dead reads
+ * held. Here tun packets are decrypted and written to the tun device
+ * straight from the read buffer.
+ *
+ * ssh2 keeps views of what it parses, so reuse is made safe in three ways:
+ * - until the session is authenticated (identification line, key exchange,
+ *   authentication) every read is copied first;
+ * - afterwards every message ssh2 sees is copied, except CHANNEL_DATA for the
+ *   channels `trust`ed here, whose consumer is done with it on return (the
+ *   tun channel: the packet is written to the tun device synchronously);
+ * - a packet whose tail is still to come may be held by ssh2's decipher as a
+ *   view of the buffer it arrived in; the next read goes to the other buffer.
+ * The fields touched are those of ssh2 1.17.0 (pinned), covered by the e2e
+ * tests against real sshd, which rekey and reconnect under load.
+ */
+
+const READ_SIZE = 256 * 1024;
+const MSG_CHANNEL_DATA = 94;
+
+type OnPayload = (payload: Buffer) => unknown;
+
+interface Decipher {
+  _onPayload: OnPayload;
+  /** A packet being assembled; may be a view of the last read. */
+  _packet: Uint8Array | null;
+}
+
+interface Ssh2Inbound {
+  /** Set once the identification line has been read, replaced at each key exchange. */
+  _decipher: Decipher | undefined;
+  parse(chunk: Buffer, start: number, end: number): void;
+}
+
+const rings = new WeakMap<Client, ReadRing>();
+
+export class ReadRing {
+  readonly socket: Socket;
+  private readonly buffers = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)];
+  private turn = 0;
+  private proto: Ssh2Inbound | undefined;
+  private client: Client | undefined;
+  private zeroCopy = false;
+  private trusted = -1;
+
+  constructor(host: string, port: number) {
+    this.socket = net.connect({
+      host,
+      port,
+      onread: { buffer: () => this.nextBuffer(), callback: (n, buf) => this.deliver(n, buf as Buffer) },
+    });
+  }
+
+  /** The client this socket was given to; call right after `client.connect()`. */
+  attach(client: Client): void {
+    this.client = client;
+    this.proto = (client as unknown as { _protocol: Ssh2Inbound })._protocol;
+    rings.set(client, this);
+    guardPayloads(this.proto, (payload) =>
+      payload[0] === MSG_CHANNEL_DATA && this.trusted >= 0 && payload.length >= 5 && payload.readUInt32BE(1) === this.trusted,
+    );
+  }
+
+  /** The session is authenticated: from now on reads are parsed where they land. */
+  ready(): void {
+    this.zeroCopy = true;
+  }
+
+  /** CHANNEL_DATA for local channel `id` is consumed synchronously and need not be copied. */
+  trust(id: number): void {
+    this.trusted = id;
+  }
+
+  untrust(id: number): void {
+    if (this.trusted === id) this.trusted = -1;
+  }
+
+  private nextBuffer(): Buffer {
+    this.turn ^= 1;
+    const held = this.proto?._decipher?._packet;
+    if (held && held.buffer === this.buffers[this.turn]!.buffer) this.turn ^= 1;
+    return this.buffers[this.turn]!;
+  }
+
+  /** Always true: ssh2 never pauses its socket, SSH windows do the flow control. */
+  private deliver(n: number, buf: Buffer): boolean {
+    const proto = this.proto;
+    if (!proto) return true;
+    try {
+      if (this.zeroCopy) proto.parse(buf, 0, n);
+      else proto.parse(Buffer.from(buf.subarray(0, n)), 0, n);
+    } catch (err) {
+      // what ssh2 does with a parse error on its own socket
+      this.client?.emit('error', err as Error);
+      if (this.socket.writable) this.socket.end();
+    }
+    return true;
+  }
+}
+
+/** The ring a client reads through, if it has one (not over a jump host). */
+export function readRingOf(client: Client): ReadRing | undefined {
+  return rings.get(client);
+}
+
+/**
+ * Makes every payload ssh2's decipher hands on a copy, unless `keep` says
+ * otherwise. ssh2 replaces the decipher at each key exchange and swaps its
+ * `_onPayload` during one, so both assignments are intercepted.
+ */
+function guardPayloads(proto: Ssh2Inbound, keep: (payload: Buffer) => boolean): void {
+  const wrap = (fn: OnPayload): OnPayload => (payload) => fn(keep(payload) ? payload : Buffer.from(payload));
+  const hook = (decipher: Decipher): void => {
+    let current = wrap(decipher._onPayload);
+    Object.defineProperty(decipher, '_onPayload', {
+      configurable: true,
+      get: () => current,
+      set: (fn: OnPayload) => {
+        current = wrap(fn);
+      },
+    });
+  };
+  let decipher = proto._decipher;
+  if (decipher) hook(decipher);
+  Object.defineProperty(proto, '_decipher', {
+    configurable: true,
+    get: () => decipher,
+    set: (next: Decipher | undefined) => {
+      decipher = next;
+      if (next) hook(next);
+    },
+  });
+}
