@@ -9,6 +9,13 @@ import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyC
 /** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
 export const MAX_MTU = 16000;
 export const MIN_MTU = 576;
+/**
+ * Largest packet towards the remote host with mtu: auto. That direction is
+ * not bound by sshd's 16 KiB tun reads, only by its channel's maximum packet
+ * (32 KiB in OpenSSH), which counts a datagram's length prefix (4 bytes),
+ * less the 4-byte address family.
+ */
+export const MAX_UPSTREAM_MTU = 32760;
 const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,11}$/;
 
 export interface ValidateContext {

@@ -6,6 +6,7 @@ import type { Endpoint, ForwardConfig } from '../config/forwards.js';
 import { cidrContains, cidrsOverlap, formatCidr, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
+import { MAX_UPSTREAM_MTU } from '../config/validate.js';
 import { FlowLog } from '../datapath/flows.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
 import { dockerCliPresent } from '../docker/context.js';
@@ -60,7 +61,9 @@ export interface Status extends ServicesStatus {
   readonly remoteDevice: string;
   readonly local: string;
   readonly remote: string;
+  /** This end's device MTU (the largest packet towards the remote host), and the remote device's. */
   readonly mtu: number;
+  readonly remoteMtu: number;
   readonly routes: readonly string[];
   readonly nat: boolean;
   readonly onDemand: boolean;
@@ -112,8 +115,9 @@ export class Controller {
   /** Streams that ride SSH rather than the tun (docker socket, forwards, SOCKS) count as traffic too. */
   private readonly streamTraffic = { active: 0, chunks: 0 };
   private sessionStartedAt = 0;
-  /** The tunnel MTU in force (probed per session with mtu: auto). */
+  /** The MTUs in force: this end's device (upstream) and the remote one's (probed per session with mtu: auto). */
   private mtu: number;
+  private remoteMtu: number;
   /** On demand: no new attempt before this time after a failed one. */
   private retryAfter = 0;
   private lastError: string | null = null;
@@ -131,6 +135,7 @@ export class Controller {
     this.journal = new StepJournal(journalFile(env.name), env.name);
     this.route = sshRouteFor(env, opts.user);
     this.mtu = env.tunnel.mtu;
+    this.remoteMtu = env.tunnel.mtu;
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.services = new Services({
       env,
@@ -187,7 +192,8 @@ export class Controller {
       // a docker context is a convenience: one the user's docker config will not take is a warning
       await this.applyLocal(local.filter(isContext))
         .catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
-      if (this.tun) this.pump = new Pump(this.tun, env.tunnel.mtu, {
+      // with mtu: auto the local device may go up to the upstream ceiling: read whole packets of that size
+      if (this.tun) this.pump = new Pump(this.tun, env.tunnel.mtuAuto ? MAX_UPSTREAM_MTU : env.tunnel.mtu, {
         clamps: env.mssClamps.map((m) => {
           const c = parseCidr(m.cidr)!;
           return { addr: c.addr, mask: maskOf(c.prefix), mss: m.mss };
@@ -325,7 +331,7 @@ export class Controller {
       if (channel) {
         channel.onClose = () => this.sessionLost(client, 'sshd closed the tunnel channel');
         this.pump!.attach(channel);
-        if (env.tunnel.mtuAuto) await this.pickMtu(client, remoteDevice);
+        if (env.tunnel.mtuAuto) await this.pickMtu(client, channel, remoteDevice);
       }
       await this.services.sessionUp(client);
       this.sessionStartedAt = Date.now();
@@ -348,20 +354,37 @@ export class Controller {
   }
 
   /**
-   * mtu: auto. Both tun devices start at the ceiling; the largest ICMP echo
-   * that comes back through sshd (which drops tun packets beyond ~16 KiB)
-   * becomes the MTU of both ends. Not a journaled step: an MTU goes with its device.
+   * mtu: auto, one size each way. Both tun devices start at MAX_MTU. The
+   * largest ICMP echo that comes back through sshd (which reads its tun 16 KiB
+   * at a time) becomes the remote device's MTU. Towards the remote host sshd
+   * writes whatever fits its channel packet, so a larger echo is tried next:
+   * the remote kernel takes it whole and answers in fragments of the remote
+   * MTU. What crosses becomes this end's MTU, and the remote route back to us
+   * advertises the matching MSS, so TCP towards the remote host sends segments
+   * twice as large; the other way stays at the remote MTU. sshd moves about one
+   * tun packet per loop turn, so packet size is throughput. Not journaled
+   * steps: an MTU and a device route go with their device.
    */
-  private async pickMtu(client: Client, remoteDevice: string): Promise<void> {
+  private async pickMtu(client: Client, channel: TunChannel, remoteDevice: string): Promise<void> {
     const src = parseIPv4(this.env.tunnel.local)!;
     const dst = parseIPv4(this.env.tunnel.remote)!;
     const rtt = await this.pingPeer();
+    const timeout = Math.max(300, Math.ceil(rtt * 5));
     const sizes = [16000, 15000, 12000, 9000, 4000, 1500].filter((n) => n <= this.env.tunnel.mtu);
-    const mtu = (await this.pump!.largestThatCrosses(src, dst, sizes, Math.max(300, Math.ceil(rtt * 5)))) ?? 1500;
-    await this.net!.apply({ side: 'local', op: 'link-up', dev: this.tun!.name, mtu });
-    await runRemote(client, ['ip', 'link', 'set', 'dev', remoteDevice, 'mtu', String(mtu)], { sudo: this.sudo });
-    this.mtu = mtu;
-    this.opts.progress(`tunnel: MTU ${mtu}, the largest packet sshd carries (probed)`);
+    const down = (await this.pump!.largestThatCrosses(src, dst, sizes, timeout)) ?? 1500;
+    await runRemote(client, ['ip', 'link', 'set', 'dev', remoteDevice, 'mtu', String(down)], { sudo: this.sudo });
+    const upSizes = [Math.min(MAX_UPSTREAM_MTU, channel.maxPacket - 4), 24000].filter((n) => n > down);
+    const up = (await this.pump!.largestThatCrosses(src, dst, upSizes, timeout)) ?? down;
+    await this.net!.apply({ side: 'local', op: 'link-up', dev: this.tun!.name, mtu: up });
+    if (up > down) {
+      const { local, remote } = this.env.tunnel;
+      await runRemote(client, ['ip', 'route', 'replace', local, 'dev', remoteDevice, 'proto', 'kernel', 'scope', 'link', 'src', remote, 'advmss', String(up - 40)], { sudo: this.sudo });
+    }
+    this.mtu = up;
+    this.remoteMtu = down;
+    this.opts.progress(up > down
+      ? `tunnel: MTU ${up} here, ${down} on ${remoteDevice}: the largest packets sshd carries each way (probed)`
+      : `tunnel: MTU ${down}, the largest packet sshd carries (probed)`);
   }
 
   /** An ICMP echo to the remote tunnel address through the channel: the round trip in ms, or a UserError. */
@@ -531,6 +554,7 @@ export class Controller {
       local: env.l3 ? env.tunnel.local : '',
       remote: env.l3 ? env.tunnel.remote : '',
       mtu: env.l3 ? this.mtu : 0,
+      remoteMtu: env.l3 ? this.remoteMtu : 0,
       routes: env.routes,
       nat: env.nat,
       onDemand: env.onDemand,

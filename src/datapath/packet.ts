@@ -71,6 +71,8 @@ export function isEchoReply(b: Uint8Array, from: number, id: number): boolean {
   if (b.length < FRAME_HEADER + 28 || b[3] !== AF_INET) return false;
   const ip = FRAME_HEADER;
   if (b[ip]! >> 4 !== 4 || b[ip + 9] !== 1) return false;
+  // a large probe's reply comes in fragments: only the first holds the ICMP header
+  if ((((b[ip + 6]! << 8) | b[ip + 7]!) & 0x1fff) !== 0) return false;
   const src = ((b[ip + 12]! << 24) | (b[ip + 13]! << 16) | (b[ip + 14]! << 8) | b[ip + 15]!) >>> 0;
   if (src !== from >>> 0) return false;
   const icmp = ip + (b[ip]! & 15) * 4;

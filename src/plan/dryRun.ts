@@ -6,6 +6,7 @@ import { planLocal, planRemote } from './plan.js';
 import type { ContextOwner } from './steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { DNS_LISTEN } from '../dns/forwarder.js';
+import { MAX_UPSTREAM_MTU } from '../config/validate.js';
 
 export interface PlannedStep {
   readonly side: 'local' | 'remote';
@@ -33,7 +34,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   const notes: string[] = [];
   if (localDevice === 'utunN') notes.push('utunN: macOS numbers utun devices itself; the name is known once the device is open');
   if (env.tunnel.remoteUnit === undefined) notes.push(`${remoteDevice}: the lowest unit free on the remote host, found at connect time`);
-  if (env.tunnel.mtuAuto) notes.push(`mtu auto: both devices start at ${env.tunnel.mtu}; connect probes the largest packet sshd carries and sets both ends to it`);
+  if (env.tunnel.mtuAuto) notes.push(`mtu auto: both devices start at ${env.tunnel.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU})`);
   if (env.nat) notes.push('ip_forward is switched on, and back, only where it is off');
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
   if (platform === 'linux' && (env.dns.domains.length > 0 || env.dns.containers)) {

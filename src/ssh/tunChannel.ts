@@ -85,9 +85,12 @@ export class TunChannel {
     };
   }
 
-  /** The largest framed packet the peer accepts in one message. */
+  /**
+   * The largest framed packet the peer accepts in one message: sshd counts a
+   * datagram's 4-byte length prefix against its maximum packet too.
+   */
   get maxPacket(): number {
-    return this.raw.outgoing.packetSize;
+    return this.raw.outgoing.packetSize - 4;
   }
 
   /**

@@ -114,11 +114,17 @@ test.serial('docker ps and docker version answer through the tunnel (tcp mode)',
   const up = await cli(['connect', 'cbt-tcp', '--config', lab.config, '-v']);
   t.is(up.exitCode, 0, up.stderr);
   t.regex(up.stderr, /docker: tcp:\/\/10\.214\.1\.6:2375 answers/);
-  // cbt-tcp leaves tunnel.mtu to its default, auto: the probe finds what sshd carries
-  t.regex(up.stderr, /tunnel: MTU 16000, the largest packet sshd carries \(probed\)/);
-  t.is(JSON.parse((await cli(['status', 'cbt-tcp', '--json'])).stdout)[0].mtu, 16000);
+  // cbt-tcp leaves tunnel.mtu to its default, auto: the probe finds what sshd
+  // carries each way, 16000 from its tun and 32760 into it
+  t.regex(up.stderr, /tunnel: MTU 32760 here, 16000 on tun\d+: the largest packets sshd carries each way \(probed\)/);
+  const status = JSON.parse((await cli(['status', 'cbt-tcp', '--json'])).stdout)[0];
+  t.deepEqual([status.mtu, status.remoteMtu], [32760, 16000]);
+  t.regex((await run('ip', ['-o', 'link', 'show', 'dev', 'cb-cbt-tcp'])).stdout, /mtu 32760/);
   t.regex((await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout, /mtu 16000/);
-  t.is((await run('ping', ['-c', '2', '-i', '0.2', '-W', '2', '-M', 'do', '-s', String(16000 - 28), '10.214.1.6'])).exitCode, 0);
+  // the remote host advertises the larger MSS to us, and still sends at most its own MTU
+  t.regex((await run('ip', ['-n', lab.remoteNs, 'route', 'show', '10.214.1.5'])).stdout, /advmss 32720/);
+  // a whole 32760-byte packet crosses (DF); the echo reply comes back in fragments
+  t.is((await run('ping', ['-c', '2', '-i', '0.2', '-W', '2', '-M', 'do', '-s', String(32760 - 28), '10.214.1.6'])).exitCode, 0);
   await dockerThroughEnv(t, 'cbt-tcp');
   const down = await cli(['disconnect', 'cbt-tcp']);
   t.is(down.exitCode, 0, down.stderr);

@@ -45,7 +45,7 @@ test('connect --dry-run prints the plan on this platform and on a forced darwin,
     '          undo: (goes with the tun device)',
     '  docker  DOCKER_HOST=tcp://10.9.0.2:2375 through the tunnel',
     '  note: tunN: the lowest unit free on the remote host, found at connect time',
-    '  note: mtu auto: both devices start at 16000; connect probes the largest packet sshd carries and sets both ends to it',
+    '  note: mtu auto: both devices start at 16000; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to 32760)',
     '  note: local steps are made through rtnetlink; the ip commands shown are their equivalents',
     '',
   ].join('\n'));
