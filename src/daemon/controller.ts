@@ -373,7 +373,9 @@ export class Controller {
     const sizes = [16000, 15000, 12000, 9000, 4000, 1500].filter((n) => n <= this.env.tunnel.mtu);
     const down = (await this.pump!.largestThatCrosses(src, dst, sizes, timeout)) ?? 1500;
     await runRemote(client, ['ip', 'link', 'set', 'dev', remoteDevice, 'mtu', String(down)], { sudo: this.sudo });
-    const upSizes = [Math.min(MAX_UPSTREAM_MTU, channel.maxPacket - 4), 24000].filter((n) => n > down);
+    // macOS utun devices are not known to take MTUs past 16 KiB: one size both ways there
+    const ceiling = this.platform === 'linux' ? Math.min(MAX_UPSTREAM_MTU, channel.maxPacket - 4) : down;
+    const upSizes = [ceiling, 24000].filter((n) => n > down && n <= ceiling);
     const up = (await this.pump!.largestThatCrosses(src, dst, upSizes, timeout)) ?? down;
     await this.net!.apply({ side: 'local', op: 'link-up', dev: this.tun!.name, mtu: up });
     if (up > down) {
