@@ -102,20 +102,24 @@ for mtu in "${mtus[@]}"; do
     "$idle0" "$idle1" "$cpu0" "$cpu1" "$bytes0" "$bytes1" "$rss" "$tick")
   extra+=("$ctl")
   echo "  controller: $ctl"
-  if [ "$mtu" = "${mtus[-1]}" ] && [ "$round" = "$rounds" ]; then
-    # docker ps: through the tunnel, against the daemon's own socket, over ssh:// (a fresh SSH connection each time)
-    ssh-keygen -q -t ed25519 -N '' -f "$dir/id_docker"
-    echo "command=\"DOCKER_HOST=unix://$dir/docker.sock exec docker system dial-stdio\" $(cat "$dir/id_docker.pub")" >>"$dir/authorized_keys"
-    mkdir -p "$dir/home/.ssh"
-    printf 'Host cbbench\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n  BatchMode yes\n' "$net.0.2" "$dir/id_docker" "$dir/known_hosts" >"$dir/home/.ssh/config"
+  if [ "$mtu" = "${mtus[-1]}" ]; then
+    # docker ps: through the tunnel, against the daemon's own socket (a unix
+    # socket: reachable from here without entering its namespace), over
+    # ssh:// (a fresh SSH connection each time)
+    if [ ! -e "$dir/id_docker" ]; then
+      ssh-keygen -q -t ed25519 -N '' -f "$dir/id_docker"
+      echo "command=\"DOCKER_HOST=unix://$dir/docker.sock exec docker system dial-stdio\" $(cat "$dir/id_docker.pub")" >>"$dir/authorized_keys"
+      mkdir -p "$dir/home/.ssh"
+      printf 'Host cbbench\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n  BatchMode yes\n' "$net.0.2" "$dir/id_docker" "$dir/known_hosts" >"$dir/home/.ssh/config"
+    fi
     dps() { # median ms of 10 `docker ps`
       for _ in $(seq 10); do t=$(ms_now); "$@" >/dev/null 2>&1; echo $(( $(ms_now) - t )); done | sort -n | sed -n 5p
     }
     via_tunnel=$(dps docker -H "unix://$CLOUDBRIDGE_RUN_DIR/$lab/docker.sock" ps)
-    via_own=$(dps ip netns exec $rns docker -H "unix://$dir/docker.sock" ps)
+    via_own=$(dps docker -H "unix://$dir/docker.sock" ps)
     via_ssh=$(dps env HOME="$dir/home" docker -H ssh://cbbench ps)
     echo "  docker ps (median of 10): through the tunnel ${via_tunnel} ms, the daemon's own socket ${via_own} ms, DOCKER_HOST=ssh:// ${via_ssh} ms"
-    extra+=("{\"dockerPsMs\":{\"tunnel\":$via_tunnel,\"ownSocket\":$via_own,\"sshUrl\":$via_ssh}}")
+    extra+=("{\"round\":$round,\"dockerPsMs\":{\"tunnel\":$via_tunnel,\"ownSocket\":$via_own,\"sshUrl\":$via_ssh}}")
   fi
   cb disconnect $lab >/dev/null 2>&1
 
@@ -190,11 +194,13 @@ for (const r of rows.filter((x) => x.name.startsWith('cloudbridge'))) {
       ` connect ${f(r.connectMs, other.connectMs)}x`);
   }
 }
-const d = extra.find((e) => e.dockerPsMs)?.dockerPsMs;
+const dps = extra.filter((e) => e.dockerPsMs).map((e) => e.dockerPsMs);
+const d = dps.length ? Object.fromEntries(['tunnel', 'ownSocket', 'sshUrl'].map((k) => [k, median(dps.map((x) => x[k]))])) : undefined;
+if (d) console.log(`  docker ps, median of the rounds' medians: through the tunnel ${d.tunnel} ms, own socket ${d.ownSocket} ms, DOCKER_HOST=ssh:// ${d.sshUrl} ms`);
 if (d) console.log(`  docker ps: tunnel / own socket ${f(d.tunnel, d.ownSocket)}x; ssh:// / tunnel ${f(d.sshUrl, d.tunnel)}x`);
 const fs = require('fs');
 fs.mkdirSync('bench-results', { recursive: true });
 const file = `bench-results/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`;
-fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, controller, dockerPsMs: d ?? null, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
 console.log(`\nwrote ${file}`);
 JS
