@@ -190,7 +190,9 @@ test.serial('two environments at once: separate devices and traffic, each its ow
 
 test.serial('MSS clamping: a 9000-byte tunnel reaches a host behind a 1500-byte hop; without clamping it black-holes', async (t) => {
   // The VPC host thinks its link carries 9000 bytes; the remote host's side takes 1500 and drops the rest silently.
-  await run('ip', ['-n', lab.behindNs, 'link', 'set', 'eth0', 'mtu', '9000']);
+  // One segment per packet (gso_max_segs 1): a veth passes GSO packets of any size, which made the
+  // black hole come and go with the sender's batching (the negative control sometimes completed).
+  await run('ip', ['-n', lab.behindNs, 'link', 'set', 'eth0', 'mtu', '9000', 'gso_max_segs', '1']);
   const server = await startBlobServer(lab.behindNs, 9002, BLOB);
   try {
     const clamped = variantConfig(lab, 'mss.yaml', [['mtu: 1500', 'mtu: 9000']]);
@@ -219,13 +221,13 @@ test.serial('MSS clamping: a 9000-byte tunnel reaches a host behind a 1500-byte 
     if (serverMss > 1460) {
       t.is(outcome, 'stalled', `without clamping the VPC host sends ${serverMss}-byte segments and they vanish at the 1500-byte hop`);
     } else {
-      // seen twice in ~10 full runs: the VPC host came in with a small MSS of its own (cause not found), so there was no black hole to show
+      // not expected since gso_max_segs 1 above; kept so that a host that comes in with a small MSS of its own says so
       t.log(`negative control not applicable: the VPC host used MSS ${serverMss || 'unknown'} (${outcome})`);
     }
     t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
   } finally {
     server.kill();
-    await run('ip', ['-n', lab.behindNs, 'link', 'set', 'eth0', 'mtu', '1500']);
+    await run('ip', ['-n', lab.behindNs, 'link', 'set', 'eth0', 'mtu', '1500', 'gso_max_segs', '65535']);
   }
   t.deepEqual(await leftovers(lab), []);
 });
