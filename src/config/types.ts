@@ -1,5 +1,5 @@
 import type { AllowRule } from './allow.js';
-import type { ForwardConfig } from './forwards.js';
+import type { Endpoint, ForwardConfig } from './forwards.js';
 import type { Cipher } from '../ssh/ciphers.js';
 
 export type StrictHostKeyChecking = 'yes' | 'accept-new' | 'no';
@@ -26,6 +26,8 @@ export interface DockerConfig {
   readonly host: string | undefined;
   /** socket mode: the daemon's socket on the remote host. */
   readonly remoteSocket: string;
+  /** The daemon's API as the remote host reaches it (its socket, or tcp's address); undefined with mode off. */
+  readonly api: Endpoint | undefined;
   /** labels: remote containers labelled cloudbridge.expose get local forwards while they run. */
   readonly expose: 'labels' | 'off';
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { UserError } from '../cli/errors.js';
 import { parseAllowEntry } from './allow.js';
-import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type ForwardConfig } from './forwards.js';
+import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpoint, type ForwardConfig } from './forwards.js';
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import { CIPHERS, type Cipher } from '../ssh/ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
@@ -172,17 +172,20 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose']);
   const mode = oneOf<DockerMode>(df.child('mode'), dockerRaw['mode'], ['socket', 'tcp', 'off'], 'socket');
   let dockerHost: string | undefined;
+  let dockerTcp: Endpoint | undefined;
   if (mode === 'tcp') {
     dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${remote}:2375`);
     const m = /^tcp:\/\/([0-9.]+):(\d{1,5})$/.exec(dockerHost);
     if (!m || parseIPv4(m[1]!) === undefined || Number(m[2]) > 65535) {
       df.child('host').fail(`"${dockerHost}" is not of the form tcp://IPv4:PORT`);
     }
+    dockerTcp = { kind: 'inet', host: m![1]!, port: Number(m![2]) };
   } else if (dockerRaw['host'] !== undefined) {
     df.child('host').fail('only applies to mode: tcp');
   }
   const remoteSocket = str(df.child('remoteSocket'), dockerRaw['remoteSocket'], '/var/run/docker.sock');
   if (!remoteSocket.startsWith('/')) df.child('remoteSocket').fail('must be an absolute path');
+  const dockerApi: Endpoint | undefined = mode === 'socket' ? { kind: 'unix', path: remoteSocket } : dockerTcp;
   const expose = oneOf(df.child('expose'), dockerRaw['expose'], ['labels', 'off'] as const, 'off');
   if (expose === 'labels' && mode === 'off') df.child('expose').fail('needs docker mode socket or tcp (the controller watches the remote daemon)');
 
@@ -301,7 +304,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     mssClamps,
     nat: bool(f.child('nat'), raw['nat'], false),
     localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], true),
-    docker: { mode, host: dockerHost, remoteSocket, expose },
+    docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose },
     dns: { domains, servers, containers },
     allow,
     forwards,

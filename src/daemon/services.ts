@@ -103,7 +103,7 @@ export class Services {
       traffic: deps.traffic,
       log: deps.log,
     });
-    const api = dockerApi(env);
+    const api = env.docker.api;
     this.watcher = api && (env.docker.expose === 'labels' || env.dns.containers) ? new ContainerWatcher(api, deps.dialIfUp, deps.log) : undefined;
     this.exposure = this.watcher && env.docker.expose === 'labels' ? new LabelExposure(this.forwards, deps.log) : undefined;
     this.containerNames = this.watcher && env.dns.containers ? new ContainerNames() : undefined;
@@ -281,16 +281,9 @@ export class Services {
  * tcp mode: it is reached through the tunnel and must stay reachable.
  */
 function allowRules(env: EnvironmentConfig): AllowRule[] {
-  const api = dockerApi(env);
+  const api = env.docker.api;
   if (env.allow.length === 0 || api?.kind !== 'inet') return [...env.allow];
   return [...env.allow, { text: `${api.host} tcp ${api.port} (docker)`, to: `${api.host}/32`, isName: false, proto: 'tcp', ports: [api.port, api.port] }];
-}
-
-/** The remote docker API as the remote host reaches it. */
-function dockerApi(env: EnvironmentConfig): Endpoint | undefined {
-  if (env.docker.mode === 'socket') return { kind: 'unix', path: env.docker.remoteSocket };
-  const m = /^tcp:\/\/([0-9.]+):(\d+)$/.exec(env.docker.host ?? '');
-  return m ? { kind: 'inet', host: m[1]!, port: Number(m[2]) } : undefined;
 }
 
 async function hasResolvectl(): Promise<boolean> {

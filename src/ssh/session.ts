@@ -11,8 +11,6 @@ import { defaultCiphers, type Cipher } from './ciphers.js';
 import { appendKnownHost, hostKeyName, readKnownHosts, verifyHostKey } from './knownHosts.js';
 import { sshRouteFor, type SshHop } from './route.js';
 
-
-
 export interface SshOptions {
   readonly user: InvokingUser;
   /** ssh-agent socket; defaults to $SSH_AUTH_SOCK, then the invoking user's newest agent. */

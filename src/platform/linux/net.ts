@@ -7,8 +7,6 @@ import { linuxCommand } from './commands.js';
 import { writeResolvConf } from './resolvConf.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
 
-
-
 const AF_INET = 2;
 const RT_TABLE_MAIN = 254;
 /** rtm_protocol for our routes ("proto 203" in `ip route`), so they can be told apart from everyone else's. */

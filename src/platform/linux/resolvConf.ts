@@ -7,24 +7,26 @@ import { RESOLV_CONF } from './commands.js';
  * symlink it was (systemd-resolved's stub file, say).
  */
 export function writeResolvConf(content: string, symlink: string | undefined): void {
-  const isLink = fs.lstatSync(RESOLV_CONF, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
   if (symlink !== undefined) {
     fs.rmSync(RESOLV_CONF, { force: true });
     fs.symlinkSync(symlink, RESOLV_CONF);
     return;
   }
-  if (isLink) fs.rmSync(RESOLV_CONF);
+  if (isSymlink()) fs.rmSync(RESOLV_CONF);
   fs.writeFileSync(RESOLV_CONF, content, { mode: 0o644 });
 }
 
 /** What /etc/resolv.conf is now: its text, and its target when it is a symlink. */
 export function readResolvConf(): { content: string; symlink: string | undefined } {
-  const isLink = fs.lstatSync(RESOLV_CONF, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
   let content = '';
   try {
     content = fs.readFileSync(RESOLV_CONF, 'utf8');
   } catch {
     // none: the forwarder then has no upstream for other names
   }
-  return { content, symlink: isLink ? fs.readlinkSync(RESOLV_CONF) : undefined };
+  return { content, symlink: isSymlink() ? fs.readlinkSync(RESOLV_CONF) : undefined };
+}
+
+function isSymlink(): boolean {
+  return fs.lstatSync(RESOLV_CONF, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
 }
