@@ -6,9 +6,11 @@
  * Reads: the fd is non-blocking and watched with uv_poll on the Node loop.
  * One readable wake-up drains up to a batch of packets into an arena owned by
  * JavaScript, each framed with the 4-byte address family header that the
- * tun@openssh.com channel uses (OpenBSD numbering: 2 = IPv4, 24 = IPv6), and
- * then calls back once with the packet count. JavaScript sends the framed
- * packets as they are, so nothing is copied or allocated here per packet.
+ * tun@openssh.com channel uses (OpenBSD numbering: 2 = IPv4, 24 = IPv6). A
+ * tun channel's outlet (ssh_out.c), when set, seals and sends what it can
+ * first; JavaScript is called back once with the count and where the rest
+ * starts, and sends those framed packets as they are, so nothing is copied
+ * or allocated here per packet.
  *
  * Writes: synchronous, straight from the buffer SSH handed us.
  */
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ssh_out.h"
 #include "tun.h"
 
 #define HDR TUN_FRAME_HEADER
@@ -126,6 +129,8 @@ typedef struct {
   uint32_t *lengths;
   size_t max_batch;
   size_t packet_max; /* largest packet the arena must still fit to read again */
+  outlet_t *outlet;  /* sends what it can before JavaScript sees the batch */
+  napi_ref outlet_ref;
 } reader_t;
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
@@ -144,19 +149,23 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     r->lengths[count++] = (uint32_t)framed;
     off += (size_t)framed;
   }
-  if (count == 0 && !err) return;
+  size_t first = 0, first_off = 0;
+  if (count > 0 && r->outlet) first = outlet_send(r->outlet, r->arena, r->lengths, count, &first_off);
+  if (first == count && !err) return;
 
   napi_env env = r->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, argv[2];
+  napi_value cb, recv, argv[4];
   napi_get_reference_value(env, r->callback_ref, &cb);
   napi_get_global(env, &recv);
   napi_create_uint32(env, (uint32_t)count, &argv[0]);
   napi_create_int32(env, err, &argv[1]);
+  napi_create_uint32(env, (uint32_t)first, &argv[2]);
+  napi_create_uint32(env, (uint32_t)first_off, &argv[3]);
   /* make_callback so that microtasks and async hooks run as after any I/O */
   napi_value result;
-  napi_status st = napi_make_callback(env, NULL, recv, cb, 2, argv, &result);
+  napi_status st = napi_make_callback(env, NULL, recv, cb, 4, argv, &result);
   if (st == napi_pending_exception) {
     napi_value exc;
     napi_get_and_clear_last_exception(env, &exc);
@@ -172,6 +181,7 @@ static void on_closed(uv_handle_t *handle) {
   napi_delete_reference(env, r->lengths_ref);
   napi_delete_reference(env, r->callback_ref);
   napi_delete_reference(env, r->self_ref);
+  if (r->outlet_ref) napi_delete_reference(env, r->outlet_ref);
   free(r);
 }
 
@@ -181,8 +191,8 @@ static reader_t *get_reader(napi_env env, napi_value v) {
   return r;
 }
 
-/* reader(fd, arena: Buffer, lengths: Uint32Array, packetMax, onPackets(count, errno)) -> handle
- * The reader starts stopped. */
+/* reader(fd, arena: Buffer, lengths: Uint32Array, packetMax, onPackets(count, errno, first, firstOffset)) -> handle
+ * The reader starts stopped. Packets before `first` (at byte `firstOffset`) were sent by the outlet. */
 static napi_value js_reader(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -260,6 +270,20 @@ static napi_value js_reader_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* readerOutlet(handle, outlet | null): where the reader sends packets first. */
+static napi_value js_reader_outlet(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = argc >= 2 ? get_reader(env, argv[0]) : NULL;
+  if (!r || r->closing) return NULL;
+  if (r->outlet_ref) napi_delete_reference(env, r->outlet_ref);
+  r->outlet_ref = NULL;
+  r->outlet = outlet_from(env, argv[1]);
+  if (r->outlet) CHECK(napi_create_reference(env, argv[1], 1, &r->outlet_ref));
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
@@ -269,8 +293,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readerStart", NULL, js_reader_start, NULL, NULL, NULL, napi_default, NULL},
       {"readerStop", NULL, js_reader_stop, NULL, NULL, NULL, napi_default, NULL},
       {"readerClose", NULL, js_reader_close, NULL, NULL, NULL, napi_default, NULL},
+      {"readerOutlet", NULL, js_reader_outlet, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  CHECK(ssh_out_init(env, exports));
   return exports;
 }
 

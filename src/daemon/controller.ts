@@ -64,6 +64,8 @@ export interface Status extends ServicesStatus {
   /** This end's device MTU (the largest packet towards the remote host), and the remote device's. */
   readonly mtu: number;
   readonly remoteMtu: number;
+  /** Who seals outbound tun packets now: 'c' (the addon, AES-GCM on a direct connection) or 'js'. */
+  readonly datapath: 'c' | 'js';
   readonly routes: readonly string[];
   readonly nat: boolean;
   readonly onDemand: boolean;
@@ -557,6 +559,7 @@ export class Controller {
       remote: env.l3 ? env.tunnel.remote : '',
       mtu: env.l3 ? this.mtu : 0,
       remoteMtu: env.l3 ? this.remoteMtu : 0,
+      datapath: this.pump?.native ? 'c' : 'js',
       routes: env.routes,
       nat: env.nat,
       onDemand: env.onDemand,

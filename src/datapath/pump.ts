@@ -39,8 +39,8 @@ export interface PumpOptions {
   readonly dns?: { readonly addr: number; readonly answer: (query: Buffer) => Promise<Buffer | undefined> } | undefined;
 }
 
-/** Bytes of tun packets we hold while the SSH side has no room (or no channel yet). */
-const BACKLOG_LIMIT = 512 * 1024;
+/** Bytes of tun packets we hold while the SSH side has no room (or no channel yet): at least one whole tun batch (64 packets of up to 32 KiB). */
+const BACKLOG_LIMIT = 4 * 1024 * 1024;
 
 /**
  * Moves packets between a tun device and a tun@openssh.com channel.
@@ -52,7 +52,7 @@ const BACKLOG_LIMIT = 512 * 1024;
  * validated and written straight from SSH's buffer.
  */
 export class Pump {
-  readonly stats: PumpStats = {
+  private readonly counts: PumpStats = {
     txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0, refused: 0,
   };
   /** Called when packets are waiting and there is no channel. */
@@ -91,7 +91,7 @@ export class Pump {
 
   /** Outbound packets the allow-list refuses are answered here, as the destination would. */
   private refuse(pkt: Uint8Array): void {
-    this.stats.refused++;
+    this.counts.refused++;
     const answer = refusal(pkt);
     if (answer) this.tun.write(answer);
   }
@@ -107,12 +107,23 @@ export class Pump {
     }
   }
 
+  /** Counters so far, packets the channel's outlet sent from C included. */
+  get stats(): PumpStats {
+    const sent = this.channel?.outletSent;
+    const s = { ...this.counts };
+    if (sent) {
+      s.txPackets += sent.packets;
+      s.txBytes += sent.bytes;
+    }
+    return s;
+  }
+
   start(onFatal: (err: Error) => void): void {
     this.tun.startReading(
       this.mtu,
-      (arena, lengths, count) => {
-        if (this.channel) this.channel.batch(() => this.outbound(arena, lengths, count));
-        else this.outbound(arena, lengths, count);
+      (arena, lengths, count, first, offset) => {
+        if (this.channel) this.channel.batch(() => this.outbound(arena, lengths, count, first, offset));
+        else this.outbound(arena, lengths, count, first, offset);
       },
       (errno) => onFatal(new Error(`tun read failed (errno ${errno})`)),
     );
@@ -123,30 +134,44 @@ export class Pump {
     channel.onPacket = (framed) => this.inbound(framed);
     channel.onWritable = () => this.flush();
     this.flush();
+    // An allow-list checks every packet here; otherwise only DNS to the in-tunnel address, TCP
+    // handshakes (clamps, flow log) and, for the flow log, other protocols' packets need
+    // JavaScript, and the rest is sealed and sent from C.
+    const filter = { dnsAddr: this.dns?.addr ?? 0, synToJs: this.clamps.length > 0 || !!this.flows, otherToJs: !!this.flows };
+    this.tun.setOutlet(this.allow ? undefined : channel.useOutlet(filter));
   }
 
   /** The channel is gone: hold what comes until the next one (or drop past the bound). */
   detach(): void {
+    this.tun.setOutlet(undefined);
     if (this.channel) {
       this.channel.onPacket = () => {};
       this.channel.onWritable = () => {};
+      const sent = this.channel.outletSent;
+      this.counts.txPackets += sent.packets;
+      this.counts.txBytes += sent.bytes;
     }
     this.channel = undefined;
   }
 
+  /** Whether outbound packets are sealed in C right now. */
+  get native(): boolean {
+    return this.channel?.native ?? false;
+  }
+
   /** Drops what is held (a session could not be made) and reads the tun again. */
   dropHeld(): void {
-    this.stats.txDropped += this.backlog.length;
+    this.counts.txDropped += this.backlog.length;
     this.backlog = [];
     this.backlogBytes = 0;
     this.tun.resume();
   }
 
-  private outbound(arena: Buffer, lengths: Uint32Array, count: number): void {
+  private outbound(arena: Buffer, lengths: Uint32Array, count: number, first: number, offset: number): void {
     const channel = this.channel;
     const maxPacket = channel ? channel.maxPacket : Infinity;
-    let off = 0;
-    for (let i = 0; i < count; i++) {
+    let off = offset;
+    for (let i = first; i < count; i++) {
       const len = lengths[i]!;
       const pkt = arena.subarray(off, off + len);
       off += len;
@@ -161,7 +186,7 @@ export class Pump {
       } else this.flows?.note(pkt, 'routed');
       if (this.clamps.length > 0 && isTcpSyn(pkt)) this.clamp(pkt, 16);
       if (len > maxPacket) {
-        this.stats.txDropped++;
+        this.counts.txDropped++;
         continue;
       }
       if (!channel || this.backlog.length > 0 || !channel.send(pkt)) {
@@ -169,15 +194,15 @@ export class Pump {
         this.hold(Buffer.from(pkt));
         continue;
       }
-      this.stats.txPackets++;
-      this.stats.txBytes += len;
+      this.counts.txPackets++;
+      this.counts.txBytes += len;
     }
     if (!channel && this.backlog.length > 0) this.onWake();
   }
 
   private hold(pkt: Buffer): void {
     if (this.backlogBytes + pkt.length > BACKLOG_LIMIT) {
-      this.stats.txDropped++;
+      this.counts.txDropped++;
       return;
     }
     this.backlog.push(pkt);
@@ -193,8 +218,8 @@ export class Pump {
       for (; i < this.backlog.length; i++) {
         const pkt = this.backlog[i]!;
         if (!channel.send(pkt)) break;
-        this.stats.txPackets++;
-        this.stats.txBytes += pkt.length;
+        this.counts.txPackets++;
+        this.counts.txBytes += pkt.length;
         this.backlogBytes -= pkt.length;
       }
     });
@@ -204,7 +229,7 @@ export class Pump {
 
   private inbound(framed: Buffer): void {
     if (checkFramed(framed) !== undefined) {
-      this.stats.rxMalformed++;
+      this.counts.rxMalformed++;
       return;
     }
     if (this.probe !== undefined && isEchoReply(framed, this.probe.from, this.probe.id)) {
@@ -212,13 +237,13 @@ export class Pump {
       return;
     }
     if (this.allow && this.allow.check(framed, false) === REFUSED) {
-      this.stats.refused++;
+      this.counts.refused++;
       return;
     }
     if (this.clamps.length > 0 && isTcpSyn(framed)) this.clamp(framed, 12);
-    this.stats.rxPackets++;
-    this.stats.rxBytes += framed.length;
-    if (this.tun.write(framed) < 0) this.stats.rxDropped++;
+    this.counts.rxPackets++;
+    this.counts.rxBytes += framed.length;
+    if (this.tun.write(framed) < 0) this.counts.rxDropped++;
   }
 
   /**
@@ -266,7 +291,7 @@ export class Pump {
 
   /** Packets moved either way so far: an idle check compares two readings. */
   get packets(): number {
-    return this.stats.txPackets + this.stats.rxPackets;
+    return this.counts.txPackets + this.counts.rxPackets + (this.channel?.outletSent.packets ?? 0);
   }
 
   stop(): void {

@@ -1,6 +1,7 @@
+import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
+import type { ByteSink } from './socketSink.js';
 
 /**
  * Writes CHANNEL_DATA packets for the tun channel into a few reused slabs,
@@ -70,7 +71,7 @@ export class ChannelDataWriter {
 
   constructor(
     private readonly proto: Ssh2Outbound,
-    private readonly sock: Socket,
+    private readonly sink: ByteSink,
   ) {
     this.cur = new Slab(SLAB_SIZE);
     this.slabs.push(this.cur);
@@ -130,9 +131,8 @@ export class ChannelDataWriter {
     if (slab.used === this.start) return;
     const region = slab.buf.subarray(this.start, slab.used);
     this.start = slab.used;
-    if (!this.sock.writable) return; // as ssh2 does: a dead socket swallows writes
     slab.pending++;
-    this.sock.write(region, slab.release);
+    this.sink.write(region, slab.release);
   }
 
   private nextSlab(atLeast: number): void {

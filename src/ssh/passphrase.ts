@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import ssh2 from 'ssh2';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';

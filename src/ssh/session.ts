@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import ssh2, { type AnyAuthMethod, type ConnectConfig } from 'ssh2';
 import { ReadRing } from './readRing.js';
 import { UserError } from '../cli/errors.js';

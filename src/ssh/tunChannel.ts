@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import type { Client } from 'ssh2';
+import { loadAddon, type NativeHandle } from '../native/addon.js';
+import { isSealer } from './aesGcm.js';
 import { ChannelDataWriter, type Ssh2Outbound } from './channelDataWriter.js';
 import { readRingOf } from './readRing.js';
+import { sinkFor, type ByteSink } from './socketSink.js';
 
 /**
  * A `tun@openssh.com` channel (what `ssh -w` opens) with datagram semantics:
@@ -19,6 +21,7 @@ import { readRingOf } from './readRing.js';
 const require = createRequire(import.meta.url);
 const protocolUtils = require('ssh2/lib/protocol/utils.js') as { sendPacket(proto: unknown, packet: Buffer): boolean };
 const channelConsts = require('ssh2/lib/Channel.js') as { PACKET_SIZE: number };
+const { PacketWriter } = require('ssh2/lib/protocol/zlib.js') as { PacketWriter: new (...args: never[]) => unknown };
 
 const MSG_CHANNEL_OPEN = 90;
 const TUN_MODE_POINTOPOINT = 1;
@@ -45,9 +48,9 @@ interface RawChannel {
 }
 
 interface Ssh2Internals {
-  _sock: Socket;
   _chanMgr: { add(cb: ((err: Error | undefined, ch: RawChannel) => void) & { type?: string }): number };
   _protocol: Ssh2Outbound & {
+    _cipher: { _instance?: unknown; _dead?: boolean; outSeqno: number };
     _handlers: { DEBUG?: ((p: unknown, display: boolean, msg: string) => void) | undefined };
     channelData(id: number, data: Uint8Array): void;
     channelWindowAdjust(id: number, amount: number): void;
@@ -67,6 +70,124 @@ export class TunChannelError extends Error {
   }
 }
 
+/** What the outlet must leave to JavaScript (IPv4 only), set by whoever moves the packets. */
+export interface OutletFilter {
+  /** UDP to this address (the in-tunnel DNS) is answered in JavaScript; 0: none. */
+  readonly dnsAddr: number;
+  /** TCP SYNs: their MSS may need clamping, or they start a logged flow. */
+  readonly synToJs: boolean;
+  /** Everything but TCP (the flow log notes UDP and ICMP flows). */
+  readonly otherToJs: boolean;
+}
+
+// ctl fields the addon reads (native/src/ssh_out.c)
+const CTL_ENABLED = 0;
+const CTL_RECIPIENT = 1;
+const CTL_MAX_PACKET = 2;
+const CTL_DNS_ADDR = 3;
+const CTL_SYN_TO_JS = 4;
+const CTL_HIGH_WATER = 5;
+const CTL_OTHER_TO_JS = 6;
+
+/**
+ * The C side of the channel's sending half: tun packets read by the addon
+ * are sealed and written there without waking JavaScript, while the channel
+ * is open, no key exchange is under way and the cipher is our AES-GCM. The
+ * peer's window lives in `num[0]`, shared with ssh2's WINDOW_ADJUST handler
+ * through an accessor; `num[1]` and `num[2]` count packets and bytes sent.
+ */
+class Outlet {
+  readonly handle: NativeHandle;
+  readonly ctl = new Int32Array(7);
+  readonly num = new Float64Array(3);
+  private filter: OutletFilter | undefined;
+  private closed = false;
+
+  constructor(
+    writer: NativeHandle,
+    private readonly raw: RawChannel,
+    private readonly proto: Ssh2Internals['_protocol'],
+  ) {
+    this.handle = loadAddon().outlet(writer, this.ctl, this.num);
+    this.ctl[CTL_RECIPIENT] = raw.outgoing.id;
+    this.ctl[CTL_MAX_PACKET] = raw.outgoing.packetSize - 4;
+    this.ctl[CTL_HIGH_WATER] = SOCKET_HIGH_WATER;
+    this.num[0] = raw.outgoing.window;
+    const num = this.num;
+    Object.defineProperty(raw.outgoing, 'window', {
+      configurable: true,
+      enumerable: true,
+      get: () => num[0],
+      set: (v: number) => {
+        num[0] = v;
+      },
+    });
+    // ssh2 sets _kexinit when a key exchange starts and clears it at the end,
+    // and replaces _cipher with the new keys in between.
+    for (const key of ['_kexinit', '_cipher'] as const) {
+      let value: unknown = proto[key];
+      Object.defineProperty(proto, key, {
+        configurable: true,
+        enumerable: true,
+        get: () => value,
+        set: (v: unknown) => {
+          value = v;
+          this.update();
+        },
+      });
+    }
+  }
+
+  /** Starts sending from C, leaving to JavaScript what `filter` says. */
+  use(filter: OutletFilter): void {
+    this.filter = filter;
+    this.ctl[CTL_DNS_ADDR] = filter.dnsAddr | 0;
+    this.ctl[CTL_SYN_TO_JS] = filter.synToJs ? 1 : 0;
+    this.ctl[CTL_OTHER_TO_JS] = filter.otherToJs ? 1 : 0;
+    this.update();
+  }
+
+  get enabled(): boolean {
+    return this.ctl[CTL_ENABLED] === 1;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ctl[CTL_ENABLED] = 0;
+    loadAddon().outletClose(this.handle);
+  }
+
+  private update(): void {
+    if (this.closed) return;
+    const proto = this.proto;
+    const cipher = proto._cipher;
+    const sealer = cipher?._instance;
+    const on = this.filter !== undefined && isSealer(sealer) && !cipher._dead && proto._kexinit === undefined &&
+      proto._packetRW.write instanceof PacketWriter && this.raw.outgoing.state === 'open';
+    loadAddon().outletSealer(this.handle, on ? sealer : null);
+    if (on && isSealer(sealer)) countSequence(cipher, sealer.count);
+    this.ctl[CTL_ENABLED] = on ? 1 : 0;
+  }
+}
+
+/**
+ * ssh2 counts its own packets in `outSeqno` (carried into the next keys
+ * unless the key exchange is strict); the sealer counts every packet,
+ * those sent from C included, so the count is taken from it.
+ */
+function countSequence(cipher: { outSeqno: number }, sealedBefore: number): void {
+  if (Object.getOwnPropertyDescriptor(cipher, 'outSeqno')?.get) return;
+  const sealer = (cipher as unknown as { _instance: { count: number } })._instance;
+  const base = cipher.outSeqno - sealedBefore;
+  Object.defineProperty(cipher, 'outSeqno', {
+    configurable: true,
+    enumerable: true,
+    get: () => (base + sealer.count) >>> 0,
+    set: () => {},
+  });
+}
+
 export class TunChannel {
   /** Called with each framed packet that arrives; the buffer is only valid during the call. */
   onPacket: (framed: Buffer) => void = () => {};
@@ -77,15 +198,25 @@ export class TunChannel {
   private waiting = false;
   private closed = false;
   private readonly writer: ChannelDataWriter;
+  private readonly sink: ByteSink;
+  private readonly outlet: Outlet | undefined;
 
   constructor(
     private readonly raw: RawChannel,
     private readonly internals: Ssh2Internals,
     readonly unit: number,
   ) {
-    this.writer = new ChannelDataWriter(internals._protocol, internals._sock);
-    // our push below is done with each packet when it returns: no copy needed
-    readRingOf(internals as unknown as Client)?.trust(raw.incoming.id);
+    const client = internals as unknown as Client;
+    this.sink = sinkFor(client);
+    this.writer = new ChannelDataWriter(internals._protocol, this.sink);
+    if (this.sink.native) this.outlet = new Outlet(this.sink.native, raw, internals._protocol);
+    // our push below is done with each packet when it returns: no copy needed, and the
+    // read ring hands the data over directly, as ssh2's CHANNEL_DATA handler would
+    readRingOf(client)?.trust(raw.incoming.id, (data) => {
+      if (raw.incoming.window === 0) return; // as ssh2: data beyond the window is ignored
+      raw.incoming.window -= data.length;
+      raw.push(data);
+    });
     // Take the channel's inbound path over: ssh2 calls push() once per
     // CHANNEL_DATA, after taking its length off the window. The window is
     // ours too (ssh2 would only top it up to 2 MiB below 1 MiB).
@@ -103,6 +234,27 @@ export class TunChannel {
       }
       return true;
     };
+  }
+
+  /**
+   * The handle a tun device sends through first (see `TunDevice.setOutlet`),
+   * once `useOutlet` has said what it must leave to JavaScript; undefined
+   * when this session has none (a jump host's stream, not our socket).
+   */
+  useOutlet(filter: OutletFilter): NativeHandle | undefined {
+    if (!this.outlet || this.closed) return undefined;
+    this.outlet.use(filter);
+    return this.outlet.handle;
+  }
+
+  /** Whether tun packets are being sealed in C now (false during a key exchange). */
+  get native(): boolean {
+    return this.outlet?.enabled ?? false;
+  }
+
+  /** Packets and bytes the outlet has sent on this channel. */
+  get outletSent(): { packets: number; bytes: number } {
+    return { packets: this.outlet?.num[1] ?? 0, bytes: this.outlet?.num[2] ?? 0 };
   }
 
   /**
@@ -126,7 +278,7 @@ export class TunChannel {
       this.waitForWindow();
       return false;
     }
-    if (this.internals._sock.writableLength > SOCKET_HIGH_WATER) {
+    if (this.sink.queued > SOCKET_HIGH_WATER) {
       this.waitForDrain();
       return false;
     }
@@ -144,13 +296,7 @@ export class TunChannel {
    * instead of a syscall per packet (corked too, for packets ssh2 sends).
    */
   batch(fn: () => void): void {
-    const sock = this.internals._sock;
-    sock.cork();
-    try {
-      this.writer.batch(fn);
-    } finally {
-      sock.uncork();
-    }
+    this.sink.batch(() => this.writer.batch(fn));
   }
 
   close(): void {
@@ -174,7 +320,7 @@ export class TunChannel {
   private waitForDrain(): void {
     if (this.waiting) return;
     this.waiting = true;
-    this.internals._sock.once('drain', () => this.wake());
+    this.sink.onceDrained(() => this.wake());
   }
 
   private wake(): void {
@@ -185,6 +331,7 @@ export class TunChannel {
   private handleClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.outlet?.close();
     readRingOf(this.internals as unknown as Client)?.untrust(this.raw.incoming.id);
     this.onClose();
   }

@@ -1,34 +1,11 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddon, type NativeHandle } from '../native/addon.js';
 
-interface TunAddon {
-  open(name: string): [number, string];
-  write(fd: number, framed: Uint8Array): number;
-  close(fd: number): void;
-  reader(fd: number, arena: Buffer, lengths: Uint32Array, packetMax: number, cb: (count: number, errno: number) => void): object;
-  readerStart(h: object): void;
-  readerStop(h: object): void;
-  readerClose(h: object): void;
-}
-
-const require = createRequire(import.meta.url);
-let addon: TunAddon | undefined;
-
-function loadAddon(): TunAddon {
-  if (!addon) {
-    // dist/src/tun/device.js -> <root>/native/build/Release
-    const file = fileURLToPath(new URL('../../../native/build/Release/cloudbridge_tun.node', import.meta.url));
-    try {
-      addon = require(file) as TunAddon;
-    } catch (err) {
-      throw new Error(`native tun addon not built (${file}): run "npm run build" (${(err as Error).message.split('\n')[0]})`);
-    }
-  }
-  return addon;
-}
-
-/** Called once per tun wake-up with up to `lengths.length` framed packets packed back to back in `arena`. */
-export type BatchHandler = (arena: Buffer, lengths: Uint32Array, count: number) => void;
+/**
+ * Called once per tun wake-up with up to `lengths.length` framed packets
+ * packed back to back in `arena`; those before `first` (which starts at
+ * byte `offset`) were already sent by the outlet.
+ */
+export type BatchHandler = (arena: Buffer, lengths: Uint32Array, count: number, first: number, offset: number) => void;
 
 const MAX_BATCH = 64;
 
@@ -38,7 +15,8 @@ const MAX_BATCH = 64;
  * device and every address and route on it.
  */
 export class TunDevice {
-  private reader: object | undefined;
+  private reader: NativeHandle | undefined;
+  private outlet: NativeHandle | undefined;
   private closed = false;
 
   private constructor(
@@ -56,11 +34,21 @@ export class TunDevice {
     if (this.reader) throw new Error('already reading');
     const arena = Buffer.allocUnsafe(Math.max(256 * 1024, (mtu + 4) * MAX_BATCH));
     const lengths = new Uint32Array(MAX_BATCH);
-    this.reader = loadAddon().reader(this.fd, arena, lengths, mtu, (count, errno) => {
-      if (count > 0) onBatch(arena, lengths, count);
+    this.reader = loadAddon().reader(this.fd, arena, lengths, mtu, (count, errno, first, offset) => {
+      if (count > first) onBatch(arena, lengths, count, first, offset);
       if (errno !== 0) onError(errno);
     });
+    if (this.outlet) loadAddon().readerOutlet(this.reader, this.outlet);
     loadAddon().readerStart(this.reader);
+  }
+
+  /**
+   * Packets read go to `outlet` (a tun channel's C side) before JavaScript
+   * sees what it left; undefined: all of them come to JavaScript.
+   */
+  setOutlet(outlet: NativeHandle | undefined): void {
+    this.outlet = outlet;
+    if (this.reader && !this.closed) loadAddon().readerOutlet(this.reader, outlet ?? null);
   }
 
   pause(): void {
