@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "js_glue.h"
 #include "ssh_out.h"
 #include "tun.h"
 
@@ -156,21 +157,12 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_env env = r->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, argv[4];
-  napi_get_reference_value(env, r->callback_ref, &cb);
-  napi_get_global(env, &recv);
+  napi_value argv[4];
   napi_create_uint32(env, (uint32_t)count, &argv[0]);
   napi_create_int32(env, err, &argv[1]);
   napi_create_uint32(env, (uint32_t)first, &argv[2]);
   napi_create_uint32(env, (uint32_t)first_off, &argv[3]);
-  /* make_callback so that microtasks and async hooks run as after any I/O */
-  napi_value result;
-  napi_status st = napi_make_callback(env, NULL, recv, cb, 4, argv, &result);
-  if (st == napi_pending_exception) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
+  call_from_loop(env, r->callback_ref, 4, argv);
   napi_close_handle_scope(env, scope);
 }
 

@@ -18,6 +18,7 @@
  *   JavaScript), read at each tun wake-up.
  */
 #include "ssh_out.h"
+#include "js_glue.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -257,14 +258,7 @@ static void on_writable(uv_poll_t *handle, int status, int events) {
   napi_env env = w->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, result;
-  napi_get_reference_value(env, w->drain_ref, &cb);
-  napi_get_global(env, &recv);
-  if (napi_make_callback(env, NULL, recv, cb, 0, NULL, &result) == napi_pending_exception) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
+  call_from_loop(env, w->drain_ref, 0, NULL);
   napi_close_handle_scope(env, scope);
 }
 
@@ -291,13 +285,8 @@ static napi_value js_writer(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
-  napi_typedarray_type type;
-  size_t len, off;
-  void *data;
-  napi_value ab;
-  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off) != napi_ok ||
-      type != napi_float64_array || len < 1) {
+  double *queued = argc >= 3 ? typed_array_data(env, argv[1], napi_float64_array, 1) : NULL;
+  if (!queued || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
     napi_throw_type_error(env, NULL, "writer(fd, queued: Float64Array, onDrain)");
     return NULL;
   }
@@ -307,7 +296,7 @@ static napi_value js_writer(napi_env env, napi_callback_info info) {
     return NULL;
   }
   w->env = env;
-  w->queued = data;
+  w->queued = queued;
   w->fd = dup(fd);
   uv_loop_t *loop;
   if (w->fd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &w->poll, w->fd) != 0) {
@@ -465,13 +454,9 @@ static napi_value js_outlet(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   writer_t *w = argc >= 3 ? writer_from(env, argv[0]) : NULL;
-  napi_typedarray_type t1, t2;
-  size_t l1, l2, off;
-  void *d1, *d2;
-  napi_value ab;
-  if (!w || napi_get_typedarray_info(env, argv[1], &t1, &l1, &d1, &ab, &off) != napi_ok ||
-      napi_get_typedarray_info(env, argv[2], &t2, &l2, &d2, &ab, &off) != napi_ok ||
-      t1 != napi_int32_array || l1 < CTL_LEN || t2 != napi_float64_array || l2 < 3) {
+  int32_t *ctl = w ? typed_array_data(env, argv[1], napi_int32_array, CTL_LEN) : NULL;
+  double *window = w ? typed_array_data(env, argv[2], napi_float64_array, 3) : NULL;
+  if (!ctl || !window) {
     napi_throw_type_error(env, NULL, "outlet(writer, ctl: Int32Array(7), window: Float64Array(3))");
     return NULL;
   }
@@ -482,8 +467,8 @@ static napi_value js_outlet(napi_env env, napi_callback_info info) {
   }
   o->env = env;
   o->writer = w;
-  o->ctl = d1;
-  o->window = d2;
+  o->ctl = ctl;
+  o->window = window;
   o->pad_at = sizeof o->pad;
   napi_value handle;
   CHECK_NULL(napi_create_reference(env, argv[0], 1, &o->writer_ref));

@@ -39,7 +39,11 @@ export interface PumpOptions {
   readonly dns?: { readonly addr: number; readonly answer: (query: Buffer) => Promise<Buffer | undefined> } | undefined;
 }
 
-/** Bytes of tun packets we hold while the SSH side has no room (or no channel yet): at least one whole tun batch (64 packets of up to 32 KiB). */
+/**
+ * Bytes of tun packets we hold while the SSH side has no room (or no channel
+ * yet): views of one tun batch (64 packets of up to 32 KiB) at most, since
+ * the tun is not read while anything is held.
+ */
 const BACKLOG_LIMIT = 4 * 1024 * 1024;
 
 /**
@@ -190,8 +194,9 @@ export class Pump {
         continue;
       }
       if (!channel || this.backlog.length > 0 || !channel.send(pkt)) {
-        // The arena is reused on the next wake-up: keep a copy.
-        this.hold(Buffer.from(pkt));
+        // A view, not a copy: holding pauses the tun, and the arena is only read into again once
+        // the backlog is gone. (Copies were garbage in bulk whenever the peer's window ran short.)
+        this.hold(pkt);
         continue;
       }
       this.counts.txPackets++;

@@ -1,3 +1,4 @@
+import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Socket } from 'node:net';

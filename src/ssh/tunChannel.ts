@@ -1,8 +1,9 @@
+import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import { createRequire } from 'node:module';
 import type { Client } from 'ssh2';
-import { loadAddon, type NativeHandle } from '../native/addon.js';
-import { isSealer } from './aesGcm.js';
+import type { NativeHandle } from '../native/addon.js';
 import { ChannelDataWriter, type Ssh2Outbound } from './channelDataWriter.js';
+import { Outlet, type OutletFilter } from './outlet.js';
 import { readRingOf } from './readRing.js';
 import { sinkFor, type ByteSink } from './socketSink.js';
 
@@ -21,12 +22,11 @@ import { sinkFor, type ByteSink } from './socketSink.js';
 const require = createRequire(import.meta.url);
 const protocolUtils = require('ssh2/lib/protocol/utils.js') as { sendPacket(proto: unknown, packet: Buffer): boolean };
 const channelConsts = require('ssh2/lib/Channel.js') as { PACKET_SIZE: number };
-const { PacketWriter } = require('ssh2/lib/protocol/zlib.js') as { PacketWriter: new (...args: never[]) => unknown };
 
 const MSG_CHANNEL_OPEN = 90;
 const TUN_MODE_POINTOPOINT = 1;
 /** Keep at most this much queued on the TCP socket before we stop reading the tun. */
-const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
+export const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
 /**
  * Our receive window, topped up at half. sshd drops a tun datagram that does
  * not fit the window left ("datagram too big") instead of waiting for more,
@@ -50,7 +50,6 @@ interface RawChannel {
 interface Ssh2Internals {
   _chanMgr: { add(cb: ((err: Error | undefined, ch: RawChannel) => void) & { type?: string }): number };
   _protocol: Ssh2Outbound & {
-    _cipher: { _instance?: unknown; _dead?: boolean; outSeqno: number };
     _handlers: { DEBUG?: ((p: unknown, display: boolean, msg: string) => void) | undefined };
     channelData(id: number, data: Uint8Array): void;
     channelWindowAdjust(id: number, amount: number): void;
@@ -68,124 +67,6 @@ export class TunChannelError extends Error {
     super(message);
     this.name = 'TunChannelError';
   }
-}
-
-/** What the outlet must leave to JavaScript (IPv4 only), set by whoever moves the packets. */
-export interface OutletFilter {
-  /** UDP to this address (the in-tunnel DNS) is answered in JavaScript; 0: none. */
-  readonly dnsAddr: number;
-  /** TCP SYNs: their MSS may need clamping, or they start a logged flow. */
-  readonly synToJs: boolean;
-  /** Everything but TCP (the flow log notes UDP and ICMP flows). */
-  readonly otherToJs: boolean;
-}
-
-// ctl fields the addon reads (native/src/ssh_out.c)
-const CTL_ENABLED = 0;
-const CTL_RECIPIENT = 1;
-const CTL_MAX_PACKET = 2;
-const CTL_DNS_ADDR = 3;
-const CTL_SYN_TO_JS = 4;
-const CTL_HIGH_WATER = 5;
-const CTL_OTHER_TO_JS = 6;
-
-/**
- * The C side of the channel's sending half: tun packets read by the addon
- * are sealed and written there without waking JavaScript, while the channel
- * is open, no key exchange is under way and the cipher is our AES-GCM. The
- * peer's window lives in `num[0]`, shared with ssh2's WINDOW_ADJUST handler
- * through an accessor; `num[1]` and `num[2]` count packets and bytes sent.
- */
-class Outlet {
-  readonly handle: NativeHandle;
-  readonly ctl = new Int32Array(7);
-  readonly num = new Float64Array(3);
-  private filter: OutletFilter | undefined;
-  private closed = false;
-
-  constructor(
-    writer: NativeHandle,
-    private readonly raw: RawChannel,
-    private readonly proto: Ssh2Internals['_protocol'],
-  ) {
-    this.handle = loadAddon().outlet(writer, this.ctl, this.num);
-    this.ctl[CTL_RECIPIENT] = raw.outgoing.id;
-    this.ctl[CTL_MAX_PACKET] = raw.outgoing.packetSize - 4;
-    this.ctl[CTL_HIGH_WATER] = SOCKET_HIGH_WATER;
-    this.num[0] = raw.outgoing.window;
-    const num = this.num;
-    Object.defineProperty(raw.outgoing, 'window', {
-      configurable: true,
-      enumerable: true,
-      get: () => num[0],
-      set: (v: number) => {
-        num[0] = v;
-      },
-    });
-    // ssh2 sets _kexinit when a key exchange starts and clears it at the end,
-    // and replaces _cipher with the new keys in between.
-    for (const key of ['_kexinit', '_cipher'] as const) {
-      let value: unknown = proto[key];
-      Object.defineProperty(proto, key, {
-        configurable: true,
-        enumerable: true,
-        get: () => value,
-        set: (v: unknown) => {
-          value = v;
-          this.update();
-        },
-      });
-    }
-  }
-
-  /** Starts sending from C, leaving to JavaScript what `filter` says. */
-  use(filter: OutletFilter): void {
-    this.filter = filter;
-    this.ctl[CTL_DNS_ADDR] = filter.dnsAddr | 0;
-    this.ctl[CTL_SYN_TO_JS] = filter.synToJs ? 1 : 0;
-    this.ctl[CTL_OTHER_TO_JS] = filter.otherToJs ? 1 : 0;
-    this.update();
-  }
-
-  get enabled(): boolean {
-    return this.ctl[CTL_ENABLED] === 1;
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.ctl[CTL_ENABLED] = 0;
-    loadAddon().outletClose(this.handle);
-  }
-
-  private update(): void {
-    if (this.closed) return;
-    const proto = this.proto;
-    const cipher = proto._cipher;
-    const sealer = cipher?._instance;
-    const on = this.filter !== undefined && isSealer(sealer) && !cipher._dead && proto._kexinit === undefined &&
-      proto._packetRW.write instanceof PacketWriter && this.raw.outgoing.state === 'open';
-    loadAddon().outletSealer(this.handle, on ? sealer : null);
-    if (on && isSealer(sealer)) countSequence(cipher, sealer.count);
-    this.ctl[CTL_ENABLED] = on ? 1 : 0;
-  }
-}
-
-/**
- * ssh2 counts its own packets in `outSeqno` (carried into the next keys
- * unless the key exchange is strict); the sealer counts every packet,
- * those sent from C included, so the count is taken from it.
- */
-function countSequence(cipher: { outSeqno: number }, sealedBefore: number): void {
-  if (Object.getOwnPropertyDescriptor(cipher, 'outSeqno')?.get) return;
-  const sealer = (cipher as unknown as { _instance: { count: number } })._instance;
-  const base = cipher.outSeqno - sealedBefore;
-  Object.defineProperty(cipher, 'outSeqno', {
-    configurable: true,
-    enumerable: true,
-    get: () => (base + sealer.count) >>> 0,
-    set: () => {},
-  });
 }
 
 export class TunChannel {
@@ -209,7 +90,7 @@ export class TunChannel {
     const client = internals as unknown as Client;
     this.sink = sinkFor(client);
     this.writer = new ChannelDataWriter(internals._protocol, this.sink);
-    if (this.sink.native) this.outlet = new Outlet(this.sink.native, raw, internals._protocol);
+    if (this.sink.native) this.outlet = new Outlet(this.sink.native, raw.outgoing, internals._protocol, SOCKET_HIGH_WATER);
     // our push below is done with each packet when it returns: no copy needed, and the
     // read ring hands the data over directly, as ssh2's CHANNEL_DATA handler would
     readRingOf(client)?.trust(raw.incoming.id, (data) => {
