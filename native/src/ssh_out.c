@@ -185,8 +185,9 @@ struct writer {
   uint8_t *buf;
   size_t head, tail, cap;
   int polling, dead, closing;
+  int handle_closed, collected; /* the struct goes once both are set */
   double *queued; /* Float64Array[0] shared with JavaScript: bytes waiting */
-  napi_ref queued_ref, drain_ref, self_ref;
+  napi_ref queued_ref, drain_ref;
 };
 
 static void writer_sync_queued(writer_t *w) {
@@ -262,15 +263,32 @@ static void on_writable(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
+/* The poll handle is closed: the fd and the buffer go now, the struct once
+ * its external is collected too (an outlet may still point at it). */
 static void writer_closed(uv_handle_t *handle) {
   writer_t *w = handle->data;
   napi_env env = w->env;
   close(w->fd);
   napi_delete_reference(env, w->queued_ref);
   napi_delete_reference(env, w->drain_ref);
-  napi_delete_reference(env, w->self_ref);
   free(w->buf);
-  free(w);
+  w->buf = NULL;
+  w->queued = NULL;
+  w->handle_closed = 1;
+  if (w->collected) free(w);
+}
+
+static void writer_start_close(writer_t *w) {
+  writer_kill(w);
+  w->closing = 1;
+  uv_close((uv_handle_t *)&w->poll, writer_closed);
+}
+
+static void writer_finalize(napi_env env, void *data, void *hint) {
+  writer_t *w = data;
+  w->collected = 1;
+  if (!w->closing) writer_start_close(w);
+  else if (w->handle_closed) free(w);
 }
 
 static writer_t *writer_from(napi_env env, napi_value v) {
@@ -310,8 +328,7 @@ static napi_value js_writer(napi_env env, napi_callback_info info) {
   napi_value handle;
   CHECK_NULL(napi_create_reference(env, argv[1], 1, &w->queued_ref));
   CHECK_NULL(napi_create_reference(env, argv[2], 1, &w->drain_ref));
-  CHECK_NULL(napi_create_external(env, w, NULL, NULL, &handle));
-  CHECK_NULL(napi_create_reference(env, handle, 1, &w->self_ref));
+  CHECK_NULL(napi_create_external(env, w, writer_finalize, NULL, &handle));
   return handle;
 }
 
@@ -344,10 +361,7 @@ static napi_value js_writer_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   writer_t *w = argc >= 1 ? writer_from(env, argv[0]) : NULL;
-  if (!w) return NULL;
-  writer_kill(w);
-  w->closing = 1;
-  uv_close((uv_handle_t *)&w->poll, writer_closed);
+  if (w) writer_start_close(w);
   return NULL;
 }
 
