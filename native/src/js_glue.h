@@ -4,6 +4,9 @@
 
 #include <node_api.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <uv.h>
 
 /* The data of typed array `v` if it is of type `want` with at least
  * `min_len` elements, else NULL. */
@@ -29,6 +32,52 @@ static inline void call_from_loop(napi_env env, napi_ref fn, size_t argc, const 
     napi_get_and_clear_last_exception(env, &exc);
     napi_fatal_exception(env, exc);
   }
+}
+
+/* A dup of a socket's fd watched with uv_poll, at the head of a struct that
+ * lives until both the handle is closed and the JavaScript external naming
+ * it is collected: whatever still points at it in between (an outlet, a
+ * reader) finds it closing, not freed. */
+typedef struct watched {
+  uv_poll_t poll;
+  int fd;
+  int closing, handle_closed, collected;
+  void (*release)(struct watched *); /* frees what the owner holds, once the handle is closed */
+} watched_t;
+
+static inline int watched_init(napi_env env, watched_t *w, int fd, void (*release)(watched_t *)) {
+  uv_loop_t *loop;
+  w->release = release;
+  w->fd = dup(fd);
+  if (w->fd < 0) return -1;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &w->poll, w->fd) != 0) {
+    close(w->fd);
+    return -1;
+  }
+  w->poll.data = w;
+  return 0;
+}
+
+static inline void watched_closed(uv_handle_t *handle) {
+  watched_t *w = handle->data;
+  close(w->fd);
+  w->release(w);
+  w->handle_closed = 1;
+  if (w->collected) free(w);
+}
+
+/* Closes the handle (stopping its poll); the struct stays until collected. */
+static inline void watched_close(watched_t *w) {
+  w->closing = 1;
+  uv_close((uv_handle_t *)&w->poll, watched_closed);
+}
+
+/* The external's finalizer. */
+static inline void watched_finalize(napi_env env, void *data, void *hint) {
+  watched_t *w = data;
+  w->collected = 1;
+  if (!w->closing) watched_close(w);
+  else if (w->handle_closed) free(w);
 }
 
 #endif

@@ -18,10 +18,10 @@
  *   JavaScript), read at each tun wake-up.
  */
 #include "ssh_out.h"
+#include "gcm.h"
 #include "js_glue.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +29,7 @@
 #include <uv.h>
 
 #define TUN_HDR 4
-#define TAG_LEN 16
+#define TAG_LEN GCM_TAG
 #define MSG_CHANNEL_DATA 94
 /* uint32 length, byte padding length, byte msg, uint32 recipient, uint32 data length */
 #define CD_HEADER 14
@@ -55,137 +55,29 @@ static uint32_t get32(const uint8_t *p) {
 
 /* ---- Sealer ----------------------------------------------------------- */
 
-struct sealer {
-  EVP_CIPHER_CTX *ctx;
-  double count; /* packets sealed, by anyone */
-};
-
-static void sealer_clear(sealer_t *s) {
-  if (s->ctx) {
-    EVP_CIPHER_CTX_free(s->ctx);
-    s->ctx = NULL;
-  }
-}
-
-static void sealer_finalize(napi_env env, void *data, void *hint) {
-  sealer_t *s = data;
-  sealer_clear(s);
-  free(s);
-}
-
-/* Seals packet[0..len) in place: length as AAD, the rest encrypted, the tag
- * in the last 16 bytes. Returns 0, or -1 when OpenSSL refuses. */
-static int sealer_seal(sealer_t *s, uint8_t *packet, size_t len) {
-  int outlen = 0;
-  unsigned char lastiv[1];
-  size_t data_len = len - TAG_LEN;
-  if (!s->ctx) return -1;
-  if (!EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv)) return -1;
-  if (!EVP_EncryptUpdate(s->ctx, NULL, &outlen, packet, 4) || outlen != 4) return -1;
-  if (EVP_EncryptUpdate(s->ctx, packet + 4, &outlen, packet + 4, (int)(data_len - 4)) != 1 ||
-      (size_t)outlen != data_len - 4)
-    return -1;
-  if (!EVP_EncryptFinal_ex(s->ctx, NULL, &outlen)) return -1;
-  if (EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, packet + data_len) != 1) return -1;
-  s->count++;
-  return 0;
-}
-
-/* new Sealer(sslName, key, iv): what ssh2's AESGCMCipher constructor takes. */
-static napi_value sealer_new(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], self;
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
-  char name[32];
-  size_t n;
-  void *key, *iv;
-  size_t key_len, iv_len;
-  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &n) != napi_ok ||
-      napi_get_buffer_info(env, argv[1], &key, &key_len) != napi_ok ||
-      napi_get_buffer_info(env, argv[2], &iv, &iv_len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "Sealer(name, key, iv)");
-    return NULL;
-  }
-  const EVP_CIPHER *cipher = EVP_get_cipherbyname(name);
-  if (cipher == NULL || (cipher != EVP_aes_128_gcm() && cipher != EVP_aes_256_gcm())) {
-    napi_throw_error(env, NULL, "Invalid cipher name");
-    return NULL;
-  }
-  sealer_t *s = calloc(1, sizeof *s);
-  if (!s) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  int ok = (s->ctx = EVP_CIPHER_CTX_new()) != NULL &&
-           EVP_EncryptInit_ex(s->ctx, cipher, NULL, NULL, NULL) == 1 &&
-           EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_SET_IVLEN, (int)iv_len, NULL) &&
-           (key_len == (size_t)EVP_CIPHER_CTX_key_length(s->ctx) || EVP_CIPHER_CTX_set_key_length(s->ctx, (int)key_len)) &&
-           EVP_EncryptInit_ex(s->ctx, NULL, NULL, key, iv) == 1 &&
-           EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_GCM_SET_IV_FIXED, -1, iv);
-  if (!ok) {
-    sealer_clear(s);
-    free(s);
-    napi_throw_error(env, NULL, "Failed to initialize cipher");
-    return NULL;
-  }
-  EVP_CIPHER_CTX_set_padding(s->ctx, 0);
-  if (napi_wrap(env, self, s, sealer_finalize, NULL, NULL) != napi_ok) {
-    sealer_clear(s);
-    free(s);
-    napi_throw_error(env, NULL, "napi_wrap failed");
-    return NULL;
-  }
-  return self;
-}
-
-static sealer_t *sealer_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  sealer_t *s = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
-  if (napi_unwrap(env, self, (void **)&s) != napi_ok) return NULL;
-  return s;
-}
-
 /* encrypt(packet): in place, as ssh2's binding (which throws on failure). */
 static napi_value sealer_encrypt(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  sealer_t *s = sealer_this(env, info, &argc, argv);
+  gcm_t *s = gcm_this(env, info, &argc, argv);
   void *data;
   size_t len;
-  if (!s || argc < 1 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || len < 4 + TAG_LEN) {
+  if (!s || argc < 1 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || len < 4 + GCM_TAG) {
     napi_throw_type_error(env, NULL, "encrypt(packet)");
     return NULL;
   }
-  if (sealer_seal(s, data, len) != 0) napi_throw_error(env, NULL, "Failed to encrypt packet");
+  if (gcm_seal(s, data, len) != 0) napi_throw_error(env, NULL, "Failed to encrypt packet");
   return NULL;
-}
-
-static napi_value sealer_free_js(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  sealer_t *s = sealer_this(env, info, &argc, NULL);
-  if (s) sealer_clear(s);
-  return NULL;
-}
-
-static napi_value sealer_count(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  sealer_t *s = sealer_this(env, info, &argc, NULL);
-  napi_value out;
-  CHECK_NULL(napi_create_double(env, s ? s->count : 0, &out));
-  return out;
 }
 
 /* ---- writer ----------------------------------------------------------- */
 
 struct writer {
-  uv_poll_t poll;
+  watched_t io; /* our dup of the socket; first, see js_glue.h */
   napi_env env;
-  int fd; /* our dup of the socket */
   uint8_t *buf;
   size_t head, tail, cap;
-  int polling, dead, closing;
-  int handle_closed, collected; /* the struct goes once both are set */
+  int polling, dead;
   double *queued; /* Float64Array[0] shared with JavaScript: bytes waiting */
   napi_ref queued_ref, drain_ref;
 };
@@ -199,7 +91,7 @@ static void writer_kill(writer_t *w) {
   w->head = w->tail = 0;
   writer_sync_queued(w);
   if (w->polling) {
-    uv_poll_stop(&w->poll);
+    uv_poll_stop(&w->io.poll);
     w->polling = 0;
   }
 }
@@ -227,14 +119,14 @@ static void on_writable(uv_poll_t *handle, int status, int events);
 /* Writes what is queued; on EAGAIN waits for writability. */
 static void writer_flush(writer_t *w) {
   while (!w->dead && w->head < w->tail) {
-    ssize_t n = write(w->fd, w->buf + w->head, w->tail - w->head);
+    ssize_t n = write(w->io.fd, w->buf + w->head, w->tail - w->head);
     if (n > 0) {
       w->head += (size_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!w->polling && uv_poll_start(&w->poll, UV_WRITABLE, on_writable) == 0) w->polling = 1;
+      if (!w->polling && uv_poll_start(&w->io.poll, UV_WRITABLE, on_writable) == 0) w->polling = 1;
       break;
     }
     /* The connection is gone; the read side reports it to ssh2. */
@@ -247,14 +139,14 @@ static void writer_flush(writer_t *w) {
 
 static void on_writable(uv_poll_t *handle, int status, int events) {
   writer_t *w = handle->data;
-  if (w->closing) return;
+  if (w->io.closing) return;
   if (status < 0) {
     writer_kill(w);
     return;
   }
   writer_flush(w);
   if (w->head != w->tail || w->dead) return;
-  uv_poll_stop(&w->poll);
+  uv_poll_stop(&w->io.poll);
   w->polling = 0;
   napi_env env = w->env;
   napi_handle_scope scope;
@@ -263,37 +155,24 @@ static void on_writable(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-/* The poll handle is closed: the fd and the buffer go now, the struct once
- * its external is collected too (an outlet may still point at it). */
-static void writer_closed(uv_handle_t *handle) {
-  writer_t *w = handle->data;
-  napi_env env = w->env;
-  close(w->fd);
-  napi_delete_reference(env, w->queued_ref);
-  napi_delete_reference(env, w->drain_ref);
+/* The poll handle is closed: the buffer and references go now. */
+static void writer_release(watched_t *io) {
+  writer_t *w = (writer_t *)io;
+  napi_delete_reference(w->env, w->queued_ref);
+  napi_delete_reference(w->env, w->drain_ref);
   free(w->buf);
   w->buf = NULL;
   w->queued = NULL;
-  w->handle_closed = 1;
-  if (w->collected) free(w);
 }
 
 static void writer_start_close(writer_t *w) {
   writer_kill(w);
-  w->closing = 1;
-  uv_close((uv_handle_t *)&w->poll, writer_closed);
-}
-
-static void writer_finalize(napi_env env, void *data, void *hint) {
-  writer_t *w = data;
-  w->collected = 1;
-  if (!w->closing) writer_start_close(w);
-  else if (w->handle_closed) free(w);
+  watched_close(&w->io);
 }
 
 static writer_t *writer_from(napi_env env, napi_value v) {
   writer_t *w = NULL;
-  if (napi_get_value_external(env, v, (void **)&w) != napi_ok || !w || w->closing) return NULL;
+  if (napi_get_value_external(env, v, (void **)&w) != napi_ok || !w || w->io.closing) return NULL;
   return w;
 }
 
@@ -315,20 +194,16 @@ static napi_value js_writer(napi_env env, napi_callback_info info) {
   }
   w->env = env;
   w->queued = queued;
-  w->fd = dup(fd);
-  uv_loop_t *loop;
-  if (w->fd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &w->poll, w->fd) != 0) {
-    if (w->fd >= 0) close(w->fd);
+  if (watched_init(env, &w->io, fd, writer_release) != 0) {
     free(w);
     napi_throw_error(env, NULL, "writer: cannot watch the socket");
     return NULL;
   }
-  w->poll.data = w;
   writer_sync_queued(w);
   napi_value handle;
   CHECK_NULL(napi_create_reference(env, argv[1], 1, &w->queued_ref));
   CHECK_NULL(napi_create_reference(env, argv[2], 1, &w->drain_ref));
-  CHECK_NULL(napi_create_external(env, w, writer_finalize, NULL, &handle));
+  CHECK_NULL(napi_create_external(env, w, watched_finalize, NULL, &handle));
   return handle;
 }
 
@@ -372,7 +247,7 @@ enum { CTL_ENABLED, CTL_RECIPIENT, CTL_MAX_PACKET, CTL_DNS_ADDR, CTL_SYN_TO_JS, 
 struct outlet {
   napi_env env;
   int closed;
-  sealer_t *sealer;
+  gcm_t *sealer;
   writer_t *writer;
   int32_t *ctl;      /* Int32Array(CTL_LEN) written by JavaScript */
   double *window;    /* Float64Array: [peer window, packets sent here, bytes sent here] */
@@ -412,7 +287,7 @@ static int needs_js(const outlet_t *o, const uint8_t *b, uint32_t len) {
 
 size_t outlet_send(outlet_t *o, const uint8_t *arena, const uint32_t *lengths, size_t count, size_t *taken_bytes) {
   writer_t *w = o->writer;
-  if (o->closed || !o->ctl[CTL_ENABLED] || !o->sealer || !o->sealer->ctx || !w || w->dead || w->closing) return 0;
+  if (o->closed || !o->ctl[CTL_ENABLED] || !o->sealer || !o->sealer->ctx || !w || w->dead || w->io.closing) return 0;
   size_t i, off = 0;
   for (i = 0; i < count; i++) {
     uint32_t len = lengths[i];
@@ -439,7 +314,7 @@ size_t outlet_send(outlet_t *o, const uint8_t *arena, const uint32_t *lengths, s
     }
     memcpy(out + body, o->pad + o->pad_at, pad);
     o->pad_at += pad;
-    if (sealer_seal(o->sealer, out, total) != 0) break;
+    if (gcm_seal(o->sealer, out, total) != 0) break;
     w->tail += total;
     o->window[0] -= len;
     o->window[1] += 1;
@@ -501,7 +376,7 @@ static napi_value js_outlet_sealer(napi_env env, napi_callback_info info) {
   if (!o) return NULL;
   drop_ref(env, &o->sealer_ref);
   o->sealer = NULL;
-  sealer_t *s = NULL;
+  gcm_t *s = NULL;
   napi_valuetype t;
   CHECK_NULL(napi_typeof(env, argv[1], &t));
   if (t == napi_object && napi_unwrap(env, argv[1], (void **)&s) == napi_ok && s) {
@@ -529,14 +404,8 @@ static napi_value js_outlet_close(napi_env env, napi_callback_info info) {
 }
 
 napi_status ssh_out_init(napi_env env, napi_value exports) {
-  napi_property_descriptor sealer_props[] = {
-      {"encrypt", NULL, sealer_encrypt, NULL, NULL, NULL, napi_default, NULL},
-      {"free", NULL, sealer_free_js, NULL, NULL, NULL, napi_default, NULL},
-      {"count", NULL, NULL, sealer_count, NULL, NULL, napi_default, NULL},
-  };
   napi_value sealer_class;
-  napi_status st = napi_define_class(env, "Sealer", NAPI_AUTO_LENGTH, sealer_new, NULL,
-                                     sizeof sealer_props / sizeof sealer_props[0], sealer_props, &sealer_class);
+  napi_status st = gcm_define_class(env, "Sealer", 1, "encrypt", sealer_encrypt, &sealer_class);
   if (st != napi_ok) return st;
   napi_property_descriptor props[] = {
       {"Sealer", NULL, NULL, NULL, NULL, sealer_class, napi_default, NULL},

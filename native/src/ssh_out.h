@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct sealer sealer_t;
 typedef struct writer writer_t;
 typedef struct outlet outlet_t;
 

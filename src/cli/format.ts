@@ -23,7 +23,7 @@ export function formatStatus(list: readonly Status[]): string {
       [
         `${s.env}: ${s.state} ${duration(s.uptimeSeconds)} (pid ${s.pid}) to ${s.host}${s.onDemand ? ', on demand' : ''}`,
         ...(s.local ? [
-          `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu === s.remoteMtu || !s.remoteMtu ? s.mtu : `${s.mtu} here, ${s.remoteMtu} there`}, packets sealed in ${s.datapath === 'c' ? 'C' : 'JavaScript'}`,
+          `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu === s.remoteMtu || !s.remoteMtu ? s.mtu : `${s.mtu} here, ${s.remoteMtu} there`}, packets out ${s.datapath.outbound === 'c' ? 'C' : 'JavaScript'}, in ${s.datapath.inbound === 'c' ? 'C' : 'JavaScript'}`,
           `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
         ] : ['  tunnel  none (tunnel: false): SSH forwarding only']),
         `  docker  ${s.dockerHost ?? 'off'}`,

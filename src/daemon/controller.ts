@@ -64,8 +64,8 @@ export interface Status extends ServicesStatus {
   /** This end's device MTU (the largest packet towards the remote host), and the remote device's. */
   readonly mtu: number;
   readonly remoteMtu: number;
-  /** Who seals outbound tun packets now: 'c' (the addon, AES-GCM on a direct connection) or 'js'. */
-  readonly datapath: 'c' | 'js';
+  /** Where tun packets are sealed (outbound) and opened (inbound) now: 'c' (the addon; AES-GCM on a direct connection) or 'js'. */
+  readonly datapath: { readonly outbound: 'c' | 'js'; readonly inbound: 'c' | 'js' };
   readonly routes: readonly string[];
   readonly nat: boolean;
   readonly onDemand: boolean;
@@ -559,7 +559,7 @@ export class Controller {
       remote: env.l3 ? env.tunnel.remote : '',
       mtu: env.l3 ? this.mtu : 0,
       remoteMtu: env.l3 ? this.remoteMtu : 0,
-      datapath: this.pump?.native ? 'c' : 'js',
+      datapath: nativeOrNot(this.pump?.native),
       routes: env.routes,
       nat: env.nat,
       onDemand: env.onDemand,
@@ -612,4 +612,8 @@ export class Controller {
 
 function emptyStats(): PumpStats {
   return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0, refused: 0 };
+}
+
+function nativeOrNot(native: { outbound: boolean; inbound: boolean } | undefined): Status['datapath'] {
+  return { outbound: native?.outbound ? 'c' : 'js', inbound: native?.inbound ? 'c' : 'js' };
 }

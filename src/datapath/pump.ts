@@ -113,12 +113,8 @@ export class Pump {
 
   /** Counters so far, packets the channel's outlet sent from C included. */
   get stats(): PumpStats {
-    const sent = this.channel?.outletSent;
     const s = { ...this.counts };
-    if (sent) {
-      s.txPackets += sent.packets;
-      s.txBytes += sent.bytes;
-    }
+    if (this.channel) addNative(s, this.channel);
     return s;
   }
 
@@ -143,24 +139,25 @@ export class Pump {
     // JavaScript, and the rest is sealed and sent from C.
     const filter = { dnsAddr: this.dns?.addr ?? 0, synToJs: this.clamps.length > 0 || !!this.flows, otherToJs: !!this.flows };
     this.tun.setOutlet(this.allow ? undefined : channel.useOutlet(filter));
+    // Inbound likewise: only clamped handshakes and a probe's reply need JavaScript.
+    if (!this.allow) channel.useInlet({ tunFd: this.tun.fd, synToJs: this.clamps.length > 0 });
   }
 
   /** The channel is gone: hold what comes until the next one (or drop past the bound). */
   detach(): void {
     this.tun.setOutlet(undefined);
     if (this.channel) {
+      this.channel.stopInlet();
       this.channel.onPacket = () => {};
       this.channel.onWritable = () => {};
-      const sent = this.channel.outletSent;
-      this.counts.txPackets += sent.packets;
-      this.counts.txBytes += sent.bytes;
+      addNative(this.counts, this.channel);
     }
     this.channel = undefined;
   }
 
-  /** Whether outbound packets are sealed in C right now. */
-  get native(): boolean {
-    return this.channel?.native ?? false;
+  /** Whether packets are sealed (outbound) and opened (inbound) in C right now. */
+  get native(): { outbound: boolean; inbound: boolean } {
+    return this.channel?.native ?? { outbound: false, inbound: false };
   }
 
   /** Drops what is held (a session could not be made) and reads the tun again. */
@@ -264,9 +261,13 @@ export class Pump {
         this.channel?.send(echoRequest(src, dst, id, this.probeSeq, size));
       };
       const retry = setInterval(send, 250);
-      const timer = setTimeout(() => {
+      const done = (): void => {
         clearInterval(retry);
         this.probe = undefined;
+        if (this.channel) this.channel.probing = false;
+      };
+      const timer = setTimeout(() => {
+        done();
         reject(new Error(`no echo reply within ${timeoutMs} ms`));
       }, timeoutMs);
       this.probe = {
@@ -274,11 +275,12 @@ export class Pump {
         id,
         resolve: () => {
           clearTimeout(timer);
-          clearInterval(retry);
-          this.probe = undefined;
+          done();
           resolve(Number(process.hrtime.bigint() - started) / 1e6);
         },
       };
+      // the reply must reach isEchoReply here, not go from C straight to the tun
+      if (this.channel) this.channel.probing = true;
       send();
     });
   }
@@ -296,11 +298,24 @@ export class Pump {
 
   /** Packets moved either way so far: an idle check compares two readings. */
   get packets(): number {
-    return this.counts.txPackets + this.counts.rxPackets + (this.channel?.outletSent.packets ?? 0);
+    const s = this.stats;
+    return s.txPackets + s.rxPackets;
   }
 
   stop(): void {
     this.tun.pause();
     this.detach();
   }
+}
+
+/** Adds what the channel's outlet and inlet moved in C to `s`. */
+function addNative(s: PumpStats, channel: TunChannel): void {
+  const sent = channel.outletSent;
+  const got = channel.inletCounts;
+  s.txPackets += sent.packets;
+  s.txBytes += sent.bytes;
+  s.rxPackets += got.packets;
+  s.rxBytes += got.bytes;
+  s.rxMalformed += got.malformed;
+  s.rxDropped += got.dropped;
 }

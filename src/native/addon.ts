@@ -11,6 +11,13 @@ export interface SealerInstance {
   readonly count: number;
 }
 
+/** AES-GCM opening as ssh2's AESGCMDecipher (same constructor and methods), counting what it opens. */
+export interface OpenerInstance {
+  decrypt(packet: Uint8Array, length: number, tag: Uint8Array): void;
+  free(): void;
+  readonly count: number;
+}
+
 /** The C side of cloudbridge (native/): the tun device and the outbound tun channel path. */
 export interface Addon {
   open(name: string): [number, string];
@@ -34,6 +41,20 @@ export interface Addon {
   outlet(writer: NativeHandle, ctl: Int32Array, window: Float64Array): NativeHandle;
   outletSealer(h: NativeHandle, sealer: SealerInstance | null): void;
   outletClose(h: NativeHandle): void;
+  Opener: new (sslName: string, key: Buffer, iv: Buffer) => OpenerInstance;
+  inlet(
+    socketFd: number,
+    tunFd: number,
+    ctl: Int32Array,
+    num: Float64Array,
+    onPayload: (payload: Buffer) => void,
+    onEnd: (errno: number) => void,
+    onWindow: () => void,
+  ): NativeHandle;
+  inletOpener(h: NativeHandle, opener: OpenerInstance | null): void;
+  inletStart(h: NativeHandle): void;
+  inletStop(h: NativeHandle): Buffer;
+  inletClose(h: NativeHandle): void;
 }
 
 const require = createRequire(import.meta.url);

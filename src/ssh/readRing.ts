@@ -34,10 +34,14 @@ const { PacketReader } = require('ssh2/lib/protocol/zlib.js') as { PacketReader:
 
 type OnPayload = (payload: Buffer) => unknown;
 
-interface Decipher {
+export interface Decipher {
   _onPayload: OnPayload;
+  inSeqno: number;
   /** A packet being assembled; may be a view of the last read. */
   _packet: Uint8Array | null;
+  /** Bytes of the next packet's length field read so far (AES-GCM): 0 between packets. */
+  _lenBytes?: number;
+  _instance?: unknown;
 }
 
 interface Ssh2Inbound {
@@ -58,6 +62,10 @@ export class ReadRing {
   private zeroCopy = false;
   private trusted = -1;
   private consume: ((data: Buffer) => void) | undefined;
+  private delivering = false;
+  /** Who reads the socket from the next packet boundary on, instead of Node (see `handOver`). */
+  private successor: (() => void) | undefined;
+  private readonly decipherWatchers: ((d: Decipher | undefined) => void)[] = [];
 
   constructor(host: string, port: number) {
     this.socket = net.connect({
@@ -73,7 +81,9 @@ export class ReadRing {
     this.proto = (client as unknown as { _protocol: Ssh2Inbound })._protocol;
     rings.set(client, this);
     const proto = this.proto;
-    guardPayloads(proto, (payload) => {
+    guardPayloads(proto, (d) => {
+      for (const watch of this.decipherWatchers) watch(d);
+    }, (payload) => {
       if (payload[0] !== MSG_CHANNEL_DATA || this.trusted < 0 || payload.length < 9 || payload.readUInt32BE(1) !== this.trusted) return false;
       // ssh2 would unpack it (message table, channel lookup) and call the channel's push; with no
       // compression in the way the consumer takes the data straight away, fewer steps per packet.
@@ -117,15 +127,73 @@ export class ReadRing {
   private deliver(n: number, buf: Buffer): boolean {
     const proto = this.proto;
     if (!proto) return true;
+    this.delivering = true;
     try {
       if (this.zeroCopy) proto.parse(buf, 0, n);
       else proto.parse(Buffer.from(buf.subarray(0, n)), 0, n);
     } catch (err) {
-      // what ssh2 does with a parse error on its own socket
-      this.client?.emit('error', err as Error);
-      if (this.socket.writable) this.socket.end();
+      this.fail(err as Error);
+    } finally {
+      this.delivering = false;
     }
+    this.passOn();
     return true;
+  }
+
+  /** What ssh2 does with a parse error on its own socket. */
+  fail(err: Error): void {
+    this.client?.emit('error', err);
+    if (this.socket.writable) this.socket.end();
+  }
+
+  /** The decipher ssh2 opens packets with now. */
+  get decipher(): Decipher | undefined {
+    return this.proto?._decipher;
+  }
+
+  /** The socket's fd, for a reader in C. */
+  get fd(): number {
+    return (this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+  }
+
+  /** Runs `watch` with each decipher ssh2 installs (a key exchange's new keys). */
+  watchDecipher(watch: (d: Decipher | undefined) => void): void {
+    this.decipherWatchers.push(watch);
+  }
+
+  /**
+   * Stops Node reading the socket at the next packet boundary and runs
+   * `start`, which reads it from there on (the inlet in C).
+   */
+  handOver(start: () => void): void {
+    this.successor = start;
+    if (!this.delivering) this.passOn();
+  }
+
+  /** Hands a payload read elsewhere to ssh2, as its decipher would have. */
+  dispatch(payload: Buffer): void {
+    try {
+      this.proto?._decipher?._onPayload(payload);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  /** Node reads the socket again; `unparsed` (bytes read elsewhere, from a packet boundary) goes first. */
+  resume(unparsed?: Buffer): void {
+    if (unparsed && unparsed.length > 0) this.deliver(unparsed.length, unparsed);
+    (this.socket as unknown as { _handle?: { readStart(): number } | null })._handle?.readStart();
+  }
+
+  private passOn(): void {
+    const start = this.successor;
+    const d = this.proto?._decipher;
+    if (!start || !d || d._lenBytes !== 0 || this.socket.destroyed) return;
+    const handle = (this.socket as unknown as { _handle?: { readStop(): number } | null })._handle;
+    if (!handle) return;
+    this.successor = undefined;
+    handle.readStop();
+    start();
   }
 }
 
@@ -140,7 +208,7 @@ export function readRingOf(client: Client): ReadRing | undefined {
  * ssh2 replaces the decipher at each key exchange and swaps its
  * `_onPayload` during one, so both assignments are intercepted.
  */
-function guardPayloads(proto: Ssh2Inbound, keep: (payload: Buffer) => boolean | 'consumed'): void {
+function guardPayloads(proto: Ssh2Inbound, installed: (d: Decipher | undefined) => void, keep: (payload: Buffer) => boolean | 'consumed'): void {
   const wrap = (fn: OnPayload): OnPayload => (payload) => {
     const verdict = keep(payload);
     if (verdict === 'consumed') return undefined;
@@ -164,6 +232,7 @@ function guardPayloads(proto: Ssh2Inbound, keep: (payload: Buffer) => boolean | 
     set: (next: Decipher | undefined) => {
       decipher = next;
       if (next) hook(next);
+      installed(next);
     },
   });
 }

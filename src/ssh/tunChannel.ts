@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { Client } from 'ssh2';
 import type { NativeHandle } from '../native/addon.js';
 import { ChannelDataWriter, type Ssh2Outbound } from './channelDataWriter.js';
+import { Inlet, type InletUse } from './inlet.js';
 import { Outlet, type OutletFilter } from './outlet.js';
 import { readRingOf } from './readRing.js';
 import { sinkFor, type ByteSink } from './socketSink.js';
@@ -81,6 +82,7 @@ export class TunChannel {
   private readonly writer: ChannelDataWriter;
   private readonly sink: ByteSink;
   private readonly outlet: Outlet | undefined;
+  private readonly inlet: Inlet | undefined;
 
   constructor(
     private readonly raw: RawChannel,
@@ -108,13 +110,11 @@ export class TunChannel {
         return true;
       }
       this.onPacket(chunk);
-      const window = raw.incoming.window;
-      if (window < TUN_WINDOW / 2 && raw.outgoing.state === 'open') {
-        internals._protocol.channelWindowAdjust(raw.outgoing.id, TUN_WINDOW - window);
-        raw.incoming.window = TUN_WINDOW;
-      }
+      this.topUp();
       return true;
     };
+    const ring = readRingOf(client);
+    if (ring && this.sink.native) this.inlet = new Inlet(ring, raw.incoming, TUN_WINDOW / 2, () => this.topUp());
   }
 
   /**
@@ -128,9 +128,33 @@ export class TunChannel {
     return this.outlet.handle;
   }
 
-  /** Whether tun packets are being sealed in C now (false during a key exchange). */
-  get native(): boolean {
-    return this.outlet?.enabled ?? false;
+  /**
+   * Reads the SSH socket in C from the next packet boundary, writing the
+   * tun packets to `use.tunFd` (see inlet.ts); false when this session
+   * cannot (a jump host's stream, keys that are not ours).
+   */
+  useInlet(use: InletUse): boolean {
+    return !this.closed && (this.inlet?.use(use) ?? false);
+  }
+
+  /** Tun packets arriving go to `onPacket` (JavaScript) again. */
+  stopInlet(): void {
+    this.inlet?.stopTun();
+  }
+
+  /** While a probe waits for its reply, ICMP comes to `onPacket`. */
+  set probing(on: boolean) {
+    if (this.inlet) this.inlet.probing = on;
+  }
+
+  /** Whether tun packets are sealed (outbound) and opened (inbound) in C now. */
+  get native(): { outbound: boolean; inbound: boolean } {
+    return { outbound: this.outlet?.enabled ?? false, inbound: this.inlet?.active ?? false };
+  }
+
+  /** Packets the inlet wrote to the tun device (and refused) on this channel. */
+  get inletCounts(): { packets: number; bytes: number; malformed: number; dropped: number } {
+    return this.inlet?.counts ?? { packets: 0, bytes: 0, malformed: 0, dropped: 0 };
   }
 
   /** Packets and bytes the outlet has sent on this channel. */
@@ -180,6 +204,16 @@ export class TunChannel {
     this.sink.batch(() => this.writer.batch(fn));
   }
 
+  /** Tops our window up once it is below half (sshd drops what does not fit). */
+  private topUp(): void {
+    const raw = this.raw;
+    const window = raw.incoming.window;
+    if (window < TUN_WINDOW / 2 && raw.outgoing.state === 'open') {
+      this.internals._protocol.channelWindowAdjust(raw.outgoing.id, TUN_WINDOW - window);
+      raw.incoming.window = TUN_WINDOW;
+    }
+  }
+
   close(): void {
     if (this.closed) return;
     if (this.raw.outgoing.state === 'open') this.raw.close();
@@ -213,6 +247,7 @@ export class TunChannel {
     if (this.closed) return;
     this.closed = true;
     this.outlet?.close();
+    this.inlet?.stopTun();
     readRingOf(this.internals as unknown as Client)?.untrust(this.raw.incoming.id);
     this.onClose();
   }

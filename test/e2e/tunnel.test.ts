@@ -52,11 +52,11 @@ test.serial('the remote tunnel address answers ping', async (t) => {
 test.serial('50 MB crosses the tunnel both ways with identical checksums, through key exchanges', async (t) => {
   const rekeys = (): number => (fs.readFileSync(`${lab.dir}/sshd_tun.log`, 'utf8').match(/SSH2_MSG_KEXINIT sent/g) ?? []).length;
   const before = rekeys();
-  type Sealing = { datapath: string; stats: { txBytes: number } };
+  type Sealing = { datapath: { outbound: string; inbound: string }; stats: { txBytes: number; rxBytes: number } };
   const sealing = async (): Promise<Sealing> => (JSON.parse((await cli(['status', 'cbt', '--json'])).stdout) as [Sealing])[0];
   const start = await sealing();
-  // the upload leaves through the C outlet (AES-GCM, a direct connection, no allow-list)
-  t.is(start.datapath, 'c');
+  // both directions in C (AES-GCM, a direct connection, no allow-list)
+  t.deepEqual(start.datapath, { outbound: 'c', inbound: 'c' });
   const server = await startBlobServer(lab.remoteNs, 9000, BLOB);
   try {
     t.is(await upload('10.214.1.2', 9000, BLOB), blobSha);
@@ -66,8 +66,9 @@ test.serial('50 MB crosses the tunnel both ways with identical checksums, throug
   }
   t.true(rekeys() - before >= 4, `sshd renewed its keys ${rekeys() - before} times during the transfer`);
   const end = await sealing();
-  t.is(end.datapath, 'c', 'sealing in C again after the key exchanges');
+  t.deepEqual(end.datapath, { outbound: 'c', inbound: 'c' }, 'in C again after the key exchanges');
   t.true(end.stats.txBytes - start.stats.txBytes > 50 * 1024 * 1024, 'the outlet\'s bytes are counted');
+  t.true(end.stats.rxBytes - start.stats.rxBytes > 50 * 1024 * 1024, 'the inlet\'s bytes are counted');
   // --verbose: handshakes and other protocols still reach the flow log while bulk TCP stays in C
   const log = fs.readFileSync(`${RUN_DIR}/cbt/controller.log`, 'utf8');
   t.regex(log, /flow tcp 10\.214\.1\.1:\d+ -> 10\.214\.1\.2:9000 routed/);

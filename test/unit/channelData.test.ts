@@ -1,12 +1,13 @@
 import { isSealer } from '../../src/ssh/aesGcm.js';
-import { randomBytes } from 'node:crypto';
+import { createDecipheriv, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import test from 'ava';
+import { loadAddon } from '../../src/native/addon.js';
 import { ChannelDataWriter, type Ssh2Outbound } from '../../src/ssh/channelDataWriter.js';
 import type { ByteSink } from '../../src/ssh/socketSink.js';
 
-// ssh2's ciphers (AES-GCM: ours, from the addon, put in place by aesGcm.js) and its own
-// deciphers: what the writer seals, ssh2 (and so sshd) must open.
+// ssh2's ciphers and deciphers (for AES-GCM with the addon's classes inside, put in place
+// by aesGcm.js; checked against node:crypto below): what the writer seals, ssh2 must open.
 const require = createRequire(import.meta.url);
 const crypto = require('ssh2/lib/protocol/crypto.js') as {
   init: Promise<void>;
@@ -94,3 +95,40 @@ test.serial('declines during a key exchange, and for ciphers it does not seal in
   t.false(writer.add(1, Buffer.alloc(10)));
   t.is(sink.chunks.length, 0);
 });
+
+// The addon's AES-GCM against node:crypto, which shares no code path with it: OpenSSH's
+// layout (RFC 5647), the 4-byte length as additional data, the invocation counter in the
+// last 8 bytes of the IV incremented per packet.
+for (const [ssl, keyLen] of [['aes-128-gcm', 16], ['aes-256-gcm', 32]] as const) {
+  test(`${ssl}: the addon's Sealer and Opener agree with node:crypto, packet after packet`, (t) => {
+    const key = randomBytes(keyLen);
+    const iv = randomBytes(12);
+    const { Sealer, Opener } = loadAddon();
+    const sealer = new Sealer(ssl, key, iv);
+    const opener = new Opener(ssl, key, iv);
+    for (let i = 0; i < 3; i++) {
+      const body = randomBytes(32 + 16 * i); // what follows the length field: a multiple of the block
+      const packet = Buffer.alloc(4 + body.length + 16);
+      packet.writeUInt32BE(body.length, 0);
+      body.copy(packet, 4);
+      sealer.encrypt(packet);
+      const nonce = Buffer.from(iv);
+      nonce.writeBigUInt64BE(nonce.readBigUInt64BE(4) + BigInt(i), 4);
+      const d = createDecipheriv(ssl, key, nonce);
+      d.setAAD(packet.subarray(0, 4));
+      d.setAuthTag(packet.subarray(4 + body.length));
+      t.deepEqual(Buffer.concat([d.update(packet.subarray(4, 4 + body.length)), d.final()]), body, `packet ${i} sealed`);
+      const sealed = Buffer.from(packet.subarray(4, 4 + body.length));
+      opener.decrypt(sealed, body.length, packet.subarray(4 + body.length));
+      t.deepEqual(sealed, body, `packet ${i} opened`);
+    }
+    t.is(sealer.count, 3);
+    t.is(opener.count, 3);
+    // a changed byte fails the tag
+    const packet = Buffer.alloc(4 + 32 + 16);
+    packet.writeUInt32BE(32, 0);
+    sealer.encrypt(packet);
+    packet[10]! ^= 1;
+    t.throws(() => opener.decrypt(packet.subarray(4, 36), 32, packet.subarray(36)), { message: /decrypt/ });
+  });
+}

@@ -1,0 +1,347 @@
+/*
+ * Inbound tun packets without JavaScript, the other half of ssh_out.c. Once
+ * the tun channel is up, the SSH socket is read here instead of by Node:
+ * every packet is opened with AES-GCM (Opener replaces ssh2's
+ * AESGCMDecipher, so the IV counter is one); CHANNEL_DATA for the tun
+ * channel is checked and written to the tun device at once; every other
+ * message goes to ssh2 as the plaintext payload its decipher would have
+ * handed on, synchronously, so that a NEWKEYS installs the next keys before
+ * the bytes after it are opened.
+ */
+#include "ssh_in.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "gcm.h"
+#include "js_glue.h"
+#include "tun.h"
+
+#define TAG_LEN GCM_TAG
+#define MSG_CHANNEL_DATA 94
+#define READ_SIZE (256 * 1024)
+/* ssh2's limit on a packet's length field (MAX_PACKET_SIZE) */
+#define MAX_PACKET 35000
+
+#define CHECK_NULL(call)                                           \
+  do {                                                             \
+    if ((call) != napi_ok) {                                       \
+      napi_throw_error(env, NULL, "napi call failed: " #call);     \
+      return NULL;                                                 \
+    }                                                              \
+  } while (0)
+
+static uint32_t get32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* ---- Opener ----------------------------------------------------------- */
+
+/* decrypt(packet, length, tag): as ssh2's binding, `packet` being all after the length field. */
+static napi_value opener_decrypt(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  gcm_t *o = gcm_this(env, info, &argc, argv);
+  void *packet, *tag;
+  size_t len, tag_len;
+  uint32_t length;
+  if (!o || argc < 3 || napi_get_buffer_info(env, argv[0], &packet, &len) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &length) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], &tag, &tag_len) != napi_ok || tag_len != GCM_TAG) {
+    napi_throw_type_error(env, NULL, "decrypt(packet, length, tag)");
+    return NULL;
+  }
+  uint8_t len_bytes[4] = {(uint8_t)(length >> 24), (uint8_t)(length >> 16), (uint8_t)(length >> 8), (uint8_t)length};
+  if (gcm_open(o, len_bytes, packet, len, tag) != 0) napi_throw_error(env, NULL, "Failed to decrypt packet");
+  return NULL;
+}
+
+/* ---- inlet ------------------------------------------------------------ */
+
+enum { ICTL_TUN_ON, ICTL_RECIPIENT, ICTL_PROBE, ICTL_SYN_TO_JS, ICTL_LEN };
+enum { INUM_WINDOW, INUM_LOW_WATER, INUM_PACKETS, INUM_BYTES, INUM_MALFORMED, INUM_DROPPED, INUM_LEN };
+
+struct inlet {
+  watched_t io; /* our dup of the SSH socket; first, see js_glue.h */
+  napi_env env;
+  int tun_fd;
+  int polling, stopped;
+  gcm_t *opener;
+  uint8_t *buf;
+  size_t head, tail;
+  int32_t *ctl;
+  double *num;
+  napi_ref opener_ref, ctl_ref, num_ref, payload_ref, end_ref, window_ref;
+};
+
+/* checkFramed (src/datapath/packet.ts): family header, IP version, lengths. */
+static int framed_ok(const uint8_t *b, size_t len) {
+  if (len < TUN_FRAME_HEADER + 20 || b[0] || b[1] || b[2]) return 0;
+  const uint8_t *ip = b + TUN_FRAME_HEADER;
+  size_t ip_len = len - TUN_FRAME_HEADER;
+  if (b[3] == OPENBSD_AF_INET) {
+    size_t ihl = (size_t)(ip[0] & 15) * 4, total = ((size_t)ip[2] << 8) | ip[3];
+    return (ip[0] >> 4) == 4 && ihl >= 20 && total >= ihl && total <= ip_len;
+  }
+  if (b[3] == OPENBSD_AF_INET6) {
+    return (ip[0] >> 4) == 6 && ip_len >= 40 && 40 + (((size_t)ip[4] << 8) | ip[5]) <= ip_len;
+  }
+  return 0;
+}
+
+/* Packets JavaScript must see: a probe's echo reply, handshakes to clamp. */
+static int needs_js(const inlet_t *in, const uint8_t *b, size_t len) {
+  if (b[3] != OPENBSD_AF_INET) return 0;
+  const uint8_t *ip = b + TUN_FRAME_HEADER;
+  if (ip[9] == 1) return in->ctl[ICTL_PROBE] != 0;
+  if (ip[9] == 6 && in->ctl[ICTL_SYN_TO_JS]) {
+    size_t tcp = (size_t)(ip[0] & 15) * 4;
+    return len < TUN_FRAME_HEADER + tcp + 14 || (ip[tcp + 13] & 0x02) != 0;
+  }
+  return 0;
+}
+
+/* Calls `fn` with a copy of data[0..len), with the int `v`, or with nothing. */
+static void inlet_call(inlet_t *in, napi_ref fn, const uint8_t *data, size_t len, int with_int, int32_t v) {
+  napi_env env = in->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value arg;
+  void *copy;
+  size_t argc = 0;
+  if (data) {
+    if (napi_create_buffer_copy(env, len, data, &copy, &arg) == napi_ok) argc = 1;
+  } else if (with_int) {
+    if (napi_create_int32(env, v, &arg) == napi_ok) argc = 1;
+  }
+  call_from_loop(env, fn, argc, &arg);
+  napi_close_handle_scope(env, scope);
+}
+
+static void inlet_stop_polling(inlet_t *in) {
+  if (in->polling) {
+    uv_poll_stop(&in->io.poll);
+    in->polling = 0;
+  }
+}
+
+/* Opens and dispatches every whole packet buffered. Returns 0, or an errno
+ * that ends reading here (EPROTO: a bad packet; 0 with stopped set: the
+ * keys went to a cipher that is not ours). */
+static int inlet_process(inlet_t *in) {
+  while (!in->stopped && !in->io.closing && in->tail - in->head >= 4) {
+    uint8_t *p = in->buf + in->head;
+    uint32_t len = get32(p);
+    if (len + 20 > MAX_PACKET || len < 16 || (len & 15) != 0) return EPROTO;
+    if (in->tail - in->head < 4 + (size_t)len + TAG_LEN) break;
+    if (!in->opener || gcm_open(in->opener, p, p + 4, len, p + 4 + len) != 0) return EPROTO;
+    size_t pad = p[4];
+    if ((size_t)pad + 1 > len) return EPROTO;
+    uint8_t *payload = p + 5;
+    size_t payload_len = len - pad - 1;
+    in->head += 4 + (size_t)len + TAG_LEN;
+    if (payload_len == 0) continue;
+    if (payload[0] == MSG_CHANNEL_DATA && payload_len >= 9 && in->ctl[ICTL_TUN_ON] &&
+        get32(payload + 1) == (uint32_t)in->ctl[ICTL_RECIPIENT] && 9 + (size_t)get32(payload + 5) <= payload_len) {
+      uint32_t dlen = get32(payload + 5);
+      const uint8_t *data = payload + 9;
+      int ok = framed_ok(data, dlen);
+      if (!ok || !needs_js(in, data, dlen)) {
+        if (in->num[INUM_WINDOW] <= 0) continue; /* as ssh2: data beyond the window is ignored */
+        in->num[INUM_WINDOW] -= dlen;
+        if (!ok) {
+          in->num[INUM_MALFORMED]++;
+        } else if (tun_write_framed(in->tun_fd, data, dlen) < 0) {
+          in->num[INUM_DROPPED]++;
+        } else {
+          in->num[INUM_PACKETS]++;
+          in->num[INUM_BYTES] += dlen;
+        }
+        if (in->num[INUM_WINDOW] < in->num[INUM_LOW_WATER]) inlet_call(in, in->window_ref, NULL, 0, 0, 0);
+        continue;
+      }
+    }
+    /* Synchronous: a NEWKEYS has the next keys installed (inletOpener) before the bytes after it are opened. */
+    inlet_call(in, in->payload_ref, payload, payload_len, 0, 0);
+  }
+  /* what is left is less than one packet: move it to the front, leaving room for a whole read */
+  if (in->head > 0) {
+    memmove(in->buf, in->buf + in->head, in->tail - in->head);
+    in->tail -= in->head;
+    in->head = 0;
+  }
+  return 0;
+}
+
+static void inlet_end(inlet_t *in, int err) {
+  inlet_stop_polling(in);
+  in->stopped = 1;
+  inlet_call(in, in->end_ref, NULL, 0, 1, err);
+}
+
+static void on_socket_readable(uv_poll_t *handle, int status, int events) {
+  inlet_t *in = handle->data;
+  if (in->io.closing || in->stopped) return;
+  if (status < 0) {
+    inlet_end(in, -status);
+    return;
+  }
+  for (;;) {
+    if (in->tail == READ_SIZE + MAX_PACKET + TAG_LEN + 4) {
+      /* a whole packet always fits after compaction; this is a bad length */
+      inlet_end(in, EPROTO);
+      return;
+    }
+    ssize_t n = read(in->io.fd, in->buf + in->tail, READ_SIZE + MAX_PACKET + TAG_LEN + 4 - in->tail);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) {
+      /* EOF or an error: Node reads the socket again and sees it itself */
+      inlet_end(in, n == 0 ? 0 : errno);
+      return;
+    }
+    in->tail += (size_t)n;
+    int err = inlet_process(in);
+    if (err) {
+      inlet_end(in, err);
+      return;
+    }
+    if (in->stopped || in->io.closing) return;
+    if ((size_t)n < READ_SIZE / 2) return; /* drained, most likely: wait for the next wake-up */
+  }
+}
+
+/* The poll handle is closed: the buffer and references go now. */
+static void inlet_release(watched_t *io) {
+  inlet_t *in = (inlet_t *)io;
+  napi_ref *refs[] = {&in->opener_ref, &in->ctl_ref, &in->num_ref, &in->payload_ref, &in->end_ref, &in->window_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    if (*refs[i]) napi_delete_reference(in->env, *refs[i]);
+    *refs[i] = NULL;
+  }
+  free(in->buf);
+  in->buf = NULL;
+}
+
+static void inlet_start_close(inlet_t *in) {
+  inlet_stop_polling(in);
+  watched_close(&in->io);
+}
+
+static inlet_t *inlet_from(napi_env env, napi_value v) {
+  inlet_t *in = NULL;
+  if (napi_get_value_external(env, v, (void **)&in) != napi_ok || !in || in->io.closing) return NULL;
+  return in;
+}
+
+/* inlet(socketFd, tunFd, ctl: Int32Array(4), num: Float64Array(6), onPayload(view), onEnd(errno), onWindow()) -> handle */
+static napi_value js_inlet(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, tun_fd;
+  int32_t *ctl = argc >= 7 ? typed_array_data(env, argv[2], napi_int32_array, ICTL_LEN) : NULL;
+  double *num = argc >= 7 ? typed_array_data(env, argv[3], napi_float64_array, INUM_LEN) : NULL;
+  if (!ctl || !num || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &tun_fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "inlet(fd, tunFd, ctl, num, onPayload, onEnd, onWindow)");
+    return NULL;
+  }
+  inlet_t *in = calloc(1, sizeof *in);
+  uint8_t *buf = malloc(READ_SIZE + MAX_PACKET + TAG_LEN + 4);
+  if (!in || !buf || watched_init(env, &in->io, fd, inlet_release) != 0) {
+    free(in);
+    free(buf);
+    napi_throw_error(env, NULL, "inlet: cannot watch the socket");
+    return NULL;
+  }
+  in->env = env;
+  in->tun_fd = tun_fd;
+  in->buf = buf;
+  in->ctl = ctl;
+  in->num = num;
+  CHECK_NULL(napi_create_reference(env, argv[2], 1, &in->ctl_ref));
+  CHECK_NULL(napi_create_reference(env, argv[3], 1, &in->num_ref));
+  CHECK_NULL(napi_create_reference(env, argv[4], 1, &in->payload_ref));
+  CHECK_NULL(napi_create_reference(env, argv[5], 1, &in->end_ref));
+  CHECK_NULL(napi_create_reference(env, argv[6], 1, &in->window_ref));
+  napi_value handle;
+  CHECK_NULL(napi_create_external(env, in, watched_finalize, NULL, &handle));
+  return handle;
+}
+
+/* inletOpener(handle, opener | null): the keys in force (null: not ours; reading stops). */
+static napi_value js_inlet_opener(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  inlet_t *in = argc >= 2 ? inlet_from(env, argv[0]) : NULL;
+  if (!in) return NULL;
+  if (in->opener_ref) napi_delete_reference(env, in->opener_ref);
+  in->opener_ref = NULL;
+  in->opener = NULL;
+  gcm_t *o = NULL;
+  napi_valuetype t;
+  CHECK_NULL(napi_typeof(env, argv[1], &t));
+  if (t == napi_object && napi_unwrap(env, argv[1], (void **)&o) == napi_ok && o) {
+    CHECK_NULL(napi_create_reference(env, argv[1], 1, &in->opener_ref));
+    in->opener = o;
+  }
+  return NULL;
+}
+
+/* inletStart(handle): reads the socket from here on (Node must have stopped reading it). */
+static napi_value js_inlet_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  inlet_t *in = argc >= 1 ? inlet_from(env, argv[0]) : NULL;
+  if (!in || in->polling || in->stopped) return NULL;
+  if (uv_poll_start(&in->io.poll, UV_READABLE, on_socket_readable) == 0) in->polling = 1;
+  return NULL;
+}
+
+/* inletStop(handle) -> the bytes read and not yet opened (a packet's start): for ssh2 to parse. */
+static napi_value js_inlet_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  inlet_t *in = argc >= 1 ? inlet_from(env, argv[0]) : NULL;
+  napi_value out;
+  void *copy;
+  if (!in) {
+    CHECK_NULL(napi_create_buffer(env, 0, &copy, &out));
+    return out;
+  }
+  inlet_stop_polling(in);
+  in->stopped = 1;
+  CHECK_NULL(napi_create_buffer_copy(env, in->tail - in->head, in->buf + in->head, &copy, &out));
+  in->head = in->tail = 0;
+  return out;
+}
+
+static napi_value js_inlet_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  inlet_t *in = argc >= 1 ? inlet_from(env, argv[0]) : NULL;
+  if (in) inlet_start_close(in);
+  return NULL;
+}
+
+napi_status ssh_in_init(napi_env env, napi_value exports) {
+  napi_value opener_class;
+  napi_status st = gcm_define_class(env, "Opener", 0, "decrypt", opener_decrypt, &opener_class);
+  if (st != napi_ok) return st;
+  napi_property_descriptor props[] = {
+      {"Opener", NULL, NULL, NULL, NULL, opener_class, napi_default, NULL},
+      {"inlet", NULL, js_inlet, NULL, NULL, NULL, napi_default, NULL},
+      {"inletOpener", NULL, js_inlet_opener, NULL, NULL, NULL, napi_default, NULL},
+      {"inletStart", NULL, js_inlet_start, NULL, NULL, NULL, napi_default, NULL},
+      {"inletStop", NULL, js_inlet_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"inletClose", NULL, js_inlet_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
