@@ -72,6 +72,13 @@ static inline void watched_close(watched_t *w) {
   uv_close((uv_handle_t *)&w->poll, watched_closed);
 }
 
+/* The struct an external names, unless it is closing. */
+static inline void *watched_from(napi_env env, napi_value v) {
+  watched_t *w = NULL;
+  if (napi_get_value_external(env, v, (void **)&w) != napi_ok || !w || w->closing) return NULL;
+  return w;
+}
+
 /* The external's finalizer. */
 static inline void watched_finalize(napi_env env, void *data, void *hint) {
   watched_t *w = data;

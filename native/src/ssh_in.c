@@ -232,9 +232,7 @@ static void inlet_start_close(inlet_t *in) {
 }
 
 static inlet_t *inlet_from(napi_env env, napi_value v) {
-  inlet_t *in = NULL;
-  if (napi_get_value_external(env, v, (void **)&in) != napi_ok || !in || in->io.closing) return NULL;
-  return in;
+  return watched_from(env, v);
 }
 
 /* inlet(socketFd, tunFd, ctl: Int32Array(4), num: Float64Array(6), onPayload(view), onEnd(errno), onWindow()) -> handle */

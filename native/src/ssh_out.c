@@ -171,9 +171,7 @@ static void writer_start_close(writer_t *w) {
 }
 
 static writer_t *writer_from(napi_env env, napi_value v) {
-  writer_t *w = NULL;
-  if (napi_get_value_external(env, v, (void **)&w) != napi_ok || !w || w->io.closing) return NULL;
-  return w;
+  return watched_from(env, v);
 }
 
 /* writer(socketFd, queued: Float64Array(1), onDrain()) -> handle */

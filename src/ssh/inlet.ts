@@ -1,6 +1,7 @@
 import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import { constants } from 'node:os';
 import { loadAddon, type NativeHandle, type OpenerInstance } from '../native/addon.js';
+import { backedBy, countedBy } from '../native/shared.js';
 import { isOpener } from './aesGcm.js';
 import type { Decipher, ReadRing } from './readRing.js';
 
@@ -47,17 +48,8 @@ export class Inlet {
     private readonly topUp: () => void,
   ) {
     this.ctl[CTL_RECIPIENT] = incoming.id;
-    this.num[NUM_WINDOW] = incoming.window;
     this.num[NUM_LOW_WATER] = lowWater;
-    const num = this.num;
-    Object.defineProperty(incoming, 'window', {
-      configurable: true,
-      enumerable: true,
-      get: () => num[NUM_WINDOW],
-      set: (v: number) => {
-        num[NUM_WINDOW] = v;
-      },
-    });
+    backedBy(incoming, 'window', this.num, NUM_WINDOW);
   }
 
   /** Starts reading in C at the next packet boundary, if the keys are ours. */
@@ -107,15 +99,7 @@ export class Inlet {
 
   private install(decipher: Decipher, opener: OpenerInstance): void {
     loadAddon().inletOpener(this.handle!, opener);
-    // as for outSeqno (outlet.ts): the opener counts every packet, those opened in C included
-    if (Object.getOwnPropertyDescriptor(decipher, 'inSeqno')?.get) return;
-    const base = decipher.inSeqno - opener.count;
-    Object.defineProperty(decipher, 'inSeqno', {
-      configurable: true,
-      enumerable: true,
-      get: () => (base + opener.count) >>> 0,
-      set: () => {},
-    });
+    countedBy(decipher, 'inSeqno', opener);
   }
 
   /** The next keys are not ours: ssh2 reads on, from what was read here and not yet opened. */

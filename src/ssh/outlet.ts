@@ -1,6 +1,7 @@
 import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import { createRequire } from 'node:module';
-import { loadAddon, type NativeHandle, type SealerInstance } from '../native/addon.js';
+import { loadAddon, type NativeHandle } from '../native/addon.js';
+import { backedBy, countedBy } from '../native/shared.js';
 import { isSealer } from './aesGcm.js';
 
 const require = createRequire(import.meta.url);
@@ -65,16 +66,7 @@ export class Outlet {
     // sshd counts a datagram's 4-byte length prefix against its maximum packet
     this.ctl[CTL_MAX_PACKET] = outgoing.packetSize - 4;
     this.ctl[CTL_HIGH_WATER] = highWater;
-    this.num[0] = outgoing.window;
-    const num = this.num;
-    Object.defineProperty(outgoing, 'window', {
-      configurable: true,
-      enumerable: true,
-      get: () => num[0],
-      set: (v: number) => {
-        num[0] = v;
-      },
-    });
+    backedBy(outgoing, 'window', this.num, 0);
     // ssh2 sets _kexinit when a key exchange starts and clears it at the end,
     // and replaces _cipher with the new keys in between.
     for (const key of ['_kexinit', '_cipher'] as const) {
@@ -120,23 +112,8 @@ export class Outlet {
     const on = this.filter !== undefined && ours !== null && !cipher._dead && proto._kexinit === undefined &&
       proto._packetRW.write instanceof PacketWriter && this.outgoing.state === 'open';
     loadAddon().outletSealer(this.handle, on ? ours : null);
-    if (on && ours) countSequence(cipher, ours);
+    // ssh2 carries outSeqno into the next keys unless the key exchange is strict
+    if (on && ours) countedBy(cipher, 'outSeqno', ours);
     this.ctl[CTL_ENABLED] = on ? 1 : 0;
   }
-}
-
-/**
- * ssh2 counts its own packets in `outSeqno` (carried into the next keys
- * unless the key exchange is strict); the sealer counts every packet,
- * those sent from C included, so the count is taken from it.
- */
-function countSequence(cipher: { outSeqno: number }, sealer: SealerInstance): void {
-  if (Object.getOwnPropertyDescriptor(cipher, 'outSeqno')?.get) return;
-  const base = cipher.outSeqno - sealer.count;
-  Object.defineProperty(cipher, 'outSeqno', {
-    configurable: true,
-    enumerable: true,
-    get: () => (base + sealer.count) >>> 0,
-    set: () => {},
-  });
 }
