@@ -30,14 +30,6 @@
 
 #define HDR TUN_FRAME_HEADER
 
-#define CHECK(call)                                                     \
-  do {                                                                  \
-    napi_status status_ = (call);                                       \
-    if (status_ != napi_ok) {                                           \
-      napi_throw_error(env, NULL, "napi call failed: " #call);          \
-      return NULL;                                                      \
-    }                                                                   \
-  } while (0)
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
@@ -174,7 +166,7 @@ static void on_closed(uv_handle_t *handle) {
   napi_delete_reference(env, r->lengths_ref);
   napi_delete_reference(env, r->callback_ref);
   napi_delete_reference(env, r->self_ref);
-  if (r->outlet_ref) napi_delete_reference(env, r->outlet_ref);
+  drop_ref(env, &r->outlet_ref);
   free(r);
 }
 
@@ -270,8 +262,7 @@ static napi_value js_reader_outlet(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   reader_t *r = argc >= 2 ? get_reader(env, argv[0]) : NULL;
   if (!r || r->closing) return NULL;
-  if (r->outlet_ref) napi_delete_reference(env, r->outlet_ref);
-  r->outlet_ref = NULL;
+  drop_ref(env, &r->outlet_ref);
   r->outlet = outlet_from(env, argv[1]);
   if (r->outlet) CHECK(napi_create_reference(env, argv[1], 1, &r->outlet_ref));
   return NULL;

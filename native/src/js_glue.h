@@ -8,6 +8,15 @@
 #include <unistd.h>
 #include <uv.h>
 
+/* In an N-API callback: a failed call throws and returns NULL. */
+#define CHECK(call)                                                \
+  do {                                                             \
+    if ((call) != napi_ok) {                                       \
+      napi_throw_error(env, NULL, "napi call failed: " #call);     \
+      return NULL;                                                 \
+    }                                                              \
+  } while (0)
+
 /* The data of typed array `v` if it is of type `want` with at least
  * `min_len` elements, else NULL. */
 static inline void *typed_array_data(napi_env env, napi_value v, napi_typedarray_type want, size_t min_len) {
@@ -17,6 +26,24 @@ static inline void *typed_array_data(napi_env env, napi_value v, napi_typedarray
   napi_value ab;
   if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &off) != napi_ok) return NULL;
   return type == want && len >= min_len ? data : NULL;
+}
+
+/* Deletes the reference *ref, if any. */
+static inline void drop_ref(napi_env env, napi_ref *ref) {
+  if (*ref) {
+    napi_delete_reference(env, *ref);
+    *ref = NULL;
+  }
+}
+
+/* Makes *ref hold `v` instead, if `v` wraps a native object (napi_wrap),
+ * and returns that object; otherwise leaves *ref empty and returns NULL. */
+static inline void *hold_wrapped(napi_env env, napi_value v, napi_ref *ref) {
+  napi_valuetype t;
+  void *p = NULL;
+  drop_ref(env, ref);
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_object || napi_unwrap(env, v, &p) != napi_ok || !p) return NULL;
+  return napi_create_reference(env, v, 1, ref) == napi_ok ? p : NULL;
 }
 
 /* Calls the function `fn` refers to from a libuv callback, inside a handle

@@ -18,7 +18,7 @@
 
 #include "gcm.h"
 #include "js_glue.h"
-#include "tun.h"
+#include "packet.h"
 
 #define TAG_LEN GCM_TAG
 #define MSG_CHANNEL_DATA 94
@@ -26,17 +26,6 @@
 /* ssh2's limit on a packet's length field (MAX_PACKET_SIZE) */
 #define MAX_PACKET 35000
 
-#define CHECK_NULL(call)                                           \
-  do {                                                             \
-    if ((call) != napi_ok) {                                       \
-      napi_throw_error(env, NULL, "napi call failed: " #call);     \
-      return NULL;                                                 \
-    }                                                              \
-  } while (0)
-
-static uint32_t get32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 /* ---- Opener ----------------------------------------------------------- */
 
@@ -97,11 +86,7 @@ static int needs_js(const inlet_t *in, const uint8_t *b, size_t len) {
   if (b[3] != OPENBSD_AF_INET) return 0;
   const uint8_t *ip = b + TUN_FRAME_HEADER;
   if (ip[9] == 1) return in->ctl[ICTL_PROBE] != 0;
-  if (ip[9] == 6 && in->ctl[ICTL_SYN_TO_JS]) {
-    size_t tcp = (size_t)(ip[0] & 15) * 4;
-    return len < TUN_FRAME_HEADER + tcp + 14 || (ip[tcp + 13] & 0x02) != 0;
-  }
-  return 0;
+  return ip[9] == 6 && in->ctl[ICTL_SYN_TO_JS] && tcp_syn_or_short(b, len);
 }
 
 /* Calls `fn` with a copy of data[0..len), with the int `v`, or with nothing. */
@@ -218,10 +203,7 @@ static void on_socket_readable(uv_poll_t *handle, int status, int events) {
 static void inlet_release(watched_t *io) {
   inlet_t *in = (inlet_t *)io;
   napi_ref *refs[] = {&in->opener_ref, &in->ctl_ref, &in->num_ref, &in->payload_ref, &in->end_ref, &in->window_ref};
-  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
-    if (*refs[i]) napi_delete_reference(in->env, *refs[i]);
-    *refs[i] = NULL;
-  }
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) drop_ref(in->env, refs[i]);
   free(in->buf);
   in->buf = NULL;
 }
@@ -239,7 +221,7 @@ static inlet_t *inlet_from(napi_env env, napi_value v) {
 static napi_value js_inlet(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd, tun_fd;
   int32_t *ctl = argc >= 7 ? typed_array_data(env, argv[2], napi_int32_array, ICTL_LEN) : NULL;
   double *num = argc >= 7 ? typed_array_data(env, argv[3], napi_float64_array, INUM_LEN) : NULL;
@@ -260,13 +242,13 @@ static napi_value js_inlet(napi_env env, napi_callback_info info) {
   in->buf = buf;
   in->ctl = ctl;
   in->num = num;
-  CHECK_NULL(napi_create_reference(env, argv[2], 1, &in->ctl_ref));
-  CHECK_NULL(napi_create_reference(env, argv[3], 1, &in->num_ref));
-  CHECK_NULL(napi_create_reference(env, argv[4], 1, &in->payload_ref));
-  CHECK_NULL(napi_create_reference(env, argv[5], 1, &in->end_ref));
-  CHECK_NULL(napi_create_reference(env, argv[6], 1, &in->window_ref));
+  CHECK(napi_create_reference(env, argv[2], 1, &in->ctl_ref));
+  CHECK(napi_create_reference(env, argv[3], 1, &in->num_ref));
+  CHECK(napi_create_reference(env, argv[4], 1, &in->payload_ref));
+  CHECK(napi_create_reference(env, argv[5], 1, &in->end_ref));
+  CHECK(napi_create_reference(env, argv[6], 1, &in->window_ref));
   napi_value handle;
-  CHECK_NULL(napi_create_external(env, in, watched_finalize, NULL, &handle));
+  CHECK(napi_create_external(env, in, watched_finalize, NULL, &handle));
   return handle;
 }
 
@@ -274,19 +256,9 @@ static napi_value js_inlet(napi_env env, napi_callback_info info) {
 static napi_value js_inlet_opener(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   inlet_t *in = argc >= 2 ? inlet_from(env, argv[0]) : NULL;
-  if (!in) return NULL;
-  if (in->opener_ref) napi_delete_reference(env, in->opener_ref);
-  in->opener_ref = NULL;
-  in->opener = NULL;
-  gcm_t *o = NULL;
-  napi_valuetype t;
-  CHECK_NULL(napi_typeof(env, argv[1], &t));
-  if (t == napi_object && napi_unwrap(env, argv[1], (void **)&o) == napi_ok && o) {
-    CHECK_NULL(napi_create_reference(env, argv[1], 1, &in->opener_ref));
-    in->opener = o;
-  }
+  if (in) in->opener = hold_wrapped(env, argv[1], &in->opener_ref);
   return NULL;
 }
 
@@ -294,7 +266,7 @@ static napi_value js_inlet_opener(napi_env env, napi_callback_info info) {
 static napi_value js_inlet_start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   inlet_t *in = argc >= 1 ? inlet_from(env, argv[0]) : NULL;
   if (!in || in->polling || in->stopped) return NULL;
   if (uv_poll_start(&in->io.poll, UV_READABLE, on_socket_readable) == 0) in->polling = 1;
@@ -305,17 +277,17 @@ static napi_value js_inlet_start(napi_env env, napi_callback_info info) {
 static napi_value js_inlet_stop(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   inlet_t *in = argc >= 1 ? inlet_from(env, argv[0]) : NULL;
   napi_value out;
   void *copy;
   if (!in) {
-    CHECK_NULL(napi_create_buffer(env, 0, &copy, &out));
+    CHECK(napi_create_buffer(env, 0, &copy, &out));
     return out;
   }
   inlet_stop_polling(in);
   in->stopped = 1;
-  CHECK_NULL(napi_create_buffer_copy(env, in->tail - in->head, in->buf + in->head, &copy, &out));
+  CHECK(napi_create_buffer_copy(env, in->tail - in->head, in->buf + in->head, &copy, &out));
   in->head = in->tail = 0;
   return out;
 }
@@ -323,7 +295,7 @@ static napi_value js_inlet_stop(napi_env env, napi_callback_info info) {
 static napi_value js_inlet_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   inlet_t *in = argc >= 1 ? inlet_from(env, argv[0]) : NULL;
   if (in) inlet_start_close(in);
   return NULL;

@@ -20,6 +20,7 @@
 #include "ssh_out.h"
 #include "gcm.h"
 #include "js_glue.h"
+#include "packet.h"
 
 #include <errno.h>
 #include <openssl/rand.h>
@@ -28,30 +29,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define TUN_HDR 4
 #define TAG_LEN GCM_TAG
 #define MSG_CHANNEL_DATA 94
 /* uint32 length, byte padding length, byte msg, uint32 recipient, uint32 data length */
 #define CD_HEADER 14
 
-#define CHECK_NULL(call)                                           \
-  do {                                                             \
-    if ((call) != napi_ok) {                                       \
-      napi_throw_error(env, NULL, "napi call failed: " #call);     \
-      return NULL;                                                 \
-    }                                                              \
-  } while (0)
-
-static void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 /* ---- Sealer ----------------------------------------------------------- */
 
@@ -178,7 +160,7 @@ static writer_t *writer_from(napi_env env, napi_value v) {
 static napi_value js_writer(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
   double *queued = argc >= 3 ? typed_array_data(env, argv[1], napi_float64_array, 1) : NULL;
   if (!queued || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
@@ -199,9 +181,9 @@ static napi_value js_writer(napi_env env, napi_callback_info info) {
   }
   writer_sync_queued(w);
   napi_value handle;
-  CHECK_NULL(napi_create_reference(env, argv[1], 1, &w->queued_ref));
-  CHECK_NULL(napi_create_reference(env, argv[2], 1, &w->drain_ref));
-  CHECK_NULL(napi_create_external(env, w, watched_finalize, NULL, &handle));
+  CHECK(napi_create_reference(env, argv[1], 1, &w->queued_ref));
+  CHECK(napi_create_reference(env, argv[2], 1, &w->drain_ref));
+  CHECK(napi_create_external(env, w, watched_finalize, NULL, &handle));
   return handle;
 }
 
@@ -209,14 +191,14 @@ static napi_value js_writer(napi_env env, napi_callback_info info) {
 static napi_value js_writer_write(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   writer_t *w = argc >= 2 ? writer_from(env, argv[0]) : NULL;
   napi_typedarray_type type;
   size_t len, off;
   void *data;
   napi_value ab;
   if (!w || w->dead) return NULL;
-  CHECK_NULL(napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off));
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off));
   uint8_t *dst = writer_reserve(w, len);
   if (!dst) {
     writer_kill(w);
@@ -232,7 +214,7 @@ static napi_value js_writer_write(napi_env env, napi_callback_info info) {
 static napi_value js_writer_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   writer_t *w = argc >= 1 ? writer_from(env, argv[0]) : NULL;
   if (w) writer_start_close(w);
   return NULL;
@@ -260,25 +242,14 @@ outlet_t *outlet_from(napi_env env, napi_value v) {
   return o;
 }
 
-static void drop_ref(napi_env env, napi_ref *ref) {
-  if (*ref) {
-    napi_delete_reference(env, *ref);
-    *ref = NULL;
-  }
-}
-
 /* IPv4 packets that need what only JavaScript does: TCP handshakes may need
  * their MSS clamped or a line in the flow log, other protocols a flow log
  * line, and the in-tunnel DNS address answers UDP sent to it. */
 static int needs_js(const outlet_t *o, const uint8_t *b, uint32_t len) {
-  if (len < TUN_HDR + 20 || get32(b) != 2 /* OpenBSD AF_INET */) return 0;
-  const uint8_t *ip = b + TUN_HDR;
+  if (len < TUN_FRAME_HEADER + 20 || get32(b) != OPENBSD_AF_INET) return 0;
+  const uint8_t *ip = b + TUN_FRAME_HEADER;
   uint8_t proto = ip[9];
-  if (proto == 6) {
-    if (!o->ctl[CTL_SYN_TO_JS]) return 0;
-    size_t tcp = (size_t)(ip[0] & 15) * 4;
-    return len < TUN_HDR + tcp + 14 || (ip[tcp + 13] & 0x02) != 0;
-  }
+  if (proto == 6) return o->ctl[CTL_SYN_TO_JS] && tcp_syn_or_short(b, len);
   if (o->ctl[CTL_OTHER_TO_JS]) return 1;
   return proto == 17 && o->ctl[CTL_DNS_ADDR] != 0 && get32(ip + 16) == (uint32_t)o->ctl[CTL_DNS_ADDR];
 }
@@ -339,7 +310,7 @@ static void outlet_finalize(napi_env env, void *data, void *hint) {
 static napi_value js_outlet(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   writer_t *w = argc >= 3 ? writer_from(env, argv[0]) : NULL;
   int32_t *ctl = w ? typed_array_data(env, argv[1], napi_int32_array, CTL_LEN) : NULL;
   double *window = w ? typed_array_data(env, argv[2], napi_float64_array, 3) : NULL;
@@ -358,10 +329,10 @@ static napi_value js_outlet(napi_env env, napi_callback_info info) {
   o->window = window;
   o->pad_at = sizeof o->pad;
   napi_value handle;
-  CHECK_NULL(napi_create_reference(env, argv[0], 1, &o->writer_ref));
-  CHECK_NULL(napi_create_reference(env, argv[1], 1, &o->ctl_ref));
-  CHECK_NULL(napi_create_reference(env, argv[2], 1, &o->window_ref));
-  CHECK_NULL(napi_create_external(env, o, outlet_finalize, NULL, &handle));
+  CHECK(napi_create_reference(env, argv[0], 1, &o->writer_ref));
+  CHECK(napi_create_reference(env, argv[1], 1, &o->ctl_ref));
+  CHECK(napi_create_reference(env, argv[2], 1, &o->window_ref));
+  CHECK(napi_create_external(env, o, outlet_finalize, NULL, &handle));
   return handle;
 }
 
@@ -369,18 +340,9 @@ static napi_value js_outlet(napi_env env, napi_callback_info info) {
 static napi_value js_outlet_sealer(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   outlet_t *o = argc >= 2 ? outlet_from(env, argv[0]) : NULL;
-  if (!o) return NULL;
-  drop_ref(env, &o->sealer_ref);
-  o->sealer = NULL;
-  gcm_t *s = NULL;
-  napi_valuetype t;
-  CHECK_NULL(napi_typeof(env, argv[1], &t));
-  if (t == napi_object && napi_unwrap(env, argv[1], (void **)&s) == napi_ok && s) {
-    CHECK_NULL(napi_create_reference(env, argv[1], 1, &o->sealer_ref));
-    o->sealer = s;
-  }
+  if (o) o->sealer = hold_wrapped(env, argv[1], &o->sealer_ref);
   return NULL;
 }
 
@@ -388,7 +350,7 @@ static napi_value js_outlet_sealer(napi_env env, napi_callback_info info) {
 static napi_value js_outlet_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK_NULL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   outlet_t *o = argc >= 1 ? outlet_from(env, argv[0]) : NULL;
   if (!o) return NULL;
   o->closed = 1;

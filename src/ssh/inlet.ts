@@ -53,13 +53,13 @@ export class Inlet {
   }
 
   /** Starts reading in C at the next packet boundary, if the keys are ours. */
-  use(opts: InletUse): boolean {
+  use(opts: InletUse): void {
     this.ctl[CTL_SYN_TO_JS] = opts.synToJs ? 1 : 0;
     this.ctl[CTL_TUN_ON] = 1;
-    if (this.handle || this.ended) return this.handle !== undefined && !this.ended;
+    if (this.handle || this.ended) return;
     const ring = this.ring;
     const decipher = ring.decipher;
-    if (!decipher || !isOpener(decipher._instance) || ring.fd < 0) return false;
+    if (!decipher || !isOpener(decipher._instance) || ring.fd < 0) return;
     const addon = loadAddon();
     const handle = addon.inlet(ring.fd, opts.tunFd, this.ctl, this.num, (payload) => ring.dispatch(payload), (errno) => this.end(errno), () => this.topUp());
     this.handle = handle;
@@ -74,7 +74,6 @@ export class Inlet {
       addon.inletClose(handle);
     });
     ring.handOver(() => addon.inletStart(handle));
-    return true;
   }
 
   /** Tun packets go to JavaScript (the pump let go of the channel), as all other messages do. */

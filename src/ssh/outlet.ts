@@ -51,7 +51,7 @@ const CTL_OTHER_TO_JS = 6;
 export class Outlet {
   readonly handle: NativeHandle;
   readonly ctl = new Int32Array(7);
-  readonly num = new Float64Array(3);
+  private readonly num = new Float64Array(3);
   private filter: OutletFilter | undefined;
   private closed = false;
 
@@ -90,6 +90,11 @@ export class Outlet {
     this.ctl[CTL_SYN_TO_JS] = filter.synToJs ? 1 : 0;
     this.ctl[CTL_OTHER_TO_JS] = filter.otherToJs ? 1 : 0;
     this.update();
+  }
+
+  /** Packets and bytes sent from C so far. */
+  get sent(): { packets: number; bytes: number } {
+    return { packets: this.num[1]!, bytes: this.num[2]! };
   }
 
   get enabled(): boolean {

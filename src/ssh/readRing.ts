@@ -151,9 +151,14 @@ export class ReadRing {
     return this.proto?._decipher;
   }
 
+  /** Node's handle of the socket (libuv's stream): its fd, and reading started and stopped. */
+  private get handle(): { fd?: number; readStart(): number; readStop(): number } | null | undefined {
+    return (this.socket as unknown as { _handle?: { fd?: number; readStart(): number; readStop(): number } | null })._handle;
+  }
+
   /** The socket's fd, for a reader in C. */
   get fd(): number {
-    return (this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    return this.handle?.fd ?? -1;
   }
 
   /** Runs `watch` with each decipher ssh2 installs (a key exchange's new keys). */
@@ -182,14 +187,14 @@ export class ReadRing {
   /** Node reads the socket again; `unparsed` (bytes read elsewhere, from a packet boundary) goes first. */
   resume(unparsed?: Buffer): void {
     if (unparsed && unparsed.length > 0) this.deliver(unparsed.length, unparsed);
-    (this.socket as unknown as { _handle?: { readStart(): number } | null })._handle?.readStart();
+    this.handle?.readStart();
   }
 
   private passOn(): void {
     const start = this.successor;
     const d = this.proto?._decipher;
     if (!start || !d || d._lenBytes !== 0 || this.socket.destroyed) return;
-    const handle = (this.socket as unknown as { _handle?: { readStop(): number } | null })._handle;
+    const handle = this.handle;
     if (!handle) return;
     this.successor = undefined;
     handle.readStop();

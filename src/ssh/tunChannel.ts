@@ -27,7 +27,7 @@ const channelConsts = require('ssh2/lib/Channel.js') as { PACKET_SIZE: number };
 const MSG_CHANNEL_OPEN = 90;
 const TUN_MODE_POINTOPOINT = 1;
 /** Keep at most this much queued on the TCP socket before we stop reading the tun. */
-export const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
+const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
 /**
  * Our receive window, topped up at half. sshd drops a tun datagram that does
  * not fit the window left ("datagram too big") instead of waiting for more,
@@ -95,7 +95,8 @@ export class TunChannel {
     if (this.sink.native) this.outlet = new Outlet(this.sink.native, raw.outgoing, internals._protocol, SOCKET_HIGH_WATER);
     // our push below is done with each packet when it returns: no copy needed, and the
     // read ring hands the data over directly, as ssh2's CHANNEL_DATA handler would
-    readRingOf(client)?.trust(raw.incoming.id, (data) => {
+    const ring = readRingOf(client);
+    ring?.trust(raw.incoming.id, (data) => {
       if (raw.incoming.window === 0) return; // as ssh2: data beyond the window is ignored
       raw.incoming.window -= data.length;
       raw.push(data);
@@ -113,7 +114,6 @@ export class TunChannel {
       this.topUp();
       return true;
     };
-    const ring = readRingOf(client);
     if (ring && this.sink.native) this.inlet = new Inlet(ring, raw.incoming, TUN_WINDOW / 2, () => this.topUp());
   }
 
@@ -130,11 +130,11 @@ export class TunChannel {
 
   /**
    * Reads the SSH socket in C from the next packet boundary, writing the
-   * tun packets to `use.tunFd` (see inlet.ts); false when this session
-   * cannot (a jump host's stream, keys that are not ours).
+   * tun packets to `use.tunFd` (see inlet.ts), where this session can (not
+   * over a jump host's stream, only with keys that are ours).
    */
-  useInlet(use: InletUse): boolean {
-    return !this.closed && (this.inlet?.use(use) ?? false);
+  useInlet(use: InletUse): void {
+    if (!this.closed) this.inlet?.use(use);
   }
 
   /** Tun packets arriving go to `onPacket` (JavaScript) again. */
@@ -159,7 +159,7 @@ export class TunChannel {
 
   /** Packets and bytes the outlet has sent on this channel. */
   get outletSent(): { packets: number; bytes: number } {
-    return { packets: this.outlet?.num[1] ?? 0, bytes: this.outlet?.num[2] ?? 0 };
+    return this.outlet?.sent ?? { packets: 0, bytes: 0 };
   }
 
   /**

@@ -1,0 +1,31 @@
+/* Reading framed packets (tun.h's 4-byte family header, then IP) and SSH's
+ * big-endian integers, for the C halves of the tun channel. */
+#ifndef CLOUDBRIDGE_PACKET_H
+#define CLOUDBRIDGE_PACKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tun.h"
+
+static inline uint32_t get32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline void put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+/* For a framed IPv4 TCP packet of `len` bytes: its SYN flag, or true when
+ * it is too short to tell (JavaScript, which clamps and logs handshakes,
+ * then judges it). */
+static inline int tcp_syn_or_short(const uint8_t *framed, size_t len) {
+  const uint8_t *ip = framed + TUN_FRAME_HEADER;
+  size_t tcp = (size_t)(ip[0] & 15) * 4;
+  return len < TUN_FRAME_HEADER + tcp + 14 || (ip[tcp + 13] & 0x02) != 0;
+}
+
+#endif
