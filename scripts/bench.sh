@@ -13,7 +13,9 @@
 #     after connect, which include V8 shrinking its heap once activity stops);
 #   - `docker ps` wall time through the tunnel, against the remote daemon's
 #     own socket, and with DOCKER_HOST=ssh://.
-#   sudo npm run bench [-- MTU...]      (default MTUs: 1500 auto; BENCH_SECONDS=5, BENCH_ROUNDS=3)
+#   - the same two `docker ps` over a long link, emulated (BENCH_LINK_RTTS).
+#   sudo npm run bench [-- MTU...]      (default MTUs: 1500 auto; BENCH_SECONDS=5,
+#                                        BENCH_ROUNDS=3, BENCH_LINK_RTTS="20 100" ms, "" for none)
 # The competitors take turns within each round, so that a noisy neighbour on
 # a shared machine hits all of them alike; the table is the median of the
 # rounds. Prints a table and ratios; writes bench-results/bench-DATE.json
@@ -25,6 +27,7 @@ command -v iperf3 >/dev/null || { echo "bench: needs iperf3 (apt-get install ipe
 mtus=("$@"); [ ${#mtus[@]} -gt 0 ] || mtus=(1500 auto)
 secs=${BENCH_SECONDS:-5}
 rounds=${BENCH_ROUNDS:-3}
+link_rtts=${BENCH_LINK_RTTS-20 100}
 lab=bench; octet=216; net=10.$octet
 dir=/run/cloudbridge-lab/$lab
 rns=cb-$lab-r
@@ -38,6 +41,7 @@ cleanup() {
   cb disconnect $lab >/dev/null 2>&1 || true
   pkill -f "cloudbridge-bench-ssh" 2>/dev/null || true
   pkill -f "sshuttle.*$net" 2>/dev/null || true
+  pkill -f "delay-relay.mjs 127.0.0.1:22" 2>/dev/null || true
   bash scripts/lab.sh down $lab >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -76,6 +80,17 @@ measure() {
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
+# median ms of 10 runs of a command (`docker ps`); a failed run stops the bench,
+# as a fast failure would pass for a fast answer
+dps() {
+  local t err
+  for _ in $(seq 10); do
+    t=$(ms_now)
+    err=$("$@" 2>&1 >/dev/null) || { echo "bench: \`$*\` failed: $err" >&2; return 1; }
+    echo $(( $(ms_now) - t ))
+  done | sort -n | sed -n 5p
+}
+
 echo "cloudbridge bench, $(date -u +%F), $(nproc) cores, $(uname -r), $(ssh -V 2>&1 | cut -d, -f1), ${secs}s per measurement"
 printf '%-24s %8s %8s %8s %8s %8s %8s %9s\n' "tunnel" "up" "down" "up x4" "down x4" "rtt med" "rtt p99" "connect"
 printf '%-24s %8s %8s %8s %8s %8s %8s %9s\n' "" "MB/s" "MB/s" "MB/s" "MB/s" "ms" "ms" "ms"
@@ -109,15 +124,16 @@ for mtu in "${mtus[@]}"; do
     if [ ! -e "$dir/id_docker" ]; then
       ssh-keygen -q -t ed25519 -N '' -f "$dir/id_docker"
       echo "command=\"DOCKER_HOST=unix://$dir/docker.sock exec docker system dial-stdio\" $(cat "$dir/id_docker.pub")" >>"$dir/authorized_keys"
-      mkdir -p "$dir/home/.ssh"
-      printf 'Host cbbench\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n  BatchMode yes\n' "$net.0.2" "$dir/id_docker" "$dir/known_hosts" >"$dir/home/.ssh/config"
+      printf 'Host cbbench\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n  BatchMode yes\n' "$net.0.2" "$dir/id_docker" "$dir/known_hosts" >"$dir/ssh_config_docker"
+      # docker runs `ssh` from PATH, and ssh reads the config of the user's
+      # passwd entry, not of $HOME: this one reads the bench's
+      mkdir -p "$dir/bin"
+      printf '#!/bin/sh\nexec %s -F %s "$@"\n' "$(command -v ssh)" "$dir/ssh_config_docker" >"$dir/bin/ssh"
+      chmod +x "$dir/bin/ssh"
     fi
-    dps() { # median ms of 10 `docker ps`
-      for _ in $(seq 10); do t=$(ms_now); "$@" >/dev/null 2>&1; echo $(( $(ms_now) - t )); done | sort -n | sed -n 5p
-    }
     via_tunnel=$(dps docker -H "unix://$CLOUDBRIDGE_RUN_DIR/$lab/docker.sock" ps)
     via_own=$(dps docker -H "unix://$dir/docker.sock" ps)
-    via_ssh=$(dps env HOME="$dir/home" docker -H ssh://cbbench ps)
+    via_ssh=$(dps env PATH="$dir/bin:$PATH" docker -H ssh://cbbench ps)
     echo "  docker ps (median of 10): through the tunnel ${via_tunnel} ms, the daemon's own socket ${via_own} ms, DOCKER_HOST=ssh:// ${via_ssh} ms"
     extra+=("{\"round\":$round,\"dockerPsMs\":{\"tunnel\":$via_tunnel,\"ownSocket\":$via_own,\"sshUrl\":$via_ssh}}")
   fi
@@ -135,6 +151,32 @@ for mtu in "${mtus[@]}"; do
   measure "ssh -w mtu $sshmtu" $net.2.2 $net.2.2:5201 $net.2.2 "$connect"
   pkill -f "ssh -f -N -w 77:77" || true
   sleep 0.3
+done
+
+# docker ps over a long link: the SSH connection through a relay that holds
+# every byte rtt/2 each way (no sch_netem on every kernel). Round trips are
+# what a docker command costs there: ssh:// makes a connection, key exchange,
+# login and session each time; the tunnel's socket has one SSH session open.
+for link in $link_rtts; do
+  port=$((22000 + link))
+  node scripts/delay-relay.mjs 127.0.0.1:$port $net.0.2:22 $((link / 2)) >/dev/null &
+  relay=$!
+  for _ in $(seq 50); do ss -ltn | grep -q "127.0.0.1:$port " && break; sleep 0.1; done
+  grep -q "^\[127.0.0.1\]:$port " "$dir/known_hosts" || echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")" >>"$dir/known_hosts"
+  sed "s/^    host: $net.0.2$/    host: 127.0.0.1\n    port: $port/" "$dir/config.yaml" >"$dir/bench-link.yaml"
+  grep -q "^Host cbbench-link$link\$" "$dir/ssh_config_docker" ||
+    printf 'Host cbbench-link%s\n  HostName 127.0.0.1\n  Port %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n  BatchMode yes\n' "$link" "$port" "$dir/id_docker" "$dir/known_hosts" >>"$dir/ssh_config_docker"
+  sed "s/docker: { mode: socket,/docker: { mode: socket, warm: false,/" "$dir/bench-link.yaml" >"$dir/bench-link-cold.yaml"
+  cb connect $lab --config "$dir/bench-link.yaml" >/dev/null
+  via_tunnel=$(dps docker -H "unix://$CLOUDBRIDGE_RUN_DIR/$lab/docker.sock" ps)
+  cb disconnect $lab >/dev/null
+  cb connect $lab --config "$dir/bench-link-cold.yaml" >/dev/null
+  via_cold=$(dps docker -H "unix://$CLOUDBRIDGE_RUN_DIR/$lab/docker.sock" ps)
+  cb disconnect $lab >/dev/null
+  via_ssh=$(dps env PATH="$dir/bin:$PATH" docker -H ssh://cbbench-link$link ps)
+  kill $relay; wait $relay 2>/dev/null || true
+  echo "  docker ps over a ${link} ms link (median of 10): through the tunnel ${via_tunnel} ms (docker.warm: false ${via_cold} ms), DOCKER_HOST=ssh:// ${via_ssh} ms"
+  extra+=("{\"round\":$round,\"linkRttMs\":$link,\"dockerPsMs\":{\"tunnel\":$via_tunnel,\"tunnelCold\":$via_cold,\"sshUrl\":$via_ssh}}")
 done
 
 # ssh -L: a plain forwarded stream, the ceiling for anything over one SSH connection
@@ -194,13 +236,21 @@ for (const r of rows.filter((x) => x.name.startsWith('cloudbridge'))) {
       ` connect ${f(r.connectMs, other.connectMs)}x`);
   }
 }
-const dps = extra.filter((e) => e.dockerPsMs).map((e) => e.dockerPsMs);
+const dps = extra.filter((e) => e.dockerPsMs && e.linkRttMs === undefined).map((e) => e.dockerPsMs);
 const d = dps.length ? Object.fromEntries(['tunnel', 'ownSocket', 'sshUrl'].map((k) => [k, median(dps.map((x) => x[k]))])) : undefined;
 if (d) console.log(`  docker ps, median of the rounds' medians: through the tunnel ${d.tunnel} ms, own socket ${d.ownSocket} ms, DOCKER_HOST=ssh:// ${d.sshUrl} ms`);
 if (d) console.log(`  docker ps: tunnel / own socket ${f(d.tunnel, d.ownSocket)}x; ssh:// / tunnel ${f(d.sshUrl, d.tunnel)}x`);
+const links = [...new Set(extra.filter((e) => e.linkRttMs !== undefined).map((e) => e.linkRttMs))].map((rtt) => {
+  const mine = extra.filter((e) => e.linkRttMs === rtt).map((e) => e.dockerPsMs);
+  return { rttMs: rtt, ...Object.fromEntries(['tunnel', 'tunnelCold', 'sshUrl'].map((k) => [k, median(mine.map((x) => x[k]))])) };
+});
+for (const l of links) {
+  console.log(`  docker ps over a ${l.rttMs} ms link: through the tunnel ${l.tunnel} ms (docker.warm: false ${l.tunnelCold} ms), DOCKER_HOST=ssh:// ${l.sshUrl} ms:` +
+    ` ssh:// / tunnel ${f(l.sshUrl, l.tunnel)}x (warm: false ${f(l.sshUrl, l.tunnelCold)}x)`);
+}
 const fs = require('fs');
 fs.mkdirSync('bench-results', { recursive: true });
 const file = `bench-results/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`;
-fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, dockerPsOverLink: links, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
 console.log(`\nwrote ${file}`);
 JS

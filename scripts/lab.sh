@@ -4,6 +4,7 @@
 #   scripts/lab.sh up   [NAME [OCTET [jump|client]]]   build it (idempotent: an old one is removed first)
 #   scripts/lab.sh down [NAME]           remove everything it made
 #   scripts/lab.sh config [NAME]         print the path of its cloudbridge config
+#   scripts/lab.sh dockerd-stop|dockerd-start NAME   stop or start the remote host's dockerd
 #
 # Topology (OCTET defaults to 213):
 #   host  cbh-NAME 10.OCTET.0.1/24 ──veth── eth0 10.OCTET.0.2  netns cb-NAME-r  ("remote host")
@@ -53,6 +54,15 @@ kill_pidfile() {
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
+}
+
+# dockerd inside the remote namespace: nsenter keeps our mount namespace and its cgroups
+start_dockerd() {
+  nsenter --net="/var/run/netns/$ns_r" dockerd \
+    --bridge=none --iptables=false --ip-masq=false --ip-forward=false \
+    --data-root "$dir/docker-data" --exec-root "$dir/docker-exec" --pidfile "$dir/dockerd.pid" \
+    -H "unix://$dir/docker.sock" -H tcp://0.0.0.0:2375 --tls=false \
+    >>"$dir/dockerd.log" 2>&1 </dev/null &
 }
 
 down() {
@@ -174,6 +184,9 @@ PermitTunnel $permit
 AllowStreamLocalForwarding yes
 AllowTcpForwarding yes
 ClientAliveInterval 10
+# bash sources ~/.bashrc for sshd's children at shell level 1: a lab's remote
+# host is a bare server, not this machine's login (whose rc may take 100 ms)
+SetEnv SHLVL=1
 CONF
     if [ -n "${LAB_REKEY_LIMIT:-}" ]; then
       printf 'RekeyLimit %s\nLogLevel DEBUG1\n' "$LAB_REKEY_LIMIT" >>"$dir/sshd_config_$variant"
@@ -187,12 +200,7 @@ CONF
     wait_for "jump sshd" ip netns exec "$ns_j" bash -c "exec 3<>/dev/tcp/$net.0.2/22"
   fi
 
-  # dockerd inside the remote namespace: nsenter keeps our mount namespace and its cgroups
-  nsenter --net="/var/run/netns/$ns_r" dockerd \
-    --bridge=none --iptables=false --ip-masq=false --ip-forward=false \
-    --data-root "$dir/docker-data" --exec-root "$dir/docker-exec" --pidfile "$dir/dockerd.pid" \
-    -H "unix://$dir/docker.sock" -H tcp://0.0.0.0:2375 --tls=false \
-    >"$dir/dockerd.log" 2>&1 </dev/null &
+  start_dockerd
   wait_for "sshd" ip netns exec "$ns_r" bash -c "exec 3<>/dev/tcp/$remote_ip/22"
   wait_for "dockerd" docker -H "unix://$dir/docker.sock" version
   if [ "$mode" = client ]; then
@@ -260,5 +268,7 @@ case "$cmd" in
   up) need_root; up ;;
   down) need_root; down; echo "lab: $name down" ;;
   config) echo "$dir/config.yaml" ;;
+  dockerd-stop) need_root; kill_pidfile "$dir/dockerd.pid" ;;
+  dockerd-start) need_root; start_dockerd; wait_for "dockerd" docker -H "unix://$dir/docker.sock" version ;;
   *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -30,6 +30,8 @@ export interface DockerConfig {
   readonly api: Endpoint | undefined;
   /** labels: remote containers labelled cloudbridge.expose get local forwards while they run. */
   readonly expose: 'labels' | 'off';
+  /** socket mode: keep a channel to the daemon open ahead of the next command, with its /_ping answer. */
+  readonly warm: boolean;
 }
 
 export interface DnsConfig {

@@ -169,7 +169,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const df: Field = f.child('docker');
   const dockerRaw = raw['docker'] ?? {};
   if (!isObj(dockerRaw)) df.fail('must be a mapping');
-  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose']);
+  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose', 'warm']);
   const mode = oneOf<DockerMode>(df.child('mode'), dockerRaw['mode'], ['socket', 'tcp', 'off'], 'socket');
   let dockerHost: string | undefined;
   let dockerTcp: Endpoint | undefined;
@@ -188,6 +188,8 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const dockerApi: Endpoint | undefined = mode === 'socket' ? { kind: 'unix', path: remoteSocket } : dockerTcp;
   const expose = oneOf(df.child('expose'), dockerRaw['expose'], ['labels', 'off'] as const, 'off');
   if (expose === 'labels' && mode === 'off') df.child('expose').fail('needs docker mode socket or tcp (the controller watches the remote daemon)');
+  const warm = bool(df.child('warm'), dockerRaw['warm'], mode === 'socket');
+  if (warm && mode !== 'socket') df.child('warm').fail('only applies to mode: socket');
 
   const nf: Field = f.child('dns');
   const dnsRaw = raw['dns'] ?? {};
@@ -304,7 +306,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     mssClamps,
     nat: bool(f.child('nat'), raw['nat'], false),
     localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], true),
-    docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose },
+    docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, warm },
     dns: { domains, servers, containers },
     allow,
     forwards,

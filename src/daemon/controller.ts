@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import { UserError } from '../cli/errors.js';
-import type { Endpoint, ForwardConfig } from '../config/forwards.js';
+import type { Endpoint } from '../config/forwards.js';
 import { cidrContains, cidrsOverlap, formatCidr, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -11,9 +11,9 @@ import { FlowLog } from '../datapath/flows.js';
 import { Pump, type PumpStats } from '../datapath/pump.js';
 import { dockerCliPresent } from '../docker/context.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
+import { DockerSocket, type DockerSocketStatus } from '../docker/socket.js';
 import { dialOver } from '../forward/dial.js';
 import { NO_SESSION } from '../forward/forwards.js';
-import { listenStream } from '../forward/listeners.js';
 import { resolverFile } from '../platform/darwin/commands.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
@@ -70,6 +70,8 @@ export interface Status extends ServicesStatus {
   readonly nat: boolean;
   readonly onDemand: boolean;
   readonly dockerHost: string | null;
+  /** docker.mode socket: connections, those that found a channel open ahead, version checks answered here. */
+  readonly dockerSocket: DockerSocketStatus | null;
   readonly reconnects: number;
   readonly lastError: string | null;
   readonly stats: PumpStats;
@@ -116,6 +118,7 @@ export class Controller {
   private reconnects = 0;
   /** Streams that ride SSH rather than the tun (docker socket, forwards, SOCKS) count as traffic too. */
   private readonly streamTraffic = { active: 0, chunks: 0 };
+  private dockerSocket: DockerSocket | undefined;
   private sessionStartedAt = 0;
   /** The MTUs in force: this end's device (upstream) and the remote one's (probed per session with mtu: auto). */
   private mtu: number;
@@ -336,6 +339,7 @@ export class Controller {
         if (env.tunnel.mtuAuto) await this.pickMtu(client, channel, remoteDevice);
       }
       await this.services.sessionUp(client);
+      this.dockerSocket?.sessionUp();
       this.sessionStartedAt = Date.now();
       this.state = 'up';
     } catch (err) {
@@ -523,13 +527,16 @@ export class Controller {
   /** The local docker socket: each connection rides the current session, made on demand if need be. */
   private async serveDocker(): Promise<void> {
     const { env, opts } = this;
-    const docker: ForwardConfig = {
-      name: 'docker', protocol: 'tcp', maxConnections: 1024, tls: undefined, health: undefined,
-      listen: { kind: 'unix', path: dockerSocket(env.name) },
-      to: { kind: 'unix', path: env.docker.remoteSocket },
-    };
-    const listener = await listenStream(docker, { dial: (to) => this.dial(to), admits: () => true, owner: opts.user, tls: undefined, traffic: this.streamTraffic });
-    this.closers.push(() => listener.close());
+    const remote: Endpoint = { kind: 'unix', path: env.docker.remoteSocket };
+    const served = await DockerSocket.serve({ kind: 'unix', path: dockerSocket(env.name) }, {
+      dial: () => this.dial(remote),
+      dialIfUp: () => this.dialIfUp(remote),
+      owner: opts.user,
+      traffic: this.streamTraffic,
+      warm: env.docker.warm,
+    });
+    this.dockerSocket = served.socket;
+    this.closers.push(() => served.close());
   }
 
   private async checkDocker(): Promise<void> {
@@ -564,6 +571,7 @@ export class Controller {
       nat: env.nat,
       onDemand: env.onDemand,
       dockerHost: dockerHostFor(env) ?? null,
+      dockerSocket: this.dockerSocket?.status() ?? null,
       reconnects: this.reconnects,
       lastError: this.lastError,
       stats: { ...(this.pump?.stats ?? emptyStats()) },

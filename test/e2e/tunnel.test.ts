@@ -104,6 +104,42 @@ test.serial('docker ps and docker version answer through `eval "$(cloudbridge en
   t.is(sock.mode & 0o777, 0o600);
 });
 
+test.serial('the docker socket answers the version check as the daemon last did, and not once the daemon is gone', async (t) => {
+  type Socket = { active: number; total: number; warm: number; pingsAnswered: number; spare: boolean };
+  const socketStats = async (): Promise<Socket> => (JSON.parse((await cli(['status', 'cbt', '--json'])).stdout) as [{ dockerSocket: Socket }])[0].dockerSocket;
+  const ours = `${RUN_DIR}/cbt/docker.sock`;
+  // the answer's headers, Date aside (the replayed answer carries the time it is given)
+  const ping = async (socket: string): Promise<{ code: number; headers: string[] }> => {
+    const r = await run('curl', ['-sS', '--max-time', '10', '-I', '--unix-socket', socket, 'http://docker/_ping']);
+    return { code: r.exitCode, headers: r.stdout.split('\r\n').filter((l) => l && !/^date:/i.test(l)).sort() };
+  };
+  const before = await socketStats();
+  t.true(before.warm >= 1, 'the commands before found a channel opened ahead');
+  t.true(before.pingsAnswered >= 1, 'and their version checks answered here');
+  const own = await ping(`${lab.dir}/docker.sock`);
+  t.deepEqual(await ping(ours), own);
+  t.is((await socketStats()).pingsAnswered, before.pingsAnswered + 1);
+
+  // the daemon stops: its connections close, the spare with them, and what it said goes too
+  t.is((await run('bash', ['scripts/lab.sh', 'dockerd-stop', 'cbt'])).exitCode, 0);
+  try {
+    const gone = await ping(ours);
+    t.not(gone.code, 0, 'no OK for a daemon that is not there');
+    t.not((await run('docker', ['-H', `unix://${ours}`, 'ps'])).exitCode, 0);
+    t.is((await socketStats()).pingsAnswered, before.pingsAnswered + 1);
+  } finally {
+    t.is((await run('bash', ['scripts/lab.sh', 'dockerd-start', 'cbt'])).exitCode, 0);
+  }
+  // it is back: the next command is asked of it, then answers are read again ahead of time
+  t.deepEqual(await ping(ours), own);
+  t.is((await socketStats()).pingsAnswered, before.pingsAnswered + 1, 'the first check after the restart went to the daemon');
+  for (let i = 0; i < 50 && !(await socketStats()).spare; i++) await new Promise((r) => setTimeout(r, 100));
+  t.is((await run('docker', ['-H', `unix://${ours}`, 'ps'])).exitCode, 0);
+  const after = await socketStats();
+  t.is(after.pingsAnswered, before.pingsAnswered + 2);
+  t.is(after.active, 0);
+});
+
 test.serial('status --json reports devices, addresses, routes and traffic', async (t) => {
   const r = await cli(['status', '--json']);
   t.is(r.exitCode, 0, r.stderr);

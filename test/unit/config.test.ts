@@ -59,6 +59,17 @@ test('tcp docker host defaults to the remote tunnel address', (t) => {
   const env = findEnvironment(
     parseConfigText(minimal.replace('tunnel:', 'docker: { mode: tcp }\n    tunnel:'), ctx.source, ctx.home), 'staging');
   t.is(env.docker.host, 'tcp://10.99.0.2:2375');
+  t.false(env.docker.warm);
+});
+
+test('docker.warm: on by default in socket mode, can be turned off, means nothing elsewhere', (t) => {
+  const docker = (d: string) => findEnvironment(parseConfigText(minimal.replace('tunnel:', `docker: ${d}\n    tunnel:`), ctx.source, ctx.home), 'staging').docker;
+  t.true(findEnvironment(parseConfigText(minimal, ctx.source, ctx.home), 'staging').docker.warm);
+  t.false(docker('{ warm: false }').warm);
+  t.is(error(minimal.replace('tunnel:', 'docker: { mode: tcp, warm: true }\n    tunnel:')),
+    '/etc/cloudbridge/config.yaml: environments.staging.docker.warm: only applies to mode: socket');
+  t.is(error(minimal.replace('tunnel:', 'docker: { warm: 1 }\n    tunnel:')),
+    '/etc/cloudbridge/config.yaml: environments.staging.docker.warm: must be true or false');
 });
 
 test('relative paths resolve against the config file, ~ against the invoking user', (t) => {

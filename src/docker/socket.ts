@@ -1,0 +1,239 @@
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Endpoint } from '../config/forwards.js';
+import { serve, splice, track, type ListenerStats, type StreamTraffic } from '../forward/listeners.js';
+import { parseRequestHead, pingMethod, pingRequest, responseLength, withDate, type PingMethod } from './httpHead.js';
+
+export interface DockerSocketStats extends ListenerStats {
+  /** Connections that found a channel to the daemon already open. */
+  warm: number;
+  /** Version checks (`HEAD /_ping`) answered here with the daemon's own recent answer. */
+  pingsAnswered: number;
+}
+
+export interface DockerSocketStatus extends DockerSocketStats {
+  /** A channel is open ahead of the next connection now. */
+  readonly spare: boolean;
+}
+
+export interface DockerSocketDeps {
+  /** A stream to the remote daemon's socket over the session, made on demand. */
+  readonly dial: () => Promise<Duplex>;
+  /** The same over a live session only: a spare must not wake an on-demand tunnel. */
+  readonly dialIfUp: () => Promise<Duplex>;
+  readonly owner: { readonly uid: number; readonly gid: number };
+  /** Connections count as activity for on-demand idle timeouts; the spare does not. */
+  readonly traffic: StreamTraffic;
+  /** false: every connection opens its channel and asks the daemon everything itself. */
+  readonly warm: boolean;
+}
+
+/** A channel to the daemon opened ahead of the next connection. */
+interface Spare {
+  readonly stream: Duplex;
+  readonly since: number;
+  /** Stops watching it and hands it over, paused. */
+  take(): Duplex;
+}
+
+/** The daemon's answers to the version check, HEAD and GET, and when they were read. */
+interface Answers {
+  readonly byMethod: ReadonlyMap<PingMethod, Buffer>;
+  readonly at: number;
+}
+
+const MAX_CONNECTIONS = 1024;
+/** Answers older than this are not replayed: the next spare asks again. */
+const ANSWER_MAX_AGE_MS = 60_000;
+/** A spare the daemon closed sooner than this is not replaced until the next connection. */
+const SPARE_MIN_LIFE_MS = 10_000;
+const ASK_TIMEOUT_MS = 5000;
+const PING_METHODS: readonly PingMethod[] = ['HEAD', 'GET'];
+
+/** The daemon's answers to HEAD and GET /_ping, asked together on `stream`, which stays open for the next request. */
+function askPings(stream: Duplex): Promise<Answers> {
+  const byMethod = new Map<PingMethod, Buffer>();
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = Buffer.alloc(0);
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      stream.off('data', onData).off('close', onClose).off('error', done);
+      stream.pause();
+      if (err) reject(err);
+      else resolve({ byMethod, at: Date.now() });
+    };
+    const onClose = (): void => done(new Error('the daemon closed the connection'));
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      while (byMethod.size < PING_METHODS.length) {
+        const method = PING_METHODS[byMethod.size]!;
+        const n = responseLength(buf, method);
+        if (n === undefined) return;
+        if (n === null) return done(new Error(`unexpected answer to ${method} /_ping`));
+        byMethod.set(method, Buffer.from(buf.subarray(0, n)));
+        buf = buf.subarray(n);
+      }
+      done(buf.length ? new Error('more than the answers to /_ping') : undefined);
+    };
+    const timer = setTimeout(() => done(new Error(`no answer to /_ping within ${ASK_TIMEOUT_MS} ms`)), ASK_TIMEOUT_MS);
+    stream.on('data', onData).on('close', onClose).on('error', done);
+    // pipelined: the daemon answers them in turn
+    stream.write(Buffer.concat(PING_METHODS.map(pingRequest)));
+  });
+}
+
+/**
+ * The local docker socket (`docker.mode: socket`). Each connection rides an
+ * SSH channel to the remote daemon's socket. Between commands one channel is
+ * kept open ahead of time (a spare), and a connection that takes it gets the
+ * CLI's version check (`HEAD /_ping`, sent before every command) answered
+ * here with the daemon's own answer of the last minute: a docker command
+ * costs the round trip of its own request instead of three. The spare being
+ * open is what says the daemon that answered is still there; when it closes
+ * unused (the session or the daemon went), the answers go with it.
+ */
+export class DockerSocket {
+  readonly stats: DockerSocketStats = { active: 0, total: 0, refused: 0, warm: 0, pingsAnswered: 0 };
+  private spare: Spare | undefined;
+  private answers: Answers | undefined;
+  private warming = false;
+  private closed = false;
+
+  private constructor(private readonly deps: DockerSocketDeps) {}
+
+  static async serve(at: Endpoint, deps: DockerSocketDeps): Promise<{ socket: DockerSocket; close(): Promise<void> }> {
+    const socket = new DockerSocket(deps);
+    const server = await serve(net.createServer((c) => socket.accept(c)), at, deps.owner);
+    return {
+      socket,
+      close: async () => {
+        socket.closed = true;
+        socket.spare?.stream.destroy();
+        await server.close();
+      },
+    };
+  }
+
+  status(): DockerSocketStatus {
+    return { ...this.stats, spare: this.spare !== undefined };
+  }
+
+  /** A new session: what was read on the last one is forgotten, and a spare opened on this one. */
+  sessionUp(): void {
+    this.answers = undefined;
+    this.warm();
+  }
+
+  /** Opens the spare if there is none and the session is up (after each use), asking /_ping on it when the answers are old. */
+  private warm(): void {
+    if (!this.deps.warm || this.spare || this.warming || this.closed) return;
+    this.warming = true;
+    this.deps.dialIfUp()
+      .then(async (stream) => {
+        stream.on('error', () => {});
+        if (!this.freshAnswers()) {
+          this.answers = await askPings(stream).catch((err: Error) => {
+            stream.destroy();
+            throw err;
+          });
+        }
+        if (this.closed) return stream.destroy();
+        // flowing while it waits, so that the daemon's end shows at once (a
+        // paused stream would keep it); it says nothing unasked
+        const onData = (): void => void stream.destroy();
+        const onEnd = (): void => void stream.destroy();
+        const spare: Spare = { stream, since: Date.now(), take: () => (stream.off('data', onData).off('end', onEnd).pause(), stream) };
+        this.spare = spare;
+        stream.on('data', onData).once('end', onEnd).once('close', () => {
+          if (this.spare !== spare) return;
+          // closed unused: the session or the daemon went, and what it said with it
+          this.spare = undefined;
+          this.answers = undefined;
+          if (Date.now() - spare.since >= SPARE_MIN_LIFE_MS) this.warm();
+        });
+        stream.resume();
+      })
+      // no session, no daemon: the next connection dials and says so itself
+      .catch(() => {})
+      .finally(() => (this.warming = false));
+  }
+
+  private freshAnswers(): Answers | undefined {
+    return this.answers && Date.now() - this.answers.at < ANSWER_MAX_AGE_MS ? this.answers : undefined;
+  }
+
+  private accept(local: net.Socket): void {
+    local.on('error', () => {});
+    if (this.stats.active >= MAX_CONNECTIONS) {
+      this.stats.refused++;
+      local.destroy();
+      return;
+    }
+    local.pause();
+    track(local, this.stats, this.deps.traffic);
+    const spare = this.spare;
+    this.spare = undefined;
+    if (!spare) {
+      const remote = this.deps.dial();
+      // an on-demand session is up now: open the spare for the next one
+      void remote.then(() => this.warm(), () => {});
+      return this.join(local, remote, undefined);
+    }
+    this.stats.warm++;
+    const remote = Promise.resolve(spare.take());
+    this.warm();
+    // answered here only on a spare: its being open says the daemon that answered is still there
+    const answers = this.freshAnswers();
+    if (answers) this.answerPing(local, answers, (rest) => this.join(local, remote, rest));
+    else this.join(local, remote, undefined);
+  }
+
+  /** Joins the connection to its channel once open, sending first what was read off it already. */
+  private join(local: net.Socket, remote: Promise<Duplex>, first: Buffer | undefined): void {
+    remote.then(
+      (stream) => {
+        // a spare the daemon closed in the meantime takes the connection with it
+        if (local.destroyed || stream.destroyed || stream.readableEnded) {
+          stream.destroy();
+          local.destroy();
+          return;
+        }
+        if (first?.length) stream.write(first);
+        splice(local, stream);
+      },
+      () => {
+        this.stats.refused++;
+        local.destroy();
+      },
+    );
+  }
+
+  /** Reads the first request: a version check is answered here; the bytes after it (or the whole request) go on. */
+  private answerPing(local: net.Socket, answers: Answers, then: (rest: Buffer) => void): void {
+    let buf: Buffer = Buffer.alloc(0);
+    let read = false;
+    const finish = (rest: Buffer): void => {
+      if (read) return;
+      read = true;
+      local.off('data', onData);
+      local.pause();
+      then(rest);
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      const head = parseRequestHead(buf);
+      if (head === undefined) return;
+      const method = head ? pingMethod(head) : undefined;
+      const answer = method ? answers.byMethod.get(method) : undefined;
+      if (head && answer) {
+        local.write(withDate(answer, new Date()));
+        this.stats.pingsAnswered++;
+        buf = buf.subarray(head.length);
+      }
+      finish(buf);
+    };
+    // gone before a whole request: the channel is closed by join
+    local.on('data', onData).once('close', () => finish(buf));
+    local.resume();
+  }
+}
