@@ -33,6 +33,8 @@ dir=/run/cloudbridge-lab/$lab
 rns=cb-$lab-r
 export CLOUDBRIDGE_RUN_DIR=/run/cloudbridge-bench
 cb() { node dist/src/cli/main.js "$@"; }
+# cb, quiet unless it fails
+cb_quiet() { local out; out=$(cb "$@" 2>&1) || { echo "bench: cloudbridge $*: $out" >&2; return 1; }; }
 ms_now() { date +%s%3N; }
 rows=()
 extra=()
@@ -167,12 +169,12 @@ for link in $link_rtts; do
   grep -q "^Host cbbench-link$link\$" "$dir/ssh_config_docker" ||
     printf 'Host cbbench-link%s\n  HostName 127.0.0.1\n  Port %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n  BatchMode yes\n' "$link" "$port" "$dir/id_docker" "$dir/known_hosts" >>"$dir/ssh_config_docker"
   sed "s/docker: { mode: socket,/docker: { mode: socket, warm: false,/" "$dir/bench-link.yaml" >"$dir/bench-link-cold.yaml"
-  cb connect $lab --config "$dir/bench-link.yaml" >/dev/null
+  cb_quiet connect $lab --config "$dir/bench-link.yaml"
   via_tunnel=$(dps docker -H "unix://$CLOUDBRIDGE_RUN_DIR/$lab/docker.sock" ps)
-  cb disconnect $lab >/dev/null
-  cb connect $lab --config "$dir/bench-link-cold.yaml" >/dev/null
+  cb_quiet disconnect $lab
+  cb_quiet connect $lab --config "$dir/bench-link-cold.yaml"
   via_cold=$(dps docker -H "unix://$CLOUDBRIDGE_RUN_DIR/$lab/docker.sock" ps)
-  cb disconnect $lab >/dev/null
+  cb_quiet disconnect $lab
   via_ssh=$(dps env PATH="$dir/bin:$PATH" docker -H ssh://cbbench-link$link ps)
   kill $relay; wait $relay 2>/dev/null || true
   echo "  docker ps over a ${link} ms link (median of 10): through the tunnel ${via_tunnel} ms (docker.warm: false ${via_cold} ms), DOCKER_HOST=ssh:// ${via_ssh} ms"
