@@ -5,8 +5,8 @@ import { serve, splice, track, type ListenerStats, type StreamTraffic } from '..
 import { parseRequestHead, pingMethod, pingRequest, responseLength, withDate, type PingMethod } from './httpHead.js';
 
 export interface DockerSocketStats extends ListenerStats {
-  /** Connections that found a channel to the daemon already open. */
-  warm: number;
+  /** Connections that found a channel to the daemon open ahead of them. */
+  spareUsed: number;
   /** Version checks (`HEAD /_ping`) answered here with the daemon's own recent answer. */
   pingsAnswered: number;
 }
@@ -93,7 +93,7 @@ function askPings(stream: Duplex): Promise<Answers> {
  * unused (the session or the daemon went), the answers go with it.
  */
 export class DockerSocket {
-  readonly stats: DockerSocketStats = { active: 0, total: 0, refused: 0, warm: 0, pingsAnswered: 0 };
+  readonly stats: DockerSocketStats = { active: 0, total: 0, refused: 0, spareUsed: 0, pingsAnswered: 0 };
   private spare: Spare | undefined;
   private answers: Answers | undefined;
   private warming = false;
@@ -179,7 +179,7 @@ export class DockerSocket {
       void remote.then(() => this.warm(), () => {});
       return this.join(local, remote, undefined);
     }
-    this.stats.warm++;
+    this.stats.spareUsed++;
     const remote = Promise.resolve(spare.take());
     this.warm();
     // answered here only on a spare: its being open says the daemon that answered is still there
