@@ -13,7 +13,9 @@
 #     after connect, which include V8 shrinking its heap once activity stops);
 #   - `docker ps` wall time through the tunnel, against the remote daemon's
 #     own socket, and with DOCKER_HOST=ssh://.
-#   - the same two `docker ps` over a long link, emulated (BENCH_LINK_RTTS).
+#   - `docker ps` through the tunnel (with and without docker.warm) and with
+#     DOCKER_HOST=ssh:// over long links, emulated by scripts/delay-relay.mjs
+#     in front of the remote sshd (BENCH_LINK_RTTS).
 #   sudo npm run bench [-- MTU...]      (default MTUs: 1500 auto; BENCH_SECONDS=5,
 #                                        BENCH_ROUNDS=3, BENCH_LINK_RTTS="20 100" ms, "" for none)
 # The competitors take turns within each round, so that a noisy neighbour on
