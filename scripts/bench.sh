@@ -30,14 +30,9 @@ mtus=("$@"); [ ${#mtus[@]} -gt 0 ] || mtus=(1500 auto)
 secs=${BENCH_SECONDS:-5}
 rounds=${BENCH_ROUNDS:-3}
 link_rtts=${BENCH_LINK_RTTS-20 100}
-lab=bench; octet=216; net=10.$octet
-dir=/run/cloudbridge-lab/$lab
-rns=cb-$lab-r
-export CLOUDBRIDGE_RUN_DIR=/run/cloudbridge-bench
-cb() { node dist/src/cli/main.js "$@"; }
+source scripts/bench-lib.sh
 # cb, quiet unless it fails
 cb_quiet() { local out; out=$(cb "$@" 2>&1) || { echo "bench: cloudbridge $*: $out" >&2; return 1; }; }
-ms_now() { date +%s%3N; }
 rows=()
 extra=()
 
@@ -50,7 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 bash scripts/lab.sh up $lab $octet >/dev/null
-ssh_opts=(-o BatchMode=yes -c aes128-gcm@openssh.com -o UserKnownHostsFile=$dir/known_hosts -i $dir/id_ed25519 -o "SetEnv=X=cloudbridge-bench-ssh")
 
 # iperf3, one direction: MB/s as the receiver counted it. $1 server address in
 # the remote namespace, $2 address:port to dial, $3 extra flags (-R, -P 4)
@@ -145,15 +139,11 @@ for mtu in "${mtus[@]}"; do
 
   # ssh -w at the same MTU, same cipher, addresses set by hand as the seed recipe does
   t0=$(ms_now)
-  ssh -f -N -w 77:77 -o Tunnel=point-to-point -o ExitOnForwardFailure=yes "${ssh_opts[@]}" root@$net.0.2
-  for _ in $(seq 100); do [ -e /sys/class/net/tun77 ] && ip -n $rns link show tun77 >/dev/null 2>&1 && break; sleep 0.05; done
   sshmtu=$mtu; [ "$mtu" = auto ] && sshmtu=16000
-  ip addr add $net.2.1 peer $net.2.2 dev tun77 && ip link set tun77 mtu "$sshmtu" up
-  ip -n $rns addr add $net.2.2 peer $net.2.1 dev tun77 && ip -n $rns link set tun77 mtu "$sshmtu" up
-  until ping -c 1 -W 1 $net.2.2 >/dev/null 2>&1; do :; done
+  sshw_up "$sshmtu"
   connect=$(( $(ms_now) - t0 ))
   measure "ssh -w mtu $sshmtu" $net.2.2 $net.2.2:5201 $net.2.2 "$connect"
-  pkill -f "ssh -f -N -w 77:77" || true
+  sshw_down
   sleep 0.3
 done
 

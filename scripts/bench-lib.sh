@@ -1,0 +1,20 @@
+# Shared by scripts/bench*.sh (sourced): the bench lab's names, cloudbridge
+# from this checkout, and plain `ssh -w` set up by hand as the seed recipe does.
+lab=bench; octet=216; net=10.$octet
+dir=/run/cloudbridge-lab/$lab
+rns=cb-$lab-r
+export CLOUDBRIDGE_RUN_DIR=/run/cloudbridge-bench
+cb() { node dist/src/cli/main.js "$@"; }
+ms_now() { date +%s%3N; }
+ssh_opts=(-o BatchMode=yes -c aes128-gcm@openssh.com -o UserKnownHostsFile=$dir/known_hosts -i $dir/id_ed25519 -o "SetEnv=X=cloudbridge-bench-ssh")
+
+# `ssh -w` on tun77 at both ends, $net.2.1 here and $net.2.2 there, MTU $1;
+# returns once a ping crosses it
+sshw_up() {
+  ssh -f -N -w 77:77 -o Tunnel=point-to-point -o ExitOnForwardFailure=yes "${ssh_opts[@]}" root@$net.0.2
+  for _ in $(seq 100); do [ -e /sys/class/net/tun77 ] && ip -n $rns link show tun77 >/dev/null 2>&1 && break; sleep 0.05; done
+  ip addr add $net.2.1 peer $net.2.2 dev tun77 && ip link set tun77 mtu "$1" up
+  ip -n $rns addr add $net.2.2 peer $net.2.1 dev tun77 && ip -n $rns link set tun77 mtu "$1" up
+  until ping -c 1 -W 1 $net.2.2 >/dev/null 2>&1; do :; done
+}
+sshw_down() { pkill -f "ssh -f -N -w 77:77" || true; }
