@@ -41,7 +41,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
 
   const hop = (name: string, given: { user?: string | undefined; port?: number | undefined }, depth: number, isTarget: boolean): SshHop[] => {
     if (depth > MAX_JUMPS) throw new Error(`ProxyJump chain for ${env.host} is longer than ${MAX_JUMPS} hops (a loop?)`);
-    const o = resolveSshHost(files, name, ctx);
+    const o = resolveSshHost(files, name, ctx, (isTarget && env.explicit.user ? env.user : undefined) ?? given.user);
     const jumps = o.proxyJump ? parseProxyJump(o.proxyJump).flatMap((j) => hop(j.host, j, depth + 1, false)) : [];
     const me: SshHop = {
       name,

@@ -6,8 +6,10 @@ import { globMatch, patternListMatches } from './patterns.js';
  * The part of ssh_config(5) cloudbridge honours, read the way ssh reads it:
  * files in order (the user's, then the system's), `Host` blocks matched
  * against the name given, the first value found for an option wins, except
- * IdentityFile, which accumulates. `Match` blocks are skipped (they need
- * conditions ssh evaluates at run time); `Include` is followed.
+ * IdentityFile, which accumulates. `Match` blocks apply as ssh decides
+ * (host, originalhost, user, localuser, tagged, all, canonical, final, each
+ * negatable), except that `exec` and `localnetwork` are not evaluated: a
+ * block that needs them does not apply. `Include` is followed.
  */
 export interface SshHostOptions {
   readonly hostName?: string;
@@ -27,10 +29,35 @@ interface Line {
   readonly args: readonly string[];
 }
 
+/** One condition of a Match line: `host a,b*`, `!user root`, `final`. */
+interface Criterion {
+  readonly name: string;
+  readonly negate: boolean;
+  readonly patterns: readonly string[];
+}
+
 interface Block {
-  /** Host patterns; undefined for the lines before any Host (they apply to all). */
+  /** Host patterns; undefined for the lines before any Host (they apply to all) and for Match blocks. */
   readonly patterns: readonly string[] | undefined;
+  /** A Match block's conditions, all of which must hold. */
+  readonly match?: readonly Criterion[];
   readonly lines: Line[];
+}
+
+/** Criteria without an argument; the others take one comma-separated list. */
+const BARE_CRITERIA = new Set(['all', 'canonical', 'final']);
+const EVALUATED = new Set([...BARE_CRITERIA, 'host', 'originalhost', 'user', 'localuser', 'tagged']);
+
+function parseMatch(args: readonly string[]): Criterion[] {
+  const criteria: Criterion[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!.toLowerCase();
+    const negate = word.startsWith('!');
+    const name = negate ? word.slice(1) : word;
+    const patterns = BARE_CRITERIA.has(name) ? [] : (args[++i] ?? '').split(',').filter(Boolean);
+    criteria.push({ name, negate, patterns });
+  }
+  return criteria;
 }
 
 /** Splits one line into keyword and arguments: `Key value`, `Key=value`, double quotes. */
@@ -48,16 +75,14 @@ function tokenize(raw: string): Line | undefined {
 
 export function parseSshConfig(text: string, include: (pattern: string) => string[] = () => []): Block[] {
   const blocks: Block[] = [{ patterns: undefined, lines: [] }];
-  let skipping = false;
   for (const raw of text.split('\n')) {
     const l = tokenize(raw);
     if (!l) continue;
     if (l.key === 'host') {
       blocks.push({ patterns: l.args, lines: [] });
-      skipping = false;
     } else if (l.key === 'match') {
-      skipping = true;
-    } else if (!skipping) {
+      blocks.push({ patterns: undefined, match: parseMatch(l.args), lines: [] });
+    } else {
       if (l.key === 'include') {
         for (const pattern of l.args) {
           for (const body of include(pattern)) blocks[blocks.length - 1]!.lines.push(...parseSshConfig(body).flatMap((b) => b.lines));
@@ -88,20 +113,73 @@ function expand(value: string, host: string, user: string, port: number, ctx: Ex
 
 const YES_NO: Record<string, 'yes' | 'accept-new' | 'no'> = { yes: 'yes', 'accept-new': 'accept-new', no: 'no', off: 'no', ask: 'yes' };
 
-/** The options for `name` from parsed files, in order; first value wins. */
-export function resolveSshHost(files: readonly Block[][], name: string, ctx: ExpandContext): SshHostOptions {
+/** What Match criteria are held against: the options found so far, as ssh does. */
+interface MatchState {
+  /** HostName so far (%h expanded), else the name given. */
+  readonly host: string;
+  readonly originalHost: string;
+  /** The user given with the name, else User so far, else the local user. */
+  readonly user: string;
+  readonly localUser: string;
+  readonly tag: string | undefined;
+  readonly finalPass: boolean;
+}
+
+function criterionHolds(c: Criterion, s: MatchState): boolean {
+  const list = (v: string | undefined): boolean => v !== undefined && patternListMatches(c.patterns, v);
+  switch (c.name) {
+    case 'all': return true;
+    // ssh's second pass (after canonicalisation, or asked for by `final`)
+    case 'canonical': case 'final': return s.finalPass;
+    case 'host': return list(s.host);
+    case 'originalhost': return list(s.originalHost);
+    case 'user': return list(s.user);
+    case 'localuser': return list(s.localUser);
+    case 'tagged': return list(s.tag ?? '');
+    default: return false;
+  }
+}
+
+/** Every criterion holds; one this reader does not evaluate (exec, localnetwork, newer ones) makes the block not apply, negated or not. */
+const matchHolds = (criteria: readonly Criterion[], s: MatchState): boolean =>
+  criteria.length > 0 && criteria.every((c) => EVALUATED.has(c.name) && criterionHolds(c, s) !== c.negate);
+
+/**
+ * The options for `name` from parsed files, in order; first value wins.
+ * `givenUser` is a user named with the host (user@host, or cloudbridge's
+ * own `user`), which Match user sees before any User line.
+ */
+export function resolveSshHost(files: readonly Block[][], name: string, ctx: ExpandContext, givenUser?: string): SshHostOptions {
   const first = new Map<string, readonly string[]>();
   const identityFiles: string[] = [];
-  for (const blocks of files) {
-    for (const b of blocks) {
-      if (b.patterns && !hostPatternsMatch(b.patterns, name)) continue;
-      for (const l of b.lines) {
-        if (l.key === 'identityfile') identityFiles.push(...l.args.slice(0, 1));
-        else if (!first.has(l.key)) first.set(l.key, l.args);
+  const one = (k: string): string | undefined => first.get(k)?.[0];
+  const pass = (finalPass: boolean): void => {
+    for (const blocks of files) {
+      for (const b of blocks) {
+        if (b.patterns && !hostPatternsMatch(b.patterns, name)) continue;
+        if (b.match) {
+          const state: MatchState = {
+            host: one('hostname')?.replace(/%h/g, name) ?? name,
+            originalHost: name,
+            user: givenUser ?? one('user') ?? ctx.localUser,
+            localUser: ctx.localUser,
+            tag: one('tag'),
+            finalPass,
+          };
+          if (!matchHolds(b.match, state)) continue;
+        }
+        for (const l of b.lines) {
+          const file = l.args[0];
+          if (l.key === 'identityfile') {
+            if (file !== undefined && !identityFiles.includes(file)) identityFiles.push(file);
+          } else if (!first.has(l.key)) first.set(l.key, l.args);
+        }
       }
     }
-  }
-  const one = (k: string): string | undefined => first.get(k)?.[0];
+  };
+  pass(false);
+  // `Match final` anywhere: ssh reads everything again, values found so far kept
+  if (files.some((blocks) => blocks.some((b) => b.match?.some((c) => c.name === 'final')))) pass(true);
   const hostName = one('hostname')?.replace(/%h/g, name);
   const user = one('user');
   const portText = one('port');

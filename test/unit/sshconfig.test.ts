@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,8 +28,8 @@ Host web web.prod.acme !db.prod.acme
   IdentitiesOnly yes
   StrictHostKeyChecking accept-new
 
-Match host db*
-  User nobody-should-see-this
+Match host db* !originalhost db9
+  User dbadmin
 
 Host *
   User fallback
@@ -60,12 +61,113 @@ test('first value wins, IdentityFile accumulates in order, tokens expand', (t) =
   t.deepEqual(bastion.identityFiles, ['/home/dev/.ssh/bastion_jump', '/home/dev/.ssh/id_ed25519']);
 });
 
-test('Match blocks are skipped, keywords are case-insensitive, Key=value works', (t) => {
-  const db = resolveSshHost(files, 'db1', ctx);
-  t.is(db.user, 'fallback');
+test('Match blocks apply where their criteria hold, keywords are case-insensitive, Key=value works', (t) => {
+  t.is(resolveSshHost(files, 'db1', ctx).user, 'dbadmin');
+  t.is(resolveSshHost(files, 'db9', ctx).user, 'fallback');
   const eq = resolveSshHost([parseSshConfig('HOST a\n  hostname=10.0.0.1\n  PORT = 23\n')], 'a', ctx);
   t.is(eq.hostName, '10.0.0.1');
   t.is(eq.port, 23);
+});
+
+test('Match: host is the HostName so far, originalhost the name given, user the given one first', (t) => {
+  const cfg = [parseSshConfig(`
+Host web
+  HostName web.corp.internal
+Match host *.corp.internal
+  ProxyJump bastion.corp
+Match originalhost web
+  Port 2200
+Match user deploy
+  IdentityFile ~/.ssh/deploy
+Match !localuser dev
+  IdentitiesOnly yes
+Match all
+  IdentityFile ~/.ssh/id_ed25519
+`)];
+  const web = resolveSshHost(cfg, 'web', ctx);
+  t.is(web.proxyJump, 'bastion.corp', 'matched on the HostName given before it');
+  t.is(web.port, 2200);
+  t.deepEqual(web.identityFiles, ['/home/dev/.ssh/id_ed25519']);
+  t.is(web.identitiesOnly, undefined);
+  t.deepEqual(resolveSshHost(cfg, 'web', ctx, 'deploy').identityFiles, ['/home/dev/.ssh/deploy', '/home/dev/.ssh/id_ed25519']);
+  t.is(resolveSshHost(cfg, 'web', { home: '/root', localUser: 'root' }).identitiesOnly, true);
+  const other = resolveSshHost(cfg, 'db.corp.internal', ctx);
+  t.is(other.proxyJump, 'bastion.corp');
+  t.is(other.port, undefined);
+});
+
+test('Match: exec and localnetwork are not evaluated, so their blocks do not apply; final applies on a second reading', (t) => {
+  const cfg = [parseSshConfig(`
+Match exec "test -e /etc/vpn-up"
+  ProxyJump never-a
+Match !exec "true" host *
+  ProxyJump never-b
+Match localnetwork 10.0.0.0/8
+  ProxyJump never-c
+Match
+  ProxyJump never-d
+Host app
+  HostName app.internal
+Match final host *.internal
+  User late
+  Port 2201
+Host *
+  Port 22
+`)];
+  const app = resolveSshHost(cfg, 'app', ctx);
+  t.is(app.proxyJump, undefined);
+  t.is(app.user, 'late', 'User was not set on the first reading');
+  t.is(app.port, 22, 'Port was: first value wins across readings');
+  t.is(resolveSshHost(cfg, 'other', ctx).user, undefined);
+});
+
+test('resolution agrees with OpenSSH\'s own (ssh -G) on Host and Match blocks', (t) => {
+  const text = `
+Host web
+  HostName web.corp.internal
+Match host *.corp.internal
+  ProxyJump bastion.corp
+Match originalhost web
+  Port 2200
+Match user deploy
+  IdentityFile ~/.ssh/deploy
+Match !localuser nobody-here
+  IdentitiesOnly yes
+Match exec "false"
+  ProxyJump never
+Host app db?
+  HostName %h.internal
+Match final host *.internal !originalhost db9
+  User late
+  Port 2201
+Match all
+  IdentityFile ~/.ssh/id_ed25519
+Host *
+  Port 22
+`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshg-'));
+  const file = path.join(dir, 'ssh_config');
+  fs.writeFileSync(file, text);
+  const localUser = os.userInfo().username;
+  // home "~": the files come out as ssh -G prints them
+  const here = { home: '~', localUser };
+  for (const spec of ['web', 'deploy@web', 'app', 'db1', 'db9', 'other']) {
+    const [givenUser, name] = spec.includes('@') ? spec.split('@') as [string, string] : [undefined, spec];
+    const g = new Map<string, string[]>();
+    for (const line of execFileSync('ssh', ['-G', '-F', file, spec], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')) {
+      const [k, ...v] = line.split(' ');
+      if (k) g.set(k, [...(g.get(k) ?? []), v.join(' ')]);
+    }
+    const o = resolveSshHost([parseSshConfig(text)], name, here, givenUser);
+    t.deepEqual({
+      hostname: o.hostName ?? name, user: givenUser ?? o.user ?? localUser, port: String(o.port ?? 22),
+      proxyjump: o.proxyJump, identitiesonly: o.identitiesOnly ? 'yes' : 'no', identityfile: o.identityFiles,
+    }, {
+      hostname: g.get('hostname')![0], user: g.get('user')![0], port: g.get('port')![0],
+      proxyjump: g.get('proxyjump')?.[0], identitiesonly: g.get('identitiesonly')![0], identityfile: g.get('identityfile'),
+    }, spec);
+  }
+  fs.rmSync(dir, { recursive: true });
 });
 
 test('ProxyJump values: user@host:port lists and none', (t) => {
