@@ -30,35 +30,80 @@ function defaultIdentities(home: string): string[] {
   return ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((n) => path.join(home, '.ssh', n)).filter((p) => fs.existsSync(p));
 }
 
-/** What to offer a hop, in order: the agent (unless IdentitiesOnly), then each usable key file. */
+/**
+ * The agent as IdentitiesOnly sees it: only the keys the configured identity
+ * files name. ssh asks the agent for those even where only the public half is
+ * on disk (IdentityFile key.pub, a hardware or password-manager agent).
+ */
+class NamedKeysAgent extends ssh2.OpenSSHAgent {
+  constructor(socket: string, private readonly named: readonly Buffer[]) {
+    super(socket);
+  }
+
+  override getIdentities(cb: Parameters<ssh2.OpenSSHAgent['getIdentities']>[0]): void {
+    super.getIdentities((err, keys) => cb(err, keys?.filter((k) => 'getPublicSSH' in k && this.named.some((n) => n.equals(k.getPublicSSH())))));
+  }
+}
+
+/** An identity file as read. */
+interface Identity {
+  readonly file: string;
+  /** The private key, when it can be used itself. */
+  readonly key?: { readonly text: Buffer; readonly passphrase: string | undefined };
+  /** Its public half (from the file itself or FILE.pub): how the agent's copy is known. */
+  readonly public?: Buffer;
+  /** Why the private key cannot be used itself. */
+  readonly problem?: string;
+}
+
+function readIdentity(file: string, passphrase: string | undefined): Identity {
+  let text: Buffer;
+  try {
+    text = fs.readFileSync(file);
+  } catch (err) {
+    return { file, problem: `${file}: ${(err as NodeJS.ErrnoException).code}` };
+  }
+  const parsed = ssh2.utils.parseKey(text, passphrase);
+  if (!(parsed instanceof Error)) {
+    return parsed.isPrivateKey() ? { file, key: { text, passphrase }, public: parsed.getPublicSSH() } : { file, public: parsed.getPublicSSH() };
+  }
+  const problem = /encrypted/i.test(parsed.message)
+    ? `${file} is protected by a passphrase (run connect on a terminal to be asked, or load it into ssh-agent)`
+    : `${file}: ${parsed.message}`;
+  // a key that cannot be opened here may still be in the agent, named by its .pub
+  const pub = fs.existsSync(`${file}.pub`) ? ssh2.utils.parseKey(fs.readFileSync(`${file}.pub`)) : undefined;
+  return pub && !(pub instanceof Error) ? { file, public: pub.getPublicSSH(), problem } : { file, problem };
+}
+
+/**
+ * What to offer a hop, in order: the agent's keys (with IdentitiesOnly, only
+ * those the identity files name), then each identity file's private key.
+ */
 function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[]; tried: string[]; problems: string[] } {
   const methods: AnyAuthMethod[] = [];
   const tried: string[] = [];
   const problems: string[] = [];
   const agent = findAgent(opts.user, opts.agent);
   const files = hop.identityFiles.length > 0 ? hop.identityFiles : defaultIdentities(opts.user.home);
-  if (agent && fs.existsSync(agent) && !(hop.identitiesOnly && files.length > 0)) {
-    methods.push({ type: 'agent', username: hop.user, agent });
-    tried.push('agent');
+  const identities = files.map((f) => readIdentity(f, opts.passphrases?.get(f)));
+  if (agent && fs.existsSync(agent)) {
+    const named = identities.flatMap((i) => (i.public ? [i.public] : []));
+    if (!hop.identitiesOnly) {
+      methods.push({ type: 'agent', username: hop.user, agent });
+      tried.push('agent');
+    } else if (named.length > 0) {
+      methods.push({ type: 'agent', username: hop.user, agent: new NamedKeysAgent(agent, named) });
+      tried.push('agent (the named keys)');
+    }
   }
-  for (const file of files) {
-    let key: Buffer;
-    try {
-      key = fs.readFileSync(file);
-    } catch (err) {
-      problems.push(`${file}: ${(err as NodeJS.ErrnoException).code}`);
-      continue;
+  for (const i of identities) {
+    if (i.key) {
+      const { text: key, passphrase } = i.key;
+      methods.push(passphrase === undefined ? { type: 'publickey', username: hop.user, key } : { type: 'publickey', username: hop.user, key, passphrase });
+      tried.push(i.file);
+    } else if (i.problem && !(agent && i.public)) {
+      problems.push(i.problem);
     }
-    const passphrase = opts.passphrases?.get(file);
-    const parsed = ssh2.utils.parseKey(key, passphrase);
-    if (parsed instanceof Error) {
-      problems.push(/encrypted/i.test(parsed.message)
-        ? `${file} is protected by a passphrase (run connect on a terminal to be asked, or load it into ssh-agent)`
-        : `${file}: ${parsed.message}`);
-      continue;
-    }
-    methods.push(passphrase === undefined ? { type: 'publickey', username: hop.user, key } : { type: 'publickey', username: hop.user, key, passphrase });
-    tried.push(file);
   }
   return { methods, tried, problems };
 }

@@ -75,6 +75,27 @@ test.serial('keys only in an ssh-agent (no IdentityFile anywhere), found through
   await upAndDown(t, cfg, [], { SUDO_USER: 'root', SUDO_UID: '0', SUDO_GID: '0' });
 });
 
+test.serial('IdentitiesOnly: the agent is asked only for the keys IdentityFile names, and a .pub names one', async (t) => {
+  // the agent (from the test before) holds the lab's key; now also one sshd does not know
+  const other = `${agentDir}/other`;
+  t.is((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other])).exitCode, 0);
+  t.is((await run('ssh-add', [other], { SSH_AUTH_SOCK: agentSock })).exitCode, 0);
+  const naming = (file: string, pub: string, only: boolean): string =>
+    rewriteSshConfig(file, (s) => s.replace(/^(\s*)IdentityFile .*$/gm, `$1IdentityFile ${pub}${only ? '\n$1IdentitiesOnly yes' : ''}`));
+
+  // only the lab key's public half on disk: the agent signs with its copy
+  await upAndDown(t, naming('ssh_config_pub', `${lab.dir}/id_ed25519.pub`, true), ['--agent', agentSock]);
+
+  // the other key named: the lab key is in the agent too, but not offered
+  const refused = await cli(['connect', 'cbj', '--config', naming('ssh_config_other', `${other}.pub`, true), '--agent', agentSock]);
+  t.is(refused.exitCode, 1);
+  t.regex(refused.stderr, /authentication as root on 10\.218\.0\.2:22 failed \(tried: agent \(the named keys\)\)/);
+  t.deepEqual(await leftovers(lab), []);
+
+  // without IdentitiesOnly the agent offers all it holds
+  await upAndDown(t, naming('ssh_config_other_all', `${other}.pub`, false), ['--agent', agentSock]);
+});
+
 test.serial('hashed known_hosts entries are honoured', async (t) => {
   fs.copyFileSync(`${lab.dir}/known_hosts`, `${lab.dir}/known_hosts_hashed`);
   t.is((await run('ssh-keygen', ['-H', '-f', `${lab.dir}/known_hosts_hashed`])).exitCode, 0);
