@@ -14,7 +14,8 @@ import { dockerHostFor } from '../docker/endpoint.js';
 import { errorMessage, UserError } from './errors.js';
 import { formatStatus } from './format.js';
 import { dryRunPlan, formatPlan } from '../plan/dryRun.js';
-import { askPassphrases, encryptedKeys } from '../ssh/passphrase.js';
+import { findAgent } from '../ssh/agent.js';
+import { agentKeys, askPassphrases, encryptedKeys } from '../ssh/passphrase.js';
 import { CONTROLLER_NODE_FLAGS } from '../daemon/nodeFlags.js';
 import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
 import { currentPlatform, listenAddress, type PlatformName } from '../platform/index.js';
@@ -67,7 +68,7 @@ const logLine = (line: string): void => void process.stderr.write(`${new Date().
  * Passphrases for encrypted keys: the waiting `connect` sends them down fd 3
  * (never argv or the environment); in the foreground on a terminal we ask.
  */
-function passphrasesFor(env: EnvironmentConfig, fromFd: boolean): Map<string, string> {
+async function passphrasesFor(env: EnvironmentConfig, fromFd: boolean, agent: string | undefined): Promise<Map<string, string>> {
   if (fromFd) {
     try {
       return new Map(Object.entries(JSON.parse(fs.readFileSync(3, 'utf8') || '{}') as Record<string, string>));
@@ -75,13 +76,16 @@ function passphrasesFor(env: EnvironmentConfig, fromFd: boolean): Map<string, st
       return new Map();
     }
   }
-  const files = encryptedKeys(env, invokingUser());
-  return files.length > 0 && process.stdin.isTTY ? askPassphrases(files) : new Map();
+  if (!process.stdin.isTTY) return new Map();
+  // as ssh: a key the agent holds is not asked for
+  const user = invokingUser();
+  const files = encryptedKeys(env, user, await agentKeys(findAgent(user, agent)));
+  return files.length > 0 ? askPassphrases(files) : new Map();
 }
 
 async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean; verbose: boolean }): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
-  const passphrases = passphrasesFor(env, args.notify);
+  const passphrases = await passphrasesFor(env, args.notify, args.agent);
   let ready = false;
   const report = (msg: object): void => {
     if (args.notify && !ready) process.stdout.write(`${JSON.stringify(msg)}\n`);
@@ -124,7 +128,7 @@ async function connectBackground(envName: string, args: CommonArgs & { force: bo
   if (args.agent) childArgs.push('--agent', args.agent);
   if (args.controlUser) childArgs.push('--control-user');
   if (args.verbose) childArgs.push('--verbose');
-  const passphrases = passphrasesFor(env, false);
+  const passphrases = await passphrasesFor(env, false, args.agent);
   const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
   const stdout = child.stdout!;
   fs.closeSync(log);

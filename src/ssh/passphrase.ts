@@ -6,14 +6,36 @@ import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { sshRouteFor } from './route.js';
 
-/** Key files on the way to the environment that need a passphrase. */
-export function encryptedKeys(env: EnvironmentConfig, user: InvokingUser): string[] {
+/** The public keys an ssh-agent holds; none without one, or when it does not answer within a second. */
+export function agentKeys(socket: string | undefined): Promise<Buffer[]> {
+  if (!socket || !fs.existsSync(socket)) return Promise.resolve([]);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve([]), 1000);
+    new ssh2.OpenSSHAgent(socket).getIdentities((err, keys) => {
+      clearTimeout(timer);
+      resolve(err || !keys ? [] : keys.flatMap((k) => ('getPublicSSH' in k ? [k.getPublicSSH()] : [])));
+    });
+  });
+}
+
+/** FILE.pub's key is among `held`: the agent signs for it and nobody need be asked. */
+function heldBy(file: string, held: readonly Buffer[]): boolean {
+  try {
+    const pub = ssh2.utils.parseKey(fs.readFileSync(`${file}.pub`));
+    return !(pub instanceof Error) && held.some((h) => h.equals(pub.getPublicSSH()));
+  } catch {
+    return false;
+  }
+}
+
+/** Key files on the way to the environment that need a passphrase, but for those the agent holds (`held`). */
+export function encryptedKeys(env: EnvironmentConfig, user: InvokingUser, held: readonly Buffer[] = []): string[] {
   const route = sshRouteFor(env, user);
   const files = [...route.jumps, route.target].flatMap((h) => h.identityFiles);
   return [...new Set(files)].filter((f) => {
     try {
       const parsed = ssh2.utils.parseKey(fs.readFileSync(f));
-      return parsed instanceof Error && /encrypted/i.test(parsed.message);
+      return parsed instanceof Error && /encrypted/i.test(parsed.message) && !heldBy(f, held);
     } catch {
       return false;
     }

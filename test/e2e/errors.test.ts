@@ -89,6 +89,24 @@ test.serial('a key with a passphrase: a clear error without a terminal, a prompt
   t.regex(r.stdout, /cbe: up/);
   t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
+
+  // the same key held by an ssh-agent (known by id_locked.pub): on a terminal nobody is asked, as with ssh
+  fs.copyFileSync(path.join(lab.dir, 'id_ed25519.pub'), `${key}.pub`);
+  const agentDir = fs.mkdtempSync('/tmp/ssh-cbe-');
+  const sock = `${agentDir}/agent.1`;
+  const agent = await run('ssh-agent', ['-a', sock]);
+  const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)![1]);
+  try {
+    t.is((await run('ssh-add', [path.join(lab.dir, 'id_ed25519')], { SSH_AUTH_SOCK: sock })).exitCode, 0);
+    const held = await run('sh', ['-c', `sleep 3 | script -qec '${cmd} --agent ${sock}' /dev/null`], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, SSH_AUTH_SOCK: '' });
+    t.notRegex(held.stdout, /Enter passphrase/);
+    t.regex(held.stdout, /cbe: up/);
+    t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  } finally {
+    process.kill(agentPid);
+    fs.rmSync(agentDir, { recursive: true, force: true });
+  }
+  t.deepEqual(await leftovers(lab), []);
 });
 
 test.serial('sshd without PermitTunnel', async (t) => {
