@@ -26,7 +26,7 @@ export function formatStatus(list: readonly Status[]): string {
           `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu === s.remoteMtu || !s.remoteMtu ? s.mtu : `${s.mtu} here, ${s.remoteMtu} there`}, packets out ${s.datapath.outbound === 'c' ? 'C' : 'JavaScript'}, in ${s.datapath.inbound === 'c' ? 'C' : 'JavaScript'}`,
           `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
         ] : ['  tunnel  none (tunnel: false): SSH forwarding only']),
-        `  docker  ${s.dockerHost ?? 'off'}${s.dockerSocket ? `: ${s.dockerSocket.active} open, ${s.dockerSocket.total} total (${s.dockerSocket.spareUsed} on a channel opened ahead), ${s.dockerSocket.refused} refused, ${s.dockerSocket.pingsAnswered} version checks answered here` : ''}`,
+        `  docker  ${s.dockerHost ?? 'off'}${s.dockerSocket ? `: ${s.dockerSocket.active} open, ${s.dockerSocket.total} total (${s.dockerSocket.spareUsed} on a channel opened ahead), ${s.dockerSocket.refused} refused; version checks answered here: ${s.dockerSocket.pingsAnswered}` : ''}`,
         ...s.socks.map((x) => `  socks   socks5h://${x.listen}: ${x.stats.active} open, ${x.stats.total} total, ${x.stats.refused} refused`),
         ...(s.local ? [`  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`] : []),
         ...(s.allow ? [

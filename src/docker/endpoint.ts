@@ -23,7 +23,8 @@ export function pingDocker(dockerHost: string, timeoutMs: number): Promise<void>
         return { host: u.hostname, port: Number(u.port) };
       })();
   return new Promise((resolve, reject) => {
-    const req = http.get({ ...target, path: '/_ping', timeout: timeoutMs }, (res) => {
+    // its own connection, closed after (Node's shared agent would keep it open and idle)
+    const req = http.get({ ...target, path: '/_ping', timeout: timeoutMs, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
