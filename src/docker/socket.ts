@@ -50,6 +50,9 @@ const SPARE_MIN_LIFE_MS = 10_000;
 const ASK_TIMEOUT_MS = 5000;
 const PING_METHODS: readonly PingMethod[] = ['HEAD', 'GET'];
 
+/** The daemon answered /_ping, but not with a plain 200 that can be given again. */
+class UnreplayableAnswer extends Error {}
+
 /** The daemon's answers to HEAD and GET /_ping, asked together on `stream`, which stays open for the next request. */
 function askPings(stream: Duplex): Promise<Answers> {
   const byMethod = new Map<PingMethod, Buffer>();
@@ -69,11 +72,11 @@ function askPings(stream: Duplex): Promise<Answers> {
         const method = PING_METHODS[byMethod.size]!;
         const n = responseLength(buf, method);
         if (n === undefined) return;
-        if (n === null) return done(new Error(`unexpected answer to ${method} /_ping`));
+        if (n === null) return done(new UnreplayableAnswer(`unexpected answer to ${method} /_ping`));
         byMethod.set(method, Buffer.from(buf.subarray(0, n)));
         buf = buf.subarray(n);
       }
-      done(buf.length ? new Error('more than the answers to /_ping') : undefined);
+      done(buf.length ? new UnreplayableAnswer('more than the answers to /_ping') : undefined);
     };
     const timer = setTimeout(() => done(new Error(`no answer to /_ping within ${ASK_TIMEOUT_MS} ms`)), ASK_TIMEOUT_MS);
     stream.on('data', onData).on('close', onClose).on('error', done);
@@ -97,6 +100,8 @@ export class DockerSocket {
   private spare: Spare | undefined;
   private answers: Answers | undefined;
   private warming = false;
+  /** The daemon answers /_ping in a way that cannot be replayed (a filtering proxy, say): no spares this session. */
+  private unreplayable = false;
   private closed = false;
 
   private constructor(private readonly deps: DockerSocketDeps) {}
@@ -121,12 +126,13 @@ export class DockerSocket {
   /** A new session: what was read on the last one is forgotten, and a spare opened on this one. */
   sessionUp(): void {
     this.answers = undefined;
+    this.unreplayable = false;
     this.warm();
   }
 
   /** Opens the spare if there is none and the session is up (after each use), asking /_ping on it when the answers are old. */
   private warm(): void {
-    if (!this.deps.warm || this.spare || this.warming || this.closed) return;
+    if (!this.deps.warm || this.spare || this.warming || this.closed || this.unreplayable) return;
     this.warming = true;
     this.deps.dialIfUp()
       .then(async (stream) => {
@@ -153,8 +159,10 @@ export class DockerSocket {
         });
         stream.resume();
       })
-      // no session, no daemon: the next connection dials and says so itself
-      .catch(() => {})
+      // no session or no daemon: the next connection dials and finds out itself
+      .catch((err: Error) => {
+        if (err instanceof UnreplayableAnswer) this.unreplayable = true;
+      })
       .finally(() => (this.warming = false));
   }
 
