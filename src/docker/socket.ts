@@ -108,7 +108,9 @@ export class DockerSocket {
 
   static async serve(at: Endpoint, deps: DockerSocketDeps): Promise<{ socket: DockerSocket; close(): Promise<void> }> {
     const socket = new DockerSocket(deps);
-    const server = await serve(net.createServer((c) => socket.accept(c)), at, deps.owner);
+    // half-open: `docker run` and `docker exec` shut their side down when
+    // stdin is done and read the container's output after
+    const server = await serve(net.createServer({ allowHalfOpen: true }, (c) => socket.accept(c)), at, deps.owner);
     return {
       socket,
       close: async () => {
@@ -240,8 +242,8 @@ export class DockerSocket {
       }
       finish(buf);
     };
-    // gone before a whole request: the channel is closed by join
-    local.on('data', onData).once('close', () => finish(buf));
+    // done or gone before a whole request: what came goes on (join closes the channel if it is gone)
+    local.on('data', onData).once('end', () => finish(buf)).once('close', () => finish(buf));
     local.resume();
   }
 }

@@ -136,7 +136,9 @@ export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promis
       },
     );
   };
-  const server = deps.tls ? tls.createServer(deps.tls, onConnection) : net.createServer(onConnection);
+  // half-open: a client that is done sending (shutdown, as docker's attach
+  // and `nc -N` do) still gets everything the target sends after
+  const server = deps.tls ? tls.createServer({ ...deps.tls, allowHalfOpen: true }, onConnection) : net.createServer({ allowHalfOpen: true }, onConnection);
   if (deps.tls) server.on('tlsClientError', () => {});
   return { stats, ...(await serve(server, fwd.listen, deps.owner)) };
 }

@@ -74,7 +74,7 @@ export function replyFor(err: Error): number {
  */
 export function handleSocks(sock: net.Socket, deps: SocksDeps, stats: ListenerStats): void {
   let buf: Buffer = Buffer.alloc(0);
-  let state: 'greeting' | 'auth' | 'request' | 'connecting' = 'greeting';
+  let state: 'greeting' | 'auth' | 'request' | 'connecting' | 'spliced' = 'greeting';
   const fail = (code?: number): void => {
     if (code !== undefined) sock.end(reply(code));
     else sock.destroy();
@@ -138,6 +138,7 @@ export function handleSocks(sock: net.Socket, deps: SocksDeps, stats: ListenerSt
       (remote) => {
         if (sock.destroyed) return void remote.destroy();
         track(sock, stats, deps.traffic);
+        state = 'spliced';
         sock.write(reply(REP.ok));
         if (buf.length) remote.write(buf); // sent early by an eager client
         splice(sock, remote);
@@ -147,11 +148,14 @@ export function handleSocks(sock: net.Socket, deps: SocksDeps, stats: ListenerSt
   };
   sock.on('data', onData);
   sock.on('error', () => {});
+  // done sending before the handshake was through: nothing more will come
+  sock.once('end', () => state !== 'spliced' && sock.destroy());
 }
 
 /** A SOCKS5 listener at `at`. */
 export async function listenSocks(at: Endpoint, deps: SocksDeps, owner: { readonly uid: number; readonly gid: number }): Promise<Listener> {
   const stats: ListenerStats = { active: 0, total: 0, refused: 0 };
-  const server = net.createServer((sock) => handleSocks(sock, deps, stats));
+  // half-open, as the forwards: a client done sending still reads the answer
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => handleSocks(sock, deps, stats));
   return { stats, ...(await serve(server, at, owner)) };
 }

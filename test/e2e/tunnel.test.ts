@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test from 'ava';
-import { CLI, cli, inNs, run, labDown, labUp, leftovers, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
@@ -138,6 +138,18 @@ test.serial('the docker socket answers the version check as the daemon last did,
   const after = await socketStats();
   t.is(after.pingsAnswered, before.pingsAnswered + 2);
   t.is(after.active, 0);
+});
+
+test.serial('docker run through the socket: the container\'s output comes back after the CLI is done sending', async (t) => {
+  await importBusybox(lab, `unix://${lab.dir}/docker.sock`, 'cbt-bb:1');
+  const ours = `unix://${RUN_DIR}/cbt/docker.sock`;
+  // attach: the CLI shuts its side down when it has nothing (more) for stdin, then reads
+  const r = await run('docker', ['-H', ours, 'run', '--rm', '--network', 'none', 'cbt-bb:1', 'echo', 'hello from the remote daemon']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'hello from the remote daemon');
+  const piped = await run('docker', ['-H', ours, 'run', '--rm', '-i', '--network', 'none', 'cbt-bb:1', 'cat'], {}, 'through stdin and back\n');
+  t.is(piped.exitCode, 0, piped.stderr);
+  t.is(piped.stdout, 'through stdin and back');
 });
 
 test.serial('status --json reports devices, addresses, routes and traffic', async (t) => {

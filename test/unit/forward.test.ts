@@ -11,8 +11,8 @@ import { listenStream } from '../../src/forward/listeners.js';
 // remote target would be, and the dialer connects to it directly instead of
 // over SSH (the e2e tests take the SSH path).
 
-async function server(onConn: (s: net.Socket) => void): Promise<{ port: number; close(): void }> {
-  const srv = net.createServer(onConn);
+async function server(onConn: (s: net.Socket) => void, allowHalfOpen = false): Promise<{ port: number; close(): void }> {
+  const srv = net.createServer({ allowHalfOpen }, onConn);
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return { port: (srv.address() as net.AddressInfo).port, close: () => srv.close() };
 }
@@ -66,6 +66,34 @@ test('a stream forward carries both ways, refuses beyond maxConnections and what
   } finally {
     await l.close();
     echo.close();
+  }
+});
+
+test('a client done sending (shutdown, as docker attach and nc -N do) still gets the answer that comes after', async (t) => {
+  // answers only once its peer is done: how many bytes came
+  const counter = await server((s) => {
+    let n = 0;
+    s.on('data', (c: Buffer) => (n += c.length));
+    s.on('end', () => s.end(`got ${n}`));
+  }, true);
+  const l = await listenStream(fwd({ kind: 'inet', host: '127.0.0.1', port: 0 }, { kind: 'inet', host: '127.0.0.1', port: counter.port }), {
+    dial: dialLocal, admits: () => true, owner: { uid: process.getuid!(), gid: process.getgid!() }, tls: undefined, traffic: { active: 0, chunks: 0 },
+  });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      const c = net.connect({ port: l.bound.kind === 'inet' ? l.bound.port : 0, host: '127.0.0.1', allowHalfOpen: true });
+      let got = '';
+      c.on('data', (d: Buffer) => (got += d.toString()));
+      c.on('close', () => resolve(got));
+      c.on('error', () => resolve(got));
+      c.end('twelve bytes');
+    });
+    t.is(answer, 'got 12');
+    await new Promise((r) => setTimeout(r, 50));
+    t.is(l.stats.active, 0, 'and the connection is gone after');
+  } finally {
+    await l.close();
+    counter.close();
   }
 });
 
