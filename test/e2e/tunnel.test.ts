@@ -150,6 +150,20 @@ test.serial('docker run through the socket: the container\'s output comes back a
   const piped = await run('docker', ['-H', ours, 'run', '--rm', '-i', '--network', 'none', 'cbt-bb:1', 'cat'], {}, 'through stdin and back\n');
   t.is(piped.exitCode, 0, piped.stderr);
   t.is(piped.stdout, 'through stdin and back');
+  // request bodies and streamed answers: docker cp both ways, exec -i into a running container
+  const d = (...args: string[]) => run('docker', ['-H', ours, ...args]);
+  t.is((await d('run', '-d', '--name', 'cbt-c1', '--network', 'none', 'cbt-bb:1', 'sleep', '300')).exitCode, 0);
+  try {
+    const file = `${lab.dir}/cp-in.txt`;
+    fs.writeFileSync(file, 'copied there and back\n');
+    t.is((await d('cp', file, 'cbt-c1:/cp.txt')).exitCode, 0);
+    t.is((await d('cp', 'cbt-c1:/cp.txt', `${lab.dir}/cp-out.txt`)).exitCode, 0);
+    t.is(fs.readFileSync(`${lab.dir}/cp-out.txt`, 'utf8'), 'copied there and back\n');
+    const exec = await run('docker', ['-H', ours, 'exec', '-i', 'cbt-c1', 'cat'], {}, 'into a running container\n');
+    t.is(exec.stdout, 'into a running container');
+  } finally {
+    await d('rm', '-f', 'cbt-c1');
+  }
 });
 
 test.serial('status --json reports devices, addresses, routes and traffic', async (t) => {
