@@ -69,8 +69,8 @@ test('Match blocks apply where their criteria hold, keywords are case-insensitiv
   t.is(eq.port, 23);
 });
 
-test('Match: host is the HostName so far, originalhost the name given, user the given one first', (t) => {
-  const cfg = [parseSshConfig(`
+/** Host and Match blocks that lean on each other; IdentitiesOnly for every local user but `except`. */
+const matchBlocks = (except: string): string => `
 Host web
   HostName web.corp.internal
 Match host *.corp.internal
@@ -79,8 +79,12 @@ Match originalhost web
   Port 2200
 Match user deploy
   IdentityFile ~/.ssh/deploy
-Match !localuser dev
+Match !localuser ${except}
   IdentitiesOnly yes
+`;
+
+test('Match: host is the HostName so far, originalhost the name given, user the given one first', (t) => {
+  const cfg = [parseSshConfig(`${matchBlocks('dev')}
 Match all
   IdentityFile ~/.ssh/id_ed25519
 `)];
@@ -122,17 +126,7 @@ Host *
 });
 
 test('resolution agrees with OpenSSH\'s own (ssh -G) on Host and Match blocks', (t) => {
-  const text = `
-Host web
-  HostName web.corp.internal
-Match host *.corp.internal
-  ProxyJump bastion.corp
-Match originalhost web
-  Port 2200
-Match user deploy
-  IdentityFile ~/.ssh/deploy
-Match !localuser nobody-here
-  IdentitiesOnly yes
+  const text = `${matchBlocks('nobody-here')}
 Match exec "false"
   ProxyJump never
 Host app db?
