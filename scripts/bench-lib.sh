@@ -18,3 +18,9 @@ sshw_up() {
   until ping -c 1 -W 1 $net.2.2 >/dev/null 2>&1; do :; done
 }
 sshw_down() { pkill -f "ssh -f -N -w 77:77" || true; }
+
+# median and p99 RTT in ms of pings to $1, "MED P99": $2 of them (200), $3 s apart (0.005)
+rtt() {
+  ping -c "${2:-200}" -i "${3:-0.005}" "$1" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n |
+    awk '{v[NR]=$1} END {if (NR==0) {print "null null"; exit} m=v[int((NR+1)/2)]; p=v[int(NR*0.99)>0?int(NR*0.99):1]; printf "%.3f %.3f\n", m, p}'
+}

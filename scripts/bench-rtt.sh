@@ -25,19 +25,13 @@ sed "s/, mtu: 1500//" "$dir/config.yaml" >"$dir/bench-auto.yaml"
 cb connect $lab --config "$dir/bench-auto.yaml" >/dev/null 2>&1
 sshw_up 16000
 
-# median RTT in ms of $2 pings to $1, $3 s apart
-median() {
-  ping -c "$2" -i "$3" "$1" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n |
-    awk '{v[NR]=$1} END {if (NR == 0) {print "null"; exit} printf "%.3f\n", v[int((NR+1)/2)]}'
-}
-
 echo "cloudbridge bench-rtt, $(date -u +%F), $(nproc) cores, $(uname -r), $(ssh -V 2>&1 | cut -d, -f1)"
 for spacing in 0.005:300 0.05:60; do
   every=${spacing%:*} count=${spacing#*:}
   pairs=()
   for round in $(seq "$rounds"); do
-    a=$(median $net.1.2 "$count" "$every")
-    b=$(median $net.2.2 "$count" "$every")
+    a=$(rtt $net.1.2 "$count" "$every" | cut -d' ' -f1)
+    b=$(rtt $net.2.2 "$count" "$every" | cut -d' ' -f1)
     echo "  every ${every}s, pair $round: cloudbridge $a ms, ssh -w $b ms"
     pairs+=("$a $b")
   done

@@ -57,11 +57,6 @@ iperf() {
   node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8")); const b=j.end&&j.end.sum_received?j.end.sum_received.bits_per_second:0; console.log((b/8/1e6).toFixed(1))' <<<"$out" 2>/dev/null || echo 0
 }
 
-# median and p99 RTT in ms of 200 pings, "MED P99"
-rtt() {
-  ping -c 200 -i 0.005 "$1" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n |
-    awk '{v[NR]=$1} END {if (NR==0) {print "null null"; exit} m=v[int((NR+1)/2)]; p=v[int(NR*0.99)>0?int(NR*0.99):1]; printf "%.3f %.3f\n", m, p}'
-}
 
 # one row: name, iperf bind address, dial address:port, ping target (or -), connect ms
 measure() {

@@ -25,32 +25,35 @@ const REQUEST_LINE = /^([A-Z]+) (\S+) (HTTP\/1\.[01])$/;
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3}) /;
 const PING_PATH = /^(\/v\d+(\.\d+)?)?\/_ping$/;
 
-/** Where the head ends (after the blank line), undefined while it has not, null when it is too long. */
-function headEnd(buf: Buffer): number | undefined | null {
-  const at = buf.indexOf(END, 0, 'latin1');
-  if (at >= 0) return at + END.length <= MAX_HEAD ? at + END.length : null;
-  return buf.length >= MAX_HEAD ? null : undefined;
+/** The first line and headers of the head at the start of `buf`, and where it ends (after the blank line). */
+interface Head {
+  readonly first: string;
+  /** Header names in lower case; a repeated header keeps its last value. */
+  readonly headers: Map<string, string>;
+  readonly length: number;
 }
 
-function headerLines(lines: readonly string[]): Map<string, string> | null {
+/** The head at the start of `buf`: undefined while it has not ended, null when it is too long or a header line is not one. */
+function readHead(buf: Buffer): Head | undefined | null {
+  const at = buf.indexOf(END, 0, 'latin1');
+  if (at < 0) return buf.length >= MAX_HEAD ? null : undefined;
+  if (at + END.length > MAX_HEAD) return null;
+  const [first = '', ...lines] = buf.toString('latin1', 0, at).split('\r\n');
   const headers = new Map<string, string>();
   for (const line of lines) {
     const colon = line.indexOf(':');
     if (colon <= 0) return null;
     headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
-  return headers;
+  return { first, headers, length: at + END.length };
 }
 
 /** The request head at the start of `buf`: undefined while incomplete, null when it is not HTTP/1.x or too long. */
 export function parseRequestHead(buf: Buffer): RequestHead | undefined | null {
-  const end = headEnd(buf);
-  if (end === undefined || end === null) return end;
-  const [first = '', ...rest] = buf.toString('latin1', 0, end - END.length).split('\r\n');
-  const m = REQUEST_LINE.exec(first);
-  const headers = headerLines(rest);
-  if (!m || !headers) return null;
-  return { method: m[1]!, path: m[2]!, version: m[3]!, headers, length: end };
+  const head = readHead(buf);
+  if (!head) return head;
+  const m = REQUEST_LINE.exec(head.first);
+  return m ? { method: m[1]!, path: m[2]!, version: m[3]!, headers: head.headers, length: head.length } : null;
 }
 
 /**
@@ -78,17 +81,16 @@ export function pingRequest(method: PingMethod): Buffer {
  * connection that closes).
  */
 export function responseLength(buf: Buffer, method: PingMethod): number | undefined | null {
-  const end = headEnd(buf);
-  if (end === undefined || end === null) return end;
-  const [first = '', ...rest] = buf.toString('latin1', 0, end - END.length).split('\r\n');
-  const status = STATUS_LINE.exec(first);
-  const headers = headerLines(rest);
-  if (!status || status[1] !== '200' || !headers) return null;
+  const head = readHead(buf);
+  if (!head) return head;
+  const status = STATUS_LINE.exec(head.first);
+  const { headers } = head;
+  if (!status || status[1] !== '200') return null;
   if (headers.has('transfer-encoding') || /\bclose\b/i.test(headers.get('connection') ?? '')) return null;
-  if (method === 'HEAD') return end;
+  if (method === 'HEAD') return head.length;
   const length = headers.get('content-length');
   if (length === undefined || !/^\d{1,5}$/.test(length)) return null;
-  const total = end + Number(length);
+  const total = head.length + Number(length);
   return buf.length >= total ? total : undefined;
 }
 

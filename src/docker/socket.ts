@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../config/forwards.js';
-import { serve, splice, track, type ListenerStats, type StreamTraffic } from '../forward/listeners.js';
+import { serve, spliceWhenOpen, track, type ListenerStats, type StreamTraffic } from '../forward/listeners.js';
 import { parseRequestHead, pingMethod, pingRequest, responseLength, withDate, type PingMethod } from './httpHead.js';
 
 export interface DockerSocketStats extends ListenerStats {
@@ -187,35 +187,15 @@ export class DockerSocket {
       const remote = this.deps.dial();
       // an on-demand session is up now: open the spare for the next one
       void remote.then(() => this.warm(), () => {});
-      return this.join(local, remote, undefined);
+      return spliceWhenOpen(local, remote, this.stats);
     }
     this.stats.spareUsed++;
     const remote = Promise.resolve(spare.take());
     this.warm();
     // answered here only on a spare: its being open says the daemon that answered is still there
     const answers = this.freshAnswers();
-    if (answers) this.answerPing(local, answers, (rest) => this.join(local, remote, rest));
-    else this.join(local, remote, undefined);
-  }
-
-  /** Joins the connection to its channel once open, sending first what was read off it already. */
-  private join(local: net.Socket, remote: Promise<Duplex>, first: Buffer | undefined): void {
-    remote.then(
-      (stream) => {
-        // a spare the daemon closed in the meantime takes the connection with it
-        if (local.destroyed || stream.destroyed || stream.readableEnded) {
-          stream.destroy();
-          local.destroy();
-          return;
-        }
-        if (first?.length) stream.write(first);
-        splice(local, stream);
-      },
-      () => {
-        this.stats.refused++;
-        local.destroy();
-      },
-    );
+    if (answers) this.answerPing(local, answers, (rest) => spliceWhenOpen(local, remote, this.stats, rest));
+    else spliceWhenOpen(local, remote, this.stats);
   }
 
   /** Reads the first request: a version check is answered here; the bytes after it (or the whole request) go on. */
@@ -242,7 +222,7 @@ export class DockerSocket {
       }
       finish(buf);
     };
-    // done or gone before a whole request: what came goes on (join closes the channel if it is gone)
+    // done or gone before a whole request: what came goes on (or the channel is closed, if it is gone)
     local.on('data', onData).once('end', () => finish(buf)).once('close', () => finish(buf));
     local.resume();
   }

@@ -116,6 +116,29 @@ export function splice(local: Duplex, remote: Duplex): void {
   local.resume();
 }
 
+/**
+ * Joins a paused local connection to its remote stream once that is open,
+ * sending first what was read off the connection already. A remote that
+ * failed to open, or closed in the meantime, turns the connection away.
+ */
+export function spliceWhenOpen(local: Duplex, remote: Promise<Duplex>, stats: ListenerStats, first?: Buffer): void {
+  remote.then(
+    (stream) => {
+      if (local.destroyed || stream.destroyed || stream.readableEnded) {
+        stream.destroy();
+        local.destroy();
+        return;
+      }
+      if (first?.length) stream.write(first);
+      splice(local, stream);
+    },
+    () => {
+      stats.refused++;
+      local.destroy();
+    },
+  );
+}
+
 /** A TCP or unix socket listener (TLS optional) whose connections are carried to the target over SSH. */
 export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promise<Listener> {
   const stats: ListenerStats = { active: 0, total: 0, refused: 0 };
@@ -128,13 +151,7 @@ export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promis
     }
     local.pause();
     track(local, stats, deps.traffic);
-    deps.dial(fwd.to).then(
-      (remote) => (local.destroyed ? remote.destroy() : splice(local, remote)),
-      () => {
-        stats.refused++;
-        local.destroy();
-      },
-    );
+    spliceWhenOpen(local, deps.dial(fwd.to), stats);
   };
   // half-open: a client that is done sending (shutdown, as docker's attach
   // and `nc -N` do) still gets everything the target sends after

@@ -4,29 +4,8 @@ import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import ssh2 from 'ssh2';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
+import { publicBeside } from './keys.js';
 import { sshRouteFor } from './route.js';
-
-/** The public keys an ssh-agent holds; none without one, or when it does not answer within a second. */
-export function agentKeys(socket: string | undefined): Promise<Buffer[]> {
-  if (!socket || !fs.existsSync(socket)) return Promise.resolve([]);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve([]), 1000);
-    new ssh2.OpenSSHAgent(socket).getIdentities((err, keys) => {
-      clearTimeout(timer);
-      resolve(err || !keys ? [] : keys.flatMap((k) => ('getPublicSSH' in k ? [k.getPublicSSH()] : [])));
-    });
-  });
-}
-
-/** FILE.pub's key is among `held`: the agent signs for it and nobody need be asked. */
-function heldBy(file: string, held: readonly Buffer[]): boolean {
-  try {
-    const pub = ssh2.utils.parseKey(fs.readFileSync(`${file}.pub`));
-    return !(pub instanceof Error) && held.some((h) => h.equals(pub.getPublicSSH()));
-  } catch {
-    return false;
-  }
-}
 
 /** Key files on the way to the environment that need a passphrase, but for those the agent holds (`held`). */
 export function encryptedKeys(env: EnvironmentConfig, user: InvokingUser, held: readonly Buffer[] = []): string[] {
@@ -35,7 +14,10 @@ export function encryptedKeys(env: EnvironmentConfig, user: InvokingUser, held: 
   return [...new Set(files)].filter((f) => {
     try {
       const parsed = ssh2.utils.parseKey(fs.readFileSync(f));
-      return parsed instanceof Error && /encrypted/i.test(parsed.message) && !heldBy(f, held);
+      if (!(parsed instanceof Error && /encrypted/i.test(parsed.message))) return false;
+      // the agent signs for a key it holds: nobody need be asked
+      const pub = publicBeside(f);
+      return !(pub && held.some((h) => h.equals(pub)));
     } catch {
       return false;
     }

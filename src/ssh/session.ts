@@ -10,6 +10,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { findAgent } from './agent.js';
 import { defaultCiphers, type Cipher } from './ciphers.js';
 import { appendKnownHost, hostKeyName, readKnownHosts, verifyHostKey } from './knownHosts.js';
+import { NamedKeysAgent, publicBeside } from './keys.js';
 import { sshRouteFor, type SshHop } from './route.js';
 
 export interface SshOptions {
@@ -28,21 +29,6 @@ interface HopLimits {
 
 function defaultIdentities(home: string): string[] {
   return ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((n) => path.join(home, '.ssh', n)).filter((p) => fs.existsSync(p));
-}
-
-/**
- * The agent as IdentitiesOnly sees it: only the keys the configured identity
- * files name. ssh asks the agent for those even where only the public half is
- * on disk (IdentityFile key.pub, a hardware or password-manager agent).
- */
-class NamedKeysAgent extends ssh2.OpenSSHAgent {
-  constructor(socket: string, private readonly named: readonly Buffer[]) {
-    super(socket);
-  }
-
-  override getIdentities(cb: Parameters<ssh2.OpenSSHAgent['getIdentities']>[0]): void {
-    super.getIdentities((err, keys) => cb(err, keys?.filter((k) => 'getPublicSSH' in k && this.named.some((n) => n.equals(k.getPublicSSH())))));
-  }
 }
 
 /** An identity file as read. */
@@ -71,8 +57,8 @@ function readIdentity(file: string, passphrase: string | undefined): Identity {
     ? `${file} is protected by a passphrase (run connect on a terminal to be asked, or load it into ssh-agent)`
     : `${file}: ${parsed.message}`;
   // a key that cannot be opened here may still be in the agent, named by its .pub
-  const pub = fs.existsSync(`${file}.pub`) ? ssh2.utils.parseKey(fs.readFileSync(`${file}.pub`)) : undefined;
-  return pub && !(pub instanceof Error) ? { file, public: pub.getPublicSSH(), problem } : { file, problem };
+  const pub = publicBeside(file);
+  return pub ? { file, public: pub, problem } : { file, problem };
 }
 
 /**

@@ -46,7 +46,6 @@ interface Block {
 
 /** Criteria without an argument; the others take one comma-separated list. */
 const BARE_CRITERIA = new Set(['all', 'canonical', 'final']);
-const EVALUATED = new Set([...BARE_CRITERIA, 'host', 'originalhost', 'user', 'localuser', 'tagged']);
 
 function parseMatch(args: readonly string[]): Criterion[] {
   const criteria: Criterion[] = [];
@@ -125,8 +124,9 @@ interface MatchState {
   readonly finalPass: boolean;
 }
 
-function criterionHolds(c: Criterion, s: MatchState): boolean {
-  const list = (v: string | undefined): boolean => v !== undefined && patternListMatches(c.patterns, v);
+/** Whether `c` holds (negation aside); undefined for what this reader does not evaluate (exec, localnetwork, newer ones). */
+function criterionHolds(c: Criterion, s: MatchState): boolean | undefined {
+  const list = (v: string): boolean => patternListMatches(c.patterns, v);
   switch (c.name) {
     case 'all': return true;
     // ssh's second pass (after canonicalisation, or asked for by `final`)
@@ -136,13 +136,16 @@ function criterionHolds(c: Criterion, s: MatchState): boolean {
     case 'user': return list(s.user);
     case 'localuser': return list(s.localUser);
     case 'tagged': return list(s.tag ?? '');
-    default: return false;
+    default: return undefined;
   }
 }
 
-/** Every criterion holds; one this reader does not evaluate (exec, localnetwork, newer ones) makes the block not apply, negated or not. */
+/** Every criterion holds; one not evaluated makes the block not apply, negated or not. */
 const matchHolds = (criteria: readonly Criterion[], s: MatchState): boolean =>
-  criteria.length > 0 && criteria.every((c) => EVALUATED.has(c.name) && criterionHolds(c, s) !== c.negate);
+  criteria.length > 0 && criteria.every((c) => {
+    const holds = criterionHolds(c, s);
+    return holds !== undefined && holds !== c.negate;
+  });
 
 /**
  * The options for `name` from parsed files, in order; first value wins.
