@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "js_glue.h"
+#include "layout.h"
 #include "ssh_in.h"
 #include "ssh_out.h"
 #include "tun.h"
@@ -282,6 +283,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   CHECK(ssh_out_init(env, exports));
   CHECK(ssh_in_init(env, exports));
+  CHECK(layout_init(env, exports));
   return exports;
 }
 

@@ -19,6 +19,22 @@ static inline void put32(uint8_t *p, uint32_t v) {
   p[3] = (uint8_t)v;
 }
 
+/* checkFramed (src/datapath/packet.ts): family header, IP version, lengths;
+ * the parity test in test/unit/parity.test.ts holds the two to one verdict. */
+static inline int framed_ok(const uint8_t *b, size_t len) {
+  if (len < TUN_FRAME_HEADER + 20 || b[0] || b[1] || b[2]) return 0;
+  const uint8_t *ip = b + TUN_FRAME_HEADER;
+  size_t ip_len = len - TUN_FRAME_HEADER;
+  if (b[3] == OPENBSD_AF_INET) {
+    size_t ihl = (size_t)(ip[0] & 15) * 4, total = ((size_t)ip[2] << 8) | ip[3];
+    return (ip[0] >> 4) == 4 && ihl >= 20 && total >= ihl && total <= ip_len;
+  }
+  if (b[3] == OPENBSD_AF_INET6) {
+    return (ip[0] >> 4) == 6 && ip_len >= 40 && 40 + (((size_t)ip[4] << 8) | ip[5]) <= ip_len;
+  }
+  return 0;
+}
+
 /* For a framed IPv4 TCP packet of `len` bytes: its SYN flag, or true when
  * it is too short to tell (JavaScript, which clamps and logs handshakes,
  * then judges it). */

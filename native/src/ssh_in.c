@@ -18,6 +18,7 @@
 
 #include "gcm.h"
 #include "js_glue.h"
+#include "layout.h"
 #include "packet.h"
 
 #define TAG_LEN GCM_TAG
@@ -50,9 +51,6 @@ static napi_value opener_decrypt(napi_env env, napi_callback_info info) {
 
 /* ---- inlet ------------------------------------------------------------ */
 
-enum { ICTL_TUN_ON, ICTL_RECIPIENT, ICTL_PROBE, ICTL_SYN_TO_JS, ICTL_LEN };
-enum { INUM_WINDOW, INUM_LOW_WATER, INUM_PACKETS, INUM_BYTES, INUM_MALFORMED, INUM_DROPPED, INUM_LEN };
-
 struct inlet {
   watched_t io; /* our dup of the SSH socket; first, see js_glue.h */
   napi_env env;
@@ -65,21 +63,6 @@ struct inlet {
   double *num;
   napi_ref opener_ref, ctl_ref, num_ref, payload_ref, end_ref, window_ref;
 };
-
-/* checkFramed (src/datapath/packet.ts): family header, IP version, lengths. */
-static int framed_ok(const uint8_t *b, size_t len) {
-  if (len < TUN_FRAME_HEADER + 20 || b[0] || b[1] || b[2]) return 0;
-  const uint8_t *ip = b + TUN_FRAME_HEADER;
-  size_t ip_len = len - TUN_FRAME_HEADER;
-  if (b[3] == OPENBSD_AF_INET) {
-    size_t ihl = (size_t)(ip[0] & 15) * 4, total = ((size_t)ip[2] << 8) | ip[3];
-    return (ip[0] >> 4) == 4 && ihl >= 20 && total >= ihl && total <= ip_len;
-  }
-  if (b[3] == OPENBSD_AF_INET6) {
-    return (ip[0] >> 4) == 6 && ip_len >= 40 && 40 + (((size_t)ip[4] << 8) | ip[5]) <= ip_len;
-  }
-  return 0;
-}
 
 /* Packets JavaScript must see: a probe's echo reply, handshakes to clamp. */
 static int needs_js(const inlet_t *in, const uint8_t *b, size_t len) {
@@ -217,7 +200,7 @@ static inlet_t *inlet_from(napi_env env, napi_value v) {
   return watched_from(env, v);
 }
 
-/* inlet(socketFd, tunFd, ctl: Int32Array(4), num: Float64Array(6), onPayload(view), onEnd(errno), onWindow()) -> handle */
+/* inlet(socketFd, tunFd, ctl: Int32Array(ICTL_LEN), num: Float64Array(INUM_LEN), onPayload(view), onEnd(errno), onWindow()) -> handle */
 static napi_value js_inlet(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];

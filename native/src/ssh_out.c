@@ -20,6 +20,7 @@
 #include "ssh_out.h"
 #include "gcm.h"
 #include "js_glue.h"
+#include "layout.h"
 #include "packet.h"
 
 #include <errno.h>
@@ -222,15 +223,13 @@ static napi_value js_writer_close(napi_env env, napi_callback_info info) {
 
 /* ---- outlet ----------------------------------------------------------- */
 
-enum { CTL_ENABLED, CTL_RECIPIENT, CTL_MAX_PACKET, CTL_DNS_ADDR, CTL_SYN_TO_JS, CTL_HIGH_WATER, CTL_OTHER_TO_JS, CTL_LEN };
-
 struct outlet {
   napi_env env;
   int closed;
   gcm_t *sealer;
   writer_t *writer;
-  int32_t *ctl;      /* Int32Array(CTL_LEN) written by JavaScript */
-  double *window;    /* Float64Array: [peer window, packets sent here, bytes sent here] */
+  int32_t *ctl;      /* Int32Array(OCTL_LEN) written by JavaScript (layout.h) */
+  double *window;    /* Float64Array(ONUM_LEN): peer window, packets and bytes sent here (layout.h) */
   napi_ref sealer_ref, writer_ref, ctl_ref, window_ref;
   uint8_t pad[4096]; /* random padding, refilled as it runs out */
   size_t pad_at;
@@ -249,20 +248,20 @@ static int needs_js(const outlet_t *o, const uint8_t *b, uint32_t len) {
   if (len < TUN_FRAME_HEADER + 20 || get32(b) != OPENBSD_AF_INET) return 0;
   const uint8_t *ip = b + TUN_FRAME_HEADER;
   uint8_t proto = ip[9];
-  if (proto == 6) return o->ctl[CTL_SYN_TO_JS] && tcp_syn_or_short(b, len);
-  if (o->ctl[CTL_OTHER_TO_JS]) return 1;
-  return proto == 17 && o->ctl[CTL_DNS_ADDR] != 0 && get32(ip + 16) == (uint32_t)o->ctl[CTL_DNS_ADDR];
+  if (proto == 6) return o->ctl[OCTL_SYN_TO_JS] && tcp_syn_or_short(b, len);
+  if (o->ctl[OCTL_OTHER_TO_JS]) return 1;
+  return proto == 17 && o->ctl[OCTL_DNS_ADDR] != 0 && get32(ip + 16) == (uint32_t)o->ctl[OCTL_DNS_ADDR];
 }
 
 size_t outlet_send(outlet_t *o, const uint8_t *arena, const uint32_t *lengths, size_t count, size_t *taken_bytes) {
   writer_t *w = o->writer;
-  if (o->closed || !o->ctl[CTL_ENABLED] || !o->sealer || !o->sealer->ctx || !w || w->dead || w->io.closing) return 0;
+  if (o->closed || !o->ctl[OCTL_ENABLED] || !o->sealer || !o->sealer->ctx || !w || w->dead || w->io.closing) return 0;
   size_t i, off = 0;
   for (i = 0; i < count; i++) {
     uint32_t len = lengths[i];
     const uint8_t *pkt = arena + off;
-    if (len > (uint32_t)o->ctl[CTL_MAX_PACKET] || (double)len > o->window[0] ||
-        (double)(w->tail - w->head) > (double)o->ctl[CTL_HIGH_WATER] || needs_js(o, pkt, len))
+    if (len > (uint32_t)o->ctl[OCTL_MAX_PACKET] || (double)len > o->window[ONUM_WINDOW] ||
+        (double)(w->tail - w->head) > (double)o->ctl[OCTL_HIGH_WATER] || needs_js(o, pkt, len))
       break;
     /* RFC 4253 section 6: 4..19 bytes of padding make all but the length a multiple of 16. */
     size_t body = CD_HEADER + len;
@@ -274,7 +273,7 @@ size_t outlet_send(outlet_t *o, const uint8_t *arena, const uint32_t *lengths, s
     put32(out, (uint32_t)(body + pad - 4));
     out[4] = (uint8_t)pad;
     out[5] = MSG_CHANNEL_DATA;
-    put32(out + 6, (uint32_t)o->ctl[CTL_RECIPIENT]);
+    put32(out + 6, (uint32_t)o->ctl[OCTL_RECIPIENT]);
     put32(out + 10, len);
     memcpy(out + CD_HEADER, pkt, len);
     if (o->pad_at + pad > sizeof o->pad) {
@@ -285,9 +284,9 @@ size_t outlet_send(outlet_t *o, const uint8_t *arena, const uint32_t *lengths, s
     o->pad_at += pad;
     if (gcm_seal(o->sealer, out, total) != 0) break;
     w->tail += total;
-    o->window[0] -= len;
-    o->window[1] += 1;
-    o->window[2] += len;
+    o->window[ONUM_WINDOW] -= len;
+    o->window[ONUM_PACKETS] += 1;
+    o->window[ONUM_BYTES] += len;
     off += len;
   }
   if (i > 0 && !w->polling) writer_flush(w);
@@ -306,16 +305,16 @@ static void outlet_finalize(napi_env env, void *data, void *hint) {
   free(o);
 }
 
-/* outlet(writer: Int32Array(6), window: Float64Array(3)) -> handle; starts without a sealer. */
+/* outlet(writer, ctl: Int32Array(OCTL_LEN), num: Float64Array(ONUM_LEN)) -> handle; starts without a sealer. */
 static napi_value js_outlet(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   writer_t *w = argc >= 3 ? writer_from(env, argv[0]) : NULL;
-  int32_t *ctl = w ? typed_array_data(env, argv[1], napi_int32_array, CTL_LEN) : NULL;
-  double *window = w ? typed_array_data(env, argv[2], napi_float64_array, 3) : NULL;
+  int32_t *ctl = w ? typed_array_data(env, argv[1], napi_int32_array, OCTL_LEN) : NULL;
+  double *window = w ? typed_array_data(env, argv[2], napi_float64_array, ONUM_LEN) : NULL;
   if (!ctl || !window) {
-    napi_throw_type_error(env, NULL, "outlet(writer, ctl: Int32Array(7), window: Float64Array(3))");
+    napi_throw_type_error(env, NULL, "outlet(writer, ctl: Int32Array(layout.outletCtl.LEN), num: Float64Array(layout.outletNum.LEN))");
     return NULL;
   }
   outlet_t *o = calloc(1, sizeof *o);
@@ -363,6 +362,33 @@ static napi_value js_outlet_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* outletSend(handle, arena: Uint8Array, lengths: Uint32Array) -> packets taken: what the
+ * tun reader hands the outlet with each batch, callable on its own for the parity test. */
+static napi_value js_outlet_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  outlet_t *o = argc >= 3 ? outlet_from(env, argv[0]) : NULL;
+  napi_typedarray_type type;
+  size_t arena_len = 0, count = 0, off;
+  void *arena = NULL, *lengths = NULL;
+  napi_value ab;
+  if (!o || napi_get_typedarray_info(env, argv[1], &type, &arena_len, &arena, &ab, &off) != napi_ok || type != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[2], &type, &count, &lengths, &ab, &off) != napi_ok || type != napi_uint32_array) {
+    napi_throw_type_error(env, NULL, "outletSend(outlet, arena: Uint8Array, lengths: Uint32Array)");
+    return NULL;
+  }
+  size_t sum = 0;
+  for (size_t i = 0; i < count; i++) sum += ((const uint32_t *)lengths)[i];
+  if (sum > arena_len) {
+    napi_throw_range_error(env, NULL, "outletSend: lengths run past the arena");
+    return NULL;
+  }
+  size_t taken_bytes = 0;
+  CHECK(napi_create_uint32(env, (uint32_t)outlet_send(o, arena, lengths, count, &taken_bytes), &out));
+  return out;
+}
+
 napi_status ssh_out_init(napi_env env, napi_value exports) {
   napi_value sealer_class;
   napi_status st = gcm_define_class(env, "Sealer", 1, "encrypt", sealer_encrypt, &sealer_class);
@@ -375,6 +401,7 @@ napi_status ssh_out_init(napi_env env, napi_value exports) {
       {"outlet", NULL, js_outlet, NULL, NULL, NULL, napi_default, NULL},
       {"outletSealer", NULL, js_outlet_sealer, NULL, NULL, NULL, napi_default, NULL},
       {"outletClose", NULL, js_outlet_close, NULL, NULL, NULL, napi_default, NULL},
+      {"outletSend", NULL, js_outlet_send, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -6,7 +6,7 @@ import { IPTABLES_STATE, lowestFreeTun } from '../plan/plan.js';
 import { runRemote } from '../ssh/exec.js';
 import { describeRoute, sshRouteFor } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
-import { openTunChannel } from '../ssh/tunChannel.js';
+import { openTunChannel } from '../datapath/ssh/tunChannel.js';
 
 export interface Finding {
   readonly ok: boolean;

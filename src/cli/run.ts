@@ -1,4 +1,4 @@
-import { UserError } from './errors.js';
+import { UserError } from '../util/errors.js';
 
 /** What a container needs from a connected environment. */
 export interface ContainerNeeds {

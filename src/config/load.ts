@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { UserError } from '../cli/errors.js';
+import { UserError } from '../util/errors.js';
 import type { Config, EnvironmentConfig } from './types.js';
 import { validateConfig } from './validate.js';
 

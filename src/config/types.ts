@@ -1,6 +1,6 @@
 import type { AllowRule } from './allow.js';
 import type { Endpoint, ForwardConfig } from './forwards.js';
-import type { Cipher } from '../ssh/ciphers.js';
+import type { Cipher } from './ciphers.js';
 
 export type StrictHostKeyChecking = 'yes' | 'accept-new' | 'no';
 export type DockerMode = 'socket' | 'tcp' | 'off';

@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { UserError } from '../cli/errors.js';
+import { UserError } from '../util/errors.js';
 import { parseAllowEntry } from './allow.js';
 import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpoint, type ForwardConfig } from './forwards.js';
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
-import { CIPHERS, type Cipher } from '../ssh/ciphers.js';
+import { CIPHERS, type Cipher } from './ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
 
 /** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */

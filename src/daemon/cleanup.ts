@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { UserError } from '../cli/errors.js';
+import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { currentPlatform, localNet } from '../platform/index.js';
@@ -7,7 +7,7 @@ import { readJournal } from '../plan/apply.js';
 import { sshRouteFor } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { stepExecutor } from './executor.js';
-import { envRunDir, journalFile } from './paths.js';
+import { envRunDir, journalFile } from '../util/paths.js';
 
 export interface CleanupResult {
   readonly found: boolean;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
-import { UserError } from '../cli/errors.js';
+import { UserError } from '../util/errors.js';
 import type { Endpoint } from '../config/forwards.js';
 import { cidrContains, cidrsOverlap, formatCidr, maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../config/load.js';
@@ -23,13 +23,13 @@ import { isContextAction, type Step } from '../plan/steps.js';
 import { runRemote } from '../ssh/exec.js';
 import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
-import { openTunChannel, TunChannelError, type TunChannel } from '../ssh/tunChannel.js';
+import { openTunChannel, TunChannelError, type TunChannel } from '../datapath/ssh/tunChannel.js';
 import { TunDevice } from '../tun/device.js';
 import { serveControl } from './control.js';
 import { Services, type ServicesStatus } from './services.js';
 import { otherEnvironments } from './peers.js';
 import { stepExecutor } from './executor.js';
-import { controlSocket, dockerSocket, envRunDir, journalFile, runDir } from './paths.js';
+import { controlSocket, dockerSocket, envRunDir, journalFile, runDir } from '../util/paths.js';
 import { lazyExeca } from '../util/lazyExeca.js';
 
 export interface ControllerOptions {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { requestControl } from './control.js';
 import type { Status } from './controller.js';
-import { controlSocket, runDir } from './paths.js';
+import { controlSocket, runDir } from '../util/paths.js';
 
 /** The status of every other environment whose controller answers. */
 export async function otherEnvironments(self: string): Promise<Status[]> {

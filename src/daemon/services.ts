@@ -1,5 +1,5 @@
 import type { Client } from 'ssh2';
-import { UserError } from '../cli/errors.js';
+import { UserError } from '../util/errors.js';
 import type { AllowRule } from '../config/allow.js';
 import { formatEndpoint, type Endpoint } from '../config/forwards.js';
 import { formatIPv4 } from '../config/ipv4.js';

@@ -1,4 +1,4 @@
-import type { TunChannel } from '../ssh/tunChannel.js';
+import type { TunChannel } from './ssh/tunChannel.js';
 import type { TunDevice } from '../tun/device.js';
 import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';

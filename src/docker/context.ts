@@ -1,14 +1,6 @@
+import { contextDescription } from '../plan/contextCommand.js';
+import type { ContextOwner } from '../plan/steps.js';
 import { lazyExeca } from '../util/lazyExeca.js';
-
-/** Whose docker CLI configuration (~/.docker) a context lives in. */
-export interface ContextOwner {
-  readonly uid: number;
-  readonly gid: number;
-  readonly home: string;
-}
-
-/** The mark that tells our contexts from the user's own. */
-export const contextDescription = (name: string): string => `cloudbridge:${name}`;
 
 async function docker(owner: ContextOwner, args: readonly string[]): Promise<{ code: number; out: string; err: string }> {
   const asUser = process.geteuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {};

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { EnvironmentConfig } from '../config/types.js';
-import { dockerSocket } from '../daemon/paths.js';
+import { dockerSocket } from '../util/paths.js';
 
 /** The DOCKER_HOST value for a connected environment, or undefined when docker is off. */
 export function dockerHostFor(env: EnvironmentConfig): string | undefined {

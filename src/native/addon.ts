@@ -18,8 +18,27 @@ export interface OpenerInstance {
   readonly count: number;
 }
 
+/**
+ * Indices into the typed arrays JavaScript and C share, as native/src/layout.h
+ * names them (each with LEN, the array's length). The names are listed here
+ * once more for the types; `loadAddon` refuses an addon whose layout lacks one.
+ */
+const LAYOUT_NAMES = {
+  outletCtl: ['ENABLED', 'RECIPIENT', 'MAX_PACKET', 'DNS_ADDR', 'SYN_TO_JS', 'HIGH_WATER', 'OTHER_TO_JS'],
+  outletNum: ['WINDOW', 'PACKETS', 'BYTES'],
+  inletCtl: ['TUN_ON', 'RECIPIENT', 'PROBE', 'SYN_TO_JS'],
+  inletNum: ['WINDOW', 'LOW_WATER', 'PACKETS', 'BYTES', 'MALFORMED', 'DROPPED'],
+} as const;
+type Names = typeof LAYOUT_NAMES;
+export type Layout = { readonly [K in keyof Names]: Readonly<Record<Names[K][number] | 'LEN', number>> };
+
 /** The C side of cloudbridge (native/): the tun device and the outbound tun channel path. */
 export interface Addon {
+  readonly layout: Layout;
+  /** What the inlet accepts as a framed tun packet (checkFramed's twin; for the parity test). */
+  framedOk(bytes: Uint8Array): boolean;
+  /** Hands the outlet a batch as the tun reader does; returns how many it sealed and wrote (for the parity test). */
+  outletSend(h: NativeHandle, arena: Uint8Array, lengths: Uint32Array): number;
   open(name: string): [number, string];
   write(fd: number, framed: Uint8Array): number;
   close(fd: number): void;
@@ -64,11 +83,25 @@ export function loadAddon(): Addon {
   if (!addon) {
     // dist/src/native/addon.js -> <root>/native/build/Release
     const file = fileURLToPath(new URL('../../../native/build/Release/cloudbridge_tun.node', import.meta.url));
+    let loaded: Addon;
     try {
-      addon = require(file) as Addon;
+      loaded = require(file) as Addon;
     } catch (err) {
       throw new Error(`native addon not built (${file}): run "npm run build" (${(err as Error).message.split('\n')[0]})`);
     }
+    const missing = layoutMismatch(loaded.layout);
+    if (missing) throw new Error(`native addon ${file} does not match this cloudbridge (layout: ${missing}): rebuild it (npm run build)`);
+    addon = loaded;
   }
   return addon;
+}
+
+/** What the addon's layout lacks of the names TypeScript uses, or undefined when it has them all. */
+export function layoutMismatch(layout: Partial<Record<string, Partial<Record<string, unknown>>>> | undefined): string | undefined {
+  for (const [array, names] of Object.entries(LAYOUT_NAMES)) {
+    for (const name of [...names, 'LEN']) {
+      if (typeof layout?.[array]?.[name] !== 'number') return `${array}.${name}`;
+    }
+  }
+  return undefined;
 }

@@ -1,5 +1,5 @@
 import type { InvokingUser } from '../config/load.js';
-import { CONTROLLER_NODE_FLAGS } from '../daemon/nodeFlags.js';
+import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 
 export interface ServiceSpec {
   readonly env: string;

@@ -1,5 +1,5 @@
 import type { Client } from 'ssh2';
-import { shellJoin } from './quote.js';
+import { shellJoin } from '../util/quote.js';
 
 export interface RemoteResult {
   readonly code: number | null;

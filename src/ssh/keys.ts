@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
-import ssh2, { type ParsedKey, type PublicKeyEntry } from 'ssh2';
+import type { OpenSSHAgent, ParsedKey, PublicKeyEntry } from 'ssh2';
+import { ssh2 } from '../datapath/ssh/ssh2.js';
 
 /**
  * Keys as ssh matches them across files and the agent: by their public half
@@ -42,7 +42,7 @@ export class NamedKeysAgent extends ssh2.OpenSSHAgent {
     super(socket);
   }
 
-  override getIdentities(cb: Parameters<ssh2.OpenSSHAgent['getIdentities']>[0]): void {
+  override getIdentities(cb: Parameters<OpenSSHAgent['getIdentities']>[0]): void {
     super.getIdentities((err, keys) => cb(err, keys?.filter((k) => {
       const wire = wireForm(k);
       return wire !== undefined && this.named.some((n) => n.equals(wire));

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
-import ssh2 from 'ssh2';
+import { ssh2 } from '../datapath/ssh/ssh2.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { publicBeside } from './keys.js';

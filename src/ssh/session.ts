@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
-import ssh2, { type AnyAuthMethod, type ConnectConfig } from 'ssh2';
-import { ReadRing } from './readRing.js';
-import { UserError } from '../cli/errors.js';
+import type { AnyAuthMethod, Client, ConnectConfig } from 'ssh2';
+import { ssh2 } from '../datapath/ssh/ssh2.js';
+import { ReadRing } from '../datapath/ssh/readRing.js';
+import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { findAgent } from './agent.js';
-import { defaultCiphers, type Cipher } from './ciphers.js';
+import { defaultCiphers, type Cipher } from '../config/ciphers.js';
 import { appendKnownHost, hostKeyName, readKnownHosts, verifyHostKey } from './knownHosts.js';
 import { NamedKeysAgent, publicBeside } from './keys.js';
 import { sshRouteFor, type SshHop } from './route.js';
@@ -95,7 +95,7 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
 }
 
 /** One authenticated SSH connection to `hop`, over `sock` when a jump host carries it. */
-function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions): Promise<ssh2.Client> {
+function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions): Promise<Client> {
   const where = `${hop.host}:${hop.port}`;
   const keyName = hostKeyName(hop.host, hop.port);
   let hostKeyProblem: string | undefined;
@@ -187,7 +187,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
 }
 
 /** A TCP stream to host:port opened from `via` (what ProxyJump does with -W). */
-function forwardThrough(via: ssh2.Client, hop: SshHop, from: string): Promise<Duplex> {
+function forwardThrough(via: Client, hop: SshHop, from: string): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     via.forwardOut('127.0.0.1', 0, hop.host, hop.port, (err, stream) => {
       if (err) reject(new UserError(`jump host ${from} cannot reach ${hop.host}:${hop.port}: ${err.message}`));
@@ -202,11 +202,11 @@ function forwardThrough(via: ssh2.Client, hop: SshHop, from: string): Promise<Du
  * connection, carried over the previous hop's direct-tcpip channel, with its
  * own host key check. Ending the returned client ends the whole chain.
  */
-export async function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<ssh2.Client> {
+export async function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<Client> {
   const route = sshRouteFor(env, opts.user);
   const limits = { connectTimeout: env.connectTimeout, deadAfter: env.deadAfter, ciphers: env.ciphers.length ? env.ciphers : defaultCiphers() };
   const hops = [...route.jumps, route.target];
-  const clients: ssh2.Client[] = [];
+  const clients: Client[] = [];
   try {
     let sock: Duplex | undefined;
     for (const [i, hop] of hops.entries()) {

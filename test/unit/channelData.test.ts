@@ -1,21 +1,12 @@
-import { isSealer } from '../../src/ssh/aesGcm.js';
 import { createDecipheriv, randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import test from 'ava';
 import { loadAddon } from '../../src/native/addon.js';
-import { ChannelDataWriter, type Ssh2Outbound } from '../../src/ssh/channelDataWriter.js';
-import type { ByteSink } from '../../src/ssh/socketSink.js';
+import { ChannelDataWriter } from '../../src/datapath/ssh/channelDataWriter.js';
+import type { ByteSink } from '../../src/datapath/ssh/socketSink.js';
+import { isSealer, PacketWriter, sshCrypto as crypto, type Ssh2Protocol } from '../../src/datapath/ssh/ssh2.js';
 
 // ssh2's ciphers and deciphers (for AES-GCM with the addon's classes inside, put in place
-// by aesGcm.js; checked against node:crypto below): what the writer seals, ssh2 must open.
-const require = createRequire(import.meta.url);
-const crypto = require('ssh2/lib/protocol/crypto.js') as {
-  init: Promise<void>;
-  CIPHER_INFO: Record<string, unknown>;
-  createCipher(config: object): Ssh2Outbound['_cipher'];
-  createDecipher(config: object): { decrypt(data: Buffer, p: number, len: number): unknown };
-};
-const { PacketWriter } = require('ssh2/lib/protocol/zlib.js') as { PacketWriter: new (proto: unknown) => unknown };
+// by ssh2.ts; checked against node:crypto below): what the writer seals, ssh2 must open.
 
 /** Collects what reaches the "socket" and counts the writes. */
 class Sink implements ByteSink {
@@ -43,8 +34,9 @@ function pair(name: string, keyLen: number, ivLen: number) {
   const decipher = crypto.createDecipher({
     inbound: { onPayload: (p: Buffer) => void payloads.push(Buffer.from(p)), decipherInfo: info, decipherKey: key, decipherIV: iv, seqno: 7 },
   });
-  const proto: Ssh2Outbound = { _kexinit: undefined, _cipher: cipher, _packetRW: { write: undefined } };
-  proto._packetRW.write = new PacketWriter(proto);
+  const partial = { _kexinit: undefined, _cipher: cipher, _packetRW: { read: undefined, write: undefined as unknown } };
+  partial._packetRW.write = new PacketWriter(partial);
+  const proto = partial as unknown as Ssh2Protocol;
   const sink = new Sink();
   const writer = new ChannelDataWriter(proto, sink);
   return { cipher, decipher, payloads, proto, sink, writer };

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { UserError } from '../../src/cli/errors.js';
+import { UserError } from '../../src/util/errors.js';
 import { cidrsOverlap, formatIPv4, parseCidr, parseIPv4 } from '../../src/config/ipv4.js';
 import { configCandidates, findEnvironment, parseConfigText } from '../../src/config/load.js';
 
@@ -149,7 +149,7 @@ ${extra}`);
 });
 
 test('ciphers: AES-GCM first with AES instructions, ChaCha20 first without; configurable and checked', async (t) => {
-  const { defaultCiphers } = await import('../../src/ssh/ciphers.js');
+  const { defaultCiphers } = await import('../../src/config/ciphers.js');
   t.is(defaultCiphers('flags\t\t: fpu vme sse2 aes avx2\n')[0], 'aes128-gcm@openssh.com');
   t.is(defaultCiphers('Features\t: fp asimd aes pmull sha1\n')[0], 'aes128-gcm@openssh.com');
   t.is(defaultCiphers('flags\t\t: fpu vme sse2\n')[0], 'chacha20-poly1305@openssh.com');

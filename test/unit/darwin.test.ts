@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import test from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
-import { dryRunPlan, formatPlan } from '../../src/plan/dryRun.js';
+import { dryRunPlan, formatPlan } from '../../src/cli/dryRun.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
 import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstatRoutes, parseRouteGet } from '../../src/platform/darwin/parse.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { UserError } from '../../src/cli/errors.js';
+import { UserError } from '../../src/util/errors.js';
 import { dockerRunArgs, proxyVars } from '../../src/cli/run.js';
 
 const needs = {

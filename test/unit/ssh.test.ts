@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import test from 'ava';
 import { batchScript, parseBatchOutput } from '../../src/ssh/exec.js';
 import { hostKeyName, hostMatches, keyTypeOfBlob, parseKnownHosts, verifyHostKey } from '../../src/ssh/knownHosts.js';
-import { shellJoin, shellQuote } from '../../src/ssh/quote.js';
+import { shellJoin, shellQuote } from '../../src/util/quote.js';
 
 function blob(type: string, body: string): Buffer {
   const t = Buffer.from(type);

@@ -1,6 +1,6 @@
 import type { LocalAction } from '../../plan/steps.js';
-import { shellQuote } from '../../ssh/quote.js';
-import { contextCommand } from '../../docker/contextCommand.js';
+import { shellQuote } from '../../util/quote.js';
+import { contextCommand } from '../../plan/contextCommand.js';
 
 /** macOS asks /etc/resolver/DOMAIN for names under DOMAIN (resolver(5)). */
 export const resolverFile = (domain: string): string => `/etc/resolver/${domain}`;

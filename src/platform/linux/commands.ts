@@ -1,5 +1,5 @@
 import type { LocalAction } from '../../plan/steps.js';
-import { contextCommand } from '../../docker/contextCommand.js';
+import { contextCommand } from '../../plan/contextCommand.js';
 
 /**
  * The `ip` command equivalent to what LinuxNet does through rtnetlink, for

@@ -1,7 +1,6 @@
-import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
-import type { Socket } from 'node:net';
 import type { Client } from 'ssh2';
-import { loadAddon, type NativeHandle } from '../native/addon.js';
+import { loadAddon, type NativeHandle } from '../../native/addon.js';
+import { internalsOf } from './ssh2.js';
 
 /** Where a session's sealed bytes go, in the order they were sealed. */
 export interface ByteSink {
@@ -17,11 +16,6 @@ export interface ByteSink {
   readonly native: NativeHandle | undefined;
 }
 
-interface Ssh2Sending {
-  _sock: Socket & { _handle?: { fd?: number; writeQueueSize?: number } | null };
-  _protocol: { _onWrite: (data: Uint8Array) => void; _cipher: { _onWrite?: (data: Uint8Array) => void } | undefined };
-}
-
 const sinks = new WeakMap<Client, ByteSink>();
 
 /**
@@ -34,7 +28,7 @@ const sinks = new WeakMap<Client, ByteSink>();
 export function sinkFor(client: Client): ByteSink {
   let sink = sinks.get(client);
   if (sink) return sink;
-  const { _sock: sock, _protocol: proto } = client as unknown as Ssh2Sending;
+  const { _sock: sock, _protocol: proto } = internalsOf(client);
   const fd = sock._handle?.fd;
   if (typeof fd === 'number' && fd >= 0 && !sock.destroyed && sock.writableLength === 0 && sock._handle?.writeQueueSize === 0) {
     const addon = loadAddon();

@@ -1,7 +1,6 @@
-import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import { randomFillSync } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { ByteSink } from './socketSink.js';
+import { canSealInPlace, type Ssh2Protocol } from './ssh2.js';
 
 /**
  * Writes CHANNEL_DATA packets for the tun channel into a few reused slabs,
@@ -17,34 +16,14 @@ import type { ByteSink } from './socketSink.js';
  * Only ssh2's native AEAD ciphers are sealed here (aes*-gcm and
  * chacha20-poly1305, the ones cloudbridge offers first); during a key
  * exchange, or with compression or any other cipher, `add` declines and the
- * caller sends through ssh2 as before. The fields touched are those of ssh2
- * 1.17.0 (pinned) and are covered by the e2e tests against real sshd.
+ * caller sends through ssh2 as before (`canSealInPlace` in ssh2.ts).
  */
-
-const require = createRequire(import.meta.url);
-const { PacketWriter } = require('ssh2/lib/protocol/zlib.js') as { PacketWriter: new (...args: never[]) => unknown };
 
 const MSG_CHANNEL_DATA = 94;
 /** uint32 length, byte padding length, then msg, recipient, data length. */
 const HEADER = 4 + 1 + 1 + 4 + 4;
 const TAG = 16;
 const SLAB_SIZE = 1024 * 1024;
-
-/** Cipher classes of ssh2 that seal a whole packet in place, and their block size. */
-const IN_PLACE: ReadonlyMap<string, number> = new Map([
-  ['AESGCMCipherBinding', 16],
-  ['ChaChaPolyCipherBinding', 8],
-]);
-
-export interface Ssh2Outbound {
-  _kexinit: unknown;
-  _cipher: {
-    outSeqno: number;
-    _dead?: boolean;
-    _instance?: { encrypt(packet: Uint8Array, seqno?: number): void };
-  };
-  _packetRW: { write: unknown };
-}
 
 class Slab {
   readonly buf: Buffer;
@@ -70,7 +49,7 @@ export class ChannelDataWriter {
   private padAt = this.pad.length;
 
   constructor(
-    private readonly proto: Ssh2Outbound,
+    private readonly proto: Ssh2Protocol,
     private readonly sink: ByteSink,
   ) {
     this.cur = new Slab(SLAB_SIZE);
@@ -82,11 +61,10 @@ export class ChannelDataWriter {
    * doing nothing, when ssh2 must send it instead (see the module comment).
    */
   add(recipient: number, data: Uint8Array): boolean {
-    const proto = this.proto;
-    const cipher = proto._cipher;
-    const block = IN_PLACE.get(cipher.constructor.name);
-    if (block === undefined || proto._kexinit !== undefined || cipher._dead || !cipher._instance) return false;
-    if (!(proto._packetRW.write instanceof PacketWriter)) return false;
+    const block = canSealInPlace(this.proto);
+    if (block === 0) return false;
+    const cipher = this.proto._cipher;
+    const instance = cipher._instance!;
 
     // RFC 4253 section 6: packet length excludes itself; padding 4..block+3
     // bytes so that all but the length field is a multiple of the block.
@@ -106,8 +84,8 @@ export class ChannelDataWriter {
     buf.set(data, p + HEADER);
     this.fillPadding(buf, p + body, padLen);
     const packet = buf.subarray(p, p + total);
-    if (block === 16) cipher._instance.encrypt(packet);
-    else cipher._instance.encrypt(packet, cipher.outSeqno);
+    if (block === 16) instance.encrypt(packet);
+    else instance.encrypt(packet, cipher.outSeqno);
     cipher.outSeqno = (cipher.outSeqno + 1) >>> 0;
     this.cur.used += total;
     if (!this.batching) this.flush();

@@ -1,8 +1,7 @@
-import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Client } from 'ssh2';
+import { internalsOf, plainReader, socketHandle, type OnPayload, type Ssh2Decipher, type Ssh2Protocol } from './ssh2.js';
 
 /**
  * The SSH connection's TCP socket, read into two buffers used in turn
@@ -29,35 +28,13 @@ import type { Client } from 'ssh2';
 const READ_SIZE = 256 * 1024;
 const MSG_CHANNEL_DATA = 94;
 
-const require = createRequire(import.meta.url);
-const { PacketReader } = require('ssh2/lib/protocol/zlib.js') as { PacketReader: new (...args: never[]) => unknown };
-
-type OnPayload = (payload: Buffer) => unknown;
-
-export interface Decipher {
-  _onPayload: OnPayload;
-  inSeqno: number;
-  /** A packet being assembled; may be a view of the last read. */
-  _packet: Uint8Array | null;
-  /** Bytes of the next packet's length field read so far (AES-GCM): 0 between packets. */
-  _lenBytes?: number;
-  _instance?: unknown;
-}
-
-interface Ssh2Inbound {
-  /** Set once the identification line has been read, replaced at each key exchange. */
-  _decipher: Decipher | undefined;
-  _packetRW: { read: unknown };
-  parse(chunk: Buffer, start: number, end: number): void;
-}
-
 const rings = new WeakMap<Client, ReadRing>();
 
 export class ReadRing {
   readonly socket: Socket;
   private readonly buffers = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)];
   private turn = 0;
-  private proto: Ssh2Inbound | undefined;
+  private proto: Ssh2Protocol | undefined;
   private client: Client | undefined;
   private zeroCopy = false;
   private trusted = -1;
@@ -65,7 +42,7 @@ export class ReadRing {
   private delivering = false;
   /** Who reads the socket from the next packet boundary on, instead of Node (see `handOver`). */
   private successor: (() => void) | undefined;
-  private readonly decipherWatchers: ((d: Decipher | undefined) => void)[] = [];
+  private readonly decipherWatchers: ((d: Ssh2Decipher | undefined) => void)[] = [];
 
   constructor(host: string, port: number) {
     this.socket = net.connect({
@@ -78,7 +55,7 @@ export class ReadRing {
   /** The client this socket was given to; call right after `client.connect()`. */
   attach(client: Client): void {
     this.client = client;
-    this.proto = (client as unknown as { _protocol: Ssh2Inbound })._protocol;
+    this.proto = internalsOf(client)._protocol;
     rings.set(client, this);
     const proto = this.proto;
     guardPayloads(proto, (d) => {
@@ -88,7 +65,7 @@ export class ReadRing {
       // ssh2 would unpack it (message table, channel lookup) and call the channel's push; with no
       // compression in the way the consumer takes the data straight away, fewer steps per packet.
       const len = payload.readUInt32BE(5);
-      if (this.consume && proto._packetRW.read instanceof PacketReader && 9 + len <= payload.length) {
+      if (this.consume && plainReader(proto) && 9 + len <= payload.length) {
         this.consume(payload.subarray(9, 9 + len));
         return 'consumed';
       }
@@ -147,13 +124,13 @@ export class ReadRing {
   }
 
   /** The decipher ssh2 opens packets with now. */
-  get decipher(): Decipher | undefined {
+  get decipher(): Ssh2Decipher | undefined {
     return this.proto?._decipher;
   }
 
   /** Node's handle of the socket (libuv's stream): its fd, and reading started and stopped. */
-  private get handle(): { fd?: number; readStart(): number; readStop(): number } | null | undefined {
-    return (this.socket as unknown as { _handle?: { fd?: number; readStart(): number; readStop(): number } | null })._handle;
+  private get handle(): ReturnType<typeof socketHandle> {
+    return socketHandle(this.socket);
   }
 
   /** The socket's fd, for a reader in C. */
@@ -162,7 +139,7 @@ export class ReadRing {
   }
 
   /** Runs `watch` with each decipher ssh2 installs (a key exchange's new keys). */
-  watchDecipher(watch: (d: Decipher | undefined) => void): void {
+  watchDecipher(watch: (d: Ssh2Decipher | undefined) => void): void {
     this.decipherWatchers.push(watch);
   }
 
@@ -213,13 +190,13 @@ export function readRingOf(client: Client): ReadRing | undefined {
  * ssh2 replaces the decipher at each key exchange and swaps its
  * `_onPayload` during one, so both assignments are intercepted.
  */
-function guardPayloads(proto: Ssh2Inbound, installed: (d: Decipher | undefined) => void, keep: (payload: Buffer) => boolean | 'consumed'): void {
+function guardPayloads(proto: Ssh2Protocol, installed: (d: Ssh2Decipher | undefined) => void, keep: (payload: Buffer) => boolean | 'consumed'): void {
   const wrap = (fn: OnPayload): OnPayload => (payload) => {
     const verdict = keep(payload);
     if (verdict === 'consumed') return undefined;
     return fn(verdict ? payload : Buffer.from(payload));
   };
-  const hook = (decipher: Decipher): void => {
+  const hook = (decipher: Ssh2Decipher): void => {
     let current = wrap(decipher._onPayload);
     Object.defineProperty(decipher, '_onPayload', {
       configurable: true,
@@ -234,7 +211,7 @@ function guardPayloads(proto: Ssh2Inbound, installed: (d: Decipher | undefined) 
   Object.defineProperty(proto, '_decipher', {
     configurable: true,
     get: () => decipher,
-    set: (next: Decipher | undefined) => {
+    set: (next: Ssh2Decipher | undefined) => {
       decipher = next;
       if (next) hook(next);
       installed(next);

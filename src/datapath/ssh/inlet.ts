@@ -1,15 +1,8 @@
-import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
 import { constants } from 'node:os';
-import { loadAddon, type NativeHandle, type OpenerInstance } from '../native/addon.js';
-import { backedBy, countedBy } from '../native/shared.js';
-import { isOpener } from './aesGcm.js';
-import type { Decipher, ReadRing } from './readRing.js';
-
-/** ssh2's record of a channel's receiving side (what we allow the peer). */
-interface IncomingSide {
-  id: number;
-  window: number;
-}
+import { loadAddon, type NativeHandle, type OpenerInstance } from '../../native/addon.js';
+import { backedBy, countedBy } from './backing.js';
+import type { ReadRing } from './readRing.js';
+import { isOpener, type IncomingSide, type Ssh2Decipher } from './ssh2.js';
 
 /** What the inlet must leave to JavaScript, set by whoever moves the packets. */
 export interface InletUse {
@@ -19,25 +12,21 @@ export interface InletUse {
   readonly synToJs: boolean;
 }
 
-// fields the addon reads (native/src/ssh_in.c)
-const CTL_TUN_ON = 0;
-const CTL_RECIPIENT = 1;
-const CTL_PROBE = 2;
-const CTL_SYN_TO_JS = 3;
-const NUM_WINDOW = 0;
-const NUM_LOW_WATER = 1;
-
 /**
  * The C side of the channel's receiving half: once in use, the SSH socket is
  * read in C, every packet opened there (ssh2's decipher class being ours),
  * the tun channel's packets written to the tun device and everything else
  * handed to ssh2 as its decipher would have. Our window for the peer lives
- * in `num[0]`, shared with ssh2 and the channel through an accessor.
- * `counts` are the packets written (and refused) in C.
+ * in `num[WINDOW]`, shared with ssh2 and the channel through an accessor.
+ * `counts` are the packets written (and refused) in C (native/src/layout.h
+ * names the fields of both arrays).
  */
 export class Inlet {
-  private readonly ctl = new Int32Array(4);
-  private readonly num = new Float64Array(6);
+  /** Indices into ctl and num. */
+  private readonly CTL = loadAddon().layout.inletCtl;
+  private readonly NUM = loadAddon().layout.inletNum;
+  private readonly ctl = new Int32Array(this.CTL.LEN);
+  private readonly num = new Float64Array(this.NUM.LEN);
   private handle: NativeHandle | undefined;
   private ended = false;
 
@@ -47,15 +36,15 @@ export class Inlet {
     lowWater: number,
     private readonly topUp: () => void,
   ) {
-    this.ctl[CTL_RECIPIENT] = incoming.id;
-    this.num[NUM_LOW_WATER] = lowWater;
-    backedBy(incoming, 'window', this.num, NUM_WINDOW);
+    this.ctl[this.CTL.RECIPIENT] = incoming.id;
+    this.num[this.NUM.LOW_WATER] = lowWater;
+    backedBy(incoming, 'window', this.num, this.NUM.WINDOW);
   }
 
   /** Starts reading in C at the next packet boundary, if the keys are ours. */
   use(opts: InletUse): void {
-    this.ctl[CTL_SYN_TO_JS] = opts.synToJs ? 1 : 0;
-    this.ctl[CTL_TUN_ON] = 1;
+    this.ctl[this.CTL.SYN_TO_JS] = opts.synToJs ? 1 : 0;
+    this.ctl[this.CTL.TUN_ON] = 1;
     if (this.handle || this.ended) return;
     const ring = this.ring;
     const decipher = ring.decipher;
@@ -78,25 +67,26 @@ export class Inlet {
 
   /** Tun packets go to JavaScript (the pump let go of the channel), as all other messages do. */
   stopTun(): void {
-    this.ctl[CTL_TUN_ON] = 0;
+    this.ctl[this.CTL.TUN_ON] = 0;
   }
 
   /** While a probe waits for its echo reply, ICMP goes to JavaScript. */
   set probing(on: boolean) {
-    this.ctl[CTL_PROBE] = on ? 1 : 0;
+    this.ctl[this.CTL.PROBE] = on ? 1 : 0;
   }
 
   get active(): boolean {
-    return this.handle !== undefined && !this.ended && this.ctl[CTL_TUN_ON] === 1;
+    return this.handle !== undefined && !this.ended && this.ctl[this.CTL.TUN_ON] === 1;
   }
 
   /** Packets and bytes written to the tun device in C, and those refused as malformed or by the kernel. */
   get counts(): { packets: number; bytes: number; malformed: number; dropped: number } {
     const n = this.num;
-    return { packets: n[2]!, bytes: n[3]!, malformed: n[4]!, dropped: n[5]! };
+    const at = this.NUM;
+    return { packets: n[at.PACKETS]!, bytes: n[at.BYTES]!, malformed: n[at.MALFORMED]!, dropped: n[at.DROPPED]! };
   }
 
-  private install(decipher: Decipher, opener: OpenerInstance): void {
+  private install(decipher: Ssh2Decipher, opener: OpenerInstance): void {
     loadAddon().inletOpener(this.handle!, opener);
     countedBy(decipher, 'inSeqno', opener);
   }

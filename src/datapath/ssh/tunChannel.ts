@@ -1,12 +1,11 @@
-import './aesGcm.js'; // before ssh2 loads: see aesGcm.ts
-import { createRequire } from 'node:module';
 import type { Client } from 'ssh2';
-import type { NativeHandle } from '../native/addon.js';
-import { ChannelDataWriter, type Ssh2Outbound } from './channelDataWriter.js';
+import type { NativeHandle } from '../../native/addon.js';
+import { ChannelDataWriter } from './channelDataWriter.js';
 import { Inlet, type InletUse } from './inlet.js';
 import { Outlet, type OutletFilter } from './outlet.js';
 import { readRingOf } from './readRing.js';
 import { sinkFor, type ByteSink } from './socketSink.js';
+import { CHANNEL_PACKET_SIZE, internalsOf, sendPacket, type ChannelOpenCallback, type ClientInternals, type RawChannel } from './ssh2.js';
 
 /**
  * A `tun@openssh.com` channel (what `ssh -w` opens) with datagram semantics:
@@ -15,14 +14,9 @@ import { sinkFor, type ByteSink } from './socketSink.js';
  *
  * ssh2 has no API for this channel type and its stream interface splits
  * writes at the peer's window and packet size, so this module talks to
- * ssh2's channel manager and protocol directly. The internals it touches are
- * listed in `Ssh2Internals` and covered by the e2e tests against real sshd;
- * ssh2's version is pinned exactly for this reason.
+ * ssh2's channel manager and protocol directly (the fields are typed in
+ * ssh2.ts).
  */
-
-const require = createRequire(import.meta.url);
-const protocolUtils = require('ssh2/lib/protocol/utils.js') as { sendPacket(proto: unknown, packet: Buffer): boolean };
-const channelConsts = require('ssh2/lib/Channel.js') as { PACKET_SIZE: number };
 
 const MSG_CHANNEL_OPEN = 90;
 const TUN_MODE_POINTOPOINT = 1;
@@ -37,26 +31,6 @@ const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
  * retransmissions in 5 s. 16 MiB gives 25 ms of slack.
  */
 const TUN_WINDOW = 16 * 1024 * 1024;
-
-interface RawChannel {
-  incoming: { id: number; window: number; state: string };
-  outgoing: { id: number; window: number; packetSize: number; state: string };
-  push(chunk: Buffer | null): boolean;
-  close(): void;
-  _waitWindow: boolean;
-  _chunk: Buffer | undefined;
-  _chunkcb: (() => void) | undefined;
-}
-
-interface Ssh2Internals {
-  _chanMgr: { add(cb: ((err: Error | undefined, ch: RawChannel) => void) & { type?: string }): number };
-  _protocol: Ssh2Outbound & {
-    _handlers: { DEBUG?: ((p: unknown, display: boolean, msg: string) => void) | undefined };
-    channelData(id: number, data: Uint8Array): void;
-    channelWindowAdjust(id: number, amount: number): void;
-    _packetRW: { write: { allocStart: number; alloc(n: number): Buffer; finalize(p: Buffer): Buffer } };
-  };
-}
 
 export class TunChannelError extends Error {
   constructor(
@@ -83,13 +57,14 @@ export class TunChannel {
   private readonly sink: ByteSink;
   private readonly outlet: Outlet | undefined;
   private readonly inlet: Inlet | undefined;
+  private readonly internals: ClientInternals;
 
   constructor(
     private readonly raw: RawChannel,
-    private readonly internals: Ssh2Internals,
+    private readonly client: Client,
     readonly unit: number,
   ) {
-    const client = internals as unknown as Client;
+    const internals = (this.internals = internalsOf(client));
     this.sink = sinkFor(client);
     this.writer = new ChannelDataWriter(internals._protocol, this.sink);
     if (this.sink.native) this.outlet = new Outlet(this.sink.native, raw.outgoing, internals._protocol, SOCKET_HIGH_WATER);
@@ -248,14 +223,14 @@ export class TunChannel {
     this.closed = true;
     this.outlet?.close();
     this.inlet?.stopTun();
-    readRingOf(this.internals as unknown as Client)?.untrust(this.raw.incoming.id);
+    readRingOf(this.client)?.untrust(this.raw.incoming.id);
     this.onClose();
   }
 }
 
 /** Opens a point-to-point tun channel to remote unit `unit` (the remote device is tun<unit>). */
 export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000): Promise<TunChannel> {
-  const internals = client as unknown as Ssh2Internals;
+  const internals = internalsOf(client);
   // sshd explains a refused tun channel only in SSH_MSG_DEBUG ("Server has
   // rejected tunnel device forwarding" vs "Failed to open the tunnel device").
   const handlers = internals._protocol._handlers;
@@ -272,7 +247,7 @@ export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000)
       done = true;
       reject(new TunChannelError(`sshd did not answer the tun@openssh.com channel open within ${timeoutMs} ms`, undefined));
     }, timeoutMs);
-    const callback = Object.assign(
+    const callback: ChannelOpenCallback = Object.assign(
       (err: (Error & { reason?: number }) | undefined, raw: RawChannel): void => {
         clearTimeout(timer);
         if (done) {
@@ -284,7 +259,7 @@ export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000)
           reject(new TunChannelError(err.message.replace(/^\(SSH\) /, ''), err.reason, serverSays));
           return;
         }
-        resolve(new TunChannel(raw, internals, unit));
+        resolve(new TunChannel(raw, client, unit));
       },
       { type: 'tun@openssh.com' },
     );
@@ -303,10 +278,10 @@ export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000)
     packet.write(type, (p += 4), 'latin1');
     packet.writeUInt32BE(localId, (p += type.length));
     packet.writeUInt32BE(TUN_WINDOW, (p += 4));
-    packet.writeUInt32BE(channelConsts.PACKET_SIZE, (p += 4));
+    packet.writeUInt32BE(CHANNEL_PACKET_SIZE, (p += 4));
     packet.writeUInt32BE(TUN_MODE_POINTOPOINT, (p += 4));
     packet.writeUInt32BE(unit, (p += 4));
-    protocolUtils.sendPacket(internals._protocol, w.finalize(packet));
+    sendPacket(internals._protocol, w.finalize(packet));
   }).finally(() => {
     handlers.DEBUG = previousDebug;
   });

@@ -1,9 +1,9 @@
 import type { EnvironmentConfig } from '../config/types.js';
-import { dockerSocket } from '../daemon/paths.js';
+import { dockerSocket } from '../util/paths.js';
 import { localCommand, requestedDevice, type PlatformName } from '../platform/index.js';
-import { shellJoin } from '../ssh/quote.js';
-import { planLocal, planRemote } from './plan.js';
-import type { ContextOwner } from './steps.js';
+import { shellJoin } from '../util/quote.js';
+import { planLocal, planRemote } from '../plan/plan.js';
+import type { ContextOwner } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { DNS_LISTEN } from '../dns/forwarder.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';

@@ -1,0 +1,57 @@
+/* Exports layout.h's lists to JavaScript, and two pure functions of the C
+ * packet path that the parity tests (test/unit/parity.test.ts) hold
+ * against their JavaScript twins. */
+#include "layout.h"
+
+#include "js_glue.h"
+#include "packet.h"
+
+static napi_status index_object(napi_env env, napi_value parent, const char *name, const char *const *names, int count) {
+  napi_value obj, v;
+  napi_status st = napi_create_object(env, &obj);
+  for (int i = 0; st == napi_ok && i < count; i++) {
+    st = napi_create_int32(env, i, &v);
+    if (st == napi_ok) st = napi_set_named_property(env, obj, names[i], v);
+  }
+  if (st == napi_ok) st = napi_create_int32(env, count, &v);
+  if (st == napi_ok) st = napi_set_named_property(env, obj, "LEN", v);
+  if (st == napi_ok) st = napi_set_named_property(env, parent, name, obj);
+  return st;
+}
+
+#define LAYOUT_NAME(n) #n,
+static const char *const outlet_ctl[] = {OUTLET_CTL(LAYOUT_NAME)};
+static const char *const outlet_num[] = {OUTLET_NUM(LAYOUT_NAME)};
+static const char *const inlet_ctl[] = {INLET_CTL(LAYOUT_NAME)};
+static const char *const inlet_num[] = {INLET_NUM(LAYOUT_NAME)};
+
+/* framedOk(bytes) -> boolean: what the inlet accepts as a tun packet (framed_ok). */
+static napi_value js_framed_ok(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data = NULL;
+  size_t len = 0;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset;
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "framedOk(bytes: Uint8Array)");
+    return NULL;
+  }
+  CHECK(napi_get_boolean(env, framed_ok(data, len) != 0, &out));
+  return out;
+}
+
+napi_status layout_init(napi_env env, napi_value exports) {
+  napi_value layout, fn;
+  napi_status st = napi_create_object(env, &layout);
+  if (st == napi_ok) st = index_object(env, layout, "outletCtl", outlet_ctl, OCTL_LEN);
+  if (st == napi_ok) st = index_object(env, layout, "outletNum", outlet_num, ONUM_LEN);
+  if (st == napi_ok) st = index_object(env, layout, "inletCtl", inlet_ctl, ICTL_LEN);
+  if (st == napi_ok) st = index_object(env, layout, "inletNum", inlet_num, INUM_LEN);
+  if (st == napi_ok) st = napi_set_named_property(env, exports, "layout", layout);
+  if (st == napi_ok) st = napi_create_function(env, "framedOk", NAPI_AUTO_LENGTH, js_framed_ok, NULL, &fn);
+  if (st == napi_ok) st = napi_set_named_property(env, exports, "framedOk", fn);
+  return st;
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// Layering of src/: a folder imports only from itself and from the folders
+// below it in LAYERS, and no two files import each other, however
+// indirectly. `import type` counts: a type cycle is still a knot to read.
+// Prints what breaks the rules and exits 1; otherwise one summary line.
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Bottom first. Each entry is a folder of src/ (a sub-folder names its own rank). */
+const LAYERS = [
+  'util', // errors, runtime paths, shell quoting: leaves
+  'config', // the config file, validated; ciphers; IPv4 arithmetic
+  'native', // the addon's bindings
+  'tun', // the tun device
+  'datapath', // packets: pump, parsing, allow-list, flow log; datapath/ssh: the tun channel through ssh2
+  'ssh', // ssh_config, keys, known hosts, sessions, remote commands
+  'plan', // host changes as Steps, journal
+  'platform', // Steps applied on Linux (netlink) and macOS (ifconfig/route)
+  'dns', // split-DNS forwarder
+  'forward', // forwards and listeners
+  'socks', // SOCKS5h server
+  'docker', // docker socket, contexts, labels, names
+  'service', // systemd/launchd unit files
+  'daemon', // the controller and what it runs
+  'cli', // commands
+];
+
+const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'src');
+const files = [];
+(function walk(dir) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else if (p.endsWith('.ts')) files.push(p);
+  }
+})(root);
+
+const folderOf = (file) => path.relative(root, file).split(path.sep)[0];
+const rank = (folder) => LAYERS.indexOf(folder);
+const problems = [];
+const graph = new Map();
+let edges = 0;
+for (const file of files) {
+  const text = fs.readFileSync(file, 'utf8');
+  const deps = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*'(\.{1,2}\/[^']+)'|\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)|(?:^|\n)\s*import\s*'(\.{1,2}\/[^']+)'/g)) {
+    const spec = m[1] ?? m[2] ?? m[3];
+    const target = path.join(path.dirname(file), spec).replace(/\.js$/, '.ts');
+    deps.push(target);
+    edges++;
+    const [from, to] = [folderOf(file), folderOf(target)];
+    if (rank(from) < 0) problems.push(`${path.relative(root, file)}: folder ${from} is not in LAYERS (scripts/check-imports.mjs)`);
+    else if (from !== to && rank(to) > rank(from)) {
+      problems.push(`upward import: ${path.relative(root, file)} (${from}) -> ${path.relative(root, target)} (${to})`);
+    }
+  }
+  graph.set(file, deps);
+}
+
+// Tarjan's strongly connected components: any component of more than one file is a cycle.
+let index = 0;
+const idx = new Map();
+const low = new Map();
+const stack = [];
+const on = new Set();
+const cycles = [];
+function visit(v) {
+  idx.set(v, index);
+  low.set(v, index++);
+  stack.push(v);
+  on.add(v);
+  for (const w of graph.get(v) ?? []) {
+    if (!graph.has(w)) continue;
+    if (!idx.has(w)) {
+      visit(w);
+      low.set(v, Math.min(low.get(v), low.get(w)));
+    } else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+  }
+  if (low.get(v) === idx.get(v)) {
+    const scc = [];
+    let w;
+    do {
+      w = stack.pop();
+      on.delete(w);
+      scc.push(path.relative(root, w));
+    } while (w !== v);
+    if (scc.length > 1) cycles.push(scc.sort());
+  }
+}
+for (const f of graph.keys()) if (!idx.has(f)) visit(f);
+for (const c of cycles) problems.push(`import cycle: ${c.join(' <-> ')}`);
+
+if (problems.length) {
+  for (const p of problems) console.error(`check-imports: ${p}`);
+  process.exit(1);
+}
+console.log(`check-imports: ${files.length} files, ${edges} relative imports, no upward imports, no cycles`);

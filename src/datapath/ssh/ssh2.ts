@@ -1,0 +1,205 @@
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import type * as Ssh2 from 'ssh2';
+import { loadAddon, type OpenerInstance, type SealerInstance } from '../../native/addon.js';
+
+/**
+ * The one module that loads ssh2 as a value, and the one place its private
+ * fields are described. Everything else imports ssh2 for types only (the
+ * lint rule in eslint.config.js holds that).
+ *
+ * The data path reaches into ssh2 1.17.0 (pinned exactly in package.json):
+ * its protocol object (cipher, decipher, packet writer and reader, the
+ * message parser), its channel records and its channel manager. Those
+ * fields are typed here once; the e2e tests against real sshd, which rekey
+ * and reconnect under load, are what say they still mean what we think.
+ *
+ * Loading order matters once: ssh2 reads the AES-GCM classes of its addon
+ * when its crypto module loads, and ours take their place before that (see
+ * `install`), so that the packets sealed and opened in C and everything ssh2
+ * handles share one cipher context per direction and its IV counter.
+ */
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Puts the addon's Sealer and Opener (native/src/ssh_out.c and ssh_in.c:
+ * same constructors, same in-place encrypt and decrypt) where ssh2 looks
+ * for AESGCMCipher and AESGCMDecipher. False when ssh2 was loaded already by
+ * someone else, or there is no ssh2 binding (ssh2 then uses node:crypto) or
+ * no addon: the tun channel then stays on the JavaScript path.
+ */
+function install(): boolean {
+  try {
+    if (require.cache[require.resolve('ssh2/lib/protocol/crypto.js')]) return false;
+    const binding = require('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node') as { AESGCMCipher: unknown; AESGCMDecipher: unknown };
+    binding.AESGCMCipher = loadAddon().Sealer;
+    binding.AESGCMDecipher = loadAddon().Opener;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const sealerInstalled = install();
+
+/** ssh2 itself: Client, utils, OpenSSHAgent. */
+export const ssh2 = require('ssh2') as typeof Ssh2;
+
+/** ssh2's packet (de)compression stages; plain ones mean no compression is in the way. */
+const zlib = require('ssh2/lib/protocol/zlib.js') as { PacketWriter: new (...args: never[]) => unknown; PacketReader: new (...args: never[]) => unknown };
+const protocolUtils = require('ssh2/lib/protocol/utils.js') as { sendPacket(proto: Ssh2Protocol, packet: Buffer): boolean };
+const channelConsts = require('ssh2/lib/Channel.js') as { PACKET_SIZE: number };
+
+/** ssh2's crypto module: cipher and decipher factories (tests build sessions-in-a-box from them). */
+export const sshCrypto = require('ssh2/lib/protocol/crypto.js') as {
+  init: Promise<void>;
+  CIPHER_INFO: Record<string, unknown>;
+  createCipher(config: object): Ssh2Cipher;
+  createDecipher(config: object): { decrypt(data: Buffer, p: number, len: number): unknown };
+};
+
+/** ssh2's plain packet writer, for a protocol object made by hand (tests). */
+export const PacketWriter = zlib.PacketWriter as new (proto: unknown) => unknown;
+
+/** The maximum packet size ssh2 announces for its channels. */
+export const CHANNEL_PACKET_SIZE = channelConsts.PACKET_SIZE;
+
+/** Sends an already built packet as ssh2 does (sealed by the current cipher). */
+export function sendPacket(proto: Ssh2Protocol, packet: Buffer): boolean {
+  return protocolUtils.sendPacket(proto, packet);
+}
+
+/* ---- the private shapes -------------------------------------------------- */
+
+/** The cipher sealing outbound packets now (replaced at each key exchange). */
+export interface Ssh2Cipher {
+  outSeqno: number;
+  _dead?: boolean;
+  /** The binding's instance: ours (a Sealer) for AES-GCM when `install` ran. */
+  _instance?: { encrypt(packet: Uint8Array, seqno?: number): void };
+  /** Where sealed packets go; copied from the protocol at each key exchange. */
+  _onWrite?: (data: Uint8Array) => void;
+}
+
+export type OnPayload = (payload: Buffer) => unknown;
+
+/** The decipher opening inbound packets now (replaced at each key exchange). */
+export interface Ssh2Decipher {
+  _onPayload: OnPayload;
+  inSeqno: number;
+  /** A packet being assembled; may be a view of the last read. */
+  _packet: Uint8Array | null;
+  /** Bytes of the next packet's length field read so far (AES-GCM): 0 between packets. */
+  _lenBytes?: number;
+  _instance?: unknown;
+}
+
+/** ssh2's packet writer: builds a packet in its own buffer. */
+export interface Ssh2PacketWriter {
+  allocStart: number;
+  alloc(n: number): Buffer;
+  finalize(p: Buffer): Buffer;
+}
+
+/** ssh2's protocol object (the SSH transport of one connection). */
+export interface Ssh2Protocol {
+  /** Set while a key exchange is under way, cleared at its end. */
+  _kexinit: unknown;
+  _cipher: Ssh2Cipher;
+  /** Set once the identification line has been read, replaced at each key exchange. */
+  _decipher: Ssh2Decipher | undefined;
+  _packetRW: { read: unknown; write: Ssh2PacketWriter };
+  _handlers: { DEBUG?: ((p: unknown, display: boolean, msg: string) => void) | undefined };
+  _onWrite: (data: Uint8Array) => void;
+  parse(chunk: Buffer, start: number, end: number): void;
+  channelData(id: number, data: Uint8Array): void;
+  channelWindowAdjust(id: number, amount: number): void;
+}
+
+/** ssh2's record of a channel's receiving side (what we allow the peer). */
+export interface IncomingSide {
+  id: number;
+  window: number;
+  state: string;
+}
+
+/** ssh2's record of a channel's sending side (what the peer allows us). */
+export interface OutgoingSide {
+  id: number;
+  window: number;
+  packetSize: number;
+  state: string;
+}
+
+/** A channel as ssh2's channel manager hands it to an open callback, before any stream wraps it. */
+export interface RawChannel {
+  incoming: IncomingSide;
+  outgoing: OutgoingSide;
+  push(chunk: Buffer | null): boolean;
+  close(): void;
+  /** Set: ssh2's WINDOW_ADJUST handler calls `_chunkcb` when no `_chunk` is pending. */
+  _waitWindow: boolean;
+  _chunk: Buffer | undefined;
+  _chunkcb: (() => void) | undefined;
+}
+
+export type ChannelOpenCallback = ((err: (Error & { reason?: number }) | undefined, ch: RawChannel) => void) & { type?: string };
+
+/** Node's handle of a socket (libuv's stream): its fd, reading started and stopped, bytes queued. */
+export interface SocketHandle {
+  fd?: number;
+  writeQueueSize?: number;
+  readStart(): number;
+  readStop(): number;
+}
+
+/** A client's private side. */
+export interface ClientInternals {
+  _sock: Socket & { _handle?: SocketHandle | null };
+  _protocol: Ssh2Protocol;
+  _chanMgr: { add(cb: ChannelOpenCallback): number };
+}
+
+export function internalsOf(client: Ssh2.Client): ClientInternals {
+  return client as unknown as ClientInternals;
+}
+
+/** Node's handle of `socket`, if it has one (a TCP socket of our own; not a channel stream). */
+export function socketHandle(socket: Socket): SocketHandle | null | undefined {
+  return (socket as unknown as { _handle?: SocketHandle | null })._handle;
+}
+
+/** Whether ssh2 reads with its plain reader (no compression): payloads are parsed where they land. */
+export function plainReader(proto: Ssh2Protocol): boolean {
+  return proto._packetRW.read instanceof zlib.PacketReader;
+}
+
+/** Cipher classes of ssh2 that seal a whole packet in place, and their block size. */
+const IN_PLACE: ReadonlyMap<string, number> = new Map([
+  ['AESGCMCipherBinding', 16],
+  ['ChaChaPolyCipherBinding', 8],
+]);
+
+/**
+ * The block size when a whole packet may be built and sealed in place
+ * outside ssh2 right now: no key exchange under way, no compression, and a
+ * live cipher of ssh2's native AEAD bindings (aes*-gcm, chacha20-poly1305).
+ * 0 otherwise: ssh2 must send it itself.
+ */
+export function canSealInPlace(proto: Ssh2Protocol): number {
+  const cipher = proto._cipher;
+  if (proto._kexinit !== undefined || cipher._dead || !cipher._instance) return 0;
+  if (!(proto._packetRW.write instanceof zlib.PacketWriter)) return 0;
+  return IN_PLACE.get(cipher.constructor.name) ?? 0;
+}
+
+/** Whether a cipher instance ssh2 made is ours. */
+export function isSealer(instance: unknown): instance is SealerInstance {
+  return sealerInstalled && instance instanceof loadAddon().Sealer;
+}
+
+/** Whether a decipher instance ssh2 made is ours. */
+export function isOpener(instance: unknown): instance is OpenerInstance {
+  return sealerInstalled && instance instanceof loadAddon().Opener;
+}

@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import test from 'ava';
+import fc from 'fast-check';
+import { loadAddon } from '../../src/native/addon.js';
+import { checkFramed, FRAME_HEADER } from '../../src/datapath/packet.js';
+import { ChannelDataWriter } from '../../src/datapath/ssh/channelDataWriter.js';
+import type { ByteSink } from '../../src/datapath/ssh/socketSink.js';
+import { PacketWriter, socketHandle, sshCrypto, type Ssh2Protocol } from '../../src/datapath/ssh/ssh2.js';
+
+// The C packet path and its JavaScript twin, fed the same input, must agree.
+
+test('framed packet check: C (framed_ok) and JavaScript (checkFramed) give one verdict', (t) => {
+  const frame = (family: number, ip: Uint8Array): Uint8Array => {
+    const b = new Uint8Array(FRAME_HEADER + ip.length);
+    b[3] = family;
+    b.set(ip, FRAME_HEADER);
+    return b;
+  };
+  // well-formed-ish IPv4 and IPv6 headers with random lengths, and every truncation of them
+  const ipv4 = fc.tuple(fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 120 }), fc.uint8Array({ minLength: 0, maxLength: 100 }))
+    .map(([ihl, total, rest]) => {
+      const ip = new Uint8Array(20 + rest.length);
+      ip[0] = 0x40 | ihl;
+      ip[2] = total >> 8;
+      ip[3] = total & 255;
+      ip.set(rest, 20);
+      return frame(2, ip);
+    });
+  const ipv6 = fc.tuple(fc.integer({ min: 0, max: 100 }), fc.uint8Array({ minLength: 0, maxLength: 100 })).map(([payload, rest]) => {
+    const ip = new Uint8Array(40 + rest.length);
+    ip[0] = 0x60;
+    ip[4] = payload >> 8;
+    ip[5] = payload & 255;
+    ip.set(rest, 40);
+    return frame(24, ip);
+  });
+  const anyBytes = fc.uint8Array({ minLength: 0, maxLength: 80 });
+  const { framedOk } = loadAddon();
+  fc.assert(
+    fc.property(fc.oneof(ipv4, ipv6, anyBytes), fc.nat(), (b, cut) => {
+      for (const bytes of [b, b.subarray(0, b.length === 0 ? 0 : cut % b.length)]) {
+        if (framedOk(bytes) !== (checkFramed(bytes) === undefined)) return false;
+      }
+      return true;
+    }),
+    { numRuns: 5000 },
+  );
+  t.pass();
+});
+
+/** Splits a stream of AES-GCM sealed SSH packets: each packet's length field (sent in clear). */
+function packetLengths(wire: Buffer): number[] {
+  const out: number[] = [];
+  for (let p = 0; p + 4 <= wire.length; ) {
+    const len = wire.readUInt32BE(p);
+    out.push(len);
+    p += 4 + len + 16;
+  }
+  return out;
+}
+
+/** Opens a sealed stream with ssh2's decipher (our Opener inside): the payloads, authenticated. */
+function open(wire: Buffer, name: string, key: Buffer, iv: Buffer): Buffer[] {
+  const payloads: Buffer[] = [];
+  const decipher = sshCrypto.createDecipher({
+    inbound: { onPayload: (p: Buffer) => void payloads.push(Buffer.from(p)), decipherInfo: sshCrypto.CIPHER_INFO[name], decipherKey: key, decipherIV: iv, seqno: 0 },
+  });
+  decipher.decrypt(wire, 0, wire.length);
+  return payloads;
+}
+
+/** A loopback TCP connection: the client's fd for the addon's writer, and all the server reads. */
+async function loopback(): Promise<{ fd: number; received: () => Buffer; close: () => void }> {
+  const chunks: Buffer[] = [];
+  const server = net.createServer((s) => s.on('data', (c: Buffer) => chunks.push(c)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const client = net.connect(port, '127.0.0.1');
+  await new Promise((r) => client.once('connect', r));
+  return {
+    fd: socketHandle(client)!.fd!,
+    received: () => Buffer.concat(chunks),
+    close: () => {
+      client.destroy();
+      server.close();
+    },
+  };
+}
+
+for (const [name, ssl, keyLen] of [['aes128-gcm@openssh.com', 'aes-128-gcm', 16], ['aes256-gcm@openssh.com', 'aes-256-gcm', 32]] as const) {
+  test.serial(`${name}: the C outlet and the JavaScript writer frame and seal the same tun packets alike`, async (t) => {
+    await sshCrypto.init;
+    const key = randomBytes(keyLen);
+    const iv = randomBytes(12);
+    const packets = [1, 15, 16, 17, 40, 63, 64, 65, 1500, 9000, 16000].map((n) => randomBytes(n));
+    const recipient = 0x01020304;
+
+    // JavaScript: ChannelDataWriter with ssh2's cipher (the addon's Sealer inside)
+    const cipher = sshCrypto.createCipher({ outbound: { onWrite: () => {}, cipherInfo: sshCrypto.CIPHER_INFO[name], cipherKey: key, cipherIV: iv, seqno: 0 } });
+    const partial = { _kexinit: undefined, _cipher: cipher, _packetRW: { read: undefined, write: undefined as unknown } };
+    partial._packetRW.write = new PacketWriter(partial);
+    const jsChunks: Buffer[] = [];
+    const sink: ByteSink = {
+      write: (bytes, done) => {
+        jsChunks.push(Buffer.from(bytes));
+        done();
+      },
+      queued: 0,
+      native: undefined,
+      batch: (fn) => fn(),
+      onceDrained: (cb) => cb(),
+    };
+    const writer = new ChannelDataWriter(partial as unknown as Ssh2Protocol, sink);
+    writer.batch(() => {
+      for (const p of packets) t.true(writer.add(recipient, p));
+    });
+    const jsWire = Buffer.concat(jsChunks);
+
+    // C: the outlet, fed the same packets back to back as the tun reader hands them over
+    const addon = loadAddon();
+    const conn = await loopback();
+    const queued = new Float64Array(1);
+    const w = addon.writer(conn.fd, queued, () => {});
+    const { outletCtl: CTL, outletNum: NUM } = addon.layout;
+    const ctl = new Int32Array(CTL.LEN);
+    const num = new Float64Array(NUM.LEN);
+    const outlet = addon.outlet(w, ctl, num);
+    ctl[CTL.RECIPIENT] = recipient;
+    ctl[CTL.MAX_PACKET] = 1 << 20;
+    ctl[CTL.HIGH_WATER] = 1 << 24;
+    num[NUM.WINDOW] = 1 << 24;
+    const sealer = new addon.Sealer(ssl, key, iv);
+    addon.outletSealer(outlet, sealer);
+    ctl[CTL.ENABLED] = 1;
+    const taken = addon.outletSend(outlet, Buffer.concat(packets), Uint32Array.from(packets.map((p) => p.length)));
+    t.is(taken, packets.length);
+    for (let i = 0; i < 200 && conn.received().length < jsWire.length; i++) await new Promise((r) => setTimeout(r, 10));
+    const cWire = conn.received();
+    addon.outletClose(outlet);
+    addon.writerClose(w);
+    conn.close();
+
+    // Padding is random on both sides; everything else must be the same.
+    t.is(cWire.length, jsWire.length, 'same bytes on the wire');
+    t.deepEqual(packetLengths(cWire), packetLengths(jsWire), 'same packet and padding lengths');
+    const fromC = open(cWire, name, key, iv);
+    const fromJs = open(jsWire, name, key, iv);
+    t.is(fromC.length, packets.length);
+    t.deepEqual(fromC, fromJs, 'same CHANNEL_DATA payloads, authenticated');
+    t.is(fromC[0]!.readUInt32BE(1), recipient);
+    t.is(sealer.count, cipher.outSeqno, 'same sequence count');
+    t.deepEqual([num[NUM.PACKETS], num[NUM.BYTES], num[NUM.WINDOW]], [packets.length, packets.reduce((n, p) => n + p.length, 0), (1 << 24) - packets.reduce((n, p) => n + p.length, 0)]);
+  });
+}
+
+test('the addon exports every shared-array field TypeScript uses', (t) => {
+  const { layout } = loadAddon();
+  for (const [array, fields] of Object.entries(layout)) {
+    const indices = Object.entries(fields).filter(([k]) => k !== 'LEN').map(([, v]) => v).sort((a, b) => a - b);
+    t.deepEqual(indices, Array.from({ length: fields.LEN }, (_, i) => i), `${array}: indices 0..LEN-1, each once`);
+  }
+});
