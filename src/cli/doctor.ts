@@ -4,7 +4,7 @@ import type { InvokingUser } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { IPTABLES_STATE, lowestFreeTun } from '../plan/plan.js';
 import { runRemote } from '../ssh/exec.js';
-import { describeRoute, sshRouteFor } from '../ssh/route.js';
+import { describeRoute, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { openTunChannel } from '../datapath/ssh/tunChannel.js';
 
@@ -37,13 +37,12 @@ function publicKeyFor(files: readonly string[]): string {
 }
 
 /** Checks the remote side's prerequisites; SSH trouble is itself a finding. */
-export async function doctor(env: EnvironmentConfig, user: InvokingUser, agent: string | undefined): Promise<Finding[]> {
-  const route = sshRouteFor(env, user);
+export async function doctor(env: EnvironmentConfig, route: SshRoute, user: InvokingUser, agent: string | undefined): Promise<Finding[]> {
   const sudo = route.target.user !== 'root';
   const findings: Finding[] = [];
   let client: Client;
   try {
-    client = await connectSsh(env, { user, agent });
+    client = await connectSsh(env, route, { user, agent });
   } catch (err) {
     return [{ ok: false, what: `ssh to ${describeRoute(route)}: ${(err as Error).message}`, fix: 'see the message: known_hosts, keys, or the host address' }];
   }
@@ -88,7 +87,7 @@ export async function doctor(env: EnvironmentConfig, user: InvokingUser, agent: 
         : { ok: false, what: `remote docker socket ${env.docker.remoteSocket} is ${d}`, fix: d === 'missing' ? 'start dockerd, or set docker.remoteSocket' : `add ${route.target.user} to the docker group` });
     }
     // The only sure test of PermitTunnel is to ask for a tunnel.
-    const unit = env.tunnel.remoteUnit ?? lowestFreeTun((facts.get('links') ?? '').split(' '));
+    const unit = env.tunnel?.remoteUnit ?? lowestFreeTun((facts.get('links') ?? '').split(' '));
     try {
       (await openTunChannel(client, unit)).close();
       findings.push({ ok: true, what: `sshd opens tun${unit} (PermitTunnel)` });
@@ -98,10 +97,10 @@ export async function doctor(env: EnvironmentConfig, user: InvokingUser, agent: 
         ? { ok: false, what: `sshd refuses tunnels ("${says}")`, fix: 'add "PermitTunnel point-to-point" to /etc/ssh/sshd_config and reload sshd' }
         : { ok: false, what: `sshd could not open tun${unit} ("${says}")`, fix: 'the SSH user needs root (or CAP_NET_ADMIN) and /dev/net/tun' });
     }
-    const keyLine = hardenedKeyLine(env.tunnel.remoteUnit ?? 0, env.docker.mode === 'socket', publicKeyFor(route.target.identityFiles));
+    const keyLine = hardenedKeyLine(env.tunnel?.remoteUnit ?? 0, env.docker.mode === 'socket', publicKeyFor(route.target.identityFiles));
     findings.push({
       ok: true,
-      what: `hardening (optional): in ~${route.target.user}/.ssh/authorized_keys on ${route.target.host}, use\n       ${keyLine}\n       and set tunnel.remoteUnit: ${env.tunnel.remoteUnit ?? 0} for ${env.name}`,
+      what: `hardening (optional): in ~${route.target.user}/.ssh/authorized_keys on ${route.target.host}, use\n       ${keyLine}\n       and set tunnel.remoteUnit: ${env.tunnel?.remoteUnit ?? 0} for ${env.name}`,
     });
   } finally {
     client.end();

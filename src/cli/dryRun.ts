@@ -2,10 +2,10 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { dockerSocket } from '../util/paths.js';
 import { localCommand, requestedDevice, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../util/quote.js';
-import { planLocal, planRemote } from '../plan/plan.js';
-import type { ContextOwner } from '../plan/steps.js';
+import { DNS_LISTEN, planResolvConf } from '../plan/dns.js';
+import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
+import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
-import { DNS_LISTEN } from '../dns/forwarder.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
 
 export interface PlannedStep {
@@ -28,32 +28,30 @@ export interface Plan {
 
 /** Everything `connect` would do, as commands, without looking at either host. */
 export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner?: ContextOwner): Plan {
-  const localDevice = requestedDevice(platform, env) || 'utunN';
+  const t = env.tunnel;
+  const localDevice = t ? requestedDevice(platform, t) || 'utunN' : '';
   const dockerHost = dockerHostFor(env);
-  const remoteDevice = `tun${env.tunnel.remoteUnit ?? 'N'}`;
+  const remoteDevice = t ? `tun${t.remoteUnit ?? 'N'}` : '';
   const notes: string[] = [];
   if (localDevice === 'utunN') notes.push('utunN: macOS numbers utun devices itself; the name is known once the device is open');
-  if (env.tunnel.remoteUnit === undefined) notes.push(`${remoteDevice}: the lowest unit free on the remote host, found at connect time`);
-  if (env.tunnel.mtuAuto) notes.push(`mtu auto: both devices start at ${env.tunnel.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU})`);
+  if (t && t.remoteUnit === undefined) notes.push(`${remoteDevice}: the lowest unit free on the remote host, found at connect time`);
+  if (t?.mtuAuto) notes.push(`mtu auto: both devices start at ${t.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU}); the probed steps show the largest sizes tried`);
   if (env.nat) notes.push('ip_forward is switched on, and back, only where it is off');
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
-  if (platform === 'linux' && (env.dns.domains.length > 0 || env.dns.containers)) {
-    const zones = [...env.dns.domains, ...(env.dns.containers ? [`${env.name}.docker`] : [])];
-    notes.push(`dns: a forwarder on ${DNS_LISTEN} answers ${zones.join(', ')} (asked of ${env.dns.servers.length ? env.dns.servers.join(', ') : "the remote host's resolvers"} over SSH) and passes the rest to the resolvers in /etc/resolv.conf, which points at it until disconnect`);
+  const zones = platform === 'linux' ? [...env.dns.domains, ...(env.dns.containers ? [`${env.name}.docker`] : [])] : [];
+  if (zones.length > 0) {
+    notes.push(`dns: a forwarder on ${DNS_LISTEN} answers ${zones.join(', ')} (asked of ${env.dns.servers.length ? env.dns.servers.join(', ') : "the remote host's resolvers"} over SSH) and passes the rest to the resolvers in /etc/resolv.conf, which points at it until disconnect (with systemd-resolved: resolvectl dns and domain on the tun device instead, reverted on undo)`);
   }
-  const steps: PlannedStep[] = [
-    ...planLocal(env, localDevice, platform, owner && dockerHost ? { host: dockerHost, owner } : undefined).map((s): PlannedStep => ({
-      side: 'local',
-      title: s.title,
-      apply: localCommand(platform, s.apply as Parameters<typeof localCommand>[1]),
-      undo: s.undo ? localCommand(platform, s.undo as Parameters<typeof localCommand>[1]) : null,
-    })),
-    ...planRemote(env, remoteDevice, { ipForward: '0' }).map((s): PlannedStep => ({
-      side: 'remote',
-      title: s.title,
-      apply: s.apply.side === 'remote' ? s.apply.argv : [],
-      undo: s.undo && s.undo.side === 'remote' ? s.undo.argv : null,
-    })),
+  const command = (a: Step['apply']): string[] => (a.side === 'remote' ? [...a.argv] : localCommand(platform, a));
+  const planned = (s: Step): PlannedStep => ({ side: s.apply.side, title: s.title, apply: command(s.apply), undo: s.undo ? command(s.undo) : null });
+  // in the order connect makes them: local side, split DNS, the session's remote side, the probed MTUs
+  const steps: Step[] = [
+    ...planLocal(env, localDevice, platform, owner && dockerHost ? { host: dockerHost, owner } : undefined),
+    ...(zones.length > 0 ? [planResolvConf(env.name, zones, [DNS_LISTEN], { content: '# the /etc/resolv.conf found at connect\n', symlink: undefined })] : []),
+    ...(t ? planRemote(env, t, remoteDevice, { ipForward: '0' }) : []),
+    ...(t?.mtuAuto
+      ? [...planRemoteMtu(remoteDevice, t.mtu), ...planLocalMtu(t, localDevice, remoteDevice, platform === 'linux' ? MAX_UPSTREAM_MTU : t.mtu, t.mtu)]
+      : []),
   ];
   let docker: string | null = null;
   if (env.docker.mode === 'socket') docker = `serve ${dockerSocket(env.name)} -> remote ${env.docker.remoteSocket} (direct-streamlocal)`;
@@ -61,10 +59,10 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   return {
     env: env.name,
     platform,
-    ssh: `${env.user}@${env.host}:${env.port}, tun@openssh.com point-to-point to ${remoteDevice}`,
+    ssh: `${env.user}@${env.host}:${env.port}, ${t ? `tun@openssh.com point-to-point to ${remoteDevice}` : 'no tunnel (tunnel: false): SSH forwarding only'}`,
     localDevice,
     remoteDevice,
-    steps,
+    steps: steps.map(planned),
     docker,
     notes,
   };

@@ -1,4 +1,4 @@
-import type { Status } from '../daemon/controller.js';
+import type { Status } from '../daemon/status.js';
 
 function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -80,7 +80,8 @@ export interface EnvironmentConfig {
   readonly onDemand: boolean;
   /** With onDemand: seconds without traffic before the SSH side is taken down. */
   readonly idleTimeout: number;
-  readonly tunnel: TunnelConfig;
+  /** Undefined with tunnel: false: no tun devices, routes or remote steps; SSH forwarding only. */
+  readonly tunnel: TunnelConfig | undefined;
   readonly routes: readonly string[];
   /**
    * Routes whose path MTU is below the tunnel's: TCP SYNs to and from them get
@@ -100,8 +101,6 @@ export interface EnvironmentConfig {
   readonly forwards: readonly ForwardConfig[];
   /** A SOCKS5 server whose connections leave from the remote host, names resolved there (socks5h). */
   readonly socks: SocksConfig | undefined;
-  /** false (tunnel: false): no tun devices, routes or remote steps; SSH forwarding only. */
-  readonly l3: boolean;
 }
 
 export interface Config {

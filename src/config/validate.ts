@@ -4,7 +4,7 @@ import { parseAllowEntry } from './allow.js';
 import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpoint, type ForwardConfig } from './forwards.js';
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
-import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking } from './types.js';
+import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking, TunnelConfig } from './types.js';
 
 /** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
 export const MAX_MTU = 16000;
@@ -123,25 +123,14 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const host = str(f.child('host'), raw['host']);
   if (host.startsWith('-') || /\s/.test(host)) f.child('host').fail(`"${host}" is not a host name or address`);
 
-  const tf: Field = f.child('tunnel');
   // tunnel: false — SSH only (SOCKS, forwards, docker socket), for hosts without PermitTunnel
-  const l3 = raw['tunnel'] !== false;
-  const tunnelRaw = l3 ? raw['tunnel'] : { local: '0.0.0.0', remote: '0.0.0.0', mtu: MIN_MTU, device: '-' };
-  if (!isObj(tunnelRaw)) tf.fail('is required: a mapping with local and remote addresses (or false: no L3 tunnel, SSH forwarding only)');
-  checkKeys(tf, tunnelRaw, ['local', 'remote', 'mtu', 'remoteUnit', 'device']);
-  const local = ipv4(tf.child('local'), tunnelRaw['local']);
-  const remote = ipv4(tf.child('remote'), tunnelRaw['remote']);
-  if (local === remote && l3) tf.fail('local and remote must differ');
-  const device = str(tf.child('device'), tunnelRaw['device'], `cb-${name}`);
-  if (l3 && !/^[A-Za-z0-9_.-]{1,15}$/.test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
-  const remoteUnitRaw = tunnelRaw['remoteUnit'];
-  const remoteUnit = remoteUnitRaw === undefined ? undefined : int(tf.child('remoteUnit'), remoteUnitRaw, 0, 0, 0x7ffffffe);
+  const tunnel = raw['tunnel'] === false ? undefined : validateTunnel(f.child('tunnel'), raw['tunnel'], name);
+  const l3 = tunnel !== undefined;
 
   const rf: Field = f.child('routes');
   const routesRaw = raw['routes'] ?? [];
   if (!Array.isArray(routesRaw)) rf.fail('must be a list of CIDRs (or { cidr, mtu } mappings)');
-  const mtuAuto = l3 && (tunnelRaw['mtu'] === undefined || tunnelRaw['mtu'] === 'auto');
-  const tunnelMtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), tunnelRaw['mtu'], 1500, MIN_MTU, MAX_MTU);
+  const tunnelMtu = tunnel?.mtu ?? MIN_MTU;
   const routes: string[] = [];
   const mssClamps: { cidr: string; mss: number }[] = [];
   (routesRaw as unknown[]).forEach((r, i) => {
@@ -174,7 +163,8 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   let dockerHost: string | undefined;
   let dockerTcp: Endpoint | undefined;
   if (mode === 'tcp') {
-    dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${remote}:2375`);
+    if (!tunnel) return df.child('mode').fail('tcp needs the L3 tunnel (tunnel is false); use socket');
+    dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${tunnel.remote}:2375`);
     const m = /^tcp:\/\/([0-9.]+):(\d{1,5})$/.exec(dockerHost);
     if (!m || parseIPv4(m[1]!) === undefined || Number(m[2]) > 65535) {
       df.child('host').fail(`"${dockerHost}" is not of the form tcp://IPv4:PORT`);
@@ -294,14 +284,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     deadAfter: int(f.child('deadAfter'), raw['deadAfter'], 15, 3, 600),
     onDemand: bool(f.child('onDemand'), raw['onDemand'], false),
     idleTimeout: int(f.child('idleTimeout'), raw['idleTimeout'], 300, 2, 86400),
-    tunnel: {
-      local,
-      remote,
-      mtu: tunnelMtu,
-      mtuAuto,
-      remoteUnit,
-      device,
-    },
+    tunnel,
     routes,
     mssClamps,
     nat: bool(f.child('nat'), raw['nat'], false),
@@ -311,8 +294,22 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     allow,
     forwards,
     socks,
-    l3,
   };
+}
+
+/** The tunnel mapping: point-to-point addresses, MTU (a number or auto), remote unit, local device. */
+function validateTunnel(tf: Field, raw: unknown, name: string): TunnelConfig {
+  if (!isObj(raw)) tf.fail('is required: a mapping with local and remote addresses (or false: no L3 tunnel, SSH forwarding only)');
+  checkKeys(tf, raw, ['local', 'remote', 'mtu', 'remoteUnit', 'device']);
+  const local = ipv4(tf.child('local'), raw['local']);
+  const remote = ipv4(tf.child('remote'), raw['remote']);
+  if (local === remote) tf.fail('local and remote must differ');
+  const device = str(tf.child('device'), raw['device'], `cb-${name}`);
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
+  const remoteUnit = raw['remoteUnit'] === undefined ? undefined : int(tf.child('remoteUnit'), raw['remoteUnit'], 0, 0, 0x7ffffffe);
+  const mtuAuto = raw['mtu'] === undefined || raw['mtu'] === 'auto';
+  const mtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), raw['mtu'], 1500, MIN_MTU, MAX_MTU);
+  return { local, remote, mtu, mtuAuto, remoteUnit, device };
 }
 
 /** Validates a parsed config document. Every message names the file, the environment and the field. */

@@ -38,10 +38,11 @@ export async function cleanupStale(
   const steps = [...record.applied, ...record.pending];
   const errors: string[] = [];
   const hasRemote = steps.some((s) => s.apply.side === 'remote' && s.undo);
+  const route = sshRouteFor(env, opts.user);
   let client;
   if (hasRemote) {
     try {
-      client = await connectSsh(env, { user: opts.user, agent: opts.agent });
+      client = await connectSsh(env, route, { user: opts.user, agent: opts.agent });
     } catch (err) {
       throw new UserError(`cleanup ${env.name}: ${(err as Error).message}; the remote steps in ${journalFile(env.name)} stay until it can reach ${env.host}`);
     }
@@ -49,7 +50,7 @@ export async function cleanupStale(
   const net = await localNet(currentPlatform());
   try {
     const undos = steps.filter((s) => s.undo).map((s) => s.undo!).reverse();
-    const result = await stepExecutor(net, client, sshRouteFor(env, opts.user).target.user !== 'root').run(undos, true);
+    const result = await stepExecutor(net, client, route.target.user !== 'root').run(undos, true);
     for (const f of result.failures) {
       if (!(undos[f.index]!.side === 'local' && gone(f.message))) errors.push(f.message);
     }

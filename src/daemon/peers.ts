@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { requestControl } from './control.js';
-import type { Status } from './controller.js';
+import type { Status } from './status.js';
 import { controlSocket, runDir } from '../util/paths.js';
 
 /** The status of every other environment whose controller answers. */

@@ -9,7 +9,8 @@ import { AllowList } from '../datapath/allowList.js';
 import { LabelExposure } from '../docker/exposure.js';
 import { ContainerNames } from '../docker/names.js';
 import { ContainerWatcher } from '../docker/watch.js';
-import { DNS_LISTEN, DnsForwarder, parseResolvConf, RESOLV_MARK, type ForwarderStats } from '../dns/forwarder.js';
+import { DnsForwarder, type ForwarderStats } from '../dns/forwarder.js';
+import { DNS_LISTEN, parseResolvConf, planResolvConf, planResolvectl, RESOLV_MARK } from '../plan/dns.js';
 import { fitUdp } from '../dns/message.js';
 import { lazyExeca } from '../util/lazyExeca.js';
 import type { Dialer } from '../forward/dial.js';
@@ -182,11 +183,12 @@ export class Services {
     const { env, progress } = this.deps;
     if (this.deps.platform !== 'linux' || (env.dns.domains.length === 0 && !env.dns.containers)) return;
     const before = readResolvConf();
-    const resolved = env.l3 && (before.symlink?.includes('/run/systemd/resolve/') ?? false) && (await hasResolvectl());
+    const tunnel = env.tunnel;
+    const resolved = tunnel !== undefined && (before.symlink?.includes('/run/systemd/resolve/') ?? false) && (await hasResolvectl());
     if (!resolved && before.content.includes(RESOLV_MARK)) {
       throw new UserError(`/etc/resolv.conf points at another environment's DNS forwarder already; split DNS works for one environment at a time`);
     }
-    const { nameservers, rest } = parseResolvConf(before.content);
+    const { nameservers } = parseResolvConf(before.content);
     const names = this.containerNames;
     this.dns = new DnsForwarder({
       domains: env.dns.domains,
@@ -205,32 +207,7 @@ export class Services {
       await this.dns.listen(bridge).then(() => this.dnsListen.push(bridge), (err: Error) => progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`));
     }
     const zones = [...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])];
-    if (resolved) {
-      // systemd-resolved: per-link DNS on the tun device, pointed at the DNS
-      // address the data path answers (the remote tunnel address); resolv.conf stays as it is
-      const dev = env.tunnel.device;
-      await this.deps.applyLocal([
-        {
-          title: `systemd-resolved: ${zones.join(', ')} asked of ${env.tunnel.remote} on ${dev}`,
-          apply: { side: 'local', op: 'resolvectl', argv: ['dns', dev, env.tunnel.remote] },
-          undo: { side: 'local', op: 'resolvectl', argv: ['revert', dev] },
-        },
-        { title: `systemd-resolved: routing domains on ${dev}`, apply: { side: 'local', op: 'resolvectl', argv: ['domain', dev, ...zones.map((z) => `~${z}`)] }, undo: null },
-      ]);
-      return;
-    }
-    const content = [
-      `# ${RESOLV_MARK} for ${env.name}: ${zones.join(', ')} through the tunnel;`,
-      '# the previous file comes back on disconnect (or cloudbridge cleanup)',
-      `nameserver ${DNS_LISTEN}`,
-      ...rest,
-      '',
-    ].join('\n');
-    await this.deps.applyLocal([{
-      title: `resolv.conf -> DNS forwarder ${this.dnsListen.join(', ')}`,
-      apply: { side: 'local', op: 'resolv-conf', content, symlink: undefined },
-      undo: { side: 'local', op: 'resolv-conf', content: before.content, symlink: before.symlink },
-    }]);
+    await this.deps.applyLocal(resolved ? planResolvectl(tunnel.device, tunnel.remote, zones) : [planResolvConf(env.name, zones, this.dnsListen, before)]);
   }
 
   /** A DNS query sent to the tunnel's DNS address (see Pump's dns option); undefined when split DNS is off. */

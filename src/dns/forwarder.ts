@@ -3,10 +3,6 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, type Question } from './message.js';
 
-/** The forwarder's loopback address: rarely taken (systemd-resolved has .53), and any 127/8 address is local on Linux. */
-export const DNS_LISTEN = '127.0.0.153';
-/** Marks a resolv.conf cloudbridge wrote. */
-export const RESOLV_MARK = 'written by cloudbridge';
 const REMOTE_TIMEOUT_MS = 3000;
 const UPSTREAM_TIMEOUT_MS = 2000;
 /** TTL of answers from the container map: short, containers come and go. */
@@ -190,16 +186,4 @@ function exchangeUdp(server: string, msg: Buffer, id: number): Promise<Buffer> {
     });
     s.send(msg, 53, server);
   });
-}
-
-/** Nameservers, search and options of a resolv.conf. */
-export function parseResolvConf(text: string): { nameservers: string[]; rest: string[] } {
-  const nameservers: string[] = [];
-  const rest: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    if (m) nameservers.push(m[1]!);
-    else if (/^\s*(search|domain|options)\s/.test(line)) rest.push(line.trim());
-  }
-  return { nameservers, rest };
 }

@@ -1,4 +1,4 @@
-import type { EnvironmentConfig } from '../config/types.js';
+import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import type { ContextOwner, Step } from './steps.js';
 
 /** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
@@ -17,14 +17,14 @@ export function planLocal(
   /** When set: a docker context named after the environment, in this user's docker config. */
   context?: { readonly host: string; readonly owner: ContextOwner },
 ): Step[] {
-  const { local, remote, mtu } = env.tunnel;
-  const steps: Step[] = env.l3 ? [
+  const t = env.tunnel;
+  const steps: Step[] = t ? [
     {
-      title: `address ${local} peer ${remote} on ${dev}`,
-      apply: { side: 'local', op: 'addr-add', dev, local, peer: remote },
-      undo: { side: 'local', op: 'addr-del', dev, local, peer: remote },
+      title: `address ${t.local} peer ${t.remote} on ${dev}`,
+      apply: { side: 'local', op: 'addr-add', dev, local: t.local, peer: t.remote },
+      undo: { side: 'local', op: 'addr-del', dev, local: t.local, peer: t.remote },
     },
-    { title: `link ${dev} mtu ${mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu }, undo: null },
+    { title: `link ${dev} mtu ${t.mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu: t.mtu }, undo: null },
   ] : [];
   for (const cidr of env.routes) {
     steps.push({
@@ -33,7 +33,7 @@ export function planLocal(
       undo: { side: 'local', op: 'route-del', dev, cidr },
     });
   }
-  if (platform === 'linux' && env.l3 && env.routes.length > 0 && env.localMasquerade) {
+  if (platform === 'linux' && t && env.routes.length > 0 && env.localMasquerade) {
     // Local containers (any bridge, present or future) leave with the tunnel address, so replies find their way back.
     const rule = ['POSTROUTING', '-o', dev, '-m', 'comment', '--comment', ruleTag(env.name), '-j', 'MASQUERADE'];
     steps.push({
@@ -68,8 +68,8 @@ export interface RemoteFacts {
 }
 
 /** Remote side: address and link on the remote tun device, then forwarding and NAT when asked for. */
-export function planRemote(env: EnvironmentConfig, dev: string, facts: RemoteFacts): Step[] {
-  const { local, remote, mtu } = env.tunnel;
+export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: string, facts: RemoteFacts): Step[] {
+  const { local, remote, mtu } = tunnel;
   const steps: Step[] = [
     {
       title: `remote address ${remote} peer ${local} on ${dev}`,
@@ -104,6 +104,35 @@ export function planRemote(env: EnvironmentConfig, dev: string, facts: RemoteFac
       // Insert, not append: a docker host's FORWARD chain ends in DROP.
       apply: { side: 'remote', argv: ['iptables', '-w', '-t', table, '-I', chain!, ...rest] },
       undo: { side: 'remote', argv: ['iptables', '-w', '-t', table, '-D', chain!, ...rest] },
+    });
+  }
+  return steps;
+}
+
+/**
+ * mtu: auto, what the probe found (daemon/mtu.ts), in its two halves: first
+ * the remote device takes the round-trip size `down` (before the probe the
+ * other way, whose replies come back in fragments of it); then this end the
+ * larger `up` that crosses towards the remote host, and the remote route
+ * back advertises the MSS of `up`. Nothing to undo: an MTU and a device
+ * route go with their device.
+ */
+export function planRemoteMtu(remoteDev: string, down: number): Step[] {
+  return [{
+    title: `remote link ${remoteDev} mtu ${down} (probed)`,
+    apply: { side: 'remote', argv: ['ip', 'link', 'set', 'dev', remoteDev, 'mtu', String(down)] },
+    undo: null,
+  }];
+}
+
+export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: string, up: number, down: number): Step[] {
+  const { local, remote } = tunnel;
+  const steps: Step[] = [{ title: `link ${dev} mtu ${up} (probed)`, apply: { side: 'local', op: 'link-up', dev, mtu: up }, undo: null }];
+  if (up > down) {
+    steps.push({
+      title: `remote route to ${local} advertises MSS ${up - 40}`,
+      apply: { side: 'remote', argv: ['ip', 'route', 'replace', local, 'dev', remoteDev, 'proto', 'kernel', 'scope', 'link', 'src', remote, 'advmss', String(up - 40)] },
+      undo: null,
     });
   }
   return steps;

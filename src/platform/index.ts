@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { parseIPv4 } from '../config/ipv4.js';
-import type { EnvironmentConfig } from '../config/types.js';
+import type { TunnelConfig } from '../config/types.js';
 import type { LocalAction } from '../plan/steps.js';
 import { darwinCommand } from './darwin/commands.js';
 import { linuxCommand } from './linux/commands.js';
@@ -32,9 +32,9 @@ export function localCommand(p: PlatformName, a: LocalAction): string[] {
  * The name to ask for. utun devices are numbered by the kernel: on macOS a
  * configured `utunN` is honoured and anything else lets the kernel pick.
  */
-export function requestedDevice(p: PlatformName, env: EnvironmentConfig): string {
-  if (p === 'darwin') return /^utun\d+$/.test(env.tunnel.device) ? env.tunnel.device : '';
-  return env.tunnel.device;
+export function requestedDevice(p: PlatformName, tunnel: TunnelConfig): string {
+  if (p === 'darwin') return /^utun\d+$/.test(tunnel.device) ? tunnel.device : '';
+  return tunnel.device;
 }
 
 /**

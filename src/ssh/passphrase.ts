@@ -1,14 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { ssh2 } from '../datapath/ssh/ssh2.js';
-import type { InvokingUser } from '../config/load.js';
-import type { EnvironmentConfig } from '../config/types.js';
 import { publicBeside } from './keys.js';
-import { sshRouteFor } from './route.js';
+import type { SshRoute } from './route.js';
 
 /** Key files on the way to the environment that need a passphrase, but for those the agent holds (`held`). */
-export function encryptedKeys(env: EnvironmentConfig, user: InvokingUser, held: readonly Buffer[] = []): string[] {
-  const route = sshRouteFor(env, user);
+export function encryptedKeys(route: SshRoute, held: readonly Buffer[] = []): string[] {
   const files = [...route.jumps, route.target].flatMap((h) => h.identityFiles);
   return [...new Set(files)].filter((f) => {
     try {

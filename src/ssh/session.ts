@@ -11,7 +11,7 @@ import { findAgent } from './agent.js';
 import { defaultCiphers, type Cipher } from '../config/ciphers.js';
 import { appendKnownHost, hostKeyName, readKnownHosts, verifyHostKey } from './knownHosts.js';
 import { NamedKeysAgent, publicBeside } from './keys.js';
-import { sshRouteFor, type SshHop } from './route.js';
+import type { SshHop, SshRoute } from './route.js';
 
 export interface SshOptions {
   readonly user: InvokingUser;
@@ -202,8 +202,7 @@ function forwardThrough(via: Client, hop: SshHop, from: string): Promise<Duplex>
  * connection, carried over the previous hop's direct-tcpip channel, with its
  * own host key check. Ending the returned client ends the whole chain.
  */
-export async function connectSsh(env: EnvironmentConfig, opts: SshOptions): Promise<Client> {
-  const route = sshRouteFor(env, opts.user);
+export async function connectSsh(env: EnvironmentConfig, route: SshRoute, opts: SshOptions): Promise<Client> {
   const limits = { connectTimeout: env.connectTimeout, deadAfter: env.deadAfter, ciphers: env.ciphers.length ? env.ciphers : defaultCiphers() };
   const hops = [...route.jumps, route.target];
   const clients: Client[] = [];

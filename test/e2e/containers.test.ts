@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import type { Status } from '../../src/daemon/controller.js';
+import type { Status } from '../../src/daemon/status.js';
 import { cliIn, importBusybox, inNs, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 
 // Issue 6: containers and names. This machine is a namespace here (a "client"
@@ -54,7 +54,7 @@ test.before(async () => {
     docker: { mode: socket, remoteSocket: ${lab.dir}/docker.sock }
     socks: { listen: 127.0.0.1:1081, username: dev, password: s3cret }
 `],
-    [/\n  cbc-tcp:[\s\S]*$/, '\n'],
+    [/\n {2}cbc-tcp:[\s\S]*$/, '\n'],
   ]);
   resolvBefore = fs.readFileSync(resolvFile(), 'utf8');
 });

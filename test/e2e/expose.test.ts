@@ -5,7 +5,7 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
-import type { Status } from '../../src/daemon/controller.js';
+import type { Status } from '../../src/daemon/status.js';
 import { cli, importBusybox, inNs, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 import { startFixture } from './transfer.js';
 

@@ -43,9 +43,15 @@ test('connect --dry-run prints the plan on this platform and on a forced darwin,
     '          undo: (goes with the tun device)',
     '  remote  ip link set dev tunN mtu 16000 up',
     '          undo: (goes with the tun device)',
+    '  remote  ip link set dev tunN mtu 16000',
+    '          undo: (goes with the tun device)',
+    '  local   ip link set dev cb-stg mtu 32760 up',
+    '          undo: (goes with the tun device)',
+    '  remote  ip route replace 10.9.0.1 dev tunN proto kernel scope link src 10.9.0.2 advmss 32720',
+    '          undo: (goes with the tun device)',
     '  docker  DOCKER_HOST=tcp://10.9.0.2:2375 through the tunnel',
     '  note: tunN: the lowest unit free on the remote host, found at connect time',
-    '  note: mtu auto: both devices start at 16000; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to 32760)',
+    '  note: mtu auto: both devices start at 16000; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to 32760); the probed steps show the largest sizes tried',
     '  note: local steps are made through rtnetlink; the ip commands shown are their equivalents',
     '',
   ].join('\n'));
@@ -59,6 +65,7 @@ test('connect --dry-run prints the plan on this platform and on a forced darwin,
     'ifconfig utunN mtu 16000 up',
     'route -n add -net 172.31.0.0/16 -interface utunN',
     'docker context create stg --description cloudbridge:stg --docker host=tcp://10.9.0.2:2375',
+    'ifconfig utunN mtu 16000 up',
   ]);
 });
 
@@ -78,7 +85,7 @@ test('env prints nothing to eval and fails when the environment is down', async 
 });
 
 test('env prints each shell\'s syntax, quoted', async (t) => {
-  const { shellLines } = await import('../../src/cli/main.js');
+  const { shellLines } = await import('../../src/cli/envVars.js');
   t.is(shellLines('bash', { DOCKER_HOST: "tcp://a'b" }), "export DOCKER_HOST='tcp://a'\\''b'\n");
   t.is(shellLines('fish', { DOCKER_HOST: 'x' }), "set -gx DOCKER_HOST 'x';\n");
   t.is(shellLines('powershell', { DOCKER_HOST: 'a$b' }), '$Env:DOCKER_HOST = "a`$b"\n');

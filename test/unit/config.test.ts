@@ -46,9 +46,9 @@ test('defaults fill a minimal environment', (t) => {
   t.is(env.port, 22);
   t.is(env.knownHostsFile, '/home/dev/.ssh/known_hosts');
   t.is(env.strictHostKeyChecking, 'yes');
-  t.is(env.tunnel.mtu, 16000);
-  t.true(env.tunnel.mtuAuto);
-  t.is(env.tunnel.device, 'cb-staging');
+  t.is(env.tunnel?.mtu, 16000);
+  t.true(env.tunnel?.mtuAuto);
+  t.is(env.tunnel?.device, 'cb-staging');
   t.deepEqual(env.routes, []);
   t.false(env.nat);
   t.is(env.docker.mode, 'socket');
@@ -135,7 +135,7 @@ environments:
     tunnel: false
     socks: true
 `, ctx.source, ctx.home), 'bastion');
-  t.false(ssh.l3);
+  t.is(ssh.tunnel, undefined);
   const noTun = (extra: string): string => error(`
 environments:
   bastion:

@@ -87,7 +87,7 @@ test('darwin plan for a full environment: the exact command list', (t) => {
 });
 
 test('a configured utunN is honoured on macOS; a Linux name is not', (t) => {
-  const named = { ...env, tunnel: { ...env.tunnel, device: 'utun7' } };
+  const named = { ...env, tunnel: { ...env.tunnel!, device: 'utun7' } };
   t.is(dryRunPlan(named, 'darwin').steps[0]!.apply.join(' '), 'ifconfig utun7 inet 10.9.0.1 10.9.0.2 alias');
   t.is(dryRunPlan(env, 'linux').steps[0]!.apply.join(' '), 'ip addr add 10.9.0.1 peer 10.9.0.2 dev cb-stg');
 });
@@ -122,4 +122,11 @@ test('the resolver script writes resolver(5) lines, and its undo removes the fil
 test('split DNS: /etc/resolver files on macOS; on Linux the dry run names the forwarder', (t) => {
   t.false(dryRunPlan(env, 'linux').steps.some((s) => s.apply.join(' ').includes('resolver')));
   t.true(dryRunPlan(env, 'linux').notes.some((n) => /^dns: a forwarder on 127\.0\.0\.153 answers vpc\.internal \(asked of 172\.31\.0\.2 over SSH\)/.test(n)));
+});
+
+test('split DNS on Linux is a step in the dry run: resolv.conf pointed at the forwarder, and put back', (t) => {
+  const dns = dryRunPlan(env, 'linux').steps.find((s) => s.title.startsWith('resolv.conf'));
+  t.truthy(dns);
+  t.regex(dns!.apply.join(' '), /^sh -c cat > \/etc\/resolv\.conf <<'EOF'\n# written by cloudbridge for stg: vpc\.internal through the tunnel;\n.*\nnameserver 127\.0\.0\.153\n/s);
+  t.regex(dns!.undo!.join(' '), /^sh -c cat > \/etc\/resolv\.conf <</);
 });

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import test from 'ava';
-import { DnsForwarder, parseResolvConf } from '../../src/dns/forwarder.js';
+import { DnsForwarder } from '../../src/dns/forwarder.js';
+import { parseResolvConf } from '../../src/plan/dns.js';
 import { answer, aRecords, fitUdp, inDomain, parseQuery, query, RCODE_NXDOMAIN } from '../../src/dns/message.js';
 
 test('queries parse; responses, other opcodes and broken names do not', (t) => {

@@ -23,13 +23,13 @@ test('local plan: address, link, routes, masquerade for local containers, each w
   ]);
   t.is(planLocal({ ...env, localMasquerade: false }, 'cb-stg').length, 3);
   t.is(planLocal(env, 'utun4', 'darwin').length, 3, 'macOS containers leave with the host\'s address already');
-  t.is(planLocal({ ...env, l3: false, routes: [] }, '').length, 0, 'tunnel: false changes nothing on this host');
+  t.is(planLocal({ ...env, tunnel: undefined, routes: [] }, '').length, 0, 'tunnel: false changes nothing on this host');
 });
 
 test('remote plan: exact commands, NAT tagged with the environment, forwarding restored as found', (t) => {
   const cmd = (a: Action | null): string | null => (a && a.side === 'remote' ? a.argv.join(' ') : null);
   const tag = '-m comment --comment cloudbridge:stg';
-  t.deepEqual(planRemote(env, 'tun3', { ipForward: '0\n' }).map((s) => [cmd(s.apply), cmd(s.undo)]), [
+  t.deepEqual(planRemote(env, env.tunnel!, 'tun3', { ipForward: '0\n' }).map((s) => [cmd(s.apply), cmd(s.undo)]), [
     ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun3', null],
     ['ip link set dev tun3 mtu 9000 up', null],
     ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
@@ -38,8 +38,8 @@ test('remote plan: exact commands, NAT tagged with the environment, forwarding r
     [`iptables -w -t filter -I FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
       `iptables -w -t filter -D FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`],
   ]);
-  t.is(planRemote(env, 'tun3', { ipForward: '1' }).filter((s) => s.title.includes('forwarding')).length, 0);
-  t.is(planRemote({ ...env, nat: false }, 'tun3', { ipForward: '0' }).length, 2);
+  t.is(planRemote(env, env.tunnel!, 'tun3', { ipForward: '1' }).filter((s) => s.title.includes('forwarding')).length, 0);
+  t.is(planRemote({ ...env, nat: false }, env.tunnel!, 'tun3', { ipForward: '0' }).length, 2);
 });
 
 /** Records what it runs; fails actions whose text matches `failOn`. */
@@ -70,7 +70,7 @@ function recorder(failOn?: RegExp): { exec: Executor; ran: string[] } {
   return { exec, ran };
 }
 
-const steps: Step[] = [...planLocal(env, 'cb-stg'), ...planRemote(env, 'tun3', { ipForward: '0' })];
+const steps: Step[] = [...planLocal(env, 'cb-stg'), ...planRemote(env, env.tunnel!, 'tun3', { ipForward: '0' })];
 
 test('journal: undo runs every undo in reverse', async (t) => {
   const { exec, ran } = recorder();

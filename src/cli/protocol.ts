@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { Status } from '../daemon/status.js';
+import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
+
+/**
+ * Between `connect` and the background controller it starts (the same CLI
+ * as `connect ENV --foreground --notify`), both ends:
+ * - the controller writes one JSON message per line on its stdout while it
+ *   comes up, and closes stdout once ready (or exits on failure);
+ * - secrets (key passphrases) go down fd 3, never argv or the environment;
+ * - its stderr is the controller log from the start.
+ */
+export type ControllerMessage =
+  | { readonly progress: string }
+  | { readonly ready: true; readonly status: Status }
+  | { readonly error: string };
+
+/** Controller side: one message to the waiting `connect`. */
+export function notify(msg: ControllerMessage): void {
+  process.stdout.write(`${JSON.stringify(msg)}\n`);
+}
+
+/** Controller side: ready was sent, the waiting `connect` reads until EOF. */
+export function notifyDone(): void {
+  fs.closeSync(1);
+}
+
+/** Controller side: the passphrases sent down fd 3 (none when it says nothing readable). */
+export function receivePassphrases(): Map<string, string> {
+  try {
+    return new Map(Object.entries(JSON.parse(fs.readFileSync(3, 'utf8') || '{}') as Record<string, string>));
+  } catch {
+    return new Map();
+  }
+}
+
+export interface Started {
+  /** The controller's status once ready; undefined when it failed. */
+  readonly status: Status | undefined;
+  /** What it said went wrong, if it said anything. */
+  readonly error: string | undefined;
+  readonly exitCode: number | null;
+  /** Lets go of a controller that is up, so this process can exit. */
+  readonly release: () => void;
+}
+
+/** Parent side: starts the controller (`cli` with `args`) detached and waits until it is ready or gone. */
+export async function startController(
+  cli: string,
+  args: readonly string[],
+  /** The controller log's fd, for its stderr: closed here once handed over. */
+  log: number,
+  passphrases: ReadonlyMap<string, string>,
+  onProgress: (line: string) => void,
+): Promise<Started> {
+  const child = spawn(process.execPath, [...CONTROLLER_NODE_FLAGS, cli, ...args], { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
+  const stdout = child.stdout!;
+  fs.closeSync(log);
+  (child.stdio[3] as Writable).end(JSON.stringify(Object.fromEntries(passphrases)));
+  let status: Status | undefined;
+  let error: string | undefined;
+  let buf = '';
+  stdout.setEncoding('utf8');
+  stdout.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let msg: Partial<{ progress: string; ready: true; status: Status; error: string }>;
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        continue;
+      }
+      if (msg.progress) onProgress(msg.progress);
+      if (msg.ready) status = msg.status;
+      if (msg.error) error = msg.error;
+    }
+  });
+  const exitCode = await new Promise<number | null>((resolve) => {
+    stdout.on('end', () => resolve(null));
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+  return { status, error, exitCode, release: () => child.unref() };
+}

@@ -1,0 +1,175 @@
+import type { Client } from 'ssh2';
+import type { EnvironmentConfig } from '../config/types.js';
+import type { TunChannel } from '../datapath/ssh/tunChannel.js';
+import type { ControllerState } from './status.js';
+
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
+/** On demand: after a failed attempt, packets that wake the tunnel are dropped this long. */
+const WAKE_RETRY_MS = 5000;
+
+/** One SSH session of a controller: the connection, its tun channel (none with tunnel: false), the remote device. */
+export interface Session {
+  readonly client: Client;
+  readonly channel: TunChannel | undefined;
+  readonly remoteDevice: string;
+}
+
+export interface KeeperDeps {
+  readonly env: EnvironmentConfig;
+  /** Connects and sets the remote side up: SSH, the tun channel, the remote steps. */
+  readonly open: () => Promise<Session>;
+  /** The session stands and is watched: attach what rides it (pump, MTU, services). */
+  readonly attach: (s: Session) => Promise<void>;
+  /** The session went away by itself: let go of what rode it. */
+  readonly detach: () => void;
+  /** Ends a session on purpose: undoes its remote steps and closes it; returns what could not be undone. */
+  readonly close: (s: Session) => Promise<string[]>;
+  /** Packets and stream chunks moved so far, and whether a stream is open now (for idle). */
+  readonly moved: () => number;
+  readonly busy: () => boolean;
+  /** On demand: drop the packets that wait for a session that will not come now. */
+  readonly dropHeld: () => void;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * The SSH session's lifetime, while the local side stays in place: made
+ * once (or, on demand, at the first packet), remade with exponential
+ * backoff when lost, and on demand taken down when idle.
+ */
+export class SessionKeeper {
+  session: Session | undefined;
+  state: ControllerState = 'connecting';
+  reconnects = 0;
+  lastError: string | null = null;
+  /** When the current session was made (ms), for idle timeouts. */
+  private startedAt = 0;
+  private starting: Promise<void> | undefined;
+  private stopping = false;
+  /** On demand: no new attempt before this time after a failed one. */
+  private retryAfter = 0;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly deps: KeeperDeps) {}
+
+  /** Makes the session if there is none; concurrent callers share one attempt. */
+  ensure(): Promise<void> {
+    if (this.session || this.stopping) return Promise.resolve();
+    this.starting ??= (async () => {
+      const { env, log } = this.deps;
+      this.state = 'connecting';
+      try {
+        await this.start();
+        log(`${env.name}: session up`);
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        this.state = env.onDemand ? 'idle' : 'connecting';
+        if (env.onDemand) this.deps.dropHeld();
+        log(`${env.name}: session failed: ${this.lastError}`);
+        throw err;
+      } finally {
+        this.starting = undefined;
+      }
+    })();
+    return this.starting;
+  }
+
+  private async start(): Promise<void> {
+    const s = await this.deps.open();
+    const { client } = s;
+    try {
+      this.session = s;
+      client.on('close', () => this.lost(client, 'SSH connection closed'));
+      client.on('error', (err: Error) => this.lost(client, `SSH: ${err.message}`));
+      if (s.channel) s.channel.onClose = () => this.lost(client, 'sshd closed the tunnel channel');
+      await this.deps.attach(s);
+      this.startedAt = Date.now();
+      this.state = 'up';
+    } catch (err) {
+      client.end();
+      throw err;
+    }
+  }
+
+  /** Packets wait and there is no session: on demand, make one (reconnects have their own loop). */
+  wake(): void {
+    if (!this.deps.env.onDemand || Date.now() < this.retryAfter) {
+      this.deps.dropHeld();
+      return;
+    }
+    this.ensure().catch(() => {
+      this.retryAfter = Date.now() + WAKE_RETRY_MS;
+    });
+  }
+
+  private lost(client: Client, reason: string): void {
+    const lost = this.session;
+    if (this.stopping || lost?.client !== client) return;
+    // cleared first: closing the channel below reports back here
+    this.session = undefined;
+    this.lastError = reason;
+    this.deps.log(`${this.deps.env.name}: ${reason}; reconnecting`);
+    this.deps.detach();
+    lost.channel?.close();
+    client.end();
+    this.state = 'connecting';
+    void this.reconnect();
+  }
+
+  /** Remakes the session with exponential backoff. */
+  private async reconnect(): Promise<void> {
+    let delay = BACKOFF_MIN_MS;
+    while (!this.stopping && !this.session) {
+      await new Promise((r) => this.timers.push(setTimeout(r, delay)));
+      if (this.stopping) return;
+      try {
+        await this.ensure();
+        this.reconnects++;
+        return;
+      } catch {
+        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  /** On demand: take the SSH side down when nothing moved for idleTimeout. */
+  watchIdle(): void {
+    const { env } = this.deps;
+    let lastMoved = -1;
+    let lastMovedAt = Date.now();
+    const every = Math.min(1000, (env.idleTimeout * 1000) / 4);
+    this.timers.push(setInterval(() => {
+      const moved = this.deps.moved();
+      if (moved !== lastMoved || this.deps.busy()) {
+        lastMoved = moved;
+        lastMovedAt = Date.now();
+        return;
+      }
+      const quietSince = Math.max(lastMovedAt, this.startedAt);
+      if (this.session && !this.starting && Date.now() - quietSince >= env.idleTimeout * 1000) {
+        void this.end('idle');
+      }
+    }, every));
+  }
+
+  /** Undoes the remote steps and closes the session; the local side stays. */
+  async end(why: string): Promise<string[]> {
+    const s = this.session;
+    if (!s) return [];
+    this.session = undefined;
+    const errors = await this.deps.close(s);
+    if (!this.stopping) {
+      this.state = 'idle';
+      this.deps.log(`${this.deps.env.name}: session down (${why})`);
+    }
+    return errors;
+  }
+
+  /** No more sessions: timers stop, an attempt under way is waited for. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearTimeout(t);
+    await this.starting?.catch(() => {});
+  }
+}

@@ -1,0 +1,43 @@
+import { maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
+import { MAX_UPSTREAM_MTU } from '../config/validate.js';
+import { FlowLog } from '../datapath/flows.js';
+import { Pump } from '../datapath/pump.js';
+import type { LocalNet } from '../platform/types.js';
+import type { TunDevice } from '../tun/device.js';
+import type { Services } from './services.js';
+
+/** The L3 tunnel's local half: present unless the environment says tunnel: false. */
+export interface L3Side {
+  readonly tunnel: TunnelConfig;
+  readonly tun: TunDevice;
+  readonly pump: Pump;
+  readonly net: LocalNet;
+}
+
+/**
+ * The packet pump on the tun device, with what the data path leaves to
+ * JavaScript: MSS clamps, the allow-list, the flow log, DNS to the in-tunnel
+ * address. With mtu: auto it reads whole packets up to the upstream ceiling.
+ * The caller starts it.
+ */
+export function makePump(
+  env: EnvironmentConfig,
+  tunnel: TunnelConfig,
+  tun: TunDevice,
+  deps: { readonly services: Services; readonly logFlows: boolean; readonly progress: (line: string) => void; readonly log: (line: string) => void },
+): Pump {
+  const pump = new Pump(tun, tunnel.mtuAuto ? MAX_UPSTREAM_MTU : tunnel.mtu, {
+    clamps: env.mssClamps.map((m) => {
+      const c = parseCidr(m.cidr)!;
+      return { addr: c.addr, mask: maskOf(c.prefix), mss: m.mss };
+    }),
+    allow: deps.services.allow,
+    flows: deps.logFlows ? new FlowLog(deps.log) : undefined,
+    dns: env.dns.domains.length > 0 || env.dns.containers
+      ? { addr: parseIPv4(tunnel.remote)!, answer: (q) => deps.services.answerDns(q) }
+      : undefined,
+  });
+  if (env.mssClamps.length) deps.progress(`datapath: TCP MSS clamped for ${env.mssClamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
+  return pump;
+}

@@ -1,0 +1,44 @@
+import { parseIPv4 } from '../config/ipv4.js';
+import type { TunnelConfig } from '../config/types.js';
+import { MAX_UPSTREAM_MTU } from '../config/validate.js';
+import type { Pump } from '../datapath/pump.js';
+import type { PlatformName } from '../platform/index.js';
+
+/** Sizes tried towards the remote host and back, largest first. */
+const ROUND_TRIP_SIZES = [16000, 15000, 12000, 9000, 4000, 1500];
+
+/**
+ * mtu: auto, one size each way. Both tun devices start at MAX_MTU. The
+ * largest ICMP echo that comes back through sshd (which reads its tun 16 KiB
+ * at a time) becomes the remote device's MTU (`down`). Towards the remote
+ * host sshd writes whatever fits its channel packet, so a larger echo is
+ * tried next: the remote kernel takes it whole and answers in fragments of
+ * the remote MTU. What crosses becomes this end's MTU (`up`), and the remote
+ * route back to us advertises the matching MSS (plan.ts's planLocalMtu), so TCP
+ * towards the remote host sends segments twice as large; the other way stays
+ * at the remote MTU. sshd moves about one tun packet per loop turn, so
+ * packet size is throughput.
+ */
+export async function probeMtu(
+  tunnel: TunnelConfig,
+  pump: Pump,
+  platform: PlatformName,
+  /** The largest framed packet the channel takes. */
+  maxPacket: number,
+  /** A round trip through the tunnel just measured (ms): probes wait five of them. */
+  rtt: number,
+  /** Sets the remote device's MTU to `down` (planRemoteMtu), before the probe towards it. */
+  setDown: (down: number) => Promise<void>,
+): Promise<{ up: number; down: number }> {
+  const src = parseIPv4(tunnel.local)!;
+  const dst = parseIPv4(tunnel.remote)!;
+  const timeout = Math.max(300, Math.ceil(rtt * 5));
+  const sizes = ROUND_TRIP_SIZES.filter((n) => n <= tunnel.mtu);
+  const down = (await pump.largestThatCrosses(src, dst, sizes, timeout)) ?? 1500;
+  await setDown(down);
+  // macOS utun devices are not known to take MTUs past 16 KiB: one size both ways there
+  const ceiling = platform === 'linux' ? Math.min(MAX_UPSTREAM_MTU, maxPacket - 4) : down;
+  const upSizes = [ceiling, 24000].filter((n) => n > down && n <= ceiling);
+  const up = (await pump.largestThatCrosses(src, dst, upSizes, timeout)) ?? down;
+  return { up, down };
+}

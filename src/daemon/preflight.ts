@@ -1,0 +1,81 @@
+import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import type { EnvironmentConfig } from '../config/types.js';
+import type { PlatformName } from '../platform/index.js';
+import type { RouteInfo } from '../platform/types.js';
+
+/**
+ * The checks before anything is changed, as pure functions of what was
+ * read off the host: each returns the one-line reason to refuse, or
+ * undefined. The controller gathers the facts and throws.
+ */
+
+/** What another connected environment holds (from its status). */
+export interface PeerHolding {
+  readonly env: string;
+  readonly local: string;
+  readonly remote: string;
+  readonly localDevice: string;
+  readonly routes: readonly string[];
+}
+
+/** What would clash with another connected environment, naming both. */
+export function clashWithOthers(env: EnvironmentConfig, others: readonly PeerHolding[]): string | undefined {
+  const t = env.tunnel;
+  if (!t) return undefined; // SSH only: nothing routed; a taken SOCKS or forward port says so itself
+  const mine = [t.local, t.remote].map((a) => parseCidr(a)!);
+  for (const o of others.filter((x) => x.local !== '')) {
+    const theirs = [o.local, o.remote].map((a) => parseCidr(a)!);
+    if (mine.some((m) => theirs.some((x) => cidrsOverlap(m, x)))) {
+      return `tunnel addresses of ${env.name} (${t.local} <-> ${t.remote}) clash with ${o.env}'s (${o.local} <-> ${o.remote}), which is connected`;
+    }
+    if (o.localDevice === t.device) return `${o.env} uses interface ${o.localDevice} already (tunnel.device)`;
+    for (const r of env.routes) {
+      const clash = [...o.routes, o.local, o.remote].find((q) => cidrsOverlap(parseCidr(q)!, parseCidr(r)!));
+      if (clash) return `route ${r} of ${env.name} overlaps ${clash} of ${o.env}, which is connected`;
+    }
+    for (const q of o.routes) {
+      const hit = mine.find((m) => cidrsOverlap(m, parseCidr(q)!));
+      if (hit) return `tunnel address ${formatCidr(hit)} of ${env.name} lies in route ${q} of ${o.env}, which is connected`;
+    }
+  }
+  return undefined;
+}
+
+/** What was read off this host for `localProblem`. */
+export interface LocalFacts {
+  readonly platform: PlatformName;
+  /** Route even where routes overlap the host's own networks (--force). */
+  readonly force: boolean;
+  /** Linux: the tunnel's interface exists already. */
+  readonly deviceExists: boolean;
+  /** macOS: an /etc/resolver file for one of the split domains that exists already. */
+  readonly resolverTaken: string | undefined;
+  readonly interfaceNetworks: readonly RouteInfo[];
+  readonly routes: readonly RouteInfo[];
+}
+
+/** What would break the host's own networking or another tool's files. */
+export function localProblem(env: EnvironmentConfig, facts: LocalFacts): string | undefined {
+  if (facts.platform === 'darwin' && env.dns.domains.length > 0 && env.dns.servers.length === 0) {
+    return `${env.source}: environments.${env.name}.dns.servers: on macOS name the resolvers (reached through the tunnel) for /etc/resolver`;
+  }
+  if (facts.resolverTaken) return `${facts.resolverTaken} exists already and is not cloudbridge's; refusing to replace it`;
+  const t = env.tunnel;
+  if (!t) return undefined;
+  if (facts.deviceExists) return `interface ${t.device} already exists (is ${env.name} connected already?)`;
+  for (const ip of [t.local, t.remote]) {
+    const addr = parseIPv4(ip)!;
+    const hit = facts.interfaceNetworks.find((n) => n.cidr !== '127.0.0.0/8' && cidrContains(parseCidr(n.cidr)!, addr) && parseCidr(n.cidr)!.prefix < 32);
+    if (hit && !facts.force) {
+      return `tunnel address ${ip} lies in ${hit.cidr} on ${hit.dev}; pick tunnel addresses outside the host's networks (or --force)`;
+    }
+  }
+  for (const r of env.routes) {
+    const c = parseCidr(r)!;
+    const clash = [...facts.interfaceNetworks, ...facts.routes].find((n) => cidrsOverlap(parseCidr(n.cidr)!, c) && n.dev !== 'lo');
+    if (clash && !facts.force) {
+      return `route ${r} overlaps ${clash.cidr} on ${clash.dev}; refusing to take it over (use --force to route it through the tunnel anyway)`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,42 @@
+import type { Client } from 'ssh2';
+import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
+import { openTunChannel, TunChannelError, type TunChannel } from '../datapath/ssh/tunChannel.js';
+import { IPTABLES_STATE, lowestFreeTun, type RemoteFacts } from '../plan/plan.js';
+import { runRemote } from '../ssh/exec.js';
+import { UserError } from '../util/errors.js';
+
+/** What the remote host looks like, in one round trip: the tun unit to use and what NAT needs. */
+export async function remoteFacts(client: Client, env: EnvironmentConfig, tunnel: TunnelConfig, sudo: boolean): Promise<RemoteFacts & { unit: number }> {
+  const script = [
+    'ls /sys/class/net',
+    'echo @@',
+    'cat /proc/sys/net/ipv4/ip_forward',
+    'echo @@',
+    env.nat ? IPTABLES_STATE : 'echo ok',
+  ].join('\n');
+  const out = await runRemote(client, ['sh', '-c', script], { sudo });
+  const [namesText = '', ipForward = '', iptables = ''] = out.split('@@\n');
+  const names = namesText.split(/\s+/);
+  if (iptables.trim() !== 'ok') {
+    throw new UserError(`nat: true needs a working iptables on ${env.host} (iptables is ${iptables.trim()})`);
+  }
+  const unit = tunnel.remoteUnit ?? lowestFreeTun(names);
+  if (tunnel.remoteUnit !== undefined && names.includes(`tun${unit}`)) {
+    throw new UserError(`remote tun${unit} is in use on ${env.host} (tunnel.remoteUnit)`);
+  }
+  return { unit, ipForward: ipForward.trim() };
+}
+
+/** The tun channel to remote unit `unit`, or a UserError that says what sshd needs. */
+export async function openChannel(client: Client, env: EnvironmentConfig, unit: number): Promise<TunChannel> {
+  try {
+    return await openTunChannel(client, unit);
+  } catch (err) {
+    const says = err instanceof TunChannelError ? err.serverSays : undefined;
+    if (says && /rejected tunnel/i.test(says)) {
+      throw new UserError(`sshd on ${env.host} refused the tunnel ("${says}"): it needs "PermitTunnel yes" (or point-to-point) in sshd_config`);
+    }
+    const detail = says ? `"${says}"` : (err as Error).message;
+    throw new UserError(`sshd on ${env.host} could not open tun${unit} (${detail}): the remote user needs root or CAP_NET_ADMIN, and /dev/net/tun`);
+  }
+}

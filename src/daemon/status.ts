@@ -1,0 +1,44 @@
+import type { PumpStats } from '../datapath/pump.js';
+import type { DockerSocketStatus } from '../docker/socket.js';
+import type { ServicesStatus } from './services.js';
+
+/** up: SSH session live; connecting: lost and being remade; idle: on demand, no session. */
+export type ControllerState = 'up' | 'connecting' | 'idle';
+
+/** What a controller answers to `status` on its control socket. */
+export interface Status extends ServicesStatus {
+  readonly env: string;
+  readonly state: ControllerState;
+  readonly pid: number;
+  readonly since: string;
+  readonly uptimeSeconds: number;
+  readonly host: string;
+  readonly localDevice: string;
+  readonly remoteDevice: string;
+  readonly local: string;
+  readonly remote: string;
+  /** This end's device MTU (the largest packet towards the remote host), and the remote device's. */
+  readonly mtu: number;
+  readonly remoteMtu: number;
+  /** Where tun packets are sealed (outbound) and opened (inbound) now: 'c' (the addon; AES-GCM on a direct connection) or 'js'. */
+  readonly datapath: { readonly outbound: 'c' | 'js'; readonly inbound: 'c' | 'js' };
+  readonly routes: readonly string[];
+  readonly nat: boolean;
+  readonly onDemand: boolean;
+  readonly dockerHost: string | null;
+  /** docker.mode socket: connections, those that found a channel open ahead, version checks answered here. */
+  readonly dockerSocket: DockerSocketStatus | null;
+  readonly reconnects: number;
+  readonly lastError: string | null;
+  readonly stats: PumpStats;
+  /** The controller's own memory (bytes): rss, heapTotal, heapUsed, external, arrayBuffers. */
+  readonly memory: NodeJS.MemoryUsage;
+}
+
+export function emptyStats(): PumpStats {
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0, refused: 0 };
+}
+
+export function nativeOrNot(native: { outbound: boolean; inbound: boolean } | undefined): Status['datapath'] {
+  return { outbound: native?.outbound ? 'c' : 'js', inbound: native?.inbound ? 'c' : 'js' };
+}
