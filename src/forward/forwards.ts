@@ -64,7 +64,7 @@ export class Forwards {
         ? await listenUdp(fwd, this.deps.traffic)
         : await listenStream(fwd, { dial: this.deps.dial, admits: this.deps.admits, owner: this.deps.user, tls: await this.tlsFor(fwd), traffic: this.deps.traffic });
     } catch (err) {
-      throw new Error(`forward ${fwd.name} -> ${formatEndpoint(fwd.to)}: ${listenProblem(err as NodeJS.ErrnoException)}`);
+      throw new Error(`forward ${fwd.name} -> ${formatEndpoint(fwd.to)}: ${listenProblem(err as NodeJS.ErrnoException)}`, { cause: err });
     }
     const check = fwd.health;
     const timer = check ? setInterval(() => void this.check(key), check.interval * 1000) : undefined;
@@ -78,7 +78,7 @@ export class Forwards {
     try {
       return { cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) };
     } catch (err) {
-      throw new Error(`tls: ${(err as Error).message}`);
+      throw new Error(`tls: ${(err as Error).message}`, { cause: err });
     }
   }
 

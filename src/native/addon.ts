@@ -87,7 +87,7 @@ export function loadAddon(): Addon {
     try {
       loaded = require(file) as Addon;
     } catch (err) {
-      throw new Error(`native addon not built (${file}): run "npm run build" (${(err as Error).message.split('\n')[0]})`);
+      throw new Error(`native addon not built (${file}): run "npm run build" (${(err as Error).message.split('\n')[0]})`, { cause: err });
     }
     const missing = layoutMismatch(loaded.layout);
     if (missing) throw new Error(`native addon ${file} does not match this cloudbridge (layout: ${missing}): rebuild it (npm run build)`);

@@ -147,12 +147,12 @@ test.serial('a failure half way undoes the steps already made on both hosts', as
 test.serial('doctor: all good on a ready host; names the PermitTunnel fix where sshd refuses; its hardened key line works', async (t) => {
   const good = await cli(['doctor', 'cbe', '--config', lab.config]);
   t.is(good.exitCode, 0, good.stdout);
-  t.regex(good.stdout, /^ok   sshd opens tun0 \(PermitTunnel\)$/m);
+  t.regex(good.stdout, /^ok {3}sshd opens tun0 \(PermitTunnel\)$/m);
   t.notRegex(good.stdout, /FAIL/);
   const notun = variantConfig(lab, 'doctor-notun.yaml', [['    user: root', '    port: 2200\n    user: root']]);
   const bad = await cli(['doctor', 'cbe', '--config', notun]);
   t.is(bad.exitCode, 1);
-  t.regex(bad.stdout, /^FAIL sshd refuses tunnels \("Server has rejected tunnel device forwarding"\)\n     fix: add "PermitTunnel point-to-point" to \/etc\/ssh\/sshd_config and reload sshd$/m);
+  t.regex(bad.stdout, /^FAIL sshd refuses tunnels \("Server has rejected tunnel device forwarding"\)\n {5}fix: add "PermitTunnel point-to-point" to \/etc\/ssh\/sshd_config and reload sshd$/m);
   t.deepEqual(await leftovers(lab), [], 'doctor leaves nothing either');
 
   // the suggested authorized_keys line, installed, still lets cloudbridge do everything it does

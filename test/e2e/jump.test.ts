@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, type Lab } from './helpers.js';
 
 let lab: Lab;
@@ -26,7 +26,7 @@ function rewriteSshConfig(file: string, edit: (text: string) => string): string 
   return `${lab.dir}/${file}.yaml`;
 }
 
-async function upAndDown(t: import('ava').ExecutionContext, config: string, extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
+async function upAndDown(t: ExecutionContext, config: string, extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
   const up = await cli(['connect', 'cbj', '--config', config, ...extra], env);
   t.is(up.exitCode, 0, up.stderr);
   const ps = await run('docker', ['-H', `unix://${RUN_DIR}/cbj/docker.sock`, 'ps']);

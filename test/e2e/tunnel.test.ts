@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
@@ -88,7 +88,7 @@ test.serial('an address behind the remote host answers through remote NAT', asyn
   }
 });
 
-async function dockerThroughEnv(t: import('ava').ExecutionContext, env: string): Promise<void> {
+async function dockerThroughEnv(t: ExecutionContext, env: string): Promise<void> {
   const script = `set -e; eval "$("${process.execPath}" "${CLI}" env ${env} --config "${lab.config}")"; echo "DOCKER_HOST=$DOCKER_HOST"; docker ps; docker version --format '{{.Server.Version}}'`;
   const r = await run('bash', ['-c', script], { CLOUDBRIDGE_RUN_DIR: RUN_DIR });
   t.is(r.exitCode, 0, r.stderr);

@@ -280,7 +280,7 @@ export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000)
     packet.writeUInt32BE(TUN_WINDOW, (p += 4));
     packet.writeUInt32BE(CHANNEL_PACKET_SIZE, (p += 4));
     packet.writeUInt32BE(TUN_MODE_POINTOPOINT, (p += 4));
-    packet.writeUInt32BE(unit, (p += 4));
+    packet.writeUInt32BE(unit, p + 4);
     sendPacket(internals._protocol, w.finalize(packet));
   }).finally(() => {
     handlers.DEBUG = previousDebug;
