@@ -43,7 +43,9 @@ let edges = 0;
 for (const file of files) {
   const text = fs.readFileSync(file, 'utf8');
   const deps = [];
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*'(\.{1,2}\/[^']+)'|\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)|(?:^|\n)\s*import\s*'(\.{1,2}\/[^']+)'/g)) {
+  for (const m of text.matchAll(
+    /(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*'(\.{1,2}\/[^']+)'|\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)|(?:^|\n)\s*import\s*'(\.{1,2}\/[^']+)'/g,
+  )) {
     const spec = m[1] ?? m[2] ?? m[3];
     const target = path.join(path.dirname(file), spec).replace(/\.js$/, '.ts');
     deps.push(target);

@@ -10,4 +10,3 @@ export function requireRoot(what: string, env?: string): void {
     throw new UserError(`cloudbridge ${what} needs root (try: sudo cloudbridge ${what}${env ? ` ${env}` : ''})`);
   }
 }
-

@@ -58,33 +58,54 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
     ].join('\n');
     const facts = new Map(
       (await runRemote(client, ['sh', '-c', script], { sudo }).catch((err: Error) => `error=${err.message}`))
-        .split('\n').map((l) => l.split('=') as [string, string]),
+        .split('\n')
+        .map((l) => l.split('=') as [string, string]),
     );
     if (facts.has('error')) {
-      findings.push({ ok: false, what: `remote commands${sudo ? ' through sudo -n' : ''}: ${facts.get('error')}`, fix: sudo ? `let ${route.target.user} run commands with sudo without a password, or connect as root` : 'check the remote shell' });
+      findings.push({
+        ok: false,
+        what: `remote commands${sudo ? ' through sudo -n' : ''}: ${facts.get('error')}`,
+        fix: sudo ? `let ${route.target.user} run commands with sudo without a password, or connect as root` : 'check the remote shell',
+      });
       return findings;
     }
     const uid = facts.get('uid');
-    findings.push(uid === '0'
-      ? { ok: true, what: `remote commands run as root${sudo ? ' (sudo -n)' : ''}` }
-      : { ok: false, what: `remote commands run as uid ${uid}`, fix: 'connect as root, or give the user sudo without a password (tun devices, addresses and NAT need root or CAP_NET_ADMIN)' });
-    findings.push(facts.get('tun') === 'yes'
-      ? { ok: true, what: 'remote /dev/net/tun' }
-      : { ok: false, what: 'remote /dev/net/tun is missing', fix: 'modprobe tun (and add "tun" to /etc/modules-load.d)' });
-    findings.push(facts.get('ip') === 'yes'
-      ? { ok: true, what: 'remote ip (iproute2)' }
-      : { ok: false, what: 'remote ip command is missing', fix: 'install iproute2' });
+    findings.push(
+      uid === '0'
+        ? { ok: true, what: `remote commands run as root${sudo ? ' (sudo -n)' : ''}` }
+        : {
+            ok: false,
+            what: `remote commands run as uid ${uid}`,
+            fix: 'connect as root, or give the user sudo without a password (tun devices, addresses and NAT need root or CAP_NET_ADMIN)',
+          },
+    );
+    findings.push(
+      facts.get('tun') === 'yes'
+        ? { ok: true, what: 'remote /dev/net/tun' }
+        : { ok: false, what: 'remote /dev/net/tun is missing', fix: 'modprobe tun (and add "tun" to /etc/modules-load.d)' },
+    );
+    findings.push(
+      facts.get('ip') === 'yes' ? { ok: true, what: 'remote ip (iproute2)' } : { ok: false, what: 'remote ip command is missing', fix: 'install iproute2' },
+    );
     if (env.nat) {
       const ipt = facts.get('iptables');
-      findings.push(ipt === 'ok'
-        ? { ok: true, what: 'remote iptables (for nat: true)' }
-        : { ok: false, what: `remote iptables is ${ipt}`, fix: 'install iptables (iptables-nft is fine), or set nat: false' });
+      findings.push(
+        ipt === 'ok'
+          ? { ok: true, what: 'remote iptables (for nat: true)' }
+          : { ok: false, what: `remote iptables is ${ipt}`, fix: 'install iptables (iptables-nft is fine), or set nat: false' },
+      );
     }
     if (env.docker.mode === 'socket') {
       const d = facts.get('docker');
-      findings.push(d === 'ok'
-        ? { ok: true, what: `remote docker socket ${env.docker.remoteSocket}` }
-        : { ok: false, what: `remote docker socket ${env.docker.remoteSocket} is ${d}`, fix: d === 'missing' ? 'start dockerd, or set docker.remoteSocket' : `add ${route.target.user} to the docker group` });
+      findings.push(
+        d === 'ok'
+          ? { ok: true, what: `remote docker socket ${env.docker.remoteSocket}` }
+          : {
+              ok: false,
+              what: `remote docker socket ${env.docker.remoteSocket} is ${d}`,
+              fix: d === 'missing' ? 'start dockerd, or set docker.remoteSocket' : `add ${route.target.user} to the docker group`,
+            },
+      );
     }
     // The only sure test of PermitTunnel is to ask for a tunnel.
     const unit = env.tunnel?.remoteUnit ?? lowestFreeTun((facts.get('links') ?? '').split(' '));
@@ -93,9 +114,11 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
       findings.push({ ok: true, what: `sshd opens tun${unit} (PermitTunnel)` });
     } catch (err) {
       const says = (err as { serverSays?: string }).serverSays ?? (err as Error).message;
-      findings.push(/rejected tunnel/i.test(says)
-        ? { ok: false, what: `sshd refuses tunnels ("${says}")`, fix: 'add "PermitTunnel point-to-point" to /etc/ssh/sshd_config and reload sshd' }
-        : { ok: false, what: `sshd could not open tun${unit} ("${says}")`, fix: 'the SSH user needs root (or CAP_NET_ADMIN) and /dev/net/tun' });
+      findings.push(
+        /rejected tunnel/i.test(says)
+          ? { ok: false, what: `sshd refuses tunnels ("${says}")`, fix: 'add "PermitTunnel point-to-point" to /etc/ssh/sshd_config and reload sshd' }
+          : { ok: false, what: `sshd could not open tun${unit} ("${says}")`, fix: 'the SSH user needs root (or CAP_NET_ADMIN) and /dev/net/tun' },
+      );
     }
     const keyLine = hardenedKeyLine(env.tunnel?.remoteUnit ?? 0, env.docker.mode === 'socket', publicKeyFor(route.target.identityFiles));
     findings.push({
@@ -109,5 +132,8 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
 }
 
 export function formatFindings(findings: readonly Finding[]): string {
-  return findings.map((f) => `${f.ok ? 'ok  ' : 'FAIL'} ${f.what}${f.fix ? `\n     fix: ${f.fix}` : ''}`).join('\n').concat('\n');
+  return findings
+    .map((f) => `${f.ok ? 'ok  ' : 'FAIL'} ${f.what}${f.fix ? `\n     fix: ${f.fix}` : ''}`)
+    .join('\n')
+    .concat('\n');
 }

@@ -35,12 +35,17 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   const notes: string[] = [];
   if (localDevice === 'utunN') notes.push('utunN: macOS numbers utun devices itself; the name is known once the device is open');
   if (t && t.remoteUnit === undefined) notes.push(`${remoteDevice}: the lowest unit free on the remote host, found at connect time`);
-  if (t?.mtuAuto) notes.push(`mtu auto: both devices start at ${t.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU}); the probed steps show the largest sizes tried`);
+  if (t?.mtuAuto)
+    notes.push(
+      `mtu auto: both devices start at ${t.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU}); the probed steps show the largest sizes tried`,
+    );
   if (env.nat) notes.push('ip_forward is switched on, and back, only where it is off');
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
   const zones = platform === 'linux' ? [...env.dns.domains, ...(env.dns.containers ? [`${env.name}.docker`] : [])] : [];
   if (zones.length > 0) {
-    notes.push(`dns: a forwarder on ${DNS_LISTEN} answers ${zones.join(', ')} (asked of ${env.dns.servers.length ? env.dns.servers.join(', ') : "the remote host's resolvers"} over SSH) and passes the rest to the resolvers in /etc/resolv.conf, which points at it until disconnect (with systemd-resolved: resolvectl dns and domain on the tun device instead, reverted on undo)`);
+    notes.push(
+      `dns: a forwarder on ${DNS_LISTEN} answers ${zones.join(', ')} (asked of ${env.dns.servers.length ? env.dns.servers.join(', ') : "the remote host's resolvers"} over SSH) and passes the rest to the resolvers in /etc/resolv.conf, which points at it until disconnect (with systemd-resolved: resolvectl dns and domain on the tun device instead, reverted on undo)`,
+    );
   }
   const command = (a: Step['apply']): string[] => (a.side === 'remote' ? [...a.argv] : localCommand(platform, a));
   const planned = (s: Step): PlannedStep => ({ side: s.apply.side, title: s.title, apply: command(s.apply), undo: s.undo ? command(s.undo) : null });

@@ -19,7 +19,8 @@ export function shellLines(shell: Shell, vars: Record<string, string | undefined
   return Object.entries(vars)
     .map(([k, v]) => {
       const q = (x: string): string => (shell === 'powershell' ? `"${x.replace(/[`"$]/g, '`$&')}"` : `'${x.replace(/'/g, `'\\''`)}'`);
-      if (v === undefined) return shell === 'fish' ? `set -e ${k};` : shell === 'powershell' ? `Remove-Item Env:${k} -ErrorAction SilentlyContinue` : `unset ${k}`;
+      if (v === undefined)
+        return shell === 'fish' ? `set -e ${k};` : shell === 'powershell' ? `Remove-Item Env:${k} -ErrorAction SilentlyContinue` : `unset ${k}`;
       return shell === 'fish' ? `set -gx ${k} ${q(v)};` : shell === 'powershell' ? `$Env:${k} = ${q(v)}` : `export ${k}=${q(v)}`;
     })
     .join('\n')

@@ -22,23 +22,39 @@ export function formatStatus(list: readonly Status[]): string {
     .map((s) =>
       [
         `${s.env}: ${s.state} ${duration(s.uptimeSeconds)} (pid ${s.pid}) to ${s.host}${s.onDemand ? ', on demand' : ''}`,
-        ...(s.local ? [
-          `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu === s.remoteMtu || !s.remoteMtu ? s.mtu : `${s.mtu} here, ${s.remoteMtu} there`}, packets out ${s.datapath.outbound === 'c' ? 'C' : 'JavaScript'}, in ${s.datapath.inbound === 'c' ? 'C' : 'JavaScript'}`,
-          `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
-        ] : ['  tunnel  none (tunnel: false): SSH forwarding only']),
+        ...(s.local
+          ? [
+              `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu === s.remoteMtu || !s.remoteMtu ? s.mtu : `${s.mtu} here, ${s.remoteMtu} there`}, packets out ${s.datapath.outbound === 'c' ? 'C' : 'JavaScript'}, in ${s.datapath.inbound === 'c' ? 'C' : 'JavaScript'}`,
+              `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
+            ]
+          : ['  tunnel  none (tunnel: false): SSH forwarding only']),
         `  docker  ${s.dockerHost ?? 'off'}${s.dockerSocket ? `: ${s.dockerSocket.active} open, ${s.dockerSocket.total} total (${s.dockerSocket.spareUsed} on a channel opened ahead), ${s.dockerSocket.refused} refused; version checks answered here: ${s.dockerSocket.pingsAnswered}` : ''}`,
         ...s.socks.map((x) => `  socks   socks5h://${x.listen}: ${x.stats.active} open, ${x.stats.total} total, ${x.stats.refused} refused`),
-        ...(s.local ? [`  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`] : []),
-        ...(s.allow ? [
-          `  allow   ${s.stats.refused} refused (${s.refusedUnlisted} to unlisted destinations)`,
-          ...s.allow.map((a) => `    ${a.rule.padEnd(28)} ${String(a.hits).padStart(8)} hits ${String(a.drops).padStart(6)} drops${a.addresses.length && a.addresses[0] !== a.rule ? `  ${a.addresses.join(', ')}` : ''}${a.note?.startsWith('not') ? `  (${a.note})` : ''}`),
-        ] : []),
-        ...s.forwards.map((f) => `  forward ${f.protocol} ${f.listen}${f.tls ? ' (TLS)' : ''} -> ${f.to}${f.source === 'config' ? '' : ` [${f.source}]`}: ${f.stats.active} open, ${f.stats.total} total, ${f.stats.refused} refused${f.health ? `, ${f.health.check} check ${f.health.state}${f.health.state === 'unhealthy' ? ` (${f.health.detail})` : ''}` : ''}`),
+        ...(s.local
+          ? [`  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`]
+          : []),
+        ...(s.allow
+          ? [
+              `  allow   ${s.stats.refused} refused (${s.refusedUnlisted} to unlisted destinations)`,
+              ...s.allow.map(
+                (a) =>
+                  `    ${a.rule.padEnd(28)} ${String(a.hits).padStart(8)} hits ${String(a.drops).padStart(6)} drops${a.addresses.length && a.addresses[0] !== a.rule ? `  ${a.addresses.join(', ')}` : ''}${a.note?.startsWith('not') ? `  (${a.note})` : ''}`,
+              ),
+            ]
+          : []),
+        ...s.forwards.map(
+          (f) =>
+            `  forward ${f.protocol} ${f.listen}${f.tls ? ' (TLS)' : ''} -> ${f.to}${f.source === 'config' ? '' : ` [${f.source}]`}: ${f.stats.active} open, ${f.stats.total} total, ${f.stats.refused} refused${f.health ? `, ${f.health.check} check ${f.health.state}${f.health.state === 'unhealthy' ? ` (${f.health.detail})` : ''}` : ''}`,
+        ),
         ...Object.entries(s.exposeProblems).map(([c, why]) => `  expose  ${c}: ${why}`),
-        ...(s.dns ? [`  dns     on ${s.dns.listen.join(', ')}: ${[
-          ...(s.dns.domains.length ? [`${s.dns.domains.join(', ')} asked of ${s.dns.servers.join(', ') || '(no resolver yet)'} on the remote side`] : []),
-          ...(s.dns.containers ? [`${Object.keys(s.dns.containers).length} remote containers as NAME.${s.env}.docker`] : []),
-        ].join('; ')}; ${s.dns.stats.queries} queries, ${s.dns.stats.failed} failed`] : []),
+        ...(s.dns
+          ? [
+              `  dns     on ${s.dns.listen.join(', ')}: ${[
+                ...(s.dns.domains.length ? [`${s.dns.domains.join(', ')} asked of ${s.dns.servers.join(', ') || '(no resolver yet)'} on the remote side`] : []),
+                ...(s.dns.containers ? [`${Object.keys(s.dns.containers).length} remote containers as NAME.${s.env}.docker`] : []),
+              ].join('; ')}; ${s.dns.stats.queries} queries, ${s.dns.stats.failed} failed`,
+            ]
+          : []),
         ...(s.reconnects || s.lastError ? [`  session ${s.reconnects} reconnects${s.lastError ? `, last error: ${s.lastError}` : ''}`] : []),
       ].join('\n'),
     )

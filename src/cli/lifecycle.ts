@@ -63,7 +63,10 @@ async function passphrasesFor(route: SshRoute, fromFd: boolean, agent: string | 
 }
 
 /** Runs the controller in this process until it goes down (--notify: for a waiting `connect`, protocol.ts). */
-export async function runForeground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean; verbose: boolean }): Promise<number> {
+export async function runForeground(
+  envName: string,
+  args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean; verbose: boolean },
+): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
@@ -81,7 +84,17 @@ export async function runForeground(envName: string, args: CommonArgs & { force:
   if (!args.notify) await clearTheWay(env, args, progress);
   // the SSH, netlink and tun machinery loads only in the process that runs the controller
   const { Controller } = await import('../daemon/controller.js');
-  const controller = new Controller(env, { user, route, force: args.force, agent: args.agent, passphrases, controlUser: args.controlUser, progress, log: logLine, logFlows: args.verbose });
+  const controller = new Controller(env, {
+    user,
+    route,
+    force: args.force,
+    agent: args.agent,
+    passphrases,
+    controlUser: args.controlUser,
+    progress,
+    log: logLine,
+    logFlows: args.verbose,
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
   }
@@ -96,7 +109,10 @@ export async function runForeground(envName: string, args: CommonArgs & { force:
 }
 
 /** Starts the controller in the background and waits until the tunnel passes traffic. */
-export async function connectBackground(envName: string, args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean; verbose: boolean; controlUser: boolean }): Promise<number> {
+export async function connectBackground(
+  envName: string,
+  args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean; verbose: boolean; controlUser: boolean },
+): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   const tty = process.stderr.isTTY;
   const showProgress = (tty || args.verbose) && !args.json;
@@ -194,12 +210,21 @@ export async function list(args: CommonArgs & { json: boolean }): Promise<number
   const config = loadConfig(args.config);
   const rows = [];
   for (const env of config.environments.values()) {
-    rows.push({ env: env.name, host: env.host, tunnel: env.tunnel ? `${env.tunnel.local} <-> ${env.tunnel.remote}` : 'no tunnel', routes: env.routes, state: (await presence(env.name)).state });
+    rows.push({
+      env: env.name,
+      host: env.host,
+      tunnel: env.tunnel ? `${env.tunnel.local} <-> ${env.tunnel.remote}` : 'no tunnel',
+      routes: env.routes,
+      state: (await presence(env.name)).state,
+    });
   }
   if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else {
     const state = (p: string): string => ({ running: 'up', stale: 'stale (cloudbridge cleanup)', none: 'down' })[p] ?? p;
-    for (const r of rows) process.stdout.write(`${r.env.padEnd(13)} ${state(r.state).padEnd(6)} ${r.host}  ${r.tunnel}${r.routes.length ? `  routes ${r.routes.join(', ')}` : ''}\n`);
+    for (const r of rows)
+      process.stdout.write(
+        `${r.env.padEnd(13)} ${state(r.state).padEnd(6)} ${r.host}  ${r.tunnel}${r.routes.length ? `  routes ${r.routes.join(', ')}` : ''}\n`,
+      );
   }
   return 0;
 }

@@ -49,13 +49,23 @@ export async function main(argv: string[]): Promise<number> {
         withConfig(y)
           .positional('env', { type: 'string', demandOption: true, describe: 'environment name from the config' })
           .option('foreground', { type: 'boolean', default: false, describe: 'stay in the foreground (for service managers); Ctrl-C disconnects' })
-          .option('force', { type: 'boolean', default: false, describe: 'route even CIDRs that overlap the host\'s own networks' })
+          .option('force', { type: 'boolean', default: false, describe: "route even CIDRs that overlap the host's own networks" })
           .option('agent', { type: 'string', describe: 'ssh-agent socket (default: $SSH_AUTH_SOCK)' })
-          .option('control-user', { type: 'boolean', default: false, describe: 'let the user who ran sudo query and stop the controller (the control socket is root-only otherwise)' })
+          .option('control-user', {
+            type: 'boolean',
+            default: false,
+            describe: 'let the user who ran sudo query and stop the controller (the control socket is root-only otherwise)',
+          })
           .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
-          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print a line per step even when stderr is not a terminal, and log each new flow through the tunnel (with the allow-list\'s verdict) to the controller log' })
+          .option('verbose', {
+            alias: 'v',
+            type: 'boolean',
+            default: false,
+            describe:
+              "print a line per step even when stderr is not a terminal, and log each new flow through the tunnel (with the allow-list's verdict) to the controller log",
+          })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print every step on both hosts, and its undo, and change nothing' })
-          .option('platform', { choices: ['linux', 'darwin'], describe: 'with --dry-run: plan for this platform instead of this host\'s' })
+          .option('platform', { choices: ['linux', 'darwin'], describe: "with --dry-run: plan for this platform instead of this host's" })
           .option('notify', { type: 'boolean', default: false, hidden: true }),
       (a) => {
         if (a.dryRun) return run(printPlan(a.env, a));
@@ -112,12 +122,14 @@ export async function main(argv: string[]): Promise<number> {
           .positional('env', { type: 'string', demandOption: true })
           .positional('command', { type: 'string', array: true })
           .option('print', { type: 'boolean', default: false, describe: 'print the docker command instead of running it' })
-          .epilogue('Adds, right after "run": the SOCKS proxy variables (socks5h://, names resolved on the remote side) when socks listens where containers reach it (docker0:PORT), --dns with the split-DNS forwarder on the docker bridge, and --add-host for the remote containers cloudbridge knows by name. The container runs on this host\'s Docker; its traffic to the routes goes through the tunnel.'),
+          .epilogue(
+            'Adds, right after "run": the SOCKS proxy variables (socks5h://, names resolved on the remote side) when socks listens where containers reach it (docker0:PORT), --dns with the split-DNS forwarder on the docker bridge, and --add-host for the remote containers cloudbridge knows by name. The container runs on this host\'s Docker; its traffic to the routes goes through the tunnel.',
+          ),
       (a) => run(runContainer(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a)),
     )
     .command(
       'use <env>',
-      'make the environment your docker CLI\'s current context (connect creates a context named after it)',
+      "make the environment your docker CLI's current context (connect creates a context named after it)",
       (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }),
       (a) => run(use(a.env, a)),
     )
@@ -129,8 +141,12 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'doctor <env>',
-      'check the remote host\'s prerequisites (sshd PermitTunnel, root, tun, ip, iptables, docker) and say what to change',
-      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).option('agent', { type: 'string' }).option('json', { type: 'boolean', default: false }),
+      "check the remote host's prerequisites (sshd PermitTunnel, root, tun, ip, iptables, docker) and say what to change",
+      (y) =>
+        withConfig(y)
+          .positional('env', { type: 'string', demandOption: true })
+          .option('agent', { type: 'string' })
+          .option('json', { type: 'boolean', default: false }),
       async (a) => {
         const env = findEnvironment(loadConfig(a.config), a.env);
         const { doctor, formatFindings } = await import('./doctor.js');
@@ -148,7 +164,7 @@ export async function main(argv: string[]): Promise<number> {
         withConfig(y)
           .positional('env', { type: 'string', demandOption: true })
           .option('print', { type: 'boolean', default: false, describe: 'print it instead of writing it' })
-          .option('platform', { choices: ['linux', 'darwin'], describe: 'write the other OS\'s kind of service' }),
+          .option('platform', { choices: ['linux', 'darwin'], describe: "write the other OS's kind of service" }),
       (a) => run(installService(a.env, a)),
     )
     .command(

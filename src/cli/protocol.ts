@@ -12,10 +12,7 @@ import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
  * - secrets (key passphrases) go down fd 3, never argv or the environment;
  * - its stderr is the controller log from the start.
  */
-export type ControllerMessage =
-  | { readonly progress: string }
-  | { readonly ready: true; readonly status: Status }
-  | { readonly error: string };
+export type ControllerMessage = { readonly progress: string } | { readonly ready: true; readonly status: Status } | { readonly error: string };
 
 /** Controller side: one message to the waiting `connect`. */
 export function notify(msg: ControllerMessage): void {

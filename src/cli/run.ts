@@ -43,7 +43,7 @@ export function dockerRunArgs(argv: readonly string[], needs: ContainerNeeds): {
   }
   const at = sub + 1;
   const rest = argv.slice(at);
-  const hostNet = rest.some((a, i) => (HOST_NETWORK.test(a) && (a.endsWith('=host') || rest[i + 1] === 'host')));
+  const hostNet = rest.some((a, i) => HOST_NETWORK.test(a) && (a.endsWith('=host') || rest[i + 1] === 'host'));
   const warnings: string[] = [];
   const added: string[] = [];
   const proxy = hostNet ? needs.proxyForHost : needs.proxyForBridge;

@@ -21,7 +21,14 @@ export async function installService(envName: string, args: CommonArgs & { print
   const config = loadConfig(args.config);
   const env = findEnvironment(config, envName);
   const platform = (args.platform as PlatformName | undefined) ?? currentPlatform();
-  const spec = { env: env.name, host: env.host, node: process.execPath, cli: fileURLToPath(new URL('./main.js', import.meta.url)), config: config.source, user: invokingUser() };
+  const spec = {
+    env: env.name,
+    host: env.host,
+    node: process.execPath,
+    cli: fileURLToPath(new URL('./main.js', import.meta.url)),
+    config: config.source,
+    user: invokingUser(),
+  };
   const text = platform === 'darwin' ? launchdPlist(spec) : systemdUnit(spec);
   if (args.print) {
     process.stdout.write(text);

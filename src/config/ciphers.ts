@@ -1,14 +1,7 @@
 import fs from 'node:fs';
 
 /** Ciphers ssh2 speaks that are worth offering, fastest first on a CPU with AES instructions. */
-export const CIPHERS = [
-  'aes128-gcm@openssh.com',
-  'aes256-gcm@openssh.com',
-  'chacha20-poly1305@openssh.com',
-  'aes128-ctr',
-  'aes192-ctr',
-  'aes256-ctr',
-] as const;
+export const CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'] as const;
 export type Cipher = (typeof CIPHERS)[number];
 
 /**

@@ -1,8 +1,6 @@
 import { parseIPv4 } from './ipv4.js';
 
-export type Endpoint =
-  | { readonly kind: 'inet'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
+export type Endpoint = { readonly kind: 'inet'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
 export type HealthKind = 'tcp' | 'http' | 'smtp';
 
@@ -87,7 +85,8 @@ function seconds(v: unknown, field: string, fallback: number, max: number): numb
 
 function parseHealth(raw: unknown): HealthCheck | undefined {
   if (raw === undefined || raw === null || raw === false) return undefined;
-  const o: Obj = typeof raw === 'string' ? { check: raw } : isObj(raw) ? raw : fail('health', 'must be tcp, http, smtp or a mapping { check, path, interval, timeout }');
+  const o: Obj =
+    typeof raw === 'string' ? { check: raw } : isObj(raw) ? raw : fail('health', 'must be tcp, http, smtp or a mapping { check, path, interval, timeout }');
   keys(o, 'health', ['check', 'path', 'interval', 'timeout']);
   const kind = o['check'];
   if (kind !== 'tcp' && kind !== 'http' && kind !== 'smtp') return fail('health.check', 'must be one of: tcp, http, smtp');

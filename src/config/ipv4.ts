@@ -53,11 +53,11 @@ export function formatCidr(c: Cidr): string {
 }
 
 export function cidrContains(c: Cidr, addr: number): boolean {
-  return ((addr & maskOf(c.prefix)) >>> 0) === c.addr;
+  return (addr & maskOf(c.prefix)) >>> 0 === c.addr;
 }
 
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const prefix = Math.min(a.prefix, b.prefix);
   const m = maskOf(prefix);
-  return ((a.addr & m) >>> 0) === ((b.addr & m) >>> 0);
+  return (a.addr & m) >>> 0 === (b.addr & m) >>> 0;
 }

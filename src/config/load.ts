@@ -79,8 +79,7 @@ export function findEnvironment(config: Config, name: string): EnvironmentConfig
   const env = config.environments.get(name);
   if (!env) {
     const known = [...config.environments.keys()];
-    throw new UserError(
-      `unknown environment "${name}" in ${config.source} (configured: ${known.length ? known.join(', ') : 'none'})`);
+    throw new UserError(`unknown environment "${name}" in ${config.source} (configured: ${known.length ? known.join(', ') : 'none'})`);
   }
   return env;
 }

@@ -115,9 +115,27 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   }
   if (!isObj(raw)) f.fail('must be a mapping');
   checkKeys(f, raw, [
-    'host', 'user', 'port', 'identityFile', 'knownHostsFile', 'strictHostKeyChecking', 'sshConfig',
-    'connectTimeout', 'deadAfter', 'onDemand', 'idleTimeout', 'tunnel', 'routes', 'nat', 'docker', 'dns',
-    'allow', 'forwards', 'socks', 'localMasquerade', 'ciphers',
+    'host',
+    'user',
+    'port',
+    'identityFile',
+    'knownHostsFile',
+    'strictHostKeyChecking',
+    'sshConfig',
+    'connectTimeout',
+    'deadAfter',
+    'onDemand',
+    'idleTimeout',
+    'tunnel',
+    'routes',
+    'nat',
+    'docker',
+    'dns',
+    'allow',
+    'forwards',
+    'socks',
+    'localMasquerade',
+    'ciphers',
   ]);
 
   const host = str(f.child('host'), raw['host']);
@@ -240,7 +258,11 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
         const e = parseEndpoint(typeof x === 'number' ? String(x) : str(lf, x), 'listen', '127.0.0.1');
         return e.kind === 'inet' ? { host: e.host, port: e.port } : lf.fail('is ADDRESS:PORT, INTERFACE:PORT or PORT');
       } catch (err) {
-        return err instanceof ForwardProblem ? lf.fail(err.message) : (() => { throw err; })();
+        return err instanceof ForwardProblem
+          ? lf.fail(err.message)
+          : (() => {
+              throw err;
+            })();
       }
     });
     const username = socksRaw['username'] === undefined ? undefined : str(sf.child('username'), socksRaw['username']);
@@ -263,8 +285,12 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     host,
     user: str(f.child('user'), raw['user'], 'root'),
     port: int(f.child('port'), raw['port'], 22, 1, 65535),
-    identityFiles: (Array.isArray(raw['identityFile']) ? (raw['identityFile'] as unknown[]) : raw['identityFile'] === undefined ? [] : [raw['identityFile']])
-      .map((v, i) => filePath(Array.isArray(raw['identityFile']) ? f.child('identityFile').child(String(i)) : f.child('identityFile'), v, ctx)!),
+    identityFiles: (Array.isArray(raw['identityFile'])
+      ? (raw['identityFile'] as unknown[])
+      : raw['identityFile'] === undefined
+        ? []
+        : [raw['identityFile']]
+    ).map((v, i) => filePath(Array.isArray(raw['identityFile']) ? f.child('identityFile').child(String(i)) : f.child('identityFile'), v, ctx)!),
     explicit: {
       user: raw['user'] !== undefined,
       port: raw['port'] !== undefined,
@@ -273,12 +299,10 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
       deadAfter: raw['deadAfter'] !== undefined,
       localMasquerade: raw['localMasquerade'] !== undefined,
     },
-    sshConfigFiles: raw['sshConfig'] !== undefined
-      ? [filePath(f.child('sshConfig'), raw['sshConfig'], ctx)!]
-      : [path.join(ctx.home, '.ssh/config'), '/etc/ssh/ssh_config'],
+    sshConfigFiles:
+      raw['sshConfig'] !== undefined ? [filePath(f.child('sshConfig'), raw['sshConfig'], ctx)!] : [path.join(ctx.home, '.ssh/config'), '/etc/ssh/ssh_config'],
     knownHostsFile: filePath(f.child('knownHostsFile'), raw['knownHostsFile'], ctx, '~/.ssh/known_hosts')!,
-    strictHostKeyChecking: oneOf<StrictHostKeyChecking>(
-      f.child('strictHostKeyChecking'), raw['strictHostKeyChecking'], ['yes', 'accept-new', 'no'], 'yes'),
+    strictHostKeyChecking: oneOf<StrictHostKeyChecking>(f.child('strictHostKeyChecking'), raw['strictHostKeyChecking'], ['yes', 'accept-new', 'no'], 'yes'),
     connectTimeout: int(f.child('connectTimeout'), raw['connectTimeout'], 10, 1, 300),
     ciphers: list(f.child('ciphers'), raw['ciphers'], (c) => (CIPHERS as readonly string[]).includes(c), `one of ${CIPHERS.join(', ')}`) as Cipher[],
     deadAfter: int(f.child('deadAfter'), raw['deadAfter'], 15, 3, 600),

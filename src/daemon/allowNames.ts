@@ -82,7 +82,10 @@ export class AllowNames {
       } else {
         try {
           const answers = await new Resolver({ timeout: 2000, tries: 2 }).resolve4(name, { ttl: true });
-          this.allow.setAddresses(rule, answers.map((a) => parseIPv4(a.address)!));
+          this.allow.setAddresses(
+            rule,
+            answers.map((a) => parseIPv4(a.address)!),
+          );
           st = { via: 'local', error: null, ttl: Math.min(MAX_TTL_S, Math.max(MIN_TTL_S, ...answers.map((a) => a.ttl))) };
         } catch (err) {
           // keep what it resolved to last: a resolver hiccup must not cut live traffic

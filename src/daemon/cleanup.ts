@@ -49,7 +49,10 @@ export async function cleanupStale(
   }
   const net = await localNet(currentPlatform());
   try {
-    const undos = steps.filter((s) => s.undo).map((s) => s.undo!).reverse();
+    const undos = steps
+      .filter((s) => s.undo)
+      .map((s) => s.undo!)
+      .reverse();
     const result = await stepExecutor(net, client, route.target.user !== 'root').run(undos, true);
     for (const f of result.failures) {
       if (!(undos[f.index]!.side === 'local' && gone(f.message))) errors.push(f.message);

@@ -165,8 +165,7 @@ export class Controller {
       const isContext = (s: Step): boolean => s.apply.side === 'local' && isContextAction(s.apply);
       await this.applyLocal(local.filter((s) => !isContext(s)));
       // a docker context is a convenience: one the user's docker config will not take is a warning
-      await this.applyLocal(local.filter(isContext))
-        .catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
+      await this.applyLocal(local.filter(isContext)).catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
       if (tunnel && tun) {
         const pump = makePump(env, tunnel, tun, { services: this.services, logFlows: opts.logFlows ?? false, progress: opts.progress, log: opts.log });
         pump.onWake = () => this.keeper.wake();
@@ -189,11 +188,17 @@ export class Controller {
         }
         await checkDocker(env, opts.progress);
       }
-      this.closers.push(await serveControl(controlSocket(env.name), async (req) => {
-        if (req.cmd === 'status') return this.status();
-        if (req.cmd === 'down') return { down: true, errors: await this.down('disconnect requested') };
-        throw new Error(`unknown command ${String(req.cmd)}`);
-      }, opts.controlUser ? opts.user : undefined));
+      this.closers.push(
+        await serveControl(
+          controlSocket(env.name),
+          async (req) => {
+            if (req.cmd === 'status') return this.status();
+            if (req.cmd === 'down') return { down: true, errors: await this.down('disconnect requested') };
+            throw new Error(`unknown command ${String(req.cmd)}`);
+          },
+          opts.controlUser ? opts.user : undefined,
+        ),
+      );
       this.startedAt = new Date();
     } catch (err) {
       const leftovers = await this.down(err instanceof Error ? err.message : String(err));
@@ -265,13 +270,17 @@ export class Controller {
   private async pickMtu(s: Session, l3: L3Side): Promise<void> {
     const rtt = await this.pingPeer(l3);
     const exec = this.executor(s.client);
-    const { up, down } = await probeMtu(l3.tunnel, l3.pump, this.platform, s.channel!.maxPacket, rtt, (d) => this.journal.apply(planRemoteMtu(s.remoteDevice, d), exec));
+    const { up, down } = await probeMtu(l3.tunnel, l3.pump, this.platform, s.channel!.maxPacket, rtt, (d) =>
+      this.journal.apply(planRemoteMtu(s.remoteDevice, d), exec),
+    );
     await this.journal.apply(planLocalMtu(l3.tunnel, l3.tun.name, s.remoteDevice, up, down), exec);
     this.mtu = up;
     this.remoteMtu = down;
-    this.opts.progress(up > down
-      ? `tunnel: MTU ${up} here, ${down} on ${s.remoteDevice}: the largest packets sshd carries each way (probed)`
-      : `tunnel: MTU ${down}, the largest packet sshd carries (probed)`);
+    this.opts.progress(
+      up > down
+        ? `tunnel: MTU ${up} here, ${down} on ${s.remoteDevice}: the largest packets sshd carries each way (probed)`
+        : `tunnel: MTU ${down}, the largest packet sshd carries (probed)`,
+    );
   }
 
   /** An ICMP echo to the remote tunnel address through the channel: the round trip in ms, or a UserError. */
@@ -286,13 +295,16 @@ export class Controller {
   private async serveDocker(): Promise<void> {
     const { env, opts } = this;
     const remote: Endpoint = { kind: 'unix', path: env.docker.remoteSocket };
-    const served = await DockerSocket.serve({ kind: 'unix', path: dockerSocket(env.name) }, {
-      dial: () => this.dial(remote),
-      dialIfUp: () => this.dialIfUp(remote),
-      owner: opts.user,
-      traffic: this.streamTraffic,
-      warm: env.docker.warm,
-    });
+    const served = await DockerSocket.serve(
+      { kind: 'unix', path: dockerSocket(env.name) },
+      {
+        dial: () => this.dial(remote),
+        dialIfUp: () => this.dialIfUp(remote),
+        owner: opts.user,
+        traffic: this.streamTraffic,
+        warm: env.docker.warm,
+      },
+    );
     this.dockerSocket = served.socket;
     this.closers.push(() => served.close());
   }

@@ -21,7 +21,11 @@ export function stepExecutor(net: LocalNet | undefined, client: Client | undefin
         },
         (group) => {
           if (!client) throw new Error('no SSH connection');
-          return runRemoteBatch(client, group.map((a) => a.argv), { sudo, keepGoing });
+          return runRemoteBatch(
+            client,
+            group.map((a) => a.argv),
+            { sudo, keepGoing },
+          );
         },
       ),
   };

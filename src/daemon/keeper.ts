@@ -139,18 +139,20 @@ export class SessionKeeper {
     let lastMoved = -1;
     let lastMovedAt = Date.now();
     const every = Math.min(1000, (env.idleTimeout * 1000) / 4);
-    this.timers.push(setInterval(() => {
-      const moved = this.deps.moved();
-      if (moved !== lastMoved || this.deps.busy()) {
-        lastMoved = moved;
-        lastMovedAt = Date.now();
-        return;
-      }
-      const quietSince = Math.max(lastMovedAt, this.startedAt);
-      if (this.session && !this.starting && Date.now() - quietSince >= env.idleTimeout * 1000) {
-        void this.end('idle');
-      }
-    }, every));
+    this.timers.push(
+      setInterval(() => {
+        const moved = this.deps.moved();
+        if (moved !== lastMoved || this.deps.busy()) {
+          lastMoved = moved;
+          lastMovedAt = Date.now();
+          return;
+        }
+        const quietSince = Math.max(lastMovedAt, this.startedAt);
+        if (this.session && !this.starting && Date.now() - quietSince >= env.idleTimeout * 1000) {
+          void this.end('idle');
+        }
+      }, every),
+    );
   }
 
   /** Undoes the remote steps and closes the session; the local side stays. */

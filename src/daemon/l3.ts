@@ -34,9 +34,7 @@ export function makePump(
     }),
     allow: deps.services.allow,
     flows: deps.logFlows ? new FlowLog(deps.log) : undefined,
-    dns: env.dns.domains.length > 0 || env.dns.containers
-      ? { addr: parseIPv4(tunnel.remote)!, answer: (q) => deps.services.answerDns(q) }
-      : undefined,
+    dns: env.dns.domains.length > 0 || env.dns.containers ? { addr: parseIPv4(tunnel.remote)!, answer: (q) => deps.services.answerDns(q) } : undefined,
   });
   if (env.mssClamps.length) deps.progress(`datapath: TCP MSS clamped for ${env.mssClamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
   return pump;

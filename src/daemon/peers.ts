@@ -6,7 +6,12 @@ import { controlSocket, runDir } from '../util/paths.js';
 /** The status of every other environment whose controller answers. */
 export async function otherEnvironments(self: string): Promise<Status[]> {
   const dir = runDir();
-  const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n !== self).sort() : [];
+  const names = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((n) => n !== self)
+        .sort()
+    : [];
   const out: Status[] = [];
   for (const name of names) {
     try {

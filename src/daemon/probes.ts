@@ -26,7 +26,9 @@ export async function checkDocker(env: EnvironmentConfig, progress: (line: strin
   try {
     await pingDocker(host, 5000);
   } catch (err) {
-    throw new UserError(`docker at ${host} (remote ${env.docker.mode === 'socket' ? env.docker.remoteSocket : env.docker.host}) did not answer /_ping: ${(err as Error).message}`);
+    throw new UserError(
+      `docker at ${host} (remote ${env.docker.mode === 'socket' ? env.docker.remoteSocket : env.docker.host}) did not answer /_ping: ${(err as Error).message}`,
+    );
   }
   progress(`docker: ${host} answers /_ping`);
 }

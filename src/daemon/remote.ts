@@ -7,13 +7,7 @@ import { UserError } from '../util/errors.js';
 
 /** What the remote host looks like, in one round trip: the tun unit to use and what NAT needs. */
 export async function remoteFacts(client: Client, env: EnvironmentConfig, tunnel: TunnelConfig, sudo: boolean): Promise<RemoteFacts & { unit: number }> {
-  const script = [
-    'ls /sys/class/net',
-    'echo @@',
-    'cat /proc/sys/net/ipv4/ip_forward',
-    'echo @@',
-    env.nat ? IPTABLES_STATE : 'echo ok',
-  ].join('\n');
+  const script = ['ls /sys/class/net', 'echo @@', 'cat /proc/sys/net/ipv4/ip_forward', 'echo @@', env.nat ? IPTABLES_STATE : 'echo ok'].join('\n');
   const out = await runRemote(client, ['sh', '-c', script], { sudo });
   const [namesText = '', ipForward = '', iptables = ''] = out.split('@@\n');
   const names = namesText.split(/\s+/);

@@ -142,7 +142,9 @@ export class Services {
     await this.names.refresh();
     if (this.dns && env.dns.domains.length > 0 && env.dns.servers.length === 0) {
       this.remoteResolvers = parseResolvConf(await runRemote(client, ['cat', '/etc/resolv.conf'], { sudo: false }).catch(() => '')).nameservers;
-      progress(`dns: ${env.dns.domains.join(', ')} asked of ${this.remoteResolvers.join(', ') || '(no resolver in the remote /etc/resolv.conf)'} on the remote host`);
+      progress(
+        `dns: ${env.dns.domains.join(', ')} asked of ${this.remoteResolvers.join(', ') || '(no resolver in the remote /etc/resolv.conf)'} on the remote host`,
+      );
     }
     await this.watcher?.start().then(
       () => {
@@ -161,12 +163,16 @@ export class Services {
       const host = await listenAddress(l.host);
       if (!host) throw new UserError(`${env.source}: environments.${env.name}.socks.listen: no interface or address "${l.host}" with an IPv4 address here`);
       const at = `${host}:${l.port}`;
-      const listener = await listenSocks({ kind: 'inet', host, port: l.port }, {
-        dial: this.deps.dial,
-        admits: (h, p) => this.admits({ kind: 'inet', host: h, port: p }),
-        auth: env.socks.auth,
-        traffic: this.deps.traffic,
-      }, this.deps.user).catch((err: NodeJS.ErrnoException) => {
+      const listener = await listenSocks(
+        { kind: 'inet', host, port: l.port },
+        {
+          dial: this.deps.dial,
+          admits: (h, p) => this.admits({ kind: 'inet', host: h, port: p }),
+          auth: env.socks.auth,
+          traffic: this.deps.traffic,
+        },
+        this.deps.user,
+      ).catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`socks on ${at}: ${listenProblem(err)}`);
       });
       this.socks.push({ listen: at, listener });
@@ -204,7 +210,10 @@ export class Services {
     // containers cannot reach this host's loopback: the docker bridge's address serves them
     const bridge = await listenAddress('docker0');
     if (bridge) {
-      await this.dns.listen(bridge).then(() => this.dnsListen.push(bridge), (err: Error) => progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`));
+      await this.dns.listen(bridge).then(
+        () => this.dnsListen.push(bridge),
+        (err: Error) => progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`),
+      );
     }
     const zones = [...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])];
     await this.deps.applyLocal(resolved ? planResolvectl(tunnel.device, tunnel.remote, zones) : [planResolvConf(env.name, zones, this.dnsListen, before)]);
@@ -219,26 +228,33 @@ export class Services {
   status(): ServicesStatus {
     const { env } = this.deps;
     return {
-      allow: this.allow.rules.length === 0 ? null : this.allow.rules.map((r, i) => {
-        const st = this.names.state.get(i);
-        return {
-          rule: r.text,
-          addresses: r.isName ? this.allow.addressesOf(i).map(formatIPv4) : [r.to],
-          ...this.allow.counters[i]!,
-          note: st ? (st.error ? `not resolved: ${st.error}` : `resolved ${st.via === 'remote' ? 'on the remote host' : 'locally'}`) : null,
-        };
-      }),
+      allow:
+        this.allow.rules.length === 0
+          ? null
+          : this.allow.rules.map((r, i) => {
+              const st = this.names.state.get(i);
+              return {
+                rule: r.text,
+                addresses: r.isName ? this.allow.addressesOf(i).map(formatIPv4) : [r.to],
+                ...this.allow.counters[i]!,
+                note: st ? (st.error ? `not resolved: ${st.error}` : `resolved ${st.via === 'remote' ? 'on the remote host' : 'locally'}`) : null,
+              };
+            }),
       refusedUnlisted: this.allow.unlisted,
       forwards: this.forwards.status(),
       socks: this.socks.map((x) => ({ listen: x.listen, stats: { ...x.listener.stats } })),
       exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),
-      dns: this.dns ? {
-        listen: this.dnsListen,
-        domains: env.dns.domains,
-        servers: env.dns.servers.length ? env.dns.servers : this.remoteResolvers,
-        containers: this.containerNames ? Object.fromEntries(Object.entries(this.containerNames.all()).map(([n, a]) => [`${n}.${env.name}.docker`, formatIPv4(a)])) : null,
-        stats: { ...this.dns.stats },
-      } : null,
+      dns: this.dns
+        ? {
+            listen: this.dnsListen,
+            domains: env.dns.domains,
+            servers: env.dns.servers.length ? env.dns.servers : this.remoteResolvers,
+            containers: this.containerNames
+              ? Object.fromEntries(Object.entries(this.containerNames.all()).map(([n, a]) => [`${n}.${env.name}.docker`, formatIPv4(a)]))
+              : null,
+            stats: { ...this.dns.stats },
+          }
+        : null,
     };
   }
 

@@ -70,7 +70,7 @@ export class AllowList {
   match(addr: number, proto: number, port: number): number {
     let near = -1;
     for (const e of this.entries) {
-      if (((addr & e.mask) >>> 0) !== e.addr) continue;
+      if ((addr & e.mask) >>> 0 !== e.addr) continue;
       if ((e.proto === 0 || e.proto === proto) && (e.lo === 0 || port < 0 || (port >= e.lo && port <= e.hi))) {
         this.counters[e.rule]!.hits++;
         return e.rule;
@@ -96,7 +96,7 @@ export class AllowList {
     const p = outbound ? ip + 16 : ip + 12;
     const addr = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
     let port = -1;
-    const firstFragment = ((b[ip + 6]! & 0x1f) << 8 | b[ip + 7]!) === 0;
+    const firstFragment = (((b[ip + 6]! & 0x1f) << 8) | b[ip + 7]!) === 0;
     if ((proto === 6 || proto === 17) && firstFragment && b.length >= l4 + 4) {
       const o = outbound ? l4 + 2 : l4;
       port = (b[o]! << 8) | b[o + 1]!;
@@ -114,7 +114,9 @@ export class AllowList {
     const addr = parseIPv4(host);
     if (addr !== undefined) return this.match(addr, 6, port) !== REFUSED;
     const name = host.toLowerCase();
-    const rule = this.rules.findIndex((r) => r.isName && r.to === name && (r.proto === 'any' || r.proto === 'tcp') && (!r.ports || (port >= r.ports[0] && port <= r.ports[1])));
+    const rule = this.rules.findIndex(
+      (r) => r.isName && r.to === name && (r.proto === 'any' || r.proto === 'tcp') && (!r.ports || (port >= r.ports[0] && port <= r.ports[1])),
+    );
     if (rule >= 0) {
       this.counters[rule]!.hits++;
       return true;

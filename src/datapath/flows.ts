@@ -40,9 +40,10 @@ export class FlowLog {
       if (this.seen.size > MAX_TRACKED) this.seen.clear();
     }
     const name = PROTO_NAMES[proto] ?? `proto ${proto}`;
-    const ends = proto === 6 || proto === 17
-      ? `${formatIPv4(ipv4At(b, 12))}:${sport} -> ${formatIPv4(ipv4At(b, 16))}:${dport}`
-      : `${formatIPv4(ipv4At(b, 12))} -> ${formatIPv4(ipv4At(b, 16))}`;
+    const ends =
+      proto === 6 || proto === 17
+        ? `${formatIPv4(ipv4At(b, 12))}:${sport} -> ${formatIPv4(ipv4At(b, 16))}:${dport}`
+        : `${formatIPv4(ipv4At(b, 12))} -> ${formatIPv4(ipv4At(b, 16))}`;
     this.log(`flow ${name} ${ends} ${verdict}`);
   }
 }

@@ -96,7 +96,7 @@ function adjustChecksum(sum: number, oldWord: number, newWord: number): number {
 export function clampMss(b: Uint8Array, maxMss: number): boolean {
   const ip = FRAME_HEADER;
   if (b.length < ip + 40 || b[3] !== AF_INET || b[ip]! >> 4 !== 4 || b[ip + 9] !== 6) return false;
-  if (((b[ip + 6]! & 0x1f) << 8 | b[ip + 7]!) !== 0) return false; // a fragment other than the first
+  if ((((b[ip + 6]! & 0x1f) << 8) | b[ip + 7]!) !== 0) return false; // a fragment other than the first
   const tcp = ip + (b[ip]! & 15) * 4;
   if (b.length < tcp + 20 || (b[tcp + 13]! & 0x02) === 0) return false; // not SYN
   const end = Math.min(b.length, tcp + (b[tcp + 12]! >> 4) * 4);
@@ -176,7 +176,7 @@ function ipv4Frame(src: Uint8Array, dst: Uint8Array, proto: number, payloadLen: 
 export function refusal(b: Uint8Array): Buffer | undefined {
   const ip = FRAME_HEADER;
   if (b.length < ip + 20 || b[3] !== AF_INET || b[ip]! >> 4 !== 4) return undefined;
-  if (((b[ip + 6]! & 0x1f) << 8 | b[ip + 7]!) !== 0) return undefined;
+  if ((((b[ip + 6]! & 0x1f) << 8) | b[ip + 7]!) !== 0) return undefined;
   const ihl = (b[ip]! & 15) * 4;
   const total = Math.min(b.length - ip, (b[ip + 2]! << 8) | b[ip + 3]!);
   const l4 = ip + ihl;
@@ -224,7 +224,7 @@ export function refusal(b: Uint8Array): Buffer | undefined {
 export function udpTo(b: Uint8Array, dst: number, port: number): { src: number; sport: number; payload: Buffer } | undefined {
   const ip = FRAME_HEADER;
   if (b.length < ip + 28 || b[3] !== AF_INET || b[ip + 9] !== 17) return undefined;
-  if (((b[ip + 6]! & 0x3f) << 8 | b[ip + 7]!) !== 0) return undefined; // a fragment (MF set or an offset)
+  if ((((b[ip + 6]! & 0x3f) << 8) | b[ip + 7]!) !== 0) return undefined; // a fragment (MF set or an offset)
   const l4 = ip + (b[ip]! & 15) * 4;
   if (b.length < l4 + 8 || ipv4At(b, 16) !== dst >>> 0 || ((b[l4 + 2]! << 8) | b[l4 + 3]!) !== port) return undefined;
   const udpLen = (b[l4 + 4]! << 8) | b[l4 + 5]!;

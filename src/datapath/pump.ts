@@ -57,7 +57,14 @@ const BACKLOG_LIMIT = 4 * 1024 * 1024;
  */
 export class Pump {
   private readonly counts: PumpStats = {
-    txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0, refused: 0,
+    txPackets: 0,
+    txBytes: 0,
+    rxPackets: 0,
+    rxBytes: 0,
+    rxMalformed: 0,
+    rxDropped: 0,
+    txDropped: 0,
+    refused: 0,
   };
   /** Called when packets are waiting and there is no channel. */
   onWake: () => void = () => {};
@@ -104,7 +111,7 @@ export class Pump {
   private clamp(pkt: Uint8Array, peerAt: 12 | 16): void {
     const peer = ipv4At(pkt, peerAt);
     for (const c of this.clamps) {
-      if (((peer & c.mask) >>> 0) === c.addr) {
+      if ((peer & c.mask) >>> 0 === c.addr) {
         clampMss(pkt, c.mss);
         return;
       }
@@ -291,7 +298,13 @@ export class Pump {
    */
   async largestThatCrosses(src: number, dst: number, sizes: readonly number[], timeoutMs: number): Promise<number | undefined> {
     for (const size of sizes) {
-      if (await this.ping(src, dst, timeoutMs, size).then(() => true, () => false)) return size;
+      if (
+        await this.ping(src, dst, timeoutMs, size).then(
+          () => true,
+          () => false,
+        )
+      )
+        return size;
     }
     return undefined;
   }

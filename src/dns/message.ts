@@ -29,7 +29,11 @@ export function parseQuery(b: Uint8Array): Question | undefined {
       break;
     }
     if (len > 63 || o + 1 + len > b.length) return undefined; // no compression in a question we accept
-    labels.push(Buffer.from(b.subarray(o + 1, o + 1 + len)).toString('latin1').toLowerCase());
+    labels.push(
+      Buffer.from(b.subarray(o + 1, o + 1 + len))
+        .toString('latin1')
+        .toLowerCase(),
+    );
     o += 1 + len;
   }
   if (o + 4 > b.length) return undefined;
@@ -82,7 +86,10 @@ export function fitUdp(response: Buffer, q: Question): Buffer {
 
 /** Builds a query: for the tests, which speak DNS to the forwarder. */
 export function query(id: number, name: string, type = TYPE_A): Buffer {
-  const parts = name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')]));
+  const parts = name
+    .split('.')
+    .filter(Boolean)
+    .map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')]));
   const b = Buffer.concat([Buffer.alloc(12), ...parts, Buffer.from([0, type >> 8, type & 0xff, 0, 1])]);
   b.writeUInt16BE(id, 0);
   b[2] = 0x01; // RD

@@ -110,7 +110,11 @@ export class DockerSocket {
     const socket = new DockerSocket(deps);
     // half-open: `docker run` and `docker exec` shut their side down when
     // stdin is done and read the container's output after
-    const server = await serve(net.createServer({ allowHalfOpen: true }, (c) => socket.accept(c)), at, deps.owner);
+    const server = await serve(
+      net.createServer({ allowHalfOpen: true }, (c) => socket.accept(c)),
+      at,
+      deps.owner,
+    );
     return {
       socket,
       close: async () => {
@@ -136,7 +140,8 @@ export class DockerSocket {
   private warm(): void {
     if (!this.deps.warm || this.spare || this.warming || this.closed || this.unreplayable) return;
     this.warming = true;
-    this.deps.dialIfUp()
+    this.deps
+      .dialIfUp()
       .then(async (stream) => {
         stream.on('error', () => {});
         if (!this.freshAnswers()) {
@@ -152,13 +157,16 @@ export class DockerSocket {
         const onEnd = (): void => void stream.destroy();
         const spare: Spare = { stream, since: Date.now(), take: () => (stream.off('data', onData).off('end', onEnd).pause(), stream) };
         this.spare = spare;
-        stream.on('data', onData).once('end', onEnd).once('close', () => {
-          if (this.spare !== spare) return;
-          // closed unused: the session or the daemon went, and what it said with it
-          this.spare = undefined;
-          this.answers = undefined;
-          if (Date.now() - spare.since >= SPARE_MIN_LIFE_MS) this.warm();
-        });
+        stream
+          .on('data', onData)
+          .once('end', onEnd)
+          .once('close', () => {
+            if (this.spare !== spare) return;
+            // closed unused: the session or the daemon went, and what it said with it
+            this.spare = undefined;
+            this.answers = undefined;
+            if (Date.now() - spare.since >= SPARE_MIN_LIFE_MS) this.warm();
+          });
         stream.resume();
       })
       // no session or no daemon: the next connection dials and finds out itself
@@ -186,7 +194,10 @@ export class DockerSocket {
     if (!spare) {
       const remote = this.deps.dial();
       // an on-demand session is up now: open the spare for the next one
-      void remote.then(() => this.warm(), () => {});
+      void remote.then(
+        () => this.warm(),
+        () => {},
+      );
       return spliceWhenOpen(local, remote, this.stats);
     }
     this.stats.spareUsed++;
@@ -223,7 +234,10 @@ export class DockerSocket {
       finish(buf);
     };
     // done or gone before a whole request: what came goes on (or the channel is closed, if it is gone)
-    local.on('data', onData).once('end', () => finish(buf)).once('close', () => finish(buf));
+    local
+      .on('data', onData)
+      .once('end', () => finish(buf))
+      .once('close', () => finish(buf));
     local.resume();
   }
 }

@@ -34,16 +34,22 @@ export class ContainerWatcher {
   }
 
   private request(path: string, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
-    const req = http.request({
-      path,
-      headers: { Host: 'docker' },
-      // An SSH channel, handed over through the callback once open (Node
-      // supports that; its types only know the synchronous return).
-      createConnection: ((_opts: unknown, cb: (err: Error | null, s?: unknown) => void) => {
-        this.dial(this.api).then((s) => cb(null, s), (err: Error) => cb(err));
-        return undefined;
-      }) as unknown as http.RequestOptions['createConnection'],
-    }, onResponse);
+    const req = http.request(
+      {
+        path,
+        headers: { Host: 'docker' },
+        // An SSH channel, handed over through the callback once open (Node
+        // supports that; its types only know the synchronous return).
+        createConnection: ((_opts: unknown, cb: (err: Error | null, s?: unknown) => void) => {
+          this.dial(this.api).then(
+            (s) => cb(null, s),
+            (err: Error) => cb(err),
+          );
+          return undefined;
+        }) as unknown as http.RequestOptions['createConnection'],
+      },
+      onResponse,
+    );
     req.end();
     return req;
   }

@@ -60,9 +60,16 @@ export class Forwards {
     if (this.live.has(key)) throw new Error(`${fwd.name} (${fwd.protocol}) is forwarded already`);
     let listener: Listener;
     try {
-      listener = fwd.protocol === 'udp'
-        ? await listenUdp(fwd, this.deps.traffic)
-        : await listenStream(fwd, { dial: this.deps.dial, admits: this.deps.admits, owner: this.deps.user, tls: await this.tlsFor(fwd), traffic: this.deps.traffic });
+      listener =
+        fwd.protocol === 'udp'
+          ? await listenUdp(fwd, this.deps.traffic)
+          : await listenStream(fwd, {
+              dial: this.deps.dial,
+              admits: this.deps.admits,
+              owner: this.deps.user,
+              tls: await this.tlsFor(fwd),
+              traffic: this.deps.traffic,
+            });
     } catch (err) {
       throw new Error(`forward ${fwd.name} -> ${formatEndpoint(fwd.to)}: ${listenProblem(err as NodeJS.ErrnoException)}`, { cause: err });
     }

@@ -66,7 +66,11 @@ function listenOn(server: net.Server, at: Endpoint): Promise<void> {
  * Starts `server` at `at` and keeps track of its connections, so that
  * close() cuts them too. A unix socket belongs to `owner`, mode 0600.
  */
-export async function serve(server: net.Server, at: Endpoint, owner: { readonly uid: number; readonly gid: number }): Promise<{ bound: Endpoint; close(): Promise<void> }> {
+export async function serve(
+  server: net.Server,
+  at: Endpoint,
+  owner: { readonly uid: number; readonly gid: number },
+): Promise<{ bound: Endpoint; close(): Promise<void> }> {
   const open = new Set<net.Socket>();
   server.on('connection', (s: net.Socket) => {
     open.add(s);

@@ -25,11 +25,29 @@ export async function selfSignedPair(user: InvokingUser, env: string): Promise<T
   const dir = path.dirname(pair.cert);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const execa = await lazyExeca();
-  const r = await execa('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', pair.key, '-out', pair.cert, '-days', '825',
-    '-subj', `/CN=cloudbridge ${env}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  ], { reject: false });
+  const r = await execa(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      pair.key,
+      '-out',
+      pair.cert,
+      '-days',
+      '825',
+      '-subj',
+      `/CN=cloudbridge ${env}`,
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { reject: false },
+  );
   if (r.exitCode !== 0) {
     fs.rmSync(pair.key, { force: true });
     fs.rmSync(pair.cert, { force: true });

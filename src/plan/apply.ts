@@ -65,10 +65,15 @@ export class StepJournal {
   /** Applies steps in order; on failure undoes this call's steps and throws a StepError. */
   async apply(steps: readonly Step[], exec: Executor, onStep?: (s: Step) => void): Promise<void> {
     this.save(steps);
-    const result = await exec.run(steps.map((s) => s.apply), false).catch((err: Error) => ({
-      done: 0,
-      failures: [{ index: 0, message: err.message }],
-    }));
+    const result = await exec
+      .run(
+        steps.map((s) => s.apply),
+        false,
+      )
+      .catch((err: Error) => ({
+        done: 0,
+        failures: [{ index: 0, message: err.message }],
+      }));
     const made = steps.slice(0, result.done);
     for (const step of made) {
       this.applied.push(step);

@@ -31,7 +31,11 @@ export function planResolvectl(dev: string, server: string, zones: readonly stri
       apply: { side: 'local', op: 'resolvectl', argv: ['dns', dev, server] },
       undo: { side: 'local', op: 'resolvectl', argv: ['revert', dev] },
     },
-    { title: `systemd-resolved: routing domains on ${dev}`, apply: { side: 'local', op: 'resolvectl', argv: ['domain', dev, ...zones.map((z) => `~${z}`)] }, undo: null },
+    {
+      title: `systemd-resolved: routing domains on ${dev}`,
+      apply: { side: 'local', op: 'resolvectl', argv: ['domain', dev, ...zones.map((z) => `~${z}`)] },
+      undo: null,
+    },
   ];
 }
 

@@ -18,14 +18,16 @@ export function planLocal(
   context?: { readonly host: string; readonly owner: ContextOwner },
 ): Step[] {
   const t = env.tunnel;
-  const steps: Step[] = t ? [
-    {
-      title: `address ${t.local} peer ${t.remote} on ${dev}`,
-      apply: { side: 'local', op: 'addr-add', dev, local: t.local, peer: t.remote },
-      undo: { side: 'local', op: 'addr-del', dev, local: t.local, peer: t.remote },
-    },
-    { title: `link ${dev} mtu ${t.mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu: t.mtu }, undo: null },
-  ] : [];
+  const steps: Step[] = t
+    ? [
+        {
+          title: `address ${t.local} peer ${t.remote} on ${dev}`,
+          apply: { side: 'local', op: 'addr-add', dev, local: t.local, peer: t.remote },
+          undo: { side: 'local', op: 'addr-del', dev, local: t.local, peer: t.remote },
+        },
+        { title: `link ${dev} mtu ${t.mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu: t.mtu }, undo: null },
+      ]
+    : [];
   for (const cidr of env.routes) {
     steps.push({
       title: `route ${cidr} via ${dev}`,
@@ -94,8 +96,7 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
   const rules: [string, string, string[]][] = [
     [`remote masquerade for ${local}`, 'nat', ['POSTROUTING', '-s', `${local}/32`, ...tag, '-j', 'MASQUERADE']],
     [`remote forward from ${dev}`, 'filter', ['FORWARD', '-i', dev, ...tag, '-j', 'ACCEPT']],
-    [`remote forward replies to ${dev}`, 'filter',
-      ['FORWARD', '-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT']],
+    [`remote forward replies to ${dev}`, 'filter', ['FORWARD', '-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT']],
   ];
   for (const [title, table, spec] of rules) {
     const [chain, ...rest] = spec;
@@ -118,11 +119,13 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
  * route go with their device.
  */
 export function planRemoteMtu(remoteDev: string, down: number): Step[] {
-  return [{
-    title: `remote link ${remoteDev} mtu ${down} (probed)`,
-    apply: { side: 'remote', argv: ['ip', 'link', 'set', 'dev', remoteDev, 'mtu', String(down)] },
-    undo: null,
-  }];
+  return [
+    {
+      title: `remote link ${remoteDev} mtu ${down} (probed)`,
+      apply: { side: 'remote', argv: ['ip', 'link', 'set', 'dev', remoteDev, 'mtu', String(down)] },
+      undo: null,
+    },
+  ];
 }
 
 export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: string, up: number, down: number): Step[] {
@@ -131,7 +134,10 @@ export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: strin
   if (up > down) {
     steps.push({
       title: `remote route to ${local} advertises MSS ${up - 40}`,
-      apply: { side: 'remote', argv: ['ip', 'route', 'replace', local, 'dev', remoteDev, 'proto', 'kernel', 'scope', 'link', 'src', remote, 'advmss', String(up - 40)] },
+      apply: {
+        side: 'remote',
+        argv: ['ip', 'route', 'replace', local, 'dev', remoteDev, 'proto', 'kernel', 'scope', 'link', 'src', remote, 'advmss', String(up - 40)],
+      },
       undo: null,
     });
   }

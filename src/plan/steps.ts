@@ -69,7 +69,12 @@ export function describeAction(a: Action): string {
     case 'resolvectl':
       return `local: resolvectl ${a.argv.join(' ')}`;
     case 'resolv-conf':
-      return a.symlink ? `local: /etc/resolv.conf -> ${a.symlink}` : `local: /etc/resolv.conf: ${a.content.split('\n').filter((l) => l.startsWith('nameserver')).join(', ')}`;
+      return a.symlink
+        ? `local: /etc/resolv.conf -> ${a.symlink}`
+        : `local: /etc/resolv.conf: ${a.content
+            .split('\n')
+            .filter((l) => l.startsWith('nameserver'))
+            .join(', ')}`;
     case 'context-create':
       return `local: docker context ${a.name} -> ${a.host}`;
     case 'context-remove':

@@ -58,8 +58,9 @@ export interface BatchResult {
  */
 export function batchScript(commands: readonly (readonly string[])[], keepGoing: boolean): string {
   return commands
-    .map((argv, i) =>
-      `if o=$(${shellJoin(argv)} 2>&1); then echo ok:${i}; else echo "fail:${i}:$(printf '%s' "$o" | head -n 1)"; ${keepGoing ? '' : 'exit 1; '}fi`,
+    .map(
+      (argv, i) =>
+        `if o=$(${shellJoin(argv)} 2>&1); then echo ok:${i}; else echo "fail:${i}:$(printf '%s' "$o" | head -n 1)"; ${keepGoing ? '' : 'exit 1; '}fi`,
     )
     .join('\n');
 }

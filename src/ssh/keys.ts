@@ -38,14 +38,22 @@ export function agentKeys(socket: string | undefined): Promise<Buffer[]> {
  * on disk (IdentityFile key.pub, a hardware or password-manager agent).
  */
 export class NamedKeysAgent extends ssh2.OpenSSHAgent {
-  constructor(socket: string, private readonly named: readonly Buffer[]) {
+  constructor(
+    socket: string,
+    private readonly named: readonly Buffer[],
+  ) {
     super(socket);
   }
 
   override getIdentities(cb: Parameters<OpenSSHAgent['getIdentities']>[0]): void {
-    super.getIdentities((err, keys) => cb(err, keys?.filter((k) => {
-      const wire = wireForm(k);
-      return wire !== undefined && this.named.some((n) => n.equals(wire));
-    })));
+    super.getIdentities((err, keys) =>
+      cb(
+        err,
+        keys?.filter((k) => {
+          const wire = wireForm(k);
+          return wire !== undefined && this.named.some((n) => n.equals(wire));
+        }),
+      ),
+    );
   }
 }

@@ -50,12 +50,17 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       user: (isTarget && env.explicit.user ? env.user : undefined) ?? given.user ?? o.user ?? (isTarget ? env.user : user.name),
       identityFiles: isTarget && env.identityFiles.length > 0 ? env.identityFiles : o.identityFiles,
       identitiesOnly: o.identitiesOnly ?? false,
-      knownHostsFile: (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ?? o.userKnownHostsFile ?? (isTarget ? env.knownHostsFile : defaultKnownHosts),
-      strictHostKeyChecking: (isTarget && env.explicit.strictHostKeyChecking ? env.strictHostKeyChecking : undefined) ?? o.strictHostKeyChecking ?? env.strictHostKeyChecking,
+      knownHostsFile:
+        (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
+        o.userKnownHostsFile ??
+        (isTarget ? env.knownHostsFile : defaultKnownHosts),
+      strictHostKeyChecking:
+        (isTarget && env.explicit.strictHostKeyChecking ? env.strictHostKeyChecking : undefined) ?? o.strictHostKeyChecking ?? env.strictHostKeyChecking,
       // cloudbridge's deadAfter, when set, wins for the target, as its other settings do
-      keepalive: o.serverAliveInterval && !(isTarget && env.explicit.deadAfter)
-        ? { intervalSeconds: o.serverAliveInterval, countMax: o.serverAliveCountMax ?? 3 }
-        : undefined,
+      keepalive:
+        o.serverAliveInterval && !(isTarget && env.explicit.deadAfter)
+          ? { intervalSeconds: o.serverAliveInterval, countMax: o.serverAliveCountMax ?? 3 }
+          : undefined,
     };
     return [...jumps, me];
   };

@@ -105,8 +105,7 @@ export interface ExpandContext {
 /** ~ and the % tokens ssh expands in IdentityFile and UserKnownHostsFile. */
 function expand(value: string, host: string, user: string, port: number, ctx: ExpandContext): string {
   let v = value.startsWith('~/') || value === '~' ? path.join(ctx.home, value.slice(1)) : value;
-  v = v.replace(/%([%dhrpu])/g, (_, c: string) =>
-    ({ '%': '%', d: ctx.home, h: host, r: user, p: String(port), u: ctx.localUser })[c]!);
+  v = v.replace(/%([%dhrpu])/g, (_, c: string) => ({ '%': '%', d: ctx.home, h: host, r: user, p: String(port), u: ctx.localUser })[c]!);
   return v;
 }
 
@@ -128,21 +127,31 @@ interface MatchState {
 function criterionHolds(c: Criterion, s: MatchState): boolean | undefined {
   const list = (v: string): boolean => patternListMatches(c.patterns, v);
   switch (c.name) {
-    case 'all': return true;
+    case 'all':
+      return true;
     // ssh's second pass (after canonicalisation, or asked for by `final`)
-    case 'canonical': case 'final': return s.finalPass;
-    case 'host': return list(s.host);
-    case 'originalhost': return list(s.originalHost);
-    case 'user': return list(s.user);
-    case 'localuser': return list(s.localUser);
-    case 'tagged': return list(s.tag ?? '');
-    default: return undefined;
+    case 'canonical':
+    case 'final':
+      return s.finalPass;
+    case 'host':
+      return list(s.host);
+    case 'originalhost':
+      return list(s.originalHost);
+    case 'user':
+      return list(s.user);
+    case 'localuser':
+      return list(s.localUser);
+    case 'tagged':
+      return list(s.tag ?? '');
+    default:
+      return undefined;
   }
 }
 
 /** Every criterion holds; one not evaluated makes the block not apply, negated or not. */
 const matchHolds = (criteria: readonly Criterion[], s: MatchState): boolean =>
-  criteria.length > 0 && criteria.every((c) => {
+  criteria.length > 0 &&
+  criteria.every((c) => {
     const holds = criterionHolds(c, s);
     return holds !== undefined && holds !== c.negate;
   });
@@ -234,7 +243,13 @@ export function readSshConfigFiles(files: readonly string[], home: string): Bloc
     const base = path.basename(p);
     let names: string[];
     try {
-      names = base.includes('*') || base.includes('?') ? fs.readdirSync(dir).filter((n) => globMatch(base, n)).sort() : [base];
+      names =
+        base.includes('*') || base.includes('?')
+          ? fs
+              .readdirSync(dir)
+              .filter((n) => globMatch(base, n))
+              .sort()
+          : [base];
     } catch {
       return [];
     }

@@ -42,7 +42,9 @@ test.before(async () => {
   await run('docker', [...remoteDocker, 'network', 'create', '--subnet', '10.221.20.0/24', 'cbcnet']);
   config = variantConfig(lab, 'containers.yaml', [
     ['routes: [10.221.9.0/24]', 'routes: [10.221.9.0/24, 10.221.20.0/24]'],
-    [/(docker: \{ mode: socket, remoteSocket: [^ ]+ \}\n)/, `$1    socks: { listen: [127.0.0.1:1080, docker0:1080] }
+    [
+      /(docker: \{ mode: socket, remoteSocket: [^ ]+ \}\n)/,
+      `$1    socks: { listen: [127.0.0.1:1080, docker0:1080] }
     dns: { domains: [vpc.internal], containers: true }
   cbcssh:
     host: 10.221.0.2
@@ -53,7 +55,8 @@ test.before(async () => {
     tunnel: false
     docker: { mode: socket, remoteSocket: ${lab.dir}/docker.sock }
     socks: { listen: 127.0.0.1:1081, username: dev, password: s3cret }
-`],
+`,
+    ],
     [/\n {2}cbc-tcp:[\s\S]*$/, '\n'],
   ]);
   resolvBefore = fs.readFileSync(resolvFile(), 'utf8');
@@ -82,7 +85,16 @@ test.serial('containers on the default bridge and on a user-defined one reach an
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'hello from the VPC');
   // Docker masquerades its default bridge itself; a network where it does not shows that our rule does the work
-  const net = await run('docker', [...localDocker, 'network', 'create', '--subnet', '172.30.0.0/24', '-o', 'com.docker.network.bridge.enable_ip_masquerade=false', 'nomasq']);
+  const net = await run('docker', [
+    ...localDocker,
+    'network',
+    'create',
+    '--subnet',
+    '172.30.0.0/24',
+    '-o',
+    'com.docker.network.bridge.enable_ip_masquerade=false',
+    'nomasq',
+  ]);
   t.is(net.exitCode, 0, net.stderr);
   const r2 = await run('docker', [...localDocker, 'run', '--rm', '--network', 'nomasq', ...wget]);
   t.is(r2.exitCode, 0, r2.stderr);
@@ -105,7 +117,7 @@ test.serial('a name under dns.domains resolves on the client through the tunnel'
   t.true((await status()).dns!.stats.remote >= 1);
 });
 
-test.serial('DNS at the remote tunnel address is answered in the data path (what systemd-resolved\'s per-link DNS is pointed at)', async (t) => {
+test.serial("DNS at the remote tunnel address is answered in the data path (what systemd-resolved's per-link DNS is pointed at)", async (t) => {
   // a UDP query from the client's side to 10.221.1.2:53 never leaves this host: the pump answers it
   const script = `const d=require('dgram').createSocket('udp4');const q=Buffer.from(process.argv[1],'hex');
 d.on('message',(m)=>{console.log(m.toString('hex'));process.exit(0)});d.send(q,53,'10.221.1.2');setTimeout(()=>process.exit(3),3000)`;
@@ -120,8 +132,21 @@ test.serial('run: a container gets DNS and the proxy variables without being tol
   t.is(printed.exitCode, 0, printed.stderr);
   t.regex(printed.stdout, /run --env ALL_PROXY=socks5h:\/\/172\.17\.0\.1:1080 .* --dns 172\.17\.0\.1 .*--rm cbc\/busybox true/);
   // busybox wget knows no socks: it resolves db.vpc.internal through --dns and goes over L3
-  const r = await cb(['run', 'cbc', '--config', config, '--', 'docker', ...localDocker, 'run', '--rm', 'cbc/busybox', '/bin/sh', '-c',
-    'unset http_proxy; /bin/wget -qO- http://db.vpc.internal:8080/; echo "proxy=$ALL_PROXY"']);
+  const r = await cb([
+    'run',
+    'cbc',
+    '--config',
+    config,
+    '--',
+    'docker',
+    ...localDocker,
+    'run',
+    '--rm',
+    'cbc/busybox',
+    '/bin/sh',
+    '-c',
+    'unset http_proxy; /bin/wget -qO- http://db.vpc.internal:8080/; echo "proxy=$ALL_PROXY"',
+  ]);
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'hello from the VPC\nproxy=socks5h://172.17.0.1:1080');
   const bad = await cb(['run', 'cbc', '--config', config, '--', 'docker', 'ps']);
@@ -129,7 +154,7 @@ test.serial('run: a container gets DNS and the proxy variables without being tol
   t.regex(bad.stderr, /run wraps docker run or docker create/);
 });
 
-test.serial('a remote container\'s name resolves to its address and goes away with it', async (t) => {
+test.serial("a remote container's name resolves to its address and goes away with it", async (t) => {
   const r = await run('docker', [...remoteDocker, 'run', '-d', '--name', 'web', '--network', 'cbcnet', 'cbc/busybox', '/bin/sleep', '300']);
   t.is(r.exitCode, 0, r.stderr);
   let addr = '';

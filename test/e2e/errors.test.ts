@@ -27,8 +27,11 @@ async function refused(t: ExecutionContext, args: string[], cause: RegExp): Prom
 }
 
 test.serial('unknown environment', async (t) => {
-  await refused(t, ['connect', 'nope', '--config', lab.config],
-    /^cloudbridge: unknown environment "nope" in \/run\/cloudbridge-lab\/cbe\/config\.yaml \(configured: cbe, cbe-tcp\)$/);
+  await refused(
+    t,
+    ['connect', 'nope', '--config', lab.config],
+    /^cloudbridge: unknown environment "nope" in \/run\/cloudbridge-lab\/cbe\/config\.yaml \(configured: cbe, cbe-tcp\)$/,
+  );
 });
 
 test.serial('malformed config: broken YAML and an invalid field', async (t) => {
@@ -36,10 +39,16 @@ test.serial('malformed config: broken YAML and an invalid field', async (t) => {
   fs.writeFileSync(broken, 'environments:\n  cbe: {\n');
   await refused(t, ['connect', 'cbe', '--config', broken], /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/broken\.yaml(:\d+)?: not valid YAML/);
   const invalid = variantConfig(lab, 'invalid.yaml', [['mtu: 1500', 'mtu: 99999']]);
-  await refused(t, ['connect', 'cbe', '--config', invalid],
-    /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/invalid\.yaml: environments\.cbe\.tunnel\.mtu: must be an integer from 576 to 16000$/);
-  await refused(t, ['connect', 'cbe', '--config', path.join(lab.dir, 'missing.yaml')],
-    /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/missing\.yaml: cannot read config: ENOENT$/);
+  await refused(
+    t,
+    ['connect', 'cbe', '--config', invalid],
+    /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/invalid\.yaml: environments\.cbe\.tunnel\.mtu: must be an integer from 576 to 16000$/,
+  );
+  await refused(
+    t,
+    ['connect', 'cbe', '--config', path.join(lab.dir, 'missing.yaml')],
+    /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/missing\.yaml: cannot read config: ENOENT$/,
+  );
 });
 
 test.serial('unreachable host', async (t) => {
@@ -51,7 +60,11 @@ test.serial('host key not in known_hosts, and a changed host key', async (t) => 
   const empty = path.join(lab.dir, 'known_hosts_empty');
   fs.writeFileSync(empty, '');
   const unknown = variantConfig(lab, 'unknown.yaml', [[`${lab.dir}/known_hosts`, empty]]);
-  await refused(t, ['connect', 'cbe', '--config', unknown], /^cloudbridge: host key for 10\.215\.0\.2 is not in .*known_hosts_empty \(strictHostKeyChecking: yes\)$/);
+  await refused(
+    t,
+    ['connect', 'cbe', '--config', unknown],
+    /^cloudbridge: host key for 10\.215\.0\.2 is not in .*known_hosts_empty \(strictHostKeyChecking: yes\)$/,
+  );
 
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(lab.dir, 'other_key')]);
   const otherKey = fs.readFileSync(path.join(lab.dir, 'other_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
@@ -64,7 +77,10 @@ test.serial('host key not in known_hosts, and a changed host key', async (t) => 
 test.serial('accept-new records an unknown host key, as OpenSSH does', async (t) => {
   const fresh = path.join(lab.dir, 'known_hosts_fresh');
   fs.rmSync(fresh, { force: true });
-  const cfg = variantConfig(lab, 'acceptnew.yaml', [[`${lab.dir}/known_hosts`, fresh], ['    user: root', '    strictHostKeyChecking: accept-new\n    user: root']]);
+  const cfg = variantConfig(lab, 'acceptnew.yaml', [
+    [`${lab.dir}/known_hosts`, fresh],
+    ['    user: root', '    strictHostKeyChecking: accept-new\n    user: root'],
+  ]);
   const up = await cli(['connect', 'cbe', '--config', cfg]);
   t.is(up.exitCode, 0, up.stderr);
   const hostKey = fs.readFileSync(path.join(lab.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
@@ -79,8 +95,11 @@ test.serial('a key with a passphrase: a clear error without a terminal, a prompt
   fs.chmodSync(key, 0o600);
   t.is((await run('ssh-keygen', ['-q', '-p', '-N', 'open sesame', '-f', key])).exitCode, 0);
   const cfg = variantConfig(lab, 'locked.yaml', [[`identityFile: ${lab.dir}/id_ed25519`, `identityFile: ${key}`]]);
-  await refused(t, ['connect', 'cbe', '--config', cfg],
-    /^cloudbridge: no usable SSH identity for root@10\.215\.0\.2:22: .*id_locked is protected by a passphrase \(run connect on a terminal to be asked, or load it into ssh-agent\)$/);
+  await refused(
+    t,
+    ['connect', 'cbe', '--config', cfg],
+    /^cloudbridge: no usable SSH identity for root@10\.215\.0\.2:22: .*id_locked is protected by a passphrase \(run connect on a terminal to be asked, or load it into ssh-agent\)$/,
+  );
   // a real terminal (script gives the command a pty): the passphrase is asked, not echoed, and used
   const cmd = `${process.execPath} ${process.cwd()}/dist/src/cli/main.js connect cbe --config ${cfg}`;
   const r = await run('sh', ['-c', `(sleep 2; printf 'open sesame\\n') | script -qec '${cmd}' /dev/null`], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, SSH_AUTH_SOCK: '' });
@@ -114,10 +133,13 @@ test.serial('sshd without PermitTunnel', async (t) => {
   await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: sshd on 10\.215\.0\.2 refused the tunnel .*PermitTunnel yes/);
 });
 
-test.serial('a route over one of the host\'s own networks is refused, and taken with --force', async (t) => {
+test.serial("a route over one of the host's own networks is refused, and taken with --force", async (t) => {
   const cfg = variantConfig(lab, 'overlap.yaml', [['routes: [10.215.9.0/24]', 'routes: [10.215.0.128/25]']]);
-  await refused(t, ['connect', 'cbe', '--config', cfg],
-    /^cloudbridge: route 10\.215\.0\.128\/25 overlaps 10\.215\.0\.0\/24 on cbh-cbe; refusing to take it over \(use --force/);
+  await refused(
+    t,
+    ['connect', 'cbe', '--config', cfg],
+    /^cloudbridge: route 10\.215\.0\.128\/25 overlaps 10\.215\.0\.0\/24 on cbh-cbe; refusing to take it over \(use --force/,
+  );
   const forced = await cli(['connect', 'cbe', '--config', cfg, '--force']);
   t.is(forced.exitCode, 0, forced.stderr);
   t.regex((await run('ip', ['route', 'show', '10.215.0.128/25'])).stdout, /dev cb-cbe proto 203/);
@@ -132,7 +154,11 @@ test.serial('a SOCKS or forward port that is taken is refused, and what was made
     const socks = variantConfig(lab, 'socks-taken.yaml', [['    user: root', '    socks: { listen: 127.0.0.1:18099 }\n    user: root']]);
     await refused(t, ['connect', 'cbe', '--config', socks], /^cloudbridge: socks on 127\.0\.0\.1:18099: the address is in use$/);
     const fwd = variantConfig(lab, 'forward-taken.yaml', [['    user: root', '    forwards: [{ listen: 18099, to: "127.0.0.1:80" }]\n    user: root']]);
-    await refused(t, ['connect', 'cbe', '--config', fwd], /^cloudbridge: .*forward-taken\.yaml: environments\.cbe\.forwards: forward 18099 -> 127\.0\.0\.1:80: the address is in use$/);
+    await refused(
+      t,
+      ['connect', 'cbe', '--config', fwd],
+      /^cloudbridge: .*forward-taken\.yaml: environments\.cbe\.forwards: forward 18099 -> 127\.0\.0\.1:80: the address is in use$/,
+    );
   } finally {
     blocker.close();
   }
@@ -152,7 +178,10 @@ test.serial('doctor: all good on a ready host; names the PermitTunnel fix where 
   const notun = variantConfig(lab, 'doctor-notun.yaml', [['    user: root', '    port: 2200\n    user: root']]);
   const bad = await cli(['doctor', 'cbe', '--config', notun]);
   t.is(bad.exitCode, 1);
-  t.regex(bad.stdout, /^FAIL sshd refuses tunnels \("Server has rejected tunnel device forwarding"\)\n {5}fix: add "PermitTunnel point-to-point" to \/etc\/ssh\/sshd_config and reload sshd$/m);
+  t.regex(
+    bad.stdout,
+    /^FAIL sshd refuses tunnels \("Server has rejected tunnel device forwarding"\)\n {5}fix: add "PermitTunnel point-to-point" to \/etc\/ssh\/sshd_config and reload sshd$/m,
+  );
   t.deepEqual(await leftovers(lab), [], 'doctor leaves nothing either');
 
   // the suggested authorized_keys line, installed, still lets cloudbridge do everything it does

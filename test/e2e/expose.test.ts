@@ -66,7 +66,12 @@ test.before(async () => {
   fs.writeFileSync(path.join(www, 'index.html'), 'hello from the VPC\n');
   fs.writeFileSync(path.join(www, 'lo.html'), 'hello from remote loopback\n');
   // busybox httpd goes to the background by itself; lab down kills what runs in its namespaces
-  for (const [ns, at] of [[lab.behindNs, '10.220.9.2:8080'], [lab.behindNs, '10.220.9.2:8081'], [lab.behindNs, '10.220.9.3:8080'], [lab.remoteNs, '127.0.0.1:8088']] as const) {
+  for (const [ns, at] of [
+    [lab.behindNs, '10.220.9.2:8080'],
+    [lab.behindNs, '10.220.9.2:8081'],
+    [lab.behindNs, '10.220.9.3:8080'],
+    [lab.remoteNs, '127.0.0.1:8088'],
+  ] as const) {
     const r = await inNs(ns, 'busybox', ['httpd', '-p', at, '-h', www]);
     if (r.exitCode !== 0) throw new Error(`httpd ${at}: ${r.stderr}`);
   }
@@ -75,9 +80,10 @@ test.before(async () => {
   const direct = ['-H', `unix://${lab.dir}/docker.sock`];
   await importBusybox(lab, direct[1]!, 'cbx/busybox');
   await run('docker', [...direct, 'network', 'create', '--subnet', '10.220.20.0/24', 'cbxnet']);
-  config = variantConfig(lab, 'expose.yaml', [[
-    /docker: \{ mode: socket, remoteSocket: ([^ ]+) \}\n/,
-    `docker: { mode: socket, remoteSocket: $1, expose: labels }
+  config = variantConfig(lab, 'expose.yaml', [
+    [
+      /docker: \{ mode: socket, remoteSocket: ([^ ]+) \}\n/,
+      `docker: { mode: socket, remoteSocket: $1, expose: labels }
     allow:
       - api.vpc.internal tcp 8080
       - 10.220.9.2 udp 7
@@ -87,7 +93,9 @@ test.before(async () => {
       - { listen: 127.0.0.1:18443, to: 127.0.0.1:8088, tls: true, health: { check: http, path: /lo.html, interval: 1 } }
       - { listen: 127.0.0.1:18022, to: 127.0.0.1:22 }
       - { listen: 127.0.0.1:18007, to: 10.220.9.2:7, protocol: udp }
-`]]);
+`,
+    ],
+  ]);
   docker = ['-H', `unix://${RUN_DIR}/cbx/docker.sock`];
 });
 
@@ -110,7 +118,10 @@ test.serial('connect names the allow-list and each forward', async (t) => {
 test.serial('allow-list: the allowed port answers; other ports and hosts are refused at once and counted', async (t) => {
   const ok = await httpGet('http://10.220.9.2:8080/');
   t.is(ok.body, 'hello from the VPC\n');
-  for (const [host, port] of [['10.220.9.2', 8081], ['10.220.9.3', 8080]] as const) {
+  for (const [host, port] of [
+    ['10.220.9.2', 8081],
+    ['10.220.9.3', 8080],
+  ] as const) {
     const r = await tryConnect(host, port);
     t.is(r.result, 'ECONNREFUSED', `${host}:${port}`);
     t.true(r.ms < 1000, `${host}:${port} refused after ${r.ms} ms`);
@@ -196,9 +207,23 @@ test.serial('the health check turns unhealthy when the target stops', async (t) 
 });
 
 test.serial('a labelled remote container is a local port within 2 s of starting, and gone within 2 s of stopping', async (t) => {
-  const run1 = await run('docker', [...docker, 'run', '-d', '--name', 'web', '--network', 'cbxnet',
-    '-l', 'cloudbridge.expose=80', '-l', 'cloudbridge.expose.local=127.0.0.1:18080',
-    'cbx/busybox', 'sh', '-c', 'echo hello from a container > /index.html; trap "exit 0" TERM; httpd -f -p 80 -h / & wait']);
+  const run1 = await run('docker', [
+    ...docker,
+    'run',
+    '-d',
+    '--name',
+    'web',
+    '--network',
+    'cbxnet',
+    '-l',
+    'cloudbridge.expose=80',
+    '-l',
+    'cloudbridge.expose.local=127.0.0.1:18080',
+    'cbx/busybox',
+    'sh',
+    '-c',
+    'echo hello from a container > /index.html; trap "exit 0" TERM; httpd -f -p 80 -h / & wait',
+  ]);
   t.is(run1.exitCode, 0, run1.stderr);
   const up = await until('forward open', async () => ((await tryConnect('127.0.0.1', 18080, 200)).result === 'open' ? true : undefined), 2000);
   t.log(`port open ${up.ms} ms after docker run returned`);
@@ -218,20 +243,52 @@ test.serial('a labelled remote container is a local port within 2 s of starting,
   t.pass();
 });
 
-test.serial('cloudbridge.expose.tls=true: the container\'s plain HTTP is served as HTTPS locally', async (t) => {
-  const r = await run('docker', [...docker, 'run', '-d', '--name', 'tlsweb', '--network', 'cbxnet',
-    '-l', 'cloudbridge.expose=80', '-l', 'cloudbridge.expose.local=127.0.0.1:18444', '-l', 'cloudbridge.expose.tls=true',
-    'cbx/busybox', 'sh', '-c', 'echo plain inside > /index.html; exec httpd -f -p 80 -h /']);
+test.serial("cloudbridge.expose.tls=true: the container's plain HTTP is served as HTTPS locally", async (t) => {
+  const r = await run('docker', [
+    ...docker,
+    'run',
+    '-d',
+    '--name',
+    'tlsweb',
+    '--network',
+    'cbxnet',
+    '-l',
+    'cloudbridge.expose=80',
+    '-l',
+    'cloudbridge.expose.local=127.0.0.1:18444',
+    '-l',
+    'cloudbridge.expose.tls=true',
+    'cbx/busybox',
+    'sh',
+    '-c',
+    'echo plain inside > /index.html; exec httpd -f -p 80 -h /',
+  ]);
   t.is(r.exitCode, 0, r.stderr);
   await until('TLS forward open', async () => ((await tryConnect('127.0.0.1', 18444, 200)).result === 'open' ? true : undefined), 2000);
   const got = await httpGet('https://localhost:18444/', fs.readFileSync(path.join(home, '.config/cloudbridge/tls/cbx.crt')));
   t.is(got.body, 'plain inside\n');
-  t.like((await status()).forwards.find((f) => f.source === 'container tlsweb'), { listen: '127.0.0.1:18444', tls: true });
+  t.like(
+    (await status()).forwards.find((f) => f.source === 'container tlsweb'),
+    { listen: '127.0.0.1:18444', tls: true },
+  );
   await run('docker', [...docker, 'rm', '-f', 'tlsweb']);
 });
 
 test.serial('a container whose labels make no sense is reported, not guessed at', async (t) => {
-  const r = await run('docker', [...docker, 'run', '-d', '--name', 'odd', '--network', 'cbxnet', '-l', 'cloudbridge.expose=http', 'cbx/busybox', 'sleep', '60']);
+  const r = await run('docker', [
+    ...docker,
+    'run',
+    '-d',
+    '--name',
+    'odd',
+    '--network',
+    'cbxnet',
+    '-l',
+    'cloudbridge.expose=http',
+    'cbx/busybox',
+    'sleep',
+    '60',
+  ]);
   t.is(r.exitCode, 0, r.stderr);
   const seen = await until('problem', async () => (await status()).exposeProblems['odd'], 2000);
   t.regex(seen.value, /"http" is not a port/);

@@ -188,8 +188,14 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
   t.is(down.exitCode, 1);
   t.regex(down.stderr, /needs root/);
   // and a raw connection to the socket is refused by the kernel
-  const raw = await run('runuser', ['-u', 'nobody', '--', process.execPath, '-e',
-    `require('net').connect('${RUN_DIR}/cbf/control.sock').on('error', (e) => { console.error(e.code); process.exit(3); })`]);
+  const raw = await run('runuser', [
+    '-u',
+    'nobody',
+    '--',
+    process.execPath,
+    '-e',
+    `require('net').connect('${RUN_DIR}/cbf/control.sock').on('error', (e) => { console.error(e.code); process.exit(3); })`,
+  ]);
   t.is(raw.exitCode, 3);
   t.is(raw.stderr.trim(), 'EACCES');
   t.is((await status()).state, 'up');
@@ -206,7 +212,7 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
   t.deepEqual(await leftovers(lab), []);
 });
 
-test.serial('install-service: the unit\'s ExecStart keeps the tunnel up in the foreground; SIGTERM takes it down clean', async (t) => {
+test.serial("install-service: the unit's ExecStart keeps the tunnel up in the foreground; SIGTERM takes it down clean", async (t) => {
   const dir = `${lab.dir}/units`;
   const inst = await cli(['install-service', 'cbf', '--config', lab.config], { CLOUDBRIDGE_SERVICE_DIR: dir });
   t.is(inst.exitCode, 0, inst.stderr);

@@ -25,7 +25,12 @@ export async function labUp(name: string, octet: number, mode: 'direct' | 'jump'
   await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet), mode], { env });
   const dir = `/run/cloudbridge-lab/${name}`;
   return {
-    name, net: `10.${octet}`, dir, config: `${dir}/config.yaml`, remoteNs: `cb-${name}-r`, behindNs: `cb-${name}-b`,
+    name,
+    net: `10.${octet}`,
+    dir,
+    config: `${dir}/config.yaml`,
+    remoteNs: `cb-${name}-r`,
+    behindNs: `cb-${name}-b`,
     ...(mode === 'client' ? { clientNs: `cb-${name}-c` } : {}),
   };
 }
@@ -100,7 +105,10 @@ export async function leftovers(lab: Lab): Promise<string[]> {
   // this machine's side: the host, or a client lab's namespace
   const here = (file: string, args: readonly string[]): Promise<Ran> => (lab.clientNs ? inNs(lab.clientNs, file, args) : run(file, args));
   const ours = new RegExp(`^\\d+: (cb-${lab.name}[^:@]*)`);
-  const links = (await here('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => ours.exec(l)?.[1]).filter(Boolean);
+  const links = (await here('ip', ['-o', 'link', 'show'])).stdout
+    .split('\n')
+    .map((l) => ours.exec(l)?.[1])
+    .filter(Boolean);
   found.push(...links.map((l) => `local link: ${l}`));
   const routes = (await here('ip', ['route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
   found.push(...routes.map((r) => `local route: ${r}`));

@@ -38,7 +38,7 @@ async function upAndDown(t: ExecutionContext, config: string, extra: string[] = 
   t.deepEqual(await sshdSessions({ ...lab, remoteNs: 'cb-cbj-j' }), [], 'no session left on the jump host');
 }
 
-test.serial('this host has no path of its own into the target\'s network (a route lookup, no packets)', async (t) => {
+test.serial("this host has no path of its own into the target's network (a route lookup, no packets)", async (t) => {
   // Only the jump host's network is attached here; the target's lies behind it.
   const lookup = await run('ip', ['-o', 'route', 'get', '10.218.5.2']);
   t.notRegex(lookup.stdout, /dev cbh-cbj/);

@@ -67,8 +67,8 @@ test.serial('50 MB crosses the tunnel both ways with identical checksums, throug
   t.true(rekeys() - before >= 4, `sshd renewed its keys ${rekeys() - before} times during the transfer`);
   const end = await sealing();
   t.deepEqual(end.datapath, { outbound: 'c', inbound: 'c' }, 'in C again after the key exchanges');
-  t.true(end.stats.txBytes - start.stats.txBytes > 50 * 1024 * 1024, 'the outlet\'s bytes are counted');
-  t.true(end.stats.rxBytes - start.stats.rxBytes > 50 * 1024 * 1024, 'the inlet\'s bytes are counted');
+  t.true(end.stats.txBytes - start.stats.txBytes > 50 * 1024 * 1024, "the outlet's bytes are counted");
+  t.true(end.stats.rxBytes - start.stats.rxBytes > 50 * 1024 * 1024, "the inlet's bytes are counted");
   // --verbose: handshakes and other protocols still reach the flow log while bulk TCP stays in C
   const log = fs.readFileSync(`${RUN_DIR}/cbt/controller.log`, 'utf8');
   t.regex(log, /flow tcp 10\.214\.1\.1:\d+ -> 10\.214\.1\.2:9000 routed/);
@@ -111,7 +111,13 @@ test.serial('the docker socket answers the version check as the daemon last did,
   // the answer's headers, Date aside (the replayed answer carries the time it is given)
   const ping = async (socket: string): Promise<{ code: number; headers: string[] }> => {
     const r = await run('curl', ['-sS', '--max-time', '10', '-I', '--unix-socket', socket, 'http://docker/_ping']);
-    return { code: r.exitCode, headers: r.stdout.split('\r\n').filter((l) => l && !/^date:/i.test(l)).sort() };
+    return {
+      code: r.exitCode,
+      headers: r.stdout
+        .split('\r\n')
+        .filter((l) => l && !/^date:/i.test(l))
+        .sort(),
+    };
   };
   const before = await socketStats();
   t.true(before.spareUsed >= 1, 'the commands before found a channel opened ahead');
@@ -140,7 +146,7 @@ test.serial('the docker socket answers the version check as the daemon last did,
   t.is(after.active, 0);
 });
 
-test.serial('docker run through the socket: the container\'s output comes back after the CLI is done sending', async (t) => {
+test.serial("docker run through the socket: the container's output comes back after the CLI is done sending", async (t) => {
   await importBusybox(lab, `unix://${lab.dir}/docker.sock`, 'cbt-bb:1');
   const ours = `unix://${RUN_DIR}/cbt/docker.sock`;
   // attach: the CLI shuts its side down when it has nothing (more) for stdin, then reads
@@ -169,7 +175,9 @@ test.serial('docker run through the socket: the container\'s output comes back a
 test.serial('status --json reports devices, addresses, routes and traffic', async (t) => {
   const r = await cli(['status', '--json']);
   t.is(r.exitCode, 0, r.stderr);
-  const [s] = JSON.parse(r.stdout) as [{ env: string; localDevice: string; remoteDevice: string; routes: string[]; stats: { txPackets: number; rxBytes: number } }];
+  const [s] = JSON.parse(r.stdout) as [
+    { env: string; localDevice: string; remoteDevice: string; routes: string[]; stats: { txPackets: number; rxBytes: number } },
+  ];
   t.is(s.env, 'cbt');
   t.is(s.localDevice, 'cb-cbt');
   t.is(s.remoteDevice, 'tun0');
@@ -229,7 +237,12 @@ test.serial('at MTU 9000 a full-size packet crosses whole, both ways (one packet
 test.serial('two environments at once: separate devices and traffic, each its own docker context; a clash names both', async (t) => {
   t.is((await cli(['connect', 'cbt', '--config', lab.config])).exitCode, 0);
   t.is((await cli(['connect', 'cbt-tcp', '--config', lab.config])).exitCode, 0);
-  const [a, b] = JSON.parse((await cli(['status', '--json'])).stdout) as { env: string; localDevice: string; remoteDevice: string; stats: { txPackets: number } }[];
+  const [a, b] = JSON.parse((await cli(['status', '--json'])).stdout) as {
+    env: string;
+    localDevice: string;
+    remoteDevice: string;
+    stats: { txPackets: number };
+  }[];
   t.deepEqual([a!.env, a!.localDevice, b!.env, b!.localDevice], ['cbt', 'cb-cbt', 'cbt-tcp', 'cb-cbt-tcp']);
   t.not(a!.remoteDevice, b!.remoteDevice);
   // traffic to one tunnel's peer goes through that tunnel only
@@ -243,13 +256,24 @@ test.serial('two environments at once: separate devices and traffic, each its ow
   }
   t.regex((await run('docker', ['context', 'inspect', 'cbt-tcp', '--format', '{{.Endpoints.docker.Host}}'])).stdout, /^tcp:\/\/10\.214\.1\.6:2375$/);
 
-  const clash = variantConfig(lab, 'clash.yaml', [['  cbt-tcp:', '  cbt-clash:\n    host: 10.214.0.2\n    tunnel: { local: 10.214.1.2, remote: 10.214.1.9 }\n  cbt-tcp:']]);
+  const clash = variantConfig(lab, 'clash.yaml', [
+    ['  cbt-tcp:', '  cbt-clash:\n    host: 10.214.0.2\n    tunnel: { local: 10.214.1.2, remote: 10.214.1.9 }\n  cbt-tcp:'],
+  ]);
   const refused = await cli(['connect', 'cbt-clash', '--config', clash]);
   t.is(refused.exitCode, 1);
-  t.is(refused.stderr, 'cloudbridge: tunnel addresses of cbt-clash (10.214.1.2 <-> 10.214.1.9) clash with cbt\'s (10.214.1.1 <-> 10.214.1.2), which is connected');
+  t.is(
+    refused.stderr,
+    "cloudbridge: tunnel addresses of cbt-clash (10.214.1.2 <-> 10.214.1.9) clash with cbt's (10.214.1.1 <-> 10.214.1.2), which is connected",
+  );
 
   const list = await cli(['list', '--config', lab.config, '--json']);
-  t.deepEqual((JSON.parse(list.stdout) as { env: string; state: string }[]).map((r) => [r.env, r.state]), [['cbt', 'running'], ['cbt-tcp', 'running']]);
+  t.deepEqual(
+    (JSON.parse(list.stdout) as { env: string; state: string }[]).map((r) => [r.env, r.state]),
+    [
+      ['cbt', 'running'],
+      ['cbt-tcp', 'running'],
+    ],
+  );
   const ex = await cli(['exec', 'cbt-tcp', '--config', lab.config, '--', 'sh', '-c', 'echo "$DOCKER_HOST"; exit 7']);
   t.is(ex.exitCode, 7);
   t.is(ex.stdout.trim(), 'tcp://10.214.1.6:2375');
@@ -277,7 +301,10 @@ test.serial('MSS clamping: a 9000-byte tunnel reaches a host behind a 1500-byte 
     t.deepEqual(await download('10.214.9.2', 9002), { sha256: blobSha, bytes: 50 * 1024 * 1024 });
     t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
 
-    const unclamped = variantConfig(lab, 'nomss.yaml', [['mtu: 1500', 'mtu: 9000'], ['routes: [10.214.9.0/24]', 'routes: [{ cidr: 10.214.9.0/24, mtu: 9000 }]']]);
+    const unclamped = variantConfig(lab, 'nomss.yaml', [
+      ['mtu: 1500', 'mtu: 9000'],
+      ['routes: [10.214.9.0/24]', 'routes: [{ cidr: 10.214.9.0/24, mtu: 9000 }]'],
+    ]);
     // what either end learnt from earlier connections (TCP metrics, path MTU exceptions) must not help it:
     // a client that remembers a 1500-byte path to the VPC host advertises a small MSS by itself
     await run('ip', ['-n', lab.behindNs, 'tcp_metrics', 'flush', 'all']);
@@ -287,7 +314,10 @@ test.serial('MSS clamping: a 9000-byte tunnel reaches a host behind a 1500-byte 
     t.is((await cli(['connect', 'cbt', '--config', unclamped])).exitCode, 0);
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 8000).unref();
-    const transfer = download('10.214.9.2', 9002, abort.signal).then(() => 'completed', () => 'stalled');
+    const transfer = download('10.214.9.2', 9002, abort.signal).then(
+      () => 'completed',
+      () => 'stalled',
+    );
     // The black hole needs the VPC host to send segments larger than the hop: read the MSS it uses.
     await new Promise((r) => setTimeout(r, 1000));
     const ss = (await inNs(lab.behindNs, 'ss', ['-tin', 'sport = :9002'])).stdout;

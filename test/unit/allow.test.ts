@@ -36,14 +36,21 @@ test('allow entries: each mistake is named', (t) => {
   t.regex(parseAllowEntry('bad_name!') as string, /not an IPv4 CIDR/);
 });
 
-test('first match wins; near misses count as the rule\'s drops, the rest as unlisted', (t) => {
+test("first match wins; near misses count as the rule's drops, the rest as unlisted", (t) => {
   const list = new AllowList([rule('10.9.0.2 tcp 8080'), rule('10.9.0.0/24 udp 53'), rule('10.8.0.0/16')]);
   t.is(list.check(tcpSegment(SYN, [], 0, { src: ME, dst: HOST, dport: 8080 }), true), 0);
   t.is(list.check(udpDatagram(ME, HOST, 5000, 53), true), 1);
   t.is(list.check(tcpSegment(SYN, [], 0, { src: ME, dst: 0x0a080909, dport: 1 }), true), 2);
   t.is(list.check(tcpSegment(SYN, [], 0, { src: ME, dst: HOST, dport: 8081 }), true), REFUSED);
   t.is(list.check(tcpSegment(SYN, [], 0, { src: ME, dst: 0x0a070001, dport: 8080 }), true), REFUSED);
-  t.deepEqual(list.counters.map((c) => [c.hits, c.drops]), [[1, 1], [1, 0], [1, 0]]);
+  t.deepEqual(
+    list.counters.map((c) => [c.hits, c.drops]),
+    [
+      [1, 1],
+      [1, 0],
+      [1, 0],
+    ],
+  );
   t.is(list.unlisted, 1);
   // inbound: matched on the source side, so answers from allowed peers come back
   t.is(list.check(tcpSegment(SYN | ACK, [], 0, { src: HOST, dst: ME, sport: 8080, dport: 40000 }), false), 0);
@@ -118,19 +125,36 @@ environments:
 `;
 
 test('config: allow and forwards, with messages that name the field', (t) => {
-  const env = findEnvironment(parseConfigText(`${base}
+  const env = findEnvironment(
+    parseConfigText(
+      `${base}
     allow: ["10.0.0.0/16", { to: db.internal, proto: tcp, ports: 5432 }]
     forwards:
       - { listen: 8443, to: "127.0.0.1:8080", tls: true, health: http }
       - { listen: /run/app.sock, to: /var/run/app.sock, maxConnections: 4 }
       - { listen: "0.0.0.0:5353", to: "10.0.0.53:53", protocol: udp }
       - { listen: 2525, to: "mail:25", tls: { cert: certs/a.crt, key: /k.key }, health: { check: smtp, interval: 10 } }
-`, '/etc/cb/config.yaml', '/home/dev'), 'e');
+`,
+      '/etc/cb/config.yaml',
+      '/home/dev',
+    ),
+    'e',
+  );
   t.is(env.allow.length, 2);
-  t.deepEqual(env.forwards.map((f) => [f.protocol, f.name, f.listen.kind, f.to.kind]), [
-    ['tcp', '8443', 'inet', 'inet'], ['tcp', '/run/app.sock', 'unix', 'unix'], ['udp', '0.0.0.0:5353', 'inet', 'inet'], ['tcp', '2525', 'inet', 'inet'],
-  ]);
-  t.like(env.forwards[0]!, { listen: { kind: 'inet', host: '127.0.0.1', port: 8443 }, tls: 'self-signed', health: { kind: 'http', path: '/', interval: 5, timeout: 2 } });
+  t.deepEqual(
+    env.forwards.map((f) => [f.protocol, f.name, f.listen.kind, f.to.kind]),
+    [
+      ['tcp', '8443', 'inet', 'inet'],
+      ['tcp', '/run/app.sock', 'unix', 'unix'],
+      ['udp', '0.0.0.0:5353', 'inet', 'inet'],
+      ['tcp', '2525', 'inet', 'inet'],
+    ],
+  );
+  t.like(env.forwards[0]!, {
+    listen: { kind: 'inet', host: '127.0.0.1', port: 8443 },
+    tls: 'self-signed',
+    health: { kind: 'http', path: '/', interval: 5, timeout: 2 },
+  });
   t.deepEqual(env.forwards[3]!.tls, { cert: '/etc/cb/certs/a.crt', key: '/k.key' });
   t.is(env.forwards[1]!.maxConnections, 4);
 

@@ -51,7 +51,11 @@ function channelData(recipient: number, data: Buffer): Buffer {
   return b;
 }
 
-for (const [name, keyLen, ivLen] of [['aes128-gcm@openssh.com', 16, 12], ['aes256-gcm@openssh.com', 32, 12], ['chacha20-poly1305@openssh.com', 64, 0]] as const) {
+for (const [name, keyLen, ivLen] of [
+  ['aes128-gcm@openssh.com', 16, 12],
+  ['aes256-gcm@openssh.com', 32, 12],
+  ['chacha20-poly1305@openssh.com', 64, 0],
+] as const) {
   test.serial(`${name}: sealed CHANNEL_DATA opens with ssh2's decipher, in order, across batches and slabs`, async (t) => {
     await crypto.init;
     const { cipher, decipher, payloads, sink, writer } = pair(name, keyLen, ivLen);
@@ -67,7 +71,10 @@ for (const [name, keyLen, ivLen] of [['aes128-gcm@openssh.com', 16, 12], ['aes25
     const wire = Buffer.concat(sink.chunks);
     decipher.decrypt(wire, 0, wire.length);
     t.is(payloads.length, sent.length);
-    t.is(sent.findIndex((d, i) => !payloads[i]!.equals(channelData(3, d))), -1);
+    t.is(
+      sent.findIndex((d, i) => !payloads[i]!.equals(channelData(3, d))),
+      -1,
+    );
     t.is(cipher.outSeqno, 7 + sent.length);
     t.true(sink.chunks.length < sent.length, 'the batch left as fewer writes');
     t.is(isSealer((cipher as { _instance?: unknown })._instance), name.startsWith('aes'), 'AES-GCM is sealed by the addon');
@@ -81,7 +88,15 @@ test.serial('declines during a key exchange, and for ciphers it does not seal in
   t.false(writer.add(1, Buffer.alloc(10)));
   proto._kexinit = undefined;
   const ctr = crypto.createCipher({
-    outbound: { onWrite: () => {}, cipherInfo: crypto.CIPHER_INFO['aes128-ctr'], cipherKey: randomBytes(16), cipherIV: randomBytes(16), seqno: 0, macInfo: { sslName: 'sha256', len: 32, actualLen: 32, isETM: false }, macKey: randomBytes(32) },
+    outbound: {
+      onWrite: () => {},
+      cipherInfo: crypto.CIPHER_INFO['aes128-ctr'],
+      cipherKey: randomBytes(16),
+      cipherIV: randomBytes(16),
+      seqno: 0,
+      macInfo: { sslName: 'sha256', len: 32, actualLen: 32, isETM: false },
+      macKey: randomBytes(32),
+    },
   });
   proto._cipher = ctr;
   t.false(writer.add(1, Buffer.alloc(10)));
@@ -91,7 +106,10 @@ test.serial('declines during a key exchange, and for ciphers it does not seal in
 // The addon's AES-GCM against node:crypto, which shares no code path with it: OpenSSH's
 // layout (RFC 5647), the 4-byte length as additional data, the invocation counter in the
 // last 8 bytes of the IV incremented per packet.
-for (const [ssl, keyLen] of [['aes-128-gcm', 16], ['aes-256-gcm', 32]] as const) {
+for (const [ssl, keyLen] of [
+  ['aes-128-gcm', 16],
+  ['aes-256-gcm', 32],
+] as const) {
   test(`${ssl}: the addon's Sealer and Opener agree with node:crypto, packet after packet`, (t) => {
     const key = randomBytes(keyLen);
     const iv = randomBytes(12);

@@ -7,14 +7,17 @@ import { execa } from 'execa';
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-cli-'));
 const config = path.join(dir, 'config.yaml');
-fs.writeFileSync(config, `
+fs.writeFileSync(
+  config,
+  `
 environments:
   stg:
     host: 192.0.2.10
     tunnel: { local: 10.9.0.1, remote: 10.9.0.2 }
     routes: [172.31.0.0/16]
     docker: { mode: tcp }
-`);
+`,
+);
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const r = await execa(process.execPath, [CLI, ...args], { reject: false, stripFinalNewline: false });
@@ -26,47 +29,53 @@ test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));
 test('connect --dry-run prints the plan on this platform and on a forced darwin, and touches nothing', async (t) => {
   const linux = await cli('connect', 'stg', '--config', config, '--dry-run', '--platform', 'linux');
   t.is(linux.code, 0, linux.err);
-  t.is(linux.out, [
-    'cloudbridge connect stg --dry-run (linux): nothing is changed',
-    '  ssh     root@192.0.2.10:22, tun@openssh.com point-to-point to tunN',
-    '  local   ip addr add 10.9.0.1 peer 10.9.0.2 dev cb-stg',
-    '          undo: ip addr del 10.9.0.1 peer 10.9.0.2 dev cb-stg',
-    '  local   ip link set dev cb-stg mtu 16000 up',
-    '          undo: (goes with the tun device)',
-    '  local   ip route add 172.31.0.0/16 dev cb-stg proto 203',
-    '          undo: ip route del 172.31.0.0/16 dev cb-stg proto 203',
-    '  local   iptables -w -t nat -A POSTROUTING -o cb-stg -m comment --comment cloudbridge:stg -j MASQUERADE',
-    '          undo: iptables -w -t nat -D POSTROUTING -o cb-stg -m comment --comment cloudbridge:stg -j MASQUERADE',
-    '  local   docker context create stg --description cloudbridge:stg --docker host=tcp://10.9.0.2:2375',
-    '          undo: docker context rm -f stg',
-    '  remote  ip addr add 10.9.0.2 peer 10.9.0.1 dev tunN',
-    '          undo: (goes with the tun device)',
-    '  remote  ip link set dev tunN mtu 16000 up',
-    '          undo: (goes with the tun device)',
-    '  remote  ip link set dev tunN mtu 16000',
-    '          undo: (goes with the tun device)',
-    '  local   ip link set dev cb-stg mtu 32760 up',
-    '          undo: (goes with the tun device)',
-    '  remote  ip route replace 10.9.0.1 dev tunN proto kernel scope link src 10.9.0.2 advmss 32720',
-    '          undo: (goes with the tun device)',
-    '  docker  DOCKER_HOST=tcp://10.9.0.2:2375 through the tunnel',
-    '  note: tunN: the lowest unit free on the remote host, found at connect time',
-    '  note: mtu auto: both devices start at 16000; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to 32760); the probed steps show the largest sizes tried',
-    '  note: local steps are made through rtnetlink; the ip commands shown are their equivalents',
-    '',
-  ].join('\n'));
+  t.is(
+    linux.out,
+    [
+      'cloudbridge connect stg --dry-run (linux): nothing is changed',
+      '  ssh     root@192.0.2.10:22, tun@openssh.com point-to-point to tunN',
+      '  local   ip addr add 10.9.0.1 peer 10.9.0.2 dev cb-stg',
+      '          undo: ip addr del 10.9.0.1 peer 10.9.0.2 dev cb-stg',
+      '  local   ip link set dev cb-stg mtu 16000 up',
+      '          undo: (goes with the tun device)',
+      '  local   ip route add 172.31.0.0/16 dev cb-stg proto 203',
+      '          undo: ip route del 172.31.0.0/16 dev cb-stg proto 203',
+      '  local   iptables -w -t nat -A POSTROUTING -o cb-stg -m comment --comment cloudbridge:stg -j MASQUERADE',
+      '          undo: iptables -w -t nat -D POSTROUTING -o cb-stg -m comment --comment cloudbridge:stg -j MASQUERADE',
+      '  local   docker context create stg --description cloudbridge:stg --docker host=tcp://10.9.0.2:2375',
+      '          undo: docker context rm -f stg',
+      '  remote  ip addr add 10.9.0.2 peer 10.9.0.1 dev tunN',
+      '          undo: (goes with the tun device)',
+      '  remote  ip link set dev tunN mtu 16000 up',
+      '          undo: (goes with the tun device)',
+      '  remote  ip link set dev tunN mtu 16000',
+      '          undo: (goes with the tun device)',
+      '  local   ip link set dev cb-stg mtu 32760 up',
+      '          undo: (goes with the tun device)',
+      '  remote  ip route replace 10.9.0.1 dev tunN proto kernel scope link src 10.9.0.2 advmss 32720',
+      '          undo: (goes with the tun device)',
+      '  docker  DOCKER_HOST=tcp://10.9.0.2:2375 through the tunnel',
+      '  note: tunN: the lowest unit free on the remote host, found at connect time',
+      '  note: mtu auto: both devices start at 16000; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to 32760); the probed steps show the largest sizes tried',
+      '  note: local steps are made through rtnetlink; the ip commands shown are their equivalents',
+      '',
+    ].join('\n'),
+  );
   const darwin = await cli('connect', 'stg', '--config', config, '--dry-run', '--platform', 'darwin', '--json');
   t.is(darwin.code, 0, darwin.err);
   const plan = JSON.parse(darwin.out) as { platform: string; localDevice: string; steps: { side: string; apply: string[] }[] };
   t.is(plan.platform, 'darwin');
   t.is(plan.localDevice, 'utunN');
-  t.deepEqual(plan.steps.filter((s) => s.side === 'local').map((s) => s.apply.join(' ')), [
-    'ifconfig utunN inet 10.9.0.1 10.9.0.2 alias',
-    'ifconfig utunN mtu 16000 up',
-    'route -n add -net 172.31.0.0/16 -interface utunN',
-    'docker context create stg --description cloudbridge:stg --docker host=tcp://10.9.0.2:2375',
-    'ifconfig utunN mtu 16000 up',
-  ]);
+  t.deepEqual(
+    plan.steps.filter((s) => s.side === 'local').map((s) => s.apply.join(' ')),
+    [
+      'ifconfig utunN inet 10.9.0.1 10.9.0.2 alias',
+      'ifconfig utunN mtu 16000 up',
+      'route -n add -net 172.31.0.0/16 -interface utunN',
+      'docker context create stg --description cloudbridge:stg --docker host=tcp://10.9.0.2:2375',
+      'ifconfig utunN mtu 16000 up',
+    ],
+  );
 });
 
 test('--platform without --dry-run is refused', async (t) => {
@@ -80,11 +89,15 @@ test('env prints nothing to eval and fails when the environment is down', async 
   t.is(r.code, 1);
   t.is(r.out, '');
   t.regex(r.err, /^cloudbridge: stg is not connected/);
-  t.is((await cli('env', 'stg', '--config', config, '--unset')).out,
-    ['DOCKER_HOST', 'ALL_PROXY', 'all_proxy', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'].map((v) => `unset ${v}\n`).join(''));
+  t.is(
+    (await cli('env', 'stg', '--config', config, '--unset')).out,
+    ['DOCKER_HOST', 'ALL_PROXY', 'all_proxy', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy']
+      .map((v) => `unset ${v}\n`)
+      .join(''),
+  );
 });
 
-test('env prints each shell\'s syntax, quoted', async (t) => {
+test("env prints each shell's syntax, quoted", async (t) => {
   const { shellLines } = await import('../../src/cli/envVars.js');
   t.is(shellLines('bash', { DOCKER_HOST: "tcp://a'b" }), "export DOCKER_HOST='tcp://a'\\''b'\n");
   t.is(shellLines('fish', { DOCKER_HOST: 'x' }), "set -gx DOCKER_HOST 'x';\n");

@@ -56,34 +56,44 @@ test('defaults fill a minimal environment', (t) => {
 });
 
 test('tcp docker host defaults to the remote tunnel address', (t) => {
-  const env = findEnvironment(
-    parseConfigText(minimal.replace('tunnel:', 'docker: { mode: tcp }\n    tunnel:'), ctx.source, ctx.home), 'staging');
+  const env = findEnvironment(parseConfigText(minimal.replace('tunnel:', 'docker: { mode: tcp }\n    tunnel:'), ctx.source, ctx.home), 'staging');
   t.is(env.docker.host, 'tcp://10.99.0.2:2375');
   t.false(env.docker.warm);
 });
 
 test('docker.warm: on by default in socket mode, can be turned off, means nothing elsewhere', (t) => {
-  const docker = (d: string) => findEnvironment(parseConfigText(minimal.replace('tunnel:', `docker: ${d}\n    tunnel:`), ctx.source, ctx.home), 'staging').docker;
+  const docker = (d: string) =>
+    findEnvironment(parseConfigText(minimal.replace('tunnel:', `docker: ${d}\n    tunnel:`), ctx.source, ctx.home), 'staging').docker;
   t.true(findEnvironment(parseConfigText(minimal, ctx.source, ctx.home), 'staging').docker.warm);
   t.false(docker('{ warm: false }').warm);
-  t.is(error(minimal.replace('tunnel:', 'docker: { mode: tcp, warm: true }\n    tunnel:')),
-    '/etc/cloudbridge/config.yaml: environments.staging.docker.warm: only applies to mode: socket');
-  t.is(error(minimal.replace('tunnel:', 'docker: { warm: 1 }\n    tunnel:')),
-    '/etc/cloudbridge/config.yaml: environments.staging.docker.warm: must be true or false');
+  t.is(
+    error(minimal.replace('tunnel:', 'docker: { mode: tcp, warm: true }\n    tunnel:')),
+    '/etc/cloudbridge/config.yaml: environments.staging.docker.warm: only applies to mode: socket',
+  );
+  t.is(
+    error(minimal.replace('tunnel:', 'docker: { warm: 1 }\n    tunnel:')),
+    '/etc/cloudbridge/config.yaml: environments.staging.docker.warm: must be true or false',
+  );
 });
 
 test('relative paths resolve against the config file, ~ against the invoking user', (t) => {
   const env = findEnvironment(
-    parseConfigText(minimal.replace('host:', 'identityFile: keys/id\n    knownHostsFile: ~/kh\n    host:'), ctx.source, ctx.home), 'staging');
+    parseConfigText(minimal.replace('host:', 'identityFile: keys/id\n    knownHostsFile: ~/kh\n    host:'), ctx.source, ctx.home),
+    'staging',
+  );
   t.deepEqual(env.identityFiles, ['/etc/cloudbridge/keys/id']);
   t.is(env.knownHostsFile, '/home/dev/kh');
 });
 
 test('errors name the file, the environment and the field', (t) => {
-  t.is(error(minimal.replace('10.99.0.2', '10.99.0.300')),
-    '/etc/cloudbridge/config.yaml: environments.staging.tunnel.remote: "10.99.0.300" is not an IPv4 address');
-  t.is(error(`${minimal}    tunnel2: 1\n`),
-    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)');
+  t.is(
+    error(minimal.replace('10.99.0.2', '10.99.0.300')),
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel.remote: "10.99.0.300" is not an IPv4 address',
+  );
+  t.is(
+    error(`${minimal}    tunnel2: 1\n`),
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)',
+  );
   t.regex(error(`${minimal}    routes: [10.1.0.1/16]\n`), /environments\.staging\.routes\.0: "10\.1\.0\.1\/16" is not an IPv4 CIDR/);
   t.regex(error(`${minimal}    routes: [10.0.0.0/8, 10.1.0.0/16]\n`), /routes\.1: "10\.1\.0\.0\/16" overlaps "10\.0\.0\.0\/8"/);
   t.regex(error(minimal.replace('remote: 10.99.0.2', 'remote: 10.99.0.2, mtu: 70000')), /tunnel\.mtu: must be an integer from 576 to 16000/);
@@ -95,8 +105,11 @@ test('errors name the file, the environment and the field', (t) => {
   t.regex(error('environments:\n  a: {\n'), /^\/etc\/cloudbridge\/config\.yaml(:\d+)?: not valid YAML/);
 });
 
-test('dns: domain names and IPv4 servers (default: the remote host\'s), remote container names', (t) => {
-  const env = findEnvironment(parseConfigText(`${minimal}    dns: { domains: [vpc.internal, svc.cluster.local], servers: [10.0.0.2] }\n`, ctx.source, ctx.home), 'staging');
+test("dns: domain names and IPv4 servers (default: the remote host's), remote container names", (t) => {
+  const env = findEnvironment(
+    parseConfigText(`${minimal}    dns: { domains: [vpc.internal, svc.cluster.local], servers: [10.0.0.2] }\n`, ctx.source, ctx.home),
+    'staging',
+  );
   t.deepEqual(env.dns, { domains: ['vpc.internal', 'svc.cluster.local'], servers: ['10.0.0.2'], containers: false });
   const own = findEnvironment(parseConfigText(`${minimal}    dns: { domains: [vpc.internal], containers: true }\n`, ctx.source, ctx.home), 'staging');
   t.deepEqual(own.dns, { domains: ['vpc.internal'], servers: [], containers: true });
@@ -124,19 +137,36 @@ test('config lookup order: --config, $CLOUDBRIDGE_CONFIG, invoking user, system'
 test('socks and tunnel: false', (t) => {
   const on = findEnvironment(parseConfigText(`${minimal}    socks: true\n`, ctx.source, ctx.home), 'staging');
   t.deepEqual(on.socks, { listen: [{ host: '127.0.0.1', port: 1080 }], auth: undefined });
-  const full = findEnvironment(parseConfigText(`${minimal}    socks: { listen: [1081, "docker0:1080"], username: u, password: p }\n`, ctx.source, ctx.home), 'staging');
-  t.deepEqual(full.socks, { listen: [{ host: '127.0.0.1', port: 1081 }, { host: 'docker0', port: 1080 }], auth: { username: 'u', password: 'p' } });
+  const full = findEnvironment(
+    parseConfigText(`${minimal}    socks: { listen: [1081, "docker0:1080"], username: u, password: p }\n`, ctx.source, ctx.home),
+    'staging',
+  );
+  t.deepEqual(full.socks, {
+    listen: [
+      { host: '127.0.0.1', port: 1081 },
+      { host: 'docker0', port: 1080 },
+    ],
+    auth: { username: 'u', password: 'p' },
+  });
   t.regex(error(`${minimal}    socks: { username: u }\n`), /environments\.staging\.socks: username and password go together/);
   t.regex(error(`${minimal}    socks: { listen: [/tmp/s.sock] }\n`), /socks\.listen\.0: is ADDRESS:PORT, INTERFACE:PORT or PORT/);
-  const ssh = findEnvironment(parseConfigText(`
+  const ssh = findEnvironment(
+    parseConfigText(
+      `
 environments:
   bastion:
     host: b.example.test
     tunnel: false
     socks: true
-`, ctx.source, ctx.home), 'bastion');
+`,
+      ctx.source,
+      ctx.home,
+    ),
+    'bastion',
+  );
   t.is(ssh.tunnel, undefined);
-  const noTun = (extra: string): string => error(`
+  const noTun = (extra: string): string =>
+    error(`
 environments:
   bastion:
     host: b.example.test
@@ -153,7 +183,10 @@ test('ciphers: AES-GCM first with AES instructions, ChaCha20 first without; conf
   t.is(defaultCiphers('flags\t\t: fpu vme sse2 aes avx2\n')[0], 'aes128-gcm@openssh.com');
   t.is(defaultCiphers('Features\t: fp asimd aes pmull sha1\n')[0], 'aes128-gcm@openssh.com');
   t.is(defaultCiphers('flags\t\t: fpu vme sse2\n')[0], 'chacha20-poly1305@openssh.com');
-  const env = findEnvironment(parseConfigText(`${minimal}    ciphers: [chacha20-poly1305@openssh.com, aes256-gcm@openssh.com]\n`, ctx.source, ctx.home), 'staging');
+  const env = findEnvironment(
+    parseConfigText(`${minimal}    ciphers: [chacha20-poly1305@openssh.com, aes256-gcm@openssh.com]\n`, ctx.source, ctx.home),
+    'staging',
+  );
   t.deepEqual(env.ciphers, ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com']);
   t.deepEqual(findEnvironment(parseConfigText(minimal, ctx.source, ctx.home), 'staging').ciphers, []);
   t.regex(error(`${minimal}    ciphers: [3des-cbc]\n`), /environments\.staging\.ciphers\.0: "3des-cbc" is not one of aes128-gcm@openssh\.com/);

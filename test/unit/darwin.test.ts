@@ -7,7 +7,9 @@ import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstat
 
 const fixture = (name: string): string => fs.readFileSync(new URL(`../../../test/fixtures/darwin/${name}`, import.meta.url), 'utf8');
 
-const env = findEnvironment(parseConfigText(`
+const env = findEnvironment(
+  parseConfigText(
+    `
 environments:
   stg:
     host: bastion.example.test
@@ -15,7 +17,12 @@ environments:
     routes: [172.31.0.0/16, 10.20.0.0/24]
     nat: true
     dns: { domains: [vpc.internal], servers: [172.31.0.2] }
-`, '/c.yaml', '/Users/dev'), 'stg');
+`,
+    '/c.yaml',
+    '/Users/dev',
+  ),
+  'stg',
+);
 
 test('netstat destinations: macOS abbreviations expand to CIDRs', (t) => {
   t.is(parseNetstatDestination('default'), '0.0.0.0/0');
@@ -45,16 +52,31 @@ test('netstat -rn: routes with their interfaces, no default, ARP or multicast en
 
 test('route -n get: destination, mask, gateway, interface', (t) => {
   t.deepEqual(parseRouteGet(fixture('route-get-default.txt')), {
-    destination: 'default', mask: 'default', gateway: '192.168.1.1', interface: 'en0',
+    destination: 'default',
+    mask: 'default',
+    gateway: '192.168.1.1',
+    interface: 'en0',
   });
   t.deepEqual(parseRouteGet(fixture('route-get-utun.txt')), {
-    destination: '10.8.0.0', mask: '255.255.0.0', gateway: undefined, interface: 'utun3',
+    destination: '10.8.0.0',
+    mask: '255.255.0.0',
+    gateway: undefined,
+    interface: 'utun3',
   });
 });
 
 test('ifconfig: interfaces, flags, MTU, IPv4 addresses with peers and prefixes', (t) => {
   const ifaces = parseIfconfig(fixture('ifconfig.txt'));
-  t.deepEqual(ifaces.map((i) => [i.name, i.mtu]), [['lo0', 16384], ['gif0', 1280], ['stf0', 1280], ['en0', 1500], ['utun3', 1380]]);
+  t.deepEqual(
+    ifaces.map((i) => [i.name, i.mtu]),
+    [
+      ['lo0', 16384],
+      ['gif0', 1280],
+      ['stf0', 1280],
+      ['en0', 1500],
+      ['utun3', 1380],
+    ],
+  );
   t.deepEqual(ifaces.find((i) => i.name === 'utun3')!.inet, [{ addr: '10.8.0.2', peer: '10.8.0.1', prefix: 32 }]);
   t.deepEqual(ifaces.find((i) => i.name === 'stf0')!.flags, []);
   t.deepEqual(interfaceNetworks(ifaces), [
@@ -67,23 +89,34 @@ test('ifconfig: interfaces, flags, MTU, IPv4 addresses with peers and prefixes',
 test('darwin plan for a full environment: the exact command list', (t) => {
   const plan = dryRunPlan(env, 'darwin');
   t.is(plan.localDevice, 'utunN');
-  t.deepEqual(plan.steps.map((s) => [s.apply.join(' '), s.undo?.join(' ') ?? null]), [
-    ['ifconfig utunN inet 10.9.0.1 10.9.0.2 alias', 'ifconfig utunN inet 10.9.0.1 -alias'],
-    ['ifconfig utunN mtu 9000 up', null],
-    ['route -n add -net 172.31.0.0/16 -interface utunN', 'route -n delete -net 172.31.0.0/16 -interface utunN'],
-    ['route -n add -net 10.20.0.0/24 -interface utunN', 'route -n delete -net 10.20.0.0/24 -interface utunN'],
-    [`/bin/sh -c umask 022 && mkdir -p /etc/resolver && printf '%s\\n' 'nameserver 172.31.0.2' > /etc/resolver/vpc.internal`,
-      'rm -f /etc/resolver/vpc.internal'],
-    ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun4', null],
-    ['ip link set dev tun4 mtu 9000 up', null],
-    ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
-    ['iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE',
-      'iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE'],
-    ['iptables -w -t filter -I FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT',
-      'iptables -w -t filter -D FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT'],
-    ['iptables -w -t filter -I FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT',
-      'iptables -w -t filter -D FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT'],
-  ]);
+  t.deepEqual(
+    plan.steps.map((s) => [s.apply.join(' '), s.undo?.join(' ') ?? null]),
+    [
+      ['ifconfig utunN inet 10.9.0.1 10.9.0.2 alias', 'ifconfig utunN inet 10.9.0.1 -alias'],
+      ['ifconfig utunN mtu 9000 up', null],
+      ['route -n add -net 172.31.0.0/16 -interface utunN', 'route -n delete -net 172.31.0.0/16 -interface utunN'],
+      ['route -n add -net 10.20.0.0/24 -interface utunN', 'route -n delete -net 10.20.0.0/24 -interface utunN'],
+      [
+        `/bin/sh -c umask 022 && mkdir -p /etc/resolver && printf '%s\\n' 'nameserver 172.31.0.2' > /etc/resolver/vpc.internal`,
+        'rm -f /etc/resolver/vpc.internal',
+      ],
+      ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun4', null],
+      ['ip link set dev tun4 mtu 9000 up', null],
+      ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
+      [
+        'iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE',
+        'iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE',
+      ],
+      [
+        'iptables -w -t filter -I FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT',
+        'iptables -w -t filter -D FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT',
+      ],
+      [
+        'iptables -w -t filter -I FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT',
+        'iptables -w -t filter -D FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT',
+      ],
+    ],
+  );
 });
 
 test('a configured utunN is honoured on macOS; a Linux name is not', (t) => {
@@ -93,13 +126,24 @@ test('a configured utunN is honoured on macOS; a Linux name is not', (t) => {
 });
 
 test('darwin commands are argument arrays: a hostile value stays one word', (t) => {
-  t.deepEqual(darwinCommand({ side: 'local', op: 'route-add', dev: 'utun3', cidr: '10.0.0.0/8; reboot' }),
-    ['route', '-n', 'add', '-net', '10.0.0.0/8; reboot', '-interface', 'utun3']);
+  t.deepEqual(darwinCommand({ side: 'local', op: 'route-add', dev: 'utun3', cidr: '10.0.0.0/8; reboot' }), [
+    'route',
+    '-n',
+    'add',
+    '-net',
+    '10.0.0.0/8; reboot',
+    '-interface',
+    'utun3',
+  ]);
 });
 
 test('the formatted plan shows each step with its undo', (t) => {
   const text = formatPlan(dryRunPlan(env, 'darwin'));
-  t.true(text.startsWith('cloudbridge connect stg --dry-run (darwin): nothing is changed\n  ssh     root@bastion.example.test:22, tun@openssh.com point-to-point to tun4\n'));
+  t.true(
+    text.startsWith(
+      'cloudbridge connect stg --dry-run (darwin): nothing is changed\n  ssh     root@bastion.example.test:22, tun@openssh.com point-to-point to tun4\n',
+    ),
+  );
   t.true(text.includes('  local   route -n add -net 172.31.0.0/16 -interface utunN\n          undo: route -n delete -net 172.31.0.0/16 -interface utunN\n'));
   t.true(text.includes('  remote  ip link set dev tun4 mtu 9000 up\n          undo: (goes with the tun device)\n'));
 });
@@ -127,6 +171,9 @@ test('split DNS: /etc/resolver files on macOS; on Linux the dry run names the fo
 test('split DNS on Linux is a step in the dry run: resolv.conf pointed at the forwarder, and put back', (t) => {
   const dns = dryRunPlan(env, 'linux').steps.find((s) => s.title.startsWith('resolv.conf'));
   t.truthy(dns);
-  t.regex(dns!.apply.join(' '), /^sh -c cat > \/etc\/resolv\.conf <<'EOF'\n# written by cloudbridge for stg: vpc\.internal through the tunnel;\n.*\nnameserver 127\.0\.0\.153\n/s);
+  t.regex(
+    dns!.apply.join(' '),
+    /^sh -c cat > \/etc\/resolv\.conf <<'EOF'\n# written by cloudbridge for stg: vpc\.internal through the tunnel;\n.*\nnameserver 127\.0\.0\.153\n/s,
+  );
   t.regex(dns!.undo!.join(' '), /^sh -c cat > \/etc\/resolv\.conf <</);
 });

@@ -17,7 +17,7 @@ test('queries parse; responses, other opcodes and broken names do not', (t) => {
   t.is(parseQuery(Buffer.alloc(5)), undefined);
 });
 
-test('answers: A records with the question\'s id and name, NXDOMAIN, no data for other types', (t) => {
+test("answers: A records with the question's id and name, NXDOMAIN, no data for other types", (t) => {
   const q = query(7, 'web.stg.docker');
   const a = answer(q, parseQuery(q)!, [0x0a000002, 0x0a000003], 5);
   t.is(a.readUInt16BE(0), 7);
@@ -35,7 +35,12 @@ test('answers: A records with the question\'s id and name, NXDOMAIN, no data for
 
 test('over 512 bytes a UDP answer is cut to its question with TC set', (t) => {
   const q = query(9, 'big.vpc.internal');
-  const big = answer(q, parseQuery(q)!, Array.from({ length: 40 }, (_, i) => i + 1), 60);
+  const big = answer(
+    q,
+    parseQuery(q)!,
+    Array.from({ length: 40 }, (_, i) => i + 1),
+    60,
+  );
   t.true(big.length > 512);
   const cut = fitUdp(big, parseQuery(q)!);
   t.is(cut.length, q.length);
@@ -44,7 +49,8 @@ test('over 512 bytes a UDP answer is cut to its question with TC set', (t) => {
 
 test('resolv.conf: nameservers, and search/options kept', (t) => {
   t.deepEqual(parseResolvConf('# x\nnameserver 10.0.0.2\nsearch corp.example\nnameserver 1.1.1.1\noptions ndots:2\n'), {
-    nameservers: ['10.0.0.2', '1.1.1.1'], rest: ['search corp.example', 'options ndots:2'],
+    nameservers: ['10.0.0.2', '1.1.1.1'],
+    rest: ['search corp.example', 'options ndots:2'],
   });
 });
 

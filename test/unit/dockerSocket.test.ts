@@ -32,27 +32,39 @@ async function served(to: string, warm = true) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-dsock-'));
   const at = path.join(dir, 'docker.sock');
   let dials = 0;
-  const dial = () => new Promise<net.Socket>((resolve, reject) => {
-    dials++;
-    const s = net.connect(to, () => resolve(s));
-    s.once('error', reject);
-  });
-  const s = await DockerSocket.serve({ kind: 'unix', path: at }, {
-    dial, dialIfUp: dial, owner: { uid: process.getuid!(), gid: process.getgid!() }, traffic: { active: 0, chunks: 0 }, warm,
-  });
+  const dial = () =>
+    new Promise<net.Socket>((resolve, reject) => {
+      dials++;
+      const s = net.connect(to, () => resolve(s));
+      s.once('error', reject);
+    });
+  const s = await DockerSocket.serve(
+    { kind: 'unix', path: at },
+    {
+      dial,
+      dialIfUp: dial,
+      owner: { uid: process.getuid!(), gid: process.getgid!() },
+      traffic: { active: 0, chunks: 0 },
+      warm,
+    },
+  );
   return { ...s, at, dials: () => dials, close: async () => (await s.close(), fs.rmSync(dir, { recursive: true, force: true })) };
 }
 
 /** What the docker CLI does for a command: HEAD /_ping, then its request, on one kept-alive connection. */
 async function command(socketPath: string): Promise<{ ping: number; list: string }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const get = (method: string, p: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
-    http.request({ socketPath, method, path: p, agent }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    }).on('error', reject).end();
-  });
+  const get = (method: string, p: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .request({ socketPath, method, path: p, agent }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        })
+        .on('error', reject)
+        .end();
+    });
   const ping = await get('HEAD', '/_ping');
   const list = await get('GET', '/v1.41/containers/json');
   agent.destroy();

@@ -47,7 +47,11 @@ test('a stream forward carries both ways, refuses beyond maxConnections and what
   const traffic = { active: 0, chunks: 0 };
   let allowed = true;
   const l = await listenStream(fwd({ kind: 'inet', host: '127.0.0.1', port: 0 }, { kind: 'inet', host: '127.0.0.1', port: echo.port }, 1), {
-    dial: dialLocal, admits: () => allowed, owner: { uid: process.getuid!(), gid: process.getgid!() }, tls: undefined, traffic,
+    dial: dialLocal,
+    admits: () => allowed,
+    owner: { uid: process.getuid!(), gid: process.getgid!() },
+    tls: undefined,
+    traffic,
   });
   try {
     const port = l.bound.kind === 'inet' ? l.bound.port : 0;
@@ -77,7 +81,11 @@ test('a client done sending (shutdown, as docker attach and nc -N do) still gets
     s.on('end', () => s.end(`got ${n}`));
   }, true);
   const l = await listenStream(fwd({ kind: 'inet', host: '127.0.0.1', port: 0 }, { kind: 'inet', host: '127.0.0.1', port: counter.port }), {
-    dial: dialLocal, admits: () => true, owner: { uid: process.getuid!(), gid: process.getgid!() }, tls: undefined, traffic: { active: 0, chunks: 0 },
+    dial: dialLocal,
+    admits: () => true,
+    owner: { uid: process.getuid!(), gid: process.getgid!() },
+    tls: undefined,
+    traffic: { active: 0, chunks: 0 },
   });
   try {
     const answer = await new Promise<string>((resolve) => {
@@ -102,7 +110,11 @@ test('a unix socket forward belongs to its owner, mode 0600, and is removed on c
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-fwd-'));
   const sock = path.join(dir, 'app.sock');
   const l = await listenStream(fwd({ kind: 'unix', path: sock }, { kind: 'inet', host: '127.0.0.1', port: echo.port }), {
-    dial: dialLocal, admits: () => true, owner: { uid: process.getuid!(), gid: process.getgid!() }, tls: undefined, traffic: { active: 0, chunks: 0 },
+    dial: dialLocal,
+    admits: () => true,
+    owner: { uid: process.getuid!(), gid: process.getgid!() },
+    tls: undefined,
+    traffic: { active: 0, chunks: 0 },
   });
   t.is(fs.statSync(sock).mode & 0o777, 0o600);
   t.is(await exchange(sock, 'over a socket'), 'over a socket');
@@ -125,29 +137,50 @@ async function healthAgainst(answer: (s: net.Socket) => void, c: HealthCheck): P
 
 test('health: http status decides, the request names the path and host', async (t) => {
   let request = '';
-  t.is(await healthAgainst((s) => s.once('data', (c: Buffer) => {
-    request = c.toString();
-    s.end('HTTP/1.1 204 No Content\r\n\r\n');
-  }), check('http')), 'HTTP/1.1 204 No Content');
+  t.is(
+    await healthAgainst(
+      (s) =>
+        s.once('data', (c: Buffer) => {
+          request = c.toString();
+          s.end('HTTP/1.1 204 No Content\r\n\r\n');
+        }),
+      check('http'),
+    ),
+    'HTTP/1.1 204 No Content',
+  );
   t.regex(request, /^GET \/healthz HTTP\/1\.0\r\nHost: svc\.internal\r\n/);
-  await t.throwsAsync(healthAgainst((s) => s.once('data', () => s.end('HTTP/1.1 503 Busy\r\n\r\n')), check('http')), { message: /GET \/healthz: HTTP\/1\.1 503 Busy/ });
-  await t.throwsAsync(healthAgainst((s) => s.end(), check('http')), { message: /closed without an answer/ });
+  await t.throwsAsync(
+    healthAgainst((s) => s.once('data', () => s.end('HTTP/1.1 503 Busy\r\n\r\n')), check('http')),
+    { message: /GET \/healthz: HTTP\/1\.1 503 Busy/ },
+  );
+  await t.throwsAsync(
+    healthAgainst((s) => s.end(), check('http')),
+    { message: /closed without an answer/ },
+  );
 });
 
 test('health: smtp wants a 220 greeting and a 250 to NOOP', async (t) => {
-  const smtp = (noopAnswer: string) => (s: net.Socket): void => {
-    s.write('220-mail.internal ESMTP\r\n220 ready\r\n');
-    s.on('data', (c: Buffer) => {
-      if (c.toString().startsWith('NOOP')) s.write(noopAnswer);
-      if (c.toString().startsWith('QUIT')) s.end('221 bye\r\n');
-    });
-  };
+  const smtp =
+    (noopAnswer: string) =>
+    (s: net.Socket): void => {
+      s.write('220-mail.internal ESMTP\r\n220 ready\r\n');
+      s.on('data', (c: Buffer) => {
+        if (c.toString().startsWith('NOOP')) s.write(noopAnswer);
+        if (c.toString().startsWith('QUIT')) s.end('221 bye\r\n');
+      });
+    };
   t.is(await healthAgainst(smtp('250 OK\r\n'), check('smtp')), '220 ready');
   await t.throwsAsync(healthAgainst(smtp('421 go away\r\n'), check('smtp')), { message: /NOOP: 421 go away/ });
-  await t.throwsAsync(healthAgainst((s) => s.write('554 no\r\n'), check('smtp')), { message: /greeting: 554 no/ });
+  await t.throwsAsync(
+    healthAgainst((s) => s.write('554 no\r\n'), check('smtp')),
+    { message: /greeting: 554 no/ },
+  );
 });
 
 test('health: silence is a timeout, a connection alone is enough for tcp', async (t) => {
-  await t.throwsAsync(healthAgainst(() => {}, check('http', 0.2)), { message: /no answer within 0.2s/ });
+  await t.throwsAsync(
+    healthAgainst(() => {}, check('http', 0.2)),
+    { message: /no answer within 0.2s/ },
+  );
   t.is(await healthAgainst(() => {}, check('tcp')), 'connected');
 });

@@ -13,47 +13,70 @@ test('checkFramed: any bytes give a verdict, never an exception', (t) => {
 });
 
 test('checkFramed: well-formed IPv4/IPv6 frames pass, and every truncation of them is refused', (t) => {
-  const frame = fc.record({
-    v6: fc.boolean(),
-    payload: fc.uint8Array({ maxLength: 1400 }),
-    pad: fc.nat({ max: 8 }),
-  }).map(({ v6, payload, pad }) => {
-    const hdr = v6 ? 40 : 20;
-    const b = Buffer.alloc(4 + hdr + payload.length + pad);
-    b.writeUInt32BE(v6 ? AF_INET6 : AF_INET, 0);
-    b[4] = v6 ? 0x60 : 0x45;
-    if (v6) b.writeUInt16BE(payload.length, 8);
-    else b.writeUInt16BE(hdr + payload.length, 6);
-    b.set(payload, 4 + hdr);
-    return { b, len: 4 + hdr + payload.length };
-  });
-  fc.assert(fc.property(frame, fc.nat(), ({ b, len }, cut) => {
-    if (checkFramed(b) !== undefined) return false;
-    const short = b.subarray(0, cut % len);
-    return checkFramed(short) !== undefined;
-  }));
+  const frame = fc
+    .record({
+      v6: fc.boolean(),
+      payload: fc.uint8Array({ maxLength: 1400 }),
+      pad: fc.nat({ max: 8 }),
+    })
+    .map(({ v6, payload, pad }) => {
+      const hdr = v6 ? 40 : 20;
+      const b = Buffer.alloc(4 + hdr + payload.length + pad);
+      b.writeUInt32BE(v6 ? AF_INET6 : AF_INET, 0);
+      b[4] = v6 ? 0x60 : 0x45;
+      if (v6) b.writeUInt16BE(payload.length, 8);
+      else b.writeUInt16BE(hdr + payload.length, 6);
+      b.set(payload, 4 + hdr);
+      return { b, len: 4 + hdr + payload.length };
+    });
+  fc.assert(
+    fc.property(frame, fc.nat(), ({ b, len }, cut) => {
+      if (checkFramed(b) !== undefined) return false;
+      const short = b.subarray(0, cut % len);
+      return checkFramed(short) !== undefined;
+    }),
+  );
   t.pass();
 });
 
 test('isEchoReply: only a reply with our id from our peer counts', (t) => {
-  fc.assert(fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), (id, other) => {
-    const reply = echoRequest(0x0a000002, 0x0a000001, id, 1);
-    reply[24] = 0; // echo reply
-    return isEchoReply(reply, 0x0a000002, id) && (other === id || !isEchoReply(reply, 0x0a000002, other));
-  }));
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), (id, other) => {
+      const reply = echoRequest(0x0a000002, 0x0a000001, id, 1);
+      reply[24] = 0; // echo reply
+      return isEchoReply(reply, 0x0a000002, id) && (other === id || !isEchoReply(reply, 0x0a000002, other));
+    }),
+  );
   t.pass();
 });
 
 test('text parsers take any input without throwing', (t) => {
-  const text = fc.array(fc.oneof(fc.string(), fc.constantFrom('ok:0', 'fail:1:x', 'Destination  Gateway', 'inet 10.0.0.1 netmask 0xffffff00', 'en0: flags=8863<UP> mtu 1500', '|1|a|b ssh-ed25519 AAAA', '@revoked')), { maxLength: 30 })
+  const text = fc
+    .array(
+      fc.oneof(
+        fc.string(),
+        fc.constantFrom(
+          'ok:0',
+          'fail:1:x',
+          'Destination  Gateway',
+          'inet 10.0.0.1 netmask 0xffffff00',
+          'en0: flags=8863<UP> mtu 1500',
+          '|1|a|b ssh-ed25519 AAAA',
+          '@revoked',
+        ),
+      ),
+      { maxLength: 30 },
+    )
     .map((lines) => lines.join('\n'));
-  fc.assert(fc.property(text, (s) => {
-    parseBatchOutput(s, 3);
-    verifyHostKey(parseKnownHosts(s), 'h', Buffer.alloc(8));
-    parseNetstatRoutes(s);
-    parseRouteGet(s);
-    parseIfconfig(s);
-    return true;
-  }));
+  fc.assert(
+    fc.property(text, (s) => {
+      parseBatchOutput(s, 3);
+      verifyHostKey(parseKnownHosts(s), 'h', Buffer.alloc(8));
+      parseNetstatRoutes(s);
+      parseRouteGet(s);
+      parseIfconfig(s);
+      return true;
+    }),
+  );
   t.pass();
 });

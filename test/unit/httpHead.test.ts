@@ -3,7 +3,8 @@ import { MAX_HEAD, parseRequestHead, pingMethod, pingRequest, responseLength, wi
 
 // What the docker CLI 28 sends before every command, and what dockerd 20.10 answers (recorded).
 const CLI_PING = 'HEAD /_ping HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: Docker-Client/28.2.2 (linux)\r\n\r\n';
-const HEAD_ANSWER = 'HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nCache-Control: no-cache, no-store, must-revalidate\r\nContent-Length: 0\r\n' +
+const HEAD_ANSWER =
+  'HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nCache-Control: no-cache, no-store, must-revalidate\r\nContent-Length: 0\r\n' +
   'Content-Type: text/plain; charset=utf-8\r\nDocker-Experimental: false\r\nOstype: linux\r\nPragma: no-cache\r\n' +
   'Server: Docker/20.10.24+dfsg1 (linux)\r\nDate: Mon, 23 Nov 2026 20:02:54 GMT\r\n\r\n';
 const GET_ANSWER = HEAD_ANSWER.replace('Content-Length: 0', 'Content-Length: 2') + 'OK';
@@ -14,7 +15,7 @@ const head = (s: string) => {
   return h;
 };
 
-test('the CLI\'s version check is a whole head, with the next request after it', (t) => {
+test("the CLI's version check is a whole head, with the next request after it", (t) => {
   const next = 'GET /v1.41/containers/json HTTP/1.1\r\nHost: api.moby.localhost\r\n\r\n';
   const h = parseRequestHead(b(CLI_PING + next));
   t.truthy(h);
@@ -50,10 +51,11 @@ test('only a kept-alive HEAD or GET of /_ping without a body is a version check 
     'GET /_ping HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n',
     'GET /_ping HTTP/1.1\r\nContent-Length: 3\r\n\r\n',
     'GET /_ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n',
-  ]) t.is(pingMethod(head(other)), undefined, other);
+  ])
+    t.is(pingMethod(head(other)), undefined, other);
 });
 
-test('the daemon\'s answers are measured whole, and only a plain 200 is kept', (t) => {
+test("the daemon's answers are measured whole, and only a plain 200 is kept", (t) => {
   t.is(responseLength(b(HEAD_ANSWER), 'HEAD'), HEAD_ANSWER.length);
   t.is(responseLength(b(GET_ANSWER), 'GET'), GET_ANSWER.length);
   t.is(responseLength(b(GET_ANSWER + HEAD_ANSWER), 'GET'), GET_ANSWER.length, 'pipelined: the first answer only');
@@ -65,7 +67,7 @@ test('the daemon\'s answers are measured whole, and only a plain 200 is kept', (
   t.is(responseLength(b(HEAD_ANSWER.replace('Pragma', 'Connection: close\r\nPragma')), 'HEAD'), null);
 });
 
-test('a replayed answer carries the time it is given; the rest is the daemon\'s, byte for byte', (t) => {
+test("a replayed answer carries the time it is given; the rest is the daemon's, byte for byte", (t) => {
   const now = new Date(Date.UTC(2026, 10, 24, 9, 5, 7));
   const out = withDate(b(GET_ANSWER), now).toString('latin1');
   t.is(out, GET_ANSWER.replace('Mon, 23 Nov 2026 20:02:54 GMT', 'Tue, 24 Nov 2026 09:05:07 GMT'));

@@ -18,7 +18,8 @@ test('framed packet check: C (framed_ok) and JavaScript (checkFramed) give one v
     return b;
   };
   // well-formed-ish IPv4 and IPv6 headers with random lengths, and every truncation of them
-  const ipv4 = fc.tuple(fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 120 }), fc.uint8Array({ minLength: 0, maxLength: 100 }))
+  const ipv4 = fc
+    .tuple(fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 120 }), fc.uint8Array({ minLength: 0, maxLength: 100 }))
     .map(([ihl, total, rest]) => {
       const ip = new Uint8Array(20 + rest.length);
       ip[0] = 0x40 | ihl;
@@ -52,7 +53,7 @@ test('framed packet check: C (framed_ok) and JavaScript (checkFramed) give one v
 /** Splits a stream of AES-GCM sealed SSH packets: each packet's length field (sent in clear). */
 function packetLengths(wire: Buffer): number[] {
   const out: number[] = [];
-  for (let p = 0; p + 4 <= wire.length; ) {
+  for (let p = 0; p + 4 <= wire.length;) {
     const len = wire.readUInt32BE(p);
     out.push(len);
     p += 4 + len + 16;
@@ -64,7 +65,13 @@ function packetLengths(wire: Buffer): number[] {
 function open(wire: Buffer, name: string, key: Buffer, iv: Buffer): Buffer[] {
   const payloads: Buffer[] = [];
   const decipher = sshCrypto.createDecipher({
-    inbound: { onPayload: (p: Buffer) => void payloads.push(Buffer.from(p)), decipherInfo: sshCrypto.CIPHER_INFO[name], decipherKey: key, decipherIV: iv, seqno: 0 },
+    inbound: {
+      onPayload: (p: Buffer) => void payloads.push(Buffer.from(p)),
+      decipherInfo: sshCrypto.CIPHER_INFO[name],
+      decipherKey: key,
+      decipherIV: iv,
+      seqno: 0,
+    },
   });
   decipher.decrypt(wire, 0, wire.length);
   return payloads;
@@ -88,7 +95,10 @@ async function loopback(): Promise<{ fd: number; received: () => Buffer; close: 
   };
 }
 
-for (const [name, ssl, keyLen] of [['aes128-gcm@openssh.com', 'aes-128-gcm', 16], ['aes256-gcm@openssh.com', 'aes-256-gcm', 32]] as const) {
+for (const [name, ssl, keyLen] of [
+  ['aes128-gcm@openssh.com', 'aes-128-gcm', 16],
+  ['aes256-gcm@openssh.com', 'aes-256-gcm', 32],
+] as const) {
   test.serial(`${name}: the C outlet and the JavaScript writer frame and seal the same tun packets alike`, async (t) => {
     await sshCrypto.init;
     const key = randomBytes(keyLen);
@@ -150,14 +160,24 @@ for (const [name, ssl, keyLen] of [['aes128-gcm@openssh.com', 'aes-128-gcm', 16]
     t.deepEqual(fromC, fromJs, 'same CHANNEL_DATA payloads, authenticated');
     t.is(fromC[0]!.readUInt32BE(1), recipient);
     t.is(sealer.count, cipher.outSeqno, 'same sequence count');
-    t.deepEqual([num[NUM.PACKETS], num[NUM.BYTES], num[NUM.WINDOW]], [packets.length, packets.reduce((n, p) => n + p.length, 0), (1 << 24) - packets.reduce((n, p) => n + p.length, 0)]);
+    t.deepEqual(
+      [num[NUM.PACKETS], num[NUM.BYTES], num[NUM.WINDOW]],
+      [packets.length, packets.reduce((n, p) => n + p.length, 0), (1 << 24) - packets.reduce((n, p) => n + p.length, 0)],
+    );
   });
 }
 
 test('the addon exports every shared-array field TypeScript uses', (t) => {
   const { layout } = loadAddon();
   for (const [array, fields] of Object.entries(layout)) {
-    const indices = Object.entries(fields).filter(([k]) => k !== 'LEN').map(([, v]) => v).sort((a, b) => a - b);
-    t.deepEqual(indices, Array.from({ length: fields.LEN }, (_, i) => i), `${array}: indices 0..LEN-1, each once`);
+    const indices = Object.entries(fields)
+      .filter(([k]) => k !== 'LEN')
+      .map(([, v]) => v)
+      .sort((a, b) => a - b);
+    t.deepEqual(
+      indices,
+      Array.from({ length: fields.LEN }, (_, i) => i),
+      `${array}: indices 0..LEN-1, each once`,
+    );
   }
 });

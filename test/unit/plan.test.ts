@@ -4,40 +4,55 @@ import { runGrouped, StepJournal, type Executor } from '../../src/plan/apply.js'
 import { planLocal, planRemote } from '../../src/plan/plan.js';
 import { describeAction, type Action, type Step } from '../../src/plan/steps.js';
 
-const env = findEnvironment(parseConfigText(`
+const env = findEnvironment(
+  parseConfigText(
+    `
 environments:
   stg:
     host: h
     tunnel: { local: 10.9.0.1, remote: 10.9.0.2, mtu: 9000 }
     routes: [172.31.0.0/16]
     nat: true
-`, '/c.yaml', '/home/u'), 'stg');
+`,
+    '/c.yaml',
+    '/home/u',
+  ),
+  'stg',
+);
 
 test('local plan: address, link, routes, masquerade for local containers, each with its undo', (t) => {
   const masq = 'POSTROUTING -o cb-stg -m comment --comment cloudbridge:stg -j MASQUERADE';
-  t.deepEqual(planLocal(env, 'cb-stg').map((s) => [describeAction(s.apply), s.undo && describeAction(s.undo)]), [
-    ['local: addr-add 10.9.0.1 peer 10.9.0.2 dev cb-stg', 'local: addr-del 10.9.0.1 peer 10.9.0.2 dev cb-stg'],
-    ['local: link cb-stg mtu 9000 up', null],
-    ['local: route-add 172.31.0.0/16 dev cb-stg', 'local: route-del 172.31.0.0/16 dev cb-stg'],
-    [`local: iptables -t nat -A ${masq}`, `local: iptables -t nat -D ${masq}`],
-  ]);
+  t.deepEqual(
+    planLocal(env, 'cb-stg').map((s) => [describeAction(s.apply), s.undo && describeAction(s.undo)]),
+    [
+      ['local: addr-add 10.9.0.1 peer 10.9.0.2 dev cb-stg', 'local: addr-del 10.9.0.1 peer 10.9.0.2 dev cb-stg'],
+      ['local: link cb-stg mtu 9000 up', null],
+      ['local: route-add 172.31.0.0/16 dev cb-stg', 'local: route-del 172.31.0.0/16 dev cb-stg'],
+      [`local: iptables -t nat -A ${masq}`, `local: iptables -t nat -D ${masq}`],
+    ],
+  );
   t.is(planLocal({ ...env, localMasquerade: false }, 'cb-stg').length, 3);
-  t.is(planLocal(env, 'utun4', 'darwin').length, 3, 'macOS containers leave with the host\'s address already');
+  t.is(planLocal(env, 'utun4', 'darwin').length, 3, "macOS containers leave with the host's address already");
   t.is(planLocal({ ...env, tunnel: undefined, routes: [] }, '').length, 0, 'tunnel: false changes nothing on this host');
 });
 
 test('remote plan: exact commands, NAT tagged with the environment, forwarding restored as found', (t) => {
   const cmd = (a: Action | null): string | null => (a && a.side === 'remote' ? a.argv.join(' ') : null);
   const tag = '-m comment --comment cloudbridge:stg';
-  t.deepEqual(planRemote(env, env.tunnel!, 'tun3', { ipForward: '0\n' }).map((s) => [cmd(s.apply), cmd(s.undo)]), [
-    ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun3', null],
-    ['ip link set dev tun3 mtu 9000 up', null],
-    ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
-    [`iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`, `iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`],
-    [`iptables -w -t filter -I FORWARD -i tun3 ${tag} -j ACCEPT`, `iptables -w -t filter -D FORWARD -i tun3 ${tag} -j ACCEPT`],
-    [`iptables -w -t filter -I FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
-      `iptables -w -t filter -D FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`],
-  ]);
+  t.deepEqual(
+    planRemote(env, env.tunnel!, 'tun3', { ipForward: '0\n' }).map((s) => [cmd(s.apply), cmd(s.undo)]),
+    [
+      ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun3', null],
+      ['ip link set dev tun3 mtu 9000 up', null],
+      ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
+      [`iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`, `iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`],
+      [`iptables -w -t filter -I FORWARD -i tun3 ${tag} -j ACCEPT`, `iptables -w -t filter -D FORWARD -i tun3 ${tag} -j ACCEPT`],
+      [
+        `iptables -w -t filter -I FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
+        `iptables -w -t filter -D FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
+      ],
+    ],
+  );
   t.is(planRemote(env, env.tunnel!, 'tun3', { ipForward: '1' }).filter((s) => s.title.includes('forwarding')).length, 0);
   t.is(planRemote({ ...env, nat: false }, env.tunnel!, 'tun3', { ipForward: '0' }).length, 2);
 });
@@ -79,7 +94,13 @@ test('journal: undo runs every undo in reverse', async (t) => {
   t.is(j.steps.length, steps.length);
   ran.length = 0;
   t.deepEqual(await j.undo(exec), []);
-  t.deepEqual(ran, steps.filter((s) => s.undo).map((s) => describeAction(s.undo!)).reverse());
+  t.deepEqual(
+    ran,
+    steps
+      .filter((s) => s.undo)
+      .map((s) => describeAction(s.undo!))
+      .reverse(),
+  );
   t.is(j.steps.length, 0);
 });
 

@@ -10,15 +10,29 @@ const needs = {
 };
 const env = (url: string): string[] => Object.entries(proxyVars(url)).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
 
-test('run: what a container needs goes right after run, the user\'s arguments after it', (t) => {
+test("run: what a container needs goes right after run, the user's arguments after it", (t) => {
   const { args, warnings } = dockerRunArgs(['docker', '-H', 'unix:///x.sock', 'run', '--rm', '-e', 'A=1', 'hashicorp/terraform', 'plan'], needs);
-  t.deepEqual(args, ['docker', '-H', 'unix:///x.sock', 'run', ...env(needs.proxyForBridge), '--dns', '172.17.0.1',
-    '--add-host', 'web.stg.docker:10.0.20.2', '--rm', '-e', 'A=1', 'hashicorp/terraform', 'plan']);
+  t.deepEqual(args, [
+    'docker',
+    '-H',
+    'unix:///x.sock',
+    'run',
+    ...env(needs.proxyForBridge),
+    '--dns',
+    '172.17.0.1',
+    '--add-host',
+    'web.stg.docker:10.0.20.2',
+    '--rm',
+    '-e',
+    'A=1',
+    'hashicorp/terraform',
+    'plan',
+  ]);
   t.deepEqual(warnings, []);
   t.is(dockerRunArgs(['docker', 'container', 'create', 'img'], needs).args[2], 'create');
 });
 
-test('run: host networking gets the loopback proxy and keeps the host\'s DNS', (t) => {
+test("run: host networking gets the loopback proxy and keeps the host's DNS", (t) => {
   for (const net of [['--network', 'host'], ['--net=host'], ['--network=host']]) {
     const { args } = dockerRunArgs(['docker', 'run', ...net, 'img'], needs);
     t.true(args.includes('ALL_PROXY=socks5h://127.0.0.1:1080'), net.join(' '));

@@ -41,8 +41,12 @@ export function tcpChecksum(b: Buffer): number {
   const add = (w: number): void => {
     sum += w;
   };
-  add(b.readUInt16BE(4 + 12)); add(b.readUInt16BE(4 + 14)); add(b.readUInt16BE(4 + 16)); add(b.readUInt16BE(4 + 18));
-  add(6); add(len);
+  add(b.readUInt16BE(4 + 12));
+  add(b.readUInt16BE(4 + 14));
+  add(b.readUInt16BE(4 + 16));
+  add(b.readUInt16BE(4 + 18));
+  add(6);
+  add(len);
   for (let i = 0; i < len; i += 2) if (i !== 16) add((b[t + i]! << 8) | (i + 1 < len ? b[t + i + 1]! : 0));
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;

@@ -12,8 +12,16 @@ const spec = {
 
 test('systemd unit: foreground controller, restart on failure, cleanup after, the user kept', (t) => {
   const unit = systemdUnit(spec);
-  t.true(unit.includes('\nExecStart=/usr/bin/node --max-semi-space-size=1 "/opt/cloud bridge/dist/src/cli/main.js" connect stg --config /home/dev/.config/cloudbridge/config.yaml --foreground\n'));
-  t.true(unit.includes('\nExecStopPost=-/usr/bin/node --max-semi-space-size=1 "/opt/cloud bridge/dist/src/cli/main.js" cleanup stg --config /home/dev/.config/cloudbridge/config.yaml\n'));
+  t.true(
+    unit.includes(
+      '\nExecStart=/usr/bin/node --max-semi-space-size=1 "/opt/cloud bridge/dist/src/cli/main.js" connect stg --config /home/dev/.config/cloudbridge/config.yaml --foreground\n',
+    ),
+  );
+  t.true(
+    unit.includes(
+      '\nExecStopPost=-/usr/bin/node --max-semi-space-size=1 "/opt/cloud bridge/dist/src/cli/main.js" cleanup stg --config /home/dev/.config/cloudbridge/config.yaml\n',
+    ),
+  );
   t.true(unit.includes('\nRestart=on-failure\nRestartSec=5\n'));
   t.true(unit.includes('\nEnvironment=SUDO_USER=dev SUDO_UID=1000 SUDO_GID=1000\n'));
   t.true(unit.includes('\n[Install]\nWantedBy=multi-user.target\n'));
@@ -22,6 +30,10 @@ test('systemd unit: foreground controller, restart on failure, cleanup after, th
 test('launchd plist: the same command as an argument array, XML-escaped, kept alive on failure', (t) => {
   const plist = launchdPlist({ ...spec, env: 'a&b', config: '/c<1>.yaml' });
   t.true(plist.includes('<string>dev.cloudbridge.a&amp;b</string>'));
-  t.true(plist.includes('    <string>/opt/cloud bridge/dist/src/cli/main.js</string>\n    <string>connect</string>\n    <string>a&amp;b</string>\n    <string>--config</string>\n    <string>/c&lt;1&gt;.yaml</string>\n    <string>--foreground</string>\n'));
+  t.true(
+    plist.includes(
+      '    <string>/opt/cloud bridge/dist/src/cli/main.js</string>\n    <string>connect</string>\n    <string>a&amp;b</string>\n    <string>--config</string>\n    <string>/c&lt;1&gt;.yaml</string>\n    <string>--foreground</string>\n',
+    ),
+  );
   t.true(plist.includes('<key>KeepAlive</key>\n  <dict>\n    <key>SuccessfulExit</key>\n    <false/>'));
 });

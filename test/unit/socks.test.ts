@@ -13,7 +13,7 @@ test('CONNECT requests: IPv4, names and IPv6; incomplete ones wait', (t) => {
   t.is(parseRequest(Buffer.from([5, 1, 0, 9, 0])), 'bad');
 });
 
-test('sshd\'s channel-open failures become SOCKS replies', (t) => {
+test("sshd's channel-open failures become SOCKS replies", (t) => {
   t.is(replyFor(new Error('(SSH) Channel open failure: Connection refused')), REP.refused);
   t.is(replyFor(new Error('(SSH) Channel open failure: No route to host')), REP.hostUnreachable);
   t.is(replyFor(new Error('(SSH) Channel open failure: administratively prohibited: open failed')), REP.notAllowed);
@@ -26,16 +26,22 @@ async function socks(deps: Partial<SocksDeps>): Promise<{ port: number; dialed: 
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   const dialed: Endpoint[] = [];
   const stats = { active: 0, total: 0, refused: 0 };
-  const srv = net.createServer((s) => handleSocks(s, {
-    dial: (to) => {
-      dialed.push(to);
-      return Promise.resolve(net.connect((echo.address() as net.AddressInfo).port, '127.0.0.1'));
-    },
-    admits: () => true,
-    auth: undefined,
-    traffic: { active: 0, chunks: 0 },
-    ...deps,
-  }, stats));
+  const srv = net.createServer((s) =>
+    handleSocks(
+      s,
+      {
+        dial: (to) => {
+          dialed.push(to);
+          return Promise.resolve(net.connect((echo.address() as net.AddressInfo).port, '127.0.0.1'));
+        },
+        admits: () => true,
+        auth: undefined,
+        traffic: { active: 0, chunks: 0 },
+        ...deps,
+      },
+      stats,
+    ),
+  );
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return { port: (srv.address() as net.AddressInfo).port, dialed, close: () => (srv.close(), echo.close()) };
 }
@@ -57,7 +63,8 @@ function converse(port: number, steps: Buffer[], wantBytes: number): Promise<Buf
   });
 }
 
-const connectTo = (name: string, port: number): Buffer => Buffer.concat([Buffer.from([5, 1, 0, 3, name.length]), Buffer.from(name), Buffer.from([port >> 8, port & 0xff])]);
+const connectTo = (name: string, port: number): Buffer =>
+  Buffer.concat([Buffer.from([5, 1, 0, 3, name.length]), Buffer.from(name), Buffer.from([port >> 8, port & 0xff])]);
 
 test('no auth: greeting, CONNECT by name (resolved remotely), then bytes both ways', async (t) => {
   const s = await socks({});
@@ -88,7 +95,7 @@ test('username/password: the right pair passes, a wrong one and a client without
   }
 });
 
-test('refusals: the allow-list says no (2), BIND (7), a failed remote open maps sshd\'s reason', async (t) => {
+test("refusals: the allow-list says no (2), BIND (7), a failed remote open maps sshd's reason", async (t) => {
   const denied = await socks({ admits: () => false });
   const failing = await socks({ dial: () => Promise.reject(new Error('(SSH) Channel open failure: Connection refused')) });
   try {

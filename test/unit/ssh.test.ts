@@ -36,7 +36,11 @@ test('batch script reports each step and stops at the first failure', (t) => {
   t.deepEqual(parseBatchOutput('ok:0\nok:1\nok:2\n', 3), { done: 3, failures: [] });
   t.deepEqual(parseBatchOutput('ok:0\n', 2), { done: 1, failures: [{ index: 1, message: 'remote shell ended early' }] });
   t.deepEqual(parseBatchOutput('fail:0:a\nok:1\nfail:2:\n', 3), {
-    done: 0, failures: [{ index: 0, message: 'a' }, { index: 2, message: 'failed' }],
+    done: 0,
+    failures: [
+      { index: 0, message: 'a' },
+      { index: 2, message: 'failed' },
+    ],
   });
 });
 
@@ -62,13 +66,15 @@ test('known_hosts: hashed entries match as ssh-keygen -H writes them', (t) => {
 });
 
 test('host key verdicts: known, changed, unknown, revoked', (t) => {
-  const entries = parseKnownHosts([
-    '# comment',
-    `bastion ssh-ed25519 ${keyA.toString('base64')}`,
-    `other ssh-rsa ${keyR.toString('base64')}`,
-    `@revoked * ssh-ed25519 ${keyB.toString('base64')}`,
-    'garbage',
-  ].join('\n'));
+  const entries = parseKnownHosts(
+    [
+      '# comment',
+      `bastion ssh-ed25519 ${keyA.toString('base64')}`,
+      `other ssh-rsa ${keyR.toString('base64')}`,
+      `@revoked * ssh-ed25519 ${keyB.toString('base64')}`,
+      'garbage',
+    ].join('\n'),
+  );
   t.is(keyTypeOfBlob(keyA), 'ssh-ed25519');
   t.is(verifyHostKey(entries, 'bastion', keyA), 'known');
   t.is(verifyHostKey(entries, 'bastion', keyB), 'revoked');

@@ -84,10 +84,12 @@ Match !localuser ${except}
 `;
 
 test('Match: host is the HostName so far, originalhost the name given, user the given one first', (t) => {
-  const cfg = [parseSshConfig(`${matchBlocks('dev')}
+  const cfg = [
+    parseSshConfig(`${matchBlocks('dev')}
 Match all
   IdentityFile ~/.ssh/id_ed25519
-`)];
+`),
+  ];
   const web = resolveSshHost(cfg, 'web', ctx);
   t.is(web.proxyJump, 'bastion.corp', 'matched on the HostName given before it');
   t.is(web.port, 2200);
@@ -101,7 +103,8 @@ Match all
 });
 
 test('Match: exec and localnetwork are not evaluated, so their blocks do not apply; final applies on a second reading', (t) => {
-  const cfg = [parseSshConfig(`
+  const cfg = [
+    parseSshConfig(`
 Match exec "test -e /etc/vpn-up"
   ProxyJump never-a
 Match !exec "true" host *
@@ -117,7 +120,8 @@ Match final host *.internal
   Port 2201
 Host *
   Port 22
-`)];
+`),
+  ];
   const app = resolveSshHost(cfg, 'app', ctx);
   t.is(app.proxyJump, undefined);
   t.is(app.user, 'late', 'User was not set on the first reading');
@@ -125,7 +129,7 @@ Host *
   t.is(resolveSshHost(cfg, 'other', ctx).user, undefined);
 });
 
-test('resolution agrees with OpenSSH\'s own (ssh -G) on Host and Match blocks', (t) => {
+test("resolution agrees with OpenSSH's own (ssh -G) on Host and Match blocks", (t) => {
   const text = `${matchBlocks('nobody-here')}
 Match exec "false"
   ProxyJump never
@@ -146,20 +150,32 @@ Host *
   // home "~": the files come out as ssh -G prints them
   const here = { home: '~', localUser };
   for (const spec of ['web', 'deploy@web', 'app', 'db1', 'db9', 'other']) {
-    const [givenUser, name] = spec.includes('@') ? spec.split('@') as [string, string] : [undefined, spec];
+    const [givenUser, name] = spec.includes('@') ? (spec.split('@') as [string, string]) : [undefined, spec];
     const g = new Map<string, string[]>();
     for (const line of execFileSync('ssh', ['-G', '-F', file, spec], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')) {
       const [k, ...v] = line.split(' ');
       if (k) g.set(k, [...(g.get(k) ?? []), v.join(' ')]);
     }
     const o = resolveSshHost([parseSshConfig(text)], name, here, givenUser);
-    t.deepEqual({
-      hostname: o.hostName ?? name, user: givenUser ?? o.user ?? localUser, port: String(o.port ?? 22),
-      proxyjump: o.proxyJump, identitiesonly: o.identitiesOnly ? 'yes' : 'no', identityfile: o.identityFiles,
-    }, {
-      hostname: g.get('hostname')![0], user: g.get('user')![0], port: g.get('port')![0],
-      proxyjump: g.get('proxyjump')?.[0], identitiesonly: g.get('identitiesonly')![0], identityfile: g.get('identityfile'),
-    }, spec);
+    t.deepEqual(
+      {
+        hostname: o.hostName ?? name,
+        user: givenUser ?? o.user ?? localUser,
+        port: String(o.port ?? 22),
+        proxyjump: o.proxyJump,
+        identitiesonly: o.identitiesOnly ? 'yes' : 'no',
+        identityfile: o.identityFiles,
+      },
+      {
+        hostname: g.get('hostname')![0],
+        user: g.get('user')![0],
+        port: g.get('port')![0],
+        proxyjump: g.get('proxyjump')?.[0],
+        identitiesonly: g.get('identitiesonly')![0],
+        identityfile: g.get('identityfile'),
+      },
+      spec,
+    );
   }
   fs.rmSync(dir, { recursive: true });
 });
@@ -176,7 +192,9 @@ test('ProxyJump values: user@host:port lists and none', (t) => {
 test('route: chains of jumps in order, cloudbridge settings win for the target', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshcfg-'));
   const cfg = path.join(dir, 'ssh_config');
-  fs.writeFileSync(cfg, `
+  fs.writeFileSync(
+    cfg,
+    `
 Host target
   HostName 10.5.0.2
   ProxyJump inner
@@ -188,17 +206,32 @@ Host inner
 Host outer
   HostName 198.51.100.7
   Port 2201
-`);
+`,
+  );
   const user = { name: 'dev', uid: 1000, gid: 1000, home: '/home/dev' };
-  const load = (extra: string) => findEnvironment(parseConfigText(`
+  const load = (extra: string) =>
+    findEnvironment(
+      parseConfigText(
+        `
 environments:
   e:
     host: target
     sshConfig: ${cfg}
 ${extra}    tunnel: { local: 10.9.0.1, remote: 10.9.0.2 }
-`, path.join(dir, 'c.yaml'), '/home/dev'), 'e');
+`,
+        path.join(dir, 'c.yaml'),
+        '/home/dev',
+      ),
+      'e',
+    );
   const route = sshRouteFor(load(''), user);
-  t.deepEqual(route.jumps.map((j) => [j.name, j.host, j.port, j.user]), [['outer', '198.51.100.7', 2201, 'dev'], ['inner', '10.4.0.2', 22, 'dev']]);
+  t.deepEqual(
+    route.jumps.map((j) => [j.name, j.host, j.port, j.user]),
+    [
+      ['outer', '198.51.100.7', 2201, 'dev'],
+      ['inner', '10.4.0.2', 22, 'dev'],
+    ],
+  );
   t.deepEqual([route.target.host, route.target.user], ['10.5.0.2', 'admin']);
   t.deepEqual(route.target.keepalive, { intervalSeconds: 7, countMax: 3 });
   t.is(route.jumps[0]!.keepalive, undefined);
@@ -206,12 +239,26 @@ ${extra}    tunnel: { local: 10.9.0.1, remote: 10.9.0.2 }
   const overridden = sshRouteFor(load('    user: root\n    port: 2022\n    deadAfter: 9\n'), user);
   t.deepEqual([overridden.target.user, overridden.target.port, overridden.target.keepalive], ['root', 2022, undefined]);
   fs.writeFileSync(cfg, 'Host loop\n  ProxyJump loop\n');
-  t.throws(() => sshRouteFor(findEnvironment(parseConfigText(`
+  t.throws(
+    () =>
+      sshRouteFor(
+        findEnvironment(
+          parseConfigText(
+            `
 environments:
   e:
     host: loop
     sshConfig: ${cfg}
     tunnel: { local: 10.9.0.1, remote: 10.9.0.2 }
-`, path.join(dir, 'c.yaml'), '/home/dev'), 'e'), user), { message: /longer than 10 hops/ });
+`,
+            path.join(dir, 'c.yaml'),
+            '/home/dev',
+          ),
+          'e',
+        ),
+        user,
+      ),
+    { message: /longer than 10 hops/ },
+  );
   fs.rmSync(dir, { recursive: true });
 });

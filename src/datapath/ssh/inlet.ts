@@ -50,7 +50,15 @@ export class Inlet {
     const decipher = ring.decipher;
     if (!decipher || !isOpener(decipher._instance) || ring.fd < 0) return;
     const addon = loadAddon();
-    const handle = addon.inlet(ring.fd, opts.tunFd, this.ctl, this.num, (payload) => ring.dispatch(payload), (errno) => this.end(errno), () => this.topUp());
+    const handle = addon.inlet(
+      ring.fd,
+      opts.tunFd,
+      this.ctl,
+      this.num,
+      (payload) => ring.dispatch(payload),
+      (errno) => this.end(errno),
+      () => this.topUp(),
+    );
     this.handle = handle;
     this.install(decipher, decipher._instance);
     ring.watchDecipher((d) => {

@@ -58,19 +58,23 @@ export class ReadRing {
     this.proto = internalsOf(client)._protocol;
     rings.set(client, this);
     const proto = this.proto;
-    guardPayloads(proto, (d) => {
-      for (const watch of this.decipherWatchers) watch(d);
-    }, (payload) => {
-      if (payload[0] !== MSG_CHANNEL_DATA || this.trusted < 0 || payload.length < 9 || payload.readUInt32BE(1) !== this.trusted) return false;
-      // ssh2 would unpack it (message table, channel lookup) and call the channel's push; with no
-      // compression in the way the consumer takes the data straight away, fewer steps per packet.
-      const len = payload.readUInt32BE(5);
-      if (this.consume && plainReader(proto) && 9 + len <= payload.length) {
-        this.consume(payload.subarray(9, 9 + len));
-        return 'consumed';
-      }
-      return true;
-    });
+    guardPayloads(
+      proto,
+      (d) => {
+        for (const watch of this.decipherWatchers) watch(d);
+      },
+      (payload) => {
+        if (payload[0] !== MSG_CHANNEL_DATA || this.trusted < 0 || payload.length < 9 || payload.readUInt32BE(1) !== this.trusted) return false;
+        // ssh2 would unpack it (message table, channel lookup) and call the channel's push; with no
+        // compression in the way the consumer takes the data straight away, fewer steps per packet.
+        const len = payload.readUInt32BE(5);
+        if (this.consume && plainReader(proto) && 9 + len <= payload.length) {
+          this.consume(payload.subarray(9, 9 + len));
+          return 'consumed';
+        }
+        return true;
+      },
+    );
   }
 
   /** The session is authenticated: from now on reads are parsed where they land. */
@@ -191,11 +195,13 @@ export function readRingOf(client: Client): ReadRing | undefined {
  * `_onPayload` during one, so both assignments are intercepted.
  */
 function guardPayloads(proto: Ssh2Protocol, installed: (d: Ssh2Decipher | undefined) => void, keep: (payload: Buffer) => boolean | 'consumed'): void {
-  const wrap = (fn: OnPayload): OnPayload => (payload) => {
-    const verdict = keep(payload);
-    if (verdict === 'consumed') return undefined;
-    return fn(verdict ? payload : Buffer.from(payload));
-  };
+  const wrap =
+    (fn: OnPayload): OnPayload =>
+    (payload) => {
+      const verdict = keep(payload);
+      if (verdict === 'consumed') return undefined;
+      return fn(verdict ? payload : Buffer.from(payload));
+    };
   const hook = (decipher: Ssh2Decipher): void => {
     let current = wrap(decipher._onPayload);
     Object.defineProperty(decipher, '_onPayload', {

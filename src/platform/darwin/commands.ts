@@ -30,7 +30,7 @@ export function darwinCommand(a: LocalAction): string[] {
     case 'resolvectl':
       throw new Error('macOS splits DNS with /etc/resolver files, not systemd-resolved');
     case 'iptables':
-      throw new Error('iptables is Linux only (macOS containers run in a VM whose traffic leaves with the host\'s address)');
+      throw new Error("iptables is Linux only (macOS containers run in a VM whose traffic leaves with the host's address)");
     case 'context-create':
     case 'context-remove':
       return contextCommand(a);

@@ -10,7 +10,13 @@ async function run(argv: readonly string[]): Promise<string> {
   const execa = await lazyExeca();
   const r = await execa(file!, args, { reject: false });
   if (r.exitCode !== 0) {
-    throw new Error(`${argv.join(' ')}: ${String(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.exitCode}`}`);
+    throw new Error(
+      `${argv.join(' ')}: ${
+        String(r.stderr || r.stdout)
+          .trim()
+          .split('\n')[0] ?? `exit ${r.exitCode}`
+      }`,
+    );
   }
   return String(r.stdout);
 }
