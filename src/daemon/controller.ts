@@ -20,7 +20,7 @@ import { describeRoute, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { TunDevice } from '../tun/device.js';
 import { UserError } from '../util/errors.js';
-import { controlSocket, dockerSocket, envRunDir, journalFile, runDir } from '../util/paths.js';
+import { controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
 import { serveControl } from './control.js';
 import { stepExecutor } from './executor.js';
 import { SessionKeeper, type Session } from './keeper.js';
@@ -356,20 +356,9 @@ export class Controller {
     errors.push(...(await this.journal.undo(this.executor(undefined), (s) => !isRemote(s))));
     this.tun?.close();
     this.net?.close();
-    if (remoteLeft) {
-      errors.push(`remote steps left for "cloudbridge cleanup ${this.env.name}": no SSH connection to undo them`);
-      for (const f of fs.readdirSync(envRunDir(this.env.name))) {
-        if (f !== 'journal.json') fs.rmSync(`${envRunDir(this.env.name)}/${f}`, { force: true });
-      }
-    } else {
-      this.journal.remove();
-      fs.rmSync(envRunDir(this.env.name), { recursive: true, force: true });
-      try {
-        fs.rmdirSync(runDir()); // only when no other environment is up
-      } catch {
-        // not empty: others are connected
-      }
-    }
+    if (remoteLeft) errors.push(`remote steps left for "cloudbridge cleanup ${this.env.name}": no SSH connection to undo them`);
+    else this.journal.remove();
+    removeRunFiles(this.env.name, remoteLeft);
     this.markDone(reason);
     return errors;
   }

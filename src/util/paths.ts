@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 
 /** Runtime files live under one directory per environment, removed on disconnect. */
@@ -13,3 +14,24 @@ export const controlSocket = (env: string): string => path.join(envRunDir(env), 
 export const dockerSocket = (env: string): string => path.join(envRunDir(env), 'docker.sock');
 export const journalFile = (env: string): string => path.join(envRunDir(env), 'journal.json');
 export const logFile = (env: string): string => path.join(envRunDir(env), 'controller.log');
+
+/**
+ * Removes an environment's runtime files: all but the journal while remote
+ * steps wait in it for `cleanup`, otherwise the directory, and the top one
+ * once no other environment is up.
+ */
+export function removeRunFiles(env: string, keepJournal: boolean): void {
+  const dir = envRunDir(env);
+  if (keepJournal) {
+    for (const f of fs.readdirSync(dir)) {
+      if (f !== path.basename(journalFile(env))) fs.rmSync(path.join(dir, f), { force: true });
+    }
+    return;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    fs.rmdirSync(runDir()); // only when no other environment is up
+  } catch {
+    // not empty: others are connected
+  }
+}
