@@ -114,7 +114,7 @@ typedef struct {
   napi_env env;
   int fd;
   int active;
-  int closing;
+  int closing, handle_closed, collected; /* lives until the handle is closed and the external collected */
   napi_ref arena_ref;
   napi_ref lengths_ref;
   napi_ref callback_ref;
@@ -160,6 +160,9 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
+/* The handle is closed: references go now; the struct once its external is collected too (a
+ * call with the external after close then finds it closing, not freed: the lifetime the inlet
+ * and writer have, js_glue.h). */
 static void on_closed(uv_handle_t *handle) {
   reader_t *r = handle->data;
   napi_env env = r->env;
@@ -168,7 +171,14 @@ static void on_closed(uv_handle_t *handle) {
   napi_delete_reference(env, r->callback_ref);
   napi_delete_reference(env, r->self_ref);
   drop_ref(env, &r->outlet_ref);
-  free(r);
+  r->handle_closed = 1;
+  if (r->collected) free(r);
+}
+
+static void reader_finalize(napi_env env, void *data, void *hint) {
+  reader_t *r = data;
+  r->collected = 1;
+  if (r->handle_closed) free(r);
 }
 
 static reader_t *get_reader(napi_env env, napi_value v) {
@@ -212,7 +222,7 @@ static napi_value js_reader(napi_env env, napi_callback_info info) {
   if (rc < 0) { free(r); return throw_errno(env, "uv_poll_init", -rc); }
   r->poll.data = r;
   napi_value handle;
-  CHECK(napi_create_external(env, r, NULL, NULL, &handle));
+  CHECK(napi_create_external(env, r, reader_finalize, NULL, &handle));
   CHECK(napi_create_reference(env, handle, 1, &r->self_ref));
   return handle;
 }

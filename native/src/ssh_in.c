@@ -103,7 +103,8 @@ static int inlet_process(inlet_t *in) {
   while (!in->stopped && !in->io.closing && in->tail - in->head >= 4) {
     uint8_t *p = in->buf + in->head;
     uint32_t len = get32(p);
-    if (len + 20 > MAX_PACKET || len < 16 || (len & 15) != 0) return EPROTO;
+    /* written so that no sum can wrap: len comes from the wire */
+    if (len > MAX_PACKET - 20 || len < 16 || (len & 15) != 0) return EPROTO;
     if (in->tail - in->head < 4 + (size_t)len + TAG_LEN) break;
     if (!in->opener || gcm_open(in->opener, p, p + 4, len, p + 4 + len) != 0) return EPROTO;
     size_t pad = p[4];

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Client } from 'ssh2';
-import type { InvokingUser } from '../config/load.js';
+import { shellQuote } from '../util/quote.js';
+import { asUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { IPTABLES_STATE, lowestFreeTun } from '../plan/plan.js';
 import { runRemote } from '../ssh/exec.js';
@@ -25,10 +26,10 @@ export function hardenedKeyLine(unit: number, dockerSocketMode: boolean, publicK
   return `restrict,${dockerSocketMode ? 'port-forwarding,' : ''}tunnel="${unit}" ${publicKey}`;
 }
 
-function publicKeyFor(files: readonly string[]): string {
+function publicKeyFor(files: readonly string[], user: InvokingUser): string {
   for (const f of files) {
     try {
-      return fs.readFileSync(`${f}.pub`, 'utf8').trim();
+      return asUser(user, () => fs.readFileSync(`${f}.pub`, 'utf8')).trim();
     } catch {
       // try the next
     }
@@ -48,13 +49,15 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
   }
   findings.push({ ok: true, what: `ssh to ${describeRoute(route)}` });
   try {
+    // the path comes from the config: quoted for the remote shell like every other value
+    const sock = shellQuote(env.docker.remoteSocket);
     const script = [
       'echo "uid=$(id -u)"',
       'test -c /dev/net/tun && echo tun=yes || echo tun=no',
       'command -v ip >/dev/null && echo ip=yes || echo ip=no',
       `echo "iptables=$(${IPTABLES_STATE})"`,
       'echo "links=$(ls /sys/class/net | tr "\\n" " ")"',
-      `if [ -S ${JSON.stringify(env.docker.remoteSocket)} ]; then [ -r ${JSON.stringify(env.docker.remoteSocket)} ] && [ -w ${JSON.stringify(env.docker.remoteSocket)} ] && echo docker=ok || echo docker=denied; else echo docker=missing; fi`,
+      `if [ -S ${sock} ]; then [ -r ${sock} ] && [ -w ${sock} ] && echo docker=ok || echo docker=denied; else echo docker=missing; fi`,
     ].join('\n');
     const facts = new Map(
       (await runRemote(client, ['sh', '-c', script], { sudo }).catch((err: Error) => `error=${err.message}`))
@@ -120,7 +123,7 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
           : { ok: false, what: `sshd could not open tun${unit} ("${says}")`, fix: 'the SSH user needs root (or CAP_NET_ADMIN) and /dev/net/tun' },
       );
     }
-    const keyLine = hardenedKeyLine(env.tunnel?.remoteUnit ?? 0, env.docker.mode === 'socket', publicKeyFor(route.target.identityFiles));
+    const keyLine = hardenedKeyLine(env.tunnel?.remoteUnit ?? 0, env.docker.mode === 'socket', publicKeyFor(route.target.identityFiles, user));
     findings.push({
       ok: true,
       what: `hardening (optional): in ~${route.target.user}/.ssh/authorized_keys on ${route.target.host}, use\n       ${keyLine}\n       and set tunnel.remoteUnit: ${env.tunnel?.remoteUnit ?? 0} for ${env.name}`,

@@ -1,4 +1,5 @@
-import { findEnvironment, invokingUser, loadConfig } from '../config/load.js';
+import { findEnvironment, loadConfig } from '../config/load.js';
+import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import type { Status } from '../daemon/status.js';
 import { dockerHostFor } from '../docker/endpoint.js';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findEnvironment, invokingUser, loadConfig } from '../config/load.js';
+import { findEnvironment, loadConfig } from '../config/load.js';
+import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { requestControl } from '../daemon/control.js';
 import type { Status } from '../daemon/status.js';
@@ -58,8 +59,21 @@ async function passphrasesFor(route: SshRoute, fromFd: boolean, agent: string | 
   if (fromFd) return receivePassphrases();
   if (!process.stdin.isTTY) return new Map();
   // as ssh: a key the agent holds is not asked for
-  const files = encryptedKeys(route, await agentKeys(findAgent(invokingUser(), agent)));
-  return files.length > 0 ? askPassphrases(files) : new Map();
+  const user = invokingUser();
+  const files = encryptedKeys(route, user, await agentKeys(findAgent(user, agent), user));
+  return files.length > 0 ? askPassphrases(files, user) : new Map();
+}
+
+/**
+ * The controller's last line of defence: an error that escaped every handler
+ * (a bug meeting input from the server, the docker daemon, a DNS resolver,
+ * a SOCKS client) is logged with its stack, and the tunnel stays up. The
+ * services are written not to need this; the tests feed them junk to hold
+ * that (test/e2e/security.test.ts).
+ */
+function keepGoingOnStrayErrors(log: (line: string) => void): void {
+  process.on('uncaughtException', (err) => log(`error (kept running): ${err.stack ?? String(err)}`));
+  process.on('unhandledRejection', (err) => log(`error (kept running): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
 }
 
 /** Runs the controller in this process until it goes down (--notify: for a waiting `connect`, protocol.ts). */
@@ -98,6 +112,7 @@ export async function runForeground(
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
   }
+  keepGoingOnStrayErrors(logLine);
   await controller.up();
   report({ ready: true, status: controller.status() });
   ready = true;

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findEnvironment, invokingUser, loadConfig } from '../config/load.js';
+import { findEnvironment, loadConfig } from '../config/load.js';
+import { actingForAnotherUser, invokingUser } from '../util/user.js';
 import { currentPlatform, type PlatformName } from '../platform/index.js';
 import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
 import { UserError } from '../util/errors.js';
@@ -10,7 +11,9 @@ import { requireRoot, type CommonArgs } from './common.js';
 /** install-service and uninstall-service: a systemd unit or launchd plist that keeps an environment connected. */
 
 function serviceDir(platform: PlatformName): string {
-  return process.env['CLOUDBRIDGE_SERVICE_DIR'] ?? (platform === 'darwin' ? '/Library/LaunchDaemons' : '/etc/systemd/system');
+  // root writes the unit there: a user who ran sudo -E does not choose where
+  const moved = actingForAnotherUser() ? undefined : process.env['CLOUDBRIDGE_SERVICE_DIR'];
+  return moved ?? (platform === 'darwin' ? '/Library/LaunchDaemons' : '/etc/systemd/system');
 }
 
 function serviceFile(platform: PlatformName, env: string): string {

@@ -1,45 +1,10 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { UserError } from '../util/errors.js';
+import { asUser, invokingUser, type InvokingUser } from '../util/user.js';
 import type { Config, EnvironmentConfig } from './types.js';
 import { validateConfig } from './validate.js';
-
-/** The user who ran the command, looking through sudo. */
-export interface InvokingUser {
-  readonly name: string;
-  readonly uid: number;
-  readonly gid: number;
-  readonly home: string;
-}
-
-export function invokingUser(env: NodeJS.ProcessEnv = process.env): InvokingUser {
-  const sudoUid = env['SUDO_UID'];
-  const sudoUser = env['SUDO_USER'];
-  if (sudoUid !== undefined && sudoUser !== undefined && /^\d+$/.test(sudoUid)) {
-    const passwd = lookupPasswd(sudoUser);
-    if (passwd) return passwd;
-  }
-  const info = os.userInfo();
-  return { name: info.username, uid: info.uid, gid: info.gid, home: env['HOME'] ?? info.homedir };
-}
-
-function lookupPasswd(name: string): InvokingUser | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync('/etc/passwd', 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === name && f.length >= 7) {
-      return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
-    }
-  }
-  return undefined;
-}
 
 /** Where the config comes from: --config, $CLOUDBRIDGE_CONFIG, the invoking user's, then the system's. */
 export function configCandidates(explicit: string | undefined, user: InvokingUser, env = process.env): string[] {
@@ -62,17 +27,37 @@ export function parseConfigText(text: string, source: string, home: string): Con
 export function loadConfig(explicit: string | undefined, user: InvokingUser = invokingUser()): Config {
   const candidates = configCandidates(explicit, user);
   for (const file of candidates) {
-    let text: string;
+    let read: { text: string; st: fs.Stats };
     try {
-      text = fs.readFileSync(file, 'utf8');
+      // with the user's rights: --config or $CLOUDBRIDGE_CONFIG may name any file
+      read = asUser(user, () => {
+        const fd = fs.openSync(file, 'r');
+        try {
+          return { st: fs.fstatSync(fd), text: fs.readFileSync(fd, 'utf8') };
+        } finally {
+          fs.closeSync(fd);
+        }
+      });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' && candidates.length > 1) continue;
       throw new UserError(`${file}: cannot read config: ${code ?? String(err)}`);
     }
-    return parseConfigText(text, file, user.home);
+    const bad = badOwnerOrMode(read.st, user);
+    if (bad) throw new UserError(`${file}: bad owner or permissions (${bad}): the config must belong to ${user.name} or root and be writable by no one else`);
+    return parseConfigText(read.text, file, user.home);
   }
   throw new UserError(`no config found (looked in ${candidates.join(', ')}); pass --config FILE`);
+}
+
+/**
+ * OpenSSH's rule for its own config files: owned by the user or root, and
+ * writable by no one else (chmod go-w fixes it).
+ */
+export function badOwnerOrMode(st: { uid: number; mode: number }, user: InvokingUser): string | undefined {
+  if (st.uid !== 0 && st.uid !== user.uid) return `owned by uid ${st.uid}`;
+  if (st.mode & 0o022) return `mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, writable by ${st.mode & 0o002 ? 'others' : 'its group'}`;
+  return undefined;
 }
 
 export function findEnvironment(config: Config, name: string): EnvironmentConfig {

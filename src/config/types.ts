@@ -30,6 +30,12 @@ export interface DockerConfig {
   readonly api: Endpoint | undefined;
   /** labels: remote containers labelled cloudbridge.expose get local forwards while they run. */
   readonly expose: 'labels' | 'off';
+  /**
+   * Where labels may make root listen: loopback only, ports from 1024, unless
+   * these allow more (a remote container must not squat 0.0.0.0:443 here).
+   */
+  readonly exposeAddresses: readonly string[];
+  readonly exposeLowPorts: boolean;
   /** socket mode: keep a channel to the daemon open ahead of the next command, with its /_ping answer. */
   readonly warm: boolean;
 }

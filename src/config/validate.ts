@@ -176,7 +176,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const df: Field = f.child('docker');
   const dockerRaw = raw['docker'] ?? {};
   if (!isObj(dockerRaw)) df.fail('must be a mapping');
-  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose', 'warm']);
+  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose', 'exposeAddresses', 'exposeLowPorts', 'warm']);
   const mode = oneOf<DockerMode>(df.child('mode'), dockerRaw['mode'], ['socket', 'tcp', 'off'], 'socket');
   let dockerHost: string | undefined;
   let dockerTcp: Endpoint | undefined;
@@ -196,6 +196,10 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const dockerApi: Endpoint | undefined = mode === 'socket' ? { kind: 'unix', path: remoteSocket } : dockerTcp;
   const expose = oneOf(df.child('expose'), dockerRaw['expose'], ['labels', 'off'] as const, 'off');
   if (expose === 'labels' && mode === 'off') df.child('expose').fail('needs docker mode socket or tcp (the controller watches the remote daemon)');
+  const exposeAddressesRaw = dockerRaw['exposeAddresses'] ?? [];
+  if (!Array.isArray(exposeAddressesRaw)) df.child('exposeAddresses').fail('must be a list of local IPv4 addresses container labels may listen on');
+  const exposeAddresses = (exposeAddressesRaw as unknown[]).map((a, i) => ipv4(df.child('exposeAddresses').child(String(i)), a));
+  const exposeLowPorts = bool(df.child('exposeLowPorts'), dockerRaw['exposeLowPorts'], false);
   const warm = bool(df.child('warm'), dockerRaw['warm'], mode === 'socket');
   if (warm && mode !== 'socket') df.child('warm').fail('only applies to mode: socket');
 
@@ -313,7 +317,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     mssClamps,
     nat: bool(f.child('nat'), raw['nat'], false),
     localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], true),
-    docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, warm },
+    docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, exposeAddresses, exposeLowPorts, warm },
     dns: { domains, servers, containers },
     allow,
     forwards,

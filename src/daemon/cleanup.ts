@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { UserError } from '../util/errors.js';
-import type { InvokingUser } from '../config/load.js';
+import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { currentPlatform, localNet } from '../platform/index.js';
 import { readJournal } from '../plan/apply.js';

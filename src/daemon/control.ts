@@ -14,13 +14,16 @@ export async function serveControl(socketPath: string, handler: ControlHandler, 
   const server = net.createServer((conn) => {
     let buf = '';
     conn.setEncoding('utf8');
-    conn.on('data', (chunk: string) => {
+    const onData = (chunk: string): void => {
       buf += chunk;
       const nl = buf.indexOf('\n');
       if (nl < 0) {
         if (buf.length > 4096) conn.destroy();
         return;
       }
+      // one request per connection: what follows the first line is not read, let alone kept
+      conn.off('data', onData);
+      conn.pause();
       let req: ControlRequest;
       try {
         req = JSON.parse(buf.slice(0, nl)) as ControlRequest;
@@ -32,7 +35,8 @@ export async function serveControl(socketPath: string, handler: ControlHandler, 
         (res) => conn.end(`${JSON.stringify(res)}\n`),
         (err: Error) => conn.end(`${JSON.stringify({ error: err.message })}\n`),
       );
-    });
+    };
+    conn.on('data', onData);
     conn.on('error', () => {});
   });
   await serve(server, { kind: 'unix', path: socketPath }, owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import type { Endpoint } from '../config/forwards.js';
 import { parseIPv4 } from '../config/ipv4.js';
-import type { InvokingUser } from '../config/load.js';
+import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { dockerCliPresent } from '../docker/context.js';
 import { dockerHostFor } from '../docker/endpoint.js';

@@ -3,7 +3,7 @@ import { UserError } from '../util/errors.js';
 import type { AllowRule } from '../config/allow.js';
 import { formatEndpoint, type Endpoint } from '../config/forwards.js';
 import { formatIPv4 } from '../config/ipv4.js';
-import type { InvokingUser } from '../config/load.js';
+import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { AllowList } from '../datapath/allowList.js';
 import { LabelExposure } from '../docker/exposure.js';
@@ -106,7 +106,10 @@ export class Services {
     });
     const api = env.docker.api;
     this.watcher = api && (env.docker.expose === 'labels' || env.dns.containers) ? new ContainerWatcher(api, deps.dialIfUp, deps.log) : undefined;
-    this.exposure = this.watcher && env.docker.expose === 'labels' ? new LabelExposure(this.forwards, deps.log) : undefined;
+    this.exposure =
+      this.watcher && env.docker.expose === 'labels'
+        ? new LabelExposure(this.forwards, deps.log, { addresses: env.docker.exposeAddresses, lowPorts: env.docker.exposeLowPorts })
+        : undefined;
     this.containerNames = this.watcher && env.dns.containers ? new ContainerNames() : undefined;
     if (this.exposure) this.watcher!.add(this.exposure);
     if (this.containerNames) this.watcher!.add(this.containerNames);
@@ -177,6 +180,11 @@ export class Services {
       });
       this.socks.push({ listen: at, listener });
       progress(`socks: socks5h://${at}${env.socks.auth ? ' (username and password)' : ''}, names resolved on the remote side`);
+      if (!host.startsWith('127.') && !env.socks.auth) {
+        progress(
+          `warning: socks on ${at} has no password: anyone who reaches that address can connect through ${env.host} (set socks.username and socks.password)`,
+        );
+      }
     }
   }
 

@@ -111,7 +111,10 @@ export class DnsForwarder {
     let last: Error = new Error('no remote resolver known');
     for (const server of this.deps.remoteServers()) {
       try {
-        return await exchangeTcp(await this.deps.dialRemote(server, 53), msg, REMOTE_TIMEOUT_MS);
+        const r = await exchangeTcp(await this.deps.dialRemote(server, 53), msg, REMOTE_TIMEOUT_MS);
+        // what comes back over the tunnel is the remote side's word: only an answer to this question is passed on
+        if (r.length < 12 || r.readUInt16BE(0) !== msg.readUInt16BE(0) || !(r[2]! & 0x80)) throw new Error(`${server} sent something that is not an answer`);
+        return r;
       } catch (err) {
         last = err as Error;
       }

@@ -1,6 +1,6 @@
 import type { Forwards } from '../forward/forwards.js';
 import type { ContainerListener } from './watch.js';
-import { exposeForwards, type ContainerFacts } from './labels.js';
+import { exposeForwards, type ContainerFacts, type ExposePolicy } from './labels.js';
 
 /**
  * `docker.expose: labels`: remote containers labelled cloudbridge.expose get
@@ -15,6 +15,7 @@ export class LabelExposure implements ContainerListener {
   constructor(
     private readonly forwards: Forwards,
     private readonly log: (line: string) => void,
+    private readonly policy: ExposePolicy,
   ) {}
 
   async sync(running: readonly ContainerFacts[]): Promise<void> {
@@ -30,7 +31,7 @@ export class LabelExposure implements ContainerListener {
       this.problems.set(c.name, problem);
       this.log(`expose: ${c.name}: ${problem}`);
     };
-    const wanted = exposeForwards(c.labels, c.address ?? '');
+    const wanted = exposeForwards(c.labels, c.address ?? '', this.policy);
     if (typeof wanted === 'string') return say(wanted);
     if (wanted.length === 0) return;
     if (!c.address) return say('has no address the remote host can reach (network none?)');

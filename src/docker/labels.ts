@@ -11,7 +11,17 @@ export const EXPOSE_TLS_LABEL = 'cloudbridge.expose.tls';
  * `cloudbridge.expose.tls=true`. `target` is the container's address as
  * the remote host reaches it. Returns the forwards or what is wrong.
  */
-export function exposeForwards(labels: Readonly<Record<string, string>>, target: string): ForwardConfig[] | string {
+/** Where labels may ask root to listen (docker.exposeAddresses, docker.exposeLowPorts): loopback and ports from 1024 by default. */
+export interface ExposePolicy {
+  readonly addresses: readonly string[];
+  readonly lowPorts: boolean;
+}
+
+export function exposeForwards(
+  labels: Readonly<Record<string, string>>,
+  target: string,
+  policy: ExposePolicy = { addresses: [], lowPorts: false },
+): ForwardConfig[] | string {
   const portsText = labels[EXPOSE_LABEL];
   if (portsText === undefined) return [];
   const ports = portsText.split(',').map((p) => p.trim());
@@ -25,6 +35,18 @@ export function exposeForwards(labels: Readonly<Record<string, string>>, target:
     return ports.map((p, i) => {
       const listen = parseEndpoint(locals?.[i] ?? p, EXPOSE_LOCAL_LABEL, '127.0.0.1');
       if (listen.kind !== 'inet') throw new ForwardProblem(EXPOSE_LOCAL_LABEL, 'is ADDR:PORT or PORT');
+      if (!listen.host.startsWith('127.') && !policy.addresses.includes(listen.host)) {
+        throw new ForwardProblem(
+          EXPOSE_LOCAL_LABEL,
+          `${formatEndpoint(listen)}: labels may listen on loopback addresses only (allow more with docker.exposeAddresses)`,
+        );
+      }
+      if (listen.port !== 0 && listen.port < 1024 && !policy.lowPorts) {
+        throw new ForwardProblem(
+          EXPOSE_LOCAL_LABEL,
+          `${formatEndpoint(listen)}: labels may listen on ports from 1024 only (allow lower with docker.exposeLowPorts)`,
+        );
+      }
       return {
         name: formatEndpoint(listen),
         protocol: 'tcp' as const,
@@ -50,28 +72,38 @@ export interface ContainerFacts {
   readonly address: string | undefined;
 }
 
-interface ApiNetworks {
-  Networks?: Record<string, { IPAddress?: string }>;
+/** A container id as the Docker API writes it. */
+export const isContainerId = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{12,64}$/.test(v);
+
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Only the string-valued entries of a labels object: the remote daemon's JSON is not trusted to be well formed. */
+function stringLabels(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(obj(v) ?? {})) if (typeof x === 'string') out[k] = x;
+  return out;
 }
 
-/** From GET /containers/json entries and GET /containers/ID/json answers alike. */
-export function containerFacts(raw: unknown): ContainerFacts {
-  const c = raw as {
-    Id: string;
-    Names?: string[];
-    Name?: string;
-    Labels?: Record<string, string>;
-    Config?: { Labels?: Record<string, string> };
-    HostConfig?: { NetworkMode?: string };
-    NetworkSettings?: ApiNetworks;
-  };
-  const name = (c.Name ?? c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, '');
-  const nets = Object.values(c.NetworkSettings?.Networks ?? {});
-  const ip = nets.map((n) => n.IPAddress).find((a) => a);
+/**
+ * From GET /containers/json entries and GET /containers/ID/json answers
+ * alike; undefined for anything that is not a container as the API
+ * describes one (what a broken or hostile daemon may send).
+ */
+export function containerFacts(raw: unknown): ContainerFacts | undefined {
+  const c = obj(raw);
+  const id = c?.['Id'];
+  if (!c || !isContainerId(id)) return undefined;
+  const names = Array.isArray(c['Names']) ? c['Names'] : [];
+  const name = (str(c['Name']) ?? str(names[0]) ?? id.slice(0, 12)).replace(/^\//, '');
+  const nets = Object.values(obj(obj(c['NetworkSettings'])?.['Networks']) ?? {});
+  const ip = nets.map((n) => str(obj(n)?.['IPAddress'])).find((a) => a);
+  const hostNet = str(obj(c['HostConfig'])?.['NetworkMode']) === 'host';
   return {
-    id: c.Id,
+    id,
     name,
-    labels: c.Labels ?? c.Config?.Labels ?? {},
-    address: ip ?? (c.HostConfig?.NetworkMode === 'host' ? '127.0.0.1' : undefined),
+    labels: stringLabels(c['Labels'] ?? obj(c['Config'])?.['Labels']),
+    address: ip ?? (hostNet ? '127.0.0.1' : undefined),
   };
 }

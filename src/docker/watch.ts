@@ -1,9 +1,14 @@
 import http from 'node:http';
 import type { Endpoint } from '../config/forwards.js';
 import type { Dialer } from '../forward/dial.js';
-import { containerFacts, type ContainerFacts } from './labels.js';
+import { NO_SESSION } from '../forward/forwards.js';
+import { containerFacts, isContainerId, type ContainerFacts } from './labels.js';
 
 const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['start', 'die', 'destroy'] }));
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+/** Longer than any event the daemon sends (a few KB with many labels). */
+const MAX_EVENT_LINE = 1 << 20;
 
 /** What wants to know which remote containers run. */
 export interface ContainerListener {
@@ -22,6 +27,9 @@ export interface ContainerListener {
 export class ContainerWatcher {
   private events: http.ClientRequest | undefined;
   private readonly listeners: ContainerListener[] = [];
+  private stopped = true;
+  private retry: NodeJS.Timeout | undefined;
+  private delay = RETRY_MIN_MS;
 
   constructor(
     private readonly api: Endpoint,
@@ -73,18 +81,34 @@ export class ContainerWatcher {
     });
   }
 
-  /** Starts (or restarts, after a new session) watching. */
+  /**
+   * Starts (or restarts, after a new session) watching. When the stream
+   * ends while the session lasts (the daemon restarted, say), it is opened
+   * again with backoff and the containers listed again.
+   */
   async start(): Promise<void> {
     this.stop();
+    this.stopped = false;
+    this.delay = RETRY_MIN_MS;
+    await this.open();
+  }
+
+  private async open(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const req = this.request(`/events?filters=${EVENT_FILTERS}`, (res) => {
-        if (res.statusCode !== 200) return reject(new Error(`docker /events: ${res.statusCode}`));
+        if (res.statusCode !== 200) {
+          res.resume();
+          return reject(new Error(`docker /events: ${res.statusCode}`));
+        }
         resolve();
         let buf = '';
         res.setEncoding('utf8');
         res.on('error', () => {});
+        res.on('close', () => this.lost(req, 'the stream ended'));
         res.on('data', (chunk: string) => {
           buf += chunk;
+          // a line is one event; a daemon that sends no newline does not get to fill our memory
+          if (buf.length > MAX_EVENT_LINE && buf.indexOf('\n') < 0) buf = '';
           let nl: number;
           while ((nl = buf.indexOf('\n')) >= 0) {
             const line = buf.slice(0, nl).trim();
@@ -94,39 +118,63 @@ export class ContainerWatcher {
         });
       });
       req.on('error', (err) => {
-        if (this.events === req) this.events = undefined;
+        this.lost(req, err.message);
         reject(err);
       });
       this.events = req;
     });
-    const running = (await this.getJson<unknown[]>('/containers/json')).map(containerFacts);
+    const list = await this.getJson<unknown>('/containers/json');
+    const running = (Array.isArray(list) ? list : []).flatMap((c) => containerFacts(c) ?? []);
     for (const l of this.listeners) await l.sync(running);
   }
 
+  /** The events stream went away: open it again later, unless stopped or there is no session to ask over. */
+  private lost(req: http.ClientRequest, why: string): void {
+    if (this.stopped || this.events !== req) return;
+    this.events = undefined;
+    this.log(`docker events: ${why}; watching again in ${this.delay / 1000}s`);
+    this.retry = setTimeout(() => {
+      this.open().then(
+        () => {
+          this.delay = RETRY_MIN_MS;
+          this.log('docker events: watching again');
+        },
+        (err: Error) => {
+          if (this.stopped || err.message === NO_SESSION) return; // the next session starts it again
+          this.delay = Math.min(this.delay * 2, RETRY_MAX_MS);
+          if (!this.events) this.lost(req, err.message);
+        },
+      );
+    }, this.delay);
+  }
+
   stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
     this.events?.destroy();
     this.events = undefined;
   }
 
+  /** One event line from the daemon: never throws, whatever it says. */
   private async onEvent(line: string): Promise<void> {
-    let ev: { Action?: string; status?: string; id?: string; Actor?: { ID?: string } };
+    let id: string | undefined;
     try {
-      ev = JSON.parse(line) as typeof ev;
-    } catch {
-      return;
-    }
-    const id = ev.Actor?.ID ?? ev.id;
-    const action = ev.Action ?? ev.status;
-    if (!id) return;
-    try {
+      const ev = JSON.parse(line) as unknown;
+      const o = ev !== null && typeof ev === 'object' ? (ev as Record<string, unknown>) : {};
+      const actor = o['Actor'] !== null && typeof o['Actor'] === 'object' ? (o['Actor'] as Record<string, unknown>) : {};
+      const given = actor['ID'] ?? o['id'];
+      if (!isContainerId(given)) return;
+      id = given;
+      const action = o['Action'] ?? o['status'];
       if (action === 'start') {
         const facts = containerFacts(await this.getJson(`/containers/${id}/json`));
+        if (!facts) throw new Error('the daemon described it in a way that makes no sense');
         for (const l of this.listeners) await l.started(facts);
       } else {
         for (const l of this.listeners) await l.stopped(id);
       }
     } catch (err) {
-      this.log(`docker events: ${id.slice(0, 12)}: ${(err as Error).message}`);
+      if (id) this.log(`docker events: ${id.slice(0, 12)}: ${(err as Error).message}`);
     }
   }
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type tls from 'node:tls';
 import { formatEndpoint, type Endpoint, type ForwardConfig } from '../config/forwards.js';
-import type { InvokingUser } from '../config/load.js';
+import { asUser, type InvokingUser } from '../util/user.js';
 import type { Dialer } from './dial.js';
 import { checkStream } from './health.js';
 import { listenProblem, listenStream, listenUdp, type Listener, type ListenerStats, type StreamTraffic } from './listeners.js';
@@ -83,7 +83,8 @@ export class Forwards {
     if (!fwd.tls) return undefined;
     const pair = fwd.tls === 'self-signed' ? await selfSignedPair(this.deps.user, this.deps.env) : fwd.tls;
     try {
-      return { cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) };
+      // the user's files (named in their config, or made for them): read with their rights
+      return asUser(this.deps.user, () => ({ cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) }));
     } catch (err) {
       throw new Error(`tls: ${(err as Error).message}`, { cause: err });
     }

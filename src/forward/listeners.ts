@@ -4,7 +4,9 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Endpoint, ForwardConfig } from '../config/forwards.js';
+import type { InvokingUser } from '../util/user.js';
 import type { Dialer } from './dial.js';
+import { bindUnix, clearUnixPath, ownUnix, removeUnix, unixPlan, type UnixPlan } from './unixPath.js';
 
 /** What moves over SSH streams, for on-demand idle timeouts: open connections and chunks moved. */
 export interface StreamTraffic {
@@ -32,8 +34,8 @@ export interface StreamDeps {
   readonly dial: Dialer;
   /** The allow-list's word on the target; counted there. */
   readonly admits: (to: Endpoint) => boolean;
-  /** Unix socket listeners belong to the invoking user, mode 0600. */
-  readonly owner: { readonly uid: number; readonly gid: number };
+  /** Unix socket listeners belong to the invoking user, mode 0600, at a path they chose (unixPath.ts). */
+  readonly owner: InvokingUser;
   readonly tls: tls.SecureContextOptions | undefined;
   /** Open connections and chunks moved, for on-demand idle timeouts. */
   readonly traffic: StreamTraffic;
@@ -50,41 +52,51 @@ export function listenProblem(err: NodeJS.ErrnoException): string {
   return err.message;
 }
 
-function listenOn(server: net.Server, at: Endpoint): Promise<void> {
+/** Listens; `bind` runs the (synchronous) bind of a unix socket, as whoever must make it. */
+function listenOn(server: net.Server, at: Endpoint, bind: (listen: () => void) => void = (listen) => listen()): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const ok = (): void => {
       server.off('error', reject);
       resolve();
     };
-    if (at.kind === 'unix') server.listen(at.path, ok);
+    if (at.kind === 'unix') bind(() => server.listen(at.path, ok));
     else server.listen(at.port, at.host, ok);
   });
 }
 
 /**
  * Starts `server` at `at` and keeps track of its connections, so that
- * close() cuts them too. A unix socket belongs to `owner`, mode 0600.
+ * close() cuts them too. A unix socket belongs to `owner`, mode 0600. Its
+ * path is either cloudbridge's own, in the root-owned runtime directory, or,
+ * with `chosenBy`, a path that user chose: then unixPath.ts's rules apply.
  */
 export async function serve(
   server: net.Server,
   at: Endpoint,
   owner: { readonly uid: number; readonly gid: number },
+  chosenBy?: InvokingUser,
 ): Promise<{ bound: Endpoint; close(): Promise<void> }> {
   const open = new Set<net.Socket>();
   server.on('connection', (s: net.Socket) => {
     open.add(s);
     s.once('close', () => open.delete(s));
   });
+  let remove = (): void => {};
   if (at.kind === 'unix') {
-    fs.rmSync(at.path, { force: true });
+    // our runtime directory is root's: root makes the socket and hands it over
+    const user = chosenBy ?? { name: '', home: '', ...owner };
+    const plan: UnixPlan = chosenBy ? unixPlan(at.path, chosenBy) : { binder: 'root', path: at.path };
+    if (chosenBy) await clearUnixPath(at.path, plan, chosenBy);
+    else fs.rmSync(at.path, { force: true });
     const oldMask = process.umask(0o177);
     try {
-      await listenOn(server, at);
+      await listenOn(server, { kind: 'unix', path: plan.path }, (listen) => bindUnix(plan, user, listen));
     } finally {
       process.umask(oldMask);
     }
-    fs.chownSync(at.path, owner.uid, owner.gid);
+    ownUnix(plan, user);
+    remove = () => removeUnix(plan, user);
   } else {
     await listenOn(server, at);
   }
@@ -94,7 +106,7 @@ export async function serve(
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of open) s.destroy();
-        if (at.kind === 'unix') fs.rmSync(at.path, { force: true });
+        remove();
       }),
   };
 }
@@ -161,7 +173,7 @@ export async function listenStream(fwd: ForwardConfig, deps: StreamDeps): Promis
   // and `nc -N` do) still gets everything the target sends after
   const server = deps.tls ? tls.createServer({ ...deps.tls, allowHalfOpen: true }, onConnection) : net.createServer({ allowHalfOpen: true }, onConnection);
   if (deps.tls) server.on('tlsClientError', () => {});
-  return { stats, ...(await serve(server, fwd.listen, deps.owner)) };
+  return { stats, ...(await serve(server, fwd.listen, deps.owner, deps.owner)) };
 }
 
 /** How long a UDP client address keeps its association without traffic (conntrack's default for UDP streams). */

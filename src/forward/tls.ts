@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { lazyExeca } from '../util/lazyExeca.js';
-import type { InvokingUser } from '../config/load.js';
+import { asUser, type InvokingUser } from '../util/user.js';
 
 export interface TlsPair {
   readonly cert: string;
@@ -21,10 +21,17 @@ export function selfSignedPaths(user: InvokingUser, env: string): TlsPair {
  */
 export async function selfSignedPair(user: InvokingUser, env: string): Promise<TlsPair> {
   const pair = selfSignedPaths(user, env);
-  if (fs.existsSync(pair.cert) && fs.existsSync(pair.key)) return pair;
   const dir = path.dirname(pair.cert);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // All of it as the user: the directory is in their home, so a symlink there
+  // leads only where they could write themselves, and what is made is theirs.
+  const present = asUser(user, () => {
+    if (fs.existsSync(pair.cert) && fs.existsSync(pair.key)) return true;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return false;
+  });
+  if (present) return pair;
   const execa = await lazyExeca();
+  const asThem = process.geteuid?.() === 0 && user.uid !== 0 ? { uid: user.uid, gid: user.gid } : {};
   const r = await execa(
     'openssl',
     [
@@ -46,18 +53,20 @@ export async function selfSignedPair(user: InvokingUser, env: string): Promise<T
       '-addext',
       'subjectAltName=DNS:localhost,IP:127.0.0.1',
     ],
-    { reject: false },
+    { reject: false, ...asThem, env: { HOME: user.home, PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, extendEnv: false },
   );
   if (r.exitCode !== 0) {
-    fs.rmSync(pair.key, { force: true });
-    fs.rmSync(pair.cert, { force: true });
+    try {
+      asUser(user, () => {
+        fs.rmSync(pair.key, { force: true });
+        fs.rmSync(pair.cert, { force: true });
+      });
+    } catch {
+      // not the user's to remove (a link elsewhere): nothing of theirs was made
+    }
     const why = r.failed && r.exitCode === undefined ? 'openssl is not installed' : String(r.stderr).trim().split('\n').pop();
-    throw new Error(`could not make a self-signed certificate (${why}); give tls: { cert, key } instead`);
+    throw new Error(`could not make a self-signed certificate in ${dir} (${why}); give tls: { cert, key } instead`);
   }
-  fs.chmodSync(pair.key, 0o600);
-  // ~/.config and ~/.config/cloudbridge may be new too: the user's, not root's
-  for (let d = dir; d.startsWith(user.home) && d !== user.home; d = path.dirname(d)) fs.chownSync(d, user.uid, user.gid);
-  fs.chownSync(pair.key, user.uid, user.gid);
-  fs.chownSync(pair.cert, user.uid, user.gid);
+  asUser(user, () => fs.chmodSync(pair.key, 0o600));
   return pair;
 }

@@ -148,9 +148,21 @@ export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: strin
 export const IPTABLES_STATE =
   'if command -v iptables >/dev/null; then iptables -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo ok || echo broken; else echo missing; fi';
 
-/** The lowest tun unit whose device does not exist yet, given the host's interface names. */
+/**
+ * The lowest tun unit whose device does not exist yet, given the host's
+ * interface names (what the server says: one pass over a bounded set, however
+ * long the list).
+ */
 export function lowestFreeTun(names: readonly string[], limit = 0x7ffffffe): number {
+  const taken = new Set<number>();
+  for (const n of names.slice(0, MAX_INTERFACES)) {
+    const m = /^tun(\d{1,10})$/.exec(n);
+    if (m) taken.add(Number(m[1]));
+  }
   let unit = 0;
-  while (names.includes(`tun${unit}`) && unit < limit) unit++;
+  while (taken.has(unit) && unit < limit) unit++;
   return unit;
 }
+
+/** More interfaces than any host has; a longer list from the server is cut here. */
+const MAX_INTERFACES = 65_536;

@@ -1,4 +1,4 @@
-import type { InvokingUser } from '../config/load.js';
+import type { InvokingUser } from '../util/user.js';
 import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 
 export interface ServiceSpec {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { InvokingUser } from '../config/load.js';
+import type { InvokingUser } from '../util/user.js';
 
 /** Where agents put their sockets: OpenSSH's ssh-agent, systemd user units, GNOME keyring, gpg-agent. */
 function candidates(uid: number): string[] {

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import { patternListMatches } from './patterns.js';
 
@@ -77,14 +77,73 @@ export function readKnownHosts(file: string): KnownHostsEntry[] {
   }
 }
 
-/** Appends a host key the way `StrictHostKeyChecking accept-new` does. */
-export function appendKnownHost(file: string, name: string, key: Buffer, owner?: { uid: number; gid: number }): void {
-  const existed = fs.existsSync(file);
+/** Appends a host key the way `StrictHostKeyChecking accept-new` does (the caller runs it with the file owner's rights). */
+export function appendKnownHost(file: string, name: string, key: Buffer): void {
   let prefix = '';
-  if (existed) {
+  if (fs.existsSync(file)) {
     const text = fs.readFileSync(file, 'utf8');
     if (text.length > 0 && !text.endsWith('\n')) prefix = '\n';
   }
   fs.appendFileSync(file, `${prefix}${name} ${keyTypeOfBlob(key)} ${key.toString('base64')}\n`, { mode: 0o644 });
-  if (!existed && owner) fs.chownSync(file, owner.uid, owner.gid);
+}
+
+/** A key's fingerprint as `ssh-keygen -l` prints it: SHA256 of the blob, base64 without padding. */
+export function fingerprint(key: Buffer): string {
+  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** What a host key check needs to know about the hop. */
+export interface HostKeyPolicy {
+  /** Where known keys are added (the user's file) and, after it, the global ones (read only). */
+  readonly knownHostsFile: string;
+  readonly globalKnownHostsFiles: readonly string[];
+  readonly strictHostKeyChecking: 'yes' | 'accept-new' | 'no';
+}
+
+/**
+ * Decides on a server's host key as OpenSSH does: a revoked key and a
+ * changed key are refused under every setting; an unknown key is refused
+ * with `yes`, and added to the user's file with `accept-new` (and with `no`,
+ * where failing to add it is no reason to refuse). `read` and `append` do
+ * the file work (the caller runs them with the user's rights). Returns the
+ * one-line reason to refuse, or undefined to go on.
+ */
+export function checkHostKey(
+  policy: HostKeyPolicy,
+  name: string,
+  key: Buffer,
+  io: { read(file: string): KnownHostsEntry[]; append(file: string, name: string, key: Buffer): void },
+): string | undefined {
+  const files = [policy.knownHostsFile, ...policy.globalKnownHostsFiles];
+  const entries: KnownHostsEntry[] = [];
+  for (const f of files) {
+    try {
+      entries.push(...io.read(f));
+    } catch (err) {
+      if (f === policy.knownHostsFile) return `cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    }
+  }
+  const type = keyTypeOfBlob(key);
+  const said = `${type} ${fingerprint(key)}`;
+  const where = files.length > 1 ? `${policy.knownHostsFile} (or ${policy.globalKnownHostsFiles.join(', ')})` : policy.knownHostsFile;
+  switch (verifyHostKey(entries, name, key)) {
+    case 'known':
+      return undefined;
+    case 'revoked':
+      return `host key for ${name} (${said}) is marked @revoked in ${where}; refusing to connect`;
+    case 'changed':
+      return `HOST KEY FOR ${name} HAS CHANGED: it is now ${said}, which does not match ${where}; refusing to connect (if the change is expected: ssh-keygen -R ${name} -f ${policy.knownHostsFile})`;
+    case 'unknown':
+      if (policy.strictHostKeyChecking === 'yes') {
+        return `host key for ${name} (${said}) is not in ${where} (strictHostKeyChecking: yes); if it is right, add to ${policy.knownHostsFile}: ${name} ${type} ${key.toString('base64')}`;
+      }
+      try {
+        io.append(policy.knownHostsFile, name, key);
+      } catch (err) {
+        if (policy.strictHostKeyChecking === 'accept-new') {
+          return `cannot add the host key for ${name} to ${policy.knownHostsFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+        }
+      }
+      return undefined;
+  }
 }

@@ -3,21 +3,25 @@ import fs from 'node:fs';
 import { ssh2 } from '../datapath/ssh/ssh2.js';
 import { publicBeside } from './keys.js';
 import type { SshRoute } from './route.js';
+import { asUser, type InvokingUser } from '../util/user.js';
 
 /** Key files on the way to the environment that need a passphrase, but for those the agent holds (`held`). */
-export function encryptedKeys(route: SshRoute, held: readonly Buffer[] = []): string[] {
+export function encryptedKeys(route: SshRoute, user: InvokingUser, held: readonly Buffer[] = []): string[] {
   const files = [...route.jumps, route.target].flatMap((h) => h.identityFiles);
-  return [...new Set(files)].filter((f) => {
-    try {
-      const parsed = ssh2.utils.parseKey(fs.readFileSync(f));
-      if (!(parsed instanceof Error && /encrypted/i.test(parsed.message))) return false;
-      // the agent signs for a key it holds: nobody need be asked
-      const pub = publicBeside(f);
-      return !(pub && held.some((h) => h.equals(pub)));
-    } catch {
-      return false;
-    }
-  });
+  // key files are read with the user's rights
+  return asUser(user, () =>
+    [...new Set(files)].filter((f) => {
+      try {
+        const parsed = ssh2.utils.parseKey(fs.readFileSync(f));
+        if (!(parsed instanceof Error && /encrypted/i.test(parsed.message))) return false;
+        // the agent signs for a key it holds: nobody need be asked
+        const pub = publicBeside(f);
+        return !(pub && held.some((h) => h.equals(pub)));
+      } catch {
+        return false;
+      }
+    }),
+  );
 }
 
 /** Asks on the controlling terminal with echo off; reads one line. */
@@ -45,10 +49,10 @@ export function promptHidden(question: string): string {
 }
 
 /** Prompts for each encrypted key; a wrong passphrase is asked again, up to three times. */
-export function askPassphrases(files: readonly string[]): Map<string, string> {
+export function askPassphrases(files: readonly string[], user: InvokingUser): Map<string, string> {
   const out = new Map<string, string>();
   for (const f of files) {
-    const key = fs.readFileSync(f);
+    const key = asUser(user, () => fs.readFileSync(f));
     for (let attempt = 0; attempt < 3; attempt++) {
       const pass = promptHidden(`Enter passphrase for key '${f}': `);
       if (!(ssh2.utils.parseKey(key, pass) instanceof Error)) {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { InvokingUser } from '../config/load.js';
+import { asUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig, StrictHostKeyChecking } from '../config/types.js';
 import { parseProxyJump, readSshConfigFiles, resolveSshHost } from './sshConfig.js';
 
@@ -14,6 +14,8 @@ export interface SshHop {
   readonly identityFiles: readonly string[];
   readonly identitiesOnly: boolean;
   readonly knownHostsFile: string;
+  /** GlobalKnownHostsFile, or OpenSSH's default: read after knownHostsFile, never written. */
+  readonly globalKnownHostsFiles: readonly string[];
   readonly strictHostKeyChecking: StrictHostKeyChecking;
   /** ssh_config's ServerAliveInterval/CountMax, when set: they decide when a hop counts as dead. */
   readonly keepalive: { readonly intervalSeconds: number; readonly countMax: number } | undefined;
@@ -26,6 +28,8 @@ export interface SshRoute {
 }
 
 const MAX_JUMPS = 10;
+/** OpenSSH's default GlobalKnownHostsFile. */
+const GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
 
 /**
  * Resolves an environment's host through ssh_config as ssh would, with the
@@ -35,7 +39,8 @@ const MAX_JUMPS = 10;
  * defaults to root (the tunnel needs it).
  */
 export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRoute {
-  const files = readSshConfigFiles(env.sshConfigFiles, user.home);
+  // ssh_config files and what they Include are read with the user's rights
+  const files = asUser(user, () => readSshConfigFiles(env.sshConfigFiles, user.home));
   const ctx = { home: user.home, localUser: user.name };
   const defaultKnownHosts = path.join(user.home, '.ssh/known_hosts');
 
@@ -54,6 +59,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
         o.userKnownHostsFile ??
         (isTarget ? env.knownHostsFile : defaultKnownHosts),
+      globalKnownHostsFiles: o.globalKnownHostsFiles ?? GLOBAL_KNOWN_HOSTS,
       strictHostKeyChecking:
         (isTarget && env.explicit.strictHostKeyChecking ? env.strictHostKeyChecking : undefined) ?? o.strictHostKeyChecking ?? env.strictHostKeyChecking,
       // cloudbridge's deadAfter, when set, wins for the target, as its other settings do

@@ -5,12 +5,13 @@ import type { AnyAuthMethod, Client, ConnectConfig } from 'ssh2';
 import { ssh2 } from '../datapath/ssh/ssh2.js';
 import { ReadRing } from '../datapath/ssh/readRing.js';
 import { UserError } from '../util/errors.js';
-import type { InvokingUser } from '../config/load.js';
+import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { findAgent } from './agent.js';
 import { defaultCiphers, type Cipher } from '../config/ciphers.js';
-import { appendKnownHost, hostKeyName, readKnownHosts, verifyHostKey } from './knownHosts.js';
-import { NamedKeysAgent, publicBeside } from './keys.js';
+import { appendKnownHost, checkHostKey, hostKeyName, readKnownHosts } from './knownHosts.js';
+import { NamedKeysAgent, publicBeside, UserAgent } from './keys.js';
+import { asUser } from '../util/user.js';
 import type { SshHop, SshRoute } from './route.js';
 
 export interface SshOptions {
@@ -65,21 +66,24 @@ function readIdentity(file: string, passphrase: string | undefined): Identity {
  * What to offer a hop, in order: the agent's keys (with IdentitiesOnly, only
  * those the identity files name), then each identity file's private key.
  */
-function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[]; tried: string[]; problems: string[] } {
+function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[]; tried: string[]; problems: string[]; agents: UserAgent[] } {
   const methods: AnyAuthMethod[] = [];
+  const agents: UserAgent[] = [];
   const tried: string[] = [];
   const problems: string[] = [];
   const agent = findAgent(opts.user, opts.agent);
-  const files = hop.identityFiles.length > 0 ? hop.identityFiles : defaultIdentities(opts.user.home);
-  const identities = files.map((f) => readIdentity(f, opts.passphrases?.get(f)));
+  // key files are the user's (or named in their config): read with their rights
+  const identities = asUser(opts.user, () => {
+    const files = hop.identityFiles.length > 0 ? hop.identityFiles : defaultIdentities(opts.user.home);
+    return files.map((f) => readIdentity(f, opts.passphrases?.get(f)));
+  });
   if (agent && fs.existsSync(agent)) {
     const named = identities.flatMap((i) => (i.public ? [i.public] : []));
-    if (!hop.identitiesOnly) {
-      methods.push({ type: 'agent', username: hop.user, agent });
-      tried.push('agent');
-    } else if (named.length > 0) {
-      methods.push({ type: 'agent', username: hop.user, agent: new NamedKeysAgent(agent, named) });
-      tried.push('agent (the named keys)');
+    const a = !hop.identitiesOnly ? new UserAgent(agent, opts.user) : named.length > 0 ? new NamedKeysAgent(agent, opts.user, named) : undefined;
+    if (a) {
+      agents.push(a);
+      methods.push({ type: 'agent', username: hop.user, agent: a });
+      tried.push(hop.identitiesOnly ? 'agent (the named keys)' : 'agent');
     }
   }
   for (const i of identities) {
@@ -91,7 +95,7 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
       problems.push(i.problem);
     }
   }
-  return { methods, tried, problems };
+  return { methods, tried, problems, agents };
 }
 
 /** One authenticated SSH connection to `hop`, over `sock` when a jump host carries it. */
@@ -101,25 +105,12 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
   let hostKeyProblem: string | undefined;
 
   const hostVerifier = (key: Buffer): boolean => {
-    if (hop.strictHostKeyChecking === 'no') return true;
-    const verdict = verifyHostKey(readKnownHosts(hop.knownHostsFile), keyName, key);
-    switch (verdict) {
-      case 'known':
-        return true;
-      case 'revoked':
-        hostKeyProblem = `host key for ${keyName} is marked @revoked in ${hop.knownHostsFile}`;
-        return false;
-      case 'changed':
-        hostKeyProblem = `HOST KEY FOR ${keyName} HAS CHANGED (does not match ${hop.knownHostsFile}); refusing to connect`;
-        return false;
-      case 'unknown':
-        if (hop.strictHostKeyChecking === 'accept-new') {
-          appendKnownHost(hop.knownHostsFile, keyName, key, opts.user);
-          return true;
-        }
-        hostKeyProblem = `host key for ${keyName} is not in ${hop.knownHostsFile} (strictHostKeyChecking: yes)`;
-        return false;
-    }
+    // known_hosts files are read and written with the user's rights: a link there leads only where they could go
+    hostKeyProblem = checkHostKey(hop, keyName, key, {
+      read: (f) => asUser(opts.user, () => readKnownHosts(f)),
+      append: (f, name, k) => asUser(opts.user, () => appendKnownHost(f, name, k)),
+    });
+    return hostKeyProblem === undefined;
   };
 
   const auth = authMethods(hop, opts);
@@ -156,7 +147,8 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       client.end();
       if (hostKeyProblem) return reject(new UserError(hostKeyProblem));
       if (err.level === 'client-authentication') {
-        const extra = auth.problems.length ? `; skipped ${auth.problems.join('; ')}` : '';
+        const problems = [...auth.problems, ...auth.agents.flatMap((a) => a.problem ?? [])];
+        const extra = problems.length ? `; skipped ${problems.join('; ')}` : '';
         return reject(new UserError(`authentication as ${hop.user} on ${where} failed (tried: ${auth.tried.join(', ')})${extra}`));
       }
       if (err.level === 'client-socket' || err.code) {
@@ -170,6 +162,10 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     client.once('ready', () => {
       settled = true;
       client.removeListener('error', fail);
+      // From here until the session keeper listens (after the remote steps), an error from the
+      // server (a reset, a keepalive timeout, a malformed packet) must not go unheard, which
+      // would make it an uncaught exception: it ends the connection, and whatever waits on it fails.
+      client.on('error', () => client.destroy());
       // Tunnelled packets are latency-sensitive: Nagle would hold one back for the peer's delayed ACK (~40 ms).
       client.setNoDelay(true);
       ring?.ready();

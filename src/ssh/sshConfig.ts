@@ -19,6 +19,8 @@ export interface SshHostOptions {
   readonly identitiesOnly?: boolean;
   readonly proxyJump?: string;
   readonly userKnownHostsFile?: string;
+  /** GlobalKnownHostsFile: one or more files, read after the user's. */
+  readonly globalKnownHostsFiles?: readonly string[];
   readonly strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
   readonly serverAliveInterval?: number;
   readonly serverAliveCountMax?: number;
@@ -212,6 +214,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   if (jump !== undefined) out.proxyJump = jump;
   const known = one('userknownhostsfile');
   if (known !== undefined) out.userKnownHostsFile = x(known);
+  const global = first.get('globalknownhostsfile');
+  if (global !== undefined) out.globalKnownHostsFiles = global.filter((f) => f.toLowerCase() !== 'none').map(x);
   if (strict !== undefined && YES_NO[strict.toLowerCase()]) out.strictHostKeyChecking = YES_NO[strict.toLowerCase()]!;
   if (alive !== undefined && /^\d+$/.test(alive)) out.serverAliveInterval = Number(alive);
   const aliveMax = one('serveralivecountmax');

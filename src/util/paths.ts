@@ -1,9 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { actingForAnotherUser } from './user.js';
 
-/** Runtime files live under one directory per environment, removed on disconnect. */
+/**
+ * Runtime files live under one directory per environment, removed on
+ * disconnect. $CLOUDBRIDGE_RUN_DIR moves it (the tests' own tree), except
+ * when root acts for a user who ran sudo: the journal there is replayed as
+ * root, so it stays where only root can write.
+ */
 export function runDir(): string {
-  return process.env['CLOUDBRIDGE_RUN_DIR'] ?? '/run/cloudbridge';
+  const moved = process.env['CLOUDBRIDGE_RUN_DIR'];
+  return moved && !actingForAnotherUser() ? moved : '/run/cloudbridge';
 }
 
 export function envRunDir(env: string): string {

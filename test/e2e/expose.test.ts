@@ -294,6 +294,28 @@ test.serial('a container whose labels make no sense is reported, not guessed at'
   t.regex(seen.value, /"http" is not a port/);
   t.regex((await cli(['status', 'cbx'])).stdout, /expose +odd: cloudbridge\.expose=http/);
   await run('docker', [...docker, 'rm', '-f', 'odd']);
+  // a remote container may not choose where root listens beyond loopback and unprivileged ports
+  const squat = await run('docker', [
+    ...docker,
+    'run',
+    '-d',
+    '--name',
+    'squat',
+    '--network',
+    'cbxnet',
+    '-l',
+    'cloudbridge.expose=80',
+    '-l',
+    'cloudbridge.expose.local=0.0.0.0:18090',
+    'cbx/busybox',
+    'sleep',
+    '60',
+  ]);
+  t.is(squat.exitCode, 0, squat.stderr);
+  const refusedLabel = await until('problem', async () => (await status()).exposeProblems['squat'], 2000);
+  t.regex(refusedLabel.value, /0\.0\.0\.0:18090: labels may listen on loopback addresses only \(allow more with docker\.exposeAddresses\)/);
+  t.false((await status()).forwards.some((f) => f.listen.includes('18090')));
+  await run('docker', [...docker, 'rm', '-f', 'squat']);
 });
 
 test.serial('disconnect closes every listener and leaves nothing behind', async (t) => {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test from 'ava';
-import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions as sshdSessionsOf, variantConfig, type Lab } from './helpers.js';
+import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions as sshdSessionsOf, sudoEnv, userCopy, variantConfig, type Lab } from './helpers.js';
 import { EchoClient, download, makeBlob, startBlobServer } from './transfer.js';
 
 let lab: Lab;
@@ -201,14 +201,21 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
   t.is((await status()).state, 'up');
   t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
 
-  // --control-user hands the socket to the user who ran sudo, and to no one else
-  const up = await cli(['connect', 'cbf', '--config', lab.config, '--control-user'], { SUDO_USER: 'nobody', SUDO_UID: '65534', SUDO_GID: '65534' });
+  // --control-user hands the socket to the user who ran sudo, and to no one else. Acting for
+  // nobody, cloudbridge uses nobody's copy of the config and key (the lab's are root's), and
+  // its runtime files stay in /run/cloudbridge whatever CLOUDBRIDGE_RUN_DIR says.
+  const nobody = { name: 'nobody', uid: 65534, gid: 65534 };
+  const config = userCopy(lab, `${lab.dir}-nobody`, nobody);
+  const up = await cli(['connect', 'cbf', '--config', config, '--control-user'], sudoEnv(nobody));
   t.is(up.exitCode, 0, up.stderr);
-  t.is(fs.statSync(`${RUN_DIR}/cbf/control.sock`).uid, 65534);
-  t.is(fs.statSync(`${RUN_DIR}/cbf/control.sock`).mode & 0o777, 0o600);
-  const mine = await asNobody(['status', 'cbf', '--json']);
+  t.false(fs.existsSync(`${RUN_DIR}/cbf`));
+  t.is(fs.statSync('/run/cloudbridge/cbf/control.sock').uid, 65534);
+  t.is(fs.statSync('/run/cloudbridge/cbf/control.sock').mode & 0o777, 0o600);
+  const mine = await run('runuser', ['-u', 'nobody', '--', process.execPath, `${process.cwd()}/dist/src/cli/main.js`, 'status', 'cbf', '--json']);
   t.is(mine.exitCode, 0, mine.stderr);
-  t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
+  t.is((await cli(['disconnect', 'cbf', '--config', config], sudoEnv(nobody))).exitCode, 0);
+  t.false(fs.existsSync('/run/cloudbridge/cbf'));
+  fs.rmSync(`${lab.dir}-nobody`, { recursive: true, force: true });
   t.deepEqual(await leftovers(lab), []);
 });
 

@@ -134,3 +134,27 @@ export function variantConfig(lab: Lab, file: string, replace: [string | RegExp,
   fs.writeFileSync(out, text);
   return out;
 }
+
+/** What `sudo` sets for a user; the CLI run with it acts for that user. */
+export function sudoEnv(user: { name: string; uid: number; gid: number }): Record<string, string> {
+  return { SUDO_USER: user.name, SUDO_UID: String(user.uid), SUDO_GID: String(user.gid) };
+}
+
+/**
+ * The lab's config, key and known_hosts copied into `dir`, owned by `user`
+ * (cloudbridge reads what a user's config names with that user's rights, so
+ * the lab's root-only files are not theirs to use). Returns the config path.
+ */
+export function userCopy(lab: Lab, dir: string, user: { uid: number; gid: number }, replace: [string | RegExp, string][] = []): string {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  let text = fs
+    .readFileSync(lab.config, 'utf8')
+    .replaceAll(`${lab.dir}/id_ed25519`, `${dir}/id_ed25519`)
+    .replaceAll(`${lab.dir}/known_hosts`, `${dir}/known_hosts`);
+  for (const [from, to] of replace) text = text.replace(from, to);
+  fs.writeFileSync(path.join(dir, 'config.yaml'), text, { mode: 0o600 });
+  fs.copyFileSync(`${lab.dir}/id_ed25519`, `${dir}/id_ed25519`);
+  fs.copyFileSync(`${lab.dir}/known_hosts`, `${dir}/known_hosts`);
+  for (const f of ['', 'config.yaml', 'id_ed25519', 'known_hosts']) fs.chownSync(path.join(dir, f), user.uid, user.gid);
+  return path.join(dir, 'config.yaml');
+}

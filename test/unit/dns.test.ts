@@ -98,3 +98,29 @@ test('the forwarder sends split domains to the remote side, answers the containe
     remote.close();
   }
 });
+
+test('a remote resolver that answers junk gets SERVFAIL passed on, never an exception or its bytes', async (t) => {
+  const junk = [Buffer.alloc(0), Buffer.from([1]), Buffer.alloc(11, 0xff), Buffer.from('not dns at all, but long enough'), Buffer.alloc(600, 7)];
+  for (const body of junk) {
+    const srv = net.createServer((s) => {
+      s.once('data', () => {
+        const framed = Buffer.alloc(2 + body.length);
+        framed.writeUInt16BE(body.length, 0);
+        body.copy(framed, 2);
+        s.end(framed);
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const fwd = new DnsForwarder({
+      domains: ['vpc.internal'],
+      remoteServers: () => ['10.0.0.53'],
+      dialRemote: () => Promise.resolve(net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1')),
+      upstream: [],
+      zone: undefined,
+    });
+    const r = await fwd.resolve(query(9, 'db.vpc.internal'), 'udp');
+    t.is(r!.response[3]! & 0x0f, 2, `SERVFAIL for ${body.length} bytes of junk`);
+    t.is(r!.response.readUInt16BE(0), 9);
+    srv.close();
+  }
+});

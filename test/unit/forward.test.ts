@@ -49,7 +49,7 @@ test('a stream forward carries both ways, refuses beyond maxConnections and what
   const l = await listenStream(fwd({ kind: 'inet', host: '127.0.0.1', port: 0 }, { kind: 'inet', host: '127.0.0.1', port: echo.port }, 1), {
     dial: dialLocal,
     admits: () => allowed,
-    owner: { uid: process.getuid!(), gid: process.getgid!() },
+    owner: { name: os.userInfo().username, uid: process.getuid!(), gid: process.getgid!(), home: os.homedir() },
     tls: undefined,
     traffic,
   });
@@ -83,7 +83,7 @@ test('a client done sending (shutdown, as docker attach and nc -N do) still gets
   const l = await listenStream(fwd({ kind: 'inet', host: '127.0.0.1', port: 0 }, { kind: 'inet', host: '127.0.0.1', port: counter.port }), {
     dial: dialLocal,
     admits: () => true,
-    owner: { uid: process.getuid!(), gid: process.getgid!() },
+    owner: { name: os.userInfo().username, uid: process.getuid!(), gid: process.getgid!(), home: os.homedir() },
     tls: undefined,
     traffic: { active: 0, chunks: 0 },
   });
@@ -112,7 +112,7 @@ test('a unix socket forward belongs to its owner, mode 0600, and is removed on c
   const l = await listenStream(fwd({ kind: 'unix', path: sock }, { kind: 'inet', host: '127.0.0.1', port: echo.port }), {
     dial: dialLocal,
     admits: () => true,
-    owner: { uid: process.getuid!(), gid: process.getgid!() },
+    owner: { name: os.userInfo().username, uid: process.getuid!(), gid: process.getgid!(), home: os.homedir() },
     tls: undefined,
     traffic: { active: 0, chunks: 0 },
   });

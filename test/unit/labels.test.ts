@@ -2,7 +2,9 @@ import test from 'ava';
 import { containerFacts, exposeForwards } from '../../src/docker/labels.js';
 
 test('labels: ports, local addresses and TLS', (t) => {
-  const one = exposeForwards({ 'cloudbridge.expose': '80' }, '172.18.0.2');
+  // where the config lets labels listen anywhere (the default policy is the test below)
+  const open = { addresses: ['0.0.0.0'], lowPorts: true };
+  const one = exposeForwards({ 'cloudbridge.expose': '80' }, '172.18.0.2', open);
   t.deepEqual(one, [
     {
       name: '127.0.0.1:80',
@@ -17,6 +19,7 @@ test('labels: ports, local addresses and TLS', (t) => {
   const two = exposeForwards(
     { 'cloudbridge.expose': '80, 443', 'cloudbridge.expose.local': '8080,0.0.0.0:8443', 'cloudbridge.expose.tls': 'true' },
     '10.0.0.5',
+    open,
   );
   t.true(Array.isArray(two));
   t.deepEqual(
@@ -38,19 +41,50 @@ test('labels: what is wrong is said, not guessed', (t) => {
 
 test('container facts from the list and the inspect answers alike', (t) => {
   const listed = containerFacts({
-    Id: 'abc',
+    Id: 'abcabcabcabc',
     Names: ['/web'],
     Labels: { a: '1' },
     NetworkSettings: { Networks: { n: { IPAddress: '' }, m: { IPAddress: '10.1.0.2' } } },
   });
-  t.deepEqual(listed, { id: 'abc', name: 'web', labels: { a: '1' }, address: '10.1.0.2' });
+  t.deepEqual(listed, { id: 'abcabcabcabc', name: 'web', labels: { a: '1' }, address: '10.1.0.2' });
   const inspected = containerFacts({
-    Id: 'def',
+    Id: 'defdefdefdef',
     Name: '/db',
     Config: { Labels: { b: '2' } },
     HostConfig: { NetworkMode: 'host' },
     NetworkSettings: { Networks: { host: {} } },
   });
-  t.deepEqual(inspected, { id: 'def', name: 'db', labels: { b: '2' }, address: '127.0.0.1' });
-  t.is(containerFacts({ Id: '0123456789abcdef', NetworkSettings: { Networks: { none: { IPAddress: '' } } } }).address, undefined);
+  t.deepEqual(inspected, { id: 'defdefdefdef', name: 'db', labels: { b: '2' }, address: '127.0.0.1' });
+  t.is(containerFacts({ Id: '0123456789abcdef', NetworkSettings: { Networks: { none: { IPAddress: '' } } } })?.address, undefined);
+});
+
+test('container facts from a daemon that sends junk: refused or cleaned, never thrown', (t) => {
+  for (const junk of [null, 7, 'x', [], {}, { Id: 7 }, { Id: 'not-hex' }, { Id: '../../etc' }, { Id: 'abcabcabcabc'.repeat(6) }]) {
+    t.is(containerFacts(junk), undefined, JSON.stringify(junk));
+  }
+  t.deepEqual(
+    containerFacts({
+      Id: 'abcabcabcabc',
+      Names: [5],
+      Name: { x: 1 },
+      Labels: { ok: 'y', bad: 3, worse: { a: 1 } },
+      NetworkSettings: { Networks: { n: 'x', m: { IPAddress: 9 } } },
+      HostConfig: 1,
+    }),
+    { id: 'abcabcabcabc', name: 'abcabcabcabc', labels: { ok: 'y' }, address: undefined },
+  );
+});
+
+test('labels choose only loopback addresses and ports from 1024, unless the config allows more', (t) => {
+  const labels = (local: string) => ({ 'cloudbridge.expose': '80', 'cloudbridge.expose.local': local });
+  t.regex(exposeForwards(labels('0.0.0.0:8443'), '10.0.0.2') as string, /0\.0\.0\.0:8443: labels may listen on loopback addresses only/);
+  t.regex(exposeForwards(labels('127.0.0.1:443'), '10.0.0.2') as string, /127\.0\.0\.1:443: labels may listen on ports from 1024 only/);
+  t.regex(
+    exposeForwards({ 'cloudbridge.expose': '80' }, '10.0.0.2') as string,
+    /127\.0\.0\.1:80: labels may listen on ports from 1024 only/,
+    'the default local port is the container port',
+  );
+  t.true(Array.isArray(exposeForwards(labels('127.0.0.5:8080'), '10.0.0.2')));
+  t.true(Array.isArray(exposeForwards(labels('0.0.0.0:8443'), '10.0.0.2', { addresses: ['0.0.0.0'], lowPorts: false })));
+  t.true(Array.isArray(exposeForwards(labels('127.0.0.1:443'), '10.0.0.2', { addresses: [], lowPorts: true })));
 });

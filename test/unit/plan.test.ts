@@ -1,7 +1,7 @@
 import test from 'ava';
 import { parseConfigText, findEnvironment } from '../../src/config/load.js';
 import { runGrouped, StepJournal, type Executor } from '../../src/plan/apply.js';
-import { planLocal, planRemote } from '../../src/plan/plan.js';
+import { lowestFreeTun, planLocal, planRemote } from '../../src/plan/plan.js';
 import { describeAction, type Action, type Step } from '../../src/plan/steps.js';
 
 const env = findEnvironment(
@@ -124,4 +124,12 @@ test('journal: undo keeps going past failures and reports them', async (t) => {
   t.is(errors.length, 1);
   t.regex(errors[0]!, /^local: route-del 172\.31\.0\.0\/16 dev cb-stg: boom/);
   t.true(ran.includes('local: addr-del 10.9.0.1 peer 10.9.0.2 dev cb-stg'));
+});
+
+test('the lowest free tun unit, in one pass over what the server lists (however much that is)', (t) => {
+  t.is(lowestFreeTun(['lo', 'eth0']), 0);
+  t.is(lowestFreeTun(['tun0', 'tun2', 'tun1', 'tun10']), 3);
+  t.is(lowestFreeTun(['tun01', 'tun0x', 'xtun0']), 0, 'only tunN names count');
+  const many = Array.from({ length: 200_000 }, (_, i) => `tun${i}`);
+  t.is(lowestFreeTun(many), 65_536, 'a list past any real host is cut');
 });

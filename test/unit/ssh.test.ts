@@ -1,7 +1,16 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import test from 'ava';
 import { batchScript, parseBatchOutput } from '../../src/ssh/exec.js';
-import { hostKeyName, hostMatches, keyTypeOfBlob, parseKnownHosts, verifyHostKey } from '../../src/ssh/knownHosts.js';
+import {
+  checkHostKey,
+  fingerprint,
+  hostKeyName,
+  hostMatches,
+  keyTypeOfBlob,
+  parseKnownHosts,
+  verifyHostKey,
+  type KnownHostsEntry,
+} from '../../src/ssh/knownHosts.js';
 import { shellJoin, shellQuote } from '../../src/util/quote.js';
 
 function blob(type: string, body: string): Buffer {
@@ -82,3 +91,56 @@ test('host key verdicts: known, changed, unknown, revoked', (t) => {
   t.is(verifyHostKey(entries, 'newhost', keyA), 'unknown');
   t.is(verifyHostKey(entries, 'other', keyA), 'unknown');
 });
+
+test('host keys as OpenSSH decides: revoked and changed are refused under every setting, with the fingerprint and the fix', (t) => {
+  const files: Record<string, string> = {
+    '/u/known_hosts': `h ssh-ed25519 ${keyA.toString('base64')}\n@revoked * ssh-ed25519 ${keyB.toString('base64')}\n`,
+    '/etc/ssh/ssh_known_hosts': `global ssh-ed25519 ${keyA.toString('base64')}\n`,
+  };
+  const added: string[] = [];
+  const io = {
+    read: (f: string): KnownHostsEntry[] => (f in files ? parseKnownHosts(files[f]!) : []),
+    append: (f: string, name: string, key: Buffer): void => void added.push(`${f} ${name} ${keyTypeOfBlob(key)}`),
+  };
+  const policy = (strict: 'yes' | 'accept-new' | 'no') => ({
+    knownHostsFile: '/u/known_hosts',
+    globalKnownHostsFiles: ['/etc/ssh/ssh_known_hosts'],
+    strictHostKeyChecking: strict,
+  });
+  const keyC = blob('ssh-ed25519', 'C'.repeat(32));
+  t.is(fingerprint(keyA), `SHA256:${require_sha256(keyA)}`);
+  for (const strict of ['yes', 'accept-new', 'no'] as const) {
+    t.is(checkHostKey(policy(strict), 'h', keyA, io), undefined, `${strict}: known`);
+    t.is(checkHostKey(policy(strict), 'global', keyA, io), undefined, `${strict}: known from the global file`);
+    t.regex(
+      checkHostKey(policy(strict), 'other', keyB, io)!,
+      /^host key for other \(ssh-ed25519 SHA256:\S+\) is marked @revoked in \/u\/known_hosts/,
+      `${strict}: revoked`,
+    );
+    t.is(
+      checkHostKey(policy(strict), 'h', keyC, io),
+      `HOST KEY FOR h HAS CHANGED: it is now ssh-ed25519 ${fingerprint(keyC)}, which does not match /u/known_hosts (or /etc/ssh/ssh_known_hosts); refusing to connect (if the change is expected: ssh-keygen -R h -f /u/known_hosts)`,
+      `${strict}: changed`,
+    );
+  }
+  t.is(
+    checkHostKey(policy('yes'), 'new', keyC, io),
+    `host key for new (ssh-ed25519 ${fingerprint(keyC)}) is not in /u/known_hosts (or /etc/ssh/ssh_known_hosts) (strictHostKeyChecking: yes); if it is right, add to /u/known_hosts: new ssh-ed25519 ${keyC.toString('base64')}`,
+  );
+  t.deepEqual(added, []);
+  t.is(checkHostKey(policy('accept-new'), 'new', keyC, io), undefined);
+  t.is(checkHostKey(policy('no'), 'new2', keyC, io), undefined);
+  t.deepEqual(added, ['/u/known_hosts new ssh-ed25519', '/u/known_hosts new2 ssh-ed25519']);
+  const failing = {
+    ...io,
+    append: () => {
+      throw Object.assign(new Error('denied'), { code: 'EACCES' });
+    },
+  };
+  t.is(checkHostKey(policy('accept-new'), 'new', keyC, failing), 'cannot add the host key for new to /u/known_hosts: EACCES');
+  t.is(checkHostKey(policy('no'), 'new', keyC, failing), undefined, 'no: not being able to add it is no reason to refuse');
+});
+
+function require_sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('base64').replace(/=+$/, '');
+}

@@ -191,6 +191,7 @@ test('ProxyJump values: user@host:port lists and none', (t) => {
 
 test('route: chains of jumps in order, cloudbridge settings win for the target', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshcfg-'));
+  fs.chmodSync(dir, 0o755); // ssh_config is read with the (made-up) invoking user's rights
   const cfg = path.join(dir, 'ssh_config');
   fs.writeFileSync(
     cfg,

@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { asUser, type InvokingUser } from '../util/user.js';
+
+/**
+ * A unix socket at a path the user chose (a forward's `listen`), made
+ * without root ever acting on what the user controls:
+ * - in a directory of the user's (not writable by others) it is made with
+ *   the user's rights, so the kernel checks every step as for them and the
+ *   socket is theirs;
+ * - in a directory that is root's all the way up (owned by root, writable by
+ *   no one else) root makes it and gives it to the user, with nobody able to
+ *   swap the path in between;
+ * - anywhere else (/tmp, another user's directory) it is refused.
+ * What is there already is never removed unless it is a socket nobody
+ * answers on (left by a dead process).
+ */
+export type UnixBinder = 'user' | 'root';
+
+/** Who makes the socket, and where: root binds the resolved path, in which nothing is the user's to swap. */
+export interface UnixPlan {
+  readonly binder: UnixBinder;
+  readonly path: string;
+}
+
+/** Who may make the socket at `p`, or an Error naming the path and why not. */
+export function unixPlan(p: string, user: InvokingUser): UnixPlan {
+  const dir = path.dirname(path.resolve(p));
+  let real: string;
+  try {
+    real = fs.realpathSync(dir);
+  } catch (err) {
+    throw new Error(`${p}: its directory ${dir} cannot be used (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+  }
+  const st = fs.statSync(real);
+  if (st.uid === user.uid && user.uid !== 0 && !(st.mode & 0o002)) return { binder: 'user', path: p };
+  const refuse = (): Error =>
+    new Error(`${p}: refusing to make a socket in ${dir}: it must be ${user.uid === 0 ? '' : `${user.name}'s or `}root's and writable by no one else`);
+  if (st.uid !== 0 || st.mode & 0o022) throw refuse();
+  // up to /, nobody but root may swap a step: a shared sticky directory (/tmp) only above a root-owned one
+  for (let child = real, d = path.dirname(real); child !== d; child = d, d = path.dirname(d)) {
+    const s = fs.statSync(d);
+    if (s.uid !== 0 || (s.mode & 0o022 && !(s.mode & 0o1000 && fs.statSync(child).uid === 0))) throw refuse();
+  }
+  return { binder: 'root', path: path.join(real, path.basename(p)) };
+}
+
+/** Whether something answers on the unix socket at `p`. */
+function answers(p: string, binder: UnixBinder, user: InvokingUser): Promise<boolean> {
+  return new Promise((resolve) => {
+    const connect = (): net.Socket => net.connect(p);
+    const s = binder === 'user' ? asUser(user, connect) : connect();
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Clears the way for `plan` (asked for as `asked`): nothing there, or a dead socket removed; else an Error naming the path. */
+export async function clearUnixPath(asked: string, plan: UnixPlan, user: InvokingUser): Promise<void> {
+  const { binder, path: p } = plan;
+  const as = <T>(fn: () => T extends PromiseLike<unknown> ? never : T): T => (binder === 'user' ? asUser(user, fn) : fn());
+  const st = as(() => fs.lstatSync(p, { throwIfNoEntry: false }));
+  if (!st) return;
+  if (!st.isSocket()) throw new Error(`${asked} exists and is not a socket; refusing to replace it`);
+  if (await answers(p, binder, user)) throw new Error(`${asked}: something answers on that socket already`);
+  as(() => fs.rmSync(p));
+}
+
+/** Runs `listen` (which binds synchronously) as the binder. */
+export function bindUnix(plan: UnixPlan, user: InvokingUser, listen: () => void): void {
+  if (plan.binder === 'user') asUser(user, listen);
+  else listen();
+}
+
+/** After listening: the socket is the user's (made by root: handed over without following links). */
+export function ownUnix(plan: UnixPlan, user: InvokingUser): void {
+  if (plan.binder === 'root') fs.lchownSync(plan.path, user.uid, user.gid);
+}
+
+/** Removes the socket on close, as whoever made it. */
+export function removeUnix(plan: UnixPlan, user: InvokingUser): void {
+  const rm = (): void => fs.rmSync(plan.path, { force: true });
+  if (plan.binder === 'user') asUser(user, rm);
+  else rm();
+}

@@ -1,0 +1,120 @@
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { UserError } from './errors.js';
+
+/**
+ * Who cloudbridge acts for, and acting with their rights.
+ *
+ * cloudbridge runs as root for a user who ran sudo. The rule (README,
+ * "Security notes"): what lives in that user's home or comes from their
+ * config is read, created and written with the user's rights, never root's.
+ * `asUser` is how: it switches the process's effective uid, gid and groups
+ * to the user's for a synchronous piece of work, as OpenSSH's
+ * temporarily_use_uid does, so the kernel checks every path (symlinks
+ * included) as it would for the user, and what is created is theirs.
+ */
+
+/** The user who ran the command, looking through sudo. */
+export interface InvokingUser {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+interface Passwd {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+/**
+ * A user as the system's user database knows them (getpwnam: files, LDAP,
+ * SSSD, Directory Services), by name or uid; undefined when it does not.
+ */
+export function lookupUser(nameOrUid: string, platform: NodeJS.Platform = process.platform): Passwd | undefined {
+  try {
+    if (platform === 'darwin') {
+      const key = /^\d+$/.test(nameOrUid) ? 'uid' : 'name';
+      const out = execFileSync('dscacheutil', ['-q', 'user', '-a', key, nameOrUid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const field = (k: string): string | undefined => new RegExp(`^${k}: (.*)$`, 'm').exec(out)?.[1];
+      const [name, uid, gid, home] = [field('name'), field('uid'), field('gid'), field('dir')];
+      return name && uid && gid && home ? { name, uid: Number(uid), gid: Number(gid), home } : undefined;
+    }
+    const line = execFileSync('getent', ['passwd', nameOrUid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!;
+    const f = line.split(':');
+    if (f.length < 7 || !/^\d+$/.test(f[2]!) || !/^\d+$/.test(f[3]!)) return undefined;
+    return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+  } catch {
+    return undefined; // not found (getent exits 2), or no such tool
+  }
+}
+
+let cached: { key: string; user: InvokingUser } | undefined;
+
+/**
+ * The invoking user: under sudo, SUDO_USER (or SUDO_UID) as the user
+ * database has them, and a clear error when it has not (never root in
+ * their place); otherwise whoever runs this.
+ */
+export function invokingUser(env: NodeJS.ProcessEnv = process.env): InvokingUser {
+  const sudoUid = env['SUDO_UID'];
+  const sudoUser = env['SUDO_USER'];
+  const key = `${sudoUser ?? ''}:${sudoUid ?? ''}:${env['HOME'] ?? ''}`;
+  if (cached?.key === key) return cached.user;
+  let user: InvokingUser;
+  if (sudoUid !== undefined || sudoUser !== undefined) {
+    const who = sudoUser ?? sudoUid!;
+    const found = lookupUser(who);
+    if (!found) throw new UserError(`cannot find ${who}, who ran sudo, in the user database (getent passwd ${who}); refusing to act for them as root`);
+    if (sudoUid !== undefined && /^\d+$/.test(sudoUid) && Number(sudoUid) !== found.uid) {
+      throw new UserError(`SUDO_USER ${found.name} has uid ${found.uid}, but SUDO_UID says ${sudoUid}; refusing to guess who ran sudo`);
+    }
+    user = found;
+  } else {
+    const info = os.userInfo();
+    user = { name: info.username, uid: info.uid, gid: info.gid, home: env['HOME'] ?? info.homedir };
+  }
+  cached = { key, user };
+  return user;
+}
+
+/**
+ * True when root acts for another user who ran sudo: then nothing that user
+ * could set (environment variables that move root's files) is honoured.
+ */
+export function actingForAnotherUser(env: NodeJS.ProcessEnv = process.env): boolean {
+  const uid = env['SUDO_UID'];
+  return process.geteuid?.() === 0 && uid !== undefined && uid !== '0';
+}
+
+/**
+ * Runs `fn` with `user`'s effective uid, gid and supplementary groups, and
+ * switches back. Only synchronous work belongs here: the switch is
+ * process-wide, so nothing may wait in between. Not root, or acting for
+ * root: just runs `fn`.
+ */
+export function asUser<T>(
+  user: { readonly name: string; readonly uid: number; readonly gid: number },
+  fn: () => T extends PromiseLike<unknown> ? never : T,
+): T {
+  if (process.geteuid?.() !== 0 || user.uid === 0) return fn();
+  const groups = process.getgroups!();
+  const egid = process.getegid!();
+  try {
+    // in Node since 0.9, missing from @types/node 20
+    (process as NodeJS.Process & { initgroups(user: string, extraGroup: number): void }).initgroups(user.name, user.gid);
+  } catch {
+    process.setgroups!([user.gid]); // not in the group database: the primary group only
+  }
+  process.setegid!(user.gid);
+  process.seteuid!(user.uid);
+  try {
+    return fn();
+  } finally {
+    process.seteuid!(0);
+    process.setegid!(egid);
+    process.setgroups!(groups);
+  }
+}
