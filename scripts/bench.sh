@@ -131,6 +131,20 @@ for mtu in "${mtus[@]}"; do
     extra+=("{\"round\":$round,\"dockerPsMs\":{\"tunnel\":$via_tunnel,\"ownSocket\":$via_own,\"sshUrl\":$via_ssh}}")
   fi
   cb disconnect $lab >/dev/null 2>&1
+  if [ "$mtu" = "${mtus[-1]}" ]; then
+    # the same tunnel under an allow-list of 10,000 rules (the one iperf needs last, so a
+    # new flow walks them all): one stream each way, against the row without one above
+    node -e 'const [cfg, out, net] = process.argv.slice(1); const fs = require("fs");
+      const rules = Array.from({ length: 10000 }, (_, i) => `      - 10.${30 + (i >> 16)}.${(i >> 8) & 255}.${i & 255} tcp 80`);
+      fs.writeFileSync(out, fs.readFileSync(cfg, "utf8").replace(/(\n    nat: true\n)/, `$1    allow:\n${rules.join("\n")}\n      - ${net}.1.2 tcp 5201\n`));' \
+      "$cfg" "$dir/bench-allow.yaml" "$net"
+    cb_quiet connect $lab --config "$dir/bench-allow.yaml"
+    aup=$(iperf $net.1.2 $net.1.2:5201 "")
+    adown=$(iperf $net.1.2 $net.1.2:5201 "-R")
+    cb_quiet disconnect $lab
+    printf '%-24s %8s %8s\n' "cloudbridge allow 10k" "$aup" "$adown"
+    rows+=("{\"round\":$round,\"name\":\"cloudbridge allow 10k\",\"upMBps\":$aup,\"downMBps\":$adown}")
+  fi
 
   # ssh -w at the same MTU, same cipher, addresses set by hand as the seed recipe does
   t0=$(ms_now)
@@ -225,6 +239,9 @@ for (const r of rows.filter((x) => x.name.startsWith('cloudbridge'))) {
       ` connect ${f(r.connectMs, other.connectMs)}x`);
   }
 }
+const allow = by('cloudbridge allow 10k');
+const plain = rows.find((r) => r.name === `cloudbridge mtu ${allow ? [...new Set(all.filter((x) => x.name.startsWith('cloudbridge mtu')).map((x) => x.name))].pop().split(' ').pop() : ''}`);
+if (allow && plain) console.log(`  allow-list of 10,000 rules / none (${plain.name}), one stream: up ${f(allow.upMBps, plain.upMBps)}x down ${f(allow.downMBps, plain.downMBps)}x`);
 const dps = extra.filter((e) => e.dockerPsMs && e.linkRttMs === undefined).map((e) => e.dockerPsMs);
 const d = dps.length ? Object.fromEntries(['tunnel', 'ownSocket', 'sshUrl'].map((k) => [k, median(dps.map((x) => x[k]))])) : undefined;
 if (d) console.log(`  docker ps, median of the rounds' medians: through the tunnel ${d.tunnel} ms, own socket ${d.ownSocket} ms, DOCKER_HOST=ssh:// ${d.sshUrl} ms`);

@@ -275,7 +275,7 @@ size_t outlet_send(outlet_t *o, const uint8_t *arena, const uint32_t *lengths, s
     out[5] = MSG_CHANNEL_DATA;
     put32(out + 6, (uint32_t)o->ctl[OCTL_RECIPIENT]);
     put32(out + 10, len);
-    memcpy(out + CD_HEADER, pkt, len);
+    if (len > 0) memcpy(out + CD_HEADER, pkt, len); /* an empty packet may come with no arena at all */
     if (o->pad_at + pad > sizeof o->pad) {
       if (RAND_bytes(o->pad, sizeof o->pad) != 1) break;
       o->pad_at = 0;

@@ -35,7 +35,7 @@ export function formatStatus(list: readonly Status[]): string {
           : []),
         ...(s.allow
           ? [
-              `  allow   ${s.stats.refused} refused (${s.refusedUnlisted} to unlisted destinations)`,
+              `  allow   ${s.stats.refused} refused (${s.refusedUnlisted} to unlisted destinations, ${s.refusedUnsolicited} unsolicited from the far side); ${s.flows?.size ?? 0} flows of at most ${s.flows?.capacity ?? 0}`,
               ...s.allow.map(
                 (a) =>
                   `    ${a.rule.padEnd(28)} ${String(a.hits).padStart(8)} hits ${String(a.drops).padStart(6)} drops${a.addresses.length && a.addresses[0] !== a.rule ? `  ${a.addresses.join(', ')}` : ''}${a.note?.startsWith('not') ? `  (${a.note})` : ''}`,

@@ -116,7 +116,7 @@ export async function runForeground(
   await controller.up();
   report({ ready: true, status: controller.status() });
   ready = true;
-  if (args.notify) notifyDone();
+  if (args.notify) await notifyDone();
   else progress(`${env.name}: up (Ctrl-C to disconnect)`);
   const reason = await controller.done;
   process.stderr.write(`${env.name}: down (${reason})\n`);

@@ -19,9 +19,18 @@ export function notify(msg: ControllerMessage): void {
   process.stdout.write(`${JSON.stringify(msg)}\n`);
 }
 
-/** Controller side: ready was sent, the waiting `connect` reads until EOF. */
-export function notifyDone(): void {
-  fs.closeSync(1);
+/**
+ * Controller side: ready was sent; once all of it is written (a pipe takes
+ * 64 KiB at a time, and a status with a long allow-list is more), stdout is
+ * closed: the waiting `connect` reads until EOF.
+ */
+export function notifyDone(): Promise<void> {
+  return new Promise((resolve) =>
+    process.stdout.write('', () => {
+      fs.closeSync(1);
+      resolve();
+    }),
+  );
 }
 
 /** Controller side: the passphrases sent down fd 3 (none when it says nothing readable). */

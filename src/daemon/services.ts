@@ -39,6 +39,10 @@ export interface ServicesStatus {
   readonly allow: readonly AllowStatus[] | null;
   /** Refused packets and connections that matched no rule's destination. */
   readonly refusedUnlisted: number;
+  /** Inbound packets refused for belonging to no flow this side started (the allow-list is stateful). */
+  readonly refusedUnsolicited: number;
+  /** The allow-list's flow table: flows kept, and the most it keeps (the least recently used go first). */
+  readonly flows: { readonly size: number; readonly capacity: number } | null;
   readonly forwards: readonly ForwardStatus[];
   readonly socks: readonly { readonly listen: string; readonly stats: ListenerStats }[];
   /** docker.expose: labels: containers whose labels could not be honoured, and why. */
@@ -123,7 +127,11 @@ export class Services {
   /** Local listeners and DNS, before any session: a taken port fails connect before SSH is tried. */
   async start(): Promise<void> {
     const { env, progress } = this.deps;
-    if (env.allow.length) progress(`datapath: only ${this.allow.rules.map((r) => `"${r.text}"`).join(', ')} allowed through`);
+    if (env.allow.length) {
+      const named = this.allow.rules.slice(0, 5).map((r) => `"${r.text}"`);
+      const more = this.allow.rules.length - named.length;
+      progress(`datapath: only ${named.join(', ')}${more > 0 ? ` and ${more} more rules` : ''} allowed through`);
+    }
     for (const f of env.forwards) {
       await this.forwards.add(f, 'config').catch((err: Error) => {
         throw new UserError(`${env.source}: environments.${env.name}.forwards: ${err.message}`);
@@ -249,6 +257,8 @@ export class Services {
               };
             }),
       refusedUnlisted: this.allow.unlisted,
+      refusedUnsolicited: this.allow.unsolicited,
+      flows: this.allow.rules.length === 0 ? null : { size: this.allow.flows.size, capacity: this.allow.flows.capacity },
       forwards: this.forwards.status(),
       socks: this.socks.map((x) => ({ listen: x.listen, stats: { ...x.listener.stats } })),
       exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),

@@ -1,5 +1,6 @@
 import { protoNumber, type AllowRule } from '../config/allow.js';
 import { maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import { FlowTable } from './conntrack.js';
 import { AF_INET, FRAME_HEADER } from './packet.js';
 
 interface Entry {
@@ -25,21 +26,35 @@ export const REFUSED = -1;
 /** ICMP errors about flows in either direction: carried, not counted. */
 export const PASSED = -2;
 
+const u32 = (b: Uint8Array, p: number): number => ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+const u16 = (b: Uint8Array, p: number): number => (b[p]! << 8) | b[p + 1]!;
+
 /**
- * The allow-list as the data path applies it: first match wins, linear scan
- * (lists are short; a lookup is a few compares per entry, no allocation).
- * Outbound packets are matched on destination, inbound ones on source, so
- * the far side can answer allowed peers and nothing else. Host-name rules
+ * The allow-list as the data path applies it, statefully. An outbound packet
+ * of a flow already let out passes on the flow (conntrack.ts: one hash
+ * lookup, however many rules); the first packet of a new flow is matched
+ * against the rules on its destination, first match wins (a linear scan, once
+ * per flow), and starts the flow. An inbound packet passes only as part of a
+ * flow this side started, its addresses and ports reversed; an ICMP error
+ * only when the packet it quotes belongs to one. Later fragments carry no
+ * ports and are matched on addresses and protocol alone. Host-name rules
  * match the addresses last resolved for them.
  */
 export class AllowList {
   readonly counters: RuleCounters[];
   /** Refused ones that matched no rule's destination at all. */
   unlisted = 0;
+  /** Inbound packets refused for belonging to no flow this side started. */
+  unsolicited = 0;
+  readonly flows: FlowTable;
   private entries: Entry[] = [];
   private readonly addresses: number[][];
 
-  constructor(readonly rules: readonly AllowRule[]) {
+  constructor(
+    readonly rules: readonly AllowRule[],
+    flows?: FlowTable,
+  ) {
+    this.flows = flows ?? new FlowTable(rules.length > 0 ? 65_536 : 1);
     this.counters = rules.map(() => ({ hits: 0, drops: 0 }));
     this.addresses = rules.map((r) => (r.isName ? [] : [parseCidr(r.to)!.addr]));
     this.rebuild();
@@ -83,25 +98,77 @@ export class AllowList {
   }
 
   /**
-   * A framed packet: outbound (towards the tunnel) matched on destination
-   * and destination port, inbound on source and source port.
+   * A framed packet, outbound (towards the tunnel) or inbound: the rule it
+   * passes by (counted as a hit), PASSED (an ICMP error about a known flow),
+   * or REFUSED.
    */
   check(b: Uint8Array, outbound: boolean): number {
     const ip = FRAME_HEADER;
     if (b[3] !== AF_INET || b.length < ip + 20) return REFUSED;
     const proto = b[ip + 9]!;
-    const ihl = (b[ip]! & 15) * 4;
-    const l4 = ip + ihl;
-    if (proto === 1 && b.length > l4 && (b[l4] === 3 || b[l4] === 11 || b[l4] === 12)) return PASSED;
-    const p = outbound ? ip + 16 : ip + 12;
-    const addr = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
-    let port = -1;
-    const firstFragment = (((b[ip + 6]! & 0x1f) << 8) | b[ip + 7]!) === 0;
-    if ((proto === 6 || proto === 17) && firstFragment && b.length >= l4 + 4) {
-      const o = outbound ? l4 + 2 : l4;
-      port = (b[o]! << 8) | b[o + 1]!;
+    const l4 = ip + (b[ip]! & 15) * 4;
+    const src = u32(b, ip + 12);
+    const dst = u32(b, ip + 16);
+    const local = outbound ? src : dst;
+    const remote = outbound ? dst : src;
+    if (proto === 1 && b.length > l4 && (b[l4] === 3 || b[l4] === 11 || b[l4] === 12)) return this.icmpError(b, l4 + 8, outbound);
+    // a later fragment has no ports to track: addresses and protocol decide, as the rules say
+    if ((((b[ip + 6]! & 0x1f) << 8) | b[ip + 7]!) !== 0) return this.match(remote, proto, -1);
+    let lport = 0;
+    let rport = 0;
+    let flags = 0;
+    if ((proto === 6 || proto === 17) && b.length >= l4 + 4) {
+      lport = u16(b, outbound ? l4 : l4 + 2);
+      rport = u16(b, outbound ? l4 + 2 : l4);
+      if (proto === 6 && b.length >= l4 + 14) flags = b[l4 + 13]!;
+    } else if (proto === 1 && b.length >= l4 + 8 && (b[l4] === 8 || b[l4] === 0)) {
+      lport = u16(b, l4 + 4); // echo: the id stands for the local port
     }
-    return this.match(addr, proto, port);
+    const f = this.flows.find(proto, local, lport, remote, rport);
+    if (f >= 0) {
+      this.flows.seen(f, proto, flags, !outbound);
+      const rule = this.flows.ruleOf[f]!;
+      this.counters[rule]!.hits++;
+      return rule;
+    }
+    if (!outbound) {
+      this.unsolicited++;
+      return REFUSED;
+    }
+    const rule = this.match(remote, proto, proto === 6 || proto === 17 ? rport : -1);
+    if (rule >= 0) this.flows.add(proto, local, lport, remote, rport, flags, rule);
+    return rule;
+  }
+
+  /**
+   * An ICMP error (its quoted packet at `q`) passes when that packet belongs
+   * to a known flow: one we sent, for an error coming in; one we received,
+   * for an error this side's kernel sends out.
+   */
+  private icmpError(b: Uint8Array, q: number, outbound: boolean): number {
+    if (b.length < q + 20 || b[q]! >> 4 !== 4) return this.refuseIcmp(outbound);
+    const proto = b[q + 9]!;
+    const l4 = q + (b[q]! & 15) * 4;
+    const qsrc = u32(b, q + 12);
+    const qdst = u32(b, q + 16);
+    let sport = 0;
+    let dport = 0;
+    if ((proto === 6 || proto === 17) && b.length >= l4 + 4) {
+      sport = u16(b, l4);
+      dport = u16(b, l4 + 2);
+    } else if (proto === 1 && b.length >= l4 + 8) {
+      sport = u16(b, l4 + 4);
+    } else if (proto === 6 || proto === 17) {
+      return this.refuseIcmp(outbound);
+    }
+    // the quoted packet went out from here (an error coming in), or came in to here (one going out)
+    const f = outbound ? this.flows.find(proto, qdst, dport, qsrc, sport) : this.flows.find(proto, qsrc, sport, qdst, dport);
+    return f >= 0 ? PASSED : this.refuseIcmp(outbound);
+  }
+
+  private refuseIcmp(outbound: boolean): number {
+    if (!outbound) this.unsolicited++;
+    return REFUSED;
   }
 
   /**

@@ -89,6 +89,7 @@ test.before(async () => {
       - 10.220.9.2 udp 7
       - 127.0.0.1 tcp 8088
       - 10.220.20.0/24 tcp 80
+      - 10.220.1.2 tcp 9999
     forwards:
       - { listen: 127.0.0.1:18443, to: 127.0.0.1:8088, tls: true, health: { check: http, path: /lo.html, interval: 1 } }
       - { listen: 127.0.0.1:18022, to: 127.0.0.1:22 }
@@ -156,6 +157,55 @@ test.serial('allow-list: the allowed port answers; other ports and hosts are ref
   const log = fs.readFileSync(`${RUN_DIR}/cbx/controller.log`, 'utf8');
   t.regex(log, /flow tcp 10\.220\.1\.1:\d+ -> 10\.220\.9\.2:8081 refused/);
   t.regex(log, /flow tcp 10\.220\.1\.1:\d+ -> 10\.220\.9\.2:8080 allowed by "api\.vpc\.internal tcp 8080"/);
+});
+
+test.serial('the allow-list is stateful: the far side cannot start a connection from an allowed port, nor forge an ICMP error', async (t) => {
+  // a listener here, on the tunnel address; the remote host is allowed as "10.220.1.2 tcp 9999"
+  let accepted = 0;
+  const server = net.createServer((s) => {
+    accepted++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(19998, '10.220.1.1', r));
+  try {
+    const before = (await status()).refusedUnsolicited;
+    const attempt = await run('ip', [
+      'netns',
+      'exec',
+      lab.remoteNs,
+      process.execPath,
+      '-e',
+      `const s = require('net').connect({ host: '10.220.1.1', port: 19998, localAddress: '10.220.1.2', localPort: 9999 });
+       s.on('connect', () => { console.log('connected'); process.exit(0); });
+       s.on('error', (e) => { console.log(e.code); process.exit(0); });
+       setTimeout(() => { console.log('no answer'); process.exit(0); }, 2000);`,
+    ]);
+    t.is(attempt.stdout.trim(), 'no answer', 'the SYN from the allowed port was dropped');
+    t.is(accepted, 0);
+    // an ICMP "port unreachable" quoting UDP this side never sent (10.220.1.1:5555 -> 10.220.9.2:7)
+    const forged = await run('ip', [
+      'netns',
+      'exec',
+      lab.remoteNs,
+      'perl',
+      '-e',
+      `use Socket;
+       sub csum { my $s = 0; $s += $_ for unpack('n*', $_[0] . (length($_[0]) % 2 ? "\\0" : '')); $s = ($s & 0xffff) + ($s >> 16) while $s >> 16; return ~$s & 0xffff }
+       my $ip = pack('CCnnnCCn', 0x45, 0, 28, 1, 0, 64, 17, 0) . inet_aton('10.220.1.1') . inet_aton('10.220.9.2');
+       my $icmp = pack('CCnN', 3, 3, 0, 0) . $ip . pack('nnnn', 5555, 7, 8, 0);
+       substr($icmp, 2, 2) = pack('n', csum($icmp));
+       socket(my $s, PF_INET, SOCK_RAW, 1) or die "socket: $!";
+       send($s, $icmp, 0, sockaddr_in(0, inet_aton('10.220.1.1'))) or die "send: $!";`,
+    ]);
+    t.is(forged.exitCode, 0, forged.stderr);
+    const after = await status();
+    t.true(after.refusedUnsolicited >= before + 2, `refused from the far side: ${before} -> ${after.refusedUnsolicited}`);
+    t.true(after.flows!.size > 0 && after.flows!.capacity === 65_536, JSON.stringify(after.flows));
+    // and what this side starts still flows
+    t.is((await httpGet('http://10.220.9.2:8080/')).body, 'hello from the VPC\n');
+  } finally {
+    server.close();
+  }
 });
 
 test.serial('a TLS forward serves a loopback-only remote HTTP server over HTTPS, with a self-signed pair kept for the user', async (t) => {

@@ -52,18 +52,21 @@ test("first match wins; near misses count as the rule's drops, the rest as unlis
     ],
   );
   t.is(list.unlisted, 1);
-  // inbound: matched on the source side, so answers from allowed peers come back
+  // inbound: only as part of a flow this side started, so answers from allowed peers come back
   t.is(list.check(tcpSegment(SYN | ACK, [], 0, { src: HOST, dst: ME, sport: 8080, dport: 40000 }), false), 0);
   t.is(list.check(tcpSegment(SYN, [], 0, { src: HOST, dst: ME, sport: 9999, dport: 22 }), false), REFUSED);
 });
 
-test('ICMP errors pass both ways; later fragments match on address and protocol', (t) => {
+test('ICMP errors pass when they quote a known flow; later fragments match on address and protocol', (t) => {
   const list = new AllowList([rule('10.9.0.2 udp 53')]);
   const frag = udpDatagram(ME, HOST, 5000, 9999);
   frag.writeUInt16BE(100, 4 + 6); // fragment offset 800: no ports in it
   t.is(list.check(frag, true), 0);
-  const err = refusal(udpDatagram(HOST, ME, 53, 5000))!;
-  t.is(list.check(err, false), PASSED);
+  const sent = udpDatagram(ME, HOST, 5000, 53);
+  t.is(list.check(refusal(sent)!, false), REFUSED, 'before the flow: a forged error');
+  t.is(list.check(sent, true), 0);
+  t.is(list.check(refusal(sent)!, false), PASSED, 'an error about what we sent');
+  t.is(list.check(refusal(udpDatagram(ME, HOST, 5001, 53))!, false), REFUSED, 'about a flow we never started');
 });
 
 test('host-name rules match what they resolve to, and streams by name', (t) => {
