@@ -228,7 +228,7 @@ const by = (n) => rows.find((r) => r.name === n);
 const base = by('ssh -w mtu 1500');
 const f = (a, b) => (a && b ? (a / b).toFixed(2) : '?');
 console.log('\nratios, cloudbridge / competitor (throughput: higher is better; rtt and connect: lower is better):');
-for (const r of rows.filter((x) => x.name.startsWith('cloudbridge'))) {
+for (const r of rows.filter((x) => x.name.startsWith('cloudbridge mtu'))) {
   const mtu = r.name.split(' ').pop();
   const same = mtu === 'auto' ? '16000' : mtu; // the most ssh -w carries
   for (const other of new Set([by(`ssh -w mtu ${same}`), base, by('ssh -L stream'), by('sshuttle')])) {

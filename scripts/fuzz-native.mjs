@@ -10,12 +10,24 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 
+import { FlowTable } from '../dist/src/datapath/conntrack.js';
+
 const addon = createRequire(import.meta.url)(process.argv[2]);
 const seconds = Number(process.env.FUZZ_SECONDS ?? 30);
 const until = Date.now() + seconds * 1000;
 const { outletCtl: OC, outletNum: ON, inletCtl: IC, inletNum: IN } = addon.layout;
 const counts = { outletBatches: 0, outletPackets: 0, inletStreams: 0, inletPackets: 0, ended: 0, payloads: 0, rekeys: 0 };
 const pick = (xs) => xs[randomInt(xs.length)];
+
+/** Sometimes an allow-list's flow table (conntrack.c reads it), with a few flows in it; else none. */
+function maybeFlows() {
+  if (randomInt(2) === 0) return null;
+  const table = new FlowTable(pick([1, 4, 64]), new Float64Array([1000]));
+  const hits = new Float64Array(pick([0, 1, 3]));
+  for (let i = 0; i < 8; i++)
+    table.add(pick([6, 17]), randomInt(2 ** 32), randomInt(65536), randomInt(2 ** 32), randomInt(65536), randomInt(256), randomInt(4) - 1);
+  return addon.flowTable({ ...table.shared(), hits });
+}
 
 /** A loopback TCP pair: `fd` of one end (Node stops reading it), `peer` the other end's socket. */
 async function pair() {
@@ -86,6 +98,7 @@ async function fuzzOutlet() {
   const key = randomBytes(16);
   const sealer = new addon.Sealer('aes-128-gcm', key, randomBytes(12));
   addon.outletSealer(outlet, pick([sealer, sealer, null]));
+  addon.outletFlows(outlet, maybeFlows());
   for (let round = 0; round < 50; round++) {
     ctl[OC.ENABLED] = randomInt(8) === 0 ? 0 : 1;
     ctl[OC.RECIPIENT] = randomInt(2 ** 31);
@@ -115,7 +128,7 @@ async function fuzzInlet() {
   const tun = fs.openSync('/dev/null', 'w');
   const key = randomBytes(16);
   const iv = randomBytes(12);
-  let sealer = new addon.Sealer('aes-128-gcm', key, iv);
+  const sealer = new addon.Sealer('aes-128-gcm', key, iv);
   const ctl = new Int32Array(IC.LEN);
   const num = new Float64Array(IN.LEN);
   ctl[IC.TUN_ON] = 1;
@@ -138,6 +151,7 @@ async function fuzzInlet() {
     () => (num[IN.WINDOW] = 1e9),
   );
   addon.inletOpener(inlet, new addon.Opener('aes-128-gcm', key, iv));
+  addon.inletFlows(inlet, maybeFlows());
   addon.inletStart(inlet);
   counts.inletStreams++;
   // what crosses: sealed packets (tun CHANNEL_DATA, other messages, lies), then maybe garbage
@@ -158,9 +172,8 @@ async function fuzzInlet() {
     at += size;
     if (randomInt(5) === 0) await new Promise((r) => setImmediate(r));
     if (randomInt(200) === 0) {
-      // a key exchange: both sides move to new keys at a packet boundary as far as the inlet knows
+      // new keys mid-stream (ours, which the bytes already sent were not sealed with, or not ours)
       addon.inletOpener(inlet, randomInt(2) ? new addon.Opener('aes-128-gcm', randomBytes(16), randomBytes(12)) : null);
-      sealer = new addon.Sealer('aes-128-gcm', key, iv);
       counts.rekeys++;
     }
   }

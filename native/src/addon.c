@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conntrack.h"
 #include "js_glue.h"
 #include "layout.h"
 #include "ssh_in.h"
@@ -294,6 +295,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(ssh_out_init(env, exports));
   CHECK(ssh_in_init(env, exports));
   CHECK(layout_init(env, exports));
+  CHECK(conntrack_init(env, exports));
   return exports;
 }
 

@@ -18,6 +18,7 @@
 
 #include "gcm.h"
 #include "js_glue.h"
+#include "conntrack.h"
 #include "layout.h"
 #include "packet.h"
 
@@ -61,7 +62,8 @@ struct inlet {
   size_t head, tail;
   int32_t *ctl;
   double *num;
-  napi_ref opener_ref, ctl_ref, num_ref, payload_ref, end_ref, window_ref;
+  flows_t *flows; /* with an allow-list: its flow table (conntrack.h) */
+  napi_ref opener_ref, ctl_ref, num_ref, payload_ref, end_ref, window_ref, flows_ref;
 };
 
 /* Packets JavaScript must see: a probe's echo reply, handshakes to clamp. */
@@ -118,7 +120,8 @@ static int inlet_process(inlet_t *in) {
       uint32_t dlen = get32(payload + 5);
       const uint8_t *data = payload + 9;
       int ok = framed_ok(data, dlen);
-      if (!ok || !needs_js(in, data, dlen)) {
+      /* with an allow-list, only packets of flows this side started are written here */
+      if (!ok || (!needs_js(in, data, dlen) && (!in->flows || flows_pass(in->flows, data, dlen, 0) >= 0))) {
         if (in->num[INUM_WINDOW] <= 0) continue; /* as ssh2: data beyond the window is ignored */
         in->num[INUM_WINDOW] -= dlen;
         if (!ok) {
@@ -186,7 +189,8 @@ static void on_socket_readable(uv_poll_t *handle, int status, int events) {
 /* The poll handle is closed: the buffer and references go now. */
 static void inlet_release(watched_t *io) {
   inlet_t *in = (inlet_t *)io;
-  napi_ref *refs[] = {&in->opener_ref, &in->ctl_ref, &in->num_ref, &in->payload_ref, &in->end_ref, &in->window_ref};
+  napi_ref *refs[] = {&in->opener_ref, &in->ctl_ref, &in->num_ref, &in->payload_ref, &in->end_ref, &in->window_ref, &in->flows_ref};
+  in->flows = NULL;
   for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) drop_ref(in->env, refs[i]);
   free(in->buf);
   in->buf = NULL;
@@ -234,6 +238,19 @@ static napi_value js_inlet(napi_env env, napi_callback_info info) {
   napi_value handle;
   CHECK(napi_create_external(env, in, watched_finalize, NULL, &handle));
   return handle;
+}
+
+/* inletFlows(handle, flows | null): the allow-list's flow table, or none. */
+static napi_value js_inlet_flows(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  inlet_t *in = argc >= 2 ? inlet_from(env, argv[0]) : NULL;
+  if (!in) return NULL;
+  drop_ref(env, &in->flows_ref);
+  in->flows = flows_from(env, argv[1]);
+  if (in->flows) CHECK(napi_create_reference(env, argv[1], 1, &in->flows_ref));
+  return NULL;
 }
 
 /* inletOpener(handle, opener | null): the keys in force (null: not ours; reading stops). */
@@ -293,6 +310,7 @@ napi_status ssh_in_init(napi_env env, napi_value exports) {
       {"Opener", NULL, NULL, NULL, NULL, opener_class, napi_default, NULL},
       {"inlet", NULL, js_inlet, NULL, NULL, NULL, napi_default, NULL},
       {"inletOpener", NULL, js_inlet_opener, NULL, NULL, NULL, napi_default, NULL},
+      {"inletFlows", NULL, js_inlet_flows, NULL, NULL, NULL, napi_default, NULL},
       {"inletStart", NULL, js_inlet_start, NULL, NULL, NULL, napi_default, NULL},
       {"inletStop", NULL, js_inlet_stop, NULL, NULL, NULL, napi_default, NULL},
       {"inletClose", NULL, js_inlet_close, NULL, NULL, NULL, napi_default, NULL},

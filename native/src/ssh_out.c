@@ -20,6 +20,7 @@
 #include "ssh_out.h"
 #include "gcm.h"
 #include "js_glue.h"
+#include "conntrack.h"
 #include "layout.h"
 #include "packet.h"
 
@@ -230,7 +231,8 @@ struct outlet {
   writer_t *writer;
   int32_t *ctl;      /* Int32Array(OCTL_LEN) written by JavaScript (layout.h) */
   double *window;    /* Float64Array(ONUM_LEN): peer window, packets and bytes sent here (layout.h) */
-  napi_ref sealer_ref, writer_ref, ctl_ref, window_ref;
+  flows_t *flows;    /* with an allow-list: only packets of flows it let out already are sent here */
+  napi_ref sealer_ref, writer_ref, ctl_ref, window_ref, flows_ref;
   uint8_t pad[4096]; /* random padding, refilled as it runs out */
   size_t pad_at;
 };
@@ -261,7 +263,8 @@ size_t outlet_send(outlet_t *o, const uint8_t *arena, const uint32_t *lengths, s
     uint32_t len = lengths[i];
     const uint8_t *pkt = arena + off;
     if (len > (uint32_t)o->ctl[OCTL_MAX_PACKET] || (double)len > o->window[ONUM_WINDOW] ||
-        (double)(w->tail - w->head) > (double)o->ctl[OCTL_HIGH_WATER] || needs_js(o, pkt, len))
+        (double)(w->tail - w->head) > (double)o->ctl[OCTL_HIGH_WATER] || needs_js(o, pkt, len) ||
+        (o->flows && flows_pass(o->flows, pkt, len, 1) < 0))
       break;
     /* RFC 4253 section 6: 4..19 bytes of padding make all but the length a multiple of 16. */
     size_t body = CD_HEADER + len;
@@ -302,6 +305,7 @@ static void outlet_finalize(napi_env env, void *data, void *hint) {
   drop_ref(env, &o->writer_ref);
   drop_ref(env, &o->ctl_ref);
   drop_ref(env, &o->window_ref);
+  drop_ref(env, &o->flows_ref);
   free(o);
 }
 
@@ -355,10 +359,25 @@ static napi_value js_outlet_close(napi_env env, napi_callback_info info) {
   o->closed = 1;
   o->sealer = NULL;
   o->writer = NULL;
+  o->flows = NULL;
   drop_ref(env, &o->sealer_ref);
   drop_ref(env, &o->writer_ref);
   drop_ref(env, &o->ctl_ref);
   drop_ref(env, &o->window_ref);
+  drop_ref(env, &o->flows_ref);
+  return NULL;
+}
+
+/* outletFlows(handle, flows | null): the allow-list's flow table (conntrack.h), or none. */
+static napi_value js_outlet_flows(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  outlet_t *o = argc >= 2 ? outlet_from(env, argv[0]) : NULL;
+  if (!o) return NULL;
+  drop_ref(env, &o->flows_ref);
+  o->flows = flows_from(env, argv[1]);
+  if (o->flows) CHECK(napi_create_reference(env, argv[1], 1, &o->flows_ref));
   return NULL;
 }
 
@@ -402,6 +421,7 @@ napi_status ssh_out_init(napi_env env, napi_value exports) {
       {"outletSealer", NULL, js_outlet_sealer, NULL, NULL, NULL, napi_default, NULL},
       {"outletClose", NULL, js_outlet_close, NULL, NULL, NULL, napi_default, NULL},
       {"outletSend", NULL, js_outlet_send, NULL, NULL, NULL, napi_default, NULL},
+      {"outletFlows", NULL, js_outlet_flows, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -252,7 +252,8 @@ export class Services {
               return {
                 rule: r.text,
                 addresses: r.isName ? this.allow.addressesOf(i).map(formatIPv4) : [r.to],
-                ...this.allow.counters[i]!,
+                hits: this.allow.hits[i]!,
+                drops: this.allow.drops[i]!,
                 note: st ? (st.error ? `not resolved: ${st.error}` : `resolved ${st.via === 'remote' ? 'on the remote host' : 'locally'}`) : null,
               };
             }),

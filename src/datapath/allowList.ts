@@ -1,5 +1,6 @@
 import { protoNumber, type AllowRule } from '../config/allow.js';
 import { maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import { loadAddon, type NativeHandle } from '../native/addon.js';
 import { FlowTable } from './conntrack.js';
 import { AF_INET, FRAME_HEADER } from './packet.js';
 
@@ -41,7 +42,9 @@ const u16 = (b: Uint8Array, p: number): number => (b[p]! << 8) | b[p + 1]!;
  * match the addresses last resolved for them.
  */
 export class AllowList {
-  readonly counters: RuleCounters[];
+  /** Per rule: packets (or stream connections) it let through, and refused ones to its destination; C counts hits too. */
+  readonly hits: Float64Array;
+  readonly drops: Float64Array;
   /** Refused ones that matched no rule's destination at all. */
   unlisted = 0;
   /** Inbound packets refused for belonging to no flow this side started. */
@@ -55,9 +58,23 @@ export class AllowList {
     flows?: FlowTable,
   ) {
     this.flows = flows ?? new FlowTable(rules.length > 0 ? 65_536 : 1);
-    this.counters = rules.map(() => ({ hits: 0, drops: 0 }));
+    this.hits = new Float64Array(rules.length);
+    this.drops = new Float64Array(rules.length);
     this.addresses = rules.map((r) => (r.isName ? [] : [parseCidr(r.to)!.addr]));
     this.rebuild();
+  }
+
+  /** The flow table as C sees it (conntrack.c), made once. */
+  nativeFlows(): NativeHandle {
+    this.native ??= loadAddon().flowTable({ ...this.flows.shared(), hits: this.hits });
+    return this.native;
+  }
+
+  private native: NativeHandle | undefined;
+
+  /** Each rule's counts, for status. */
+  get counters(): RuleCounters[] {
+    return this.rules.map((_, i) => ({ hits: this.hits[i]!, drops: this.drops[i]! }));
   }
 
   /** Addresses a host-name rule stands for now. */
@@ -87,12 +104,12 @@ export class AllowList {
     for (const e of this.entries) {
       if ((addr & e.mask) >>> 0 !== e.addr) continue;
       if ((e.proto === 0 || e.proto === proto) && (e.lo === 0 || port < 0 || (port >= e.lo && port <= e.hi))) {
-        this.counters[e.rule]!.hits++;
+        this.hits[e.rule]!++;
         return e.rule;
       }
       if (near < 0) near = e.rule;
     }
-    if (near >= 0) this.counters[near]!.drops++;
+    if (near >= 0) this.drops[near]!++;
     else this.unlisted++;
     return REFUSED;
   }
@@ -128,7 +145,7 @@ export class AllowList {
     if (f >= 0) {
       this.flows.seen(f, proto, flags, !outbound);
       const rule = this.flows.ruleOf[f]!;
-      this.counters[rule]!.hits++;
+      this.hits[rule]!++;
       return rule;
     }
     if (!outbound) {
@@ -185,11 +202,11 @@ export class AllowList {
       (r) => r.isName && r.to === name && (r.proto === 'any' || r.proto === 'tcp') && (!r.ports || (port >= r.ports[0] && port <= r.ports[1])),
     );
     if (rule >= 0) {
-      this.counters[rule]!.hits++;
+      this.hits[rule]!++;
       return true;
     }
     const named = this.rules.findIndex((r) => r.isName && r.to === name);
-    if (named >= 0) this.counters[named]!.drops++;
+    if (named >= 0) this.drops[named]!++;
     else this.unlisted++;
     return false;
   }

@@ -39,17 +39,25 @@ export const TIMEOUTS_MS = {
   icmp: 30 * SECOND,
 } as const;
 
-let coarseNow = Date.now();
-let ticking: NodeJS.Timeout | undefined;
-/** The time, to a quarter second: flows time out in seconds, and reading it costs nothing per packet. */
-function coarseClock(): number {
-  if (!ticking) {
-    coarseNow = Date.now();
-    ticking = setInterval(() => (coarseNow = Date.now()), 250);
-    ticking.unref();
+let shared: Float64Array | undefined;
+/**
+ * The time in ms (monotonic), to a quarter second, in memory the C path
+ * reads too: flows time out in seconds, and reading it costs nothing per
+ * packet. The timer runs on the event loop, so it moves on while C alone
+ * moves the packets.
+ */
+function coarseNow(): Float64Array {
+  if (!shared) {
+    const now = (shared = new Float64Array(1));
+    now[0] = performance.now();
+    setInterval(() => (now[0] = performance.now()), 250).unref();
   }
-  return coarseNow;
+  return shared;
 }
+
+/** Indices into `meta`. */
+export const META_HEAD = 0;
+export const META_TAIL = 1;
 
 export class FlowTable {
   /** Flows kept now. */
@@ -69,14 +77,14 @@ export class FlowTable {
   private readonly older: Int32Array;
   private readonly free: Int32Array;
   private freeTop: number;
-  /** Most and least recently used. */
-  private head = -1;
-  private tail = -1;
+  /** The most and least recently used flow (META_HEAD, META_TAIL): here, where C can move them too. */
+  private readonly meta = new Int32Array([-1, -1]);
   private readonly mask: number;
 
   constructor(
     readonly capacity = 65_536,
-    private readonly clock: () => number = coarseClock,
+    /** now[0]: the time in ms (tests set their own). */
+    readonly now: Float64Array = coarseNow(),
   ) {
     this.proto = new Uint8Array(capacity);
     this.local = new Uint32Array(capacity);
@@ -108,7 +116,7 @@ export class FlowTable {
     const ports = ((lport << 16) | rport) >>> 0;
     for (let i = this.buckets[this.bucket(proto, local, remote, ports)]!; i >= 0; i = this.chain[i]!) {
       if (this.local[i] === local && this.remote[i] === remote && this.ports[i] === ports && this.proto[i] === proto) {
-        if (this.expires[i]! <= this.clock()) {
+        if (this.expires[i]! <= this.now[0]!) {
           this.remove(i);
           return -1;
         }
@@ -143,8 +151,36 @@ export class FlowTable {
       timeout = s === REPLIED ? TIMEOUTS_MS.udpReplied : TIMEOUTS_MS.udpNew;
     }
     this.state[i] = s;
-    this.expires[i] = this.clock() + timeout;
+    this.expires[i] = this.now[0]! + timeout;
     this.touch(i);
+  }
+
+  /**
+   * The arrays C reads and moves on (native/src/conntrack.c): it finds live
+   * flows and advances them; adding and removing stay here.
+   */
+  shared(): Record<'proto' | 'state', Uint8Array> &
+    Record<'local' | 'remote' | 'ports', Uint32Array> &
+    Record<'ruleOf' | 'buckets' | 'chain' | 'newer' | 'older' | 'meta', Int32Array> &
+    Record<'expires' | 'now', Float64Array> {
+    const { proto, state, local, remote, ports, ruleOf, buckets, chain, newer, older, meta, expires, now } = this;
+    return { proto, state, local, remote, ports, ruleOf, buckets, chain, newer, older, meta, expires, now };
+  }
+
+  private get head(): number {
+    return this.meta[META_HEAD]!;
+  }
+
+  private set head(i: number) {
+    this.meta[META_HEAD] = i;
+  }
+
+  private get tail(): number {
+    return this.meta[META_TAIL]!;
+  }
+
+  private set tail(i: number) {
+    this.meta[META_TAIL] = i;
   }
 
   private insert(proto: number, local: number, lport: number, remote: number, rport: number): number {

@@ -141,13 +141,14 @@ export class Pump {
     channel.onPacket = (framed) => this.inbound(framed);
     channel.onWritable = () => this.flush();
     this.flush();
-    // An allow-list checks every packet here; otherwise only DNS to the in-tunnel address, TCP
-    // handshakes (clamps, flow log) and, for the flow log, other protocols' packets need
-    // JavaScript, and the rest is sealed and sent from C.
-    const filter = { dnsAddr: this.dns?.addr ?? 0, synToJs: this.clamps.length > 0 || !!this.flows, otherToJs: !!this.flows };
-    this.tun.setOutlet(this.allow ? undefined : channel.useOutlet(filter));
-    // Inbound likewise: only clamped handshakes and a probe's reply need JavaScript.
-    if (!this.allow) channel.useInlet({ tunFd: this.tun.fd, synToJs: this.clamps.length > 0 });
+    // Only DNS to the in-tunnel address, TCP handshakes (clamps, flow log), for the flow log
+    // other protocols' packets, and with an allow-list the first packet of each flow (C knows
+    // the flows it let out, conntrack.c) need JavaScript; the rest is sealed and sent from C.
+    const flows = this.allow?.nativeFlows();
+    const filter = { dnsAddr: this.dns?.addr ?? 0, synToJs: this.clamps.length > 0 || !!this.flows, otherToJs: !!this.flows, flows };
+    this.tun.setOutlet(channel.useOutlet(filter));
+    // Inbound likewise: clamped handshakes, a probe's reply, and what belongs to no flow this side started.
+    channel.useInlet({ tunFd: this.tun.fd, synToJs: this.clamps.length > 0, flows });
   }
 
   /** The channel is gone: hold what comes until the next one (or drop past the bound). */

@@ -39,6 +39,12 @@ export interface Addon {
   framedOk(bytes: Uint8Array): boolean;
   /** Hands the outlet a batch as the tun reader does; returns how many it sealed and wrote (for the parity test). */
   outletSend(h: NativeHandle, arena: Uint8Array, lengths: Uint32Array): number;
+  /** The allow-list's flow table, shared with C (FlowTable.shared() and the allow-list's hits). */
+  flowTable(arrays: Readonly<Record<string, ArrayBufferView>>): NativeHandle;
+  /** C's verdict on a packet: the rule of the live flow it belongs to (advanced), or -1 (for the parity test). */
+  flowCheck(flows: NativeHandle, bytes: Uint8Array, outbound: boolean): number;
+  outletFlows(h: NativeHandle, flows: NativeHandle | null): void;
+  inletFlows(h: NativeHandle, flows: NativeHandle | null): void;
   open(name: string): [number, string];
   write(fd: number, framed: Uint8Array): number;
   close(fd: number): void;

@@ -37,9 +37,9 @@ function icmpErrorAbout(pkt: Buffer): Buffer {
 
 /** An allow-list with a clock the test moves. */
 function listWith(rules: string[], capacity = 64): { list: AllowList; advance: (ms: number) => void } {
-  let now = 1_000_000;
-  const list = new AllowList(rules.map(rule), new FlowTable(capacity, () => now));
-  return { list, advance: (ms) => (now += ms) };
+  const now = new Float64Array([1_000_000]);
+  const list = new AllowList(rules.map(rule), new FlowTable(capacity, now));
+  return { list, advance: (ms) => (now[0]! += ms) };
 }
 
 test('a peer allowed as "10.20.0.5 tcp 5432" answers our connections, and cannot start one from port 5432', (t) => {

@@ -2,11 +2,15 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import test from 'ava';
 import fc from 'fast-check';
+import { parseAllowEntry, type AllowRule } from '../../src/config/allow.js';
+import { AllowList } from '../../src/datapath/allowList.js';
+import { FlowTable } from '../../src/datapath/conntrack.js';
 import { loadAddon } from '../../src/native/addon.js';
 import { checkFramed, FRAME_HEADER } from '../../src/datapath/packet.js';
 import { ChannelDataWriter } from '../../src/datapath/ssh/channelDataWriter.js';
 import type { ByteSink } from '../../src/datapath/ssh/socketSink.js';
 import { PacketWriter, socketHandle, sshCrypto, type Ssh2Protocol } from '../../src/datapath/ssh/ssh2.js';
+import { tcpSegment, udpDatagram } from './segments.js';
 
 // The C packet path and its JavaScript twin, fed the same input, must agree.
 
@@ -180,4 +184,47 @@ test('the addon exports every shared-array field TypeScript uses', (t) => {
       `${array}: indices 0..LEN-1, each once`,
     );
   }
+});
+
+test("the allow-list's flow tracking: C's fast path (conntrack.c) and JavaScript's give the same verdicts and leave the same table", (t) => {
+  const ME = 0x0a010001;
+  const rules = ['10.20.0.5 tcp 5432', '10.20.0.0/24 udp 53', '10.20.0.6 tcp'].map((x) => parseAllowEntry(x) as AllowRule);
+  const packet = fc.record({
+    outbound: fc.boolean(),
+    proto: fc.constantFrom(6, 17),
+    peer: fc.constantFrom(0x0a140005, 0x0a140006, 0x0a140007),
+    remotePort: fc.constantFrom(5432, 53, 80),
+    localPort: fc.constantFrom(40000, 40001),
+    flags: fc.constantFrom(0x02, 0x12, 0x10, 0x11, 0x04, 0x18),
+    wait: fc.constantFrom(0, 0, 500, 31_000, 200_000),
+  });
+  const { flowCheck, flowTable } = loadAddon();
+  fc.assert(
+    fc.property(fc.array(packet, { maxLength: 80 }), fc.integer({ min: 2, max: 16 }), (seq, capacity) => {
+      const jsNow = new Float64Array([5000]);
+      const cNow = new Float64Array([5000]);
+      const js = new AllowList(rules, new FlowTable(capacity, jsNow));
+      const withC = new AllowList(rules, new FlowTable(capacity, cNow));
+      const native = flowTable({ ...withC.flows.shared(), hits: withC.hits });
+      for (const p of seq) {
+        jsNow[0]! += p.wait;
+        cNow[0]! += p.wait;
+        const ends = p.outbound
+          ? { src: ME, dst: p.peer, sport: p.localPort, dport: p.remotePort }
+          : { src: p.peer, dst: ME, sport: p.remotePort, dport: p.localPort };
+        const b = p.proto === 6 ? tcpSegment(p.flags, [], 0, ends) : udpDatagram(ends.src, ends.dst, ends.sport, ends.dport);
+        const fast = flowCheck(native, b, p.outbound);
+        const verdict = fast >= 0 ? fast : withC.check(b, p.outbound);
+        if (verdict !== js.check(b, p.outbound)) return false;
+      }
+      const a = js.flows.shared();
+      const c = withC.flows.shared();
+      for (const k of Object.keys(a) as (keyof typeof a)[]) {
+        if (k !== 'now' && Buffer.compare(Buffer.from(a[k].buffer), Buffer.from(c[k].buffer)) !== 0) return false;
+      }
+      return Buffer.compare(Buffer.from(js.hits.buffer), Buffer.from(withC.hits.buffer)) === 0 && js.unsolicited === withC.unsolicited;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
 });

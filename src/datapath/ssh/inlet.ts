@@ -10,6 +10,8 @@ export interface InletUse {
   readonly tunFd: number;
   /** TCP SYNs: their MSS may need clamping. */
   readonly synToJs: boolean;
+  /** With an allow-list, its flow table (addon.flowTable): only packets of flows this side started are written from C. */
+  readonly flows?: NativeHandle | undefined;
 }
 
 /**
@@ -28,6 +30,7 @@ export class Inlet {
   private readonly ctl = new Int32Array(this.CTL.LEN);
   private readonly num = new Float64Array(this.NUM.LEN);
   private handle: NativeHandle | undefined;
+  private flows: NativeHandle | null = null;
   private ended = false;
 
   constructor(
@@ -45,6 +48,8 @@ export class Inlet {
   use(opts: InletUse): void {
     this.ctl[this.CTL.SYN_TO_JS] = opts.synToJs ? 1 : 0;
     this.ctl[this.CTL.TUN_ON] = 1;
+    this.flows = opts.flows ?? null;
+    if (this.handle && !this.ended) loadAddon().inletFlows(this.handle, this.flows);
     if (this.handle || this.ended) return;
     const ring = this.ring;
     const decipher = ring.decipher;
@@ -60,6 +65,7 @@ export class Inlet {
       () => this.topUp(),
     );
     this.handle = handle;
+    addon.inletFlows(handle, this.flows);
     this.install(decipher, decipher._instance);
     ring.watchDecipher((d) => {
       if (this.ended) return;

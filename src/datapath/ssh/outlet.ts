@@ -10,6 +10,8 @@ export interface OutletFilter {
   readonly synToJs: boolean;
   /** Everything but TCP (the flow log notes UDP and ICMP flows). */
   readonly otherToJs: boolean;
+  /** With an allow-list, its flow table (addon.flowTable): only packets of flows it let out already are sent from C. */
+  readonly flows?: NativeHandle | undefined;
 }
 
 /**
@@ -66,6 +68,7 @@ export class Outlet {
     this.ctl[this.CTL.DNS_ADDR] = filter.dnsAddr | 0;
     this.ctl[this.CTL.SYN_TO_JS] = filter.synToJs ? 1 : 0;
     this.ctl[this.CTL.OTHER_TO_JS] = filter.otherToJs ? 1 : 0;
+    loadAddon().outletFlows(this.handle, filter.flows ?? null);
     this.update();
   }
 
