@@ -116,6 +116,13 @@ flows_t *flows_from(napi_env env, napi_value v) {
   return f;
 }
 
+flows_t *flows_hold(napi_env env, napi_value v, napi_ref *ref) {
+  drop_ref(env, ref);
+  flows_t *f = flows_from(env, v);
+  if (f && napi_create_reference(env, v, 1, ref) != napi_ok) return NULL;
+  return f;
+}
+
 static void flows_finalize(napi_env env, void *data, void *hint) {
   flows_t *f = data;
 #define FLOW_UNREF(name, ctype, ttype) drop_ref(env, &f->name##_ref);

@@ -15,6 +15,10 @@ typedef struct flows flows_t;
 /* The table an external names, or NULL. */
 flows_t *flows_from(napi_env env, napi_value v);
 
+/* For an outlet or inlet taking `v` (a table, or null for none): lets go of
+ * what *ref held, holds `v` instead, and returns its table or NULL. */
+flows_t *flows_hold(napi_env env, napi_value v, napi_ref *ref);
+
 /* For a framed packet going out (outbound 1) or coming in (0): the rule of the
  * live flow it belongs to, the flow advanced and the rule's hit counted; or -1
  * when JavaScript must decide (no live flow, not IPv4 TCP/UDP, a fragment). */

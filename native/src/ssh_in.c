@@ -246,10 +246,7 @@ static napi_value js_inlet_flows(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   inlet_t *in = argc >= 2 ? inlet_from(env, argv[0]) : NULL;
-  if (!in) return NULL;
-  drop_ref(env, &in->flows_ref);
-  in->flows = flows_from(env, argv[1]);
-  if (in->flows) CHECK(napi_create_reference(env, argv[1], 1, &in->flows_ref));
+  if (in) in->flows = flows_hold(env, argv[1], &in->flows_ref);
   return NULL;
 }
 

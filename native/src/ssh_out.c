@@ -374,10 +374,7 @@ static napi_value js_outlet_flows(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   outlet_t *o = argc >= 2 ? outlet_from(env, argv[0]) : NULL;
-  if (!o) return NULL;
-  drop_ref(env, &o->flows_ref);
-  o->flows = flows_from(env, argv[1]);
-  if (o->flows) CHECK(napi_create_reference(env, argv[1], 1, &o->flows_ref));
+  if (o) o->flows = flows_hold(env, argv[1], &o->flows_ref);
   return NULL;
 }
 

@@ -52,11 +52,14 @@ export function loadConfig(explicit: string | undefined, user: InvokingUser = in
 
 /**
  * OpenSSH's rule for its own config files: owned by the user or root, and
- * writable by no one else (chmod go-w fixes it).
+ * writable by no one else (chmod go-w fixes it); a group that may write is
+ * tolerated only when it is root's (gid 0), whose members are root already.
  */
-export function badOwnerOrMode(st: { uid: number; mode: number }, user: InvokingUser): string | undefined {
+export function badOwnerOrMode(st: { uid: number; gid: number; mode: number }, user: InvokingUser): string | undefined {
   if (st.uid !== 0 && st.uid !== user.uid) return `owned by uid ${st.uid}`;
-  if (st.mode & 0o022) return `mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, writable by ${st.mode & 0o002 ? 'others' : 'its group'}`;
+  const mode = `mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}`;
+  if (st.mode & 0o002) return `${mode}, writable by others`;
+  if (st.mode & 0o020 && st.gid !== 0) return `${mode}, writable by its group`;
   return undefined;
 }
 

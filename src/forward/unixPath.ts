@@ -37,11 +37,13 @@ export function unixPlan(p: string, user: InvokingUser): UnixPlan {
   if (st.uid === user.uid && user.uid !== 0 && !(st.mode & 0o002)) return { binder: 'user', path: p };
   const refuse = (): Error =>
     new Error(`${p}: refusing to make a socket in ${dir}: it must be ${user.uid === 0 ? '' : `${user.name}'s or `}root's and writable by no one else`);
-  if (st.uid !== 0 || st.mode & 0o022) throw refuse();
+  // writable by root only (a group write is root's group's, gid 0, whose members are root already)
+  const othersMayWrite = (s: fs.Stats): boolean => (s.mode & 0o002) !== 0 || ((s.mode & 0o020) !== 0 && s.gid !== 0);
+  if (st.uid !== 0 || othersMayWrite(st)) throw refuse();
   // up to /, nobody but root may swap a step: a shared sticky directory (/tmp) only above a root-owned one
   for (let child = real, d = path.dirname(real); child !== d; child = d, d = path.dirname(d)) {
     const s = fs.statSync(d);
-    if (s.uid !== 0 || (s.mode & 0o022 && !(s.mode & 0o1000 && fs.statSync(child).uid === 0))) throw refuse();
+    if (s.uid !== 0 || (othersMayWrite(s) && !(s.mode & 0o1000 && fs.statSync(child).uid === 0))) throw refuse();
   }
   return { binder: 'root', path: path.join(real, path.basename(p)) };
 }

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { UserError } from '../../src/util/errors.js';
 import { cidrsOverlap, formatIPv4, parseCidr, parseIPv4 } from '../../src/config/ipv4.js';
-import { configCandidates, findEnvironment, parseConfigText } from '../../src/config/load.js';
+import { badOwnerOrMode, configCandidates, findEnvironment, parseConfigText } from '../../src/config/load.js';
 
 const ctx = { source: '/etc/cloudbridge/config.yaml', home: '/home/dev' };
 const minimal = `
@@ -190,4 +190,13 @@ test('ciphers: AES-GCM first with AES instructions, ChaCha20 first without; conf
   t.deepEqual(env.ciphers, ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com']);
   t.deepEqual(findEnvironment(parseConfigText(minimal, ctx.source, ctx.home), 'staging').ciphers, []);
   t.regex(error(`${minimal}    ciphers: [3des-cbc]\n`), /environments\.staging\.ciphers\.0: "3des-cbc" is not one of aes128-gcm@openssh\.com/);
+});
+
+test("the config file's owner and mode, as OpenSSH checks its own", (t) => {
+  const user = { name: 'dev', uid: 1000, gid: 1000, home: '/home/dev' };
+  t.is(badOwnerOrMode({ uid: 1000, gid: 1000, mode: 0o100600 }, user), undefined);
+  t.is(badOwnerOrMode({ uid: 0, gid: 0, mode: 0o100664 }, user), undefined, "root's group is root already");
+  t.is(badOwnerOrMode({ uid: 1000, gid: 1000, mode: 0o100664 }, user), 'mode 0664, writable by its group');
+  t.is(badOwnerOrMode({ uid: 1000, gid: 1000, mode: 0o100606 }, user), 'mode 0606, writable by others');
+  t.is(badOwnerOrMode({ uid: 1001, gid: 1000, mode: 0o100600 }, user), 'owned by uid 1001');
 });
