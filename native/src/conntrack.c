@@ -146,7 +146,7 @@ static napi_value js_flow_table(napi_env env, napi_callback_info info) {
   if (ok) {                                                                                           \
     napi_value a;                                                                                     \
     napi_typedarray_type t;                                                                           \
-    void *data;                                                                                       \
+    void *data = NULL;                                                                                \
     napi_value ab;                                                                                    \
     size_t off;                                                                                       \
     ok = napi_get_named_property(env, argv[0], #name, &a) == napi_ok &&                               \

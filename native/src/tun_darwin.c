@@ -16,6 +16,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* What the kernel expects (XNU's bsd/sys/kern_control.h, sys_domain.h), held
+ * against whichever headers this is built with: an SDK's, or the stand-ins
+ * the Linux compile check uses (native/compat/darwin). */
+_Static_assert(sizeof(struct ctl_info) == 100, "struct ctl_info");
+_Static_assert(sizeof(struct sockaddr_ctl) == 32, "struct sockaddr_ctl");
+_Static_assert(sizeof(struct sockaddr_sys) == 32, "struct sockaddr_sys");
+_Static_assert(CTLIOCGINFO == 0xc0644e03, "CTLIOCGINFO");
+
 static int fail(int fd, int *err) {
   *err = errno;
   if (fd >= 0) close(fd);
