@@ -16,7 +16,9 @@ export interface CleanupResult {
 }
 
 /** A local step whose device went with the dead controller: nothing left to undo. */
-const gone = (message: string): boolean => /no such interface|No such device|Cannot find device/i.test(message);
+const gone = (message: string): boolean =>
+  // Linux's words, and macOS's: ifconfig's "interface utunN does not exist", route's "bad address: utunN" and "not in table"
+  /no such interface|No such device|Cannot find device|does not exist|bad address|not in table/i.test(message);
 
 /**
  * Undoes what a dead controller journaled, on both hosts, and removes its

@@ -10,7 +10,8 @@ import { actingForAnotherUser } from './user.js';
  */
 export function runDir(): string {
   const moved = process.env['CLOUDBRIDGE_RUN_DIR'];
-  return moved && !actingForAnotherUser() ? moved : '/run/cloudbridge';
+  if (moved && !actingForAnotherUser()) return moved;
+  return process.platform === 'darwin' ? '/var/run/cloudbridge' : '/run/cloudbridge'; // macOS has no /run
 }
 
 export function envRunDir(env: string): string {

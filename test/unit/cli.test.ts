@@ -69,7 +69,7 @@ test('connect --dry-run prints the plan on this platform and on a forced darwin,
   t.deepEqual(
     plan.steps.filter((s) => s.side === 'local').map((s) => s.apply.join(' ')),
     [
-      'ifconfig utunN inet 10.9.0.1 10.9.0.2 alias',
+      'ifconfig utunN inet 10.9.0.1/32 10.9.0.2 alias',
       'ifconfig utunN mtu 16000 up',
       'route -n add -net 172.31.0.0/16 -interface utunN',
       'docker context create stg --description cloudbridge:stg --docker host=tcp://10.9.0.2:2375',

@@ -3,6 +3,7 @@ import test from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { dryRunPlan, formatPlan } from '../../src/cli/dryRun.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
+import { hostInside, ROUTE_REFUSED } from '../../src/platform/darwin/net.js';
 import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstatRoutes, parseRouteGet } from '../../src/platform/darwin/parse.js';
 
 const fixture = (name: string): string => fs.readFileSync(new URL(`../../../test/fixtures/darwin/${name}`, import.meta.url), 'utf8');
@@ -92,7 +93,7 @@ test('darwin plan for a full environment: the exact command list', (t) => {
   t.deepEqual(
     plan.steps.map((s) => [s.apply.join(' '), s.undo?.join(' ') ?? null]),
     [
-      ['ifconfig utunN inet 10.9.0.1 10.9.0.2 alias', 'ifconfig utunN inet 10.9.0.1 -alias'],
+      ['ifconfig utunN inet 10.9.0.1/32 10.9.0.2 alias', 'ifconfig utunN inet 10.9.0.1 -alias'],
       ['ifconfig utunN mtu 9000 up', null],
       ['route -n add -net 172.31.0.0/16 -interface utunN', 'route -n delete -net 172.31.0.0/16 -interface utunN'],
       ['route -n add -net 10.20.0.0/24 -interface utunN', 'route -n delete -net 10.20.0.0/24 -interface utunN'],
@@ -121,7 +122,7 @@ test('darwin plan for a full environment: the exact command list', (t) => {
 
 test('a configured utunN is honoured on macOS; a Linux name is not', (t) => {
   const named = { ...env, tunnel: { ...env.tunnel!, device: 'utun7' } };
-  t.is(dryRunPlan(named, 'darwin').steps[0]!.apply.join(' '), 'ifconfig utun7 inet 10.9.0.1 10.9.0.2 alias');
+  t.is(dryRunPlan(named, 'darwin').steps[0]!.apply.join(' '), 'ifconfig utun7 inet 10.9.0.1/32 10.9.0.2 alias');
   t.is(dryRunPlan(env, 'linux').steps[0]!.apply.join(' '), 'ip addr add 10.9.0.1 peer 10.9.0.2 dev cb-stg');
 });
 
@@ -176,4 +177,36 @@ test('split DNS on Linux is a step in the dry run: resolv.conf pointed at the fo
     /^sh -c cat > \/etc\/resolv\.conf <<'EOF'\n# written by cloudbridge for stg: vpc\.internal through the tunnel;\n.*\nnameserver 127\.0\.0\.153\n/s,
   );
   t.regex(dns!.undo!.join(' '), /^sh -c cat > \/etc\/resolv\.conf <</);
+});
+
+test("netstat -rn from an older macOS (Refs and Use before Netif): the interface comes from the header's column", (t) => {
+  const older = [
+    'Routing tables',
+    '',
+    'Internet:',
+    'Destination        Gateway            Flags        Refs      Use   Netif Expire',
+    'default            192.168.1.1        UGSc           12        0     en0',
+    '10.8/16            link#24            UCS             1        0   utun3',
+    '192.168.1          link#4             UCS             2        0     en0',
+    '',
+  ].join('\n');
+  t.deepEqual(parseNetstatRoutes(older), [
+    { cidr: '10.8.0.0/16', dev: 'utun3' },
+    { cidr: '192.168.1.0/24', dev: 'en0' },
+  ]);
+});
+
+test("Apple's route exits 0 when the kernel refuses: its words are what tell", (t) => {
+  for (const said of [
+    'route: writing to routing socket: File exists',
+    'add net 10.8.0.0: gateway utun3: File exists',
+    'delete net 10.8.0.0: not in table',
+    'route: bad address: utun9',
+  ]) {
+    t.true(ROUTE_REFUSED.test(said), said);
+  }
+  t.false(ROUTE_REFUSED.test('add net 10.8.0.0: gateway utun3'));
+  // a route is checked by a host inside it: 172.16.0.0 alone reads as a classful /16
+  t.is(hostInside(0xac100000, 12), 0xac100001);
+  t.is(hostInside(0x0a000005, 32), 0x0a000005);
 });

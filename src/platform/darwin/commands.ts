@@ -9,7 +9,8 @@ export const resolverFile = (domain: string): string => `/etc/resolver/${domain}
 export function darwinCommand(a: LocalAction): string[] {
   switch (a.op) {
     case 'addr-add':
-      return ['ifconfig', a.dev, 'inet', a.local, a.peer, 'alias'];
+      // with no mask XNU takes the classful one (10.x: /8), and the tun would claim all of 10/8
+      return ['ifconfig', a.dev, 'inet', `${a.local}/32`, a.peer, 'alias'];
     case 'addr-del':
       return ['ifconfig', a.dev, 'inet', a.local, '-alias'];
     case 'link-up':

@@ -1,15 +1,23 @@
-import { parseCidr } from '../../config/ipv4.js';
+import { formatIPv4, parseCidr } from '../../config/ipv4.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 import { darwinCommand } from './commands.js';
 import { interfaceNetworks, parseIfconfig, parseNetstatRoutes, parseRouteGet } from './parse.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
 
+/**
+ * What Apple's `route` prints when the kernel refused (it exits 0 all the
+ * same): "route: writing to routing socket: File exists", "... not in
+ * table", "... Network is unreachable".
+ */
+export const ROUTE_REFUSED = /writing to routing socket|File exists|not in table|Network is unreachable|bad address/i;
+
 async function run(argv: readonly string[]): Promise<string> {
   const [file, ...args] = argv;
   const execa = await lazyExeca();
   const r = await execa(file!, args, { reject: false });
-  if (r.exitCode !== 0) {
+  const said = `${String(r.stdout)}\n${String(r.stderr)}`;
+  if (r.exitCode !== 0 || (file === 'route' && ROUTE_REFUSED.test(said))) {
     throw new Error(
       `${argv.join(' ')}: ${
         String(r.stderr || r.stdout)
@@ -27,8 +35,9 @@ export class DarwinNet implements LocalNet {
     await run(darwinCommand(a));
     if (a.op === 'route-add') {
       // `route add` can succeed and still leave another, more specific route in charge
+      // asked for a host inside it: a network address alone is read with a classful mask (172.16.0.0 as /16)
       const c = parseCidr(a.cidr)!;
-      const got = parseRouteGet(await run(['route', '-n', 'get', a.cidr.split('/')[0]!]));
+      const got = parseRouteGet(await run(['route', '-n', 'get', '-inet', formatIPv4(hostInside(c.addr, c.prefix))]));
       if (got.interface !== a.dev && c.prefix > 0) {
         throw new Error(`route ${a.cidr} added but traffic still goes to ${got.interface ?? 'nowhere'}`);
       }
@@ -44,4 +53,9 @@ export class DarwinNet implements LocalNet {
   }
 
   close(): void {}
+}
+
+/** An address inside the network (its first host; the address itself for /31 and /32). */
+export function hostInside(addr: number, prefix: number): number {
+  return prefix >= 31 ? addr : (addr + 1) >>> 0;
 }

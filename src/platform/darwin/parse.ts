@@ -23,15 +23,20 @@ export function parseNetstatDestination(text: string): string | undefined {
 /** IPv4 routes from `netstat -rn -f inet`, without default, link-layer (ARP) and multicast entries. */
 export function parseNetstatRoutes(text: string): RouteInfo[] {
   const out: RouteInfo[] = [];
-  let inTable = false;
+  // the columns come from the header: older releases print Refs and Use between Flags and Netif
+  let col: { flags: number; netif: number } | undefined;
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f[0] === 'Destination') {
-      inTable = true;
+      const flags = f.indexOf('Flags');
+      const netif = f.indexOf('Netif');
+      col = flags > 0 && netif > 0 ? { flags, netif } : undefined;
       continue;
     }
-    if (!inTable || f.length < 4) continue;
-    const [dest, gateway, flags, netif] = f as [string, string, string, string];
+    if (!col || f.length <= col.netif) continue;
+    const [dest, gateway] = f as [string, string];
+    const flags = f[col.flags]!;
+    const netif = f[col.netif]!;
     if (dest === 'default' || flags.includes('m') || /^([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}$/i.test(gateway)) continue;
     const cidr = parseNetstatDestination(dest);
     if (cidr) out.push({ cidr, dev: netif });
