@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: needs root: sudo npm run demo" >&2; exit 1; }
 [ -x dist/src/cli/main.js ] || { echo "demo: not built yet: npm ci (or npm run build)" >&2; exit 1; }
-cb() { node dist/src/cli/main.js "$@"; }
+# The lab, its key and its config are root's: cloudbridge acts for root here, not for the user
+# who ran sudo (whose files it would read with their rights, and the lab's are not theirs).
+cb() { env -u SUDO_USER -u SUDO_UID -u SUDO_GID node dist/src/cli/main.js "$@"; }
 config=$(bash scripts/lab.sh config lab)
 
 if [ "${1:-}" = down ]; then
