@@ -139,7 +139,9 @@ test.serial("root's key and root's agent are not the user's to use", async (t) =
       ),
     );
   } finally {
-    await run('sh', ['-c', `SSH_AGENT_PID=$(pgrep -f "ssh-agent -a ${sock}") ssh-agent -k`]);
+    // the pid the agent printed: this one, and nothing else, goes
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1]);
+    if (pid > 0) process.kill(pid, 'SIGTERM');
     fs.rmSync(sock, { force: true });
   }
 });
