@@ -143,16 +143,13 @@ static napi_value js_flow_table(napi_env env, napi_callback_info info) {
   }
   int ok = 1;
 #define FLOW_TAKE(name, ctype, ttype)                                                                  \
-  if (ok) {                                                                                           \
-    napi_value a;                                                                                     \
-    napi_typedarray_type t;                                                                           \
-    void *data = NULL;                                                                                \
-    napi_value ab;                                                                                    \
-    size_t off;                                                                                       \
-    ok = napi_get_named_property(env, argv[0], #name, &a) == napi_ok &&                               \
-         napi_get_typedarray_info(env, a, &t, &f->name##_len, &data, &ab, &off) == napi_ok && t == ttype && \
-         napi_create_reference(env, a, 1, &f->name##_ref) == napi_ok;                                 \
-    f->name = data;                                                                                   \
+  if (ok) {                                                                                   \
+    napi_value a;                                                                             \
+    void *data = NULL;                                                                        \
+    ok = napi_get_named_property(env, argv[0], #name, &a) == napi_ok &&                       \
+         typed_array_view(env, a, ttype, &data, &f->name##_len) &&                            \
+         napi_create_reference(env, a, 1, &f->name##_ref) == napi_ok;                         \
+    f->name = data;                                                                           \
   }
   FLOW_ARRAYS(FLOW_TAKE)
   size_t n = f->proto_len, nb = f->buckets_len;
@@ -175,13 +172,10 @@ static napi_value js_flow_check(napi_env env, napi_callback_info info) {
   napi_value argv[3], out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   flows_t *f = argc >= 3 ? flows_from(env, argv[0]) : NULL;
-  void *data = NULL;
-  size_t len = 0, off;
-  napi_typedarray_type t;
-  napi_value ab;
+  void *data;
+  size_t len;
   bool outbound = false;
-  if (!f || napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off) != napi_ok || t != napi_uint8_array ||
-      napi_get_value_bool(env, argv[2], &outbound) != napi_ok) {
+  if (!f || !typed_array_view(env, argv[1], napi_uint8_array, &data, &len) || napi_get_value_bool(env, argv[2], &outbound) != napi_ok) {
     napi_throw_type_error(env, NULL, "flowCheck(flows, bytes: Uint8Array, outbound: boolean)");
     return NULL;
   }

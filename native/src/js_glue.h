@@ -17,15 +17,23 @@
     }                                                              \
   } while (0)
 
+/* 1, with typed array `v`'s data and element count in *data and *len, if it
+ * is of type `want`; else 0. An empty array's data may be NULL. */
+static inline int typed_array_view(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
+  napi_typedarray_type type;
+  size_t off;
+  napi_value ab;
+  *data = NULL;
+  *len = 0;
+  return napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) == napi_ok && type == want;
+}
+
 /* The data of typed array `v` if it is of type `want` with at least
  * `min_len` elements, else NULL. */
 static inline void *typed_array_data(napi_env env, napi_value v, napi_typedarray_type want, size_t min_len) {
-  napi_typedarray_type type;
-  size_t len, off;
   void *data;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &off) != napi_ok) return NULL;
-  return type == want && len >= min_len ? data : NULL;
+  size_t len;
+  return typed_array_view(env, v, want, &data, &len) && len >= min_len ? data : NULL;
 }
 
 /* Deletes the reference *ref, if any. */

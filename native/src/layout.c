@@ -30,12 +30,9 @@ static napi_value js_framed_ok(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *data = NULL;
-  size_t len = 0;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t offset;
-  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &offset) != napi_ok || type != napi_uint8_array) {
+  void *data;
+  size_t len;
+  if (argc < 1 || !typed_array_view(env, argv[0], napi_uint8_array, &data, &len)) {
     napi_throw_type_error(env, NULL, "framedOk(bytes: Uint8Array)");
     return NULL;
   }

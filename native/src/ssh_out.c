@@ -385,12 +385,10 @@ static napi_value js_outlet_send(napi_env env, napi_callback_info info) {
   napi_value argv[3], out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   outlet_t *o = argc >= 3 ? outlet_from(env, argv[0]) : NULL;
-  napi_typedarray_type type;
-  size_t arena_len = 0, count = 0, off;
-  void *arena = NULL, *lengths = NULL;
-  napi_value ab;
-  if (!o || napi_get_typedarray_info(env, argv[1], &type, &arena_len, &arena, &ab, &off) != napi_ok || type != napi_uint8_array ||
-      napi_get_typedarray_info(env, argv[2], &type, &count, &lengths, &ab, &off) != napi_ok || type != napi_uint32_array) {
+  size_t arena_len, count;
+  void *arena, *lengths;
+  if (!o || !typed_array_view(env, argv[1], napi_uint8_array, &arena, &arena_len) ||
+      !typed_array_view(env, argv[2], napi_uint32_array, &lengths, &count)) {
     napi_throw_type_error(env, NULL, "outletSend(outlet, arena: Uint8Array, lengths: Uint32Array)");
     return NULL;
   }

@@ -2,7 +2,7 @@ import { protoNumber, type AllowRule } from '../config/allow.js';
 import { maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { loadAddon, type NativeHandle } from '../native/addon.js';
 import { FlowTable } from './conntrack.js';
-import { AF_INET, FRAME_HEADER } from './packet.js';
+import { AF_INET, FRAME_HEADER, u16At, u32At } from './packet.js';
 
 interface Entry {
   readonly addr: number;
@@ -26,9 +26,6 @@ export interface RuleCounters {
 export const REFUSED = -1;
 /** ICMP errors about flows in either direction: carried, not counted. */
 export const PASSED = -2;
-
-const u32 = (b: Uint8Array, p: number): number => ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
-const u16 = (b: Uint8Array, p: number): number => (b[p]! << 8) | b[p + 1]!;
 
 /**
  * The allow-list as the data path applies it, statefully. An outbound packet
@@ -124,8 +121,8 @@ export class AllowList {
     if (b[3] !== AF_INET || b.length < ip + 20) return REFUSED;
     const proto = b[ip + 9]!;
     const l4 = ip + (b[ip]! & 15) * 4;
-    const src = u32(b, ip + 12);
-    const dst = u32(b, ip + 16);
+    const src = u32At(b, ip + 12);
+    const dst = u32At(b, ip + 16);
     const local = outbound ? src : dst;
     const remote = outbound ? dst : src;
     if (proto === 1 && b.length > l4 && (b[l4] === 3 || b[l4] === 11 || b[l4] === 12)) return this.icmpError(b, l4 + 8, outbound);
@@ -135,11 +132,11 @@ export class AllowList {
     let rport = 0;
     let flags = 0;
     if ((proto === 6 || proto === 17) && b.length >= l4 + 4) {
-      lport = u16(b, outbound ? l4 : l4 + 2);
-      rport = u16(b, outbound ? l4 + 2 : l4);
+      lport = u16At(b, outbound ? l4 : l4 + 2);
+      rport = u16At(b, outbound ? l4 + 2 : l4);
       if (proto === 6 && b.length >= l4 + 14) flags = b[l4 + 13]!;
     } else if (proto === 1 && b.length >= l4 + 8 && (b[l4] === 8 || b[l4] === 0)) {
-      lport = u16(b, l4 + 4); // echo: the id stands for the local port
+      lport = u16At(b, l4 + 4); // echo: the id stands for the local port
     }
     const f = this.flows.find(proto, local, lport, remote, rport);
     if (f >= 0) {
@@ -166,15 +163,15 @@ export class AllowList {
     if (b.length < q + 20 || b[q]! >> 4 !== 4) return this.refuseIcmp(outbound);
     const proto = b[q + 9]!;
     const l4 = q + (b[q]! & 15) * 4;
-    const qsrc = u32(b, q + 12);
-    const qdst = u32(b, q + 16);
+    const qsrc = u32At(b, q + 12);
+    const qdst = u32At(b, q + 16);
     let sport = 0;
     let dport = 0;
     if ((proto === 6 || proto === 17) && b.length >= l4 + 4) {
-      sport = u16(b, l4);
-      dport = u16(b, l4 + 2);
+      sport = u16At(b, l4);
+      dport = u16At(b, l4 + 2);
     } else if (proto === 1 && b.length >= l4 + 8) {
-      sport = u16(b, l4 + 4);
+      sport = u16At(b, l4 + 4);
     } else if (proto === 6 || proto === 17) {
       return this.refuseIcmp(outbound);
     }

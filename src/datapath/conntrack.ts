@@ -194,13 +194,18 @@ export class FlowTable {
     const b = this.bucket(proto, local, remote, ports);
     this.chain[i] = this.buckets[b]!;
     this.buckets[b] = i;
+    this.linkAtHead(i);
+    this.size++;
+    return i;
+  }
+
+  /** Puts flow `i` (not in the LRU list) first in it. */
+  private linkAtHead(i: number): void {
     this.newer[i] = -1;
     this.older[i] = this.head;
     if (this.head >= 0) this.newer[this.head] = i;
     this.head = i;
     if (this.tail < 0) this.tail = i;
-    this.size++;
-    return i;
   }
 
   private unlinkLru(i: number): void {
@@ -215,11 +220,7 @@ export class FlowTable {
   private touch(i: number): void {
     if (this.head === i) return;
     this.unlinkLru(i);
-    this.newer[i] = -1;
-    this.older[i] = this.head;
-    if (this.head >= 0) this.newer[this.head] = i;
-    this.head = i;
-    if (this.tail < 0) this.tail = i;
+    this.linkAtHead(i);
   }
 
   private remove(i: number): void {

@@ -127,10 +127,19 @@ export function clampMss(b: Uint8Array, maxMss: number): boolean {
   return false;
 }
 
+/** The big-endian 32-bit number at byte `p`, unsigned. */
+export function u32At(b: Uint8Array, p: number): number {
+  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+}
+
+/** The big-endian 16-bit number at byte `p`. */
+export function u16At(b: Uint8Array, p: number): number {
+  return (b[p]! << 8) | b[p + 1]!;
+}
+
 /** IPv4 source or destination of a framed packet as an unsigned number (caller checked the family). */
 export function ipv4At(b: Uint8Array, offset: 12 | 16): number {
-  const p = FRAME_HEADER + offset;
-  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+  return u32At(b, FRAME_HEADER + offset);
 }
 
 /** Is this a framed IPv4 TCP packet with SYN set? The cheap test the data path makes before anything else. */

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import type { Endpoint, ForwardConfig } from '../config/forwards.js';
 import type { InvokingUser } from '../util/user.js';
 import type { Dialer } from './dial.js';
-import { bindUnix, clearUnixPath, ownUnix, removeUnix, unixPlan, type UnixPlan } from './unixPath.js';
+import { asBinder, clearUnixPath, ownUnix, removeUnix, unixPlan, type UnixPlan } from './unixPath.js';
 
 /** What moves over SSH streams, for on-demand idle timeouts: open connections and chunks moved. */
 export interface StreamTraffic {
@@ -91,7 +91,7 @@ export async function serve(
     else fs.rmSync(at.path, { force: true });
     const oldMask = process.umask(0o177);
     try {
-      await listenOn(server, { kind: 'unix', path: plan.path }, (listen) => bindUnix(plan, user, listen));
+      await listenOn(server, { kind: 'unix', path: plan.path }, (listen) => asBinder(plan.binder, user, listen));
     } finally {
       process.umask(oldMask);
     }

@@ -48,11 +48,15 @@ export function unixPlan(p: string, user: InvokingUser): UnixPlan {
   return { binder: 'root', path: path.join(real, path.basename(p)) };
 }
 
+/** Runs `fn` (synchronous) with the rights of whoever makes the socket: the user's, or root's as they are. */
+export function asBinder<T>(binder: UnixBinder, user: InvokingUser, fn: () => T extends PromiseLike<unknown> ? never : T): T {
+  return binder === 'user' ? asUser(user, fn) : fn();
+}
+
 /** Whether something answers on the unix socket at `p`. */
 function answers(p: string, binder: UnixBinder, user: InvokingUser): Promise<boolean> {
   return new Promise((resolve) => {
-    const connect = (): net.Socket => net.connect(p);
-    const s = binder === 'user' ? asUser(user, connect) : connect();
+    const s = asBinder(binder, user, () => net.connect(p));
     s.once('connect', () => {
       s.destroy();
       resolve(true);
@@ -64,18 +68,11 @@ function answers(p: string, binder: UnixBinder, user: InvokingUser): Promise<boo
 /** Clears the way for `plan` (asked for as `asked`): nothing there, or a dead socket removed; else an Error naming the path. */
 export async function clearUnixPath(asked: string, plan: UnixPlan, user: InvokingUser): Promise<void> {
   const { binder, path: p } = plan;
-  const as = <T>(fn: () => T extends PromiseLike<unknown> ? never : T): T => (binder === 'user' ? asUser(user, fn) : fn());
-  const st = as(() => fs.lstatSync(p, { throwIfNoEntry: false }));
+  const st = asBinder(binder, user, () => fs.lstatSync(p, { throwIfNoEntry: false }));
   if (!st) return;
   if (!st.isSocket()) throw new Error(`${asked} exists and is not a socket; refusing to replace it`);
   if (await answers(p, binder, user)) throw new Error(`${asked}: something answers on that socket already`);
-  as(() => fs.rmSync(p));
-}
-
-/** Runs `listen` (which binds synchronously) as the binder. */
-export function bindUnix(plan: UnixPlan, user: InvokingUser, listen: () => void): void {
-  if (plan.binder === 'user') asUser(user, listen);
-  else listen();
+  asBinder(binder, user, () => fs.rmSync(p));
 }
 
 /** After listening: the socket is the user's (made by root: handed over without following links). */
@@ -85,7 +82,5 @@ export function ownUnix(plan: UnixPlan, user: InvokingUser): void {
 
 /** Removes the socket on close, as whoever made it. */
 export function removeUnix(plan: UnixPlan, user: InvokingUser): void {
-  const rm = (): void => fs.rmSync(plan.path, { force: true });
-  if (plan.binder === 'user') asUser(user, rm);
-  else rm();
+  asBinder(plan.binder, user, () => fs.rmSync(plan.path, { force: true }));
 }
