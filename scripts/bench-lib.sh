@@ -5,7 +5,7 @@ dir=/run/cloudbridge-lab/$lab
 rns=cb-$lab-r
 export CLOUDBRIDGE_RUN_DIR=/run/cloudbridge-bench
 # the lab is root's: cloudbridge acts for root, not for the user who ran sudo (see demo.sh)
-cb() { env -u SUDO_USER -u SUDO_UID -u SUDO_GID node dist/src/cli/main.js "$@"; }
+cb() { env -u SUDO_USER -u SUDO_UID -u SUDO_GID node dist/bundle/cloudbridge.js "$@"; }
 ms_now() { date +%s%3N; }
 ssh_opts=(-o BatchMode=yes -c aes128-gcm@openssh.com -o UserKnownHostsFile=$dir/known_hosts -i $dir/id_ed25519 -o "SetEnv=X=cloudbridge-bench-ssh")
 

@@ -144,6 +144,16 @@ for mtu in "${mtus[@]}"; do
     cb_quiet disconnect $lab
     printf '%-24s %8s %8s\n' "cloudbridge allow 10k" "$aup" "$adown"
     rows+=("{\"round\":$round,\"name\":\"cloudbridge allow 10k\",\"upMBps\":$aup,\"downMBps\":$adown}")
+    # connect with docker off: command start to the tunnel passing a ping, three times
+    sed "s/docker: .*/docker: { mode: 'off' }/" "$cfg" >"$dir/bench-nodocker.yaml"
+    for _ in 1 2 3; do
+      t0=$(ms_now)
+      cb_quiet connect $lab --config "$dir/bench-nodocker.yaml"
+      c=$(( $(ms_now) - t0 ))
+      cb_quiet disconnect $lab
+      echo "  connect, docker off: $c ms"
+      extra+=("{\"round\":$round,\"connectNoDockerMs\":$c}")
+    done
   fi
 
   # ssh -w at the same MTU, same cipher, addresses set by hand as the seed recipe does
@@ -242,6 +252,9 @@ for (const r of rows.filter((x) => x.name.startsWith('cloudbridge mtu'))) {
 const allow = by('cloudbridge allow 10k');
 const plain = rows.find((r) => r.name === `cloudbridge mtu ${allow ? [...new Set(all.filter((x) => x.name.startsWith('cloudbridge mtu')).map((x) => x.name))].pop().split(' ').pop() : ''}`);
 if (allow && plain) console.log(`  allow-list of 10,000 rules / none (${plain.name}), one stream: up ${f(allow.upMBps, plain.upMBps)}x down ${f(allow.downMBps, plain.downMBps)}x`);
+const noDocker = median(extra.filter((e) => e.connectNoDockerMs).map((e) => e.connectNoDockerMs));
+const sshw = by('ssh -w mtu 16000') ?? base;
+if (noDocker && sshw) console.log(`  connect, docker off (median of ${extra.filter((e) => e.connectNoDockerMs).length}): ${noDocker} ms, ${sshw.name} ${sshw.connectMs} ms: ${f(noDocker, sshw.connectMs)}x`);
 const dps = extra.filter((e) => e.dockerPsMs && e.linkRttMs === undefined).map((e) => e.dockerPsMs);
 const d = dps.length ? Object.fromEntries(['tunnel', 'ownSocket', 'sshUrl'].map((k) => [k, median(dps.map((x) => x[k]))])) : undefined;
 if (d) console.log(`  docker ps, median of the rounds' medians: through the tunnel ${d.tunnel} ms, own socket ${d.ownSocket} ms, DOCKER_HOST=ssh:// ${d.sshUrl} ms`);
@@ -257,6 +270,6 @@ for (const l of links) {
 const fs = require('fs');
 fs.mkdirSync('bench-results', { recursive: true });
 const file = `bench-results/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`;
-fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, dockerPsOverLink: links, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, connectNoDockerMs: noDocker, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, dockerPsOverLink: links, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
 console.log(`\nwrote ${file}`);
 JS

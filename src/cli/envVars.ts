@@ -8,7 +8,7 @@ import { UserError } from '../util/errors.js';
 import { lazyExeca } from '../util/lazyExeca.js';
 import { shellJoin } from '../util/quote.js';
 import type { CommonArgs } from './common.js';
-import { presence } from './lifecycle.js';
+import { presence } from './presence.js';
 import { dockerRunArgs, proxyVars, type ContainerNeeds } from './run.js';
 
 /** Pointing tools at a connected environment: env (shell lines), exec, run, use. */

@@ -1,44 +1,19 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { findEnvironment, loadConfig } from '../config/load.js';
 import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { requestControl } from '../daemon/control.js';
-import type { Status } from '../daemon/status.js';
-import { findAgent } from '../ssh/agent.js';
-import { agentKeys } from '../ssh/keys.js';
-import { askPassphrases, encryptedKeys } from '../ssh/passphrase.js';
 import { sshRouteFor, type SshRoute } from '../ssh/route.js';
+import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
-import { controlSocket, envRunDir, logFile, runDir } from '../util/paths.js';
+import { controlSocket } from '../util/paths.js';
 import type { CommonArgs } from './common.js';
-import { formatStatus } from './format.js';
-import { notify, notifyDone, receivePassphrases, startController, type ControllerMessage } from './protocol.js';
+import { presence } from './presence.js';
+import { notify, notifyDone, receivePassphrases, type ControllerMessage } from './protocol.js';
 
-/** An environment's lifecycle from the command line: connect (both ways), disconnect, cleanup, status, list. */
-
-/** The CLI's entry point, which the background controller runs too. */
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
-
-type ControllerPresence = 'running' | 'stale' | 'none';
-
-/**
- * running: a controller answers (with its status, when we may ask); stale:
- * one left files and died; none: nothing there.
- */
-export async function presence(env: string): Promise<{ state: ControllerPresence; status?: Status }> {
-  try {
-    return { state: 'running', status: await requestControl<Status>(controlSocket(env), { cmd: 'status' }, 3000) };
-  } catch (err) {
-    // a user who is not root cannot ask, but a socket they cannot open is a live one's
-    if ((err as NodeJS.ErrnoException).code === 'EACCES') return { state: 'running' };
-  }
-  return { state: fs.existsSync(envRunDir(env)) ? 'stale' : 'none' };
-}
+/** An environment's lifecycle from the command line: the controller in the foreground, disconnect, cleanup, list (connect.ts starts one in the background, presence.ts says whether one runs). */
 
 /** Before connecting: refuse a running controller, clean up after a dead one. */
-async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | undefined }, progress: (l: string) => void): Promise<void> {
+export async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | undefined }, progress: (l: string) => void): Promise<void> {
   const p = (await presence(env.name)).state;
   if (p === 'running') throw new UserError(`${env.name} is connected already`);
   if (p === 'stale') {
@@ -53,15 +28,17 @@ const logLine = (line: string): void => void process.stderr.write(`${new Date().
 
 /**
  * Passphrases for encrypted keys: the waiting `connect` sends them down fd 3
- * (protocol.ts); in the foreground on a terminal we ask.
+ * (protocol.ts); in the foreground on a terminal we ask (passphrases.ts,
+ * which loads ssh2: not before the controller is on its way).
  */
 async function passphrasesFor(route: SshRoute, fromFd: boolean, agent: string | undefined): Promise<Map<string, string>> {
-  if (fromFd) return receivePassphrases();
+  if (fromFd) {
+    const sent = await receivePassphrases();
+    if (!sent) throw new UserError('the connect command that started this controller went away before sending what it asked for');
+    return sent;
+  }
   if (!process.stdin.isTTY) return new Map();
-  // as ssh: a key the agent holds is not asked for
-  const user = invokingUser();
-  const files = encryptedKeys(route, user, await agentKeys(findAgent(user, agent), user));
-  return files.length > 0 ? askPassphrases(files, user) : new Map();
+  return (await import('./passphrases.js')).askForKeys(route, agent);
 }
 
 /**
@@ -84,7 +61,15 @@ export async function runForeground(
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
+  // the SSH, netlink and tun machinery loads only in the process that runs
+  // the controller, and while the passphrases are on their way
+  const session = import('../ssh/session.js');
+  const code = import('../daemon/controller.js');
+  preloadLocalNet(currentPlatform());
   const passphrases = await passphrasesFor(route, args.notify, args.agent);
+  // SSH first: its handshake goes on while the rest loads and the local side is set up
+  const firstClient = env.onDemand ? undefined : (await session).connectSsh(env, route, { user, agent: args.agent, passphrases });
+  firstClient?.catch(() => undefined);
   let ready = false;
   const report = (msg: ControllerMessage): void => {
     if (args.notify && !ready) notify(msg);
@@ -96,8 +81,7 @@ export async function runForeground(
     else process.stderr.write(`${line}\n`);
   };
   if (!args.notify) await clearTheWay(env, args, progress);
-  // the SSH, netlink and tun machinery loads only in the process that runs the controller
-  const { Controller } = await import('../daemon/controller.js');
+  const { Controller } = await code;
   const controller = new Controller(env, {
     user,
     route,
@@ -108,6 +92,7 @@ export async function runForeground(
     progress,
     log: logLine,
     logFlows: args.verbose,
+    firstClient,
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
@@ -121,42 +106,6 @@ export async function runForeground(
   const reason = await controller.done;
   process.stderr.write(`${env.name}: down (${reason})\n`);
   return reason === 'disconnect requested' || reason.startsWith('signal') ? 0 : 1;
-}
-
-/** Starts the controller in the background and waits until the tunnel passes traffic. */
-export async function connectBackground(
-  envName: string,
-  args: CommonArgs & { force: boolean; agent?: string | undefined; json: boolean; verbose: boolean; controlUser: boolean },
-): Promise<number> {
-  const env = findEnvironment(loadConfig(args.config), envName);
-  const tty = process.stderr.isTTY;
-  const showProgress = (tty || args.verbose) && !args.json;
-  await clearTheWay(env, args, (line) => showProgress && process.stderr.write(`  ${line}\n`));
-  fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
-  const log = fs.openSync(logFile(env.name), 'a', 0o600);
-  const childArgs = ['connect', env.name, '--foreground', '--notify'];
-  if (args.config) childArgs.push('--config', path.resolve(args.config));
-  if (args.force) childArgs.push('--force');
-  if (args.agent) childArgs.push('--agent', args.agent);
-  if (args.controlUser) childArgs.push('--control-user');
-  if (args.verbose) childArgs.push('--verbose');
-  const passphrases = await passphrasesFor(sshRouteFor(env, invokingUser()), false, args.agent);
-  const started = await startController(MAIN, childArgs, log, passphrases, (line) => showProgress && process.stderr.write(`  ${line}\n`));
-  const { status, exitCode } = started;
-  let { error } = started;
-  if (status) {
-    started.release();
-    if (args.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
-    else process.stderr.write(`${env.name}: up. Use docker with: eval "$(cloudbridge env ${env.name})"\n`);
-    return 0;
-  }
-  if (!error) {
-    // The controller died without a word: its log has the reason.
-    const text = fs.existsSync(logFile(env.name)) ? fs.readFileSync(logFile(env.name), 'utf8').trim() : '';
-    error = text.split('\n').filter(Boolean).pop() ?? `controller exited with ${exitCode}`;
-  }
-  fs.rmSync(envRunDir(env.name), { recursive: true, force: true });
-  throw new UserError(error);
 }
 
 export async function disconnect(envName: string, args: CommonArgs): Promise<number> {
@@ -200,25 +149,6 @@ function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-export async function status(envName: string | undefined, json: boolean): Promise<number> {
-  const dir = runDir();
-  const names = envName ? [envName] : fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
-  const out: Status[] = [];
-  for (const name of names) {
-    const p = await presence(name);
-    if (p.state === 'stale') process.stderr.write(`${name}: its controller died and left state behind: sudo cloudbridge cleanup ${name}\n`);
-    if (p.state !== 'running') {
-      if (envName) throw new UserError(`${envName} is not connected`);
-      continue;
-    }
-    // running but not ours to ask: the socket is root's
-    if (!p.status) throw new UserError('status needs root: the control socket is root-only (try: sudo cloudbridge status)');
-    out.push(p.status);
-  }
-  process.stdout.write(json ? `${JSON.stringify(out, null, 2)}\n` : formatStatus(out));
-  return 0;
 }
 
 export async function list(args: CommonArgs & { json: boolean }): Promise<number> {

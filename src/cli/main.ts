@@ -1,21 +1,28 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { findEnvironment, loadConfig } from '../config/load.js';
-import { invokingUser } from '../util/user.js';
-import { currentPlatform, type PlatformName } from '../platform/index.js';
-import { sshRouteFor } from '../ssh/route.js';
+import type { Argv } from 'yargs';
+import type { PlatformName } from '../platform/index.js';
 import { errorMessage, UserError } from '../util/errors.js';
-import { requireRoot, type CommonArgs } from './common.js';
-import { dryRunPlan, formatPlan } from './dryRun.js';
-import { execIn, printEnv, runContainer, use } from './envVars.js';
-import { cleanup, connectBackground, disconnect, list, runForeground, status } from './lifecycle.js';
-import { notify } from './protocol.js';
-import { installService, uninstallService } from './service.js';
+import { packageVersion } from '../util/packageRoot.js';
+import { asRoot, setCliEntry, type CommonArgs } from './common.js';
+import { connectBackground, quickConnectArgs } from './connect.js';
+import type * as EnvVars from './envVars.js';
+import type * as Lifecycle from './lifecycle.js';
 
-function printPlan(envName: string, args: CommonArgs & { platform: string | undefined; json: boolean }): number {
+// Each command's code loads when that command runs: `--version`, `status`
+// and `--help` parse arguments and answer without loading SSH, YAML or the
+// controller (about 250 ms of module loading otherwise, paid by every run).
+const lifecycle = (): Promise<typeof Lifecycle> => import('./lifecycle.js');
+const envVars = (): Promise<typeof EnvVars> => import('./envVars.js');
+
+async function printPlan(envName: string, args: CommonArgs & { platform: string | undefined; json: boolean }): Promise<number> {
+  const [{ findEnvironment, loadConfig }, { currentPlatform }, { invokingUser }, { dryRunPlan, formatPlan }] = await Promise.all([
+    import('../config/load.js'),
+    import('../platform/index.js'),
+    import('../util/user.js'),
+    import('./dryRun.js'),
+  ]);
   const env = findEnvironment(loadConfig(args.config), envName);
   const plan = dryRunPlan(env, (args.platform as PlatformName | undefined) ?? currentPlatform(), invokingUser());
   process.stdout.write(args.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
@@ -35,6 +42,13 @@ export async function main(argv: string[]): Promise<number> {
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
+  // `connect ENV` with plain options starts its controller before the
+  // argument parser loads (~90 ms sooner; connect.ts says why that matters)
+  const quick = quickConnectArgs(argv);
+  if (quick) {
+    return asRoot('connect', { agent: true, config: true }, () => connectBackground(quick.env, quick.args));
+  }
+  const { default: yargs } = await import('yargs');
   let code = 0;
   const run = (p: Promise<number> | number): Promise<void> =>
     Promise.resolve(p).then((c) => {
@@ -71,8 +85,11 @@ export async function main(argv: string[]): Promise<number> {
       (a) => {
         if (a.dryRun) return run(printPlan(a.env, a));
         if (a.platform) throw new UserError('--platform only goes with --dry-run');
-        requireRoot('connect', a.env);
-        return run(a.foreground ? runForeground(a.env, a) : connectBackground(a.env, a));
+        return run(
+          asRoot('connect', { agent: true, config: true }, () =>
+            a.foreground ? lifecycle().then((l) => l.runForeground(a.env, a)) : connectBackground(a.env, a),
+          ),
+        );
       },
     )
     .command(
@@ -80,8 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       'take an environment down, undoing every change on both hosts',
       (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }),
       (a) => {
-        requireRoot('disconnect', a.env);
-        return run(disconnect(a.env, a));
+        return run(asRoot('disconnect', { config: true }, () => lifecycle().then((l) => l.disconnect(a.env, a))));
       },
     )
     .command(
@@ -89,15 +105,14 @@ export async function main(argv: string[]): Promise<number> {
       'undo what a crashed controller left on both hosts (connect does this by itself)',
       (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).option('agent', { type: 'string', describe: 'ssh-agent socket' }),
       (a) => {
-        requireRoot('cleanup', a.env);
-        return run(cleanup(a.env, a));
+        return run(asRoot('cleanup', { agent: true, config: true }, () => lifecycle().then((l) => l.cleanup(a.env, a))));
       },
     )
     .command(
       'status [env]',
       'show connected environments: devices, addresses, routes, traffic, uptime',
       (y) => y.positional('env', { type: 'string' }).option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
-      (a) => run(status(a.env, a.json)),
+      (a) => run(import('./presence.js').then((p) => p.status(a.env, a.json))),
     )
     .command(
       'env <env>',
@@ -107,13 +122,13 @@ export async function main(argv: string[]): Promise<number> {
           .positional('env', { type: 'string', demandOption: true })
           .option('shell', { choices: ['bash', 'zsh', 'fish', 'powershell'], default: 'bash', describe: 'syntax of the lines' })
           .option('unset', { type: 'boolean', default: false, describe: 'print the lines that undo it' }),
-      (a) => run(printEnv(a.env, a)),
+      (a) => run(envVars().then((e) => e.printEnv(a.env, a))),
     )
     .command(
       'exec <env> [command..]',
       'run a command with DOCKER_HOST (and, with socks, ALL_PROXY and friends) set for the environment: cloudbridge exec ENV -- docker ps',
       (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).positional('command', { type: 'string', array: true }),
-      (a) => run(execIn(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a)),
+      (a) => run(envVars().then((e) => e.execIn(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a))),
     )
     .command(
       'run <env> [command..]',
@@ -126,19 +141,19 @@ export async function main(argv: string[]): Promise<number> {
           .epilogue(
             'Adds, right after "run": the SOCKS proxy variables (socks5h://, names resolved on the remote side) when socks listens where containers reach it (docker0:PORT), --dns with the split-DNS forwarder on the docker bridge, and --add-host for the remote containers cloudbridge knows by name. The container runs on this host\'s Docker; its traffic to the routes goes through the tunnel.',
           ),
-      (a) => run(runContainer(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a)),
+      (a) => run(envVars().then((e) => e.runContainer(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a))),
     )
     .command(
       'use <env>',
       "make the environment your docker CLI's current context (connect creates a context named after it)",
       (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }),
-      (a) => run(use(a.env, a)),
+      (a) => run(envVars().then((e) => e.use(a.env, a))),
     )
     .command(
       'list',
       'configured environments and which are up',
       (y) => withConfig(y).option('json', { type: 'boolean', default: false }),
-      (a) => run(list(a)),
+      (a) => run(lifecycle().then((l) => l.list(a))),
     )
     .command(
       'doctor <env>',
@@ -149,8 +164,13 @@ export async function main(argv: string[]): Promise<number> {
           .option('agent', { type: 'string' })
           .option('json', { type: 'boolean', default: false }),
       async (a) => {
+        const [{ findEnvironment, loadConfig }, { invokingUser }, { sshRouteFor }, { doctor, formatFindings }] = await Promise.all([
+          import('../config/load.js'),
+          import('../util/user.js'),
+          import('../ssh/route.js'),
+          import('./doctor.js'),
+        ]);
         const env = findEnvironment(loadConfig(a.config), a.env);
-        const { doctor, formatFindings } = await import('./doctor.js');
         const user = invokingUser();
         const findings = await doctor(env, sshRouteFor(env, user), user, a.agent);
         process.stdout.write(a.json ? `${JSON.stringify(findings, null, 2)}\n` : formatFindings(findings));
@@ -166,13 +186,16 @@ export async function main(argv: string[]): Promise<number> {
           .positional('env', { type: 'string', demandOption: true })
           .option('print', { type: 'boolean', default: false, describe: 'print it instead of writing it' })
           .option('platform', { choices: ['linux', 'darwin'], describe: "write the other OS's kind of service" }),
-      (a) => run(installService(a.env, a)),
+      (a) => {
+        const install = (): Promise<number> => import('./service.js').then((s) => s.installService(a.env, a));
+        return run(a.print ? install() : asRoot('install-service', { config: true }, install));
+      },
     )
     .command(
       'uninstall-service <env>',
       'remove the service file written by install-service',
       (y) => y.positional('env', { type: 'string', demandOption: true }).option('platform', { choices: ['linux', 'darwin'] }),
-      (a) => run(uninstallService(a.env, a)),
+      (a) => run(asRoot('uninstall-service', {}, () => import('./service.js').then((s) => s.uninstallService(a.env, a)))),
     )
     .demandCommand(1, 'name a command (see --help)')
     .parserConfiguration({ 'populate--': true })
@@ -181,20 +204,21 @@ export async function main(argv: string[]): Promise<number> {
       throw err ?? new UserError(msg);
     })
     .help()
-    .version()
+    .version(packageVersion())
     .parseAsync();
   return code;
 }
 
 if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(hideBin(process.argv)).then(
+  setCliEntry(fileURLToPath(import.meta.url));
+  main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
       // Sockets of a finished controller may linger briefly; do not wait on them.
       setTimeout(() => process.exit(code), 100).unref();
     },
-    (err: unknown) => {
-      if (process.argv.includes('--notify')) notify({ error: errorMessage(err) });
+    async (err: unknown) => {
+      if (process.argv.includes('--notify')) (await import('./protocol.js')).notify({ error: errorMessage(err) });
       process.stderr.write(`cloudbridge: ${errorMessage(err)}\n`);
       if (!(err instanceof UserError) && process.env['CLOUDBRIDGE_DEBUG']) console.error(err);
       process.exit(err instanceof UserError ? err.exitCode : 1);

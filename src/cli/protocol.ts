@@ -33,10 +33,17 @@ export function notifyDone(): Promise<void> {
   );
 }
 
-/** Controller side: the passphrases sent down fd 3 (none when it says nothing readable). */
-export function receivePassphrases(): Map<string, string> {
+/**
+ * Controller side: the passphrases sent down fd 3 (none when it says nothing
+ * readable); undefined when it closed without a word (the connect that
+ * started us died, e.g. Ctrl-C at its passphrase prompt).
+ */
+export async function receivePassphrases(): Promise<Map<string, string> | undefined> {
   try {
-    return new Map(Object.entries(JSON.parse(fs.readFileSync(3, 'utf8') || '{}') as Record<string, string>));
+    // asynchronously: the controller loads its code meanwhile
+    const text = await new Promise<string>((resolve, reject) => fs.readFile(3, 'utf8', (err, t) => (err ? reject(err) : resolve(t))));
+    if (!text) return undefined;
+    return new Map(Object.entries(JSON.parse(text) as Record<string, string>));
   } catch {
     return new Map();
   }
@@ -58,13 +65,19 @@ export async function startController(
   args: readonly string[],
   /** The controller log's fd, for its stderr: closed here once handed over. */
   log: number,
-  passphrases: ReadonlyMap<string, string>,
+  /** Sent down fd 3 once known; nothing is sent when this fails. */
+  passphrases: Promise<ReadonlyMap<string, string>>,
   onProgress: (line: string) => void,
 ): Promise<Started> {
   const child = spawn(process.execPath, [...CONTROLLER_NODE_FLAGS, cli, ...args], { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
   const stdout = child.stdout!;
   fs.closeSync(log);
-  (child.stdio[3] as Writable).end(JSON.stringify(Object.fromEntries(passphrases)));
+  const secrets = child.stdio[3] as Writable;
+  secrets.on('error', () => undefined); // a controller that died early: its exit says why
+  passphrases.then(
+    (p) => secrets.end(JSON.stringify(Object.fromEntries(p))),
+    () => secrets.end(),
+  );
   let status: Status | undefined;
   let error: string | undefined;
   let buf = '';
@@ -90,5 +103,10 @@ export async function startController(
     stdout.on('end', () => resolve(null));
     child.on('exit', (code) => resolve(code ?? 1));
   });
-  return { status, error, exitCode, release: () => child.unref() };
+  // Its pipes too: a pipe handle left open keeps this process waiting for nothing.
+  const release = (): void => {
+    for (const s of child.stdio) s?.destroy();
+    child.unref();
+  };
+  return { status, error, exitCode, release };
 }

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { findEnvironment, loadConfig } from '../config/load.js';
 import { actingForAnotherUser, invokingUser } from '../util/user.js';
 import { currentPlatform, type PlatformName } from '../platform/index.js';
 import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
 import { UserError } from '../util/errors.js';
-import { requireRoot, type CommonArgs } from './common.js';
+import { cliEntry, requireRoot, type CommonArgs } from './common.js';
 
 /** install-service and uninstall-service: a systemd unit or launchd plist that keeps an environment connected. */
 
@@ -28,7 +27,7 @@ export async function installService(envName: string, args: CommonArgs & { print
     env: env.name,
     host: env.host,
     node: process.execPath,
-    cli: fileURLToPath(new URL('./main.js', import.meta.url)),
+    cli: cliEntry(),
     config: config.source,
     user: invokingUser(),
   };

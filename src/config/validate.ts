@@ -5,6 +5,7 @@ import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpo
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking, TunnelConfig } from './types.js';
+import { ENV_NAME } from './names.js';
 
 /** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
 export const MAX_MTU = 16000;
@@ -16,7 +17,6 @@ export const MIN_MTU = 576;
  * less the 4-byte address family.
  */
 export const MAX_UPSTREAM_MTU = 32760;
-const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,11}$/;
 
 export interface ValidateContext {
   /** Where the document came from, named in every message. */

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import type { Endpoint } from '../config/forwards.js';
-import { parseIPv4 } from '../config/ipv4.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { dockerCliPresent } from '../docker/context.js';
@@ -10,25 +9,21 @@ import { dockerHostFor } from '../docker/endpoint.js';
 import { DockerSocket } from '../docker/socket.js';
 import { dialOver } from '../forward/dial.js';
 import { NO_SESSION } from '../forward/forwards.js';
-import { resolverFile } from '../platform/darwin/commands.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
-import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
+import { planLocal, planRemote } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
 import { describeRoute, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { TunDevice } from '../tun/device.js';
-import { UserError } from '../util/errors.js';
 import { controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
 import { serveControl } from './control.js';
 import { stepExecutor } from './executor.js';
 import { SessionKeeper, type Session } from './keeper.js';
-import { makePump, type L3Side } from './l3.js';
-import { probeMtu } from './mtu.js';
-import { otherEnvironments } from './peers.js';
-import { checkDocker, withoutMissingIptables } from './probes.js';
-import { clashWithOthers, localProblem } from './preflight.js';
+import { makePump, pingPeer, type L3Side } from './l3.js';
+import { pickMtu } from './mtu.js';
+import { checkDocker, iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
 import { openChannel, remoteFacts } from './remote.js';
 import { Services } from './services.js';
 import { emptyStats, nativeOrNot, type Status } from './status.js';
@@ -48,6 +43,8 @@ export interface ControllerOptions {
   readonly log: (line: string) => void;
   /** Log each new flow through the tunnel and the allow-list's verdict. */
   readonly logFlows?: boolean;
+  /** The first SSH connection, when the caller started it already (lifecycle.ts: while this module loaded). */
+  readonly firstClient?: Promise<Client> | undefined;
 }
 
 const isRemote = (s: Step): boolean => s.apply.side === 'remote';
@@ -79,6 +76,8 @@ export class Controller {
   private remoteMtu: number;
   private startedAt = new Date();
   private stopping: Promise<string[]> | undefined;
+  /** The first SSH connection, started while the local side is set up (see up). */
+  private early: Promise<Client> | undefined;
   private readonly services: Services;
   private readonly keeper: SessionKeeper;
   /** Resolves when the controller has gone down, for whatever reason. */
@@ -152,10 +151,18 @@ export class Controller {
 
   async up(): Promise<void> {
     const { env, opts } = this;
+    // The SSH handshake (~80 ms to the lab) runs while the local side is set
+    // up (~90 ms) instead of after it; a connection that turns out not to be
+    // needed is closed below.
+    if (!env.onDemand) {
+      this.early = opts.firstClient ?? this.connect();
+      this.early.catch(() => undefined);
+    }
+    if (this.platform === 'linux' && env.tunnel) void iptablesProbe().catch(() => undefined);
     try {
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
       const net = (this.net = await localNet(this.platform));
-      await this.preflight(net);
+      await preflight(env, net, this.platform, opts.force);
 
       const { tunnel } = env;
       const tun = (this.tun = tunnel ? TunDevice.open(requestedDevice(this.platform, tunnel)) : undefined);
@@ -183,7 +190,7 @@ export class Controller {
       } else {
         await this.keeper.ensure();
         if (this.l3) {
-          const rtt = await this.pingPeer(this.l3);
+          const rtt = await pingPeer(this.l3);
           opts.progress(`tunnel: ${this.l3.tunnel.local} -> ${this.l3.tunnel.remote} answers in ${rtt.toFixed(2)} ms`);
         }
         await checkDocker(env, opts.progress);
@@ -201,33 +208,27 @@ export class Controller {
       );
       this.startedAt = new Date();
     } catch (err) {
+      void this.early?.then(
+        (c) => c.end(),
+        () => undefined,
+      );
       const leftovers = await this.down(err instanceof Error ? err.message : String(err));
       if (leftovers.length) opts.progress(`warning: could not undo: ${leftovers.join('; ')}`);
       throw err;
     }
   }
 
-  /** Refuses what would clash with another environment or break the host's own networking, before anything is changed. */
-  private async preflight(net: LocalNet): Promise<void> {
-    const { env } = this;
-    const { tunnel } = env;
-    const clash = clashWithOthers(env, await otherEnvironments(env.name));
-    if (clash) throw new UserError(clash);
-    const problem = localProblem(env, {
-      platform: this.platform,
-      force: this.opts.force,
-      deviceExists: this.platform === 'linux' && tunnel !== undefined && fs.existsSync(`/sys/class/net/${tunnel.device}`),
-      resolverTaken: this.platform === 'darwin' ? env.dns.domains.map(resolverFile).find((f) => fs.existsSync(f)) : undefined,
-      interfaceNetworks: tunnel ? await net.interfaceNetworks() : [],
-      routes: tunnel ? await net.routes() : [],
-    });
-    if (problem) throw new UserError(problem);
+  private connect(): Promise<Client> {
+    const { opts } = this;
+    return connectSsh(this.env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases });
   }
 
   /** SSH, the tun channel and the remote steps. */
   private async openSession(): Promise<Session> {
     const { env, opts } = this;
-    const client = await connectSsh(env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases });
+    const early = this.early;
+    this.early = undefined;
+    const client = await (early ?? this.connect());
     try {
       opts.progress(`ssh: connected to ${describeRoute(opts.route)}`);
       // A previous session's remote steps (a reconnect): undo them first, so nothing is doubled.
@@ -268,12 +269,8 @@ export class Controller {
 
   /** mtu: auto: probe (mtu.ts), and apply what it found as journaled steps on both ends. */
   private async pickMtu(s: Session, l3: L3Side): Promise<void> {
-    const rtt = await this.pingPeer(l3);
     const exec = this.executor(s.client);
-    const { up, down } = await probeMtu(l3.tunnel, l3.pump, this.platform, s.channel!.maxPacket, rtt, (d) =>
-      this.journal.apply(planRemoteMtu(s.remoteDevice, d), exec),
-    );
-    await this.journal.apply(planLocalMtu(l3.tunnel, l3.tun.name, s.remoteDevice, up, down), exec);
+    const { up, down } = await pickMtu(l3, s.remoteDevice, s.channel!.maxPacket, this.platform, (steps) => this.journal.apply(steps, exec));
     this.mtu = up;
     this.remoteMtu = down;
     this.opts.progress(
@@ -281,14 +278,6 @@ export class Controller {
         ? `tunnel: MTU ${up} here, ${down} on ${s.remoteDevice}: the largest packets sshd carries each way (probed)`
         : `tunnel: MTU ${down}, the largest packet sshd carries (probed)`,
     );
-  }
-
-  /** An ICMP echo to the remote tunnel address through the channel: the round trip in ms, or a UserError. */
-  private pingPeer({ tunnel, pump }: L3Side): Promise<number> {
-    const { local, remote } = tunnel;
-    return pump.ping(parseIPv4(local)!, parseIPv4(remote)!, 5000).catch((err: Error) => {
-      throw new UserError(`tunnel does not pass traffic: ping ${remote}: ${err.message}`);
-    });
   }
 
   /** The local docker socket: each connection rides the current session, made on demand if need be. */

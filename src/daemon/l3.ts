@@ -6,6 +6,7 @@ import { Pump } from '../datapath/pump.js';
 import type { LocalNet } from '../platform/types.js';
 import type { TunDevice } from '../tun/device.js';
 import type { Services } from './services.js';
+import { UserError } from '../util/errors.js';
 
 /** The L3 tunnel's local half: present unless the environment says tunnel: false. */
 export interface L3Side {
@@ -13,6 +14,14 @@ export interface L3Side {
   readonly tun: TunDevice;
   readonly pump: Pump;
   readonly net: LocalNet;
+}
+
+/** An ICMP echo to the remote tunnel address through the channel: the round trip in ms, or a UserError. */
+export function pingPeer({ tunnel, pump }: L3Side): Promise<number> {
+  const { local, remote } = tunnel;
+  return pump.ping(parseIPv4(local)!, parseIPv4(remote)!, 5000).catch((err: Error) => {
+    throw new UserError(`tunnel does not pass traffic: ping ${remote}: ${err.message}`);
+  });
 }
 
 /**

@@ -2,10 +2,27 @@ import { parseIPv4 } from '../config/ipv4.js';
 import type { TunnelConfig } from '../config/types.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
 import type { Pump } from '../datapath/pump.js';
+import { planLocalMtu, planRemoteMtu } from '../plan/plan.js';
+import type { Step } from '../plan/steps.js';
 import type { PlatformName } from '../platform/index.js';
+import { pingPeer, type L3Side } from './l3.js';
 
 /** Sizes tried towards the remote host and back, largest first. */
 const ROUND_TRIP_SIZES = [16000, 15000, 12000, 9000, 4000, 1500];
+
+/** mtu: auto: probe, and apply what it found as steps (journaled by `apply`) on both ends. */
+export async function pickMtu(
+  l3: L3Side,
+  remoteDevice: string,
+  maxPacket: number,
+  platform: PlatformName,
+  apply: (steps: Step[]) => Promise<void>,
+): Promise<{ up: number; down: number }> {
+  const rtt = await pingPeer(l3);
+  const { up, down } = await probeMtu(l3.tunnel, l3.pump, platform, maxPacket, rtt, (d) => apply(planRemoteMtu(remoteDevice, d)));
+  await apply(planLocalMtu(l3.tunnel, l3.tun.name, remoteDevice, up, down));
+  return { up, down };
+}
 
 /**
  * mtu: auto, one size each way. Both tun devices start at MAX_MTU. The

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { buildAdvice, isPrebuild, locateAddon, probeLoad } from './locate.js';
 
 /** An opaque handle owned by the addon. */
 export type NativeHandle = object & { readonly __native: unique symbol };
@@ -87,19 +87,33 @@ let addon: Addon | undefined;
 
 export function loadAddon(): Addon {
   if (!addon) {
-    // dist/src/native/addon.js -> <root>/native/build/Release
-    const file = fileURLToPath(new URL('../../../native/build/Release/cloudbridge_tun.node', import.meta.url));
+    const file = addonFile();
     let loaded: Addon;
     try {
       loaded = require(file) as Addon;
     } catch (err) {
-      throw new Error(`native addon not built (${file}): run "npm run build" (${(err as Error).message.split('\n')[0]})`, { cause: err });
+      throw new Error(`cloudbridge's native addon ${file} did not load (${(err as Error).message.split('\n')[0]}); ${buildAdvice()}`, { cause: err });
     }
     const missing = layoutMismatch(loaded.layout);
-    if (missing) throw new Error(`native addon ${file} does not match this cloudbridge (layout: ${missing}): rebuild it (npm run build)`);
+    if (missing) throw new Error(`native addon ${file} does not match this cloudbridge (layout: ${missing}); ${buildAdvice()}`);
     addon = loaded;
   }
   return addon;
+}
+
+let located: string | undefined;
+
+/** The addon's file (see locate.ts); a cross-built macOS prebuild is tried in another process before this one loads it. */
+export function addonFile(): string {
+  if (!located) {
+    const file = locateAddon();
+    if (process.platform === 'darwin' && isPrebuild(file)) {
+      const why = probeLoad(file);
+      if (why) throw new Error(`the prebuilt addon ${file} does not load on this Mac (${why}); ${buildAdvice()}`);
+    }
+    located = file;
+  }
+  return located;
 }
 
 /** What the addon's layout lacks of the names TypeScript uses, or undefined when it has them all. */

@@ -6,6 +6,7 @@ import { darwinCommand } from './darwin/commands.js';
 import { linuxCommand } from './linux/commands.js';
 import type { LocalNet } from './types.js';
 import { lazyExeca } from '../util/lazyExeca.js';
+import { UserError } from '../util/errors.js';
 
 export type PlatformName = 'linux' | 'darwin';
 
@@ -19,9 +20,19 @@ export async function localNet(p: PlatformName): Promise<LocalNet> {
     const { DarwinNet } = await import('./darwin/net.js');
     return new DarwinNet();
   }
-  // netlink is Linux-only: load it only here
-  const { LinuxNet } = await import('./linux/net.js');
+  // netlink is Linux-only, an optional dependency (it does not build on macOS): load it only here
+  const { LinuxNet } = await import('./linux/net.js').catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_MODULE_NOT_FOUND' && err.code !== 'MODULE_NOT_FOUND') throw err;
+    throw new UserError(
+      `the netlink package is missing (an optional dependency of cloudbridge that did not install): reinstall cloudbridge (${err.message.split('\n')[0]})`,
+    );
+  });
   return new LinuxNet();
+}
+
+/** Starts loading the platform's network code (netlink on Linux: ~60 ms) ahead of localNet. */
+export function preloadLocalNet(p: PlatformName): void {
+  void (p === 'darwin' ? import('./darwin/net.js') : import('./linux/net.js')).catch(() => undefined);
 }
 
 export function localCommand(p: PlatformName, a: LocalAction): string[] {

@@ -105,3 +105,59 @@ test("env prints each shell's syntax, quoted", async (t) => {
   t.is(shellLines('fish', { DOCKER_HOST: undefined }), 'set -e DOCKER_HOST;\n');
   t.is(shellLines('powershell', { DOCKER_HOST: undefined }), 'Remove-Item Env:DOCKER_HOST -ErrorAction SilentlyContinue\n');
 });
+
+test("connect's quick path takes only what yargs would parse the same way, and leaves the rest to yargs", async (t) => {
+  const { quickConnectArgs } = await import('../../src/cli/connect.js');
+  const base = { config: undefined, force: false, agent: undefined, verbose: false, controlUser: false, json: false };
+  t.deepEqual(quickConnectArgs(['connect', 'stg']), { env: 'stg', args: base });
+  t.deepEqual(quickConnectArgs(['connect', 'stg', '--config', '/c.yaml', '-v', '--force', '--agent', '/a.sock', '--control-user', '--json']), {
+    env: 'stg',
+    args: { config: '/c.yaml', force: true, agent: '/a.sock', verbose: true, controlUser: true, json: true },
+  });
+  for (const argv of [
+    ['connect'],
+    ['connect', 'stg', '--dry-run'],
+    ['connect', 'stg', '--foreground'],
+    ['connect', 'stg', '--help'],
+    ['connect', 'stg', '--config'],
+    ['connect', 'stg', '--config', '--force'],
+    ['connect', 'stg', '--config=/c.yaml'],
+    ['connect', 'stg', '--frce'],
+    ['connect', 'Bad/Name'],
+    ['status', 'stg'],
+    ['connect', '--config', '/c.yaml', 'stg'],
+  ]) {
+    t.is(quickConnectArgs(argv), undefined, argv.join(' '));
+  }
+});
+
+test("--version, --help and status load no SSH, YAML, netlink or controller code (the bundle's static graph)", (t) => {
+  // scripts/bundle.mjs writes esbuild's metafile beside the bundle
+  const meta = JSON.parse(fs.readFileSync(new URL('../../bundle-meta.json', import.meta.url), 'utf8')) as {
+    outputs: Record<string, { imports: { path: string; kind: string }[]; inputs: Record<string, unknown> }>;
+  };
+  const staticGraph = (out: string, seen = new Set<string>()): Set<string> => {
+    if (seen.has(out)) return seen;
+    seen.add(out);
+    for (const i of meta.outputs[out]?.imports ?? []) if (i.kind === 'import-statement') staticGraph(i.path, seen);
+    return seen;
+  };
+  const loaded = [...staticGraph('dist/bundle/cloudbridge.js')];
+  const inputs = loaded.flatMap((o) => Object.keys(meta.outputs[o]?.inputs ?? {}));
+  t.true(inputs.includes('dist/src/cli/main.js'));
+  for (const heavy of [
+    /node_modules\/yaml\//,
+    /node_modules\/yargs\//,
+    /node_modules\/execa\//,
+    /src\/daemon\/(?!control\.js)/,
+    /src\/ssh\//,
+    /src\/config\/load/,
+  ]) {
+    t.deepEqual(
+      inputs.filter((f) => heavy.test(f)),
+      [],
+      String(heavy),
+    );
+  }
+  t.false(loaded.some((o) => ['ssh2', 'netlink'].includes(o)));
+});

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/**
+ * The background controller's entry point: `connect` (connect.ts) starts it
+ * as `background.js ENV OPTIONS-JSON` and it runs the controller with
+ * --notify semantics (protocol.ts). Its own entry skips the CLI's argument
+ * parser, ~50 ms of every start here; service units run the CLI's
+ * `connect ENV --foreground`, which users can read and type.
+ */
+import { errorMessage, UserError } from '../util/errors.js';
+import type { BackgroundArgs } from './connect.js';
+import { notify } from './protocol.js';
+
+const [envName = '', json = '{}'] = process.argv.slice(2);
+try {
+  const opts = JSON.parse(json) as BackgroundArgs;
+  const { runForeground } = await import('./lifecycle.js');
+  const code = await runForeground(envName, { ...opts, notify: true });
+  process.exitCode = code;
+  // Sockets of a finished controller may linger briefly; do not wait on them.
+  setTimeout(() => process.exit(code), 100).unref();
+} catch (err) {
+  notify({ error: errorMessage(err) });
+  process.stderr.write(`cloudbridge: ${errorMessage(err)}\n`);
+  if (!(err instanceof UserError) && process.env['CLOUDBRIDGE_DEBUG']) console.error(err);
+  process.exit(err instanceof UserError ? err.exitCode : 1);
+}

@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ENV_NAME } from '../config/names.js';
+import { UserError } from '../util/errors.js';
+import { envRunDir, logFile } from '../util/paths.js';
+import { cliEntry, type CommonArgs } from './common.js';
+import { presence } from './presence.js';
+import { startController } from './protocol.js';
+
+/** What `connect` passes on to the background controller (background.ts). */
+export interface BackgroundArgs extends CommonArgs {
+  force: boolean;
+  agent?: string | undefined;
+  verbose: boolean;
+  controlUser: boolean;
+}
+
+/**
+ * Starts the controller in the background and waits until the tunnel passes
+ * traffic. The controller is started first thing, before this process loads
+ * the config, SSH or anything else: both processes boot Node and load code
+ * (~250 ms each here), side by side instead of one after the other. It reads
+ * and checks the config itself and reports what is wrong (protocol.ts);
+ * passphrases, when a terminal can be asked, follow on fd 3.
+ */
+export async function connectBackground(envName: string, args: BackgroundArgs & { json: boolean }): Promise<number> {
+  const showProgress = (process.stderr.isTTY || args.verbose) && !args.json;
+  const progress = (line: string): void => void (showProgress && process.stderr.write(`  ${line}\n`));
+  const p = ENV_NAME.test(envName) ? (await presence(envName)).state : 'invalid';
+  if (p === 'running') throw new UserError(`${envName} is connected already`);
+  if (p !== 'none') {
+    // a name the config may not have, or a dead controller's leftovers: the careful path
+    const [{ findEnvironment, loadConfig }, { clearTheWay }] = await Promise.all([import('../config/load.js'), import('./lifecycle.js')]);
+    await clearTheWay(findEnvironment(loadConfig(args.config), envName), args, progress);
+  }
+  fs.mkdirSync(envRunDir(envName), { recursive: true, mode: 0o755 });
+  const log = fs.openSync(logFile(envName), 'a', 0o600);
+  const opts: BackgroundArgs = {
+    config: args.config && path.resolve(args.config),
+    force: args.force,
+    agent: args.agent,
+    verbose: args.verbose,
+    controlUser: args.controlUser,
+  };
+  const passphrases = askPassphrases(envName, args);
+  const entry = path.join(path.dirname(cliEntry()), 'background.js');
+  const started = await startController(entry, [envName, JSON.stringify(opts)], log, passphrases, progress);
+  await passphrases; // a failed prompt is the error to show (the controller saw no passphrases and gave up)
+  const { status, exitCode } = started;
+  let { error } = started;
+  if (status) {
+    started.release();
+    if (args.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    else process.stderr.write(`${envName}: up. Use docker with: eval "$(cloudbridge env ${envName})"\n`);
+    return 0;
+  }
+  if (!error) {
+    // The controller died without a word: its log has the reason.
+    const text = fs.existsSync(logFile(envName)) ? fs.readFileSync(logFile(envName), 'utf8').trim() : '';
+    error = text.split('\n').filter(Boolean).pop() ?? `controller exited with ${exitCode}`;
+  }
+  fs.rmSync(envRunDir(envName), { recursive: true, force: true });
+  throw new UserError(error);
+}
+
+/**
+ * `connect ENV` followed only by options this knows, parsed as yargs parses
+ * them (the main parser stays the reference: test/unit/cli.test.ts holds the
+ * two to the same answers); undefined for anything else (--help, --dry-run,
+ * --foreground, a typo), which then goes through yargs.
+ */
+export function quickConnectArgs(argv: readonly string[]): { env: string; args: BackgroundArgs & { json: boolean } } | undefined {
+  const [cmd, env, ...rest] = argv;
+  if (cmd !== 'connect' || !env || !ENV_NAME.test(env)) return undefined;
+  const args = {
+    config: undefined as string | undefined,
+    force: false,
+    agent: undefined as string | undefined,
+    verbose: false,
+    controlUser: false,
+    json: false,
+  };
+  const flags: Record<string, 'force' | 'verbose' | 'controlUser' | 'json'> = {
+    '--force': 'force',
+    '--verbose': 'verbose',
+    '-v': 'verbose',
+    '--control-user': 'controlUser',
+    '--json': 'json',
+  };
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    const flag = flags[a];
+    const value = rest[i + 1];
+    if (flag) args[flag] = true;
+    else if ((a === '--config' || a === '--agent') && value && !value.startsWith('-')) {
+      args[a === '--config' ? 'config' : 'agent'] = value;
+      i++;
+    } else return undefined;
+  }
+  return { env, args };
+}
+
+/** On a terminal: the passphrases of the encrypted keys the route offers (the agent's keys excepted). */
+async function askPassphrases(envName: string, args: CommonArgs & { agent?: string | undefined }): Promise<Map<string, string>> {
+  if (!process.stdin.isTTY) return new Map();
+  const [{ findEnvironment, loadConfig }, { invokingUser }, { sshRouteFor }, { askForKeys }] = await Promise.all([
+    import('../config/load.js'),
+    import('../util/user.js'),
+    import('../ssh/route.js'),
+    import('./passphrases.js'),
+  ]);
+  let env;
+  try {
+    env = findEnvironment(loadConfig(args.config), envName);
+  } catch {
+    return new Map(); // the controller says what is wrong with the config
+  }
+  return askForKeys(sshRouteFor(env, invokingUser()), args.agent);
+}
