@@ -7,6 +7,7 @@ import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
+import { describeRoute, type SshHop, type SshRoute } from '../ssh/route.js';
 
 export interface PlannedStep {
   readonly side: 'local' | 'remote';
@@ -15,10 +16,26 @@ export interface PlannedStep {
   readonly undo: readonly string[] | null;
 }
 
+/** One SSH hop as ssh_config resolved it, first hop first: what `connect` will dial and trust. */
+export interface PlannedHop {
+  readonly role: 'jump' | 'target';
+  readonly user: string;
+  readonly host: string;
+  readonly port: number;
+  /** The ssh_config name it was asked for, when it differs from host. */
+  readonly alias: string | null;
+  readonly identityFiles: readonly string[];
+  readonly identitiesOnly: boolean;
+  readonly knownHostsFiles: readonly string[];
+  readonly strictHostKeyChecking: string;
+}
+
 export interface Plan {
   readonly env: string;
   readonly platform: PlatformName;
   readonly ssh: string;
+  /** The hops (undefined when the plan was made without reading ssh_config). */
+  readonly hops?: readonly PlannedHop[];
   readonly localDevice: string;
   readonly remoteDevice: string;
   readonly steps: readonly PlannedStep[];
@@ -27,7 +44,7 @@ export interface Plan {
 }
 
 /** Everything `connect` would do, as commands, without looking at either host. */
-export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner?: ContextOwner): Plan {
+export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner?: ContextOwner, route?: SshRoute): Plan {
   const t = env.tunnel;
   const localDevice = t ? requestedDevice(platform, t) || 'utunN' : '';
   const dockerHost = dockerHostFor(env);
@@ -64,7 +81,8 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   return {
     env: env.name,
     platform,
-    ssh: `${env.user}@${env.host}:${env.port}, ${t ? `tun@openssh.com point-to-point to ${remoteDevice}` : 'no tunnel (tunnel: false): SSH forwarding only'}`,
+    ssh: `${route ? describeRoute(route) : `${env.user}@${env.host}:${env.port}`}, ${t ? `tun@openssh.com point-to-point to ${remoteDevice}` : 'no tunnel (tunnel: false): SSH forwarding only'}`,
+    ...(route ? { hops: [...route.jumps.map((h) => plannedHop(h, 'jump')), plannedHop(route.target, 'target')] } : {}),
     localDevice,
     remoteDevice,
     steps: steps.map(planned),
@@ -73,8 +91,29 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   };
 }
 
+function plannedHop(h: SshHop, role: PlannedHop['role']): PlannedHop {
+  return {
+    role,
+    user: h.user,
+    host: h.host,
+    port: h.port,
+    alias: h.name !== h.host ? h.name : null,
+    identityFiles: h.identityFiles,
+    identitiesOnly: h.identitiesOnly,
+    knownHostsFiles: [h.knownHostsFile, ...h.globalKnownHostsFiles],
+    strictHostKeyChecking: h.strictHostKeyChecking,
+  };
+}
+
 export function formatPlan(p: Plan): string {
   const lines = [`cloudbridge connect ${p.env} --dry-run (${p.platform}): nothing is changed`, `  ssh     ${p.ssh}`];
+  (p.hops ?? []).forEach((h, i) => {
+    const name = `${h.user}@${h.host}:${h.port}${h.alias ? ` (${h.alias})` : ''}`;
+    const keys = h.identityFiles.length ? `keys ${h.identityFiles.join(', ')}${h.identitiesOnly ? ' only' : ' and the agent'}` : 'the agent';
+    lines.push(
+      `          hop ${i + 1} ${h.role === 'jump' ? 'jump  ' : 'target'} ${name}: ${keys}; known_hosts ${h.knownHostsFiles.join(', ')} (${h.strictHostKeyChecking})`,
+    );
+  });
   for (const s of p.steps) {
     lines.push(`  ${s.side.padEnd(6)}  ${shellJoin(s.apply)}`);
     lines.push(`          undo: ${s.undo ? shellJoin(s.undo) : '(goes with the tun device)'}`);

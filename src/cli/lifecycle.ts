@@ -61,15 +61,18 @@ export async function runForeground(
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
-  // the SSH, netlink and tun machinery loads only in the process that runs
-  // the controller, and while the passphrases are on their way
-  const session = import('../ssh/session.js');
+  // The SSH, netlink and tun machinery loads only in the process that runs
+  // the controller. SSH first: sshd's side of the handshake (~80 ms here, the
+  // process mostly idle) then goes on while the controller's code loads and
+  // the local side is set up; started after them, its replies wait for a
+  // busy thread and it took twice as long.
+  const session = Promise.all([import('../ssh/session.js'), import('../daemon/serverPath.js')]);
+  const passphrases = await passphrasesFor(route, args.notify, args.agent);
+  const [{ connectSsh }, { refuseRoutedServer }] = await session;
+  const firstClient = env.onDemand ? undefined : refuseRoutedServer(env, route).then(() => connectSsh(env, route, { user, agent: args.agent, passphrases }));
+  firstClient?.catch(() => undefined);
   const code = import('../daemon/controller.js');
   preloadLocalNet(currentPlatform());
-  const passphrases = await passphrasesFor(route, args.notify, args.agent);
-  // SSH first: its handshake goes on while the rest loads and the local side is set up
-  const firstClient = env.onDemand ? undefined : (await session).connectSsh(env, route, { user, agent: args.agent, passphrases });
-  firstClient?.catch(() => undefined);
   let ready = false;
   const report = (msg: ControllerMessage): void => {
     if (args.notify && !ready) notify(msg);

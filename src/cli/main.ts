@@ -17,14 +17,16 @@ const lifecycle = (): Promise<typeof Lifecycle> => import('./lifecycle.js');
 const envVars = (): Promise<typeof EnvVars> => import('./envVars.js');
 
 async function printPlan(envName: string, args: CommonArgs & { platform: string | undefined; json: boolean }): Promise<number> {
-  const [{ findEnvironment, loadConfig }, { currentPlatform }, { invokingUser }, { dryRunPlan, formatPlan }] = await Promise.all([
+  const [{ findEnvironment, loadConfig }, { currentPlatform }, { invokingUser }, { sshRouteFor }, { dryRunPlan, formatPlan }] = await Promise.all([
     import('../config/load.js'),
     import('../platform/index.js'),
     import('../util/user.js'),
+    import('../ssh/route.js'),
     import('./dryRun.js'),
   ]);
   const env = findEnvironment(loadConfig(args.config), envName);
-  const plan = dryRunPlan(env, (args.platform as PlatformName | undefined) ?? currentPlatform(), invokingUser());
+  const user = invokingUser();
+  const plan = dryRunPlan(env, (args.platform as PlatformName | undefined) ?? currentPlatform(), user, sshRouteFor(env, user));
   process.stdout.write(args.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
   return 0;
 }

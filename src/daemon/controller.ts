@@ -23,6 +23,7 @@ import { stepExecutor } from './executor.js';
 import { SessionKeeper, type Session } from './keeper.js';
 import { makePump, pingPeer, type L3Side } from './l3.js';
 import { pickMtu } from './mtu.js';
+import { refuseRoutedServer } from './serverPath.js';
 import { checkDocker, iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
 import { openChannel, remoteFacts } from './remote.js';
 import { Services } from './services.js';
@@ -218,8 +219,9 @@ export class Controller {
     }
   }
 
-  private connect(): Promise<Client> {
+  private async connect(): Promise<Client> {
     const { opts } = this;
+    await refuseRoutedServer(this.env, opts.route);
     return connectSsh(this.env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases });
   }
 

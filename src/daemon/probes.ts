@@ -3,7 +3,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import type { Step } from '../plan/steps.js';
 import { UserError } from '../util/errors.js';
-import { lazyExeca } from '../util/lazyExeca.js';
+import { runFile } from '../util/runFile.js';
 import { resolverFile } from '../platform/darwin/commands.js';
 import type { PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
@@ -48,10 +48,10 @@ let probing: Promise<string | undefined> | undefined;
  * probe takes 40-60 ms, which then overlaps the rest of the local set-up.
  */
 export function iptablesProbe(): Promise<string | undefined> {
-  probing ??= lazyExeca().then(async (execa) => {
-    const probe = await execa('iptables', ['-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'], { reject: false });
-    return probe.exitCode === 0 ? undefined : String(probe.stderr || probe.message).split('\n')[0];
-  });
+  probing ??= runFile('iptables', ['-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'], false).then(
+    (probe) => (probe.exitCode === 0 ? undefined : probe.stderr.split('\n')[0] || `exit ${probe.exitCode}`),
+    (err: Error) => err.message,
+  );
   return probing;
 }
 

@@ -157,6 +157,15 @@ test.serial("a route over one of the host's own networks is refused, and taken w
   t.deepEqual(await leftovers(lab), []);
 });
 
+test.serial("a route that covers the SSH server's own address is refused, even with --force, naming both", async (t) => {
+  const cfg = variantConfig(lab, 'covers-server.yaml', [['routes: [10.215.9.0/24]', 'routes: [10.215.0.0/16]']]);
+  await refused(
+    t,
+    ['connect', 'cbe', '--config', cfg, '--force'],
+    /^cloudbridge: route 10\.215\.0\.0\/16 covers 10\.215\.0\.2, the address of the SSH server 10\.215\.0\.2: the SSH connection would go into its own tunnel/,
+  );
+});
+
 test.serial('a SOCKS or forward port that is taken is refused, and what was made before it is undone', async (t) => {
   const blocker = net.createServer();
   await new Promise<void>((r) => blocker.listen(18099, '127.0.0.1', r));

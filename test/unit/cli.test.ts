@@ -34,6 +34,7 @@ test('connect --dry-run prints the plan on this platform and on a forced darwin,
     [
       'cloudbridge connect stg --dry-run (linux): nothing is changed',
       '  ssh     root@192.0.2.10:22, tun@openssh.com point-to-point to tunN',
+      '          hop 1 target root@192.0.2.10:22: the agent; known_hosts /root/.ssh/known_hosts, /etc/ssh/ssh_known_hosts, /etc/ssh/ssh_known_hosts2 (yes)',
       '  local   ip addr add 10.9.0.1 peer 10.9.0.2 dev cb-stg',
       '          undo: ip addr del 10.9.0.1 peer 10.9.0.2 dev cb-stg',
       '  local   ip link set dev cb-stg mtu 16000 up',
@@ -160,4 +161,31 @@ test("--version, --help and status load no SSH, YAML, netlink or controller code
     );
   }
   t.false(loaded.some((o) => ['ssh2', 'netlink'].includes(o)));
+});
+
+test('connect --dry-run shows each SSH hop as ssh_config resolves it: user, address, keys, known_hosts', async (t) => {
+  const sshConfig = path.join(dir, 'ssh_config');
+  fs.writeFileSync(
+    sshConfig,
+    'Host bastion\n  HostName 198.51.100.7\n  User ops\n  IdentityFile /k/id_bastion\nHost stg\n  HostName 10.1.2.3\n  ProxyJump bastion\n  IdentitiesOnly yes\n  IdentityFile /k/id_stg\n',
+  );
+  const cfg = path.join(dir, 'jump.yaml');
+  fs.writeFileSync(cfg, `environments:\n  stg:\n    host: stg\n    sshConfig: ${sshConfig}\n    tunnel: { local: 10.9.0.1, remote: 10.9.0.2 }\n`, {
+    mode: 0o600,
+  });
+  for (const platform of ['linux', 'darwin']) {
+    const r = await cli('connect', 'stg', '--config', cfg, '--dry-run', '--platform', platform);
+    t.is(r.code, 0, r.err);
+    const lines = r.out.split('\n');
+    t.is(lines[1], '  ssh     root@10.1.2.3:22 via ops@198.51.100.7:22, tun@openssh.com point-to-point to tunN');
+    t.regex(lines[2]!, /^ {10}hop 1 jump {3}ops@198\.51\.100\.7:22 \(bastion\): keys \/k\/id_bastion and the agent; known_hosts \/root\/\.ssh\/known_hosts/);
+    t.regex(lines[3]!, /^ {10}hop 2 target root@10\.1\.2\.3:22 \(stg\): keys \/k\/id_stg only; /);
+  }
+  const json = JSON.parse((await cli('connect', 'stg', '--config', cfg, '--dry-run', '--json')).out) as {
+    hops: { role: string; host: string; user: string }[];
+  };
+  t.deepEqual(
+    json.hops.map((h) => `${h.role} ${h.user}@${h.host}`),
+    ['jump ops@198.51.100.7', 'target root@10.1.2.3'],
+  );
 });

@@ -5,7 +5,7 @@ import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 import { linuxCommand } from './commands.js';
 import { writeResolvConf } from './resolvConf.js';
-import { lazyExeca } from '../../util/lazyExeca.js';
+import { runFile } from '../../util/runFile.js';
 
 const AF_INET = 2;
 const RT_TABLE_MAIN = 254;
@@ -44,8 +44,7 @@ export class LinuxNet implements LocalNet {
     }
     if (a.op === 'iptables' || a.op === 'resolvectl') {
       const [file, ...args] = linuxCommand(a);
-      const execa = await lazyExeca();
-      await execa(file!, args);
+      await runFile(file!, args);
       return;
     }
     const index = await this.ifindex(a.dev);
