@@ -34,7 +34,7 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
-    files: ['scripts/**/*.mjs'],
+    files: ['scripts/**/*.mjs', 'test/standin/**/*.mjs'],
     languageOptions: {
       globals: {
         console: 'readonly',

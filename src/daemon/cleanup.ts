@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
-import { currentPlatform, localNet } from '../platform/index.js';
+import { currentPlatform, localNet, type PlatformName } from '../platform/index.js';
 import { readJournal } from '../plan/apply.js';
 import { sshRouteFor } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
@@ -28,7 +28,7 @@ const gone = (message: string): boolean =>
  */
 export async function cleanupStale(
   env: EnvironmentConfig,
-  opts: { user: InvokingUser; agent?: string | undefined; progress: (line: string) => void },
+  opts: { user: InvokingUser; agent?: string | undefined; progress: (line: string) => void; platform?: PlatformName },
 ): Promise<CleanupResult> {
   const dir = envRunDir(env.name);
   const record = readJournal(journalFile(env.name));
@@ -49,7 +49,7 @@ export async function cleanupStale(
       throw new UserError(`cleanup ${env.name}: ${(err as Error).message}; the remote steps in ${journalFile(env.name)} stay until it can reach ${env.host}`);
     }
   }
-  const net = await localNet(currentPlatform());
+  const net = await localNet(opts.platform ?? currentPlatform());
   try {
     const undos = steps
       .filter((s) => s.undo)

@@ -1,4 +1,5 @@
 import test from 'ava';
+import * as plist from 'plist';
 import { launchdPlist, systemdUnit } from '../../src/service/units.js';
 
 const spec = {
@@ -36,4 +37,34 @@ test('launchd plist: the same command as an argument array, XML-escaped, kept al
     ),
   );
   t.true(plist.includes('<key>KeepAlive</key>\n  <dict>\n    <key>SuccessfulExit</key>\n    <false/>'));
+});
+
+test('launchd plist: a property list plutil -lint would take (parsed by an independent plist parser), with launchd.plist(5) keys and types', (t) => {
+  const text = launchdPlist({ ...spec, env: 'a&b', config: '/c<1>.yaml' });
+  const parsed = plist.parse(text) as Record<string, plist.PlistValue>;
+  t.deepEqual(parsed, {
+    Label: 'dev.cloudbridge.a&b',
+    ProgramArguments: [
+      '/usr/bin/node',
+      '--max-semi-space-size=1',
+      '/opt/cloud bridge/dist/src/cli/main.js',
+      'connect',
+      'a&b',
+      '--config',
+      '/c<1>.yaml',
+      '--foreground',
+    ],
+    EnvironmentVariables: { SUDO_USER: 'dev', SUDO_UID: '1000', SUDO_GID: '1000' },
+    RunAtLoad: true,
+    KeepAlive: { SuccessfulExit: false },
+    ThrottleInterval: 5,
+    StandardErrorPath: '/var/log/cloudbridge-a&b.log',
+  });
+  t.true(
+    text.startsWith(
+      '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0">\n',
+    ),
+  );
+  // and what it builds from that object is the same document, give or take whitespace
+  t.is(plist.build(parsed).replace(/\s+/g, ''), text.replace(/\s+/g, ''));
 });

@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+// A stand-in for macOS's ifconfig, route and netstat, for running
+// cloudbridge's darwin side on Linux (test/unit/darwinStandin.test.ts).
+// Written from Apple's sources (network_cmds-741.100.2: route.tproj/route.c,
+// netstat.tproj/route.c, ifconfig.tproj/ifconfig.c and af_inet.c) and the
+// manual pages, not from cloudbridge's code. What it reproduces:
+// - ifconfig: `IF inet ADDR[/PFX] PEER alias` (no /PFX: the classful mask, as
+//   XNU's in_ifinit gives), `IF inet ADDR -alias`, `IF mtu N up`, a listing
+//   in macOS's format; "interface X does not exist" (exit 1).
+// - route: `-n add|delete [-net|-host] DST[/PFX] -interface IF` and `-n get
+//   [-inet] DST`. A DST without /PFX whose classful host part is zero is a
+//   network, its mask guessed from its trailing zero bytes
+//   (inet_makenetandmask); get with a mask is an exact lookup, of a host the
+//   longest prefix. Kernel refusals print "route: writing to routing socket:
+//   File exists|not in table" on stderr and exit 0, as Apple's route does; an
+//   -interface that does not exist is "route: bad address: IF" (exit 68).
+// - netstat -rn [-f inet]: destinations abbreviated as netstat's netname()
+//   does (10.8/16, 192.168.1, 127); $STANDIN_NETSTAT_REFS=1 prints the Refs
+//   and Use columns older releases print.
+// - the device: `darwin.mjs utun open|close N` stands for opening and closing
+//   a utun control socket; closing takes its addresses and routes with it.
+// State lives in $STANDIN_DARWIN_STATE/state.json.
+import fs from 'node:fs';
+import path from 'node:path';
+
+const stateFile = path.join(process.env.STANDIN_DARWIN_STATE ?? '/tmp/standin-darwin', 'state.json');
+const tool = path.basename(process.argv[1]) === 'darwin.mjs' ? process.argv[2] : path.basename(process.argv[1]);
+const args = path.basename(process.argv[1]) === 'darwin.mjs' ? process.argv.slice(3) : process.argv.slice(2);
+
+const ip = (s) => {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (!m || m.slice(1).some((o) => +o > 255)) return undefined;
+  return ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
+};
+const dotted = (n) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+const maskBits = (bits) => (bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
+const classMask = (a) => (a >>> 31 === 0 ? 0xff000000 : a >>> 30 === 2 ? 0xffff0000 : 0xffffff00) >>> 0;
+const hex = (n) => `0x${n.toString(16).padStart(8, '0')}`;
+
+function initial() {
+  return {
+    nextLink: 25,
+    interfaces: {
+      lo0: { link: 1, flags: 'UP,LOOPBACK,RUNNING,MULTICAST', code: 8049, mtu: 16384, addrs: [{ addr: ip('127.0.0.1'), mask: 0xff000000 }] },
+      en0: {
+        link: 6,
+        flags: 'UP,BROADCAST,SMART,RUNNING,SIMPLEX,MULTICAST',
+        code: 8863,
+        mtu: 1500,
+        addrs: [{ addr: ip('192.168.1.23'), mask: 0xffffff00, broadcast: ip('192.168.1.255') }],
+      },
+    },
+    routes: [
+      { dst: 0, mask: 0, gateway: '192.168.1.1', iface: 'en0', flags: 'UGScg' },
+      { dst: ip('127.0.0.0'), mask: 0xff000000, gateway: '127.0.0.1', iface: 'lo0', flags: 'UCS' },
+      { dst: ip('127.0.0.1'), mask: 0xffffffff, gateway: '127.0.0.1', iface: 'lo0', flags: 'UH', host: true },
+      { dst: ip('192.168.1.0'), mask: 0xffffff00, gateway: 'link#6', iface: 'en0', flags: 'UCS' },
+    ],
+  };
+}
+const load = () => (fs.existsSync(stateFile) ? JSON.parse(fs.readFileSync(stateFile, 'utf8')) : initial());
+const save = (s) => {
+  fs.mkdirSync(path.dirname(stateFile), { recursive: true });
+  fs.writeFileSync(stateFile, JSON.stringify(s));
+};
+const die = (msg, code = 1) => {
+  process.stderr.write(`${msg}\n`);
+  process.exit(code);
+};
+
+/** route.c's getaddr for a destination: [address, mask, isHost]. */
+function destination(s, forceNet) {
+  if (s === 'default') return [0, 0, false];
+  const slash = s.indexOf('/');
+  if (slash >= 0) {
+    // inet_network accepts abbreviations (10.8 is 10.8.0.0 once shifted up)
+    const parts = s.slice(0, slash).split('.').map(Number);
+    if (parts.some((p) => !Number.isInteger(p) || p > 255) || parts.length > 4) die(`route: bad address: ${s}`, 68);
+    let net = parts.reduce((a, p) => ((a << 8) | p) >>> 0, 0);
+    if (net > 0) while ((net & 0xff000000) === 0) net = (net << 8) >>> 0;
+    const bits = Number(s.slice(slash + 1));
+    return [(net & maskBits(bits)) >>> 0, maskBits(bits), false];
+  }
+  const a = ip(s);
+  if (a === undefined) die(`route: bad address: ${s}`, 68);
+  const hostPart = a & ~classMask(a);
+  if (!forceNet && hostPart !== 0) return [a, 0xffffffff, true];
+  // inet_makenetandmask without bits: the mask ends where the trailing zero bytes begin
+  let i = 0;
+  for (let j = 0xff; i < 4 && (a & j) === 0; i++) j = (j << 8) >>> 0;
+  const bits = a === 0 ? 0 : 32 - i * 8;
+  return [a, maskBits(bits), false];
+}
+
+function netname(addr, mask) {
+  const o = [addr >>> 24, (addr >>> 16) & 255, (addr >>> 8) & 255, addr & 255];
+  const cm = classMask(addr);
+  let text;
+  if (cm === 0xff000000 && (addr & 0x00ffffff) === 0) text = `${o[0]}`;
+  else if (cm !== 0xffffff00 && (addr & 0xffff) === 0) text = `${o[0]}.${o[1]}`;
+  else if ((addr & 0xff) === 0) text = `${o[0]}.${o[1]}.${o[2]}`;
+  else text = o.join('.');
+  if (mask && mask !== cm) text += `/${32 - Math.log2((~mask >>> 0) + 1)}`;
+  return text;
+}
+
+function ifconfig(s) {
+  if (args.length === 0 || args[0] === '-a') {
+    for (const [name, i] of Object.entries(s.interfaces)) {
+      process.stdout.write(`${name}: flags=${i.code}<${i.flags}> mtu ${i.mtu}\n`);
+      for (const a of i.addrs) {
+        let line = `\tinet ${dotted(a.addr)}`;
+        if (a.peer !== undefined) line += ` --> ${dotted(a.peer)}`;
+        line += ` netmask ${hex(a.mask)}`;
+        if (a.broadcast !== undefined) line += ` broadcast ${dotted(a.broadcast)}`;
+        process.stdout.write(`${line}\n`);
+      }
+    }
+    return;
+  }
+  const [name, ...rest] = args;
+  const i = s.interfaces[name];
+  if (!i) die(`ifconfig: interface ${name} does not exist`);
+  let k = 0;
+  while (k < rest.length) {
+    const w = rest[k++];
+    if (w === 'inet') {
+      const spec = rest[k++];
+      const [addrText, pfx] = spec.split('/');
+      const addr = ip(addrText);
+      if (addr === undefined) die(`ifconfig: ${spec}: bad value`);
+      if (rest[k] === '-alias' || rest[k] === 'delete') {
+        k++;
+        const at = i.addrs.findIndex((a) => a.addr === addr);
+        if (at < 0) die("ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address");
+        const [gone] = i.addrs.splice(at, 1);
+        if (gone.peer !== undefined) s.routes = s.routes.filter((r) => !(r.host && r.dst === gone.peer && r.iface === name));
+        continue;
+      }
+      let peer;
+      if (rest[k] && ip(rest[k]) !== undefined) peer = ip(rest[k++]);
+      if (rest[k] === 'alias' || rest[k] === 'add') k++;
+      // no mask given: XNU's in_ifinit takes the address's class
+      const mask = pfx !== undefined ? maskBits(Number(pfx)) : classMask(addr);
+      i.addrs.push({ addr, mask, ...(peer !== undefined ? { peer } : {}) });
+      if (peer !== undefined) s.routes.push({ dst: peer, mask: 0xffffffff, gateway: dotted(addr), iface: name, flags: 'UH', host: true });
+    } else if (w === 'mtu') i.mtu = Number(rest[k++]);
+    else if (w === 'up') i.flags = i.flags.includes('UP') ? i.flags : `UP,${i.flags}`;
+    else if (w === 'down') i.flags = i.flags.replace(/(^|,)UP(,|$)/, '$1').replace(/^,/, '');
+    else die(`ifconfig: ${w}: bad value`);
+  }
+}
+
+function route(s) {
+  const a = args.filter((x) => x !== '-n' && x !== '-inet');
+  const cmd = a.shift();
+  let forceNet = false;
+  let iface;
+  let dstText;
+  for (let k = 0; k < a.length; k++) {
+    if (a[k] === '-net') forceNet = true;
+    else if (a[k] === '-host') forceNet = false;
+    else if (a[k] === '-interface') {
+      iface = a[++k];
+      if (!s.interfaces[iface]) die(`route: bad address: ${iface}`, 68);
+    } else if (dstText === undefined) dstText = a[k];
+    else if (iface === undefined) iface = a[k];
+  }
+  if (!dstText) die('usage: route [-dnqtv] command [[modifiers] args]', 64);
+  const [dst, mask, isHost] = destination(dstText, forceNet);
+  const refuse = (why) => {
+    process.stderr.write(`route: writing to routing socket: ${why}\n`);
+    if (cmd !== 'get') process.stdout.write(`${cmd} ${isHost ? 'host' : 'net'} ${dstText}${iface ? `: gateway ${iface}` : ''}: ${why}\n`);
+    process.exit(0); // as Apple's route: the kernel's refusal is only in what it prints
+  };
+  if (cmd === 'add') {
+    if (s.routes.some((r) => r.dst === dst && r.mask === mask)) refuse('File exists');
+    s.routes.push({ dst, mask, gateway: `link#${s.interfaces[iface].link}`, iface, flags: isHost ? 'UHS' : 'UCS', ...(isHost ? { host: true } : {}) });
+    process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${iface}\n`);
+  } else if (cmd === 'delete') {
+    const at = s.routes.findIndex((r) => r.dst === dst && r.mask === mask && (!iface || r.iface === iface));
+    if (at < 0) refuse('not in table');
+    s.routes.splice(at, 1);
+    process.stdout.write(`delete ${isHost ? 'host' : 'net'} ${dstText}: gateway ${iface}\n`);
+  } else if (cmd === 'get') {
+    // a network (a mask given or guessed) is looked up exactly; a host by longest prefix
+    const found = isHost
+      ? s.routes.filter((r) => (dst & r.mask) >>> 0 === r.dst).sort((x, y) => y.mask - x.mask)[0]
+      : s.routes.find((r) => r.dst === dst && r.mask === mask);
+    if (!found) refuse('not in table');
+    const gw = found.gateway.startsWith('link#') ? undefined : found.gateway;
+    const lines = [
+      `   route to: ${dotted(dst)}`,
+      `destination: ${found.mask === 0 ? 'default' : dotted(found.dst)}`,
+      ...(found.host ? [] : [`       mask: ${found.mask === 0 ? 'default' : dotted(found.mask)}`]),
+      ...(gw ? [`    gateway: ${gw}`] : []),
+      `  interface: ${found.iface}`,
+      `      flags: <UP${gw ? ',GATEWAY' : ''}${found.host ? ',HOST' : ''},DONE,STATIC>`,
+      ' recvpipe  sendpipe  ssthresh  rtt,msec    rttvar  hopcount      mtu     expire',
+      `       0         0         0         0         0         0 ${String(s.interfaces[found.iface].mtu).padStart(8)}         0 `,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } else die(`route: unknown command ${cmd}`, 64);
+}
+
+function netstat(s) {
+  if (!args.includes('-r')) {
+    if (!args.some((x) => /^-[a-z]*r/.test(x))) die('netstat: this stand-in only prints routes (-rn)', 64);
+  }
+  const refs = process.env.STANDIN_NETSTAT_REFS === '1';
+  const pad = (x, n) => String(x).padEnd(n);
+  const out = ['Routing tables', '', 'Internet:'];
+  out.push(
+    refs
+      ? `${pad('Destination', 18)} ${pad('Gateway', 18)} ${pad('Flags', 10)} ${'Refs'.padStart(6)} ${'Use'.padStart(8)} ${'Netif'.padStart(14)} ${'Expire'.padStart(6)}`
+      : `${pad('Destination', 18)} ${pad('Gateway', 18)} ${pad('Flags', 10)} ${'Netif'.padStart(14)} ${'Expire'.padStart(6)}`,
+  );
+  const sorted = [...s.routes].sort((x, y) => x.dst - y.dst || x.mask - y.mask);
+  for (const r of sorted) {
+    const dst = r.mask === 0 ? 'default' : r.host ? dotted(r.dst) : netname(r.dst, r.mask);
+    const mid = refs ? ` ${'0'.padStart(6)} ${'0'.padStart(8)}` : '';
+    out.push(`${pad(dst, 18)} ${pad(r.gateway, 18)} ${pad(r.flags, 10)}${mid} ${r.iface.padStart(14)} ${''.padStart(6)}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function utun(s) {
+  const [what, unit] = args;
+  const name = `utun${unit}`;
+  if (what === 'open') {
+    if (s.interfaces[name]) die(`utun: ${name} is open already`);
+    s.interfaces[name] = { link: s.nextLink++, flags: 'UP,POINTOPOINT,RUNNING,MULTICAST', code: 8051, mtu: 1500, addrs: [] };
+  } else if (what === 'close') {
+    // the kernel takes the device's addresses and every route through it
+    delete s.interfaces[name];
+    s.routes = s.routes.filter((r) => r.iface !== name);
+  } else die('usage: darwin.mjs utun open|close N', 64);
+}
+
+const state = load();
+const tools = { ifconfig, route, netstat, utun };
+if (!tools[tool]) die(`darwin.mjs: unknown tool ${tool}`, 64);
+tools[tool](state);
+save(state);

@@ -1,0 +1,149 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import type { EnvironmentConfig } from '../../src/config/types.js';
+import { cleanupStale } from '../../src/daemon/cleanup.js';
+import { stepExecutor } from '../../src/daemon/executor.js';
+import { localProblem } from '../../src/daemon/preflight.js';
+import { StepJournal } from '../../src/plan/apply.js';
+import { planLocal } from '../../src/plan/plan.js';
+import { darwinCommand, resolverFile } from '../../src/platform/darwin/commands.js';
+import { DarwinNet } from '../../src/platform/darwin/net.js';
+import { journalFile } from '../../src/util/paths.js';
+import { invokingUser } from '../../src/util/user.js';
+
+// cloudbridge's darwin LocalNet and its whole local plan, applied and undone
+// against a stand-in macOS: ifconfig, route and netstat as small programs on
+// PATH that keep state and behave as Apple's do (test/standin/darwin, written
+// from Apple's sources): classful masks, `route` exiting 0 on refusals, mask
+// guessing in `route get`, abbreviated netstat destinations, utun devices
+// that take their routes with them when closed.
+
+const STANDIN = new URL('../../../test/standin/darwin/darwin.mjs', import.meta.url).pathname;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-darwin-'));
+const bin = path.join(tmp, 'bin');
+fs.mkdirSync(bin);
+for (const tool of ['ifconfig', 'route', 'netstat']) {
+  fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\nexec "${process.execPath}" "${STANDIN}" ${tool} "$@"\n`, { mode: 0o755 });
+}
+process.env['PATH'] = `${bin}:${process.env['PATH']}`;
+process.env['STANDIN_DARWIN_STATE'] = path.join(tmp, 'state');
+process.env['CLOUDBRIDGE_RUN_DIR'] = path.join(tmp, 'run');
+
+const sh = (file: string, ...args: string[]): string => execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const utun = (what: 'open' | 'close', unit: number): string => sh(process.execPath, STANDIN, 'utun', what, String(unit));
+const net = new DarwinNet();
+const exec = stepExecutor(net, undefined, false);
+
+function env(name: string, body: string): EnvironmentConfig {
+  return findEnvironment(parseConfigText(`environments:\n  ${name}:\n    host: h.example.test\n${body}`, '/c.yaml', '/Users/dev'), name);
+}
+const stg = env('stg', '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    routes: [172.16.0.0/12, 10.0.0.0/12, 192.168.4.0/22]\n');
+const prod = env('prod', '    tunnel: { local: 10.98.0.1, remote: 10.98.0.2 }\n    routes: [10.30.0.0/16]\n');
+
+async function facts(e: EnvironmentConfig): Promise<string | undefined> {
+  return localProblem(e, {
+    platform: 'darwin',
+    force: false,
+    deviceExists: false,
+    resolverTaken: undefined,
+    interfaceNetworks: await net.interfaceNetworks(),
+    routes: await net.routes(),
+  });
+}
+
+test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test.serial('two environments up and down on the stand-in: /32 addresses, classful networks routed, everything undone', async (t) => {
+  const before = sh('netstat', '-rn', '-f', 'inet') + sh('ifconfig');
+  utun('open', 5);
+  t.is(await facts(stg), undefined);
+  const jStg = new StepJournal(undefined, 'stg');
+  await jStg.apply(planLocal(stg, 'utun5', 'darwin'), exec);
+  // the address as /32: not 10.0.0.0/8 on utun5, which would have clashed with prod below
+  t.regex(sh('ifconfig'), /utun5: flags=8051<UP,POINTOPOINT,RUNNING,MULTICAST> mtu \d+\n\tinet 10\.99\.0\.1 --> 10\.99\.0\.2 netmask 0xffffffff\n/);
+  t.false((await net.interfaceNetworks()).some((n) => n.cidr === '10.0.0.0/8'));
+  // every route, classful-looking ones too, reaches utun5 (checked by a host inside, as DarwinNet does)
+  const routes = (await net.routes()).filter((r) => r.dev === 'utun5').map((r) => r.cidr);
+  for (const r of ['172.16.0.0/12', '10.0.0.0/12', '192.168.4.0/22']) t.true(routes.includes(r), `${r} in ${routes.join(' ')}`);
+  t.regex(sh('netstat', '-rn'), /\n10\/12 +link#\d+ +UCS +utun5 /);
+  t.regex(sh('route', '-n', 'get', '-inet', '172.16.0.1'), /interface: utun5/);
+  // what wg-quick warns of: the network address alone is read with a guessed classful mask
+  t.notRegex(sh('route', '-n', 'get', '172.16.0.0'), /interface: utun5/);
+
+  utun('open', 6);
+  t.is(await facts(prod), undefined, 'a second 10.x environment is not taken for an overlap');
+  const jProd = new StepJournal(undefined, 'prod');
+  await jProd.apply(planLocal(prod, 'utun6', 'darwin'), exec);
+  const clash = env('dup', '    tunnel: { local: 10.97.0.1, remote: 10.97.0.2 }\n    routes: [172.20.0.0/16]\n');
+  t.regex((await facts(clash)) ?? '', /^route 172\.20\.0\.0\/16 overlaps 172\.16\.0\.0\/12 on utun5/);
+
+  t.deepEqual(await jProd.undo(exec), []);
+  utun('close', 6);
+  t.deepEqual(await jStg.undo(exec), []);
+  utun('close', 5);
+  t.is(sh('netstat', '-rn', '-f', 'inet') + sh('ifconfig'), before, 'the stand-in is as it was');
+});
+
+test.serial("route's refusals are read from its output although it exits 0", async (t) => {
+  utun('open', 7);
+  const add = { side: 'local', op: 'route-add', cidr: '10.40.0.0/16', dev: 'utun7' } as const;
+  await net.apply(add);
+  const again = execFileSync('sh', ['-c', 'route -n add -net 10.40.0.0/16 -interface utun7 2>&1; echo "exit $?"'], { encoding: 'utf8' });
+  t.regex(again, /route: writing to routing socket: File exists\n.*File exists\nexit 0\n/);
+  await t.throwsAsync(net.apply(add), { message: /File exists/ });
+  await net.apply({ side: 'local', op: 'route-del', cidr: '10.40.0.0/16', dev: 'utun7' });
+  await t.throwsAsync(net.apply({ side: 'local', op: 'route-del', cidr: '10.40.0.0/16', dev: 'utun7' }), { message: /not in table/ });
+  utun('close', 7);
+  await t.throwsAsync(net.apply(add), { message: /bad address: utun7/ });
+});
+
+test.serial('netstat with the Refs and Use columns of older releases: Netif is still found', async (t) => {
+  utun('open', 8);
+  await net.apply({ side: 'local', op: 'route-add', cidr: '10.50.0.0/16', dev: 'utun8' });
+  process.env['STANDIN_NETSTAT_REFS'] = '1';
+  try {
+    t.regex(sh('netstat', '-rn'), /Flags +Refs +Use +Netif Expire/);
+    t.true((await net.routes()).some((r) => r.cidr === '10.50.0.0/16' && r.dev === 'utun8'));
+  } finally {
+    delete process.env['STANDIN_NETSTAT_REFS'];
+    utun('close', 8);
+  }
+});
+
+test.serial('a controller killed with -9: its device went with it, cleanup undoes the journal and calls the rest gone', async (t) => {
+  const before = sh('netstat', '-rn', '-f', 'inet');
+  utun('open', 5);
+  fs.mkdirSync(path.dirname(journalFile('stg')), { recursive: true });
+  await new StepJournal(journalFile('stg'), 'stg').apply(planLocal(stg, 'utun5', 'darwin'), exec);
+  // kill -9: the process is gone without undoing; the kernel closes its utun
+  utun('close', 5);
+  const r = await cleanupStale(stg, { user: invokingUser(), progress: () => undefined, platform: 'darwin' });
+  t.deepEqual(r.errors, []);
+  t.true(r.undone > 0);
+  t.false(fs.existsSync(journalFile('stg')));
+  t.is(sh('netstat', '-rn', '-f', 'inet'), before);
+});
+
+test.serial("/etc/resolver/DOMAIN as resolver(5) reads it: one nameserver line per server, written by the plan's own command", (t) => {
+  if (process.geteuid?.() !== 0) return t.pass('needs root for a private mount namespace');
+  const a = { side: 'local', op: 'resolver-add', domain: 'vpc.internal', servers: ['172.31.0.2', '172.31.0.3'] } as const;
+  // run as planned, in a mount namespace whose /etc is a fresh tmpfs: this machine's /etc is not touched
+  const cmd = darwinCommand(a);
+  const text = execFileSync(
+    'unshare',
+    ['-m', 'sh', '-c', `mount -t tmpfs none /etc && "$@" && cat ${resolverFile('vpc.internal')} && stat -c %a ${resolverFile('vpc.internal')}`, 'sh', ...cmd],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const [mode, ...rev] = text.trim().split('\n').reverse();
+  const lines = rev.reverse();
+  t.is(mode, '644');
+  // resolver(5): "nameserver" followed by an address; comments with #; nothing else here
+  t.deepEqual(lines, ['nameserver 172.31.0.2', 'nameserver 172.31.0.3']);
+  t.false(fs.existsSync('/etc/resolver/vpc.internal'));
+});
