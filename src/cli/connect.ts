@@ -100,6 +100,16 @@ export function quickConnectArgs(argv: readonly string[]): { env: string; args: 
   return { env, args };
 }
 
+/** `status [ENV] [--json]`, the same way: undefined for anything else. */
+export function quickStatusArgs(argv: readonly string[]): { env: string | undefined; json: boolean } | undefined {
+  const [cmd, ...rest] = argv;
+  if (cmd !== 'status') return undefined;
+  const json = rest.includes('--json');
+  const names = rest.filter((a) => a !== '--json');
+  if (names.length > 1 || (names[0] !== undefined && !ENV_NAME.test(names[0])) || rest.filter((a) => a === '--json').length > 1) return undefined;
+  return { env: names[0], json };
+}
+
 /** On a terminal: the passphrases of the encrypted keys the route offers (the agent's keys excepted). */
 async function askPassphrases(envName: string, args: CommonArgs & { agent?: string | undefined }): Promise<Map<string, string>> {
   if (!process.stdin.isTTY) return new Map();

@@ -6,7 +6,7 @@ import type { PlatformName } from '../platform/index.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { packageVersion } from '../util/packageRoot.js';
 import { asRoot, setCliEntry, type CommonArgs } from './common.js';
-import { connectBackground, quickConnectArgs } from './connect.js';
+import { connectBackground, quickConnectArgs, quickStatusArgs } from './connect.js';
 import type * as EnvVars from './envVars.js';
 import type * as Lifecycle from './lifecycle.js';
 
@@ -50,6 +50,13 @@ export async function main(argv: string[]): Promise<number> {
   if (quick) {
     return asRoot('connect', { agent: true, config: true }, () => connectBackground(quick.env, quick.args));
   }
+  // the two that scripts and prompts call most answer without it too (~60 ms of yargs)
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  const quickStatus = quickStatusArgs(argv);
+  if (quickStatus) return (await import('./presence.js')).status(quickStatus.env, quickStatus.json);
   const { default: yargs } = await import('yargs');
   let code = 0;
   const run = (p: Promise<number> | number): Promise<void> =>

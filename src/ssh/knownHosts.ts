@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import fs from 'node:fs';
+import { caSignatureProblem, certificateProblem, describeCertificate, isCertType, parseCertificate } from './certs.js';
 import { patternListMatches } from './patterns.js';
 
 /** How a host key compares with what known_hosts says about a host, as OpenSSH judges it. */
@@ -124,6 +125,7 @@ export function checkHostKey(
     }
   }
   const type = keyTypeOfBlob(key);
+  if (isCertType(type)) return checkHostCertificate(policy, name, key, entries, io);
   const said = `${type} ${fingerprint(key)}`;
   const where = files.length > 1 ? `${policy.knownHostsFile} (or ${policy.globalKnownHostsFiles.join(', ')})` : policy.knownHostsFile;
   switch (verifyHostKey(entries, name, key)) {
@@ -146,4 +148,45 @@ export function checkHostKey(
       }
       return undefined;
   }
+}
+
+/** Whether a @cert-authority line in these files speaks for the host: then certificates are asked for first, as ssh does. */
+export function hasCertAuthority(entries: readonly KnownHostsEntry[], name: string): boolean {
+  return entries.some((e) => e.marker === '@cert-authority' && hostMatches(e.patterns, name));
+}
+
+/**
+ * A host certificate, judged as ssh judges one: refused when it, its key or
+ * its CA is @revoked; trusted when a @cert-authority line for the host names
+ * its CA, the CA's signature holds, and it is a host certificate for this
+ * name, valid now, with no critical options; with no CA for it, its key is
+ * judged as a plain host key.
+ */
+function checkHostCertificate(
+  policy: HostKeyPolicy,
+  name: string,
+  blob: Buffer,
+  entries: readonly KnownHostsEntry[],
+  io: { read(file: string): KnownHostsEntry[]; append(file: string, name: string, key: Buffer): void },
+): string | undefined {
+  let cert;
+  try {
+    cert = parseCertificate(blob);
+  } catch (err) {
+    return `host certificate for ${name}: ${(err as Error).message}; refusing to connect`;
+  }
+  const revoked = entries.find(
+    (e) => e.marker === '@revoked' && hostMatches(e.patterns, name) && (e.key.equals(cert.key) || e.key.equals(cert.signatureKey) || e.key.equals(blob)),
+  );
+  if (revoked) {
+    const what = revoked.key.equals(cert.signatureKey)
+      ? `its CA (${keyTypeOfBlob(cert.signatureKey)} ${fingerprint(cert.signatureKey)})`
+      : `its key (${fingerprint(cert.key)})`;
+    return `host certificate for ${name}: ${what} is marked @revoked in ${policy.knownHostsFile}; refusing to connect`;
+  }
+  const ca = entries.some((e) => e.marker === '@cert-authority' && hostMatches(e.patterns, name) && e.key.equals(cert.signatureKey));
+  if (!ca) return checkHostKey(policy, name, cert.key, io);
+  const host = /^\[(.*)\]:\d+$/.exec(name)?.[1] ?? name;
+  const problem = caSignatureProblem(cert) ?? certificateProblem(cert, 'host', host);
+  return problem ? `host certificate for ${name} (${describeCertificate(cert)}): ${problem}; refusing to connect` : undefined;
 }

@@ -2,14 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, Client, ConnectConfig } from 'ssh2';
-import { ssh2 } from '../datapath/ssh/ssh2.js';
+import { hostKeyAlgorithms, ssh2 } from '../datapath/ssh/ssh2.js';
 import { ReadRing } from '../datapath/ssh/readRing.js';
 import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { findAgent } from './agent.js';
 import { defaultCiphers, type Cipher } from '../config/ciphers.js';
-import { appendKnownHost, checkHostKey, hostKeyName, readKnownHosts } from './knownHosts.js';
+import { appendKnownHost, checkHostKey, hasCertAuthority, hostKeyName, readKnownHosts, type KnownHostsEntry } from './knownHosts.js';
 import { NamedKeysAgent, publicBeside, UserAgent } from './keys.js';
 import { asUser } from '../util/user.js';
 import type { SshHop, SshRoute } from './route.js';
@@ -98,6 +98,19 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
   return { methods, tried, problems, agents };
 }
 
+/** Whether a @cert-authority line in the hop's known_hosts files speaks for it (read with the user's rights). */
+function certAuthorityFor(hop: SshHop, keyName: string, user: InvokingUser): boolean {
+  const entries: KnownHostsEntry[] = [];
+  for (const f of [hop.knownHostsFile, ...hop.globalKnownHostsFiles]) {
+    try {
+      entries.push(...asUser(user, () => readKnownHosts(f)));
+    } catch {
+      // the verifier says what is wrong with a file it needs
+    }
+  }
+  return hasCertAuthority(entries, keyName);
+}
+
 /** One authenticated SSH connection to `hop`, over `sock` when a jump host carries it. */
 function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions): Promise<Client> {
   const where = `${hop.host}:${hop.port}`;
@@ -129,7 +142,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     keepaliveInterval: hop.keepalive ? hop.keepalive.intervalSeconds * 1000 : Math.ceil((limits.deadAfter * 1000) / 3),
     keepaliveCountMax: hop.keepalive ? hop.keepalive.countMax : 2,
     hostVerifier,
-    algorithms: { cipher: [...limits.ciphers] },
+    algorithms: { cipher: [...limits.ciphers], serverHostKey: hostKeyAlgorithms(certAuthorityFor(hop, keyName, opts.user)) },
     // ssh2 takes `false` for "nothing left to try"; its types do not say so
     authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
   };

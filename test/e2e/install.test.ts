@@ -68,7 +68,7 @@ test.serial('the tarball holds what runs and nothing else', async (t) => {
       target,
     );
   }
-  t.true(list.length < 80, `${list.length} files`);
+  t.true(list.length < 200, `${list.length} files`); // the bundle splits into ~50 chunks; hundreds would mean node_modules crept in
 });
 
 test.serial('installed with --ignore-scripts and no compiler: it answers, plans and uses the prebuilt addon', async (t) => {

@@ -163,6 +163,20 @@ test("--version, --help and status load no SSH, YAML, netlink or controller code
   t.false(loaded.some((o) => ['ssh2', 'netlink'].includes(o)));
 });
 
+test("a missing addon names the user's fix, never a developer-only command", async (t) => {
+  const { locateAddon, buildAdvice } = await import('../../src/native/locate.js');
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-native-'));
+  const err = t.throws(() => locateAddon(empty));
+  t.regex(
+    err.message,
+    /^cloudbridge's native addon has no build for linux-x64 \(glibc\): no prebuilt one ships for it and none was built at install; install python3, make and a C compiler/,
+  );
+  t.regex(err.message, /npm rebuild -g cloudbridge/);
+  t.notRegex(err.message, /npm run build/);
+  t.regex(buildAdvice('darwin'), /xcode-select --install/);
+  fs.rmSync(empty, { recursive: true });
+});
+
 test('connect --dry-run shows each SSH hop as ssh_config resolves it: user, address, keys, known_hosts', async (t) => {
   const sshConfig = path.join(dir, 'ssh_config');
   fs.writeFileSync(
