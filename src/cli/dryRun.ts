@@ -26,6 +26,8 @@ export interface PlannedHop {
   readonly alias: string | null;
   readonly identityFiles: readonly string[];
   readonly identitiesOnly: boolean;
+  /** ssh_config's CertificateFile (KEY-cert.pub beside each identity is offered too, when it exists). */
+  readonly certificateFiles: readonly string[];
   readonly knownHostsFiles: readonly string[];
   readonly strictHostKeyChecking: string;
 }
@@ -100,6 +102,7 @@ function plannedHop(h: SshHop, role: PlannedHop['role']): PlannedHop {
     alias: h.name !== h.host ? h.name : null,
     identityFiles: h.identityFiles,
     identitiesOnly: h.identitiesOnly,
+    certificateFiles: h.certificateFiles,
     knownHostsFiles: [h.knownHostsFile, ...h.globalKnownHostsFiles],
     strictHostKeyChecking: h.strictHostKeyChecking,
   };
@@ -110,8 +113,9 @@ export function formatPlan(p: Plan): string {
   (p.hops ?? []).forEach((h, i) => {
     const name = `${h.user}@${h.host}:${h.port}${h.alias ? ` (${h.alias})` : ''}`;
     const keys = h.identityFiles.length ? `keys ${h.identityFiles.join(', ')}${h.identitiesOnly ? ' only' : ' and the agent'}` : 'the agent';
+    const certs = h.certificateFiles.length ? `; certificates ${h.certificateFiles.join(', ')}` : '';
     lines.push(
-      `          hop ${i + 1} ${h.role === 'jump' ? 'jump  ' : 'target'} ${name}: ${keys}; known_hosts ${h.knownHostsFiles.join(', ')} (${h.strictHostKeyChecking})`,
+      `          hop ${i + 1} ${h.role === 'jump' ? 'jump  ' : 'target'} ${name}: ${keys}${certs}; known_hosts ${h.knownHostsFiles.join(', ')} (${h.strictHostKeyChecking})`,
     );
   });
   for (const s of p.steps) {

@@ -12,6 +12,8 @@ export interface SshHop {
   readonly port: number;
   readonly user: string;
   readonly identityFiles: readonly string[];
+  /** ssh_config's CertificateFile (each KEY-cert.pub beside an identity is offered too). */
+  readonly certificateFiles: readonly string[];
   readonly identitiesOnly: boolean;
   readonly knownHostsFile: string;
   /** GlobalKnownHostsFile, or OpenSSH's default: read after knownHostsFile, never written. */
@@ -54,6 +56,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       port: (isTarget && env.explicit.port ? env.port : undefined) ?? given.port ?? o.port ?? 22,
       user: (isTarget && env.explicit.user ? env.user : undefined) ?? given.user ?? o.user ?? (isTarget ? env.user : user.name),
       identityFiles: isTarget && env.identityFiles.length > 0 ? env.identityFiles : o.identityFiles,
+      certificateFiles: o.certificateFiles,
       identitiesOnly: o.identitiesOnly ?? false,
       knownHostsFile:
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??

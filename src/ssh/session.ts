@@ -13,6 +13,7 @@ import { appendKnownHost, checkHostKey, hasCertAuthority, hostKeyName, readKnown
 import { NamedKeysAgent, publicBeside, UserAgent } from './keys.js';
 import { asUser } from '../util/user.js';
 import type { SshHop, SshRoute } from './route.js';
+import { certifiedKey, certsFor, type UserCert } from './userCerts.js';
 
 export interface SshOptions {
   readonly user: InvokingUser;
@@ -41,7 +42,12 @@ interface Identity {
   readonly public?: Buffer;
   /** Why the private key cannot be used itself. */
   readonly problem?: string;
+  /** Certificates for this key (KEY-cert.pub, CertificateFile), offered before it. */
+  readonly certs?: readonly UserCert[];
+  readonly certProblems?: readonly string[];
 }
+
+const certsOf = (c: { certs: UserCert[]; problems: string[] }): Pick<Identity, 'certs' | 'certProblems'> => ({ certs: c.certs, certProblems: c.problems });
 
 function readIdentity(file: string, passphrase: string | undefined): Identity {
   let text: Buffer;
@@ -75,7 +81,10 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
   // key files are the user's (or named in their config): read with their rights
   const identities = asUser(opts.user, () => {
     const files = hop.identityFiles.length > 0 ? hop.identityFiles : defaultIdentities(opts.user.home);
-    return files.map((f) => readIdentity(f, opts.passphrases?.get(f)));
+    return files.map((f) => {
+      const i = readIdentity(f, opts.passphrases?.get(f));
+      return i.key && i.public ? { ...i, ...certsOf(certsFor(f, i.public, hop.certificateFiles)) } : i;
+    });
   });
   if (agent && fs.existsSync(agent)) {
     const named = identities.flatMap((i) => (i.public ? [i.public] : []));
@@ -87,8 +96,15 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
     }
   }
   for (const i of identities) {
+    problems.push(...(i.certProblems ?? []));
     if (i.key) {
       const { text: key, passphrase } = i.key;
+      const parsed = ssh2.utils.parseKey(key, passphrase);
+      for (const cert of i.certs ?? []) {
+        if (parsed instanceof Error) break;
+        methods.push({ type: 'publickey', username: hop.user, key: certifiedKey(parsed, cert) });
+        tried.push(`${cert.file} (certificate)`);
+      }
       methods.push(passphrase === undefined ? { type: 'publickey', username: hop.user, key } : { type: 'publickey', username: hop.user, key, passphrase });
       tried.push(i.file);
     } else if (i.problem && !(agent && i.public)) {

@@ -16,6 +16,8 @@ export interface SshHostOptions {
   readonly user?: string;
   readonly port?: number;
   readonly identityFiles: readonly string[];
+  /** CertificateFile: accumulates, as IdentityFile does. */
+  readonly certificateFiles: readonly string[];
   readonly identitiesOnly?: boolean;
   readonly proxyJump?: string;
   readonly userKnownHostsFile?: string;
@@ -166,6 +168,7 @@ const matchHolds = (criteria: readonly Criterion[], s: MatchState): boolean =>
 export function resolveSshHost(files: readonly Block[][], name: string, ctx: ExpandContext, givenUser?: string): SshHostOptions {
   const first = new Map<string, readonly string[]>();
   const identityFiles: string[] = [];
+  const certificateFiles: string[] = [];
   const one = (k: string): string | undefined => first.get(k)?.[0];
   const pass = (finalPass: boolean): void => {
     for (const blocks of files) {
@@ -184,8 +187,9 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
         }
         for (const l of b.lines) {
           const file = l.args[0];
-          if (l.key === 'identityfile') {
-            if (file !== undefined && !identityFiles.includes(file)) identityFiles.push(file);
+          if (l.key === 'identityfile' || l.key === 'certificatefile') {
+            const list = l.key === 'identityfile' ? identityFiles : certificateFiles;
+            if (file !== undefined && !list.includes(file)) list.push(file);
           } else if (!first.has(l.key)) first.set(l.key, l.args);
         }
       }
@@ -204,6 +208,7 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const alive = one('serveraliveinterval');
   const out: { -readonly [K in keyof SshHostOptions]: SshHostOptions[K] } = {
     identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x),
+    certificateFiles: certificateFiles.filter((f) => f.toLowerCase() !== 'none').map(x),
   };
   if (hostName !== undefined) out.hostName = hostName;
   if (user !== undefined) out.user = user;

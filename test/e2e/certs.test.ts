@@ -10,7 +10,7 @@ let lab: Lab;
 let caPub: string;
 const extra: string[] = [];
 
-async function sshdWithCert(port: number, signOpts: string[]): Promise<void> {
+async function sshdWithCert(port: number, signOpts: string[], extraConfig = ''): Promise<void> {
   const d = lab.dir;
   fs.copyFileSync(`${d}/ssh_host_ed25519_key.pub`, `${d}/hostkey-${port}.pub`);
   const s = await run('ssh-keygen', ['-q', '-s', `${d}/host_ca`, '-I', `cb-${port}`, '-h', ...signOpts, `${d}/hostkey-${port}.pub`]);
@@ -19,7 +19,7 @@ async function sshdWithCert(port: number, signOpts: string[]): Promise<void> {
     .readFileSync(`${d}/sshd_config_tun`, 'utf8')
     .replace(/^Port .*/m, `Port ${port}`)
     .replace(/^PidFile .*/m, `PidFile ${d}/sshd-${port}.pid`)
-    .concat(`HostCertificate ${d}/hostkey-${port}-cert.pub\n`);
+    .concat(`HostCertificate ${d}/hostkey-${port}-cert.pub\n${extraConfig}`);
   fs.writeFileSync(`${d}/sshd_config_${port}`, config);
   const started = await run('ip', ['netns', 'exec', lab.remoteNs, '/usr/sbin/sshd', '-f', `${d}/sshd_config_${port}`, '-E', `${d}/sshd_${port}.log`]);
   if (started.exitCode !== 0) throw new Error(`sshd: ${started.stderr}`);
@@ -38,6 +38,9 @@ test.before(async () => {
   await sshdWithCert(2222, ['-n', `${lab.net}.0.2`, '-V', '-5m:+1h']);
   await sshdWithCert(2223, ['-n', `${lab.net}.0.2`, '-V', '20200101:20200102']);
   await sshdWithCert(2224, ['-n', 'some-other-host.example', '-V', '-5m:+1h']);
+  // users only by certificate: no authorized_keys at all
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cloudbridge test user CA', '-f', `${lab.dir}/user_ca`]);
+  await sshdWithCert(2225, ['-n', `${lab.net}.0.2`, '-V', '-5m:+1h'], `TrustedUserCAKeys ${lab.dir}/user_ca.pub\nAuthorizedKeysFile none\n`);
 });
 
 test.after.always(async () => {
@@ -94,3 +97,66 @@ test.serial('a @revoked CA is refused although a @cert-authority line trusts it'
 test.serial('with no CA for the host, no certificate is asked for: the plain key is judged as before', async (t) => {
   await refused(t, viaCa(2222, ''), /^cloudbridge: host key for \[10\.224\.0\.2\]:2222 \(ssh-ed25519 SHA256:[^)]+\) is not in /);
 });
+
+/** A key of its own, signed by the user CA with `opts` into `certFile` (default: KEY-cert.pub beside it). */
+async function userKey(name: string, opts: string[], certFile?: string, type: string[] = ['-t', 'ed25519']): Promise<string> {
+  const key = `${lab.dir}/${name}`;
+  fs.rmSync(key, { force: true });
+  fs.rmSync(`${key}.pub`, { force: true });
+  await run('ssh-keygen', ['-q', ...type, '-N', '', '-f', key]);
+  const s = await run('ssh-keygen', ['-q', '-s', `${lab.dir}/user_ca`, '-I', name, ...opts, `${key}.pub`]);
+  if (s.exitCode !== 0) throw new Error(`ssh-keygen -s: ${s.stderr}`);
+  if (certFile) fs.renameSync(`${key}-cert.pub`, certFile);
+  return key;
+}
+
+function viaUserCert(key: string, sshConfig?: string): string {
+  fs.writeFileSync(`${lab.dir}/known_hosts_ca_2225`, `@cert-authority [${lab.net}.0.2]:* ${caPub}\n`);
+  return variantConfig(lab, `user-${key.split('/').pop()}.yaml`, [
+    [
+      `knownHostsFile: ${lab.dir}/known_hosts`,
+      `knownHostsFile: ${lab.dir}/known_hosts_ca_2225\n    port: 2225${sshConfig ? `\n    sshConfig: ${sshConfig}` : ''}`,
+    ],
+    [`identityFile: ${lab.dir}/id_ed25519`, `identityFile: ${key}`],
+  ]);
+}
+
+test.serial('a user certificate beside the key (KEY-cert.pub) logs in where only certificates are trusted', async (t) => {
+  const key = await userKey('id_certified', ['-n', 'root', '-V', '-5m:+1h']);
+  const up = await cli(['connect', 'cbc', '--config', viaUserCert(key)]);
+  t.is(up.exitCode, 0, up.stderr);
+  t.is((await cli(['disconnect', 'cbc'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+  t.regex(
+    fs.readFileSync(`${lab.dir}/sshd_2225.log`, 'utf8'),
+    /Accepted publickey for root .* ED25519-CERT SHA256:\S+ ID id_certified \(serial 0\) CA ED25519/,
+  );
+});
+
+test.serial("a user certificate named by ssh_config's CertificateFile, kept elsewhere", async (t) => {
+  const certFile = `${lab.dir}/elsewhere-cert.pub`;
+  const key = await userKey('id_elsewhere', ['-n', 'root', '-V', '-5m:+1h'], certFile);
+  fs.writeFileSync(`${lab.dir}/ssh_config_certs`, `Host *\n  CertificateFile ${certFile}\n`);
+  const up = await cli(['connect', 'cbc', '--config', viaUserCert(key, `${lab.dir}/ssh_config_certs`)]);
+  t.is(up.exitCode, 0, up.stderr);
+  t.is((await cli(['disconnect', 'cbc'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('an expired user certificate is not offered, and the refusal says why', async (t) => {
+  const key = await userKey('id_expired', ['-n', 'root', '-V', '20200101:20200102']);
+  await refused(t, viaUserCert(key), /id_expired-cert\.pub: Certificate invalid: expired/);
+});
+
+for (const [name, type, logged] of [
+  ['id_ecdsa_cert', ['-t', 'ecdsa', '-b', '256'], 'ECDSA-CERT'],
+  ['id_rsa_cert', ['-t', 'rsa', '-b', '2048'], 'RSA-CERT'],
+] as const) {
+  test.serial(`a user certificate for an ${logged.split('-')[0]} key signs as its base algorithm`, async (t) => {
+    const key = await userKey(name, ['-n', 'root', '-V', '-5m:+1h'], undefined, [...type]);
+    const up = await cli(['connect', 'cbc', '--config', viaUserCert(key)]);
+    t.is(up.exitCode, 0, up.stderr);
+    t.is((await cli(['disconnect', 'cbc'])).exitCode, 0);
+    t.regex(fs.readFileSync(`${lab.dir}/sshd_2225.log`, 'utf8'), new RegExp(`Accepted publickey for root .* ${logged} SHA256:\\S+ ID ${name} `));
+  });
+}

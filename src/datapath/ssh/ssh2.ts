@@ -96,7 +96,7 @@ export const CERT_HOST_KEY_ALGORITHMS = [
   'rsa-sha2-512-cert-v01@openssh.com',
   'rsa-sha2-256-cert-v01@openssh.com',
 ];
-const KEX_PRELUDE = `
+const CERT_PRELUDE = `
 const __cbBase = (n) => (typeof n === 'string' ? n.replace(/-cert-v01@openssh\\.com$/, '') : n);
 function __cbCertKey(blob, name) {
   const base = __cbBase(name);
@@ -125,12 +125,36 @@ const KEX_PATCHES: [string, string][] = [
   ],
 ];
 
-function loadPatchedKex(): void {
-  const file = require.resolve('ssh2/lib/protocol/kex.js');
-  if (require.cache[file]) throw new Error('ssh2 was loaded before cloudbridge could add host certificates to it');
+/**
+ * User certificates (CertificateFile, KEY-cert.pub): ssh2 signs the
+ * userauth request for a key object whose type is a certificate's and
+ * whose public blob is the certificate (src/ssh/userCerts.ts makes them),
+ * but it names the signature after the certificate; OpenSSH wants the base
+ * algorithm there, and ECDSA's signature converted as for the base type.
+ */
+const PROTOCOL_PATCHES: [string, string][] = [
+  [
+    '    cbSign(packet, (signature) => {\n      signature = convertSignature(signature, keyType);',
+    '    cbSign(packet, (signature) => {\n      signature = convertSignature(signature, __cbBase(keyType));',
+  ],
+  [
+    '      const sigLen = signature.length;\n      p = this._packetRW.write.allocStart;',
+    '      const sigLen = signature.length;\n      const sigAlgo = __cbBase(keyAlgo);\n      const sigAlgoLen = Buffer.byteLength(sigAlgo);\n      p = this._packetRW.write.allocStart;',
+  ],
+  ['          + 4 + algoLen + 4 + sigLen\n      );', '          + 4 + sigAlgoLen + 4 + sigLen\n      );'],
+  [
+    '      writeUInt32BE(packet, 4 + algoLen + 4 + sigLen, p += pubKeyLen);\n\n      writeUInt32BE(packet, algoLen, p += 4);\n      packet.utf8Write(keyAlgo, p += 4, algoLen);\n\n      writeUInt32BE(packet, sigLen, p += algoLen);',
+    '      writeUInt32BE(packet, 4 + sigAlgoLen + 4 + sigLen, p += pubKeyLen);\n\n      writeUInt32BE(packet, sigAlgoLen, p += 4);\n      packet.utf8Write(sigAlgo, p += 4, sigAlgoLen);\n\n      writeUInt32BE(packet, sigLen, p += sigAlgoLen);',
+  ],
+];
+
+/** Loads one of ssh2's modules from its source with `patches` (each must match exactly once) and the prelude's helpers. */
+function loadPatched(request: string, patches: readonly [string, string][]): void {
+  const file = require.resolve(request);
+  if (require.cache[file]) throw new Error('ssh2 was loaded before cloudbridge could add certificates to it');
   let src = fs.readFileSync(file, 'utf8');
-  for (const [from, to] of KEX_PATCHES) {
-    if (src.split(from).length !== 2) throw new Error(`ssh2's protocol/kex.js is not the 1.17.0 cloudbridge patches (looking for: ${from.split('\n')[0]})`);
+  for (const [from, to] of patches) {
+    if (src.split(from).length !== 2) throw new Error(`ssh2's ${request} is not the 1.17.0 cloudbridge patches (looking for: ${from.trim().split('\n')[0]})`);
     src = src.replace(from, to);
   }
   const Module = require('node:module') as unknown as {
@@ -140,16 +164,21 @@ function loadPatchedKex(): void {
   const m = new Module(file, null);
   m.filename = file;
   m.paths = Module._nodeModulePaths(path.dirname(file));
-  // "use strict" stays first: the prelude goes after it
-  m._compile(src.replace("'use strict';\n", `'use strict';\n${KEX_PRELUDE.replace(/\n/g, ' ')}\n`), file);
+  // "use strict" stays first: the prelude goes after it, on the same line (line numbers in stacks stay true)
+  m._compile(src.replace("'use strict';\n", `'use strict';${CERT_PRELUDE.replace(/\n/g, ' ')}\n`), file);
   m.loaded = true;
   require.cache[file] = m as unknown as NodeJS.Module;
+}
+
+function loadCertSupport(): void {
+  loadPatched('ssh2/lib/protocol/kex.js', KEX_PATCHES);
+  loadPatched('ssh2/lib/protocol/Protocol.js', PROTOCOL_PATCHES);
   const constants = require('ssh2/lib/protocol/constants.js') as { SUPPORTED_SERVER_HOST_KEY: string[]; DEFAULT_SERVER_HOST_KEY: string[] };
   constants.SUPPORTED_SERVER_HOST_KEY.push(...CERT_HOST_KEY_ALGORITHMS);
   defaultHostKeyAlgorithms = [...constants.DEFAULT_SERVER_HOST_KEY];
 }
 let defaultHostKeyAlgorithms: string[] = [];
-loadPatchedKex();
+loadCertSupport();
 
 /** The host key algorithms to offer: ssh2's, after the certificate ones when a CA could vouch for the host (as ssh orders them). */
 export const hostKeyAlgorithms = (certs: boolean): Ssh2.ServerHostKeyAlgorithm[] =>
