@@ -40,13 +40,28 @@ interface Criterion {
   readonly patterns: readonly string[];
 }
 
+/** What decides whether a block applies: Host patterns, or a Match line's criteria. */
+interface Condition {
+  readonly patterns?: readonly string[];
+  readonly match?: readonly Criterion[];
+}
+
 interface Block {
   /** Host patterns; undefined for the lines before any Host (they apply to all) and for Match blocks. */
   readonly patterns: readonly string[] | undefined;
   /** A Match block's conditions, all of which must hold. */
   readonly match?: readonly Criterion[];
+  /**
+   * The Host or Match blocks an Include sat in, outermost first: each must
+   * apply too (readconf.c reads an included file in the includer's state,
+   * and nothing in it matches when the includer's block does not).
+   */
+  readonly guards?: readonly Condition[];
   readonly lines: Line[];
 }
+
+/** readconf.c's READCONF_MAX_DEPTH: Include within Include this deep at most. */
+const MAX_INCLUDE_DEPTH = 16;
 
 /** Criteria without an argument; the others take one comma-separated list. */
 const BARE_CRITERIA = new Set(['all', 'canonical', 'final']);
@@ -76,23 +91,34 @@ function tokenize(raw: string): Line | undefined {
   return { key: m[1]!.toLowerCase(), args };
 }
 
-export function parseSshConfig(text: string, include: (pattern: string) => string[] = () => []): Block[] {
-  const blocks: Block[] = [{ patterns: undefined, lines: [] }];
+/**
+ * Parses one file into blocks. `include` reads what an Include names (each
+ * file's text); an included file's blocks carry the including block as a
+ * guard, and the including block goes on after them, as ssh reads them.
+ */
+export function parseSshConfig(text: string, include: (pattern: string) => string[] = () => [], guards: readonly Condition[] = [], depth = 0): Block[] {
+  const g = guards.length ? { guards } : {};
+  const blocks: Block[] = [{ patterns: undefined, ...g, lines: [] }];
+  let current: Condition | undefined;
   for (const raw of text.split('\n')) {
     const l = tokenize(raw);
     if (!l) continue;
     if (l.key === 'host') {
-      blocks.push({ patterns: l.args, lines: [] });
+      current = { patterns: l.args };
+      blocks.push({ patterns: l.args, ...g, lines: [] });
     } else if (l.key === 'match') {
-      blocks.push({ patterns: undefined, match: parseMatch(l.args), lines: [] });
-    } else {
-      if (l.key === 'include') {
-        for (const pattern of l.args) {
-          for (const body of include(pattern)) blocks[blocks.length - 1]!.lines.push(...parseSshConfig(body).flatMap((b) => b.lines));
-        }
-      } else {
-        blocks[blocks.length - 1]!.lines.push(l);
+      current = { match: parseMatch(l.args) };
+      blocks.push({ patterns: undefined, match: current.match!, ...g, lines: [] });
+    } else if (l.key === 'include') {
+      if (depth >= MAX_INCLUDE_DEPTH) throw new Error(`Include nested more than ${MAX_INCLUDE_DEPTH} deep (a loop?)`);
+      const inner = current ? [...guards, current] : guards;
+      for (const pattern of l.args) {
+        for (const body of include(pattern)) blocks.push(...parseSshConfig(body, include, inner, depth + 1));
       }
+      // the including block goes on after the included files
+      blocks.push({ patterns: current?.patterns, ...(current?.match ? { match: current.match } : {}), ...g, lines: [] });
+    } else {
+      blocks[blocks.length - 1]!.lines.push(l);
     }
   }
   return blocks;
@@ -173,18 +199,16 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const pass = (finalPass: boolean): void => {
     for (const blocks of files) {
       for (const b of blocks) {
-        if (b.patterns && !hostPatternsMatch(b.patterns, name)) continue;
-        if (b.match) {
-          const state: MatchState = {
-            host: one('hostname')?.replace(/%h/g, name) ?? name,
-            originalHost: name,
-            user: givenUser ?? one('user') ?? ctx.localUser,
-            localUser: ctx.localUser,
-            tag: one('tag'),
-            finalPass,
-          };
-          if (!matchHolds(b.match, state)) continue;
-        }
+        const state = (): MatchState => ({
+          host: one('hostname')?.replace(/%h/g, name) ?? name,
+          originalHost: name,
+          user: givenUser ?? one('user') ?? ctx.localUser,
+          localUser: ctx.localUser,
+          tag: one('tag'),
+          finalPass,
+        });
+        const holds = (c: Condition): boolean => (!c.patterns || hostPatternsMatch(c.patterns, name)) && (!c.match || matchHolds(c.match, state()));
+        if (!(b.guards ?? []).every(holds) || !holds(b)) continue;
         for (const l of b.lines) {
           const file = l.args[0];
           if (l.key === 'identityfile' || l.key === 'certificatefile') {
@@ -244,35 +268,40 @@ export function parseProxyJump(value: string): JumpSpec[] {
   });
 }
 
+/** ssh's system-wide file: what it Includes by a relative path is under /etc/ssh; the user's files' under ~/.ssh. */
+const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
+
 /** Reads the ssh_config files (missing ones are skipped), following Include. */
 export function readSshConfigFiles(files: readonly string[], home: string): Block[][] {
-  const include = (pattern: string): string[] => {
-    const p = pattern.startsWith('~/') ? path.join(home, pattern.slice(2)) : path.isAbsolute(pattern) ? pattern : path.join(home, '.ssh', pattern);
-    const dir = path.dirname(p);
-    const base = path.basename(p);
-    let names: string[];
-    try {
-      names =
-        base.includes('*') || base.includes('?')
-          ? fs
-              .readdirSync(dir)
-              .filter((n) => globMatch(base, n))
-              .sort()
-          : [base];
-    } catch {
-      return [];
-    }
-    return names.flatMap((n) => {
+  const includer =
+    (relativeTo: string) =>
+    (pattern: string): string[] => {
+      const p = pattern.startsWith('~/') ? path.join(home, pattern.slice(2)) : path.isAbsolute(pattern) ? pattern : path.join(relativeTo, pattern);
+      const dir = path.dirname(p);
+      const base = path.basename(p);
+      let names: string[];
       try {
-        return [fs.readFileSync(path.join(dir, n), 'utf8')];
+        names =
+          base.includes('*') || base.includes('?')
+            ? fs
+                .readdirSync(dir)
+                .filter((n) => globMatch(base, n))
+                .sort()
+            : [base];
       } catch {
         return [];
       }
-    });
-  };
+      return names.flatMap((n) => {
+        try {
+          return [fs.readFileSync(path.join(dir, n), 'utf8')];
+        } catch {
+          return [];
+        }
+      });
+    };
   return files.flatMap((f) => {
     try {
-      return [parseSshConfig(fs.readFileSync(f, 'utf8'), include)];
+      return [parseSshConfig(fs.readFileSync(f, 'utf8'), includer(f === SYSTEM_CONFIG ? '/etc/ssh' : path.join(home, '.ssh')))];
     } catch {
       return [];
     }

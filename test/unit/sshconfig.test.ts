@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { describeRoute, sshRouteFor } from '../../src/ssh/route.js';
-import { hostPatternsMatch, parseProxyJump, parseSshConfig, resolveSshHost } from '../../src/ssh/sshConfig.js';
+import { hostPatternsMatch, parseProxyJump, parseSshConfig, readSshConfigFiles, resolveSshHost } from '../../src/ssh/sshConfig.js';
 
 const ctx = { home: '/home/dev', localUser: 'dev' };
 const text = `
@@ -146,17 +146,23 @@ Host *
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshg-'));
   const file = path.join(dir, 'ssh_config');
   fs.writeFileSync(file, text);
+  agreesWithSshG(t, file, [parseSshConfig(text)], ['web', 'deploy@web', 'app', 'db1', 'db9', 'other']);
+  fs.rmSync(dir, { recursive: true });
+});
+
+/** For each host spec, the fields cloudbridge uses, resolved from `blocks`, equal what `ssh -G -F file` prints. */
+function agreesWithSshG(t: ExecutionContext, file: string, blocks: ReturnType<typeof parseSshConfig>[], specs: readonly string[]): void {
   const localUser = os.userInfo().username;
   // home "~": the files come out as ssh -G prints them
   const here = { home: '~', localUser };
-  for (const spec of ['web', 'deploy@web', 'app', 'db1', 'db9', 'other']) {
+  for (const spec of specs) {
     const [givenUser, name] = spec.includes('@') ? (spec.split('@') as [string, string]) : [undefined, spec];
     const g = new Map<string, string[]>();
     for (const line of execFileSync('ssh', ['-G', '-F', file, spec], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')) {
       const [k, ...v] = line.split(' ');
       if (k) g.set(k, [...(g.get(k) ?? []), v.join(' ')]);
     }
-    const o = resolveSshHost([parseSshConfig(text)], name, here, givenUser);
+    const o = resolveSshHost(blocks, name, here, givenUser);
     t.deepEqual(
       {
         hostname: o.hostName ?? name,
@@ -165,6 +171,7 @@ Host *
         proxyjump: o.proxyJump,
         identitiesonly: o.identitiesOnly ? 'yes' : 'no',
         identityfile: o.identityFiles,
+        certificatefile: o.certificateFiles.length ? o.certificateFiles : undefined,
       },
       {
         hostname: g.get('hostname')![0],
@@ -173,11 +180,43 @@ Host *
         proxyjump: g.get('proxyjump')?.[0],
         identitiesonly: g.get('identitiesonly')![0],
         identityfile: g.get('identityfile'),
+        certificatefile: g.get('certificatefile'),
       },
       spec,
     );
   }
+}
+
+test("Include as ssh reads it: an included file's Host blocks stay theirs, an Include inside a Host block applies only there (ssh -G agrees)", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshinc-'));
+  fs.mkdirSync(path.join(dir, 'conf.d'));
+  const write = (name: string, body: string): void => fs.writeFileSync(path.join(dir, name), body);
+  write('conf.d/00-defaults.conf', 'IdentitiesOnly yes\n');
+  write('conf.d/10-bastion.conf', 'Host bastion\n  HostName 198.51.100.7\n  User ops\n');
+  write('conf.d/20-app.conf', 'Host app\n  HostName 10.1.2.3\n  ProxyJump bastion\n  CertificateFile ~/.ssh/app-cert.pub\n  Include ' + dir + '/nested.conf\n');
+  write('nested.conf', 'Port 2201\n');
+  write('web.conf', 'Port 2022\nHost other\n  User bystander\n');
+  const text = `Include ${dir}/conf.d/*.conf\nHost web\n  Include ${dir}/web.conf\n  User webber\nHost *\n  User fallback\n  IdentityFile ~/.ssh/id_ed25519\n`;
+  write('config', text);
+  const blocks = readSshConfigFiles([path.join(dir, 'config')], '/nonexistent-home');
+  t.is(resolveSshHost(blocks, 'bastion', ctx).proxyJump, undefined, "the jump host does not inherit the target's ProxyJump");
+  t.is(resolveSshHost(blocks, 'other', ctx).user, 'fallback', 'a Host block included inside Host web applies only with web');
+  agreesWithSshG(t, path.join(dir, 'config'), blocks, ['bastion', 'app', 'web', 'other', 'unrelated']);
   fs.rmSync(dir, { recursive: true });
+});
+
+test("Include: relative paths are under ~/.ssh for the user's files and /etc/ssh for the system file; globs and nesting", (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-home-'));
+  fs.mkdirSync(path.join(home, '.ssh/config.d'), { recursive: true });
+  fs.writeFileSync(path.join(home, '.ssh/config'), 'Include config.d/*\n');
+  fs.writeFileSync(path.join(home, '.ssh/config.d/a'), 'Host a\n  Port 1001\n  Include more\n');
+  fs.writeFileSync(path.join(home, '.ssh/more'), 'User from-more\n');
+  const blocks = readSshConfigFiles([path.join(home, '.ssh/config')], home);
+  const a = resolveSshHost(blocks, 'a', ctx);
+  t.is(a.port, 1001);
+  t.is(a.user, 'from-more');
+  t.is(resolveSshHost(blocks, 'b', ctx).user, undefined);
+  fs.rmSync(home, { recursive: true });
 });
 
 test('ProxyJump values: user@host:port lists and none', (t) => {
