@@ -28,6 +28,8 @@ export interface PlannedHop {
   readonly identitiesOnly: boolean;
   /** ssh_config's CertificateFile (KEY-cert.pub beside each identity is offered too, when it exists). */
   readonly certificateFiles: readonly string[];
+  /** ProxyCommand, tokens unexpanded, when one carries the connection. */
+  readonly proxyCommand: string | null;
   readonly knownHostsFiles: readonly string[];
   readonly strictHostKeyChecking: string;
 }
@@ -103,6 +105,7 @@ function plannedHop(h: SshHop, role: PlannedHop['role']): PlannedHop {
     identityFiles: h.identityFiles,
     identitiesOnly: h.identitiesOnly,
     certificateFiles: h.certificateFiles,
+    proxyCommand: h.proxyCommand ?? null,
     knownHostsFiles: [h.knownHostsFile, ...h.globalKnownHostsFiles],
     strictHostKeyChecking: h.strictHostKeyChecking,
   };
@@ -113,7 +116,7 @@ export function formatPlan(p: Plan): string {
   (p.hops ?? []).forEach((h, i) => {
     const name = `${h.user}@${h.host}:${h.port}${h.alias ? ` (${h.alias})` : ''}`;
     const keys = h.identityFiles.length ? `keys ${h.identityFiles.join(', ')}${h.identitiesOnly ? ' only' : ' and the agent'}` : 'the agent';
-    const certs = h.certificateFiles.length ? `; certificates ${h.certificateFiles.join(', ')}` : '';
+    const certs = `${h.certificateFiles.length ? `; certificates ${h.certificateFiles.join(', ')}` : ''}${h.proxyCommand ? `; through ProxyCommand ${h.proxyCommand}` : ''}`;
     lines.push(
       `          hop ${i + 1} ${h.role === 'jump' ? 'jump  ' : 'target'} ${name}: ${keys}${certs}; known_hosts ${h.knownHostsFiles.join(', ')} (${h.strictHostKeyChecking})`,
     );

@@ -16,6 +16,7 @@ import { UserError } from '../util/errors.js';
  */
 export async function refuseRoutedServer(env: EnvironmentConfig, route: SshRoute): Promise<void> {
   const hop = route.jumps[0] ?? route.target;
+  if (hop.proxyCommand) return; // its far end is the command's business
   let addrs: string[];
   try {
     addrs = net.isIPv4(hop.host) ? [hop.host] : (await dns.promises.lookup(hop.host, { all: true, family: 4 })).map((a) => a.address);

@@ -12,6 +12,8 @@ export interface SshHop {
   readonly port: number;
   readonly user: string;
   readonly identityFiles: readonly string[];
+  /** ProxyCommand (tokens unexpanded): its stdin and stdout carry the connection instead of a TCP socket. */
+  readonly proxyCommand: string | undefined;
   /** ssh_config's CertificateFile (each KEY-cert.pub beside an identity is offered too). */
   readonly certificateFiles: readonly string[];
   readonly identitiesOnly: boolean;
@@ -57,6 +59,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       user: (isTarget && env.explicit.user ? env.user : undefined) ?? given.user ?? o.user ?? (isTarget ? env.user : user.name),
       identityFiles: isTarget && env.identityFiles.length > 0 ? env.identityFiles : o.identityFiles,
       certificateFiles: o.certificateFiles,
+      proxyCommand: o.proxyCommand,
       identitiesOnly: o.identitiesOnly ?? false,
       knownHostsFile:
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
@@ -80,5 +83,6 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
 export function describeRoute(r: SshRoute): string {
   const t = r.target;
   const via = r.jumps.length ? ` via ${r.jumps.map((j) => `${j.user}@${j.host}:${j.port}`).join(', ')}` : '';
-  return `${t.user}@${t.host}:${t.port}${via}`;
+  const first = r.jumps[0] ?? t;
+  return `${t.user}@${t.host}:${t.port}${via}${first.proxyCommand ? ` through ProxyCommand ${first.proxyCommand}` : ''}`;
 }

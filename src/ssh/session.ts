@@ -14,6 +14,7 @@ import { NamedKeysAgent, publicBeside, UserAgent } from './keys.js';
 import { asUser } from '../util/user.js';
 import type { SshHop, SshRoute } from './route.js';
 import { certifiedKey, certsFor, type UserCert } from './userCerts.js';
+import { runProxyCommand } from './proxyCommand.js';
 
 export interface SshOptions {
   readonly user: InvokingUser;
@@ -21,7 +22,11 @@ export interface SshOptions {
   readonly agent?: string | undefined;
   /** Passphrases for encrypted key files, by path (asked on a terminal). */
   readonly passphrases?: ReadonlyMap<string, string>;
+  /** Where a ProxyCommand's stderr goes, a line at a time (default: this process's stderr, the controller log). */
+  readonly log?: (line: string) => void;
 }
+
+const logToStderr = (line: string): void => void process.stderr.write(`${line}\n`);
 
 interface HopLimits {
   readonly connectTimeout: number;
@@ -163,9 +168,11 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
   };
   // Directly reached hosts get a socket that reads into reused buffers; a hop
-  // over a jump host reads from an SSH channel, which has its own buffers.
-  const ring = sock ? undefined : new ReadRing(hop.host, hop.port);
-  cfg.sock = sock ?? ring?.socket;
+  // over a jump host reads from an SSH channel, which has its own buffers,
+  // and a ProxyCommand's from its stdout.
+  const proxy = !sock && hop.proxyCommand ? runProxyCommand(hop, opts.user, findAgent(opts.user, opts.agent), opts.log ?? logToStderr) : undefined;
+  const ring = sock || proxy ? undefined : new ReadRing(hop.host, hop.port);
+  cfg.sock = sock ?? proxy?.stream ?? ring?.socket;
 
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
@@ -175,6 +182,17 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       settled = true;
       client.end();
       if (hostKeyProblem) return reject(new UserError(hostKeyProblem));
+      if (proxy && (err.level === 'client-socket' || err.code || /closed/.test(err.message))) {
+        // the command's exit says more than the broken pipe does: wait for it (briefly)
+        const report = (): void => reject(new UserError(proxy.ended() ?? `cannot reach ${where}: ${err.code ?? err.message}`));
+        if (proxy.ended()) return report();
+        const timer = setTimeout(report, 2000);
+        proxy.child.once('close', () => {
+          clearTimeout(timer);
+          report();
+        });
+        return;
+      }
       if (err.level === 'client-authentication') {
         const problems = [...auth.problems, ...auth.agents.flatMap((a) => a.problem ?? [])];
         const extra = problems.length ? `; skipped ${problems.join('; ')}` : '';
@@ -201,7 +219,10 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       resolve(client);
     });
     client.on('error', fail);
-    client.once('close', () => fail(new Error('connection closed during handshake')));
+    client.once('close', () => {
+      proxy?.child.kill();
+      fail(new Error('connection closed during handshake'));
+    });
     try {
       client.connect(cfg);
       ring?.attach(client);

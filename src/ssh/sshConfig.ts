@@ -20,6 +20,8 @@ export interface SshHostOptions {
   readonly certificateFiles: readonly string[];
   readonly identitiesOnly?: boolean;
   readonly proxyJump?: string;
+  /** ProxyCommand as written (tokens unexpanded); ProxyJump and it exclude each other, the first one given wins. */
+  readonly proxyCommand?: string;
   readonly userKnownHostsFile?: string;
   /** GlobalKnownHostsFile: one or more files, read after the user's. */
   readonly globalKnownHostsFiles?: readonly string[];
@@ -31,6 +33,8 @@ export interface SshHostOptions {
 interface Line {
   readonly key: string;
   readonly args: readonly string[];
+  /** The value as written (ProxyCommand runs it through a shell, quotes and all). */
+  readonly rest: string;
 }
 
 /** One condition of a Match line: `host a,b*`, `!user root`, `final`. */
@@ -88,7 +92,7 @@ function tokenize(raw: string): Line | undefined {
   const re = /"([^"]*)"|(\S+)/g;
   let t: RegExpExecArray | null;
   while ((t = re.exec(m[2]!)) !== null) args.push(t[1] ?? t[2]!);
-  return { key: m[1]!.toLowerCase(), args };
+  return { key: m[1]!.toLowerCase(), args, rest: m[2]!.trim() };
 }
 
 /**
@@ -214,6 +218,9 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
           if (l.key === 'identityfile' || l.key === 'certificatefile') {
             const list = l.key === 'identityfile' ? identityFiles : certificateFiles;
             if (file !== undefined && !list.includes(file)) list.push(file);
+          } else if (l.key === 'proxyjump' || l.key === 'proxycommand') {
+            // "whichever is specified first will prevent later instances of the other" (ssh_config(5))
+            if (!first.has('proxyjump') && !first.has('proxycommand')) first.set(l.key, l.key === 'proxycommand' ? [l.rest] : l.args);
           } else if (!first.has(l.key)) first.set(l.key, l.args);
         }
       }
@@ -241,6 +248,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   if (only !== undefined) out.identitiesOnly = only.toLowerCase() === 'yes';
   const jump = one('proxyjump');
   if (jump !== undefined) out.proxyJump = jump;
+  const command = one('proxycommand');
+  if (command !== undefined && command.toLowerCase() !== 'none') out.proxyCommand = command;
   const known = one('userknownhostsfile');
   if (known !== undefined) out.userKnownHostsFile = x(known);
   const global = first.get('globalknownhostsfile');

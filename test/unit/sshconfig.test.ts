@@ -172,6 +172,7 @@ function agreesWithSshG(t: ExecutionContext, file: string, blocks: ReturnType<ty
         identitiesonly: o.identitiesOnly ? 'yes' : 'no',
         identityfile: o.identityFiles,
         certificatefile: o.certificateFiles.length ? o.certificateFiles : undefined,
+        proxycommand: o.proxyCommand,
       },
       {
         hostname: g.get('hostname')![0],
@@ -181,6 +182,7 @@ function agreesWithSshG(t: ExecutionContext, file: string, blocks: ReturnType<ty
         identitiesonly: g.get('identitiesonly')![0],
         identityfile: g.get('identityfile'),
         certificatefile: g.get('certificatefile'),
+        proxycommand: g.get('proxycommand')?.[0],
       },
       spec,
     );
@@ -196,12 +198,18 @@ test("Include as ssh reads it: an included file's Host blocks stay theirs, an In
   write('conf.d/20-app.conf', 'Host app\n  HostName 10.1.2.3\n  ProxyJump bastion\n  CertificateFile ~/.ssh/app-cert.pub\n  Include ' + dir + '/nested.conf\n');
   write('nested.conf', 'Port 2201\n');
   write('web.conf', 'Port 2022\nHost other\n  User bystander\n');
+  // ProxyCommand and ProxyJump: whichever comes first wins
+  write(
+    'conf.d/30-proxies.conf',
+    'Host ssm\n  ProxyCommand sh -c "aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters \'portNumber=%p\'"\n  ProxyJump bastion\nHost jumpfirst\n  ProxyJump bastion\n  ProxyCommand nc %h %p\n',
+  );
   const text = `Include ${dir}/conf.d/*.conf\nHost web\n  Include ${dir}/web.conf\n  User webber\nHost *\n  User fallback\n  IdentityFile ~/.ssh/id_ed25519\n`;
   write('config', text);
   const blocks = readSshConfigFiles([path.join(dir, 'config')], '/nonexistent-home');
   t.is(resolveSshHost(blocks, 'bastion', ctx).proxyJump, undefined, "the jump host does not inherit the target's ProxyJump");
   t.is(resolveSshHost(blocks, 'other', ctx).user, 'fallback', 'a Host block included inside Host web applies only with web');
-  agreesWithSshG(t, path.join(dir, 'config'), blocks, ['bastion', 'app', 'web', 'other', 'unrelated']);
+  agreesWithSshG(t, path.join(dir, 'config'), blocks, ['bastion', 'app', 'web', 'other', 'unrelated', 'ssm', 'jumpfirst']);
+  t.is(resolveSshHost(blocks, 'ssm', ctx).proxyJump, undefined);
   fs.rmSync(dir, { recursive: true });
 });
 
@@ -301,4 +309,11 @@ environments:
     { message: /longer than 10 hops/ },
   );
   fs.rmSync(dir, { recursive: true });
+});
+
+test("ProxyCommand's tokens as ssh_config(5) lists them; any other is named", async (t) => {
+  const { expandProxyCommand } = await import('../../src/ssh/proxyCommand.js');
+  const hop = { name: 'stg', host: '10.1.2.3', port: 2222, user: 'ops' } as Parameters<typeof expandProxyCommand>[1];
+  t.is(expandProxyCommand('nc -X 5 -x proxy:1080 %h %p # %r %n 100%%', hop), 'nc -X 5 -x proxy:1080 10.1.2.3 2222 # ops stg 100%');
+  t.throws(() => expandProxyCommand('tsh proxy ssh %C', hop), { message: 'ProxyCommand for stg: %C is not one of its tokens (%h %p %r %n %%)' });
 });
