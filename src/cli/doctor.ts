@@ -5,16 +5,12 @@ import { asUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { IPTABLES_STATE, lowestFreeTun } from '../plan/plan.js';
 import { runRemote } from '../ssh/exec.js';
-import { describeRoute, type SshRoute } from '../ssh/route.js';
+import { describeRoute, unsupportedLines, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { openTunChannel } from '../datapath/ssh/tunChannel.js';
+import { sshGFindings, type Finding } from './referee.js';
 
-export interface Finding {
-  readonly ok: boolean;
-  readonly what: string;
-  /** What to change, when not ok. */
-  readonly fix?: string;
-}
+export type { Finding } from './referee.js';
 
 /**
  * The authorized_keys line that lets this key do what cloudbridge needs and
@@ -40,7 +36,7 @@ function publicKeyFor(files: readonly string[], user: InvokingUser): string {
 /** Checks the remote side's prerequisites; SSH trouble is itself a finding. */
 export async function doctor(env: EnvironmentConfig, route: SshRoute, user: InvokingUser, agent: string | undefined): Promise<Finding[]> {
   const sudo = route.target.user !== 'root';
-  const findings: Finding[] = [];
+  const findings: Finding[] = [...sshGFindings(env, route, user), ...unsupportedLines(route).map((what) => ({ ok: true, what }))];
   let client: Client;
   try {
     client = await connectSsh(env, route, { user, agent });

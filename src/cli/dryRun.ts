@@ -7,7 +7,7 @@ import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
-import { describeRoute, type SshHop, type SshRoute } from '../ssh/route.js';
+import { describeRoute, unsupportedLines, type SshHop, type SshRoute } from '../ssh/route.js';
 
 export interface PlannedStep {
   readonly side: 'local' | 'remote';
@@ -54,6 +54,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   const dockerHost = dockerHostFor(env);
   const remoteDevice = t ? `tun${t.remoteUnit ?? 'N'}` : '';
   const notes: string[] = [];
+  if (route) notes.push(...unsupportedLines(route));
   if (localDevice === 'utunN') notes.push('utunN: macOS numbers utun devices itself; the name is known once the device is open');
   if (t && t.remoteUnit === undefined) notes.push(`${remoteDevice}: the lowest unit free on the remote host, found at connect time`);
   if (t?.mtuAuto)

@@ -14,7 +14,7 @@ import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
 import { planLocal, planRemote } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
-import { describeRoute, type SshRoute } from '../ssh/route.js';
+import { describeRoute, unsupportedLines, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { TunDevice } from '../tun/device.js';
 import { controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
@@ -152,6 +152,7 @@ export class Controller {
 
   async up(): Promise<void> {
     const { env, opts } = this;
+    for (const line of unsupportedLines(opts.route)) opts.progress(`warning: ${line}`);
     // The SSH handshake (~80 ms to the lab) runs while the local side is set
     // up (~90 ms) instead of after it; a connection that turns out not to be
     // needed is closed below.

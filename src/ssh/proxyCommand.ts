@@ -1,16 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import { Duplex } from 'node:stream';
 import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { SshHop } from './route.js';
+import { userCommandOptions } from './userCommand.js';
 
 /**
  * ssh_config's ProxyCommand: a program whose stdin and stdout carry the SSH
  * connection (aws ssm start-session, cloudflared access ssh, tsh proxy ssh,
  * nc -X 5 -x proxy:1080 %h %p). Run as ssh runs it, `exec`'d by a shell,
- * and as the invoking user, never as root: it comes from their config and
- * holds their credentials.
+ * and as the invoking user, never as root (userCommand.ts): it comes from
+ * their config and holds their credentials.
  */
 
 /** ssh_config(5): ProxyCommand takes %%, %h, %n, %p and %r. */
@@ -42,22 +42,11 @@ export interface ProxyRun {
 }
 
 /**
- * Starts the command for `hop`. Its environment is this process's with the
- * user's HOME, USER and LOGNAME (and the agent, when there is one), its
- * stderr goes to `log` a line at a time.
+ * Starts the command for `hop`; its stderr goes to `log` a line at a time.
  */
 export function runProxyCommand(hop: SshHop, user: InvokingUser, agent: string | undefined, log: (line: string) => void): ProxyRun {
   const command = expandProxyCommand(hop.proxyCommand!, hop);
-  const asUser = process.geteuid?.() === 0 && user.uid !== 0;
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: user.home, USER: user.name, LOGNAME: user.name };
-  if (agent) env['SSH_AUTH_SOCK'] = agent;
-  const child = spawn('/bin/sh', ['-c', `exec ${command}`], {
-    env,
-    cwd: fs.existsSync(user.home) ? user.home : '/',
-    stdio: ['pipe', 'pipe', 'pipe'],
-    // setuid/setgid in the child, after libuv drops root's supplementary groups
-    ...(asUser ? { uid: user.uid, gid: user.gid } : {}),
-  });
+  const child = spawn('/bin/sh', ['-c', `exec ${command}`], { ...userCommandOptions(user, agent), stdio: ['pipe', 'pipe', 'pipe'] });
   let last = '';
   let exit: string | undefined;
   let buf = '';

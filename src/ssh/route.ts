@@ -2,6 +2,7 @@ import path from 'node:path';
 import { asUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig, StrictHostKeyChecking } from '../config/types.js';
 import { parseProxyJump, readSshConfigFiles, resolveSshHost } from './sshConfig.js';
+import { localAddresses, matchExec } from './userCommand.js';
 
 /** One SSH hop, with everything needed to reach and trust it. */
 export interface SshHop {
@@ -14,6 +15,8 @@ export interface SshHop {
   readonly identityFiles: readonly string[];
   /** ProxyCommand (tokens unexpanded): its stdin and stdout carry the connection instead of a TCP socket. */
   readonly proxyCommand: string | undefined;
+  /** ssh_config options in force here that cloudbridge does not do (sshConfig.ts says which and why). */
+  readonly unsupported: readonly string[];
   /** ssh_config's CertificateFile (each KEY-cert.pub beside an identity is offered too). */
   readonly certificateFiles: readonly string[];
   readonly identitiesOnly: boolean;
@@ -45,7 +48,7 @@ const GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_host
 export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRoute {
   // ssh_config files and what they Include are read with the user's rights
   const files = asUser(user, () => readSshConfigFiles(env.sshConfigFiles, user.home));
-  const ctx = { home: user.home, localUser: user.name };
+  const ctx = { home: user.home, localUser: user.name, exec: matchExec(user), localAddresses: localAddresses() };
   const defaultKnownHosts = path.join(user.home, '.ssh/known_hosts');
 
   const hop = (name: string, given: { user?: string | undefined; port?: number | undefined }, depth: number, isTarget: boolean): SshHop[] => {
@@ -60,6 +63,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       identityFiles: isTarget && env.identityFiles.length > 0 ? env.identityFiles : o.identityFiles,
       certificateFiles: o.certificateFiles,
       proxyCommand: o.proxyCommand,
+      unsupported: o.unsupported,
       identitiesOnly: o.identitiesOnly ?? false,
       knownHostsFile:
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
@@ -78,6 +82,13 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
   };
   const all = hop(env.host, {}, 0, true);
   return { jumps: all.slice(0, -1), target: all[all.length - 1]! };
+}
+
+/** One line per hop that has ssh_config options cloudbridge does not do; empty when none. */
+export function unsupportedLines(r: SshRoute): string[] {
+  return [...r.jumps, r.target]
+    .filter((h) => h.unsupported.length > 0)
+    .map((h) => `ssh_config for ${h.name}: not done by cloudbridge: ${h.unsupported.join('; ')}`);
 }
 
 export function describeRoute(r: SshRoute): string {

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { globMatch, patternListMatches } from './patterns.js';
 
 /**
@@ -22,6 +24,8 @@ export interface SshHostOptions {
   readonly proxyJump?: string;
   /** ProxyCommand as written (tokens unexpanded); ProxyJump and it exclude each other, the first one given wins. */
   readonly proxyCommand?: string;
+  /** Options in force for this host that cloudbridge does not do, each with what to do instead (named at connect, in the dry run and by doctor). */
+  readonly unsupported: readonly string[];
   readonly userKnownHostsFile?: string;
   /** GlobalKnownHostsFile: one or more files, read after the user's. */
   readonly globalKnownHostsFiles?: readonly string[];
@@ -76,7 +80,9 @@ function parseMatch(args: readonly string[]): Criterion[] {
     const word = args[i]!.toLowerCase();
     const negate = word.startsWith('!');
     const name = negate ? word.slice(1) : word;
-    const patterns = BARE_CRITERIA.has(name) ? [] : (args[++i] ?? '').split(',').filter(Boolean);
+    // exec takes one command, commas and all
+    const arg = BARE_CRITERIA.has(name) ? '' : (args[++i] ?? '');
+    const patterns = name === 'exec' ? [arg] : arg.split(',').filter(Boolean);
     criteria.push({ name, negate, patterns });
   }
   return criteria;
@@ -86,7 +92,7 @@ function parseMatch(args: readonly string[]): Criterion[] {
 function tokenize(raw: string): Line | undefined {
   const line = raw.trim();
   if (!line || line.startsWith('#')) return undefined;
-  const m = /^([A-Za-z]+)\s*(?:=\s*|\s+)(.*)$/.exec(line);
+  const m = /^([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+)(.*)$/.exec(line);
   if (!m) return undefined;
   const args: string[] = [];
   const re = /"([^"]*)"|(\S+)/g;
@@ -134,6 +140,10 @@ export const hostPatternsMatch = patternListMatches;
 export interface ExpandContext {
   readonly home: string;
   readonly localUser: string;
+  /** Runs a `Match exec` command (tokens expanded), as the user: whether it exits 0. Without it, such blocks do not apply. */
+  readonly exec?: (command: string) => boolean;
+  /** This host's interface addresses, for `Match localnetwork`. Without them, such blocks do not apply. */
+  readonly localAddresses?: readonly string[];
 }
 
 /** ~ and the % tokens ssh expands in IdentityFile and UserKnownHostsFile. */
@@ -155,9 +165,35 @@ interface MatchState {
   readonly localUser: string;
   readonly tag: string | undefined;
   readonly finalPass: boolean;
+  readonly port: number;
+  readonly ctx: ExpandContext;
 }
 
-/** Whether `c` holds (negation aside); undefined for what this reader does not evaluate (exec, localnetwork, newer ones). */
+/** `Match localnetwork`: some interface address lies in one of the CIDRs (IPv4; an IPv6 entry matches nothing here). */
+function inLocalNetwork(cidrs: readonly string[], addresses: readonly string[]): boolean {
+  return cidrs.some((text) => {
+    const c = parseCidr(text);
+    return c !== undefined && addresses.some((a) => parseIPv4(a) !== undefined && cidrContains(c, parseIPv4(a)!));
+  });
+}
+
+/** ssh_config(5)'s tokens for `Match exec`: %h %n %p %r %u %d %l %L %%. */
+function execCommand(command: string, s: MatchState): string {
+  const tokens: Record<string, string> = {
+    '%': '%',
+    h: s.host,
+    n: s.originalHost,
+    p: String(s.port),
+    r: s.user,
+    u: s.localUser,
+    d: s.ctx.home,
+    l: os.hostname(),
+    L: os.hostname().split('.')[0]!,
+  };
+  return command.replace(/%([%hnprudlL])/g, (_, k: string) => tokens[k]!);
+}
+
+/** Whether `c` holds (negation aside); undefined for what this reader cannot evaluate (newer criteria, or exec and localnetwork without the means). */
 function criterionHolds(c: Criterion, s: MatchState): boolean | undefined {
   const list = (v: string): boolean => patternListMatches(c.patterns, v);
   switch (c.name) {
@@ -177,6 +213,10 @@ function criterionHolds(c: Criterion, s: MatchState): boolean | undefined {
       return list(s.localUser);
     case 'tagged':
       return list(s.tag ?? '');
+    case 'exec':
+      return s.ctx.exec?.(execCommand(c.patterns[0]!, s));
+    case 'localnetwork':
+      return s.ctx.localAddresses ? inLocalNetwork(c.patterns, s.ctx.localAddresses) : undefined;
     default:
       return undefined;
   }
@@ -210,6 +250,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
           localUser: ctx.localUser,
           tag: one('tag'),
           finalPass,
+          port: Number(one('port') ?? 22),
+          ctx,
         });
         const holds = (c: Condition): boolean => (!c.patterns || hostPatternsMatch(c.patterns, name)) && (!c.match || matchHolds(c.match, state()));
         if (!(b.guards ?? []).every(holds) || !holds(b)) continue;
@@ -238,6 +280,7 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const strict = one('stricthostkeychecking');
   const alive = one('serveraliveinterval');
   const out: { -readonly [K in keyof SshHostOptions]: SshHostOptions[K] } = {
+    unsupported: unsupportedOptions(one),
     identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x),
     certificateFiles: certificateFiles.filter((f) => f.toLowerCase() !== 'none').map(x),
   };
@@ -258,6 +301,36 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   if (alive !== undefined && /^\d+$/.test(alive)) out.serverAliveInterval = Number(alive);
   const aliveMax = one('serveralivecountmax');
   if (aliveMax !== undefined && /^\d+$/.test(aliveMax)) out.serverAliveCountMax = Number(aliveMax);
+  return out;
+}
+
+/**
+ * What ssh would do for this host that cloudbridge does not: each named
+ * rather than silently skipped. (GSSAPI, SendEnv and HashKnownHosts, in
+ * Debian's own ssh_config, have nothing to do with what connect needs.)
+ */
+function unsupportedOptions(one: (k: string) => string | undefined): string[] {
+  const out: string[] = [];
+  const on = (k: string): string | undefined => {
+    const v = one(k);
+    return v !== undefined && !['no', 'none', 'false'].includes(v.toLowerCase()) ? v : undefined;
+  };
+  const says: [string, string, string][] = [
+    ['controlmaster', 'ControlMaster', 'cloudbridge keeps its own connection and shares none'],
+    ['pkcs11provider', 'PKCS11Provider', "load the token's keys into ssh-agent (ssh-add -s) instead"],
+    ['securitykeyprovider', 'SecurityKeyProvider', 'security keys (sk-*) are not supported'],
+    ['hostkeyalias', 'HostKeyAlias', 'known_hosts is looked up by the host name'],
+    ['knownhostscommand', 'KnownHostsCommand', 'only known_hosts files are read'],
+    ['canonicalizehostname', 'CanonicalizeHostname', 'host names are used as given'],
+    ['proxyusefdpass', 'ProxyUseFdpass', "the ProxyCommand's stdin and stdout carry the connection"],
+    ['localforward', 'LocalForward', 'use forwards: in the cloudbridge config'],
+    ['remoteforward', 'RemoteForward', 'not done by cloudbridge'],
+    ['dynamicforward', 'DynamicForward', 'use socks: in the cloudbridge config'],
+  ];
+  for (const [key, name, instead] of says) {
+    const v = on(key);
+    if (v !== undefined) out.push(`${name} ${v} (${instead})`);
+  }
   return out;
 }
 

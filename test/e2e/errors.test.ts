@@ -193,6 +193,8 @@ test.serial('doctor: all good on a ready host; names the PermitTunnel fix where 
   const good = await cli(['doctor', 'cbe', '--config', lab.config]);
   t.is(good.exitCode, 0, good.stdout);
   t.regex(good.stdout, /^ok {3}sshd opens tun0 \(PermitTunnel\)$/m);
+  // OpenSSH's own reading of the hop, beside cloudbridge's
+  t.regex(good.stdout, /^ok {3}ssh -G 10\.215\.0\.2 agrees: root@10\.215\.0\.2:22$/m);
   t.notRegex(good.stdout, /FAIL/);
   const notun = variantConfig(lab, 'doctor-notun.yaml', [['    user: root', '    port: 2200\n    user: root']]);
   const bad = await cli(['doctor', 'cbe', '--config', notun]);

@@ -6,6 +6,8 @@ import test, { type ExecutionContext } from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { describeRoute, sshRouteFor } from '../../src/ssh/route.js';
 import { hostPatternsMatch, parseProxyJump, parseSshConfig, readSshConfigFiles, resolveSshHost } from '../../src/ssh/sshConfig.js';
+import { localAddresses, matchExec } from '../../src/ssh/userCommand.js';
+import { invokingUser } from '../../src/util/user.js';
 
 const ctx = { home: '/home/dev', localUser: 'dev' };
 const text = `
@@ -102,7 +104,33 @@ Match all
   t.is(other.port, undefined);
 });
 
-test('Match: exec and localnetwork are not evaluated, so their blocks do not apply; final applies on a second reading', (t) => {
+test('Match exec and localnetwork as ssh evaluates them (ssh -G agrees); commas belong to the command', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshexec-'));
+  const text = `Match exec "test %h = app"
+  User by-exec
+Match !exec "false" host db
+  Port 2201
+Match exec "printf a,b | grep -q ,"
+  IdentityFile ~/.ssh/id_commas
+Host *
+  IdentityFile ~/.ssh/id_ed25519
+`;
+  fs.writeFileSync(path.join(dir, 'config'), text);
+  agreesWithSshG(t, path.join(dir, 'config'), [parseSshConfig(text)], ['app', 'db', 'other']);
+  // localnetwork came with OpenSSH 9.4, after the ssh here: held to its manual instead
+  const local = `${text}Match localnetwork 127.0.0.0/8\n  ProxyJump via-loopback\nMatch localnetwork 203.0.113.0/24,198.51.100.0/24\n  Port 9\n`;
+  const ran: string[] = [];
+  const with10 = { ...ctx, exec: (c: string) => (ran.push(c), c === 'test app = app'), localAddresses: ['10.0.0.5', '127.0.0.1'] };
+  const app = resolveSshHost([parseSshConfig(local)], 'app', with10);
+  t.is(app.user, 'by-exec');
+  t.is(app.proxyJump, 'via-loopback');
+  t.is(app.port, undefined, 'no interface in 203.0.113.0/24 or 198.51.100.0/24');
+  t.is(resolveSshHost([parseSshConfig(local)], 'app', { ...with10, localAddresses: ['198.51.100.20'] }).port, 9);
+  t.true(ran.includes('printf a,b | grep -q ,'));
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('Match: without the means to run exec or see interfaces, those blocks do not apply; final applies on a second reading', (t) => {
   const cfg = [
     parseSshConfig(`
 Match exec "test -e /etc/vpn-up"
@@ -153,8 +181,8 @@ Host *
 /** For each host spec, the fields cloudbridge uses, resolved from `blocks`, equal what `ssh -G -F file` prints. */
 function agreesWithSshG(t: ExecutionContext, file: string, blocks: ReturnType<typeof parseSshConfig>[], specs: readonly string[]): void {
   const localUser = os.userInfo().username;
-  // home "~": the files come out as ssh -G prints them
-  const here = { home: '~', localUser };
+  // home "~": the files come out as ssh -G prints them; Match exec and localnetwork evaluated as connect does
+  const here = { home: '~', localUser, exec: matchExec(invokingUser()), localAddresses: localAddresses() };
   for (const spec of specs) {
     const [givenUser, name] = spec.includes('@') ? (spec.split('@') as [string, string]) : [undefined, spec];
     const g = new Map<string, string[]>();
@@ -316,4 +344,39 @@ test("ProxyCommand's tokens as ssh_config(5) lists them; any other is named", as
   const hop = { name: 'stg', host: '10.1.2.3', port: 2222, user: 'ops' } as Parameters<typeof expandProxyCommand>[1];
   t.is(expandProxyCommand('nc -X 5 -x proxy:1080 %h %p # %r %n 100%%', hop), 'nc -X 5 -x proxy:1080 10.1.2.3 2222 # ops stg 100%');
   t.throws(() => expandProxyCommand('tsh proxy ssh %C', hop), { message: 'ProxyCommand for stg: %C is not one of its tokens (%h %p %r %n %%)' });
+});
+
+test('what ssh would do and cloudbridge does not is named, with what to do instead; Debian defaults stay quiet', (t) => {
+  const o = resolveSshHost(
+    [
+      parseSshConfig(
+        'Host app\n  ControlMaster auto\n  ControlPath ~/.ssh/cm-%r@%h:%p\n  PKCS11Provider /usr/lib/opensc-pkcs11.so\n  LocalForward 8080 localhost:80\nHost *\n  SendEnv LANG LC_*\n  HashKnownHosts yes\n  GSSAPIAuthentication yes\n  ControlMaster no\n',
+      ),
+    ],
+    'app',
+    ctx,
+  );
+  t.deepEqual(o.unsupported, [
+    'ControlMaster auto (cloudbridge keeps its own connection and shares none)',
+    "PKCS11Provider /usr/lib/opensc-pkcs11.so (load the token's keys into ssh-agent (ssh-add -s) instead)",
+    'LocalForward 8080 (use forwards: in the cloudbridge config)',
+  ]);
+  t.deepEqual(resolveSshHost([parseSshConfig('Host *\n  GSSAPIAuthentication yes\n  ControlMaster no\n')], 'other', ctx).unsupported, []);
+});
+
+test("doctor's referee: ssh -G's reading of each hop beside cloudbridge's, a difference named field by field", async (t) => {
+  const { sshGFindings } = await import('../../src/cli/referee.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-referee-'));
+  const file = path.join(dir, 'ssh_config');
+  fs.writeFileSync(file, 'Host web\n  HostName 10.1.1.1\n  IdentitiesOnly yes\n');
+  fs.writeFileSync(path.join(dir, 'c.yaml'), `environments:\n  web:\n    host: web\n    sshConfig: ${file}\n    tunnel: false\n`, { mode: 0o600 });
+  const env = findEnvironment(parseConfigText(fs.readFileSync(path.join(dir, 'c.yaml'), 'utf8'), path.join(dir, 'c.yaml'), '/root'), 'web');
+  const user = invokingUser();
+  const route = sshRouteFor(env, user);
+  t.deepEqual(sshGFindings(env, route, user), [{ ok: true, what: 'ssh -G web agrees: root@10.1.1.1:22' }]);
+  const wrong = { jumps: [], target: { ...route.target, host: '10.9.9.9', identitiesOnly: false } };
+  const [f] = sshGFindings(env, wrong, user);
+  t.false(f!.ok);
+  t.is(f!.what, 'ssh -G web differs: hostname ssh "10.1.1.1", cloudbridge "10.9.9.9"; identitiesonly ssh "yes", cloudbridge "no"');
+  fs.rmSync(dir, { recursive: true });
 });

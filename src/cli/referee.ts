@@ -1,0 +1,75 @@
+import { spawnSync } from 'node:child_process';
+import type { EnvironmentConfig } from '../config/types.js';
+import type { SshHop, SshRoute } from '../ssh/route.js';
+import { userCommandOptions } from '../ssh/userCommand.js';
+import type { InvokingUser } from '../util/user.js';
+
+/** One thing doctor checked. */
+export interface Finding {
+  readonly ok: boolean;
+  readonly what: string;
+  /** What to change, when not ok. */
+  readonly fix?: string;
+}
+
+/**
+ * `doctor`'s referee: what OpenSSH's own client makes of each hop (`ssh
+ * -G`, run as the user, with the same ssh_config files) beside what
+ * cloudbridge resolved, field by field, for the fields connect uses. A
+ * difference is a finding; no ssh client is no finding.
+ */
+export function sshGFindings(env: EnvironmentConfig, route: SshRoute, user: InvokingUser): Finding[] {
+  const findings: Finding[] = [];
+  const custom = env.sshConfigFiles.length === 1 ? ['-F', env.sshConfigFiles[0]!] : [];
+  for (const hop of [...route.jumps, route.target]) {
+    const r = spawnSync('ssh', ['-G', ...custom, '-p', String(hop.port), '-l', hop.user, hop.name], {
+      ...userCommandOptions(user, undefined),
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    if (r.error || r.status !== 0) {
+      if (!r.error)
+        findings.push({ ok: false, what: `ssh -G ${hop.name}: ${r.stderr.trim().split('\n')[0]}`, fix: 'ssh itself cannot read this configuration' });
+      continue;
+    }
+    const g = new Map<string, string[]>();
+    for (const line of r.stdout.split('\n')) {
+      const [k, ...v] = line.split(' ');
+      if (k) g.set(k, [...(g.get(k) ?? []), v.join(' ')]);
+    }
+    const differ = compare(hop, g);
+    findings.push(
+      differ.length === 0
+        ? { ok: true, what: `ssh -G ${hop.name} agrees: ${hop.user}@${hop.host}:${hop.port}${hop.proxyCommand ? ' through its ProxyCommand' : ''}` }
+        : {
+            ok: false,
+            what: `ssh -G ${hop.name} differs: ${differ.join('; ')}`,
+            fix: "a bug in cloudbridge's ssh_config reading: please report it with the lines involved",
+          },
+    );
+  }
+  return findings;
+}
+
+/** Field by field: ssh's value, then cloudbridge's, where they differ. */
+function compare(hop: SshHop, g: Map<string, string[]>): string[] {
+  const ours: Record<string, string> = {
+    hostname: hop.host,
+    port: String(hop.port),
+    user: hop.user,
+    proxycommand: hop.proxyCommand ?? '',
+    identitiesonly: hop.identitiesOnly ? 'yes' : 'no',
+    certificatefile: hop.certificateFiles.join(', '),
+  };
+  const theirs: Record<string, string> = {
+    hostname: g.get('hostname')?.[0] ?? '',
+    port: g.get('port')?.[0] ?? '',
+    user: g.get('user')?.[0] ?? '',
+    proxycommand: g.get('proxycommand')?.[0] ?? '',
+    identitiesonly: g.get('identitiesonly')?.[0] ?? '',
+    certificatefile: (g.get('certificatefile') ?? []).join(', '),
+  };
+  return Object.keys(ours)
+    .filter((k) => ours[k] !== theirs[k])
+    .map((k) => `${k} ssh "${theirs[k]}", cloudbridge "${ours[k]}"`);
+}

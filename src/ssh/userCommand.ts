@@ -1,0 +1,28 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import type { InvokingUser } from '../util/user.js';
+
+/**
+ * How a command from the user's ssh_config runs (ProxyCommand, Match exec):
+ * by /bin/sh, as the invoking user and never as root (uid and gid set in the
+ * child; libuv drops root's supplementary groups), in their home, with this
+ * process's environment and their HOME, USER, LOGNAME and agent.
+ */
+export function userCommandOptions(user: InvokingUser, agent: string | undefined): { env: NodeJS.ProcessEnv; cwd: string; uid?: number; gid?: number } {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: user.home, USER: user.name, LOGNAME: user.name };
+  if (agent) env['SSH_AUTH_SOCK'] = agent;
+  const asUser = process.geteuid?.() === 0 && user.uid !== 0;
+  return { env, cwd: fs.existsSync(user.home) ? user.home : '/', ...(asUser ? { uid: user.uid, gid: user.gid } : {}) };
+}
+
+/** `Match exec`: runs the command (tokens expanded) as the user; it holds when it exits 0. Ten seconds at most, as a stuck one must not stall connect. */
+export function matchExec(user: InvokingUser): (command: string) => boolean {
+  return (command) => spawnSync('/bin/sh', ['-c', command], { ...userCommandOptions(user, undefined), stdio: 'ignore', timeout: 10_000 }).status === 0;
+}
+
+/** This host's interface addresses, for `Match localnetwork`. */
+export const localAddresses = (): string[] =>
+  Object.values(os.networkInterfaces())
+    .flat()
+    .flatMap((a) => (a ? [a.address] : []));
