@@ -1,7 +1,11 @@
 import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
 import type { ParsedKey, PublicKeyEntry } from 'ssh2';
 import { ssh2 } from '../datapath/ssh/ssh2.js';
 import { asUser, type InvokingUser } from '../util/user.js';
+import { certificateProblem, isCertType, parseCertificate } from './certs.js';
+import { keyTypeOfBlob } from './knownHosts.js';
+import { certifiedKey } from './userCerts.js';
 
 /**
  * Keys as ssh matches them across files and the agent: by their public half
@@ -18,8 +22,46 @@ export function publicBeside(file: string): Buffer | undefined {
   }
 }
 
-/** An agent's key in wire form (OpenSSH's agent answers with parsed keys; the types allow entries too). */
-const wireForm = (k: ParsedKey | PublicKeyEntry): Buffer | undefined => ('getPublicSSH' in k ? k.getPublicSSH() : undefined);
+/** The plain key behind a certificate the agent holds (certifiedKey objects made in UserAgent). */
+const CERT_BASE = Symbol('certified key');
+type MaybeCertified = ParsedKey & { [CERT_BASE]?: ParsedKey };
+
+/** An agent's key in wire form, a certificate's plain key for one (OpenSSH's agent answers with parsed keys; the types allow entries too). */
+const wireForm = (k: ParsedKey | PublicKeyEntry): Buffer | undefined =>
+  'getPublicSSH' in k ? ((k as MaybeCertified)[CERT_BASE] ?? k).getPublicSSH() : undefined;
+
+/** SSH_AGENTC_REQUEST_IDENTITIES, answered as raw blobs: ssh2 parses them and drops the certificates it cannot read. */
+function identityBlobs(stream: Duplex): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const done = (err: Error | undefined, blobs: Buffer[] = []): void => {
+      stream.destroy();
+      if (err) reject(err);
+      else resolve(blobs);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0)) return;
+      try {
+        if (buf[4] !== 12) return done(new Error(`agent answered ${buf[4]}`)); // SSH_AGENT_IDENTITIES_ANSWER
+        const n = buf.readUInt32BE(5);
+        const blobs: Buffer[] = [];
+        let p = 9;
+        for (let i = 0; i < n; i++) {
+          const len = buf.readUInt32BE(p);
+          blobs.push(Buffer.from(buf.subarray(p + 4, p + 4 + len)));
+          p += 4 + len;
+          p += 4 + buf.readUInt32BE(p); // comment
+        }
+        done(undefined, blobs);
+      } catch (err) {
+        done(err as Error);
+      }
+    });
+    stream.on('error', (err: Error) => done(err));
+    stream.write(Buffer.from([0, 0, 0, 1, 11]));
+  });
+}
 
 type GetStream = Parameters<InstanceType<typeof ssh2.OpenSSHAgent>['getStream']>[0];
 type GetIdentities = Parameters<InstanceType<typeof ssh2.OpenSSHAgent>['getIdentities']>[0];
@@ -47,10 +89,47 @@ export class UserAgent extends ssh2.OpenSSHAgent {
 
   override getIdentities(cb: GetIdentities): void {
     super.getIdentities((err, keys) => {
-      if (!err) return cb(err, keys);
-      this.problem = `the agent at ${this.socket} (${err.message}, as ${this.user.name})`;
-      cb(null, []);
+      if (err) {
+        this.problem = `the agent at ${this.socket} (${err.message}, as ${this.user.name})`;
+        return cb(null, []);
+      }
+      // certificates the agent holds (ssh-add adds KEY-cert.pub with KEY), before their keys, as ssh offers them
+      this.getStream((e, stream) => {
+        if (e || !stream) return cb(null, keys);
+        identityBlobs(stream as Duplex).then(
+          (blobs) => cb(null, [...this.certified(blobs, (keys ?? []) as ParsedKey[]), ...(keys ?? [])]),
+          () => cb(null, keys),
+        );
+      });
     });
+  }
+
+  /** Key objects for the agent's certificates whose plain key it holds too; unreadable or expired ones are left out. */
+  private certified(blobs: readonly Buffer[], keys: readonly ParsedKey[]): ParsedKey[] {
+    const out: ParsedKey[] = [];
+    for (const blob of blobs) {
+      if (!isCertType(keyTypeOfBlob(blob))) continue;
+      try {
+        const cert = parseCertificate(blob);
+        const base = keys.find((k) => k.getPublicSSH().equals(cert.key));
+        if (!base || certificateProblem(cert, 'user', undefined)) continue;
+        const key = certifiedKey(base, { file: 'agent', blob, type: cert.type, key: cert.key }) as MaybeCertified;
+        Object.defineProperty(key, CERT_BASE, { value: base });
+        out.push(key);
+      } catch {
+        // a certificate this reader cannot parse is not offered
+      }
+    }
+    return out;
+  }
+
+  /** A certificate is signed for by its plain key (RSA with SHA-512, as rsa-sha2-512-cert-v01 says). */
+  override sign(pubKey: string | Buffer | ParsedKey, data: Buffer, ...rest: unknown[]): boolean {
+    const [options, cb] = typeof rest[0] === 'function' ? [undefined, rest[0]] : [rest[0] as object | undefined, rest[1]];
+    const base = typeof pubKey === 'object' && !Buffer.isBuffer(pubKey) ? (pubKey as MaybeCertified)[CERT_BASE] : undefined;
+    const sign = super.sign.bind(this) as (key: unknown, data: Buffer, options: unknown, cb: unknown) => boolean;
+    if (!base) return sign(pubKey, data, options, cb);
+    return sign(base, data, base.type === 'ssh-rsa' ? { ...options, hash: 'sha512' } : options, cb);
   }
 }
 

@@ -160,3 +160,28 @@ for (const [name, type, logged] of [
     t.regex(fs.readFileSync(`${lab.dir}/sshd_2225.log`, 'utf8'), new RegExp(`Accepted publickey for root .* ${logged} SHA256:\\S+ ID ${name} `));
   });
 }
+
+for (const [name, type, logged] of [
+  ['id_agentcert', ['-t', 'ed25519'], 'ED25519-CERT'],
+  ['id_agentcert_rsa', ['-t', 'rsa', '-b', '2048'], 'RSA-CERT'],
+] as const) {
+  test.serial(`a user certificate held only by ssh-agent (ssh-add adds KEY-cert.pub with KEY) is offered through the agent: ${logged}`, async (t) => {
+    const key = await userKey(name, ['-n', 'root', '-V', '-5m:+1h'], undefined, [...type]);
+    const sock = `${lab.dir}/agent-${name}.sock`;
+    const started = await run('ssh-agent', ['-a', sock]);
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(started.stdout)?.[1]);
+    try {
+      const added = await run('ssh-add', [key], { SSH_AUTH_SOCK: sock });
+      t.regex(added.stderr, /Certificate added/);
+      // only the agent has them now: the key file and its certificate are gone, the .pub names the key
+      fs.rmSync(key);
+      fs.rmSync(`${key}-cert.pub`);
+      const up = await cli(['connect', 'cbc', '--config', viaUserCert(`${key}.pub`), '--agent', sock]);
+      t.is(up.exitCode, 0, up.stderr);
+      t.is((await cli(['disconnect', 'cbc'])).exitCode, 0);
+      t.regex(fs.readFileSync(`${lab.dir}/sshd_2225.log`, 'utf8'), new RegExp(`Accepted publickey for root .* ${logged} SHA256:\\S+ ID ${name} `));
+    } finally {
+      if (pid) process.kill(pid);
+    }
+  });
+}
