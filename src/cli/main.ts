@@ -14,6 +14,7 @@ import type * as Lifecycle from './lifecycle.js';
 // and `--help` parse arguments and answer without loading SSH, YAML or the
 // controller (about 250 ms of module loading otherwise, paid by every run).
 const lifecycle = (): Promise<typeof Lifecycle> => import('./lifecycle.js');
+const USAGE = 2;
 const envVars = (): Promise<typeof EnvVars> => import('./envVars.js');
 
 async function printPlan(envName: string, args: CommonArgs & { platform: string | undefined; json: boolean }): Promise<number> {
@@ -207,13 +208,19 @@ export async function main(argv: string[]): Promise<number> {
       (a) => run(asRoot('uninstall-service', {}, () => import('./service.js').then((s) => s.uninstallService(a.env, a)))),
     )
     .demandCommand(1, 'name a command (see --help)')
+    .recommendCommands()
     .parserConfiguration({ 'populate--': true })
     .strict()
+    // getopt's convention: 2 for a usage error (1 is a failure, 3 is status' "down")
     .fail((msg, err) => {
-      throw err ?? new UserError(msg);
+      if (err) throw err;
+      throw new UserError(msg.startsWith('Did you mean') ? `unknown command "${argv[0]}": ${msg.replace('Did you mean', 'did you mean')}` : msg, USAGE);
     })
     .help()
+    .alias('h', 'help')
     .version(packageVersion())
+    .alias('V', 'version')
+    .epilogue('Exit codes: 0 ok, 1 failure, 2 usage error, 3 (status ENV) not connected.')
     .parseAsync();
   return code;
 }

@@ -26,6 +26,9 @@ export async function presence(env: string): Promise<{ state: ControllerPresence
   return { state: fs.existsSync(envRunDir(env)) ? 'stale' : 'none' };
 }
 
+/** `status ENV`'s exit when ENV is not up (systemctl status's). */
+export const STATUS_DOWN = 3;
+
 export async function status(envName: string | undefined, json: boolean): Promise<number> {
   const dir = runDir();
   const names = envName ? [envName] : fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
@@ -34,7 +37,12 @@ export async function status(envName: string | undefined, json: boolean): Promis
     const p = await presence(name);
     if (p.state === 'stale') process.stderr.write(`${name}: its controller died and left state behind: sudo cloudbridge cleanup ${name}\n`);
     if (p.state !== 'running') {
-      if (envName) throw new UserError(`${envName} is not connected`);
+      // systemctl's convention: 3 for "not running", so that scripts can tell it from a failure
+      if (envName && json) {
+        process.stdout.write(`${JSON.stringify([{ env: envName, state: p.state === 'stale' ? 'stale' : 'down' }], null, 2)}\n`);
+        return STATUS_DOWN;
+      }
+      if (envName) throw new UserError(`${envName} is not connected`, STATUS_DOWN);
       continue;
     }
     // running but not ours to ask: the socket is root's

@@ -38,6 +38,8 @@ export interface DockerConfig {
   readonly exposeLowPorts: boolean;
   /** socket mode: keep a channel to the daemon open ahead of the next command, with its /_ping answer. */
   readonly warm: boolean;
+  /** A daemon that does not answer /_ping at connect fails the connect (default: a warning, and the tunnel stays). */
+  readonly required: boolean;
 }
 
 export interface DnsConfig {

@@ -176,7 +176,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const df: Field = f.child('docker');
   const dockerRaw = raw['docker'] ?? {};
   if (!isObj(dockerRaw)) df.fail('must be a mapping');
-  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose', 'exposeAddresses', 'exposeLowPorts', 'warm']);
+  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose', 'exposeAddresses', 'exposeLowPorts', 'warm', 'required']);
   const mode = oneOf<DockerMode>(df.child('mode'), dockerRaw['mode'], ['socket', 'tcp', 'off'], 'socket');
   let dockerHost: string | undefined;
   let dockerTcp: Endpoint | undefined;
@@ -201,6 +201,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const exposeAddresses = (exposeAddressesRaw as unknown[]).map((a, i) => ipv4(df.child('exposeAddresses').child(String(i)), a));
   const exposeLowPorts = bool(df.child('exposeLowPorts'), dockerRaw['exposeLowPorts'], false);
   const warm = bool(df.child('warm'), dockerRaw['warm'], mode === 'socket');
+  const required = bool(df.child('required'), dockerRaw['required'], false);
   if (warm && mode !== 'socket') df.child('warm').fail('only applies to mode: socket');
 
   const nf: Field = f.child('dns');
@@ -317,7 +318,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     mssClamps,
     nat: bool(f.child('nat'), raw['nat'], false),
     localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], true),
-    docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, exposeAddresses, exposeLowPorts, warm },
+    docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, exposeAddresses, exposeLowPorts, warm, required },
     dns: { domains, servers, containers },
     allow,
     forwards,

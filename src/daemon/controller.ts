@@ -24,7 +24,8 @@ import { SessionKeeper, type Session } from './keeper.js';
 import { makePump, pingPeer, type L3Side } from './l3.js';
 import { pickMtu } from './mtu.js';
 import { refuseRoutedServer } from './serverPath.js';
-import { checkDocker, iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
+import { iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
+import { DockerHealth } from './dockerHealth.js';
 import { openChannel, remoteFacts } from './remote.js';
 import { Services } from './services.js';
 import { emptyStats, nativeOrNot, type Status } from './status.js';
@@ -81,6 +82,7 @@ export class Controller {
   private early: Promise<Client> | undefined;
   private readonly services: Services;
   private readonly keeper: SessionKeeper;
+  private readonly dockerHealth: DockerHealth;
   /** Resolves when the controller has gone down, for whatever reason. */
   readonly done: Promise<string>;
   private markDone!: (reason: string) => void;
@@ -93,6 +95,7 @@ export class Controller {
     this.mtu = env.tunnel?.mtu ?? 0;
     this.remoteMtu = this.mtu;
     this.done = new Promise((resolve) => (this.markDone = resolve));
+    this.dockerHealth = new DockerHealth(env, opts.log);
     this.keeper = new SessionKeeper({
       env,
       open: () => this.openSession(),
@@ -195,7 +198,7 @@ export class Controller {
           const rtt = await pingPeer(this.l3);
           opts.progress(`tunnel: ${this.l3.tunnel.local} -> ${this.l3.tunnel.remote} answers in ${rtt.toFixed(2)} ms`);
         }
-        await checkDocker(env, opts.progress);
+        await this.dockerHealth.atConnect(opts.progress);
       }
       this.closers.push(
         await serveControl(
@@ -322,6 +325,7 @@ export class Controller {
       onDemand: env.onDemand,
       dockerHost: dockerHostFor(env) ?? null,
       dockerSocket: this.dockerSocket?.status() ?? null,
+      docker: this.dockerHealth.status(),
       reconnects: keeper.reconnects,
       lastError: keeper.lastError,
       stats: { ...(this.l3?.pump.stats ?? emptyStats()) },
@@ -337,6 +341,7 @@ export class Controller {
   }
 
   private async teardown(reason: string): Promise<string[]> {
+    this.dockerHealth.stop();
     await this.keeper.stop();
     this.l3?.pump.stop();
     await this.services.close();

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import type { EnvironmentConfig } from '../config/types.js';
-import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import type { Step } from '../plan/steps.js';
 import { UserError } from '../util/errors.js';
 import { runFile } from '../util/runFile.js';
@@ -53,18 +52,4 @@ export function iptablesProbe(): Promise<string | undefined> {
     (err: Error) => err.message,
   );
   return probing;
-}
-
-/** The remote docker daemon answers /_ping through the tunnel, or a UserError. */
-export async function checkDocker(env: EnvironmentConfig, progress: (line: string) => void): Promise<void> {
-  const host = dockerHostFor(env);
-  if (!host) return;
-  try {
-    await pingDocker(host, 5000);
-  } catch (err) {
-    throw new UserError(
-      `docker at ${host} (remote ${env.docker.mode === 'socket' ? env.docker.remoteSocket : env.docker.host}) did not answer /_ping: ${(err as Error).message}`,
-    );
-  }
-  progress(`docker: ${host} answers /_ping`);
 }

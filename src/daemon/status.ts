@@ -1,5 +1,6 @@
 import type { PumpStats } from '../datapath/pump.js';
 import type { DockerSocketStatus } from '../docker/socket.js';
+import type { DockerHealthStatus } from './dockerHealth.js';
 import type { ServicesStatus } from './services.js';
 
 /** up: SSH session live; connecting: lost and being remade; idle: on demand, no session. */
@@ -28,6 +29,8 @@ export interface Status extends ServicesStatus {
   readonly dockerHost: string | null;
   /** docker.mode socket: connections, those that found a channel open ahead, version checks answered here. */
   readonly dockerSocket: DockerSocketStatus | null;
+  /** Whether the remote daemon answered its last /_ping (null with docker off). */
+  readonly docker: DockerHealthStatus | null;
   readonly reconnects: number;
   readonly lastError: string | null;
   readonly stats: PumpStats;

@@ -184,9 +184,35 @@ test.serial('a SOCKS or forward port that is taken is refused, and what was made
 });
 
 test.serial('a failure half way undoes the steps already made on both hosts', async (t) => {
-  // The remote docker socket does not exist: every tunnel step succeeds first, then the docker check fails.
-  const cfg = variantConfig(lab, 'nodocker.yaml', [[`remoteSocket: ${lab.dir}/docker.sock`, 'remoteSocket: /nonexistent/docker.sock']]);
+  // The remote docker socket does not exist and docker.required says that is fatal: every tunnel step succeeds first, then the docker check fails.
+  const cfg = variantConfig(lab, 'nodocker.yaml', [[`remoteSocket: ${lab.dir}/docker.sock`, 'remoteSocket: /nonexistent/docker.sock, required: true']]);
   await refused(t, ['connect', 'cbe', '--config', cfg], /^cloudbridge: docker at unix:\/\/.* \(remote \/nonexistent\/docker\.sock\) did not answer \/_ping/);
+});
+
+test.serial('a docker daemon that does not answer does not sink the tunnel: a warning, status says so, and it is noticed when it answers', async (t) => {
+  const later = `${lab.dir}/docker-later.sock`;
+  fs.rmSync(later, { force: true });
+  const cfg = variantConfig(lab, 'docker-later.yaml', [[`remoteSocket: ${lab.dir}/docker.sock`, `remoteSocket: ${later}`]]);
+  const up = await cli(['connect', 'cbe', '--config', cfg, '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /warning: docker at unix:\/\/.* did not answer \/_ping: .*; the tunnel is up without it, .*set docker\.mode: off/);
+  t.is((await run('ping', ['-c', '1', '-W', '2', '10.215.1.2'])).exitCode, 0, 'the tunnel works');
+  const down = JSON.parse((await cli(['status', 'cbe', '--json'])).stdout) as { docker: { answering: boolean } }[];
+  t.false(down[0]!.docker.answering);
+  t.regex((await cli(['status', 'cbe'])).stdout, /docker {2}NOT ANSWERING \/_ping/);
+  // the daemon "comes back": its socket appears where the config said
+  fs.symlinkSync(`${lab.dir}/docker.sock`, later);
+  let answering = false;
+  for (let i = 0; i < 60 && !answering; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    answering = (JSON.parse((await cli(['status', 'cbe', '--json'])).stdout) as { docker: { answering: boolean } }[])[0]!.docker.answering;
+  }
+  t.true(answering);
+  t.regex(fs.readFileSync(`${RUN_DIR}/cbe/controller.log`, 'utf8'), /docker: unix:\/\/.* answers \/_ping again/);
+  t.is((await run('docker', ['-H', `unix://${RUN_DIR}/cbe/docker.sock`, 'ps'])).exitCode, 0);
+  t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  fs.rmSync(later, { force: true });
+  t.deepEqual(await leftovers(lab), []);
 });
 
 test.serial('doctor: all good on a ready host; names the PermitTunnel fix where sshd refuses; its hardened key line works', async (t) => {
@@ -234,6 +260,17 @@ test.serial('commands explain themselves and refuse what they cannot do', async 
   const down = await cli(['disconnect', 'cbe']);
   t.is(down.stderr, 'cloudbridge: cbe is not connected');
   const bad = await cli(['connect']);
-  t.is(bad.exitCode, 1);
+  t.is(bad.exitCode, 2, 'a usage error, as getopt tools say');
   t.regex(bad.stderr, /Not enough non-option arguments/);
+  const typo = await cli(['conect', 'cbe']);
+  t.is(typo.exitCode, 2);
+  t.is(typo.stderr, 'cloudbridge: unknown command "conect": did you mean connect?');
+  t.is((await cli(['-h'])).stdout, help.stdout);
+  t.regex(help.stdout, /Exit codes: 0 ok, 1 failure, 2 usage error, 3 \(status ENV\) not connected\./);
+  const st = await cli(['status', 'cbe']);
+  t.is(st.exitCode, 3, "systemctl's 'not running'");
+  t.is(st.stderr, 'cloudbridge: cbe is not connected');
+  const stJson = await cli(['status', 'cbe', '--json']);
+  t.is(stJson.exitCode, 3);
+  t.deepEqual(JSON.parse(stJson.stdout), [{ env: 'cbe', state: 'down' }]);
 });
