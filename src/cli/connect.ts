@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ENV_NAME } from '../config/names.js';
 import { UserError } from '../util/errors.js';
-import { envRunDir, logFile } from '../util/paths.js';
+import { logFile, parseLogLine, rotateIfFull } from '../util/log.js';
+import { envRunDir } from '../util/paths.js';
 import { cliEntry, type CommonArgs } from './common.js';
 import { presence } from './presence.js';
 import { startController } from './protocol.js';
@@ -34,7 +35,11 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
     await clearTheWay(findEnvironment(loadConfig(args.config), envName), args, progress);
   }
   fs.mkdirSync(envRunDir(envName), { recursive: true, mode: 0o755 });
-  const log = fs.openSync(logFile(envName), 'a', 0o600);
+  // the controller's stderr (what it cannot put in a log line, a crash) goes to its log too
+  fs.mkdirSync(path.dirname(logFile(envName)), { recursive: true, mode: 0o750 });
+  rotateIfFull(logFile(envName));
+  const log = fs.openSync(logFile(envName), 'a', 0o640);
+  const from = fs.fstatSync(log).size;
   const opts: BackgroundArgs = {
     config: args.config && path.resolve(args.config),
     force: args.force,
@@ -54,13 +59,31 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
     else process.stderr.write(`${envName}: up. Use docker with: eval "$(cloudbridge env ${envName})"\n`);
     return 0;
   }
-  if (!error) {
-    // The controller died without a word: its log has the reason.
-    const text = fs.existsSync(logFile(envName)) ? fs.readFileSync(logFile(envName), 'utf8').trim() : '';
-    error = text.split('\n').filter(Boolean).pop() ?? `controller exited with ${exitCode}`;
-  }
+  // What this attempt wrote to the log. Where its lines were shown as they came (a terminal, -v), the
+  // ones above the error explain it, and this says where they stay; a script gets the error's one line.
+  if (!error) error = attemptLog(logFile(envName), from).pop() ?? `controller exited with ${exitCode}`;
+  if (showProgress) process.stderr.write(`  (kept in ${logFile(envName)}: cloudbridge logs ${envName})\n`);
   fs.rmSync(envRunDir(envName), { recursive: true, force: true });
   throw new UserError(error);
+}
+
+/** The messages logged from `offset` on: what this attempt said. */
+function attemptLog(file: string, offset: number): string[] {
+  let text: string;
+  try {
+    const fd = fs.openSync(file, 'r');
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.max(0, size - offset));
+    fs.readSync(fd, buf, 0, buf.length, offset);
+    fs.closeSync(fd);
+    text = buf.toString('utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => parseLogLine(l)?.message ?? l);
 }
 
 /**

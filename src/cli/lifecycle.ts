@@ -2,7 +2,8 @@ import { findEnvironment, loadConfig } from '../config/load.js';
 import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { requestControl } from '../daemon/control.js';
-import { sshRouteFor, type SshRoute } from '../ssh/route.js';
+import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
+import { LogWriter, type Level } from '../util/log.js';
 import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
 import { controlSocket } from '../util/paths.js';
@@ -23,8 +24,6 @@ export async function clearTheWay(env: EnvironmentConfig, args: { agent?: string
     if (r.errors.length) progress(`cleanup: could not undo: ${r.errors.join('; ')}`);
   }
 }
-
-const logLine = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
 /**
  * Passphrases for encrypted keys: the waiting `connect` sends them down fd 3
@@ -61,6 +60,10 @@ export async function runForeground(
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
+  // Everything the controller says goes to its log (util/log.ts), which outlives it
+  const writer = new LogWriter(env.name);
+  const logLine = (line: string, level?: Level): void => writer.write(line, level);
+  logLine(`connect: controller ${process.pid}${args.notify ? '' : ' (foreground)'}, ${describeRoute(route)}`);
   // The SSH, netlink and tun machinery loads only in the process that runs
   // the controller. SSH first: sshd's side of the handshake (~80 ms here, the
   // process mostly idle) then goes on while the controller's code loads and
@@ -79,8 +82,9 @@ export async function runForeground(
   };
   // Until ready, progress goes to whoever waits on `connect`; after it, to the log.
   const progress = (line: string): void => {
-    if (ready) logLine(line);
-    else if (args.notify) report({ progress: line });
+    logLine(line);
+    if (ready) return;
+    if (args.notify) report({ progress: line });
     else process.stderr.write(`${line}\n`);
   };
   if (!args.notify) await clearTheWay(env, args, progress);
@@ -100,13 +104,19 @@ export async function runForeground(
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down(`signal ${sig}`));
   }
-  keepGoingOnStrayErrors(logLine);
-  await controller.up();
+  keepGoingOnStrayErrors((line) => logLine(line, 'error'));
+  try {
+    await controller.up();
+  } catch (err) {
+    logLine(`connect failed: ${(err as Error).message}`, 'error');
+    throw err;
+  }
   report({ ready: true, status: controller.status() });
   ready = true;
   if (args.notify) await notifyDone();
   else progress(`${env.name}: up (Ctrl-C to disconnect)`);
   const reason = await controller.done;
+  logLine(`down (${reason})`);
   process.stderr.write(`${env.name}: down (${reason})\n`);
   return reason === 'disconnect requested' || reason.startsWith('signal') ? 0 : 1;
 }

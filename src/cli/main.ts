@@ -187,6 +187,17 @@ export async function main(argv: string[]): Promise<number> {
         await run(findings.every((f) => f.ok) ? 0 : 1);
       },
     )
+    .command(
+      'logs <env>',
+      "the controller's log, kept across disconnects (/var/log/cloudbridge/ENV.log, rotated at 1 MiB): connects, steps, reconnects with their cause and how long they took, errors",
+      (y) =>
+        y
+          .positional('env', { type: 'string', demandOption: true })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing what comes' })
+          .option('since', { type: 'string', describe: 'only lines from then on: 90s, 10m, 1h, 2d, or a time' })
+          .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: time, env, level, message' }),
+      (a) => run(asRoot('logs', {}, () => import('./logs.js').then((l) => l.logs(a.env, a)))),
+    )
     .completion('completion', 'print a bash/zsh completion script: cloudbridge completion >> ~/.bashrc')
     .command(
       'install-service <env>',

@@ -50,6 +50,8 @@ export class SessionKeeper {
   /** On demand: no new attempt before this time after a failed one. */
   private retryAfter = 0;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** When and why the session was lost, until it is back. */
+  private lostAt: { at: number; why: string } | undefined;
 
   constructor(private readonly deps: KeeperDeps) {}
 
@@ -61,7 +63,10 @@ export class SessionKeeper {
       this.state = 'connecting';
       try {
         await this.start();
-        log(`${env.name}: session up`);
+        // a reconnect says how long the session was gone, and why
+        if (this.lostAt) log(`${env.name}: session up again after ${((Date.now() - this.lostAt.at) / 1000).toFixed(1)}s (lost: ${this.lostAt.why})`);
+        else log(`${env.name}: session up`);
+        this.lostAt = undefined;
       } catch (err) {
         this.lastError = (err as Error).message;
         this.state = env.onDemand ? 'idle' : 'connecting';
@@ -109,6 +114,7 @@ export class SessionKeeper {
     // cleared first: closing the channel below reports back here
     this.session = undefined;
     this.lastError = reason;
+    this.lostAt = { at: Date.now(), why: reason };
     this.deps.log(`${this.deps.env.name}: ${reason}; reconnecting`);
     this.deps.detach();
     lost.channel?.close();

@@ -21,7 +21,6 @@ export function envRunDir(env: string): string {
 export const controlSocket = (env: string): string => path.join(envRunDir(env), 'control.sock');
 export const dockerSocket = (env: string): string => path.join(envRunDir(env), 'docker.sock');
 export const journalFile = (env: string): string => path.join(envRunDir(env), 'journal.json');
-export const logFile = (env: string): string => path.join(envRunDir(env), 'controller.log');
 
 /**
  * Removes an environment's runtime files: all but the journal while remote

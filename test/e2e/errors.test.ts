@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { cli, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 
 let lab: Lab;
 
@@ -208,7 +208,7 @@ test.serial('a docker daemon that does not answer does not sink the tunnel: a wa
     answering = (JSON.parse((await cli(['status', 'cbe', '--json'])).stdout) as { docker: { answering: boolean } }[])[0]!.docker.answering;
   }
   t.true(answering);
-  t.regex(fs.readFileSync(`${RUN_DIR}/cbe/controller.log`, 'utf8'), /docker: unix:\/\/.* answers \/_ping again/);
+  t.regex(fs.readFileSync(`${LOG_DIR}/cbe.log`, 'utf8'), /docker: unix:\/\/.* answers \/_ping again/);
   t.is((await run('docker', ['-H', `unix://${RUN_DIR}/cbe/docker.sock`, 'ps'])).exitCode, 0);
   t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
   fs.rmSync(later, { force: true });
@@ -246,6 +246,34 @@ test.serial('doctor: all good on a ready host; names the PermitTunnel fix where 
   } finally {
     fs.writeFileSync(keys, original);
   }
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial("the controller's log outlives it: cloudbridge logs, --json, --since; a failed connect says where the log is", async (t) => {
+  t.is((await cli(['connect', 'cbe', '--config', lab.config])).exitCode, 0);
+  t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  const text = await cli(['logs', 'cbe']);
+  t.is(text.exitCode, 0);
+  t.regex(text.stdout, /^\S+Z cbe info {2}connect: controller \d+, root@10\.215\.0\.2:22$/m);
+  t.regex(text.stdout, /^\S+Z cbe info {2}local: route 10\.215\.9\.0\/24 via cb-cbe$/m);
+  t.regex(text.stdout, /^\S+Z cbe info {2}down \(disconnect requested\)$/m);
+  const json = (await cli(['logs', 'cbe', '--json'])).stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { time: string; env: string; level: string; message: string });
+  t.true(json.some((e) => e.env === 'cbe' && e.level === 'info' && e.message === 'down (disconnect requested)'));
+  t.true((await cli(['logs', 'cbe', '--since', '1h'])).stdout.length > 0);
+  t.is((await cli(['logs', 'cbe', '--since', '2099-01-01T00:00:00Z'])).stdout, '');
+  t.is((await cli(['logs', 'cbe', '--since', 'yesterday-ish'])).exitCode, 2);
+  t.regex((await cli(['logs', 'never-here'])).stderr, /never-here has no log/);
+  // a failed connect, with its lines shown (-v): the last line is the error, the one before says where they are kept
+  const cfg = variantConfig(lab, 'logs-nodocker.yaml', [[`remoteSocket: ${lab.dir}/docker.sock`, 'remoteSocket: /nonexistent/docker.sock, required: true']]);
+  const failed = await cli(['connect', 'cbe', '--config', cfg, '-v']);
+  t.not(failed.exitCode, 0);
+  const lines = failed.stderr.trim().split('\n');
+  t.regex(lines.at(-2)!, new RegExp(`^ {2}\\(kept in ${LOG_DIR}/cbe\\.log: cloudbridge logs cbe\\)$`));
+  t.regex(lines.at(-1)!, /^cloudbridge: docker at .* did not answer \/_ping/);
+  t.regex((await cli(['logs', 'cbe'])).stdout, /cbe error connect failed: docker at .* did not answer \/_ping/);
   t.deepEqual(await leftovers(lab), []);
 });
 

@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import type { Status } from '../../src/daemon/status.js';
-import { cli, importBusybox, inNs, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { cli, importBusybox, inNs, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 import { startFixture } from './transfer.js';
 
 // Issue 7: the allow-list in the data path, forwards (TLS, UDP, health checks)
@@ -158,7 +158,7 @@ test.serial('allow-list: the allowed port answers; other ports and hosts are ref
   const text = (await cli(['status', 'cbx'])).stdout;
   t.regex(text, /allow +\d+ refused/);
   t.regex(text, /api\.vpc\.internal tcp 8080 +\d+ hits +2 drops +10\.220\.9\.2/);
-  const log = fs.readFileSync(`${RUN_DIR}/cbx/controller.log`, 'utf8');
+  const log = fs.readFileSync(`${LOG_DIR}/cbx.log`, 'utf8');
   t.regex(log, /flow tcp 10\.220\.1\.1:\d+ -> 10\.220\.9\.2:8081 refused/);
   t.regex(log, /flow tcp 10\.220\.1\.1:\d+ -> 10\.220\.9\.2:8080 allowed by "api\.vpc\.internal tcp 8080"/);
 });

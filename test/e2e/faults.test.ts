@@ -67,6 +67,11 @@ test.serial('killing the sshd connection process mid-transfer: the tunnel comes 
     t.not(killed, []);
     for (const pid of killed) process.kill(pid, 'SIGKILL');
     await waitFor('reconnect', async () => (await status()).state === 'up' && (await status()).reconnects >= 1);
+    // the log says why and for how long
+    t.regex(
+      (await cli(['logs', 'cbf'])).stdout,
+      /cbf warn {2}cbf: SSH.*; reconnecting\n(.*\n)*.* cbf info {2}cbf: session up again after \d+\.\ds \(lost: SSH/,
+    );
     await echo.roundTrip('after', 30_000);
     // a fresh transfer after the reconnect is whole (and a stall fails here, not as a suite timeout)
     t.deepEqual(await download('10.217.9.2', 9100, AbortSignal.timeout(60_000)), { sha256: blobSha, bytes: 30 * 1024 * 1024 });

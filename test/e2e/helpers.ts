@@ -8,6 +8,8 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 /** Tests keep their runtime files apart from a developer's real tunnels. */
 export const RUN_DIR = '/run/cloudbridge-test';
+/** And their logs apart from a developer's (/var/log/cloudbridge); under sudo cloudbridge ignores both. */
+export const LOG_DIR = '/run/cloudbridge-test-logs';
 
 export interface Lab {
   readonly name: string;
@@ -75,7 +77,7 @@ export async function run(file: string, args: readonly string[], env: Record<str
 }
 
 export function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
-  return run(process.execPath, [CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, ...env });
+  return run(process.execPath, [CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, CLOUDBRIDGE_LOG_DIR: LOG_DIR, ...env });
 }
 
 /** The CLI inside a namespace (a "client" lab's machine). */

@@ -24,6 +24,7 @@ test.after.always(async () => {
   await run('userdel', ['-r', NAME]);
   fs.rmSync(RUN_DIR, { recursive: true, force: true });
   fs.rmSync('/run/cloudbridge/cbp', { recursive: true, force: true });
+  fs.rmSync('/var/log/cloudbridge/cbp.log', { force: true });
 });
 
 /** The lab's environment with an ssh_config whose target is reached through `command`. */

@@ -30,6 +30,7 @@ test.after.always(async () => {
   fs.rmSync(victims, { recursive: true, force: true });
   fs.rmSync(RUN_DIR, { recursive: true, force: true });
   fs.rmSync('/run/cloudbridge/cbs', { recursive: true, force: true });
+  fs.rmSync('/var/log/cloudbridge/cbs.log', { force: true });
 });
 
 /** The user's own copy of the lab's config, with `extra` lines added to the environment. */

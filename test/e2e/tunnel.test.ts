@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, LOG_DIR, RUN_DIR, variantConfig, type Lab } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
@@ -70,7 +70,7 @@ test.serial('50 MB crosses the tunnel both ways with identical checksums, throug
   t.true(end.stats.txBytes - start.stats.txBytes > 50 * 1024 * 1024, "the outlet's bytes are counted");
   t.true(end.stats.rxBytes - start.stats.rxBytes > 50 * 1024 * 1024, "the inlet's bytes are counted");
   // --verbose: handshakes and other protocols still reach the flow log while bulk TCP stays in C
-  const log = fs.readFileSync(`${RUN_DIR}/cbt/controller.log`, 'utf8');
+  const log = fs.readFileSync(`${LOG_DIR}/cbt.log`, 'utf8');
   t.regex(log, /flow tcp 10\.214\.1\.1:\d+ -> 10\.214\.1\.2:9000 routed/);
   t.regex(log, /flow icmp 10\.214\.1\.1 -> 10\.214\.1\.2 routed/);
   // sshd drops a tun datagram that does not fit the window we left it, silently but for this debug line

@@ -203,3 +203,29 @@ test('connect --dry-run shows each SSH hop as ssh_config resolves it: user, addr
     ['jump ops@198.51.100.7', 'target root@10.1.2.3'],
   );
 });
+
+test('logs: lines parse back, the file rotates at its cap keeping two generations, --since reads durations and times', async (t) => {
+  const { LogWriter, logFiles, parseLogLine } = await import('../../src/util/log.js');
+  const { sinceTime } = await import('../../src/cli/logs.js');
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-logs-'));
+  process.env['CLOUDBRIDGE_LOG_DIR'] = logDir;
+  try {
+    const w = new LogWriter('stg', path.join(logDir, 'stg.log'), 400);
+    for (let i = 0; i < 40; i++) w.write(`line ${i} ${'x'.repeat(20)}`);
+    w.write('warning: something to see');
+    const files = logFiles('stg').map((f) => path.basename(f));
+    t.deepEqual(files, ['stg.log.2', 'stg.log.1', 'stg.log']);
+    for (const f of logFiles('stg')) t.true(fs.statSync(f).size <= 400);
+    const last = fs.readFileSync(path.join(logDir, 'stg.log'), 'utf8').trim().split('\n').pop()!;
+    t.like(parseLogLine(last), { env: 'stg', level: 'warn', message: 'warning: something to see' });
+    t.is(parseLogLine('a stack trace line'), undefined);
+  } finally {
+    delete process.env['CLOUDBRIDGE_LOG_DIR'];
+    fs.rmSync(logDir, { recursive: true });
+  }
+  const now = Date.parse('2026-11-30T10:00:00Z');
+  t.is(sinceTime('90s', now), now - 90_000);
+  t.is(sinceTime('2h', now), now - 7_200_000);
+  t.is(sinceTime('2026-11-30T08:00:00Z', now), Date.parse('2026-11-30T08:00:00Z'));
+  t.throws(() => sinceTime('soon', now), { message: /--since soon: give a duration/ });
+});

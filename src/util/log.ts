@@ -1,0 +1,97 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { actingForAnotherUser } from './user.js';
+
+/**
+ * The controller's log: it outlives the controller (a tunnel that dropped
+ * overnight leaves its story), one file per environment under
+ * /var/log/cloudbridge, capped at LOG_CAP and rotated as logrotate would
+ * (ENV.log, ENV.log.1, ENV.log.2), as tailscaled and autossh keep theirs.
+ * $CLOUDBRIDGE_LOG_DIR moves it (the tests' own), except under sudo.
+ */
+export const LOG_CAP = 1024 * 1024;
+const GENERATIONS = 2;
+
+export function logDir(): string {
+  const moved = process.env['CLOUDBRIDGE_LOG_DIR'];
+  if (moved && !actingForAnotherUser()) return moved;
+  return '/var/log/cloudbridge';
+}
+
+export const logFile = (env: string): string => path.join(logDir(), `${env}.log`);
+
+/** The files of an environment's log, oldest first. */
+export function logFiles(env: string): string[] {
+  const f = logFile(env);
+  return [...Array.from({ length: GENERATIONS }, (_, i) => `${f}.${GENERATIONS - i}`), f].filter((p) => fs.existsSync(p));
+}
+
+/** Shifts ENV.log to ENV.log.1 (and so on) when it has reached the cap. */
+export function rotateIfFull(file: string, cap = LOG_CAP): void {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return;
+  }
+  if (size < cap) return;
+  for (let i = GENERATIONS; i >= 1; i--) {
+    const from = i === 1 ? file : `${file}.${i - 1}`;
+    if (fs.existsSync(from)) fs.renameSync(from, `${file}.${i}`);
+  }
+}
+
+export type Level = 'info' | 'warn' | 'error' | 'debug';
+
+export interface LogEntry {
+  readonly time: string;
+  readonly env: string;
+  readonly level: Level;
+  readonly message: string;
+}
+
+/** One line: ISO time, environment, level, message. */
+export const formatLogLine = (e: LogEntry): string => `${e.time} ${e.env} ${e.level.padEnd(5)} ${e.message}`;
+
+const LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (\S+) (info|warn|error|debug) +(.*)$/;
+
+export function parseLogLine(line: string): LogEntry | undefined {
+  const m = LINE.exec(line);
+  return m ? { time: m[1]!, env: m[2]!, level: m[3] as Level, message: m[4]! } : undefined;
+}
+
+/** The level a controller's message reads as. */
+export const levelOf = (message: string): Level => (/^(warning|could not|error)\b|; reconnecting$|: session failed: /i.test(message) ? 'warn' : 'info');
+
+/**
+ * Writes an environment's log lines to its file, rotating past the cap.
+ * Writes are synchronous and rare (steps, reconnects, flows with -v), so a
+ * line is on disk before whatever comes next, a crash included.
+ */
+export class LogWriter {
+  private fd: number;
+  private size: number;
+
+  constructor(
+    private readonly env: string,
+    private readonly file = logFile(env),
+    private readonly cap = LOG_CAP,
+  ) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    rotateIfFull(file, cap);
+    this.fd = fs.openSync(file, 'a', 0o640);
+    this.size = fs.fstatSync(this.fd).size;
+  }
+
+  write(message: string, level: Level = levelOf(message)): void {
+    const text = `${formatLogLine({ time: new Date().toISOString(), env: this.env, level, message })}\n`;
+    if (this.size + text.length > this.cap) {
+      fs.closeSync(this.fd);
+      rotateIfFull(this.file, 0);
+      this.fd = fs.openSync(this.file, 'a', 0o640);
+      this.size = 0;
+    }
+    fs.writeSync(this.fd, text);
+    this.size += Buffer.byteLength(text);
+  }
+}
