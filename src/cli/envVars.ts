@@ -17,6 +17,7 @@ export type Shell = 'bash' | 'zsh' | 'fish' | 'powershell';
 
 /** The lines that set (or, with value undefined, unset) a variable in each shell. */
 export function shellLines(shell: Shell, vars: Record<string, string | undefined>): string {
+  if (Object.keys(vars).length === 0) return '';
   return Object.entries(vars)
     .map(([k, v]) => {
       const q = (x: string): string => (shell === 'powershell' ? `"${x.replace(/[`"$]/g, '`$&')}"` : `'${x.replace(/'/g, `'\\''`)}'`);
@@ -68,22 +69,68 @@ async function containerNeeds(env: EnvironmentConfig, status: Status | undefined
   };
 }
 
-/** DOCKER_HOST and, with SOCKS on, the proxy variables. */
-async function environmentVars(envName: string, args: CommonArgs): Promise<Record<string, string | undefined>> {
+/**
+ * DOCKER_HOST and, asked for with --proxy and with SOCKS on, the proxy
+ * variables. Not by default: HTTPS_PROXY in a shell sends every tool's web
+ * traffic, the internet's included, through the remote host.
+ */
+async function environmentVars(envName: string, args: CommonArgs & { proxy: boolean }): Promise<Record<string, string>> {
   const { env, status } = await connected(envName, args);
   const host = dockerHostFor(env);
-  const proxy = (await containerNeeds(env, status)).proxyForHost;
-  if (!host && !proxy) throw new UserError(`${env.name} has docker.mode: off and no socks: nothing to set`);
-  return { ...(host ? { DOCKER_HOST: host } : {}), ...(proxy ? proxyVars(proxy) : {}) };
+  const proxy = args.proxy ? (await containerNeeds(env, status)).proxyForHost : undefined;
+  if (args.proxy && !proxy) throw new UserError(`${env.name} has no socks listener on this host: --proxy has nothing to point at`);
+  if (!host && !proxy) throw new UserError(`${env.name} has docker.mode: off: nothing to set (with socks, --proxy sets the proxy variables)`);
+  const vars: Record<string, string> = host ? { DOCKER_HOST: host } : {};
+  for (const [k, v] of Object.entries(proxy ? proxyVars(proxy) : {})) if (v !== undefined) vars[k] = v;
+  return vars;
 }
 
-export async function printEnv(envName: string, args: CommonArgs & { unset: boolean; shell: string }): Promise<number> {
+/** Where `env` keeps what it changed: the list, and each variable's value before. */
+const SET = 'CLOUDBRIDGE_SET';
+const prev = (k: string): string => `CLOUDBRIDGE_PREV_${k}`;
+
+/**
+ * The assignments `env` prints against the shell's current variables: NO_PROXY
+ * extended rather than replaced, each value it replaces kept (once) as
+ * CLOUDBRIDGE_PREV_NAME, the names listed in CLOUDBRIDGE_SET; a variable an
+ * earlier `env` set and this one does not is put back.
+ */
+export function settingVars(vars: Record<string, string>, current: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const before = new Set((current[SET] ?? '').split(',').filter(Boolean));
+  const out: Record<string, string | undefined> = {};
+  for (const k of before) {
+    if (k in vars) continue;
+    out[k] = current[prev(k)];
+    if (current[prev(k)] !== undefined) out[prev(k)] = undefined;
+  }
+  for (const [k, v] of Object.entries(vars)) {
+    const had = current[k];
+    const value = k.toLowerCase() === 'no_proxy' && had ? [...new Set([...had.split(','), ...v.split(',')].filter(Boolean))].join(',') : v;
+    if (had !== undefined && !before.has(k)) out[prev(k)] = had;
+    out[k] = value;
+  }
+  out[SET] = Object.keys(vars).join(',');
+  return out;
+}
+
+/** What `env --unset` prints: what `env` changed put back as it was, nothing else touched. */
+export function unsettingVars(current: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const k of (current[SET] ?? '').split(',').filter(Boolean)) {
+    out[k] = current[prev(k)];
+    if (current[prev(k)] !== undefined) out[prev(k)] = undefined;
+  }
+  if (current[SET] !== undefined) out[SET] = undefined;
+  return out;
+}
+
+export async function printEnv(envName: string, args: CommonArgs & { unset: boolean; shell: string; proxy: boolean }): Promise<number> {
   const shell = args.shell as Shell;
   if (args.unset) {
-    process.stdout.write(shellLines(shell, { DOCKER_HOST: undefined, ...proxyVars(undefined) }));
+    process.stdout.write(shellLines(shell, unsettingVars(process.env)));
     return 0;
   }
-  process.stdout.write(`${shellLines(shell, await environmentVars(envName, args))}${evalHint[shell](envName)}\n`);
+  process.stdout.write(`${shellLines(shell, settingVars(await environmentVars(envName, args), process.env))}${evalHint[shell](envName)}\n`);
   return 0;
 }
 
@@ -96,9 +143,13 @@ async function runCommand(command: readonly string[], env: Record<string, string
 }
 
 /** Runs a command with DOCKER_HOST (and proxies) set for the environment; its exit code is ours. */
-export async function execIn(envName: string, command: string[], args: CommonArgs): Promise<number> {
+export async function execIn(envName: string, command: string[], args: CommonArgs & { proxy: boolean }): Promise<number> {
   if (command.length === 0) throw new UserError('name a command after --, e.g. cloudbridge exec staging -- docker ps');
-  return runCommand(command, await environmentVars(envName, args));
+  // only the child's environment changes; NO_PROXY is extended there as env does it
+  const vars = settingVars(await environmentVars(envName, args), process.env);
+  delete vars[SET];
+  for (const k of Object.keys(vars)) if (k.startsWith('CLOUDBRIDGE_PREV_')) delete vars[k];
+  return runCommand(command, vars);
 }
 
 /** `docker run` on this host with what the container needs to reach the environment. */

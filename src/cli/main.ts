@@ -126,18 +126,30 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'env <env>',
-      'print the shell lines that point docker at the environment: eval "$(cloudbridge env ENV)"',
+      'print the shell lines that point docker at the environment: eval "$(cloudbridge env ENV)"; what they replace is kept (CLOUDBRIDGE_PREV_*) and --unset puts it back',
       (y) =>
         withConfig(y)
           .positional('env', { type: 'string', demandOption: true })
           .option('shell', { choices: ['bash', 'zsh', 'fish', 'powershell'], default: 'bash', describe: 'syntax of the lines' })
-          .option('unset', { type: 'boolean', default: false, describe: 'print the lines that undo it' }),
+          .option('proxy', {
+            type: 'boolean',
+            default: false,
+            describe:
+              "also set ALL_PROXY, HTTPS_PROXY, HTTP_PROXY (both spellings, socks5h://) to the environment's SOCKS listener, and extend NO_PROXY: every tool's web traffic, the internet's too, then goes through the remote host",
+          })
+          .option('unset', { type: 'boolean', default: false, describe: 'print the lines that put back what env changed (and nothing else)' }),
       (a) => run(envVars().then((e) => e.printEnv(a.env, a))),
     )
     .command(
       'exec <env> [command..]',
-      'run a command with DOCKER_HOST (and, with socks, ALL_PROXY and friends) set for the environment: cloudbridge exec ENV -- docker ps',
-      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).positional('command', { type: 'string', array: true }),
+      'run a command with DOCKER_HOST (and with --proxy, ALL_PROXY and friends) set for the environment, in its environment only: cloudbridge exec ENV -- docker ps',
+      (y) =>
+        withConfig(y).positional('env', { type: 'string', demandOption: true }).positional('command', { type: 'string', array: true }).option('proxy', {
+          type: 'boolean',
+          default: false,
+          describe:
+            "also set ALL_PROXY, HTTPS_PROXY, HTTP_PROXY (both spellings, socks5h://) to the environment's SOCKS listener, and extend NO_PROXY: every tool's web traffic, the internet's too, then goes through the remote host",
+        }),
       (a) => run(envVars().then((e) => e.execIn(a.env, [...(a.command ?? []), ...((a['--'] as string[] | undefined) ?? [])], a))),
     )
     .command(

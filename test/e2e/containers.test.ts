@@ -17,7 +17,7 @@ let remoteDocker: string[] = [];
 let resolvBefore = '';
 const resolvFile = (): string => `/etc/netns/${ns}/resolv.conf`;
 
-const cb = (args: readonly string[]): ReturnType<typeof cliIn> => cliIn(ns, args, { HOME: home });
+const cb = (args: readonly string[], env: Record<string, string> = {}): ReturnType<typeof cliIn> => cliIn(ns, args, { HOME: home, ...env });
 
 async function status(): Promise<Status> {
   return (JSON.parse((await cb(['status', 'cbc', '--json'])).stdout) as Status[])[0]!;
@@ -182,8 +182,12 @@ test.serial('tunnel: false against an sshd without PermitTunnel: SOCKS (with a p
   const proxied = await inNs(ns, 'curl', ['-s', '-m', '5', '--proxy', 'socks5h://dev:s3cret@127.0.0.1:1081', 'http://api.vpc.internal:8080/']);
   t.is(proxied.stdout, 'hello from the VPC');
   t.not((await inNs(ns, 'curl', ['-s', '-m', '5', '--proxy', 'socks5h://dev:wrong@127.0.0.1:1081', 'http://api.vpc.internal:8080/'])).exitCode, 0);
-  const env = await cb(['env', 'cbcssh', '--config', config]);
+  // the proxy variables only when asked for: they send a shell's web traffic, the internet's too, through the remote host
+  t.notRegex((await cb(['env', 'cbcssh', '--config', config])).stdout, /ALL_PROXY/);
+  const env = await cb(['env', 'cbcssh', '--config', config, '--proxy']);
   t.regex(env.stdout, /export ALL_PROXY='socks5h:\/\/dev:s3cret@127\.0\.0\.1:1081'/);
+  const viaProxy = await cb(['exec', 'cbcssh', '--config', config, '--proxy', '--', 'sh', '-c', 'echo "$ALL_PROXY $NO_PROXY"'], { NO_PROXY: 'corp.example' });
+  t.is(viaProxy.stdout, 'socks5h://dev:s3cret@127.0.0.1:1081 corp.example,localhost,127.0.0.1,::1');
   const ps = await cb(['exec', 'cbcssh', '--config', config, '--', 'docker', 'version', '--format', '{{.Server.Os}}']);
   t.is(ps.stdout, 'linux', ps.stderr);
   t.regex((await cb(['status', 'cbcssh'])).stdout, /tunnel +none \(tunnel: false\)/);

@@ -90,12 +90,8 @@ test('env prints nothing to eval and fails when the environment is down', async 
   t.is(r.code, 1);
   t.is(r.out, '');
   t.regex(r.err, /^cloudbridge: stg is not connected/);
-  t.is(
-    (await cli('env', 'stg', '--config', config, '--unset')).out,
-    ['DOCKER_HOST', 'ALL_PROXY', 'all_proxy', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy']
-      .map((v) => `unset ${v}\n`)
-      .join(''),
-  );
+  // nothing set by an earlier env (no CLOUDBRIDGE_SET): nothing to put back, nothing touched
+  t.is((await cli('env', 'stg', '--config', config, '--unset')).out, '');
 });
 
 test("env prints each shell's syntax, quoted", async (t) => {
@@ -228,4 +224,59 @@ test('logs: lines parse back, the file rotates at its cap keeping two generation
   t.is(sinceTime('2h', now), now - 7_200_000);
   t.is(sinceTime('2026-11-30T08:00:00Z', now), Date.parse('2026-11-30T08:00:00Z'));
   t.throws(() => sinceTime('soon', now), { message: /--since soon: give a duration/ });
+});
+
+test("env's lines: NO_PROXY extended, what they replace kept and put back by --unset, nothing else touched; run in real bash, zsh and fish", async (t) => {
+  const { settingVars, unsettingVars, shellLines } = await import('../../src/cli/envVars.js');
+  const user = { NO_PROXY: 'corp.example', HTTPS_PROXY: 'http://corp:3128', EDITOR: 'vi' };
+  const ours = { DOCKER_HOST: 'unix:///run/cloudbridge/stg/docker.sock', HTTPS_PROXY: 'socks5h://127.0.0.1:1080', NO_PROXY: 'localhost,127.0.0.1,::1' };
+  const set = settingVars(ours, user);
+  t.deepEqual(set, {
+    DOCKER_HOST: 'unix:///run/cloudbridge/stg/docker.sock',
+    CLOUDBRIDGE_PREV_HTTPS_PROXY: 'http://corp:3128',
+    HTTPS_PROXY: 'socks5h://127.0.0.1:1080',
+    CLOUDBRIDGE_PREV_NO_PROXY: 'corp.example',
+    NO_PROXY: 'corp.example,localhost,127.0.0.1,::1',
+    CLOUDBRIDGE_SET: 'DOCKER_HOST,HTTPS_PROXY,NO_PROXY',
+  });
+  const after = { ...user, ...set } as Record<string, string>;
+  // a second env (another environment, no --proxy) keeps the first values and puts back what it no longer sets
+  const again = settingVars({ DOCKER_HOST: 'unix:///run/cloudbridge/prod/docker.sock' }, after);
+  t.deepEqual(again, {
+    HTTPS_PROXY: 'http://corp:3128',
+    CLOUDBRIDGE_PREV_HTTPS_PROXY: undefined,
+    NO_PROXY: 'corp.example',
+    CLOUDBRIDGE_PREV_NO_PROXY: undefined,
+    DOCKER_HOST: 'unix:///run/cloudbridge/prod/docker.sock',
+    CLOUDBRIDGE_SET: 'DOCKER_HOST',
+  });
+  t.deepEqual(unsettingVars(after), {
+    DOCKER_HOST: undefined,
+    HTTPS_PROXY: 'http://corp:3128',
+    CLOUDBRIDGE_PREV_HTTPS_PROXY: undefined,
+    NO_PROXY: 'corp.example',
+    CLOUDBRIDGE_PREV_NO_PROXY: undefined,
+    CLOUDBRIDGE_SET: undefined,
+  });
+  t.deepEqual(unsettingVars(user), {}, 'no env before: --unset touches nothing');
+  // the printed lines, run by the shells themselves: the user's variables as they were, ours gone
+  const shells = { bash: ['bash', '-c'], zsh: ['zsh', '-c'], fish: ['fish', '-c'] } as const;
+  for (const [shell, argv] of Object.entries(shells)) {
+    if ((await execa('sh', ['-c', `command -v ${argv[0]}`], { reject: false })).exitCode !== 0) {
+      t.log(`${shell} is not installed here`);
+      continue;
+    }
+    const setLines = shellLines(shell as 'bash', set);
+    const unsetLines = shellLines(shell as 'bash', unsettingVars(after));
+    const show = shell === 'fish' ? 'echo "$DOCKER_HOST|$HTTPS_PROXY|$NO_PROXY|$EDITOR"' : 'echo "$DOCKER_HOST|$HTTPS_PROXY|$NO_PROXY|$EDITOR"';
+    const r = await execa(argv[0], [argv[1], `${setLines}\n${show}\n${unsetLines}\n${show}`], {
+      env: { ...user, PATH: process.env['PATH'] },
+      extendEnv: false,
+    });
+    t.deepEqual(
+      r.stdout.split('\n'),
+      ['unix:///run/cloudbridge/stg/docker.sock|socks5h://127.0.0.1:1080|corp.example,localhost,127.0.0.1,::1|vi', '|http://corp:3128|corp.example|vi'],
+      shell,
+    );
+  }
 });
