@@ -17,6 +17,15 @@ const lifecycle = (): Promise<typeof Lifecycle> => import('./lifecycle.js');
 const USAGE = 2;
 const envVars = (): Promise<typeof EnvVars> => import('./envVars.js');
 
+/** `connect` without an environment: a usage error that lists the configured ones. */
+function nameOne(names: Iterable<string>): never {
+  const all = [...names];
+  throw new UserError(
+    all.length ? `name the environment to connect: cloudbridge connect ENV (configured: ${all.join(', ')})` : 'no environments are configured yet',
+    USAGE,
+  );
+}
+
 async function printPlan(envName: string, args: CommonArgs & { platform: string | undefined; json: boolean }): Promise<number> {
   const [{ findEnvironment, loadConfig }, { currentPlatform }, { invokingUser }, { sshRouteFor }, { dryRunPlan, formatPlan }] = await Promise.all([
     import('../config/load.js'),
@@ -68,11 +77,11 @@ export async function main(argv: string[]): Promise<number> {
     .scriptName('cloudbridge')
     .usage('$0 <command>\n\nA Layer-3 VPN over SSH: an IP tunnel (tun@openssh.com, as `ssh -w`) to a remote host, its routes, and its Docker daemon.')
     .command(
-      'connect <env>',
+      'connect [env]',
       'bring an environment up: SSH, tun devices and addresses on both ends, routes, NAT, docker endpoint',
       (y) =>
         withConfig(y)
-          .positional('env', { type: 'string', demandOption: true, describe: 'environment name from the config' })
+          .positional('env', { type: 'string', describe: 'environment name from the config (without one: the names configured)' })
           .option('foreground', { type: 'boolean', default: false, describe: 'stay in the foreground (for service managers); Ctrl-C disconnects' })
           .option('force', { type: 'boolean', default: false, describe: "route even CIDRs that overlap the host's own networks" })
           .option('agent', { type: 'string', describe: 'ssh-agent socket (default: $SSH_AUTH_SOCK)' })
@@ -93,12 +102,12 @@ export async function main(argv: string[]): Promise<number> {
           .option('platform', { choices: ['linux', 'darwin'], describe: "with --dry-run: plan for this platform instead of this host's" })
           .option('notify', { type: 'boolean', default: false, hidden: true }),
       (a) => {
-        if (a.dryRun) return run(printPlan(a.env, a));
+        const env = a.env;
+        if (env === undefined) return run(import('../config/load.js').then((l) => nameOne(l.loadConfig(a.config).environments.keys())));
+        if (a.dryRun) return run(printPlan(env, a));
         if (a.platform) throw new UserError('--platform only goes with --dry-run');
         return run(
-          asRoot('connect', { agent: true, config: true }, () =>
-            a.foreground ? lifecycle().then((l) => l.runForeground(a.env, a)) : connectBackground(a.env, a),
-          ),
+          asRoot('connect', { agent: true, config: true }, () => (a.foreground ? lifecycle().then((l) => l.runForeground(env, a)) : connectBackground(env, a))),
         );
       },
     )

@@ -5,7 +5,7 @@ import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpo
 import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking, TunnelConfig } from './types.js';
-import { ENV_NAME } from './names.js';
+import { closest, ENV_NAME, RESERVED_NAMES } from './names.js';
 
 /** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
 export const MAX_MTU = 16000;
@@ -48,7 +48,9 @@ function isObj(v: unknown): v is Obj {
 
 function checkKeys(f: Field, obj: Obj, allowed: readonly string[]): void {
   for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) f.child(key).fail(`unknown field (expected one of: ${allowed.join(', ')})`);
+    if (allowed.includes(key)) continue;
+    const near = closest(key, allowed);
+    f.child(key).fail(`unknown field (${near ? `did you mean ${near}? ` : ''}expected one of: ${allowed.join(', ')})`);
   }
 }
 
@@ -113,6 +115,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   if (!ENV_NAME.test(name)) {
     f.fail('environment names are 1-12 characters of a-z, 0-9, - and _, starting with a letter or digit');
   }
+  if (RESERVED_NAMES.includes(name)) f.fail(`"${name}" is the name of docker's own context: pick another`);
   if (!isObj(raw)) f.fail('must be a mapping');
   checkKeys(f, raw, [
     'host',

@@ -287,9 +287,12 @@ test.serial('commands explain themselves and refuse what they cannot do', async 
   t.is(notUp.stderr, 'cloudbridge: cbe is not connected (sudo cloudbridge connect cbe)');
   const down = await cli(['disconnect', 'cbe']);
   t.is(down.stderr, 'cloudbridge: cbe is not connected');
-  const bad = await cli(['connect']);
+  const bad = await cli(['disconnect']);
   t.is(bad.exitCode, 2, 'a usage error, as getopt tools say');
   t.regex(bad.stderr, /Not enough non-option arguments/);
+  const which = await cli(['connect', '--config', lab.config]);
+  t.is(which.exitCode, 2);
+  t.regex(which.stderr, /^cloudbridge: name the environment to connect: cloudbridge connect ENV \(configured: cbe[,)]/);
   const typo = await cli(['conect', 'cbe']);
   t.is(typo.exitCode, 2);
   t.is(typo.stderr, 'cloudbridge: unknown command "conect": did you mean connect?');

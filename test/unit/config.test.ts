@@ -92,8 +92,11 @@ test('errors name the file, the environment and the field', (t) => {
   );
   t.is(
     error(`${minimal}    tunnel2: 1\n`),
-    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)',
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (did you mean tunnel? expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)',
   );
+  t.regex(error(`${minimal}    identityfile: ~/.ssh/id\n`), /environments\.staging\.identityfile: unknown field \(did you mean identityFile\? /);
+  t.regex(error(`${minimal}    zzz: 1\n`), /environments\.staging\.zzz: unknown field \(expected one of: /);
+  t.regex(error(minimal.replace('staging:', 'default:')), /environments\.default: "default" is the name of docker's own context: pick another/);
   t.regex(error(`${minimal}    routes: [10.1.0.1/16]\n`), /environments\.staging\.routes\.0: "10\.1\.0\.1\/16" is not an IPv4 CIDR/);
   t.regex(error(`${minimal}    routes: [10.0.0.0/8, 10.1.0.0/16]\n`), /routes\.1: "10\.1\.0\.0\/16" overlaps "10\.0\.0\.0\/8"/);
   t.regex(error(minimal.replace('remote: 10.99.0.2', 'remote: 10.99.0.2, mtu: 70000')), /tunnel\.mtu: must be an integer from 576 to 16000/);
