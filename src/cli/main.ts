@@ -209,6 +209,24 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      'init [env]',
+      'write a commented starter config (~/.config/cloudbridge/config.yaml, or --config): the host as ssh -G resolves it, a free tunnel /30, no routes; never over one that exists',
+      (y) =>
+        withConfig(y)
+          .positional('env', { type: 'string' })
+          .option('host', { type: 'string', describe: 'the SSH host (default: the environment name, as an ssh_config alias)' }),
+      (a) => run(import('./init.js').then((i) => i.init(a.env, a))),
+    )
+    .command(
+      'config <action>',
+      'config check: validate the config without connecting (exit 0 valid, 1 not) and print the environments it resolves, and which of them cannot be up at the same time',
+      (y) =>
+        withConfig(y)
+          .positional('action', { choices: ['check'] as const, demandOption: true })
+          .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+      (a) => run(import('./configCheck.js').then((c) => c.configCheck(a))),
+    )
+    .command(
       'logs <env>',
       "the controller's log, kept across disconnects (/var/log/cloudbridge/ENV.log, rotated at 1 MiB): connects, steps, reconnects with their cause and how long they took, errors",
       (y) =>

@@ -15,11 +15,13 @@ export function configCandidates(explicit: string | undefined, user: InvokingUse
 }
 
 export function parseConfigText(text: string, source: string, home: string): Config {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true }); // prettyErrors: the line and column
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    throw new UserError(`${source}${line ? `:${line}` : ''}: not valid YAML: ${e.message.split('\n')[0]}`);
+    const at = e.linePos?.[0];
+    throw new UserError(
+      `${source}${at ? `:${at.line}:${at.col}` : ''}: not valid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+    );
   }
   return validateConfig(doc.toJS(), { source, home });
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { parseAllowEntry } from './allow.js';
 import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpoint, type ForwardConfig } from './forwards.js';
-import { cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
+import { cidrContains, cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking, TunnelConfig } from './types.js';
 import { closest, ENV_NAME, RESERVED_NAMES } from './names.js';
@@ -170,6 +170,8 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     for (const prev of routes) {
       if (cidrsOverlap(parseCidr(prev)!, c)) item.fail(`"${s}" overlaps "${prev}"`);
     }
+    const own = tunnel && [tunnel.local, tunnel.remote].find((a) => cidrContains(c, parseIPv4(a)!));
+    if (own) item.fail(`"${s}" covers the tunnel's own address ${own}: pick tunnel addresses outside the routes`);
     routes.push(s);
     // Beyond the remote host, assume an ordinary 1500-byte network unless told otherwise.
     const effective = pathMtu ?? Math.min(1500, tunnelMtu);

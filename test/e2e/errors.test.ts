@@ -37,7 +37,7 @@ test.serial('unknown environment', async (t) => {
 test.serial('malformed config: broken YAML and an invalid field', async (t) => {
   const broken = path.join(lab.dir, 'broken.yaml');
   fs.writeFileSync(broken, 'environments:\n  cbe: {\n');
-  await refused(t, ['connect', 'cbe', '--config', broken], /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/broken\.yaml(:\d+)?: not valid YAML/);
+  await refused(t, ['connect', 'cbe', '--config', broken], /^cloudbridge: \/run\/cloudbridge-lab\/cbe\/broken\.yaml(:\d+:\d+)?: not valid YAML/);
   const invalid = variantConfig(lab, 'invalid.yaml', [['mtu: 1500', 'mtu: 99999']]);
   await refused(
     t,
@@ -158,11 +158,11 @@ test.serial("a route over one of the host's own networks is refused, and taken w
 });
 
 test.serial("a route that covers the SSH server's own address is refused, even with --force, naming both", async (t) => {
-  const cfg = variantConfig(lab, 'covers-server.yaml', [['routes: [10.215.9.0/24]', 'routes: [10.215.0.0/16]']]);
+  const cfg = variantConfig(lab, 'covers-server.yaml', [['routes: [10.215.9.0/24]', 'routes: [10.215.0.0/25]']]);
   await refused(
     t,
     ['connect', 'cbe', '--config', cfg, '--force'],
-    /^cloudbridge: route 10\.215\.0\.0\/16 covers 10\.215\.0\.2, the address of the SSH server 10\.215\.0\.2: the SSH connection would go into its own tunnel/,
+    /^cloudbridge: route 10\.215\.0\.0\/25 covers 10\.215\.0\.2, the address of the SSH server 10\.215\.0\.2: the SSH connection would go into its own tunnel/,
   );
 });
 

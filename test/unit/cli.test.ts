@@ -280,3 +280,53 @@ test("env's lines: NO_PROXY extended, what they replace kept and put back by --u
     );
   }
 });
+
+test('config check: valid or not without connecting, the environments, and which cannot be up together', async (t) => {
+  const cfg = path.join(dir, 'check.yaml');
+  fs.writeFileSync(
+    cfg,
+    'environments:\n  staging:\n    host: s.example\n    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    routes: [10.20.0.0/16]\n  prod:\n    host: p.example\n    tunnel: { local: 10.98.0.1, remote: 10.98.0.2 }\n    routes: [10.20.0.0/16]\n',
+    { mode: 0o600 },
+  );
+  const ok = await cli('config', 'check', '--config', cfg);
+  t.is(ok.code, 0, ok.err);
+  t.regex(ok.out, /: 2 environments, valid\n {2}staging +root@s\.example:22 {2}10\.99\.0\.1 <-> 10\.99\.0\.2 on cb-staging/);
+  t.regex(ok.out, /note: staging and prod cannot be up at the same time: route 10\.20\.0\.0\/16 of staging overlaps 10\.20\.0\.0\/16 of prod\n$/);
+  const json = JSON.parse((await cli('config', 'check', '--config', cfg, '--json')).out) as {
+    ok: boolean;
+    environments: { name: string }[];
+    notTogether: string[];
+  };
+  t.true(json.ok);
+  t.deepEqual(
+    json.environments.map((e) => e.name),
+    ['staging', 'prod'],
+  );
+  t.is(json.notTogether.length, 1);
+  fs.writeFileSync(cfg, 'environments:\n  staging:\n    host: s.example\n    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    routes: [10.0.0.0/8]\n', {
+    mode: 0o600,
+  });
+  const bad = await cli('config', 'check', '--config', cfg);
+  t.is(bad.code, 1);
+  t.regex(bad.err, /^cloudbridge: .*environments\.staging\.routes\.0: "10\.0\.0\.0\/8" covers the tunnel's own address 10\.99\.0\.1/);
+  t.is((await cli('config', 'frob', '--config', cfg)).code, 2);
+});
+
+test('init writes a commented starter config as the user, with a free tunnel /30, valid as it is, never over one', async (t) => {
+  const { freeTunnel } = await import('../../src/cli/init.js');
+  const { parseCidr } = await import('../../src/config/ipv4.js');
+  t.deepEqual(freeTunnel([parseCidr('10.99.0.0/24')!, parseCidr('10.99.1.0/30')!]), { local: '10.99.2.1', remote: '10.99.2.2' });
+  const cfg = path.join(dir, 'init', 'config.yaml');
+  const made = await cli('init', 'stg', '--host', '10.1.2.3', '--config', cfg);
+  t.is(made.code, 0, made.err);
+  const text = fs.readFileSync(cfg, 'utf8');
+  t.regex(text, /^# cloudbridge config, written by `cloudbridge init`/);
+  t.regex(text, /\n {4}# ssh -G 10\.1\.2\.3: user \S+, hostname 10\.1\.2\.3, port 22 /);
+  t.regex(text, /\n {4}tunnel: \{ local: 10\.\d+\.\d+\.\d+, remote: 10\.\d+\.\d+\.\d+ \}\n {4}# networks behind 10\.1\.2\.3/);
+  t.is(fs.statSync(cfg).mode & 0o777, 0o600);
+  t.is((await cli('config', 'check', '--config', cfg)).code, 0);
+  const again = await cli('init', 'stg', '--host', 'other', '--config', cfg);
+  t.is(again.code, 1);
+  t.regex(again.err, /exists already: init never writes over a config/);
+  t.is((await cli('init', 'default', '--config', path.join(dir, 'init', 'x.yaml'))).code, 2);
+});

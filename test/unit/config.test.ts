@@ -98,14 +98,19 @@ test('errors name the file, the environment and the field', (t) => {
   t.regex(error(`${minimal}    zzz: 1\n`), /environments\.staging\.zzz: unknown field \(expected one of: /);
   t.regex(error(minimal.replace('staging:', 'default:')), /environments\.default: "default" is the name of docker's own context: pick another/);
   t.regex(error(`${minimal}    routes: [10.1.0.1/16]\n`), /environments\.staging\.routes\.0: "10\.1\.0\.1\/16" is not an IPv4 CIDR/);
-  t.regex(error(`${minimal}    routes: [10.0.0.0/8, 10.1.0.0/16]\n`), /routes\.1: "10\.1\.0\.0\/16" overlaps "10\.0\.0\.0\/8"/);
+  t.regex(error(`${minimal}    routes: [172.16.0.0/12, 172.17.0.0/16]\n`), /routes\.1: "172\.17\.0\.0\/16" overlaps "172\.16\.0\.0\/12"/);
+  t.regex(
+    error(`${minimal}    routes: [10.0.0.0/8]\n`),
+    /routes\.0: "10\.0\.0\.0\/8" covers the tunnel's own address 10\.99\.0\.\d: pick tunnel addresses outside the routes/,
+  );
   t.regex(error(minimal.replace('remote: 10.99.0.2', 'remote: 10.99.0.2, mtu: 70000')), /tunnel\.mtu: must be an integer from 576 to 16000/);
   t.regex(error(`${minimal}    strictHostKeyChecking: maybe\n`), /strictHostKeyChecking: must be one of: yes, accept-new, no/);
   t.regex(error(`${minimal}    docker: { mode: socket, host: tcp://1.2.3.4:2375 }\n`), /docker\.host: only applies to mode: tcp/);
   t.regex(error(minimal.replace('host: bastion.example.test', 'host: -oProxyCommand=x')), /environments\.staging\.host: .* is not a host name/);
   t.regex(error(minimal.replace('staging:', 'Staging Env:')), /environments\.Staging Env: environment names are/);
   t.regex(error('environments: [1, 2]'), /^\/etc\/cloudbridge\/config\.yaml: environments: is required: a mapping/);
-  t.regex(error('environments:\n  a: {\n'), /^\/etc\/cloudbridge\/config\.yaml(:\d+)?: not valid YAML/);
+  t.regex(error('environments:\n  a: {\n'), /^\/etc\/cloudbridge\/config\.yaml(:\d+:\d+)?: not valid YAML/);
+  t.regex(error('environments:\n  a:\n    host: x\n   bad indent: 1\n'), /^\/etc\/cloudbridge\/config\.yaml:4:\d+: not valid YAML/, 'line and column');
 });
 
 test("dns: domain names and IPv4 servers (default: the remote host's), remote container names", (t) => {

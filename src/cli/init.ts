@@ -1,0 +1,97 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cidrsOverlap, formatIPv4, maskOf, parseCidr, parseIPv4, type Cidr } from '../config/ipv4.js';
+import { configCandidates } from '../config/load.js';
+import { ENV_NAME, RESERVED_NAMES } from '../config/names.js';
+import { userCommandOptions } from '../ssh/userCommand.js';
+import { UserError } from '../util/errors.js';
+import { asUser, invokingUser } from '../util/user.js';
+
+/** This host's networks: its interfaces', and on Linux its routes' (/proc/net/route), none of which a new tunnel may touch. */
+function hostNetworks(): Cidr[] {
+  const out: Cidr[] = [];
+  for (const a of Object.values(os.networkInterfaces()).flat()) {
+    if (a?.family !== 'IPv4' || !a.cidr) continue;
+    const prefix = Number(a.cidr.split('/')[1]);
+    out.push({ addr: (parseIPv4(a.address)! & maskOf(prefix)) >>> 0, prefix });
+  }
+  try {
+    for (const line of fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
+      const [, dest, , , , , , mask] = line.trim().split(/\s+/);
+      if (!dest || !mask) continue;
+      const le = (h: string): number => Buffer.from(h, 'hex').readUInt32LE(0);
+      const m = le(mask);
+      if (m !== 0) out.push({ addr: le(dest), prefix: 32 - Math.log2((~m >>> 0) + 1) });
+    }
+  } catch {
+    // not Linux: the interfaces are what there is
+  }
+  return out;
+}
+
+/** The first 10.99.N.0/30 (then 10.98…) that overlaps nothing of this host's. */
+export function freeTunnel(taken: readonly Cidr[]): { local: string; remote: string } {
+  for (const second of [99, 98, 97, 96]) {
+    for (let n = 0; n < 256; n++) {
+      const net = parseCidr(`10.${second}.${n}.0/30`)!;
+      if (!taken.some((c) => cidrsOverlap(c, net))) return { local: formatIPv4(net.addr + 1), remote: formatIPv4(net.addr + 2) };
+    }
+  }
+  throw new UserError('no free /30 in 10.96-99.x.x on this host: write the tunnel addresses yourself');
+}
+
+/** `cloudbridge init [ENV] [--host HOST]`: a commented starter config, written as the user and never over one that exists. */
+export function init(envName: string | undefined, args: { host: string | undefined; config: string | undefined }): number {
+  const user = invokingUser();
+  const file = configCandidates(args.config, user)[0]!;
+  const host = args.host ?? envName;
+  if (!host) throw new UserError('name the host: cloudbridge init ENV --host HOST (an ssh_config alias works)', 2);
+  const name =
+    envName ??
+    (host
+      .split('.')[0]!
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, '-')
+      .slice(0, 12) ||
+      'staging');
+  if (!ENV_NAME.test(name) || RESERVED_NAMES.includes(name))
+    throw new UserError(`"${name}" cannot name an environment: 1-12 of a-z, 0-9, - and _, not "default"`, 2);
+  // what ssh itself makes of the host, as the user, for the comment (connect reads ssh_config the same way)
+  const g = spawnSync('ssh', ['-G', host], { ...userCommandOptions(user, undefined), encoding: 'utf8', timeout: 10_000 });
+  const said = new Map((g.status === 0 ? g.stdout : '').split('\n').map((l) => [l.split(' ')[0]!, l.split(' ').slice(1).join(' ')] as const));
+  const sshLine =
+    said.size > 1
+      ? [`    # ssh -G ${host}: user ${said.get('user')}, hostname ${said.get('hostname')}, port ${said.get('port')} (your ssh_config applies at connect)`]
+      : [];
+  const t = freeTunnel(hostNetworks());
+  const text = [
+    `# cloudbridge config, written by \`cloudbridge init\` on ${new Date().toISOString().slice(0, 10)}.`,
+    "# Check it with `cloudbridge config check`; the README's Configuration section lists every field.",
+    'environments:',
+    `  ${name}:`,
+    ...sshLine,
+    `    host: ${host}`,
+    "    # the connection's own point-to-point addresses: a /30 nothing on this host uses",
+    `    tunnel: { local: ${t.local}, remote: ${t.remote} }`,
+    `    # networks behind ${host} to reach through the tunnel, e.g. [10.20.0.0/16]`,
+    '    routes: []',
+    '    # the remote Docker daemon: socket (through SSH, the default), tcp, or off',
+    '    docker: { mode: socket }',
+    '',
+  ].join('\n');
+  try {
+    asUser(user, () => {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      // 'wx': never over a config that exists, and never through a link
+      fs.writeFileSync(file, text, { flag: 'wx', mode: 0o600 });
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UserError(`${file} exists already: init never writes over a config (cloudbridge config check reads it)`);
+    throw new UserError(`cannot write ${file}: ${code ?? (err as Error).message}`);
+  }
+  process.stderr.write(`wrote ${file} (environment ${name}); then: cloudbridge config check, cloudbridge connect ${name}\n`);
+  return 0;
+}
