@@ -7,7 +7,7 @@
  * `connect ENV --foreground`, which users can read and type.
  */
 import { errorMessage, UserError } from '../util/errors.js';
-import type { BackgroundArgs } from './connect.js';
+import type { BackgroundArgs } from './quick.js';
 import { notify } from './protocol.js';
 
 const [envName = '', json = '{}'] = process.argv.slice(2);

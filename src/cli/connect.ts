@@ -6,15 +6,8 @@ import { logFile, parseLogLine, rotateIfFull } from '../util/log.js';
 import { envRunDir } from '../util/paths.js';
 import { cliEntry, type CommonArgs } from './common.js';
 import { presence } from './presence.js';
+import type { BackgroundArgs } from './quick.js';
 import { startController } from './protocol.js';
-
-/** What `connect` passes on to the background controller (background.ts). */
-export interface BackgroundArgs extends CommonArgs {
-  force: boolean;
-  agent?: string | undefined;
-  verbose: boolean;
-  controlUser: boolean;
-}
 
 /**
  * Starts the controller in the background and waits until the tunnel passes
@@ -84,53 +77,6 @@ function attemptLog(file: string, offset: number): string[] {
     .split('\n')
     .filter(Boolean)
     .map((l) => parseLogLine(l)?.message ?? l);
-}
-
-/**
- * `connect ENV` followed only by options this knows, parsed as yargs parses
- * them (the main parser stays the reference: test/unit/cli.test.ts holds the
- * two to the same answers); undefined for anything else (--help, --dry-run,
- * --foreground, a typo), which then goes through yargs.
- */
-export function quickConnectArgs(argv: readonly string[]): { env: string; args: BackgroundArgs & { json: boolean } } | undefined {
-  const [cmd, env, ...rest] = argv;
-  if (cmd !== 'connect' || !env || !ENV_NAME.test(env)) return undefined;
-  const args = {
-    config: undefined as string | undefined,
-    force: false,
-    agent: undefined as string | undefined,
-    verbose: false,
-    controlUser: false,
-    json: false,
-  };
-  const flags: Record<string, 'force' | 'verbose' | 'controlUser' | 'json'> = {
-    '--force': 'force',
-    '--verbose': 'verbose',
-    '-v': 'verbose',
-    '--control-user': 'controlUser',
-    '--json': 'json',
-  };
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    const flag = flags[a];
-    const value = rest[i + 1];
-    if (flag) args[flag] = true;
-    else if ((a === '--config' || a === '--agent') && value && !value.startsWith('-')) {
-      args[a === '--config' ? 'config' : 'agent'] = value;
-      i++;
-    } else return undefined;
-  }
-  return { env, args };
-}
-
-/** `status [ENV] [--json]`, the same way: undefined for anything else. */
-export function quickStatusArgs(argv: readonly string[]): { env: string | undefined; json: boolean } | undefined {
-  const [cmd, ...rest] = argv;
-  if (cmd !== 'status') return undefined;
-  const json = rest.includes('--json');
-  const names = rest.filter((a) => a !== '--json');
-  if (names.length > 1 || (names[0] !== undefined && !ENV_NAME.test(names[0])) || rest.filter((a) => a === '--json').length > 1) return undefined;
-  return { env: names[0], json };
 }
 
 /** On a terminal: the passphrases of the encrypted keys the route offers (the agent's keys excepted). */

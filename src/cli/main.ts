@@ -6,7 +6,8 @@ import type { PlatformName } from '../platform/index.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { packageVersion } from '../util/packageRoot.js';
 import { asRoot, setCliEntry, type CommonArgs } from './common.js';
-import { connectBackground, quickConnectArgs, quickStatusArgs } from './connect.js';
+import { quickConnectArgs, quickStatusArgs } from './quick.js';
+import type * as Connect from './connect.js';
 import type * as EnvVars from './envVars.js';
 import type * as Lifecycle from './lifecycle.js';
 
@@ -15,6 +16,9 @@ import type * as Lifecycle from './lifecycle.js';
 // controller (about 250 ms of module loading otherwise, paid by every run).
 const lifecycle = (): Promise<typeof Lifecycle> => import('./lifecycle.js');
 const USAGE = 2;
+/** connect.ts, loaded when a connect runs (its imports are not --version's business). */
+const connectBackground = (env: string, args: Parameters<typeof Connect.connectBackground>[1]): Promise<number> =>
+  import('./connect.js').then((c) => c.connectBackground(env, args));
 const envVars = (): Promise<typeof EnvVars> => import('./envVars.js');
 
 /** `connect` without an environment: a usage error that lists the configured ones. */

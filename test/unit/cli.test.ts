@@ -104,7 +104,7 @@ test("env prints each shell's syntax, quoted", async (t) => {
 });
 
 test("connect's quick path takes only what yargs would parse the same way, and leaves the rest to yargs", async (t) => {
-  const { quickConnectArgs } = await import('../../src/cli/connect.js');
+  const { quickConnectArgs } = await import('../../src/cli/quick.js');
   const base = { config: undefined, force: false, agent: undefined, verbose: false, controlUser: false, json: false };
   t.deepEqual(quickConnectArgs(['connect', 'stg']), { env: 'stg', args: base });
   t.deepEqual(quickConnectArgs(['connect', 'stg', '--config', '/c.yaml', '-v', '--force', '--agent', '/a.sock', '--control-user', '--json']), {

@@ -1,0 +1,64 @@
+import { ENV_NAME } from '../config/names.js';
+import type { CommonArgs } from './common.js';
+
+/**
+ * The two command lines parsed here before the argument parser loads (~60
+ * ms of yargs): `connect ENV` with plain options, whose controller then
+ * starts sooner (connect.ts), and `status [ENV] [--json]`. Nothing heavy is
+ * imported: `--version` and `status` answer with this module alone.
+ */
+
+/** What `connect` passes on to the background controller (background.ts). */
+export interface BackgroundArgs extends CommonArgs {
+  force: boolean;
+  agent?: string | undefined;
+  verbose: boolean;
+  controlUser: boolean;
+}
+
+/**
+ * `connect ENV` followed only by options this knows, parsed as yargs parses
+ * them (the main parser stays the reference: test/unit/cli.test.ts holds the
+ * two to the same answers); undefined for anything else (--help, --dry-run,
+ * --foreground, a typo), which then goes through yargs.
+ */
+export function quickConnectArgs(argv: readonly string[]): { env: string; args: BackgroundArgs & { json: boolean } } | undefined {
+  const [cmd, env, ...rest] = argv;
+  if (cmd !== 'connect' || !env || !ENV_NAME.test(env)) return undefined;
+  const args = {
+    config: undefined as string | undefined,
+    force: false,
+    agent: undefined as string | undefined,
+    verbose: false,
+    controlUser: false,
+    json: false,
+  };
+  const flags: Record<string, 'force' | 'verbose' | 'controlUser' | 'json'> = {
+    '--force': 'force',
+    '--verbose': 'verbose',
+    '-v': 'verbose',
+    '--control-user': 'controlUser',
+    '--json': 'json',
+  };
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    const flag = flags[a];
+    const value = rest[i + 1];
+    if (flag) args[flag] = true;
+    else if ((a === '--config' || a === '--agent') && value && !value.startsWith('-')) {
+      args[a === '--config' ? 'config' : 'agent'] = value;
+      i++;
+    } else return undefined;
+  }
+  return { env, args };
+}
+
+/** `status [ENV] [--json]`, the same way: undefined for anything else. */
+export function quickStatusArgs(argv: readonly string[]): { env: string | undefined; json: boolean } | undefined {
+  const [cmd, ...rest] = argv;
+  if (cmd !== 'status') return undefined;
+  const json = rest.includes('--json');
+  const names = rest.filter((a) => a !== '--json');
+  if (names.length > 1 || (names[0] !== undefined && !ENV_NAME.test(names[0])) || rest.filter((a) => a === '--json').length > 1) return undefined;
+  return { env: names[0], json };
+}
