@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ENV_NAME } from '../config/names.js';
 import { UserError } from '../util/errors.js';
-import { logFile, parseLogLine, rotateIfFull } from '../util/log.js';
+import { logFile, parseLogLine, readFrom, rotateIfFull } from '../util/log.js';
 import { envRunDir } from '../util/paths.js';
 import { cliEntry, type CommonArgs } from './common.js';
 import { presence } from './presence.js';
@@ -64,12 +64,7 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
 function attemptLog(file: string, offset: number): string[] {
   let text: string;
   try {
-    const fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    const buf = Buffer.alloc(Math.max(0, size - offset));
-    fs.readSync(fd, buf, 0, buf.length, offset);
-    fs.closeSync(fd);
-    text = buf.toString('utf8');
+    text = readFrom(file, offset).text;
   } catch {
     return [];
   }

@@ -1,34 +1,21 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { cidrsOverlap, formatIPv4, maskOf, parseCidr, parseIPv4, type Cidr } from '../config/ipv4.js';
+import { cidrsOverlap, formatIPv4, parseCidr, type Cidr } from '../config/ipv4.js';
 import { configCandidates } from '../config/load.js';
+import { currentPlatform, localNet } from '../platform/index.js';
 import { ENV_NAME, RESERVED_NAMES } from '../config/names.js';
-import { userCommandOptions } from '../ssh/userCommand.js';
 import { UserError } from '../util/errors.js';
 import { asUser, invokingUser } from '../util/user.js';
+import { sshG } from './referee.js';
 
-/** This host's networks: its interfaces', and on Linux its routes' (/proc/net/route), none of which a new tunnel may touch. */
-function hostNetworks(): Cidr[] {
-  const out: Cidr[] = [];
-  for (const a of Object.values(os.networkInterfaces()).flat()) {
-    if (a?.family !== 'IPv4' || !a.cidr) continue;
-    const prefix = Number(a.cidr.split('/')[1]);
-    out.push({ addr: (parseIPv4(a.address)! & maskOf(prefix)) >>> 0, prefix });
-  }
+/** This host's networks, its interfaces' and its routes', as connect's own preflight reads them (platform/). */
+async function hostNetworks(): Promise<Cidr[]> {
+  const net = await localNet(currentPlatform());
   try {
-    for (const line of fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
-      const [, dest, , , , , , mask] = line.trim().split(/\s+/);
-      if (!dest || !mask) continue;
-      const le = (h: string): number => Buffer.from(h, 'hex').readUInt32LE(0);
-      const m = le(mask);
-      if (m !== 0) out.push({ addr: le(dest), prefix: 32 - Math.log2((~m >>> 0) + 1) });
-    }
-  } catch {
-    // not Linux: the interfaces are what there is
+    return [...(await net.interfaceNetworks()), ...(await net.routes())].flatMap((r) => parseCidr(r.cidr) ?? []);
+  } finally {
+    net.close();
   }
-  return out;
 }
 
 /** The first 10.99.N.0/30 (then 10.98…) that overlaps nothing of this host's. */
@@ -43,7 +30,7 @@ export function freeTunnel(taken: readonly Cidr[]): { local: string; remote: str
 }
 
 /** `cloudbridge init [ENV] [--host HOST]`: a commented starter config, written as the user and never over one that exists. */
-export function init(envName: string | undefined, args: { host: string | undefined; config: string | undefined }): number {
+export async function init(envName: string | undefined, args: { host: string | undefined; config: string | undefined }): Promise<number> {
   const user = invokingUser();
   const file = configCandidates(args.config, user)[0]!;
   const host = args.host ?? envName;
@@ -59,13 +46,13 @@ export function init(envName: string | undefined, args: { host: string | undefin
   if (!ENV_NAME.test(name) || RESERVED_NAMES.includes(name))
     throw new UserError(`"${name}" cannot name an environment: 1-12 of a-z, 0-9, - and _, not "default"`, 2);
   // what ssh itself makes of the host, as the user, for the comment (connect reads ssh_config the same way)
-  const g = spawnSync('ssh', ['-G', host], { ...userCommandOptions(user, undefined), encoding: 'utf8', timeout: 10_000 });
-  const said = new Map((g.status === 0 ? g.stdout : '').split('\n').map((l) => [l.split(' ')[0]!, l.split(' ').slice(1).join(' ')] as const));
+  const g = sshG([host], user);
+  const said = new Map(g instanceof Map ? [...g].map(([k, v]) => [k, v[0]] as const) : []);
   const sshLine =
     said.size > 1
       ? [`    # ssh -G ${host}: user ${said.get('user')}, hostname ${said.get('hostname')}, port ${said.get('port')} (your ssh_config applies at connect)`]
       : [];
-  const t = freeTunnel(hostNetworks());
+  const t = freeTunnel(await hostNetworks());
   const text = [
     `# cloudbridge config, written by \`cloudbridge init\` on ${new Date().toISOString().slice(0, 10)}.`,
     "# Check it with `cloudbridge config check`; the README's Configuration section lists every field.",

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { UserError } from '../util/errors.js';
-import { logFile, logFiles, parseLogLine, type LogEntry } from '../util/log.js';
+import { logFile, logFiles, parseLogLine, readFrom, type LogEntry } from '../util/log.js';
 
 /** `--since`: a duration back from now (90s, 10m, 1h, 2d) or an ISO time. */
 export function sinceTime(text: string, now = Date.now()): number {
@@ -39,20 +39,16 @@ export async function logs(env: string, args: { follow: boolean; since: string |
   let rest = '';
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
-    let size: number;
+    let got: { text: string; size: number };
     try {
-      size = fs.statSync(file).size;
+      got = readFrom(file, pos);
+      if (got.size < pos) got = readFrom(file, (pos = 0));
     } catch {
       continue;
     }
-    if (size < pos) pos = 0;
-    if (size === pos) continue;
-    const fd = fs.openSync(file, 'r');
-    const buf = Buffer.alloc(size - pos);
-    fs.readSync(fd, buf, 0, buf.length, pos);
-    fs.closeSync(fd);
-    pos = size;
-    const text = rest + buf.toString('utf8');
+    if (got.size === pos) continue;
+    pos = got.size;
+    const text = rest + got.text;
     const lines = text.split('\n');
     rest = lines.pop() ?? '';
     for (const line of lines) if (line) process.stdout.write(`${render(line, env, args.json)}\n`);

@@ -22,20 +22,10 @@ export function sshGFindings(env: EnvironmentConfig, route: SshRoute, user: Invo
   const findings: Finding[] = [];
   const custom = env.sshConfigFiles.length === 1 ? ['-F', env.sshConfigFiles[0]!] : [];
   for (const hop of [...route.jumps, route.target]) {
-    const r = spawnSync('ssh', ['-G', ...custom, '-p', String(hop.port), '-l', hop.user, hop.name], {
-      ...userCommandOptions(user, undefined),
-      encoding: 'utf8',
-      timeout: 10_000,
-    });
-    if (r.error || r.status !== 0) {
-      if (!r.error)
-        findings.push({ ok: false, what: `ssh -G ${hop.name}: ${r.stderr.trim().split('\n')[0]}`, fix: 'ssh itself cannot read this configuration' });
+    const g = sshG([...custom, '-p', String(hop.port), '-l', hop.user, hop.name], user);
+    if (!(g instanceof Map)) {
+      if (g !== undefined) findings.push({ ok: false, what: `ssh -G ${hop.name}: ${g}`, fix: 'ssh itself cannot read this configuration' });
       continue;
-    }
-    const g = new Map<string, string[]>();
-    for (const line of r.stdout.split('\n')) {
-      const [k, ...v] = line.split(' ');
-      if (k) g.set(k, [...(g.get(k) ?? []), v.join(' ')]);
     }
     const differ = compare(hop, g);
     findings.push(
@@ -49,6 +39,22 @@ export function sshGFindings(env: EnvironmentConfig, route: SshRoute, user: Invo
     );
   }
   return findings;
+}
+
+/**
+ * What `ssh -G ARGS` prints, run as the user: each keyword's values, in order;
+ * ssh's one-line complaint when it refuses; undefined without an ssh client.
+ */
+export function sshG(args: readonly string[], user: InvokingUser): Map<string, string[]> | string | undefined {
+  const r = spawnSync('ssh', ['-G', ...args], { ...userCommandOptions(user, undefined), encoding: 'utf8', timeout: 10_000 });
+  if (r.error) return undefined;
+  if (r.status !== 0) return r.stderr.trim().split('\n')[0] ?? `exit ${r.status}`;
+  const g = new Map<string, string[]>();
+  for (const line of r.stdout.split('\n')) {
+    const [k, ...v] = line.split(' ');
+    if (k) g.set(k, [...(g.get(k) ?? []), v.join(' ')]);
+  }
+  return g;
 }
 
 /** Field by field: ssh's value, then cloudbridge's, where they differ. */

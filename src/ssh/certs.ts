@@ -1,5 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { globMatch } from './patterns.js';
+import { keyTypeOfBlob, SshReader } from './wire.js';
 
 /**
  * OpenSSH certificates (PROTOCOL.certkeys): parsing, and the checks ssh
@@ -33,32 +34,6 @@ export interface Certificate {
   readonly signed: Buffer;
 }
 
-class Reader {
-  pos = 0;
-  constructor(private readonly buf: Buffer) {}
-  string(): Buffer {
-    if (this.pos + 4 > this.buf.length) throw new Error('truncated certificate');
-    const len = this.buf.readUInt32BE(this.pos);
-    if (this.pos + 4 + len > this.buf.length) throw new Error('truncated certificate');
-    const out = this.buf.subarray(this.pos + 4, this.pos + 4 + len);
-    this.pos += 4 + len;
-    return out;
-  }
-  get done(): boolean {
-    return this.pos >= this.buf.length;
-  }
-  u32(): number {
-    if (this.pos + 4 > this.buf.length) throw new Error('truncated certificate');
-    this.pos += 4;
-    return this.buf.readUInt32BE(this.pos - 4);
-  }
-  u64(): bigint {
-    if (this.pos + 8 > this.buf.length) throw new Error('truncated certificate');
-    this.pos += 8;
-    return this.buf.readBigUInt64BE(this.pos - 8);
-  }
-}
-
 const sshString = (b: Buffer): Buffer => {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(b.length);
@@ -75,7 +50,7 @@ function keyFields(type: string): { plain: string; count: number } {
 }
 
 export function parseCertificate(blob: Buffer): Certificate {
-  const r = new Reader(blob);
+  const r = new SshReader(blob, 'certificate');
   const type = r.string().toString('latin1');
   if (!isCertType(type)) throw new Error(`not a certificate: ${type}`);
   const { plain, count } = keyFields(type);
@@ -86,11 +61,11 @@ export function parseCertificate(blob: Buffer): Certificate {
   const certType = r.u32();
   const keyId = r.string().toString('utf8');
   const principals: string[] = [];
-  const p = new Reader(r.string());
+  const p = new SshReader(r.string(), 'certificate');
   while (!p.done) principals.push(p.string().toString('utf8'));
   const validAfter = r.u64();
   const validBefore = r.u64();
-  const critical = new Reader(r.string());
+  const critical = new SshReader(r.string(), 'certificate');
   const criticalOptions: string[] = [];
   while (!critical.done) {
     criticalOptions.push(critical.string().toString('utf8'));
@@ -120,7 +95,7 @@ export function parseCertificate(blob: Buffer): Certificate {
 
 /** A plain SSH public key blob as a node:crypto key. */
 function keyObject(blob: Buffer): { key: KeyObject; type: string } {
-  const r = new Reader(blob);
+  const r = new SshReader(blob, 'certificate');
   const type = r.string().toString('latin1');
   const b64u = (b: Buffer): string => b.toString('base64url');
   const unsigned = (b: Buffer): Buffer => (b[0] === 0 ? b.subarray(1) : b);
@@ -149,7 +124,7 @@ const CA_SIGNATURE_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sh
 /** Whether the CA key in the certificate made its signature. Undefined when it did, else why not. */
 export function caSignatureProblem(cert: Certificate): string | undefined {
   try {
-    const r = new Reader(cert.signature);
+    const r = new SshReader(cert.signature, 'signature');
     const algo = r.string().toString('latin1');
     const sig = r.string();
     if (!CA_SIGNATURE_ALGORITHMS.includes(algo)) return `Certificate signed with disallowed algorithm (${algo})`;
@@ -159,7 +134,7 @@ export function caSignatureProblem(cert: Certificate): string | undefined {
     else if (type === 'ssh-rsa') ok = verify(algo === 'rsa-sha2-512' ? 'sha512' : 'sha256', cert.signed, key, sig);
     else {
       const bits = Number(type.slice(-3));
-      const s = new Reader(sig);
+      const s = new SshReader(sig, 'signature');
       const size = Math.ceil(bits / 8);
       const part = (b: Buffer): Buffer => Buffer.concat([Buffer.alloc(Math.max(0, size - b.length)), b.subarray(Math.max(0, b.length - size))]);
       const rs = Buffer.concat([part(s.string()), part(s.string())]);
@@ -196,5 +171,5 @@ export function certificateProblem(
 
 /** For messages: what a certificate is, as `ssh-keygen -L` would sum it up. */
 export function describeCertificate(cert: Certificate): string {
-  return `${cert.type} id "${cert.keyId}" serial ${cert.serial} for ${cert.principals.join(',') || '(no principals)'} signed by ${new Reader(cert.signatureKey).string().toString('latin1')} CA`;
+  return `${cert.type} id "${cert.keyId}" serial ${cert.serial} for ${cert.principals.join(',') || '(no principals)'} signed by ${keyTypeOfBlob(cert.signatureKey)} CA`;
 }

@@ -4,7 +4,7 @@ import type { ParsedKey, PublicKeyEntry } from 'ssh2';
 import { ssh2 } from '../datapath/ssh/ssh2.js';
 import { asUser, type InvokingUser } from '../util/user.js';
 import { certificateProblem, isCertType, parseCertificate } from './certs.js';
-import { keyTypeOfBlob } from './knownHosts.js';
+import { keyTypeOfBlob, SshReader } from './wire.js';
 import { certifiedKey } from './userCerts.js';
 
 /**
@@ -44,14 +44,11 @@ function identityBlobs(stream: Duplex): Promise<Buffer[]> {
       if (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0)) return;
       try {
         if (buf[4] !== 12) return done(new Error(`agent answered ${buf[4]}`)); // SSH_AGENT_IDENTITIES_ANSWER
-        const n = buf.readUInt32BE(5);
+        const answer = new SshReader(buf.subarray(5, 4 + buf.readUInt32BE(0)), "agent's answer");
         const blobs: Buffer[] = [];
-        let p = 9;
-        for (let i = 0; i < n; i++) {
-          const len = buf.readUInt32BE(p);
-          blobs.push(Buffer.from(buf.subarray(p + 4, p + 4 + len)));
-          p += 4 + len;
-          p += 4 + buf.readUInt32BE(p); // comment
+        for (let n = answer.u32(); n > 0; n--) {
+          blobs.push(Buffer.from(answer.string()));
+          answer.string(); // comment
         }
         done(undefined, blobs);
       } catch (err) {

@@ -18,12 +18,9 @@ export function hostKeyName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
-/** The key type named inside an SSH public key blob (its first string). */
-export function keyTypeOfBlob(blob: Buffer): string {
-  if (blob.length < 4) return '';
-  const len = blob.readUInt32BE(0);
-  return blob.subarray(4, 4 + len).toString('latin1');
-}
+import { keyTypeOfBlob } from './wire.js';
+
+export { keyTypeOfBlob };
 
 export function parseKnownHosts(text: string): KnownHostsEntry[] {
   const out: KnownHostsEntry[] = [];

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
 import { Duplex } from 'node:stream';
 import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
@@ -49,15 +50,9 @@ export function runProxyCommand(hop: SshHop, user: InvokingUser, agent: string |
   const child = spawn('/bin/sh', ['-c', `exec ${command}`], { ...userCommandOptions(user, agent), stdio: ['pipe', 'pipe', 'pipe'] });
   let last = '';
   let exit: string | undefined;
-  let buf = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trimEnd();
-      buf = buf.slice(nl + 1);
-      if (line) log(`ProxyCommand for ${hop.name}: ${(last = line)}`);
-    }
+  readline.createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (raw: string) => {
+    const line = raw.trimEnd();
+    if (line) log(`ProxyCommand for ${hop.name}: ${(last = line)}`);
   });
   const stream = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
   // a command that goes away (or cannot start) ends the connection: the session is lost, as any other loss

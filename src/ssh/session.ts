@@ -119,12 +119,12 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
   return { methods, tried, problems, agents };
 }
 
-/** Whether a @cert-authority line in the hop's known_hosts files speaks for it (read with the user's rights). */
-function certAuthorityFor(hop: SshHop, keyName: string, user: InvokingUser): boolean {
+/** Whether a @cert-authority line in the hop's known_hosts files speaks for it. */
+function certAuthorityFor(hop: SshHop, keyName: string, read: (file: string) => KnownHostsEntry[]): boolean {
   const entries: KnownHostsEntry[] = [];
   for (const f of [hop.knownHostsFile, ...hop.globalKnownHostsFiles]) {
     try {
-      entries.push(...asUser(user, () => readKnownHosts(f)));
+      entries.push(...read(f));
     } catch {
       // the verifier says what is wrong with a file it needs
     }
@@ -132,16 +132,39 @@ function certAuthorityFor(hop: SshHop, keyName: string, user: InvokingUser): boo
   return hasCertAuthority(entries, keyName);
 }
 
+/**
+ * known_hosts files read once per connection, with the user's rights (a link
+ * there leads only where they could go): the offer of certificate algorithms
+ * and the host verifier judge from the same reading.
+ */
+function knownHostsReader(user: InvokingUser): (file: string) => KnownHostsEntry[] {
+  const read = new Map<string, { entries: KnownHostsEntry[] } | { err: unknown }>();
+  return (file) => {
+    let r = read.get(file);
+    if (!r) {
+      try {
+        r = { entries: asUser(user, () => readKnownHosts(file)) };
+      } catch (err) {
+        r = { err };
+      }
+      read.set(file, r);
+    }
+    if ('err' in r) throw r.err;
+    return r.entries;
+  };
+}
+
 /** One authenticated SSH connection to `hop`, over `sock` when a jump host carries it. */
 function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions): Promise<Client> {
   const where = `${hop.host}:${hop.port}`;
   const keyName = hostKeyName(hop.host, hop.port);
   let hostKeyProblem: string | undefined;
+  const readKnown = knownHostsReader(opts.user);
 
   const hostVerifier = (key: Buffer): boolean => {
     // known_hosts files are read and written with the user's rights: a link there leads only where they could go
     hostKeyProblem = checkHostKey(hop, keyName, key, {
-      read: (f) => asUser(opts.user, () => readKnownHosts(f)),
+      read: readKnown,
       append: (f, name, k) => asUser(opts.user, () => appendKnownHost(f, name, k)),
     });
     return hostKeyProblem === undefined;
@@ -163,7 +186,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     keepaliveInterval: hop.keepalive ? hop.keepalive.intervalSeconds * 1000 : Math.ceil((limits.deadAfter * 1000) / 3),
     keepaliveCountMax: hop.keepalive ? hop.keepalive.countMax : 2,
     hostVerifier,
-    algorithms: { cipher: [...limits.ciphers], serverHostKey: hostKeyAlgorithms(certAuthorityFor(hop, keyName, opts.user)) },
+    algorithms: { cipher: [...limits.ciphers], serverHostKey: hostKeyAlgorithms(certAuthorityFor(hop, keyName, readKnown)) },
     // ssh2 takes `false` for "nothing left to try"; its types do not say so
     authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
   };

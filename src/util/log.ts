@@ -26,6 +26,19 @@ export function logFiles(env: string): string[] {
   return [...Array.from({ length: GENERATIONS }, (_, i) => `${f}.${GENERATIONS - i}`), f].filter((p) => fs.existsSync(p));
 }
 
+/** What a log holds from `offset` on, and its size then (throws when there is no file). */
+export function readFrom(file: string, offset: number): { text: string; size: number } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.max(0, size - offset));
+    fs.readSync(fd, buf, 0, buf.length, offset);
+    return { text: buf.toString('utf8'), size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Shifts ENV.log to ENV.log.1 (and so on) when it has reached the cap. */
 export function rotateIfFull(file: string, cap = LOG_CAP): void {
   let size: number;
