@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, variantConfig, type Lab } from './helpers.js';
+import { cli, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 
 // Host certificates against a real sshd: the lab's host key signed by a CA made here with
 // ssh-keygen, served through HostCertificate by extra sshds in the remote namespace (one
@@ -49,6 +49,7 @@ test.after.always(async () => {
     if (pid) process.kill(pid, 'SIGTERM');
   }
   if (lab) await labDown(lab);
+  removeTestFiles('cbc');
 });
 
 /** The lab's environment on `port`, trusting the host only through `knownHosts` (written beside the lab). */

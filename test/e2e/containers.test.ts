@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import type { Status } from '../../src/daemon/status.js';
-import { cliIn, importBusybox, inNs, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { cliIn, importBusybox, inNs, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 
 // Issue 6: containers and names. This machine is a namespace here (a "client"
 // lab) with its own dockerd on the default bridge, so that containers,
@@ -65,7 +65,7 @@ test.before(async () => {
 test.after.always(async () => {
   if (ns) await cb(['disconnect', 'cbc']);
   if (lab) await labDown(lab);
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  removeTestFiles('cbc', 'cbcssh');
 });
 
 test.serial('connect starts SOCKS on loopback and the docker bridge, and DNS for vpc.internal and cbc.docker', async (t) => {

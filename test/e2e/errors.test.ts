@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { cli, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 
 let lab: Lab;
 
@@ -12,7 +12,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   if (lab) await labDown(lab);
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  removeTestFiles('cbe');
 });
 
 /** A failed connect: non-zero exit, one line naming the cause, nothing left on either host. */

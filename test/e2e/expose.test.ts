@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import type { Status } from '../../src/daemon/status.js';
-import { cli, importBusybox, inNs, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { cli, importBusybox, inNs, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 import { startFixture } from './transfer.js';
 
 // Issue 7: the allow-list in the data path, forwards (TLS, UDP, health checks)
@@ -104,7 +104,7 @@ test.after.always(async () => {
   await cli(['disconnect', 'cbx']);
   for (const s of servers) s.kill();
   if (lab) await labDown(lab);
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  removeTestFiles('cbx');
 });
 
 test.serial('connect names the allow-list and each forward', async (t) => {

@@ -1,6 +1,19 @@
 import fs from 'node:fs';
 import test from 'ava';
-import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions as sshdSessionsOf, sudoEnv, userCopy, variantConfig, type Lab } from './helpers.js';
+import {
+  cli,
+  labDown,
+  labUp,
+  leftovers,
+  run,
+  RUN_DIR,
+  sshdSessions as sshdSessionsOf,
+  sudoEnv,
+  userCopy,
+  variantConfig,
+  type Lab,
+  removeTestFiles,
+} from './helpers.js';
 import { EchoClient, download, makeBlob, startBlobServer } from './transfer.js';
 
 let lab: Lab;
@@ -24,7 +37,7 @@ test.after.always(async () => {
   await cli(['disconnect', 'cbf']);
   if (lab) await labDown(lab);
   fs.rmSync(BLOB, { force: true });
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  removeTestFiles('cbf');
 });
 
 async function status(): Promise<Status> {

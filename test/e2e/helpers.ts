@@ -82,7 +82,18 @@ export function cli(args: readonly string[], env: Record<string, string> = {}): 
 
 /** The CLI inside a namespace (a "client" lab's machine). */
 export function cliIn(ns: string, args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
-  return run('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, ...env });
+  return run('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, CLOUDBRIDGE_LOG_DIR: LOG_DIR, ...env });
+}
+
+/**
+ * What a test file leaves behind, removed: the tests' runtime and log trees,
+ * and the logs of `envs` where cloudbridge keeps them when those trees do not
+ * apply (under sudo, a service unit's ExecStart, a run on a terminal).
+ */
+export function removeTestFiles(...envs: string[]): void {
+  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  fs.rmSync(LOG_DIR, { recursive: true, force: true });
+  for (const e of envs) for (const gen of ['', '.1', '.2']) fs.rmSync(`/var/log/cloudbridge/${e}.log${gen}`, { force: true });
 }
 
 export function inNs(ns: string, file: string, args: readonly string[]): Promise<Ran> {

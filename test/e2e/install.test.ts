@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { labDown, labUp, leftovers, LOG_DIR, ROOT, run, RUN_DIR, userCopy, type Lab } from './helpers.js';
+import { labDown, labUp, leftovers, LOG_DIR, ROOT, run, RUN_DIR, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // cloudbridge as a user installs it: `npm pack`, then `npm install -g` of the
 // tarball into a prefix of its own, with --ignore-scripts and no compiler,
@@ -44,9 +44,7 @@ test.after.always(async () => {
   await run('userdel', ['-r', NAME]);
   fs.rmSync('/etc/sudoers.d/cloudbridge-test', { force: true });
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
-  // through sudo cloudbridge logs where it always does
-  fs.rmSync('/var/log/cloudbridge/cbi.log', { force: true });
+  removeTestFiles('cbi');
 });
 
 test.serial('the tarball holds what runs and nothing else', async (t) => {

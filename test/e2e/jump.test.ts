@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, type Lab } from './helpers.js';
+import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, type Lab, removeTestFiles } from './helpers.js';
 
 let lab: Lab;
 const agentDir = '/tmp/ssh-cloudbridge-e2e';
@@ -16,7 +16,7 @@ test.after.always(async () => {
   if (agentPid) process.kill(agentPid);
   fs.rmSync(agentDir, { recursive: true, force: true });
   if (lab) await labDown(lab);
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  removeTestFiles('cbj');
 });
 
 function rewriteSshConfig(file: string, edit: (text: string) => string): string {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { cli, labDown, labUp, leftovers, run, RUN_DIR, sudoEnv, userCopy, variantConfig, type Lab } from './helpers.js';
+import { cli, labDown, labUp, leftovers, run, sudoEnv, userCopy, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 
 // ProxyCommand with real commands: busybox's nc carries the connection to the lab's sshd,
 // run by a shell as the invoking user; a command that fails or goes away mid-session.
@@ -22,9 +22,8 @@ test.after.always(async () => {
   await cli(['disconnect', 'cbp']);
   if (lab) await labDown(lab);
   await run('userdel', ['-r', NAME]);
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  removeTestFiles('cbp');
   fs.rmSync('/run/cloudbridge/cbp', { recursive: true, force: true });
-  fs.rmSync('/var/log/cloudbridge/cbp.log', { force: true });
 });
 
 /** The lab's environment with an ssh_config whose target is reached through `command`. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, RUN_DIR, sudoEnv, userCopy, type Lab } from './helpers.js';
+import { cli, labDown, labUp, leftovers, run, sudoEnv, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // Root acts for a user who ran sudo: whatever that user controls (their home, their config,
 // what it names, their environment) must never steer root's file operations. Each case
@@ -28,9 +28,8 @@ test.after.always(async () => {
   if (lab) await labDown(lab);
   await run('userdel', ['-r', NAME]);
   fs.rmSync(victims, { recursive: true, force: true });
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  removeTestFiles('cbs');
   fs.rmSync('/run/cloudbridge/cbs', { recursive: true, force: true });
-  fs.rmSync('/var/log/cloudbridge/cbs.log', { force: true });
 });
 
 /** The user's own copy of the lab's config, with `extra` lines added to the environment. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, LOG_DIR, RUN_DIR, variantConfig, type Lab } from './helpers.js';
+import { CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, LOG_DIR, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
@@ -19,7 +19,7 @@ test.after.always(async () => {
   await cli(['disconnect', 'cbt-tcp']);
   if (lab) await labDown(lab);
   fs.rmSync(BLOB, { force: true });
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  removeTestFiles('cbt');
 });
 
 test.serial('connect brings up addresses and routes, and reports each step', async (t) => {
