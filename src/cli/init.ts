@@ -3,7 +3,7 @@ import path from 'node:path';
 import { cidrsOverlap, formatIPv4, parseCidr, type Cidr } from '../config/ipv4.js';
 import { configCandidates } from '../config/load.js';
 import { currentPlatform, localNet } from '../platform/index.js';
-import { ENV_NAME, RESERVED_NAMES } from '../config/names.js';
+import { ENV_NAME, ENV_NAME_RULE, RESERVED_NAMES } from '../config/names.js';
 import { UserError } from '../util/errors.js';
 import { asUser, invokingUser } from '../util/user.js';
 import { sshG } from './referee.js';
@@ -43,8 +43,7 @@ export async function init(envName: string | undefined, args: { host: string | u
       .replace(/[^a-z0-9_-]/g, '-')
       .slice(0, 12) ||
       'staging');
-  if (!ENV_NAME.test(name) || RESERVED_NAMES.includes(name))
-    throw new UserError(`"${name}" cannot name an environment: 1-12 of a-z, 0-9, - and _, not "default"`, 2);
+  if (!ENV_NAME.test(name) || RESERVED_NAMES.includes(name)) throw new UserError(`"${name}" cannot name an environment: ${ENV_NAME_RULE}, not "default"`, 2);
   // what ssh itself makes of the host, as the user, for the comment (connect reads ssh_config the same way)
   const g = sshG([host], user);
   const said = new Map(g instanceof Map ? [...g].map(([k, v]) => [k, v[0]] as const) : []);

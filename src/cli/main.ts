@@ -69,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
+  // tab completion (completion.ts) runs on every tab press: no yargs either
+  if (argv[0] === '__complete') return (await import('./completion.js')).complete(argv.slice(1));
   const quickStatus = quickStatusArgs(argv);
   if (quickStatus) return (await import('./presence.js')).status(quickStatus.env, quickStatus.json);
   const { default: yargs } = await import('yargs');
@@ -241,7 +243,18 @@ export async function main(argv: string[]): Promise<number> {
           .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: time, env, level, message' }),
       (a) => run(asRoot('logs', {}, () => import('./logs.js').then((l) => l.logs(a.env, a)))),
     )
-    .completion('completion', 'print a bash/zsh completion script: cloudbridge completion >> ~/.bashrc')
+    .command(
+      'completion [shell]',
+      'print the completion script for bash, zsh or fish (default: $SHELL): commands, options and environment names. bash: source <(cloudbridge completion bash) in ~/.bashrc; zsh: cloudbridge completion zsh > "${fpath[1]}/_cloudbridge"; fish: cloudbridge completion fish > ~/.config/fish/completions/cloudbridge.fish',
+      (y) => y.positional('shell', { choices: ['bash', 'zsh', 'fish'] as const }),
+      (a) =>
+        run(
+          import('./completion.js').then((c) => {
+            process.stdout.write(c.completionScript(a.shell));
+            return 0;
+          }),
+        ),
+    )
     .command(
       'install-service <env>',
       'write a systemd unit (launchd plist on macOS) that keeps the environment connected, restarting on failure',

@@ -1,5 +1,30 @@
-/** An environment's name: it names a directory, a tun device and a docker context, so it stays short and plain. */
-export const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,11}$/;
+import { createHash } from 'node:crypto';
+
+/**
+ * An environment's name: it names a directory, a docker context, a DNS label
+ * (NAME.ENV.docker) and, through deviceFor, a tun device, so it stays plain.
+ * 32 characters keep /run/cloudbridge/ENV/control.sock far below macOS's
+ * 104-byte socket path limit.
+ */
+export const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+export const ENV_NAME_RULE = '1-32 characters of a-z, 0-9, - and _, starting with a letter or digit';
+
+/** Linux interface names are at most 15 bytes (IFNAMSIZ 16 with its NUL). */
+const IFNAME_MAX = 15;
+
+/**
+ * The default local interface of an environment: cb-NAME when that fits in
+ * 15 bytes, else cb-, the name's first 7 characters, - and 4 hex digits of
+ * its SHA-256 (staging-eu-west-1 -> cb-staging-cf81): stable across runs,
+ * still readable, and two long names sharing a prefix rarely meet (config
+ * check and connect name the clash when they do).
+ */
+export function deviceFor(name: string): string {
+  const plain = `cb-${name}`;
+  if (plain.length <= IFNAME_MAX) return plain;
+  const tag = createHash('sha256').update(name).digest('hex').slice(0, 4);
+  return `cb-${name.slice(0, 7).replace(/[-_]+$/, '')}-${tag}`;
+}
 
 /** Edit distance (insertions, deletions, substitutions), case aside. */
 function distance(a: string, b: string): number {

@@ -5,7 +5,7 @@ import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpo
 import { cidrContains, cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking, TunnelConfig } from './types.js';
-import { closest, ENV_NAME, RESERVED_NAMES } from './names.js';
+import { closest, deviceFor, ENV_NAME, ENV_NAME_RULE, RESERVED_NAMES } from './names.js';
 
 /** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
 export const MAX_MTU = 16000;
@@ -113,7 +113,7 @@ function isDomainName(s: string): boolean {
 function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): EnvironmentConfig {
   const f: Field = new Field(ctx, `environments.${name}`);
   if (!ENV_NAME.test(name)) {
-    f.fail('environment names are 1-12 characters of a-z, 0-9, - and _, starting with a letter or digit');
+    f.fail(`environment names are ${ENV_NAME_RULE}`);
   }
   if (RESERVED_NAMES.includes(name)) f.fail(`"${name}" is the name of docker's own context: pick another`);
   if (!isObj(raw)) f.fail('must be a mapping');
@@ -338,7 +338,7 @@ function validateTunnel(tf: Field, raw: unknown, name: string): TunnelConfig {
   const local = ipv4(tf.child('local'), raw['local']);
   const remote = ipv4(tf.child('remote'), raw['remote']);
   if (local === remote) tf.fail('local and remote must differ');
-  const device = str(tf.child('device'), raw['device'], `cb-${name}`);
+  const device = str(tf.child('device'), raw['device'], deviceFor(name));
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
   const remoteUnit = raw['remoteUnit'] === undefined ? undefined : int(tf.child('remoteUnit'), raw['remoteUnit'], 0, 0, 0x7ffffffe);
   const mtuAuto = raw['mtu'] === undefined || raw['mtu'] === 'auto';

@@ -305,3 +305,25 @@ test.serial('commands explain themselves and refuse what they cannot do', async 
   t.is(stJson.exitCode, 3);
   t.deepEqual(JSON.parse(stJson.stdout), [{ env: 'cbe', state: 'down' }]);
 });
+
+test.serial('a long environment name gets an interface name that fits, shown in status', async (t) => {
+  const long = 'cbe-staging-eu-west-1';
+  const cfg = variantConfig(lab, 'long.yaml', [['  cbe:\n', `  ${long}:\n`]]);
+  const check = await cli(['config', 'check', '--config', cfg, '--json']);
+  t.is(check.exitCode, 0, check.stderr);
+  const device = (JSON.parse(check.stdout) as { environments: { name: string; tunnel: { device: string } }[] }).environments.find((e) => e.name === long)!
+    .tunnel.device;
+  t.regex(device, /^cb-cbe-sta-[0-9a-f]{4}$/);
+  const up = await cli(['connect', long, '--config', cfg]);
+  t.is(up.exitCode, 0, up.stderr);
+  try {
+    t.true(fs.existsSync(`/sys/class/net/${device}`));
+    const st = await cli(['status', long]);
+    t.regex(st.stdout, new RegExp(`tunnel  ${device} `));
+    t.is((JSON.parse((await cli(['status', long, '--json'])).stdout) as { localDevice: string }[])[0]!.localDevice, device);
+  } finally {
+    t.is((await cli(['disconnect', long])).exitCode, 0);
+  }
+  t.deepEqual(await leftovers(lab), []);
+  removeTestFiles(long);
+});

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { UserError } from '../../src/util/errors.js';
 import { cidrsOverlap, formatIPv4, parseCidr, parseIPv4 } from '../../src/config/ipv4.js';
+import { deviceFor } from '../../src/config/names.js';
 import { badOwnerOrMode, configCandidates, findEnvironment, parseConfigText } from '../../src/config/load.js';
 
 const ctx = { source: '/etc/cloudbridge/config.yaml', home: '/home/dev' };
@@ -207,4 +208,17 @@ test("the config file's owner and mode, as OpenSSH checks its own", (t) => {
   t.is(badOwnerOrMode({ uid: 1000, gid: 1000, mode: 0o100664 }, user), 'mode 0664, writable by its group');
   t.is(badOwnerOrMode({ uid: 1000, gid: 1000, mode: 0o100606 }, user), 'mode 0606, writable by others');
   t.is(badOwnerOrMode({ uid: 1001, gid: 1000, mode: 0o100600 }, user), 'owned by uid 1001');
+});
+
+test('long environment names: up to 32 characters, the interface name derived to fit 15 bytes', (t) => {
+  const env = findEnvironment(parseConfigText(minimal.replace('staging:', 'staging-eu-west-1:'), ctx.source, ctx.home), 'staging-eu-west-1');
+  t.is(env.tunnel?.device, 'cb-staging-cf81');
+  t.is(deviceFor('prod'), 'cb-prod');
+  t.is(deviceFor('twelve-chars'), 'cb-twelve-chars');
+  t.is(deviceFor('thirteen-char'), 'cb-thirtee-3adc');
+  t.is(deviceFor('a_______b-long-name'), `cb-a-${deviceFor('a_______b-long-name').slice(-4)}`, 'no run of dashes before the hash');
+  for (const n of ['staging-eu-west-1', 'x'.repeat(32), 'a-b-c-d-e-f-g-h-i']) t.true(deviceFor(n).length <= 15, n);
+  t.not(deviceFor('staging-eu-west-1'), deviceFor('staging-eu-west-2'));
+  t.regex(error(minimal.replace('staging:', `${'x'.repeat(33)}:`)), /environment names are 1-32 characters/);
+  t.regex(error(minimal.replace('staging:', 'default:')), /"default" is the name of docker's own context/);
 });
