@@ -18,7 +18,7 @@ import { startController } from './protocol.js';
  * passphrases, when a terminal can be asked, follow on fd 3.
  */
 export async function connectBackground(envName: string, args: BackgroundArgs & { json: boolean }): Promise<number> {
-  const showProgress = (process.stderr.isTTY || args.verbose) && !args.json;
+  const showProgress = (process.stderr.isTTY || args.verbose > 0) && !args.json;
   const progress = (line: string): void => void (showProgress && process.stderr.write(`  ${line}\n`));
   const p = ENV_NAME.test(envName) ? (await presence(envName)).state : 'invalid';
   if (p === 'running') throw new UserError(`${envName} is connected already`);

@@ -55,7 +55,7 @@ function keepGoingOnStrayErrors(log: (line: string) => void): void {
 /** Runs the controller in this process until it goes down (--notify: for a waiting `connect`, protocol.ts). */
 export async function runForeground(
   envName: string,
-  args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean; verbose: boolean },
+  args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean; verbose: number },
 ): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
@@ -64,6 +64,7 @@ export async function runForeground(
   const writer = new LogWriter(env.name);
   const logLine = (line: string, level?: Level): void => writer.write(line, level);
   logLine(`connect: controller ${process.pid}${args.notify ? '' : ' (foreground)'}, ${describeRoute(route)}`);
+  const debug = args.verbose >= 2 ? (line: string): void => logLine(line, 'debug') : undefined;
   // The SSH, netlink and tun machinery loads only in the process that runs
   // the controller. SSH first: sshd's side of the handshake (~80 ms here, the
   // process mostly idle) then goes on while the controller's code loads and
@@ -72,7 +73,9 @@ export async function runForeground(
   const session = Promise.all([import('../ssh/session.js'), import('../daemon/serverPath.js')]);
   const passphrases = await passphrasesFor(route, args.notify, args.agent);
   const [{ connectSsh }, { refuseRoutedServer }] = await session;
-  const firstClient = env.onDemand ? undefined : refuseRoutedServer(env, route).then(() => connectSsh(env, route, { user, agent: args.agent, passphrases }));
+  const firstClient = env.onDemand
+    ? undefined
+    : refuseRoutedServer(env, route).then(() => connectSsh(env, route, { user, agent: args.agent, passphrases, debug }));
   firstClient?.catch(() => undefined);
   const code = import('../daemon/controller.js');
   preloadLocalNet(currentPlatform());
@@ -98,7 +101,8 @@ export async function runForeground(
     controlUser: args.controlUser,
     progress,
     log: logLine,
-    logFlows: args.verbose,
+    logFlows: args.verbose > 0,
+    debug,
     firstClient,
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

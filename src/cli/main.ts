@@ -99,10 +99,9 @@ export async function main(argv: string[]): Promise<number> {
           .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
           .option('verbose', {
             alias: 'v',
-            type: 'boolean',
-            default: false,
+            type: 'count',
             describe:
-              "print a line per step even when stderr is not a terminal, and log each new flow through the tunnel (with the allow-list's verdict) to the controller log",
+              "-v: print a line per step even when stderr is not a terminal, and log each new flow through the tunnel (with the allow-list's verdict); -vv: also each SSH hop's handshake and every remote command with its exit and time (cloudbridge logs ENV)",
           })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print every step on both hosts, and its undo, and change nothing' })
           .option('platform', { choices: ['linux', 'darwin'], describe: "with --dry-run: plan for this platform instead of this host's" })

@@ -12,7 +12,8 @@ import type { CommonArgs } from './common.js';
 export interface BackgroundArgs extends CommonArgs {
   force: boolean;
   agent?: string | undefined;
-  verbose: boolean;
+  /** -v: progress on stderr anywhere and each new flow in the log; -vv: also SSH handshakes and remote commands. */
+  verbose: number;
   controlUser: boolean;
 }
 
@@ -29,14 +30,12 @@ export function quickConnectArgs(argv: readonly string[]): { env: string; args: 
     config: undefined as string | undefined,
     force: false,
     agent: undefined as string | undefined,
-    verbose: false,
+    verbose: 0,
     controlUser: false,
     json: false,
   };
-  const flags: Record<string, 'force' | 'verbose' | 'controlUser' | 'json'> = {
+  const flags: Record<string, 'force' | 'controlUser' | 'json'> = {
     '--force': 'force',
-    '--verbose': 'verbose',
-    '-v': 'verbose',
     '--control-user': 'controlUser',
     '--json': 'json',
   };
@@ -44,7 +43,10 @@ export function quickConnectArgs(argv: readonly string[]): { env: string; args: 
     const a = rest[i]!;
     const flag = flags[a];
     const value = rest[i + 1];
-    if (flag) args[flag] = true;
+    // yargs' count: -v, -vv and --verbose add up
+    const v = a === '--verbose' ? 1 : /^-v+$/.test(a) ? a.length - 1 : 0;
+    if (v) args.verbose += v;
+    else if (flag) args[flag] = true;
     else if ((a === '--config' || a === '--agent') && value && !value.startsWith('-')) {
       args[a === '--config' ? 'config' : 'agent'] = value;
       i++;

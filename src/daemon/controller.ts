@@ -45,6 +45,8 @@ export interface ControllerOptions {
   readonly log: (line: string) => void;
   /** Log each new flow through the tunnel and the allow-list's verdict. */
   readonly logFlows?: boolean;
+  /** -vv: each SSH hop's handshake and every remote command, at level debug. */
+  readonly debug?: ((line: string) => void) | undefined;
   /** The first SSH connection, when the caller started it already (lifecycle.ts: while this module loaded). */
   readonly firstClient?: Promise<Client> | undefined;
 }
@@ -226,7 +228,7 @@ export class Controller {
   private async connect(): Promise<Client> {
     const { opts } = this;
     await refuseRoutedServer(this.env, opts.route);
-    return connectSsh(this.env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases });
+    return connectSsh(this.env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases, debug: opts.debug });
   }
 
   /** SSH, the tun channel and the remote steps. */

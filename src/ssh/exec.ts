@@ -18,12 +18,24 @@ export class RemoteCommandError extends Error {
   }
 }
 
+/** -vv: where a connection's remote commands are told (connectSsh sets it for the target). */
+const tracers = new WeakMap<Client, (line: string) => void>();
+
+export function traceCommands(client: Client, log: (line: string) => void): void {
+  tracers.set(client, log);
+}
+
 /** Runs a command on the remote host. Words are quoted; sbin is on PATH; non-root users go through `sudo -n`. */
 export function execRemote(client: Client, argv: readonly string[], opts: { sudo: boolean }): Promise<RemoteResult> {
   const command = `PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" exec ${opts.sudo ? 'sudo -n ' : ''}${shellJoin(argv)}`;
+  const trace = tracers.get(client);
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     client.exec(command, (err, stream) => {
-      if (err) return reject(err);
+      if (err) {
+        trace?.(`remote: ${shellJoin(argv)}: ${err.message}`);
+        return reject(err);
+      }
       const out: Buffer[] = [];
       const errOut: Buffer[] = [];
       let code: number | null = null;
@@ -33,7 +45,15 @@ export function execRemote(client: Client, argv: readonly string[], opts: { sudo
         code = c;
       });
       stream.on('close', () => {
-        resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+        const result = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') };
+        if (trace) {
+          const said = (result.stderr.trim() || result.stdout.trim()).split('\n')[0];
+          const shown = shellJoin(argv).replace(/\n/g, '; '); // a log line is one line
+          trace(
+            `remote: ${shown.length > 500 ? `${shown.slice(0, 500)}…` : shown}: exit ${code}, ${Math.round(performance.now() - started)} ms${said ? `: ${said.slice(0, 200)}` : ''}`,
+          );
+        }
+        resolve(result);
       });
     });
   });

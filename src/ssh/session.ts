@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, Client, ConnectConfig } from 'ssh2';
-import { hostKeyAlgorithms, ssh2 } from '../datapath/ssh/ssh2.js';
+import { hostKeyAlgorithms, quietAfterHandshake, ssh2 } from '../datapath/ssh/ssh2.js';
 import { ReadRing } from '../datapath/ssh/readRing.js';
 import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
@@ -15,6 +15,7 @@ import { asUser } from '../util/user.js';
 import type { SshHop, SshRoute } from './route.js';
 import { certifiedKey, certsFor, type UserCert } from './userCerts.js';
 import { runProxyCommand } from './proxyCommand.js';
+import { traceCommands } from './exec.js';
 
 export interface SshOptions {
   readonly user: InvokingUser;
@@ -24,6 +25,8 @@ export interface SshOptions {
   readonly passphrases?: ReadonlyMap<string, string>;
   /** Where a ProxyCommand's stderr goes, a line at a time (default: this process's stderr, the controller log). */
   readonly log?: (line: string) => void;
+  /** -vv: ssh2's account of each hop's handshake (until it is ready: after, it would be a line a packet) and every remote command. */
+  readonly debug?: ((line: string) => void) | undefined;
 }
 
 const logToStderr = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -189,6 +192,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     algorithms: { cipher: [...limits.ciphers], serverHostKey: hostKeyAlgorithms(certAuthorityFor(hop, keyName, readKnown)) },
     // ssh2 takes `false` for "nothing left to try"; its types do not say so
     authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
+    debug: opts.debug && ((line: string) => opts.debug!(`ssh ${hop.user}@${where}: ${line}`)),
   };
   // Directly reached hosts get a socket that reads into reused buffers; a hop
   // over a jump host reads from an SSH channel, which has its own buffers,
@@ -238,6 +242,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       client.on('error', () => client.destroy());
       // Tunnelled packets are latency-sensitive: Nagle would hold one back for the peer's delayed ACK (~40 ms).
       client.setNoDelay(true);
+      if (opts.debug) quietAfterHandshake(client);
       ring?.ready();
       resolve(client);
     });
@@ -286,6 +291,7 @@ export async function connectSsh(env: EnvironmentConfig, route: SshRoute, opts: 
     throw err;
   }
   const target = clients[clients.length - 1]!;
+  if (opts.debug) traceCommands(target, opts.debug);
   // the target's connection rides the jumps: when it goes, they go
   target.once('close', () => {
     for (const c of clients.slice(0, -1).reverse()) c.end();

@@ -327,3 +327,39 @@ test.serial('a long environment name gets an interface name that fits, shown in 
   t.deepEqual(await leftovers(lab), []);
   removeTestFiles(long);
 });
+
+test.serial('-vv logs the SSH handshake and each remote command, and nothing per packet', async (t) => {
+  const before = (await cli(['logs', 'cbe'])).stdout.split('\n').length;
+  t.is((await cli(['connect', 'cbe', '--config', lab.config, '-vv'])).exitCode, 0);
+  try {
+    const lines = (): string[] =>
+      fs
+        .readFileSync(`${LOG_DIR}/cbe.log`, 'utf8')
+        .trim()
+        .split('\n')
+        .slice(before - 1);
+    const up = lines();
+    t.true(
+      up.some((l) => / cbe debug ssh root@10\.215\.0\.2:22: .*Handshake completed/.test(l)),
+      'the handshake',
+    );
+    t.true(
+      up.some((l) => / cbe debug remote: .*ip .*: exit 0, \d+ ms/.test(l)),
+      'remote commands with their exit and time',
+    );
+    t.is((await run('ping', ['-c', '50', '-i', '0.01', '-W', '2', '10.215.9.2'])).exitCode, 0);
+    const flows = lines().slice(up.length);
+    t.true(flows.length <= 2, `at most the new flow's line for 50 packets: ${flows.join('\n')}`);
+  } finally {
+    t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  }
+  const plain = (await cli(['logs', 'cbe'])).stdout.split('\n').length;
+  t.is((await cli(['connect', 'cbe', '--config', lab.config])).exitCode, 0);
+  t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  const quiet = (await cli(['logs', 'cbe'])).stdout.split('\n').slice(plain - 1);
+  t.false(
+    quiet.some((l) => / debug /.test(l)),
+    'no debug lines without -vv',
+  );
+  t.deepEqual(await leftovers(lab), []);
+});

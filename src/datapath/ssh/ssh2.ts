@@ -251,6 +251,8 @@ export interface Ssh2Protocol {
   /** Set once the identification line has been read, replaced at each key exchange. */
   _decipher: Ssh2Decipher | undefined;
   _packetRW: { read: unknown; write: Ssh2PacketWriter };
+  /** ssh2's debug callback: called with a formatted line for every packet while set. */
+  _debug: ((msg: string) => void) | undefined;
   _handlers: { DEBUG?: ((p: unknown, display: boolean, msg: string) => void) | undefined };
   _onWrite: (data: Uint8Array) => void;
   parse(chunk: Buffer, start: number, end: number): void;
@@ -304,6 +306,15 @@ export interface ClientInternals {
 
 export function internalsOf(client: Ssh2.Client): ClientInternals {
   return client as unknown as ClientInternals;
+}
+
+/**
+ * Stops ssh2's debug callback once a connection is ready: the handshake is
+ * what -vv is for, and after it ssh2 would format a line for every packet
+ * (the client keeps its own copy for socket events, which are rare).
+ */
+export function quietAfterHandshake(client: Ssh2.Client): void {
+  internalsOf(client)._protocol._debug = undefined;
 }
 
 /** Node's handle of `socket`, if it has one (a TCP socket of our own; not a channel stream). */
