@@ -51,7 +51,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   list: { env: false, options: { ...CONFIG, '--json': null } },
   doctor: { env: true, options: { ...CONFIG, '--agent': 'file', '--json': null } },
   init: { env: false, options: { ...CONFIG, '--host': 'none' } },
-  config: { env: false, choices: ['check'], options: { ...CONFIG, '--json': null } },
+  config: { env: false, choices: ['check', 'schema'], options: { ...CONFIG, '--json': null } },
   logs: { env: true, options: { '--follow': null, '--since': 'none', '--json': null } },
   completion: { env: false, choices: ['bash', 'zsh', 'fish'], options: {} },
   'install-service': { env: true, options: { ...CONFIG, '--print': null, '--platform': PLATFORM } },

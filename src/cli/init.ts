@@ -5,6 +5,7 @@ import { configCandidates } from '../config/load.js';
 import { currentPlatform, localNet } from '../platform/index.js';
 import { ENV_NAME, ENV_NAME_RULE, RESERVED_NAMES } from '../config/names.js';
 import { UserError } from '../util/errors.js';
+import { packageRoot } from '../util/packageRoot.js';
 import { asUser, invokingUser } from '../util/user.js';
 import { sshG } from './referee.js';
 
@@ -54,7 +55,9 @@ export async function init(envName: string | undefined, args: { host: string | u
   const t = freeTunnel(await hostNetworks());
   const text = [
     `# cloudbridge config, written by \`cloudbridge init\` on ${new Date().toISOString().slice(0, 10)}.`,
-    "# Check it with `cloudbridge config check`; the README's Configuration section lists every field.",
+    "# Check it with `cloudbridge config check`; the README's Configuration section lists every field,",
+    '# and editors with the YAML language server complete and check them from the schema:',
+    `# yaml-language-server: $schema=${path.join(packageRoot(), 'config.schema.json')}`,
     'environments:',
     `  ${name}:`,
     ...sshLine,

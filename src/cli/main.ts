@@ -224,12 +224,20 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'config <action>',
-      'config check: validate the config without connecting (exit 0 valid, 1 not) and print the environments it resolves, and which of them cannot be up at the same time',
+      'config check: validate the config without connecting (exit 0 valid, 1 not) and print the environments it resolves, and which of them cannot be up at the same time; config schema: print its JSON Schema (config.schema.json, for editors)',
       (y) =>
         withConfig(y)
-          .positional('action', { choices: ['check'] as const, demandOption: true })
+          .positional('action', { choices: ['check', 'schema'] as const, demandOption: true })
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
-      (a) => run(import('./configCheck.js').then((c) => c.configCheck(a))),
+      (a) =>
+        run(
+          a.action === 'schema'
+            ? import('../config/schema.js').then((s) => {
+                process.stdout.write(s.schemaText());
+                return 0;
+              })
+            : import('./configCheck.js').then((c) => c.configCheck(a)),
+        ),
     )
     .command(
       'logs <env>',

@@ -1,4 +1,5 @@
 import { formatCidr, parseCidr } from './ipv4.js';
+import { ALLOW_RULE, keysOf } from './spec.js';
 
 export type AllowProto = 'any' | 'tcp' | 'udp' | 'icmp';
 
@@ -46,7 +47,7 @@ export function parseAllowEntry(raw: unknown): AllowRule | string {
     text = words.join(' ');
   } else if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
     const o = raw as Record<string, unknown>;
-    const extra = Object.keys(o).find((k) => !['to', 'proto', 'ports'].includes(k));
+    const extra = Object.keys(o).find((k) => !keysOf(ALLOW_RULE).includes(k));
     if (extra) return `unknown field "${extra}" (expected to, proto, ports)`;
     to = o['to'];
     proto = o['proto'];

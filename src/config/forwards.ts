@@ -1,4 +1,5 @@
 import { parseIPv4 } from './ipv4.js';
+import { FORWARD, HEALTH, keysOf } from './spec.js';
 
 export type Endpoint = { readonly kind: 'inet'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
@@ -87,14 +88,14 @@ function parseHealth(raw: unknown): HealthCheck | undefined {
   if (raw === undefined || raw === null || raw === false) return undefined;
   const o: Obj =
     typeof raw === 'string' ? { check: raw } : isObj(raw) ? raw : fail('health', 'must be tcp, http, smtp or a mapping { check, path, interval, timeout }');
-  keys(o, 'health', ['check', 'path', 'interval', 'timeout']);
+  keys(o, 'health', keysOf(HEALTH));
   const kind = o['check'];
   if (kind !== 'tcp' && kind !== 'http' && kind !== 'smtp') return fail('health.check', 'must be one of: tcp, http, smtp');
   const path = o['path'] === undefined ? '/' : text(o['path'], 'health.path');
   if (kind !== 'http' && o['path'] !== undefined) fail('health.path', 'only applies to check: http');
   if (!path.startsWith('/') || /\s/.test(path)) fail('health.path', `"${path}" is not an absolute URL path`);
-  const interval = seconds(o['interval'], 'health.interval', 5, 3600);
-  const timeout = seconds(o['timeout'], 'health.timeout', Math.min(2, interval), interval);
+  const interval = seconds(o['interval'], 'health.interval', HEALTH.fields.interval.default!, HEALTH.fields.interval.max);
+  const timeout = seconds(o['timeout'], 'health.timeout', Math.min(HEALTH.fields.timeout.default!, interval), interval);
   return { kind, path, interval, timeout };
 }
 
@@ -104,19 +105,19 @@ function parseHealth(raw: unknown): HealthCheck | undefined {
  */
 export function parseForward(raw: unknown, file: (p: string) => string): ForwardConfig {
   if (!isObj(raw)) return fail(undefined, 'must be a mapping like { listen: 127.0.0.1:8080, to: 127.0.0.1:80 }');
-  keys(raw, undefined, ['listen', 'to', 'protocol', 'maxConnections', 'tls', 'health']);
+  keys(raw, undefined, keysOf(FORWARD));
   const name = text(raw['listen'], 'listen');
   const protocol = raw['protocol'] ?? 'tcp';
   if (protocol !== 'tcp' && protocol !== 'udp') fail('protocol', 'must be tcp or udp');
   const listen = parseEndpoint(name, 'listen', '127.0.0.1');
   const to = parseEndpoint(text(raw['to'], 'to'), 'to');
-  const mc = raw['maxConnections'] ?? 256;
+  const mc = raw['maxConnections'] ?? FORWARD.fields.maxConnections.default;
   if (typeof mc !== 'number' || !Number.isInteger(mc) || mc < 1 || mc > 65535) fail('maxConnections', 'must be an integer from 1 to 65535');
   let tls: TlsConfig | undefined;
   const tlsRaw = raw['tls'];
   if (tlsRaw === true) tls = 'self-signed';
   else if (isObj(tlsRaw)) {
-    keys(tlsRaw, 'tls', ['cert', 'key']);
+    keys(tlsRaw, 'tls', ['cert', 'key']); // spec.ts FORWARD.tls
     tls = { cert: file(text(tlsRaw['cert'], 'tls.cert')), key: file(text(tlsRaw['key'], 'tls.key')) };
   } else if (tlsRaw !== undefined && tlsRaw !== false) fail('tls', 'must be true (a self-signed pair) or { cert, key }');
   const health = parseHealth(raw['health']);

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
  * 32 characters keep /run/cloudbridge/ENV/control.sock far below macOS's
  * 104-byte socket path limit.
  */
-export const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+export const ENV_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$';
+export const ENV_NAME = new RegExp(ENV_NAME_PATTERN);
 export const ENV_NAME_RULE = '1-32 characters of a-z, 0-9, - and _, starting with a letter or digit';
 
 /** Linux interface names are at most 15 bytes (IFNAMSIZ 16 with its NUL). */

@@ -6,10 +6,9 @@ import { cidrContains, cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking, TunnelConfig } from './types.js';
 import { closest, deviceFor, ENV_NAME, ENV_NAME_RULE, RESERVED_NAMES } from './names.js';
+import { CONFIG, DNS, DOCKER, ENVIRONMENT, keysOf, MAX_MTU, MIN_MTU, ROUTE, SOCKS, TUNNEL, type BoolSpec, type EnumSpec, type IntSpec } from './spec.js';
 
-/** Largest tunnel MTU: a tun frame of 16 KiB or more ends the connection (ssh2 with OpenSSH 9.2: 16350 works, 16380 does not). */
-export const MAX_MTU = 16000;
-export const MIN_MTU = 576;
+export { MAX_MTU, MIN_MTU };
 /**
  * Largest packet towards the remote host with mtu: auto. That direction is
  * not bound by sshd's 16 KiB tun reads, only by its channel's maximum packet
@@ -64,22 +63,24 @@ function str(f: Field, v: unknown, fallback?: string): string {
   return v;
 }
 
-function int(f: Field, v: unknown, fallback: number, min: number, max: number): number {
+// Ranges, choices and defaults come from spec.ts, which the JSON Schema is made from too.
+function int(f: Field, v: unknown, s: IntSpec, fallback = s.default ?? 0): number {
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    f.fail(`must be an integer from ${min} to ${max}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < s.min || v > s.max) {
+    f.fail(`must be an integer from ${s.min} to ${s.max}`);
   }
   return v;
 }
 
-function bool(f: Field, v: unknown, fallback: boolean): boolean {
+function bool(f: Field, v: unknown, s: BoolSpec, fallback = s.default ?? false): boolean {
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'boolean') f.fail('must be true or false');
   return v;
 }
 
-function oneOf<T extends string>(f: Field, v: unknown, allowed: readonly T[], fallback: T): T {
-  if (v === undefined || v === null) return fallback;
+function oneOf<T extends string>(f: Field, v: unknown, s: EnumSpec<T>): T {
+  const allowed = s.values;
+  if (v === undefined || v === null) return s.default!;
   // YAML 1.1 habits: `yes`/`no` may arrive as booleans
   if (v === true && allowed.includes('yes' as T)) return 'yes' as T;
   if (v === false && allowed.includes('no' as T)) return 'no' as T;
@@ -117,29 +118,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   }
   if (RESERVED_NAMES.includes(name)) f.fail(`"${name}" is the name of docker's own context: pick another`);
   if (!isObj(raw)) f.fail('must be a mapping');
-  checkKeys(f, raw, [
-    'host',
-    'user',
-    'port',
-    'identityFile',
-    'knownHostsFile',
-    'strictHostKeyChecking',
-    'sshConfig',
-    'connectTimeout',
-    'deadAfter',
-    'onDemand',
-    'idleTimeout',
-    'tunnel',
-    'routes',
-    'nat',
-    'docker',
-    'dns',
-    'allow',
-    'forwards',
-    'socks',
-    'localMasquerade',
-    'ciphers',
-  ]);
+  checkKeys(f, raw, keysOf(ENVIRONMENT));
 
   const host = str(f.child('host'), raw['host']);
   if (host.startsWith('-') || /\s/.test(host)) f.child('host').fail(`"${host}" is not a host name or address`);
@@ -159,9 +138,9 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     let text: unknown = r;
     let pathMtu: number | undefined;
     if (isObj(r)) {
-      checkKeys(item, r, ['cidr', 'mtu']);
+      checkKeys(item, r, keysOf(ROUTE));
       text = r['cidr'];
-      pathMtu = int(item.child('mtu'), r['mtu'], 1500, MIN_MTU, MAX_MTU);
+      pathMtu = int(item.child('mtu'), r['mtu'], ROUTE.fields.mtu);
     }
     const s = str(isObj(r) ? item.child('cidr') : item, text);
     const c = parseCidr(s);
@@ -181,8 +160,8 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const df: Field = f.child('docker');
   const dockerRaw = raw['docker'] ?? {};
   if (!isObj(dockerRaw)) df.fail('must be a mapping');
-  checkKeys(df, dockerRaw, ['mode', 'host', 'remoteSocket', 'expose', 'exposeAddresses', 'exposeLowPorts', 'warm', 'required']);
-  const mode = oneOf<DockerMode>(df.child('mode'), dockerRaw['mode'], ['socket', 'tcp', 'off'], 'socket');
+  checkKeys(df, dockerRaw, keysOf(DOCKER));
+  const mode = oneOf<DockerMode>(df.child('mode'), dockerRaw['mode'], DOCKER.fields.mode);
   let dockerHost: string | undefined;
   let dockerTcp: Endpoint | undefined;
   if (mode === 'tcp') {
@@ -199,20 +178,20 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const remoteSocket = str(df.child('remoteSocket'), dockerRaw['remoteSocket'], '/var/run/docker.sock');
   if (!remoteSocket.startsWith('/')) df.child('remoteSocket').fail('must be an absolute path');
   const dockerApi: Endpoint | undefined = mode === 'socket' ? { kind: 'unix', path: remoteSocket } : dockerTcp;
-  const expose = oneOf(df.child('expose'), dockerRaw['expose'], ['labels', 'off'] as const, 'off');
+  const expose = oneOf(df.child('expose'), dockerRaw['expose'], DOCKER.fields.expose);
   if (expose === 'labels' && mode === 'off') df.child('expose').fail('needs docker mode socket or tcp (the controller watches the remote daemon)');
   const exposeAddressesRaw = dockerRaw['exposeAddresses'] ?? [];
   if (!Array.isArray(exposeAddressesRaw)) df.child('exposeAddresses').fail('must be a list of local IPv4 addresses container labels may listen on');
   const exposeAddresses = (exposeAddressesRaw as unknown[]).map((a, i) => ipv4(df.child('exposeAddresses').child(String(i)), a));
-  const exposeLowPorts = bool(df.child('exposeLowPorts'), dockerRaw['exposeLowPorts'], false);
-  const warm = bool(df.child('warm'), dockerRaw['warm'], mode === 'socket');
-  const required = bool(df.child('required'), dockerRaw['required'], false);
+  const exposeLowPorts = bool(df.child('exposeLowPorts'), dockerRaw['exposeLowPorts'], DOCKER.fields.exposeLowPorts);
+  const warm = bool(df.child('warm'), dockerRaw['warm'], DOCKER.fields.warm, mode === 'socket');
+  const required = bool(df.child('required'), dockerRaw['required'], DOCKER.fields.required);
   if (warm && mode !== 'socket') df.child('warm').fail('only applies to mode: socket');
 
   const nf: Field = f.child('dns');
   const dnsRaw = raw['dns'] ?? {};
   if (!isObj(dnsRaw)) nf.fail('must be a mapping with domains and servers');
-  checkKeys(nf, dnsRaw, ['domains', 'servers', 'containers']);
+  checkKeys(nf, dnsRaw, keysOf(DNS));
   const list = (lf: Field, v: unknown, check: (s: string) => boolean, what: string): string[] => {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) lf.fail('must be a list');
@@ -224,7 +203,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   };
   const domains = list(nf.child('domains'), dnsRaw['domains'], isDomainName, 'a domain name');
   const servers = list(nf.child('servers'), dnsRaw['servers'], (x) => parseIPv4(x) !== undefined, 'an IPv4 address');
-  const containers = bool(nf.child('containers'), dnsRaw['containers'], false);
+  const containers = bool(nf.child('containers'), dnsRaw['containers'], DNS.fields.containers);
   if (containers && mode === 'off') nf.child('containers').fail('needs docker mode socket or tcp (names come from the remote daemon)');
 
   const af: Field = f.child('allow');
@@ -259,7 +238,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   let socks: SocksConfig | undefined;
   if (socksRaw !== undefined && socksRaw !== null && socksRaw !== false) {
     if (!isObj(socksRaw)) sf.fail('must be true or a mapping { listen, username, password }');
-    checkKeys(sf, socksRaw, ['listen', 'username', 'password']);
+    checkKeys(sf, socksRaw, keysOf(SOCKS));
     const listenRaw = socksRaw['listen'] ?? ['127.0.0.1:1080'];
     const listenList = Array.isArray(listenRaw) ? (listenRaw as unknown[]) : [listenRaw];
     const listen = listenList.map((x, i) => {
@@ -294,7 +273,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     source: ctx.source,
     host,
     user: str(f.child('user'), raw['user'], 'root'),
-    port: int(f.child('port'), raw['port'], 22, 1, 65535),
+    port: int(f.child('port'), raw['port'], ENVIRONMENT.fields.port, 22),
     identityFiles: (Array.isArray(raw['identityFile'])
       ? (raw['identityFile'] as unknown[])
       : raw['identityFile'] === undefined
@@ -312,17 +291,21 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     sshConfigFiles:
       raw['sshConfig'] !== undefined ? [filePath(f.child('sshConfig'), raw['sshConfig'], ctx)!] : [path.join(ctx.home, '.ssh/config'), '/etc/ssh/ssh_config'],
     knownHostsFile: filePath(f.child('knownHostsFile'), raw['knownHostsFile'], ctx, '~/.ssh/known_hosts')!,
-    strictHostKeyChecking: oneOf<StrictHostKeyChecking>(f.child('strictHostKeyChecking'), raw['strictHostKeyChecking'], ['yes', 'accept-new', 'no'], 'yes'),
-    connectTimeout: int(f.child('connectTimeout'), raw['connectTimeout'], 10, 1, 300),
+    strictHostKeyChecking: oneOf<StrictHostKeyChecking>(
+      f.child('strictHostKeyChecking'),
+      raw['strictHostKeyChecking'],
+      ENVIRONMENT.fields.strictHostKeyChecking,
+    ),
+    connectTimeout: int(f.child('connectTimeout'), raw['connectTimeout'], ENVIRONMENT.fields.connectTimeout),
     ciphers: list(f.child('ciphers'), raw['ciphers'], (c) => (CIPHERS as readonly string[]).includes(c), `one of ${CIPHERS.join(', ')}`) as Cipher[],
-    deadAfter: int(f.child('deadAfter'), raw['deadAfter'], 15, 3, 600),
-    onDemand: bool(f.child('onDemand'), raw['onDemand'], false),
-    idleTimeout: int(f.child('idleTimeout'), raw['idleTimeout'], 300, 2, 86400),
+    deadAfter: int(f.child('deadAfter'), raw['deadAfter'], ENVIRONMENT.fields.deadAfter),
+    onDemand: bool(f.child('onDemand'), raw['onDemand'], ENVIRONMENT.fields.onDemand),
+    idleTimeout: int(f.child('idleTimeout'), raw['idleTimeout'], ENVIRONMENT.fields.idleTimeout),
     tunnel,
     routes,
     mssClamps,
-    nat: bool(f.child('nat'), raw['nat'], false),
-    localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], true),
+    nat: bool(f.child('nat'), raw['nat'], ENVIRONMENT.fields.nat),
+    localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], ENVIRONMENT.fields.localMasquerade),
     docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, exposeAddresses, exposeLowPorts, warm, required },
     dns: { domains, servers, containers },
     allow,
@@ -334,15 +317,15 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
 /** The tunnel mapping: point-to-point addresses, MTU (a number or auto), remote unit, local device. */
 function validateTunnel(tf: Field, raw: unknown, name: string): TunnelConfig {
   if (!isObj(raw)) tf.fail('is required: a mapping with local and remote addresses (or false: no L3 tunnel, SSH forwarding only)');
-  checkKeys(tf, raw, ['local', 'remote', 'mtu', 'remoteUnit', 'device']);
+  checkKeys(tf, raw, keysOf(TUNNEL));
   const local = ipv4(tf.child('local'), raw['local']);
   const remote = ipv4(tf.child('remote'), raw['remote']);
   if (local === remote) tf.fail('local and remote must differ');
   const device = str(tf.child('device'), raw['device'], deviceFor(name));
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
-  const remoteUnit = raw['remoteUnit'] === undefined ? undefined : int(tf.child('remoteUnit'), raw['remoteUnit'], 0, 0, 0x7ffffffe);
+  const remoteUnit = raw['remoteUnit'] === undefined ? undefined : int(tf.child('remoteUnit'), raw['remoteUnit'], TUNNEL.fields.remoteUnit);
   const mtuAuto = raw['mtu'] === undefined || raw['mtu'] === 'auto';
-  const mtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), raw['mtu'], 1500, MIN_MTU, MAX_MTU);
+  const mtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), raw['mtu'], TUNNEL.fields.mtu.options[0] as IntSpec);
   return { local, remote, mtu, mtuAuto, remoteUnit, device };
 }
 
@@ -350,7 +333,7 @@ function validateTunnel(tf: Field, raw: unknown, name: string): TunnelConfig {
 export function validateConfig(doc: unknown, ctx: ValidateContext): Config {
   const top: Field = new Field(ctx, 'top level');
   if (!isObj(doc)) top.fail('must be a mapping with an "environments" key');
-  checkKeys(top, doc, ['environments']);
+  checkKeys(top, doc, keysOf(CONFIG));
   const envs = doc['environments'];
   const ef: Field = new Field(ctx, 'environments');
   if (!isObj(envs)) ef.fail('is required: a mapping from environment name to settings');

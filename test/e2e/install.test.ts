@@ -50,7 +50,7 @@ test.after.always(async () => {
 test.serial('the tarball holds what runs and nothing else', async (t) => {
   const list = (await run('tar', ['-tzf', tarball])).stdout.trim().split('\n').sort();
   const allowed = [
-    /^package\/(package\.json|README\.md|LICENSE)$/,
+    /^package\/(package\.json|README\.md|LICENSE|config\.schema\.json)$/,
     /^package\/dist\/bundle\/[\w-]+\.js$/,
     /^package\/dist\/bundle\/chunks\/[\w-]+\.js$/,
     /^package\/native\/binding\.gyp$/,
@@ -68,6 +68,7 @@ test.serial('the tarball holds what runs and nothing else', async (t) => {
       target,
     );
   }
+  t.true(list.includes('package/config.schema.json'), 'the schema init points editors at');
   t.true(list.length < 200, `${list.length} files`); // the bundle splits into ~50 chunks; hundreds would mean node_modules crept in
 });
 

@@ -41,7 +41,7 @@ test('candidates: commands, options, option values, environment names from the c
   t.deepEqual(await candidates(['env', '--shell', 'fish', 'pr']), ['prod'], 'an option value is not a positional');
   t.deepEqual(await candidates(['env', '--proxy', 'pr']), ['prod'], 'a flag takes no value');
   t.deepEqual(await candidates(['exec', 'prod', '--', 'docker', '']), []);
-  t.deepEqual(await candidates(['config', '']), ['check']);
+  t.deepEqual(await candidates(['config', '']), ['check', 'schema']);
   t.deepEqual(await candidates(['init', '']), []);
   t.deepEqual(await candidates(['nonsense', '']), []);
 });
