@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ENV_NAME } from '../config/names.js';
 import { UserError } from '../util/errors.js';
-import { logFile, parseLogLine, readFrom, rotateIfFull } from '../util/log.js';
+import type { Socket } from 'node:net';
+import { journalAvailable, journalWhere, logFile, parseLogLine, readFrom, rotateIfFull } from '../util/log.js';
 import { envRunDir } from '../util/paths.js';
 import { cliEntry, type CommonArgs } from './common.js';
 import { presence } from './presence.js';
@@ -29,10 +30,17 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   }
   fs.mkdirSync(envRunDir(envName), { recursive: true, mode: 0o755 });
   // the controller's stderr (what it cannot put in a log line, a crash) goes to its log too
-  fs.mkdirSync(path.dirname(logFile(envName)), { recursive: true, mode: 0o750 });
-  rotateIfFull(logFile(envName));
-  const log = fs.openSync(logFile(envName), 'a', 0o640);
-  const from = fs.fstatSync(log).size;
+  const journal = journalAvailable() ? await import('../native/journal.js').then((j) => j.journalStream()).catch(() => undefined) : undefined;
+  let log: number | Socket;
+  let from = 0;
+  if (journal) log = journal;
+  else {
+    fs.mkdirSync(path.dirname(logFile(envName)), { recursive: true, mode: 0o750 });
+    rotateIfFull(logFile(envName));
+    log = fs.openSync(logFile(envName), 'a', 0o640);
+    from = fs.fstatSync(log).size;
+  }
+  const where = journal ? journalWhere(envName) : logFile(envName);
   const opts: BackgroundArgs = {
     config: args.config && path.resolve(args.config),
     force: args.force,
@@ -44,7 +52,7 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   const entry = path.join(path.dirname(cliEntry()), 'background.js');
   const started = await startController(entry, [envName, JSON.stringify(opts)], log, passphrases, progress);
   await passphrases; // a failed prompt is the error to show (the controller saw no passphrases and gave up)
-  const { status, exitCode } = started;
+  const { status, exitCode, pid } = started;
   let { error } = started;
   if (status) {
     started.release();
@@ -54,10 +62,19 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   }
   // What this attempt wrote to the log. Where its lines were shown as they came (a terminal, -v), the
   // ones above the error explain it, and this says where they stay; a script gets the error's one line.
-  if (!error) error = attemptLog(logFile(envName), from).pop() ?? `controller exited with ${exitCode}`;
-  if (showProgress) process.stderr.write(`  (kept in ${logFile(envName)}: cloudbridge logs ${envName})\n`);
+  if (!error) error = (journal ? await journalAttempt(envName, pid) : attemptLog(logFile(envName), from)).pop() ?? `controller exited with ${exitCode}`;
+  if (showProgress) process.stderr.write(`  (kept in ${where}: cloudbridge logs ${envName})\n`);
   fs.rmSync(envRunDir(envName), { recursive: true, force: true });
   throw new UserError(error);
+}
+
+/** What the controller `pid` said in the journal. */
+async function journalAttempt(env: string, pid: number | undefined): Promise<string[]> {
+  if (pid === undefined) return [];
+  const said: string[] = [];
+  const { readJournal } = await import('./journalLogs.js');
+  await readJournal(env, { pid }, (e) => said.push(e.message)).catch(() => undefined);
+  return said;
 }
 
 /** The messages logged from `offset` on: what this attempt said. */

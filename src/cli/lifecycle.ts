@@ -3,7 +3,8 @@ import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { requestControl } from '../daemon/control.js';
 import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
-import { LogWriter, type Level } from '../util/log.js';
+import type { Level } from '../util/log.js';
+import { openLog } from '../native/journal.js';
 import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
 import { controlSocket } from '../util/paths.js';
@@ -61,7 +62,7 @@ export async function runForeground(
   const user = invokingUser();
   const route = sshRouteFor(env, user);
   // Everything the controller says goes to its log (util/log.ts), which outlives it
-  const writer = new LogWriter(env.name);
+  const writer = openLog(env.name);
   const logLine = (line: string, level?: Level): void => writer.write(line, level);
   logLine(`connect: controller ${process.pid}${args.notify ? '' : ' (foreground)'}, ${describeRoute(route)}`);
   const debug = args.verbose >= 2 ? (line: string): void => logLine(line, 'debug') : undefined;

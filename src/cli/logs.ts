@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { UserError } from '../util/errors.js';
-import { logFile, logFiles, parseLogLine, readFrom, type LogEntry } from '../util/log.js';
+import { formatLogLine, journalAvailable, logFile, logFiles, parseLogLine, readFrom, type LogEntry } from '../util/log.js';
+import { readJournal } from './journalLogs.js';
 
 /** `--since`: a duration back from now (90s, 10m, 1h, 2d) or an ISO time. */
 export function sinceTime(text: string, now = Date.now()): number {
@@ -24,9 +25,19 @@ const keep = (line: string, since: number | undefined): boolean => {
   return e !== undefined && Date.parse(e.time) >= since;
 };
 
-/** `cloudbridge logs ENV [-f] [--since T] [--json]`: the controller's log, kept across disconnects and rotations. */
+/**
+ * `cloudbridge logs ENV [-f] [--since T] [--json]`: the controller's log,
+ * kept across disconnects: the journal's entries where it logs there, else
+ * its file's lines, across rotations.
+ */
 export async function logs(env: string, args: { follow: boolean; since: string | undefined; json: boolean }): Promise<number> {
   const since = args.since === undefined ? undefined : sinceTime(args.since);
+  if (journalAvailable()) {
+    const print = (e: LogEntry): void => void process.stdout.write(`${args.json ? JSON.stringify(e) : formatLogLine(e)}\n`);
+    const n = await readJournal(env, { since, follow: args.follow }, print);
+    if (n === 0 && since === undefined) throw new UserError(`${env} has no log in the journal: it has not been connected here`);
+    return 0;
+  }
   const files = logFiles(env);
   if (files.length === 0 && !args.follow) throw new UserError(`${env} has no log (${logFile(env)}): it has not been connected here`);
   for (const f of files) {

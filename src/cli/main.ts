@@ -241,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'logs <env>',
-      "the controller's log, kept across disconnects (/var/log/cloudbridge/ENV.log, rotated at 1 MiB): connects, steps, reconnects with their cause and how long they took, errors",
+      "the controller's log, kept across disconnects (the systemd journal where journald runs, else /var/log/cloudbridge/ENV.log, rotated at 1 MiB): connects, steps, reconnects with their cause and how long they took, errors",
       (y) =>
         y
           .positional('env', { type: 'string', demandOption: true })

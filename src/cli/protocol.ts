@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { Status } from '../daemon/status.js';
 import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 
@@ -55,6 +56,7 @@ export interface Started {
   /** What it said went wrong, if it said anything. */
   readonly error: string | undefined;
   readonly exitCode: number | null;
+  readonly pid: number | undefined;
   /** Lets go of a controller that is up, so this process can exit. */
   readonly release: () => void;
 }
@@ -63,15 +65,16 @@ export interface Started {
 export async function startController(
   cli: string,
   args: readonly string[],
-  /** The controller log's fd, for its stderr: closed here once handed over. */
-  log: number,
+  /** Where the controller's stderr goes, the log's file or a journal stream: closed here once handed over. */
+  log: number | Socket,
   /** Sent down fd 3 once known; nothing is sent when this fails. */
   passphrases: Promise<ReadonlyMap<string, string>>,
   onProgress: (line: string) => void,
 ): Promise<Started> {
   const child = spawn(process.execPath, [...CONTROLLER_NODE_FLAGS, cli, ...args], { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
   const stdout = child.stdout!;
-  fs.closeSync(log);
+  if (typeof log === 'number') fs.closeSync(log);
+  else log.destroy();
   const secrets = child.stdio[3] as Writable;
   secrets.on('error', () => undefined); // a controller that died early: its exit says why
   passphrases.then(
@@ -108,5 +111,5 @@ export async function startController(
     for (const s of child.stdio) s?.destroy();
     child.unref();
   };
-  return { status, error, exitCode, release };
+  return { status, error, exitCode, pid: child.pid, release };
 }

@@ -46,6 +46,10 @@ export interface Addon {
   outletFlows(h: NativeHandle, flows: NativeHandle | null): void;
   inletFlows(h: NativeHandle, flows: NativeHandle | null): void;
   open(name: string): [number, string];
+  /** A non-blocking unix datagram socket (journald's native protocol; Node's dgram is UDP only): fd or -errno. */
+  dgramOpen(): number;
+  /** One datagram to the socket at `path`: bytes sent or -errno (-EAGAIN: the receiver's queue is full). */
+  dgramSend(fd: number, path: string, bytes: Uint8Array): number;
   write(fd: number, framed: Uint8Array): number;
   close(fd: number): void;
   reader(

@@ -13,10 +13,21 @@ export const LOG_CAP = 1024 * 1024;
 const GENERATIONS = 2;
 
 export function logDir(): string {
-  const moved = process.env['CLOUDBRIDGE_LOG_DIR'];
-  if (moved && !actingForAnotherUser()) return moved;
-  return '/var/log/cloudbridge';
+  return logDirMoved() ? process.env['CLOUDBRIDGE_LOG_DIR']! : '/var/log/cloudbridge';
 }
+
+/** journald's socket for native-protocol entries (native/journal.ts writes them). */
+export const JOURNAL_SOCKET = '/run/systemd/journal/socket';
+/** The journal's SYSLOG_IDENTIFIER for our entries. */
+export const IDENTIFIER = 'cloudbridge';
+
+/** Whether the controller logs to the journal: Linux with journald running, the log not moved by $CLOUDBRIDGE_LOG_DIR. */
+export const journalAvailable = (): boolean => process.platform === 'linux' && !logDirMoved() && fs.existsSync(JOURNAL_SOCKET);
+
+export const journalWhere = (env: string): string => `the journal (journalctl -t ${IDENTIFIER} CLOUDBRIDGE_ENV=${env})`;
+
+/** Whether $CLOUDBRIDGE_LOG_DIR moves the log (and so keeps it in a file, journal or not). */
+export const logDirMoved = (): boolean => Boolean(process.env['CLOUDBRIDGE_LOG_DIR']) && !actingForAnotherUser();
 
 export const logFile = (env: string): string => path.join(logDir(), `${env}.log`);
 
@@ -76,14 +87,22 @@ export function parseLogLine(line: string): LogEntry | undefined {
 /** The level a controller's message reads as. */
 export const levelOf = (message: string): Level => (/^(warning|could not|error)\b|; reconnecting$|: session failed: /i.test(message) ? 'warn' : 'info');
 
+/** Where a controller's lines go: its file (LogWriter) or the journal (native/journal.ts). */
+export interface LogSink {
+  write(message: string, level?: Level): void;
+  /** Where to find them, for messages. */
+  readonly where: string;
+}
+
 /**
  * Writes an environment's log lines to its file, rotating past the cap.
  * Writes are synchronous and rare (steps, reconnects, flows with -v), so a
  * line is on disk before whatever comes next, a crash included.
  */
-export class LogWriter {
+export class LogWriter implements LogSink {
   private fd: number;
   private size: number;
+  readonly where: string;
 
   constructor(
     private readonly env: string,
@@ -94,6 +113,7 @@ export class LogWriter {
     rotateIfFull(file, cap);
     this.fd = fs.openSync(file, 'a', 0o640);
     this.size = fs.fstatSync(this.fd).size;
+    this.where = file;
   }
 
   write(message: string, level: Level = levelOf(message)): void {

@@ -1,0 +1,65 @@
+/*
+ * Unix datagram sockets, for journald's native protocol
+ * (/run/systemd/journal/socket, systemd.journal-fields(7) and
+ * sd_journal_sendv): Node's dgram module speaks only UDP. One socket, made
+ * non-blocking so that a stalled journald costs a dropped line rather than
+ * a stalled controller (the caller counts the drops).
+ */
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "js_glue.h"
+#include "unixdgram.h"
+
+/* dgramOpen() -> fd, or -errno */
+static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  int result = fd;
+  if (fd < 0) {
+    result = -errno;
+  } else if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+    result = -errno;
+    close(fd);
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, result, &out));
+  return out;
+}
+
+/* dgramSend(fd, path, bytes: Uint8Array) -> bytes sent, or -errno */
+static napi_value js_dgram_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t plen = 0;
+  void *data = NULL;
+  size_t len = 0;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], addr.sun_path, sizeof addr.sun_path, &plen) != napi_ok ||
+      plen + 1 >= sizeof addr.sun_path || !typed_array_view(env, argv[2], napi_uint8_array, &data, &len)) {
+    napi_throw_type_error(env, NULL, "dgramSend(fd, path, Uint8Array)");
+    return NULL;
+  }
+  ssize_t n = sendto(fd, data, len, 0, (struct sockaddr *)&addr, sizeof addr);
+  napi_value out;
+  CHECK(napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out));
+  return out;
+}
+
+napi_status unixdgram_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"dgramOpen", NULL, js_dgram_open, NULL, NULL, NULL, napi_default, NULL},
+      {"dgramSend", NULL, js_dgram_send, NULL, NULL, NULL, napi_default, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
