@@ -198,7 +198,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
   // over a jump host reads from an SSH channel, which has its own buffers,
   // and a ProxyCommand's from its stdout.
   const proxy = !sock && hop.proxyCommand ? runProxyCommand(hop, opts.user, findAgent(opts.user, opts.agent), opts.log ?? logToStderr) : undefined;
-  const ring = sock || proxy ? undefined : new ReadRing(hop.host, hop.port);
+  const ring = sock || proxy ? undefined : new ReadRing({ host: hop.host, port: hop.port });
   cfg.sock = sock ?? proxy?.stream ?? ring?.socket;
 
   return new Promise((resolve, reject) => {

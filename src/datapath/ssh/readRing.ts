@@ -4,8 +4,9 @@ import type { Client } from 'ssh2';
 import { internalsOf, plainReader, socketHandle, type OnPayload, type Ssh2Decipher, type Ssh2Protocol } from './ssh2.js';
 
 /**
- * The SSH connection's TCP socket, read into two buffers used in turn
- * instead of a fresh buffer per read.
+ * The SSH connection's socket (TCP, or our end of a socket pair whose other
+ * end is a ProxyCommand's or a jump process's stdin and stdout), read into
+ * two buffers used in turn instead of a fresh buffer per read.
  *
  * Node hands every read to JavaScript in new external memory, which V8
  * reclaims only with full collections: downstream at 300 MB/s that was a
@@ -44,12 +45,12 @@ export class ReadRing {
   private successor: (() => void) | undefined;
   private readonly decipherWatchers: ((d: Ssh2Decipher | undefined) => void)[] = [];
 
-  constructor(host: string, port: number) {
-    this.socket = net.connect({
-      host,
-      port,
-      onread: { buffer: () => this.nextBuffer(), callback: (n, buf) => this.deliver(n, buf as Buffer) },
-    });
+  /** A TCP connection to host:port, or a socket already connected (`fd`, which it then owns). */
+  constructor(to: { readonly host: string; readonly port: number } | { readonly fd: number }) {
+    const onread = { buffer: () => this.nextBuffer(), callback: (n: number, buf: Uint8Array) => this.deliver(n, buf as Buffer) };
+    // the Socket constructor takes onread as connect() does (Node's net.js); @types/node 20 leaves it out
+    const ofFd: net.SocketConstructorOpts = 'fd' in to ? { fd: to.fd, readable: true, writable: true, ...{ onread } } : {};
+    this.socket = 'fd' in to ? new net.Socket(ofFd) : net.connect({ ...to, onread });
   }
 
   /** The client this socket was given to; call right after `client.connect()`. */
@@ -110,7 +111,11 @@ export class ReadRing {
     if (!proto) return true;
     this.delivering = true;
     try {
-      if (this.zeroCopy) proto.parse(buf, 0, n);
+      // a view of exactly what was read: ssh2's AES-GCM decipher takes `data`
+      // itself for a packet body that fills a read from its start (p 0, nb
+      // dataLen), so a longer buffer became a packet of the wrong length (a
+      // RangeError when one read ended just before a tag: seen relaying a jump)
+      if (this.zeroCopy) proto.parse(n === buf.length ? buf : buf.subarray(0, n), 0, n);
       else proto.parse(Buffer.from(buf.subarray(0, n)), 0, n);
     } catch (err) {
       this.fail(err as Error);
