@@ -29,7 +29,7 @@
 #include "ssh_in.h"
 #include "ssh_out.h"
 #include "tun.h"
-#include "unixdgram.h"
+#include "unixsock.h"
 
 #define HDR TUN_FRAME_HEADER
 
@@ -297,7 +297,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(ssh_in_init(env, exports));
   CHECK(layout_init(env, exports));
   CHECK(conntrack_init(env, exports));
-  CHECK(unixdgram_init(env, exports));
+  CHECK(unixsock_init(env, exports));
   return exports;
 }
 

@@ -50,6 +50,8 @@ export interface Addon {
   dgramOpen(): number;
   /** One datagram to the socket at `path`: bytes sent or -errno (-EAGAIN: the receiver's queue is full). */
   dgramSend(fd: number, path: string, bytes: Uint8Array): number;
+  /** A connected pair of unix stream sockets, both close-on-exec and blocking. */
+  socketPair(): [number, number];
   write(fd: number, framed: Uint8Array): number;
   close(fd: number): void;
   reader(

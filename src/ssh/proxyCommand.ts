@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
-import { Duplex } from 'node:stream';
+import fs from 'node:fs';
+import { loadAddon } from '../native/addon.js';
 import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { SshHop } from './route.js';
@@ -35,11 +36,18 @@ export function expandProxyCommand(command: string, hop: SshHop): string {
 }
 
 export interface ProxyRun {
-  /** The connection: the command's stdout and stdin. */
-  readonly stream: Duplex;
+  /**
+   * The connection: our end of a socket pair whose other end is the
+   * command's stdin and stdout, a real fd, so that the tunnel's packets go
+   * through the C path as on a direct connection (ssh opens its
+   * ProxyCommand on two pipes; one socket reads and writes both ways).
+   */
+  readonly fd: number;
   readonly child: ChildProcess;
   /** Why it ended, when it has: its exit and the last thing it said. */
   ended(): string | undefined;
+  /** Called when the command has gone: set by the owner of `fd`, which closes it (the session is lost). */
+  onEnd: () => void;
 }
 
 /**
@@ -47,24 +55,34 @@ export interface ProxyRun {
  */
 export function runProxyCommand(hop: SshHop, user: InvokingUser, agent: string | undefined, log: (line: string) => void): ProxyRun {
   const command = expandProxyCommand(hop.proxyCommand!, hop);
-  const child = spawn('/bin/sh', ['-c', `exec ${command}`], { ...userCommandOptions(user, agent), stdio: ['pipe', 'pipe', 'pipe'] });
+  const [here, there] = loadAddon().socketPair();
+  let child: ChildProcess;
+  try {
+    child = spawn('/bin/sh', ['-c', `exec ${command}`], { ...userCommandOptions(user, agent), stdio: [there, there, 'pipe'] });
+  } finally {
+    fs.closeSync(there);
+  }
   let last = '';
   let exit: string | undefined;
   readline.createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (raw: string) => {
     const line = raw.trimEnd();
     if (line) log(`ProxyCommand for ${hop.name}: ${(last = line)}`);
   });
-  const stream = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
   // a command that goes away (or cannot start) ends the connection: the session is lost, as any other loss
+  const run = {
+    fd: here,
+    child,
+    ended: () => exit && `ProxyCommand for ${hop.name} (${command}) ${exit}`,
+    onEnd: (): void => undefined,
+  };
   child.on('error', (err) => {
     exit = `could not start (${err.message})`;
-    stream.destroy(err);
+    run.onEnd();
   });
-  // 'close': its output read to the end; then the connection closes (ssh2 hears 'close', not 'end')
+  // 'close': its stderr read to the end; a child of its own may still hold the socket, so it is closed here
   child.on('close', (code, signal) => {
     exit = `exited with ${code ?? signal}${last ? `: ${last}` : ''}`;
-    stream.destroy();
+    run.onEnd();
   });
-  stream.on('error', () => undefined);
-  return { stream, child, ended: () => exit && `ProxyCommand for ${hop.name} (${command}) ${exit}` };
+  return run;
 }

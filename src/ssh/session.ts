@@ -14,7 +14,8 @@ import { NamedKeysAgent, publicBeside, UserAgent } from './keys.js';
 import { asUser } from '../util/user.js';
 import type { SshHop, SshRoute } from './route.js';
 import { certifiedKey, certsFor, type UserCert } from './userCerts.js';
-import { runProxyCommand } from './proxyCommand.js';
+import { runProxyCommand, type ProxyRun } from './proxyCommand.js';
+import { runJumps } from './jumpProcess.js';
 import { traceCommands } from './exec.js';
 
 export interface SshOptions {
@@ -31,7 +32,7 @@ export interface SshOptions {
 
 const logToStderr = (line: string): void => void process.stderr.write(`${line}\n`);
 
-interface HopLimits {
+export interface HopLimits {
   readonly connectTimeout: number;
   readonly deadAfter: number;
   readonly ciphers: readonly Cipher[];
@@ -157,8 +158,12 @@ function knownHostsReader(user: InvokingUser): (file: string) => KnownHostsEntry
   };
 }
 
-/** One authenticated SSH connection to `hop`, over `sock` when a jump host carries it. */
-function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions): Promise<Client> {
+/**
+ * One authenticated SSH connection to `hop`: over `sock` when a jump host in
+ * this process carries it, over `carrier` when another process does (the
+ * jump process), else over TCP or the hop's ProxyCommand.
+ */
+function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions, carrier?: ProxyRun): Promise<Client> {
   const where = `${hop.host}:${hop.port}`;
   const keyName = hostKeyName(hop.host, hop.port);
   let hostKeyProblem: string | undefined;
@@ -194,12 +199,13 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
     debug: opts.debug && ((line: string) => opts.debug!(`ssh ${hop.user}@${where}: ${line}`)),
   };
-  // Directly reached hosts get a socket that reads into reused buffers; a hop
-  // over a jump host reads from an SSH channel, which has its own buffers,
-  // and a ProxyCommand's from its stdout.
-  const proxy = !sock && hop.proxyCommand ? runProxyCommand(hop, opts.user, findAgent(opts.user, opts.agent), opts.log ?? logToStderr) : undefined;
-  const ring = sock || proxy ? undefined : new ReadRing({ host: hop.host, port: hop.port });
-  cfg.sock = sock ?? proxy?.stream ?? ring?.socket;
+  // Directly reached hosts, and those behind a ProxyCommand (a socket pair),
+  // get a socket that reads into reused buffers and that the C path can
+  // use; a hop over a jump host reads from an SSH channel, which has its own.
+  const proxy = carrier ?? (!sock && hop.proxyCommand ? runProxyCommand(hop, opts.user, findAgent(opts.user, opts.agent), opts.log ?? logToStderr) : undefined);
+  const ring = sock ? undefined : new ReadRing(proxy ? { fd: proxy.fd } : { host: hop.host, port: hop.port });
+  if (proxy && ring) proxy.onEnd = () => ring.socket.destroy();
+  cfg.sock = sock ?? ring?.socket;
 
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
@@ -209,7 +215,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       settled = true;
       client.end();
       if (hostKeyProblem) return reject(new UserError(hostKeyProblem));
-      if (proxy && (err.level === 'client-socket' || err.code || /closed/.test(err.message))) {
+      if (proxy && (err.level === 'client-socket' || err.code || /closed|lost before handshake/.test(err.message))) {
         // the command's exit says more than the broken pipe does: wait for it (briefly)
         const report = (): void => reject(new UserError(proxy.ended() ?? `cannot reach ${where}: ${err.code ?? err.message}`));
         if (proxy.ended()) return report();
@@ -272,33 +278,52 @@ function forwardThrough(via: Client, hop: SshHop, from: string): Promise<Duplex>
 
 /**
  * Opens an authenticated SSH connection to the environment's host, through
- * its ProxyJump chain if ssh_config gives one: each hop its own ssh2
- * connection, carried over the previous hop's direct-tcpip channel, with its
- * own host key check. Ending the returned client ends the whole chain.
+ * its ProxyJump chain if ssh_config gives one: the jump hosts in the jump
+ * process (jumpProcess.ts), each hop with its own host key check, the
+ * target here over a socket pair. Ending the returned client ends the chain.
  */
 export async function connectSsh(env: EnvironmentConfig, route: SshRoute, opts: SshOptions): Promise<Client> {
   const limits = { connectTimeout: env.connectTimeout, deadAfter: env.deadAfter, ciphers: env.ciphers.length ? env.ciphers : defaultCiphers() };
-  const hops = [...route.jumps, route.target];
+  let target: Client;
+  if (route.jumps.length === 0) target = await connectHop(route.target, undefined, limits, opts);
+  else {
+    const log = opts.log ?? logToStderr;
+    const jumps = runJumps(route, limits, { user: opts.user, agent: findAgent(opts.user, opts.agent), passphrases: opts.passphrases, log, debug: opts.debug });
+    try {
+      await jumps.ready;
+      target = await connectHop(route.target, undefined, limits, opts, jumps);
+    } catch (err) {
+      jumps.child.kill();
+      throw err;
+    }
+    target.once('close', () => jumps.child.kill());
+  }
+  if (opts.debug) traceCommands(target, opts.debug);
+  return target;
+}
+
+/**
+ * The jump process's side (cli/hop.ts): the jump hosts connected here, each
+ * over the previous one's direct-tcpip channel, and a stream to `target`
+ * through the last. Ending the first client ends the chain.
+ */
+export async function connectJumpsHere(
+  jumps: readonly SshHop[],
+  target: SshHop,
+  limits: HopLimits,
+  opts: SshOptions,
+): Promise<{ clients: Client[]; stream: Duplex }> {
   const clients: Client[] = [];
   try {
     let sock: Duplex | undefined;
-    for (const [i, hop] of hops.entries()) {
-      if (i > 0) sock = await forwardThrough(clients[i - 1]!, hop, `${hops[i - 1]!.host}:${hops[i - 1]!.port}`);
+    for (const [i, hop] of jumps.entries()) {
+      if (i > 0) sock = await forwardThrough(clients[i - 1]!, hop, `${jumps[i - 1]!.host}:${jumps[i - 1]!.port}`);
       clients.push(await connectHop(hop, sock, limits, opts));
     }
+    const last = jumps.at(-1)!;
+    return { clients, stream: await forwardThrough(clients.at(-1)!, target, `${last.host}:${last.port}`) };
   } catch (err) {
     for (const c of clients.reverse()) c.end();
     throw err;
   }
-  const target = clients[clients.length - 1]!;
-  if (opts.debug) traceCommands(target, opts.debug);
-  // the target's connection rides the jumps: when it goes, they go
-  target.once('close', () => {
-    for (const c of clients.slice(0, -1).reverse()) c.end();
-  });
-  for (const jump of clients.slice(0, -1)) {
-    jump.on('error', () => target.destroy());
-    jump.once('close', () => target.destroy());
-  }
-  return target;
 }

@@ -104,3 +104,36 @@ test.serial('hashed known_hosts entries are honoured', async (t) => {
   const cfg = rewriteSshConfig('ssh_config_hashed', (s) => s.replaceAll(`${lab.dir}/known_hosts`, `${lab.dir}/known_hosts_hashed`));
   await upAndDown(t, cfg);
 });
+
+/** The jump processes (cli/hop.ts) running now, as pids. */
+async function jumpProcesses(): Promise<number[]> {
+  return (await run('pgrep', ['-f', '/hop\\.js$'])).stdout.split('\n').filter(Boolean).map(Number);
+}
+
+test.serial('through a jump host the tunnel takes the C path; losing the jump process is a lost session, made again; kill -9 leaves none', async (t) => {
+  t.is((await cli(['connect', 'cbj', '--config', lab.config])).exitCode, 0);
+  const st = () =>
+    cli(['status', 'cbj', '--json']).then((r) => (JSON.parse(r.stdout) as { pid: number; state: string; reconnects: number; datapath: unknown }[])[0]!);
+  const first = await st();
+  t.deepEqual(first.datapath, { outbound: 'c', inbound: 'c' }, 'the target session has a socket of its own (a socket pair)');
+  const hops = await jumpProcesses();
+  t.is(hops.length, 1);
+  process.kill(hops[0]!, 'SIGKILL');
+  let again = first;
+  for (let i = 0; i < 80 && !(again.reconnects >= 1 && again.state === 'up'); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    again = await st();
+  }
+  t.is(again.state, 'up');
+  t.true(again.reconnects >= 1);
+  t.is((await run('ping', ['-c', '1', '-W', '2', '10.218.9.2'])).exitCode, 0);
+  const [next] = await jumpProcesses();
+  t.true(next !== undefined && next !== hops[0]);
+  // the controller killed outright: its end of the socket pair closes, and the jump process goes
+  process.kill(again.pid, 'SIGKILL');
+  for (let i = 0; i < 40 && (await jumpProcesses()).length; i++) await new Promise((r) => setTimeout(r, 100));
+  t.deepEqual(await jumpProcesses(), []);
+  t.is((await cli(['cleanup', 'cbj', '--config', lab.config])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+  t.deepEqual(await sshdSessions({ ...lab, remoteNs: 'cb-cbj-j' }), [], 'no session left on the jump host');
+});

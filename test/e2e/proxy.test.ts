@@ -45,6 +45,8 @@ test.serial('ProxyCommand carries the connection (busybox nc %h %p); the dry run
   t.is(up.exitCode, 0, up.stderr);
   t.is((await run('ping', ['-c', '1', '-W', '2', `${lab.net}.1.2`])).exitCode, 0);
   t.regex((await run('pgrep', ['-af', `busybox nc ${lab.net}.0.2 22`])).stdout, /busybox nc/);
+  const st = JSON.parse((await cli(['status', 'cbp', '--json'])).stdout) as { datapath: unknown }[];
+  t.deepEqual(st[0]!.datapath, { outbound: 'c', inbound: 'c' }, "the command's end is a socket pair: the C path, as direct");
   t.is((await cli(['disconnect', 'cbp'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
   t.is((await run('pgrep', ['-f', `busybox nc ${lab.net}.0.2 22`])).exitCode, 1, 'the command went with the session');

@@ -1,21 +1,25 @@
 /*
- * Unix datagram sockets, for journald's native protocol
- * (/run/systemd/journal/socket, systemd.journal-fields(7) and
- * sd_journal_sendv): Node's dgram module speaks only UDP. One socket, made
- * non-blocking so that a stalled journald costs a dropped line rather than
- * a stalled controller (the caller counts the drops).
+ * Unix sockets Node cannot make:
+ * - datagram sockets, for journald's native protocol
+ *   (/run/systemd/journal/socket, sd_journal_sendv): Node's dgram module
+ *   speaks only UDP. Made non-blocking, so that a stalled journald costs a
+ *   dropped line rather than a stalled controller (the caller counts them);
+ * - stream socket pairs, for a ProxyCommand or a jump hop in a process of
+ *   its own: one end is the child's stdin and stdout, the other a real fd
+ *   here that the C inlet and outlet read and write like a TCP socket.
  */
 #include <node_api.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "js_glue.h"
-#include "unixdgram.h"
+#include "unixsock.h"
 
 /* dgramOpen() -> fd, or -errno */
 static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
@@ -56,10 +60,29 @@ static napi_value js_dgram_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
-napi_status unixdgram_init(napi_env env, napi_value exports) {
+/* socketPair() -> [fd, fd] (AF_UNIX stream, close-on-exec, blocking), or throws */
+static napi_value js_socket_pair(napi_env env, napi_callback_info info) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0 || fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) < 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "socketpair: %s", strerror(errno));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  napi_value out, a, b;
+  CHECK(napi_create_array_with_length(env, 2, &out));
+  CHECK(napi_create_int32(env, fds[0], &a));
+  CHECK(napi_create_int32(env, fds[1], &b));
+  CHECK(napi_set_element(env, out, 0, a));
+  CHECK(napi_set_element(env, out, 1, b));
+  return out;
+}
+
+napi_status unixsock_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"dgramOpen", NULL, js_dgram_open, NULL, NULL, NULL, napi_default, NULL},
       {"dgramSend", NULL, js_dgram_send, NULL, NULL, NULL, napi_default, NULL},
+      {"socketPair", NULL, js_socket_pair, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

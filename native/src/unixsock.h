@@ -1,0 +1,9 @@
+/* Unix sockets Node cannot make: datagrams (journald), stream pairs (unixsock.c). */
+#ifndef CLOUDBRIDGE_UNIXSOCK_H
+#define CLOUDBRIDGE_UNIXSOCK_H
+
+#include <node_api.h>
+
+napi_status unixsock_init(napi_env env, napi_value exports);
+
+#endif

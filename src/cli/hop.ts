@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * The jump process's entry (ssh/jumpProcess.ts starts it): reads its job
+ * from fd 3, connects the jump hosts, opens the direct-tcpip channel to the
+ * target through the last, and relays that channel to its stdin/stdout (one
+ * socket, the other end of which is the target's session in the
+ * controller). It lives as long as both: when either side ends, it exits,
+ * and the controller hears a lost session.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import type { Cipher } from '../config/ciphers.js';
+import { DEBUG, FAILED, READY, type JumpJob } from '../ssh/jumpProcess.js';
+import { errorMessage } from '../util/errors.js';
+
+const say = (line: string): void => void process.stderr.write(`${line.replace(/\n/g, ' ')}\n`);
+
+try {
+  const job = JSON.parse(fs.readFileSync(3, 'utf8')) as JumpJob;
+  const { connectJumpsHere } = await import('../ssh/session.js');
+  const { clients, stream } = await connectJumpsHere(
+    job.jumps,
+    job.target,
+    { ...job.limits, ciphers: job.limits.ciphers as Cipher[] },
+    {
+      user: job.user,
+      agent: job.agent,
+      passphrases: new Map(Object.entries(job.passphrases)),
+      log: say,
+      debug: job.debug ? (line) => say(`${DEBUG}${line}`) : undefined,
+    },
+  );
+  const session = new net.Socket({ fd: 0, readable: true, writable: true });
+  say(READY);
+  const done = (): never => process.exit(0);
+  stream.pipe(session);
+  session.pipe(stream);
+  for (const s of [stream, session]) {
+    s.on('error', done);
+    s.on('close', done);
+  }
+  for (const c of clients) {
+    c.on('error', (err: Error) => {
+      say(`jump host connection failed: ${err.message}`);
+      done();
+    });
+    c.on('close', done);
+  }
+} catch (err) {
+  say(`${FAILED}${errorMessage(err)}`);
+  process.exit(1);
+}
