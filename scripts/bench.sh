@@ -13,6 +13,8 @@
 #     after connect, which include V8 shrinking its heap once activity stops);
 #   - `docker ps` wall time through the tunnel, against the remote daemon's
 #     own socket, and with DOCKER_HOST=ssh://.
+#   - throughput through a jump host (ProxyJump, and a ProxyCommand) against
+#     `ssh -J -w` and `ssh -w` through the same hop (scripts/bench-jump.sh);
 #   - `docker ps` through the tunnel (with and without docker.warm) and with
 #     DOCKER_HOST=ssh:// over long links, emulated by scripts/delay-relay.mjs
 #     in front of the remote sshd (BENCH_LINK_RTTS).
@@ -31,6 +33,7 @@ secs=${BENCH_SECONDS:-5}
 rounds=${BENCH_ROUNDS:-3}
 link_rtts=${BENCH_LINK_RTTS-20 100}
 source scripts/bench-lib.sh
+source scripts/bench-jump.sh
 # cb, quiet unless it fails
 cb_quiet() { local out; out=$(cb "$@" 2>&1) || { echo "bench: cloudbridge $*: $out" >&2; return 1; }; }
 rows=()
@@ -42,9 +45,11 @@ cleanup() {
   pkill -f "sshuttle.*$net" 2>/dev/null || true
   pkill -f "delay-relay.mjs 127.0.0.1:22" 2>/dev/null || true
   bash scripts/lab.sh down $lab >/dev/null 2>&1 || true
+  jump_down
 }
 trap cleanup EXIT
 bash scripts/lab.sh up $lab $octet >/dev/null
+jump_up
 
 # iperf3, one direction: MB/s as the receiver counted it. $1 server address in
 # the remote namespace, $2 address:port to dial, $3 extra flags (-R, -P 4)
@@ -166,6 +171,8 @@ for mtu in "${mtus[@]}"; do
   sleep 0.3
 done
 
+jump_rows
+
 # docker ps over a long link: the SSH connection through a relay that holds
 # every byte rtt/2 each way (no sch_netem on every kernel). Round trips are
 # what a docker command costs there: ssh:// makes a connection, key exchange,
@@ -248,6 +255,10 @@ for (const r of rows.filter((x) => x.name.startsWith('cloudbridge mtu'))) {
       (other.rttMedianMs ? ` rtt med ${f(r.rttMedianMs, other.rttMedianMs)}x p99 ${f(r.rttP99Ms, other.rttP99Ms)}x` : '') +
       ` connect ${f(r.connectMs, other.connectMs)}x`);
   }
+}
+for (const [ours, theirs] of [['cloudbridge via jump', 'ssh -J -w mtu 16000'], ['cloudbridge via ProxyCmd', 'ssh -w ProxyCmd 16000']]) {
+  const [r, o] = [by(ours), by(theirs)];
+  if (r && o) console.log(`  ${ours} vs ${theirs}: up ${f(r.upMBps, o.upMBps)}x down ${f(r.downMBps, o.downMBps)}x connect ${f(r.connectMs, o.connectMs)}x`);
 }
 const allow = by('cloudbridge allow 10k');
 const plain = rows.find((r) => r.name === `cloudbridge mtu ${allow ? [...new Set(all.filter((x) => x.name.startsWith('cloudbridge mtu')).map((x) => x.name))].pop().split(' ').pop() : ''}`);

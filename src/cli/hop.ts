@@ -8,9 +8,9 @@
  * and the controller hears a lost session.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import type { Cipher } from '../config/ciphers.js';
 import { DEBUG, FAILED, READY, type JumpJob } from '../ssh/jumpProcess.js';
+import { relay } from '../datapath/ssh/relay.js';
 import { errorMessage } from '../util/errors.js';
 
 const say = (line: string): void => void process.stderr.write(`${line.replace(/\n/g, ' ')}\n`);
@@ -30,15 +30,11 @@ try {
       debug: job.debug ? (line) => say(`${DEBUG}${line}`) : undefined,
     },
   );
-  const session = new net.Socket({ fd: 0, readable: true, writable: true });
+  // stdin and stdout are the same socket: read one, write the other
+  const relayed = relay(clients.at(-1)!, stream, 0, 1);
   say(READY);
   const done = (): never => process.exit(0);
-  stream.pipe(session);
-  session.pipe(stream);
-  for (const s of [stream, session]) {
-    s.on('error', done);
-    s.on('close', done);
-  }
+  void relayed.then(done);
   for (const c of clients) {
     c.on('error', (err: Error) => {
       say(`jump host connection failed: ${err.message}`);

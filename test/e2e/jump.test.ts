@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, type Lab, removeTestFiles } from './helpers.js';
+import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
 const agentDir = '/tmp/ssh-cloudbridge-e2e';
@@ -8,7 +9,8 @@ const agentSock = `${agentDir}/agent.1`;
 let agentPid = 0;
 
 test.before(async () => {
-  lab = await labUp('cbj', 218, 'jump');
+  // both sshds renew their keys every 16 MB: the jump process's relay must carry on through it
+  lab = await labUp('cbj', 218, 'jump', { rekeyLimit: '16M' });
 });
 
 test.after.always(async () => {
@@ -136,4 +138,26 @@ test.serial('through a jump host the tunnel takes the C path; losing the jump pr
   t.is((await cli(['cleanup', 'cbj', '--config', lab.config])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
   t.deepEqual(await sshdSessions({ ...lab, remoteNs: 'cb-cbj-j' }), [], 'no session left on the jump host');
+});
+
+test.serial('50 MB each way through the jump process, identical, while both sshds renew their keys', async (t) => {
+  const blob = `${lab.dir}/blob-50m`;
+  const sha = makeBlob(blob, 50);
+  const rekeys = (): number => (fs.readFileSync(`${lab.dir}/sshd_jump.log`, 'utf8').match(/SSH2_MSG_KEXINIT sent/g) ?? []).length;
+  const before = rekeys();
+  t.is((await cli(['connect', 'cbj', '--config', lab.config])).exitCode, 0);
+  const server = await startBlobServer(lab.remoteNs, 9000, blob);
+  try {
+    t.is(await upload('10.218.1.2', 9000, blob), sha);
+    t.deepEqual(await download('10.218.1.2', 9000), { sha256: sha, bytes: 50 * 1024 * 1024 });
+  } finally {
+    server.kill();
+    fs.rmSync(blob, { force: true });
+  }
+  t.true(rekeys() - before >= 4, `the jump host's sshd renewed its keys ${rekeys() - before} times`);
+  const st = JSON.parse((await cli(['status', 'cbj', '--json'])).stdout) as { reconnects: number; datapath: unknown }[];
+  t.is(st[0]!.reconnects, 0, 'no session was lost on the way');
+  t.deepEqual(st[0]!.datapath, { outbound: 'c', inbound: 'c' });
+  t.is((await cli(['disconnect', 'cbj'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
 });
