@@ -6,7 +6,7 @@
 #   - "cloudbridge via ProxyCommand": ProxyCommand `ssh -W %h:%p JUMP`; against
 #     `ssh -w` with the same ProxyCommand.
 # Every SSH layer, ours and OpenSSH's, uses aes128-gcm@openssh.com.
-jlab=benchj; joctet=219; jnet=10.$joctet
+jlab=benchj; joctet=212; jnet=10.$joctet
 jdir=/run/cloudbridge-lab/$jlab
 jrns=cb-$jlab-r
 

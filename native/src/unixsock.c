@@ -21,6 +21,8 @@
 #include "js_glue.h"
 #include "unixsock.h"
 
+#define SOCKPAIR_BUFFER (4 * 1024 * 1024)
+
 /* dgramOpen() -> fd, or -errno */
 static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
   int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -68,6 +70,17 @@ static napi_value js_socket_pair(napi_env env, napi_callback_info info) {
     snprintf(msg, sizeof msg, "socketpair: %s", strerror(errno));
     napi_throw_error(env, NULL, msg);
     return NULL;
+  }
+  /* Larger buffers than the 208 KiB default: the outlet writes up to 64
+   * packets of 32 KiB at once, and the reader (ssh -W reads 16 KiB at a
+   * time) then wakes less often. The kernel caps it at wmem_max (as root,
+   * SO_SNDBUFFORCE passes the cap). */
+  for (int i = 0; i < 2; i++) {
+    int size = SOCKPAIR_BUFFER;
+#ifdef SO_SNDBUFFORCE
+    if (setsockopt(fds[i], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+#endif
+      setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   }
   napi_value out, a, b;
   CHECK(napi_create_array_with_length(env, 2, &out));
