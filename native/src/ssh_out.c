@@ -201,6 +201,23 @@ static napi_value js_writer_write(napi_env env, napi_callback_info info) {
   napi_value ab;
   if (!w || w->dead) return NULL;
   CHECK(napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off));
+  if (w->head == w->tail && !w->polling) {
+    /* nothing queued: straight from the caller's bytes, and only what the
+     * kernel does not take is copied (saves copying every byte once: the
+     * jump process's upstream, ~300 MB/s, spent 18% of its time here) */
+    ssize_t n;
+    do n = write(w->io.fd, data, len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      writer_kill(w);
+      return NULL;
+    }
+    if (n > 0) {
+      data = (uint8_t *)data + n;
+      len -= (size_t)n;
+    }
+    if (len == 0) return NULL;
+  }
   uint8_t *dst = writer_reserve(w, len);
   if (!dst) {
     writer_kill(w);
