@@ -1,4 +1,5 @@
 import { parseIPv4 } from './ipv4.js';
+import { isIPv6 } from 'node:net';
 import { FORWARD, HEALTH, keysOf } from './spec.js';
 
 export type Endpoint = { readonly kind: 'inet'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
@@ -46,21 +47,23 @@ const fail = (field: string | undefined, message: string): never => {
 };
 
 /**
- * "PORT", "HOST:PORT" or an absolute unix socket path. A bare port listens
- * on 127.0.0.1: exposing a remote service to the LAN is a choice to write out.
+ * "PORT", "HOST:PORT", "[IPV6]:PORT" or an absolute unix socket path. A bare
+ * port listens on 127.0.0.1: exposing a remote service to the LAN is a
+ * choice to write out.
  */
 export function parseEndpoint(text: string, field: string, bareHost?: string): Endpoint {
   if (text.startsWith('/')) return { kind: 'unix', path: text };
-  const m = /^(?:([A-Za-z0-9_.-]+):)?(\d{1,5})$/.exec(text);
-  const host = m?.[1] ?? bareHost;
-  if (!m || host === undefined) return fail(field, `"${text}" is not HOST:PORT${bareHost ? ', PORT' : ''} or an absolute socket path`);
-  const port = Number(m[2]);
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]:|([A-Za-z0-9_.-]+):)?(\d{1,5})$/.exec(text);
+  if (m?.[1] !== undefined && !isIPv6(m[1])) return fail(field, `"[${m[1]}]" is not an IPv6 address`);
+  const host = m?.[1] ?? m?.[2] ?? bareHost;
+  if (!m || host === undefined) return fail(field, `"${text}" is not HOST:PORT, [IPV6]:PORT${bareHost ? ', PORT' : ''} or an absolute socket path`);
+  const port = Number(m[3]);
   if (port < 1 || port > 65535) fail(field, `port ${port} is not 1-65535`);
   return { kind: 'inet', host, port };
 }
 
 export function formatEndpoint(e: Endpoint): string {
-  return e.kind === 'unix' ? e.path : `${e.host}:${e.port}`;
+  return e.kind === 'unix' ? e.path : e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 
 type Obj = Record<string, unknown>;

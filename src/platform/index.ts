@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { isIPv6 } from 'node:net';
 import { parseIPv4 } from '../config/ipv4.js';
 import type { TunnelConfig } from '../config/types.js';
 import type { LocalAction } from '../plan/steps.js';
@@ -54,7 +55,7 @@ export function requestedDevice(p: PlatformName, tunnel: TunnelConfig): string {
  * running, and docker0 without containers is neither: ask `ip` then.
  */
 export async function listenAddress(host: string): Promise<string | undefined> {
-  if (parseIPv4(host) !== undefined) return host;
+  if (parseIPv4(host) !== undefined || isIPv6(host)) return host;
   const listed = os.networkInterfaces()[host]?.find((a) => a.family === 'IPv4')?.address;
   if (listed || process.platform !== 'linux' || !/^[A-Za-z0-9_.-]{1,15}$/.test(host)) return listed;
   const execa = await lazyExeca();

@@ -46,7 +46,7 @@ export function parseRequest(b: Buffer): { host: string; port: number; cmd: numb
     if (b.length < 22) return undefined;
     const words: string[] = [];
     for (let i = 0; i < 8; i++) words.push(b.readUInt16BE(4 + i * 2).toString(16));
-    host = words.join(':');
+    host = compressIPv6(words);
     at = 20;
   } else {
     return 'bad';
@@ -120,7 +120,8 @@ export function handleSocks(sock: net.Socket, deps: SocksDeps, stats: ListenerSt
         if (req === undefined) return;
         if (req === 'bad') return fail(REP.addressNotSupported);
         if (req.cmd !== 1) return fail(REP.commandNotSupported);
-        if (req.atyp === 4) return fail(REP.addressNotSupported); // the tunnel is IPv4
+        // IPv6 literals (ATYP 4) too: the remote host's sshd makes the connection, not the tunnel
+        // (with an allow-list, which is IPv4 so far, they match no rule and are refused)
         buf = buf.subarray(req.length);
         state = 'connecting';
         sock.off('data', onData);
@@ -158,4 +159,21 @@ export async function listenSocks(at: Endpoint, deps: SocksDeps, owner: { readon
   // half-open, as the forwards: a client done sending still reads the answer
   const server = net.createServer({ allowHalfOpen: true }, (sock) => handleSocks(sock, deps, stats));
   return { stats, ...(await serve(server, at, owner)) };
+}
+
+/** RFC 5952's text for eight 16-bit groups: the longest run of two or more zero groups (the first of equals) as "::". */
+export function compressIPv6(groups: readonly string[]): string {
+  let best = { at: -1, len: 0 };
+  for (let i = 0; i < groups.length;) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < groups.length && groups[j] === '0') j++;
+    if (j - i > best.len) best = { at: i, len: j - i };
+    i = j;
+  }
+  if (best.len < 2) return groups.join(':');
+  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.len).join(':')}`;
 }

@@ -46,6 +46,7 @@ test.before(async () => {
       /(docker: \{ mode: socket, remoteSocket: [^ ]+ \}\n)/,
       `$1    socks: { listen: [127.0.0.1:1080, docker0:1080] }
     dns: { domains: [vpc.internal], containers: true }
+    forwards: [{ listen: 127.0.0.1:18006, to: '[::1]:9006' }]
   cbcssh:
     host: 10.221.0.2
     port: 2200
@@ -100,6 +101,27 @@ test.serial('containers on the default bridge and on a user-defined one reach an
   t.is(r2.exitCode, 0, r2.stderr);
   t.is(r2.stdout, 'hello from the VPC');
   t.regex((await inNs(ns, 'iptables', ['-t', 'nat', '-L', 'POSTROUTING', '-v', '-n'])).stdout, /^\s*[1-9]\d*\s+\d+\s+MASQUERADE.*cb-cbc.*cloudbridge:cbc/m);
+});
+
+test.serial("SOCKS (ATYP 4) and forwards take IPv6 literals: a service on the remote host's [::1]", async (t) => {
+  // a loopback-only IPv6 server in the remote namespace: sshd connects to it, the tunnel is not involved
+  const server = `require('net').createServer((s) => s.end('HTTP/1.0 200 OK\\r\\n\\r\\nv6 loopback\\n')).listen(9006, '::1', () => console.log('up'))`;
+  const { execa } = await import('execa');
+  const srv = execa('ip', ['netns', 'exec', lab.remoteNs, process.execPath, '-e', server], { reject: false });
+  await new Promise<void>((resolve, reject) => {
+    srv.stdout!.once('data', () => resolve());
+    void srv.then(() => reject(new Error('the IPv6 server did not start')));
+  });
+  try {
+    const r = await inNs(ns, 'curl', ['-sS', '-m', '5', '--proxy', 'socks5h://127.0.0.1:1080', 'http://[::1]:9006/']);
+    t.is(r.exitCode, 0, r.stderr);
+    t.is(r.stdout, 'v6 loopback');
+    // a forward to the same, written [ADDRESS]:PORT
+    const f = await inNs(ns, 'curl', ['-sS', '-m', '5', 'http://127.0.0.1:18006/']);
+    t.is(f.stdout, 'v6 loopback', f.stderr);
+  } finally {
+    srv.kill();
+  }
 });
 
 test.serial('curl through socks5h reaches a name only the remote side resolves', async (t) => {

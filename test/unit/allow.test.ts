@@ -1,6 +1,7 @@
 import test from 'ava';
 import { parseAllowEntry, type AllowRule } from '../../src/config/allow.js';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import { formatEndpoint } from '../../src/config/forwards.js';
 import { parseGetent } from '../../src/daemon/allowNames.js';
 import { AllowList, PASSED, REFUSED } from '../../src/datapath/allowList.js';
 import { refusal } from '../../src/datapath/packet.js';
@@ -172,4 +173,17 @@ test('config: allow and forwards, with messages that name the field', (t) => {
   t.regex(err('    forwards: [{ listen: 1, to: "a:1" }, { listen: "127.0.0.1:1", to: "b:2" }]'), /forwards\.1\.listen: .*listed twice/);
   t.regex(err('    forwards: [{ listen: 1, to: "a:1", tls: yes }]'), /forwards\.0\.tls: must be true/);
   t.regex(err('    docker: { mode: off, expose: labels }'), /docker\.expose: needs docker mode socket or tcp/);
+  t.regex(err('    forwards: [{ listen: 1, to: "[1::2::3]:80" }]'), /forwards\.0\.to: "\[1::2::3\]" is not an IPv6 address/);
+  t.regex(err('    forwards: [{ listen: 1, to: "::1:80" }]'), /forwards\.0\.to: "::1:80" is not HOST:PORT, \[IPV6\]:PORT/);
+});
+
+test('forwards to and from IPv6 literals, written [ADDRESS]:PORT', (t) => {
+  const env = findEnvironment(
+    parseConfigText(`${base}    forwards: [{ listen: "[::1]:8080", to: "[fd00::5]:80" }, { listen: 8081, to: "[::1]:9006" }]\n`, '/c.yaml', '/h'),
+    'e',
+  );
+  t.deepEqual(env.forwards[0]!.listen, { kind: 'inet', host: '::1', port: 8080 });
+  t.deepEqual(env.forwards[0]!.to, { kind: 'inet', host: 'fd00::5', port: 80 });
+  t.is(env.forwards[0]!.name, '[::1]:8080');
+  t.is(formatEndpoint(env.forwards[1]!.to), '[::1]:9006');
 });

@@ -1,14 +1,14 @@
 import net from 'node:net';
 import test from 'ava';
 import type { Endpoint } from '../../src/config/forwards.js';
-import { handleSocks, parseRequest, REP, replyFor, type SocksDeps } from '../../src/socks/server.js';
+import { handleSocks, parseRequest, REP, replyFor, type SocksDeps, compressIPv6 } from '../../src/socks/server.js';
 
 test('CONNECT requests: IPv4, names and IPv6; incomplete ones wait', (t) => {
   t.like(parseRequest(Buffer.from([5, 1, 0, 1, 10, 0, 0, 2, 0x1f, 0x90])), { host: '10.0.0.2', port: 8080, cmd: 1, atyp: 1, length: 10 });
   const name = Buffer.concat([Buffer.from([5, 1, 0, 3, 12]), Buffer.from('db.internal.'), Buffer.from([0, 80])]);
   t.like(parseRequest(name), { host: 'db.internal.', port: 80, atyp: 3 });
   t.is(parseRequest(name.subarray(0, 10)), undefined);
-  t.like(parseRequest(Buffer.concat([Buffer.from([5, 1, 0, 4]), Buffer.alloc(15), Buffer.from([1, 0, 22])])), { host: '0:0:0:0:0:0:0:1', port: 22, atyp: 4 });
+  t.like(parseRequest(Buffer.concat([Buffer.from([5, 1, 0, 4]), Buffer.alloc(15), Buffer.from([1, 0, 22])])), { host: '::1', port: 22, atyp: 4 });
   t.is(parseRequest(Buffer.from([4, 1, 0, 1, 0])), 'bad');
   t.is(parseRequest(Buffer.from([5, 1, 0, 9, 0])), 'bad');
 });
@@ -106,4 +106,13 @@ test("refusals: the allow-list says no (2), BIND (7), a failed remote open maps 
     denied.close();
     failing.close();
   }
+});
+
+test('IPv6 literals as RFC 5952 writes them', (t) => {
+  const g = (s: string): string[] => s.split(':');
+  t.is(compressIPv6(g('0:0:0:0:0:0:0:1')), '::1');
+  t.is(compressIPv6(g('fd00:0:0:0:0:0:0:0')), 'fd00::');
+  t.is(compressIPv6(g('2001:db8:0:0:1:0:0:1')), '2001:db8::1:0:0:1', 'the first of two equal runs');
+  t.is(compressIPv6(g('2001:db8:0:1:1:1:1:1')), '2001:db8:0:1:1:1:1:1', 'one zero group stays');
+  t.is(compressIPv6(g('0:0:0:0:0:0:0:0')), '::');
 });
