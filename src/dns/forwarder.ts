@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, type Question } from './message.js';
+import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_AAAA, type Question } from './message.js';
 
 const REMOTE_TIMEOUT_MS = 3000;
 const UPSTREAM_TIMEOUT_MS = 2000;
@@ -23,6 +23,8 @@ export interface ForwarderDeps {
 
 export interface ForwarderStats {
   queries: number;
+  /** AAAA questions under the split domains, answered with no records (the tunnel is IPv4). */
+  noIPv6: number;
   remote: number;
   zone: number;
   upstream: number;
@@ -37,7 +39,7 @@ export interface ForwarderStats {
  * to the resolvers the host had before, as it was asked (UDP or TCP).
  */
 export class DnsForwarder {
-  readonly stats: ForwarderStats = { queries: 0, remote: 0, zone: 0, upstream: 0, failed: 0 };
+  readonly stats: ForwarderStats = { queries: 0, noIPv6: 0, remote: 0, zone: 0, upstream: 0, failed: 0 };
   private readonly closers: (() => Promise<void>)[] = [];
 
   constructor(private readonly deps: ForwarderDeps) {}
@@ -96,6 +98,13 @@ export class DnsForwarder {
     }
     try {
       if (domains.some((d) => inDomain(q.name, d))) {
+        // the tunnel carries IPv4 only so far: an AAAA record there would send
+        // the client to an address with no route through it (or a leak past
+        // it), so it gets "no such record" and uses the A records
+        if (q.type === TYPE_AAAA) {
+          this.stats.noIPv6++;
+          return { response: answer(msg, q, [], 0), q };
+        }
         this.stats.remote++;
         return { response: await this.askRemote(msg), q };
       }

@@ -1,6 +1,7 @@
 /** Just enough of DNS (RFC 1035) to route queries by name and answer A records. */
 
 export const TYPE_A = 1;
+export const TYPE_AAAA = 28;
 export const RCODE_SERVFAIL = 2;
 export const RCODE_NXDOMAIN = 3;
 
@@ -11,6 +12,24 @@ export interface Question {
   readonly type: number;
   /** Offset just past the question section. */
   readonly end: number;
+  /** The largest UDP answer the asker takes: its EDNS(0) OPT record's payload size (RFC 6891), else 512. */
+  readonly udpSize: number;
+}
+
+/** Never more than this over UDP, whatever a client offers: DNS Flag Day 2020's size, clear of fragmentation. */
+export const MAX_UDP_ANSWER = 1232;
+const TYPE_OPT = 41;
+
+/** The OPT record's payload size among the records from `o` on (`count` of them), or 512. */
+function ednsSize(b: Uint8Array, o: number, count: number): number {
+  for (let i = 0; i < count; i++) {
+    o = skipName(b, o);
+    if (o < 0 || o + 10 > b.length) return 512;
+    const type = (b[o]! << 8) | b[o + 1]!;
+    if (type === TYPE_OPT) return Math.min(MAX_UDP_ANSWER, Math.max(512, (b[o + 2]! << 8) | b[o + 3]!));
+    o += 10 + ((b[o + 8]! << 8) | b[o + 9]!);
+  }
+  return 512;
 }
 
 /** The first question of a query; undefined for responses, other opcodes and anything malformed. */
@@ -37,7 +56,8 @@ export function parseQuery(b: Uint8Array): Question | undefined {
     o += 1 + len;
   }
   if (o + 4 > b.length) return undefined;
-  return { id: (b[0]! << 8) | b[1]!, name: labels.join('.'), type: (b[o]! << 8) | b[o + 1]!, end: o + 4 };
+  const records = ((b[6]! << 8) | b[7]!) + ((b[8]! << 8) | b[9]!) + ((b[10]! << 8) | b[11]!);
+  return { id: (b[0]! << 8) | b[1]!, name: labels.join('.'), type: (b[o]! << 8) | b[o + 1]!, end: o + 4, udpSize: ednsSize(b, o + 4, records) };
 }
 
 /** Is `name` `domain` or under it? */
@@ -73,9 +93,13 @@ export function answer(query: Uint8Array, q: Question, addrs: readonly number[],
   return b;
 }
 
-/** A UDP answer must fit 512 bytes (no EDNS here): larger ones go out as header+question with TC set, and the client asks again over TCP. */
+/**
+ * A UDP answer must fit what the asker takes (512 bytes, or its EDNS(0)
+ * size up to MAX_UDP_ANSWER): larger ones go out as header+question with TC
+ * set, and the client asks again over TCP.
+ */
 export function fitUdp(response: Buffer, q: Question): Buffer {
-  if (response.length <= 512) return response;
+  if (response.length <= q.udpSize) return response;
   const b = Buffer.from(response.subarray(0, q.end));
   b[2]! |= 0x02;
   b.writeUInt16BE(0, 6);

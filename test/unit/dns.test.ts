@@ -2,7 +2,7 @@ import net from 'node:net';
 import test from 'ava';
 import { DnsForwarder } from '../../src/dns/forwarder.js';
 import { parseResolvConf } from '../../src/plan/dns.js';
-import { answer, aRecords, fitUdp, inDomain, parseQuery, query, RCODE_NXDOMAIN } from '../../src/dns/message.js';
+import { answer, aRecords, fitUdp, inDomain, MAX_UDP_ANSWER, parseQuery, query, RCODE_NXDOMAIN, TYPE_AAAA } from '../../src/dns/message.js';
 
 test('queries parse; responses, other opcodes and broken names do not', (t) => {
   const q = query(0x1234, 'DB.Vpc.Internal');
@@ -45,6 +45,30 @@ test('over 512 bytes a UDP answer is cut to its question with TC set', (t) => {
   const cut = fitUdp(big, parseQuery(q)!);
   t.is(cut.length, q.length);
   t.is(cut[2]! & 0x02, 0x02);
+});
+
+test('EDNS(0): an OPT record raises the UDP size a client takes, up to 1232; junk after the question is no OPT', (t) => {
+  const withOpt = (size: number): Buffer => {
+    const q = query(7, 'big.vpc.internal');
+    q.writeUInt16BE(1, 10); // ARCOUNT
+    const opt = Buffer.from([0, 0, 41, size >> 8, size & 0xff, 0, 0, 0, 0, 0, 0]);
+    return Buffer.concat([q, opt]);
+  };
+  t.is(parseQuery(query(1, 'a.example'))!.udpSize, 512);
+  t.is(parseQuery(withOpt(4096))!.udpSize, MAX_UDP_ANSWER);
+  t.is(parseQuery(withOpt(1232))!.udpSize, 1232);
+  t.is(parseQuery(withOpt(100))!.udpSize, 512, 'below 512 counts as 512 (RFC 6891)');
+  const truncated = withOpt(4096).subarray(0, -5);
+  t.is(parseQuery(truncated)!.udpSize, 512);
+  const q = withOpt(4096);
+  const big = answer(
+    q,
+    parseQuery(q)!,
+    Array.from({ length: 40 }, (_, i) => i + 1),
+    60,
+  );
+  t.true(big.length > 512 && big.length <= 1232);
+  t.is(fitUdp(big, parseQuery(q)!), big, 'fits what the client offered: no TC, no retry over TCP');
 });
 
 test('resolv.conf: nameservers, and search/options kept', (t) => {
@@ -94,6 +118,12 @@ test('the forwarder sends split domains to the remote side, answers the containe
     t.is((await fwd.resolve(query(4, 'example.com'), 'udp'))!.response[3]! & 0x0f, 2, 'no upstream: SERVFAIL');
     t.is(await fwd.resolve(Buffer.from('junk'), 'udp'), undefined);
     t.like(fwd.stats, { queries: 4, remote: 1, zone: 2, upstream: 1, failed: 1 });
+    // AAAA under a split domain: no records (the tunnel is IPv4), and the remote resolver is not asked
+    const v6 = (await fwd.resolve(query(5, 'db.vpc.internal', TYPE_AAAA), 'udp'))!.response;
+    t.is(v6[3]! & 0x0f, 0, 'NOERROR');
+    t.is(v6.readUInt16BE(6), 0, 'no answers');
+    t.deepEqual(remote.asked, ['db.vpc.internal']);
+    t.like(fwd.stats, { queries: 5, noIPv6: 1, remote: 1 });
   } finally {
     remote.close();
   }
