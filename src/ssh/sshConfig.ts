@@ -1,8 +1,10 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
-import { globMatch, patternListMatches } from './patterns.js';
+import { patternListMatches } from './patterns.js';
+import { type Block, type Condition, type Criterion } from './sshConfigParse.js';
+
+export { parseSshConfig, readSshConfigFiles } from './sshConfigParse.js';
 
 /**
  * The part of ssh_config(5) cloudbridge honours, read the way ssh reads it:
@@ -10,8 +12,8 @@ import { globMatch, patternListMatches } from './patterns.js';
  * against the name given, the first value found for an option wins, except
  * IdentityFile, which accumulates. `Match` blocks apply as ssh decides
  * (host, originalhost, user, localuser, tagged, all, canonical, final, each
- * negatable), except that `exec` and `localnetwork` are not evaluated: a
- * block that needs them does not apply. `Include` is followed.
+ * negatable, `exec` run as the invoking user, `localnetwork`). The files
+ * are parsed, Include and all, in sshConfigParse.ts.
  */
 export interface SshHostOptions {
   readonly hostName?: string;
@@ -32,106 +34,6 @@ export interface SshHostOptions {
   readonly strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
   readonly serverAliveInterval?: number;
   readonly serverAliveCountMax?: number;
-}
-
-interface Line {
-  readonly key: string;
-  readonly args: readonly string[];
-  /** The value as written (ProxyCommand runs it through a shell, quotes and all). */
-  readonly rest: string;
-}
-
-/** One condition of a Match line: `host a,b*`, `!user root`, `final`. */
-interface Criterion {
-  readonly name: string;
-  readonly negate: boolean;
-  readonly patterns: readonly string[];
-}
-
-/** What decides whether a block applies: Host patterns, or a Match line's criteria. */
-interface Condition {
-  readonly patterns?: readonly string[];
-  readonly match?: readonly Criterion[];
-}
-
-interface Block {
-  /** Host patterns; undefined for the lines before any Host (they apply to all) and for Match blocks. */
-  readonly patterns: readonly string[] | undefined;
-  /** A Match block's conditions, all of which must hold. */
-  readonly match?: readonly Criterion[];
-  /**
-   * The Host or Match blocks an Include sat in, outermost first: each must
-   * apply too (readconf.c reads an included file in the includer's state,
-   * and nothing in it matches when the includer's block does not).
-   */
-  readonly guards?: readonly Condition[];
-  readonly lines: Line[];
-}
-
-/** readconf.c's READCONF_MAX_DEPTH: Include within Include this deep at most. */
-const MAX_INCLUDE_DEPTH = 16;
-
-/** Criteria without an argument; the others take one comma-separated list. */
-const BARE_CRITERIA = new Set(['all', 'canonical', 'final']);
-
-function parseMatch(args: readonly string[]): Criterion[] {
-  const criteria: Criterion[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const word = args[i]!.toLowerCase();
-    const negate = word.startsWith('!');
-    const name = negate ? word.slice(1) : word;
-    // exec takes one command, commas and all
-    const arg = BARE_CRITERIA.has(name) ? '' : (args[++i] ?? '');
-    const patterns = name === 'exec' ? [arg] : arg.split(',').filter(Boolean);
-    criteria.push({ name, negate, patterns });
-  }
-  return criteria;
-}
-
-/** Splits one line into keyword and arguments: `Key value`, `Key=value`, double quotes. */
-function tokenize(raw: string): Line | undefined {
-  const line = raw.trim();
-  if (!line || line.startsWith('#')) return undefined;
-  const m = /^([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+)(.*)$/.exec(line);
-  if (!m) return undefined;
-  const args: string[] = [];
-  const re = /"([^"]*)"|(\S+)/g;
-  let t: RegExpExecArray | null;
-  while ((t = re.exec(m[2]!)) !== null) args.push(t[1] ?? t[2]!);
-  return { key: m[1]!.toLowerCase(), args, rest: m[2]!.trim() };
-}
-
-/**
- * Parses one file into blocks. `include` reads what an Include names (each
- * file's text); an included file's blocks carry the including block as a
- * guard, and the including block goes on after them, as ssh reads them.
- */
-export function parseSshConfig(text: string, include: (pattern: string) => string[] = () => [], guards: readonly Condition[] = [], depth = 0): Block[] {
-  const g = guards.length ? { guards } : {};
-  const blocks: Block[] = [{ patterns: undefined, ...g, lines: [] }];
-  let current: Condition | undefined;
-  for (const raw of text.split('\n')) {
-    const l = tokenize(raw);
-    if (!l) continue;
-    if (l.key === 'host') {
-      current = { patterns: l.args };
-      blocks.push({ patterns: l.args, ...g, lines: [] });
-    } else if (l.key === 'match') {
-      current = { match: parseMatch(l.args) };
-      blocks.push({ patterns: undefined, match: current.match!, ...g, lines: [] });
-    } else if (l.key === 'include') {
-      if (depth >= MAX_INCLUDE_DEPTH) throw new Error(`Include nested more than ${MAX_INCLUDE_DEPTH} deep (a loop?)`);
-      const inner = current ? [...guards, current] : guards;
-      for (const pattern of l.args) {
-        for (const body of include(pattern)) blocks.push(...parseSshConfig(body, include, inner, depth + 1));
-      }
-      // the including block goes on after the included files
-      blocks.push({ patterns: current?.patterns, ...(current?.match ? { match: current.match } : {}), ...g, lines: [] });
-    } else {
-      blocks[blocks.length - 1]!.lines.push(l);
-    }
-  }
-  return blocks;
 }
 
 /** ssh's Host matching: any positive pattern matches and no negated one does. */
@@ -347,45 +249,5 @@ export function parseProxyJump(value: string): JumpSpec[] {
     const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hop.trim());
     if (!m) throw new Error(`ProxyJump: cannot read "${hop}"`);
     return { user: m[1], host: m[2]!.replace(/^\[|\]$/g, ''), port: m[3] ? Number(m[3]) : undefined };
-  });
-}
-
-/** ssh's system-wide file: what it Includes by a relative path is under /etc/ssh; the user's files' under ~/.ssh. */
-const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
-
-/** Reads the ssh_config files (missing ones are skipped), following Include. */
-export function readSshConfigFiles(files: readonly string[], home: string): Block[][] {
-  const includer =
-    (relativeTo: string) =>
-    (pattern: string): string[] => {
-      const p = pattern.startsWith('~/') ? path.join(home, pattern.slice(2)) : path.isAbsolute(pattern) ? pattern : path.join(relativeTo, pattern);
-      const dir = path.dirname(p);
-      const base = path.basename(p);
-      let names: string[];
-      try {
-        names =
-          base.includes('*') || base.includes('?')
-            ? fs
-                .readdirSync(dir)
-                .filter((n) => globMatch(base, n))
-                .sort()
-            : [base];
-      } catch {
-        return [];
-      }
-      return names.flatMap((n) => {
-        try {
-          return [fs.readFileSync(path.join(dir, n), 'utf8')];
-        } catch {
-          return [];
-        }
-      });
-    };
-  return files.flatMap((f) => {
-    try {
-      return [parseSshConfig(fs.readFileSync(f, 'utf8'), includer(f === SYSTEM_CONFIG ? '/etc/ssh' : path.join(home, '.ssh')))];
-    } catch {
-      return [];
-    }
   });
 }

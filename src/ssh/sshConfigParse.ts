@@ -1,0 +1,152 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { globMatch } from './patterns.js';
+
+/**
+ * ssh_config(5) files as blocks, read the way ssh reads them (readconf.c):
+ * `Key value` and `Key=value` lines, double quotes, `Host` and `Match`
+ * blocks, and `Include` followed where it stands (relative to ~/.ssh for
+ * the user's files, /etc/ssh for the system's; globs; nested; an included
+ * file's blocks guarded by the block that held the Include). What applies
+ * to a host is sshConfig.ts's business.
+ */
+
+export interface Line {
+  readonly key: string;
+  readonly args: readonly string[];
+  /** The value as written (ProxyCommand runs it through a shell, quotes and all). */
+  readonly rest: string;
+}
+
+/** One condition of a Match line: `host a,b*`, `!user root`, `final`. */
+export interface Criterion {
+  readonly name: string;
+  readonly negate: boolean;
+  readonly patterns: readonly string[];
+}
+
+/** What decides whether a block applies: Host patterns, or a Match line's criteria. */
+export interface Condition {
+  readonly patterns?: readonly string[];
+  readonly match?: readonly Criterion[];
+}
+
+export interface Block {
+  /** Host patterns; undefined for the lines before any Host (they apply to all) and for Match blocks. */
+  readonly patterns: readonly string[] | undefined;
+  /** A Match block's conditions, all of which must hold. */
+  readonly match?: readonly Criterion[];
+  /**
+   * The Host or Match blocks an Include sat in, outermost first: each must
+   * apply too (readconf.c reads an included file in the includer's state,
+   * and nothing in it matches when the includer's block does not).
+   */
+  readonly guards?: readonly Condition[];
+  readonly lines: Line[];
+}
+
+/** readconf.c's READCONF_MAX_DEPTH: Include within Include this deep at most. */
+const MAX_INCLUDE_DEPTH = 16;
+
+/** Criteria without an argument; the others take one comma-separated list. */
+const BARE_CRITERIA = new Set(['all', 'canonical', 'final']);
+
+function parseMatch(args: readonly string[]): Criterion[] {
+  const criteria: Criterion[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!.toLowerCase();
+    const negate = word.startsWith('!');
+    const name = negate ? word.slice(1) : word;
+    // exec takes one command, commas and all
+    const arg = BARE_CRITERIA.has(name) ? '' : (args[++i] ?? '');
+    const patterns = name === 'exec' ? [arg] : arg.split(',').filter(Boolean);
+    criteria.push({ name, negate, patterns });
+  }
+  return criteria;
+}
+
+/** Splits one line into keyword and arguments: `Key value`, `Key=value`, double quotes. */
+function tokenize(raw: string): Line | undefined {
+  const line = raw.trim();
+  if (!line || line.startsWith('#')) return undefined;
+  const m = /^([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+)(.*)$/.exec(line);
+  if (!m) return undefined;
+  const args: string[] = [];
+  const re = /"([^"]*)"|(\S+)/g;
+  let t: RegExpExecArray | null;
+  while ((t = re.exec(m[2]!)) !== null) args.push(t[1] ?? t[2]!);
+  return { key: m[1]!.toLowerCase(), args, rest: m[2]!.trim() };
+}
+
+/**
+ * Parses one file into blocks. `include` reads what an Include names (each
+ * file's text); an included file's blocks carry the including block as a
+ * guard, and the including block goes on after them, as ssh reads them.
+ */
+export function parseSshConfig(text: string, include: (pattern: string) => string[] = () => [], guards: readonly Condition[] = [], depth = 0): Block[] {
+  const g = guards.length ? { guards } : {};
+  const blocks: Block[] = [{ patterns: undefined, ...g, lines: [] }];
+  let current: Condition | undefined;
+  for (const raw of text.split('\n')) {
+    const l = tokenize(raw);
+    if (!l) continue;
+    if (l.key === 'host') {
+      current = { patterns: l.args };
+      blocks.push({ patterns: l.args, ...g, lines: [] });
+    } else if (l.key === 'match') {
+      current = { match: parseMatch(l.args) };
+      blocks.push({ patterns: undefined, match: current.match!, ...g, lines: [] });
+    } else if (l.key === 'include') {
+      if (depth >= MAX_INCLUDE_DEPTH) throw new Error(`Include nested more than ${MAX_INCLUDE_DEPTH} deep (a loop?)`);
+      const inner = current ? [...guards, current] : guards;
+      for (const pattern of l.args) {
+        for (const body of include(pattern)) blocks.push(...parseSshConfig(body, include, inner, depth + 1));
+      }
+      // the including block goes on after the included files
+      blocks.push({ patterns: current?.patterns, ...(current?.match ? { match: current.match } : {}), ...g, lines: [] });
+    } else {
+      blocks[blocks.length - 1]!.lines.push(l);
+    }
+  }
+  return blocks;
+}
+
+/** ssh's system-wide file: what it Includes by a relative path is under /etc/ssh; the user's files' under ~/.ssh. */
+const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
+
+/** Reads the ssh_config files (missing ones are skipped), following Include. */
+export function readSshConfigFiles(files: readonly string[], home: string): Block[][] {
+  const includer =
+    (relativeTo: string) =>
+    (pattern: string): string[] => {
+      const p = pattern.startsWith('~/') ? path.join(home, pattern.slice(2)) : path.isAbsolute(pattern) ? pattern : path.join(relativeTo, pattern);
+      const dir = path.dirname(p);
+      const base = path.basename(p);
+      let names: string[];
+      try {
+        names =
+          base.includes('*') || base.includes('?')
+            ? fs
+                .readdirSync(dir)
+                .filter((n) => globMatch(base, n))
+                .sort()
+            : [base];
+      } catch {
+        return [];
+      }
+      return names.flatMap((n) => {
+        try {
+          return [fs.readFileSync(path.join(dir, n), 'utf8')];
+        } catch {
+          return [];
+        }
+      });
+    };
+  return files.flatMap((f) => {
+    try {
+      return [parseSshConfig(fs.readFileSync(f, 'utf8'), includer(f === SYSTEM_CONFIG ? '/etc/ssh' : path.join(home, '.ssh')))];
+    } catch {
+      return [];
+    }
+  });
+}
