@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import readline from 'node:readline';
 import { PRIORITY } from '../native/journal.js';
 import { UserError } from '../util/errors.js';
@@ -44,6 +45,15 @@ export function readJournal(env: string, opts: { since?: number | undefined; fol
   if (opts.pid !== undefined) args.push(`_PID=${opts.pid}`);
   if (opts.follow) args.push('--follow', '--lines=all');
   const child = spawn('journalctl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (opts.follow) {
+    // journalctl -f would outlive a `logs -f` stopped by a signal to it alone (not its process group)
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(sig, () => {
+        child.kill();
+        process.exit(128 + os.constants.signals[sig]);
+      });
+    }
+  }
   const pids = new Set<string>(opts.pid !== undefined ? [String(opts.pid)] : []);
   let count = 0;
   let err = '';

@@ -63,6 +63,29 @@ test.serial('with journald running, the log goes to the journal, and logs reads 
   t.deepEqual(await leftovers(lab), []);
 });
 
+test.serial('logs -f follows the journal as the controller writes', async (t) => {
+  const follow = execa('nsenter', [`--mount=${ns}`, '--', process.execPath, CLI, 'logs', 'cbl', '-f', '--since', '1s'], {
+    reject: false,
+    env: { CLOUDBRIDGE_RUN_DIR: RUN_DIR },
+    extendEnv: true,
+  });
+  let seen = '';
+  follow.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    t.is((await cliJ(['connect', 'cbl', '--config', lab.config])).exitCode, 0);
+    t.is((await cliJ(['disconnect', 'cbl'])).exitCode, 0);
+    for (let i = 0; i < 40 && !/down \(disconnect requested\)/.test(seen); i++) await new Promise((r) => setTimeout(r, 100));
+    t.regex(seen, /^\S+Z cbl info {2}connect: controller \d+/m);
+    t.regex(seen, /^\S+Z cbl info {2}down \(disconnect requested\)$/m);
+  } finally {
+    follow.kill();
+  }
+  await follow;
+  t.is((await run('pgrep', ['-f', 'journalctl --no-pager -o json SYSLOG_IDENTIFIER=cloudbridge'])).exitCode, 1, 'journalctl went with it');
+  t.deepEqual(await leftovers(lab), []);
+});
+
 test.serial('a failed connect names the journal, and its error is there', async (t) => {
   const cfg = variantConfig(lab, 'nodocker.yaml', [[`remoteSocket: ${lab.dir}/docker.sock`, 'remoteSocket: /nonexistent/docker.sock, required: true']]);
   const failed = await cliJ(['connect', 'cbl', '--config', cfg, '-v']);
