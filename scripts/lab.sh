@@ -11,7 +11,7 @@
 #         sshd :22 (PermitTunnel yes) and :2200 (PermitTunnel no), dockerd
 #   netns cb-NAME-r eth1 10.OCTET.9.1/24 ──veth── eth0 10.OCTET.9.2  netns cb-NAME-b  ("VPC", no route back)
 #         (10.OCTET.9.3 too: a second VPC host); only the remote host's resolver
-#         knows api.vpc.internal (10.OCTET.9.2), from /etc/netns/cb-NAME-r/hosts
+#         knows api.vpc.internal (10.OCTET.9.2) and v6.vpc.internal (its ::1), from /etc/netns/cb-NAME-r/hosts
 # With "jump", a jump host stands between: host ── 10.OCTET.0.2 netns cb-NAME-j
 # (sshd, no tunnel) ── 10.OCTET.5.2 netns cb-NAME-r; the remote host is not
 # reachable from here directly, and the config reaches it through an
@@ -161,7 +161,7 @@ up() {
   mkdir -p /run/sshd
   # `ip netns exec` mounts these over /etc/hosts for sshd and everything it starts
   mkdir -p "/etc/netns/$ns_r"
-  printf '127.0.0.1 localhost\n%s.9.2 api.vpc.internal\n' "$net" >"/etc/netns/$ns_r/hosts"
+  printf '127.0.0.1 localhost\n%s.9.2 api.vpc.internal\n::1 v6.vpc.internal\n' "$net" >"/etc/netns/$ns_r/hosts"
   printf 'nameserver 127.0.0.1\n' >"/etc/netns/$ns_r/resolv.conf"
   if command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ]; then
     ip netns exec "$ns_r" /usr/sbin/dnsmasq --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \

@@ -103,7 +103,7 @@ test.serial('containers on the default bridge and on a user-defined one reach an
   t.regex((await inNs(ns, 'iptables', ['-t', 'nat', '-L', 'POSTROUTING', '-v', '-n'])).stdout, /^\s*[1-9]\d*\s+\d+\s+MASQUERADE.*cb-cbc.*cloudbridge:cbc/m);
 });
 
-test.serial("SOCKS (ATYP 4) and forwards take IPv6 literals: a service on the remote host's [::1]", async (t) => {
+test.serial("SOCKS (IPv6 literals, and names that resolve to IPv6 there) and forwards reach a service on the remote host's [::1]", async (t) => {
   // a loopback-only IPv6 server in the remote namespace: sshd connects to it, the tunnel is not involved
   const server = `require('net').createServer((s) => s.end('HTTP/1.0 200 OK\\r\\n\\r\\nv6 loopback\\n')).listen(9006, '::1', () => console.log('up'))`;
   const { execa } = await import('execa');
@@ -116,6 +116,9 @@ test.serial("SOCKS (ATYP 4) and forwards take IPv6 literals: a service on the re
     const r = await inNs(ns, 'curl', ['-sS', '-m', '5', '--proxy', 'socks5h://127.0.0.1:1080', 'http://[::1]:9006/']);
     t.is(r.exitCode, 0, r.stderr);
     t.is(r.stdout, 'v6 loopback');
+    // a name only the remote host knows, with only an IPv6 address there: sshd resolves and connects it
+    const byName = await inNs(ns, 'curl', ['-sS', '-m', '5', '--proxy', 'socks5h://127.0.0.1:1080', 'http://v6.vpc.internal:9006/']);
+    t.is(byName.stdout, 'v6 loopback', byName.stderr);
     // a forward to the same, written [ADDRESS]:PORT
     const f = await inNs(ns, 'curl', ['-sS', '-m', '5', 'http://127.0.0.1:18006/']);
     t.is(f.stdout, 'v6 loopback', f.stderr);
