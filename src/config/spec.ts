@@ -95,14 +95,19 @@ export const MIN_MTU = 576;
 const ipv4 = (doc: string): StringSpec => str(doc, { format: 'ipv4' });
 const filePath = (doc: string, def?: string): StringSpec => str(doc, { format: 'path', ...(def ? { default: def } : {}) });
 
+/** The tunnel's MTU when a number (the other choice is auto). */
+export const TUNNEL_MTU = int('an MTU', MIN_MTU, MAX_MTU);
+/** A Linux interface name: at most 15 bytes (IFNAMSIZ 16 with its NUL). */
+export const DEVICE = str('the local interface name (default: cb-NAME, shortened to fit 15 bytes)', { pattern: '^[A-Za-z0-9_.-]{1,15}$' });
+
 export const TUNNEL = map(
   'the point-to-point tunnel: its two addresses, MTU, and the devices on each end',
   {
     local: ipv4("this host's tunnel address"),
     remote: ipv4("the remote host's tunnel address"),
-    mtu: either('the tunnel MTU, or auto: the largest packet sshd carries, probed at connect', int('an MTU', MIN_MTU, MAX_MTU), constant('auto', 'probe it')),
+    mtu: either('the tunnel MTU, or auto: the largest packet sshd carries, probed at connect', TUNNEL_MTU, constant('auto', 'probe it')),
     remoteUnit: int('the remote tun unit (tunN); unset: the lowest free one', 0, 0x7ffffffe),
-    device: str('the local interface name (default: cb-NAME, shortened to fit 15 bytes)', { pattern: '^[A-Za-z0-9_.-]{1,15}$' }),
+    device: DEVICE,
   },
   ['local', 'remote'],
 );

@@ -6,7 +6,23 @@ import { cidrContains, cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking, TunnelConfig } from './types.js';
 import { closest, deviceFor, ENV_NAME, ENV_NAME_RULE, RESERVED_NAMES } from './names.js';
-import { CONFIG, DNS, DOCKER, ENVIRONMENT, keysOf, MAX_MTU, MIN_MTU, ROUTE, SOCKS, TUNNEL, type BoolSpec, type EnumSpec, type IntSpec } from './spec.js';
+import {
+  CONFIG,
+  DNS,
+  DOCKER,
+  ENVIRONMENT,
+  keysOf,
+  MAX_MTU,
+  MIN_MTU,
+  ROUTE,
+  SOCKS,
+  TUNNEL,
+  TUNNEL_MTU,
+  DEVICE,
+  type BoolSpec,
+  type EnumSpec,
+  type IntSpec,
+} from './spec.js';
 
 export { MAX_MTU, MIN_MTU };
 /**
@@ -322,10 +338,10 @@ function validateTunnel(tf: Field, raw: unknown, name: string): TunnelConfig {
   const remote = ipv4(tf.child('remote'), raw['remote']);
   if (local === remote) tf.fail('local and remote must differ');
   const device = str(tf.child('device'), raw['device'], deviceFor(name));
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
+  if (!new RegExp(DEVICE.pattern!).test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
   const remoteUnit = raw['remoteUnit'] === undefined ? undefined : int(tf.child('remoteUnit'), raw['remoteUnit'], TUNNEL.fields.remoteUnit);
   const mtuAuto = raw['mtu'] === undefined || raw['mtu'] === 'auto';
-  const mtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), raw['mtu'], TUNNEL.fields.mtu.options[0] as IntSpec);
+  const mtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), raw['mtu'], TUNNEL_MTU, 1500);
   return { local, remote, mtu, mtuAuto, remoteUnit, device };
 }
 
