@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import readline from 'node:readline';
 import fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
@@ -51,17 +51,26 @@ export interface ProxyRun {
 }
 
 /**
+ * Starts `file` with one end of a new unix socket pair as its stdin and
+ * stdout (pipes for stderr and `extraPipes` more fds after them); our end
+ * is `fd`, the connection a ProxyRun carries.
+ */
+export function spawnOnSocketPair(file: string, args: readonly string[], options: SpawnOptions, extraPipes = 0): { fd: number; child: ChildProcess } {
+  const [here, there] = loadAddon().socketPair();
+  try {
+    const pipes = Array.from({ length: 1 + extraPipes }, () => 'pipe' as const);
+    return { fd: here, child: spawn(file, args, { ...options, stdio: [there, there, ...pipes] }) };
+  } finally {
+    fs.closeSync(there);
+  }
+}
+
+/**
  * Starts the command for `hop`; its stderr goes to `log` a line at a time.
  */
 export function runProxyCommand(hop: SshHop, user: InvokingUser, agent: string | undefined, log: (line: string) => void): ProxyRun {
   const command = expandProxyCommand(hop.proxyCommand!, hop);
-  const [here, there] = loadAddon().socketPair();
-  let child: ChildProcess;
-  try {
-    child = spawn('/bin/sh', ['-c', `exec ${command}`], { ...userCommandOptions(user, agent), stdio: [there, there, 'pipe'] });
-  } finally {
-    fs.closeSync(there);
-  }
+  const { fd, child } = spawnOnSocketPair('/bin/sh', ['-c', `exec ${command}`], userCommandOptions(user, agent));
   let last = '';
   let exit: string | undefined;
   readline.createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (raw: string) => {
@@ -70,7 +79,7 @@ export function runProxyCommand(hop: SshHop, user: InvokingUser, agent: string |
   });
   // a command that goes away (or cannot start) ends the connection: the session is lost, as any other loss
   const run = {
-    fd: here,
+    fd,
     child,
     ended: () => exit && `ProxyCommand for ${hop.name} (${command}) ${exit}`,
     onEnd: (): void => undefined,
