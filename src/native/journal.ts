@@ -1,4 +1,5 @@
 import net from 'node:net';
+import os from 'node:os';
 import { IDENTIFIER, JOURNAL_SOCKET, journalAvailable, journalWhere, levelOf, LogWriter, type Level, type LogSink } from '../util/log.js';
 import { loadAddon } from './addon.js';
 
@@ -41,13 +42,13 @@ export function encodeEntry(fields: Readonly<Record<string, string>>): Buffer {
 /** Lines to journald; if it goes away, on to the file (and says so there). Lines are rare (steps, reconnects), never per packet. */
 export class JournalWriter implements LogSink {
   readonly where: string;
+  private readonly addon = loadAddon();
   private readonly fd: number;
   private fallback: LogWriter | undefined;
-  private dropped = 0;
 
   constructor(private readonly env: string) {
     this.where = journalWhere(env);
-    this.fd = loadAddon().dgramOpen();
+    this.fd = this.addon.dgramOpen();
     if (this.fd < 0) throw new Error(`cannot open a datagram socket for the journal (errno ${-this.fd})`);
   }
 
@@ -55,18 +56,12 @@ export class JournalWriter implements LogSink {
     if (this.fallback) return this.fallback.write(message, level);
     const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
     const fields = { MESSAGE: text, PRIORITY: String(PRIORITY[level]), SYSLOG_IDENTIFIER: IDENTIFIER, CLOUDBRIDGE_ENV: this.env };
-    const sent = loadAddon().dgramSend(this.fd, JOURNAL_SOCKET, encodeEntry(fields));
-    if (sent >= 0) return;
-    // EAGAIN (11): journald's queue is full; count it and go on rather than stall
-    if (sent === -11) return void this.dropped++;
+    const sent = this.addon.dgramSend(this.fd, JOURNAL_SOCKET, encodeEntry(fields));
+    // EAGAIN: journald's queue is full; the line is dropped rather than the controller stalled
+    if (sent >= 0 || sent === -os.constants.errno.EAGAIN) return;
     this.fallback = new LogWriter(this.env);
     this.fallback.write(`journald stopped taking lines (errno ${-sent}); the log goes on here`, 'warn');
     this.fallback.write(message, level);
-  }
-
-  /** Lines journald's full queue made us drop. */
-  get drops(): number {
-    return this.dropped;
   }
 }
 
