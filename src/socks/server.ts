@@ -161,19 +161,7 @@ export async function listenSocks(at: Endpoint, deps: SocksDeps, owner: { readon
   return { stats, ...(await serve(server, at, owner)) };
 }
 
-/** RFC 5952's text for eight 16-bit groups: the longest run of two or more zero groups (the first of equals) as "::". */
+/** RFC 5952's text for eight 16-bit hex groups ("::" for the first longest run of zeros), as the WHATWG URL serializer writes it. */
 export function compressIPv6(groups: readonly string[]): string {
-  let best = { at: -1, len: 0 };
-  for (let i = 0; i < groups.length;) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < groups.length && groups[j] === '0') j++;
-    if (j - i > best.len) best = { at: i, len: j - i };
-    i = j;
-  }
-  if (best.len < 2) return groups.join(':');
-  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.len).join(':')}`;
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
