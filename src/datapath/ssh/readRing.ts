@@ -31,6 +31,15 @@ const MSG_CHANNEL_DATA = 94;
 
 const rings = new WeakMap<Client, ReadRing>();
 
+/**
+ * A socket over `fd` (which it then owns) whose reads go where `onread` says.
+ * Node's Socket constructor takes onread as connect() does (net.js);
+ * @types/node 20 leaves it out of the constructor's options.
+ */
+export function socketOnFd(fd: number, onread: net.OnReadOpts, writable: boolean): net.Socket {
+  return new net.Socket({ fd, readable: true, writable, ...{ onread } } as net.SocketConstructorOpts);
+}
+
 export class ReadRing {
   readonly socket: Socket;
   private readonly buffers = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)];
@@ -47,10 +56,8 @@ export class ReadRing {
 
   /** A TCP connection to host:port, or a socket already connected (`fd`, which it then owns). */
   constructor(to: { readonly host: string; readonly port: number } | { readonly fd: number }) {
-    const onread = { buffer: () => this.nextBuffer(), callback: (n: number, buf: Uint8Array) => this.deliver(n, buf as Buffer) };
-    // the Socket constructor takes onread as connect() does (Node's net.js); @types/node 20 leaves it out
-    const ofFd: net.SocketConstructorOpts = 'fd' in to ? { fd: to.fd, readable: true, writable: true, ...{ onread } } : {};
-    this.socket = 'fd' in to ? new net.Socket(ofFd) : net.connect({ ...to, onread });
+    const onread: net.OnReadOpts = { buffer: () => this.nextBuffer(), callback: (n, buf) => this.deliver(n, buf as Buffer) };
+    this.socket = 'fd' in to ? socketOnFd(to.fd, onread, true) : net.connect({ ...to, onread });
   }
 
   /** The client this socket was given to; call right after `client.connect()`. */

@@ -1,8 +1,7 @@
-import net from 'node:net';
 import type { Client } from 'ssh2';
 import { loadAddon } from '../../native/addon.js';
 import { ChannelDataWriter } from './channelDataWriter.js';
-import { readRingOf } from './readRing.js';
+import { readRingOf, socketOnFd } from './readRing.js';
 import { sinkFor } from './socketSink.js';
 import { internalsOf, type RawChannel } from './ssh2.js';
 
@@ -77,12 +76,7 @@ export function relay(client: Client, channel: NodeJS.EventEmitter, readFd: numb
   return new Promise((resolve) => {
     let held: { buf: Buffer; off: number; end: number } | undefined;
     const buf = Buffer.allocUnsafeSlow(READ_SIZE);
-    const sock: net.Socket = new net.Socket({
-      fd: readFd,
-      readable: true,
-      writable: false,
-      ...{ onread: { buffer: buf, callback: (n: number) => send({ buf, off: 0, end: n }) } },
-    } as net.SocketConstructorOpts);
+    const sock = socketOnFd(readFd, { buffer: buf, callback: (n) => send({ buf, off: 0, end: n }) }, false);
     // what did not fit the window or the socket: sent first once there is room
     const resume = (): void => {
       const h = held;
