@@ -1,6 +1,6 @@
 import { parseIPv4 } from './ipv4.js';
 import { isIPv6 } from 'node:net';
-import { FORWARD, HEALTH, keysOf } from './spec.js';
+import { FORWARD, FORWARD_TLS, HEALTH, HEALTH_CHECK, keysOf } from './spec.js';
 
 export type Endpoint = { readonly kind: 'inet'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
@@ -67,6 +67,7 @@ export function formatEndpoint(e: Endpoint): string {
 }
 
 type Obj = Record<string, unknown>;
+const isOneOf = <T extends string>(values: readonly T[], v: unknown): v is T => values.includes(v as T);
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function keys(o: Obj, field: string | undefined, allowed: readonly string[]): void {
@@ -93,7 +94,7 @@ function parseHealth(raw: unknown): HealthCheck | undefined {
     typeof raw === 'string' ? { check: raw } : isObj(raw) ? raw : fail('health', 'must be tcp, http, smtp or a mapping { check, path, interval, timeout }');
   keys(o, 'health', keysOf(HEALTH));
   const kind = o['check'];
-  if (kind !== 'tcp' && kind !== 'http' && kind !== 'smtp') return fail('health.check', 'must be one of: tcp, http, smtp');
+  if (!isOneOf(HEALTH_CHECK.values, kind)) return fail('health.check', `must be one of: ${HEALTH_CHECK.values.join(', ')}`);
   const path = o['path'] === undefined ? '/' : text(o['path'], 'health.path');
   if (kind !== 'http' && o['path'] !== undefined) fail('health.path', 'only applies to check: http');
   if (!path.startsWith('/') || /\s/.test(path)) fail('health.path', `"${path}" is not an absolute URL path`);
@@ -110,17 +111,19 @@ export function parseForward(raw: unknown, file: (p: string) => string): Forward
   if (!isObj(raw)) return fail(undefined, 'must be a mapping like { listen: 127.0.0.1:8080, to: 127.0.0.1:80 }');
   keys(raw, undefined, keysOf(FORWARD));
   const name = text(raw['listen'], 'listen');
-  const protocol = raw['protocol'] ?? 'tcp';
-  if (protocol !== 'tcp' && protocol !== 'udp') fail('protocol', 'must be tcp or udp');
+  const protocols = FORWARD.fields.protocol.values;
+  const protocol = raw['protocol'] ?? FORWARD.fields.protocol.default;
+  if (!isOneOf(protocols, protocol)) return fail('protocol', `must be ${protocols.join(' or ')}`);
   const listen = parseEndpoint(name, 'listen', '127.0.0.1');
   const to = parseEndpoint(text(raw['to'], 'to'), 'to');
-  const mc = raw['maxConnections'] ?? FORWARD.fields.maxConnections.default;
-  if (typeof mc !== 'number' || !Number.isInteger(mc) || mc < 1 || mc > 65535) fail('maxConnections', 'must be an integer from 1 to 65535');
+  const { min, max, default: most } = FORWARD.fields.maxConnections;
+  const mc = raw['maxConnections'] ?? most;
+  if (typeof mc !== 'number' || !Number.isInteger(mc) || mc < min || mc > max) fail('maxConnections', `must be an integer from ${min} to ${max}`);
   let tls: TlsConfig | undefined;
   const tlsRaw = raw['tls'];
   if (tlsRaw === true) tls = 'self-signed';
   else if (isObj(tlsRaw)) {
-    keys(tlsRaw, 'tls', ['cert', 'key']); // spec.ts FORWARD.tls
+    keys(tlsRaw, 'tls', keysOf(FORWARD_TLS));
     tls = { cert: file(text(tlsRaw['cert'], 'tls.cert')), key: file(text(tlsRaw['key'], 'tls.key')) };
   } else if (tlsRaw !== undefined && tlsRaw !== false) fail('tls', 'must be true (a self-signed pair) or { cert, key }');
   const health = parseHealth(raw['health']);
@@ -131,5 +134,5 @@ export function parseForward(raw: unknown, file: (p: string) => string): Forward
     if (tls) fail('tls', 'does not apply to UDP');
     if (health) fail('health', 'checks are for TCP forwards');
   }
-  return { name, protocol: protocol as 'tcp' | 'udp', listen, to, maxConnections: mc as number, tls, health };
+  return { name, protocol, listen, to, maxConnections: mc as number, tls, health };
 }

@@ -145,8 +145,14 @@ export const SOCKS = map('a SOCKS5 proxy whose connections leave from the remote
   password: str('RFC 1929 password (with username)'),
 });
 
+/** The health checks a forward's target can have. */
+export const HEALTH_CHECK = oneOf('what to check', ['tcp', 'http', 'smtp'] as const);
+
+/** A forward's own certificate and key for `tls`. */
+export const FORWARD_TLS = map('a certificate and key', { cert: filePath('PEM certificate'), key: filePath('PEM key') }, ['cert', 'key']);
+
 export const HEALTH = map('a health check of the target', {
-  check: oneOf('what to check', ['tcp', 'http', 'smtp'] as const),
+  check: HEALTH_CHECK,
   path: str('http: the path to ask for', { default: '/' }),
   interval: { kind: 'seconds', doc: 'seconds between checks', max: 3600, default: 5 },
   timeout: { kind: 'seconds', doc: 'seconds a check may take (at most interval)', max: 3600, default: 2 },
@@ -159,12 +165,8 @@ export const FORWARD = map(
     to: either('HOST:PORT or an absolute socket path on the remote side', str('an endpoint', { format: 'endpoint' })),
     protocol: oneOf('tcp or udp', ['tcp', 'udp'] as const, 'tcp'),
     maxConnections: int('connections open at once', 1, 65535, 256),
-    tls: either(
-      'terminate TLS here: true for a self-signed pair, or { cert, key }',
-      bool('a self-signed pair'),
-      map('a certificate and key', { cert: filePath('PEM certificate'), key: filePath('PEM key') }, ['cert', 'key']),
-    ),
-    health: either('a health check: tcp, http, smtp or a mapping', oneOf('the kind', ['tcp', 'http', 'smtp'] as const), HEALTH),
+    tls: either('terminate TLS here: true for a self-signed pair, or { cert, key }', bool('a self-signed pair'), FORWARD_TLS),
+    health: either('a health check: tcp, http, smtp or a mapping', HEALTH_CHECK, HEALTH),
   },
   ['listen', 'to'],
 );
