@@ -15,7 +15,7 @@ export interface AllowRule {
   readonly ports: readonly [number, number] | undefined;
 }
 
-const PROTOS: readonly AllowProto[] = ['any', 'tcp', 'udp', 'icmp'];
+const PROTOS: readonly AllowProto[] = ALLOW_RULE.fields.proto.values;
 
 export function isHostName(s: string): boolean {
   return s.length <= 253 && /[a-z]/i.test(s) && s.split('.').every((l) => /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?$/i.test(l));

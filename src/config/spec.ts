@@ -175,7 +175,7 @@ export const ALLOW_RULE = map(
   'an allow rule',
   {
     to: str('a CIDR, an address or a name resolved on the remote host'),
-    proto: oneOf('the protocol', ['tcp', 'udp', 'icmp', 'any'] as const, 'any'),
+    proto: oneOf('the protocol', ['any', 'tcp', 'udp', 'icmp'] as const, 'any'),
     ports: either('tcp and udp: a port or a range, 443 or 8000-8100', str('a range', { pattern: '^[0-9]+(-[0-9]+)?$' }), int('a port', 1, 65535)),
   },
   ['to'],
