@@ -25,6 +25,12 @@ export function traceCommands(client: Client, log: (line: string) => void): void
   tracers.set(client, log);
 }
 
+/** A command as a -vv line shows it: on one line (a batch script's lines joined), 500 characters at most. */
+function shownCommand(argv: readonly string[]): string {
+  const s = shellJoin(argv).replace(/\n/g, '; ');
+  return s.length > 500 ? `${s.slice(0, 500)}…` : s;
+}
+
 /** Runs a command on the remote host. Words are quoted; sbin is on PATH; non-root users go through `sudo -n`. */
 export function execRemote(client: Client, argv: readonly string[], opts: { sudo: boolean }): Promise<RemoteResult> {
   const command = `PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" exec ${opts.sudo ? 'sudo -n ' : ''}${shellJoin(argv)}`;
@@ -33,7 +39,7 @@ export function execRemote(client: Client, argv: readonly string[], opts: { sudo
   return new Promise((resolve, reject) => {
     client.exec(command, (err, stream) => {
       if (err) {
-        trace?.(`remote: ${shellJoin(argv)}: ${err.message}`);
+        trace?.(`remote: ${shownCommand(argv)}: ${err.message}`);
         return reject(err);
       }
       const out: Buffer[] = [];
@@ -48,10 +54,7 @@ export function execRemote(client: Client, argv: readonly string[], opts: { sudo
         const result = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') };
         if (trace) {
           const said = (result.stderr.trim() || result.stdout.trim()).split('\n')[0];
-          const shown = shellJoin(argv).replace(/\n/g, '; '); // a log line is one line
-          trace(
-            `remote: ${shown.length > 500 ? `${shown.slice(0, 500)}…` : shown}: exit ${code}, ${Math.round(performance.now() - started)} ms${said ? `: ${said.slice(0, 200)}` : ''}`,
-          );
+          trace(`remote: ${shownCommand(argv)}: exit ${code}, ${Math.round(performance.now() - started)} ms${said ? `: ${said.slice(0, 200)}` : ''}`);
         }
         resolve(result);
       });
