@@ -113,7 +113,7 @@ export const TUNNEL = map(
 );
 
 export const ROUTE = map('a route with the MTU of the path beyond the remote host (TCP MSS is clamped to it)', {
-  cidr: str('an IPv4 CIDR with zero host bits', { format: 'cidr' }),
+  cidr: either('an IPv4 CIDR with zero host bits, or default', str('a CIDR', { format: 'cidr' }), constant('default', 'everything: a full tunnel')),
   mtu: int('the path MTU beyond the remote host', MIN_MTU, MAX_MTU, 1500),
 });
 
@@ -132,6 +132,7 @@ export const DNS = map('split DNS through the tunnel', {
   domains: list('names resolved through the tunnel', str('a domain name', { format: 'hostname' })),
   servers: list("resolvers as the remote host reaches them (default: the remote host's own)", ipv4('an IPv4 address')),
   containers: bool("answer NAME.ENV.docker with the remote containers' addresses", false),
+  all: bool("every name asked of the remote host's resolvers, over SSH (default: true with a full tunnel)"),
 });
 
 export const SOCKS = map('a SOCKS5 proxy whose connections leave from the remote host', {
@@ -198,7 +199,16 @@ export const ENVIRONMENT = map(
     onDemand: bool('connect at the first packet for the routes, drop after idleTimeout', false),
     idleTimeout: int('on demand: seconds without traffic before the session is dropped', 2, 86400, 300),
     tunnel: either('the L3 tunnel, or false: SSH forwarding only (SOCKS, forwards, docker socket)', TUNNEL, constant(false, 'no L3 tunnel')),
-    routes: list('networks routed through the tunnel', either('a route', str('an IPv4 CIDR', { format: 'cidr' }), ROUTE)),
+    routes: list(
+      'networks routed through the tunnel; default: everything (a full tunnel, with the SSH path pinned outside it)',
+      either('a route', constant('default', 'everything: a full tunnel'), str('an IPv4 CIDR', { format: 'cidr' }), ROUTE),
+    ),
+    exclude: list('networks that stay outside the tunnel, on the path they had (sshuttle -x)', str('an IPv4 CIDR', { format: 'cidr' })),
+    lan: oneOf(
+      "full tunnel: local: the networks this host is on stay reachable directly; tunnel: the default route's network goes through the tunnel too, all but its gateway",
+      ['local', 'tunnel'] as const,
+      'local',
+    ),
     nat: bool('masquerade tunnel traffic on the remote host', false),
     docker: DOCKER,
     dns: DNS,

@@ -4,6 +4,8 @@ import type { Cipher } from './ciphers.js';
 
 export type StrictHostKeyChecking = 'yes' | 'accept-new' | 'no';
 export type DockerMode = 'socket' | 'tcp' | 'off';
+/** Full tunnel: whether the networks this host is on stay reachable directly (local) or go through the tunnel too. */
+export type LanMode = 'local' | 'tunnel';
 
 export interface TunnelConfig {
   /** Local point-to-point address. */
@@ -49,6 +51,8 @@ export interface DnsConfig {
   readonly servers: readonly string[];
   /** Answer NAME.ENV.docker with the remote containers' addresses. */
   readonly containers: boolean;
+  /** Every name through the tunnel (a full tunnel's default), not only `domains`. */
+  readonly all: boolean;
 }
 
 export interface SocksConfig {
@@ -90,7 +94,13 @@ export interface EnvironmentConfig {
   readonly idleTimeout: number;
   /** Undefined with tunnel: false: no tun devices, routes or remote steps; SSH forwarding only. */
   readonly tunnel: TunnelConfig | undefined;
+  /** Routed through the tunnel while the controller runs; a full tunnel's halves are planned apart (fullTunnel). */
   readonly routes: readonly string[];
+  /** routes: [default]: everything through the tunnel while a session stands, the SSH path pinned outside it. */
+  readonly fullTunnel: boolean;
+  /** Networks that keep the path they had before the tunnel (sshuttle's -x). */
+  readonly exclude: readonly string[];
+  readonly lan: LanMode;
   /**
    * Routes whose path MTU is below the tunnel's: TCP SYNs to and from them get
    * their MSS lowered to fit, so a large-MTU tunnel cannot black-hole them.

@@ -1,30 +1,16 @@
 import path from 'node:path';
-import { UserError } from '../util/errors.js';
 import { parseAllowEntry } from './allow.js';
 import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpoint, type ForwardConfig } from './forwards.js';
-import { cidrContains, cidrsOverlap, parseCidr, parseIPv4 } from './ipv4.js';
+import { parseIPv4 } from './ipv4.js';
+import { bool, checkKeys, Field, filePath, int, ipv4, isObj, oneOf, str, type ValidateContext } from './field.js';
+import { validateRoutes } from './routes.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
 import type { Config, DockerMode, SocksConfig, EnvironmentConfig, StrictHostKeyChecking, TunnelConfig } from './types.js';
-import { closest, deviceFor, ENV_NAME, ENV_NAME_RULE, RESERVED_NAMES } from './names.js';
-import {
-  CONFIG,
-  DNS,
-  DOCKER,
-  ENVIRONMENT,
-  keysOf,
-  MAX_MTU,
-  MIN_MTU,
-  ROUTE,
-  SOCKS,
-  TUNNEL,
-  TUNNEL_MTU,
-  DEVICE,
-  type BoolSpec,
-  type EnumSpec,
-  type IntSpec,
-} from './spec.js';
+import { deviceFor, ENV_NAME, ENV_NAME_RULE, RESERVED_NAMES } from './names.js';
+import { CONFIG, DNS, DOCKER, ENVIRONMENT, keysOf, MAX_MTU, MIN_MTU, SOCKS, TUNNEL, TUNNEL_MTU, DEVICE } from './spec.js';
 
 export { MAX_MTU, MIN_MTU };
+export type { ValidateContext };
 /**
  * Largest packet towards the remote host with mtu: auto. That direction is
  * not bound by sshd's 16 KiB tun reads, only by its channel's maximum packet
@@ -32,96 +18,6 @@ export { MAX_MTU, MIN_MTU };
  * less the 4-byte address family.
  */
 export const MAX_UPSTREAM_MTU = 32760;
-
-export interface ValidateContext {
-  /** Where the document came from, named in every message. */
-  readonly source: string;
-  /** Home directory of the invoking user, for defaults and `~`. */
-  readonly home: string;
-}
-
-type Obj = Record<string, unknown>;
-
-class Field {
-  constructor(
-    private readonly ctx: ValidateContext,
-    readonly where: string,
-  ) {}
-
-  fail(problem: string): never {
-    throw new UserError(`${this.ctx.source}: ${this.where}: ${problem}`);
-  }
-
-  child(key: string): Field {
-    return new Field(this.ctx, `${this.where}.${key}`);
-  }
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function checkKeys(f: Field, obj: Obj, allowed: readonly string[]): void {
-  for (const key of Object.keys(obj)) {
-    if (allowed.includes(key)) continue;
-    const near = closest(key, allowed);
-    f.child(key).fail(`unknown field (${near ? `did you mean ${near}? ` : ''}expected one of: ${allowed.join(', ')})`);
-  }
-}
-
-function str(f: Field, v: unknown, fallback?: string): string {
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    f.fail('is required');
-  }
-  if (typeof v !== 'string' || v.length === 0) f.fail('must be a non-empty string');
-  if (/[\0\n\r]/.test(v)) f.fail('must not contain control characters');
-  return v;
-}
-
-// Ranges, choices and defaults come from spec.ts, which the JSON Schema is made from too.
-function int(f: Field, v: unknown, s: IntSpec, fallback = s.default ?? 0): number {
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < s.min || v > s.max) {
-    f.fail(`must be an integer from ${s.min} to ${s.max}`);
-  }
-  return v;
-}
-
-function bool(f: Field, v: unknown, s: BoolSpec, fallback = s.default ?? false): boolean {
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') f.fail('must be true or false');
-  return v;
-}
-
-function oneOf<T extends string>(f: Field, v: unknown, s: EnumSpec<T>): T {
-  const allowed = s.values;
-  if (v === undefined || v === null) return s.default!;
-  // YAML 1.1 habits: `yes`/`no` may arrive as booleans
-  if (v === true && allowed.includes('yes' as T)) return 'yes' as T;
-  if (v === false && allowed.includes('no' as T)) return 'no' as T;
-  if (typeof v !== 'string' || !allowed.includes(v as T)) f.fail(`must be one of: ${allowed.join(', ')}`);
-  return v as T;
-}
-
-function expandHome(p: string, home: string): string {
-  if (p === '~') return home;
-  if (p.startsWith('~/')) return path.join(home, p.slice(2));
-  return p;
-}
-
-function filePath(f: Field, v: unknown, ctx: ValidateContext, fallback?: string): string | undefined {
-  if ((v === undefined || v === null) && fallback === undefined) return undefined;
-  const p = expandHome(str(f, v, fallback), ctx.home);
-  // relative paths are relative to the config file, as ssh_config does for Include
-  return path.isAbsolute(p) ? p : path.resolve(path.dirname(ctx.source), p);
-}
-
-function ipv4(f: Field, v: unknown): string {
-  const s = str(f, v);
-  if (parseIPv4(s) === undefined) f.fail(`"${s}" is not an IPv4 address`);
-  return s;
-}
 
 function isDomainName(s: string): boolean {
   return s.length <= 253 && s.split('.').every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(label));
@@ -143,35 +39,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const tunnel = raw['tunnel'] === false ? undefined : validateTunnel(f.child('tunnel'), raw['tunnel'], name);
   const l3 = tunnel !== undefined;
 
-  const rf: Field = f.child('routes');
-  const routesRaw = raw['routes'] ?? [];
-  if (!Array.isArray(routesRaw)) rf.fail('must be a list of CIDRs (or { cidr, mtu } mappings)');
-  const tunnelMtu = tunnel?.mtu ?? MIN_MTU;
-  const routes: string[] = [];
-  const mssClamps: { cidr: string; mss: number }[] = [];
-  (routesRaw as unknown[]).forEach((r, i) => {
-    const item: Field = rf.child(String(i));
-    let text: unknown = r;
-    let pathMtu: number | undefined;
-    if (isObj(r)) {
-      checkKeys(item, r, keysOf(ROUTE));
-      text = r['cidr'];
-      pathMtu = int(item.child('mtu'), r['mtu'], ROUTE.fields.mtu);
-    }
-    const s = str(isObj(r) ? item.child('cidr') : item, text);
-    const c = parseCidr(s);
-    if (!c) return item.fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 10.0.0.0/16)`);
-    if (c.prefix === 0) item.fail('a default route through the tunnel is not supported');
-    for (const prev of routes) {
-      if (cidrsOverlap(parseCidr(prev)!, c)) item.fail(`"${s}" overlaps "${prev}"`);
-    }
-    const own = tunnel && [tunnel.local, tunnel.remote].find((a) => cidrContains(c, parseIPv4(a)!));
-    if (own) item.fail(`"${s}" covers the tunnel's own address ${own}: pick tunnel addresses outside the routes`);
-    routes.push(s);
-    // Beyond the remote host, assume an ordinary 1500-byte network unless told otherwise.
-    const effective = pathMtu ?? Math.min(1500, tunnelMtu);
-    if (effective < tunnelMtu) mssClamps.push({ cidr: s, mss: effective - 40 });
-  });
+  const r = validateRoutes(f, raw, tunnel);
 
   const df: Field = f.child('docker');
   const dockerRaw = raw['docker'] ?? {};
@@ -277,7 +145,6 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     socks = { listen, auth: username !== undefined ? { username, password: password! } : undefined };
   }
   if (!l3) {
-    if (routes.length) rf.fail('needs the L3 tunnel (tunnel is false)');
     if (raw['nat'] === true) f.child('nat').fail('needs the L3 tunnel (tunnel is false)');
     if (mode === 'tcp') df.child('mode').fail('tcp needs the L3 tunnel (tunnel is false); use socket');
     if (forwards.some((x) => x.protocol === 'udp')) ff.fail('UDP forwards need the L3 tunnel (tunnel is false)');
@@ -318,12 +185,15 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     onDemand: bool(f.child('onDemand'), raw['onDemand'], ENVIRONMENT.fields.onDemand),
     idleTimeout: int(f.child('idleTimeout'), raw['idleTimeout'], ENVIRONMENT.fields.idleTimeout),
     tunnel,
-    routes,
-    mssClamps,
+    routes: r.routes,
+    mssClamps: r.mssClamps,
+    fullTunnel: r.fullTunnel,
+    exclude: r.exclude,
+    lan: r.lan,
     nat: bool(f.child('nat'), raw['nat'], ENVIRONMENT.fields.nat),
     localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], ENVIRONMENT.fields.localMasquerade),
     docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, exposeAddresses, exposeLowPorts, warm, required },
-    dns: { domains, servers, containers },
+    dns: { domains, servers, containers, all: bool(nf.child('all'), dnsRaw['all'], DNS.fields.all, r.fullTunnel) },
     allow,
     forwards,
     socks,

@@ -8,7 +8,16 @@
 export type LocalAction =
   | { readonly side: 'local'; readonly op: 'addr-add' | 'addr-del'; readonly dev: string; readonly local: string; readonly peer: string }
   | { readonly side: 'local'; readonly op: 'link-up'; readonly dev: string; readonly mtu: number }
-  | { readonly side: 'local'; readonly op: 'route-add' | 'route-del'; readonly dev: string; readonly cidr: string }
+  | {
+      readonly side: 'local';
+      readonly op: 'route-add' | 'route-del';
+      readonly dev: string;
+      readonly cidr: string;
+      /** A gateway on `dev`: pins and excluded networks keep the path they had, through it. */
+      readonly via?: string;
+      /** Nowhere (an unreachable route): an excluded network that had no path stays out of the tunnel all the same. */
+      readonly reject?: boolean;
+    }
   | { readonly side: 'local'; readonly op: 'resolver-add'; readonly domain: string; readonly servers: readonly string[] }
   | { readonly side: 'local'; readonly op: 'resolver-del'; readonly domain: string }
   /** Linux: /etc/resolv.conf's content (or, on undo, a symlink it was) written in place. */
@@ -59,7 +68,7 @@ export function describeAction(a: Action): string {
       return `local: link ${a.dev} mtu ${a.mtu} up`;
     case 'route-add':
     case 'route-del':
-      return `local: ${a.op} ${a.cidr} dev ${a.dev}`;
+      return `local: ${a.op} ${a.cidr} ${a.reject ? 'unreachable' : `${a.via ? `via ${a.via} ` : ''}dev ${a.dev}`}`;
     case 'resolver-add':
       return `local: resolver ${a.domain} -> ${a.servers.join(' ')}`;
     case 'resolver-del':

@@ -1,3 +1,4 @@
+import type { OutsidePath } from '../plan/fullTunnel.js';
 import type { NetAction } from '../plan/steps.js';
 
 export interface RouteInfo {
@@ -12,5 +13,13 @@ export interface LocalNet {
   interfaceNetworks(): Promise<RouteInfo[]>;
   /** Non-default IPv4 routes in the main table. */
   routes(): Promise<RouteInfo[]>;
+  /**
+   * Where `addr` goes (or the default route goes) with cloudbridge's own
+   * routes left out (`ourDev`: its tun device): the path a pin keeps.
+   * 'local': an address of this host. Undefined: no route.
+   */
+  outsidePath(addr: string | 'default', ourDev: string): Promise<OutsidePath | 'local' | undefined>;
+  /** The remote addresses of the TCP connections of process `pid` and its children: a ProxyCommand's or jump process's far end. */
+  tcpPeersOf(pid: number): Promise<string[]>;
   close(): void;
 }

@@ -93,7 +93,7 @@ test('errors name the file, the environment and the field', (t) => {
   );
   t.is(
     error(`${minimal}    tunnel2: 1\n`),
-    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (did you mean tunnel? expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)',
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (did you mean tunnel? expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, exclude, lan, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)',
   );
   t.regex(error(`${minimal}    identityfile: ~/.ssh/id\n`), /environments\.staging\.identityfile: unknown field \(did you mean identityFile\? /);
   t.regex(error(`${minimal}    zzz: 1\n`), /environments\.staging\.zzz: unknown field \(expected one of: /);
@@ -119,9 +119,9 @@ test("dns: domain names and IPv4 servers (default: the remote host's), remote co
     parseConfigText(`${minimal}    dns: { domains: [vpc.internal, svc.cluster.local], servers: [10.0.0.2] }\n`, ctx.source, ctx.home),
     'staging',
   );
-  t.deepEqual(env.dns, { domains: ['vpc.internal', 'svc.cluster.local'], servers: ['10.0.0.2'], containers: false });
+  t.deepEqual(env.dns, { domains: ['vpc.internal', 'svc.cluster.local'], servers: ['10.0.0.2'], containers: false, all: false });
   const own = findEnvironment(parseConfigText(`${minimal}    dns: { domains: [vpc.internal], containers: true }\n`, ctx.source, ctx.home), 'staging');
-  t.deepEqual(own.dns, { domains: ['vpc.internal'], servers: [], containers: true });
+  t.deepEqual(own.dns, { domains: ['vpc.internal'], servers: [], containers: true, all: false });
   t.regex(error(`${minimal}    docker: { mode: off }\n    dns: { containers: true }\n`), /dns\.containers: needs docker mode socket or tcp/);
   t.regex(error(`${minimal}    dns: { domains: ['a b'], servers: [10.0.0.2] }\n`), /dns\.domains\.0: "a b" is not a domain name/);
   t.regex(error(`${minimal}    dns: { domains: ['x/../../etc'], servers: [10.0.0.2] }\n`), /dns\.domains\.0: .* is not a domain name/);

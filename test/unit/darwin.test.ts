@@ -57,12 +57,14 @@ test('route -n get: destination, mask, gateway, interface', (t) => {
     mask: 'default',
     gateway: '192.168.1.1',
     interface: 'en0',
+    flags: ['UP', 'GATEWAY', 'DONE', 'STATIC', 'PRCLONING', 'GLOBAL'],
   });
   t.deepEqual(parseRouteGet(fixture('route-get-utun.txt')), {
     destination: '10.8.0.0',
     mask: '255.255.0.0',
     gateway: undefined,
     interface: 'utun3',
+    flags: ['UP', 'DONE', 'CLONING', 'STATIC'],
   });
 });
 

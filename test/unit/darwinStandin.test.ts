@@ -10,6 +10,7 @@ import { stepExecutor } from '../../src/daemon/executor.js';
 import { localProblem } from '../../src/daemon/preflight.js';
 import { StepJournal } from '../../src/plan/apply.js';
 import { planLocal } from '../../src/plan/plan.js';
+import { excludeStep, pinStep, planHalves, type OutsidePath } from '../../src/plan/fullTunnel.js';
 import { darwinCommand, resolverFile } from '../../src/platform/darwin/commands.js';
 import { DarwinNet } from '../../src/platform/darwin/net.js';
 import { journalFile } from '../../src/util/paths.js';
@@ -146,4 +147,34 @@ test.serial("/etc/resolver/DOMAIN as resolver(5) reads it: one nameserver line p
   // resolver(5): "nameserver" followed by an address; comments with #; nothing else here
   t.deepEqual(lines, ['nameserver 172.31.0.2', 'nameserver 172.31.0.3']);
   t.false(fs.existsSync('/etc/resolver/vpc.internal'));
+});
+
+test.serial('a full tunnel on the stand-in: pins through the gateway, halves through the utun, the path outside found with the halves in place', async (t) => {
+  const before = sh('netstat', '-rn', '-f', 'inet');
+  utun('open', 9);
+  const full = env('all', '    tunnel: { local: 10.96.0.1, remote: 10.96.0.2 }\n    routes: [default]\n');
+  const j = new StepJournal(undefined, 'all');
+  await j.apply(planLocal(full, 'utun9', 'darwin'), exec);
+  t.is(await net.outsidePath('127.0.0.1', 'utun9'), 'local');
+  const server = await net.outsidePath('203.0.113.9', 'utun9');
+  t.deepEqual(server, { via: '192.168.1.1', dev: 'en0' });
+  await j.apply([pinStep('203.0.113.9', 'SSH server', server as OutsidePath), excludeStep('198.51.100.0/24', 'unreachable'), ...planHalves('utun9')], exec);
+  t.regex(sh('route', '-n', 'get', '-inet', '8.8.8.8'), /interface: utun9/, 'everything else through the tunnel');
+  t.regex(sh('route', '-n', 'get', '-inet', '203.0.113.9'), /gateway: 192\.168\.1\.1\n\s+interface: en0/, 'the server stays on the old path');
+  t.regex(sh('route', '-n', 'get', '-inet', '192.168.1.40'), /interface: en0/, 'the LAN stays direct');
+  // a reconnect to a server that moved: the halves answer route get, so the default route is the path
+  t.deepEqual(await net.outsidePath('8.8.4.4', 'utun9'), { via: '192.168.1.1', dev: 'en0' });
+  t.is(await net.outsidePath('198.51.100.7', 'utun9'), 'unreachable');
+  await t.throwsAsync(net.apply({ side: 'local', op: 'route-add', dev: 'en0', cidr: '192.0.2.1/32', via: '172.30.0.1' }), {
+    message: /Network is unreachable/,
+  });
+  // kill -9 takes the utun and its halves; the rest is the journal's
+  utun('close', 9);
+  t.regex(sh('route', '-n', 'get', '-inet', '8.8.8.8'), /interface: en0/, 'no blackhole once the device is gone');
+  const left = await j.undo(exec);
+  t.true(
+    left.every((e) => /not in table|bad address|does not exist/.test(e)),
+    left.join('; '),
+  );
+  t.is(sh('netstat', '-rn', '-f', 'inet'), before);
 });

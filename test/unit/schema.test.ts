@@ -36,10 +36,11 @@ const EVERYTHING = env(`    user: deploy
     idleTimeout: 600
     tunnel: { local: 10.9.0.1, remote: 10.9.0.2, mtu: auto, remoteUnit: 7, device: cb-x }
     routes: [172.31.0.0/16, { cidr: 10.50.0.0/16, mtu: 1400 }]
+    exclude: [172.31.5.0/24]
     nat: true
     localMasquerade: false
     docker: { mode: socket, remoteSocket: /run/docker.sock, expose: labels, exposeAddresses: [0.0.0.0], exposeLowPorts: true, warm: false, required: true }
-    dns: { domains: [vpc.internal], servers: [10.50.0.2], containers: true }
+    dns: { domains: [vpc.internal], servers: [10.50.0.2], containers: true, all: true }
     allow: [172.31.0.0/16 tcp 443, { to: db.vpc.internal, proto: tcp, ports: 5432 }, { to: 10.50.0.0/16, proto: udp, ports: 8000-8100 }]
     forwards:
       - { listen: 127.0.0.1:5432, to: db.vpc.internal:5432, maxConnections: 10, health: { check: tcp, interval: 10, timeout: 1 } }
@@ -50,8 +51,13 @@ const EVERYTHING = env(`    user: deploy
     ciphers: [chacha20-poly1305@openssh.com, aes128-gcm@openssh.com]
 `);
 
+/** What only a full tunnel takes (lan). */
+const FULL = env(`${TUNNEL}    routes: [{ cidr: default, mtu: 1400 }]\n    exclude: [192.0.2.0/24]\n    lan: tunnel\n    dns: { all: false }\n`);
+
 const GOOD: Record<string, string> = {
   everything: EVERYTHING,
+  'full tunnel': FULL,
+  'full tunnel, the short way': env(`${TUNNEL}    routes: [default]\n`),
   minimal: env(TUNNEL),
   'no tunnel, SOCKS on': env('    tunnel: false\n    socks: true\n'),
   'tcp docker': env(`${TUNNEL}    docker: { mode: tcp, host: tcp://10.9.0.2:2376 }\n`),
@@ -73,6 +79,9 @@ const BAD: Record<string, string> = {
   'not an address': env('    tunnel: { local: 10.9.0.300, remote: 10.9.0.2 }\n'),
   'tunnel without remote': env('    tunnel: { local: 10.9.0.1 }\n'),
   'docker mode': env(`${TUNNEL}    docker: { mode: ssh }\n`),
+  'default misspelt': env(`${TUNNEL}    routes: [defualt]\n`),
+  'lan a word': env(`${TUNNEL}    routes: [default]\n    lan: all\n`),
+  'exclude not a CIDR': env(`${TUNNEL}    routes: [default]\n    exclude: [lan]\n`),
   'docker unknown field': env(`${TUNNEL}    docker: { mod: socket }\n`),
   'dns servers not addresses': env(`${TUNNEL}    dns: { servers: [resolver] }\n`),
   'boolean as a string': env(`${TUNNEL}    nat: "yes"\n`),
@@ -110,7 +119,7 @@ test('the schema and the validator refuse the same structural mistakes', (t) => 
   }
 });
 
-test('every environment field is in the everything example', (t) => {
-  const doc = parse(EVERYTHING) as { environments: { stg: Record<string, unknown> } };
-  t.deepEqual(Object.keys(doc.environments.stg).sort(), keysOf(ENVIRONMENT).sort());
+test('every environment field is in the everything example (lan: in the full-tunnel one)', (t) => {
+  const keys = (text: string): string[] => Object.keys((parse(text) as { environments: { stg: Record<string, unknown> } }).environments.stg);
+  t.deepEqual([...new Set([...keys(EVERYTHING), ...keys(FULL)])].sort(), keysOf(ENVIRONMENT).sort());
 });

@@ -16,9 +16,14 @@ export function darwinCommand(a: LocalAction): string[] {
     case 'link-up':
       return ['ifconfig', a.dev, 'mtu', String(a.mtu), 'up'];
     case 'route-add':
-      return ['route', '-n', 'add', '-net', a.cidr, '-interface', a.dev];
-    case 'route-del':
-      return ['route', '-n', 'delete', '-net', a.cidr, '-interface', a.dev];
+    case 'route-del': {
+      const verb = a.op === 'route-add' ? 'add' : 'delete';
+      // a pin is a host route; a network address alone would be read with a classful mask, so always /N
+      const dst = a.cidr.endsWith('/32') ? ['-host', a.cidr.slice(0, -3)] : ['-net', a.cidr];
+      // route(8): -reject answers "unreachable" (RTF_REJECT), its gateway only a formality
+      if (a.reject) return ['route', '-n', verb, ...dst, '127.0.0.1', '-reject'];
+      return ['route', '-n', verb, ...dst, ...(a.via ? [a.via] : ['-interface', a.dev])];
+    }
     case 'resolver-add': {
       // one small script so the plan shows exactly what runs; every value is quoted
       const lines = a.servers.map((s) => shellQuote(`nameserver ${s}`)).join(' ');

@@ -2,7 +2,8 @@ import { formatIPv4, parseCidr } from '../../config/ipv4.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 import { darwinCommand } from './commands.js';
-import { interfaceNetworks, parseIfconfig, parseNetstatRoutes, parseRouteGet } from './parse.js';
+import { interfaceNetworks, parseIfconfig, parseLsofPeers, parseNetstatRoutes, parseRouteGet, processTree } from './parse.js';
+import type { OutsidePath } from '../../plan/fullTunnel.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
 
 /**
@@ -33,7 +34,7 @@ async function run(argv: readonly string[]): Promise<string> {
 export class DarwinNet implements LocalNet {
   async apply(a: NetAction): Promise<void> {
     await run(darwinCommand(a));
-    if (a.op === 'route-add') {
+    if (a.op === 'route-add' && !a.reject) {
       // `route add` can succeed and still leave another, more specific route in charge
       // asked for a host inside it: a network address alone is read with a classful mask (172.16.0.0 as /16)
       const c = parseCidr(a.cidr)!;
@@ -50,6 +51,33 @@ export class DarwinNet implements LocalNet {
 
   async routes(): Promise<RouteInfo[]> {
     return parseNetstatRoutes(await run(['netstat', '-rn', '-f', 'inet']));
+  }
+
+  async outsidePath(addr: string | 'default', ourDev: string): Promise<OutsidePath | 'local' | undefined> {
+    if (addr.startsWith('127.')) return 'local';
+    const get = async (what: string): Promise<ReturnType<typeof parseRouteGet> | undefined> => {
+      try {
+        return parseRouteGet(await run(['route', '-n', 'get', '-inet', what]));
+      } catch {
+        return undefined; // "not in table": no route
+      }
+    };
+    let got = await get(addr);
+    // our own route (the tunnel's) answers: the path outside it is the default route's
+    if (got?.interface === ourDev) got = await get('default');
+    if (!got?.interface) return undefined;
+    if (got.interface === 'lo0' && !got.flags.includes('REJECT') && !got.flags.includes('BLACKHOLE')) return 'local';
+    if (got.flags.includes('REJECT') || got.flags.includes('BLACKHOLE')) return 'unreachable';
+    const via = got.gateway && /^\d{1,3}(\.\d{1,3}){3}$/.test(got.gateway) ? got.gateway : undefined;
+    return { via, dev: got.interface };
+  }
+
+  async tcpPeersOf(pid: number): Promise<string[]> {
+    const pids = processTree(await run(['ps', '-A', '-o', 'pid=', '-o', 'ppid=']), pid);
+    // lsof exits 1 when it finds nothing
+    const execa = await lazyExeca();
+    const r = await execa('lsof', ['-nP', '-a', '-iTCP', '-sTCP:ESTABLISHED', '-p', pids.join(','), '-Fn'], { reject: false });
+    return parseLsofPeers(String(r.stdout));
   }
 
   close(): void {}

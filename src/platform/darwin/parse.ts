@@ -49,6 +49,8 @@ export interface RouteGet {
   readonly mask: string | undefined;
   readonly gateway: string | undefined;
   readonly interface: string | undefined;
+  /** `<UP,GATEWAY,HOST,DONE,STATIC>` as a list. */
+  readonly flags: readonly string[];
 }
 
 /** `route -n get ADDR`: which route and interface the kernel would use. */
@@ -63,6 +65,7 @@ export function parseRouteGet(text: string): RouteGet {
     mask: fields.get('mask'),
     gateway: fields.get('gateway'),
     interface: fields.get('interface'),
+    flags: (fields.get('flags') ?? '').replace(/[<>]/g, '').split(',').filter(Boolean),
   };
 }
 
@@ -106,4 +109,28 @@ export function interfaceNetworks(ifaces: readonly DarwinInterface[]): RouteInfo
     }
   }
   return out;
+}
+
+/** `ps -A -o pid= -o ppid=`: `pid` and the processes below it. */
+export function processTree(psText: string, pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const line of psText.split('\n')) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number);
+    if (!Number.isInteger(p) || !Number.isInteger(pp)) continue;
+    if (!children.has(pp!)) children.set(pp!, []);
+    children.get(pp!)!.push(p!);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length && tree.length < 256; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+/** `lsof -nP -a -iTCP -sTCP:ESTABLISHED -p PIDS -Fn`: the remote IPv4 addresses (`n10.0.0.5:50123->10.0.0.2:22`). */
+export function parseLsofPeers(text: string): string[] {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^n.*->(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(line.trim());
+    if (m) out.add(m[1]!);
+  }
+  return [...out];
 }

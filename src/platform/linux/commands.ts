@@ -16,7 +16,8 @@ export function linuxCommand(a: LocalAction): string[] {
       return ['ip', 'link', 'set', 'dev', a.dev, 'mtu', String(a.mtu), 'up'];
     case 'route-add':
     case 'route-del':
-      return ['ip', 'route', a.op === 'route-add' ? 'add' : 'del', a.cidr, 'dev', a.dev, 'proto', '203'];
+      if (a.reject) return ['ip', 'route', a.op === 'route-add' ? 'add' : 'del', 'unreachable', a.cidr, 'proto', '203'];
+      return ['ip', 'route', a.op === 'route-add' ? 'add' : 'del', a.cidr, ...(a.via ? ['via', a.via] : []), 'dev', a.dev, 'proto', '203'];
     case 'resolver-add':
     case 'resolver-del':
       throw new Error('split DNS on Linux is not built yet');

@@ -2,7 +2,10 @@ import fs from 'node:fs';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
 import type { NetAction } from '../../plan/steps.js';
+import type { OutsidePath } from '../../plan/fullTunnel.js';
 import type { LocalNet, RouteInfo } from '../types.js';
+import { choosePath, type TableRoute } from '../pathChoice.js';
+import { tcpPeersOfTree } from './procNet.js';
 import { linuxCommand } from './commands.js';
 import { writeResolvConf } from './resolvConf.js';
 import { runFile } from '../../util/runFile.js';
@@ -47,6 +50,20 @@ export class LinuxNet implements LocalNet {
       await runFile(file!, args);
       return;
     }
+    if ((a.op === 'route-add' || a.op === 'route-del') && a.reject) {
+      const c = parseCidr(a.cidr)!;
+      const data = {
+        family: AF_INET,
+        dstLen: c.prefix,
+        table: RT_TABLE_MAIN,
+        protocol: RTPROT_CLOUDBRIDGE,
+        scope: 'UNIVERSE' as const,
+        type: 'UNREACHABLE' as const,
+      };
+      if (a.op === 'route-add') await this.sock.newRoute(data, { dst: ipv4Bytes(c.addr) }, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+      else await this.sock.delRoute(data, { dst: ipv4Bytes(c.addr) });
+      return;
+    }
     const index = await this.ifindex(a.dev);
     switch (a.op) {
       case 'addr-add':
@@ -74,7 +91,7 @@ export class LinuxNet implements LocalNet {
           scope: 'UNIVERSE' as const,
           type: 'UNICAST' as const,
         };
-        const attrs = { dst: ipv4Bytes(c.addr), oif: index };
+        const attrs = { dst: ipv4Bytes(c.addr), oif: index, ...(a.via ? { gateway: ipv4Bytes(parseIPv4(a.via)!) } : {}) };
         if (a.op === 'route-add') await this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
         else await this.sock.delRoute(data, attrs);
         return;
@@ -108,6 +125,35 @@ export class LinuxNet implements LocalNet {
       out.push({ cidr: formatCidr({ addr: dst, prefix: r.data.dstLen }), dev: names.get(r.attrs.oif ?? -1) ?? '?' });
     }
     return out;
+  }
+
+  async outsidePath(addr: string | 'default'): Promise<OutsidePath | 'local' | undefined> {
+    const a = addr === 'default' ? 'default' : parseIPv4(addr)!;
+    if (a !== 'default') {
+      if (a >>> 24 === 127) return 'local';
+      for (const x of await this.sock.getAddresses()) if (x.data.family === AF_INET && bytesToIPv4(x.attrs.local) === a) return 'local';
+    }
+    const names = await this.ifnames();
+    const table: TableRoute[] = [];
+    for (const r of await this.sock.getRoutes({ family: AF_INET })) {
+      if ((r.attrs.table ?? r.data.table) !== RT_TABLE_MAIN) continue;
+      const type = r.data.type;
+      const unicast = type === undefined || type === 1 || type === 'UNICAST';
+      if (!unicast && !['UNREACHABLE', 'BLACKHOLE', 'PROHIBIT', 6, 7, 8].includes(type as string | number)) continue;
+      table.push({
+        dst: { addr: bytesToIPv4(r.attrs.dst) ?? 0, prefix: r.data.dstLen ?? 0 },
+        gateway: bytesToIPv4(r.attrs.gateway),
+        dev: names.get(r.attrs.oif ?? -1) ?? '',
+        metric: r.attrs.priority ?? 0,
+        reject: !unicast,
+        ours: Number(r.data.protocol) === RTPROT_CLOUDBRIDGE || r.data.protocol === String(RTPROT_CLOUDBRIDGE),
+      });
+    }
+    return choosePath(table, a);
+  }
+
+  tcpPeersOf(pid: number): Promise<string[]> {
+    return Promise.resolve(tcpPeersOfTree(pid));
   }
 
   close(): void {

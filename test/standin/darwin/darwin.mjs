@@ -7,13 +7,17 @@
 // - ifconfig: `IF inet ADDR[/PFX] PEER alias` (no /PFX: the classful mask, as
 //   XNU's in_ifinit gives), `IF inet ADDR -alias`, `IF mtu N up`, a listing
 //   in macOS's format; "interface X does not exist" (exit 1).
-// - route: `-n add|delete [-net|-host] DST[/PFX] -interface IF` and `-n get
+// - route: `-n add|delete [-net|-host] DST[/PFX] (-interface IF | GATEWAY)
+//   [-reject]` and `-n get
 //   [-inet] DST`. A DST without /PFX whose classful host part is zero is a
 //   network, its mask guessed from its trailing zero bytes
 //   (inet_makenetandmask); get with a mask is an exact lookup, of a host the
 //   longest prefix. Kernel refusals print "route: writing to routing socket:
 //   File exists|not in table" on stderr and exit 0, as Apple's route does; an
-//   -interface that does not exist is "route: bad address: IF" (exit 68).
+//   -interface that does not exist is "route: bad address: IF" (exit 68). A
+//   GATEWAY address must be on a connected network (else "Network is
+//   unreachable"), and the route goes out of that network's interface;
+//   -reject marks it RTF_REJECT (route get: REJECT among the flags).
 // - netstat -rn [-f inet]: destinations abbreviated as netstat's netname()
 //   does (10.8/16, 192.168.1, 127); $STANDIN_NETSTAT_REFS=1 prints the Refs
 //   and Use columns older releases print.
@@ -157,9 +161,13 @@ function route(s) {
   let forceNet = false;
   let iface;
   let dstText;
+  let gateway;
+  let reject = false;
   for (let k = 0; k < a.length; k++) {
     if (a[k] === '-net') forceNet = true;
     else if (a[k] === '-host') forceNet = false;
+    else if (a[k] === '-reject') reject = true;
+    else if (dstText !== undefined && iface === undefined && gateway === undefined && ip(a[k]) !== undefined) gateway = a[k];
     else if (a[k] === '-interface') {
       iface = a[++k];
       if (!s.interfaces[iface]) die(`route: bad address: ${iface}`, 68);
@@ -175,6 +183,17 @@ function route(s) {
   };
   if (cmd === 'add') {
     if (s.routes.some((r) => r.dst === dst && r.mask === mask)) refuse('File exists');
+    if (gateway !== undefined) {
+      const g = ip(gateway);
+      const on = reject
+        ? 'lo0'
+        : Object.entries(s.interfaces).find(([, i]) => i.addrs.some((x) => x.mask !== 0xffffffff && (x.addr & x.mask) >>> 0 === (g & x.mask) >>> 0))?.[0];
+      if (!on) refuse('Network is unreachable');
+      const flags = `UG${isHost ? 'H' : ''}S${reject ? 'R' : ''}`;
+      s.routes.push({ dst, mask, gateway, iface: on, flags, ...(isHost ? { host: true } : {}), ...(reject ? { reject: true } : {}) });
+      process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway}\n`);
+      return;
+    }
     s.routes.push({ dst, mask, gateway: `link#${s.interfaces[iface].link}`, iface, flags: isHost ? 'UHS' : 'UCS', ...(isHost ? { host: true } : {}) });
     process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${iface}\n`);
   } else if (cmd === 'delete') {
@@ -195,7 +214,7 @@ function route(s) {
       ...(found.host ? [] : [`       mask: ${found.mask === 0 ? 'default' : dotted(found.mask)}`]),
       ...(gw ? [`    gateway: ${gw}`] : []),
       `  interface: ${found.iface}`,
-      `      flags: <UP${gw ? ',GATEWAY' : ''}${found.host ? ',HOST' : ''},DONE,STATIC>`,
+      `      flags: <UP${gw ? ',GATEWAY' : ''}${found.host ? ',HOST' : ''}${found.reject ? ',REJECT' : ''},DONE,STATIC>`,
       ' recvpipe  sendpipe  ssthresh  rtt,msec    rttvar  hopcount      mtu     expire',
       `       0         0         0         0         0         0 ${String(s.interfaces[found.iface].mtu).padStart(8)}         0 `,
     ];

@@ -1,0 +1,99 @@
+import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from './ipv4.js';
+import { checkKeys, type Field, int, isObj, oneOf, str, type Obj } from './field.js';
+import { ENVIRONMENT, keysOf, MIN_MTU, ROUTE } from './spec.js';
+import type { LanMode, TunnelConfig } from './types.js';
+
+/** What `routes`, `exclude` and `lan` come to. */
+export interface RoutesConfig {
+  /** Networks routed through the tunnel for as long as the controller runs (a full tunnel's are not among them). */
+  readonly routes: readonly string[];
+  readonly mssClamps: readonly { readonly cidr: string; readonly mss: number }[];
+  /** routes: [default]: everything goes through the tunnel while a session stands (see plan/fullTunnel.ts). */
+  readonly fullTunnel: boolean;
+  /** Networks that keep the path they had (sshuttle's -x). */
+  readonly exclude: readonly string[];
+  readonly lan: LanMode;
+}
+
+/** How a full tunnel is written: the word, or the IPv4 default route. */
+export const DEFAULT_ROUTE = 'default';
+const isDefault = (s: string): boolean => s === DEFAULT_ROUTE || s === '0.0.0.0/0' || s === '0/0';
+
+/** routes, exclude and lan of one environment, checked against each other and the tunnel's addresses. */
+export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefined): RoutesConfig {
+  const rf = f.child('routes');
+  const routesRaw = raw['routes'] ?? [];
+  if (!Array.isArray(routesRaw)) rf.fail('must be a list of CIDRs (or { cidr, mtu } mappings, or default for everything)');
+  const tunnelMtu = tunnel?.mtu ?? MIN_MTU;
+  const routes: string[] = [];
+  const mssClamps: { cidr: string; mss: number }[] = [];
+  let fullTunnel = false;
+  (routesRaw as unknown[]).forEach((r, i) => {
+    const item = rf.child(String(i));
+    let text: unknown = r;
+    let pathMtu: number | undefined;
+    if (isObj(r)) {
+      checkKeys(item, r, keysOf(ROUTE));
+      text = r['cidr'];
+      pathMtu = int(item.child('mtu'), r['mtu'], ROUTE.fields.mtu);
+    }
+    const s = str(isObj(r) ? item.child('cidr') : item, text);
+    // Beyond the remote host, assume an ordinary 1500-byte network unless told otherwise.
+    const effective = pathMtu ?? Math.min(1500, tunnelMtu);
+    if (isDefault(s)) {
+      if (fullTunnel) item.fail('default is listed twice');
+      if (routes.length) item.fail(`default takes every address: "${routes[0]}" is inside it already`);
+      fullTunnel = true;
+      if (effective < tunnelMtu) mssClamps.push({ cidr: '0.0.0.0/0', mss: effective - 40 });
+      return;
+    }
+    if (s === '::/0' || s.includes(':')) item.fail(`"${s}": IPv6 routes are not supported yet (the tunnel carries IPv4)`);
+    const c = parseCidr(s);
+    if (!c) return item.fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 10.0.0.0/16), or default`);
+    if (fullTunnel) item.fail(`"${s}" is inside default already: with a full tunnel every address goes through the tunnel`);
+    for (const prev of routes) {
+      if (cidrsOverlap(parseCidr(prev)!, c)) item.fail(`"${s}" overlaps "${prev}"`);
+    }
+    const own = tunnel && [tunnel.local, tunnel.remote].find((a) => cidrContains(c, parseIPv4(a)!));
+    if (own) item.fail(`"${s}" covers the tunnel's own address ${own}: pick tunnel addresses outside the routes`);
+    routes.push(s);
+    if (effective < tunnelMtu) mssClamps.push({ cidr: s, mss: effective - 40 });
+  });
+
+  const xf = f.child('exclude');
+  const excludeRaw = raw['exclude'] ?? [];
+  if (!Array.isArray(excludeRaw)) xf.fail('must be a list of CIDRs that stay outside the tunnel');
+  const exclude: string[] = [];
+  const taken: Cidr[] = routes.map((r) => parseCidr(r)!);
+  (excludeRaw as unknown[]).forEach((x, i) => {
+    const item = xf.child(String(i));
+    const s = str(item, x);
+    const c = parseCidr(s);
+    if (!c) return item.fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 192.168.0.0/16)`);
+    if (c.prefix < 2) item.fail(`"${s}" is too wide: it would take the tunnel's own place (at most half of all addresses: /2)`);
+    if (!fullTunnel && !taken.some((t) => t.prefix <= c.prefix && cidrsOverlap(t, c))) {
+      item.fail(`"${s}" is outside every route: it does not go through the tunnel anyway`);
+    }
+    const prev = exclude.find((p) => cidrsOverlap(parseCidr(p)!, c));
+    if (prev) item.fail(`"${s}" overlaps "${prev}"`);
+    const own = tunnel && [tunnel.local, tunnel.remote].find((a) => cidrContains(c, parseIPv4(a)!));
+    if (own) item.fail(`"${s}" covers the tunnel's own address ${own}`);
+    exclude.push(s);
+  });
+
+  const lan = oneOf<LanMode>(f.child('lan'), raw['lan'], ENVIRONMENT.fields.lan);
+  if (raw['lan'] !== undefined && !fullTunnel) f.child('lan').fail('only applies to a full tunnel (routes: [default])');
+  if (!tunnel) {
+    if (routes.length || fullTunnel) rf.fail('needs the L3 tunnel (tunnel is false)');
+    if (exclude.length) xf.fail('needs the L3 tunnel (tunnel is false)');
+  }
+  if (fullTunnel && raw['onDemand'] === true) {
+    f.child('onDemand').fail('a full tunnel (routes: [default]) is never idle, and without a session its traffic would go around it: leave onDemand off');
+  }
+  return { routes, mssClamps, fullTunnel, exclude, lan };
+}
+
+/** The routes as the user wrote them: default first for a full tunnel (status, list, config check). */
+export function shownRoutes(env: { readonly fullTunnel: boolean; readonly routes: readonly string[] }): string[] {
+  return [...(env.fullTunnel ? [DEFAULT_ROUTE] : []), ...env.routes];
+}

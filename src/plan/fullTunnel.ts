@@ -1,0 +1,77 @@
+import { formatCidr, parseCidr } from '../config/ipv4.js';
+import type { Step } from './steps.js';
+
+/**
+ * Routes that keep traffic out of the tunnel, and a full tunnel's own.
+ *
+ * A full tunnel is two halves, 0.0.0.0/1 and 128.0.0.0/1, through the tun
+ * device, as OpenVPN's def1 and wg-quick on macOS do it: more specific than
+ * the system's default route, so that stays as it was and comes back by
+ * itself when the device goes (a killed controller takes its halves along).
+ * Everything more specific still wins over the halves: the networks this
+ * host is on (connected routes), and the pins and excluded networks below,
+ * which go the way they went before the tunnel.
+ */
+
+/** Where an address went before the tunnel: through a gateway, straight onto a link, or nowhere. */
+export type OutsidePath = { readonly via: string | undefined; readonly dev: string } | 'unreachable';
+
+/** Why an address is pinned, for the step's title and status. */
+export type PinRole = 'SSH server' | 'jump host' | "ProxyCommand's far end" | 'gateway';
+
+function outsideRoute(cidr: string, path: OutsidePath, title: string): Step {
+  const route = path === 'unreachable' ? { dev: '', cidr, reject: true } : { dev: path.dev, cidr, ...(path.via ? { via: path.via } : {}) };
+  return {
+    title,
+    apply: { side: 'local', op: 'route-add', ...route },
+    undo: { side: 'local', op: 'route-del', ...route },
+  };
+}
+
+function describePath(path: OutsidePath): string {
+  return path === 'unreachable' ? 'nowhere (it had no route)' : `${path.via ? `via ${path.via} ` : ''}dev ${path.dev}`;
+}
+
+/** A host route for an address the SSH connection depends on, along the path it had, so the connection never enters its own tunnel. */
+export function pinStep(addr: string, role: PinRole, path: OutsidePath): Step {
+  return outsideRoute(`${addr}/32`, path, `pin ${role} ${addr} ${describePath(path)}, outside the tunnel`);
+}
+
+/** An excluded network, kept on the path it had (or nowhere). */
+export function excludeStep(cidr: string, path: OutsidePath): Step {
+  return outsideRoute(cidr, path, `exclude ${cidr}: ${describePath(path)}, outside the tunnel`);
+}
+
+/** The two halves of a network, each one bit longer: together they take it, and anything more specific still wins. */
+export function halves(cidr: string): [string, string] {
+  const c = parseCidr(cidr)!;
+  const prefix = c.prefix + 1;
+  const upper = (c.addr | (1 << (32 - prefix))) >>> 0;
+  return [formatCidr({ addr: c.addr, prefix }), formatCidr({ addr: upper, prefix })];
+}
+
+function throughTunnel(cidr: string, dev: string, title: string): Step {
+  return {
+    title,
+    apply: { side: 'local', op: 'route-add', dev, cidr },
+    undo: { side: 'local', op: 'route-del', dev, cidr },
+  };
+}
+
+/** Everything through `dev`: the halves of the IPv4 default route. */
+export function planHalves(dev: string): Step[] {
+  return halves('0.0.0.0/0').map((h) => throughTunnel(h, dev, `full tunnel: ${h} via ${dev}`));
+}
+
+/**
+ * lan: tunnel: the default route's own network through the tunnel too (a
+ * café's Wi-Fi: nothing of ours talks to its other hosts), all but its
+ * gateway, which stays on the link so the pins through it keep working.
+ */
+export function planLanThroughTunnel(dev: string, lan: { readonly networks: readonly string[]; readonly gateway: string; readonly dev: string }): Step[] {
+  const steps = [pinStep(lan.gateway, 'gateway', { via: undefined, dev: lan.dev })];
+  for (const n of lan.networks) {
+    for (const h of halves(n)) steps.push(throughTunnel(h, dev, `lan: ${h} (half of ${n} on ${lan.dev}) via ${dev}`));
+  }
+  return steps;
+}
