@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cloudbridge lab: a "remote host" on this machine, for the demo and the tests.
 #
-#   scripts/lab.sh up   [NAME [OCTET [jump|client]]]   build it (idempotent: an old one is removed first)
+#   scripts/lab.sh up   [NAME [OCTET [jump|client|router]]]   build it (idempotent: an old one is removed first)
 #   scripts/lab.sh down [NAME]           remove everything it made
 #   scripts/lab.sh config [NAME]         print the path of its cloudbridge config
 #   scripts/lab.sh dockerd-stop|dockerd-start NAME   stop or start the remote host's dockerd
@@ -21,6 +21,12 @@
 # (default bridge, iptables on: a developer's machine with Docker) on
 # /run/cloudbridge-lab/NAME/local-docker.sock; run cloudbridge in it with
 # `ip netns exec cb-NAME-c`.
+# With "router", the client namespace sits on a LAN of its own, 10.OCTET.3.1/24,
+# whose gateway 10.OCTET.3.254 is netns cb-NAME-w, a router to the remote host
+# (10.OCTET.0.1 there) and "the internet": 10.OCTET.7.1 (a web host) and
+# 10.OCTET.7.53 (the LAN's resolver) on its loopback. The client's default
+# route goes there, and so does the remote host's: a full tunnel's traffic
+# leaves the remote host (NAT) for the same internet, with another source.
 # When dnsmasq is installed, the remote host's resolver (127.0.0.1 in its
 # namespace) knows db.vpc.internal (10.OCTET.9.2) and nothing else.
 # LAB_REKEY_LIMIT=16M makes the remote sshd renew its keys that often (its
@@ -40,6 +46,7 @@ ns_r=cb-$name-r
 ns_b=cb-$name-b
 ns_j=cb-$name-j
 ns_c=cb-$name-c
+ns_w=cb-$name-w
 veth_h=cbh-$name
 net=10.$octet
 
@@ -72,7 +79,7 @@ down() {
   kill_pidfile "$dir/sshd-jump.pid"
   kill_pidfile "$dir/local-dockerd.pid"
   kill_pidfile "$dir/dnsmasq.pid"
-  for ns in "$ns_r" "$ns_b" "$ns_j" "$ns_c"; do
+  for ns in "$ns_r" "$ns_b" "$ns_j" "$ns_c" "$ns_w"; do
     if ip netns list | grep -qw "$ns"; then
       # anything a test left running inside
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
@@ -124,27 +131,49 @@ up() {
     ip -n "$ns_j" addr add "$net.5.1/24" dev eth1
     ip -n "$ns_j" link set eth1 up
     ip -n "$ns_r" addr add "$remote_ip/24" dev eth0
+  elif [ "$mode" = router ]; then
+    remote_ip=$net.0.2
+    ip netns add "$ns_w"
+    ip -n "$ns_w" link set lo up
+    ip -n "$ns_w" addr add "$net.7.1/32" dev lo
+    ip -n "$ns_w" addr add "$net.7.53/32" dev lo
+    ip link add "$veth_h" type veth peer name eth0 netns "$ns_w"
+    ip -n "$ns_w" addr add "$net.3.254/24" dev eth0
+    ip -n "$ns_w" link set eth0 up
+    ip -n "$ns_w" link add eth1 type veth peer name eth0 netns "$ns_r"
+    ip -n "$ns_w" addr add "$net.0.1/24" dev eth1
+    ip -n "$ns_w" link set eth1 up
+    ip netns exec "$ns_w" sysctl -q -w net.ipv4.ip_forward=1
+    ip -n "$ns_r" addr add "$remote_ip/24" dev eth0
   else
     remote_ip=$net.0.2
     ip link add "$veth_h" type veth peer name eth0 netns "$ns_r"
     ip -n "$ns_r" addr add "$remote_ip/24" dev eth0
   fi
   local here=()
-  if [ "$mode" = client ]; then
+  if [ "$mode" = client ] || [ "$mode" = router ]; then
     ip netns add "$ns_c"
     ip -n "$ns_c" link set lo up
     ip link set "$veth_h" netns "$ns_c"
     here=(-n "$ns_c")
     mkdir -p "/etc/netns/$ns_c"
     # an upstream resolver that is not there: the client knows no names of its own
-    printf 'nameserver %s.255.254\n' "$net" >"/etc/netns/$ns_c/resolv.conf"
+    printf 'nameserver %s\n' "$([ "$mode" = router ] && echo "$net.7.53" || echo "$net.255.254")" >"/etc/netns/$ns_c/resolv.conf"
   fi
-  ip "${here[@]}" addr add "$net.0.1/24" dev "$veth_h"
-  ip "${here[@]}" link set "$veth_h" up
-  # Whatever in 10.OCTET/16 is not routed into the lab or a tunnel dies here
-  # instead of following the default route off this machine.
-  ip "${here[@]}" route add unreachable "$net.0.0/16" metric 4242
+  if [ "$mode" = router ]; then
+    ip "${here[@]}" addr add "$net.3.1/24" dev "$veth_h"
+    ip "${here[@]}" link set "$veth_h" up
+    # the client's whole world is the router's namespace: nothing leaves the lab
+    ip "${here[@]}" route add default via "$net.3.254"
+  else
+    ip "${here[@]}" addr add "$net.0.1/24" dev "$veth_h"
+    ip "${here[@]}" link set "$veth_h" up
+    # Whatever in 10.OCTET/16 is not routed into the lab or a tunnel dies here
+    # instead of following the default route off this machine.
+    ip "${here[@]}" route add unreachable "$net.0.0/16" metric 4242
+  fi
   ip -n "$ns_r" link set eth0 up
+  if [ "$mode" = router ]; then ip -n "$ns_r" route add default via "$net.0.1"; fi
   ip -n "$ns_r" link add eth1 type veth peer name eth0 netns "$ns_b"
   ip -n "$ns_r" addr add "$net.9.1/24" dev eth1
   ip -n "$ns_r" link set eth1 up

@@ -1,3 +1,4 @@
+import { shownRoutes } from '../config/routes.js';
 import { loadConfig } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { clashWithOthers } from '../daemon/preflight.js';
@@ -12,7 +13,7 @@ function summary(e: EnvironmentConfig): Record<string, unknown> {
     port: e.port,
     user: e.user,
     tunnel: e.tunnel ? { local: e.tunnel.local, remote: e.tunnel.remote, device: e.tunnel.device, mtu: e.tunnel.mtuAuto ? 'auto' : e.tunnel.mtu } : false,
-    routes: e.routes,
+    routes: shownRoutes(e),
     nat: e.nat,
     docker: e.docker.mode,
   };
@@ -29,7 +30,7 @@ function notTogether(envs: readonly EnvironmentConfig[]): string[] {
     for (const b of envs.slice(i + 1)) {
       const a = envs[i]!;
       if (!a.tunnel || !b.tunnel) continue;
-      const why = clashWithOthers(a, [{ env: b.name, local: b.tunnel.local, remote: b.tunnel.remote, localDevice: b.tunnel.device, routes: b.routes }]);
+      const why = clashWithOthers(a, [{ env: b.name, local: b.tunnel.local, remote: b.tunnel.remote, localDevice: b.tunnel.device, routes: shownRoutes(b) }]);
       if (why) out.push(`${a.name} and ${b.name} cannot be up at the same time: ${why.replace(/, which is connected$/, '')}`);
     }
   }
@@ -56,7 +57,7 @@ export function configCheck(args: CommonArgs & { json: boolean }): number {
   for (const e of envs) {
     const t = e.tunnel ? `${e.tunnel.local} <-> ${e.tunnel.remote} on ${e.tunnel.device}` : 'no tunnel';
     lines.push(
-      `  ${e.name.padEnd(13)} ${e.user}@${e.host}:${e.port}  ${t}${e.routes.length ? `  routes ${e.routes.join(', ')}` : ''}  docker ${e.docker.mode}`,
+      `  ${e.name.padEnd(13)} ${e.user}@${e.host}:${e.port}  ${t}${shownRoutes(e).length ? `  routes ${shownRoutes(e).join(', ')}` : ''}  docker ${e.docker.mode}`,
     );
   }
   for (const n of notes) lines.push(`note: ${n}`);

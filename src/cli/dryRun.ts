@@ -1,9 +1,12 @@
 import type { EnvironmentConfig } from '../config/types.js';
 import { dockerSocket } from '../util/paths.js';
+import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { localCommand, requestedDevice, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../util/quote.js';
 import { DNS_LISTEN, planResolvConf } from '../plan/dns.js';
 import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
+import { excludeStep, pinStep, planHalves } from '../plan/fullTunnel.js';
+import { planResolvedAll } from '../plan/dns.js';
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
@@ -63,22 +66,28 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
     );
   if (env.nat) notes.push('ip_forward is switched on, and back, only where it is off');
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
-  const zones = platform === 'linux' ? [...env.dns.domains, ...(env.dns.containers ? [`${env.name}.docker`] : [])] : [];
+  const split = platform === 'linux' ? [...env.dns.domains, ...(env.dns.containers ? [`${env.name}.docker`] : [])] : [];
+  const zones = platform === 'linux' && env.dns.all ? ['every name', ...split.filter((z) => z.endsWith('.docker'))] : split;
   if (zones.length > 0) {
     notes.push(
       `dns: a forwarder on ${DNS_LISTEN} answers ${zones.join(', ')} (asked of ${env.dns.servers.length ? env.dns.servers.join(', ') : "the remote host's resolvers"} over SSH) and passes the rest to the resolvers in /etc/resolv.conf, which points at it until disconnect (with systemd-resolved: resolvectl dns and domain on the tun device instead, reverted on undo)`,
     );
   }
+  const pins = plannedPins(env, route, notes);
+  const full = env.fullTunnel ? plannedFullTunnel(env, localDevice, platform, notes) : [];
   const command = (a: Step['apply']): string[] => (a.side === 'remote' ? [...a.argv] : localCommand(platform, a));
   const planned = (s: Step): PlannedStep => ({ side: s.apply.side, title: s.title, apply: command(s.apply), undo: s.undo ? command(s.undo) : null });
-  // in the order connect makes them: local side, split DNS, the session's remote side, the probed MTUs
+  // in the order connect makes them: pins and exclusions, local side, split DNS, the session's remote side, the probed MTUs, a full tunnel
   const steps: Step[] = [
+    ...pins,
+    ...env.exclude.map((c) => excludeStep(c, { via: 'GATEWAY', dev: 'DEV' })),
     ...planLocal(env, localDevice, platform, owner && dockerHost ? { host: dockerHost, owner } : undefined),
     ...(zones.length > 0 ? [planResolvConf(env.name, zones, [DNS_LISTEN], { content: '# the /etc/resolv.conf found at connect\n', symlink: undefined })] : []),
     ...(t ? planRemote(env, t, remoteDevice, { ipForward: '0' }) : []),
     ...(t?.mtuAuto
       ? [...planRemoteMtu(remoteDevice, t.mtu), ...planLocalMtu(t, localDevice, remoteDevice, platform === 'linux' ? MAX_UPSTREAM_MTU : t.mtu, t.mtu)]
       : []),
+    ...full,
   ];
   let docker: string | null = null;
   if (env.docker.mode === 'socket') docker = `serve ${dockerSocket(env.name)} -> remote ${env.docker.remoteSocket} (direct-streamlocal)`;
@@ -94,6 +103,53 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
     docker,
     notes,
   };
+}
+
+/**
+ * Pins as connect would make them: the first hop's address (a name is
+ * resolved at connect, and again before each reconnect), through the
+ * gateway and device the host's own routes give it then.
+ */
+function plannedPins(env: EnvironmentConfig, route: SshRoute | undefined, notes: string[]): Step[] {
+  if (!env.fullTunnel && env.routes.length === 0) return [];
+  const hop = route ? (route.jumps[0] ?? route.target) : undefined;
+  const role = route?.jumps.length ? 'jump host' : 'SSH server';
+  const host = hop?.host ?? env.host;
+  if (hop?.proxyCommand) {
+    notes.push("pins: the ProxyCommand's far end is found once it has connected (its TCP connection's peer) and pinned like the server");
+    return env.fullTunnel ? [pinStep('FAR_END', "ProxyCommand's far end", { via: 'GATEWAY', dev: 'DEV' })] : [];
+  }
+  const literal = /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+  if (!literal && !env.fullTunnel) {
+    notes.push(`pins: should ${host} resolve into a route at connect, that address is pinned through the path the host's own routes give it`);
+    return [];
+  }
+  if (!env.fullTunnel && !env.routes.some((r) => cidrContains(parseCidr(r)!, parseIPv4(host)!))) return [];
+  notes.push(
+    `pins: ${literal ? host : `the addresses ${host} resolves to`} ${env.fullTunnel ? '' : '(when a route covers them) '}through GATEWAY and DEV, the path the host's own routes give at connect; pinned again before a reconnect if the name moved`,
+  );
+  return [pinStep(literal ? host : `ADDRESS_OF_${host}`, role, { via: 'GATEWAY', dev: 'DEV' })];
+}
+
+/** A full tunnel's steps, made once a session stands and undone when it goes. */
+function plannedFullTunnel(env: EnvironmentConfig, dev: string, platform: PlatformName, notes: string[]): Step[] {
+  notes.push(
+    `full tunnel: the halves go in once the session stands and come out the moment it is lost (within deadAfter ${env.deadAfter}s), so a dead tunnel does not hold this host's traffic; the networks this host is on ${env.lan === 'local' ? 'stay direct (lan: local)' : 'go through the tunnel too, but for the gateway (lan: tunnel)'}`,
+  );
+  if (env.lan === 'tunnel')
+    notes.push("lan: tunnel: each network on DEV (the default route's device) goes through the tunnel as its two halves; its GATEWAY stays on the link");
+  if (env.dns.all) {
+    notes.push(
+      platform === 'linux'
+        ? "dns.all: every name is asked of the remote host's resolvers over SSH while the tunnel stands (the forwarder; with systemd-resolved the resolvectl step shown, ~. on the tun device); no DNS packet leaves by another interface"
+        : 'dns.all: on macOS only the dns.domains get /etc/resolver files; other names go to the system resolvers, through the tunnel unless they are on a local network',
+    );
+  }
+  return [
+    ...(env.lan === 'tunnel' ? [pinStep('GATEWAY', 'gateway', { via: undefined, dev: 'DEV' })] : []),
+    ...planHalves(dev),
+    ...(platform === 'linux' && env.dns.all ? [planResolvedAll(dev, env.dns.domains)] : []),
+  ];
 }
 
 function plannedHop(h: SshHop, role: PlannedHop['role']): PlannedHop {

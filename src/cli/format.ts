@@ -25,7 +25,13 @@ export function formatStatus(list: readonly Status[]): string {
         ...(s.local
           ? [
               `  tunnel  ${s.localDevice} ${s.local} <-> ${s.remote} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu === s.remoteMtu || !s.remoteMtu ? s.mtu : `${s.mtu} here, ${s.remoteMtu} there`}, packets out ${s.datapath.outbound === 'c' ? 'C' : 'JavaScript'}, in ${s.datapath.inbound === 'c' ? 'C' : 'JavaScript'}`,
-              `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}`,
+              `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}${s.exclude.length ? `; not ${s.exclude.join(', ')}` : ''}`,
+              ...(s.fullTunnel
+                ? [
+                    `  full    ${s.fullTunnel.active ? 'everything through the tunnel' : 'withdrawn until the session is back'}; local networks ${s.fullTunnel.lan === 'local' ? 'direct' : 'through the tunnel'}`,
+                  ]
+                : []),
+              ...(s.pins.length ? [`  pinned  ${s.pins.join(', ')}: outside the tunnel`] : []),
             ]
           : ['  tunnel  none (tunnel: false): SSH forwarding only']),
         ...(s.docker && !s.docker.answering ? [`  docker  NOT ANSWERING /_ping (${s.docker.lastError ?? 'no answer'}); asked again every few seconds`] : []),

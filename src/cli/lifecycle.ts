@@ -1,3 +1,4 @@
+import { shownRoutes } from '../config/routes.js';
 import { findEnvironment, loadConfig } from '../config/load.js';
 import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -71,12 +72,11 @@ export async function runForeground(
   // process mostly idle) then goes on while the controller's code loads and
   // the local side is set up; started after them, its replies wait for a
   // busy thread and it took twice as long.
-  const session = Promise.all([import('../ssh/session.js'), import('../daemon/serverPath.js')]);
+  const session = import('../ssh/session.js');
   const passphrases = await passphrasesFor(route, args.notify, args.agent);
-  const [{ connectSsh }, { refuseRoutedServer }] = await session;
-  const firstClient = env.onDemand
-    ? undefined
-    : refuseRoutedServer(env, route).then(() => connectSsh(env, route, { user, agent: args.agent, passphrases, debug }));
+  const { connectSsh } = await session;
+  // a route over the server's address is pinned (daemon/pins.ts) before the routes go in
+  const firstClient = env.onDemand ? undefined : connectSsh(env, route, { user, agent: args.agent, passphrases, debug });
   firstClient?.catch(() => undefined);
   const code = import('../daemon/controller.js');
   preloadLocalNet(currentPlatform());
@@ -177,7 +177,7 @@ export async function list(args: CommonArgs & { json: boolean }): Promise<number
       env: env.name,
       host: env.host,
       tunnel: env.tunnel ? `${env.tunnel.local} <-> ${env.tunnel.remote}` : 'no tunnel',
-      routes: env.routes,
+      routes: shownRoutes(env),
       state: (await presence(env.name)).state,
     });
   }

@@ -39,25 +39,31 @@ export async function cleanupStale(
   }
   const steps = [...record.applied, ...record.pending];
   const errors: string[] = [];
-  const hasRemote = steps.some((s) => s.apply.side === 'remote' && s.undo);
+  const undos = steps
+    .filter((s) => s.undo)
+    .map((s) => s.undo!)
+    .reverse();
   const route = sshRouteFor(env, opts.user);
-  let client;
-  if (hasRemote) {
-    try {
-      client = await connectSsh(env, route, { user: opts.user, agent: opts.agent });
-    } catch (err) {
-      throw new UserError(`cleanup ${env.name}: ${(err as Error).message}; the remote steps in ${journalFile(env.name)} stay until it can reach ${env.host}`);
-    }
-  }
+  const sudo = route.target.user !== 'root';
+  // This host's side first: a full tunnel's resolv.conf must be back before the server's name is looked up.
+  const local = undos.filter((a) => a.side === 'local');
+  const remote = undos.filter((a) => a.side === 'remote');
   const net = await localNet(opts.platform ?? currentPlatform());
+  let client;
   try {
-    const undos = steps
-      .filter((s) => s.undo)
-      .map((s) => s.undo!)
-      .reverse();
-    const result = await stepExecutor(net, client, route.target.user !== 'root').run(undos, true);
-    for (const f of result.failures) {
-      if (!(undos[f.index]!.side === 'local' && gone(f.message))) errors.push(f.message);
+    const result = await stepExecutor(net, undefined, sudo).run(local, true);
+    for (const f of result.failures) if (!gone(f.message)) errors.push(f.message);
+    if (remote.length) {
+      try {
+        client = await connectSsh(env, route, { user: opts.user, agent: opts.agent });
+      } catch (err) {
+        // what is left for next time: the remote steps alone
+        const left = steps.filter((s) => s.apply.side === 'remote');
+        fs.writeFileSync(journalFile(env.name), `${JSON.stringify({ ...record, applied: left, pending: [] }, null, 1)}\n`, { mode: 0o600 });
+        throw new UserError(`cleanup ${env.name}: ${(err as Error).message}; the remote steps in ${journalFile(env.name)} stay until it can reach ${env.host}`);
+      }
+      const r = await stepExecutor(net, client, sudo).run(remote, true);
+      for (const f of r.failures) errors.push(f.message);
     }
     opts.progress(`cleanup: undid what controller ${record.pid} left (${undos.length} steps)`);
     fs.rmSync(dir, { recursive: true, force: true });

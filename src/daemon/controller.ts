@@ -1,3 +1,4 @@
+import { shownRoutes } from '../config/routes.js';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
@@ -23,7 +24,8 @@ import { stepExecutor } from './executor.js';
 import { SessionKeeper, type Session } from './keeper.js';
 import { makePump, pingPeer, type L3Side } from './l3.js';
 import { pickMtu } from './mtu.js';
-import { refuseRoutedServer } from './serverPath.js';
+import { Pins } from './pins.js';
+import { FullTunnel } from './fullTunnel.js';
 import { iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
 import { DockerHealth } from './dockerHealth.js';
 import { openChannel, remoteFacts } from './remote.js';
@@ -85,6 +87,9 @@ export class Controller {
   private readonly services: Services;
   private readonly keeper: SessionKeeper;
   private readonly dockerHealth: DockerHealth;
+  private readonly pins: Pins;
+  /** routes: [default]: its halves and DNS, while a session stands. */
+  private readonly full: FullTunnel | undefined;
   /** Resolves when the controller has gone down, for whatever reason. */
   readonly done: Promise<string>;
   private markDone!: (reason: string) => void;
@@ -102,7 +107,10 @@ export class Controller {
       env,
       open: () => this.openSession(),
       attach: (s) => this.attachSession(s),
-      detach: () => this.l3?.pump.detach(),
+      detach: () => {
+        this.l3?.pump.detach();
+        void this.full?.withdraw('session lost');
+      },
       close: (s) => this.closeSession(s),
       moved: () => (this.l3?.pump.packets ?? 0) + this.streamTraffic.chunks,
       busy: () => this.streamTraffic.active > 0,
@@ -122,6 +130,18 @@ export class Controller {
       progress: opts.progress,
       log: opts.log,
     });
+    this.pins = new Pins(env, { net: () => this.net, ourDev: () => this.tun?.name ?? '', apply: (s) => this.applyLocal(s), log: opts.log });
+    this.full = env.fullTunnel
+      ? new FullTunnel(env, {
+          net: () => this.net,
+          dev: () => this.tun?.name ?? '',
+          applyLocal: (s) => this.applyLocal(s),
+          undoLocal: (which) => this.journal.undo(this.executor(undefined), which),
+          dns: { steps: () => this.services.fullDnsSteps(), all: (on) => this.services.dnsForAll(on) },
+          progress: (line) => (this.keeper.state === 'up' ? opts.log(line) : opts.progress(line)),
+          log: opts.log,
+        })
+      : undefined;
   }
 
   /** A stream to a target as the remote host sees it, over the session (made first, on demand). */
@@ -170,6 +190,9 @@ export class Controller {
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
       const net = (this.net = await localNet(this.platform));
       await preflight(env, net, this.platform, opts.force);
+      // before any route of ours: the first connection is under way along the host's own paths
+      await this.pins.beforeConnect(opts.route);
+      await this.applyLocal(await this.pins.excludeSteps());
 
       const { tunnel } = env;
       const tun = (this.tun = tunnel ? TunDevice.open(requestedDevice(this.platform, tunnel)) : undefined);
@@ -227,7 +250,8 @@ export class Controller {
 
   private async connect(): Promise<Client> {
     const { opts } = this;
-    await refuseRoutedServer(this.env, opts.route);
+    await this.full?.withdraw('reconnecting');
+    await this.pins.beforeConnect(opts.route);
     return connectSsh(this.env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases, debug: opts.debug });
   }
 
@@ -239,6 +263,7 @@ export class Controller {
     const client = await (early ?? this.connect());
     try {
       opts.progress(`ssh: connected to ${describeRoute(opts.route)}`);
+      await this.pins.connected(client, opts.route);
       // A previous session's remote steps (a reconnect): undo them first, so nothing is doubled.
       const stale = await this.journal.undo(this.executor(client), isRemote);
       if (stale.length) opts.log(`could not undo the previous session's remote steps: ${stale.join('; ')}`);
@@ -264,11 +289,13 @@ export class Controller {
     }
     await this.services.sessionUp(s.client);
     this.dockerSocket?.sessionUp();
+    await this.full?.up();
   }
 
   /** Ends a session on purpose: its remote steps undone, then closed. */
   private async closeSession(s: Session): Promise<string[]> {
     this.l3?.pump.detach();
+    await this.full?.withdraw('session closed');
     const errors = await this.journal.undo(this.executor(s.client), isRemote);
     s.channel?.close();
     s.client.end();
@@ -322,7 +349,10 @@ export class Controller {
       mtu: this.mtu,
       remoteMtu: this.remoteMtu,
       datapath: nativeOrNot(this.l3?.pump.native),
-      routes: env.routes,
+      routes: shownRoutes(env),
+      fullTunnel: env.fullTunnel ? { active: this.full?.active ?? false, lan: env.lan } : null,
+      pins: this.pins.list(),
+      exclude: env.exclude,
       nat: env.nat,
       onDemand: env.onDemand,
       dockerHost: dockerHostFor(env) ?? null,

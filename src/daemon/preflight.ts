@@ -1,5 +1,6 @@
 import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { EnvironmentConfig } from '../config/types.js';
+import { DEFAULT_ROUTE } from '../config/routes.js';
 import type { PlatformName } from '../platform/index.js';
 import type { RouteInfo } from '../platform/types.js';
 
@@ -24,16 +25,20 @@ export function clashWithOthers(env: EnvironmentConfig, others: readonly PeerHol
   if (!t) return undefined; // SSH only: nothing routed; a taken SOCKS or forward port says so itself
   const mine = [t.local, t.remote].map((a) => parseCidr(a)!);
   for (const o of others.filter((x) => x.local !== '')) {
+    // a full tunnel's halves yield to any narrower route, another environment's too: only two full tunnels clash
+    if (env.fullTunnel && o.routes.includes(DEFAULT_ROUTE))
+      return `${env.name} and ${o.env} both route everything (routes: [default]), and ${o.env} is connected`;
+    const routes = o.routes.filter((r) => r !== DEFAULT_ROUTE);
     const theirs = [o.local, o.remote].map((a) => parseCidr(a)!);
     if (mine.some((m) => theirs.some((x) => cidrsOverlap(m, x)))) {
       return `tunnel addresses of ${env.name} (${t.local} <-> ${t.remote}) clash with ${o.env}'s (${o.local} <-> ${o.remote}), which is connected`;
     }
     if (o.localDevice === t.device) return `${o.env} uses interface ${o.localDevice} already (tunnel.device)`;
     for (const r of env.routes) {
-      const clash = [...o.routes, o.local, o.remote].find((q) => cidrsOverlap(parseCidr(q)!, parseCidr(r)!));
+      const clash = [...routes, o.local, o.remote].find((q) => cidrsOverlap(parseCidr(q)!, parseCidr(r)!));
       if (clash) return `route ${r} of ${env.name} overlaps ${clash} of ${o.env}, which is connected`;
     }
-    for (const q of o.routes) {
+    for (const q of routes) {
       const hit = mine.find((m) => cidrsOverlap(m, parseCidr(q)!));
       if (hit) return `tunnel address ${formatCidr(hit)} of ${env.name} lies in route ${q} of ${o.env}, which is connected`;
     }

@@ -10,7 +10,7 @@ import { LabelExposure } from '../docker/exposure.js';
 import { ContainerNames } from '../docker/names.js';
 import { ContainerWatcher } from '../docker/watch.js';
 import { DnsForwarder, type ForwarderStats } from '../dns/forwarder.js';
-import { DNS_LISTEN, parseResolvConf, planResolvConf, planResolvectl, RESOLV_MARK } from '../plan/dns.js';
+import { DNS_LISTEN, parseResolvConf, planResolvConf, planResolvectl, planResolvedAll, RESOLV_MARK } from '../plan/dns.js';
 import { fitUdp } from '../dns/message.js';
 import { lazyExeca } from '../util/lazyExeca.js';
 import type { Dialer } from '../forward/dial.js';
@@ -92,11 +92,16 @@ export class Services {
   private readonly socks: { readonly listen: string; readonly listener: Listener }[] = [];
   private dns: DnsForwarder | undefined;
   private dnsListen: string[] = [];
+  /** systemd-resolved's link (the tun device) and its DNS address, when split DNS went that way. */
+  private resolvedLink: { readonly dev: string; readonly zones: readonly string[] } | undefined;
+  /** dns.all: every name asked remotely now (a full tunnel's: only while it stands). */
+  private allNames: boolean;
   /** The remote host's own resolvers (dns.servers empty), read at each session start. */
   private remoteResolvers: string[] = [];
 
   constructor(private readonly deps: ServicesDeps) {
     const { env } = deps;
+    this.allNames = env.dns.all && !env.fullTunnel;
     this.allow = new AllowList(allowRules(env));
     this.names = new AllowNames(this.allow, deps.session, deps.sudo, deps.log);
     this.forwards = new Forwards({
@@ -203,7 +208,7 @@ export class Services {
    */
   private async startDns(): Promise<void> {
     const { env, progress } = this.deps;
-    if (this.deps.platform !== 'linux' || (env.dns.domains.length === 0 && !env.dns.containers)) return;
+    if (this.deps.platform !== 'linux' || (env.dns.domains.length === 0 && !env.dns.containers && !env.dns.all)) return;
     const before = readResolvConf();
     const tunnel = env.tunnel;
     const resolved = tunnel !== undefined && (before.symlink?.includes('/run/systemd/resolve/') ?? false) && (await hasResolvectl());
@@ -214,6 +219,7 @@ export class Services {
     const names = this.containerNames;
     this.dns = new DnsForwarder({
       domains: env.dns.domains,
+      all: () => this.allNames,
       remoteServers: () => (env.dns.servers.length ? env.dns.servers : this.remoteResolvers),
       dialRemote: (host, port) => this.deps.dial({ kind: 'inet', host, port }),
       upstream: nameservers.filter((n) => n !== DNS_LISTEN),
@@ -232,7 +238,20 @@ export class Services {
       );
     }
     const zones = [...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])];
-    await this.deps.applyLocal(resolved ? planResolvectl(tunnel.device, tunnel.remote, zones) : [planResolvConf(env.name, zones, this.dnsListen, before)]);
+    if (resolved) this.resolvedLink = { dev: tunnel.device, zones };
+    const shown = env.dns.all ? ['every name', ...zones.filter((z) => z === `${env.name}.docker`)] : zones;
+    await this.deps.applyLocal(resolved ? planResolvectl(tunnel.device, tunnel.remote, zones) : [planResolvConf(env.name, shown, this.dnsListen, before)]);
+  }
+
+  /** A full tunnel with dns.all under systemd-resolved: the tun device takes every name (`~.`) while the tunnel stands. */
+  fullDnsSteps(): Step[] {
+    const link = this.resolvedLink;
+    return link && this.deps.env.dns.all ? [planResolvedAll(link.dev, link.zones)] : [];
+  }
+
+  /** A full tunnel's dns.all: on while it stands; off, names go where they went before. */
+  dnsForAll(on: boolean): void {
+    this.allNames = on && this.deps.env.dns.all;
   }
 
   /** A DNS query sent to the tunnel's DNS address (see Pump's dns option); undefined when split DNS is off. */

@@ -23,7 +23,13 @@ export interface Status extends ServicesStatus {
   readonly remoteMtu: number;
   /** Where tun packets are sealed (outbound) and opened (inbound) now: 'c' (the addon; AES-GCM on a direct connection) or 'js'. */
   readonly datapath: { readonly outbound: 'c' | 'js'; readonly inbound: 'c' | 'js' };
+  /** As configured: default first for a full tunnel. */
   readonly routes: readonly string[];
+  /** routes: [default]: whether its halves stand now (only while a session does), and what the local networks do. */
+  readonly fullTunnel: { readonly active: boolean; readonly lan: 'local' | 'tunnel' } | null;
+  /** Addresses the SSH connection depends on, held outside the tunnel, with their role. */
+  readonly pins: readonly string[];
+  readonly exclude: readonly string[];
   readonly nat: boolean;
   readonly onDemand: boolean;
   readonly dockerHost: string | null;

@@ -11,6 +11,8 @@ const CONTAINER_TTL = 5;
 export interface ForwarderDeps {
   /** Names under these go to the remote side's resolvers. */
   readonly domains: readonly string[];
+  /** Every name goes there (dns.all; a full tunnel's only while it stands). */
+  readonly all?: () => boolean;
   /** The remote side's resolvers (addresses as the remote host reaches them). */
   readonly remoteServers: () => readonly string[];
   /** A stream to HOST:PORT from the remote host (SSH direct-tcpip), when there is a session. */
@@ -97,7 +99,7 @@ export class DnsForwarder {
       return { response: answer(msg, q, addr === undefined ? [] : [addr], CONTAINER_TTL, addr === undefined ? RCODE_NXDOMAIN : 0), q };
     }
     try {
-      if (domains.some((d) => inDomain(q.name, d))) {
+      if (this.deps.all?.() || domains.some((d) => inDomain(q.name, d))) {
         // the tunnel carries IPv4 only so far: an AAAA record there would send
         // the client to an address with no route through it (or a leak past
         // it), so it gets "no such record" and uses the A records

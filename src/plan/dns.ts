@@ -31,12 +31,30 @@ export function planResolvectl(dev: string, server: string, zones: readonly stri
       apply: { side: 'local', op: 'resolvectl', argv: ['dns', dev, server] },
       undo: { side: 'local', op: 'resolvectl', argv: ['revert', dev] },
     },
-    {
-      title: `systemd-resolved: routing domains on ${dev}`,
-      apply: { side: 'local', op: 'resolvectl', argv: ['domain', dev, ...zones.map((z) => `~${z}`)] },
-      undo: null,
-    },
+    ...(zones.length
+      ? [
+          {
+            title: `systemd-resolved: routing domains on ${dev}`,
+            apply: { side: 'local', op: 'resolvectl', argv: ['domain', dev, ...zones.map((z) => `~${z}`)] },
+            undo: null,
+          } satisfies Step,
+        ]
+      : []),
   ];
+}
+
+/**
+ * dns.all under systemd-resolved: `~.` on the tun device routes every name
+ * there (links without routing domains then get none), and the undo puts
+ * back the split domains alone ('' clears the list).
+ */
+export function planResolvedAll(dev: string, zones: readonly string[]): Step {
+  const split = zones.length ? zones.map((z) => `~${z}`) : [''];
+  return {
+    title: `systemd-resolved: every name (~.) on ${dev}`,
+    apply: { side: 'local', op: 'resolvectl', argv: ['domain', dev, '~.', ...zones.map((z) => `~${z}`)] },
+    undo: { side: 'local', op: 'resolvectl', argv: ['domain', dev, ...split] },
+  };
 }
 
 /** resolv.conf pointing at the forwarder (listening on `listen`); the undo puts back exactly what was there (`before`). */

@@ -35,7 +35,7 @@ export function planLocal(
       undo: { side: 'local', op: 'route-del', dev, cidr },
     });
   }
-  if (platform === 'linux' && t && env.routes.length > 0 && env.localMasquerade) {
+  if (platform === 'linux' && t && (env.routes.length > 0 || env.fullTunnel) && env.localMasquerade) {
     // Local containers (any bridge, present or future) leave with the tunnel address, so replies find their way back.
     const rule = ['POSTROUTING', '-o', dev, '-m', 'comment', '--comment', ruleTag(env.name), '-j', 'MASQUERADE'];
     steps.push({

@@ -32,6 +32,15 @@ export interface SshOptions {
 
 const logToStderr = (line: string): void => void process.stderr.write(`${line}\n`);
 
+/** What carries a connection from this host: our TCP socket, or a process (a ProxyCommand, the jump process). */
+export type Carrier = { readonly socket: { readonly remoteAddress?: string | undefined } } | { readonly pid: number };
+const carriers = new WeakMap<Client, Carrier>();
+
+/** The carrier of a connection connectSsh made: where to look for the address it depends on (daemon/pins.ts). */
+export function carrierOf(client: Client): Carrier | undefined {
+  return carriers.get(client);
+}
+
 export interface HopLimits {
   readonly connectTimeout: number;
   readonly deadAfter: number;
@@ -206,6 +215,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
   const ring = sock ? undefined : new ReadRing(proxy ? { fd: proxy.fd } : { host: hop.host, port: hop.port });
   if (proxy && ring) proxy.onEnd = () => ring.socket.destroy();
   cfg.sock = sock ?? ring?.socket;
+  const carriedBy: Carrier | undefined = proxy?.child.pid ? { pid: proxy.child.pid } : ring && !proxy ? { socket: ring.socket } : undefined;
 
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
@@ -250,6 +260,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       client.setNoDelay(true);
       if (opts.debug) quietAfterHandshake(client);
       ring?.ready();
+      if (carriedBy) carriers.set(client, carriedBy);
       resolve(client);
     });
     client.on('error', fail);

@@ -157,13 +157,15 @@ test.serial("a route over one of the host's own networks is refused, and taken w
   t.deepEqual(await leftovers(lab), []);
 });
 
-test.serial("a route that covers the SSH server's own address is refused, even with --force, naming both", async (t) => {
+test.serial("a route that covers the SSH server's own address gets the server pinned outside it", async (t) => {
   const cfg = variantConfig(lab, 'covers-server.yaml', [['routes: [10.215.9.0/24]', 'routes: [10.215.0.0/25]']]);
-  await refused(
-    t,
-    ['connect', 'cbe', '--config', cfg, '--force'],
-    /^cloudbridge: route 10\.215\.0\.0\/25 covers 10\.215\.0\.2, the address of the SSH server 10\.215\.0\.2: the SSH connection would go into its own tunnel/,
-  );
+  const up = await cli(['connect', 'cbe', '--config', cfg, '--force', '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /pin SSH server 10\.215\.0\.2 dev cbh-cbe, outside the tunnel/);
+  t.regex((await run('ip', ['route', 'show', '10.215.0.2'])).stdout, /^10\.215\.0\.2 dev cbh-cbe proto 203/m);
+  t.regex((await run('ip', ['route', 'get', '10.215.0.3'])).stdout, /dev cb-cbe/, 'the rest of the route goes through the tunnel');
+  t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
 });
 
 test.serial('a SOCKS or forward port that is taken is refused, and what was made before it is undone', async (t) => {

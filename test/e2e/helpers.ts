@@ -20,9 +20,16 @@ export interface Lab {
   readonly behindNs: string;
   /** "client" labs: this machine's side is a namespace too (with its own dockerd). */
   readonly clientNs?: string;
+  /** "router" labs: the client's gateway, and the internet (10.OCTET.7.1, .7.53) on its loopback. */
+  readonly routerNs?: string;
 }
 
-export async function labUp(name: string, octet: number, mode: 'direct' | 'jump' | 'client' = 'direct', opts: { rekeyLimit?: string } = {}): Promise<Lab> {
+export async function labUp(
+  name: string,
+  octet: number,
+  mode: 'direct' | 'jump' | 'client' | 'router' = 'direct',
+  opts: { rekeyLimit?: string } = {},
+): Promise<Lab> {
   const env = opts.rekeyLimit ? { LAB_REKEY_LIMIT: opts.rekeyLimit } : {};
   await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet), mode], { env });
   const dir = `/run/cloudbridge-lab/${name}`;
@@ -33,7 +40,8 @@ export async function labUp(name: string, octet: number, mode: 'direct' | 'jump'
     config: `${dir}/config.yaml`,
     remoteNs: `cb-${name}-r`,
     behindNs: `cb-${name}-b`,
-    ...(mode === 'client' ? { clientNs: `cb-${name}-c` } : {}),
+    ...(mode === 'client' || mode === 'router' ? { clientNs: `cb-${name}-c` } : {}),
+    ...(mode === 'router' ? { routerNs: `cb-${name}-w` } : {}),
   };
 }
 
@@ -123,7 +131,10 @@ export async function leftovers(lab: Lab): Promise<string[]> {
     .map((l) => ours.exec(l)?.[1])
     .filter(Boolean);
   found.push(...links.map((l) => `local link: ${l}`));
-  const routes = (await here('ip', ['route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
+  // the tunnel's routes, and pins and exclusions (to the lab's addresses, through other devices)
+  const routes = (await here('ip', ['route', 'show', 'proto', '203'])).stdout
+    .split('\n')
+    .filter((l) => l.includes(`dev cb-${lab.name}`) || l.startsWith(`${lab.net}.`) || l.startsWith(`unreachable ${lab.net}.`));
   found.push(...routes.map((r) => `local route: ${r}`));
   if (fs.existsSync(RUN_DIR)) found.push(...fs.readdirSync(RUN_DIR).map((f) => `local file: ${RUN_DIR}/${f}`));
   const mine = (await here('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(`cloudbridge:${lab.name}`));
@@ -170,4 +181,19 @@ export function userCopy(lab: Lab, dir: string, user: { uid: number; gid: number
   fs.copyFileSync(`${lab.dir}/known_hosts`, `${dir}/known_hosts`);
   for (const f of ['', 'config.yaml', 'id_ed25519', 'known_hosts']) fs.chownSync(path.join(dir, f), user.uid, user.gid);
   return path.join(dir, 'config.yaml');
+}
+
+/** tcpdump on interface `dev` of namespace `ns` while `body` runs: the DNS packets that left by it (a leak test's capture). */
+export async function dnsLeaving(ns: string, dev: string, body: () => Promise<unknown>): Promise<string[]> {
+  const cap = execa('ip', ['netns', 'exec', ns, 'tcpdump', '-i', dev, '-n', '-l', 'port 53'], { reject: false });
+  let listening = false;
+  cap.stderr?.on('data', (d: Buffer) => (listening ||= d.toString().includes('listening on')));
+  for (let i = 0; i < 50 && !listening; i++) await new Promise((r) => setTimeout(r, 100));
+  await body();
+  // what was sent last is printed a moment later (-l flushes each line)
+  await new Promise((r) => setTimeout(r, 300));
+  cap.kill('SIGINT');
+  return String((await cap).stdout)
+    .split('\n')
+    .filter((l) => l.trim());
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { CLI, labDown, labUp, leftovers, LOG_DIR, run, RUN_DIR, variantConfig, type Lab, removeTestFiles, type Ran } from './helpers.js';
+import { CLI, dnsLeaving, labDown, labUp, leftovers, LOG_DIR, run, RUN_DIR, variantConfig, type Lab, removeTestFiles, type Ran } from './helpers.js';
 
 // Split DNS on a systemd-resolved host, against a real systemd-resolved with
 // a D-Bus of its own. The "client" lab's machine is a network namespace; in
@@ -117,5 +117,36 @@ test.serial('after kill -9 and cleanup, resolved holds nothing of ours', async (
   t.is((await inNs(['node', CLI, 'cleanup', 'cbr', '--config', config])).exitCode, 0);
   t.notRegex((await inNs(['resolvectl', 'status'])).stdout, /cb-cbr|vpc\.internal/);
   t.is((await inNs(['getent', 'hosts', 'db.vpc.internal'])).exitCode, 2);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('a full tunnel routes every name (~.) to the tunnel while it stands: none leaves by the LAN, and the LAN keeps its DNS after', async (t) => {
+  const full = variantConfig(lab, 'resolved-full.yaml', [
+    ['routes: [10.227.9.0/24]', 'routes: [default]'],
+    [/docker: \{ mode: socket, remoteSocket: [^ ]+ \}\n/, 'docker: { mode: off }\n    dns: { domains: [vpc.internal] }\n'],
+  ]);
+  // the LAN's resolver, as DHCP would give it: the remote host's LAN address (nothing answers on its port 53, but the query leaves)
+  t.is((await inNs(['resolvectl', 'dns', 'cbh-cbr', '10.227.0.2'])).exitCode, 0);
+  const control = await dnsLeaving(lab.clientNs!, 'cbh-cbr', () => inNs(['resolvectl', 'query', '--cache=no', 'before.elsewhere.example']));
+  t.true(
+    control.some((l) => l.includes('10.227.0.2.53')),
+    `the capture sees the LAN resolver asked before: ${control.join(' | ')}`,
+  );
+  const up = await inNs(['node', CLI, 'connect', 'cbr', '--config', full, '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /systemd-resolved: every name \(~\.\) on cb-cbr/);
+  t.regex((await inNs(['resolvectl', 'status', 'cb-cbr'])).stdout, /DNS Domain: ~\. ~vpc\.internal/);
+  const asked = await remoteQueries();
+  const leaked = await dnsLeaving(lab.clientNs!, 'cbh-cbr', async () => {
+    t.regex((await inNs(['resolvectl', 'query', 'db.vpc.internal'])).stdout, /10\.227\.9\.2 +-- link: cb-cbr/);
+    await inNs(['resolvectl', 'query', '--cache=no', 'www.elsewhere.example']);
+  });
+  t.deepEqual(leaked, [], 'no DNS packet on the LAN');
+  t.true((await remoteQueries()) >= asked + 2, 'both names were asked on the remote host');
+  t.is((await inNs(['node', CLI, 'disconnect', 'cbr'])).exitCode, 0);
+  const after = (await inNs(['resolvectl', 'status'])).stdout;
+  t.notRegex(after, /cb-cbr|vpc\.internal|~\./);
+  t.regex((await inNs(['resolvectl', 'dns', 'cbh-cbr'])).stdout, /10\.227\.0\.2/, "the LAN link's resolver is as it was");
+  await inNs(['resolvectl', 'revert', 'cbh-cbr']);
   t.deepEqual(await leftovers(lab), []);
 });

@@ -1,0 +1,78 @@
+import { parseCidr } from '../config/ipv4.js';
+import type { EnvironmentConfig } from '../config/types.js';
+import { planHalves, planLanThroughTunnel } from '../plan/fullTunnel.js';
+import type { Step } from '../plan/steps.js';
+import type { LocalNet } from '../platform/types.js';
+
+export interface FullTunnelDeps {
+  readonly net: () => LocalNet | undefined;
+  readonly dev: () => string;
+  readonly applyLocal: (steps: Step[]) => Promise<void>;
+  /** Undoes the journaled local steps `which` selects; returns what failed. */
+  readonly undoLocal: (which: (s: Step) => boolean) => Promise<string[]>;
+  /** DNS for every name through the tunnel: steps (systemd-resolved's ~.) and the forwarder's switch. */
+  readonly dns: { readonly steps: () => Step[]; readonly all: (on: boolean) => void };
+  readonly progress: (line: string) => void;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * routes: [default]. The halves (plan/fullTunnel.ts) and, with dns.all, DNS
+ * for every name are in place only while a session stands: made once the
+ * session is attached (after its pins), withdrawn the moment it is lost. A
+ * dead tunnel therefore holds the machine's traffic no longer than it takes
+ * to notice (deadAfter), and a reconnect resolves and dials the SSH server
+ * along the host's own network, as it was, then takes over again.
+ */
+export class FullTunnel {
+  private readonly made = new Set<Step>();
+  private withdrawn: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly env: EnvironmentConfig,
+    private readonly deps: FullTunnelDeps,
+  ) {}
+
+  get active(): boolean {
+    return this.made.size > 0;
+  }
+
+  /** Takes every address over (after any withdrawal still under way). */
+  async up(): Promise<void> {
+    await this.withdrawn;
+    if (this.active) return;
+    const { deps } = this;
+    const dev = deps.dev();
+    const steps = [...(await this.lanSteps(dev)), ...planHalves(dev), ...deps.dns.steps()];
+    await deps.applyLocal(steps);
+    for (const s of steps) this.made.add(s);
+    if (this.env.dns.all) deps.dns.all(true);
+    deps.progress(
+      `full tunnel: everything through ${dev}${this.env.lan === 'tunnel' ? ', the local network too' : '; the networks this host is on stay direct'}`,
+    );
+  }
+
+  /** Hands the machine's traffic back to its own network; safe to call at any time. */
+  withdraw(why: string): Promise<void> {
+    if (!this.active) return this.withdrawn;
+    this.deps.dns.all(false);
+    const made = new Set(this.made);
+    this.made.clear();
+    this.withdrawn = this.withdrawn.then(async () => {
+      const errors = await this.deps.undoLocal((s) => made.has(s));
+      this.deps.log(`full tunnel: withdrawn (${why}); traffic takes this host's own network until the session is back`);
+      if (errors.length) this.deps.log(`full tunnel: could not undo: ${errors.join('; ')}`);
+    });
+    return this.withdrawn;
+  }
+
+  /** lan: tunnel: the default route's networks, but for its gateway. */
+  private async lanSteps(dev: string): Promise<Step[]> {
+    const net = this.deps.net();
+    if (this.env.lan !== 'tunnel' || !net) return [];
+    const out = await net.outsidePath('default', dev);
+    if (out === undefined || out === 'local' || out === 'unreachable' || !out.via) return [];
+    const networks = (await net.interfaceNetworks()).filter((n) => n.dev === out.dev && parseCidr(n.cidr)!.prefix < 31).map((n) => n.cidr);
+    return planLanThroughTunnel(dev, { networks, gateway: out.via, dev: out.dev });
+  }
+}

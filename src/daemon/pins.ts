@@ -1,0 +1,130 @@
+import dns from 'node:dns';
+import net from 'node:net';
+import type { Client } from 'ssh2';
+import { cidrContains, formatIPv4, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import type { EnvironmentConfig } from '../config/types.js';
+import { excludeStep, pinStep, type PinRole } from '../plan/fullTunnel.js';
+import type { Step } from '../plan/steps.js';
+import type { LocalNet } from '../platform/types.js';
+import type { SshRoute } from '../ssh/route.js';
+import { carrierOf } from '../ssh/session.js';
+
+/**
+ * The addresses the SSH connection depends on, pinned to the path they had
+ * (host routes through the previous gateway), so that a route of ours that
+ * covers one, a full tunnel above all, never takes the connection into its
+ * own tunnel: wg-quick's and sshuttle's guard.
+ *
+ * Two looks: before each connection, the first hop's name as it resolves
+ * now (a reconnect pins an address that moved before dialling it); once
+ * connected, the address the connection really went to, which for a
+ * ProxyCommand or the jump process is the far end of that process's TCP
+ * connection. Pins stay for the controller's life (a host route along the
+ * old path is harmless) and go with the journal.
+ */
+export class Pins {
+  private readonly pinned = new Map<string, PinRole>();
+  /** One pinning at a time: the first connection's and up()'s may overlap. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly env: EnvironmentConfig,
+    private readonly deps: {
+      readonly net: () => LocalNet | undefined;
+      readonly ourDev: () => string;
+      readonly apply: (steps: Step[]) => Promise<void>;
+      readonly log: (line: string) => void;
+    },
+  ) {}
+
+  /** Whether a route of ours takes `addr` (a full tunnel: all but the excluded networks). */
+  covers(addr: string): boolean {
+    const a = parseIPv4(addr);
+    if (a === undefined) return false;
+    const inside = (cidrs: readonly string[]): boolean => cidrs.some((r) => cidrContains(parseCidr(r)!, a));
+    if (inside(this.env.exclude)) return false;
+    return this.env.fullTunnel || inside(this.env.routes);
+  }
+
+  /** Pins what a route of ours covers and is not pinned yet. */
+  pin(addrs: readonly string[], role: PinRole): Promise<void> {
+    const run = this.queue.then(() => this.pinNow(addrs, role));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async pinNow(addrs: readonly string[], role: PinRole): Promise<void> {
+    const net = this.deps.net();
+    if (!net) return;
+    const steps: Step[] = [];
+    const roles = new Map<string, PinRole>();
+    for (const a of new Set(addrs)) {
+      if (this.pinned.has(a) || !this.covers(a)) continue;
+      const path = await net.outsidePath(a, this.deps.ourDev());
+      if (path === 'local') continue;
+      if (path === undefined || path === 'unreachable') {
+        this.deps.log(`warning: the ${role} ${a} has no route outside the tunnel; nothing to pin it to`);
+        continue;
+      }
+      steps.push(pinStep(a, role, path));
+      roles.set(a, role);
+    }
+    if (steps.length === 0) return;
+    await this.deps.apply(steps);
+    for (const [a, role] of roles) this.pinned.set(a, role);
+  }
+
+  /** Before a connection: the first hop as its name resolves now (a ProxyCommand's far end is known only once it runs). */
+  async beforeConnect(route: SshRoute): Promise<void> {
+    const hop = route.jumps[0] ?? route.target;
+    if (hop.proxyCommand) return;
+    await this.pin(await resolve4(hop.host), route.jumps.length ? 'jump host' : 'SSH server');
+  }
+
+  /** Once connected: the address the connection really goes to. */
+  async connected(client: Client, route: SshRoute): Promise<void> {
+    const carrier = carrierOf(client);
+    const net = this.deps.net();
+    if (!carrier || !net) return;
+    const hop = route.jumps[0] ?? route.target;
+    const role: PinRole = hop.proxyCommand ? "ProxyCommand's far end" : route.jumps.length ? 'jump host' : 'SSH server';
+    const peers = 'pid' in carrier ? await net.tcpPeersOf(carrier.pid) : [carrier.socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''];
+    const known = peers.filter((p) => net4(p));
+    if (known.length === 0 && hop.proxyCommand && this.env.fullTunnel) {
+      this.deps.log(`warning: the ProxyCommand's far end is not a TCP connection this host can see: nothing pinned (list its address under exclude)`);
+    }
+    await this.pin(known, role);
+  }
+
+  /** exclude: each network kept on the path its first address had before the tunnel (nowhere, if none). */
+  async excludeSteps(): Promise<Step[]> {
+    const net = this.deps.net();
+    if (!net) return [];
+    const steps: Step[] = [];
+    for (const cidr of this.env.exclude) {
+      const c = parseCidr(cidr)!;
+      const first = formatIPv4(c.prefix >= 31 ? c.addr : c.addr + 1);
+      const path = await net.outsidePath(first, this.deps.ourDev());
+      if (path === 'local') continue; // this host's own network: it stays there anyway
+      steps.push(excludeStep(cidr, path ?? 'unreachable'));
+    }
+    return steps;
+  }
+
+  /** Pinned addresses with their roles, for status. */
+  list(): string[] {
+    return [...this.pinned].map(([a, role]) => `${a} (${role})`);
+  }
+}
+
+const net4 = (a: string): boolean => net.isIPv4(a);
+
+/** The IPv4 addresses a host name has now; none when it does not resolve (the connection says so itself). */
+async function resolve4(host: string): Promise<string[]> {
+  if (net.isIPv4(host)) return [host];
+  try {
+    return (await dns.promises.lookup(host, { all: true, family: 4 })).map((a) => a.address);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,208 @@
+import fs from 'node:fs';
+import test from 'ava';
+import { execa, type ResultPromise } from 'execa';
+import { cliIn, dnsLeaving, inNs, labDown, labUp, leftovers, removeTestFiles, run, variantConfig, type Lab } from './helpers.js';
+
+// routes: [default] in the "router" lab: this machine is a namespace on a LAN
+// (10.228.3.1) whose gateway (a router namespace) leads to the remote host
+// and to "the internet" (10.228.7.1, 10.228.8.1 on the router's loopback,
+// and 10.228.3.77, a LAN neighbour). A web server there answers with the
+// address a request came from: 10.228.0.2 (the remote host, NAT) means it
+// went through the tunnel; 10.228.3.1 means it went straight. Everything
+// runs in the lab's namespaces; this machine's own routes and resolv.conf
+// are never touched.
+
+let lab: Lab;
+let web: ResultPromise | undefined;
+let full = '';
+const NS = (): string => lab.clientNs!;
+const TUNNEL = '10.228.0.2';
+const DIRECT = '10.228.3.1';
+
+test.before(async () => {
+  lab = await labUp('cbu', 228, 'router');
+  const w = lab.routerNs!;
+  await run('ip', ['-n', w, 'addr', 'add', '10.228.8.1/32', 'dev', 'lo']);
+  await run('ip', ['-n', w, 'addr', 'add', '10.228.3.77/24', 'dev', 'eth0']);
+  web = execa(
+    'ip',
+    ['netns', 'exec', w, process.execPath, '-e', "require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen(80, '0.0.0.0')"],
+    {
+      reject: false,
+    },
+  );
+  for (let i = 0; i < 50 && (await inNs(NS(), 'curl', ['-s', '-m', '1', 'http://10.228.7.1/'])).stdout !== DIRECT; i++) await sleep(100);
+  full = variantConfig(lab, 'full.yaml', [
+    ['routes: [10.228.9.0/24]', 'routes: [default]\n    deadAfter: 3\n    dns: { domains: [vpc.internal] }'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+});
+
+// a failed test must not leave the next one "connected already"
+test.afterEach.always(async () => {
+  await cliIn(NS(), ['disconnect', 'cbu']).catch(() => undefined);
+});
+
+test.after.always(async () => {
+  await cliIn(NS(), ['disconnect', 'cbu']).catch(() => undefined);
+  web?.kill();
+  if (lab) await labDown(lab);
+  removeTestFiles('cbu');
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Who the internet (or a LAN neighbour) sees: the remote host, or this machine. */
+const seenFrom = async (addr = '10.228.7.1'): Promise<string> => (await inNs(NS(), 'curl', ['-s', '-m', '2', `http://${addr}/`])).stdout;
+interface FullStatus {
+  pid: number;
+  routes: string[];
+  pins: string[];
+  fullTunnel: { active: boolean; lan: string } | null;
+  dns: { stats: { remote: number; upstream: number } };
+}
+const status = async (): Promise<FullStatus> => (JSON.parse((await cliIn(NS(), ['status', 'cbu', '--json'])).stdout) as FullStatus[])[0]!;
+const resolvConf = (): string => fs.readFileSync(`/etc/netns/${NS()}/resolv.conf`, 'utf8');
+
+test.serial('everything goes through the tunnel, the SSH server is pinned outside it, and DNS leaves by no other interface', async (t) => {
+  t.is(await seenFrom(), DIRECT, 'straight before');
+  const control = await dnsLeaving(NS(), 'cbh-cbu', async () => void (await inNs(NS(), 'getent', ['hosts', 'www.elsewhere.example'])));
+  t.true(
+    control.some((l) => l.includes('10.228.7.53.53')),
+    `the capture sees the LAN resolver asked before: ${control.join(' | ')}`,
+  );
+  const up = await cliIn(NS(), ['connect', 'cbu', '--config', full, '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /pin SSH server 10\.228\.0\.2 via 10\.228\.3\.254 dev cbh-cbu, outside the tunnel/);
+  t.regex(up.stderr, /full tunnel: everything through cb-cbu; the networks this host is on stay direct/);
+  const routes = (await inNs(NS(), 'ip', ['route'])).stdout;
+  t.regex(routes, /^0\.0\.0\.0\/1 dev cb-cbu proto 203/m);
+  t.regex(routes, /^128\.0\.0\.0\/1 dev cb-cbu proto 203/m);
+  t.regex(routes, /^default via 10\.228\.3\.254 dev cbh-cbu/m, "the system's default route stays as it was");
+  t.regex(routes, /^10\.228\.0\.2 via 10\.228\.3\.254 dev cbh-cbu proto 203/m);
+  t.is(await seenFrom(), TUNNEL, 'the internet sees the remote host');
+  t.is(await seenFrom('10.228.3.77'), DIRECT, 'the LAN stays direct (lan: local)');
+  const s = await status();
+  t.deepEqual(s.routes, ['default']);
+  t.deepEqual(s.pins, ['10.228.0.2 (SSH server)']);
+  t.deepEqual(s.fullTunnel, { active: true, lan: 'local' });
+  t.regex(resolvConf(), /^nameserver 127\.0\.0\.153$/m);
+  const leaked = await dnsLeaving(NS(), 'cbh-cbu', async () => {
+    t.is((await inNs(NS(), 'getent', ['hosts', 'db.vpc.internal'])).stdout.split(/\s+/)[0], '10.228.9.2', 'a name only the remote resolver knows');
+    await inNs(NS(), 'getent', ['hosts', 'www.elsewhere.example']);
+  });
+  t.deepEqual(leaked, [], 'no DNS packet on the LAN');
+  const after = await status();
+  t.true(after.dns.stats.remote >= 2, 'both names were asked on the remote host');
+  t.is(after.dns.stats.upstream, 0, "none went to the LAN's resolver");
+  t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
+  t.is(resolvConf(), 'nameserver 10.228.7.53\n');
+  t.is(await seenFrom(), DIRECT);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('a dead session hands the traffic back within deadAfter, and the tunnel takes it again when SSH is back', async (t) => {
+  t.is((await cliIn(NS(), ['connect', 'cbu', '--config', full])).exitCode, 0);
+  t.is(await seenFrom(), TUNNEL);
+  const block = ['FORWARD', '-s', DIRECT, '-d', TUNNEL, '-p', 'tcp', '--dport', '22', '-j', 'DROP'];
+  await inNs(lab.routerNs!, 'iptables', ['-I', ...block]);
+  const cut = Date.now();
+  let back = '';
+  while (Date.now() - cut < 10_000 && (back = await seenFrom()) !== DIRECT) await sleep(200);
+  const held = (Date.now() - cut) / 1000;
+  t.is(back, DIRECT, 'the machine keeps its network');
+  t.true(held < 3 + 2.5, `held ${held.toFixed(1)} s (deadAfter 3)`);
+  t.false((await status()).fullTunnel!.active);
+  t.regex(resolvConf(), /127\.0\.0\.153/, 'the forwarder stays, asking the old resolvers meanwhile');
+  await inNs(lab.routerNs!, 'iptables', ['-D', ...block]);
+  let again = '';
+  for (let i = 0; i < 60 && (again = await seenFrom()) !== TUNNEL; i++) await sleep(250);
+  t.is(again, TUNNEL, 'taken over again after the reconnect');
+  t.true((await status()).fullTunnel!.active);
+  t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('kill -9: the halves go with the device at once; cleanup puts back resolv.conf and the pin', async (t) => {
+  t.is((await cliIn(NS(), ['connect', 'cbu', '--config', full])).exitCode, 0);
+  const { pid } = await status();
+  process.kill(pid, 'SIGKILL');
+  await sleep(300);
+  t.is(await seenFrom(), DIRECT, 'no blackhole: the routes went with the tun device');
+  t.regex(resolvConf(), /127\.0\.0\.153/, 'DNS waits for cleanup');
+  t.is((await cliIn(NS(), ['cleanup', 'cbu', '--config', full])).exitCode, 0);
+  t.is(resolvConf(), 'nameserver 10.228.7.53\n');
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('lan: tunnel takes the LAN too but for its gateway; exclude keeps a network on its old path', async (t) => {
+  const cfg = variantConfig(lab, 'lan.yaml', [
+    ['routes: [10.228.9.0/24]', 'routes: [default]\n    lan: tunnel\n    exclude: [10.228.8.0/24]'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  const up = await cliIn(NS(), ['connect', 'cbu', '--config', cfg, '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /exclude 10\.228\.8\.0\/24: via 10\.228\.3\.254 dev cbh-cbu, outside the tunnel/);
+  t.is(await seenFrom('10.228.3.77'), TUNNEL, 'a LAN neighbour is reached through the tunnel');
+  t.is(await seenFrom('10.228.7.1'), TUNNEL);
+  t.is(await seenFrom('10.228.8.1'), DIRECT, 'the excluded network goes straight');
+  t.is((await inNs(NS(), 'ping', ['-c', '1', '-W', '2', '10.228.3.254'])).exitCode, 0, 'the gateway stays on the link');
+  t.deepEqual((await status()).fullTunnel, { active: true, lan: 'tunnel' });
+  t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial("a ProxyCommand's far end and a jump host are pinned from the connection itself", async (t) => {
+  const key = `${lab.dir}/id_ed25519`;
+  const known = `${lab.dir}/known_hosts`;
+  fs.writeFileSync(
+    `${lab.dir}/ssh_config_full`,
+    [
+      'Host cbu-proxied',
+      `  HostName ${TUNNEL}`,
+      '  User root',
+      `  IdentityFile ${key}`,
+      `  UserKnownHostsFile ${known}`,
+      `  ProxyCommand ssh -q -i ${key} -o UserKnownHostsFile=${known} -o BatchMode=yes -W %h:%p root@${TUNNEL}`,
+      'Host cbu-jumped',
+      `  HostName ${TUNNEL}`,
+      '  User root',
+      `  IdentityFile ${key}`,
+      `  UserKnownHostsFile ${known}`,
+      `  ProxyJump root@${TUNNEL}`,
+      // the jump host, as ProxyJump names it
+      `Host ${TUNNEL}`,
+      `  IdentityFile ${key}`,
+      `  UserKnownHostsFile ${known}`,
+      '',
+    ].join('\n'),
+  );
+  for (const [alias, role] of [
+    ['cbu-proxied', "ProxyCommand's far end"],
+    ['cbu-jumped', 'jump host'],
+  ] as const) {
+    const cfg = variantConfig(lab, `${alias}.yaml`, [
+      [`host: ${TUNNEL}`, `host: ${alias}\n    sshConfig: ${lab.dir}/ssh_config_full`],
+      ['    user: root\n', ''],
+      [`    identityFile: ${key}\n`, ''],
+      [`    knownHostsFile: ${known}\n`, ''],
+      ['routes: [10.228.9.0/24]', 'routes: [default]'],
+      [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+    ]);
+    const up = await cliIn(NS(), ['connect', 'cbu', '--config', cfg]);
+    t.is(up.exitCode, 0, up.stderr);
+    t.deepEqual((await status()).pins, [`${TUNNEL} (${role})`]);
+    t.is(await seenFrom(), TUNNEL, `${alias}: the SSH connection stayed outside its tunnel`);
+    t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
+    t.deepEqual(await leftovers(lab), []);
+  }
+});
+
+test.serial('--dry-run lists the pin, the halves and the DNS step', async (t) => {
+  const r = await cliIn(NS(), ['connect', 'cbu', '--config', full, '--dry-run']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /ip route add 10\.228\.0\.2\/32 via GATEWAY dev DEV proto 203/);
+  t.regex(r.stdout, /ip route add 0\.0\.0\.0\/1 dev cb-cbu proto 203/);
+  t.regex(r.stdout, /ip route add 128\.0\.0\.0\/1 dev cb-cbu proto 203/);
+  t.regex(r.stdout, /resolvectl domain cb-cbu '~\.' '~vpc\.internal'/);
+  t.regex(r.stdout, /note: full tunnel: the halves go in once the session stands and come out the moment it is lost/);
+});
