@@ -1,4 +1,5 @@
 import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from './ipv4.js';
+import { cidr6Contains, cidrs6Overlap, formatCidr6, parseCidr6, parseIPv6 } from './ipv6.js';
 import { checkKeys, type Field, int, isObj, oneOf, str, type Obj } from './field.js';
 import { ENVIRONMENT, keysOf, MIN_MTU, ROUTE } from './spec.js';
 import type { LanMode, TunnelConfig } from './types.js';
@@ -10,6 +11,10 @@ export interface RoutesConfig {
   readonly mssClamps: readonly { readonly cidr: string; readonly mss: number }[];
   /** routes: [default]: everything goes through the tunnel while a session stands (see plan/fullTunnel.ts). */
   readonly fullTunnel: boolean;
+  readonly routes6: readonly string[];
+  readonly mssClamps6: readonly { readonly cidr: string; readonly mss: number }[];
+  /** default with IPv6 tunnel addresses, or ::/0. */
+  readonly fullTunnel6: boolean;
   /** Networks that keep the path they had (sshuttle's -x). */
   readonly exclude: readonly string[];
   readonly lan: LanMode;
@@ -28,6 +33,9 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
   const routes: string[] = [];
   const mssClamps: { cidr: string; mss: number }[] = [];
   let fullTunnel = false;
+  const routes6: string[] = [];
+  const mssClamps6: { cidr: string; mss: number }[] = [];
+  let fullTunnel6 = false;
   (routesRaw as unknown[]).forEach((r, i) => {
     const item = rf.child(String(i));
     let text: unknown = r;
@@ -40,14 +48,39 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
     const s = str(isObj(r) ? item.child('cidr') : item, text);
     // Beyond the remote host, assume an ordinary 1500-byte network unless told otherwise.
     const effective = pathMtu ?? Math.min(1500, tunnelMtu);
+    const v6 = tunnel?.local6 !== undefined;
     if (isDefault(s)) {
       if (fullTunnel) item.fail('default is listed twice');
-      if (routes.length) item.fail(`default takes every address: "${routes[0]}" is inside it already`);
+      const inside = routes[0] ?? (s === DEFAULT_ROUTE && v6 ? routes6[0] : undefined);
+      if (inside) item.fail(`default takes every address: "${inside}" is inside it already`);
       fullTunnel = true;
       if (effective < tunnelMtu) mssClamps.push({ cidr: '0.0.0.0/0', mss: effective - 40 });
+      // the word takes both families where the tunnel has both; 0.0.0.0/0 only IPv4
+      if (s === DEFAULT_ROUTE && v6) {
+        fullTunnel6 = true;
+        if (effective < tunnelMtu) mssClamps6.push({ cidr: '::/0', mss: effective - 60 });
+      }
       return;
     }
-    if (s === '::/0' || s.includes(':')) item.fail(`"${s}": IPv6 routes are not supported yet (the tunnel carries IPv4)`);
+    if (s.includes(':')) {
+      if (!v6) item.fail(`"${s}": IPv6 routes need tunnel.local6 and tunnel.remote6 (the tunnel carries IPv4 only)`);
+      const c6 = parseCidr6(s);
+      if (!c6) return item.fail(`"${s}" is not an IPv6 CIDR with zero host bits (like fd00:1::/64)`);
+      const text6 = formatCidr6(c6);
+      if (fullTunnel6) item.fail(`"${s}" is inside default already: with a full tunnel every address goes through the tunnel`);
+      if (c6.prefix === 0) {
+        if (routes6.length) item.fail(`::/0 takes every IPv6 address: "${routes6[0]}" is inside it already`);
+        fullTunnel6 = true;
+        if (effective < tunnelMtu) mssClamps6.push({ cidr: '::/0', mss: effective - 60 });
+        return;
+      }
+      for (const prev of routes6) if (cidrs6Overlap(parseCidr6(prev)!, c6)) item.fail(`"${s}" overlaps "${prev}"`);
+      const own6 = [tunnel!.local6, tunnel!.remote6].find((a) => cidr6Contains(c6, parseIPv6(a!)!));
+      if (own6) item.fail(`"${s}" covers the tunnel's own address ${own6}: pick tunnel addresses outside the routes`);
+      routes6.push(text6);
+      if (effective < tunnelMtu) mssClamps6.push({ cidr: text6, mss: effective - 60 });
+      return;
+    }
     const c = parseCidr(s);
     if (!c) return item.fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 10.0.0.0/16), or default`);
     if (fullTunnel) item.fail(`"${s}" is inside default already: with a full tunnel every address goes through the tunnel`);
@@ -84,16 +117,21 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
   const lan = oneOf<LanMode>(f.child('lan'), raw['lan'], ENVIRONMENT.fields.lan);
   if (raw['lan'] !== undefined && !fullTunnel) f.child('lan').fail('only applies to a full tunnel (routes: [default])');
   if (!tunnel) {
-    if (routes.length || fullTunnel) rf.fail('needs the L3 tunnel (tunnel is false)');
+    if (routes.length || fullTunnel || routes6.length || fullTunnel6) rf.fail('needs the L3 tunnel (tunnel is false)');
     if (exclude.length) xf.fail('needs the L3 tunnel (tunnel is false)');
   }
-  if (fullTunnel && raw['onDemand'] === true) {
+  if ((fullTunnel || fullTunnel6) && raw['onDemand'] === true) {
     f.child('onDemand').fail('a full tunnel (routes: [default]) is never idle, and without a session its traffic would go around it: leave onDemand off');
   }
-  return { routes, mssClamps, fullTunnel, exclude, lan };
+  return { routes, mssClamps, fullTunnel, routes6, mssClamps6, fullTunnel6, exclude, lan };
 }
 
 /** The routes as the user wrote them: default first for a full tunnel (status, list, config check). */
-export function shownRoutes(env: { readonly fullTunnel: boolean; readonly routes: readonly string[] }): string[] {
-  return [...(env.fullTunnel ? [DEFAULT_ROUTE] : []), ...env.routes];
+export function shownRoutes(env: {
+  readonly fullTunnel: boolean;
+  readonly routes: readonly string[];
+  readonly fullTunnel6: boolean;
+  readonly routes6: readonly string[];
+}): string[] {
+  return [...(env.fullTunnel ? [DEFAULT_ROUTE] : []), ...env.routes, ...(env.fullTunnel6 ? ['::/0'] : []), ...env.routes6];
 }

@@ -9,6 +9,10 @@ import { CONFIG, type Spec } from './spec.js';
 
 const IPV4 = '^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$';
 const CIDR = `${IPV4.slice(0, -1)}(/([0-9]|[12][0-9]|3[0-2]))?$`;
+/** IPv6's grammar is the validator's (config/ipv6.ts); the schema only tells it from the rest. */
+const IPV6 = '^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$';
+const CIDR6 = '^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))?$';
+const PATTERNS = { ipv4: IPV4, cidr: CIDR, ipv6: IPV6, cidr6: CIDR6 };
 
 type Json = Record<string, unknown>;
 
@@ -16,7 +20,7 @@ function node(s: Spec): Json {
   const d = { description: s.doc };
   switch (s.kind) {
     case 'string': {
-      const pattern = s.pattern ?? (s.format === 'ipv4' ? IPV4 : s.format === 'cidr' ? CIDR : undefined);
+      const pattern = s.pattern ?? (PATTERNS as Record<string, string | undefined>)[s.format ?? ''];
       return { type: 'string', minLength: 1, ...(pattern ? { pattern } : {}), ...d, ...(s.default !== undefined ? { default: s.default } : {}) };
     }
     case 'integer':

@@ -16,7 +16,7 @@ export interface StringSpec extends Base {
   readonly kind: 'string';
   readonly default?: string;
   readonly pattern?: string;
-  readonly format?: 'ipv4' | 'cidr' | 'path' | 'endpoint' | 'hostname';
+  readonly format?: 'ipv4' | 'cidr' | 'ipv6' | 'cidr6' | 'path' | 'endpoint' | 'hostname';
 }
 export interface IntSpec extends Base {
   readonly kind: 'integer';
@@ -105,6 +105,8 @@ export const TUNNEL = map(
   {
     local: ipv4("this host's tunnel address"),
     remote: ipv4("the remote host's tunnel address"),
+    local6: str("this host's IPv6 tunnel address (with remote6: the tunnel carries IPv6)", { format: 'ipv6' }),
+    remote6: str("the remote host's IPv6 tunnel address", { format: 'ipv6' }),
     mtu: either('the tunnel MTU, or auto: the largest packet sshd carries, probed at connect', TUNNEL_MTU, constant('auto', 'probe it')),
     remoteUnit: int('the remote tun unit (tunN); unset: the lowest free one', 0, 0x7ffffffe),
     device: DEVICE,
@@ -113,7 +115,12 @@ export const TUNNEL = map(
 );
 
 export const ROUTE = map('a route with the MTU of the path beyond the remote host (TCP MSS is clamped to it)', {
-  cidr: either('an IPv4 CIDR with zero host bits, or default', str('a CIDR', { format: 'cidr' }), constant('default', 'everything: a full tunnel')),
+  cidr: either(
+    'a CIDR (IPv4, or IPv6 with tunnel.local6) with zero host bits, or default',
+    str('a CIDR', { format: 'cidr' }),
+    str('an IPv6 CIDR', { format: 'cidr6' }),
+    constant('default', 'everything: a full tunnel'),
+  ),
   mtu: int('the path MTU beyond the remote host', MIN_MTU, MAX_MTU, 1500),
 });
 
@@ -130,7 +137,10 @@ export const DOCKER = map('how docker on this host reaches the remote daemon', {
 
 export const DNS = map('split DNS through the tunnel', {
   domains: list('names resolved through the tunnel', str('a domain name', { format: 'hostname' })),
-  servers: list("resolvers as the remote host reaches them (default: the remote host's own)", ipv4('an IPv4 address')),
+  servers: list(
+    "resolvers as the remote host reaches them (default: the remote host's own)",
+    either('an address', ipv4('an IPv4 address'), str('an IPv6 address', { format: 'ipv6' })),
+  ),
   containers: bool("answer NAME.ENV.docker with the remote containers' addresses", false),
   all: bool("every name asked of the remote host's resolvers, over SSH (default: true with a full tunnel)"),
 });
@@ -201,7 +211,13 @@ export const ENVIRONMENT = map(
     tunnel: either('the L3 tunnel, or false: SSH forwarding only (SOCKS, forwards, docker socket)', TUNNEL, constant(false, 'no L3 tunnel')),
     routes: list(
       'networks routed through the tunnel; default: everything (a full tunnel, with the SSH path pinned outside it)',
-      either('a route', constant('default', 'everything: a full tunnel'), str('an IPv4 CIDR', { format: 'cidr' }), ROUTE),
+      either(
+        'a route',
+        constant('default', 'everything: a full tunnel'),
+        str('an IPv4 CIDR', { format: 'cidr' }),
+        str('an IPv6 CIDR', { format: 'cidr6' }),
+        ROUTE,
+      ),
     ),
     exclude: list('networks that stay outside the tunnel, on the path they had (sshuttle -x)', str('an IPv4 CIDR', { format: 'cidr' })),
     lan: oneOf(

@@ -20,6 +20,9 @@ export interface TunnelConfig {
   readonly remoteUnit: number | undefined;
   /** Local interface name. */
   readonly device: string;
+  /** IPv6 point-to-point addresses (RFC 5952 text); undefined: the tunnel carries IPv4 only. */
+  readonly local6: string | undefined;
+  readonly remote6: string | undefined;
 }
 
 export interface DockerConfig {
@@ -96,6 +99,12 @@ export interface EnvironmentConfig {
   readonly tunnel: TunnelConfig | undefined;
   /** Routed through the tunnel while the controller runs; a full tunnel's halves are planned apart (fullTunnel). */
   readonly routes: readonly string[];
+  /** IPv6 networks routed through the tunnel (needs tunnel.local6). */
+  readonly routes6: readonly string[];
+  /** A full tunnel for IPv6 too (default with IPv6 tunnel addresses, or ::/0). */
+  readonly fullTunnel6: boolean;
+  /** TCP MSS limits for IPv6 routes (path MTU less 60). */
+  readonly mssClamps6: readonly { readonly cidr: string; readonly mss: number }[];
   /** routes: [default]: everything through the tunnel while a session stands, the SSH path pinned outside it. */
   readonly fullTunnel: boolean;
   /** Networks that keep the path they had before the tunnel (sshuttle's -x). */

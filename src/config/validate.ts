@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseAllowEntry } from './allow.js';
 import { ForwardProblem, formatEndpoint, parseEndpoint, parseForward, type Endpoint, type ForwardConfig } from './forwards.js';
 import { parseIPv4 } from './ipv4.js';
+import { formatIPv6, parseIPv6 } from './ipv6.js';
 import { bool, checkKeys, Field, filePath, int, ipv4, isObj, oneOf, str, type ValidateContext } from './field.js';
 import { validateRoutes } from './routes.js';
 import { CIPHERS, type Cipher } from './ciphers.js';
@@ -51,11 +52,11 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   if (mode === 'tcp') {
     if (!tunnel) return df.child('mode').fail('tcp needs the L3 tunnel (tunnel is false); use socket');
     dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${tunnel.remote}:2375`);
-    const m = /^tcp:\/\/([0-9.]+):(\d{1,5})$/.exec(dockerHost);
-    if (!m || parseIPv4(m[1]!) === undefined || Number(m[2]) > 65535) {
-      df.child('host').fail(`"${dockerHost}" is not of the form tcp://IPv4:PORT`);
-    }
-    dockerTcp = { kind: 'inet', host: m![1]!, port: Number(m![2]) };
+    const m = /^tcp:\/\/(?:([0-9.]+)|\[([0-9a-fA-F:.]+)\]):(\d{1,5})$/.exec(dockerHost);
+    const addr = m?.[1] ?? m?.[2];
+    const ok = m && (m[1] ? parseIPv4(m[1]) !== undefined : parseIPv6(m[2]!) !== undefined) && Number(m[3]) <= 65535;
+    if (!ok) df.child('host').fail(`"${dockerHost}" is not of the form tcp://IPv4:PORT or tcp://[IPv6]:PORT`);
+    dockerTcp = { kind: 'inet', host: addr!, port: Number(m![3]) };
   } else if (dockerRaw['host'] !== undefined) {
     df.child('host').fail('only applies to mode: tcp');
   }
@@ -86,7 +87,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     });
   };
   const domains = list(nf.child('domains'), dnsRaw['domains'], isDomainName, 'a domain name');
-  const servers = list(nf.child('servers'), dnsRaw['servers'], (x) => parseIPv4(x) !== undefined, 'an IPv4 address');
+  const servers = list(nf.child('servers'), dnsRaw['servers'], (x) => parseIPv4(x) !== undefined || parseIPv6(x) !== undefined, 'an IPv4 or IPv6 address');
   const containers = bool(nf.child('containers'), dnsRaw['containers'], DNS.fields.containers);
   if (containers && mode === 'off') nf.child('containers').fail('needs docker mode socket or tcp (names come from the remote daemon)');
 
@@ -188,6 +189,9 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     routes: r.routes,
     mssClamps: r.mssClamps,
     fullTunnel: r.fullTunnel,
+    routes6: r.routes6,
+    mssClamps6: r.mssClamps6,
+    fullTunnel6: r.fullTunnel6,
     exclude: r.exclude,
     lan: r.lan,
     nat: bool(f.child('nat'), raw['nat'], ENVIRONMENT.fields.nat),
@@ -212,7 +216,19 @@ function validateTunnel(tf: Field, raw: unknown, name: string): TunnelConfig {
   const remoteUnit = raw['remoteUnit'] === undefined ? undefined : int(tf.child('remoteUnit'), raw['remoteUnit'], TUNNEL.fields.remoteUnit);
   const mtuAuto = raw['mtu'] === undefined || raw['mtu'] === 'auto';
   const mtu = mtuAuto ? MAX_MTU : int(tf.child('mtu'), raw['mtu'], TUNNEL_MTU, 1500);
-  return { local, remote, mtu, mtuAuto, remoteUnit, device };
+  const v6 = (key: 'local6' | 'remote6'): string | undefined => {
+    if (raw[key] === undefined) return undefined;
+    const s = str(tf.child(key), raw[key]);
+    const a = parseIPv6(s);
+    if (a === undefined) tf.child(key).fail(`"${s}" is not an IPv6 address`);
+    return formatIPv6(a!);
+  };
+  const local6 = v6('local6');
+  const remote6 = v6('remote6');
+  if ((local6 === undefined) !== (remote6 === undefined)) tf.fail('local6 and remote6 go together');
+  if (local6 !== undefined && local6 === remote6) tf.fail('local6 and remote6 must differ');
+  if (local6 !== undefined && mtu < 1280) tf.child('mtu').fail('IPv6 needs an MTU of at least 1280 (RFC 8200)');
+  return { local, remote, mtu, mtuAuto, remoteUnit, device, local6, remote6 };
 }
 
 /** Validates a parsed config document. Every message names the file, the environment and the field. */

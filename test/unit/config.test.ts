@@ -125,7 +125,7 @@ test("dns: domain names and IPv4 servers (default: the remote host's), remote co
   t.regex(error(`${minimal}    docker: { mode: off }\n    dns: { containers: true }\n`), /dns\.containers: needs docker mode socket or tcp/);
   t.regex(error(`${minimal}    dns: { domains: ['a b'], servers: [10.0.0.2] }\n`), /dns\.domains\.0: "a b" is not a domain name/);
   t.regex(error(`${minimal}    dns: { domains: ['x/../../etc'], servers: [10.0.0.2] }\n`), /dns\.domains\.0: .* is not a domain name/);
-  t.regex(error(`${minimal}    dns: { domains: [a.b], servers: [::1] }\n`), /dns\.servers\.0: "::1" is not an IPv4 address/);
+  t.regex(error(`${minimal}    dns: { domains: [a.b], servers: [resolver] }\n`), /dns\.servers\.0: "resolver" is not an IPv4 or IPv6 address/);
 });
 
 test('unknown environment lists the configured ones', (t) => {

@@ -52,7 +52,7 @@ test('full tunnel mistakes get one line naming the field', (t) => {
   t.regex(error('    routes: [default, 172.20.0.0/16]\n'), /environments\.stg\.routes\.1: "172\.20\.0\.0\/16" is inside default already/);
   t.regex(error('    routes: [172.20.0.0/16, default]\n'), /routes\.1: default takes every address: "172\.20\.0\.0\/16" is inside it already/);
   t.regex(error('    routes: [default, default]\n'), /routes\.1: default is listed twice/);
-  t.regex(error('    routes: ["::/0"]\n'), /routes\.0: "::\/0": IPv6 routes are not supported yet/);
+  t.regex(error('    routes: ["::/0"]\n'), /routes\.0: "::\/0": IPv6 routes need tunnel\.local6 and tunnel\.remote6/);
   t.regex(error('    routes: [172.20.0.0/16]\n    exclude: [192.168.0.0/16]\n'), /exclude\.0: "192\.168\.0\.0\/16" is outside every route/);
   t.regex(error('    routes: [default]\n    exclude: [0.0.0.0/1]\n'), /exclude\.0: "0\.0\.0\.0\/1" is too wide/);
   t.regex(error('    routes: [default]\n    exclude: [172.16.0.0/12, 172.20.0.0/16]\n'), /exclude\.1: "172\.20\.0\.0\/16" overlaps "172\.16\.0\.0\/12"/);
