@@ -32,6 +32,13 @@
 # LAB_REKEY_LIMIT=16M makes the remote sshd renew its keys that often (its
 # RekeyLimit), so that tests see key exchanges in the middle of a transfer;
 # its sshd then logs at DEBUG1 to sshd_tun.log, where the rekeys show.
+# IPv6 (ULA, fd00:OCTET::/32, the octet read as hex digits): the VPC host is
+# dual-stack (fd00:OCTET:9::2 beside 10.OCTET.9.2), and netns cb-NAME-6 is an
+# IPv6-only host, fd00:OCTET:6::2, behind the remote host (fd00:OCTET:6::1);
+# the resolver knows v6only.vpc.internal (AAAA only) and db.vpc.internal's
+# AAAA. The router lab carries IPv6 on every link too: the client
+# fd00:OCTET:3::1, its gateway fd00:OCTET:3::fe, the remote host
+# fd00:OCTET::2, the internet fd00:OCTET:7::1.
 # Everything lives in namespaces it creates; files under /run/cloudbridge-lab/NAME.
 set -euo pipefail
 
@@ -47,6 +54,7 @@ ns_b=cb-$name-b
 ns_j=cb-$name-j
 ns_c=cb-$name-c
 ns_w=cb-$name-w
+ns_6=cb-$name-6
 veth_h=cbh-$name
 net=10.$octet
 
@@ -79,7 +87,7 @@ down() {
   kill_pidfile "$dir/sshd-jump.pid"
   kill_pidfile "$dir/local-dockerd.pid"
   kill_pidfile "$dir/dnsmasq.pid"
-  for ns in "$ns_r" "$ns_b" "$ns_j" "$ns_c" "$ns_w"; do
+  for ns in "$ns_r" "$ns_b" "$ns_j" "$ns_c" "$ns_w" "$ns_6"; do
     if ip netns list | grep -qw "$ns"; then
       # anything a test left running inside
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
@@ -180,6 +188,27 @@ up() {
   ip -n "$ns_b" addr add "$net.9.2/24" dev eth0
   ip -n "$ns_b" addr add "$net.9.3/24" dev eth0
   ip -n "$ns_b" link set eth0 up
+  # IPv6: the VPC host dual-stack, and an IPv6-only host on a link of its own
+  ip -n "$ns_r" addr add "fd00:$octet:9::1/64" dev eth1 nodad
+  ip -n "$ns_b" addr add "fd00:$octet:9::2/64" dev eth0 nodad
+  ip netns add "$ns_6"
+  ip -n "$ns_6" link set lo up
+  ip -n "$ns_r" link add eth2 type veth peer name eth0 netns "$ns_6"
+  ip -n "$ns_r" addr add "fd00:$octet:6::1/64" dev eth2 nodad
+  ip -n "$ns_r" link set eth2 up
+  ip -n "$ns_6" addr add "fd00:$octet:6::2/64" dev eth0 nodad
+  ip -n "$ns_6" link set eth0 up
+  ip -n "$ns_6" -6 route add default via "fd00:$octet:6::1"
+  if [ "$mode" = router ]; then
+    ip -n "$ns_w" addr add "fd00:$octet:7::1/128" dev lo
+    ip -n "$ns_w" addr add "fd00:$octet:3::fe/64" dev eth0 nodad
+    ip -n "$ns_w" addr add "fd00:$octet::1/64" dev eth1 nodad
+    ip netns exec "$ns_w" sysctl -q -w net.ipv6.conf.all.forwarding=1
+    ip -n "$ns_r" addr add "fd00:$octet::2/64" dev eth0 nodad
+    ip -n "$ns_r" -6 route add default via "fd00:$octet::1"
+    ip -n "$ns_c" addr add "fd00:$octet:3::1/64" dev "$veth_h" nodad
+    ip -n "$ns_c" -6 route add default via "fd00:$octet:3::fe"
+  fi
 
   ssh-keygen -q -t ed25519 -N '' -C "cloudbridge-lab-$name" -f "$dir/id_ed25519"
   ssh-keygen -q -t ed25519 -N '' -f "$dir/ssh_host_ed25519_key"
@@ -194,7 +223,8 @@ up() {
   printf 'nameserver 127.0.0.1\n' >"/etc/netns/$ns_r/resolv.conf"
   if command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ]; then
     ip netns exec "$ns_r" /usr/sbin/dnsmasq --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
-      --user=root --pid-file="$dir/dnsmasq.pid" --host-record="db.vpc.internal,$net.9.2" --local=/vpc.internal/
+      --user=root --pid-file="$dir/dnsmasq.pid" --host-record="db.vpc.internal,$net.9.2,fd00:$octet:9::2" \
+      --host-record="v6only.vpc.internal,fd00:$octet:6::2" --local=/vpc.internal/
   fi
   for variant in tun notun; do
     if [ $variant = tun ]; then port=22 permit=yes pid=sshd.pid; else port=2200 permit=no pid=sshd-notun.pid; fi

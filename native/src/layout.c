@@ -25,18 +25,29 @@ static const char *const outlet_num[] = {OUTLET_NUM(LAYOUT_NAME)};
 static const char *const inlet_ctl[] = {INLET_CTL(LAYOUT_NAME)};
 static const char *const inlet_num[] = {INLET_NUM(LAYOUT_NAME)};
 
-/* framedOk(bytes) -> boolean: what the inlet accepts as a tun packet (framed_ok). */
-static napi_value js_framed_ok(napi_env env, napi_callback_info info) {
+/* A TCP handshake as the outlet and inlet tell it (or too short to tell):
+ * what they hand to JavaScript when clamps are on. */
+static int handshake(const uint8_t *b, size_t len) {
+  if (!framed_ok(b, len)) return 0;
+  if (b[3] == OPENBSD_AF_INET6) return tcp6_syn_or_short(b, len);
+  return b[TUN_FRAME_HEADER + 9] == 6 && tcp_syn_or_short(b, len);
+}
+
+/* framedOk(bytes) and tcpHandshake(bytes) -> boolean, for the parity test:
+ * framed_ok (the inlet's check) and the handshake test above. */
+static napi_value js_verdict(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *which;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, &which));
   void *data;
   size_t len;
   if (argc < 1 || !typed_array_view(env, argv[0], napi_uint8_array, &data, &len)) {
-    napi_throw_type_error(env, NULL, "framedOk(bytes: Uint8Array)");
+    napi_throw_type_error(env, NULL, "(bytes: Uint8Array)");
     return NULL;
   }
-  CHECK(napi_get_boolean(env, framed_ok(data, len) != 0, &out));
+  int v = which ? handshake(data, len) : framed_ok(data, len);
+  CHECK(napi_get_boolean(env, v != 0, &out));
   return out;
 }
 
@@ -48,7 +59,9 @@ napi_status layout_init(napi_env env, napi_value exports) {
   if (st == napi_ok) st = index_object(env, layout, "inletCtl", inlet_ctl, ICTL_LEN);
   if (st == napi_ok) st = index_object(env, layout, "inletNum", inlet_num, INUM_LEN);
   if (st == napi_ok) st = napi_set_named_property(env, exports, "layout", layout);
-  if (st == napi_ok) st = napi_create_function(env, "framedOk", NAPI_AUTO_LENGTH, js_framed_ok, NULL, &fn);
+  if (st == napi_ok) st = napi_create_function(env, "framedOk", NAPI_AUTO_LENGTH, js_verdict, NULL, &fn);
   if (st == napi_ok) st = napi_set_named_property(env, exports, "framedOk", fn);
+  if (st == napi_ok) st = napi_create_function(env, "tcpHandshake", NAPI_AUTO_LENGTH, js_verdict, (void *)1, &fn);
+  if (st == napi_ok) st = napi_set_named_property(env, exports, "tcpHandshake", fn);
   return st;
 }

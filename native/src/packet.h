@@ -44,4 +44,12 @@ static inline int tcp_syn_or_short(const uint8_t *framed, size_t len) {
   return len < TUN_FRAME_HEADER + tcp + 14 || (ip[tcp + 13] & 0x02) != 0;
 }
 
+/* The same for a framed IPv6 packet: TCP right after the fixed header (next
+ * header 6; behind extension headers it is not looked for, as isTcpSyn). */
+static inline int tcp6_syn_or_short(const uint8_t *framed, size_t len) {
+  const uint8_t *ip = framed + TUN_FRAME_HEADER;
+  if (len < TUN_FRAME_HEADER + 40 || ip[6] != 6) return 0;
+  return len < TUN_FRAME_HEADER + 54 || (ip[53] & 0x02) != 0;
+}
+
 #endif

@@ -68,6 +68,7 @@ struct inlet {
 
 /* Packets JavaScript must see: a probe's echo reply, handshakes to clamp. */
 static int needs_js(const inlet_t *in, const uint8_t *b, size_t len) {
+  if (b[3] == OPENBSD_AF_INET6) return in->ctl[ICTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
   if (b[3] != OPENBSD_AF_INET) return 0;
   const uint8_t *ip = b + TUN_FRAME_HEADER;
   if (ip[9] == 1) return in->ctl[ICTL_PROBE] != 0;

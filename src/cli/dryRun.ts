@@ -74,7 +74,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
     );
   }
   const pins = plannedPins(env, route, notes);
-  const full = env.fullTunnel ? plannedFullTunnel(env, localDevice, platform, notes) : [];
+  const full = env.fullTunnel || env.fullTunnel6 ? plannedFullTunnel(env, localDevice, platform, notes) : [];
   const command = (a: Step['apply']): string[] => (a.side === 'remote' ? [...a.argv] : localCommand(platform, a));
   const planned = (s: Step): PlannedStep => ({ side: s.apply.side, title: s.title, apply: command(s.apply), undo: s.undo ? command(s.undo) : null });
   // in the order connect makes them: pins and exclusions, local side, split DNS, the session's remote side, the probed MTUs, a full tunnel
@@ -147,7 +147,7 @@ function plannedFullTunnel(env: EnvironmentConfig, dev: string, platform: Platfo
   }
   return [
     ...(env.lan === 'tunnel' ? [pinStep('GATEWAY', 'gateway', { via: undefined, dev: 'DEV' })] : []),
-    ...planHalves(dev),
+    ...planHalves(dev, { v4: env.fullTunnel, v6: env.fullTunnel6 }),
     ...(platform === 'linux' && env.dns.all ? [planResolvedAll(dev, env.dns.domains)] : []),
   ];
 }

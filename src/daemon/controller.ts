@@ -131,17 +131,18 @@ export class Controller {
       log: opts.log,
     });
     this.pins = new Pins(env, { net: () => this.net, ourDev: () => this.tun?.name ?? '', apply: (s) => this.applyLocal(s), log: opts.log });
-    this.full = env.fullTunnel
-      ? new FullTunnel(env, {
-          net: () => this.net,
-          dev: () => this.tun?.name ?? '',
-          applyLocal: (s) => this.applyLocal(s),
-          undoLocal: (which) => this.journal.undo(this.executor(undefined), which),
-          dns: { steps: () => this.services.fullDnsSteps(), all: (on) => this.services.dnsForAll(on) },
-          progress: (line) => (this.keeper.state === 'up' ? opts.log(line) : opts.progress(line)),
-          log: opts.log,
-        })
-      : undefined;
+    this.full =
+      env.fullTunnel || env.fullTunnel6
+        ? new FullTunnel(env, {
+            net: () => this.net,
+            dev: () => this.tun?.name ?? '',
+            applyLocal: (s) => this.applyLocal(s),
+            undoLocal: (which) => this.journal.undo(this.executor(undefined), which),
+            dns: { steps: () => this.services.fullDnsSteps(), all: (on) => this.services.dnsForAll(on) },
+            progress: (line) => (this.keeper.state === 'up' ? opts.log(line) : opts.progress(line)),
+            log: opts.log,
+          })
+        : undefined;
   }
 
   /** A stream to a target as the remote host sees it, over the session (made first, on demand). */

@@ -43,7 +43,7 @@ export class FullTunnel {
     if (this.active) return;
     const { deps } = this;
     const dev = deps.dev();
-    const steps = [...(await this.lanSteps(dev)), ...planHalves(dev), ...deps.dns.steps()];
+    const steps = [...(await this.lanSteps(dev)), ...planHalves(dev, { v4: this.env.fullTunnel, v6: this.env.fullTunnel6 }), ...deps.dns.steps()];
     await deps.applyLocal(steps);
     for (const s of steps) this.made.add(s);
     if (this.env.dns.all) deps.dns.all(true);

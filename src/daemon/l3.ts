@@ -1,3 +1,4 @@
+import { ipv6Bytes, parseCidr6 } from '../config/ipv6.js';
 import { maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
@@ -41,10 +42,18 @@ export function makePump(
       const c = parseCidr(m.cidr)!;
       return { addr: c.addr, mask: maskOf(c.prefix), mss: m.mss };
     }),
+    clamps6: env.mssClamps6.map((m) => {
+      const c = parseCidr6(m.cidr)!;
+      return { net: ipv6Bytes(c.addr), prefix: c.prefix, mss: m.mss };
+    }),
     allow: deps.services.allow,
     flows: deps.logFlows ? new FlowLog(deps.log) : undefined,
-    dns: env.dns.domains.length > 0 || env.dns.containers ? { addr: parseIPv4(tunnel.remote)!, answer: (q) => deps.services.answerDns(q) } : undefined,
+    dns:
+      env.dns.domains.length > 0 || env.dns.containers || env.dns.all
+        ? { addr: parseIPv4(tunnel.remote)!, answer: (q) => deps.services.answerDns(q) }
+        : undefined,
   });
-  if (env.mssClamps.length) deps.progress(`datapath: TCP MSS clamped for ${env.mssClamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
+  const clamps = [...env.mssClamps, ...env.mssClamps6];
+  if (clamps.length) deps.progress(`datapath: TCP MSS clamped for ${clamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);
   return pump;
 }

@@ -1,24 +1,34 @@
 import type { Client } from 'ssh2';
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../datapath/ssh/tunChannel.js';
-import { IPTABLES_STATE, lowestFreeTun, type RemoteFacts } from '../plan/plan.js';
+import { IPTABLES_STATE, iptablesState, lowestFreeTun, type RemoteFacts } from '../plan/plan.js';
 import { runRemote } from '../ssh/exec.js';
 import { UserError } from '../util/errors.js';
 
 /** What the remote host looks like, in one round trip: the tun unit to use and what NAT needs. */
 export async function remoteFacts(client: Client, env: EnvironmentConfig, tunnel: TunnelConfig, sudo: boolean): Promise<RemoteFacts & { unit: number }> {
-  const script = ['ls /sys/class/net', 'echo @@', 'cat /proc/sys/net/ipv4/ip_forward', 'echo @@', env.nat ? IPTABLES_STATE : 'echo ok'].join('\n');
+  const v6 = tunnel.local6 !== undefined;
+  const script = [
+    'ls /sys/class/net',
+    'cat /proc/sys/net/ipv4/ip_forward',
+    env.nat ? IPTABLES_STATE : 'echo ok',
+    v6 ? 'cat /proc/sys/net/ipv6/conf/all/forwarding' : 'echo 0',
+    env.nat && v6 ? iptablesState('ip6tables') : 'echo ok',
+  ].join('\necho @@\n');
   const out = await runRemote(client, ['sh', '-c', script], { sudo });
-  const [namesText = '', ipForward = '', iptables = ''] = out.split('@@\n');
+  const [namesText = '', ipForward = '', iptables = '', ip6Forward = '', ip6tables = ''] = out.split('@@\n');
   const names = namesText.split(/\s+/);
   if (iptables.trim() !== 'ok') {
     throw new UserError(`nat: true needs a working iptables on ${env.host} (iptables is ${iptables.trim()})`);
+  }
+  if (ip6tables.trim() !== 'ok') {
+    throw new UserError(`nat: true with IPv6 tunnel addresses needs a working ip6tables on ${env.host} (ip6tables is ${ip6tables.trim()})`);
   }
   const unit = tunnel.remoteUnit ?? lowestFreeTun(names);
   if (tunnel.remoteUnit !== undefined && names.includes(`tun${unit}`)) {
     throw new UserError(`remote tun${unit} is in use on ${env.host} (tunnel.remoteUnit)`);
   }
-  return { unit, ipForward: ipForward.trim() };
+  return { unit, ipForward: ipForward.trim(), ip6Forward: ip6Forward.trim() };
 }
 
 /** The tun channel to remote unit `unit`, or a UserError that says what sshd needs. */

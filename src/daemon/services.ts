@@ -220,6 +220,7 @@ export class Services {
     this.dns = new DnsForwarder({
       domains: env.dns.domains,
       all: () => this.allNames,
+      ipv6: env.tunnel?.local6 !== undefined,
       remoteServers: () => (env.dns.servers.length ? env.dns.servers : this.remoteResolvers),
       dialRemote: (host, port) => this.deps.dial({ kind: 'inet', host, port }),
       upstream: nameservers.filter((n) => n !== DNS_LISTEN),
@@ -313,7 +314,8 @@ export class Services {
  */
 function allowRules(env: EnvironmentConfig): AllowRule[] {
   const api = env.docker.api;
-  if (env.allow.length === 0 || api?.kind !== 'inet') return [...env.allow];
+  // an IPv6 daemon has no rule to add: the allow-list refuses IPv6 (README: Allow-lists)
+  if (env.allow.length === 0 || api?.kind !== 'inet' || api.host.includes(':')) return [...env.allow];
   return [...env.allow, { text: `${api.host} tcp ${api.port} (docker)`, to: `${api.host}/32`, isName: false, proto: 'tcp', ports: [api.port, api.port] }];
 }
 

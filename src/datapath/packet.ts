@@ -88,16 +88,29 @@ function adjustChecksum(sum: number, oldWord: number, newWord: number): number {
 }
 
 /**
- * Lowers the MSS option of a framed IPv4 TCP SYN (or SYN-ACK) to `maxMss`,
- * fixing the TCP checksum in place. Returns true when it changed the packet.
- * Anything else (not IPv4, not TCP, not SYN, fragments, no MSS option, an MSS
- * already small enough, malformed options) is left alone.
+ * The offset of the TCP header of a framed TCP packet: after IPv4's header
+ * (not in a fragment other than the first), or right after IPv6's fixed one
+ * (next header TCP; behind extension headers it is not looked for). -1:
+ * not such a packet.
+ */
+function tcpAt(b: Uint8Array): number {
+  const ip = FRAME_HEADER;
+  if (b[3] === AF_INET6) return b.length >= ip + 60 && b[ip]! >> 4 === 6 && b[ip + 6] === 6 ? ip + 40 : -1;
+  if (b.length < ip + 40 || b[3] !== AF_INET || b[ip]! >> 4 !== 4 || b[ip + 9] !== 6) return -1;
+  if ((((b[ip + 6]! & 0x1f) << 8) | b[ip + 7]!) !== 0) return -1; // a fragment other than the first
+  return ip + (b[ip]! & 15) * 4;
+}
+
+/**
+ * Lowers the MSS option of a framed TCP SYN (or SYN-ACK), IPv4 or IPv6, to
+ * `maxMss`, fixing the TCP checksum in place (the pseudo-header does not
+ * change). Returns true when it changed the packet. Anything else (not TCP,
+ * not SYN, fragments, no MSS option, an MSS already small enough, malformed
+ * options) is left alone.
  */
 export function clampMss(b: Uint8Array, maxMss: number): boolean {
-  const ip = FRAME_HEADER;
-  if (b.length < ip + 40 || b[3] !== AF_INET || b[ip]! >> 4 !== 4 || b[ip + 9] !== 6) return false;
-  if ((((b[ip + 6]! & 0x1f) << 8) | b[ip + 7]!) !== 0) return false; // a fragment other than the first
-  const tcp = ip + (b[ip]! & 15) * 4;
+  const tcp = tcpAt(b);
+  if (tcp < 0) return false;
   if (b.length < tcp + 20 || (b[tcp + 13]! & 0x02) === 0) return false; // not SYN
   const end = Math.min(b.length, tcp + (b[tcp + 12]! >> 4) * 4);
   let o = tcp + 20;
@@ -142,8 +155,9 @@ export function ipv4At(b: Uint8Array, offset: 12 | 16): number {
   return u32At(b, FRAME_HEADER + offset);
 }
 
-/** Is this a framed IPv4 TCP packet with SYN set? The cheap test the data path makes before anything else. */
+/** Is this a framed TCP packet (IPv4, or IPv6 without extension headers) with SYN set? The cheap test the data path makes before anything else. */
 export function isTcpSyn(b: Uint8Array): boolean {
+  if (b[3] === AF_INET6) return b.length >= FRAME_HEADER + 54 && b[FRAME_HEADER + 6] === 6 && (b[FRAME_HEADER + 53]! & 0x02) !== 0;
   const ip = FRAME_HEADER;
   if (b.length < ip + 40 || b[3] !== AF_INET || b[ip + 9] !== 6) return false;
   const tcp = ip + (b[ip]! & 15) * 4;

@@ -2,13 +2,30 @@ import type { TunChannel } from './ssh/tunChannel.js';
 import type { TunDevice } from '../tun/device.js';
 import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';
-import { FRAME_HEADER, checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
+import { AF_INET6, FRAME_HEADER, checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
 
 /** A network whose TCP handshakes get their MSS lowered to `mss`. */
 export interface MssClamp {
   readonly addr: number;
   readonly mask: number;
   readonly mss: number;
+}
+
+/** The same for an IPv6 network: its first `prefix` bits. */
+export interface MssClamp6 {
+  readonly net: Uint8Array;
+  readonly prefix: number;
+  readonly mss: number;
+}
+
+/** Whether the 16 bytes at `p` start with the clamp's network: bytes compared in place, nothing made. */
+function inNet6(b: Uint8Array, p: number, c: MssClamp6): boolean {
+  let bits = c.prefix;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((b[p + i]! & mask) !== c.net[i]) return false;
+  }
+  return true;
 }
 
 export interface PumpStats {
@@ -28,6 +45,7 @@ export interface PumpStats {
 
 export interface PumpOptions {
   readonly clamps?: readonly MssClamp[];
+  readonly clamps6?: readonly MssClamp6[];
   /** Only what it admits crosses, either way; refused outbound packets are answered (RST, ICMP). */
   readonly allow?: AllowList | undefined;
   readonly flows?: FlowLog | undefined;
@@ -74,6 +92,9 @@ export class Pump {
   private probe: { from: number; id: number; resolve: () => void } | undefined;
   private probeSeq = 0;
   private readonly clamps: readonly MssClamp[];
+  private readonly clamps6: readonly MssClamp6[];
+  /** Either family has clamps: handshakes go through JavaScript. */
+  private readonly clamping: boolean;
   private readonly allow: AllowList | undefined;
   private readonly flows: FlowLog | undefined;
   private readonly dns: PumpOptions['dns'];
@@ -84,6 +105,8 @@ export class Pump {
     opts: PumpOptions = {},
   ) {
     this.clamps = opts.clamps ?? [];
+    this.clamps6 = opts.clamps6 ?? [];
+    this.clamping = this.clamps.length + this.clamps6.length > 0;
     this.allow = opts.allow && opts.allow.rules.length > 0 ? opts.allow : undefined;
     this.flows = opts.flows;
     this.dns = opts.dns;
@@ -109,6 +132,17 @@ export class Pump {
 
   /** Lowers the MSS of a SYN to or from a clamped network; `peerAt` 16 = destination, 12 = source. */
   private clamp(pkt: Uint8Array, peerAt: 12 | 16): void {
+    if (pkt[3] === AF_INET6) {
+      // IPv6: source at 8, destination at 24
+      const at = FRAME_HEADER + (peerAt === 16 ? 24 : 8);
+      for (const c of this.clamps6) {
+        if (inNet6(pkt, at, c)) {
+          clampMss(pkt, c.mss);
+          return;
+        }
+      }
+      return;
+    }
     const peer = ipv4At(pkt, peerAt);
     for (const c of this.clamps) {
       if ((peer & c.mask) >>> 0 === c.addr) {
@@ -145,10 +179,10 @@ export class Pump {
     // other protocols' packets, and with an allow-list the first packet of each flow (C knows
     // the flows it let out, conntrack.c) need JavaScript; the rest is sealed and sent from C.
     const flows = this.allow?.nativeFlows();
-    const filter = { dnsAddr: this.dns?.addr ?? 0, synToJs: this.clamps.length > 0 || !!this.flows, otherToJs: !!this.flows, flows };
+    const filter = { dnsAddr: this.dns?.addr ?? 0, synToJs: this.clamping || !!this.flows, otherToJs: !!this.flows, flows };
     this.tun.setOutlet(channel.useOutlet(filter));
     // Inbound likewise: clamped handshakes, a probe's reply, and what belongs to no flow this side started.
-    channel.useInlet({ tunFd: this.tun.fd, synToJs: this.clamps.length > 0, flows });
+    channel.useInlet({ tunFd: this.tun.fd, synToJs: this.clamping, flows });
   }
 
   /** The channel is gone: hold what comes until the next one (or drop past the bound). */
@@ -193,7 +227,7 @@ export class Pump {
           continue;
         }
       } else this.flows?.note(pkt, 'routed');
-      if (this.clamps.length > 0 && isTcpSyn(pkt)) this.clamp(pkt, 16);
+      if (this.clamping && isTcpSyn(pkt)) this.clamp(pkt, 16);
       if (len > maxPacket) {
         this.counts.txDropped++;
         continue;
@@ -250,7 +284,7 @@ export class Pump {
       this.counts.refused++;
       return;
     }
-    if (this.clamps.length > 0 && isTcpSyn(framed)) this.clamp(framed, 12);
+    if (this.clamping && isTcpSyn(framed)) this.clamp(framed, 12);
     this.counts.rxPackets++;
     this.counts.rxBytes += framed.length;
     if (this.tun.write(framed) < 0) this.counts.rxDropped++;

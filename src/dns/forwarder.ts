@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { parseIPv6 } from '../config/ipv6.js';
 import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_AAAA, type Question } from './message.js';
 
 const REMOTE_TIMEOUT_MS = 3000;
@@ -11,6 +12,8 @@ const CONTAINER_TTL = 5;
 export interface ForwarderDeps {
   /** Names under these go to the remote side's resolvers. */
   readonly domains: readonly string[];
+  /** The tunnel carries IPv6: AAAA answers from the remote side are passed on. */
+  readonly ipv6?: boolean;
   /** Every name goes there (dns.all; a full tunnel's only while it stands). */
   readonly all?: () => boolean;
   /** The remote side's resolvers (addresses as the remote host reaches them). */
@@ -100,10 +103,10 @@ export class DnsForwarder {
     }
     try {
       if (this.deps.all?.() || domains.some((d) => inDomain(q.name, d))) {
-        // the tunnel carries IPv4 only so far: an AAAA record there would send
+        // a tunnel without IPv6 addresses: an AAAA record there would send
         // the client to an address with no route through it (or a leak past
         // it), so it gets "no such record" and uses the A records
-        if (q.type === TYPE_AAAA) {
+        if (q.type === TYPE_AAAA && !this.deps.ipv6) {
           this.stats.noIPv6++;
           return { response: answer(msg, q, [], 0), q };
         }
@@ -186,7 +189,8 @@ function exchangeTcp(stream: Duplex, msg: Buffer, timeoutMs: number): Promise<Bu
 
 function exchangeUdp(server: string, msg: Buffer, id: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
+    // the old resolvers may be IPv6 ones (a router's ULA, a provider's 2001:…)
+    const s = dgram.createSocket(net.isIPv6(server) ? 'udp6' : 'udp4');
     const timer = setTimeout(() => done(new Error(`${server}: no answer`)), UPSTREAM_TIMEOUT_MS);
     const done = (err?: Error, response?: Buffer): void => {
       clearTimeout(timer);
@@ -196,8 +200,16 @@ function exchangeUdp(server: string, msg: Buffer, id: number): Promise<Buffer> {
     };
     s.on('error', (err) => done(err));
     s.on('message', (m, from) => {
-      if (from.address === server && m.length >= 2 && m.readUInt16BE(0) === id) done(undefined, m);
+      if (sameAddress(from.address, server) && m.length >= 2 && m.readUInt16BE(0) === id) done(undefined, m);
     });
     s.send(msg, 53, server);
   });
+}
+
+/** One address however it is written (IPv6: zero runs, case, a %zone). */
+function sameAddress(a: string, b: string): boolean {
+  if (a === b) return true;
+  const six = (s: string): bigint | undefined => parseIPv6(s.split('%')[0]!);
+  const x = six(a);
+  return x !== undefined && x === six(b);
 }

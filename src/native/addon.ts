@@ -37,6 +37,8 @@ export interface Addon {
   readonly layout: Layout;
   /** What the inlet accepts as a framed tun packet (checkFramed's twin; for the parity test). */
   framedOk(bytes: Uint8Array): boolean;
+  /** Whether the outlet and inlet take a frame for a TCP handshake (or too short to tell): isTcpSyn's twin, for the parity test. */
+  tcpHandshake(bytes: Uint8Array): boolean;
   /** Hands the outlet a batch as the tun reader does; returns how many it sealed and wrote (for the parity test). */
   outletSend(h: NativeHandle, arena: Uint8Array, lengths: Uint32Array): number;
   /** The allow-list's flow table, shared with C (FlowTable.shared() and the allow-list's hits). */

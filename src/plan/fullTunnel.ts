@@ -58,9 +58,10 @@ function throughTunnel(cidr: string, dev: string, title: string): Step {
   };
 }
 
-/** Everything through `dev`: the halves of the IPv4 default route. */
-export function planHalves(dev: string): Step[] {
-  return halves('0.0.0.0/0').map((h) => throughTunnel(h, dev, `full tunnel: ${h} via ${dev}`));
+/** Everything through `dev`: the halves of the IPv4 default route, and of IPv6's where the tunnel carries it. */
+export function planHalves(dev: string, families: { readonly v4: boolean; readonly v6: boolean } = { v4: true, v6: false }): Step[] {
+  const all = [...(families.v4 ? halves('0.0.0.0/0') : []), ...(families.v6 ? ['::/1', '8000::/1'] : [])];
+  return all.map((h) => throughTunnel(h, dev, `full tunnel: ${h} via ${dev}`));
 }
 
 /**

@@ -25,10 +25,20 @@ export function planLocal(
           apply: { side: 'local', op: 'addr-add', dev, local: t.local, peer: t.remote },
           undo: { side: 'local', op: 'addr-del', dev, local: t.local, peer: t.remote },
         },
-        { title: `link ${dev} mtu ${t.mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu: t.mtu }, undo: null },
+        { title: `link ${dev} mtu ${t.mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu: t.mtu, ...ipv6Of(t) }, undo: null },
+        // IPv6's peer route is made when the address is added to a device that is up (added before, Linux routed the local address instead)
+        ...(t.local6 && t.remote6
+          ? [
+              {
+                title: `address ${t.local6} peer ${t.remote6} on ${dev}`,
+                apply: { side: 'local', op: 'addr-add', dev, local: t.local6, peer: t.remote6 },
+                undo: { side: 'local', op: 'addr-del', dev, local: t.local6, peer: t.remote6 },
+              } satisfies Step,
+            ]
+          : []),
       ]
     : [];
-  for (const cidr of env.routes) {
+  for (const cidr of [...env.routes, ...env.routes6]) {
     steps.push({
       title: `route ${cidr} via ${dev}`,
       apply: { side: 'local', op: 'route-add', dev, cidr },
@@ -63,15 +73,20 @@ export function planLocal(
   return steps;
 }
 
+/** link-up's flag that keeps IPv6 on the device. */
+const ipv6Of = (t: TunnelConfig): { ipv6?: true } => (t.local6 ? { ipv6: true } : {});
+
 /** What the remote host looked like before we touched it. */
 export interface RemoteFacts {
   /** Contents of /proc/sys/net/ipv4/ip_forward. */
   readonly ipForward: string;
+  /** Contents of /proc/sys/net/ipv6/conf/all/forwarding (read when the tunnel carries IPv6). */
+  readonly ip6Forward?: string;
 }
 
 /** Remote side: address and link on the remote tun device, then forwarding and NAT when asked for. */
 export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: string, facts: RemoteFacts): Step[] {
-  const { local, remote, mtu } = tunnel;
+  const { local, remote, mtu, local6, remote6 } = tunnel;
   const steps: Step[] = [
     {
       title: `remote address ${remote} peer ${local} on ${dev}`,
@@ -83,6 +98,16 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
       apply: { side: 'remote', argv: ['ip', 'link', 'set', 'dev', dev, 'mtu', String(mtu), 'up'] },
       undo: null,
     },
+    ...(local6 && remote6
+      ? [
+          {
+            title: `remote address ${remote6} peer ${local6} on ${dev}`,
+            // nodad: a point-to-point pair has nobody to ask, and DAD would hold the address back a second
+            apply: { side: 'remote', argv: ['ip', '-6', 'addr', 'add', remote6, 'peer', local6, 'dev', dev, 'nodad'] },
+            undo: null,
+          } satisfies Step,
+        ]
+      : []),
   ];
   if (!env.nat) return steps;
   if (facts.ipForward.trim() !== '1') {
@@ -98,15 +123,33 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
     [`remote forward from ${dev}`, 'filter', ['FORWARD', '-i', dev, ...tag, '-j', 'ACCEPT']],
     [`remote forward replies to ${dev}`, 'filter', ['FORWARD', '-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT']],
   ];
-  for (const [title, table, spec] of rules) {
-    const [chain, ...rest] = spec;
+  const tool = (cmd: string, rules6: typeof rules): void => {
+    for (const [title, table, spec] of rules6) {
+      const [chain, ...rest] = spec;
+      steps.push({
+        title,
+        // Insert, not append: a docker host's FORWARD chain ends in DROP.
+        apply: { side: 'remote', argv: [cmd, '-w', '-t', table, '-I', chain!, ...rest] },
+        undo: { side: 'remote', argv: [cmd, '-w', '-t', table, '-D', chain!, ...rest] },
+      });
+    }
+  };
+  tool('iptables', rules);
+  if (!local6) return steps;
+  // NAT66, as the IPv4 rules: the VPC answers the remote host, which needs no route back to us
+  const was6 = facts.ip6Forward?.trim() ?? '0';
+  if (was6 !== '1') {
     steps.push({
-      title,
-      // Insert, not append: a docker host's FORWARD chain ends in DROP.
-      apply: { side: 'remote', argv: ['iptables', '-w', '-t', table, '-I', chain!, ...rest] },
-      undo: { side: 'remote', argv: ['iptables', '-w', '-t', table, '-D', chain!, ...rest] },
+      title: 'remote IPv6 forwarding on',
+      apply: { side: 'remote', argv: ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1'] },
+      undo: { side: 'remote', argv: ['sysctl', '-q', '-w', `net.ipv6.conf.all.forwarding=${was6 || '0'}`] },
     });
   }
+  tool('ip6tables', [
+    [`remote IPv6 masquerade for ${local6}`, 'nat', ['POSTROUTING', '-s', `${local6}/128`, ...tag, '-j', 'MASQUERADE']],
+    [`remote IPv6 forward from ${dev}`, 'filter', ['FORWARD', '-i', dev, ...tag, '-j', 'ACCEPT']],
+    [`remote IPv6 forward replies to ${dev}`, 'filter', ['FORWARD', '-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT']],
+  ]);
   return steps;
 }
 
@@ -130,7 +173,7 @@ export function planRemoteMtu(remoteDev: string, down: number): Step[] {
 
 export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: string, up: number, down: number): Step[] {
   const { local, remote } = tunnel;
-  const steps: Step[] = [{ title: `link ${dev} mtu ${up} (probed)`, apply: { side: 'local', op: 'link-up', dev, mtu: up }, undo: null }];
+  const steps: Step[] = [{ title: `link ${dev} mtu ${up} (probed)`, apply: { side: 'local', op: 'link-up', dev, mtu: up, ...ipv6Of(tunnel) }, undo: null }];
   if (up > down) {
     steps.push({
       title: `remote route to ${local} advertises MSS ${up - 40}`,
@@ -140,13 +183,24 @@ export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: strin
       },
       undo: null,
     });
+    if (tunnel.local6) {
+      steps.push({
+        title: `remote route to ${tunnel.local6} advertises MSS ${up - 60}`,
+        apply: {
+          side: 'remote',
+          argv: ['ip', '-6', 'route', 'replace', tunnel.local6, 'dev', remoteDev, 'proto', 'kernel', 'metric', '256', 'advmss', String(up - 60)],
+        },
+        undo: null,
+      });
+    }
   }
   return steps;
 }
 
-/** A shell probe printing ok, broken or missing: can iptables' nat table be used here? */
-export const IPTABLES_STATE =
-  'if command -v iptables >/dev/null; then iptables -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo ok || echo broken; else echo missing; fi';
+/** A shell probe printing ok, broken or missing: can iptables' (or ip6tables') nat table be used here? */
+export const iptablesState = (cmd: 'iptables' | 'ip6tables'): string =>
+  `if command -v ${cmd} >/dev/null; then ${cmd} -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo ok || echo broken; else echo missing; fi`;
+export const IPTABLES_STATE = iptablesState('iptables');
 
 /**
  * The lowest tun unit whose device does not exist yet, given the host's

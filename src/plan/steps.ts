@@ -7,7 +7,8 @@
 
 export type LocalAction =
   | { readonly side: 'local'; readonly op: 'addr-add' | 'addr-del'; readonly dev: string; readonly local: string; readonly peer: string }
-  | { readonly side: 'local'; readonly op: 'link-up'; readonly dev: string; readonly mtu: number }
+  /** ipv6: the device keeps IPv6 (tunnel.local6); without it IPv6 is switched off on the device. */
+  | { readonly side: 'local'; readonly op: 'link-up'; readonly dev: string; readonly mtu: number; readonly ipv6?: boolean }
   | {
       readonly side: 'local';
       readonly op: 'route-add' | 'route-del';

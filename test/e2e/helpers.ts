@@ -136,11 +136,17 @@ export async function leftovers(lab: Lab): Promise<string[]> {
     .split('\n')
     .filter((l) => l.includes(`dev cb-${lab.name}`) || l.startsWith(`${lab.net}.`) || l.startsWith(`unreachable ${lab.net}.`));
   found.push(...routes.map((r) => `local route: ${r}`));
+  const routes6 = (await here('ip', ['-6', 'route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
+  found.push(...routes6.map((r) => `local IPv6 route: ${r}`));
   if (fs.existsSync(RUN_DIR)) found.push(...fs.readdirSync(RUN_DIR).map((f) => `local file: ${RUN_DIR}/${f}`));
   const mine = (await here('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(`cloudbridge:${lab.name}`));
   found.push(...mine.map((r) => `local rule: ${r}`));
   const rules = (await inNs(lab.remoteNs, 'iptables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge'));
   found.push(...rules.map((r) => `remote rule: ${r}`));
+  const rules6 = (await inNs(lab.remoteNs, 'ip6tables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge'));
+  found.push(...rules6.map((r) => `remote IPv6 rule: ${r}`));
+  const fwd6 = (await inNs(lab.remoteNs, 'cat', ['/proc/sys/net/ipv6/conf/all/forwarding'])).stdout.trim();
+  if (fwd6 !== '0') found.push(`remote IPv6 forwarding is ${fwd6}, was 0`);
   const tuns = (await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout.trim();
   if (tuns) found.push(`remote tun: ${tuns}`);
   const fwd = (await inNs(lab.remoteNs, 'cat', ['/proc/sys/net/ipv4/ip_forward'])).stdout.trim();

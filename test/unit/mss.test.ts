@@ -70,3 +70,48 @@ environments:
   t.deepEqual(env('[10.1.0.0/16]', 1500).mssClamps, []);
   t.deepEqual(env('[{ cidr: 10.1.0.0/16, mtu: 9001 }]').routes, ['10.1.0.0/16']);
 });
+
+/** A framed IPv6 TCP segment (fd00:1::1 -> fd00:9::2), its checksum over IPv6's pseudo-header. */
+function tcp6Segment(flags: number, options: number[]): Buffer {
+  const tcpLen = 20 + Math.ceil(options.length / 4) * 4;
+  const b = Buffer.alloc(4 + 40 + tcpLen);
+  b.writeUInt32BE(24, 0);
+  b[4] = 0x60;
+  b.writeUInt16BE(tcpLen, 4 + 4);
+  b[4 + 6] = 6;
+  b[4 + 7] = 64;
+  Buffer.from('fd000001000000000000000000000001', 'hex').copy(b, 4 + 8);
+  Buffer.from('fd000009000000000000000000000002', 'hex').copy(b, 4 + 24);
+  const t = 44;
+  b.writeUInt16BE(40000, t);
+  b.writeUInt16BE(443, t + 2);
+  b[t + 12] = (tcpLen / 4) << 4;
+  b[t + 13] = flags;
+  options.forEach((v, i) => (b[t + 20 + i] = v));
+  b.writeUInt16BE(tcp6Checksum(b), t + 16);
+  return b;
+}
+
+function tcp6Checksum(b: Buffer): number {
+  const t = 44;
+  let sum = 6 + (b.length - t);
+  for (let i = 4 + 8; i < 4 + 40; i += 2) sum += b.readUInt16BE(i);
+  for (let i = t; i < b.length; i += 2) if (i !== t + 16) sum += (b[i]! << 8) | (b[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+test("an IPv6 SYN's MSS is lowered and its checksum stays right; other IPv6 packets are left alone", (t) => {
+  const syn = tcp6Segment(SYN, linuxSynOptions);
+  t.true(isTcpSyn(syn));
+  t.true(clampMss(syn, 1340));
+  t.is(syn.readUInt16BE(44 + 22), 1340);
+  t.is(syn.readUInt16BE(44 + 16), tcp6Checksum(syn));
+  const ack = tcp6Segment(ACK, []);
+  t.false(isTcpSyn(ack));
+  t.false(clampMss(ack, 1340));
+  const udp = tcp6Segment(SYN, linuxSynOptions);
+  udp[4 + 6] = 17;
+  t.false(isTcpSyn(udp), 'not TCP');
+  t.false(clampMss(udp, 1340));
+});

@@ -6,7 +6,7 @@ import { parseAllowEntry, type AllowRule } from '../../src/config/allow.js';
 import { AllowList } from '../../src/datapath/allowList.js';
 import { FlowTable } from '../../src/datapath/conntrack.js';
 import { loadAddon } from '../../src/native/addon.js';
-import { checkFramed, FRAME_HEADER } from '../../src/datapath/packet.js';
+import { checkFramed, FRAME_HEADER, isTcpSyn } from '../../src/datapath/packet.js';
 import { ChannelDataWriter } from '../../src/datapath/ssh/channelDataWriter.js';
 import type { ByteSink } from '../../src/datapath/ssh/socketSink.js';
 import { PacketWriter, socketHandle, sshCrypto, type Ssh2Protocol } from '../../src/datapath/ssh/ssh2.js';
@@ -52,6 +52,65 @@ test('framed packet check: C (framed_ok) and JavaScript (checkFramed) give one v
     { numRuns: 5000 },
   );
   t.pass();
+});
+
+test('TCP handshakes: the C outlet and inlet hand JavaScript every SYN isTcpSyn sees, IPv4 and IPv6', (t) => {
+  const { tcpHandshake } = loadAddon();
+  // TCP over IPv4 (any header length) and IPv6 (next header TCP or another), flags random, cut anywhere
+  const v4 = fc
+    .tuple(fc.integer({ min: 5, max: 8 }), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ minLength: 0, maxLength: 60 }))
+    .map(([ihl, flags, rest]) => {
+      const ip = new Uint8Array(ihl * 4 + 20 + rest.length);
+      ip[0] = 0x40 | ihl;
+      ip[2] = ip.length >> 8;
+      ip[3] = ip.length & 255;
+      ip[9] = 6;
+      ip[ihl * 4 + 13] = flags;
+      ip.set(rest, ihl * 4 + 20);
+      return ip;
+    });
+  const v6 = fc
+    .tuple(fc.constantFrom(6, 6, 17, 0), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ minLength: 0, maxLength: 60 }))
+    .map(([next, flags, rest]) => {
+      const ip = new Uint8Array(60 + rest.length);
+      ip[0] = 0x60;
+      ip[4] = (ip.length - 40) >> 8;
+      ip[5] = (ip.length - 40) & 255;
+      ip[6] = next;
+      ip[53] = flags;
+      ip.set(rest, 60);
+      return ip;
+    });
+  const framed =
+    (family: number) =>
+    (ip: Uint8Array): Uint8Array => {
+      const b = new Uint8Array(FRAME_HEADER + ip.length);
+      b[3] = family;
+      b.set(ip, FRAME_HEADER);
+      return b;
+    };
+  fc.assert(
+    fc.property(fc.oneof(v4.map(framed(2)), v6.map(framed(24))), fc.nat(), (b, cut) => {
+      // a cut frame's length fields still claim the whole: fix them as the kernel would have written them
+      const bytes = b.slice(0, Math.max(FRAME_HEADER + 20, b.length - (cut % 40)));
+      if (bytes[3] === 24) {
+        if (bytes.length < FRAME_HEADER + 40) return true;
+        bytes[FRAME_HEADER + 4] = (bytes.length - FRAME_HEADER - 40) >> 8;
+        bytes[FRAME_HEADER + 5] = (bytes.length - FRAME_HEADER - 40) & 255;
+      } else {
+        bytes[FRAME_HEADER + 2] = (bytes.length - FRAME_HEADER) >> 8;
+        bytes[FRAME_HEADER + 3] = (bytes.length - FRAME_HEADER) & 255;
+      }
+      if (checkFramed(bytes) !== undefined) return true;
+      // JavaScript's SYN is always C's; C may also send what is too short to judge
+      return !isTcpSyn(bytes) || tcpHandshake(bytes);
+    }),
+    { numRuns: 5000 },
+  );
+  const syn6 = framed(24)(Object.assign(new Uint8Array(60), { 0: 0x60, 5: 20, 6: 6, 53: 0x02 }));
+  t.true(tcpHandshake(syn6) && isTcpSyn(syn6));
+  const ack6 = framed(24)(Object.assign(new Uint8Array(60), { 0: 0x60, 5: 20, 6: 6, 53: 0x10 }));
+  t.false(tcpHandshake(ack6) || isTcpSyn(ack6), 'an ACK stays in C');
 });
 
 /** Splits a stream of AES-GCM sealed SSH packets: each packet's length field (sent in clear). */

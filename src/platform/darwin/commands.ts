@@ -9,17 +9,21 @@ export const resolverFile = (domain: string): string => `/etc/resolver/${domain}
 export function darwinCommand(a: LocalAction): string[] {
   switch (a.op) {
     case 'addr-add':
+      // ifconfig(8): a point-to-point IPv6 pair with its prefix length, as for gif(4)
+      if (a.local.includes(':')) return ['ifconfig', a.dev, 'inet6', a.local, a.peer, 'prefixlen', '128', 'alias'];
       // with no mask XNU takes the classful one (10.x: /8), and the tun would claim all of 10/8
       return ['ifconfig', a.dev, 'inet', `${a.local}/32`, a.peer, 'alias'];
     case 'addr-del':
-      return ['ifconfig', a.dev, 'inet', a.local, '-alias'];
+      return ['ifconfig', a.dev, a.local.includes(':') ? 'inet6' : 'inet', a.local, '-alias'];
     case 'link-up':
       return ['ifconfig', a.dev, 'mtu', String(a.mtu), 'up'];
     case 'route-add':
     case 'route-del': {
       const verb = a.op === 'route-add' ? 'add' : 'delete';
       // a pin is a host route; a network address alone would be read with a classful mask, so always /N
-      const dst = a.cidr.endsWith('/32') ? ['-host', a.cidr.slice(0, -3)] : ['-net', a.cidr];
+      const v6 = a.cidr.includes(':');
+      const host = v6 ? a.cidr.endsWith('/128') : a.cidr.endsWith('/32');
+      const dst = [...(v6 ? ['-inet6'] : []), ...(host ? ['-host', a.cidr.split('/')[0]!] : ['-net', a.cidr])];
       // route(8): -reject answers "unreachable" (RTF_REJECT), its gateway only a formality
       if (a.reject) return ['route', '-n', verb, ...dst, '127.0.0.1', '-reject'];
       return ['route', '-n', verb, ...dst, ...(a.via ? [a.via] : ['-interface', a.dev])];

@@ -34,7 +34,7 @@ async function run(argv: readonly string[]): Promise<string> {
 export class DarwinNet implements LocalNet {
   async apply(a: NetAction): Promise<void> {
     await run(darwinCommand(a));
-    if (a.op === 'route-add' && !a.reject) {
+    if (a.op === 'route-add' && !a.reject && !a.cidr.includes(':')) {
       // `route add` can succeed and still leave another, more specific route in charge
       // asked for a host inside it: a network address alone is read with a classful mask (172.16.0.0 as /16)
       const c = parseCidr(a.cidr)!;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
+import { ipv6Bytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import type { LocalNet, RouteInfo } from '../types.js';
@@ -11,6 +12,7 @@ import { writeResolvConf } from './resolvConf.js';
 import { runFile } from '../../util/runFile.js';
 
 const AF_INET = 2;
+const AF_INET6 = 10;
 const RT_TABLE_MAIN = 254;
 /** rtm_protocol for our routes ("proto 203" in `ip route`), so they can be told apart from everyone else's. */
 export const RTPROT_CLOUDBRIDGE = 203;
@@ -68,20 +70,39 @@ export class LinuxNet implements LocalNet {
     switch (a.op) {
       case 'addr-add':
       case 'addr-del': {
-        const data = { family: AF_INET, prefixlen: 32, index };
-        const attrs = { local: ipv4Bytes(parseIPv4(a.local)!), address: ipv4Bytes(parseIPv4(a.peer)!) };
+        const v6 = a.local.includes(':');
+        const data = { family: v6 ? AF_INET6 : AF_INET, prefixlen: v6 ? 128 : 32, index };
+        const bytes = (s: string): Buffer => (v6 ? ipv6Bytes(parseIPv6(s)!) : ipv4Bytes(parseIPv4(s)!));
+        const attrs = { local: bytes(a.local), address: bytes(a.peer) };
         if (a.op === 'addr-add') await this.sock.newAddress(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
         else await this.sock.delAddress(data, attrs);
         return;
       }
       case 'link-up':
-        // IPv4 only for now: without this the kernel's own IPv6 chatter
-        // (router solicitations, MLD) would cross the tunnel and wake on-demand sessions.
-        fs.writeFileSync(`/proc/sys/net/ipv6/conf/${a.dev}/disable_ipv6`, '1');
+        // Without IPv6 addresses, IPv6 off: the kernel's own chatter (router
+        // solicitations, MLD) would cross the tunnel and wake on-demand sessions.
+        // With them, no router advertisements are taken from the far side.
+        if (a.ipv6) fs.writeFileSync(`/proc/sys/net/ipv6/conf/${a.dev}/accept_ra`, '0');
+        else fs.writeFileSync(`/proc/sys/net/ipv6/conf/${a.dev}/disable_ipv6`, '1');
         await this.sock.setLink({ index, change: { up: true }, flags: { up: true } }, { mtu: a.mtu });
         return;
       case 'route-add':
       case 'route-del': {
+        if (a.cidr.includes(':')) {
+          const c6 = parseCidr6(a.cidr)!;
+          const data = {
+            family: AF_INET6,
+            dstLen: c6.prefix,
+            table: RT_TABLE_MAIN,
+            protocol: RTPROT_CLOUDBRIDGE,
+            scope: 'UNIVERSE' as const,
+            type: 'UNICAST' as const,
+          };
+          const attrs = { dst: ipv6Bytes(c6.addr), oif: index, ...(a.via ? { gateway: ipv6Bytes(parseIPv6(a.via)!) } : {}) };
+          if (a.op === 'route-add') await this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+          else await this.sock.delRoute(data, attrs);
+          return;
+        }
         const c = parseCidr(a.cidr)!;
         const data = {
           family: AF_INET,

@@ -1,0 +1,134 @@
+import test from 'ava';
+import { execa, type ResultPromise } from 'execa';
+import { cliIn, inNs, labDown, labUp, leftovers, removeTestFiles, run, variantConfig, type Lab } from './helpers.js';
+
+// IPv6 through the tunnel, in the "router" lab (IPv6 on every link): this
+// machine's namespace has fd00:230:3::1 on its LAN; behind the remote host
+// are a dual-stack VPC host (10.230.9.2, fd00:230:9::2) and an IPv6-only one
+// (fd00:230:6::2) that no IPv4 reaches; only the remote resolver knows
+// v6only.vpc.internal. The remote host masquerades (NAT66), so neither needs
+// a route back to the tunnel.
+
+let lab: Lab;
+const servers: ResultPromise[] = [];
+let dual = '';
+const NS = (): string => lab.clientNs!;
+const TUNNEL6 = 'local: 10.230.1.1, remote: 10.230.1.2, local6: "fd00:230:1::1", remote6: "fd00:230:1::2"';
+
+/** A web server in `ns` that answers with the address a request came from. */
+function web(ns: string, host: string, port = 80): void {
+  const code = `require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen(${port}, '${host}')`;
+  servers.push(execa('ip', ['netns', 'exec', ns, process.execPath, '-e', code], { reject: false }));
+}
+
+test.before(async () => {
+  lab = await labUp('cb6', 230, 'router');
+  web(lab.behindNs, '::');
+  web('cb-cb6-6', 'fd00:230:6::2');
+  web(lab.routerNs!, '::');
+  dual = variantConfig(lab, 'dual.yaml', [
+    [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: 1500 }`],
+    ['routes: [10.230.9.0/24]', 'routes: [10.230.9.0/24, "fd00:230:9::/64", "fd00:230:6::/64"]\n    dns: { domains: [vpc.internal] }'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  for (let i = 0; i < 50 && (await inNs(lab.routerNs!, 'curl', ['-s', '-m', '1', 'http://[fd00:230:7::1]/'])).exitCode !== 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+test.afterEach.always(async () => {
+  await cliIn(NS(), ['disconnect', 'cb6']).catch(() => undefined);
+});
+
+test.after.always(async () => {
+  for (const s of servers) s.kill();
+  if (lab) await labDown(lab);
+  removeTestFiles('cb6');
+});
+
+const get = async (url: string, family: '-4' | '-6' = '-6'): Promise<string> => (await inNs(NS(), 'curl', ['-s', family, '-m', '3', '-g', url])).stdout;
+
+test.serial('IPv6 routes reach a dual-stack and an IPv6-only host through the tunnel (NAT66), names by AAAA; nothing left after', async (t) => {
+  t.not((await inNs(NS(), 'ping', ['-6', '-c', '1', '-W', '1', 'fd00:230:6::2'])).exitCode, 0, 'unreachable before');
+  const up = await cliIn(NS(), ['connect', 'cb6', '--config', dual, '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /address fd00:230:1::1 peer fd00:230:1::2 on cb-cb6/);
+  t.regex(up.stderr, /remote: IPv6 masquerade for fd00:230:1::1/);
+  const routes = (await inNs(NS(), 'ip', ['-6', 'route', 'show', 'proto', '203'])).stdout;
+  t.regex(routes, /^fd00:230:9::\/64 dev cb-cb6/m);
+  t.regex(routes, /^fd00:230:6::\/64 dev cb-cb6/m);
+  t.is((await inNs(NS(), 'ping', ['-6', '-c', '2', '-W', '2', 'fd00:230:6::2'])).exitCode, 0, 'ICMPv6 echo to the IPv6-only host');
+  t.is(await get('http://[fd00:230:6::2]/'), 'fd00:230:6::1', 'the IPv6-only host sees the remote host (NAT66)');
+  t.is(await get('http://[fd00:230:9::2]/'), 'fd00:230:9::1');
+  t.is(await get('http://10.230.9.2/', '-4'), '::ffff:10.230.9.1', 'IPv4 as before, beside it');
+  // names: AAAA from the remote resolver, passed on because the tunnel carries IPv6
+  t.regex((await inNs(NS(), 'getent', ['ahostsv6', 'v6only.vpc.internal'])).stdout, /^fd00:230:6::2\s/m);
+  t.is(await get('http://v6only.vpc.internal/'), 'fd00:230:6::1');
+  const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { routes: string[] }[];
+  t.deepEqual(s[0]!.routes, ['10.230.9.0/24', 'fd00:230:9::/64', 'fd00:230:6::/64']);
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+  t.is((await inNs(lab.remoteNs, 'cat', ['/proc/sys/net/ipv6/conf/all/forwarding'])).stdout.trim(), '0', 'IPv6 forwarding back off');
+});
+
+test.serial('a full tunnel takes IPv6 too: the internet sees the remote host over IPv6, the LAN stays direct', async (t) => {
+  t.is(await get('http://[fd00:230:7::1]/'), 'fd00:230:3::1', 'straight before');
+  const cfg = variantConfig(lab, 'full6.yaml', [
+    [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: 1500 }`],
+    ['routes: [10.230.9.0/24]', 'routes: [default]'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  const up = await cliIn(NS(), ['connect', 'cb6', '--config', cfg]);
+  t.is(up.exitCode, 0, up.stderr);
+  const routes = (await inNs(NS(), 'ip', ['-6', 'route'])).stdout;
+  t.regex(routes, /^::\/1 dev cb-cb6 proto 203/m);
+  t.regex(routes, /^8000::\/1 dev cb-cb6 proto 203/m);
+  t.regex(routes, /^default via fd00:230:3::fe dev cbh-cb6/m, "the system's IPv6 default route stays");
+  t.is(await get('http://[fd00:230:7::1]/'), 'fd00:230::2', 'through the tunnel: the remote host, masqueraded');
+  t.is(await get('http://[fd00:230:3::fe]/'), 'fd00:230:3::1', 'the LAN stays direct');
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.is(await get('http://[fd00:230:7::1]/'), 'fd00:230:3::1');
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('IPv6 handshakes get their MSS clamped to the route beyond (path MTU less 60)', async (t) => {
+  // the VPC host believes its link carries 9000 bytes: its own MSS would be 8940
+  await run('ip', ['-n', lab.behindNs, 'link', 'set', 'eth0', 'mtu', '9000']);
+  /** The MSS the VPC host sends with on a connection from here (ss: less the 12 bytes of timestamps). */
+  const serverMss = async (): Promise<number> => {
+    const hold = execa(
+      'ip',
+      ['netns', 'exec', NS(), process.execPath, '-e', "require('net').connect(80, 'fd00:230:9::2'); setTimeout(() => process.exit(0), 2000)"],
+      {
+        reject: false,
+      },
+    );
+    let mss = 0;
+    for (let i = 0; i < 20 && !mss; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      mss = Number(/\bmss:(\d+)/.exec((await inNs(lab.behindNs, 'ss', ['-tin', 'sport = :80'])).stdout)?.[1] ?? 0);
+    }
+    await hold;
+    return mss;
+  };
+  const variant = (file: string, route: string): string =>
+    variantConfig(lab, file, [
+      [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: 9000 }`],
+      ['routes: [10.230.9.0/24]', `routes: [${route}]`],
+      [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+    ]);
+  try {
+    const up = await cliIn(NS(), ['connect', 'cb6', '--config', variant('mss6.yaml', '"fd00:230:9::/64"'), '-v']);
+    t.is(up.exitCode, 0, up.stderr);
+    t.regex(up.stderr, /datapath: TCP MSS clamped for fd00:230:9::\/64 \(1440\)/);
+    t.is(await serverMss(), 1440 - 12, "the VPC host sends segments the size the clamp allowed, not its link's");
+    t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+    // the control: a route whose path MTU is the tunnel's is not clamped, and the VPC host's own MSS shows
+    t.is((await cliIn(NS(), ['connect', 'cb6', '--config', variant('nomss6.yaml', '{ cidr: "fd00:230:9::/64", mtu: 9000 }')])).exitCode, 0);
+    t.is(await serverMss(), 8940 - 12);
+  } finally {
+    await run('ip', ['-n', lab.behindNs, 'link', 'set', 'eth0', 'mtu', '1500']);
+  }
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});

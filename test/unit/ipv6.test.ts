@@ -1,0 +1,133 @@
+import test from 'ava';
+import { UserError } from '../../src/util/errors.js';
+import { cidr6Contains, cidrs6Overlap, formatIPv6, parseCidr6, parseIPv6 } from '../../src/config/ipv6.js';
+import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import { planLocal, planLocalMtu, planRemote } from '../../src/plan/plan.js';
+import { planHalves } from '../../src/plan/fullTunnel.js';
+import { describeAction } from '../../src/plan/steps.js';
+import { darwinCommand } from '../../src/platform/darwin/commands.js';
+import { linuxCommand } from '../../src/platform/linux/commands.js';
+
+const T6 = '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2, local6: "fd00:99::1", remote6: "fd00:99::2" }\n';
+const env = (body: string): ReturnType<typeof findEnvironment> =>
+  findEnvironment(parseConfigText(`environments:\n  stg:\n    host: 10.0.0.2\n${body}`, '/c.yaml', '/home/dev'), 'stg');
+function error(body: string): string {
+  try {
+    env(body);
+  } catch (e) {
+    if (e instanceof UserError) return e.message;
+    throw e;
+  }
+  throw new Error(`expected a UserError for:\n${body}`);
+}
+
+test('IPv6 text: parsed with :: and an IPv4 tail, written back in RFC 5952 form', (t) => {
+  t.is(parseIPv6('::'), 0n);
+  t.is(parseIPv6('::1'), 1n);
+  t.is(formatIPv6(parseIPv6('FD00:0:0:0:0:0:0:1')!), 'fd00::1');
+  t.is(formatIPv6(parseIPv6('::ffff:10.0.0.1')!), '::ffff:a00:1');
+  t.is(formatIPv6(parseIPv6('2001:db8:0:0:1:0:0:1')!), '2001:db8::1:0:0:1');
+  for (const bad of ['', ':', '1::2::3', '12345::', 'g::1', '1:2:3:4:5:6:7:8:9', '::1.2.3.256', 'fd00::1/64']) t.is(parseIPv6(bad), undefined, bad);
+  t.deepEqual(parseCidr6('fd00:1::/64'), { addr: 0xfd000001n << 96n, prefix: 64 });
+  t.is(parseCidr6('fd00:1::1/64'), undefined, 'host bits');
+  t.is(parseCidr6('fd00::/129'), undefined);
+  t.true(cidr6Contains(parseCidr6('fd00::/16')!, parseIPv6('fd00:9::2')!));
+  t.false(cidr6Contains(parseCidr6('fd00:1::/32')!, parseIPv6('fd00:2::1')!));
+  t.true(cidrs6Overlap(parseCidr6('::/0')!, parseCidr6('fd00::/8')!));
+  t.false(cidrs6Overlap(parseCidr6('fd00:1::/32')!, parseCidr6('fd00:2::/32')!));
+});
+
+test('IPv6 config: tunnel addresses, routes, default for both families, resolvers and the docker daemon', (t) => {
+  const e = env(
+    `${T6}    routes: [10.1.0.0/16, "FD00:9:0::/64", { cidr: "fd00:6::/48", mtu: 1400 }]\n    dns: { servers: ["fd00:9::53"] }\n    docker: { mode: tcp, host: "tcp://[fd00:99::2]:2375" }\n`,
+  );
+  t.is(e.tunnel!.local6, 'fd00:99::1');
+  t.deepEqual(e.routes, ['10.1.0.0/16']);
+  t.deepEqual(e.routes6, ['fd00:9::/64', 'fd00:6::/48'], 'written back in canonical form');
+  t.deepEqual(e.mssClamps6, [
+    { cidr: 'fd00:9::/64', mss: 1440 },
+    { cidr: 'fd00:6::/48', mss: 1340 },
+  ]);
+  t.deepEqual(e.dns.servers, ['fd00:9::53']);
+  t.deepEqual(e.docker.api, { kind: 'inet', host: 'fd00:99::2', port: 2375 });
+  const full = env(`${T6}    routes: [default]\n`);
+  t.true(full.fullTunnel && full.fullTunnel6, 'default: both families where the tunnel has both');
+  const v4only = env(`${T6}    routes: [0.0.0.0/0]\n`);
+  t.true(v4only.fullTunnel && !v4only.fullTunnel6);
+  const v6only = env(`${T6}    routes: ["::/0"]\n`);
+  t.true(!v6only.fullTunnel && v6only.fullTunnel6);
+  t.false(env('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    routes: [default]\n').fullTunnel6);
+});
+
+test('IPv6 config mistakes get one line naming the field', (t) => {
+  t.regex(
+    error('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    routes: ["fd00::/64"]\n'),
+    /routes\.0: "fd00::\/64": IPv6 routes need tunnel\.local6 and tunnel\.remote6/,
+  );
+  t.regex(error('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2, local6: "fd00::1" }\n'), /tunnel: local6 and remote6 go together/);
+  t.regex(error('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2, local6: "fd00::1", remote6: "fd00::1" }\n'), /local6 and remote6 must differ/);
+  t.regex(
+    error('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2, local6: "fd00::g", remote6: "fd00::2" }\n'),
+    /tunnel\.local6: "fd00::g" is not an IPv6 address/,
+  );
+  t.regex(
+    error('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2, local6: "fd00::1", remote6: "fd00::2", mtu: 1200 }\n'),
+    /tunnel\.mtu: IPv6 needs an MTU of at least 1280/,
+  );
+  t.regex(error(`${T6}    routes: ["fd00:1::1/64"]\n`), /"fd00:1::1\/64" is not an IPv6 CIDR with zero host bits/);
+  t.regex(error(`${T6}    routes: ["fd01::/16", "fd01:1::/32"]\n`), /routes\.1: "fd01:1::\/32" overlaps "fd01::\/16"/);
+  t.regex(error(`${T6}    routes: ["fd00::/16"]\n`), /covers the tunnel's own address fd00:99::1/);
+  t.regex(error(`${T6}    routes: [default, "fd00:1::/32"]\n`), /routes\.1: "fd00:1::\/32" is inside default already/);
+  t.regex(error(`${T6}    routes: ["fd00:1::/32", "::/0"]\n`), /routes\.1: ::\/0 takes every IPv6 address/);
+  t.regex(error(`${T6}    docker: { mode: tcp, host: "tcp://fd00::2:2375" }\n`), /is not of the form tcp:\/\/IPv4:PORT or tcp:\/\/\[IPv6\]:PORT/);
+  t.regex(error(`${T6}    dns: { servers: ["fd00::g"] }\n`), /dns\.servers\.0: "fd00::g" is not an IPv4 or IPv6 address/);
+});
+
+test('IPv6 plans: the address after the link is up on both ends, routes, NAT66 undone, the probed MSS, the halves', (t) => {
+  const e = env(`${T6}    routes: ["fd00:9::/64"]\n    nat: true\n`);
+  const local = planLocal(e, 'cb-stg').map((s) => describeAction(s.apply));
+  t.deepEqual(local.slice(0, 4), [
+    'local: addr-add 10.99.0.1 peer 10.99.0.2 dev cb-stg',
+    'local: link cb-stg mtu 16000 up',
+    'local: addr-add fd00:99::1 peer fd00:99::2 dev cb-stg',
+    'local: route-add fd00:9::/64 dev cb-stg',
+  ]);
+  t.like(planLocal(e, 'cb-stg')[1]!.apply, { ipv6: true }, 'IPv6 stays on for this device');
+  t.like(planLocalMtu(e.tunnel!, 'cb-stg', 'tun0', 32760, 16000)[0]!.apply, { ipv6: true }, 'and after the probe');
+  const remote = planRemote(e, e.tunnel!, 'tun0', { ipForward: '0', ip6Forward: '0' });
+  const argv = remote.map((s) => s.apply.side === 'remote' && s.apply.argv.join(' '));
+  t.is(argv[2], 'ip -6 addr add fd00:99::2 peer fd00:99::1 dev tun0 nodad');
+  t.true(argv.includes('sysctl -q -w net.ipv6.conf.all.forwarding=1'));
+  t.true(argv.includes('ip6tables -w -t nat -I POSTROUTING -s fd00:99::1/128 -m comment --comment cloudbridge:stg -j MASQUERADE'));
+  const undo6 = remote.filter((s) => s.undo?.side === 'remote' && s.undo.argv[0] === 'ip6tables').map((s) => (s.undo as { argv: readonly string[] }).argv[4]);
+  t.deepEqual(undo6, ['-D', '-D', '-D']);
+  t.false(
+    planRemote(e, e.tunnel!, 'tun0', { ipForward: '1', ip6Forward: '1' }).some((s) => s.title === 'remote IPv6 forwarding on'),
+    'on already: left alone',
+  );
+  const mtu = planLocalMtu(e.tunnel!, 'cb-stg', 'tun0', 32760, 16000).map((s) => s.apply.side === 'remote' && s.apply.argv.join(' '));
+  t.true(mtu.includes('ip -6 route replace fd00:99::1 dev tun0 proto kernel metric 256 advmss 32700'));
+  t.deepEqual(
+    planHalves('cb-stg', { v4: true, v6: true }).map((s) => (s.apply as { cidr: string }).cidr),
+    ['0.0.0.0/1', '128.0.0.0/1', '::/1', '8000::/1'],
+  );
+});
+
+test('IPv6 commands on both platforms', (t) => {
+  const addr = { side: 'local', op: 'addr-add', dev: 'utun4', local: 'fd00:99::1', peer: 'fd00:99::2' } as const;
+  t.deepEqual(darwinCommand(addr), ['ifconfig', 'utun4', 'inet6', 'fd00:99::1', 'fd00:99::2', 'prefixlen', '128', 'alias']);
+  t.deepEqual(darwinCommand({ ...addr, op: 'addr-del' }), ['ifconfig', 'utun4', 'inet6', 'fd00:99::1', '-alias']);
+  t.deepEqual(linuxCommand({ ...addr, dev: 'cb-stg' }), ['ip', 'addr', 'add', 'fd00:99::1', 'peer', 'fd00:99::2', 'dev', 'cb-stg']);
+  const route = { side: 'local', op: 'route-add', dev: 'utun4', cidr: '8000::/1' } as const;
+  t.deepEqual(darwinCommand(route), ['route', '-n', 'add', '-inet6', '-net', '8000::/1', '-interface', 'utun4']);
+  t.deepEqual(darwinCommand({ ...route, cidr: 'fd00:1::5/128', via: 'fe80::1%en0', dev: 'en0' }), [
+    'route',
+    '-n',
+    'add',
+    '-inet6',
+    '-host',
+    'fd00:1::5',
+    'fe80::1%en0',
+  ]);
+  t.deepEqual(linuxCommand({ ...route, dev: 'cb-stg' }), ['ip', 'route', 'add', '8000::/1', 'dev', 'cb-stg', 'proto', '203']);
+});
