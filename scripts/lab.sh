@@ -215,6 +215,8 @@ up() {
   cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
   hostkey=$(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")
   printf '%s %s\n[%s]:2200 %s\n' "$remote_ip" "$hostkey" "$remote_ip" "$hostkey" >"$dir/known_hosts"
+  # the router lab's remote host answers SSH over IPv6 too
+  if [ "$mode" = router ]; then printf 'fd00:%s::2 %s\n' "$octet" "$hostkey" >>"$dir/known_hosts"; fi
   [ "$mode" = jump ] && printf '%s %s\n' "$net.0.2" "$hostkey" >>"$dir/known_hosts"
   mkdir -p /run/sshd
   # `ip netns exec` mounts these over /etc/hosts for sshd and everything it starts
@@ -247,6 +249,7 @@ ClientAliveInterval 10
 # host is a bare server, not this machine's login (whose rc may take 100 ms)
 SetEnv SHLVL=1
 CONF
+    if [ "$mode" = router ]; then printf 'ListenAddress fd00:%s::2\n' "$octet" >>"$dir/sshd_config_$variant"; fi
     if [ -n "${LAB_REKEY_LIMIT:-}" ]; then
       printf 'RekeyLimit %s\nLogLevel DEBUG1\n' "$LAB_REKEY_LIMIT" >>"$dir/sshd_config_$variant"
     fi

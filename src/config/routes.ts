@@ -98,16 +98,31 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
   if (!Array.isArray(excludeRaw)) xf.fail('must be a list of CIDRs that stay outside the tunnel');
   const exclude: string[] = [];
   const taken: Cidr[] = routes.map((r) => parseCidr(r)!);
+  /** An IPv6 exclusion: inside the IPv6 routes or IPv6's full tunnel, the same rules as IPv4's. */
+  const exclude6 = (item: Field, s: string): string => {
+    const c6 = parseCidr6(s);
+    if (!c6) return item.fail(`"${s}" is not an IPv6 CIDR with zero host bits (like fd00:1::/64)`);
+    if (c6.prefix < 2) item.fail(`"${s}" is too wide: it would take the tunnel's own place (/2 at the widest)`);
+    if (!fullTunnel6 && !routes6.some((r) => parseCidr6(r)!.prefix <= c6.prefix && cidrs6Overlap(parseCidr6(r)!, c6))) {
+      item.fail(`"${s}" is outside every IPv6 route: it does not go through the tunnel anyway`);
+    }
+    const prev = exclude.find((p) => p.includes(':') && cidrs6Overlap(parseCidr6(p)!, c6));
+    if (prev) item.fail(`"${s}" overlaps "${prev}"`);
+    const own = [tunnel?.local6, tunnel?.remote6].find((a) => a && cidr6Contains(c6, parseIPv6(a)!));
+    if (own) item.fail(`"${s}" covers the tunnel's own address ${own}`);
+    return formatCidr6(c6);
+  };
   (excludeRaw as unknown[]).forEach((x, i) => {
     const item = xf.child(String(i));
     const s = str(item, x);
+    if (s.includes(':')) return exclude.push(exclude6(item, s));
     const c = parseCidr(s);
     if (!c) return item.fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 192.168.0.0/16)`);
-    if (c.prefix < 2) item.fail(`"${s}" is too wide: it would take the tunnel's own place (at most half of all addresses: /2)`);
+    if (c.prefix < 2) item.fail(`"${s}" is too wide: it would take the tunnel's own place (/2 at the widest)`);
     if (!fullTunnel && !taken.some((t) => t.prefix <= c.prefix && cidrsOverlap(t, c))) {
       item.fail(`"${s}" is outside every route: it does not go through the tunnel anyway`);
     }
-    const prev = exclude.find((p) => cidrsOverlap(parseCidr(p)!, c));
+    const prev = exclude.find((p) => !p.includes(':') && cidrsOverlap(parseCidr(p)!, c));
     if (prev) item.fail(`"${s}" overlaps "${prev}"`);
     const own = tunnel && [tunnel.local, tunnel.remote].find((a) => cidrContains(c, parseIPv4(a)!));
     if (own) item.fail(`"${s}" covers the tunnel's own address ${own}`);

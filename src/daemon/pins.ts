@@ -1,7 +1,8 @@
 import dns from 'node:dns';
-import net from 'node:net';
+import { isIP } from 'node:net';
 import type { Client } from 'ssh2';
 import { cidrContains, formatIPv4, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import { cidr6Contains, formatIPv6, parseCidr6, parseIPv6 } from '../config/ipv6.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { excludeStep, pinStep, type PinRole } from '../plan/fullTunnel.js';
 import type { Step } from '../plan/steps.js';
@@ -39,9 +40,16 @@ export class Pins {
 
   /** Whether a route of ours takes `addr` (a full tunnel: all but the excluded networks). */
   covers(addr: string): boolean {
+    if (addr.includes(':')) {
+      const a6 = parseIPv6(addr);
+      if (a6 === undefined) return false;
+      const inside6 = (cidrs: readonly string[]): boolean => cidrs.some((r) => r.includes(':') && cidr6Contains(parseCidr6(r)!, a6));
+      if (inside6(this.env.exclude)) return false;
+      return this.env.fullTunnel6 || inside6(this.env.routes6);
+    }
     const a = parseIPv4(addr);
     if (a === undefined) return false;
-    const inside = (cidrs: readonly string[]): boolean => cidrs.some((r) => cidrContains(parseCidr(r)!, a));
+    const inside = (cidrs: readonly string[]): boolean => cidrs.some((r) => !r.includes(':') && cidrContains(parseCidr(r)!, a));
     if (inside(this.env.exclude)) return false;
     return this.env.fullTunnel || inside(this.env.routes);
   }
@@ -78,7 +86,7 @@ export class Pins {
   async beforeConnect(route: SshRoute): Promise<void> {
     const hop = route.jumps[0] ?? route.target;
     if (hop.proxyCommand) return;
-    await this.pin(await resolve4(hop.host), route.jumps.length ? 'jump host' : 'SSH server');
+    await this.pin(await resolveAll(hop.host), route.jumps.length ? 'jump host' : 'SSH server');
   }
 
   /** Once connected: the address the connection really goes to. */
@@ -89,7 +97,7 @@ export class Pins {
     const hop = route.jumps[0] ?? route.target;
     const role: PinRole = hop.proxyCommand ? "ProxyCommand's far end" : route.jumps.length ? 'jump host' : 'SSH server';
     const peers = 'pid' in carrier ? await net.tcpPeersOf(carrier.pid) : [carrier.socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''];
-    const known = peers.filter((p) => net4(p));
+    const known = peers.filter((p) => isIP(p) !== 0);
     if (known.length === 0 && hop.proxyCommand && this.env.fullTunnel) {
       this.deps.log(`warning: the ProxyCommand's far end is not a TCP connection this host can see: nothing pinned (list its address under exclude)`);
     }
@@ -102,8 +110,7 @@ export class Pins {
     if (!net) return [];
     const steps: Step[] = [];
     for (const cidr of this.env.exclude) {
-      const c = parseCidr(cidr)!;
-      const first = formatIPv4(c.prefix >= 31 ? c.addr : c.addr + 1);
+      const first = firstHost(cidr);
       const path = await net.outsidePath(first, this.deps.ourDev());
       if (path === 'local') continue; // this host's own network: it stays there anyway
       steps.push(excludeStep(cidr, path ?? 'unreachable'));
@@ -117,14 +124,22 @@ export class Pins {
   }
 }
 
-const net4 = (a: string): boolean => net.isIPv4(a);
-
-/** The IPv4 addresses a host name has now; none when it does not resolve (the connection says so itself). */
-async function resolve4(host: string): Promise<string[]> {
-  if (net.isIPv4(host)) return [host];
+/** The addresses a host name has now, both families; none when it does not resolve (the connection says so itself). */
+async function resolveAll(host: string): Promise<string[]> {
+  if (isIP(host)) return [host];
   try {
-    return (await dns.promises.lookup(host, { all: true, family: 4 })).map((a) => a.address);
+    return (await dns.promises.lookup(host, { all: true })).map((a) => a.address);
   } catch {
     return [];
   }
+}
+
+/** An address inside a network to ask the way of: its first host (the address itself for the narrowest). */
+function firstHost(cidr: string): string {
+  if (cidr.includes(':')) {
+    const c = parseCidr6(cidr)!;
+    return formatIPv6(c.prefix >= 127 ? c.addr : c.addr + 1n);
+  }
+  const c = parseCidr(cidr)!;
+  return formatIPv4(c.prefix >= 31 ? c.addr : c.addr + 1);
 }

@@ -34,7 +34,7 @@ function describePath(path: OutsidePath): string {
 
 /** A host route for an address the SSH connection depends on, along the path it had, so the connection never enters its own tunnel. */
 export function pinStep(addr: string, role: PinRole, path: OutsidePath): Step {
-  return outsideRoute(`${addr}/32`, path, `pin ${role} ${addr} ${describePath(path)}, outside the tunnel`);
+  return outsideRoute(`${addr}/${addr.includes(':') ? 128 : 32}`, path, `pin ${role} ${addr} ${describePath(path)}, outside the tunnel`);
 }
 
 /** An excluded network, kept on the path it had (or nowhere). */

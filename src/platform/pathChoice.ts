@@ -1,4 +1,5 @@
 import { cidrContains, formatIPv4, type Cidr } from '../config/ipv4.js';
+import { cidr6Contains, formatIPv6, type Cidr6 } from '../config/ipv6.js';
 import type { OutsidePath } from '../plan/fullTunnel.js';
 
 /** One route of the main table as the kernel lists it. */
@@ -29,4 +30,26 @@ export function choosePath(routes: readonly TableRoute[], addr: number | 'defaul
   if (!best) return undefined;
   if (best.reject) return 'unreachable';
   return { via: best.gateway === undefined ? undefined : formatIPv4(best.gateway), dev: best.dev };
+}
+
+/** One IPv6 route of the main table. */
+export interface TableRoute6 {
+  readonly dst: Cidr6;
+  readonly gateway: bigint | undefined;
+  readonly dev: string;
+  readonly metric: number;
+  readonly reject: boolean;
+  readonly ours: boolean;
+}
+
+/** choosePath for IPv6: the same rule over IPv6's table. */
+export function choosePath6(routes: readonly TableRoute6[], addr: bigint): OutsidePath | undefined {
+  let best: TableRoute6 | undefined;
+  for (const r of routes) {
+    if (r.ours || !cidr6Contains(r.dst, addr)) continue;
+    if (!best || r.dst.prefix > best.dst.prefix || (r.dst.prefix === best.dst.prefix && r.metric < best.metric)) best = r;
+  }
+  if (!best) return undefined;
+  if (best.reject) return 'unreachable';
+  return { via: best.gateway === undefined ? undefined : formatIPv6(best.gateway), dev: best.dev };
 }

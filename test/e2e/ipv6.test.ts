@@ -132,3 +132,24 @@ test.serial('IPv6 handshakes get their MSS clamped to the route beyond (path MTU
   t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });
+
+test.serial('an SSH server reached over IPv6 is pinned outside an IPv6 full tunnel, through the IPv6 gateway', async (t) => {
+  const cfg = variantConfig(lab, 'over6.yaml', [
+    ['host: 10.230.0.2', 'host: "fd00:230::2"'],
+    [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: 1500 }`],
+    ['routes: [10.230.9.0/24]', 'routes: [default]\n    deadAfter: 3'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  const up = await cliIn(NS(), ['connect', 'cb6', '--config', cfg, '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /pin SSH server fd00:230::2 via fd00:230:3::fe dev cbh-cb6, outside the tunnel/);
+  t.regex((await inNs(NS(), 'ip', ['-6', 'route', 'show', 'fd00:230::2'])).stdout, /^fd00:230::2 via fd00:230:3::fe dev cbh-cb6 proto 203/m);
+  const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { pins: string[] }[];
+  t.deepEqual(s[0]!.pins, ['fd00:230::2 (SSH server)']);
+  t.is(await get('http://[fd00:230:7::1]/'), 'fd00:230::2', 'everything else over IPv6 through the tunnel, the session alive');
+  await new Promise((r) => setTimeout(r, 4000));
+  t.is(await get('http://[fd00:230:7::1]/'), 'fd00:230::2', 'still up after deadAfter: the SSH connection never entered its own tunnel');
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+  t.is((await inNs(NS(), 'ip', ['-6', 'route', 'show', 'proto', '203'])).stdout.trim(), '', 'the pin is gone too');
+});

@@ -136,9 +136,16 @@ test("a TCP connection's far end from /proc/net/tcp and tcp6 (IPv4-mapped), and 
     '   0: 0000000000000000FFFF00000103E40A:C351 0000000000000000FFFF00000200E40A:0016 01 00000000:00000000 00:00000000 00000000     0        0 3333 1 0 20 4 30 10 -1',
     '   1: 00000000000000000000000001000000:C352 00000000000000000000000001000000:0016 01 00000000:00000000 00:00000000 00000000     0        0 4444 1 0 20 4 30 10 -1',
   ].join('\n');
-  t.deepEqual(parseProcNetTcp(tcp6), [{ inode: 3333, remote: '10.228.0.2' }], 'a real IPv6 peer is not an IPv4 pin');
+  t.deepEqual(
+    parseProcNetTcp(tcp6),
+    [
+      { inode: 3333, remote: '10.228.0.2' },
+      { inode: 4444, remote: '::1' },
+    ],
+    'IPv4-mapped as IPv4; IPv6 words in host order',
+  );
   t.deepEqual(processTree('  1     0\n 40     1\n 41    40\n 42    41\n 50     1\n', 40), [40, 41, 42]);
-  t.deepEqual(parseLsofPeers('p41\nf3\nn192.168.1.23:50123->203.0.113.9:22\np42\nf5\nn[::1]:1->[::1]:2\n'), ['203.0.113.9']);
+  t.deepEqual(parseLsofPeers('p41\nf3\nn192.168.1.23:50123->203.0.113.9:22\np42\nf5\nn[fd00::5]:1->[fd00::2]:22\n'), ['203.0.113.9', 'fd00::2']);
 });
 
 test('--dry-run shows pins, exclusions and the halves on both platforms', (t) => {

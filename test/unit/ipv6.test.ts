@@ -3,7 +3,8 @@ import { UserError } from '../../src/util/errors.js';
 import { cidr6Contains, cidrs6Overlap, formatIPv6, parseCidr6, parseIPv6 } from '../../src/config/ipv6.js';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { planLocal, planLocalMtu, planRemote } from '../../src/plan/plan.js';
-import { planHalves } from '../../src/plan/fullTunnel.js';
+import { pinStep, planHalves } from '../../src/plan/fullTunnel.js';
+import { choosePath6, type TableRoute6 } from '../../src/platform/pathChoice.js';
 import { describeAction } from '../../src/plan/steps.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
 import { linuxCommand } from '../../src/platform/linux/commands.js';
@@ -130,4 +131,37 @@ test('IPv6 commands on both platforms', (t) => {
     'fe80::1%en0',
   ]);
   t.deepEqual(linuxCommand({ ...route, dev: 'cb-stg' }), ['ip', 'route', 'add', '8000::/1', 'dev', 'cb-stg', 'proto', '203']);
+});
+
+test('IPv6 exclusions and the path outside our IPv6 routes', (t) => {
+  const e = env(`${T6}    routes: [default]\n    exclude: ["2001:db8::/32", 192.0.2.0/24]\n`);
+  t.deepEqual(e.exclude, ['2001:db8::/32', '192.0.2.0/24']);
+  t.regex(error(`${T6}    routes: ["fd00:9::/64"]\n    exclude: ["2001:db8::/32"]\n`), /exclude\.0: "2001:db8::\/32" is outside every IPv6 route/);
+  t.regex(error(`${T6}    routes: [default]\n    exclude: ["fd00:99::/64"]\n`), /covers the tunnel's own address fd00:99::1/);
+  t.regex(error(`${T6}    routes: [default]\n    exclude: ["::/1"]\n`), /too wide/);
+  const r = (cidr: string, dev: string, more: Partial<TableRoute6> = {}): TableRoute6 => ({
+    dst: parseCidr6(cidr)!,
+    gateway: undefined,
+    dev,
+    metric: 0,
+    reject: false,
+    ours: false,
+    ...more,
+  });
+  const table = [
+    r('::/0', 'eth0', { gateway: parseIPv6('fe80::1'), metric: 1024 }),
+    r('fd00:3::/64', 'eth0', { metric: 256 }),
+    r('::/1', 'cb-stg', { ours: true }),
+    r('2001:db8::/32', '', { reject: true }),
+  ];
+  t.deepEqual(choosePath6(table, parseIPv6('2a00:1450::1')!), { via: 'fe80::1', dev: 'eth0' }, 'our half is not the path');
+  t.deepEqual(choosePath6(table, parseIPv6('fd00:3::9')!), { via: undefined, dev: 'eth0' });
+  t.is(choosePath6(table, parseIPv6('2001:db8::1')!), 'unreachable');
+  t.deepEqual(pinStep('fd00::2', 'SSH server', { via: 'fe80::1', dev: 'eth0' }).apply, {
+    side: 'local',
+    op: 'route-add',
+    dev: 'eth0',
+    cidr: 'fd00::2/128',
+    via: 'fe80::1',
+  });
 });

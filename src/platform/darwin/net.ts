@@ -55,9 +55,11 @@ export class DarwinNet implements LocalNet {
 
   async outsidePath(addr: string | 'default', ourDev: string): Promise<OutsidePath | 'local' | undefined> {
     if (addr.startsWith('127.')) return 'local';
+    const family = addr.includes(':') ? '-inet6' : '-inet';
+    if (addr === '::1') return 'local';
     const get = async (what: string): Promise<ReturnType<typeof parseRouteGet> | undefined> => {
       try {
-        return parseRouteGet(await run(['route', '-n', 'get', '-inet', what]));
+        return parseRouteGet(await run(['route', '-n', 'get', family, what]));
       } catch {
         return undefined; // "not in table": no route
       }
@@ -68,7 +70,8 @@ export class DarwinNet implements LocalNet {
     if (!got?.interface) return undefined;
     if (got.interface === 'lo0' && !got.flags.includes('REJECT') && !got.flags.includes('BLACKHOLE')) return 'local';
     if (got.flags.includes('REJECT') || got.flags.includes('BLACKHOLE')) return 'unreachable';
-    const via = got.gateway && /^\d{1,3}(\.\d{1,3}){3}$/.test(got.gateway) ? got.gateway : undefined;
+    // an address (IPv6's may carry a %zone); link#N is on the link
+    const via = got.gateway && /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]+(%\w+)?)$/i.test(got.gateway) ? got.gateway : undefined;
     return { via, dev: got.interface };
   }
 

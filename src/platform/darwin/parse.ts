@@ -125,12 +125,12 @@ export function processTree(psText: string, pid: number): number[] {
   return tree;
 }
 
-/** `lsof -nP -a -iTCP -sTCP:ESTABLISHED -p PIDS -Fn`: the remote IPv4 addresses (`n10.0.0.5:50123->10.0.0.2:22`). */
+/** `lsof -nP -a -iTCP -sTCP:ESTABLISHED -p PIDS -Fn`: the remote addresses (`n10.0.0.5:50123->10.0.0.2:22`, `n[fd00::5]:50123->[fd00::2]:22`). */
 export function parseLsofPeers(text: string): string[] {
   const out = new Set<string>();
   for (const line of text.split('\n')) {
-    const m = /^n.*->(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(line.trim());
-    if (m) out.add(m[1]!);
+    const m = /^n.*->(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.%\w]+)\]):\d+$/.exec(line.trim());
+    if (m) out.add(m[1] ?? m[2]!);
   }
   return [...out];
 }

@@ -5,7 +5,7 @@ import { ipv6Bytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import type { LocalNet, RouteInfo } from '../types.js';
-import { choosePath, type TableRoute } from '../pathChoice.js';
+import { choosePath, choosePath6, type TableRoute, type TableRoute6 } from '../pathChoice.js';
 import { tcpPeersOfTree } from './procNet.js';
 import { linuxCommand } from './commands.js';
 import { writeResolvConf } from './resolvConf.js';
@@ -53,17 +53,19 @@ export class LinuxNet implements LocalNet {
       return;
     }
     if ((a.op === 'route-add' || a.op === 'route-del') && a.reject) {
-      const c = parseCidr(a.cidr)!;
+      const v6 = a.cidr.includes(':');
+      const c = v6 ? parseCidr6(a.cidr)! : parseCidr(a.cidr)!;
+      const dst = v6 ? ipv6Bytes(c.addr as bigint) : ipv4Bytes(c.addr as number);
       const data = {
-        family: AF_INET,
+        family: v6 ? AF_INET6 : AF_INET,
         dstLen: c.prefix,
         table: RT_TABLE_MAIN,
         protocol: RTPROT_CLOUDBRIDGE,
         scope: 'UNIVERSE' as const,
         type: 'UNREACHABLE' as const,
       };
-      if (a.op === 'route-add') await this.sock.newRoute(data, { dst: ipv4Bytes(c.addr) }, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
-      else await this.sock.delRoute(data, { dst: ipv4Bytes(c.addr) });
+      if (a.op === 'route-add') await this.sock.newRoute(data, { dst }, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+      else await this.sock.delRoute(data, { dst });
       return;
     }
     const index = await this.ifindex(a.dev);
@@ -149,6 +151,7 @@ export class LinuxNet implements LocalNet {
   }
 
   async outsidePath(addr: string | 'default'): Promise<OutsidePath | 'local' | undefined> {
+    if (addr.includes(':')) return this.outsidePath6(parseIPv6(addr)!);
     const a = addr === 'default' ? 'default' : parseIPv4(addr)!;
     if (a !== 'default') {
       if (a >>> 24 === 127) return 'local';
@@ -171,6 +174,31 @@ export class LinuxNet implements LocalNet {
       });
     }
     return choosePath(table, a);
+  }
+
+  private async outsidePath6(a: bigint): Promise<OutsidePath | 'local' | undefined> {
+    if (a === 1n) return 'local';
+    const big = (b: Buffer | undefined): bigint | undefined => (b?.length === 16 ? BigInt(`0x${b.toString('hex')}`) : undefined);
+    for (const x of await this.sock.getAddresses()) {
+      if (x.data.family === AF_INET6 && big(x.attrs.local ?? x.attrs.address) === a) return 'local';
+    }
+    const names = await this.ifnames();
+    const table: TableRoute6[] = [];
+    for (const r of await this.sock.getRoutes({ family: AF_INET6 })) {
+      if ((r.attrs.table ?? r.data.table) !== RT_TABLE_MAIN) continue;
+      const type = r.data.type;
+      const unicast = type === undefined || type === 1 || type === 'UNICAST';
+      if (!unicast && !['UNREACHABLE', 'BLACKHOLE', 'PROHIBIT', 6, 7, 8].includes(type as string | number)) continue;
+      table.push({
+        dst: { addr: big(r.attrs.dst) ?? 0n, prefix: r.data.dstLen ?? 0 },
+        gateway: big(r.attrs.gateway),
+        dev: names.get(r.attrs.oif ?? -1) ?? '',
+        metric: r.attrs.priority ?? 0,
+        reject: !unicast,
+        ours: Number(r.data.protocol) === RTPROT_CLOUDBRIDGE || r.data.protocol === String(RTPROT_CLOUDBRIDGE),
+      });
+    }
+    return choosePath6(table, a);
   }
 
   tcpPeersOf(pid: number): Promise<string[]> {

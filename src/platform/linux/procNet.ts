@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { formatIPv4 } from '../../config/ipv4.js';
+import { formatIPv6 } from '../../config/ipv6.js';
 
-/** An established TCP connection from /proc/net/tcp (or tcp6, IPv4-mapped). */
+/** An established TCP connection from /proc/net/tcp or tcp6 (IPv4-mapped addresses as IPv4). */
 export interface ProcTcp {
   readonly inode: number;
   readonly remote: string;
@@ -21,11 +22,14 @@ export function parseProcNetTcp(text: string): ProcTcp[] {
     const f = line.trim().split(/\s+/);
     if (f.length < 10 || f[3] !== ESTABLISHED) continue;
     const [hex] = f[2]!.split(':');
-    let word: string;
-    if (hex!.length === 8) word = hex!;
-    else if (hex!.length === 32 && /^0{16}FFFF0000$/i.test(hex!.slice(0, 24))) word = hex!.slice(24);
-    else continue;
-    out.push({ inode: Number(f[9]), remote: formatIPv4(Buffer.from(word, 'hex').readUInt32LE(0)) });
+    const words = hex!.match(/.{8}/g) ?? [];
+    const v4 = hex!.length === 8 ? words[0] : hex!.length === 32 && /^0{16}FFFF0000$/i.test(hex!.slice(0, 24)) ? words[3] : undefined;
+    if (v4) out.push({ inode: Number(f[9]), remote: formatIPv4(Buffer.from(v4, 'hex').readUInt32LE(0)) });
+    else if (hex!.length === 32) {
+      // four 32-bit words, each in host order (little-endian here)
+      const be = words.map((w) => Buffer.from(w, 'hex').readUInt32LE(0).toString(16).padStart(8, '0')).join('');
+      out.push({ inode: Number(f[9]), remote: formatIPv6(BigInt(`0x${be}`)) });
+    }
   }
   return out;
 }
