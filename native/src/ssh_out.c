@@ -264,8 +264,11 @@ outlet_t *outlet_from(napi_env env, napi_value v) {
  * their MSS clamped or a line in the flow log, other protocols a flow log
  * line, and the in-tunnel DNS address answers UDP sent to it. */
 static int needs_js(const outlet_t *o, const uint8_t *b, uint32_t len) {
-  /* IPv6: only handshakes to clamp (the flow log and in-tunnel DNS are IPv4's) */
-  if (len >= TUN_FRAME_HEADER + 40 && get32(b) == OPENBSD_AF_INET6) return o->ctl[OCTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
+  /* IPv6: handshakes to clamp or log, the rest for the flow log (in-tunnel DNS is IPv4's) */
+  if (len >= TUN_FRAME_HEADER + 40 && get32(b) == OPENBSD_AF_INET6) {
+    if (b[TUN_FRAME_HEADER + 6] == 6) return o->ctl[OCTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
+    return o->ctl[OCTL_OTHER_TO_JS] != 0;
+  }
   if (len < TUN_FRAME_HEADER + 20 || get32(b) != OPENBSD_AF_INET) return 0;
   const uint8_t *ip = b + TUN_FRAME_HEADER;
   uint8_t proto = ip[9];

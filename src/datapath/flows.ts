@@ -1,7 +1,8 @@
 import { formatIPv4 } from '../config/ipv4.js';
-import { AF_INET, FRAME_HEADER, ipv4At } from './packet.js';
+import { formatIPv6 } from '../config/ipv6.js';
+import { AF_INET, AF_INET6, FRAME_HEADER, ipv4At } from './packet.js';
 
-const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
 /** Seconds after which a quiet UDP/ICMP flow counts as new again (conntrack's UDP default is 30). */
 const FORGET_MS = 30_000;
 const MAX_TRACKED = 4096;
@@ -18,10 +19,12 @@ export class FlowLog {
   constructor(private readonly log: (line: string) => void) {}
 
   note(b: Uint8Array, verdict: string): void {
-    if (b[3] !== AF_INET) return;
+    const v6 = b[3] === AF_INET6;
+    if (b[3] !== AF_INET && !v6) return;
     const ip = FRAME_HEADER;
-    const proto = b[ip + 9]!;
-    const l4 = ip + (b[ip]! & 15) * 4;
+    // IPv6: the protocol right after the fixed header (behind extension headers it is logged by that header's number)
+    const proto = v6 ? b[ip + 6]! : b[ip + 9]!;
+    const l4 = v6 ? ip + 40 : ip + (b[ip]! & 15) * 4;
     if (b.length < l4 + 8) return;
     let sport = 0;
     let dport = 0;
@@ -32,7 +35,7 @@ export class FlowLog {
     if (proto === 6) {
       if ((b[l4 + 13]! & 0x12) !== 0x02) return; // SYN without ACK
     } else {
-      const key = `${proto} ${ipv4At(b, 12)} ${sport} ${ipv4At(b, 16)} ${dport}`;
+      const key = `${proto} ${address(b, 'src')} ${sport} ${address(b, 'dst')} ${dport}`;
       const now = Date.now();
       const last = this.seen.get(key);
       this.seen.set(key, now);
@@ -40,10 +43,16 @@ export class FlowLog {
       if (this.seen.size > MAX_TRACKED) this.seen.clear();
     }
     const name = PROTO_NAMES[proto] ?? `proto ${proto}`;
-    const ends =
-      proto === 6 || proto === 17
-        ? `${formatIPv4(ipv4At(b, 12))}:${sport} -> ${formatIPv4(ipv4At(b, 16))}:${dport}`
-        : `${formatIPv4(ipv4At(b, 12))} -> ${formatIPv4(ipv4At(b, 16))}`;
+    const [src, dst] = [address(b, 'src'), address(b, 'dst')];
+    const port = (a: string, p: number): string => (v6 ? `[${a}]:${p}` : `${a}:${p}`);
+    const ends = proto === 6 || proto === 17 ? `${port(src, sport)} -> ${port(dst, dport)}` : `${src} -> ${dst}`;
     this.log(`flow ${name} ${ends} ${verdict}`);
   }
+}
+
+/** A framed packet's source or destination as text (a new flow's: not on every packet's path). */
+function address(b: Uint8Array, which: 'src' | 'dst'): string {
+  if (b[3] !== AF_INET6) return formatIPv4(ipv4At(b, which === 'src' ? 12 : 16));
+  const at = FRAME_HEADER + (which === 'src' ? 8 : 24);
+  return formatIPv6(BigInt(`0x${Buffer.from(b.subarray(at, at + 16)).toString('hex')}`));
 }

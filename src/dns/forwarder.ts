@@ -23,7 +23,9 @@ export interface ForwarderDeps {
   /** Everything else goes to these (the resolvers this host had before). */
   readonly upstream: readonly string[];
   /** A zone answered from memory (remote containers: NAME.ENV.docker), or undefined. */
-  readonly zone: { readonly domain: string; readonly lookup: (name: string) => number | undefined } | undefined;
+  readonly zone:
+    | { readonly domain: string; readonly lookup: (name: string) => { readonly addr: number | undefined; readonly addr6: bigint | undefined } | undefined }
+    | undefined;
 }
 
 export interface ForwarderStats {
@@ -98,8 +100,10 @@ export class DnsForwarder {
     const { zone, domains } = this.deps;
     if (zone && inDomain(q.name, zone.domain)) {
       this.stats.zone++;
-      const addr = zone.lookup(q.name.slice(0, -zone.domain.length - 1));
-      return { response: answer(msg, q, addr === undefined ? [] : [addr], CONTAINER_TTL, addr === undefined ? RCODE_NXDOMAIN : 0), q };
+      const found = zone.lookup(q.name.slice(0, -zone.domain.length - 1));
+      // an IPv6 address only where the tunnel carries IPv6
+      const addrs = [found?.addr, this.deps.ipv6 ? found?.addr6 : undefined].filter((a): a is number | bigint => a !== undefined);
+      return { response: answer(msg, q, addrs, CONTAINER_TTL, found === undefined ? RCODE_NXDOMAIN : 0), q };
     }
     try {
       if (this.deps.all?.() || domains.some((d) => inDomain(q.name, d))) {

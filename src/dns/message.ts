@@ -69,9 +69,10 @@ export function inDomain(name: string, domain: string): boolean {
  * An authoritative answer to `query`: A records for `addrs` (for an A
  * question), else no data; rcode NXDOMAIN or SERVFAIL instead when given.
  */
-export function answer(query: Uint8Array, q: Question, addrs: readonly number[], ttl: number, rcode = 0): Buffer {
-  const records = rcode === 0 && q.type === TYPE_A ? addrs : [];
-  const b = Buffer.alloc(q.end + records.length * 16);
+export function answer(query: Uint8Array, q: Question, addrs: readonly (number | bigint)[], ttl: number, rcode = 0): Buffer {
+  // numbers answer A questions, bigints (IPv6) AAAA ones
+  const records = rcode !== 0 ? [] : addrs.filter((a) => (q.type === TYPE_A && typeof a === 'number') || (q.type === TYPE_AAAA && typeof a === 'bigint'));
+  const b = Buffer.alloc(q.end + records.reduce<number>((n, a) => n + (typeof a === 'bigint' ? 28 : 16), 0));
   Buffer.from(query.subarray(0, q.end)).copy(b);
   const rd = query[2]! & 0x01;
   b[2] = 0x80 | 0x04 | rd; // QR, AA, RD as asked
@@ -83,12 +84,18 @@ export function answer(query: Uint8Array, q: Question, addrs: readonly number[],
   let o = q.end;
   for (const a of records) {
     b.writeUInt16BE(0xc00c, o); // the name: a pointer to the question's
-    b.writeUInt16BE(TYPE_A, o + 2);
+    b.writeUInt16BE(typeof a === 'bigint' ? TYPE_AAAA : TYPE_A, o + 2);
     b.writeUInt16BE(1, o + 4);
     b.writeUInt32BE(ttl, o + 6);
-    b.writeUInt16BE(4, o + 10);
-    b.writeUInt32BE(a >>> 0, o + 12);
-    o += 16;
+    if (typeof a === 'bigint') {
+      b.writeUInt16BE(16, o + 10);
+      for (let i = 0; i < 16; i++) b[o + 12 + i] = Number((a >> BigInt((15 - i) * 8)) & 0xffn);
+      o += 28;
+    } else {
+      b.writeUInt16BE(4, o + 10);
+      b.writeUInt32BE(a >>> 0, o + 12);
+      o += 16;
+    }
   }
   return b;
 }

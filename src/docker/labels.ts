@@ -1,3 +1,4 @@
+import { parseIPv6 } from '../config/ipv6.js';
 import { formatEndpoint, parseEndpoint, ForwardProblem, type ForwardConfig } from '../config/forwards.js';
 
 export const EXPOSE_LABEL = 'cloudbridge.expose';
@@ -70,6 +71,8 @@ export interface ContainerFacts {
   readonly labels: Readonly<Record<string, string>>;
   /** Its address on the remote host: the first network's, 127.0.0.1 with host networking, undefined without. */
   readonly address: string | undefined;
+  /** Its IPv6 address: the first network's GlobalIPv6Address, when a network has IPv6. */
+  readonly address6?: string | undefined;
 }
 
 /** A container id as the Docker API writes it. */
@@ -99,11 +102,13 @@ export function containerFacts(raw: unknown): ContainerFacts | undefined {
   const name = (str(c['Name']) ?? str(names[0]) ?? id.slice(0, 12)).replace(/^\//, '');
   const nets = Object.values(obj(obj(c['NetworkSettings'])?.['Networks']) ?? {});
   const ip = nets.map((n) => str(obj(n)?.['IPAddress'])).find((a) => a);
+  const ip6 = nets.map((n) => str(obj(n)?.['GlobalIPv6Address'])).find((a) => a && parseIPv6(a) !== undefined);
   const hostNet = str(obj(c['HostConfig'])?.['NetworkMode']) === 'host';
   return {
     id,
     name,
     labels: stringLabels(c['Labels'] ?? obj(c['Config'])?.['Labels']),
     address: ip ?? (hostNet ? '127.0.0.1' : undefined),
+    ...(ip6 ? { address6: ip6 } : {}),
   };
 }

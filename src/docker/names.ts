@@ -1,4 +1,5 @@
 import { parseIPv4 } from '../config/ipv4.js';
+import { parseIPv6 } from '../config/ipv6.js';
 import type { ContainerListener } from './watch.js';
 import type { ContainerFacts } from './labels.js';
 
@@ -8,7 +9,7 @@ import type { ContainerFacts } from './labels.js';
  * on the remote host).
  */
 export class ContainerNames implements ContainerListener {
-  private readonly byId = new Map<string, { name: string; addr: number }>();
+  private readonly byId = new Map<string, { name: string; addr: number | undefined; addr6: bigint | undefined }>();
 
   async sync(running: readonly ContainerFacts[]): Promise<void> {
     this.byId.clear();
@@ -17,20 +18,22 @@ export class ContainerNames implements ContainerListener {
 
   async started(c: ContainerFacts): Promise<void> {
     const addr = c.address === undefined || c.address === '127.0.0.1' ? undefined : parseIPv4(c.address);
-    if (addr !== undefined) this.byId.set(c.id, { name: c.name.toLowerCase(), addr });
+    const addr6 = c.address6 === undefined ? undefined : parseIPv6(c.address6);
+    if (addr !== undefined || addr6 !== undefined) this.byId.set(c.id, { name: c.name.toLowerCase(), addr, addr6 });
   }
 
   async stopped(id: string): Promise<void> {
     this.byId.delete(id);
   }
 
-  lookup(name: string): number | undefined {
-    for (const v of this.byId.values()) if (v.name === name) return v.addr;
+  /** The container's addresses by name: IPv4, IPv6; undefined when no container has the name. */
+  lookup(name: string): { readonly addr: number | undefined; readonly addr6: bigint | undefined } | undefined {
+    for (const v of this.byId.values()) if (v.name === name) return v;
     return undefined;
   }
 
-  /** name -> address, for status and `run --add-host`. */
+  /** name -> IPv4 address, for status and `run --add-host`. */
   all(): Record<string, number> {
-    return Object.fromEntries([...this.byId.values()].map((v) => [v.name, v.addr]));
+    return Object.fromEntries([...this.byId.values()].flatMap((v) => (v.addr === undefined ? [] : [[v.name, v.addr]])));
   }
 }

@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { cliIn, inNs, labDown, labUp, leftovers, removeTestFiles, run, variantConfig, type Lab } from './helpers.js';
+import { cliIn, importBusybox, inNs, labDown, labUp, leftovers, LOG_DIR, removeTestFiles, run, variantConfig, type Lab } from './helpers.js';
 
 // IPv6 through the tunnel, in the "router" lab (IPv6 on every link): this
 // machine's namespace has fd00:230:3::1 on its LAN; behind the remote host
@@ -66,6 +67,10 @@ test.serial('IPv6 routes reach a dual-stack and an IPv6-only host through the tu
   t.is(await get('http://v6only.vpc.internal/'), 'fd00:230:6::1');
   const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { routes: string[] }[];
   t.deepEqual(s[0]!.routes, ['10.230.9.0/24', 'fd00:230:9::/64', 'fd00:230:6::/64']);
+  // -v: the flow log names IPv6 flows too (ICMPv6 and UDP leave C for it)
+  const log = fs.readFileSync(`${LOG_DIR}/cb6.log`, 'utf8');
+  t.regex(log, /flow icmpv6 fd00:230:1::1 -> fd00:230:6::2 routed/);
+  t.regex(log, /flow tcp \[fd00:230:1::1\]:\d+ -> \[fd00:230:6::2\]:80 routed/);
   t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
   t.is((await inNs(lab.remoteNs, 'cat', ['/proc/sys/net/ipv6/conf/all/forwarding'])).stdout.trim(), '0', 'IPv6 forwarding back off');
@@ -152,4 +157,39 @@ test.serial('an SSH server reached over IPv6 is pinned outside an IPv6 full tunn
   t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
   t.is((await inNs(NS(), 'ip', ['-6', 'route', 'show', 'proto', '203'])).stdout.trim(), '', 'the pin is gone too');
+});
+
+test.serial('a remote container on an IPv6 network answers NAME.ENV.docker with AAAA too, and is reached over IPv6 through the tunnel', async (t) => {
+  const remoteDocker = ['-H', `unix://${lab.dir}/docker.sock`];
+  await importBusybox(lab, remoteDocker[1]!, 'cb6/busybox');
+  t.is(
+    (await run('docker', [...remoteDocker, 'network', 'create', '--ipv6', '--subnet', '10.230.20.0/24', '--subnet', 'fd00:230:20::/64', 'cb6net'])).exitCode,
+    0,
+  );
+  const cfg = variantConfig(lab, 'containers6.yaml', [
+    [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: 1500 }`],
+    ['routes: [10.230.9.0/24]', 'routes: [10.230.20.0/24, "fd00:230:20::/64"]\n    dns: { containers: true }'],
+  ]);
+  const r = await run('docker', [...remoteDocker, 'run', '-d', '--name', 'web6', '--network', 'cb6net', 'cb6/busybox', '/bin/sleep', '300']);
+  t.is(r.exitCode, 0, r.stderr);
+  try {
+    const up = await cliIn(NS(), ['connect', 'cb6', '--config', cfg]);
+    t.is(up.exitCode, 0, up.stderr);
+    let six = '';
+    for (let i = 0; i < 40 && !six; i++) {
+      six = (await inNs(NS(), 'getent', ['ahostsv6', 'web6.cb6.docker'])).stdout.split(/\s+/)[0] ?? '';
+      if (!six) await new Promise((res) => setTimeout(res, 100));
+    }
+    t.regex(six, /^fd00:230:20::/, 'AAAA from the container map');
+    t.regex((await inNs(NS(), 'getent', ['ahostsv4', 'web6.cb6.docker'])).stdout, /^10\.230\.20\.\d+\s/, 'A as before');
+    // the container's address is usable once its duplicate address detection is over (about a second)
+    let answered = false;
+    for (let i = 0; i < 10 && !answered; i++) answered = (await inNs(NS(), 'ping', ['-6', '-c', '1', '-W', '1', six])).exitCode === 0;
+    t.true(answered, 'the container answers over IPv6 through the tunnel');
+  } finally {
+    await run('docker', [...remoteDocker, 'rm', '-f', 'web6']);
+    await run('docker', [...remoteDocker, 'network', 'rm', 'cb6net']);
+  }
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
 });

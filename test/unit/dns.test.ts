@@ -107,7 +107,7 @@ test('the forwarder sends split domains to the remote side, answers the containe
       return Promise.resolve(net.connect(remote.port, '127.0.0.1'));
     },
     upstream: [],
-    zone: { domain: 'stg.docker', lookup: (n) => (n === 'web' ? 0x0a140002 : undefined) },
+    zone: { domain: 'stg.docker', lookup: (n) => (n === 'web' ? { addr: 0x0a140002, addr6: (0xfd00n << 112n) | 2n } : undefined) },
   });
   try {
     const viaRemote = await fwd.resolve(query(1, 'db.vpc.internal'), 'udp');
@@ -124,6 +124,33 @@ test('the forwarder sends split domains to the remote side, answers the containe
     t.is(v6.readUInt16BE(6), 0, 'no answers');
     t.deepEqual(remote.asked, ['db.vpc.internal']);
     t.like(fwd.stats, { queries: 5, noIPv6: 1, remote: 1 });
+    const zone6 = (await fwd.resolve(query(6, 'web.stg.docker', TYPE_AAAA), 'udp'))!.response;
+    t.is(zone6.readUInt16BE(6), 0, "a container's IPv6 address is not given while the tunnel has none");
+  } finally {
+    remote.close();
+  }
+});
+
+test('with IPv6 in the tunnel: AAAA from the remote side passed on, and a container answers with its IPv6 address', async (t) => {
+  const remote = await tcpResolver(0x0a090002);
+  const fwd = new DnsForwarder({
+    domains: ['vpc.internal'],
+    ipv6: true,
+    remoteServers: () => ['10.0.0.53'],
+    dialRemote: () => Promise.resolve(net.connect(remote.port, '127.0.0.1')),
+    upstream: [],
+    zone: { domain: 'stg.docker', lookup: (n) => (n === 'web' ? { addr: 0x0a140002, addr6: (0xfd00n << 112n) | 2n } : undefined) },
+  });
+  try {
+    await fwd.resolve(query(1, 'db.vpc.internal', TYPE_AAAA), 'udp');
+    t.deepEqual(remote.asked, ['db.vpc.internal'], 'asked, not answered empty here');
+    const r = (await fwd.resolve(query(2, 'web.stg.docker', TYPE_AAAA), 'udp'))!.response;
+    t.is(r.readUInt16BE(6), 1);
+    const rr = r.length - 28;
+    t.is(r.readUInt16BE(rr + 2), TYPE_AAAA);
+    t.is(r.readUInt16BE(rr + 10), 16);
+    t.is(r.subarray(rr + 12).toString('hex'), 'fd000000000000000000000000000002');
+    t.deepEqual(aRecords((await fwd.resolve(query(3, 'web.stg.docker'), 'udp'))!.response), [0x0a140002], 'A as before');
   } finally {
     remote.close();
   }

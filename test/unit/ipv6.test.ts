@@ -5,6 +5,8 @@ import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { planLocal, planLocalMtu, planRemote } from '../../src/plan/plan.js';
 import { pinStep, planHalves } from '../../src/plan/fullTunnel.js';
 import { choosePath6, type TableRoute6 } from '../../src/platform/pathChoice.js';
+import { FlowLog } from '../../src/datapath/flows.js';
+import { containerFacts } from '../../src/docker/labels.js';
 import { describeAction } from '../../src/plan/steps.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
 import { linuxCommand } from '../../src/platform/linux/commands.js';
@@ -164,4 +166,41 @@ test('IPv6 exclusions and the path outside our IPv6 routes', (t) => {
     cidr: 'fd00::2/128',
     via: 'fe80::1',
   });
+});
+
+test('the flow log names IPv6 flows: TCP by their SYN, UDP and ICMPv6 once a while', (t) => {
+  const lines: string[] = [];
+  const log = new FlowLog((l) => lines.push(l));
+  const v6 = (next: number, l4: number[]): Buffer => {
+    const b = Buffer.alloc(4 + 40 + 20);
+    b.writeUInt32BE(24, 0);
+    b[4] = 0x60;
+    b.writeUInt16BE(20, 8);
+    b[10] = next;
+    Buffer.from('fd000001000000000000000000000001', 'hex').copy(b, 12);
+    Buffer.from('fd000009000000000000000000000002', 'hex').copy(b, 28);
+    l4.forEach((v, i) => (b[44 + i] = v));
+    return b;
+  };
+  const tcp = (flags: number): Buffer => v6(6, [0x9c, 0x40, 0, 80, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, flags]);
+  log.note(tcp(0x02), 'routed');
+  log.note(tcp(0x10), 'routed');
+  log.note(v6(17, [0x13, 0x88, 0, 53]), 'routed');
+  log.note(v6(17, [0x13, 0x88, 0, 53]), 'routed');
+  log.note(v6(58, [128, 0]), 'refused');
+  t.deepEqual(lines, [
+    'flow tcp [fd00:1::1]:40000 -> [fd00:9::2]:80 routed',
+    'flow udp [fd00:1::1]:5000 -> [fd00:9::2]:53 routed',
+    'flow icmpv6 fd00:1::1 -> fd00:9::2 refused',
+  ]);
+});
+
+test("a container's IPv6 address from the daemon's answer", (t) => {
+  const facts = containerFacts({
+    Id: 'a'.repeat(64),
+    Name: '/web',
+    NetworkSettings: { Networks: { net6: { IPAddress: '10.20.0.2', GlobalIPv6Address: 'fd00:20::2' } } },
+  });
+  t.like(facts, { name: 'web', address: '10.20.0.2', address6: 'fd00:20::2' });
+  t.is(containerFacts({ Id: 'b'.repeat(64), NetworkSettings: { Networks: { n: { GlobalIPv6Address: 'not-an-address' } } } })!.address6, undefined);
 });
