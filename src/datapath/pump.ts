@@ -2,6 +2,7 @@ import type { TunChannel } from './ssh/tunChannel.js';
 import type { TunDevice } from '../tun/device.js';
 import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';
+import { refusal6 } from './packet6.js';
 import { AF_INET6, FRAME_HEADER, checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
 
 /** A network whose TCP handshakes get their MSS lowered to `mss`. */
@@ -126,7 +127,7 @@ export class Pump {
   /** Outbound packets the allow-list refuses are answered here, as the destination would. */
   private refuse(pkt: Uint8Array): void {
     this.counts.refused++;
-    const answer = refusal(pkt);
+    const answer = pkt[3] === AF_INET6 ? refusal6(pkt) : refusal(pkt);
     if (answer) this.tun.write(answer);
   }
 

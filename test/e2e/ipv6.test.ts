@@ -193,3 +193,22 @@ test.serial('a remote container on an IPv6 network answers NAME.ENV.docker with 
   t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });
+
+test.serial('under an allow-list, IPv6 through the tunnel is refused (its rules are IPv4 only): answered at once, counted', async (t) => {
+  const cfg = variantConfig(lab, 'allow6.yaml', [
+    [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: 1500 }`],
+    ['routes: [10.230.9.0/24]', 'routes: [10.230.9.0/24, "fd00:230:9::/64"]\n    allow: [10.230.9.2 tcp 80]'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  const up = await cliIn(NS(), ['connect', 'cb6', '--config', cfg]);
+  t.is(up.exitCode, 0, up.stderr);
+  t.is(await get('http://10.230.9.2/', '-4'), '::ffff:10.230.9.1', 'the allowed IPv4 flow passes');
+  const started = Date.now();
+  const refused = await inNs(NS(), 'curl', ['-s', '-6', '-m', '3', '-g', 'http://[fd00:230:9::2]/']);
+  t.not(refused.exitCode, 0);
+  t.true(Date.now() - started < 2500, 'refused, not left to time out');
+  const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { stats: { refused: number } }[];
+  t.true(s[0]!.stats.refused > 0);
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});

@@ -6,6 +6,7 @@ import { planLocal, planLocalMtu, planRemote } from '../../src/plan/plan.js';
 import { pinStep, planHalves } from '../../src/plan/fullTunnel.js';
 import { choosePath6, type TableRoute6 } from '../../src/platform/pathChoice.js';
 import { FlowLog } from '../../src/datapath/flows.js';
+import { refusal6 } from '../../src/datapath/packet6.js';
 import { containerFacts } from '../../src/docker/labels.js';
 import { describeAction } from '../../src/plan/steps.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
@@ -203,4 +204,43 @@ test("a container's IPv6 address from the daemon's answer", (t) => {
   });
   t.like(facts, { name: 'web', address: '10.20.0.2', address6: 'fd00:20::2' });
   t.is(containerFacts({ Id: 'b'.repeat(64), NetworkSettings: { Networks: { n: { GlobalIPv6Address: 'not-an-address' } } } })!.address6, undefined);
+});
+
+/** The checksum of a framed IPv6 packet's upper layer, recomputed: 0 when the one it carries is right. */
+function verify6(b: Buffer): number {
+  let sum = b[10]! + (b.length - 44);
+  for (let i = 12; i < 44; i += 2) sum += b.readUInt16BE(i);
+  for (let i = 44; i < b.length; i += 2) sum += (b[i]! << 8) | (b[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+test('a refused IPv6 packet is answered as its destination would: a RST for TCP, ICMPv6 administratively prohibited for the rest', (t) => {
+  const packet = (next: number, l4: number[], len = 20): Buffer => {
+    const b = Buffer.alloc(4 + 40 + len);
+    b.writeUInt32BE(24, 0);
+    b[4] = 0x60;
+    b.writeUInt16BE(len, 8);
+    b[10] = next;
+    Buffer.from('fd000001000000000000000000000001', 'hex').copy(b, 12);
+    Buffer.from('fd000009000000000000000000000002', 'hex').copy(b, 28);
+    l4.forEach((v, i) => (b[44 + i] = v));
+    return b;
+  };
+  const syn = packet(6, [0x9c, 0x40, 0, 80, 0, 0, 0, 7, 0, 0, 0, 0, 0x50, 0x02]);
+  const rst = refusal6(syn)!;
+  t.is(rst.subarray(12, 28).toString('hex'), 'fd000009000000000000000000000002', 'from the destination');
+  t.is(rst.readUInt16BE(44), 80);
+  t.is(rst.readUInt16BE(46), 40000);
+  t.is(rst.readUInt32BE(52), 8, 'acks the SYN');
+  t.is(rst[57], 0x14, 'RST, ACK');
+  t.is(verify6(rst), 0, 'TCP checksum over the IPv6 pseudo-header');
+  const echo = packet(58, [128, 0, 0, 0, 0, 1, 0, 1]);
+  const prohibited = refusal6(echo)!;
+  t.deepEqual([prohibited[10], prohibited[44], prohibited[45]], [58, 1, 1]);
+  t.true(prohibited.subarray(52).equals(echo.subarray(4)), 'quotes the packet');
+  t.is(verify6(prohibited), 0);
+  t.truthy(refusal6(packet(17, [0x13, 0x88, 0, 53, 0, 8, 0, 0])), 'UDP gets ICMPv6 too');
+  t.is(refusal6(packet(58, [1, 4, 0, 0])), undefined, 'never an error about an error');
+  t.is(refusal6(packet(6, [0x9c, 0x40, 0, 80, 0, 0, 0, 7, 0, 0, 0, 0, 0x50, 0x04])), undefined, 'never a RST for a RST');
 });
