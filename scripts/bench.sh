@@ -15,6 +15,8 @@
 #     own socket, and with DOCKER_HOST=ssh://.
 #   - throughput through a jump host (ProxyJump, and a ProxyCommand) against
 #     `ssh -J -w` and `ssh -w` through the same hop (scripts/bench-jump.sh);
+#   - throughput over IPv6 through the tunnel against `ssh -w` with IPv6
+#     addresses set by hand (scripts/bench-ipv6.sh);
 #   - `docker ps` through the tunnel (with and without docker.warm) and with
 #     DOCKER_HOST=ssh:// over long links, emulated by scripts/delay-relay.mjs
 #     in front of the remote sshd (BENCH_LINK_RTTS).
@@ -34,6 +36,7 @@ rounds=${BENCH_ROUNDS:-3}
 link_rtts=${BENCH_LINK_RTTS-20 100}
 source scripts/bench-lib.sh
 source scripts/bench-jump.sh
+source scripts/bench-ipv6.sh
 # cb, quiet unless it fails
 cb_quiet() { local out; out=$(cb "$@" 2>&1) || { echo "bench: cloudbridge $*: $out" >&2; return 1; }; }
 rows=()
@@ -57,7 +60,8 @@ iperf() {
   local bind=$1 dial=$2 flags=$3 out
   ip netns exec $rns iperf3 -s -1 -B "$bind" >/dev/null 2>&1 &
   for _ in $(seq 50); do ip netns exec $rns ss -ltn | grep -q ":5201" && break; sleep 0.1; done
-  out=$(iperf3 -J -c "${dial%:*}" -p "${dial#*:}" -t "$secs" $flags 2>/dev/null || true)
+  # the port after the last colon: an IPv6 address has colons of its own
+  out=$(iperf3 -J -c "${dial%:*}" -p "${dial##*:}" -t "$secs" $flags 2>/dev/null || true)
   wait || true
   node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8")); const b=j.end&&j.end.sum_received?j.end.sum_received.bits_per_second:0; console.log((b/8/1e6).toFixed(1))' <<<"$out" 2>/dev/null || echo 0
 }
@@ -172,6 +176,7 @@ for mtu in "${mtus[@]}"; do
 done
 
 jump_rows
+ipv6_rows
 
 # docker ps over a long link: the SSH connection through a relay that holds
 # every byte rtt/2 each way (no sch_netem on every kernel). Round trips are
@@ -256,7 +261,7 @@ for (const r of rows.filter((x) => x.name.startsWith('cloudbridge mtu'))) {
       ` connect ${f(r.connectMs, other.connectMs)}x`);
   }
 }
-for (const [ours, theirs] of [['cloudbridge via jump', 'ssh -J -w mtu 16000'], ['cloudbridge via ProxyCmd', 'ssh -w ProxyCmd 16000']]) {
+for (const [ours, theirs] of [['cloudbridge via jump', 'ssh -J -w mtu 16000'], ['cloudbridge via ProxyCmd', 'ssh -w ProxyCmd 16000'], ['cloudbridge IPv6 auto', 'ssh -w IPv6 16000']]) {
   const [r, o] = [by(ours), by(theirs)];
   if (r && o) console.log(`  ${ours} vs ${theirs}: up ${f(r.upMBps, o.upMBps)}x down ${f(r.downMBps, o.downMBps)}x connect ${f(r.connectMs, o.connectMs)}x`);
 }
