@@ -1,4 +1,5 @@
 import { formatCidr, parseCidr } from './ipv4.js';
+import { formatCidr6, parseCidr6 } from './ipv6.js';
 import { ALLOW_RULE, keysOf } from './spec.js';
 
 export type AllowProto = 'any' | 'tcp' | 'udp' | 'icmp';
@@ -7,7 +8,7 @@ export type AllowProto = 'any' | 'tcp' | 'udp' | 'icmp';
 export interface AllowRule {
   /** As the user wrote it, for status. */
   readonly text: string;
-  /** A CIDR (bare addresses become /32), or a host name resolved at run time. */
+  /** A CIDR, IPv4 or IPv6 (bare addresses become /32 or /128), or a host name resolved at run time (IPv4). */
   readonly to: string;
   readonly isName: boolean;
   readonly proto: AllowProto;
@@ -58,8 +59,10 @@ export function parseAllowEntry(raw: unknown): AllowRule | string {
   }
   if (typeof to !== 'string' || to === '') return 'needs a destination (to): a CIDR, an address or a host name';
   const cidr = parseCidr(to);
-  const isName = cidr === undefined;
-  if (isName && !isHostName(to)) return `"${to}" is not an IPv4 CIDR with zero host bits, an address or a host name`;
+  const cidr6 = to.includes(':') ? parseCidr6(to) : undefined;
+  if (to.includes(':') && !cidr6) return `"${to}" is not an IPv6 CIDR with zero host bits or an IPv6 address`;
+  const isName = cidr === undefined && cidr6 === undefined;
+  if (isName && !isHostName(to)) return `"${to}" is not a CIDR with zero host bits, an address or a host name`;
   if (proto !== undefined && (typeof proto !== 'string' || !PROTOS.includes(proto as AllowProto))) {
     return `protocol "${String(proto)}" is not one of: ${PROTOS.join(', ')}`;
   }
@@ -71,7 +74,7 @@ export function parseAllowEntry(raw: unknown): AllowRule | string {
     if (typeof r === 'string') return r;
     range = r;
   }
-  return { text, to: isName ? to.toLowerCase() : formatCidr(cidr), isName, proto: p, ports: range };
+  return { text, to: isName ? to.toLowerCase() : cidr6 ? formatCidr6(cidr6) : formatCidr(cidr!), isName, proto: p, ports: range };
 }
 
 /** IP protocol numbers; 0 stands for any. */

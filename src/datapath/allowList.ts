@@ -2,7 +2,9 @@ import { protoNumber, type AllowRule } from '../config/allow.js';
 import { maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { loadAddon, type NativeHandle } from '../native/addon.js';
 import { FlowTable } from './conntrack.js';
-import { AF_INET, FRAME_HEADER, u16At, u32At } from './packet.js';
+import { AF_INET, AF_INET6, FRAME_HEADER, u16At, u32At } from './packet.js';
+import { AllowList6 } from './allowList6.js';
+import { ipv6Bytes, parseIPv6 } from '../config/ipv6.js';
 
 interface Entry {
   readonly addr: number;
@@ -47,6 +49,8 @@ export class AllowList {
   /** Inbound packets refused for belonging to no flow this side started. */
   unsolicited = 0;
   readonly flows: FlowTable;
+  /** IPv6's rules and flows (allowList6.ts), counted here. */
+  private readonly v6: AllowList6;
   private entries: Entry[] = [];
   private readonly addresses: number[][];
 
@@ -57,7 +61,8 @@ export class AllowList {
     this.flows = flows ?? new FlowTable(rules.length > 0 ? 65_536 : 1);
     this.hits = new Float64Array(rules.length);
     this.drops = new Float64Array(rules.length);
-    this.addresses = rules.map((r) => (r.isName ? [] : [parseCidr(r.to)!.addr]));
+    this.addresses = rules.map((r) => (r.isName || r.to.includes(':') ? [] : [parseCidr(r.to)!.addr]));
+    this.v6 = new AllowList6(rules, this);
     this.rebuild();
   }
 
@@ -68,6 +73,11 @@ export class AllowList {
   }
 
   private native: NativeHandle | undefined;
+
+  /** Flows tracked now, both families. */
+  get trackedFlows(): number {
+    return this.flows.size + this.v6.flows.size;
+  }
 
   /** Each rule's counts, for status. */
   get counters(): RuleCounters[] {
@@ -87,6 +97,7 @@ export class AllowList {
   private rebuild(): void {
     const entries: Entry[] = [];
     this.rules.forEach((r, rule) => {
+      if (r.to.includes(':')) return; // IPv6's: allowList6.ts
       const prefix = r.isName ? 32 : parseCidr(r.to)!.prefix;
       for (const addr of this.addresses[rule]!) {
         entries.push({ addr, mask: maskOf(prefix), proto: protoNumber(r.proto), lo: r.ports?.[0] ?? 0, hi: r.ports?.[1] ?? 0, rule });
@@ -118,6 +129,8 @@ export class AllowList {
    */
   check(b: Uint8Array, outbound: boolean): number {
     const ip = FRAME_HEADER;
+    // REFUSED6 and PASSED6 are REFUSED and PASSED
+    if (b[3] === AF_INET6) return this.v6.check(b, outbound);
     if (b[3] !== AF_INET || b.length < ip + 20) return REFUSED;
     const proto = b[ip + 9]!;
     const l4 = ip + (b[ip]! & 15) * 4;
@@ -194,6 +207,8 @@ export class AllowList {
     if (this.rules.length === 0) return true;
     const addr = parseIPv4(host);
     if (addr !== undefined) return this.match(addr, 6, port) !== REFUSED;
+    const addr6 = parseIPv6(host.replace(/^\[|\]$/g, ''));
+    if (addr6 !== undefined) return this.v6.admits(ipv6Bytes(addr6), port);
     const name = host.toLowerCase();
     const rule = this.rules.findIndex(
       (r) => r.isName && r.to === name && (r.proto === 'any' || r.proto === 'tcp') && (!r.ports || (port >= r.ports[0] && port <= r.ports[1])),

@@ -126,13 +126,14 @@ export class FlowTable {
     return -1;
   }
 
-  /** The first packet out of a flow `rule` let through (find said there is none). */
-  add(proto: number, local: number, lport: number, remote: number, rport: number, tcpFlags: number, rule: number): void {
+  /** The first packet out of a flow `rule` let through (find said there is none); returns its index. */
+  add(proto: number, local: number, lport: number, remote: number, rport: number, tcpFlags: number, rule: number): number {
     const i = this.insert(proto, local, lport, remote, rport);
     this.ruleOf[i] = rule;
     // TCP picked up mid-stream (not a SYN): taken as established, as conntrack's "loose" pick-up
     this.state[i] = proto === TCP && (tcpFlags & (SYN | ACK)) !== SYN ? REPLIED : NEW;
     this.seen(i, proto, tcpFlags, false);
+    return i;
   }
 
   /** A packet of flow `i`, out or in (`fromRemote`): its state and timeout move on. */

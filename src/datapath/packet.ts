@@ -270,3 +270,13 @@ export function udpDatagram(src: number, sport: number, dst: number, dport: numb
   b.writeUInt16BE(l4Checksum(b, FRAME_HEADER, u, b.length, 17) || 0xffff, u + 6);
   return b;
 }
+
+/** Whether the 16 bytes at `b[at]` (an IPv6 address) lie in the network `net`/`prefix`: compared in place, nothing made. */
+export function inPrefix6(b: Uint8Array, at: number, net: Uint8Array, prefix: number): boolean {
+  let bits = prefix;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((b[at + i]! & mask) !== net[i]) return false;
+  }
+  return true;
+}

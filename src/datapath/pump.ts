@@ -2,32 +2,9 @@ import type { TunChannel } from './ssh/tunChannel.js';
 import type { TunDevice } from '../tun/device.js';
 import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';
+import { MssClamps, type MssClamp, type MssClamp6 } from './clamps.js';
 import { refusal6 } from './packet6.js';
-import { AF_INET6, FRAME_HEADER, checkFramed, clampMss, echoRequest, ipv4At, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
-
-/** A network whose TCP handshakes get their MSS lowered to `mss`. */
-export interface MssClamp {
-  readonly addr: number;
-  readonly mask: number;
-  readonly mss: number;
-}
-
-/** The same for an IPv6 network: its first `prefix` bits. */
-export interface MssClamp6 {
-  readonly net: Uint8Array;
-  readonly prefix: number;
-  readonly mss: number;
-}
-
-/** Whether the 16 bytes at `p` start with the clamp's network: bytes compared in place, nothing made. */
-function inNet6(b: Uint8Array, p: number, c: MssClamp6): boolean {
-  let bits = c.prefix;
-  for (let i = 0; bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((b[p + i]! & mask) !== c.net[i]) return false;
-  }
-  return true;
-}
+import { AF_INET6, FRAME_HEADER, checkFramed, echoRequest, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
 
 export interface PumpStats {
   txPackets: number;
@@ -92,8 +69,7 @@ export class Pump {
   private backlogBytes = 0;
   private probe: { from: number; id: number; resolve: () => void } | undefined;
   private probeSeq = 0;
-  private readonly clamps: readonly MssClamp[];
-  private readonly clamps6: readonly MssClamp6[];
+  private readonly clamps: MssClamps;
   /** Either family has clamps: handshakes go through JavaScript. */
   private readonly clamping: boolean;
   private readonly allow: AllowList | undefined;
@@ -105,9 +81,8 @@ export class Pump {
     private readonly mtu: number,
     opts: PumpOptions = {},
   ) {
-    this.clamps = opts.clamps ?? [];
-    this.clamps6 = opts.clamps6 ?? [];
-    this.clamping = this.clamps.length + this.clamps6.length > 0;
+    this.clamps = new MssClamps(opts.clamps ?? [], opts.clamps6 ?? []);
+    this.clamping = this.clamps.any;
     this.allow = opts.allow && opts.allow.rules.length > 0 ? opts.allow : undefined;
     this.flows = opts.flows;
     this.dns = opts.dns;
@@ -129,28 +104,6 @@ export class Pump {
     this.counts.refused++;
     const answer = pkt[3] === AF_INET6 ? refusal6(pkt) : refusal(pkt);
     if (answer) this.tun.write(answer);
-  }
-
-  /** Lowers the MSS of a SYN to or from a clamped network; `peerAt` 16 = destination, 12 = source. */
-  private clamp(pkt: Uint8Array, peerAt: 12 | 16): void {
-    if (pkt[3] === AF_INET6) {
-      // IPv6: source at 8, destination at 24
-      const at = FRAME_HEADER + (peerAt === 16 ? 24 : 8);
-      for (const c of this.clamps6) {
-        if (inNet6(pkt, at, c)) {
-          clampMss(pkt, c.mss);
-          return;
-        }
-      }
-      return;
-    }
-    const peer = ipv4At(pkt, peerAt);
-    for (const c of this.clamps) {
-      if ((peer & c.mask) >>> 0 === c.addr) {
-        clampMss(pkt, c.mss);
-        return;
-      }
-    }
   }
 
   /** Counters so far, packets the channel's outlet sent from C included. */
@@ -228,7 +181,7 @@ export class Pump {
           continue;
         }
       } else this.flows?.note(pkt, 'routed');
-      if (this.clamping && isTcpSyn(pkt)) this.clamp(pkt, 16);
+      if (this.clamping && isTcpSyn(pkt)) this.clamps.apply(pkt, 16);
       if (len > maxPacket) {
         this.counts.txDropped++;
         continue;
@@ -285,7 +238,7 @@ export class Pump {
       this.counts.refused++;
       return;
     }
-    if (this.clamping && isTcpSyn(framed)) this.clamp(framed, 12);
+    if (this.clamping && isTcpSyn(framed)) this.clamps.apply(framed, 12);
     this.counts.rxPackets++;
     this.counts.rxBytes += framed.length;
     if (this.tun.write(framed) < 0) this.counts.rxDropped++;

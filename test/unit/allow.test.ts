@@ -34,7 +34,9 @@ test('allow entries: each mistake is named', (t) => {
   t.regex(parseAllowEntry('a b c d') as string, /expected/);
   t.regex(parseAllowEntry({ to: '10.0.0.0/8', port: 1 }) as string, /unknown field "port"/);
   t.regex(parseAllowEntry(42) as string, /must be a string/);
-  t.regex(parseAllowEntry('bad_name!') as string, /not an IPv4 CIDR/);
+  t.regex(parseAllowEntry('bad_name!') as string, /not a CIDR with zero host bits, an address or a host name/);
+  t.regex(parseAllowEntry('fd00::1/64') as string, /not an IPv6 CIDR with zero host bits/);
+  t.like(rule('FD00:9::2 tcp 80'), { to: 'fd00:9::2/128', isName: false, proto: 'tcp', ports: [80, 80] });
 });
 
 test("first match wins; near misses count as the rule's drops, the rest as unlisted", (t) => {
