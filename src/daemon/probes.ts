@@ -29,27 +29,35 @@ export async function preflight(env: EnvironmentConfig, net: LocalNet, platform:
 
 /** localMasquerade by default on a host without iptables: a warning, not a failure (explicitly asked for: a failure). */
 export async function withoutMissingIptables(env: EnvironmentConfig, steps: Step[], progress: (line: string) => void): Promise<Step[]> {
-  const isRule = (s: Step): boolean => s.apply.side === 'local' && s.apply.op === 'iptables';
-  if (!steps.some(isRule)) return steps;
-  const failed = await iptablesProbe();
-  if (!failed) return steps;
-  const why = `iptables does not work here (${failed})`;
-  if (env.explicit.localMasquerade) throw new UserError(`${env.source}: environments.${env.name}.localMasquerade: ${why}`);
-  progress(`warning: local containers will not reach the tunnel: ${why}`);
-  return steps.filter((s) => !isRule(s));
+  let out = steps;
+  for (const cmd of ['iptables', 'ip6tables'] as const) {
+    const isRule = (s: Step): boolean => s.apply.side === 'local' && s.apply.op === 'iptables' && !!s.apply.ip6 === (cmd === 'ip6tables');
+    if (!out.some(isRule)) continue;
+    const failed = await iptablesProbe(cmd);
+    if (!failed) continue;
+    const why = `${cmd} does not work here (${failed})`;
+    if (env.explicit.localMasquerade) throw new UserError(`${env.source}: environments.${env.name}.localMasquerade: ${why}`);
+    progress(`warning: local containers will not reach the tunnel${cmd === 'ip6tables' ? ' over IPv6' : ''}: ${why}`);
+    out = out.filter((s) => !isRule(s));
+  }
+  return out;
 }
 
-let probing: Promise<string | undefined> | undefined;
+const probing = new Map<string, Promise<string | undefined>>();
 
 /**
  * Whether iptables works here: undefined when it does, else the first line of
  * why not. Asked once per process, and early (controller.up starts it): the
  * probe takes 40-60 ms, which then overlaps the rest of the local set-up.
  */
-export function iptablesProbe(): Promise<string | undefined> {
-  probing ??= runFile('iptables', ['-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'], false).then(
-    (probe) => (probe.exitCode === 0 ? undefined : probe.stderr.split('\n')[0] || `exit ${probe.exitCode}`),
-    (err: Error) => err.message,
-  );
-  return probing;
+export function iptablesProbe(cmd: 'iptables' | 'ip6tables' = 'iptables'): Promise<string | undefined> {
+  let p = probing.get(cmd);
+  if (!p) {
+    p = runFile(cmd, ['-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'], false).then(
+      (probe) => (probe.exitCode === 0 ? undefined : probe.stderr.split('\n')[0] || `exit ${probe.exitCode}`),
+      (err: Error) => err.message,
+    );
+    probing.set(cmd, p);
+  }
+  return p;
 }

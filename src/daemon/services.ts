@@ -279,7 +279,7 @@ export class Services {
             }),
       refusedUnlisted: this.allow.unlisted,
       refusedUnsolicited: this.allow.unsolicited,
-      flows: this.allow.rules.length === 0 ? null : { size: this.allow.flows.size, capacity: this.allow.flows.capacity },
+      flows: this.allow.rules.length === 0 ? null : { size: this.allow.trackedFlows, capacity: this.allow.flows.capacity },
       forwards: this.forwards.status(),
       socks: this.socks.map((x) => ({ listen: x.listen, stats: { ...x.listener.stats } })),
       exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),

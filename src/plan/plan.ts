@@ -54,6 +54,15 @@ export function planLocal(
       undo: { side: 'local', op: 'iptables', table: 'nat', argv: ['-D', ...rule] },
     });
   }
+  if (platform === 'linux' && t?.local6 && (env.routes6.length > 0 || env.fullTunnel6) && env.localMasquerade) {
+    // the same for containers on IPv6 networks: they leave with the IPv6 tunnel address
+    const rule = ['POSTROUTING', '-o', dev, '-m', 'comment', '--comment', ruleTag(env.name), '-j', 'MASQUERADE'];
+    steps.push({
+      title: `masquerade IPv6 that leaves through ${dev} (local containers)`,
+      apply: { side: 'local', op: 'iptables', table: 'nat', argv: ['-A', ...rule], ip6: true },
+      undo: { side: 'local', op: 'iptables', table: 'nat', argv: ['-D', ...rule], ip6: true },
+    });
+  }
   if (context) {
     steps.push({
       title: `docker context ${env.name} -> ${context.host}`,

@@ -25,8 +25,8 @@ export type LocalAction =
   | { readonly side: 'local'; readonly op: 'resolv-conf'; readonly content: string; readonly symlink: string | undefined }
   /** Linux with systemd-resolved: per-link DNS (`resolvectl dns|domain|revert DEV …`). */
   | { readonly side: 'local'; readonly op: 'resolvectl'; readonly argv: readonly string[] }
-  /** Linux: one iptables rule, added (-A) or deleted (-D). */
-  | { readonly side: 'local'; readonly op: 'iptables'; readonly table: string; readonly argv: readonly string[] }
+  /** Linux: one iptables rule (ip6tables with ip6), added (-A) or deleted (-D). */
+  | { readonly side: 'local'; readonly op: 'iptables'; readonly table: string; readonly argv: readonly string[]; readonly ip6?: boolean }
   | { readonly side: 'local'; readonly op: 'context-create'; readonly name: string; readonly host: string; readonly owner: ContextOwner }
   | { readonly side: 'local'; readonly op: 'context-remove'; readonly name: string; readonly owner: ContextOwner };
 
@@ -75,7 +75,7 @@ export function describeAction(a: Action): string {
     case 'resolver-del':
       return `local: remove resolver ${a.domain}`;
     case 'iptables':
-      return `local: iptables -t ${a.table} ${a.argv.join(' ')}`;
+      return `local: ${a.ip6 ? 'ip6tables' : 'iptables'} -t ${a.table} ${a.argv.join(' ')}`;
     case 'resolvectl':
       return `local: resolvectl ${a.argv.join(' ')}`;
     case 'resolv-conf':

@@ -55,6 +55,11 @@ test.serial('IPv6 routes reach a dual-stack and an IPv6-only host through the tu
   t.is(up.exitCode, 0, up.stderr);
   t.regex(up.stderr, /address fd00:230:1::1 peer fd00:230:1::2 on cb-cb6/);
   t.regex(up.stderr, /remote: IPv6 masquerade for fd00:230:1::1/);
+  // local containers on IPv6 networks leave with the IPv6 tunnel address
+  t.regex(
+    (await inNs(NS(), 'ip6tables', ['-t', 'nat', '-S', 'POSTROUTING'])).stdout,
+    /-A POSTROUTING -o cb-cb6 -m comment --comment "cloudbridge:cb6" -j MASQUERADE/,
+  );
   const routes = (await inNs(NS(), 'ip', ['-6', 'route', 'show', 'proto', '203'])).stdout;
   t.regex(routes, /^fd00:230:9::\/64 dev cb-cb6/m);
   t.regex(routes, /^fd00:230:6::\/64 dev cb-cb6/m);
@@ -194,21 +199,28 @@ test.serial('a remote container on an IPv6 network answers NAME.ENV.docker with 
   t.deepEqual(await leftovers(lab), []);
 });
 
-test.serial('under an allow-list, IPv6 through the tunnel is refused (its rules are IPv4 only): answered at once, counted', async (t) => {
+test.serial('an allow-list with IPv6 rules: the allowed flow passes and comes back, the rest is refused at once and counted', async (t) => {
   const cfg = variantConfig(lab, 'allow6.yaml', [
     [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: 1500 }`],
-    ['routes: [10.230.9.0/24]', 'routes: [10.230.9.0/24, "fd00:230:9::/64"]\n    allow: [10.230.9.2 tcp 80]'],
+    ['routes: [10.230.9.0/24]', 'routes: [10.230.9.0/24, "fd00:230:9::/64", "fd00:230:6::/64"]\n    allow: [10.230.9.2 tcp 80, "fd00:230:9::2 tcp 80"]'],
     [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
   ]);
   const up = await cliIn(NS(), ['connect', 'cb6', '--config', cfg]);
   t.is(up.exitCode, 0, up.stderr);
-  t.is(await get('http://10.230.9.2/', '-4'), '::ffff:10.230.9.1', 'the allowed IPv4 flow passes');
+  t.is(await get('http://10.230.9.2/', '-4'), '::ffff:10.230.9.1', 'the allowed IPv4 flow');
+  t.is(await get('http://[fd00:230:9::2]/'), 'fd00:230:9::1', 'the allowed IPv6 flow, and its replies');
   const started = Date.now();
-  const refused = await inNs(NS(), 'curl', ['-s', '-6', '-m', '3', '-g', 'http://[fd00:230:9::2]/']);
+  const refused = await inNs(NS(), 'curl', ['-s', '-6', '-m', '3', '-g', 'http://[fd00:230:6::2]/']);
   t.not(refused.exitCode, 0);
-  t.true(Date.now() - started < 2500, 'refused, not left to time out');
-  const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { stats: { refused: number } }[];
-  t.true(s[0]!.stats.refused > 0);
+  t.true(Date.now() - started < 2500, 'refused with a RST, not left to time out');
+  t.not((await inNs(NS(), 'ping', ['-6', '-c', '1', '-W', '2', 'fd00:230:9::2'])).exitCode, 0, 'ICMPv6 is not in the list');
+  const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as {
+    allow: { rule: string; hits: number; drops: number }[];
+    refusedUnlisted: number;
+  }[];
+  t.true(s[0]!.allow[1]!.hits > 0, 'the IPv6 rule counted its hits');
+  t.true(s[0]!.allow[1]!.drops > 0, 'and the ping to its host as a drop');
+  t.true(s[0]!.refusedUnlisted > 0, 'the IPv6-only host is in no rule');
   t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });

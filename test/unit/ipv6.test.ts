@@ -97,6 +97,24 @@ test('IPv6 plans: the address after the link is up on both ends, routes, NAT66 u
     'local: route-add fd00:9::/64 dev cb-stg',
   ]);
   t.like(planLocal(e, 'cb-stg')[1]!.apply, { ipv6: true }, 'IPv6 stays on for this device');
+  const masq6 = planLocal(e, 'cb-stg').find((s) => s.title.startsWith('masquerade IPv6'))!;
+  t.deepEqual(linuxCommand(masq6.apply as never), [
+    'ip6tables',
+    '-w',
+    '-t',
+    'nat',
+    '-A',
+    'POSTROUTING',
+    '-o',
+    'cb-stg',
+    '-m',
+    'comment',
+    '--comment',
+    'cloudbridge:stg',
+    '-j',
+    'MASQUERADE',
+  ]);
+  t.is(describeAction(masq6.undo!), 'local: ip6tables -t nat -D POSTROUTING -o cb-stg -m comment --comment cloudbridge:stg -j MASQUERADE');
   t.like(planLocalMtu(e.tunnel!, 'cb-stg', 'tun0', 32760, 16000)[0]!.apply, { ipv6: true }, 'and after the probe');
   const remote = planRemote(e, e.tunnel!, 'tun0', { ipForward: '0', ip6Forward: '0' });
   const argv = remote.map((s) => s.apply.side === 'remote' && s.apply.argv.join(' '));

@@ -26,7 +26,7 @@ export function linuxCommand(a: LocalAction): string[] {
     case 'resolvectl':
       return ['resolvectl', ...a.argv];
     case 'iptables':
-      return ['iptables', '-w', '-t', a.table, ...a.argv];
+      return [a.ip6 ? 'ip6tables' : 'iptables', '-w', '-t', a.table, ...a.argv];
     case 'context-create':
     case 'context-remove':
       return contextCommand(a);
