@@ -1,4 +1,3 @@
-import { shownRoutes } from '../config/routes.js';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
@@ -13,7 +12,7 @@ import { NO_SESSION } from '../forward/forwards.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
-import { planLocal, planRemote } from '../plan/plan.js';
+import { planLocal } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
 import { describeRoute, unsupportedLines, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
@@ -23,14 +22,14 @@ import { serveControl } from './control.js';
 import { stepExecutor } from './executor.js';
 import { SessionKeeper, type Session } from './keeper.js';
 import { makePump, pingPeer, type L3Side } from './l3.js';
-import { pickMtu } from './mtu.js';
+import { mtuLine, pickMtu } from './mtu.js';
 import { Pins } from './pins.js';
-import { FullTunnel } from './fullTunnel.js';
+import { fullTunnelFor, type FullTunnel } from './fullTunnel.js';
 import { iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
 import { DockerHealth } from './dockerHealth.js';
-import { openChannel, remoteFacts } from './remote.js';
+import { remoteSide } from './remote.js';
 import { Services } from './services.js';
-import { emptyStats, nativeOrNot, type Status } from './status.js';
+import { configuredStatus, emptyStats, nativeOrNot, type Status } from './status.js';
 
 export interface ControllerOptions {
   readonly user: InvokingUser;
@@ -82,6 +81,8 @@ export class Controller {
   private remoteMtu: number;
   private startedAt = new Date();
   private stopping: Promise<string[]> | undefined;
+  /** The remote tun device of the last session (a lost one's sshd may still hold it). */
+  private lastRemoteDevice = '';
   /** The first SSH connection, started while the local side is set up (see up). */
   private early: Promise<Client> | undefined;
   private readonly services: Services;
@@ -130,19 +131,14 @@ export class Controller {
       progress: opts.progress,
       log: opts.log,
     });
-    this.pins = new Pins(env, { net: () => this.net, ourDev: () => this.tun?.name ?? '', apply: (s) => this.applyLocal(s), log: opts.log });
-    this.full =
-      env.fullTunnel || env.fullTunnel6
-        ? new FullTunnel(env, {
-            net: () => this.net,
-            dev: () => this.tun?.name ?? '',
-            applyLocal: (s) => this.applyLocal(s),
-            undoLocal: (which) => this.journal.undo(this.executor(undefined), which),
-            dns: { steps: () => this.services.fullDnsSteps(), all: (on) => this.services.dnsForAll(on) },
-            progress: (line) => (this.keeper.state === 'up' ? opts.log(line) : opts.progress(line)),
-            log: opts.log,
-          })
-        : undefined;
+    const outside = { net: () => this.net, dev: () => this.tun?.name ?? '', applyLocal: (s: Step[]) => this.applyLocal(s), log: opts.log };
+    this.pins = new Pins(env, outside);
+    this.full = fullTunnelFor(env, {
+      ...outside,
+      undoLocal: (which) => this.journal.undo(this.executor(undefined), which),
+      dns: { steps: () => this.services.fullDnsSteps(), all: (on) => this.services.dnsForAll(on) },
+      progress: (line) => (this.keeper.state === 'up' ? opts.log(line) : opts.progress(line)),
+    });
   }
 
   /** A stream to a target as the remote host sees it, over the session (made first, on demand). */
@@ -270,11 +266,13 @@ export class Controller {
       if (stale.length) opts.log(`could not undo the previous session's remote steps: ${stale.join('; ')}`);
       const { tunnel } = env;
       if (!tunnel) return { client, channel: undefined, remoteDevice: '' };
-      const facts = await remoteFacts(client, env, tunnel, this.sudo);
-      const channel = await openChannel(client, env, facts.unit);
-      const remoteDevice = `tun${facts.unit}`;
-      opts.progress(`ssh: tunnel channel open, remote device ${remoteDevice}`);
-      await this.applyRemote(planRemote(env, tunnel, remoteDevice, facts), client);
+      const { channel, remoteDevice } = await remoteSide(client, env, tunnel, {
+        sudo: this.sudo,
+        lastDevice: this.lastRemoteDevice,
+        apply: (steps) => this.applyRemote(steps, client),
+        progress: opts.progress,
+      });
+      this.lastRemoteDevice = remoteDevice;
       return { client, channel, remoteDevice };
     } catch (err) {
       client.end();
@@ -307,13 +305,8 @@ export class Controller {
   private async pickMtu(s: Session, l3: L3Side): Promise<void> {
     const exec = this.executor(s.client);
     const { up, down } = await pickMtu(l3, s.remoteDevice, s.channel!.maxPacket, this.platform, (steps) => this.journal.apply(steps, exec));
-    this.mtu = up;
-    this.remoteMtu = down;
-    this.opts.progress(
-      up > down
-        ? `tunnel: MTU ${up} here, ${down} on ${s.remoteDevice}: the largest packets sshd carries each way (probed)`
-        : `tunnel: MTU ${down}, the largest packet sshd carries (probed)`,
-    );
+    [this.mtu, this.remoteMtu] = [up, down];
+    this.opts.progress(mtuLine(up, down, s.remoteDevice));
   }
 
   /** The local docker socket: each connection rides the current session, made on demand if need be. */
@@ -337,26 +330,18 @@ export class Controller {
   status(): Status {
     const { env, keeper } = this;
     return {
-      env: env.name,
+      ...configuredStatus(env, this.opts.route),
       state: keeper.state,
       pid: process.pid,
       since: this.startedAt.toISOString(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
-      host: describeRoute(this.opts.route),
       localDevice: this.l3?.tun.name ?? '',
       remoteDevice: keeper.session?.remoteDevice ?? '',
-      local: env.tunnel?.local ?? '',
-      remote: env.tunnel?.remote ?? '',
       mtu: this.mtu,
       remoteMtu: this.remoteMtu,
       datapath: nativeOrNot(this.l3?.pump.native),
-      routes: shownRoutes(env),
-      fullTunnel: env.fullTunnel ? { active: this.full?.active ?? false, lan: env.lan } : null,
+      fullTunnel: this.full ? { active: this.full.active, lan: env.lan } : null,
       pins: this.pins.list(),
-      exclude: env.exclude,
-      nat: env.nat,
-      onDemand: env.onDemand,
-      dockerHost: dockerHostFor(env) ?? null,
       dockerSocket: this.dockerSocket?.status() ?? null,
       docker: this.dockerHealth.status(),
       reconnects: keeper.reconnects,

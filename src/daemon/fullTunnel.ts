@@ -76,3 +76,8 @@ export class FullTunnel {
     return planLanThroughTunnel(dev, { networks, gateway: out.via, dev: out.dev });
   }
 }
+
+/** The environment's full tunnel, if it has one (either family). */
+export function fullTunnelFor(env: EnvironmentConfig, deps: FullTunnelDeps): FullTunnel | undefined {
+  return env.fullTunnel || env.fullTunnel6 ? new FullTunnel(env, deps) : undefined;
+}

@@ -59,3 +59,10 @@ export async function probeMtu(
   const up = (await pump.largestThatCrosses(src, dst, upSizes, timeout)) ?? down;
   return { up, down };
 }
+
+/** What connect says of the MTUs it probed. */
+export function mtuLine(up: number, down: number, remoteDevice: string): string {
+  return up > down
+    ? `tunnel: MTU ${up} here, ${down} on ${remoteDevice}: the largest packets sshd carries each way (probed)`
+    : `tunnel: MTU ${down}, the largest packet sshd carries (probed)`;
+}

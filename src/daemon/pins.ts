@@ -32,8 +32,9 @@ export class Pins {
     private readonly env: EnvironmentConfig,
     private readonly deps: {
       readonly net: () => LocalNet | undefined;
-      readonly ourDev: () => string;
-      readonly apply: (steps: Step[]) => Promise<void>;
+      /** Our tun device's name. */
+      readonly dev: () => string;
+      readonly applyLocal: (steps: Step[]) => Promise<void>;
       readonly log: (line: string) => void;
     },
   ) {}
@@ -68,7 +69,7 @@ export class Pins {
     const roles = new Map<string, PinRole>();
     for (const a of new Set(addrs)) {
       if (this.pinned.has(a) || !this.covers(a)) continue;
-      const path = await net.outsidePath(a, this.deps.ourDev());
+      const path = await net.outsidePath(a, this.deps.dev());
       if (path === 'local') continue;
       if (path === undefined || path === 'unreachable') {
         this.deps.log(`warning: the ${role} ${a} has no route outside the tunnel; nothing to pin it to`);
@@ -78,7 +79,7 @@ export class Pins {
       roles.set(a, role);
     }
     if (steps.length === 0) return;
-    await this.deps.apply(steps);
+    await this.deps.applyLocal(steps);
     for (const [a, role] of roles) this.pinned.set(a, role);
   }
 
@@ -111,7 +112,7 @@ export class Pins {
     const steps: Step[] = [];
     for (const cidr of this.env.exclude) {
       const first = firstHost(cidr);
-      const path = await net.outsidePath(first, this.deps.ourDev());
+      const path = await net.outsidePath(first, this.deps.dev());
       if (path === 'local') continue; // this host's own network: it stays there anyway
       steps.push(excludeStep(cidr, path ?? 'unreachable'));
     }

@@ -1,12 +1,18 @@
 import type { Client } from 'ssh2';
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../datapath/ssh/tunChannel.js';
-import { IPTABLES_STATE, iptablesState, lowestFreeTun, type RemoteFacts } from '../plan/plan.js';
+import { IPTABLES_STATE, iptablesState, lowestFreeTun, planRemote, planStaleDevice, type RemoteFacts } from '../plan/plan.js';
+import type { Step } from '../plan/steps.js';
 import { runRemote } from '../ssh/exec.js';
 import { UserError } from '../util/errors.js';
 
 /** What the remote host looks like, in one round trip: the tun unit to use and what NAT needs. */
-export async function remoteFacts(client: Client, env: EnvironmentConfig, tunnel: TunnelConfig, sudo: boolean): Promise<RemoteFacts & { unit: number }> {
+export async function remoteFacts(
+  client: Client,
+  env: EnvironmentConfig,
+  tunnel: TunnelConfig,
+  sudo: boolean,
+): Promise<RemoteFacts & { unit: number; names: readonly string[] }> {
   const v6 = tunnel.local6 !== undefined;
   const script = [
     'ls /sys/class/net',
@@ -28,7 +34,7 @@ export async function remoteFacts(client: Client, env: EnvironmentConfig, tunnel
   if (tunnel.remoteUnit !== undefined && names.includes(`tun${unit}`)) {
     throw new UserError(`remote tun${unit} is in use on ${env.host} (tunnel.remoteUnit)`);
   }
-  return { unit, ipForward: ipForward.trim(), ip6Forward: ip6Forward.trim() };
+  return { unit, names, ipForward: ipForward.trim(), ip6Forward: ip6Forward.trim() };
 }
 
 /** The tun channel to remote unit `unit`, or a UserError that says what sshd needs. */
@@ -43,4 +49,29 @@ export async function openChannel(client: Client, env: EnvironmentConfig, unit: 
     const detail = says ? `"${says}"` : (err as Error).message;
     throw new UserError(`sshd on ${env.host} could not open tun${unit} (${detail}): the remote user needs root or CAP_NET_ADMIN, and /dev/net/tun`);
   }
+}
+
+/**
+ * The remote side of a session: its facts, the tun channel, and the remote
+ * steps (after taking our addresses off a lost session's device that its
+ * sshd still holds), applied through `apply` (the journal).
+ */
+export async function remoteSide(
+  client: Client,
+  env: EnvironmentConfig,
+  tunnel: TunnelConfig,
+  deps: { readonly sudo: boolean; readonly lastDevice: string; readonly apply: (steps: Step[]) => Promise<void>; readonly progress: (line: string) => void },
+): Promise<{ channel: TunChannel; remoteDevice: string }> {
+  const facts = await remoteFacts(client, env, tunnel, deps.sudo);
+  const channel = await openChannel(client, env, facts.unit);
+  const remoteDevice = `tun${facts.unit}`;
+  deps.progress(`ssh: tunnel channel open, remote device ${remoteDevice}`);
+  const stale = deps.lastDevice && deps.lastDevice !== remoteDevice && facts.names.includes(deps.lastDevice) ? [planStaleDevice(tunnel, deps.lastDevice)] : [];
+  try {
+    await deps.apply([...stale, ...planRemote(env, tunnel, remoteDevice, facts)]);
+  } catch (err) {
+    channel.close();
+    throw err;
+  }
+  return { channel, remoteDevice };
 }

@@ -1,4 +1,8 @@
 import type { PumpStats } from '../datapath/pump.js';
+import { shownRoutes } from '../config/routes.js';
+import type { EnvironmentConfig } from '../config/types.js';
+import { dockerHostFor } from '../docker/endpoint.js';
+import { describeRoute, type SshRoute } from '../ssh/route.js';
 import type { DockerSocketStatus } from '../docker/socket.js';
 import type { DockerHealthStatus } from './dockerHealth.js';
 import type { ServicesStatus } from './services.js';
@@ -50,4 +54,22 @@ export function emptyStats(): PumpStats {
 
 export function nativeOrNot(native: { outbound: boolean; inbound: boolean } | undefined): Status['datapath'] {
   return { outbound: native?.outbound ? 'c' : 'js', inbound: native?.inbound ? 'c' : 'js' };
+}
+
+/** What a status says of the configuration alone. */
+export function configuredStatus(
+  env: EnvironmentConfig,
+  route: SshRoute,
+): Pick<Status, 'env' | 'host' | 'local' | 'remote' | 'routes' | 'exclude' | 'nat' | 'onDemand' | 'dockerHost'> {
+  return {
+    env: env.name,
+    host: describeRoute(route),
+    local: env.tunnel?.local ?? '',
+    remote: env.tunnel?.remote ?? '',
+    routes: shownRoutes(env),
+    exclude: env.exclude,
+    nat: env.nat,
+    onDemand: env.onDemand,
+    dockerHost: dockerHostFor(env) ?? null,
+  };
 }

@@ -1,5 +1,6 @@
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import type { ContextOwner, Step } from './steps.js';
+import { shellQuote } from '../util/quote.js';
 
 /** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
 export function ruleTag(env: string): string {
@@ -204,6 +205,18 @@ export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: strin
     }
   }
   return steps;
+}
+
+/**
+ * A lost session's sshd may outlive it on the remote host (its client went
+ * away without a word: a network change, a blocked path) and keep its tun
+ * device with our addresses, whose routes then win over the new device's
+ * until that sshd gives up. The new session takes them off it, if they are
+ * still there; nothing to undo, the device goes with that sshd.
+ */
+export function planStaleDevice(tunnel: TunnelConfig, stale: string): Step {
+  const script = `ip -o addr show dev ${shellQuote(stale)} 2>/dev/null | grep -q ${shellQuote(` ${tunnel.remote} peer `)} && ip addr flush dev ${shellQuote(stale)} || true`;
+  return { title: `remote ${stale}, the lost session's device: our addresses taken off it`, apply: { side: 'remote', argv: ['sh', '-c', script] }, undo: null };
 }
 
 /** A shell probe printing ok, broken or missing: can iptables' (or ip6tables') nat table be used here? */

@@ -224,3 +224,43 @@ test.serial('an allow-list with IPv6 rules: the allowed flow passes and comes ba
   t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });
+
+test.serial('a server name that moves to another address is pinned anew before the reconnect dials it', async (t) => {
+  // the name as this machine's resolver knows it: the namespace's own hosts file, written in place so the running controller sees it
+  const hosts = `/etc/netns/${NS()}/hosts`;
+  fs.writeFileSync(hosts, '127.0.0.1 localhost\n10.230.0.2 cb6-server\n');
+  const key = fs.readFileSync(`${lab.dir}/ssh_host_ed25519_key.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
+  fs.appendFileSync(`${lab.dir}/known_hosts`, `cb6-server ${key}\n`);
+  const cfg = variantConfig(lab, 'moving.yaml', [
+    ['host: 10.230.0.2', 'host: cb6-server'],
+    [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: 1500 }`],
+    ['routes: [10.230.9.0/24]', 'routes: [default]\n    deadAfter: 3'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  try {
+    t.is((await cliIn(NS(), ['connect', 'cb6', '--config', cfg])).exitCode, 0);
+    const pins = async (): Promise<string[]> => (JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { pins: string[] }[])[0]!.pins;
+    t.deepEqual(await pins(), ['10.230.0.2 (SSH server)']);
+    // the name moves to the server's IPv6 address, and the IPv4 path to it goes dead
+    fs.writeFileSync(hosts, '127.0.0.1 localhost\nfd00:230::2 cb6-server\n');
+    await inNs(lab.routerNs!, 'iptables', ['-I', 'FORWARD', '-d', '10.230.0.2', '-p', 'tcp', '--dport', '22', '-j', 'DROP']);
+    let now: string[] = [];
+    for (let i = 0; i < 60 && !now.includes('fd00:230::2 (SSH server)'); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      now = await pins();
+    }
+    t.deepEqual(now, ['10.230.0.2 (SSH server)', 'fd00:230::2 (SSH server)'], 'the new address pinned; the old pin stays until disconnect');
+    let through = '';
+    for (let i = 0; i < 40 && through !== 'fd00:230::2'; i++) {
+      through = await get('http://[fd00:230:7::1]/');
+      if (through !== 'fd00:230::2') await new Promise((r) => setTimeout(r, 250));
+    }
+    t.is(through, 'fd00:230::2', 'the session is back, over IPv6, outside its own tunnel');
+  } finally {
+    await inNs(lab.routerNs!, 'iptables', ['-D', 'FORWARD', '-d', '10.230.0.2', '-p', 'tcp', '--dport', '22', '-j', 'DROP']);
+    fs.rmSync(hosts, { force: true });
+  }
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+  t.is((await inNs(NS(), 'ip', ['-6', 'route', 'show', 'proto', '203'])).stdout.trim(), '');
+});
