@@ -1,7 +1,6 @@
 import test from 'ava';
-import { UserError } from '../../src/util/errors.js';
 import { parseCidr, parseIPv4 } from '../../src/config/ipv4.js';
-import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import { envOf, refusalOf } from './configs.js';
 import { dryRunPlan, formatPlan } from '../../src/cli/dryRun.js';
 import { clashWithOthers } from '../../src/daemon/preflight.js';
 import { halves, pinStep, planLanThroughTunnel } from '../../src/plan/fullTunnel.js';
@@ -12,21 +11,9 @@ import { linuxCommand } from '../../src/platform/linux/commands.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
 import { parseLsofPeers, processTree } from '../../src/platform/darwin/parse.js';
 
-const env = (body: string, name = 'stg'): ReturnType<typeof findEnvironment> =>
-  findEnvironment(
-    parseConfigText(`environments:\n  ${name}:\n    host: 10.0.0.2\n    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n${body}`, '/c.yaml', '/home/dev'),
-    name,
-  );
-
-function error(body: string): string {
-  try {
-    env(body);
-  } catch (e) {
-    if (e instanceof UserError) return e.message;
-    throw e;
-  }
-  throw new Error(`expected a UserError for:\n${body}`);
-}
+const TUNNEL = '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n';
+const env = (body: string, name = 'stg'): ReturnType<typeof envOf> => envOf(`${TUNNEL}${body}`, name);
+const error = (body: string): string => refusalOf(`${TUNNEL}${body}`);
 
 test('routes: default (or 0.0.0.0/0) is a full tunnel; dns.all follows it; lan and exclude are read', (t) => {
   const full = env('    routes: [default]\n    exclude: [192.0.2.0/24]\n    lan: tunnel\n');

@@ -1,7 +1,6 @@
 import test from 'ava';
-import { UserError } from '../../src/util/errors.js';
 import { cidr6Contains, cidrs6Overlap, formatIPv6, parseCidr6, parseIPv6 } from '../../src/config/ipv6.js';
-import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import { envOf, refusalOf } from './configs.js';
 import { planLocal, planLocalMtu, planRemote } from '../../src/plan/plan.js';
 import { pinStep, planHalves } from '../../src/plan/fullTunnel.js';
 import { choosePath6, type TableRoute6 } from '../../src/platform/pathChoice.js';
@@ -13,17 +12,8 @@ import { darwinCommand } from '../../src/platform/darwin/commands.js';
 import { linuxCommand } from '../../src/platform/linux/commands.js';
 
 const T6 = '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2, local6: "fd00:99::1", remote6: "fd00:99::2" }\n';
-const env = (body: string): ReturnType<typeof findEnvironment> =>
-  findEnvironment(parseConfigText(`environments:\n  stg:\n    host: 10.0.0.2\n${body}`, '/c.yaml', '/home/dev'), 'stg');
-function error(body: string): string {
-  try {
-    env(body);
-  } catch (e) {
-    if (e instanceof UserError) return e.message;
-    throw e;
-  }
-  throw new Error(`expected a UserError for:\n${body}`);
-}
+const env = (body: string): ReturnType<typeof envOf> => envOf(body);
+const error = refusalOf;
 
 test('IPv6 text: parsed with :: and an IPv4 tail, written back in RFC 5952 form', (t) => {
   t.is(parseIPv6('::'), 0n);

@@ -5,7 +5,7 @@ import { ipv6Bytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import type { LocalNet, RouteInfo } from '../types.js';
-import { choosePath, choosePath6, type TableRoute, type TableRoute6 } from '../pathChoice.js';
+import { choosePath, choosePath6 } from '../pathChoice.js';
 import { tcpPeersOfTree } from './procNet.js';
 import { linuxCommand } from './commands.js';
 import { writeResolvConf } from './resolvConf.js';
@@ -52,20 +52,20 @@ export class LinuxNet implements LocalNet {
       await runFile(file!, args);
       return;
     }
-    if ((a.op === 'route-add' || a.op === 'route-del') && a.reject) {
-      const v6 = a.cidr.includes(':');
-      const c = v6 ? parseCidr6(a.cidr)! : parseCidr(a.cidr)!;
-      const dst = v6 ? ipv6Bytes(c.addr as bigint) : ipv4Bytes(c.addr as number);
+    if (a.op === 'route-add' || a.op === 'route-del') {
+      const p = routeParts(a.cidr, a.via);
       const data = {
-        family: v6 ? AF_INET6 : AF_INET,
-        dstLen: c.prefix,
+        family: p.family,
+        dstLen: p.dstLen,
         table: RT_TABLE_MAIN,
         protocol: RTPROT_CLOUDBRIDGE,
         scope: 'UNIVERSE' as const,
-        type: 'UNREACHABLE' as const,
+        type: a.reject ? ('UNREACHABLE' as const) : ('UNICAST' as const),
       };
-      if (a.op === 'route-add') await this.sock.newRoute(data, { dst }, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
-      else await this.sock.delRoute(data, { dst });
+      // an unreachable route goes through no device
+      const attrs = { dst: p.dst, ...(a.reject ? {} : { oif: await this.ifindex(a.dev) }), ...(p.gateway ? { gateway: p.gateway } : {}) };
+      if (a.op === 'route-add') await this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+      else await this.sock.delRoute(data, attrs);
       return;
     }
     const index = await this.ifindex(a.dev);
@@ -88,37 +88,6 @@ export class LinuxNet implements LocalNet {
         else fs.writeFileSync(`/proc/sys/net/ipv6/conf/${a.dev}/disable_ipv6`, '1');
         await this.sock.setLink({ index, change: { up: true }, flags: { up: true } }, { mtu: a.mtu });
         return;
-      case 'route-add':
-      case 'route-del': {
-        if (a.cidr.includes(':')) {
-          const c6 = parseCidr6(a.cidr)!;
-          const data = {
-            family: AF_INET6,
-            dstLen: c6.prefix,
-            table: RT_TABLE_MAIN,
-            protocol: RTPROT_CLOUDBRIDGE,
-            scope: 'UNIVERSE' as const,
-            type: 'UNICAST' as const,
-          };
-          const attrs = { dst: ipv6Bytes(c6.addr), oif: index, ...(a.via ? { gateway: ipv6Bytes(parseIPv6(a.via)!) } : {}) };
-          if (a.op === 'route-add') await this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
-          else await this.sock.delRoute(data, attrs);
-          return;
-        }
-        const c = parseCidr(a.cidr)!;
-        const data = {
-          family: AF_INET,
-          dstLen: c.prefix,
-          table: RT_TABLE_MAIN,
-          protocol: RTPROT_CLOUDBRIDGE,
-          scope: 'UNIVERSE' as const,
-          type: 'UNICAST' as const,
-        };
-        const attrs = { dst: ipv4Bytes(c.addr), oif: index, ...(a.via ? { gateway: ipv4Bytes(parseIPv4(a.via)!) } : {}) };
-        if (a.op === 'route-add') await this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
-        else await this.sock.delRoute(data, attrs);
-        return;
-      }
     }
   }
 
@@ -151,54 +120,49 @@ export class LinuxNet implements LocalNet {
   }
 
   async outsidePath(addr: string | 'default'): Promise<OutsidePath | 'local' | undefined> {
-    if (addr.includes(':')) return this.outsidePath6(parseIPv6(addr)!);
+    if (addr.includes(':')) {
+      const a6 = parseIPv6(addr)!;
+      const big = (b: Buffer | undefined): bigint | undefined => (b?.length === 16 ? BigInt(`0x${b.toString('hex')}`) : undefined);
+      if (a6 === 1n) return 'local';
+      for (const x of await this.sock.getAddresses()) if (x.data.family === AF_INET6 && big(x.attrs.local ?? x.attrs.address) === a6) return 'local';
+      const table = (await this.mainTable(AF_INET6)).map((r) => ({ ...r, dst: { addr: big(r.dst) ?? 0n, prefix: r.dstLen }, gateway: big(r.gateway) }));
+      return choosePath6(table, a6);
+    }
     const a = addr === 'default' ? 'default' : parseIPv4(addr)!;
     if (a !== 'default') {
       if (a >>> 24 === 127) return 'local';
       for (const x of await this.sock.getAddresses()) if (x.data.family === AF_INET && bytesToIPv4(x.attrs.local) === a) return 'local';
     }
-    const names = await this.ifnames();
-    const table: TableRoute[] = [];
-    for (const r of await this.sock.getRoutes({ family: AF_INET })) {
-      if ((r.attrs.table ?? r.data.table) !== RT_TABLE_MAIN) continue;
-      const type = r.data.type;
-      const unicast = type === undefined || type === 1 || type === 'UNICAST';
-      if (!unicast && !['UNREACHABLE', 'BLACKHOLE', 'PROHIBIT', 6, 7, 8].includes(type as string | number)) continue;
-      table.push({
-        dst: { addr: bytesToIPv4(r.attrs.dst) ?? 0, prefix: r.data.dstLen ?? 0 },
-        gateway: bytesToIPv4(r.attrs.gateway),
-        dev: names.get(r.attrs.oif ?? -1) ?? '',
-        metric: r.attrs.priority ?? 0,
-        reject: !unicast,
-        ours: Number(r.data.protocol) === RTPROT_CLOUDBRIDGE || r.data.protocol === String(RTPROT_CLOUDBRIDGE),
-      });
-    }
+    const table = (await this.mainTable(AF_INET)).map((r) => ({
+      ...r,
+      dst: { addr: bytesToIPv4(r.dst) ?? 0, prefix: r.dstLen },
+      gateway: bytesToIPv4(r.gateway),
+    }));
     return choosePath(table, a);
   }
 
-  private async outsidePath6(a: bigint): Promise<OutsidePath | 'local' | undefined> {
-    if (a === 1n) return 'local';
-    const big = (b: Buffer | undefined): bigint | undefined => (b?.length === 16 ? BigInt(`0x${b.toString('hex')}`) : undefined);
-    for (const x of await this.sock.getAddresses()) {
-      if (x.data.family === AF_INET6 && big(x.attrs.local ?? x.attrs.address) === a) return 'local';
-    }
+  /** The main table's routes of one family, as they go into choosePath: unicast, and those that go nowhere. */
+  private async mainTable(
+    family: number,
+  ): Promise<{ dst: Buffer | undefined; dstLen: number; gateway: Buffer | undefined; dev: string; metric: number; reject: boolean; ours: boolean }[]> {
     const names = await this.ifnames();
-    const table: TableRoute6[] = [];
-    for (const r of await this.sock.getRoutes({ family: AF_INET6 })) {
+    const out = [];
+    for (const r of await this.sock.getRoutes({ family })) {
       if ((r.attrs.table ?? r.data.table) !== RT_TABLE_MAIN) continue;
       const type = r.data.type;
       const unicast = type === undefined || type === 1 || type === 'UNICAST';
       if (!unicast && !['UNREACHABLE', 'BLACKHOLE', 'PROHIBIT', 6, 7, 8].includes(type as string | number)) continue;
-      table.push({
-        dst: { addr: big(r.attrs.dst) ?? 0n, prefix: r.data.dstLen ?? 0 },
-        gateway: big(r.attrs.gateway),
+      out.push({
+        dst: r.attrs.dst,
+        dstLen: r.data.dstLen ?? 0,
+        gateway: r.attrs.gateway,
         dev: names.get(r.attrs.oif ?? -1) ?? '',
         metric: r.attrs.priority ?? 0,
         reject: !unicast,
         ours: Number(r.data.protocol) === RTPROT_CLOUDBRIDGE || r.data.protocol === String(RTPROT_CLOUDBRIDGE),
       });
     }
-    return choosePath6(table, a);
+    return out;
   }
 
   tcpPeersOf(pid: number): Promise<string[]> {
@@ -208,4 +172,14 @@ export class LinuxNet implements LocalNet {
   close(): void {
     this.sock.socket.close();
   }
+}
+
+/** A route's destination and gateway as rtnetlink takes them, either family. */
+function routeParts(cidr: string, via: string | undefined): { family: number; dstLen: number; dst: Buffer; gateway: Buffer | undefined } {
+  if (cidr.includes(':')) {
+    const c = parseCidr6(cidr)!;
+    return { family: AF_INET6, dstLen: c.prefix, dst: ipv6Bytes(c.addr), gateway: via ? ipv6Bytes(parseIPv6(via)!) : undefined };
+  }
+  const c = parseCidr(cidr)!;
+  return { family: AF_INET, dstLen: c.prefix, dst: ipv4Bytes(c.addr), gateway: via ? ipv4Bytes(parseIPv4(via)!) : undefined };
 }

@@ -1,0 +1,19 @@
+import { UserError } from '../../src/util/errors.js';
+import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import type { EnvironmentConfig } from '../../src/config/types.js';
+
+/** Environment `name` (host 10.0.0.2) with `body`'s fields, as the config file would give it. */
+export function envOf(body: string, name = 'stg'): EnvironmentConfig {
+  return findEnvironment(parseConfigText(`environments:\n  ${name}:\n    host: 10.0.0.2\n${body}`, '/c.yaml', '/home/dev'), name);
+}
+
+/** The one-line message the validator refuses `body` with. */
+export function refusalOf(body: string): string {
+  try {
+    envOf(body);
+  } catch (e) {
+    if (e instanceof UserError) return e.message;
+    throw e;
+  }
+  throw new Error(`expected a UserError for:\n${body}`);
+}
