@@ -5,6 +5,7 @@ import {
   labDown,
   labUp,
   leftovers,
+  LOG_DIR,
   run,
   RUN_DIR,
   sshdSessions as sshdSessionsOf,
@@ -26,6 +27,10 @@ interface Status {
   reconnects: number;
   lastError: string | null;
   remoteDevice: string;
+  /** For a failure's message only. */
+  stats?: unknown;
+  dockerSocket?: unknown;
+  docker?: unknown;
 }
 
 test.before(async () => {
@@ -177,7 +182,12 @@ test.serial('on demand: no SSH until the first packet, gone again after the idle
   t.is(woke.state, 'up', JSON.stringify(woke));
   t.not(await sshdSessions(), []);
 
-  await waitFor('idle teardown', async () => (await status()).state === 'idle', 30_000);
+  // once (a CI run on 2026-11-30) the session never went idle: should it again, say what kept it busy
+  let last = woke;
+  await waitFor('idle teardown', async () => (last = await status()).state === 'idle', 30_000).catch((err: Error) => {
+    const log = fs.readFileSync(`${LOG_DIR}/cbf.log`, 'utf8').split('\n').slice(-15).join('\n');
+    throw new Error(`${err.message}; status: ${JSON.stringify({ stats: last.stats, dockerSocket: last.dockerSocket, docker: last.docker })}; log:\n${log}`);
+  });
   await waitFor('sshd session gone', async () => (await sshdSessions()).length === 0, 10_000);
   t.deepEqual(await cloudbridgeRules(), []);
   t.is((await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout.trim(), '');
