@@ -55,6 +55,11 @@ export function ipv6Bytes(value: bigint): Buffer {
   return b;
 }
 
+/** 16 bytes (an address in a packet or a netlink attribute) as a number; undefined for any other length. */
+export function ipv6FromBytes(b: Uint8Array | undefined): bigint | undefined {
+  return b?.length === 16 ? BigInt(`0x${Buffer.from(b).toString('hex')}`) : undefined;
+}
+
 const maskOf6 = (prefix: number): bigint => (prefix === 0 ? 0n : (ALL << BigInt(128 - prefix)) & ALL);
 
 /** "fd00:1::/64" (or a bare address as /128). Host bits must be zero. */

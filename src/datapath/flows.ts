@@ -1,5 +1,5 @@
 import { formatIPv4 } from '../config/ipv4.js';
-import { formatIPv6 } from '../config/ipv6.js';
+import { formatIPv6, ipv6FromBytes } from '../config/ipv6.js';
 import { AF_INET, AF_INET6, FRAME_HEADER, ipv4At } from './packet.js';
 
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
@@ -54,5 +54,5 @@ export class FlowLog {
 function address(b: Uint8Array, which: 'src' | 'dst'): string {
   if (b[3] !== AF_INET6) return formatIPv4(ipv4At(b, which === 'src' ? 12 : 16));
   const at = FRAME_HEADER + (which === 'src' ? 8 : 24);
-  return formatIPv6(BigInt(`0x${Buffer.from(b.subarray(at, at + 16)).toString('hex')}`));
+  return formatIPv6(ipv6FromBytes(b.subarray(at, at + 16))!);
 }

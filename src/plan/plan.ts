@@ -46,23 +46,11 @@ export function planLocal(
       undo: { side: 'local', op: 'route-del', dev, cidr },
     });
   }
-  if (platform === 'linux' && t && (env.routes.length > 0 || env.fullTunnel) && env.localMasquerade) {
+  if (platform === 'linux' && t && env.localMasquerade) {
     // Local containers (any bridge, present or future) leave with the tunnel address, so replies find their way back.
-    const rule = ['POSTROUTING', '-o', dev, '-m', 'comment', '--comment', ruleTag(env.name), '-j', 'MASQUERADE'];
-    steps.push({
-      title: `masquerade what leaves through ${dev} (local containers)`,
-      apply: { side: 'local', op: 'iptables', table: 'nat', argv: ['-A', ...rule] },
-      undo: { side: 'local', op: 'iptables', table: 'nat', argv: ['-D', ...rule] },
-    });
-  }
-  if (platform === 'linux' && t?.local6 && (env.routes6.length > 0 || env.fullTunnel6) && env.localMasquerade) {
-    // the same for containers on IPv6 networks: they leave with the IPv6 tunnel address
-    const rule = ['POSTROUTING', '-o', dev, '-m', 'comment', '--comment', ruleTag(env.name), '-j', 'MASQUERADE'];
-    steps.push({
-      title: `masquerade IPv6 that leaves through ${dev} (local containers)`,
-      apply: { side: 'local', op: 'iptables', table: 'nat', argv: ['-A', ...rule], ip6: true },
-      undo: { side: 'local', op: 'iptables', table: 'nat', argv: ['-D', ...rule], ip6: true },
-    });
+    if (env.routes.length > 0 || env.fullTunnel) steps.push(masqueradeStep(env, dev, false));
+    // The same on IPv6 networks, with the IPv6 tunnel address.
+    if (t.local6 && (env.routes6.length > 0 || env.fullTunnel6)) steps.push(masqueradeStep(env, dev, true));
   }
   if (context) {
     steps.push({
@@ -81,6 +69,17 @@ export function planLocal(
     }
   }
   return steps;
+}
+
+/** MASQUERADE for what leaves through our device, iptables' or (ip6) ip6tables', tagged as this environment's. */
+function masqueradeStep(env: EnvironmentConfig, dev: string, ip6: boolean): Step {
+  const rule = ['POSTROUTING', '-o', dev, '-m', 'comment', '--comment', ruleTag(env.name), '-j', 'MASQUERADE'];
+  const family = ip6 ? { ip6: true } : {};
+  return {
+    title: `masquerade ${ip6 ? 'IPv6 that leaves' : 'what leaves'} through ${dev} (local containers)`,
+    apply: { side: 'local', op: 'iptables', table: 'nat', argv: ['-A', ...rule], ...family },
+    undo: { side: 'local', op: 'iptables', table: 'nat', argv: ['-D', ...rule], ...family },
+  };
 }
 
 /** link-up's flag that keeps IPv6 on the device. */
@@ -128,13 +127,18 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
     });
   }
   const tag = ['-m', 'comment', '--comment', ruleTag(env.name)];
-  const rules: [string, string, string[]][] = [
-    [`remote masquerade for ${local}`, 'nat', ['POSTROUTING', '-s', `${local}/32`, ...tag, '-j', 'MASQUERADE']],
-    [`remote forward from ${dev}`, 'filter', ['FORWARD', '-i', dev, ...tag, '-j', 'ACCEPT']],
-    [`remote forward replies to ${dev}`, 'filter', ['FORWARD', '-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT']],
-  ];
-  const tool = (cmd: string, rules6: typeof rules): void => {
-    for (const [title, table, spec] of rules6) {
+  /** Masquerade of our tunnel address, and forwarding both ways on the device: the same three rules for each family. */
+  const natRules = (cmd: 'iptables' | 'ip6tables', source: string, family: string): void => {
+    const rules: [string, string, string[]][] = [
+      [`remote ${family}masquerade for ${source.split('/')[0]}`, 'nat', ['POSTROUTING', '-s', source, ...tag, '-j', 'MASQUERADE']],
+      [`remote ${family}forward from ${dev}`, 'filter', ['FORWARD', '-i', dev, ...tag, '-j', 'ACCEPT']],
+      [
+        `remote ${family}forward replies to ${dev}`,
+        'filter',
+        ['FORWARD', '-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT'],
+      ],
+    ];
+    for (const [title, table, spec] of rules) {
       const [chain, ...rest] = spec;
       steps.push({
         title,
@@ -144,7 +148,7 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
       });
     }
   };
-  tool('iptables', rules);
+  natRules('iptables', `${local}/32`, '');
   if (!local6) return steps;
   // NAT66, as the IPv4 rules: the VPC answers the remote host, which needs no route back to us
   const was6 = facts.ip6Forward?.trim() ?? '0';
@@ -155,11 +159,7 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
       undo: { side: 'remote', argv: ['sysctl', '-q', '-w', `net.ipv6.conf.all.forwarding=${was6 || '0'}`] },
     });
   }
-  tool('ip6tables', [
-    [`remote IPv6 masquerade for ${local6}`, 'nat', ['POSTROUTING', '-s', `${local6}/128`, ...tag, '-j', 'MASQUERADE']],
-    [`remote IPv6 forward from ${dev}`, 'filter', ['FORWARD', '-i', dev, ...tag, '-j', 'ACCEPT']],
-    [`remote IPv6 forward replies to ${dev}`, 'filter', ['FORWARD', '-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT']],
-  ]);
+  natRules('ip6tables', `${local6}/128`, 'IPv6 ');
   return steps;
 }
 

@@ -9,7 +9,8 @@ import { choosePath, type TableRoute } from '../../src/platform/pathChoice.js';
 import { parseProcNetTcp } from '../../src/platform/linux/procNet.js';
 import { linuxCommand } from '../../src/platform/linux/commands.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
-import { parseLsofPeers, processTree } from '../../src/platform/darwin/parse.js';
+import { parseLsofPeers, parsePsParents } from '../../src/platform/darwin/parse.js';
+import { processTree } from '../../src/platform/processTree.js';
 
 const TUNNEL = '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n';
 const env = (body: string, name = 'stg'): ReturnType<typeof envOf> => envOf(`${TUNNEL}${body}`, name);
@@ -131,7 +132,7 @@ test("a TCP connection's far end from /proc/net/tcp and tcp6 (IPv4-mapped), and 
     ],
     'IPv4-mapped as IPv4; IPv6 words in host order',
   );
-  t.deepEqual(processTree('  1     0\n 40     1\n 41    40\n 42    41\n 50     1\n', 40), [40, 41, 42]);
+  t.deepEqual(processTree(parsePsParents('  1     0\n 40     1\n 41    40\n 42    41\n 50     1\n'), 40), [40, 41, 42]);
   t.deepEqual(parseLsofPeers('p41\nf3\nn192.168.1.23:50123->203.0.113.9:22\np42\nf5\nn[fd00::5]:1->[fd00::2]:22\n'), ['203.0.113.9', 'fd00::2']);
 });
 

@@ -2,7 +2,8 @@ import { formatIPv4, parseCidr } from '../../config/ipv4.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo } from '../types.js';
 import { darwinCommand } from './commands.js';
-import { interfaceNetworks, parseIfconfig, parseLsofPeers, parseNetstatRoutes, parseRouteGet, processTree } from './parse.js';
+import { interfaceNetworks, parseIfconfig, parseLsofPeers, parseNetstatRoutes, parsePsParents, parseRouteGet } from './parse.js';
+import { processTree } from '../processTree.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
 
@@ -76,7 +77,7 @@ export class DarwinNet implements LocalNet {
   }
 
   async tcpPeersOf(pid: number): Promise<string[]> {
-    const pids = processTree(await run(['ps', '-A', '-o', 'pid=', '-o', 'ppid=']), pid);
+    const pids = processTree(parsePsParents(await run(['ps', '-A', '-o', 'pid=', '-o', 'ppid='])), pid);
     // lsof exits 1 when it finds nothing
     const execa = await lazyExeca();
     const r = await execa('lsof', ['-nP', '-a', '-iTCP', '-sTCP:ESTABLISHED', '-p', pids.join(','), '-Fn'], { reject: false });

@@ -111,18 +111,14 @@ export function interfaceNetworks(ifaces: readonly DarwinInterface[]): RouteInfo
   return out;
 }
 
-/** `ps -A -o pid= -o ppid=`: `pid` and the processes below it. */
-export function processTree(psText: string, pid: number): number[] {
-  const children = new Map<number, number[]>();
+/** `ps -A -o pid= -o ppid=`: every process's (pid, parent pid). */
+export function parsePsParents(psText: string): [number, number][] {
+  const out: [number, number][] = [];
   for (const line of psText.split('\n')) {
     const [p, pp] = line.trim().split(/\s+/).map(Number);
-    if (!Number.isInteger(p) || !Number.isInteger(pp)) continue;
-    if (!children.has(pp!)) children.set(pp!, []);
-    children.get(pp!)!.push(p!);
+    if (Number.isInteger(p) && Number.isInteger(pp)) out.push([p!, pp!]);
   }
-  const tree = [pid];
-  for (let i = 0; i < tree.length && tree.length < 256; i++) tree.push(...(children.get(tree[i]!) ?? []));
-  return tree;
+  return out;
 }
 
 /** `lsof -nP -a -iTCP -sTCP:ESTABLISHED -p PIDS -Fn`: the remote addresses (`n10.0.0.5:50123->10.0.0.2:22`, `n[fd00::5]:50123->[fd00::2]:22`). */

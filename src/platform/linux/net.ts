@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
-import { ipv6Bytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
+import { ipv6Bytes, ipv6FromBytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import type { LocalNet, RouteInfo } from '../types.js';
@@ -122,10 +122,13 @@ export class LinuxNet implements LocalNet {
   async outsidePath(addr: string | 'default'): Promise<OutsidePath | 'local' | undefined> {
     if (addr.includes(':')) {
       const a6 = parseIPv6(addr)!;
-      const big = (b: Buffer | undefined): bigint | undefined => (b?.length === 16 ? BigInt(`0x${b.toString('hex')}`) : undefined);
       if (a6 === 1n) return 'local';
-      for (const x of await this.sock.getAddresses()) if (x.data.family === AF_INET6 && big(x.attrs.local ?? x.attrs.address) === a6) return 'local';
-      const table = (await this.mainTable(AF_INET6)).map((r) => ({ ...r, dst: { addr: big(r.dst) ?? 0n, prefix: r.dstLen }, gateway: big(r.gateway) }));
+      for (const x of await this.sock.getAddresses()) if (x.data.family === AF_INET6 && ipv6FromBytes(x.attrs.local ?? x.attrs.address) === a6) return 'local';
+      const table = (await this.mainTable(AF_INET6)).map((r) => ({
+        ...r,
+        dst: { addr: ipv6FromBytes(r.dst) ?? 0n, prefix: r.dstLen },
+        gateway: ipv6FromBytes(r.gateway),
+      }));
       return choosePath6(table, a6);
     }
     const a = addr === 'default' ? 'default' : parseIPv4(addr)!;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { formatIPv4 } from '../../config/ipv4.js';
 import { formatIPv6 } from '../../config/ipv6.js';
+import { processTree } from '../processTree.js';
 
 /** An established TCP connection from /proc/net/tcp or tcp6 (IPv4-mapped addresses as IPv4). */
 export interface ProcTcp {
@@ -42,26 +43,20 @@ function read(file: string): string {
   }
 }
 
-/** `pid` and every process below it (a ProxyCommand's sh, its ssh or nc). */
-function processTree(pid: number): number[] {
-  const children = new Map<number, number[]>();
+/** Every process's (pid, parent pid), from /proc/PID/stat. */
+function* procParents(): Generator<[number, number]> {
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     // the parent is the field after the command, which may itself hold spaces and parentheses
     const stat = read(`/proc/${name}/stat`);
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!children.has(ppid)) children.set(ppid, []);
-    children.get(ppid)!.push(Number(name));
+    yield [Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])];
   }
-  const tree = [pid];
-  for (let i = 0; i < tree.length && tree.length < 256; i++) tree.push(...(children.get(tree[i]!) ?? []));
-  return tree;
 }
 
 /** The remote addresses of the established TCP connections the process tree under `pid` holds. */
 export function tcpPeersOfTree(pid: number): string[] {
   const inodes = new Set<number>();
-  const tree = processTree(pid);
+  const tree = processTree(procParents(), pid);
   for (const p of tree) {
     let fds: string[];
     try {
