@@ -6,7 +6,7 @@ import { FlowLog } from '../datapath/flows.js';
 import { Pump } from '../datapath/pump.js';
 import type { LocalNet } from '../platform/types.js';
 import type { TunDevice } from '../tun/device.js';
-import type { Services } from './services.js';
+import { forwarderWanted, type Services } from './services.js';
 import { UserError } from '../util/errors.js';
 
 /** The L3 tunnel's local half: present unless the environment says tunnel: false. */
@@ -48,10 +48,7 @@ export function makePump(
     }),
     allow: deps.services.allow,
     flows: deps.logFlows ? new FlowLog(deps.log) : undefined,
-    dns:
-      env.dns.domains.length > 0 || env.dns.containers || env.dns.all
-        ? { addr: parseIPv4(tunnel.remote)!, answer: (q) => deps.services.answerDns(q) }
-        : undefined,
+    dns: forwarderWanted(env) ? { addr: parseIPv4(tunnel.remote)!, answer: (q) => deps.services.answerDns(q) } : undefined,
   });
   const clamps = [...env.mssClamps, ...env.mssClamps6];
   if (clamps.length) deps.progress(`datapath: TCP MSS clamped for ${clamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);

@@ -156,10 +156,10 @@ export class Services {
   async sessionUp(client: Client): Promise<void> {
     const { env, progress, log } = this.deps;
     await this.names.refresh();
-    if (this.dns && env.dns.domains.length > 0 && env.dns.servers.length === 0) {
+    if (this.dns && asksRemotely(env) && env.dns.servers.length === 0) {
       this.remoteResolvers = parseResolvConf(await runRemote(client, ['cat', '/etc/resolv.conf'], { sudo: false }).catch(() => '')).nameservers;
       progress(
-        `dns: ${env.dns.domains.join(', ')} asked of ${this.remoteResolvers.join(', ') || '(no resolver in the remote /etc/resolv.conf)'} on the remote host`,
+        `dns: ${env.dns.all ? 'every name' : env.dns.domains.join(', ')} asked of ${this.remoteResolvers.join(', ') || '(no resolver in the remote /etc/resolv.conf)'} on the remote host`,
       );
     }
     await this.watcher?.start().then(
@@ -208,7 +208,7 @@ export class Services {
    */
   private async startDns(): Promise<void> {
     const { env, progress } = this.deps;
-    if (this.deps.platform !== 'linux' || (env.dns.domains.length === 0 && !env.dns.containers && !env.dns.all)) return;
+    if (this.deps.platform !== 'linux' || !forwarderWanted(env)) return;
     const before = readResolvConf();
     const tunnel = env.tunnel;
     const resolved = tunnel !== undefined && (before.symlink?.includes('/run/systemd/resolve/') ?? false) && (await hasResolvectl());
@@ -322,4 +322,14 @@ function allowRules(env: EnvironmentConfig): AllowRule[] {
 async function hasResolvectl(): Promise<boolean> {
   const execa = await lazyExeca();
   return (await execa('resolvectl', ['status'], { reject: false })).exitCode === 0;
+}
+
+/** Names go to the remote host's resolvers: the split domains, or every name (dns.all). */
+function asksRemotely(env: EnvironmentConfig): boolean {
+  return env.dns.domains.length > 0 || env.dns.all;
+}
+
+/** The DNS forwarder runs (and the tunnel's DNS address answers): names asked remotely, or the container zone. */
+export function forwarderWanted(env: EnvironmentConfig): boolean {
+  return asksRemotely(env) || env.dns.containers;
 }
