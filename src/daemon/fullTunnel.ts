@@ -46,7 +46,7 @@ export class FullTunnel {
     const steps = [...(await this.lanSteps(dev)), ...planHalves(dev, { v4: this.env.fullTunnel, v6: this.env.fullTunnel6 }), ...deps.dns.steps()];
     await deps.applyLocal(steps);
     for (const s of steps) this.made.add(s);
-    if (this.env.dns.all) deps.dns.all(true);
+    deps.dns.all(true);
     deps.progress(
       `full tunnel: everything through ${dev}${this.env.lan === 'tunnel' ? ', the local network too' : '; the networks this host is on stay direct'}`,
     );

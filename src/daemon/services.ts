@@ -101,7 +101,8 @@ export class Services {
 
   constructor(private readonly deps: ServicesDeps) {
     const { env } = deps;
-    this.allNames = env.dns.all && !env.fullTunnel;
+    // a full tunnel (either family) switches it with its halves; otherwise dns.all holds throughout
+    this.allNames = env.dns.all && !(env.fullTunnel || env.fullTunnel6);
     this.allow = new AllowList(allowRules(env));
     this.names = new AllowNames(this.allow, deps.session, deps.sudo, deps.log);
     this.forwards = new Forwards({
