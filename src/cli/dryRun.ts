@@ -1,11 +1,11 @@
 import type { EnvironmentConfig } from '../config/types.js';
 import { dockerSocket } from '../util/paths.js';
-import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import { isIP } from 'node:net';
 import { localCommand, requestedDevice, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../util/quote.js';
 import { DNS_LISTEN, planResolvConf } from '../plan/dns.js';
 import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
-import { excludeStep, pinStep, planHalves } from '../plan/fullTunnel.js';
+import { excludeStep, pinStep, planHalves, routedThrough } from '../plan/fullTunnel.js';
 import { planResolvedAll } from '../plan/dns.js';
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
@@ -111,22 +111,24 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
  * gateway and device the host's own routes give it then.
  */
 function plannedPins(env: EnvironmentConfig, route: SshRoute | undefined, notes: string[]): Step[] {
-  if (!env.fullTunnel && env.routes.length === 0) return [];
+  const full = env.fullTunnel || env.fullTunnel6;
+  if (!full && env.routes.length === 0 && env.routes6.length === 0) return [];
   const hop = route ? (route.jumps[0] ?? route.target) : undefined;
   const role = route?.jumps.length ? 'jump host' : 'SSH server';
   const host = hop?.host ?? env.host;
   if (hop?.proxyCommand) {
     notes.push("pins: the ProxyCommand's far end is found once it has connected (its TCP connection's peer) and pinned like the server");
-    return env.fullTunnel ? [pinStep('FAR_END', "ProxyCommand's far end", { via: 'GATEWAY', dev: 'DEV' })] : [];
+    return full ? [pinStep('FAR_END', "ProxyCommand's far end", { via: 'GATEWAY', dev: 'DEV' })] : [];
   }
-  const literal = /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
-  if (!literal && !env.fullTunnel) {
+  const literal = isIP(host) !== 0;
+  if (!literal && !full) {
     notes.push(`pins: should ${host} resolve into a route at connect, that address is pinned through the path the host's own routes give it`);
     return [];
   }
-  if (!env.fullTunnel && !env.routes.some((r) => cidrContains(parseCidr(r)!, parseIPv4(host)!))) return [];
+  // the same test connect makes (routedThrough), where the address is known already
+  if (literal && !routedThrough(env, host)) return [];
   notes.push(
-    `pins: ${literal ? host : `the addresses ${host} resolves to`} ${env.fullTunnel ? '' : '(when a route covers them) '}through GATEWAY and DEV, the path the host's own routes give at connect; pinned again before a reconnect if the name moved`,
+    `pins: ${literal ? host : `the addresses ${host} resolves to`} ${full ? '' : '(when a route covers them) '}through GATEWAY and DEV, the path the host's own routes give at connect; pinned again before a reconnect if the name moved`,
   );
   return [pinStep(literal ? host : `ADDRESS_OF_${host}`, role, { via: 'GATEWAY', dev: 'DEV' })];
 }

@@ -1,10 +1,10 @@
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import type { Client } from 'ssh2';
-import { cidrContains, formatIPv4, parseCidr, parseIPv4 } from '../config/ipv4.js';
-import { cidr6Contains, formatIPv6, parseCidr6, parseIPv6 } from '../config/ipv6.js';
+import { formatIPv4, parseCidr } from '../config/ipv4.js';
+import { formatIPv6, parseCidr6 } from '../config/ipv6.js';
 import type { EnvironmentConfig } from '../config/types.js';
-import { excludeStep, pinStep, type PinRole } from '../plan/fullTunnel.js';
+import { excludeStep, pinStep, routedThrough, type PinRole } from '../plan/fullTunnel.js';
 import type { Step } from '../plan/steps.js';
 import type { LocalNet } from '../platform/types.js';
 import type { SshRoute } from '../ssh/route.js';
@@ -39,22 +39,6 @@ export class Pins {
     },
   ) {}
 
-  /** Whether a route of ours takes `addr` (a full tunnel: all but the excluded networks). */
-  covers(addr: string): boolean {
-    if (addr.includes(':')) {
-      const a6 = parseIPv6(addr);
-      if (a6 === undefined) return false;
-      const inside6 = (cidrs: readonly string[]): boolean => cidrs.some((r) => r.includes(':') && cidr6Contains(parseCidr6(r)!, a6));
-      if (inside6(this.env.exclude)) return false;
-      return this.env.fullTunnel6 || inside6(this.env.routes6);
-    }
-    const a = parseIPv4(addr);
-    if (a === undefined) return false;
-    const inside = (cidrs: readonly string[]): boolean => cidrs.some((r) => !r.includes(':') && cidrContains(parseCidr(r)!, a));
-    if (inside(this.env.exclude)) return false;
-    return this.env.fullTunnel || inside(this.env.routes);
-  }
-
   /** Pins what a route of ours covers and is not pinned yet. */
   pin(addrs: readonly string[], role: PinRole): Promise<void> {
     const run = this.queue.then(() => this.pinNow(addrs, role));
@@ -68,7 +52,7 @@ export class Pins {
     const steps: Step[] = [];
     const roles = new Map<string, PinRole>();
     for (const a of new Set(addrs)) {
-      if (this.pinned.has(a) || !this.covers(a)) continue;
+      if (this.pinned.has(a) || !routedThrough(this.env, a)) continue;
       const path = await net.outsidePath(a, this.deps.dev());
       if (path === 'local') continue;
       if (path === undefined || path === 'unreachable') {

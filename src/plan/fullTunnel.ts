@@ -1,4 +1,6 @@
-import { formatCidr, parseCidr } from '../config/ipv4.js';
+import { cidrContains, formatCidr, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import { cidr6Contains, parseCidr6, parseIPv6 } from '../config/ipv6.js';
+import type { EnvironmentConfig } from '../config/types.js';
 import type { Step } from './steps.js';
 
 /**
@@ -12,6 +14,20 @@ import type { Step } from './steps.js';
  * host is on (connected routes), and the pins and excluded networks below,
  * which go the way they went before the tunnel.
  */
+
+/** Whether a route of ours takes `addr`, either family (a full tunnel: all but the excluded networks): what needs a pin. */
+export function routedThrough(env: EnvironmentConfig, addr: string): boolean {
+  if (addr.includes(':')) {
+    const a6 = parseIPv6(addr);
+    if (a6 === undefined) return false;
+    const inside6 = (cidrs: readonly string[]): boolean => cidrs.some((r) => r.includes(':') && cidr6Contains(parseCidr6(r)!, a6));
+    return !inside6(env.exclude) && (env.fullTunnel6 || inside6(env.routes6));
+  }
+  const a = parseIPv4(addr);
+  if (a === undefined) return false;
+  const inside = (cidrs: readonly string[]): boolean => cidrs.some((r) => !r.includes(':') && cidrContains(parseCidr(r)!, a));
+  return !inside(env.exclude) && (env.fullTunnel || inside(env.routes));
+}
 
 /** Where an address went before the tunnel: through a gateway, straight onto a link, or nowhere. */
 export type OutsidePath = { readonly via: string | undefined; readonly dev: string } | 'unreachable';
