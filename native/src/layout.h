@@ -9,7 +9,7 @@
 #include <node_api.h>
 
 /* outlet ctl: Int32Array written by JavaScript, read by ssh_out.c */
-#define OUTLET_CTL(X) X(ENABLED) X(RECIPIENT) X(MAX_PACKET) X(DNS_ADDR) X(SYN_TO_JS) X(HIGH_WATER) X(OTHER_TO_JS)
+#define OUTLET_CTL(X) X(ENABLED) X(RECIPIENT) X(MAX_PACKET) X(DNS_ADDR) X(SYN_TO_JS) X(HIGH_WATER) X(OTHER_TO_JS) X(DNS6) X(DNS6_LOW)
 /* outlet num: Float64Array, the peer's window (shared with ssh2) and what C sent */
 #define OUTLET_NUM(X) X(WINDOW) X(PACKETS) X(BYTES)
 /* inlet ctl: Int32Array written by JavaScript, read by ssh_in.c */

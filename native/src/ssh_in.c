@@ -66,9 +66,14 @@ struct inlet {
   napi_ref opener_ref, ctl_ref, num_ref, payload_ref, end_ref, window_ref, flows_ref;
 };
 
-/* Packets JavaScript must see: a probe's echo reply, handshakes to clamp. */
+/* Packets JavaScript must see: a probe's echo reply (ICMPv6 may come in
+ * fragments), handshakes to clamp. */
 static int needs_js(const inlet_t *in, const uint8_t *b, size_t len) {
-  if (b[3] == OPENBSD_AF_INET6) return in->ctl[ICTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
+  if (b[3] == OPENBSD_AF_INET6) {
+    uint8_t next = b[TUN_FRAME_HEADER + 6];
+    if (next == 58 || next == 44) return in->ctl[ICTL_PROBE] != 0;
+    return in->ctl[ICTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
+  }
   if (b[3] != OPENBSD_AF_INET) return 0;
   const uint8_t *ip = b + TUN_FRAME_HEADER;
   if (ip[9] == 1) return in->ctl[ICTL_PROBE] != 0;

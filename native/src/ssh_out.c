@@ -264,9 +264,13 @@ outlet_t *outlet_from(napi_env env, napi_value v) {
  * their MSS clamped or a line in the flow log, other protocols a flow log
  * line, and the in-tunnel DNS address answers UDP sent to it. */
 static int needs_js(const outlet_t *o, const uint8_t *b, uint32_t len) {
-  /* IPv6: handshakes to clamp or log, the rest for the flow log (in-tunnel DNS is IPv4's) */
+  /* IPv6: handshakes to clamp or log, UDP that may be for the in-tunnel DNS
+   * address (its low 32 bits match; JavaScript compares the rest and sends
+   * on what is not), the rest for the flow log */
   if (len >= TUN_FRAME_HEADER + 40 && get32(b) == OPENBSD_AF_INET6) {
-    if (b[TUN_FRAME_HEADER + 6] == 6) return o->ctl[OCTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
+    uint8_t next = b[TUN_FRAME_HEADER + 6];
+    if (next == 6) return o->ctl[OCTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
+    if (next == 17 && o->ctl[OCTL_DNS6] && get32(b + TUN_FRAME_HEADER + 36) == (uint32_t)o->ctl[OCTL_DNS6_LOW]) return 1;
     return o->ctl[OCTL_OTHER_TO_JS] != 0;
   }
   if (len < TUN_FRAME_HEADER + 20 || get32(b) != OPENBSD_AF_INET) return 0;

@@ -1,4 +1,5 @@
 import { shownRoutes } from '../config/routes.js';
+import { shownPairs } from '../config/tunnelPair.js';
 import { loadConfig } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { clashWithOthers } from '../daemon/preflight.js';
@@ -12,7 +13,16 @@ function summary(e: EnvironmentConfig): Record<string, unknown> {
     host: e.host,
     port: e.port,
     user: e.user,
-    tunnel: e.tunnel ? { local: e.tunnel.local, remote: e.tunnel.remote, device: e.tunnel.device, mtu: e.tunnel.mtuAuto ? 'auto' : e.tunnel.mtu } : false,
+    tunnel: e.tunnel
+      ? {
+          local: e.tunnel.local ?? null,
+          remote: e.tunnel.remote ?? null,
+          local6: e.tunnel.local6 ?? null,
+          remote6: e.tunnel.remote6 ?? null,
+          device: e.tunnel.device,
+          mtu: e.tunnel.mtuAuto ? 'auto' : e.tunnel.mtu,
+        }
+      : false,
     routes: shownRoutes(e),
     nat: e.nat,
     docker: e.docker.mode,
@@ -30,7 +40,18 @@ function notTogether(envs: readonly EnvironmentConfig[]): string[] {
     for (const b of envs.slice(i + 1)) {
       const a = envs[i]!;
       if (!a.tunnel || !b.tunnel) continue;
-      const why = clashWithOthers(a, [{ env: b.name, local: b.tunnel.local, remote: b.tunnel.remote, localDevice: b.tunnel.device, routes: shownRoutes(b) }]);
+      const t = b.tunnel;
+      const why = clashWithOthers(a, [
+        {
+          env: b.name,
+          local: t.local ?? '',
+          remote: t.remote ?? '',
+          local6: t.local6 ?? '',
+          remote6: t.remote6 ?? '',
+          localDevice: b.tunnel.device,
+          routes: shownRoutes(b),
+        },
+      ]);
       if (why) out.push(`${a.name} and ${b.name} cannot be up at the same time: ${why.replace(/, which is connected$/, '')}`);
     }
   }
@@ -55,7 +76,7 @@ export function configCheck(args: CommonArgs & { json: boolean }): number {
   }
   const lines = [`${config.source}: ${envs.length} environment${envs.length === 1 ? '' : 's'}, valid`];
   for (const e of envs) {
-    const t = e.tunnel ? `${e.tunnel.local} <-> ${e.tunnel.remote} on ${e.tunnel.device}` : 'no tunnel';
+    const t = e.tunnel ? `${shownPairs(e.tunnel)} on ${e.tunnel.device}` : 'no tunnel';
     lines.push(
       `  ${e.name.padEnd(13)} ${e.user}@${e.host}:${e.port}  ${t}${shownRoutes(e).length ? `  routes ${shownRoutes(e).join(', ')}` : ''}  docker ${e.docker.mode}`,
     );

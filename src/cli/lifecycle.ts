@@ -1,4 +1,5 @@
 import { shownRoutes } from '../config/routes.js';
+import { shownPairs } from '../config/tunnelPair.js';
 import { findEnvironment, loadConfig } from '../config/load.js';
 import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -176,7 +177,7 @@ export async function list(args: CommonArgs & { json: boolean }): Promise<number
     rows.push({
       env: env.name,
       host: env.host,
-      tunnel: env.tunnel ? `${env.tunnel.local} <-> ${env.tunnel.remote}` : 'no tunnel',
+      tunnel: env.tunnel ? shownPairs(env.tunnel) : 'no tunnel',
       routes: shownRoutes(env),
       state: (await presence(env.name)).state,
     });

@@ -49,14 +49,19 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
     // Beyond the remote host, assume an ordinary 1500-byte network unless told otherwise.
     const effective = pathMtu ?? Math.min(1500, tunnelMtu);
     const v6 = tunnel?.local6 !== undefined;
+    // without a tunnel, the check below says so once
+    const v4 = tunnel === undefined || tunnel.local !== undefined;
+    const v4Only = `"${s}": IPv4 routes need tunnel.local and tunnel.remote (the tunnel carries IPv6 only)`;
     if (isDefault(s)) {
-      if (fullTunnel) item.fail('default is listed twice');
-      const inside = routes[0] ?? (s === DEFAULT_ROUTE && v6 ? routes6[0] : undefined);
+      const word = s === DEFAULT_ROUTE;
+      if (!v4 && !word) item.fail(v4Only);
+      if (fullTunnel || (!v4 && fullTunnel6)) item.fail('default is listed twice');
+      const inside = routes[0] ?? (word && v6 ? routes6[0] : undefined);
       if (inside) item.fail(`default takes every address: "${inside}" is inside it already`);
-      fullTunnel = true;
-      if (effective < tunnelMtu) mssClamps.push({ cidr: '0.0.0.0/0', mss: effective - 40 });
-      // the word takes both families where the tunnel has both; 0.0.0.0/0 only IPv4
-      if (s === DEFAULT_ROUTE && v6) {
+      if (v4) fullTunnel = true;
+      if (v4 && effective < tunnelMtu) mssClamps.push({ cidr: '0.0.0.0/0', mss: effective - 40 });
+      // the word takes every family the tunnel carries; 0.0.0.0/0 only IPv4
+      if (word && v6) {
         fullTunnel6 = true;
         if (effective < tunnelMtu) mssClamps6.push({ cidr: '::/0', mss: effective - 60 });
       }
@@ -83,11 +88,12 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
     }
     const c = parseCidr(s);
     if (!c) return item.fail(`"${s}" is not an IPv4 CIDR with zero host bits (like 10.0.0.0/16), or default`);
+    if (!v4) item.fail(v4Only);
     if (fullTunnel) item.fail(`"${s}" is inside default already: with a full tunnel every address goes through the tunnel`);
     for (const prev of routes) {
       if (cidrsOverlap(parseCidr(prev)!, c)) item.fail(`"${s}" overlaps "${prev}"`);
     }
-    const own = tunnel && [tunnel.local, tunnel.remote].find((a) => cidrContains(c, parseIPv4(a)!));
+    const own = [tunnel?.local, tunnel?.remote].find((a) => a && cidrContains(c, parseIPv4(a)!));
     if (own) item.fail(`"${s}" covers the tunnel's own address ${own}: pick tunnel addresses outside the routes`);
     routes.push(s);
     if (effective < tunnelMtu) mssClamps.push({ cidr: s, mss: effective - 40 });
@@ -124,7 +130,7 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
     }
     const prev = exclude.find((p) => !p.includes(':') && cidrsOverlap(parseCidr(p)!, c));
     if (prev) item.fail(`"${s}" overlaps "${prev}"`);
-    const own = tunnel && [tunnel.local, tunnel.remote].find((a) => cidrContains(c, parseIPv4(a)!));
+    const own = [tunnel?.local, tunnel?.remote].find((a) => a && cidrContains(c, parseIPv4(a)!));
     if (own) item.fail(`"${s}" covers the tunnel's own address ${own}`);
     exclude.push(s);
   });

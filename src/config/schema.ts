@@ -43,6 +43,18 @@ function node(s: Spec): Json {
         type: 'object',
         properties: Object.fromEntries(Object.entries(s.fields).map(([k, v]) => [k, node(v)])),
         ...(s.required?.length ? { required: s.required } : {}),
+        ...(s.pairs?.length
+          ? {
+              // the properties again, as `true`: strict readers (ajv's strictRequired) want what is required defined beside it
+              anyOf: s.pairs.map((p) => ({ required: p, properties: Object.fromEntries(p.map((k) => [k, true])) })),
+              dependentRequired: Object.fromEntries(
+                s.pairs.flatMap(([a, b]) => [
+                  [a, [b]],
+                  [b, [a]],
+                ]),
+              ),
+            }
+          : {}),
         additionalProperties: false,
         ...d,
       };

@@ -50,6 +50,8 @@ export interface MapSpec<F extends Record<string, Spec> = Record<string, Spec>> 
   readonly kind: 'map';
   readonly fields: F;
   readonly required?: readonly string[];
+  /** Keys that go in pairs, of which one pair at least is there (the tunnel's IPv4 and IPv6 addresses). */
+  readonly pairs?: readonly (readonly [string, string])[];
 }
 /** Free keys (environment names) to values of one shape. */
 export interface DictSpec extends Base {
@@ -100,19 +102,22 @@ export const TUNNEL_MTU = int('an MTU', MIN_MTU, MAX_MTU);
 /** A Linux interface name: at most 15 bytes (IFNAMSIZ 16 with its NUL). */
 export const DEVICE = str('the local interface name (default: cb-NAME, shortened to fit 15 bytes)', { pattern: '^[A-Za-z0-9_.-]{1,15}$' });
 
-export const TUNNEL = map(
-  'the point-to-point tunnel: its two addresses, MTU, and the devices on each end',
-  {
-    local: ipv4("this host's tunnel address"),
-    remote: ipv4("the remote host's tunnel address"),
+export const TUNNEL = {
+  ...map('the point-to-point tunnel: its two addresses, MTU, and the devices on each end', {
+    local: ipv4("this host's IPv4 tunnel address (left out with local6 and remote6 set: the tunnel carries IPv6 only)"),
+    remote: ipv4("the remote host's IPv4 tunnel address"),
     local6: str("this host's IPv6 tunnel address (with remote6: the tunnel carries IPv6)", { format: 'ipv6' }),
     remote6: str("the remote host's IPv6 tunnel address", { format: 'ipv6' }),
     mtu: either('the tunnel MTU, or auto: the largest packet sshd carries, probed at connect', TUNNEL_MTU, constant('auto', 'probe it')),
     remoteUnit: int('the remote tun unit (tunN); unset: the lowest free one', 0, 0x7ffffffe),
     device: DEVICE,
-  },
-  ['local', 'remote'],
-);
+  }),
+  // one family at least, each family's two addresses together
+  pairs: [
+    ['local', 'remote'],
+    ['local6', 'remote6'],
+  ],
+} as const satisfies MapSpec;
 
 export const ROUTE = map('a route with the MTU of the path beyond the remote host (TCP MSS is clamped to it)', {
   cidr: either(

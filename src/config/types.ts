@@ -8,10 +8,10 @@ export type DockerMode = 'socket' | 'tcp' | 'off';
 export type LanMode = 'local' | 'tunnel';
 
 export interface TunnelConfig {
-  /** Local point-to-point address. */
-  readonly local: string;
-  /** Remote point-to-point address. */
-  readonly remote: string;
+  /** Local point-to-point IPv4 address; undefined: the tunnel carries IPv6 only (local6 is set). */
+  readonly local: string | undefined;
+  /** Remote point-to-point IPv4 address, set with `local`. */
+  readonly remote: string | undefined;
   /** The MTU to set; with mtuAuto, the ceiling the probe starts from. */
   readonly mtu: number;
   /** Probe the largest packet sshd carries at connect time and use that. */
@@ -20,7 +20,7 @@ export interface TunnelConfig {
   readonly remoteUnit: number | undefined;
   /** Local interface name. */
   readonly device: string;
-  /** IPv6 point-to-point addresses (RFC 5952 text); undefined: the tunnel carries IPv4 only. */
+  /** IPv6 point-to-point addresses (RFC 5952 text); undefined: the tunnel carries IPv4 only. One family at least. */
   readonly local6: string | undefined;
   readonly remote6: string | undefined;
 }

@@ -51,7 +51,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   let dockerTcp: Endpoint | undefined;
   if (mode === 'tcp') {
     if (!tunnel) return df.child('mode').fail('tcp needs the L3 tunnel (tunnel is false); use socket');
-    dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${tunnel.remote}:2375`);
+    dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${tunnel.remote ?? `[${tunnel.remote6!}]`}:2375`);
     const m = /^tcp:\/\/(?:([0-9.]+)|\[([0-9a-fA-F:.]+)\]):(\d{1,5})$/.exec(dockerHost);
     const addr = m?.[1] ?? m?.[2];
     const ok = m && (m[1] ? parseIPv4(m[1]) !== undefined : parseIPv6(m[2]!) !== undefined) && Number(m[3]) <= 65535;
@@ -208,9 +208,11 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
 function validateTunnel(tf: Field, raw: unknown, name: string): TunnelConfig {
   if (!isObj(raw)) tf.fail('is required: a mapping with local and remote addresses (or false: no L3 tunnel, SSH forwarding only)');
   checkKeys(tf, raw, keysOf(TUNNEL));
-  const local = ipv4(tf.child('local'), raw['local']);
-  const remote = ipv4(tf.child('remote'), raw['remote']);
-  if (local === remote) tf.fail('local and remote must differ');
+  // IPv4's pair may be left out when IPv6's is there: an IPv6-only tunnel
+  const v4 = raw['local'] !== undefined || raw['remote'] !== undefined || (raw['local6'] === undefined && raw['remote6'] === undefined);
+  const local = v4 ? ipv4(tf.child('local'), raw['local']) : undefined;
+  const remote = v4 ? ipv4(tf.child('remote'), raw['remote']) : undefined;
+  if (v4 && local === remote) tf.fail('local and remote must differ');
   const device = str(tf.child('device'), raw['device'], deviceFor(name));
   if (!new RegExp(DEVICE.pattern!).test(device)) tf.child('device').fail('must be 1-15 characters of A-Z, a-z, 0-9, _, . and -');
   const remoteUnit = raw['remoteUnit'] === undefined ? undefined : int(tf.child('remoteUnit'), raw['remoteUnit'], TUNNEL.fields.remoteUnit);

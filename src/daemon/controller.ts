@@ -1,3 +1,4 @@
+import { shownPairs } from '../config/tunnelPair.js';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
@@ -218,7 +219,7 @@ export class Controller {
         await this.keeper.ensure();
         if (this.l3) {
           const rtt = await pingPeer(this.l3);
-          opts.progress(`tunnel: ${this.l3.tunnel.local} -> ${this.l3.tunnel.remote} answers in ${rtt.toFixed(2)} ms`);
+          opts.progress(`tunnel: ${shownPairs(this.l3.tunnel).replaceAll('<->', '->')} answers in ${rtt.toFixed(2)} ms`);
         }
         await this.dockerHealth.atConnect(opts.progress);
       }

@@ -1,9 +1,10 @@
-import { ipv6Bytes, parseCidr6 } from '../config/ipv6.js';
+import { ipv6Bytes, parseCidr6, parseIPv6 } from '../config/ipv6.js';
 import { maskOf, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
 import { FlowLog } from '../datapath/flows.js';
-import { Pump } from '../datapath/pump.js';
+import { Pump, type TunnelAddr } from '../datapath/pump.js';
+import { mainPair } from '../config/tunnelPair.js';
 import type { LocalNet } from '../platform/types.js';
 import type { TunDevice } from '../tun/device.js';
 import { forwarderWanted, type Services } from './services.js';
@@ -17,12 +18,31 @@ export interface L3Side {
   readonly net: LocalNet;
 }
 
-/** An ICMP echo to the remote tunnel address through the channel: the round trip in ms, or a UserError. */
-export function pingPeer({ tunnel, pump }: L3Side): Promise<number> {
-  const { local, remote } = tunnel;
-  return pump.ping(parseIPv4(local)!, parseIPv4(remote)!, 5000).catch((err: Error) => {
-    throw new UserError(`tunnel does not pass traffic: ping ${remote}: ${err.message}`);
-  });
+/** A tunnel end as the pump addresses it: IPv4 as a number, IPv6 as its bytes. */
+export function pumpAddr(text: string, v6: boolean): TunnelAddr {
+  return v6 ? ipv6Bytes(parseIPv6(text)!) : parseIPv4(text)!;
+}
+
+/** The main pair (IPv4's, else IPv6's) as the pump's probes address it. */
+export function probeEnds(tunnel: TunnelConfig): { readonly src: TunnelAddr; readonly dst: TunnelAddr; readonly remote: string } {
+  const { local, remote, v6 } = mainPair(tunnel);
+  return { src: pumpAddr(local, v6), dst: pumpAddr(remote, v6), remote };
+}
+
+/**
+ * An ICMP echo to the remote tunnel address through the channel: the round
+ * trip in ms, or a UserError. A dual-stack tunnel's IPv6 pair answers an
+ * ICMPv6 echo too (the pump has one probe at a time: one after the other).
+ */
+export async function pingPeer({ tunnel, pump }: L3Side): Promise<number> {
+  const ping = (src: TunnelAddr, dst: TunnelAddr, shown: string): Promise<number> =>
+    pump.ping(src, dst, 5000).catch((err: Error) => {
+      throw new UserError(`tunnel does not pass traffic: ping ${shown}: ${err.message}`);
+    });
+  const { src, dst, remote } = probeEnds(tunnel);
+  const rtt = await ping(src, dst, remote);
+  if (tunnel.local !== undefined && tunnel.local6 !== undefined) await ping(pumpAddr(tunnel.local6, true), pumpAddr(tunnel.remote6!, true), tunnel.remote6!);
+  return rtt;
 }
 
 /**
@@ -48,7 +68,13 @@ export function makePump(
     }),
     allow: deps.services.allow,
     flows: deps.logFlows ? new FlowLog(deps.log) : undefined,
-    dns: forwarderWanted(env) ? { addr: parseIPv4(tunnel.remote)!, answer: (q) => deps.services.answerDns(q) } : undefined,
+    dns: forwarderWanted(env)
+      ? {
+          addr: tunnel.remote === undefined ? undefined : parseIPv4(tunnel.remote),
+          addr6: tunnel.remote6 === undefined ? undefined : ipv6Bytes(parseIPv6(tunnel.remote6)!),
+          answer: (q) => deps.services.answerDns(q),
+        }
+      : undefined,
   });
   const clamps = [...env.mssClamps, ...env.mssClamps6];
   if (clamps.length) deps.progress(`datapath: TCP MSS clamped for ${clamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);

@@ -1,11 +1,10 @@
-import { parseIPv4 } from '../config/ipv4.js';
 import type { TunnelConfig } from '../config/types.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
 import type { Pump } from '../datapath/pump.js';
 import { planLocalMtu, planRemoteMtu } from '../plan/plan.js';
 import type { Step } from '../plan/steps.js';
 import type { PlatformName } from '../platform/index.js';
-import { pingPeer, type L3Side } from './l3.js';
+import { pingPeer, probeEnds, type L3Side } from './l3.js';
 
 /** Sizes tried towards the remote host and back, largest first. */
 const ROUND_TRIP_SIZES = [16000, 15000, 12000, 9000, 4000, 1500];
@@ -47,8 +46,8 @@ export async function probeMtu(
   /** Sets the remote device's MTU to `down` (planRemoteMtu), before the probe towards it. */
   setDown: (down: number) => Promise<void>,
 ): Promise<{ up: number; down: number }> {
-  const src = parseIPv4(tunnel.local)!;
-  const dst = parseIPv4(tunnel.remote)!;
+  // IPv4's pair when there is one, else ICMPv6 echoes: both families share the device and the channel
+  const { src, dst } = probeEnds(tunnel);
   const timeout = Math.max(300, Math.ceil(rtt * 5));
   const sizes = ROUND_TRIP_SIZES.filter((n) => n <= tunnel.mtu);
   const down = (await pump.largestThatCrosses(src, dst, sizes, timeout)) ?? 1500;

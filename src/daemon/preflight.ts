@@ -1,6 +1,7 @@
 import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { DEFAULT_ROUTE } from '../config/routes.js';
+import { shownPairs } from '../config/tunnelPair.js';
 import type { PlatformName } from '../platform/index.js';
 import type { RouteInfo } from '../platform/types.js';
 
@@ -13,8 +14,12 @@ import type { RouteInfo } from '../platform/types.js';
 /** What another connected environment holds (from its status). */
 export interface PeerHolding {
   readonly env: string;
+  /** IPv4's pair, '' when its tunnel has none (or no tunnel). */
   readonly local: string;
   readonly remote: string;
+  /** IPv6's pair, '' when its tunnel has none (absent from older controllers' statuses). */
+  readonly local6?: string;
+  readonly remote6?: string;
   readonly localDevice: string;
   readonly routes: readonly string[];
 }
@@ -23,22 +28,26 @@ export interface PeerHolding {
 export function clashWithOthers(env: EnvironmentConfig, others: readonly PeerHolding[]): string | undefined {
   const t = env.tunnel;
   if (!t) return undefined; // SSH only: nothing routed; a taken SOCKS or forward port says so itself
-  const mine = [t.local, t.remote].map((a) => parseCidr(a)!);
-  for (const o of others.filter((x) => x.local !== '')) {
+  const mine = t.local && t.remote ? [t.local, t.remote].map((a) => parseCidr(a)!) : [];
+  const mine6 = [t.local6, t.remote6].filter((a) => a !== undefined);
+  for (const o of others.filter((x) => x.local !== '' || !!x.local6)) {
     // a full tunnel's halves yield to any narrower route, another environment's too: only two full tunnels clash
     if (env.fullTunnel && o.routes.includes(DEFAULT_ROUTE))
       return `${env.name} and ${o.env} both route everything (routes: [default]), and ${o.env} is connected`;
     const routes = o.routes.filter((r) => r !== DEFAULT_ROUTE);
-    const theirs = [o.local, o.remote].map((a) => parseCidr(a)!);
-    if (mine.some((m) => theirs.some((x) => cidrsOverlap(m, x)))) {
-      return `tunnel addresses of ${env.name} (${t.local} <-> ${t.remote}) clash with ${o.env}'s (${o.local} <-> ${o.remote}), which is connected`;
+    const theirs = o.local ? [o.local, o.remote].map((a) => parseCidr(a)!) : [];
+    if (mine.some((m) => theirs.some((x) => cidrsOverlap(m, x))) || mine6.some((m) => m === o.local6 || m === o.remote6)) {
+      const theirPairs = [o.local && `${o.local} <-> ${o.remote}`, o.local6 && `${o.local6} <-> ${o.remote6!}`].filter((p) => p).join(', ');
+      return `tunnel addresses of ${env.name} (${shownPairs(t)}) clash with ${o.env}'s (${theirPairs}), which is connected`;
     }
     if (o.localDevice === t.device) return `${o.env} uses interface ${o.localDevice} already (tunnel.device)`;
     for (const r of env.routes) {
-      const clash = [...routes, o.local, o.remote].find((q) => cidrsOverlap(parseCidr(q)!, parseCidr(r)!));
+      const clash = [...routes.filter((q) => !q.includes(':')), ...(o.local ? [o.local, o.remote] : [])].find((q) =>
+        cidrsOverlap(parseCidr(q)!, parseCidr(r)!),
+      );
       if (clash) return `route ${r} of ${env.name} overlaps ${clash} of ${o.env}, which is connected`;
     }
-    for (const q of routes) {
+    for (const q of routes.filter((x) => !x.includes(':'))) {
       const hit = mine.find((m) => cidrsOverlap(m, parseCidr(q)!));
       if (hit) return `tunnel address ${formatCidr(hit)} of ${env.name} lies in route ${q} of ${o.env}, which is connected`;
     }
@@ -68,7 +77,7 @@ export function localProblem(env: EnvironmentConfig, facts: LocalFacts): string 
   const t = env.tunnel;
   if (!t) return undefined;
   if (facts.deviceExists) return `interface ${t.device} already exists (is ${env.name} connected already?)`;
-  for (const ip of [t.local, t.remote]) {
+  for (const ip of t.local && t.remote ? [t.local, t.remote] : []) {
     const addr = parseIPv4(ip)!;
     const hit = facts.interfaceNetworks.find((n) => n.cidr !== '127.0.0.0/8' && cidrContains(parseCidr(n.cidr)!, addr) && parseCidr(n.cidr)!.prefix < 32);
     if (hit && !facts.force) {

@@ -17,7 +17,7 @@ export async function remoteFacts(
   const script = [
     'ls /sys/class/net',
     'cat /proc/sys/net/ipv4/ip_forward',
-    env.nat ? IPTABLES_STATE : 'echo ok',
+    env.nat && tunnel.local !== undefined ? IPTABLES_STATE : 'echo ok',
     v6 ? 'cat /proc/sys/net/ipv6/conf/all/forwarding' : 'echo 0',
     env.nat && v6 ? iptablesState('ip6tables') : 'echo ok',
   ].join('\necho @@\n');

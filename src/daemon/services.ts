@@ -16,7 +16,7 @@ import { lazyExeca } from '../util/lazyExeca.js';
 import type { Dialer } from '../forward/dial.js';
 import { Forwards, type ForwardStatus } from '../forward/forwards.js';
 import { listenProblem, type Listener, type ListenerStats, type StreamTraffic } from '../forward/listeners.js';
-import { listenAddress, type PlatformName } from '../platform/index.js';
+import { listenAddress, listenAddress6, type PlatformName } from '../platform/index.js';
 import { readResolvConf } from '../platform/linux/resolvConf.js';
 import type { Step } from '../plan/steps.js';
 import { runRemote } from '../ssh/exec.js';
@@ -222,6 +222,7 @@ export class Services {
       domains: env.dns.domains,
       all: () => this.allNames,
       ipv6: env.tunnel?.local6 !== undefined,
+      ipv4: env.tunnel?.local !== undefined || env.tunnel === undefined,
       remoteServers: () => (env.dns.servers.length ? env.dns.servers : this.remoteResolvers),
       dialRemote: (host, port) => this.deps.dial({ kind: 'inet', host, port }),
       upstream: nameservers.filter((n) => n !== DNS_LISTEN),
@@ -232,8 +233,9 @@ export class Services {
     });
     this.dnsListen = [DNS_LISTEN];
     // containers cannot reach this host's loopback: the docker bridge's address serves them
-    const bridge = await listenAddress('docker0');
-    if (bridge) {
+    // and its IPv6 address, where docker has IPv6 (a container on an IPv6-only network asks there)
+    for (const bridge of [await listenAddress('docker0'), listenAddress6('docker0')]) {
+      if (!bridge) continue;
       await this.dns.listen(bridge).then(
         () => this.dnsListen.push(bridge),
         (err: Error) => progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`),
@@ -242,7 +244,15 @@ export class Services {
     const zones = [...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])];
     if (resolved) this.resolvedLink = { dev: tunnel.device, zones };
     const shown = env.dns.all ? ['every name', ...zones.filter((z) => z === `${env.name}.docker`)] : zones;
-    await this.deps.applyLocal(resolved ? planResolvectl(tunnel.device, tunnel.remote, zones) : [planResolvConf(env.name, shown, this.dnsListen, before)]);
+    await this.deps.applyLocal(
+      resolved
+        ? planResolvectl(
+            tunnel.device,
+            [tunnel.remote, tunnel.remote6].filter((a) => a !== undefined),
+            zones,
+          )
+        : [planResolvConf(env.name, shown, this.dnsListen, before)],
+    );
   }
 
   /** A full tunnel with dns.all under systemd-resolved: the tun device takes every name (`~.`) while the tunnel stands. */

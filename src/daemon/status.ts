@@ -20,8 +20,12 @@ export interface Status extends ServicesStatus {
   readonly host: string;
   readonly localDevice: string;
   readonly remoteDevice: string;
+  /** The tunnel's IPv4 pair; '' without one (an IPv6-only tunnel, or none). */
   readonly local: string;
   readonly remote: string;
+  /** The tunnel's IPv6 pair; '' without one. */
+  readonly local6: string;
+  readonly remote6: string;
   /** This end's device MTU (the largest packet towards the remote host), and the remote device's. */
   readonly mtu: number;
   readonly remoteMtu: number;
@@ -60,12 +64,14 @@ export function nativeOrNot(native: { outbound: boolean; inbound: boolean } | un
 export function configuredStatus(
   env: EnvironmentConfig,
   route: SshRoute,
-): Pick<Status, 'env' | 'host' | 'local' | 'remote' | 'routes' | 'exclude' | 'nat' | 'onDemand' | 'dockerHost'> {
+): Pick<Status, 'env' | 'host' | 'local' | 'remote' | 'local6' | 'remote6' | 'routes' | 'exclude' | 'nat' | 'onDemand' | 'dockerHost'> {
   return {
     env: env.name,
     host: describeRoute(route),
     local: env.tunnel?.local ?? '',
     remote: env.tunnel?.remote ?? '',
+    local6: env.tunnel?.local6 ?? '',
+    remote6: env.tunnel?.remote6 ?? '',
     routes: shownRoutes(env),
     exclude: env.exclude,
     nat: env.nat,

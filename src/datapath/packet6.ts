@@ -1,9 +1,9 @@
 import { AF_INET6, FRAME_HEADER } from './packet.js';
 
 /**
- * IPv6's half of refusing a packet (packet.ts's refusal for IPv4): what the
- * allow-list answers an IPv6 packet it will not carry, as if from its
- * destination. Apart because the headers and checksums differ throughout.
+ * IPv6's half of the packets JavaScript builds and reads (packet.ts has
+ * IPv4's): the allow-list's refusals, the echo probes, the in-tunnel DNS.
+ * Apart because the headers and checksums differ throughout.
  */
 
 const TCP = 6;
@@ -78,4 +78,70 @@ export function refusal6(b: Uint8Array): Buffer | undefined {
   r.set(b.subarray(ip, ip + quoted), icmp + 8);
   r.writeUInt16BE(checksum6(r, FRAME_HEADER, icmp, r.length, ICMPV6), icmp + 2);
   return r;
+}
+
+const UDP = 17;
+const FRAGMENT = 44;
+
+/** Whether the 16 bytes at `b[at]` equal `addr`. */
+function sameAddr(b: Uint8Array, at: number, addr: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (b[at + i] !== addr[i]) return false;
+  return true;
+}
+
+/** A framed ICMPv6 echo request of `size` bytes in all (IPv6 header included): the probe of pingPeer and of mtu: auto over IPv6. */
+export function echoRequest6(src: Uint8Array, dst: Uint8Array, id: number, seq: number, size = 65): Buffer {
+  const payload = Math.max(8, size - 40);
+  const b = ipv6Frame(src, dst, ICMPV6, payload);
+  const icmp = FRAME_HEADER + 40;
+  b[icmp] = 128; // echo request
+  b.writeUInt16BE(id, icmp + 4);
+  b.writeUInt16BE(seq, icmp + 6);
+  b.write('cloudbridge-probe'.slice(0, payload - 8), icmp + 8);
+  b.writeUInt16BE(checksum6(b, FRAME_HEADER, icmp, b.length, ICMPV6), icmp + 2);
+  return b;
+}
+
+/**
+ * Whether a framed packet is an ICMPv6 echo reply to `echoRequest6(…, id, …)`
+ * from `from`. A reply larger than the remote MTU comes in fragments (the
+ * remote kernel fragments what it sends, RFC 8200 5): the first one, behind
+ * its fragment header, holds the ICMPv6 header.
+ */
+export function isEchoReply6(b: Uint8Array, from: Uint8Array, id: number): boolean {
+  const ip = FRAME_HEADER;
+  if (b.length < ip + 48 || b[3] !== AF_INET6 || b[ip]! >> 4 !== 6 || !sameAddr(b, ip + 8, from)) return false;
+  let icmp = ip + 40;
+  if (b[ip + 6] === FRAGMENT) {
+    if (b[icmp] !== ICMPV6 || (((b[icmp + 2]! << 8) | b[icmp + 3]!) & 0xfff8) !== 0) return false;
+    icmp += 8;
+  } else if (b[ip + 6] !== ICMPV6) return false;
+  return b.length >= icmp + 8 && b[icmp] === 129 && ((b[icmp + 4]! << 8) | b[icmp + 5]!) === id;
+}
+
+/**
+ * The payload of a framed IPv6 UDP datagram to `dst`:`port` (UDP right after
+ * the fixed header, so never a fragment), with the sender; undefined for
+ * anything else. The payload is a copy: the packet's buffer is reused.
+ */
+export function udpTo6(b: Uint8Array, dst: Uint8Array, port: number): { src: Buffer; sport: number; payload: Buffer } | undefined {
+  const ip = FRAME_HEADER;
+  const l4 = ip + 40;
+  if (b.length < l4 + 8 || b[3] !== AF_INET6 || b[ip]! >> 4 !== 6 || b[ip + 6] !== UDP) return undefined;
+  if (!sameAddr(b, ip + 24, dst) || ((b[l4 + 2]! << 8) | b[l4 + 3]!) !== port) return undefined;
+  const udpLen = (b[l4 + 4]! << 8) | b[l4 + 5]!;
+  if (udpLen < 8 || l4 + udpLen > b.length) return undefined;
+  return { src: Buffer.from(b.subarray(ip + 8, ip + 24)), sport: (b[l4]! << 8) | b[l4 + 1]!, payload: Buffer.from(b.subarray(l4 + 8, l4 + udpLen)) };
+}
+
+/** A framed IPv6 UDP datagram, checksummed (mandatory over IPv6, RFC 8200 8.1). */
+export function udpDatagram6(src: Uint8Array, sport: number, dst: Uint8Array, dport: number, payload: Uint8Array): Buffer {
+  const b = ipv6Frame(src, dst, UDP, 8 + payload.length);
+  const u = FRAME_HEADER + 40;
+  b.writeUInt16BE(sport, u);
+  b.writeUInt16BE(dport, u + 2);
+  b.writeUInt16BE(8 + payload.length, u + 4);
+  b.set(payload, u + 8);
+  b.writeUInt16BE(checksum6(b, FRAME_HEADER, u, b.length, UDP) || 0xffff, u + 6);
+  return b;
 }

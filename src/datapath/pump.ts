@@ -3,8 +3,11 @@ import type { TunDevice } from '../tun/device.js';
 import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';
 import { MssClamps, type MssClamp, type MssClamp6 } from './clamps.js';
-import { refusal6 } from './packet6.js';
+import { echoRequest6, isEchoReply6, refusal6, udpDatagram6, udpTo6 } from './packet6.js';
 import { AF_INET6, FRAME_HEADER, checkFramed, echoRequest, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
+
+/** A tunnel end as the probes and the in-tunnel DNS address it: IPv4 as a number, IPv6 as its 16 bytes. */
+export type TunnelAddr = number | Uint8Array;
 
 export interface PumpStats {
   txPackets: number;
@@ -21,6 +24,13 @@ export interface PumpStats {
   refused: number;
 }
 
+/** The in-tunnel DNS: the remote end's address of either family or both (undefined: none), and who answers. */
+export interface InTunnelDns {
+  readonly addr: number | undefined;
+  readonly addr6: Uint8Array | undefined;
+  readonly answer: (query: Buffer) => Promise<Buffer | undefined>;
+}
+
 export interface PumpOptions {
   readonly clamps?: readonly MssClamp[];
   readonly clamps6?: readonly MssClamp6[];
@@ -32,7 +42,7 @@ export interface PumpOptions {
    * answered here instead of crossing: what a per-link resolver (systemd-
    * resolved) is pointed at, as Tailscale answers 100.100.100.100 in its tun.
    */
-  readonly dns?: { readonly addr: number; readonly answer: (query: Buffer) => Promise<Buffer | undefined> } | undefined;
+  readonly dns?: InTunnelDns | undefined;
 }
 
 /**
@@ -67,7 +77,7 @@ export class Pump {
   private channel: TunChannel | undefined;
   private backlog: Buffer[] = [];
   private backlogBytes = 0;
-  private probe: { from: number; id: number; resolve: () => void } | undefined;
+  private probe: { from: TunnelAddr; id: number; resolve: () => void } | undefined;
   private probeSeq = 0;
   private readonly clamps: MssClamps;
   /** Either family has clamps: handshakes go through JavaScript. */
@@ -90,11 +100,19 @@ export class Pump {
 
   /** A DNS query to the in-tunnel address: answered from here, the reply written to the tun. */
   private answerDns(pkt: Uint8Array): boolean {
-    const dns = this.dns!;
-    const q = udpTo(pkt, dns.addr, 53);
+    const { addr, addr6, answer } = this.dns!;
+    if (pkt[3] === AF_INET6) {
+      const q = addr6 && pkt[FRAME_HEADER + 6] === 17 ? udpTo6(pkt, addr6, 53) : undefined;
+      if (!q) return false;
+      void answer(q.payload).then((reply) => {
+        if (reply) this.tun.write(udpDatagram6(addr6!, 53, q.src, q.sport, reply));
+      });
+      return true;
+    }
+    const q = addr !== undefined && pkt[FRAME_HEADER + 9] === 17 ? udpTo(pkt, addr, 53) : undefined;
     if (!q) return false;
-    void dns.answer(q.payload).then((reply) => {
-      if (reply) this.tun.write(udpDatagram(dns.addr, 53, q.src, q.sport, reply));
+    void answer(q.payload).then((reply) => {
+      if (reply) this.tun.write(udpDatagram(addr!, 53, q.src, q.sport, reply));
     });
     return true;
   }
@@ -133,7 +151,7 @@ export class Pump {
     // other protocols' packets, and with an allow-list the first packet of each flow (C knows
     // the flows it let out, conntrack.c) need JavaScript; the rest is sealed and sent from C.
     const flows = this.allow?.nativeFlows();
-    const filter = { dnsAddr: this.dns?.addr ?? 0, synToJs: this.clamping || !!this.flows, otherToJs: !!this.flows, flows };
+    const filter = { dns: this.dns?.addr, dns6: this.dns?.addr6, synToJs: this.clamping || !!this.flows, otherToJs: !!this.flows, flows };
     this.tun.setOutlet(channel.useOutlet(filter));
     // Inbound likewise: clamped handshakes, a probe's reply, and what belongs to no flow this side started.
     channel.useInlet({ tunFd: this.tun.fd, synToJs: this.clamping, flows });
@@ -172,7 +190,7 @@ export class Pump {
       const len = lengths[i]!;
       const pkt = arena.subarray(off, off + len);
       off += len;
-      if (this.dns && pkt[FRAME_HEADER + 9] === 17 && this.answerDns(pkt)) continue;
+      if (this.dns && this.answerDns(pkt)) continue;
       if (this.allow) {
         const rule = this.allow.check(pkt, true);
         this.flows?.note(pkt, rule === REFUSED ? 'refused' : rule >= 0 ? `allowed by "${this.allow.rules[rule]!.text}"` : 'allowed');
@@ -230,8 +248,9 @@ export class Pump {
       this.counts.rxMalformed++;
       return;
     }
-    if (this.probe !== undefined && isEchoReply(framed, this.probe.from, this.probe.id)) {
-      this.probe.resolve();
+    const probe = this.probe;
+    if (probe !== undefined && (typeof probe.from === 'number' ? isEchoReply(framed, probe.from, probe.id) : isEchoReply6(framed, probe.from, probe.id))) {
+      probe.resolve();
       return;
     }
     if (this.allow && this.allow.check(framed, false) === REFUSED) {
@@ -245,16 +264,21 @@ export class Pump {
   }
 
   /**
-   * Sends an ICMP echo from `src` to `dst` through the channel and resolves
-   * with the round trip in ms once the reply comes back: proof that the
-   * remote end is addressed, up and routing back to us.
+   * Sends an ICMP (or ICMPv6) echo from `src` to `dst` through the channel
+   * and resolves with the round trip in ms once the reply comes back: proof
+   * that the remote end is addressed, up and routing back to us.
    */
-  ping(src: number, dst: number, timeoutMs: number, size?: number): Promise<number> {
+  ping(src: TunnelAddr, dst: TunnelAddr, timeoutMs: number, size?: number): Promise<number> {
     const id = 0xcb00 | (++this.probeSeq & 0xff);
     const started = process.hrtime.bigint();
     return new Promise((resolve, reject) => {
       const send = (): void => {
-        this.channel?.send(echoRequest(src, dst, id, this.probeSeq, size));
+        const seq = this.probeSeq;
+        this.channel?.send(
+          typeof src === 'number' && typeof dst === 'number'
+            ? echoRequest(src, dst, id, seq, size)
+            : echoRequest6(src as Uint8Array, dst as Uint8Array, id, seq, size),
+        );
       };
       const retry = setInterval(send, 250);
       const done = (): void => {
@@ -285,7 +309,7 @@ export class Pump {
    * The largest packet, of `sizes` (largest first), that crosses the channel
    * and comes back: sshd drops tun packets beyond what it can carry.
    */
-  async largestThatCrosses(src: number, dst: number, sizes: readonly number[], timeoutMs: number): Promise<number | undefined> {
+  async largestThatCrosses(src: TunnelAddr, dst: TunnelAddr, sizes: readonly number[], timeoutMs: number): Promise<number | undefined> {
     for (const size of sizes) {
       if (
         await this.ping(src, dst, timeoutMs, size).then(

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseIPv6 } from '../config/ipv6.js';
-import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_AAAA, type Question } from './message.js';
+import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, type Question } from './message.js';
 
 const REMOTE_TIMEOUT_MS = 3000;
 const UPSTREAM_TIMEOUT_MS = 2000;
@@ -14,6 +14,8 @@ export interface ForwarderDeps {
   readonly domains: readonly string[];
   /** The tunnel carries IPv6: AAAA answers from the remote side are passed on. */
   readonly ipv6?: boolean;
+  /** The tunnel carries IPv4 (unless it is IPv6-only): A answers from the remote side are passed on. */
+  readonly ipv4?: boolean;
   /** Every name goes there (dns.all; a full tunnel's only while it stands). */
   readonly all?: () => boolean;
   /** The remote side's resolvers (addresses as the remote host reaches them). */
@@ -32,6 +34,8 @@ export interface ForwarderStats {
   queries: number;
   /** AAAA questions under the split domains, answered with no records (the tunnel is IPv4). */
   noIPv6: number;
+  /** A questions there, answered with no records (the tunnel is IPv6-only). */
+  noIPv4: number;
   remote: number;
   zone: number;
   upstream: number;
@@ -46,14 +50,14 @@ export interface ForwarderStats {
  * to the resolvers the host had before, as it was asked (UDP or TCP).
  */
 export class DnsForwarder {
-  readonly stats: ForwarderStats = { queries: 0, noIPv6: 0, remote: 0, zone: 0, upstream: 0, failed: 0 };
+  readonly stats: ForwarderStats = { queries: 0, noIPv6: 0, noIPv4: 0, remote: 0, zone: 0, upstream: 0, failed: 0 };
   private readonly closers: (() => Promise<void>)[] = [];
 
   constructor(private readonly deps: ForwarderDeps) {}
 
-  /** Listens on UDP and TCP port 53 (or `port`) of `address`. */
+  /** Listens on UDP and TCP port 53 (or `port`) of `address`, IPv4 or IPv6. */
   async listen(address: string, port = 53): Promise<void> {
-    const udp = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    const udp = address.includes(':') ? dgram.createSocket({ type: 'udp6', ipv6Only: true }) : dgram.createSocket({ type: 'udp4' });
     udp.on('message', (msg, from) => {
       void this.resolve(msg, 'udp').then((r) => {
         if (r) udp.send(r.q ? fitUdp(r.response, r.q) : r.response, from.port, from.address);
@@ -101,8 +105,10 @@ export class DnsForwarder {
     if (zone && inDomain(q.name, zone.domain)) {
       this.stats.zone++;
       const found = zone.lookup(q.name.slice(0, -zone.domain.length - 1));
-      // an IPv6 address only where the tunnel carries IPv6
-      const addrs = [found?.addr, this.deps.ipv6 ? found?.addr6 : undefined].filter((a): a is number | bigint => a !== undefined);
+      // an address only in a family the tunnel carries
+      const addrs = [this.deps.ipv4 !== false ? found?.addr : undefined, this.deps.ipv6 ? found?.addr6 : undefined].filter(
+        (a): a is number | bigint => a !== undefined,
+      );
       return { response: answer(msg, q, addrs, CONTAINER_TTL, found === undefined ? RCODE_NXDOMAIN : 0), q };
     }
     try {
@@ -112,6 +118,11 @@ export class DnsForwarder {
         // it), so it gets "no such record" and uses the A records
         if (q.type === TYPE_AAAA && !this.deps.ipv6) {
           this.stats.noIPv6++;
+          return { response: answer(msg, q, [], 0), q };
+        }
+        // and an IPv6-only tunnel: A records the same way, the client uses AAAA
+        if (q.type === TYPE_A && this.deps.ipv4 === false) {
+          this.stats.noIPv4++;
           return { response: answer(msg, q, [], 0), q };
         }
         this.stats.remote++;

@@ -24,7 +24,7 @@ export interface OpenerInstance {
  * once more for the types; `loadAddon` refuses an addon whose layout lacks one.
  */
 const LAYOUT_NAMES = {
-  outletCtl: ['ENABLED', 'RECIPIENT', 'MAX_PACKET', 'DNS_ADDR', 'SYN_TO_JS', 'HIGH_WATER', 'OTHER_TO_JS'],
+  outletCtl: ['ENABLED', 'RECIPIENT', 'MAX_PACKET', 'DNS_ADDR', 'SYN_TO_JS', 'HIGH_WATER', 'OTHER_TO_JS', 'DNS6', 'DNS6_LOW'],
   outletNum: ['WINDOW', 'PACKETS', 'BYTES'],
   inletCtl: ['TUN_ON', 'RECIPIENT', 'PROBE', 'SYN_TO_JS'],
   inletNum: ['WINDOW', 'LOW_WATER', 'PACKETS', 'BYTES', 'MALFORMED', 'DROPPED'],

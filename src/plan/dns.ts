@@ -24,11 +24,11 @@ export function parseResolvConf(text: string): { nameservers: string[]; rest: st
 }
 
 /** systemd-resolved: `zones` asked of `server` (the DNS address the data path answers) on `dev`; resolv.conf stays. */
-export function planResolvectl(dev: string, server: string, zones: readonly string[]): Step[] {
+export function planResolvectl(dev: string, servers: readonly string[], zones: readonly string[]): Step[] {
   return [
     {
-      title: `systemd-resolved: ${zones.join(', ')} asked of ${server} on ${dev}`,
-      apply: { side: 'local', op: 'resolvectl', argv: ['dns', dev, server] },
+      title: `systemd-resolved: ${zones.join(', ')} asked of ${servers.join(' and ')} on ${dev}`,
+      apply: { side: 'local', op: 'resolvectl', argv: ['dns', dev, ...servers] },
       undo: { side: 'local', op: 'resolvectl', argv: ['revert', dev] },
     },
     ...(zones.length

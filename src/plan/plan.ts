@@ -21,11 +21,15 @@ export function planLocal(
   const t = env.tunnel;
   const steps: Step[] = t
     ? [
-        {
-          title: `address ${t.local} peer ${t.remote} on ${dev}`,
-          apply: { side: 'local', op: 'addr-add', dev, local: t.local, peer: t.remote },
-          undo: { side: 'local', op: 'addr-del', dev, local: t.local, peer: t.remote },
-        },
+        ...(t.local && t.remote
+          ? [
+              {
+                title: `address ${t.local} peer ${t.remote} on ${dev}`,
+                apply: { side: 'local', op: 'addr-add', dev, local: t.local, peer: t.remote },
+                undo: { side: 'local', op: 'addr-del', dev, local: t.local, peer: t.remote },
+              } satisfies Step,
+            ]
+          : []),
         { title: `link ${dev} mtu ${t.mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu: t.mtu, ...ipv6Of(t) }, undo: null },
         // IPv6's peer route is made when the address is added to a device that is up (added before, Linux routed the local address instead)
         ...(t.local6 && t.remote6
@@ -97,11 +101,15 @@ export interface RemoteFacts {
 export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: string, facts: RemoteFacts): Step[] {
   const { local, remote, mtu, local6, remote6 } = tunnel;
   const steps: Step[] = [
-    {
-      title: `remote address ${remote} peer ${local} on ${dev}`,
-      apply: { side: 'remote', argv: ['ip', 'addr', 'add', remote, 'peer', local, 'dev', dev] },
-      undo: null,
-    },
+    ...(local && remote
+      ? [
+          {
+            title: `remote address ${remote} peer ${local} on ${dev}`,
+            apply: { side: 'remote', argv: ['ip', 'addr', 'add', remote, 'peer', local, 'dev', dev] },
+            undo: null,
+          } satisfies Step,
+        ]
+      : []),
     {
       title: `remote link ${dev} mtu ${mtu} up`,
       apply: { side: 'remote', argv: ['ip', 'link', 'set', 'dev', dev, 'mtu', String(mtu), 'up'] },
@@ -119,7 +127,7 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
       : []),
   ];
   if (!env.nat) return steps;
-  if (facts.ipForward.trim() !== '1') {
+  if (local && facts.ipForward.trim() !== '1') {
     steps.push({
       title: 'remote IPv4 forwarding on',
       apply: { side: 'remote', argv: ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'] },
@@ -148,7 +156,7 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
       });
     }
   };
-  natRules('iptables', `${local}/32`, '');
+  if (local) natRules('iptables', `${local}/32`, '');
   if (!local6) return steps;
   // NAT66, as the IPv4 rules: the VPC answers the remote host, which needs no route back to us
   const was6 = facts.ip6Forward?.trim() ?? '0';
@@ -184,7 +192,7 @@ export function planRemoteMtu(remoteDev: string, down: number): Step[] {
 export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: string, up: number, down: number): Step[] {
   const { local, remote } = tunnel;
   const steps: Step[] = [{ title: `link ${dev} mtu ${up} (probed)`, apply: { side: 'local', op: 'link-up', dev, mtu: up, ...ipv6Of(tunnel) }, undo: null }];
-  if (up > down) {
+  if (up > down && local && remote) {
     steps.push({
       title: `remote route to ${local} advertises MSS ${up - 40}`,
       apply: {
@@ -193,16 +201,16 @@ export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: strin
       },
       undo: null,
     });
-    if (tunnel.local6) {
-      steps.push({
-        title: `remote route to ${tunnel.local6} advertises MSS ${up - 60}`,
-        apply: {
-          side: 'remote',
-          argv: ['ip', '-6', 'route', 'replace', tunnel.local6, 'dev', remoteDev, 'proto', 'kernel', 'metric', '256', 'advmss', String(up - 60)],
-        },
-        undo: null,
-      });
-    }
+  }
+  if (up > down && tunnel.local6) {
+    steps.push({
+      title: `remote route to ${tunnel.local6} advertises MSS ${up - 60}`,
+      apply: {
+        side: 'remote',
+        argv: ['ip', '-6', 'route', 'replace', tunnel.local6, 'dev', remoteDev, 'proto', 'kernel', 'metric', '256', 'advmss', String(up - 60)],
+      },
+      undo: null,
+    });
   }
   return steps;
 }
@@ -215,7 +223,7 @@ export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: strin
  * still there; nothing to undo, the device goes with that sshd.
  */
 export function planStaleDevice(tunnel: TunnelConfig, stale: string): Step {
-  const script = `ip -o addr show dev ${shellQuote(stale)} 2>/dev/null | grep -q ${shellQuote(` ${tunnel.remote} peer `)} && ip addr flush dev ${shellQuote(stale)} || true`;
+  const script = `ip -o addr show dev ${shellQuote(stale)} 2>/dev/null | grep -q ${shellQuote(` ${tunnel.remote ?? tunnel.remote6!} peer `)} && ip addr flush dev ${shellQuote(stale)} || true`;
   return { title: `remote ${stale}, the lost session's device: our addresses taken off it`, apply: { side: 'remote', argv: ['sh', '-c', script] }, undo: null };
 }
 

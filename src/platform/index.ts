@@ -54,6 +54,11 @@ export function requestedDevice(p: PlatformName, tunnel: TunnelConfig): string {
  * its first IPv4 address. Node lists only interfaces that are up and
  * running, and docker0 without containers is neither: ask `ip` then.
  */
+/** An interface's IPv6 address to listen on: global or unique-local, never link-local (which needs a scope). */
+export function listenAddress6(dev: string): string | undefined {
+  return os.networkInterfaces()[dev]?.find((a) => a.family === 'IPv6' && !a.internal && a.scopeid === 0 && !/^fe[89ab]/i.test(a.address))?.address;
+}
+
 export async function listenAddress(host: string): Promise<string | undefined> {
   if (parseIPv4(host) !== undefined || isIPv6(host)) return host;
   const listed = os.networkInterfaces()[host]?.find((a) => a.family === 'IPv4')?.address;

@@ -250,3 +250,43 @@ test.serial('a server name that moves to another address is pinned anew before t
   t.deepEqual(left, []);
   t.is((await inNs(NS(), 'ip', ['-6', 'route', 'show', 'proto', '203'])).stdout.trim(), '');
 });
+
+test.serial(
+  'an IPv6-only tunnel: no IPv4 pair, the MTU probed with ICMPv6, names by AAAA only, DNS at the remote IPv6 address answered in the tunnel',
+  async (t) => {
+    const only = variantConfig(lab, 'only6.yaml', [
+      [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, 'tunnel: { local6: "fd00:230:1::1", remote6: "fd00:230:1::2", mtu: auto }'],
+      ['routes: [10.230.9.0/24]', 'routes: ["fd00:230:9::/64", "fd00:230:6::/64"]\n    dns: { domains: [vpc.internal] }'],
+      [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+    ]);
+    const up = await cliIn(NS(), ['connect', 'cb6', '--config', only, '-v']);
+    t.is(up.exitCode, 0, up.stderr);
+    t.regex(up.stderr, /tunnel: fd00:230:1::1 -> fd00:230:1::2 answers in/);
+    t.regex(up.stderr, /tunnel: MTU (\d+).*\(probed\)/);
+    t.is((await inNs(NS(), 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'cb-cb6'])).stdout.trim(), '', 'no IPv4 address on the device');
+    t.is((await inNs(lab.remoteNs, 'sh', ['-c', 'ip -4 -o addr show | grep -c "10.230.1." || true'])).stdout.trim(), '0', 'nor on the remote one');
+    const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { local: string; local6: string; mtu: number; remoteMtu: number }[];
+    t.like(s[0], { local: '', local6: 'fd00:230:1::1' });
+    t.true(s[0]!.remoteMtu > 1500, `ICMPv6 echoes found what sshd carries (${s[0]!.remoteMtu} there, ${s[0]!.mtu} here)`);
+    t.regex((await cliIn(NS(), ['status', 'cb6'])).stdout, /tunnel {2}cb-cb6 fd00:230:1::1 <-> fd00:230:1::2 tun\d/);
+    t.is(await get('http://[fd00:230:6::2]/'), 'fd00:230:6::1');
+    // a TCP transfer larger than the device MTU in both directions: the probed size holds
+    const big = await inNs(NS(), 'sh', [
+      '-c',
+      `head -c 3000000 /dev/zero | curl -s -6 -m 10 -g -o /dev/null -w '%{size_upload}' --data-binary @- http://[fd00:230:9::2]/`,
+    ]);
+    t.is(big.stdout.trim(), '3000000', big.stderr);
+    // db.vpc.internal has both records: only its AAAA comes through an IPv6-only tunnel
+    t.regex((await inNs(NS(), 'getent', ['ahostsv6', 'db.vpc.internal'])).stdout, /^fd00:230:9::2\s/m);
+    t.is((await inNs(NS(), 'getent', ['ahostsv4', 'db.vpc.internal'])).stdout.trim(), '', 'no A record: no IPv4 route to use it');
+    // UDP to the remote tunnel address's port 53 is answered by the pump (what systemd-resolved is given), over IPv6
+    const script = `const d=require('dgram').createSocket('udp6');d.on('message',(m)=>{console.log(m.toString('hex'));process.exit(0)});
+d.send(Buffer.from(process.argv[1],'hex'),53,'fd00:230:1::2');setTimeout(()=>process.exit(3),3000)`;
+    const { query, TYPE_AAAA } = await import('../../src/dns/message.js');
+    const r = await inNs(NS(), process.execPath, ['-e', script, query(91, 'v6only.vpc.internal', TYPE_AAAA).toString('hex')]);
+    t.is(r.exitCode, 0, r.stderr);
+    t.true(r.stdout.includes('fd000230000600000000000000000002'), `fd00:230:6::2 in the answer: ${r.stdout}`);
+    t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+    t.deepEqual(await leftovers(lab), []);
+  },
+);

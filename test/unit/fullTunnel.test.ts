@@ -109,7 +109,7 @@ test('systemd-resolved: ~. while the full tunnel stands, the split domains alone
   t.deepEqual(all.apply, { side: 'local', op: 'resolvectl', argv: ['domain', 'cb-stg', '~.', '~vpc.internal'] });
   t.deepEqual(all.undo, { side: 'local', op: 'resolvectl', argv: ['domain', 'cb-stg', '~vpc.internal'] });
   t.deepEqual(planResolvedAll('cb-stg', []).undo, { side: 'local', op: 'resolvectl', argv: ['domain', 'cb-stg', ''] });
-  t.is(planResolvectl('cb-stg', '10.99.0.2', []).length, 1, 'no routing-domain step without domains');
+  t.is(planResolvectl('cb-stg', ['10.99.0.2'], []).length, 1, 'no routing-domain step without domains');
 });
 
 test("a TCP connection's far end from /proc/net/tcp and tcp6 (IPv4-mapped), and from lsof", (t) => {

@@ -2,10 +2,11 @@ import { loadAddon, type NativeHandle } from '../../native/addon.js';
 import { backedBy, countedBy } from './backing.js';
 import { canSealInPlace, isSealer, type OutgoingSide, type Ssh2Protocol } from './ssh2.js';
 
-/** What the outlet must leave to JavaScript (IPv4 only), set by whoever moves the packets. */
+/** What the outlet must leave to JavaScript, set by whoever moves the packets. */
 export interface OutletFilter {
-  /** UDP to this address (the in-tunnel DNS) is answered in JavaScript; 0: none. */
-  readonly dnsAddr: number;
+  /** UDP to these addresses (the in-tunnel DNS, IPv4's and IPv6's) is answered in JavaScript. */
+  readonly dns: number | undefined;
+  readonly dns6: Uint8Array | undefined;
   /** TCP SYNs: their MSS may need clamping, or they start a logged flow. */
   readonly synToJs: boolean;
   /** Everything but TCP (the flow log notes UDP and ICMP flows). */
@@ -65,7 +66,9 @@ export class Outlet {
   /** Starts sending from C, leaving to JavaScript what `filter` says. */
   use(filter: OutletFilter): void {
     this.filter = filter;
-    this.ctl[this.CTL.DNS_ADDR] = filter.dnsAddr | 0;
+    this.ctl[this.CTL.DNS_ADDR] = (filter.dns ?? 0) | 0;
+    this.ctl[this.CTL.DNS6] = filter.dns6 ? 1 : 0;
+    this.ctl[this.CTL.DNS6_LOW] = filter.dns6 ? Buffer.from(filter.dns6).readInt32BE(12) : 0;
     this.ctl[this.CTL.SYN_TO_JS] = filter.synToJs ? 1 : 0;
     this.ctl[this.CTL.OTHER_TO_JS] = filter.otherToJs ? 1 : 0;
     loadAddon().outletFlows(this.handle, filter.flows ?? null);
