@@ -134,7 +134,10 @@ export const DOCKER = map('how docker on this host reaches the remote daemon', {
   host: str('tcp mode: the daemon as reached through the tunnel (default: tcp://REMOTE:2375)', { pattern: '^tcp://' }),
   remoteSocket: filePath("socket mode: the daemon's socket on the remote host", '/var/run/docker.sock'),
   expose: oneOf('labels: remote containers labelled cloudbridge.expose get local forwards while they run', ['labels', 'off'] as const, 'off'),
-  exposeAddresses: list('local addresses labels may listen on besides loopback', ipv4('a local IPv4 address')),
+  exposeAddresses: list(
+    'local addresses labels may listen on besides loopback',
+    either('an address', ipv4('a local IPv4 address'), str('a local IPv6 address', { format: 'ipv6' })),
+  ),
   exposeLowPorts: bool('let labels listen on local ports below 1024', false),
   warm: bool('socket mode: keep a channel to the daemon open ahead of the next command (default: true in socket mode)'),
   required: bool('a daemon that does not answer /_ping at connect fails the connect (default: a warning)', false),

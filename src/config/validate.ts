@@ -66,8 +66,15 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   const expose = oneOf(df.child('expose'), dockerRaw['expose'], DOCKER.fields.expose);
   if (expose === 'labels' && mode === 'off') df.child('expose').fail('needs docker mode socket or tcp (the controller watches the remote daemon)');
   const exposeAddressesRaw = dockerRaw['exposeAddresses'] ?? [];
-  if (!Array.isArray(exposeAddressesRaw)) df.child('exposeAddresses').fail('must be a list of local IPv4 addresses container labels may listen on');
-  const exposeAddresses = (exposeAddressesRaw as unknown[]).map((a, i) => ipv4(df.child('exposeAddresses').child(String(i)), a));
+  if (!Array.isArray(exposeAddressesRaw)) df.child('exposeAddresses').fail('must be a list of local addresses container labels may listen on');
+  const exposeAddresses = (exposeAddressesRaw as unknown[]).map((a, i) => {
+    const item = df.child('exposeAddresses').child(String(i));
+    const s = str(item, a);
+    const v6 = s.includes(':') ? parseIPv6(s) : undefined;
+    if (parseIPv4(s) === undefined && v6 === undefined) item.fail(`"${s}" is not an IPv4 or IPv6 address`);
+    // IPv6 in RFC 5952's form, as labels' addresses are compared in (docker/labels.ts)
+    return v6 === undefined ? s : formatIPv6(v6);
+  });
   const exposeLowPorts = bool(df.child('exposeLowPorts'), dockerRaw['exposeLowPorts'], DOCKER.fields.exposeLowPorts);
   const warm = bool(df.child('warm'), dockerRaw['warm'], DOCKER.fields.warm, mode === 'socket');
   const required = bool(df.child('required'), dockerRaw['required'], DOCKER.fields.required);

@@ -1,6 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import type { Client } from 'ssh2';
 import { formatIPv4, parseIPv4 } from '../config/ipv4.js';
+import { formatIPv6, parseIPv6 } from '../config/ipv6.js';
 import type { AllowList } from '../datapath/allowList.js';
 import { execRemote } from '../ssh/exec.js';
 
@@ -15,21 +16,42 @@ export interface NameState {
   ttl: number;
 }
 
-/** Parses `getent ahostsv4` output, blocks headed "@@ NAME", into name -> IPv4 addresses. */
-export function parseGetent(out: string): Map<string, number[]> {
-  const found = new Map<string, number[]>();
-  let current: number[] | undefined;
+/** What a name resolves to, in each family. */
+export interface Resolved {
+  readonly v4: number[];
+  readonly v6: bigint[];
+}
+
+/** Parses `getent ahosts` output (both families), blocks headed "@@ NAME", into name -> addresses. */
+export function parseGetent(out: string): Map<string, Resolved> {
+  const found = new Map<string, Resolved>();
+  let current: Resolved | undefined;
   for (const line of out.split('\n')) {
     const head = /^@@ (\S+)$/.exec(line);
     if (head) {
-      current = [];
+      current = { v4: [], v6: [] };
       found.set(head[1]!, current);
       continue;
     }
-    const addr = parseIPv4(line.split(/\s+/)[0] ?? '');
-    if (current && addr !== undefined && !current.includes(addr)) current.push(addr);
+    const text = line.split(/\s+/)[0] ?? '';
+    const addr = parseIPv4(text);
+    const addr6 = text.includes(':') ? parseIPv6(text) : undefined;
+    if (current && addr !== undefined && !current.v4.includes(addr)) current.v4.push(addr);
+    // an IPv4-mapped address (::ffff:a.b.c.d) is IPv4's, listed already
+    else if (current && addr6 !== undefined && addr6 >> 32n !== 0xffffn && !current.v6.includes(addr6)) current.v6.push(addr6);
   }
   return found;
+}
+
+/** The local resolver's answer for both families (a family without records is empty), with the smallest TTL; throws when neither has any. */
+async function resolveLocally(name: string): Promise<Resolved & { ttl: number }> {
+  const r = new Resolver({ timeout: 2000, tries: 2 });
+  const [a, aaaa] = await Promise.allSettled([r.resolve4(name, { ttl: true }), r.resolve6(name, { ttl: true })]);
+  const v4 = a.status === 'fulfilled' ? a.value : [];
+  const v6 = aaaa.status === 'fulfilled' ? aaaa.value : [];
+  if (v4.length + v6.length === 0) throw a.status === 'rejected' ? a.reason : new Error('no addresses');
+  const ttl = Math.min(...[...v4, ...v6].map((x) => x.ttl));
+  return { v4: v4.map((x) => parseIPv4(x.address)!), v6: v6.map((x) => parseIPv6(x.address)!), ttl };
 }
 
 /**
@@ -62,9 +84,9 @@ export class AllowNames {
     const sudo = this.sudo;
     if (names.length === 0) return;
     clearTimeout(this.timer);
-    let remote = new Map<string, number[]>();
+    let remote = new Map<string, Resolved>();
     if (client) {
-      const script = names.map((n) => `echo "@@ ${n.name}"; getent ahostsv4 ${n.name} || true`).join('\n');
+      const script = names.map((n) => `echo "@@ ${n.name}"; getent ahosts ${n.name} || true`).join('\n');
       try {
         remote = parseGetent((await execRemote(client, ['sh', '-c', script], { sudo })).stdout);
       } catch (err) {
@@ -73,20 +95,17 @@ export class AllowNames {
     }
     let next = MAX_TTL_S;
     for (const { rule, name } of names) {
-      const before = this.allow.addressesOf(rule).join();
-      const found = remote.get(name) ?? [];
+      const before = this.shown(rule);
+      const found = remote.get(name);
       let st: NameState;
-      if (found.length > 0) {
-        this.allow.setAddresses(rule, found);
+      if (found && found.v4.length + found.v6.length > 0) {
+        this.set(rule, found);
         st = { via: 'remote', error: null, ttl: REMOTE_TTL_S };
       } else {
         try {
-          const answers = await new Resolver({ timeout: 2000, tries: 2 }).resolve4(name, { ttl: true });
-          this.allow.setAddresses(
-            rule,
-            answers.map((a) => parseIPv4(a.address)!),
-          );
-          st = { via: 'local', error: null, ttl: Math.min(MAX_TTL_S, Math.max(MIN_TTL_S, ...answers.map((a) => a.ttl))) };
+          const local = await resolveLocally(name);
+          this.set(rule, local);
+          st = { via: 'local', error: null, ttl: Math.min(MAX_TTL_S, Math.max(MIN_TTL_S, local.ttl)) };
         } catch (err) {
           // keep what it resolved to last: a resolver hiccup must not cut live traffic
           st = { via: null, error: (err as NodeJS.ErrnoException).code ?? (err as Error).message, ttl: 30 };
@@ -94,10 +113,20 @@ export class AllowNames {
       }
       this.state.set(rule, st);
       next = Math.min(next, st.ttl);
-      const after = this.allow.addressesOf(rule).join();
-      if (after !== before) this.log(`allow: ${name} is ${this.allow.addressesOf(rule).map(formatIPv4).join(', ') || 'unresolved'}`);
+      const after = this.shown(rule);
+      if (after !== before) this.log(`allow: ${name} is ${after || 'unresolved'}`);
     }
     this.timer = setTimeout(() => void this.refresh(), next * 1000);
+  }
+
+  private set(rule: number, found: Resolved): void {
+    this.allow.setAddresses(rule, found.v4);
+    this.allow.setAddresses6(rule, found.v6);
+  }
+
+  /** A rule's addresses now, both families, as the log shows them. */
+  private shown(rule: number): string {
+    return [...this.allow.addressesOf(rule).map(formatIPv4), ...this.allow.addressesOf6(rule).map(formatIPv6)].join(', ');
   }
 
   stop(): void {

@@ -53,6 +53,7 @@ export class AllowList {
   private readonly v6: AllowList6;
   private entries: Entry[] = [];
   private readonly addresses: number[][];
+  private readonly addresses6: bigint[][] = [];
 
   constructor(
     readonly rules: readonly AllowRule[],
@@ -92,6 +93,16 @@ export class AllowList {
 
   addressesOf(rule: number): readonly number[] {
     return this.addresses[rule]!;
+  }
+
+  /** IPv6 addresses a host-name rule stands for now (allowList6.ts matches them). */
+  setAddresses6(rule: number, addrs: readonly bigint[]): void {
+    this.addresses6[rule] = [...addrs];
+    this.v6.setNameAddresses(this.rules[rule]!, rule, addrs);
+  }
+
+  addressesOf6(rule: number): readonly bigint[] {
+    return this.addresses6[rule] ?? [];
   }
 
   private rebuild(): void {

@@ -48,7 +48,10 @@ const fold = (b: Uint8Array, at: number): number => (u32At(b, at) ^ u32At(b, at 
 
 export class AllowList6 {
   readonly flows: FlowTable;
-  private readonly entries: Entry6[];
+  private entries: Entry6[];
+  /** The literal rules' entries; a host-name rule's addresses join them (setNameAddresses). */
+  private readonly literal: Entry6[];
+  private readonly named = new Map<number, Entry6[]>();
   /** Per flow: the local address's four words, then the remote's. */
   private readonly full: Uint32Array;
 
@@ -56,13 +59,25 @@ export class AllowList6 {
     rules: readonly AllowRule[],
     private readonly counts: Counters6,
   ) {
-    this.entries = rules.flatMap((r, rule) => {
+    this.literal = rules.flatMap((r, rule) => {
       if (r.isName || !r.to.includes(':')) return [];
       const c = parseCidr6(r.to)!;
       return [{ net: ipv6Bytes(c.addr), prefix: c.prefix, proto: protoNumber(r.proto), lo: r.ports?.[0] ?? 0, hi: r.ports?.[1] ?? 0, rule }];
     });
-    this.flows = new FlowTable(this.entries.length > 0 ? 65_536 : 1);
+    this.entries = this.literal;
+    // a host name may resolve to IPv6 addresses later: the table is there for its flows
+    this.flows = new FlowTable(rules.some((r) => r.isName || r.to.includes(':')) ? 65_536 : 1);
     this.full = new Uint32Array(this.flows.capacity * 8);
+  }
+
+  /** The IPv6 addresses host-name rule `rule` stands for now (AllowNames), in rule order among the rest: first match wins. */
+  setNameAddresses(r: AllowRule, rule: number, addrs: readonly bigint[]): void {
+    const base = { prefix: 128, proto: protoNumber(r.proto), lo: r.ports?.[0] ?? 0, hi: r.ports?.[1] ?? 0, rule };
+    this.named.set(
+      rule,
+      addrs.map((a) => ({ ...base, net: ipv6Bytes(a) })),
+    );
+    this.entries = [...this.literal, ...[...this.named.values()].flat()].sort((a, b) => a.rule - b.rule);
   }
 
   /** The rule admitting the address at `b[at..at+16]`, protocol and port (-1: unknown), counted; or REFUSED6. */

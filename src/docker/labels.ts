@@ -1,4 +1,4 @@
-import { parseIPv6 } from '../config/ipv6.js';
+import { formatIPv6, parseIPv6 } from '../config/ipv6.js';
 import { formatEndpoint, parseEndpoint, ForwardProblem, type ForwardConfig } from '../config/forwards.js';
 
 export const EXPOSE_LABEL = 'cloudbridge.expose';
@@ -36,7 +36,9 @@ export function exposeForwards(
     return ports.map((p, i) => {
       const listen = parseEndpoint(locals?.[i] ?? p, EXPOSE_LOCAL_LABEL, '127.0.0.1');
       if (listen.kind !== 'inet') throw new ForwardProblem(EXPOSE_LOCAL_LABEL, 'is ADDR:PORT or PORT');
-      if (!listen.host.startsWith('127.') && !policy.addresses.includes(listen.host)) {
+      // IPv6 compared in RFC 5952's form (the policy's is, config/validate.ts)
+      const host = listen.host.includes(':') ? formatIPv6(parseIPv6(listen.host)!) : listen.host;
+      if (!host.startsWith('127.') && host !== '::1' && !policy.addresses.includes(host)) {
         throw new ForwardProblem(
           EXPOSE_LOCAL_LABEL,
           `${formatEndpoint(listen)}: labels may listen on loopback addresses only (allow more with docker.exposeAddresses)`,

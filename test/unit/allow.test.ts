@@ -120,7 +120,7 @@ test('refused UDP and ICMP get "administratively prohibited" quoting the packet'
 
 test('getent output: blocks per name, duplicates folded', (t) => {
   const out = '@@ a.internal\n10.0.0.1      STREAM a.internal\n10.0.0.1      DGRAM\n10.0.0.2      STREAM\n@@ b.internal\n';
-  t.deepEqual(Object.fromEntries(parseGetent(out)), { 'a.internal': [0x0a000001, 0x0a000002], 'b.internal': [] });
+  t.deepEqual(Object.fromEntries(parseGetent(out)), { 'a.internal': { v4: [0x0a000001, 0x0a000002], v6: [] }, 'b.internal': { v4: [], v6: [] } });
 });
 
 const base = `

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { containerFacts, exposeForwards } from '../../src/docker/labels.js';
+import { envOf, refusalOf } from './configs.js';
 
 test('labels: ports, local addresses and TLS', (t) => {
   // where the config lets labels listen anywhere (the default policy is the test below)
@@ -87,4 +88,14 @@ test('labels choose only loopback addresses and ports from 1024, unless the conf
   t.true(Array.isArray(exposeForwards(labels('127.0.0.5:8080'), '10.0.0.2')));
   t.true(Array.isArray(exposeForwards(labels('0.0.0.0:8443'), '10.0.0.2', { addresses: ['0.0.0.0'], lowPorts: false })));
   t.true(Array.isArray(exposeForwards(labels('127.0.0.1:443'), '10.0.0.2', { addresses: [], lowPorts: true })));
+  // IPv6: ::1 is loopback; others as docker.exposeAddresses lists them, compared in one written form
+  t.true(Array.isArray(exposeForwards(labels('[::1]:8080'), '10.0.0.2')));
+  t.regex(exposeForwards(labels('[::]:8443'), '10.0.0.2') as string, /\[::\]:8443: labels may listen on loopback addresses only/);
+  const env = envOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    docker: { exposeAddresses: [0.0.0.0, "FD00:0::5"] }\n');
+  t.deepEqual(env.docker.exposeAddresses, ['0.0.0.0', 'fd00::5']);
+  t.true(Array.isArray(exposeForwards(labels('[fd00:0:0::5]:8443'), '10.0.0.2', { addresses: env.docker.exposeAddresses, lowPorts: false })));
+  t.regex(
+    refusalOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    docker: { exposeAddresses: [lo] }\n'),
+    /docker\.exposeAddresses\.0: "lo" is not an IPv4 or IPv6 address/,
+  );
 });
