@@ -6,7 +6,7 @@ import { shellJoin } from '../util/quote.js';
 import { DNS_LISTEN, planResolvConf } from '../plan/dns.js';
 import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
 import { excludeStep, pinStep, planHalves, routedThrough } from '../plan/fullTunnel.js';
-import { planResolvedAll } from '../plan/dns.js';
+import { planResolvedAll, planServiceDns } from '../plan/dns.js';
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
@@ -144,13 +144,15 @@ function plannedFullTunnel(env: EnvironmentConfig, dev: string, platform: Platfo
     notes.push(
       platform === 'linux'
         ? "dns.all: every name is asked of the remote host's resolvers over SSH while the tunnel stands (the forwarder; with systemd-resolved the resolvectl step shown, ~. on the tun device); no DNS packet leaves by another interface"
-        : 'dns.all: on macOS only the dns.domains get /etc/resolver files; other names go to the system resolvers, through the tunnel unless they are on a local network',
+        : "dns.all: every network service (SERVICE: each one networksetup -listallnetworkservices lists, disabled ones too) asks the in-tunnel DNS address while the tunnel stands, answered by cloudbridge over SSH from the remote host's resolvers; each gets back the servers it had",
     );
   }
+  const inTunnel = [env.tunnel?.remote, env.tunnel?.remote6].filter((a) => a !== undefined);
   return [
     ...(env.lan === 'tunnel' ? [pinStep('GATEWAY', 'gateway', { via: undefined, dev: 'DEV' })] : []),
     ...planHalves(dev, { v4: env.fullTunnel, v6: env.fullTunnel6 }),
     ...(platform === 'linux' && env.dns.all ? [planResolvedAll(dev, env.dns.domains)] : []),
+    ...(platform === 'darwin' && env.dns.all ? planServiceDns([{ service: 'SERVICE', servers: ['THE_SERVERS_IT_HAD'] }], inTunnel) : []),
   ];
 }
 

@@ -137,7 +137,10 @@ export class Controller {
     this.full = fullTunnelFor(env, {
       ...outside,
       undoLocal: (which) => this.journal.undo(this.executor(undefined), which),
-      dns: { steps: () => this.services.fullDnsSteps(), all: (on) => this.services.dnsForAll(on) },
+      dns: {
+        steps: async () => this.services.fullDnsSteps(this.platform === 'darwin' && this.net ? await this.net.dnsServices() : []),
+        all: (on) => this.services.dnsForAll(on),
+      },
       progress: (line) => (this.keeper.state === 'up' ? opts.log(line) : opts.progress(line)),
     });
   }

@@ -11,7 +11,8 @@ export interface FullTunnelDeps {
   /** Undoes the journaled local steps `which` selects; returns what failed. */
   readonly undoLocal: (which: (s: Step) => boolean) => Promise<string[]>;
   /** DNS for every name through the tunnel: steps (systemd-resolved's ~.) and the forwarder's switch. */
-  readonly dns: { readonly steps: () => Step[]; readonly all: (on: boolean) => void };
+  /** With dns.all: the steps sending every name through the tunnel (read off the host now), and the forwarder's switch. */
+  readonly dns: { readonly steps: () => Promise<Step[]>; readonly all: (on: boolean) => void };
   readonly progress: (line: string) => void;
   readonly log: (line: string) => void;
 }
@@ -43,7 +44,7 @@ export class FullTunnel {
     if (this.active) return;
     const { deps } = this;
     const dev = deps.dev();
-    const steps = [...(await this.lanSteps(dev)), ...planHalves(dev, { v4: this.env.fullTunnel, v6: this.env.fullTunnel6 }), ...deps.dns.steps()];
+    const steps = [...(await this.lanSteps(dev)), ...planHalves(dev, { v4: this.env.fullTunnel, v6: this.env.fullTunnel6 }), ...(await deps.dns.steps())];
     await deps.applyLocal(steps);
     for (const s of steps) this.made.add(s);
     deps.dns.all(true);

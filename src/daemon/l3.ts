@@ -7,7 +7,8 @@ import { Pump, type TunnelAddr } from '../datapath/pump.js';
 import { mainPair } from '../config/tunnelPair.js';
 import type { LocalNet } from '../platform/types.js';
 import type { TunDevice } from '../tun/device.js';
-import { forwarderWanted, type Services } from './services.js';
+import type { Services } from './services.js';
+import { forwarderWanted } from './splitDns.js';
 import { UserError } from '../util/errors.js';
 
 /** The L3 tunnel's local half: present unless the environment says tunnel: false. */

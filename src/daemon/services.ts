@@ -3,25 +3,22 @@ import { UserError } from '../util/errors.js';
 import type { AllowRule } from '../config/allow.js';
 import { formatEndpoint, type Endpoint } from '../config/forwards.js';
 import { formatIPv4 } from '../config/ipv4.js';
+import { formatIPv6 } from '../config/ipv6.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { AllowList } from '../datapath/allowList.js';
 import { LabelExposure } from '../docker/exposure.js';
 import { ContainerNames } from '../docker/names.js';
 import { ContainerWatcher } from '../docker/watch.js';
-import { DnsForwarder, type ForwarderStats } from '../dns/forwarder.js';
-import { DNS_LISTEN, parseResolvConf, planResolvConf, planResolvectl, planResolvedAll, RESOLV_MARK } from '../plan/dns.js';
-import { fitUdp } from '../dns/message.js';
-import { lazyExeca } from '../util/lazyExeca.js';
 import type { Dialer } from '../forward/dial.js';
 import { Forwards, type ForwardStatus } from '../forward/forwards.js';
 import { listenProblem, type Listener, type ListenerStats, type StreamTraffic } from '../forward/listeners.js';
-import { listenAddress, listenAddress6, type PlatformName } from '../platform/index.js';
-import { readResolvConf } from '../platform/linux/resolvConf.js';
+import { listenAddress, type PlatformName } from '../platform/index.js';
+import type { ServiceDns } from '../platform/types.js';
 import type { Step } from '../plan/steps.js';
-import { runRemote } from '../ssh/exec.js';
 import { listenSocks } from '../socks/server.js';
 import { AllowNames } from './allowNames.js';
+import { SplitDns, type DnsStatus } from './splitDns.js';
 
 export interface AllowStatus {
   readonly rule: string;
@@ -47,15 +44,8 @@ export interface ServicesStatus {
   readonly socks: readonly { readonly listen: string; readonly stats: ListenerStats }[];
   /** docker.expose: labels: containers whose labels could not be honoured, and why. */
   readonly exposeProblems: Readonly<Record<string, string>>;
-  /** Linux split DNS, when on. */
-  readonly dns: {
-    readonly listen: readonly string[];
-    readonly domains: readonly string[];
-    readonly servers: readonly string[];
-    /** NAME.ENV.docker -> address, with dns.containers. */
-    readonly containers: Readonly<Record<string, string>> | null;
-    readonly stats: ForwarderStats;
-  } | null;
+  /** Split DNS, when on. */
+  readonly dns: DnsStatus | null;
 }
 
 export interface ServicesDeps {
@@ -90,19 +80,10 @@ export class Services {
   private readonly containerNames: ContainerNames | undefined;
   private readonly watcher: ContainerWatcher | undefined;
   private readonly socks: { readonly listen: string; readonly listener: Listener }[] = [];
-  private dns: DnsForwarder | undefined;
-  private dnsListen: string[] = [];
-  /** systemd-resolved's link (the tun device) and its DNS address, when split DNS went that way. */
-  private resolvedLink: { readonly dev: string; readonly zones: readonly string[] } | undefined;
-  /** dns.all: every name asked remotely now (a full tunnel's: only while it stands). */
-  private allNames: boolean;
-  /** The remote host's own resolvers (dns.servers empty), read at each session start. */
-  private remoteResolvers: string[] = [];
+  private readonly dns: SplitDns;
 
   constructor(private readonly deps: ServicesDeps) {
     const { env } = deps;
-    // a full tunnel (either family) switches it with its halves; otherwise dns.all holds throughout
-    this.allNames = env.dns.all && !(env.fullTunnel || env.fullTunnel6);
     this.allow = new AllowList(allowRules(env));
     this.names = new AllowNames(this.allow, deps.session, deps.sudo, deps.log);
     this.forwards = new Forwards({
@@ -123,6 +104,7 @@ export class Services {
     this.containerNames = this.watcher && env.dns.containers ? new ContainerNames() : undefined;
     if (this.exposure) this.watcher!.add(this.exposure);
     if (this.containerNames) this.watcher!.add(this.containerNames);
+    this.dns = new SplitDns({ ...deps, containerNames: this.containerNames });
   }
 
   /** The allow-list's word on a stream target (counted); unix sockets are not network endpoints. */
@@ -145,7 +127,7 @@ export class Services {
       progress(`forward: ${f.protocol} ${f.name}${f.tls ? ' (TLS)' : ''} -> ${formatEndpoint(f.to)} on the remote side`);
     }
     await this.serveSocks();
-    await this.startDns();
+    await this.dns.start();
   }
 
   /** Without a session (on demand): host names resolved locally for now. */
@@ -157,12 +139,7 @@ export class Services {
   async sessionUp(client: Client): Promise<void> {
     const { env, progress, log } = this.deps;
     await this.names.refresh();
-    if (this.dns && asksRemotely(env) && env.dns.servers.length === 0) {
-      this.remoteResolvers = parseResolvConf(await runRemote(client, ['cat', '/etc/resolv.conf'], { sudo: false }).catch(() => '')).nameservers;
-      progress(
-        `dns: ${env.dns.all ? 'every name' : env.dns.domains.join(', ')} asked of ${this.remoteResolvers.join(', ') || '(no resolver in the remote /etc/resolv.conf)'} on the remote host`,
-      );
-    }
+    await this.dns.sessionUp(client);
     await this.watcher?.start().then(
       () => {
         if (this.exposure) progress('docker: exposing remote containers labelled cloudbridge.expose');
@@ -202,78 +179,21 @@ export class Services {
     }
   }
 
-  /**
-   * Linux split DNS: a forwarder on a loopback address (and on docker0's, for
-   * containers), and resolv.conf pointing at it as a recorded step whose undo
-   * puts back exactly what was there.
-   */
-  private async startDns(): Promise<void> {
-    const { env, progress } = this.deps;
-    if (this.deps.platform !== 'linux' || !forwarderWanted(env)) return;
-    const before = readResolvConf();
-    const tunnel = env.tunnel;
-    const resolved = tunnel !== undefined && (before.symlink?.includes('/run/systemd/resolve/') ?? false) && (await hasResolvectl());
-    if (!resolved && before.content.includes(RESOLV_MARK)) {
-      throw new UserError(`/etc/resolv.conf points at another environment's DNS forwarder already; split DNS works for one environment at a time`);
-    }
-    const { nameservers } = parseResolvConf(before.content);
-    const names = this.containerNames;
-    this.dns = new DnsForwarder({
-      domains: env.dns.domains,
-      all: () => this.allNames,
-      ipv6: env.tunnel?.local6 !== undefined,
-      ipv4: env.tunnel?.local !== undefined || env.tunnel === undefined,
-      remoteServers: () => (env.dns.servers.length ? env.dns.servers : this.remoteResolvers),
-      dialRemote: (host, port) => this.deps.dial({ kind: 'inet', host, port }),
-      upstream: nameservers.filter((n) => n !== DNS_LISTEN),
-      zone: names ? { domain: `${env.name}.docker`, lookup: (n) => names.lookup(n) } : undefined,
-    });
-    await this.dns.listen(DNS_LISTEN).catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(`dns: cannot listen on ${DNS_LISTEN}:53 (${listenProblem(err)})`);
-    });
-    this.dnsListen = [DNS_LISTEN];
-    // containers cannot reach this host's loopback: the docker bridge's address serves them
-    // and its IPv6 address, where docker has IPv6 (a container on an IPv6-only network asks there)
-    for (const bridge of [await listenAddress('docker0'), listenAddress6('docker0')]) {
-      if (!bridge) continue;
-      await this.dns.listen(bridge).then(
-        () => this.dnsListen.push(bridge),
-        (err: Error) => progress(`warning: dns: not on docker0 (${bridge}): ${err.message}`),
-      );
-    }
-    const zones = [...env.dns.domains, ...(names ? [`${env.name}.docker`] : [])];
-    if (resolved) this.resolvedLink = { dev: tunnel.device, zones };
-    const shown = env.dns.all ? ['every name', ...zones.filter((z) => z === `${env.name}.docker`)] : zones;
-    await this.deps.applyLocal(
-      resolved
-        ? planResolvectl(
-            tunnel.device,
-            [tunnel.remote, tunnel.remote6].filter((a) => a !== undefined),
-            zones,
-          )
-        : [planResolvConf(env.name, shown, this.dnsListen, before)],
-    );
+  /** A full tunnel's DNS for every name (splitDns.ts). */
+  fullDnsSteps(services: readonly ServiceDns[]): Step[] {
+    return this.dns.fullSteps(services);
   }
 
-  /** A full tunnel with dns.all under systemd-resolved: the tun device takes every name (`~.`) while the tunnel stands. */
-  fullDnsSteps(): Step[] {
-    const link = this.resolvedLink;
-    return link && this.deps.env.dns.all ? [planResolvedAll(link.dev, link.zones)] : [];
-  }
-
-  /** A full tunnel's dns.all: on while it stands; off, names go where they went before. */
   dnsForAll(on: boolean): void {
-    this.allNames = on && this.deps.env.dns.all;
+    this.dns.forAll(on);
   }
 
   /** A DNS query sent to the tunnel's DNS address (see Pump's dns option); undefined when split DNS is off. */
-  async answerDns(query: Buffer): Promise<Buffer | undefined> {
-    const r = await this.dns?.resolve(query, 'udp');
-    return r && (r.q ? fitUdp(r.response, r.q) : r.response);
+  answerDns(query: Buffer): Promise<Buffer | undefined> {
+    return this.dns.answer(query);
   }
 
   status(): ServicesStatus {
-    const { env } = this.deps;
     return {
       allow:
         this.allow.rules.length === 0
@@ -282,7 +202,7 @@ export class Services {
               const st = this.names.state.get(i);
               return {
                 rule: r.text,
-                addresses: r.isName ? this.allow.addressesOf(i).map(formatIPv4) : [r.to],
+                addresses: r.isName ? [...this.allow.addressesOf(i).map(formatIPv4), ...this.allow.addressesOf6(i).map(formatIPv6)] : [r.to],
                 hits: this.allow.hits[i]!,
                 drops: this.allow.drops[i]!,
                 note: st ? (st.error ? `not resolved: ${st.error}` : `resolved ${st.via === 'remote' ? 'on the remote host' : 'locally'}`) : null,
@@ -294,17 +214,7 @@ export class Services {
       forwards: this.forwards.status(),
       socks: this.socks.map((x) => ({ listen: x.listen, stats: { ...x.listener.stats } })),
       exposeProblems: Object.fromEntries(this.exposure?.problems ?? []),
-      dns: this.dns
-        ? {
-            listen: this.dnsListen,
-            domains: env.dns.domains,
-            servers: env.dns.servers.length ? env.dns.servers : this.remoteResolvers,
-            containers: this.containerNames
-              ? Object.fromEntries(Object.entries(this.containerNames.all()).map(([n, a]) => [`${n}.${env.name}.docker`, formatIPv4(a)]))
-              : null,
-            stats: { ...this.dns.stats },
-          }
-        : null,
+      dns: this.dns.status(),
     };
   }
 
@@ -313,7 +223,7 @@ export class Services {
     this.names.stop();
     this.watcher?.stop();
     await this.exposure?.closeAll();
-    await this.dns?.close();
+    await this.dns.close();
     await this.forwards.closeAll();
     await Promise.all(this.socks.map((x) => x.listener.close()));
   }
@@ -323,24 +233,9 @@ export class Services {
  * The configured allow-list, plus, when there is one, the docker daemon in
  * tcp mode: it is reached through the tunnel and must stay reachable.
  */
-function allowRules(env: EnvironmentConfig): AllowRule[] {
+export function allowRules(env: EnvironmentConfig): AllowRule[] {
   const api = env.docker.api;
-  // an IPv6 daemon has no rule to add: the allow-list refuses IPv6 (README: Allow-lists)
-  if (env.allow.length === 0 || api?.kind !== 'inet' || api.host.includes(':')) return [...env.allow];
-  return [...env.allow, { text: `${api.host} tcp ${api.port} (docker)`, to: `${api.host}/32`, isName: false, proto: 'tcp', ports: [api.port, api.port] }];
-}
-
-async function hasResolvectl(): Promise<boolean> {
-  const execa = await lazyExeca();
-  return (await execa('resolvectl', ['status'], { reject: false })).exitCode === 0;
-}
-
-/** Names go to the remote host's resolvers: the split domains, or every name (dns.all). */
-function asksRemotely(env: EnvironmentConfig): boolean {
-  return env.dns.domains.length > 0 || env.dns.all;
-}
-
-/** The DNS forwarder runs (and the tunnel's DNS address answers): names asked remotely, or the container zone. */
-export function forwarderWanted(env: EnvironmentConfig): boolean {
-  return asksRemotely(env) || env.dns.containers;
+  if (env.allow.length === 0 || api?.kind !== 'inet') return [...env.allow];
+  const to = `${api.host}/${api.host.includes(':') ? 128 : 32}`;
+  return [...env.allow, { text: `${api.host} tcp ${api.port} (docker)`, to, isName: false, proto: 'tcp', ports: [api.port, api.port] }];
 }

@@ -77,3 +77,16 @@ export function planResolvConf(
     undo: { side: 'local', op: 'resolv-conf', content: before.content, symlink: before.symlink },
   };
 }
+
+/**
+ * macOS, a full tunnel with dns.all: every network service asks `servers`
+ * (the in-tunnel DNS addresses) while the tunnel stands; the undo gives each
+ * the servers it had (`before`, read by networksetup at the time).
+ */
+export function planServiceDns(before: readonly { readonly service: string; readonly servers: readonly string[] }[], servers: readonly string[]): Step[] {
+  return before.map(({ service, servers: had }) => ({
+    title: `DNS of network service ${service}: ${servers.join(', ')}`,
+    apply: { side: 'local', op: 'service-dns', service, servers },
+    undo: { side: 'local', op: 'service-dns', service, servers: had },
+  }));
+}

@@ -23,6 +23,8 @@ export type LocalAction =
   | { readonly side: 'local'; readonly op: 'resolver-del'; readonly domain: string }
   /** Linux: /etc/resolv.conf's content (or, on undo, a symlink it was) written in place. */
   | { readonly side: 'local'; readonly op: 'resolv-conf'; readonly content: string; readonly symlink: string | undefined }
+  /** macOS: one network service's DNS servers (networksetup -setdnsservers; none: Empty, what DHCP gives). */
+  | { readonly side: 'local'; readonly op: 'service-dns'; readonly service: string; readonly servers: readonly string[] }
   /** Linux with systemd-resolved: per-link DNS (`resolvectl dns|domain|revert DEV …`). */
   | { readonly side: 'local'; readonly op: 'resolvectl'; readonly argv: readonly string[] }
   /** Linux: one iptables rule (ip6tables with ip6), added (-A) or deleted (-D). */
@@ -78,6 +80,8 @@ export function describeAction(a: Action): string {
       return `local: ${a.ip6 ? 'ip6tables' : 'iptables'} -t ${a.table} ${a.argv.join(' ')}`;
     case 'resolvectl':
       return `local: resolvectl ${a.argv.join(' ')}`;
+    case 'service-dns':
+      return `local: DNS of ${a.service}: ${a.servers.join(' ') || 'as DHCP gives'}`;
     case 'resolv-conf':
       return a.symlink
         ? `local: /etc/resolv.conf -> ${a.symlink}`

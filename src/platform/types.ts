@@ -1,6 +1,12 @@
 import type { OutsidePath } from '../plan/fullTunnel.js';
 import type { NetAction } from '../plan/steps.js';
 
+/** A macOS network service and the DNS servers set on it ([]: none set, the ones DHCP gives apply). */
+export interface ServiceDns {
+  readonly service: string;
+  readonly servers: readonly string[];
+}
+
 export interface RouteInfo {
   readonly cidr: string;
   readonly dev: string;
@@ -19,6 +25,8 @@ export interface LocalNet {
    * 'local': an address of this host. Undefined: no route.
    */
   outsidePath(addr: string | 'default', ourDev: string): Promise<OutsidePath | 'local' | undefined>;
+  /** macOS: every network service's DNS servers as set now (networksetup); Linux has none. */
+  dnsServices(): Promise<ServiceDns[]>;
   /** The remote addresses of the TCP connections of process `pid` and its children: a ProxyCommand's or jump process's far end. */
   tcpPeersOf(pid: number): Promise<string[]>;
   close(): void;

@@ -72,3 +72,29 @@ test('streams to IPv6 literals (SOCKS, forwards) obey the IPv6 rules', (t) => {
   t.false(list.admitsStream('fd00:9::2', 22));
   t.false(list.admitsStream('fd00:9::3', 5432));
 });
+
+test('host-name rules match the IPv6 addresses their name resolves to, in rule order, and getent ahosts gives both families', async (t) => {
+  const list = new AllowList([rule('api.vpc.internal tcp 443'), rule('fd00:9::/64 tcp')]);
+  t.is(list.check(tcp(ME, HOST, 40000, 443, SYN), true), 1, 'before the name resolves, the wider rule admits it');
+  list.setAddresses6(0, [0xfd000009000000000000000000000002n]);
+  t.is(list.check(tcp(ME, HOST, 40001, 443, SYN), true), 0, 'the name, listed first, wins now');
+  t.is(list.check(tcp(HOST, ME, 443, 40001, SYN | ACK), false), 0, 'its reply');
+  t.deepEqual(list.addressesOf6(0), [0xfd000009000000000000000000000002n]);
+  list.setAddresses6(0, []);
+  t.is(list.check(tcp(ME, HOST, 40002, 443, SYN), true), 1, 'gone again');
+  const { parseGetent } = await import('../../src/daemon/allowNames.js');
+  const out = '@@ api.vpc.internal\n10.9.0.2 STREAM api.vpc.internal\nfd00:9::2 STREAM\nfd00:9::2 DGRAM\n::ffff:10.9.0.2 RAW\n';
+  t.deepEqual(parseGetent(out).get('api.vpc.internal'), { v4: [0x0a090002], v6: [0xfd000009000000000000000000000002n] });
+});
+
+test('an allow-list keeps the docker daemon reachable in tcp mode, at an IPv6 address too', async (t) => {
+  const { allowRules } = await import('../../src/daemon/services.js');
+  const { envOf } = await import('./configs.js');
+  const e = envOf(
+    '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2, local6: "fd00:99::1", remote6: "fd00:99::2" }\n    docker: { mode: tcp, host: "tcp://[fd00:99::2]:2375" }\n    allow: [10.9.0.0/16 tcp 443]\n',
+  );
+  const rules = allowRules(e);
+  t.like(rules[1], { text: 'fd00:99::2 tcp 2375 (docker)', to: 'fd00:99::2/128' });
+  const list = new AllowList(rules);
+  t.is(list.check(tcp('fd000099000000000000000000000001', 'fd000099000000000000000000000002', 40000, 2375, SYN), true), 1);
+});

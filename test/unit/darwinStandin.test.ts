@@ -10,6 +10,7 @@ import { stepExecutor } from '../../src/daemon/executor.js';
 import { localProblem } from '../../src/daemon/preflight.js';
 import { StepJournal } from '../../src/plan/apply.js';
 import { planLocal } from '../../src/plan/plan.js';
+import { planServiceDns } from '../../src/plan/dns.js';
 import { excludeStep, pinStep, planHalves, type OutsidePath } from '../../src/plan/fullTunnel.js';
 import { darwinCommand, resolverFile } from '../../src/platform/darwin/commands.js';
 import { DarwinNet } from '../../src/platform/darwin/net.js';
@@ -27,7 +28,7 @@ const STANDIN = new URL('../../../test/standin/darwin/darwin.mjs', import.meta.u
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-darwin-'));
 const bin = path.join(tmp, 'bin');
 fs.mkdirSync(bin);
-for (const tool of ['ifconfig', 'route', 'netstat']) {
+for (const tool of ['ifconfig', 'route', 'netstat', 'networksetup']) {
   fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\nexec "${process.execPath}" "${STANDIN}" ${tool} "$@"\n`, { mode: 0o755 });
 }
 process.env['PATH'] = `${bin}:${process.env['PATH']}`;
@@ -177,4 +178,33 @@ test.serial('a full tunnel on the stand-in: pins through the gateway, halves thr
     left.join('; '),
   );
   t.is(sh('netstat', '-rn', '-f', 'inet'), before);
+});
+
+test.serial('full-tunnel DNS on the stand-in: every network service asks the in-tunnel addresses, each gets its own back, after kill -9 too', async (t) => {
+  const before = await net.dnsServices();
+  t.deepEqual(before, [
+    { service: 'Wi-Fi', servers: [] },
+    { service: 'USB 10/100/1000 LAN', servers: ['192.168.1.1', '1.1.1.1'] },
+    { service: 'Thunderbolt Bridge', servers: [] },
+  ]);
+  const full = env('all', '    tunnel: { local: 10.96.0.1, remote: 10.96.0.2, local6: "fd00:96::1", remote6: "fd00:96::2" }\n    routes: [default]\n');
+  t.true(full.dns.all, 'on by default with a full tunnel');
+  const steps = planServiceDns(before, ['10.96.0.2', 'fd00:96::2']);
+  t.deepEqual(darwinCommand(steps[1]!.apply as never), ['networksetup', '-setdnsservers', 'USB 10/100/1000 LAN', '10.96.0.2', 'fd00:96::2']);
+  t.deepEqual(darwinCommand(steps[0]!.undo as never), ['networksetup', '-setdnsservers', 'Wi-Fi', 'Empty'], 'none before: Empty, DHCP decides again');
+  fs.mkdirSync(path.dirname(journalFile('all')), { recursive: true });
+  await new StepJournal(journalFile('all'), 'all').apply(steps, exec);
+  t.true(
+    (await net.dnsServices()).every((s) => s.servers.join() === '10.96.0.2,fd00:96::2'),
+    'disabled services too',
+  );
+  t.is(sh('networksetup', '-getdnsservers', 'Wi-Fi'), '10.96.0.2\nfd00:96::2\n');
+  // networksetup says no on stdout and exits 0: DarwinNet reads it
+  await t.throwsAsync(net.apply({ side: 'local', op: 'service-dns', service: 'Gone', servers: ['10.96.0.2'] }), {
+    message: /not a recognized network service/,
+  });
+  // kill -9: nothing took the settings back; cleanup's journal does
+  const r = await cleanupStale(full, { user: invokingUser(), progress: () => undefined, platform: 'darwin' });
+  t.deepEqual(r.errors, []);
+  t.deepEqual(await net.dnsServices(), before);
 });

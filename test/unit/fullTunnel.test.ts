@@ -147,7 +147,8 @@ test('--dry-run shows pins, exclusions and the halves on both platforms', (t) =>
   const mac = formatPlan(dryRunPlan(e, 'darwin'));
   t.regex(mac, /route -n add -host 10\.0\.0\.2 GATEWAY/);
   t.regex(mac, /route -n add -net 128\.0\.0\.0\/1 -interface utunN/);
-  t.regex(mac, /note: dns\.all: on macOS only the dns\.domains get \/etc\/resolver files/);
+  t.regex(mac, /networksetup -setdnsservers SERVICE 10\.99\.0\.2\n\s+undo: networksetup -setdnsservers SERVICE THE_SERVERS_IT_HAD/);
+  t.regex(mac, /note: dns\.all: every network service \(SERVICE: each one networksetup -listallnetworkservices lists/);
   const split = formatPlan(dryRunPlan(env('    routes: [172.16.0.0/12]\n'), 'linux'));
   t.notRegex(split, /pin /, 'a server outside every route needs no pin');
   t.regex(formatPlan(dryRunPlan(env('    routes: [10.0.0.0/16]\n'), 'linux')), /ip route add 10\.0\.0\.2\/32 via GATEWAY/);

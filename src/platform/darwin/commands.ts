@@ -1,6 +1,7 @@
 import type { LocalAction } from '../../plan/steps.js';
 import { shellQuote } from '../../util/quote.js';
 import { contextCommand } from '../../plan/contextCommand.js';
+import { setDnsServers } from './networksetup.js';
 
 /** macOS asks /etc/resolver/DOMAIN for names under DOMAIN (resolver(5)). */
 export const resolverFile = (domain: string): string => `/etc/resolver/${domain}`;
@@ -35,6 +36,8 @@ export function darwinCommand(a: LocalAction): string[] {
     }
     case 'resolver-del':
       return ['rm', '-f', resolverFile(a.domain)];
+    case 'service-dns':
+      return setDnsServers(a.service, a.servers);
     case 'resolv-conf':
       throw new Error('macOS splits DNS with /etc/resolver files, not resolv.conf');
     case 'resolvectl':

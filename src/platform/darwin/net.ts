@@ -1,11 +1,12 @@
 import { formatIPv4, parseCidr } from '../../config/ipv4.js';
 import type { NetAction } from '../../plan/steps.js';
-import type { LocalNet, RouteInfo } from '../types.js';
+import type { LocalNet, RouteInfo, ServiceDns } from '../types.js';
 import { darwinCommand } from './commands.js';
 import { interfaceNetworks, parseIfconfig, parseLsofPeers, parseNetstatRoutes, parsePsParents, parseRouteGet } from './parse.js';
 import { processTree } from '../processTree.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
+import { NETWORKSETUP_REFUSED, parseDnsServers, parseServices } from './networksetup.js';
 
 /**
  * What Apple's `route` prints when the kernel refused (it exits 0 all the
@@ -19,7 +20,7 @@ async function run(argv: readonly string[]): Promise<string> {
   const execa = await lazyExeca();
   const r = await execa(file!, args, { reject: false });
   const said = `${String(r.stdout)}\n${String(r.stderr)}`;
-  if (r.exitCode !== 0 || (file === 'route' && ROUTE_REFUSED.test(said))) {
+  if (r.exitCode !== 0 || (file === 'route' && ROUTE_REFUSED.test(said)) || (file === 'networksetup' && NETWORKSETUP_REFUSED.test(said))) {
     throw new Error(
       `${argv.join(' ')}: ${
         String(r.stderr || r.stdout)
@@ -44,6 +45,13 @@ export class DarwinNet implements LocalNet {
         throw new Error(`route ${a.cidr} added but traffic still goes to ${got.interface ?? 'nowhere'}`);
       }
     }
+  }
+
+  async dnsServices(): Promise<ServiceDns[]> {
+    const services = parseServices(await run(['networksetup', '-listallnetworkservices']));
+    const out: ServiceDns[] = [];
+    for (const service of services) out.push({ service, servers: parseDnsServers(await run(['networksetup', '-getdnsservers', service])) });
+    return out;
   }
 
   async interfaceNetworks(): Promise<RouteInfo[]> {

@@ -21,6 +21,8 @@ export function linuxCommand(a: LocalAction): string[] {
     case 'resolver-add':
     case 'resolver-del':
       throw new Error('split DNS on Linux is not built yet');
+    case 'service-dns':
+      throw new Error('network services (networksetup) are macOS only');
     case 'resolv-conf':
       return a.symlink ? ['ln', '-sfn', a.symlink, RESOLV_CONF] : ['sh', '-c', `cat > ${RESOLV_CONF} <<'EOF'\n${a.content}EOF`];
     case 'resolvectl':

@@ -4,7 +4,7 @@ import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../confi
 import { ipv6Bytes, ipv6FromBytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
-import type { LocalNet, RouteInfo } from '../types.js';
+import type { LocalNet, RouteInfo, ServiceDns } from '../types.js';
 import { choosePath, choosePath6 } from '../pathChoice.js';
 import { tcpPeersOfTree } from './procNet.js';
 import { linuxCommand } from './commands.js';
@@ -42,7 +42,7 @@ export class LinuxNet implements LocalNet {
   }
 
   async apply(a: NetAction): Promise<void> {
-    if (a.op === 'resolver-add' || a.op === 'resolver-del') throw new Error('split DNS on Linux is not built yet');
+    if (a.op === 'resolver-add' || a.op === 'resolver-del' || a.op === 'service-dns') throw new Error(`${a.op} is macOS only`);
     if (a.op === 'resolv-conf') {
       writeResolvConf(a.content, a.symlink);
       return;
@@ -166,6 +166,11 @@ export class LinuxNet implements LocalNet {
       });
     }
     return out;
+  }
+
+  /** Network services are macOS's: Linux's DNS goes through resolv.conf or systemd-resolved. */
+  dnsServices(): Promise<ServiceDns[]> {
+    return Promise.resolve([]);
   }
 
   tcpPeersOf(pid: number): Promise<string[]> {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A stand-in for macOS's ifconfig, route and netstat, for running
+// A stand-in for macOS's ifconfig, route, netstat and networksetup, for running
 // cloudbridge's darwin side on Linux (test/unit/darwinStandin.test.ts).
 // Written from Apple's sources (network_cmds-741.100.2: route.tproj/route.c,
 // netstat.tproj/route.c, ifconfig.tproj/ifconfig.c and af_inet.c) and the
@@ -21,6 +21,8 @@
 // - netstat -rn [-f inet]: destinations abbreviated as netstat's netname()
 //   does (10.8/16, 192.168.1, 127); $STANDIN_NETSTAT_REFS=1 prints the Refs
 //   and Use columns older releases print.
+// - networksetup: -listallnetworkservices, -getdnsservers, -setdnsservers
+//   (see the function).
 // - the device: `darwin.mjs utun open|close N` stands for opening and closing
 //   a utun control socket; closing takes its addresses and routes with it.
 // State lives in $STANDIN_DARWIN_STATE/state.json.
@@ -256,8 +258,44 @@ function utun(s) {
   } else die('usage: darwin.mjs utun open|close N', 64);
 }
 
+/**
+ * networksetup(8)'s DNS verbs, as its manual page and wg-quick's use of it
+ * (wireguard-tools darwin.bash) show them: -listallnetworkservices prints a
+ * note, then a service a line, "*" before a disabled one; -getdnsservers
+ * prints one server a line or "There aren't any DNS Servers set on S.";
+ * -setdnsservers S ADDR... (or "Empty", any case) sets or clears them.
+ * Mistakes are printed on stdout and the exit status stays 0, the case a
+ * caller must read the output for.
+ */
+function networksetup(s) {
+  s.services ??= [
+    { name: 'Wi-Fi', enabled: true, dns: [] },
+    { name: 'USB 10/100/1000 LAN', enabled: true, dns: ['192.168.1.1', '1.1.1.1'] },
+    { name: 'Thunderbolt Bridge', enabled: false, dns: [] },
+  ];
+  const [verb, name, ...rest] = args;
+  const refuse = (msg) => process.stdout.write(`${msg}\n** Error: The parameters were not valid.\n`);
+  if (verb === '-listallnetworkservices') {
+    const lines = s.services.map((x) => `${x.enabled ? '' : '*'}${x.name}`);
+    process.stdout.write(`An asterisk (*) denotes that a network service is disabled.\n${lines.join('\n')}\n`);
+    return;
+  }
+  const service = s.services.find((x) => x.name === name);
+  if (verb !== '-getdnsservers' && verb !== '-setdnsservers')
+    die(`networksetup: this stand-in knows -listallnetworkservices, -getdnsservers and -setdnsservers, not ${verb}`, 64);
+  if (!service) return refuse(`${name} is not a recognized network service.`);
+  if (verb === '-getdnsservers') {
+    process.stdout.write(service.dns.length ? `${service.dns.join('\n')}\n` : `There aren't any DNS Servers set on ${name}.\n`);
+    return;
+  }
+  if (rest.length === 0) return refuse('Missing DNS server addresses.');
+  if (rest.length === 1 && rest[0].toLowerCase() === 'empty') service.dns = [];
+  else if (rest.every((a) => ip(a) !== undefined || /^[0-9a-f:]+$/i.test(a))) service.dns = rest;
+  else return refuse(`${rest.find((a) => ip(a) === undefined)} is not a valid IP address.`);
+}
+
 const state = load();
-const tools = { ifconfig, route, netstat, utun };
+const tools = { ifconfig, route, netstat, utun, networksetup };
 if (!tools[tool]) die(`darwin.mjs: unknown tool ${tool}`, 64);
 tools[tool](state);
 save(state);
