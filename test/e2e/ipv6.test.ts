@@ -210,6 +210,18 @@ test.serial('an allow-list with IPv6 rules: the allowed flow passes and comes ba
   t.deepEqual(await leftovers(lab), []);
 });
 
+test.serial('a host-name allow rule matches the IPv6 address its name has on the remote host', async (t) => {
+  // v6only.vpc.internal has an AAAA record only, in the remote host's resolver
+  const cfg = v6Config('allowname6.yaml', '["fd00:230:9::/64", "fd00:230:6::/64"]\n    allow: [v6only.vpc.internal tcp 80]');
+  t.is((await cliIn(NS(), ['connect', 'cb6', '--config', cfg])).exitCode, 0);
+  const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { allow: { addresses: string[]; note: string }[] }[];
+  t.like(s[0]!.allow[0], { addresses: ['fd00:230:6::2'], note: 'resolved on the remote host' });
+  t.is(await get('http://[fd00:230:6::2]/'), 'fd00:230:6::1', "the name's address passes");
+  t.not((await inNs(NS(), 'curl', ['-s', '-6', '-m', '3', '-g', 'http://[fd00:230:9::2]/'])).exitCode, 0, 'another host does not');
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
 test.serial('a server name that moves to another address is pinned anew before the reconnect dials it', async (t) => {
   // the name as this machine's resolver knows it: the namespace's own hosts file, written in place so the running controller sees it
   const hosts = `/etc/netns/${NS()}/hosts`;
