@@ -1,4 +1,5 @@
 import { findEnvironment, loadConfig } from '../config/load.js';
+import { formatEndpoint, isLoopback } from '../config/forwards.js';
 import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import type { Status } from '../daemon/status.js';
@@ -59,7 +60,7 @@ async function containerNeeds(env: EnvironmentConfig, status: Status | undefined
     const host = await listenAddress(l.host);
     if (!host) continue;
     const auth = env.socks!.auth ? `${encodeURIComponent(env.socks!.auth.username)}:${encodeURIComponent(env.socks!.auth.password)}@` : '';
-    urls.push({ url: `socks5h://${auth}${host}:${l.port}`, loopback: host.startsWith('127.') });
+    urls.push({ url: `socks5h://${auth}${formatEndpoint({ kind: 'inet', host, port: l.port })}`, loopback: isLoopback(host) });
   }
   return {
     proxyForHost: urls.find((u) => u.loopback)?.url ?? urls[0]?.url,

@@ -62,6 +62,11 @@ export function parseEndpoint(text: string, field: string, bareHost?: string): E
   return { kind: 'inet', host, port };
 }
 
+/** A loopback address of either family (where a listener is this host's alone). */
+export function isLoopback(host: string): boolean {
+  return host.startsWith('127.') || host === '::1';
+}
+
 export function formatEndpoint(e: Endpoint): string {
   return e.kind === 'unix' ? e.path : e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
@@ -130,7 +135,9 @@ export function parseForward(raw: unknown, file: (p: string) => string): Forward
   if (protocol === 'udp') {
     if (listen.kind !== 'inet') fail('listen', 'a UDP forward listens on HOST:PORT');
     // UDP rides the L3 tunnel (SSH carries streams only): the target must be an address the tunnel routes.
-    if (to.kind !== 'inet' || parseIPv4(to.host) === undefined) fail('to', 'a UDP forward goes to IPv4:PORT, routed through the tunnel');
+    if (to.kind !== 'inet' || (parseIPv4(to.host) === undefined && !isIPv6(to.host))) {
+      fail('to', 'a UDP forward goes to IPv4:PORT or [IPv6]:PORT, routed through the tunnel');
+    }
     if (tls) fail('tls', 'does not apply to UDP');
     if (health) fail('health', 'checks are for TCP forwards');
   }

@@ -1,7 +1,7 @@
 import type { Client } from 'ssh2';
 import { UserError } from '../util/errors.js';
 import type { AllowRule } from '../config/allow.js';
-import { formatEndpoint, type Endpoint } from '../config/forwards.js';
+import { formatEndpoint, isLoopback, type Endpoint } from '../config/forwards.js';
 import { formatIPv4 } from '../config/ipv4.js';
 import { formatIPv6 } from '../config/ipv6.js';
 import type { InvokingUser } from '../util/user.js';
@@ -156,7 +156,7 @@ export class Services {
     for (const l of env.socks.listen) {
       const host = await listenAddress(l.host);
       if (!host) throw new UserError(`${env.source}: environments.${env.name}.socks.listen: no interface or address "${l.host}" with an IPv4 address here`);
-      const at = `${host}:${l.port}`;
+      const at = formatEndpoint({ kind: 'inet', host, port: l.port });
       const listener = await listenSocks(
         { kind: 'inet', host, port: l.port },
         {
@@ -171,7 +171,7 @@ export class Services {
       });
       this.socks.push({ listen: at, listener });
       progress(`socks: socks5h://${at}${env.socks.auth ? ' (username and password)' : ''}, names resolved on the remote side`);
-      if (!host.startsWith('127.') && !env.socks.auth) {
+      if (!isLoopback(host) && !env.socks.auth) {
         progress(
           `warning: socks on ${at} has no password: anyone who reaches that address can connect through ${env.host} (set socks.username and socks.password)`,
         );

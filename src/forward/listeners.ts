@@ -187,11 +187,13 @@ const UDP_IDLE_MS = 120_000;
  * any, sees every datagram in the data path).
  */
 export async function listenUdp(fwd: ForwardConfig, traffic: StreamTraffic): Promise<Listener> {
-  if (fwd.listen.kind !== 'inet' || fwd.to.kind !== 'inet') throw new Error('UDP forwards are HOST:PORT to IPv4:PORT');
+  if (fwd.listen.kind !== 'inet' || fwd.to.kind !== 'inet') throw new Error('UDP forwards are HOST:PORT to ADDRESS:PORT');
   const to = fwd.to;
+  // the answer's sender as Node writes it (IPv6 compressed, lower case), to compare with
+  const toAddress = net.isIPv6(to.host) ? new net.SocketAddress({ address: to.host, family: 'ipv6' }).address : to.host;
   const stats: ListenerStats = { active: 0, total: 0, refused: 0 };
   const clients = new Map<string, { up: dgram.Socket; timer: NodeJS.Timeout }>();
-  const server = dgram.createSocket('udp4');
+  const server = dgram.createSocket(net.isIPv6(fwd.listen.host) ? 'udp6' : 'udp4');
   const forget = (key: string): void => {
     const c = clients.get(key);
     if (!c) return;
@@ -209,10 +211,10 @@ export async function listenUdp(fwd: ForwardConfig, traffic: StreamTraffic): Pro
         stats.refused++;
         return;
       }
-      const up = dgram.createSocket('udp4');
+      const up = dgram.createSocket(net.isIPv6(to.host) ? 'udp6' : 'udp4');
       up.on('error', () => forget(key));
       up.on('message', (answer, from) => {
-        if (from.address !== to.host || from.port !== to.port) return;
+        if (from.address !== toAddress || from.port !== to.port) return;
         traffic.chunks++;
         server.send(answer, rinfo.port, rinfo.address);
       });

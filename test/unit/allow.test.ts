@@ -168,7 +168,7 @@ test('config: allow and forwards, with messages that name the field', (t) => {
   t.regex(err('    allow: ["10.0.0.0/8 tcp 99999"]'), /environments\.e\.allow\.0: .*1-65535/);
   t.regex(err('    forwards: [{ listen: 80 }]'), /forwards\.0\.to: must be a non-empty string/);
   t.regex(err('    forwards: [{ listen: "x:y", to: "a:1" }]'), /forwards\.0\.listen: "x:y" is not HOST:PORT/);
-  t.regex(err('    forwards: [{ listen: 53, to: "db:53", protocol: udp }]'), /forwards\.0\.to: a UDP forward goes to IPv4:PORT/);
+  t.regex(err('    forwards: [{ listen: 53, to: "db:53", protocol: udp }]'), /forwards\.0\.to: a UDP forward goes to IPv4:PORT or \[IPv6\]:PORT/);
   t.regex(err('    forwards: [{ listen: 53, to: "10.0.0.1:53", protocol: udp, tls: true }]'), /forwards\.0\.tls: does not apply to UDP/);
   t.regex(err('    forwards: [{ listen: 1, to: "a:1", health: ping }]'), /forwards\.0\.health\.check: must be one of: tcp, http, smtp/);
   t.regex(err('    forwards: [{ listen: 1, to: "a:1", health: { check: tcp, path: /x } }]'), /health\.path: only applies to check: http/);

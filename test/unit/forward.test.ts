@@ -184,3 +184,24 @@ test('health: silence is a timeout, a connection alone is enough for tcp', async
   );
   t.is(await healthAgainst(() => {}, check('tcp')), 'connected');
 });
+
+test('a UDP forward over IPv6: [::1] to an IPv6 target written in any form, answers back to the asker', async (t) => {
+  const { default: dgram } = await import('node:dgram');
+  const { listenUdp } = await import('../../src/forward/listeners.js');
+  const echo = dgram.createSocket('udp6');
+  echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('echo '), m]), r.port, r.address));
+  await new Promise<void>((r) => echo.bind(0, '::1', () => r()));
+  // the target as a person might write it: the answer's sender is compared in Node's form
+  const target = { kind: 'inet', host: '0:0:0:0:0:0:0:1', port: echo.address().port } as const;
+  const l = await listenUdp({ ...fwd({ kind: 'inet', host: '::1', port: 0 }, target), protocol: 'udp' }, { active: 0, chunks: 0 });
+  const port = l.bound.kind === 'inet' ? l.bound.port : 0;
+  const client = dgram.createSocket('udp6');
+  const answer = await new Promise<string>((resolve) => {
+    client.on('message', (m) => resolve(m.toString()));
+    client.send('ping', port, '::1');
+  });
+  t.is(answer, 'echo ping');
+  client.close();
+  echo.close();
+  await l.close();
+});
