@@ -19,28 +19,23 @@ export function planLocal(
   context?: { readonly host: string; readonly owner: ContextOwner },
 ): Step[] {
   const t = env.tunnel;
+  /** One family's point-to-point pair on the device, when the tunnel has it. */
+  const pair = (local: string | undefined, peer: string | undefined): Step[] =>
+    local && peer
+      ? [
+          {
+            title: `address ${local} peer ${peer} on ${dev}`,
+            apply: { side: 'local', op: 'addr-add', dev, local, peer },
+            undo: { side: 'local', op: 'addr-del', dev, local, peer },
+          },
+        ]
+      : [];
   const steps: Step[] = t
     ? [
-        ...(t.local && t.remote
-          ? [
-              {
-                title: `address ${t.local} peer ${t.remote} on ${dev}`,
-                apply: { side: 'local', op: 'addr-add', dev, local: t.local, peer: t.remote },
-                undo: { side: 'local', op: 'addr-del', dev, local: t.local, peer: t.remote },
-              } satisfies Step,
-            ]
-          : []),
+        ...pair(t.local, t.remote),
         { title: `link ${dev} mtu ${t.mtu} up`, apply: { side: 'local', op: 'link-up', dev, mtu: t.mtu, ...ipv6Of(t) }, undo: null },
         // IPv6's peer route is made when the address is added to a device that is up (added before, Linux routed the local address instead)
-        ...(t.local6 && t.remote6
-          ? [
-              {
-                title: `address ${t.local6} peer ${t.remote6} on ${dev}`,
-                apply: { side: 'local', op: 'addr-add', dev, local: t.local6, peer: t.remote6 },
-                undo: { side: 'local', op: 'addr-del', dev, local: t.local6, peer: t.remote6 },
-              } satisfies Step,
-            ]
-          : []),
+        ...pair(t.local6, t.remote6),
       ]
     : [];
   for (const cidr of [...env.routes, ...env.routes6]) {
