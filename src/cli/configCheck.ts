@@ -1,3 +1,4 @@
+import { userAtHost } from '../ssh/route.js';
 import { shownRoutes } from '../config/routes.js';
 import { shownPairs } from '../config/tunnelPair.js';
 import { loadConfig } from '../config/load.js';
@@ -77,9 +78,7 @@ export function configCheck(args: CommonArgs & { json: boolean }): number {
   const lines = [`${config.source}: ${envs.length} environment${envs.length === 1 ? '' : 's'}, valid`];
   for (const e of envs) {
     const t = e.tunnel ? `${shownPairs(e.tunnel)} on ${e.tunnel.device}` : 'no tunnel';
-    lines.push(
-      `  ${e.name.padEnd(13)} ${e.user}@${e.host}:${e.port}  ${t}${shownRoutes(e).length ? `  routes ${shownRoutes(e).join(', ')}` : ''}  docker ${e.docker.mode}`,
-    );
+    lines.push(`  ${e.name.padEnd(13)} ${userAtHost(e)}  ${t}${shownRoutes(e).length ? `  routes ${shownRoutes(e).join(', ')}` : ''}  docker ${e.docker.mode}`);
   }
   for (const n of notes) lines.push(`note: ${n}`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -10,7 +10,7 @@ import { planResolvedAll, planServiceDns } from '../plan/dns.js';
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
-import { describeRoute, unsupportedLines, type SshHop, type SshRoute } from '../ssh/route.js';
+import { describeRoute, unsupportedLines, userAtHost, type SshHop, type SshRoute } from '../ssh/route.js';
 
 export interface PlannedStep {
   readonly side: 'local' | 'remote';
@@ -64,7 +64,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
     notes.push(
       `mtu auto: both devices start at ${t.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU}); the probed steps show the largest sizes tried`,
     );
-  if (env.nat) notes.push('ip_forward is switched on, and back, only where it is off');
+  if (env.nat) notes.push('forwarding (IPv4, IPv6) is switched on, and back, only where it is off');
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
   const split = platform === 'linux' ? [...env.dns.domains, ...(env.dns.containers ? [`${env.name}.docker`] : [])] : [];
   const zones = platform === 'linux' && env.dns.all ? ['every name', ...split.filter((z) => z.endsWith('.docker'))] : split;
@@ -95,7 +95,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   return {
     env: env.name,
     platform,
-    ssh: `${route ? describeRoute(route) : `${env.user}@${env.host}:${env.port}`}, ${t ? `tun@openssh.com point-to-point to ${remoteDevice}` : 'no tunnel (tunnel: false): SSH forwarding only'}`,
+    ssh: `${route ? describeRoute(route) : userAtHost(env)}, ${t ? `tun@openssh.com point-to-point to ${remoteDevice}` : 'no tunnel (tunnel: false): SSH forwarding only'}`,
     ...(route ? { hops: [...route.jumps.map((h) => plannedHop(h, 'jump')), plannedHop(route.target, 'target')] } : {}),
     localDevice,
     remoteDevice,
@@ -175,7 +175,7 @@ function plannedHop(h: SshHop, role: PlannedHop['role']): PlannedHop {
 export function formatPlan(p: Plan): string {
   const lines = [`cloudbridge connect ${p.env} --dry-run (${p.platform}): nothing is changed`, `  ssh     ${p.ssh}`];
   (p.hops ?? []).forEach((h, i) => {
-    const name = `${h.user}@${h.host}:${h.port}${h.alias ? ` (${h.alias})` : ''}`;
+    const name = `${userAtHost(h)}${h.alias ? ` (${h.alias})` : ''}`;
     const keys = h.identityFiles.length ? `keys ${h.identityFiles.join(', ')}${h.identitiesOnly ? ' only' : ' and the agent'}` : 'the agent';
     const certs = `${h.certificateFiles.length ? `; certificates ${h.certificateFiles.join(', ')}` : ''}${h.proxyCommand ? `; through ProxyCommand ${h.proxyCommand}` : ''}`;
     lines.push(

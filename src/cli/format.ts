@@ -56,8 +56,10 @@ export function formatStatus(list: readonly Status[]): string {
         ...Object.entries(s.exposeProblems).map(([c, why]) => `  expose  ${c}: ${why}`),
         ...(s.dns
           ? [
-              `  dns     on ${s.dns.listen.join(', ')}: ${[
-                ...(s.dns.domains.length ? [`${s.dns.domains.join(', ')} asked of ${s.dns.servers.join(', ') || '(no resolver yet)'} on the remote side`] : []),
+              `  dns     on ${s.dns.listen.join(', ') || 'the in-tunnel address'}: ${[
+                ...(s.dns.all || s.dns.domains.length
+                  ? [`${s.dns.all ? 'every name' : s.dns.domains.join(', ')} asked of ${s.dns.servers.join(', ') || '(no resolver yet)'} on the remote side`]
+                  : []),
                 ...(s.dns.containers ? [`${Object.keys(s.dns.containers).length} remote containers as NAME.${s.env}.docker`] : []),
               ].join('; ')}; ${s.dns.stats.queries} queries, ${s.dns.stats.failed} failed`,
             ]

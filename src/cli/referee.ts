@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import type { EnvironmentConfig } from '../config/types.js';
-import type { SshHop, SshRoute } from '../ssh/route.js';
+import { userAtHost, type SshHop, type SshRoute } from '../ssh/route.js';
 import { userCommandOptions } from '../ssh/userCommand.js';
 import type { InvokingUser } from '../util/user.js';
 
@@ -30,7 +30,7 @@ export function sshGFindings(env: EnvironmentConfig, route: SshRoute, user: Invo
     const differ = compare(hop, g);
     findings.push(
       differ.length === 0
-        ? { ok: true, what: `ssh -G ${hop.name} agrees: ${hop.user}@${hop.host}:${hop.port}${hop.proxyCommand ? ' through its ProxyCommand' : ''}` }
+        ? { ok: true, what: `ssh -G ${hop.name} agrees: ${userAtHost(hop)}${hop.proxyCommand ? ' through its ProxyCommand' : ''}` }
         : {
             ok: false,
             what: `ssh -G ${hop.name} differs: ${differ.join('; ')}`,

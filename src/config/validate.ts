@@ -204,7 +204,13 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     nat: bool(f.child('nat'), raw['nat'], ENVIRONMENT.fields.nat),
     localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], ENVIRONMENT.fields.localMasquerade),
     docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, exposeAddresses, exposeLowPorts, warm, required },
-    dns: { domains, servers, containers, all: bool(nf.child('all'), dnsRaw['all'], DNS.fields.all, r.fullTunnel) },
+    // on by default where everything goes through the tunnel: a full tunnel of IPv4, or of an IPv6-only tunnel's IPv6
+    dns: {
+      domains,
+      servers,
+      containers,
+      all: bool(nf.child('all'), dnsRaw['all'], DNS.fields.all, r.fullTunnel || (r.fullTunnel6 && tunnel?.local === undefined)),
+    },
     allow,
     forwards,
     socks,

@@ -31,6 +31,8 @@ export interface SplitDnsDeps {
 export interface DnsStatus {
   readonly listen: readonly string[];
   readonly domains: readonly string[];
+  /** Every name is asked remotely now (dns.all; a full tunnel's while it stands). */
+  readonly all: boolean;
   readonly servers: readonly string[];
   /** NAME.ENV.docker -> address, with dns.containers. */
   readonly containers: Readonly<Record<string, string>> | null;
@@ -171,6 +173,7 @@ export class SplitDns {
     return {
       listen: this.listening,
       domains: env.dns.domains,
+      all: this.allNames,
       servers: env.dns.servers.length ? env.dns.servers : this.remoteResolvers,
       containers: containerNames ? Object.fromEntries(Object.entries(containerNames.all()).map(([n, a]) => [`${n}.${env.name}.docker`, formatIPv4(a)])) : null,
       stats: { ...this.forwarderNow.stats },

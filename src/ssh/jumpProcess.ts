@@ -7,7 +7,7 @@ import { UserError } from '../util/errors.js';
 import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 import type { InvokingUser } from '../util/user.js';
 import { spawnOnSocketPair, type ProxyRun } from './proxyCommand.js';
-import type { SshHop, SshRoute } from './route.js';
+import { userAtHost, type SshHop, type SshRoute } from './route.js';
 
 /**
  * The jump hosts of a ProxyJump chain, in a process of their own, as
@@ -91,7 +91,7 @@ export function runJumps(route: SshRoute, limits: JumpJob['limits'], opts: JumpO
     else if (line.startsWith(DEBUG)) opts.debug?.(line.slice(DEBUG.length));
     else if (line.trim()) opts.log(`jump process: ${line.trimEnd()}`);
   });
-  const via = route.jumps.map((j) => `${j.user}@${j.host}:${j.port}`).join(', ');
+  const via = route.jumps.map(userAtHost).join(', ');
   const run = {
     ready,
     fd,

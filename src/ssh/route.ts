@@ -91,9 +91,14 @@ export function unsupportedLines(r: SshRoute): string[] {
     .map((h) => `ssh_config for ${h.name}: not done by cloudbridge: ${h.unsupported.join('; ')}`);
 }
 
+/** USER@HOST:PORT, an IPv6 host in brackets (as ssh's own messages write it). */
+export function userAtHost(h: { readonly user: string; readonly host: string; readonly port: number }): string {
+  return `${h.user}@${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
+}
+
 export function describeRoute(r: SshRoute): string {
   const t = r.target;
-  const via = r.jumps.length ? ` via ${r.jumps.map((j) => `${j.user}@${j.host}:${j.port}`).join(', ')}` : '';
+  const via = r.jumps.length ? ` via ${r.jumps.map(userAtHost).join(', ')}` : '';
   const first = r.jumps[0] ?? t;
-  return `${t.user}@${t.host}:${t.port}${via}${first.proxyCommand ? ` through ProxyCommand ${first.proxyCommand}` : ''}`;
+  return `${userAtHost(t)}${via}${first.proxyCommand ? ` through ProxyCommand ${first.proxyCommand}` : ''}`;
 }

@@ -302,3 +302,26 @@ d.send(Buffer.from(process.argv[1],'hex'),53,'fd00:230:1::2');setTimeout(()=>pro
     t.deepEqual(await leftovers(lab), []);
   },
 );
+
+test.serial('an IPv6-only full tunnel: IPv6 through the remote host, IPv4 straight, every name asked remotely, the server pinned', async (t) => {
+  // the server as an IPv6 literal: the one family the tunnel carries reaches it along the LAN, pinned
+  const key = fs.readFileSync(`${lab.dir}/ssh_host_ed25519_key.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
+  fs.appendFileSync(`${lab.dir}/known_hosts`, `fd00:230::2 ${key}\n`);
+  const cfg = variantConfig(lab, 'full6only.yaml', [
+    ['host: 10.230.0.2', 'host: "fd00:230::2"'],
+    [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, 'tunnel: { local6: "fd00:230:1::1", remote6: "fd00:230:1::2" }'],
+    ['routes: [10.230.9.0/24]', 'routes: [default]'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  const up = await cliIn(NS(), ['connect', 'cb6', '--config', cfg, '-v']);
+  t.is(up.exitCode, 0, up.stderr);
+  t.regex(up.stderr, /pin SSH server fd00:230::2 via fd00:230:3::fe/);
+  t.is(await get('http://[fd00:230:7::1]/'), 'fd00:230::2', 'IPv6 leaves from the remote host');
+  t.is(await get('http://10.230.7.1/', '-4'), '::ffff:10.230.3.1', "IPv4 is not the tunnel's: straight, from this host");
+  t.is((await inNs(NS(), 'ip', ['-4', 'route', 'show', 'proto', '203'])).stdout.trim(), '', 'no IPv4 route of ours');
+  // dns.all by default: a name only the remote resolver knows, by AAAA
+  t.regex((await inNs(NS(), 'getent', ['ahostsv6', 'v6only.vpc.internal'])).stdout, /^fd00:230:6::2\s/m);
+  t.regex((await cliIn(NS(), ['status', 'cb6'])).stdout, /dns {5}on 127\.0\.0\.153: every name asked of 127\.0\.0\.1 on the remote side/);
+  t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});

@@ -25,6 +25,11 @@ test('config: IPv6 addresses alone make an IPv6-only tunnel; default is ::/0; IP
   t.deepEqual(mainPair(e.tunnel!), { local: 'fd00:99::1', remote: 'fd00:99::2', v6: true });
   t.is(shownPairs(e.tunnel!), 'fd00:99::1 <-> fd00:99::2');
   t.true(!e.fullTunnel && e.fullTunnel6, 'default: the one family the tunnel carries');
+  t.true(e.dns.all, 'everything goes through the tunnel: names too');
+  t.false(
+    envOf('    tunnel: { local: 10.9.0.1, remote: 10.9.0.2, local6: "fd00:99::1", remote6: "fd00:99::2" }\n    routes: ["::/0"]\n').dns.all,
+    "IPv6's alone beside IPv4: names as before",
+  );
   t.deepEqual(e.docker.api, { kind: 'inet', host: 'fd00:99::2', port: 2375 }, "tcp's default host is the remote IPv6 address");
   t.regex(
     refusalOf(`${ONLY6}    routes: [10.1.0.0/16]\n`),
