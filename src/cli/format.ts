@@ -37,7 +37,7 @@ export function formatStatus(list: readonly Status[]): string {
         ...(s.docker && !s.docker.answering ? [`  docker  NOT ANSWERING /_ping (${s.docker.lastError ?? 'no answer'}); asked again every few seconds`] : []),
         `  docker  ${s.dockerHost ?? 'off'}${s.dockerSocket ? `: ${s.dockerSocket.active} open, ${s.dockerSocket.total} total (${s.dockerSocket.spareUsed} on a channel opened ahead), ${s.dockerSocket.refused} refused; version checks answered here: ${s.dockerSocket.pingsAnswered}` : ''}`,
         ...s.socks.map((x) => `  socks   socks5h://${x.listen}: ${x.stats.active} open, ${x.stats.total} total, ${x.stats.refused} refused`),
-        ...(s.local
+        ...(s.local || s.local6
           ? [`  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`]
           : []),
         ...(s.allow

@@ -280,7 +280,9 @@ test.serial(
     const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { local: string; local6: string; mtu: number; remoteMtu: number }[];
     t.like(s[0], { local: '', local6: 'fd00:230:1::1' });
     t.true(s[0]!.remoteMtu > 1500, `ICMPv6 echoes found what sshd carries (${s[0]!.remoteMtu} there, ${s[0]!.mtu} here)`);
-    t.regex((await cliIn(NS(), ['status', 'cb6'])).stdout, /tunnel {2}cb-cb6 fd00:230:1::1 <-> fd00:230:1::2 tun\d/);
+    const text = (await cliIn(NS(), ['status', 'cb6'])).stdout;
+    t.regex(text, /tunnel {2}cb-cb6 fd00:230:1::1 <-> fd00:230:1::2 tun\d/);
+    t.regex(text, /traffic sent .+ in \d+ packets, received/);
     t.is(await get('http://[fd00:230:6::2]/'), 'fd00:230:6::1');
     // a TCP transfer larger than the device MTU in both directions: the probed size holds
     const big = await inNs(NS(), 'sh', [
