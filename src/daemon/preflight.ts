@@ -73,6 +73,10 @@ export function localProblem(env: EnvironmentConfig, facts: LocalFacts): string 
   if (facts.platform === 'darwin' && env.dns.domains.length > 0 && env.dns.servers.length === 0) {
     return `${env.source}: environments.${env.name}.dns.servers: on macOS name the resolvers (reached through the tunnel) for /etc/resolver`;
   }
+  if (facts.platform === 'darwin' && env.dns.all && !env.fullTunnel && !env.fullTunnel6) {
+    // macOS sends every name through the tunnel by pointing the network services at it, which only a full tunnel does
+    return `${env.source}: environments.${env.name}.dns.all: on macOS every name goes through the tunnel with a full tunnel only (routes: [default]); list dns.domains instead`;
+  }
   if (facts.resolverTaken) return `${facts.resolverTaken} exists already and is not cloudbridge's; refusing to replace it`;
   const t = env.tunnel;
   if (!t) return undefined;

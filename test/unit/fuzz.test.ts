@@ -80,3 +80,17 @@ test('text parsers take any input without throwing', (t) => {
   );
   t.pass();
 });
+
+test('IPv6 probes and in-tunnel DNS: any bytes after an IPv6 frame header give an answer, never an exception', async (t) => {
+  const { isEchoReply6, udpTo6 } = await import('../../src/datapath/packet6.js');
+  const addr = new Uint8Array(16).fill(0xfd);
+  // an IPv6-looking start (family, version), then anything: next header, lengths, addresses, ports
+  const framed = fc.uint8Array({ maxLength: 120 }).map((rest) => Buffer.concat([Buffer.from([0, 0, 0, AF_INET6, 0x60]), rest]));
+  fc.assert(
+    fc.property(fc.oneof(framed, fc.uint8Array({ maxLength: 120 })), (b) => {
+      const q = udpTo6(b, addr, 53);
+      return typeof isEchoReply6(b, addr, 0xcb01) === 'boolean' && (q === undefined || q.payload.length <= b.length);
+    }),
+  );
+  t.pass();
+});

@@ -74,6 +74,11 @@ test('devices and files that are not ours', (t) => {
     localProblem(withServers, { ...facts, platform: 'darwin', resolverTaken: '/etc/resolver/vpc.internal' }),
     "/etc/resolver/vpc.internal exists already and is not cloudbridge's; refusing to replace it",
   );
+  // every name through the tunnel on macOS is a full tunnel's (the network services pointed at it)
+  const all = { ...withServers, dns: { ...withServers.dns, all: true } };
+  t.regex(localProblem(all, { ...facts, platform: 'darwin' }) ?? '', /dns\.all: on macOS every name goes through the tunnel with a full tunnel only/);
+  t.is(localProblem({ ...all, fullTunnel: true }, { ...facts, platform: 'darwin' }), undefined);
+  t.is(localProblem(all, facts), undefined, 'Linux: the forwarder asks every name');
 });
 
 test('probed MTUs are steps: the remote device first, then this end and the advertised MSS', (t) => {
