@@ -2,6 +2,7 @@ import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4 } from '..
 import type { EnvironmentConfig } from '../config/types.js';
 import { DEFAULT_ROUTE } from '../config/routes.js';
 import { shownPairs } from '../config/tunnelPair.js';
+import { cidrs6Overlap, parseCidr6 } from '../config/ipv6.js';
 import type { PlatformName } from '../platform/index.js';
 import type { RouteInfo } from '../platform/types.js';
 
@@ -31,8 +32,9 @@ export function clashWithOthers(env: EnvironmentConfig, others: readonly PeerHol
   const mine = t.local && t.remote ? [t.local, t.remote].map((a) => parseCidr(a)!) : [];
   const mine6 = [t.local6, t.remote6].filter((a) => a !== undefined);
   for (const o of others.filter((x) => x.local !== '' || !!x.local6)) {
-    // a full tunnel's halves yield to any narrower route, another environment's too: only two full tunnels clash
-    if (env.fullTunnel && o.routes.includes(DEFAULT_ROUTE))
+    // a full tunnel's halves yield to any narrower route, another environment's too: only two full tunnels
+    // of one family clash (status shows IPv4's as default, IPv6's as ::/0)
+    if ((env.fullTunnel && o.routes.includes(DEFAULT_ROUTE)) || (env.fullTunnel6 && o.routes.includes('::/0')))
       return `${env.name} and ${o.env} both route everything (routes: [default]), and ${o.env} is connected`;
     const routes = o.routes.filter((r) => r !== DEFAULT_ROUTE);
     const theirs = o.local ? [o.local, o.remote].map((a) => parseCidr(a)!) : [];
@@ -45,6 +47,10 @@ export function clashWithOthers(env: EnvironmentConfig, others: readonly PeerHol
       const clash = [...routes.filter((q) => !q.includes(':')), ...(o.local ? [o.local, o.remote] : [])].find((q) =>
         cidrsOverlap(parseCidr(q)!, parseCidr(r)!),
       );
+      if (clash) return `route ${r} of ${env.name} overlaps ${clash} of ${o.env}, which is connected`;
+    }
+    for (const r of env.routes6) {
+      const clash = routes.find((q) => q !== '::/0' && q.includes(':') && cidrs6Overlap(parseCidr6(q)!, parseCidr6(r)!));
       if (clash) return `route ${r} of ${env.name} overlaps ${clash} of ${o.env}, which is connected`;
     }
     for (const q of routes.filter((x) => !x.includes(':'))) {

@@ -82,6 +82,14 @@ test('preflight: IPv6 pairs clash with a connected environment holding the same 
     /tunnel addresses of stg \(fd00:99::1 <-> fd00:99::2\) clash with prod's \(fd00:99::1 <-> fd00:99::3\), which is connected/,
   );
   t.is(clashWithOthers(e, [{ ...other, local: '10.0.0.1', remote: '10.0.0.2', routes: ['10.0.0.0/8'] }]), undefined, 'IPv4 does not meet IPv6');
+  t.regex(
+    clashWithOthers(e, [{ ...other, local6: 'fd00:98::1', remote6: 'fd00:98::2', routes: ['fd00:9:0:0::/56'] }]) ?? '',
+    /route fd00:9::\/64 of stg overlaps fd00:9:0:0::\/56 of prod/,
+  );
+  // two full tunnels of IPv6 cannot stand together; IPv4's beside IPv6's can
+  const full6 = envOf(`${ONLY6}    routes: [default]\n`);
+  t.regex(clashWithOthers(full6, [{ ...other, local6: 'fd00:98::1', remote6: 'fd00:98::2', routes: ['::/0'] }]) ?? '', /both route everything/);
+  t.is(clashWithOthers(full6, [{ ...other, local: '10.0.0.1', remote: '10.0.0.2', routes: ['default'] }]), undefined);
 });
 
 test('ICMPv6 echo: a request is a valid frame; its reply is known, in one piece or as a first fragment', (t) => {
