@@ -2,7 +2,7 @@ import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4 } from '..
 import type { EnvironmentConfig } from '../config/types.js';
 import { DEFAULT_ROUTE } from '../config/routes.js';
 import { shownPairs } from '../config/tunnelPair.js';
-import { cidrs6Overlap, parseCidr6 } from '../config/ipv6.js';
+import { cidr6Contains, cidrs6Overlap, parseCidr6, parseIPv6 } from '../config/ipv6.js';
 import type { PlatformName } from '../platform/index.js';
 import type { RouteInfo } from '../platform/types.js';
 
@@ -72,6 +72,8 @@ export interface LocalFacts {
   readonly resolverTaken: string | undefined;
   readonly interfaceNetworks: readonly RouteInfo[];
   readonly routes: readonly RouteInfo[];
+  /** IPv6's networks and routes (read when the tunnel carries IPv6). */
+  readonly networks6?: readonly RouteInfo[];
 }
 
 /** What would break the host's own networking or another tool's files. */
@@ -97,6 +99,18 @@ export function localProblem(env: EnvironmentConfig, facts: LocalFacts): string 
   for (const r of env.routes) {
     const c = parseCidr(r)!;
     const clash = [...facts.interfaceNetworks, ...facts.routes].find((n) => cidrsOverlap(parseCidr(n.cidr)!, c) && n.dev !== 'lo');
+    if (clash && !facts.force) {
+      return `route ${r} overlaps ${clash.cidr} on ${clash.dev}; refusing to take it over (use --force to route it through the tunnel anyway)`;
+    }
+  }
+  // IPv6 the same way: the tunnel's addresses outside the host's networks, its routes clear of the host's
+  const nets6 = (facts.networks6 ?? []).filter((n) => n.dev !== 'lo');
+  for (const ip of [t.local6, t.remote6].filter((a) => a !== undefined)) {
+    const hit = nets6.find((n) => cidr6Contains(parseCidr6(n.cidr)!, parseIPv6(ip)!));
+    if (hit && !facts.force) return `tunnel address ${ip} lies in ${hit.cidr} on ${hit.dev}; pick tunnel addresses outside the host's networks (or --force)`;
+  }
+  for (const r of env.routes6) {
+    const clash = nets6.find((n) => cidrs6Overlap(parseCidr6(n.cidr)!, parseCidr6(r)!));
     if (clash && !facts.force) {
       return `route ${r} overlaps ${clash.cidr} on ${clash.dev}; refusing to take it over (use --force to route it through the tunnel anyway)`;
     }

@@ -21,6 +21,7 @@ export async function preflight(env: EnvironmentConfig, net: LocalNet, platform:
     resolverTaken: platform === 'darwin' ? env.dns.domains.map(resolverFile).find((f) => fs.existsSync(f)) : undefined,
     interfaceNetworks: tunnel ? await net.interfaceNetworks() : [],
     routes: tunnel ? await net.routes() : [],
+    networks6: tunnel?.local6 !== undefined ? await net.networks6() : [],
   });
   if (problem) throw new UserError(problem);
 }

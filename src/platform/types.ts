@@ -19,6 +19,8 @@ export interface LocalNet {
   interfaceNetworks(): Promise<RouteInfo[]>;
   /** Non-default IPv4 routes in the main table. */
   routes(): Promise<RouteInfo[]>;
+  /** IPv6's networks on local interfaces and routes in the main table (link-local and multicast left out); macOS: none yet. */
+  networks6(): Promise<RouteInfo[]>;
   /**
    * Where `addr` goes (or the default route goes) with cloudbridge's own
    * routes left out (`ourDev`: its tun device): the path a pin keeps.

@@ -210,6 +210,14 @@ test.serial('an allow-list with IPv6 rules: the allowed flow passes and comes ba
   t.deepEqual(await leftovers(lab), []);
 });
 
+test.serial("an IPv6 route over this host's own IPv6 LAN is refused, as an IPv4 one is", async (t) => {
+  const cfg = v6Config('lan6.yaml', '["fd00:230:3::/64"]');
+  const r = await cliIn(NS(), ['connect', 'cb6', '--config', cfg]);
+  t.is(r.exitCode, 1);
+  t.regex(r.stderr, /route fd00:230:3::\/64 overlaps fd00:230:3::\/64 on cbh-cb6; refusing to take it over \(use --force/);
+  t.deepEqual(await leftovers(lab), []);
+});
+
 test.serial('a host-name allow rule matches the IPv6 address its name has on the remote host', async (t) => {
   // v6only.vpc.internal has an AAAA record only, in the remote host's resolver
   const cfg = v6Config('allowname6.yaml', '["fd00:230:9::/64", "fd00:230:6::/64"]\n    allow: [v6only.vpc.internal tcp 80]');

@@ -92,6 +92,22 @@ test('preflight: IPv6 pairs clash with a connected environment holding the same 
   t.is(clashWithOthers(full6, [{ ...other, local: '10.0.0.1', remote: '10.0.0.2', routes: ['default'] }]), undefined);
 });
 
+test("preflight: IPv6 tunnel addresses and routes stay clear of the host's IPv6 networks, unless --force", async (t) => {
+  const { localProblem } = await import('../../src/daemon/preflight.js');
+  const e = envOf(`${ONLY6}    routes: ["fd00:9::/64"]\n`);
+  const facts = { platform: 'linux', force: false, deviceExists: false, resolverTaken: undefined, interfaceNetworks: [], routes: [] } as const;
+  t.is(localProblem(e, { ...facts, networks6: [{ cidr: 'fd00:1::/64', dev: 'eth0' }] }), undefined);
+  t.is(
+    localProblem(e, { ...facts, networks6: [{ cidr: 'fd00:99::/64', dev: 'eth0' }] }),
+    "tunnel address fd00:99::1 lies in fd00:99::/64 on eth0; pick tunnel addresses outside the host's networks (or --force)",
+  );
+  t.regex(
+    localProblem(e, { ...facts, networks6: [{ cidr: 'fd00:9::/48', dev: 'wlan0' }] }) ?? '',
+    /^route fd00:9::\/64 overlaps fd00:9::\/48 on wlan0; refusing/,
+  );
+  t.is(localProblem(e, { ...facts, force: true, networks6: [{ cidr: 'fd00:9::/48', dev: 'wlan0' }] }), undefined);
+});
+
 test('ICMPv6 echo: a request is a valid frame; its reply is known, in one piece or as a first fragment', (t) => {
   const req = echoRequest6(A, B, 0xcb01, 3, 1280);
   t.is(req.length, 4 + 1280);
