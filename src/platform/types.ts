@@ -19,7 +19,7 @@ export interface LocalNet {
   interfaceNetworks(): Promise<RouteInfo[]>;
   /** Non-default IPv4 routes in the main table. */
   routes(): Promise<RouteInfo[]>;
-  /** IPv6's networks on local interfaces and routes in the main table (link-local and multicast left out); macOS: none yet. */
+  /** IPv6's networks on local interfaces and routes in the main table (link-local, multicast and hosts left out). */
   networks6(): Promise<RouteInfo[]>;
   /**
    * Where `addr` goes (or the default route goes) with cloudbridge's own

@@ -5,6 +5,7 @@ import { dryRunPlan, formatPlan } from '../../src/cli/dryRun.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
 import { hostInside, ROUTE_REFUSED } from '../../src/platform/darwin/net.js';
 import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstatRoutes, parseRouteGet } from '../../src/platform/darwin/parse.js';
+import { interfaceNetworks6, parseNetstatRoutes6 } from '../../src/platform/darwin/parse6.js';
 
 const fixture = (name: string): string => fs.readFileSync(new URL(`../../../test/fixtures/darwin/${name}`, import.meta.url), 'utf8');
 
@@ -87,6 +88,20 @@ test('ifconfig: interfaces, flags, MTU, IPv4 addresses with peers and prefixes',
     { cidr: '192.168.1.0/24', dev: 'en0' },
     { cidr: '10.8.0.2/32', dev: 'utun3' },
   ]);
+  // IPv6 as af_inet6.c's in6_status prints it: the %scope dropped, a point-to-point peer after -->
+  t.deepEqual(ifaces.find((i) => i.name === 'utun3')!.inet6, [
+    { addr: 'fe80::a8bb:ccff:fedd:eeff', prefix: 64 },
+    { addr: 'fd00:8::2', prefix: 128 },
+  ]);
+  t.deepEqual(interfaceNetworks6(ifaces), [{ cidr: '2001:db8:42::/64', dev: 'en0' }], 'link-local, loopback and host addresses are no networks');
+});
+
+test('netstat -rn -f inet6: networks with their interface; default, hosts, link-local, multicast and NDP entries left out', (t) => {
+  t.deepEqual(parseNetstatRoutes6(fixture('netstat-rn-inet6.txt')), [
+    { cidr: '2001:db8:42::/64', dev: 'en0' },
+    { cidr: 'fd00:77::/48', dev: 'en0' },
+  ]);
+  t.deepEqual(parseNetstatRoutes(fixture('netstat-rn-inet6.txt')), [], 'the IPv4 reader takes none of it');
 });
 
 test('darwin plan for a full environment: the exact command list', (t) => {

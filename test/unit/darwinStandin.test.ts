@@ -88,6 +88,7 @@ test.serial('two environments up and down on the stand-in: /32 addresses, classf
   t.deepEqual(await jStg.undo(exec), []);
   utun('close', 5);
   t.is(sh('netstat', '-rn', '-f', 'inet') + sh('ifconfig'), before, 'the stand-in is as it was');
+  t.deepEqual(await net.networks6(), [], "lo0's IPv6 is no network of the host's");
 });
 
 test.serial("route's refusals are read from its output although it exits 0", async (t) => {

@@ -7,6 +7,7 @@ import { processTree } from '../processTree.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
 import { NETWORKSETUP_REFUSED, parseDnsServers, parseServices } from './networksetup.js';
+import { interfaceNetworks6, parseNetstatRoutes6 } from './parse6.js';
 
 /**
  * What Apple's `route` prints when the kernel refused (it exits 0 all the
@@ -54,9 +55,10 @@ export class DarwinNet implements LocalNet {
     return out;
   }
 
-  /** Not read on macOS yet: IPv6 routes are not checked against the host's there (README: macOS). */
-  networks6(): Promise<RouteInfo[]> {
-    return Promise.resolve([]);
+  async networks6(): Promise<RouteInfo[]> {
+    const all = [...interfaceNetworks6(parseIfconfig(await run(['ifconfig']))), ...parseNetstatRoutes6(await run(['netstat', '-rn', '-f', 'inet6']))];
+    // an address's network and its interface route are one
+    return all.filter((r, i) => all.findIndex((o) => o.cidr === r.cidr && o.dev === r.dev) === i);
   }
 
   async interfaceNetworks(): Promise<RouteInfo[]> {

@@ -20,9 +20,9 @@ export function parseNetstatDestination(text: string): string | undefined {
   return formatCidr({ addr: (value & maskOf(prefix)) >>> 0, prefix });
 }
 
-/** IPv4 routes from `netstat -rn -f inet`, without default, link-layer (ARP) and multicast entries. */
-export function parseNetstatRoutes(text: string): RouteInfo[] {
-  const out: RouteInfo[] = [];
+/** The rows of `netstat -rn` (either family), without default, link-layer (ARP/NDP) and multicast entries. */
+export function netstatRows(text: string): { readonly dest: string; readonly netif: string }[] {
+  const out: { dest: string; netif: string }[] = [];
   // the columns come from the header: older releases print Refs and Use between Flags and Netif
   let col: { flags: number; netif: number } | undefined;
   for (const line of text.split('\n')) {
@@ -36,12 +36,18 @@ export function parseNetstatRoutes(text: string): RouteInfo[] {
     if (!col || f.length <= col.netif) continue;
     const [dest, gateway] = f as [string, string];
     const flags = f[col.flags]!;
-    const netif = f[col.netif]!;
     if (dest === 'default' || flags.includes('m') || /^([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}$/i.test(gateway)) continue;
-    const cidr = parseNetstatDestination(dest);
-    if (cidr) out.push({ cidr, dev: netif });
+    out.push({ dest, netif: f[col.netif]! });
   }
   return out;
+}
+
+/** IPv4 routes from `netstat -rn -f inet`, without default, link-layer (ARP) and multicast entries. */
+export function parseNetstatRoutes(text: string): RouteInfo[] {
+  return netstatRows(text).flatMap(({ dest, netif }) => {
+    const cidr = parseNetstatDestination(dest);
+    return cidr ? [{ cidr, dev: netif }] : [];
+  });
 }
 
 export interface RouteGet {
@@ -74,6 +80,8 @@ export interface DarwinInterface {
   readonly flags: readonly string[];
   readonly mtu: number | undefined;
   readonly inet: readonly { readonly addr: string; readonly prefix: number; readonly peer: string | undefined }[];
+  /** IPv6 addresses without their %scope (af_inet6.c's in6_status: `inet6 ADDR [--> PEER ]prefixlen N …`). */
+  readonly inet6: readonly { readonly addr: string; readonly prefix: number }[];
 }
 
 function prefixOfHexMask(hex: string): number {
@@ -83,18 +91,21 @@ function prefixOfHexMask(hex: string): number {
   return n;
 }
 
-/** `ifconfig` (all interfaces): names, flags, MTU and IPv4 addresses. */
+/** `ifconfig` (all interfaces): names, flags, MTU and addresses. */
 export function parseIfconfig(text: string): DarwinInterface[] {
-  const out: { name: string; flags: string[]; mtu: number | undefined; inet: DarwinInterface['inet'][number][] }[] = [];
+  const out: { name: string; flags: string[]; mtu: number | undefined; inet: DarwinInterface['inet'][number][]; inet6: DarwinInterface['inet6'][number][] }[] =
+    [];
   for (const line of text.split('\n')) {
     const head = /^([a-z][a-z0-9]*): flags=[0-9a-f]+<([^>]*)>(?: mtu (\d+))?/i.exec(line);
     if (head) {
-      out.push({ name: head[1]!, flags: head[2] ? head[2].split(',') : [], mtu: head[3] ? Number(head[3]) : undefined, inet: [] });
+      out.push({ name: head[1]!, flags: head[2] ? head[2].split(',') : [], mtu: head[3] ? Number(head[3]) : undefined, inet: [], inet6: [] });
       continue;
     }
     const inet = /^\s+inet (\d+\.\d+\.\d+\.\d+)(?: --> (\d+\.\d+\.\d+\.\d+))? netmask (0x[0-9a-f]+)/i.exec(line);
     const current = out[out.length - 1];
     if (inet && current) current.inet.push({ addr: inet[1]!, peer: inet[2], prefix: prefixOfHexMask(inet[3]!) });
+    const inet6 = /^\s+inet6 ([0-9a-f:.]+)(?:%\S+)? (?:--> \S+ )?prefixlen (\d+)/i.exec(line);
+    if (inet6 && current) current.inet6.push({ addr: inet6[1]!, prefix: Number(inet6[2]) });
   }
   return out;
 }

@@ -230,6 +230,14 @@ function netstat(s) {
   }
   const refs = process.env.STANDIN_NETSTAT_REFS === '1';
   const pad = (x, n) => String(x).padEnd(n);
+  // -f inet6: this stand-in keeps IPv4 routes only; its IPv6 table is lo0's, as netstat prints it
+  if (args[args.indexOf('-f') + 1] === 'inet6' && args.includes('-f')) {
+    const row = (d, g, f, i) => `${d.padEnd(39)} ${g.padEnd(39)} ${f.padEnd(19)} ${i.padStart(5)}       `;
+    const lines = ['Routing tables', '', 'Internet6:', `${'Destination'.padEnd(39)} ${'Gateway'.padEnd(39)} ${'Flags'.padEnd(19)} Netif Expire`];
+    lines.push(row('::1', '::1', 'UHL', 'lo0'), row('fe80::%lo0/64', 'fe80::1%lo0', 'UcI', 'lo0'), row('ff00::/8', '::1', 'UmCI', 'lo0'));
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return;
+  }
   const out = ['Routing tables', '', 'Internet:'];
   out.push(
     refs
