@@ -88,7 +88,7 @@ test.serial('two environments up and down on the stand-in: /32 addresses, classf
   t.deepEqual(await jStg.undo(exec), []);
   utun('close', 5);
   t.is(sh('netstat', '-rn', '-f', 'inet') + sh('ifconfig'), before, 'the stand-in is as it was');
-  t.deepEqual(await net.networks6(), [], "lo0's IPv6 is no network of the host's");
+  t.deepEqual(await net.networks6(), [{ cidr: '2001:db8:42::/64', dev: 'en0' }], "en0's network, once; lo0's and link-local ones are none");
 });
 
 test.serial("route's refusals are read from its output although it exits 0", async (t) => {
@@ -208,4 +208,36 @@ test.serial('full-tunnel DNS on the stand-in: every network service asks the in-
   const r = await cleanupStale(full, { user: invokingUser(), progress: () => undefined, platform: 'darwin' });
   t.deepEqual(r.errors, []);
   t.deepEqual(await net.dnsServices(), before);
+});
+
+test.serial('IPv6 on the stand-in: the pair on the utun, the halves, a pin through the link-local router, a -reject exclusion, all undone', async (t) => {
+  const before = sh('netstat', '-rn', '-f', 'inet6') + sh('ifconfig');
+  utun('open', 11);
+  const dual = env('dual', '    tunnel: { local: 10.95.0.1, remote: 10.95.0.2, local6: "fd00:95::1", remote6: "fd00:95::2" }\n    routes: [default]\n');
+  const j = new StepJournal(undefined, 'dual');
+  await j.apply(planLocal(dual, 'utun11', 'darwin'), exec);
+  t.regex(sh('ifconfig'), /\n\tinet6 fd00:95::1 --> fd00:95::2 prefixlen 128 \n/, 'as in6_status prints a point-to-point pair');
+  const server = await net.outsidePath('2001:db8:77::9', 'utun11');
+  t.deepEqual(server, { via: 'fe80::1%en0', dev: 'en0' }, "the default router's link-local address, with its zone");
+  await j.apply(
+    [
+      pinStep('2001:db8:77::9', 'SSH server', server as OutsidePath),
+      excludeStep('2001:db8:99::/48', 'unreachable'),
+      ...planHalves('utun11', { v4: true, v6: true }),
+    ],
+    exec,
+  );
+  t.regex(sh('route', '-n', 'get', '-inet6', '2606:4700::1111'), /interface: utun11/, 'everything else through the tunnel');
+  t.regex(sh('route', '-n', 'get', '-inet6', '2001:db8:77::9'), /gateway: fe80::1%en0\n\s+interface: en0/, 'the server on its old path');
+  t.regex(sh('route', '-n', 'get', '-inet6', '2001:db8:42::5'), /interface: en0/, 'the LAN stays direct');
+  t.is(await net.outsidePath('2001:db8:99::1', 'utun11'), 'unreachable');
+  t.deepEqual(await net.outsidePath('2606:4700::1111', 'utun11'), { via: 'fe80::1%en0', dev: 'en0' }, 'with the halves in place, the path outside');
+  // route.c reads a -reject route's gateway in the route's family: IPv4's loopback is refused
+  t.regex(
+    execFileSync('sh', ['-c', 'route -n add -inet6 -net 2001:db8:98::/48 127.0.0.1 -reject 2>&1; echo "exit $?"'], { encoding: 'utf8' }),
+    /bad address: 127\.0\.0\.1\nexit 68/,
+  );
+  t.deepEqual(await j.undo(exec), []);
+  utun('close', 11);
+  t.is(sh('netstat', '-rn', '-f', 'inet6') + sh('ifconfig'), before, 'the stand-in is as it was');
 });

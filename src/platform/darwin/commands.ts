@@ -25,8 +25,9 @@ export function darwinCommand(a: LocalAction): string[] {
       const v6 = a.cidr.includes(':');
       const host = v6 ? a.cidr.endsWith('/128') : a.cidr.endsWith('/32');
       const dst = [...(v6 ? ['-inet6'] : []), ...(host ? ['-host', a.cidr.split('/')[0]!] : ['-net', a.cidr])];
-      // route(8): -reject answers "unreachable" (RTF_REJECT), its gateway only a formality
-      if (a.reject) return ['route', '-n', verb, ...dst, '127.0.0.1', '-reject'];
+      // route(8): -reject answers "unreachable" (RTF_REJECT), its gateway only a formality, but of
+      // the route's family (route.c reads it as one: 127.0.0.1 is a "bad address" for -inet6)
+      if (a.reject) return ['route', '-n', verb, ...dst, v6 ? '::1' : '127.0.0.1', '-reject'];
       return ['route', '-n', verb, ...dst, ...(a.via ? [a.via] : ['-interface', a.dev])];
     }
     case 'resolver-add': {

@@ -21,6 +21,13 @@
 // - netstat -rn [-f inet]: destinations abbreviated as netstat's netname()
 //   does (10.8/16, 192.168.1, 127); $STANDIN_NETSTAT_REFS=1 prints the Refs
 //   and Use columns older releases print.
+// - IPv6 (af_inet6.c, route.c with -inet6, netstat's Internet6 table):
+//   `ifconfig IF inet6 ADDR [PEER] [prefixlen N] alias|-alias` (64 unless
+//   told, in6_postproc), listed as in6_status prints it; `route -n
+//   add|delete|get -inet6 [-net|-host] DST[/PFX] (-interface IF | GATEWAY)
+//   [-reject]`, every address read as IPv6 (else "bad address", exit 68), a
+//   link-local gateway's %zone naming its link; en0 has a global address and
+//   a default router at fe80::1%en0.
 // - networksetup: -listallnetworkservices, -getdnsservers, -setdnsservers
 //   (see the function).
 // - the device: `darwin.mjs utun open|close N` stands for opening and closing
@@ -42,6 +49,52 @@ const dotted = (n) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].joi
 const maskBits = (bits) => (bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
 const classMask = (a) => (a >>> 31 === 0 ? 0xff000000 : a >>> 30 === 2 ? 0xffff0000 : 0xffffff00) >>> 0;
 const hex = (n) => `0x${n.toString(16).padStart(8, '0')}`;
+
+// IPv6 as inet_pton reads it (a %zone kept apart) and inet_ntop writes it (RFC 5952: the longest run of
+// two or more zero groups as ::, lower case); state keeps the text, arithmetic uses BigInt
+const ip6 = (s) => {
+  const [text, zone] = String(s).split('%');
+  if (!/^[0-9a-f:]+$/i.test(text) || (text.match(/::/g) ?? []).length > 1) return undefined;
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const hs = head ? head.split(':') : [];
+  const ts = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? hs : [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) return undefined;
+  return { value: groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g, 16)), 0n), zone };
+};
+const text6 = (n) => {
+  const g = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
+  let best = [-1, 0];
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > best[1] && j - i >= 2) best = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hexes = g.map((x) => x.toString(16));
+  if (best[0] < 0) return hexes.join(':');
+  return `${hexes.slice(0, best[0]).join(':')}::${hexes.slice(best[0] + best[1]).join(':')}`;
+};
+const mask6 = (bits) => (bits === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - bits)) - 1n));
+const within6 = (addr, dst, prefix) => (addr & mask6(prefix)) === (ip6(dst).value & mask6(prefix));
+/** IPv6 state, added to a state file that has none: lo0's ::1, en0's global address and its router. */
+function ensure6(s) {
+  if (s.routes6) return;
+  s.interfaces.lo0.addrs6 ??= [
+    { addr: '::1', prefix: 128 },
+    { addr: 'fe80::1', zone: 'lo0', prefix: 64, scopeid: 1 },
+  ];
+  if (s.interfaces.en0)
+    s.interfaces.en0.addrs6 ??= [
+      { addr: 'fe80::1c2b:3d4e:5f60:7182', zone: 'en0', prefix: 64, scopeid: 6, flags: 'secured ' },
+      { addr: '2001:db8:42::1c2b', prefix: 64, flags: 'autoconf secured ' },
+    ];
+  s.routes6 = [
+    { dst: '::', prefix: 0, gateway: 'fe80::1%en0', iface: 'en0', flags: 'UGcg' },
+    { dst: '::1', prefix: 128, gateway: '::1', iface: 'lo0', flags: 'UHL', host: true },
+    { dst: '2001:db8:42::', prefix: 64, gateway: 'link#6', iface: 'en0', flags: 'UC' },
+  ];
+}
 
 function initial() {
   return {
@@ -121,6 +174,13 @@ function ifconfig(s) {
         if (a.broadcast !== undefined) line += ` broadcast ${dotted(a.broadcast)}`;
         process.stdout.write(`${line}\n`);
       }
+      // af_inet6.c's in6_status: "inet6 ADDR[%zone] [--> PEER ]prefixlen N [flags ][scopeid 0xN ]"
+      for (const a of i.addrs6 ?? []) {
+        const zone = a.zone ? `%${a.zone}` : '';
+        process.stdout.write(
+          `\tinet6 ${a.addr}${zone} ${a.peer ? `--> ${a.peer} ` : ''}prefixlen ${a.prefix} ${a.flags ?? ''}${a.scopeid ? `scopeid 0x${a.scopeid.toString(16)} ` : ''}\n`,
+        );
+      }
     }
     return;
   }
@@ -130,7 +190,31 @@ function ifconfig(s) {
   let k = 0;
   while (k < rest.length) {
     const w = rest[k++];
-    if (w === 'inet') {
+    if (w === 'inet6') {
+      // IF inet6 ADDR [PEER] [prefixlen N] [alias], or IF inet6 ADDR -alias
+      const a = ip6(rest[k++]);
+      if (!a) die(`ifconfig: ${rest[k - 1]}: bad value`);
+      i.addrs6 ??= [];
+      const addr = text6(a.value);
+      if (rest[k] === '-alias' || rest[k] === 'delete') {
+        k++;
+        const at = i.addrs6.findIndex((x) => x.addr === addr);
+        if (at < 0) die("ifconfig: ioctl (SIOCDIFADDR_IN6): Can't assign requested address");
+        const [gone] = i.addrs6.splice(at, 1);
+        if (gone.peer) s.routes6 = s.routes6.filter((r) => !(r.host && r.dst === gone.peer && r.iface === name));
+        continue;
+      }
+      let peer;
+      if (rest[k] && ip6(rest[k])) peer = text6(ip6(rest[k++]).value);
+      let prefix = 64; // in6_postproc: 64 unless told
+      if (rest[k] === 'prefixlen') {
+        prefix = Number(rest[k + 1]);
+        k += 2;
+      }
+      if (rest[k] === 'alias' || rest[k] === 'add') k++;
+      i.addrs6.push({ addr, prefix, ...(peer ? { peer } : {}) });
+      if (peer) s.routes6.push({ dst: peer, prefix: 128, gateway: addr, iface: name, flags: 'UH', host: true });
+    } else if (w === 'inet') {
       const spec = rest[k++];
       const [addrText, pfx] = spec.split('/');
       const addr = ip(addrText);
@@ -157,7 +241,93 @@ function ifconfig(s) {
   }
 }
 
+/** route(8) with -inet6: add, delete and get of IPv6 routes (route.c reads every address as the family's). */
+function route6(s, a) {
+  const cmd = a.shift();
+  let net;
+  let iface;
+  let dstText;
+  let gateway;
+  let reject = false;
+  for (let k = 0; k < a.length; k++) {
+    if (a[k] === '-net') net = true;
+    else if (a[k] === '-host') net = false;
+    else if (a[k] === '-reject') reject = true;
+    else if (a[k] === '-interface') {
+      iface = a[++k];
+      if (!s.interfaces[iface]) die(`route: bad address: ${iface}`, 68);
+    } else if (dstText === undefined) dstText = a[k];
+    else if (gateway === undefined && iface === undefined) gateway = a[k];
+  }
+  if (!dstText) die('usage: route [-dnqtv] command [[modifiers] args]', 64);
+  const [addrText, bits] = dstText === 'default' ? ['::', '0'] : dstText.split('/');
+  const d = ip6(addrText);
+  if (!d) die(`route: bad address: ${dstText}`, 68);
+  const prefix = bits !== undefined ? Number(bits) : net ? 64 : 128;
+  const dst = text6(d.value & mask6(prefix));
+  const isHost = prefix === 128;
+  const refuse = (why) => {
+    process.stderr.write(`route: writing to routing socket: ${why}\n`);
+    if (cmd !== 'get') process.stdout.write(`${cmd} ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway ?? iface}: ${why}\n`);
+    process.exit(0);
+  };
+  if (cmd === 'add') {
+    if (s.routes6.some((r) => r.dst === dst && r.prefix === prefix)) refuse('File exists');
+    if (gateway !== undefined) {
+      const g = ip6(gateway);
+      if (!g) die(`route: bad address: ${gateway}`, 68);
+      // a link-local gateway names its link; a global one must lie in a network of an interface
+      const on = reject
+        ? 'lo0'
+        : g.zone && s.interfaces[g.zone]
+          ? g.zone
+          : Object.entries(s.interfaces).find(([, i]) => (i.addrs6 ?? []).some((x) => !x.zone && x.prefix < 128 && within6(g.value, x.addr, x.prefix)))?.[0];
+      if (!on) refuse('Network is unreachable');
+      s.routes6.push({
+        dst,
+        prefix,
+        gateway,
+        iface: on,
+        flags: `UG${isHost ? 'H' : ''}S${reject ? 'R' : ''}`,
+        ...(isHost ? { host: true } : {}),
+        ...(reject ? { reject: true } : {}),
+      });
+    } else {
+      if (!iface) die('route: the interface or gateway is missing', 64);
+      s.routes6.push({ dst, prefix, gateway: `link#${s.interfaces[iface].link}`, iface, flags: isHost ? 'UHS' : 'UCS', ...(isHost ? { host: true } : {}) });
+    }
+    process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway ?? iface}\n`);
+  } else if (cmd === 'delete') {
+    const at = s.routes6.findIndex((r) => r.dst === dst && r.prefix === prefix && (!iface || r.iface === iface));
+    if (at < 0) refuse('not in table');
+    s.routes6.splice(at, 1);
+    process.stdout.write(`delete ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway ?? iface}\n`);
+  } else if (cmd === 'get') {
+    const found = isHost
+      ? s.routes6.filter((r) => within6(d.value, r.dst, r.prefix)).sort((x, y) => y.prefix - x.prefix)[0]
+      : s.routes6.find((r) => r.dst === dst && r.prefix === prefix);
+    if (!found) refuse('not in table');
+    const gw = found.gateway.startsWith('link#') ? undefined : found.gateway;
+    const lines = [
+      `   route to: ${text6(d.value)}`,
+      `destination: ${found.prefix === 0 ? 'default' : found.dst}`,
+      ...(found.host ? [] : [`       mask: ${found.prefix === 0 ? 'default' : text6(mask6(found.prefix))}`]),
+      ...(gw ? [`    gateway: ${gw}`] : []),
+      `  interface: ${found.iface}`,
+      `      flags: <UP${gw ? ',GATEWAY' : ''}${found.host ? ',HOST' : ''}${found.reject ? ',REJECT' : ''},DONE,STATIC>`,
+      ' recvpipe  sendpipe  ssthresh  rtt,msec    rttvar  hopcount      mtu     expire',
+      `       0         0         0         0         0         0 ${String(s.interfaces[found.iface].mtu).padStart(8)}         0 `,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } else die(`route: unknown command ${cmd}`, 64);
+}
+
 function route(s) {
+  if (args.includes('-inet6'))
+    return route6(
+      s,
+      args.filter((x) => x !== '-n' && x !== '-inet6'),
+    );
   const a = args.filter((x) => x !== '-n' && x !== '-inet');
   const cmd = a.shift();
   let forceNet = false;
@@ -230,11 +400,12 @@ function netstat(s) {
   }
   const refs = process.env.STANDIN_NETSTAT_REFS === '1';
   const pad = (x, n) => String(x).padEnd(n);
-  // -f inet6: this stand-in keeps IPv4 routes only; its IPv6 table is lo0's, as netstat prints it
-  if (args[args.indexOf('-f') + 1] === 'inet6' && args.includes('-f')) {
+  // -f inet6: the IPv6 table, destinations as netstat's routename6/netname6 write them
+  if (args.includes('-f') && args[args.indexOf('-f') + 1] === 'inet6') {
     const row = (d, g, f, i) => `${d.padEnd(39)} ${g.padEnd(39)} ${f.padEnd(19)} ${i.padStart(5)}       `;
     const lines = ['Routing tables', '', 'Internet6:', `${'Destination'.padEnd(39)} ${'Gateway'.padEnd(39)} ${'Flags'.padEnd(19)} Netif Expire`];
-    lines.push(row('::1', '::1', 'UHL', 'lo0'), row('fe80::%lo0/64', 'fe80::1%lo0', 'UcI', 'lo0'), row('ff00::/8', '::1', 'UmCI', 'lo0'));
+    for (const r of s.routes6) lines.push(row(r.prefix === 0 ? 'default' : r.host ? r.dst : `${r.dst}/${r.prefix}`, r.gateway, r.flags, r.iface));
+    lines.push(row('ff00::/8', '::1', 'UmCI', 'lo0'));
     process.stdout.write(`${lines.join('\n')}\n`);
     return;
   }
@@ -263,6 +434,7 @@ function utun(s) {
     // the kernel takes the device's addresses and every route through it
     delete s.interfaces[name];
     s.routes = s.routes.filter((r) => r.iface !== name);
+    s.routes6 = s.routes6.filter((r) => r.iface !== name);
   } else die('usage: darwin.mjs utun open|close N', 64);
 }
 
@@ -303,6 +475,7 @@ function networksetup(s) {
 }
 
 const state = load();
+ensure6(state);
 const tools = { ifconfig, route, netstat, utun, networksetup };
 if (!tools[tool]) die(`darwin.mjs: unknown tool ${tool}`, 64);
 tools[tool](state);
