@@ -114,7 +114,7 @@ export class Controller {
         void this.full?.withdraw('session lost');
       },
       close: (s) => this.closeSession(s),
-      moved: () => (this.l3?.pump.packets ?? 0) + this.streamTraffic.chunks,
+      moved: () => (this.l3?.pump.sent ?? 0) + this.streamTraffic.chunks,
       busy: () => this.streamTraffic.active > 0,
       dropHeld: () => this.l3?.pump.dropHeld(),
       log: opts.log,

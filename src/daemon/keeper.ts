@@ -25,7 +25,7 @@ export interface KeeperDeps {
   readonly detach: () => void;
   /** Ends a session on purpose: undoes its remote steps and closes it; returns what could not be undone. */
   readonly close: (s: Session) => Promise<string[]>;
-  /** Packets and stream chunks moved so far, and whether a stream is open now (for idle). */
+  /** Packets sent and stream chunks moved so far (for idle; see Pump.sent). */
   readonly moved: () => number;
   readonly busy: () => boolean;
   /** On demand: drop the packets that wait for a session that will not come now. */

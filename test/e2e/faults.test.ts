@@ -184,10 +184,12 @@ test.serial('on demand: no SSH until the first packet, gone again after the idle
 
   // once (a CI run on 2026-11-30) the session never went idle: should it again, say what kept it busy
   let last = woke;
+  const quietFrom = Date.now();
   await waitFor('idle teardown', async () => (last = await status()).state === 'idle', 30_000).catch((err: Error) => {
     const log = fs.readFileSync(`${LOG_DIR}/cbf.log`, 'utf8').split('\n').slice(-15).join('\n');
     throw new Error(`${err.message}; status: ${JSON.stringify({ stats: last.stats, dockerSocket: last.dockerSocket, docker: last.docker })}; log:\n${log}`);
   });
+  t.log(`idle ${((Date.now() - quietFrom) / 1000).toFixed(1)} s after the ping (idleTimeout 6)`);
   await waitFor('sshd session gone', async () => (await sshdSessions()).length === 0, 10_000);
   t.deepEqual(await cloudbridgeRules(), []);
   t.is((await run('ip', ['-n', lab.remoteNs, '-o', 'link', 'show', 'type', 'tun'])).stdout.trim(), '');
