@@ -1,4 +1,4 @@
-/* Exports layout.h's lists to JavaScript, and two pure functions of the C
+/* Exports layout.h's lists to JavaScript, and the pure functions of the C
  * packet path that the parity tests (test/unit/parity.test.ts) hold
  * against their JavaScript twins. */
 #include "layout.h"
@@ -33,11 +33,15 @@ static int handshake(const uint8_t *b, size_t len) {
   return b[TUN_FRAME_HEADER + 9] == 6 && tcp_syn_or_short(b, len);
 }
 
-/* framedOk(bytes) and tcpHandshake(bytes) -> boolean, for the parity test:
- * framed_ok (the inlet's check) and the handshake test above. */
+enum verdict { FRAMED_OK, TCP_HANDSHAKE, DNS6_CANDIDATE, PROBE6_CANDIDATE };
+
+/* framedOk(bytes), tcpHandshake(bytes), dns6Candidate(bytes, low) and
+ * probe6Candidate(bytes) -> boolean, for the parity tests: framed_ok (the
+ * inlet's check), the handshake test above, and the IPv6 filters that hand
+ * packets to JavaScript (packet.h). */
 static napi_value js_verdict(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
+  size_t argc = 2;
+  napi_value argv[2], out;
   void *which;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, &which));
   void *data;
@@ -46,22 +50,36 @@ static napi_value js_verdict(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "(bytes: Uint8Array)");
     return NULL;
   }
-  int v = which ? handshake(data, len) : framed_ok(data, len);
+  uint32_t low = 0;
+  if (argc > 1 && napi_get_value_uint32(env, argv[1], &low) != napi_ok) low = 0;
+  int v = 0;
+  switch ((enum verdict)(uintptr_t)which) {
+    case FRAMED_OK: v = framed_ok(data, len); break;
+    case TCP_HANDSHAKE: v = handshake(data, len); break;
+    case DNS6_CANDIDATE: v = udp6_to_low(data, len, low); break;
+    case PROBE6_CANDIDATE: v = icmp6_or_fragment(data, len); break;
+  }
   CHECK(napi_get_boolean(env, v != 0, &out));
   return out;
 }
 
+static napi_status export_verdict(napi_env env, napi_value exports, const char *name, enum verdict which) {
+  napi_value fn;
+  napi_status st = napi_create_function(env, name, NAPI_AUTO_LENGTH, js_verdict, (void *)(uintptr_t)which, &fn);
+  return st == napi_ok ? napi_set_named_property(env, exports, name, fn) : st;
+}
+
 napi_status layout_init(napi_env env, napi_value exports) {
-  napi_value layout, fn;
+  napi_value layout;
   napi_status st = napi_create_object(env, &layout);
   if (st == napi_ok) st = index_object(env, layout, "outletCtl", outlet_ctl, OCTL_LEN);
   if (st == napi_ok) st = index_object(env, layout, "outletNum", outlet_num, ONUM_LEN);
   if (st == napi_ok) st = index_object(env, layout, "inletCtl", inlet_ctl, ICTL_LEN);
   if (st == napi_ok) st = index_object(env, layout, "inletNum", inlet_num, INUM_LEN);
   if (st == napi_ok) st = napi_set_named_property(env, exports, "layout", layout);
-  if (st == napi_ok) st = napi_create_function(env, "framedOk", NAPI_AUTO_LENGTH, js_verdict, NULL, &fn);
-  if (st == napi_ok) st = napi_set_named_property(env, exports, "framedOk", fn);
-  if (st == napi_ok) st = napi_create_function(env, "tcpHandshake", NAPI_AUTO_LENGTH, js_verdict, (void *)1, &fn);
-  if (st == napi_ok) st = napi_set_named_property(env, exports, "tcpHandshake", fn);
+  if (st == napi_ok) st = export_verdict(env, exports, "framedOk", FRAMED_OK);
+  if (st == napi_ok) st = export_verdict(env, exports, "tcpHandshake", TCP_HANDSHAKE);
+  if (st == napi_ok) st = export_verdict(env, exports, "dns6Candidate", DNS6_CANDIDATE);
+  if (st == napi_ok) st = export_verdict(env, exports, "probe6Candidate", PROBE6_CANDIDATE);
   return st;
 }

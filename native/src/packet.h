@@ -52,4 +52,18 @@ static inline int tcp6_syn_or_short(const uint8_t *framed, size_t len) {
   return len < TUN_FRAME_HEADER + 54 || (ip[53] & 0x02) != 0;
 }
 
+/* A framed IPv6 UDP datagram (right after the fixed header) whose
+ * destination ends in the 32 bits `low`: maybe for the in-tunnel DNS address,
+ * which JavaScript compares whole (udpTo6), sending on what is not. */
+static inline int udp6_to_low(const uint8_t *framed, size_t len, uint32_t low) {
+  const uint8_t *ip = framed + TUN_FRAME_HEADER;
+  return len >= TUN_FRAME_HEADER + 40 && ip[6] == 17 && get32(ip + 36) == low;
+}
+
+/* ICMPv6, or a fragment (whose first piece may hold an echo reply): what a
+ * probe waiting for an ICMPv6 echo reply must see (isEchoReply6). */
+static inline int icmp6_or_fragment(const uint8_t *framed, size_t len) {
+  return len >= TUN_FRAME_HEADER + 40 && (framed[TUN_FRAME_HEADER + 6] == 58 || framed[TUN_FRAME_HEADER + 6] == 44);
+}
+
 #endif

@@ -70,8 +70,7 @@ struct inlet {
  * fragments), handshakes to clamp. */
 static int needs_js(const inlet_t *in, const uint8_t *b, size_t len) {
   if (b[3] == OPENBSD_AF_INET6) {
-    uint8_t next = b[TUN_FRAME_HEADER + 6];
-    if (next == 58 || next == 44) return in->ctl[ICTL_PROBE] != 0;
+    if (icmp6_or_fragment(b, len)) return in->ctl[ICTL_PROBE] != 0;
     return in->ctl[ICTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
   }
   if (b[3] != OPENBSD_AF_INET) return 0;

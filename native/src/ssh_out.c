@@ -270,7 +270,7 @@ static int needs_js(const outlet_t *o, const uint8_t *b, uint32_t len) {
   if (len >= TUN_FRAME_HEADER + 40 && get32(b) == OPENBSD_AF_INET6) {
     uint8_t next = b[TUN_FRAME_HEADER + 6];
     if (next == 6) return o->ctl[OCTL_SYN_TO_JS] && tcp6_syn_or_short(b, len);
-    if (next == 17 && o->ctl[OCTL_DNS6] && get32(b + TUN_FRAME_HEADER + 36) == (uint32_t)o->ctl[OCTL_DNS6_LOW]) return 1;
+    if (o->ctl[OCTL_DNS6] && udp6_to_low(b, len, (uint32_t)o->ctl[OCTL_DNS6_LOW])) return 1;
     return o->ctl[OCTL_OTHER_TO_JS] != 0;
   }
   if (len < TUN_FRAME_HEADER + 20 || get32(b) != OPENBSD_AF_INET) return 0;

@@ -39,6 +39,10 @@ export interface Addon {
   framedOk(bytes: Uint8Array): boolean;
   /** Whether the outlet and inlet take a frame for a TCP handshake (or too short to tell): isTcpSyn's twin, for the parity test. */
   tcpHandshake(bytes: Uint8Array): boolean;
+  /** The outlet's IPv6 in-tunnel DNS filter: UDP to an address ending in the 32 bits `low` (packet.h udp6_to_low). */
+  dns6Candidate(bytes: Uint8Array, low: number): boolean;
+  /** The inlet's IPv6 probe filter: ICMPv6 or a fragment (packet.h icmp6_or_fragment). */
+  probe6Candidate(bytes: Uint8Array): boolean;
   /** Hands the outlet a batch as the tun reader does; returns how many it sealed and wrote (for the parity test). */
   outletSend(h: NativeHandle, arena: Uint8Array, lengths: Uint32Array): number;
   /** The allow-list's flow table, shared with C (FlowTable.shared() and the allow-list's hits). */

@@ -287,3 +287,40 @@ test("the allow-list's flow tracking: C's fast path (conntrack.c) and JavaScript
   );
   t.pass();
 });
+
+test('IPv6 filters: C hands JavaScript every datagram udpTo6 answers as in-tunnel DNS, and every reply isEchoReply6 waits for', async (t) => {
+  const { dns6Candidate, probe6Candidate } = loadAddon();
+  const { udpDatagram6, udpTo6, echoRequest6, isEchoReply6 } = await import('../../src/datapath/packet6.js');
+  const dns = Uint8Array.from(Buffer.from('fd000099000000000000000000000002', 'hex'));
+  const low = Buffer.from(dns).readUInt32BE(12);
+  // UDP (and not) to the DNS address or one that differs in a single byte, to port 53 or another, cut anywhere
+  const packet = fc.record({
+    next: fc.constantFrom(17, 17, 6, 58, 44),
+    flip: fc.option(fc.integer({ min: 0, max: 15 }), { nil: undefined }),
+    port: fc.constantFrom(53, 53, 5353),
+    payload: fc.uint8Array({ maxLength: 40 }),
+    cut: fc.nat({ max: 60 }),
+  });
+  fc.assert(
+    fc.property(packet, ({ next, flip, port, payload, cut }) => {
+      const dst = Uint8Array.from(dns);
+      if (flip !== undefined) dst[flip] = dst[flip]! ^ 0x5a;
+      const b = udpDatagram6(Uint8Array.from(Buffer.alloc(16, 0xfd)), 40000, dst, port, payload);
+      b[FRAME_HEADER + 6] = next;
+      const bytes = b.subarray(0, Math.max(FRAME_HEADER + 40, b.length - cut));
+      // what JavaScript would answer never stays in C; C's narrower test lets only matching tails by
+      const answered = udpTo6(bytes, dns, 53) !== undefined;
+      const candidate = dns6Candidate(bytes, low);
+      return (!answered || candidate) && (!candidate || (next === 17 && (flip === undefined || flip < 12)));
+    }),
+    { numRuns: 3000 },
+  );
+  // echo replies, whole or as a first fragment, reach the probe
+  const reply = echoRequest6(dns, Uint8Array.from(Buffer.alloc(16, 0xfd)), 0xcb07, 1, 1280);
+  reply[FRAME_HEADER + 40] = 129;
+  t.true(isEchoReply6(reply, dns, 0xcb07) && probe6Candidate(reply));
+  const frag = Buffer.concat([reply.subarray(0, FRAME_HEADER + 40), Buffer.from([58, 0, 0, 1, 0, 0, 0, 9]), reply.subarray(FRAME_HEADER + 40, 300)]);
+  frag[FRAME_HEADER + 6] = 44;
+  t.true(isEchoReply6(frag, dns, 0xcb07) && probe6Candidate(frag));
+  t.false(probe6Candidate(udpDatagram6(dns, 53, dns, 53, new Uint8Array(8))), 'UDP is no probe reply');
+});
