@@ -307,19 +307,25 @@ function route6(s, a) {
       ? s.routes6.filter((r) => within6(d.value, r.dst, r.prefix)).sort((x, y) => y.prefix - x.prefix)[0]
       : s.routes6.find((r) => r.dst === dst && r.prefix === prefix);
     if (!found) refuse('not in table');
-    const gw = found.gateway.startsWith('link#') ? undefined : found.gateway;
-    const lines = [
-      `   route to: ${text6(d.value)}`,
-      `destination: ${found.prefix === 0 ? 'default' : found.dst}`,
-      ...(found.host ? [] : [`       mask: ${found.prefix === 0 ? 'default' : text6(mask6(found.prefix))}`]),
-      ...(gw ? [`    gateway: ${gw}`] : []),
-      `  interface: ${found.iface}`,
-      `      flags: <UP${gw ? ',GATEWAY' : ''}${found.host ? ',HOST' : ''}${found.reject ? ',REJECT' : ''},DONE,STATIC>`,
-      ' recvpipe  sendpipe  ssthresh  rtt,msec    rttvar  hopcount      mtu     expire',
-      `       0         0         0         0         0         0 ${String(s.interfaces[found.iface].mtu).padStart(8)}         0 `,
-    ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    const isDefault = found.prefix === 0;
+    printGet(s, found, text6(d.value), isDefault ? 'default' : found.dst, isDefault ? 'default' : text6(mask6(found.prefix)));
   } else die(`route: unknown command ${cmd}`, 64);
+}
+
+/** What `route -n get` prints (route.c's print_getmsg): the route found for `to`, its gateway, interface and flags. */
+function printGet(s, found, to, destination, mask) {
+  const gw = found.gateway.startsWith('link#') ? undefined : found.gateway;
+  const lines = [
+    `   route to: ${to}`,
+    `destination: ${destination}`,
+    ...(found.host ? [] : [`       mask: ${mask}`]),
+    ...(gw ? [`    gateway: ${gw}`] : []),
+    `  interface: ${found.iface}`,
+    `      flags: <UP${gw ? ',GATEWAY' : ''}${found.host ? ',HOST' : ''}${found.reject ? ',REJECT' : ''},DONE,STATIC>`,
+    ' recvpipe  sendpipe  ssthresh  rtt,msec    rttvar  hopcount      mtu     expire',
+    `       0         0         0         0         0         0 ${String(s.interfaces[found.iface].mtu).padStart(8)}         0 `,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 function route(s) {
@@ -379,18 +385,7 @@ function route(s) {
       ? s.routes.filter((r) => (dst & r.mask) >>> 0 === r.dst).sort((x, y) => y.mask - x.mask)[0]
       : s.routes.find((r) => r.dst === dst && r.mask === mask);
     if (!found) refuse('not in table');
-    const gw = found.gateway.startsWith('link#') ? undefined : found.gateway;
-    const lines = [
-      `   route to: ${dotted(dst)}`,
-      `destination: ${found.mask === 0 ? 'default' : dotted(found.dst)}`,
-      ...(found.host ? [] : [`       mask: ${found.mask === 0 ? 'default' : dotted(found.mask)}`]),
-      ...(gw ? [`    gateway: ${gw}`] : []),
-      `  interface: ${found.iface}`,
-      `      flags: <UP${gw ? ',GATEWAY' : ''}${found.host ? ',HOST' : ''}${found.reject ? ',REJECT' : ''},DONE,STATIC>`,
-      ' recvpipe  sendpipe  ssthresh  rtt,msec    rttvar  hopcount      mtu     expire',
-      `       0         0         0         0         0         0 ${String(s.interfaces[found.iface].mtu).padStart(8)}         0 `,
-    ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    printGet(s, found, dotted(dst), found.mask === 0 ? 'default' : dotted(found.dst), found.mask === 0 ? 'default' : dotted(found.mask));
   } else die(`route: unknown command ${cmd}`, 64);
 }
 
