@@ -17,3 +17,12 @@ export function refusalOf(body: string): string {
   }
   throw new Error(`expected a UserError for:\n${body}`);
 }
+
+/** A main-table route as pathChoice.ts reads it (either family's types), defaults filled in. */
+export function tableRoute<D, G>(
+  dst: D,
+  dev: string,
+  more: Partial<{ gateway: G; metric: number; reject: boolean; ours: boolean }> = {},
+): { dst: D; gateway: G | undefined; dev: string; metric: number; reject: boolean; ours: boolean } {
+  return { dst, gateway: undefined, dev, metric: 0, reject: false, ours: false, ...more };
+}

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { parseCidr, parseIPv4 } from '../../src/config/ipv4.js';
-import { envOf, refusalOf } from './configs.js';
+import { envOf, refusalOf, tableRoute } from './configs.js';
 import { dryRunPlan, formatPlan } from '../../src/cli/dryRun.js';
 import { clashWithOthers } from '../../src/daemon/preflight.js';
 import { halves, pinStep, planLanThroughTunnel } from '../../src/plan/fullTunnel.js';
@@ -56,15 +56,7 @@ test('halves: each one bit longer, together the whole', (t) => {
   t.deepEqual(halves('10.0.0.0/30'), ['10.0.0.0/31', '10.0.0.2/31']);
 });
 
-const r = (cidr: string, dev: string, more: Partial<TableRoute> = {}): TableRoute => ({
-  dst: parseCidr(cidr)!,
-  gateway: undefined,
-  dev,
-  metric: 0,
-  reject: false,
-  ours: false,
-  ...more,
-});
+const r = (cidr: string, dev: string, more: Partial<TableRoute> = {}): TableRoute => tableRoute(parseCidr(cidr)!, dev, more);
 
 test('the path outside the tunnel: longest prefix, lowest metric, our own routes left out', (t) => {
   const table = [

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { cidr6Contains, cidrs6Overlap, formatIPv6, parseCidr6, parseIPv6 } from '../../src/config/ipv6.js';
-import { envOf, refusalOf } from './configs.js';
+import { envOf, refusalOf, tableRoute } from './configs.js';
 import { planLocal, planLocalMtu, planRemote } from '../../src/plan/plan.js';
 import { pinStep, planHalves } from '../../src/plan/fullTunnel.js';
 import { choosePath6, type TableRoute6 } from '../../src/platform/pathChoice.js';
@@ -150,15 +150,7 @@ test('IPv6 exclusions and the path outside our IPv6 routes', (t) => {
   t.regex(error(`${T6}    routes: ["fd00:9::/64"]\n    exclude: ["2001:db8::/32"]\n`), /exclude\.0: "2001:db8::\/32" is outside every IPv6 route/);
   t.regex(error(`${T6}    routes: [default]\n    exclude: ["fd00:99::/64"]\n`), /covers the tunnel's own address fd00:99::1/);
   t.regex(error(`${T6}    routes: [default]\n    exclude: ["::/1"]\n`), /too wide/);
-  const r = (cidr: string, dev: string, more: Partial<TableRoute6> = {}): TableRoute6 => ({
-    dst: parseCidr6(cidr)!,
-    gateway: undefined,
-    dev,
-    metric: 0,
-    reject: false,
-    ours: false,
-    ...more,
-  });
+  const r = (cidr: string, dev: string, more: Partial<TableRoute6> = {}): TableRoute6 => tableRoute(parseCidr6(cidr)!, dev, more);
   const table = [
     r('::/0', 'eth0', { gateway: parseIPv6('fe80::1'), metric: 1024 }),
     r('fd00:3::/64', 'eth0', { metric: 256 }),
