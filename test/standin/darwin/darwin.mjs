@@ -29,72 +29,24 @@
 //   link-local gateway's %zone naming its link; en0 has a global address and
 //   a default router at fe80::1%en0.
 // - networksetup: -listallnetworkservices, -getdnsservers, -setdnsservers
-//   (see the function).
+//   (networksetup.mjs). IPv6's parts are in inet6.mjs.
 // - the device: `darwin.mjs utun open|close N` stands for opening and closing
 //   a utun control socket; closing takes its addresses and routes with it.
 // State lives in $STANDIN_DARWIN_STATE/state.json.
 import fs from 'node:fs';
 import path from 'node:path';
+import { die, ip, printGet } from './common.mjs';
+import { ensure6, ip6, route6, text6 } from './inet6.mjs';
+import { networksetup } from './networksetup.mjs';
 
 const stateFile = path.join(process.env.STANDIN_DARWIN_STATE ?? '/tmp/standin-darwin', 'state.json');
 const tool = path.basename(process.argv[1]) === 'darwin.mjs' ? process.argv[2] : path.basename(process.argv[1]);
 const args = path.basename(process.argv[1]) === 'darwin.mjs' ? process.argv.slice(3) : process.argv.slice(2);
 
-const ip = (s) => {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (!m || m.slice(1).some((o) => +o > 255)) return undefined;
-  return ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
-};
 const dotted = (n) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 const maskBits = (bits) => (bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
 const classMask = (a) => (a >>> 31 === 0 ? 0xff000000 : a >>> 30 === 2 ? 0xffff0000 : 0xffffff00) >>> 0;
 const hex = (n) => `0x${n.toString(16).padStart(8, '0')}`;
-
-// IPv6 as inet_pton reads it (a %zone kept apart) and inet_ntop writes it (RFC 5952: the longest run of
-// two or more zero groups as ::, lower case); state keeps the text, arithmetic uses BigInt
-const ip6 = (s) => {
-  const [text, zone] = String(s).split('%');
-  if (!/^[0-9a-f:]+$/i.test(text) || (text.match(/::/g) ?? []).length > 1) return undefined;
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
-  const hs = head ? head.split(':') : [];
-  const ts = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? hs : [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts];
-  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) return undefined;
-  return { value: groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g, 16)), 0n), zone };
-};
-const text6 = (n) => {
-  const g = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
-  let best = [-1, 0];
-  for (let i = 0; i < 8;) {
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > best[1] && j - i >= 2) best = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  const hexes = g.map((x) => x.toString(16));
-  if (best[0] < 0) return hexes.join(':');
-  return `${hexes.slice(0, best[0]).join(':')}::${hexes.slice(best[0] + best[1]).join(':')}`;
-};
-const mask6 = (bits) => (bits === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - bits)) - 1n));
-const within6 = (addr, dst, prefix) => (addr & mask6(prefix)) === (ip6(dst).value & mask6(prefix));
-/** IPv6 state, added to a state file that has none: lo0's ::1, en0's global address and its router. */
-function ensure6(s) {
-  if (s.routes6) return;
-  s.interfaces.lo0.addrs6 ??= [
-    { addr: '::1', prefix: 128 },
-    { addr: 'fe80::1', zone: 'lo0', prefix: 64, scopeid: 1 },
-  ];
-  if (s.interfaces.en0)
-    s.interfaces.en0.addrs6 ??= [
-      { addr: 'fe80::1c2b:3d4e:5f60:7182', zone: 'en0', prefix: 64, scopeid: 6, flags: 'secured ' },
-      { addr: '2001:db8:42::1c2b', prefix: 64, flags: 'autoconf secured ' },
-    ];
-  s.routes6 = [
-    { dst: '::', prefix: 0, gateway: 'fe80::1%en0', iface: 'en0', flags: 'UGcg' },
-    { dst: '::1', prefix: 128, gateway: '::1', iface: 'lo0', flags: 'UHL', host: true },
-    { dst: '2001:db8:42::', prefix: 64, gateway: 'link#6', iface: 'en0', flags: 'UC' },
-  ];
-}
 
 function initial() {
   return {
@@ -122,11 +74,6 @@ const save = (s) => {
   fs.mkdirSync(path.dirname(stateFile), { recursive: true });
   fs.writeFileSync(stateFile, JSON.stringify(s));
 };
-const die = (msg, code = 1) => {
-  process.stderr.write(`${msg}\n`);
-  process.exit(code);
-};
-
 /** route.c's getaddr for a destination: [address, mask, isHost]. */
 function destination(s, forceNet) {
   if (s === 'default') return [0, 0, false];
@@ -241,93 +188,6 @@ function ifconfig(s) {
   }
 }
 
-/** route(8) with -inet6: add, delete and get of IPv6 routes (route.c reads every address as the family's). */
-function route6(s, a) {
-  const cmd = a.shift();
-  let net;
-  let iface;
-  let dstText;
-  let gateway;
-  let reject = false;
-  for (let k = 0; k < a.length; k++) {
-    if (a[k] === '-net') net = true;
-    else if (a[k] === '-host') net = false;
-    else if (a[k] === '-reject') reject = true;
-    else if (a[k] === '-interface') {
-      iface = a[++k];
-      if (!s.interfaces[iface]) die(`route: bad address: ${iface}`, 68);
-    } else if (dstText === undefined) dstText = a[k];
-    else if (gateway === undefined && iface === undefined) gateway = a[k];
-  }
-  if (!dstText) die('usage: route [-dnqtv] command [[modifiers] args]', 64);
-  const [addrText, bits] = dstText === 'default' ? ['::', '0'] : dstText.split('/');
-  const d = ip6(addrText);
-  if (!d) die(`route: bad address: ${dstText}`, 68);
-  const prefix = bits !== undefined ? Number(bits) : net ? 64 : 128;
-  const dst = text6(d.value & mask6(prefix));
-  const isHost = prefix === 128;
-  const refuse = (why) => {
-    process.stderr.write(`route: writing to routing socket: ${why}\n`);
-    if (cmd !== 'get') process.stdout.write(`${cmd} ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway ?? iface}: ${why}\n`);
-    process.exit(0);
-  };
-  if (cmd === 'add') {
-    if (s.routes6.some((r) => r.dst === dst && r.prefix === prefix)) refuse('File exists');
-    if (gateway !== undefined) {
-      const g = ip6(gateway);
-      if (!g) die(`route: bad address: ${gateway}`, 68);
-      // a link-local gateway names its link; a global one must lie in a network of an interface
-      const on = reject
-        ? 'lo0'
-        : g.zone && s.interfaces[g.zone]
-          ? g.zone
-          : Object.entries(s.interfaces).find(([, i]) => (i.addrs6 ?? []).some((x) => !x.zone && x.prefix < 128 && within6(g.value, x.addr, x.prefix)))?.[0];
-      if (!on) refuse('Network is unreachable');
-      s.routes6.push({
-        dst,
-        prefix,
-        gateway,
-        iface: on,
-        flags: `UG${isHost ? 'H' : ''}S${reject ? 'R' : ''}`,
-        ...(isHost ? { host: true } : {}),
-        ...(reject ? { reject: true } : {}),
-      });
-    } else {
-      if (!iface) die('route: the interface or gateway is missing', 64);
-      s.routes6.push({ dst, prefix, gateway: `link#${s.interfaces[iface].link}`, iface, flags: isHost ? 'UHS' : 'UCS', ...(isHost ? { host: true } : {}) });
-    }
-    process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway ?? iface}\n`);
-  } else if (cmd === 'delete') {
-    const at = s.routes6.findIndex((r) => r.dst === dst && r.prefix === prefix && (!iface || r.iface === iface));
-    if (at < 0) refuse('not in table');
-    s.routes6.splice(at, 1);
-    process.stdout.write(`delete ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway ?? iface}\n`);
-  } else if (cmd === 'get') {
-    const found = isHost
-      ? s.routes6.filter((r) => within6(d.value, r.dst, r.prefix)).sort((x, y) => y.prefix - x.prefix)[0]
-      : s.routes6.find((r) => r.dst === dst && r.prefix === prefix);
-    if (!found) refuse('not in table');
-    const isDefault = found.prefix === 0;
-    printGet(s, found, text6(d.value), isDefault ? 'default' : found.dst, isDefault ? 'default' : text6(mask6(found.prefix)));
-  } else die(`route: unknown command ${cmd}`, 64);
-}
-
-/** What `route -n get` prints (route.c's print_getmsg): the route found for `to`, its gateway, interface and flags. */
-function printGet(s, found, to, destination, mask) {
-  const gw = found.gateway.startsWith('link#') ? undefined : found.gateway;
-  const lines = [
-    `   route to: ${to}`,
-    `destination: ${destination}`,
-    ...(found.host ? [] : [`       mask: ${mask}`]),
-    ...(gw ? [`    gateway: ${gw}`] : []),
-    `  interface: ${found.iface}`,
-    `      flags: <UP${gw ? ',GATEWAY' : ''}${found.host ? ',HOST' : ''}${found.reject ? ',REJECT' : ''},DONE,STATIC>`,
-    ' recvpipe  sendpipe  ssthresh  rtt,msec    rttvar  hopcount      mtu     expire',
-    `       0         0         0         0         0         0 ${String(s.interfaces[found.iface].mtu).padStart(8)}         0 `,
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-}
-
 function route(s) {
   if (args.includes('-inet6'))
     return route6(
@@ -433,45 +293,9 @@ function utun(s) {
   } else die('usage: darwin.mjs utun open|close N', 64);
 }
 
-/**
- * networksetup(8)'s DNS verbs, as its manual page and wg-quick's use of it
- * (wireguard-tools darwin.bash) show them: -listallnetworkservices prints a
- * note, then a service a line, "*" before a disabled one; -getdnsservers
- * prints one server a line or "There aren't any DNS Servers set on S.";
- * -setdnsservers S ADDR... (or "Empty", any case) sets or clears them.
- * Mistakes are printed on stdout and the exit status stays 0, the case a
- * caller must read the output for.
- */
-function networksetup(s) {
-  s.services ??= [
-    { name: 'Wi-Fi', enabled: true, dns: [] },
-    { name: 'USB 10/100/1000 LAN', enabled: true, dns: ['192.168.1.1', '1.1.1.1'] },
-    { name: 'Thunderbolt Bridge', enabled: false, dns: [] },
-  ];
-  const [verb, name, ...rest] = args;
-  const refuse = (msg) => process.stdout.write(`${msg}\n** Error: The parameters were not valid.\n`);
-  if (verb === '-listallnetworkservices') {
-    const lines = s.services.map((x) => `${x.enabled ? '' : '*'}${x.name}`);
-    process.stdout.write(`An asterisk (*) denotes that a network service is disabled.\n${lines.join('\n')}\n`);
-    return;
-  }
-  const service = s.services.find((x) => x.name === name);
-  if (verb !== '-getdnsservers' && verb !== '-setdnsservers')
-    die(`networksetup: this stand-in knows -listallnetworkservices, -getdnsservers and -setdnsservers, not ${verb}`, 64);
-  if (!service) return refuse(`${name} is not a recognized network service.`);
-  if (verb === '-getdnsservers') {
-    process.stdout.write(service.dns.length ? `${service.dns.join('\n')}\n` : `There aren't any DNS Servers set on ${name}.\n`);
-    return;
-  }
-  if (rest.length === 0) return refuse('Missing DNS server addresses.');
-  if (rest.length === 1 && rest[0].toLowerCase() === 'empty') service.dns = [];
-  else if (rest.every((a) => ip(a) !== undefined || /^[0-9a-f:]+$/i.test(a))) service.dns = rest;
-  else return refuse(`${rest.find((a) => ip(a) === undefined)} is not a valid IP address.`);
-}
-
 const state = load();
 ensure6(state);
-const tools = { ifconfig, route, netstat, utun, networksetup };
+const tools = { ifconfig, route, netstat, utun, networksetup: (st) => networksetup(st, args) };
 if (!tools[tool]) die(`darwin.mjs: unknown tool ${tool}`, 64);
 tools[tool](state);
 save(state);
