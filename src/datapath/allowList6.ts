@@ -25,6 +25,8 @@ const FRAGMENT = 44;
 const ICMP_FLOW = 1;
 
 export const REFUSED6 = -1;
+/** The flow table's size once any rule admits IPv6 (as IPv4's). */
+const FLOWS = 65_536;
 export const PASSED6 = -2;
 
 interface Entry6 {
@@ -47,13 +49,14 @@ export interface Counters6 {
 const fold = (b: Uint8Array, at: number): number => (u32At(b, at) ^ u32At(b, at + 4) ^ u32At(b, at + 8) ^ u32At(b, at + 12)) >>> 0;
 
 export class AllowList6 {
-  readonly flows: FlowTable;
+  /** Made full-size once any rule stands for IPv6 addresses: a literal one, or a host name when it resolves to some. */
+  flows: FlowTable;
   private entries: Entry6[];
   /** The literal rules' entries; a host-name rule's addresses join them (setNameAddresses). */
   private readonly literal: Entry6[];
   private readonly named = new Map<number, Entry6[]>();
   /** Per flow: the local address's four words, then the remote's. */
-  private readonly full: Uint32Array;
+  private full: Uint32Array;
 
   constructor(
     rules: readonly AllowRule[],
@@ -65,14 +68,19 @@ export class AllowList6 {
       return [{ net: ipv6Bytes(c.addr), prefix: c.prefix, proto: protoNumber(r.proto), lo: r.ports?.[0] ?? 0, hi: r.ports?.[1] ?? 0, rule }];
     });
     this.entries = this.literal;
-    // a host name may resolve to IPv6 addresses later: the table is there for its flows
-    this.flows = new FlowTable(rules.some((r) => r.isName || r.to.includes(':')) ? 65_536 : 1);
+    this.flows = new FlowTable(this.literal.length > 0 ? FLOWS : 1);
     this.full = new Uint32Array(this.flows.capacity * 8);
   }
 
   /** The IPv6 addresses host-name rule `rule` stands for now (AllowNames), in rule order among the rest: first match wins. */
   setNameAddresses(r: AllowRule, rule: number, addrs: readonly bigint[]): void {
     const base = { prefix: 128, proto: protoNumber(r.proto), lo: r.ports?.[0] ?? 0, hi: r.ports?.[1] ?? 0, rule };
+    // the first IPv6 address any rule stands for: the full table (about 3 MB) only now; the 1-entry one
+    // held nothing, since no rule admitted an IPv6 flow before
+    if (addrs.length > 0 && this.flows.capacity < FLOWS) {
+      this.flows = new FlowTable(FLOWS);
+      this.full = new Uint32Array(FLOWS * 8);
+    }
     this.named.set(
       rule,
       addrs.map((a) => ({ ...base, net: ipv6Bytes(a) })),
