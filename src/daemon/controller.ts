@@ -308,9 +308,9 @@ export class Controller {
   /** mtu: auto: probe (mtu.ts), and apply what it found as journaled steps on both ends. */
   private async pickMtu(s: Session, l3: L3Side): Promise<void> {
     const exec = this.executor(s.client);
-    const { up, down } = await pickMtu(l3, s.remoteDevice, s.channel!.maxPacket, this.platform, (steps) => this.journal.apply(steps, exec));
-    [this.mtu, this.remoteMtu] = [up, down];
-    this.opts.progress(mtuLine(up, down, s.remoteDevice));
+    const probed = await pickMtu(l3, s.remoteDevice, s.channel!.maxPacket, this.platform, (steps) => this.journal.apply(steps, exec));
+    [this.mtu, this.remoteMtu] = [probed.up, probed.down];
+    this.opts.progress(mtuLine(probed, s.remoteDevice));
   }
 
   /** The local docker socket: each connection rides the current session, made on demand if need be. */

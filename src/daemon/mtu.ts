@@ -4,7 +4,7 @@ import type { Pump } from '../datapath/pump.js';
 import { planLocalMtu, planRemoteMtu } from '../plan/plan.js';
 import type { Step } from '../plan/steps.js';
 import type { PlatformName } from '../platform/index.js';
-import { pingPeer, probeEnds, type L3Side } from './l3.js';
+import { pingPeer, probeEnds, pumpAddr, type L3Side } from './l3.js';
 
 /** Sizes tried towards the remote host and back, largest first. */
 const ROUND_TRIP_SIZES = [16000, 15000, 12000, 9000, 4000, 1500];
@@ -16,11 +16,18 @@ export async function pickMtu(
   maxPacket: number,
   platform: PlatformName,
   apply: (steps: Step[]) => Promise<void>,
-): Promise<{ up: number; down: number }> {
+): Promise<Probed> {
   const rtt = await pingPeer(l3);
-  const { up, down } = await probeMtu(l3.tunnel, l3.pump, platform, maxPacket, rtt, (d) => apply(planRemoteMtu(remoteDevice, d)));
-  await apply(planLocalMtu(l3.tunnel, l3.tun.name, remoteDevice, up, down));
-  return { up, down };
+  const probed = await probeMtu(l3.tunnel, l3.pump, platform, maxPacket, rtt, (d) => apply(planRemoteMtu(remoteDevice, d)));
+  await apply(planLocalMtu(l3.tunnel, l3.tun.name, remoteDevice, probed.up, probed.down));
+  return probed;
+}
+
+/** What the probe found: the MTU each way, and in a dual-stack tunnel whether IPv6 crossed at the round-trip size. */
+export interface Probed {
+  readonly up: number;
+  readonly down: number;
+  readonly v6: boolean | undefined;
 }
 
 /**
@@ -45,7 +52,7 @@ export async function probeMtu(
   rtt: number,
   /** Sets the remote device's MTU to `down` (planRemoteMtu), before the probe towards it. */
   setDown: (down: number) => Promise<void>,
-): Promise<{ up: number; down: number }> {
+): Promise<Probed> {
   // IPv4's pair when there is one, else ICMPv6 echoes: both families share the device and the channel
   const { src, dst } = probeEnds(tunnel);
   const timeout = Math.max(300, Math.ceil(rtt * 5));
@@ -56,12 +63,18 @@ export async function probeMtu(
   const ceiling = platform === 'linux' ? Math.min(MAX_UPSTREAM_MTU, maxPacket - 4) : down;
   const upSizes = [ceiling, 24000].filter((n) => n > down && n <= ceiling);
   const up = (await pump.largestThatCrosses(src, dst, upSizes, timeout)) ?? down;
-  return { up, down };
+  // a dual-stack tunnel: one ICMPv6 echo of the round-trip size shows IPv6 crosses at it too
+  const dual = tunnel.local !== undefined && tunnel.local6 !== undefined;
+  const v6 = dual ? (await pump.largestThatCrosses(pumpAddr(tunnel.local6!, true), pumpAddr(tunnel.remote6!, true), [down], timeout)) === down : undefined;
+  return { up, down, v6 };
 }
 
 /** What connect says of the MTUs it probed. */
-export function mtuLine(up: number, down: number, remoteDevice: string): string {
-  return up > down
-    ? `tunnel: MTU ${up} here, ${down} on ${remoteDevice}: the largest packets sshd carries each way (probed)`
-    : `tunnel: MTU ${down}, the largest packet sshd carries (probed)`;
+export function mtuLine({ up, down, v6 }: Probed, remoteDevice: string): string {
+  const sizes =
+    up > down
+      ? `tunnel: MTU ${up} here, ${down} on ${remoteDevice}: the largest packets sshd carries each way (probed)`
+      : `tunnel: MTU ${down}, the largest packet sshd carries (probed)`;
+  if (v6 === undefined) return sizes;
+  return v6 ? `${sizes}; an ICMPv6 echo of ${down} bytes crosses too` : `${sizes}; warning: an ICMPv6 echo of ${down} bytes did not come back`;
 }

@@ -17,7 +17,7 @@ const NS = (): string => lab.clientNs!;
 const TUNNEL6 = 'local: 10.230.1.1, remote: 10.230.1.2, local6: "fd00:230:1::1", remote6: "fd00:230:1::2"';
 
 /** The lab's config with the IPv6 tunnel pair, `routes` (the rest of its line and what follows), docker off unless kept, more replacements. */
-function v6Config(file: string, routes: string, opts: { mtu?: number; keepDocker?: boolean; more?: [string | RegExp, string][] } = {}): string {
+function v6Config(file: string, routes: string, opts: { mtu?: number | 'auto'; keepDocker?: boolean; more?: [string | RegExp, string][] } = {}): string {
   return variantConfig(lab, file, [
     [/tunnel: \{ local: 10\.230\.1\.1, remote: 10\.230\.1\.2, mtu: 1500 \}/, `tunnel: { ${TUNNEL6}, mtu: ${opts.mtu ?? 1500} }`],
     ['routes: [10.230.9.0/24]', `routes: ${routes}`],
@@ -37,7 +37,7 @@ test.before(async () => {
   web(lab.behindNs, '::');
   web('cb-cb6-6', 'fd00:230:6::2');
   web(lab.routerNs!, '::');
-  dual = v6Config('dual.yaml', '[10.230.9.0/24, "fd00:230:9::/64", "fd00:230:6::/64"]\n    dns: { domains: [vpc.internal] }');
+  dual = v6Config('dual.yaml', '[10.230.9.0/24, "fd00:230:9::/64", "fd00:230:6::/64"]\n    dns: { domains: [vpc.internal] }', { mtu: 'auto' });
   for (let i = 0; i < 50 && (await inNs(lab.routerNs!, 'curl', ['-s', '-m', '1', 'http://[fd00:230:7::1]/'])).exitCode !== 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -60,6 +60,8 @@ test.serial('IPv6 routes reach a dual-stack and an IPv6-only host through the tu
   const up = await cliIn(NS(), ['connect', 'cb6', '--config', dual, '-v']);
   t.is(up.exitCode, 0, up.stderr);
   t.regex(up.stderr, /address fd00:230:1::1 peer fd00:230:1::2 on cb-cb6/);
+  // mtu: auto probes over IPv4, and an ICMPv6 echo of the size found crosses too
+  t.regex(up.stderr, /tunnel: MTU \d+ here, (\d+) on tun\d+: .*\(probed\); an ICMPv6 echo of \1 bytes crosses too/);
   t.regex(up.stderr, /remote: IPv6 masquerade for fd00:230:1::1/);
   // local containers on IPv6 networks leave with the IPv6 tunnel address
   t.regex(
