@@ -3,10 +3,10 @@ import { dockerSocket } from '../util/paths.js';
 import { isIP } from 'node:net';
 import { localCommand, requestedDevice, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../util/quote.js';
-import { DNS_LISTEN, planResolvConf } from '../plan/dns.js';
+import { DNS_LISTEN, planResolvConf, planResolvedAll, planServiceDns } from '../plan/dns.js';
+import { remoteAddresses } from '../config/tunnelPair.js';
 import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
 import { excludeStep, pinStep, planHalves, routedThrough } from '../plan/fullTunnel.js';
-import { planResolvedAll, planServiceDns } from '../plan/dns.js';
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
@@ -147,7 +147,7 @@ function plannedFullTunnel(env: EnvironmentConfig, dev: string, platform: Platfo
         : "dns.all: every network service (SERVICE: each one networksetup -listallnetworkservices lists, disabled ones too) asks the in-tunnel DNS address while the tunnel stands, answered by cloudbridge over SSH from the remote host's resolvers; each gets back the servers it had",
     );
   }
-  const inTunnel = [env.tunnel?.remote, env.tunnel?.remote6].filter((a) => a !== undefined);
+  const inTunnel = env.tunnel ? remoteAddresses(env.tunnel) : [];
   return [
     ...(env.lan === 'tunnel' ? [pinStep('GATEWAY', 'gateway', { via: undefined, dev: 'DEV' })] : []),
     ...planHalves(dev, { v4: env.fullTunnel, v6: env.fullTunnel6 }),

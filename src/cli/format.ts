@@ -1,3 +1,4 @@
+import { shownPairs } from '../config/tunnelPair.js';
 import type { Status } from '../daemon/status.js';
 
 function bytes(n: number): string {
@@ -24,7 +25,7 @@ export function formatStatus(list: readonly Status[]): string {
         `${s.env}: ${s.state} ${duration(s.uptimeSeconds)} (pid ${s.pid}) to ${s.host}${s.onDemand ? ', on demand' : ''}`,
         ...(s.local || s.local6
           ? [
-              `  tunnel  ${s.localDevice} ${[s.local && `${s.local} <-> ${s.remote}`, s.local6 && `${s.local6} <-> ${s.remote6}`].filter((p) => p).join(', ')} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu === s.remoteMtu || !s.remoteMtu ? s.mtu : `${s.mtu} here, ${s.remoteMtu} there`}, packets out ${s.datapath.outbound === 'c' ? 'C' : 'JavaScript'}, in ${s.datapath.inbound === 'c' ? 'C' : 'JavaScript'}`,
+              `  tunnel  ${s.localDevice} ${shownPairs(s)} ${s.remoteDevice || '(no session)'}, mtu ${s.mtu === s.remoteMtu || !s.remoteMtu ? s.mtu : `${s.mtu} here, ${s.remoteMtu} there`}, packets out ${s.datapath.outbound === 'c' ? 'C' : 'JavaScript'}, in ${s.datapath.inbound === 'c' ? 'C' : 'JavaScript'}`,
               `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}${s.exclude.length ? `; not ${s.exclude.join(', ')}` : ''}`,
               ...(s.fullTunnel
                 ? [

@@ -24,9 +24,12 @@ export function pumpAddr(text: string, v6: boolean): TunnelAddr {
   return v6 ? ipv6Bytes(parseIPv6(text)!) : parseIPv4(text)!;
 }
 
-/** The main pair (IPv4's, else IPv6's) as the pump's probes address it. */
-export function probeEnds(tunnel: TunnelConfig): { readonly src: TunnelAddr; readonly dst: TunnelAddr; readonly remote: string } {
-  const { local, remote, v6 } = mainPair(tunnel);
+/** A pair as the pump's probes address it: the main one (IPv4's, else IPv6's), or IPv6's when asked for (the tunnel has it). */
+export function probeEnds(
+  tunnel: TunnelConfig,
+  family: 'main' | 'v6' = 'main',
+): { readonly src: TunnelAddr; readonly dst: TunnelAddr; readonly remote: string } {
+  const { local, remote, v6 } = family === 'v6' ? { local: tunnel.local6!, remote: tunnel.remote6!, v6: true } : mainPair(tunnel);
   return { src: pumpAddr(local, v6), dst: pumpAddr(remote, v6), remote };
 }
 
@@ -40,9 +43,12 @@ export async function pingPeer({ tunnel, pump }: L3Side): Promise<number> {
     pump.ping(src, dst, 5000).catch((err: Error) => {
       throw new UserError(`tunnel does not pass traffic: ping ${shown}: ${err.message}`);
     });
-  const { src, dst, remote } = probeEnds(tunnel);
-  const rtt = await ping(src, dst, remote);
-  if (tunnel.local !== undefined && tunnel.local6 !== undefined) await ping(pumpAddr(tunnel.local6, true), pumpAddr(tunnel.remote6!, true), tunnel.remote6!);
+  const main = probeEnds(tunnel);
+  const rtt = await ping(main.src, main.dst, main.remote);
+  if (tunnel.local !== undefined && tunnel.local6 !== undefined) {
+    const v6 = probeEnds(tunnel, 'v6');
+    await ping(v6.src, v6.dst, v6.remote);
+  }
   return rtt;
 }
 

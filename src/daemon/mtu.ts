@@ -4,7 +4,7 @@ import type { Pump } from '../datapath/pump.js';
 import { planLocalMtu, planRemoteMtu } from '../plan/plan.js';
 import type { Step } from '../plan/steps.js';
 import type { PlatformName } from '../platform/index.js';
-import { pingPeer, probeEnds, pumpAddr, type L3Side } from './l3.js';
+import { pingPeer, probeEnds, type L3Side } from './l3.js';
 
 /** Sizes tried towards the remote host and back, largest first. */
 const ROUND_TRIP_SIZES = [16000, 15000, 12000, 9000, 4000, 1500];
@@ -65,7 +65,8 @@ export async function probeMtu(
   const up = (await pump.largestThatCrosses(src, dst, upSizes, timeout)) ?? down;
   // a dual-stack tunnel: one ICMPv6 echo of the round-trip size shows IPv6 crosses at it too
   const dual = tunnel.local !== undefined && tunnel.local6 !== undefined;
-  const v6 = dual ? (await pump.largestThatCrosses(pumpAddr(tunnel.local6!, true), pumpAddr(tunnel.remote6!, true), [down], timeout)) === down : undefined;
+  const ends6 = dual ? probeEnds(tunnel, 'v6') : undefined;
+  const v6 = ends6 ? (await pump.largestThatCrosses(ends6.src, ends6.dst, [down], timeout)) === down : undefined;
   return { up, down, v6 };
 }
 

@@ -39,8 +39,7 @@ export function clashWithOthers(env: EnvironmentConfig, others: readonly PeerHol
     const routes = o.routes.filter((r) => r !== DEFAULT_ROUTE);
     const theirs = o.local ? [o.local, o.remote].map((a) => parseCidr(a)!) : [];
     if (mine.some((m) => theirs.some((x) => cidrsOverlap(m, x))) || mine6.some((m) => m === o.local6 || m === o.remote6)) {
-      const theirPairs = [o.local && `${o.local} <-> ${o.remote}`, o.local6 && `${o.local6} <-> ${o.remote6!}`].filter((p) => p).join(', ');
-      return `tunnel addresses of ${env.name} (${shownPairs(t)}) clash with ${o.env}'s (${theirPairs}), which is connected`;
+      return `tunnel addresses of ${env.name} (${shownPairs(t)}) clash with ${o.env}'s (${shownPairs(o)}), which is connected`;
     }
     if (o.localDevice === t.device) return `${o.env} uses interface ${o.localDevice} already (tunnel.device)`;
     for (const r of env.routes) {

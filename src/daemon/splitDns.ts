@@ -13,6 +13,7 @@ import type { ServiceDns } from '../platform/types.js';
 import { runRemote } from '../ssh/exec.js';
 import { UserError } from '../util/errors.js';
 import { formatIPv4 } from '../config/ipv4.js';
+import { remoteAddresses } from '../config/tunnelPair.js';
 import { lazyExeca } from '../util/lazyExeca.js';
 
 export interface SplitDnsDeps {
@@ -112,13 +113,7 @@ export class SplitDns {
     if (resolved) this.resolvedLink = { dev: tunnel.device, zones };
     const shown = env.dns.all ? ['every name', ...zones.filter((z) => z === `${env.name}.docker`)] : zones;
     await this.deps.applyLocal(
-      resolved
-        ? planResolvectl(
-            tunnel.device,
-            [tunnel.remote, tunnel.remote6].filter((a) => a !== undefined),
-            zones,
-          )
-        : [planResolvConf(env.name, shown, this.listening, before)],
+      resolved ? planResolvectl(tunnel.device, remoteAddresses(tunnel), zones) : [planResolvConf(env.name, shown, this.listening, before)],
     );
   }
 
@@ -147,11 +142,7 @@ export class SplitDns {
   fullSteps(services: readonly ServiceDns[]): Step[] {
     const { env } = this.deps;
     if (!env.dns.all || !env.tunnel) return [];
-    if (this.deps.platform === 'darwin')
-      return planServiceDns(
-        services,
-        [env.tunnel.remote, env.tunnel.remote6].filter((a) => a !== undefined),
-      );
+    if (this.deps.platform === 'darwin') return planServiceDns(services, remoteAddresses(env.tunnel));
     const link = this.resolvedLink;
     return link ? [planResolvedAll(link.dev, link.zones)] : [];
   }
