@@ -1,4 +1,4 @@
-import { AF_INET6, FRAME_HEADER } from './packet.js';
+import { AF_INET6, FRAME_HEADER, inPrefix6 } from './packet.js';
 
 /**
  * IPv6's half of the packets JavaScript builds and reads (packet.ts has
@@ -83,11 +83,8 @@ export function refusal6(b: Uint8Array): Buffer | undefined {
 const UDP = 17;
 const FRAGMENT = 44;
 
-/** Whether the 16 bytes at `b[at]` equal `addr`. */
-function sameAddr(b: Uint8Array, at: number, addr: Uint8Array): boolean {
-  for (let i = 0; i < 16; i++) if (b[at + i] !== addr[i]) return false;
-  return true;
-}
+/** Whether the 16 bytes at `b[at]` equal `addr`: the address as a /128. */
+const sameAddr = (b: Uint8Array, at: number, addr: Uint8Array): boolean => inPrefix6(b, at, addr, 128);
 
 /** A framed ICMPv6 echo request of `size` bytes in all (IPv6 header included): the probe of pingPeer and of mtu: auto over IPv6. */
 export function echoRequest6(src: Uint8Array, dst: Uint8Array, id: number, seq: number, size = 65): Buffer {

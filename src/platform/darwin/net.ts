@@ -8,6 +8,7 @@ import type { OutsidePath } from '../../plan/fullTunnel.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
 import { NETWORKSETUP_REFUSED, parseDnsServers, parseServices } from './networksetup.js';
 import { interfaceNetworks6, parseNetstatRoutes6 } from './parse6.js';
+import { onceEach } from '../networks6.js';
 
 /**
  * What Apple's `route` prints when the kernel refused (it exits 0 all the
@@ -56,9 +57,7 @@ export class DarwinNet implements LocalNet {
   }
 
   async networks6(): Promise<RouteInfo[]> {
-    const all = [...interfaceNetworks6(parseIfconfig(await run(['ifconfig']))), ...parseNetstatRoutes6(await run(['netstat', '-rn', '-f', 'inet6']))];
-    // an address's network and its interface route are one
-    return all.filter((r, i) => all.findIndex((o) => o.cidr === r.cidr && o.dev === r.dev) === i);
+    return onceEach([...interfaceNetworks6(parseIfconfig(await run(['ifconfig']))), ...parseNetstatRoutes6(await run(['netstat', '-rn', '-f', 'inet6']))]);
   }
 
   async interfaceNetworks(): Promise<RouteInfo[]> {

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
-import { formatCidr6, ipv6Bytes, ipv6FromBytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
+import { ipv6Bytes, ipv6FromBytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
+import { hostNetwork6, onceEach } from '../networks6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import type { LocalNet, RouteInfo, ServiceDns } from '../types.js';
@@ -123,17 +124,14 @@ export class LinuxNet implements LocalNet {
     const names = await this.ifnames();
     const out: RouteInfo[] = [];
     const add = (addr: bigint | undefined, prefix: number, dev: string): void => {
-      // link-local (fe80::/10) and multicast (ff00::/8) are every link's, nothing a route of ours could take over
-      if (addr === undefined || prefix === 0 || prefix === 128 || addr >> 118n === 0x3fan || addr >> 120n === 0xffn) return;
-      const cidr = formatCidr6({ addr: (addr >> BigInt(128 - prefix)) << BigInt(128 - prefix), prefix });
-      // an address's network and its kernel route are one
-      if (!out.some((o) => o.cidr === cidr && o.dev === dev)) out.push({ cidr, dev });
+      const cidr = hostNetwork6(addr, prefix);
+      if (cidr) out.push({ cidr, dev });
     };
     for (const a of await this.sock.getAddresses()) {
       if (a.data.family === AF_INET6) add(ipv6FromBytes(a.attrs.address ?? a.attrs.local), a.data.prefixlen ?? 128, names.get(a.data.index ?? -1) ?? '?');
     }
     for (const r of await this.mainTable(AF_INET6)) if (!r.reject && !r.ours) add(ipv6FromBytes(r.dst), r.dstLen, r.dev);
-    return out;
+    return onceEach(out);
   }
 
   async outsidePath(addr: string | 'default'): Promise<OutsidePath | 'local' | undefined> {
