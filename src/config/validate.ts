@@ -51,7 +51,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
   let dockerTcp: Endpoint | undefined;
   if (mode === 'tcp') {
     if (!tunnel) return df.child('mode').fail('tcp needs the L3 tunnel (tunnel is false); use socket');
-    dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${tunnel.remote ?? `[${tunnel.remote6!}]`}:2375`);
+    dockerHost = str(df.child('host'), dockerRaw['host'], `tcp://${formatEndpoint({ kind: 'inet', host: tunnel.remote ?? tunnel.remote6!, port: 2375 })}`);
     const m = /^tcp:\/\/(?:([0-9.]+)|\[([0-9a-fA-F:.]+)\]):(\d{1,5})$/.exec(dockerHost);
     const addr = m?.[1] ?? m?.[2];
     const ok = m && (m[1] ? parseIPv4(m[1]) !== undefined : parseIPv6(m[2]!) !== undefined) && Number(m[3]) <= 65535;

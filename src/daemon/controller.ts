@@ -138,7 +138,7 @@ export class Controller {
       ...outside,
       undoLocal: (which) => this.journal.undo(this.executor(undefined), which),
       dns: {
-        steps: async () => this.services.fullDnsSteps(this.platform === 'darwin' && this.net ? await this.net.dnsServices() : []),
+        steps: () => this.services.fullDnsSteps(() => this.net?.dnsServices() ?? Promise.resolve([])),
         all: (on) => this.services.dnsForAll(on),
       },
       progress: (line) => (this.keeper.state === 'up' ? opts.log(line) : opts.progress(line)),

@@ -36,23 +36,23 @@ export function clashWithOthers(env: EnvironmentConfig, others: readonly PeerHol
     // of one family clash (status shows IPv4's as default, IPv6's as ::/0)
     if ((env.fullTunnel && o.routes.includes(DEFAULT_ROUTE)) || (env.fullTunnel6 && o.routes.includes('::/0')))
       return `${env.name} and ${o.env} both route everything (routes: [default]), and ${o.env} is connected`;
-    const routes = o.routes.filter((r) => r !== DEFAULT_ROUTE);
+    // their routes by family, full tunnels aside
+    const routes4 = o.routes.filter((r) => r !== DEFAULT_ROUTE && !r.includes(':'));
+    const routes6 = o.routes.filter((r) => r !== '::/0' && r.includes(':'));
     const theirs = o.local ? [o.local, o.remote].map((a) => parseCidr(a)!) : [];
     if (mine.some((m) => theirs.some((x) => cidrsOverlap(m, x))) || mine6.some((m) => m === o.local6 || m === o.remote6)) {
       return `tunnel addresses of ${env.name} (${shownPairs(t)}) clash with ${o.env}'s (${shownPairs(o)}), which is connected`;
     }
     if (o.localDevice === t.device) return `${o.env} uses interface ${o.localDevice} already (tunnel.device)`;
     for (const r of env.routes) {
-      const clash = [...routes.filter((q) => !q.includes(':')), ...(o.local ? [o.local, o.remote] : [])].find((q) =>
-        cidrsOverlap(parseCidr(q)!, parseCidr(r)!),
-      );
+      const clash = [...routes4, ...(o.local ? [o.local, o.remote] : [])].find((q) => cidrsOverlap(parseCidr(q)!, parseCidr(r)!));
       if (clash) return `route ${r} of ${env.name} overlaps ${clash} of ${o.env}, which is connected`;
     }
     for (const r of env.routes6) {
-      const clash = routes.find((q) => q !== '::/0' && q.includes(':') && cidrs6Overlap(parseCidr6(q)!, parseCidr6(r)!));
+      const clash = routes6.find((q) => cidrs6Overlap(parseCidr6(q)!, parseCidr6(r)!));
       if (clash) return `route ${r} of ${env.name} overlaps ${clash} of ${o.env}, which is connected`;
     }
-    for (const q of routes.filter((x) => !x.includes(':'))) {
+    for (const q of routes4) {
       const hit = mine.find((m) => cidrsOverlap(m, parseCidr(q)!));
       if (hit) return `tunnel address ${formatCidr(hit)} of ${env.name} lies in route ${q} of ${o.env}, which is connected`;
     }

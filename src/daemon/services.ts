@@ -180,8 +180,8 @@ export class Services {
   }
 
   /** A full tunnel's DNS for every name (splitDns.ts). */
-  fullDnsSteps(services: readonly ServiceDns[]): Step[] {
-    return this.dns.fullSteps(services);
+  fullDnsSteps(readServices: () => Promise<readonly ServiceDns[]>): Promise<Step[]> {
+    return this.dns.fullSteps(readServices);
   }
 
   dnsForAll(on: boolean): void {

@@ -135,14 +135,15 @@ export class SplitDns {
 
   /**
    * A full tunnel with dns.all: under systemd-resolved the tun device takes
-   * every name (`~.`); on macOS every network service (`services`, as
-   * networksetup reads them now) asks the in-tunnel addresses. While the
-   * tunnel stands.
+   * every name (`~.`); on macOS every network service (as `readServices`
+   * finds them now, through networksetup) asks the in-tunnel addresses.
+   * While the tunnel stands.
    */
-  fullSteps(services: readonly ServiceDns[]): Step[] {
+  async fullSteps(readServices: () => Promise<readonly ServiceDns[]>): Promise<Step[]> {
     const { env } = this.deps;
     if (!env.dns.all || !env.tunnel) return [];
-    if (this.deps.platform === 'darwin') return planServiceDns(services, remoteAddresses(env.tunnel));
+    // networksetup is asked only here: a service at a time, each time the tunnel takes over
+    if (this.deps.platform === 'darwin') return planServiceDns(await readServices(), remoteAddresses(env.tunnel));
     const link = this.resolvedLink;
     return link ? [planResolvedAll(link.dev, link.zones)] : [];
   }
