@@ -3,7 +3,8 @@
 lab=bench; octet=216; net=10.$octet
 dir=/run/cloudbridge-lab/$lab
 rns=cb-$lab-r
-export CLOUDBRIDGE_RUN_DIR=/run/cloudbridge-bench
+# root takes no CLOUDBRIDGE_RUN_DIR (src/util/user.ts): the bench environment's files are in root's own tree
+export CLOUDBRIDGE_RUN_DIR=/run/cloudbridge
 # the lab is root's: cloudbridge acts for root, not for the user who ran sudo (see demo.sh)
 cb() { env -u SUDO_USER -u SUDO_UID -u SUDO_GID node dist/bundle/cloudbridge.js "$@"; }
 ms_now() { date +%s%3N; }

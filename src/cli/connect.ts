@@ -4,6 +4,7 @@ import { ENV_NAME } from '../config/names.js';
 import { UserError } from '../util/errors.js';
 import type { Socket } from 'node:net';
 import { journalAvailable, journalWhere, logFile, parseLogLine, readFrom, rotateIfFull } from '../util/log.js';
+import { appendOwn } from '../util/ownFile.js';
 import { envRunDir } from '../util/paths.js';
 import { cliEntry, type CommonArgs } from './common.js';
 import { presence } from './presence.js';
@@ -37,7 +38,7 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   else {
     fs.mkdirSync(path.dirname(logFile(envName)), { recursive: true, mode: 0o750 });
     rotateIfFull(logFile(envName));
-    log = fs.openSync(logFile(envName), 'a', 0o640);
+    log = appendOwn(logFile(envName));
     from = fs.fstatSync(log).size;
   }
   const where = journal ? journalWhere(envName) : logFile(envName);

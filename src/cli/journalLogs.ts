@@ -38,12 +38,19 @@ export function entryOf(line: string, env: string, pids: Set<string>): LogEntry 
   return { time: new Date(Number(BigInt(e.__REALTIME_TIMESTAMP) / 1000n)).toISOString(), env, level: levelFor(Number(e.PRIORITY ?? 6)), message };
 }
 
-/** Reads ENV's entries with journalctl (since: ms since the epoch; pid: one controller's only), each to `out`; resolves with how many. */
-export function readJournal(env: string, opts: { since?: number | undefined; follow?: boolean; pid?: number }, out: (e: LogEntry) => void): Promise<number> {
-  const args = ['--no-pager', '-o', 'json', `SYSLOG_IDENTIFIER=${IDENTIFIER}`];
+/** journalctl's arguments for our entries: root's alone (the controller runs as root), from `since`, of one pid, followed. */
+export function journalArgs(opts: { since?: number | undefined; follow?: boolean; pid?: number }): string[] {
+  const args = ['--no-pager', '-o', 'json', `SYSLOG_IDENTIFIER=${IDENTIFIER}`, '_UID=0'];
   if (opts.since !== undefined) args.push(`--since=@${Math.floor(opts.since / 1000)}`);
   if (opts.pid !== undefined) args.push(`_PID=${opts.pid}`);
   if (opts.follow) args.push('--follow', '--lines=all');
+  return args;
+}
+
+/** Reads ENV's entries with journalctl (since: ms since the epoch; pid: one controller's only), each to `out`; resolves with how many. */
+export function readJournal(env: string, opts: { since?: number | undefined; follow?: boolean; pid?: number }, out: (e: LogEntry) => void): Promise<number> {
+  // _UID is journald's own word on who wrote an entry: anyone may log as SYSLOG_IDENTIFIER=cloudbridge, only root as uid 0
+  const args = journalArgs(opts);
   const child = spawn('journalctl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (opts.follow) {
     // journalctl -f would outlive a `logs -f` stopped by a signal to it alone (not its process group)

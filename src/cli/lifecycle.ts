@@ -9,7 +9,8 @@ import type { Level } from '../util/log.js';
 import { openLog } from '../native/journal.js';
 import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
-import { controlSocket } from '../util/paths.js';
+import { controlSocket, journalFile } from '../util/paths.js';
+import { checkJournalOwner, readJournal } from '../plan/apply.js';
 import type { CommonArgs } from './common.js';
 import { presence } from './presence.js';
 import { notify, notifyDone, receivePassphrases, type ControllerMessage } from './protocol.js';
@@ -132,6 +133,7 @@ export async function disconnect(envName: string, args: CommonArgs): Promise<num
   if (state === 'none') throw new UserError(`${envName} is not connected`);
   if (state === 'stale') return cleanup(envName, args);
   if (!status) throw new UserError(`${envName}: the control socket is not root's to use`);
+  checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
   const res = await requestControl<{ errors: string[] }>(controlSocket(envName), { cmd: 'down' });
   // Wait for the process itself, so that a following connect finds a clean slate.
   for (let i = 0; i < 100 && processAlive(status.pid); i++) await new Promise((r) => setTimeout(r, 50));
@@ -150,6 +152,7 @@ export async function cleanup(envName: string, args: CommonArgs & { agent?: stri
     process.stderr.write(`${envName}: nothing to clean up\n`);
     return 0;
   }
+  checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
   const env = findEnvironment(loadConfig(args.config), envName);
   const { cleanupStale } = await import('../daemon/cleanup.js');
   const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${l}\n`) });

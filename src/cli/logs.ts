@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { UserError } from '../util/errors.js';
+import { readOwn } from '../util/ownFile.js';
 import { formatLogLine, journalAvailable, logFile, logFiles, parseLogLine, readFrom, type LogEntry } from '../util/log.js';
 import { readJournal } from './journalLogs.js';
 
@@ -41,7 +42,7 @@ export async function logs(env: string, args: { follow: boolean; since: string |
   const files = logFiles(env);
   if (files.length === 0 && !args.follow) throw new UserError(`${env} has no log (${logFile(env)}): it has not been connected here`);
   for (const f of files) {
-    for (const line of fs.readFileSync(f, 'utf8').split('\n')) if (line && keep(line, since)) process.stdout.write(`${render(line, env, args.json)}\n`);
+    for (const line of (readOwn(f) ?? '').split('\n')) if (line && keep(line, since)) process.stdout.write(`${render(line, env, args.json)}\n`);
   }
   if (!args.follow) return 0;
   // -f: what comes next, across a rotation (the file shrinks, or is new)

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import type { PlatformName } from '../platform/index.js';
+import { checkEnvName } from '../util/envName.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { packageVersion } from '../util/packageRoot.js';
 import { asRoot, setCliEntry, type CommonArgs } from './common.js';
@@ -281,6 +282,10 @@ export async function main(argv: string[]): Promise<number> {
       (y) => y.positional('env', { type: 'string', demandOption: true }).option('platform', { choices: ['linux', 'darwin'] }),
       (a) => run(asRoot('uninstall-service', {}, () => import('./service.js').then((s) => s.uninstallService(a.env, a)))),
     )
+    // every command's ENV is a name before anything (a path, a unit, a journal) is made of it
+    .middleware((a) => {
+      if (typeof a['env'] === 'string') checkEnvName(a['env']);
+    })
     .demandCommand(1, 'name a command (see --help)')
     .recommendCommands()
     .parserConfiguration({ 'populate--': true })

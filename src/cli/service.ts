@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { findEnvironment, loadConfig } from '../config/load.js';
-import { actingForAnotherUser, invokingUser } from '../util/user.js';
+import { invokingUser, movedFolder } from '../util/user.js';
 import { currentPlatform, type PlatformName } from '../platform/index.js';
 import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
 import { UserError } from '../util/errors.js';
@@ -10,8 +10,8 @@ import { cliEntry, requireRoot, type CommonArgs } from './common.js';
 /** install-service and uninstall-service: a systemd unit or launchd plist that keeps an environment connected. */
 
 function serviceDir(platform: PlatformName): string {
-  // root writes the unit there: a user who ran sudo -E does not choose where
-  const moved = actingForAnotherUser() ? undefined : process.env['CLOUDBRIDGE_SERVICE_DIR'];
+  // root writes the unit there: whoever runs it as root does not choose where
+  const moved = movedFolder('CLOUDBRIDGE_SERVICE_DIR');
   return moved ?? (platform === 'darwin' ? '/Library/LaunchDaemons' : '/etc/systemd/system');
 }
 

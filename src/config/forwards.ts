@@ -1,5 +1,6 @@
 import { parseIPv4 } from './ipv4.js';
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
+import { formatIPv6, parseIPv6 } from './ipv6.js';
 import { FORWARD, FORWARD_TLS, HEALTH, HEALTH_CHECK, keysOf } from './spec.js';
 
 export type Endpoint = { readonly kind: 'inet'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
@@ -62,9 +63,13 @@ export function parseEndpoint(text: string, field: string, bareHost?: string): E
   return { kind: 'inet', host, port };
 }
 
-/** A loopback address of either family (where a listener is this host's alone). */
+/**
+ * A loopback address of either family (where a listener is this host's
+ * alone): an IP literal only. A name is never one, whatever it looks like:
+ * `127.evil.example` resolves, through somebody's DNS, to 0.0.0.0.
+ */
 export function isLoopback(host: string): boolean {
-  return host.startsWith('127.') || host === '::1';
+  return (isIPv4(host) && host.startsWith('127.')) || (isIPv6(host) && formatIPv6(parseIPv6(host)!) === '::1');
 }
 
 export function formatEndpoint(e: Endpoint): string {

@@ -1,14 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/**
- * An environment's name: it names a directory, a docker context, a DNS label
- * (NAME.ENV.docker) and, through deviceFor, a tun device, so it stays plain.
- * 32 characters keep /run/cloudbridge/ENV/control.sock far below macOS's
- * 104-byte socket path limit.
- */
-export const ENV_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$';
-export const ENV_NAME = new RegExp(ENV_NAME_PATTERN);
-export const ENV_NAME_RULE = '1-32 characters of a-z, 0-9, - and _, starting with a letter or digit';
+export { ENV_NAME, ENV_NAME_PATTERN, ENV_NAME_RULE } from '../util/envName.js';
 
 /** Linux interface names are at most 15 bytes (IFNAMSIZ 16 with its NUL). */
 const IFNAME_MAX = 15;

@@ -15,7 +15,7 @@ import type { LocalNet } from '../platform/types.js';
 import { StepJournal, type Executor } from '../plan/apply.js';
 import { planLocal } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
-import { describeRoute, unsupportedLines, type SshRoute } from '../ssh/route.js';
+import { describeRoute, unsupportedLines, userAtHost, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { TunDevice } from '../tun/device.js';
 import { controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
@@ -100,7 +100,10 @@ export class Controller {
     private readonly env: EnvironmentConfig,
     private readonly opts: ControllerOptions,
   ) {
-    this.journal = new StepJournal(journalFile(env.name), env.name);
+    this.journal = new StepJournal(journalFile(env.name), env.name, {
+      owner: { uid: opts.user.uid, name: opts.user.name },
+      target: userAtHost(opts.route.target),
+    });
     this.mtu = env.tunnel?.mtu ?? 0;
     this.remoteMtu = this.mtu;
     this.done = new Promise((resolve) => (this.markDone = resolve));
@@ -189,6 +192,7 @@ export class Controller {
     if (this.platform === 'linux' && env.tunnel) void iptablesProbe().catch(() => undefined);
     try {
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
+      this.journal.begin();
       const net = (this.net = await localNet(this.platform));
       await preflight(env, net, this.platform, opts.force);
       // before any route of ours: the first connection is under way along the host's own paths

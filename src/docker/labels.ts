@@ -1,5 +1,6 @@
 import { formatIPv6, parseIPv6 } from '../config/ipv6.js';
-import { formatEndpoint, parseEndpoint, ForwardProblem, type ForwardConfig } from '../config/forwards.js';
+import { isIP } from 'node:net';
+import { formatEndpoint, isLoopback, parseEndpoint, ForwardProblem, type ForwardConfig } from '../config/forwards.js';
 
 export const EXPOSE_LABEL = 'cloudbridge.expose';
 export const EXPOSE_LOCAL_LABEL = 'cloudbridge.expose.local';
@@ -38,7 +39,11 @@ export function exposeForwards(
       if (listen.kind !== 'inet') throw new ForwardProblem(EXPOSE_LOCAL_LABEL, 'is ADDR:PORT or PORT');
       // IPv6 compared in RFC 5952's form (the policy's is, config/validate.ts)
       const host = listen.host.includes(':') ? formatIPv6(parseIPv6(listen.host)!) : listen.host;
-      if (!host.startsWith('127.') && host !== '::1' && !policy.addresses.includes(host)) {
+      // an IP literal only: a name would let the remote host's DNS choose where root listens
+      if (!isIP(listen.host)) {
+        throw new ForwardProblem(EXPOSE_LOCAL_LABEL, `${formatEndpoint(listen)}: labels name an IP address, not a host name`);
+      }
+      if (!isLoopback(host) && !policy.addresses.includes(host)) {
         throw new ForwardProblem(
           EXPOSE_LOCAL_LABEL,
           `${formatEndpoint(listen)}: labels may listen on loopback addresses only (allow more with docker.exposeAddresses)`,

@@ -6,13 +6,14 @@ import { asUser, type InvokingUser } from '../util/user.js';
 /**
  * A unix socket at a path the user chose (a forward's `listen`), made
  * without root ever acting on what the user controls:
- * - in a directory of the user's (not writable by others) it is made with
+ * - in a directory of the user's (writable by no one else) it is made with
  *   the user's rights, so the kernel checks every step as for them and the
  *   socket is theirs;
- * - in a directory that is root's all the way up (owned by root, writable by
- *   no one else) root makes it and gives it to the user, with nobody able to
- *   swap the path in between;
- * - anywhere else (/tmp, another user's directory) it is refused.
+ * - anywhere else it is refused, whatever is there: a system folder
+ *   (/dev/log, /run/dbus, /var/run/docker.sock would hand root's own
+ *   clients to the user's remote target), /tmp, another user's directory;
+ * - root acting for itself (no sudo) may use a directory that is root's
+ *   all the way up, where nobody can swap a step.
  * What is there already is never removed unless it is a socket nobody
  * answers on (left by a dead process).
  */
@@ -34,9 +35,11 @@ export function unixPlan(p: string, user: InvokingUser): UnixPlan {
     throw new Error(`${p}: its directory ${dir} cannot be used (${(err as NodeJS.ErrnoException).code})`, { cause: err });
   }
   const st = fs.statSync(real);
-  if (st.uid === user.uid && user.uid !== 0 && !(st.mode & 0o002)) return { binder: 'user', path: p };
-  const refuse = (): Error =>
-    new Error(`${p}: refusing to make a socket in ${dir}: it must be ${user.uid === 0 ? '' : `${user.name}'s or `}root's and writable by no one else`);
+  if (user.uid !== 0) {
+    if (st.uid === user.uid && !(st.mode & 0o022)) return { binder: 'user', path: p };
+    throw new Error(`${p}: refusing to make a socket in ${dir}: it must be a directory of ${user.name}'s, writable by no one else`);
+  }
+  const refuse = (): Error => new Error(`${p}: refusing to make a socket in ${dir}: it must be root's and writable by no one else`);
   // writable by root only (a group write is root's group's, gid 0, whose members are root already)
   const othersMayWrite = (s: fs.Stats): boolean => (s.mode & 0o002) !== 0 || ((s.mode & 0o020) !== 0 && s.gid !== 0);
   if (st.uid !== 0 || othersMayWrite(st)) throw refuse();

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import { UserError } from '../util/errors.js';
+import { readOwn, writeOwn } from '../util/ownFile.js';
 import { describeAction, type Action, type Step } from './steps.js';
 
 export interface RunResult {
@@ -22,8 +24,16 @@ export class StepError extends Error {
   }
 }
 
+/** Whose environment a journal is, and where its remote steps were made. */
+export interface JournalOwner {
+  /** The user the controller acted for (root's own: uid 0). */
+  readonly owner: { readonly uid: number; readonly name: string };
+  /** The SSH target the remote steps ran on (user@host:port), so they are never replayed on another. */
+  readonly target: string;
+}
+
 /** What the journal file holds: enough for a later process to undo a dead controller's changes. */
-export interface JournalRecord {
+export interface JournalRecord extends Partial<JournalOwner> {
   readonly env: string;
   readonly pid: number;
   readonly applied: readonly Step[];
@@ -32,9 +42,25 @@ export interface JournalRecord {
 
 export function readJournal(file: string): JournalRecord | undefined {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as JournalRecord;
-  } catch {
+    const text = readOwn(file);
+    return text === undefined ? undefined : (JSON.parse(text) as JournalRecord);
+  } catch (err) {
+    // a journal that is not ours to trust is said so, never replayed
+    if (err instanceof UserError) throw err;
     return undefined;
+  }
+}
+
+/**
+ * Refuses a journal that is not the caller's: another user's environment
+ * is theirs (or root's own) to take down. A journal without an owner was
+ * written before owners were: root alone may replay it.
+ */
+export function checkJournalOwner(record: JournalRecord | undefined, env: string, caller: { readonly uid: number }): void {
+  if (!record || caller.uid === 0) return;
+  if (record.owner?.uid !== caller.uid) {
+    const who = record.owner ? `${record.owner.name} (uid ${record.owner.uid})` : 'an older cloudbridge, with no owner recorded';
+    throw new UserError(`${env} was connected by ${who}; only they, or root itself, may take it down`);
   }
 }
 
@@ -49,6 +75,7 @@ export class StepJournal {
   constructor(
     private readonly file: string | undefined,
     private readonly env = '',
+    private readonly whose?: JournalOwner,
   ) {}
 
   get steps(): readonly Step[] {
@@ -57,9 +84,13 @@ export class StepJournal {
 
   private save(pending: readonly Step[] = []): void {
     if (!this.file) return;
-    const record: JournalRecord = { env: this.env, pid: process.pid, applied: this.applied, pending };
-    fs.writeFileSync(`${this.file}.tmp`, `${JSON.stringify(record, null, 1)}\n`, { mode: 0o600 });
-    fs.renameSync(`${this.file}.tmp`, this.file);
+    const record: JournalRecord = { env: this.env, pid: process.pid, ...this.whose, applied: this.applied, pending };
+    writeOwn(this.file, `${JSON.stringify(record, null, 1)}\n`);
+  }
+
+  /** Writes the journal with no steps yet: from here on the environment is its owner's. */
+  begin(): void {
+    this.save();
   }
 
   /** Applies steps in order; on failure undoes this call's steps and throws a StepError. */

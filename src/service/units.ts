@@ -1,3 +1,5 @@
+import { checkEnvName } from '../util/envName.js';
+import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 
@@ -12,8 +14,30 @@ export interface ServiceSpec {
   readonly user: InvokingUser;
 }
 
-export const systemdUnitName = (env: string): string => `cloudbridge-${env}.service`;
-export const launchdLabel = (env: string): string => `dev.cloudbridge.${env}`;
+/**
+ * Refuses a spec with a control character in any word: a newline in the
+ * host, a path or a user name would end a unit's line and start another of
+ * the caller's making (ExecStartPre=, run as root), and no quoting of
+ * systemd's or XML's carries one safely.
+ */
+function plainWords(spec: ServiceSpec): void {
+  const words: [string, string][] = [
+    ['environment', spec.env],
+    ['host', spec.host],
+    ['node', spec.node],
+    ['cli', spec.cli],
+    ['config', spec.config],
+    ['user', spec.user.name],
+  ];
+  for (const [what, w] of words) {
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(w)) throw new UserError(`the service's ${what} ${JSON.stringify(w)} has a control character; refusing to write it into a unit`);
+  }
+  checkEnvName(spec.env);
+}
+
+export const systemdUnitName = (env: string): string => `cloudbridge-${checkEnvName(env)}.service`;
+export const launchdLabel = (env: string): string => `dev.cloudbridge.${checkEnvName(env)}`;
 
 /** systemd's quoting for ExecStart words: double quotes, with \ " and % escaped. */
 function systemdWord(w: string): string {
@@ -27,6 +51,7 @@ function command(spec: ServiceSpec, verb: string, ...extra: string[]): string[] 
 
 /** A unit that runs the controller in the foreground and restarts it when it fails. */
 export function systemdUnit(spec: ServiceSpec): string {
+  plainWords(spec);
   const exec = (argv: string[]): string => argv.map(systemdWord).join(' ');
   return [
     '[Unit]',
@@ -57,6 +82,7 @@ function xml(s: string): string {
 
 /** The launchd equivalent: run at load, restart unless it exited cleanly. */
 export function launchdPlist(spec: ServiceSpec): string {
+  plainWords(spec);
   const strings = (xs: string[]): string => xs.map((x) => `    <string>${xml(x)}</string>`).join('\n');
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">

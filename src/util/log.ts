@@ -1,19 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { actingForAnotherUser } from './user.js';
+import { checkEnvName } from './envName.js';
+import { appendOwn, openOwn } from './ownFile.js';
+import { movedFolder } from './user.js';
 
 /**
  * The controller's log: it outlives the controller (a tunnel that dropped
  * overnight leaves its story), one file per environment under
  * /var/log/cloudbridge, capped at LOG_CAP and rotated as logrotate would
  * (ENV.log, ENV.log.1, ENV.log.2), as tailscaled and autossh keep theirs.
- * $CLOUDBRIDGE_LOG_DIR moves it (the tests' own), except under sudo.
+ * $CLOUDBRIDGE_LOG_DIR moves it, for a process without root (user.ts).
  */
 export const LOG_CAP = 1024 * 1024;
 const GENERATIONS = 2;
 
 export function logDir(): string {
-  return logDirMoved() ? process.env['CLOUDBRIDGE_LOG_DIR']! : '/var/log/cloudbridge';
+  return movedFolder('CLOUDBRIDGE_LOG_DIR') ?? '/var/log/cloudbridge';
 }
 
 /** journald's socket for native-protocol entries (native/journal.ts writes them). */
@@ -27,9 +29,9 @@ export const journalAvailable = (): boolean => process.platform === 'linux' && !
 export const journalWhere = (env: string): string => `the journal (journalctl -t ${IDENTIFIER} CLOUDBRIDGE_ENV=${env})`;
 
 /** Whether $CLOUDBRIDGE_LOG_DIR moves the log (and so keeps it in a file, journal or not). */
-export const logDirMoved = (): boolean => Boolean(process.env['CLOUDBRIDGE_LOG_DIR']) && !actingForAnotherUser();
+export const logDirMoved = (): boolean => movedFolder('CLOUDBRIDGE_LOG_DIR') !== undefined;
 
-export const logFile = (env: string): string => path.join(logDir(), `${env}.log`);
+export const logFile = (env: string): string => path.join(logDir(), `${checkEnvName(env)}.log`);
 
 /** The files of an environment's log, oldest first. */
 export function logFiles(env: string): string[] {
@@ -39,7 +41,7 @@ export function logFiles(env: string): string[] {
 
 /** What a log holds from `offset` on, and its size then (throws when there is no file). */
 export function readFrom(file: string, offset: number): { text: string; size: number } {
-  const fd = fs.openSync(file, 'r');
+  const fd = openOwn(file, fs.constants.O_RDONLY);
   try {
     const size = fs.fstatSync(fd).size;
     const buf = Buffer.alloc(Math.max(0, size - offset));
@@ -111,7 +113,7 @@ export class LogWriter implements LogSink {
   ) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
     rotateIfFull(file, cap);
-    this.fd = fs.openSync(file, 'a', 0o640);
+    this.fd = appendOwn(file);
     this.size = fs.fstatSync(this.fd).size;
     this.where = file;
   }
@@ -121,7 +123,7 @@ export class LogWriter implements LogSink {
     if (this.size + text.length > this.cap) {
       fs.closeSync(this.fd);
       rotateIfFull(this.file, 0);
-      this.fd = fs.openSync(this.file, 'a', 0o640);
+      this.fd = appendOwn(this.file);
       this.size = 0;
     }
     fs.writeSync(this.fd, text);

@@ -1,21 +1,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { actingForAnotherUser } from './user.js';
+import { checkEnvName } from './envName.js';
+import { movedFolder } from './user.js';
 
 /**
  * Runtime files live under one directory per environment, removed on
- * disconnect. $CLOUDBRIDGE_RUN_DIR moves it (the tests' own tree), except
- * when root acts for a user who ran sudo: the journal there is replayed as
- * root, so it stays where only root can write.
+ * disconnect. $CLOUDBRIDGE_RUN_DIR moves it for a process without root
+ * (user.ts, movedFolder): the journal there is replayed as root, so root's
+ * stays where only root can write.
  */
 export function runDir(): string {
-  const moved = process.env['CLOUDBRIDGE_RUN_DIR'];
-  if (moved && !actingForAnotherUser()) return moved;
+  const moved = movedFolder('CLOUDBRIDGE_RUN_DIR');
+  if (moved) return moved;
   return process.platform === 'darwin' ? '/var/run/cloudbridge' : '/run/cloudbridge'; // macOS has no /run
 }
 
 export function envRunDir(env: string): string {
-  return path.join(runDir(), env);
+  return path.join(runDir(), checkEnvName(env));
 }
 
 export const controlSocket = (env: string): string => path.join(envRunDir(env), 'control.sock');

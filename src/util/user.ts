@@ -80,13 +80,34 @@ export function invokingUser(env: NodeJS.ProcessEnv = process.env): InvokingUser
   return user;
 }
 
+/** Variables that move one of cloudbridge's own folders. */
+export type FolderVariable = 'CLOUDBRIDGE_RUN_DIR' | 'CLOUDBRIDGE_LOG_DIR' | 'CLOUDBRIDGE_SERVICE_DIR';
+
+const testFolders = new Map<FolderVariable, string>();
+
 /**
- * True when root acts for another user who ran sudo: then nothing that user
- * could set (environment variables that move root's files) is honoured.
+ * Where `variable` moves a folder of cloudbridge's, when it may: only in a
+ * process with no root in it, neither its real nor its effective uid 0.
+ * Root never takes it, whoever it acts for: SUDO_UID is sudo's word alone,
+ * and doas, `su` and a sudoers SETENV rule hand root the caller's
+ * environment without saying so. Root's journal, log and units stay where
+ * only root writes.
  */
-export function actingForAnotherUser(env: NodeJS.ProcessEnv = process.env): boolean {
-  const uid = env['SUDO_UID'];
-  return process.geteuid?.() === 0 && uid !== undefined && uid !== '0';
+export function movedFolder(
+  variable: FolderVariable,
+  env: NodeJS.ProcessEnv = process.env,
+  ids: { readonly uid: number | undefined; readonly euid: number | undefined } = { uid: process.getuid?.(), euid: process.geteuid?.() },
+): string | undefined {
+  const inTest = testFolders.get(variable);
+  if (inTest !== undefined) return inTest;
+  const moved = env[variable];
+  return moved && ids.uid !== 0 && ids.euid !== 0 ? moved : undefined;
+}
+
+/** The unit tests' own folders, set in their process (no variable a caller sets reaches this). */
+export function moveFolderForTests(variable: FolderVariable, dir: string | undefined): void {
+  if (dir === undefined) testFolders.delete(variable);
+  else testFolders.set(variable, dir);
 }
 
 /**

@@ -112,7 +112,7 @@ test.serial('a key with a passphrase: a clear error without a terminal, a prompt
   );
   // a real terminal (script gives the command a pty): the passphrase is asked, not echoed, and used
   const cmd = `${process.execPath} ${process.cwd()}/dist/src/cli/main.js connect cbe --config ${cfg}`;
-  const r = await run('sh', ['-c', `(sleep 2; printf 'open sesame\\n') | script -qec '${cmd}' /dev/null`], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, SSH_AUTH_SOCK: '' });
+  const r = await run('sh', ['-c', `(sleep 2; printf 'open sesame\\n') | script -qec '${cmd}' /dev/null`], { SSH_AUTH_SOCK: '' });
   t.regex(r.stdout, /Enter passphrase for key '.*id_locked': /);
   t.notRegex(r.stdout, /open sesame/);
   t.regex(r.stdout, /cbe: up/);
@@ -127,7 +127,7 @@ test.serial('a key with a passphrase: a clear error without a terminal, a prompt
   const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)![1]);
   try {
     t.is((await run('ssh-add', [path.join(lab.dir, 'id_ed25519')], { SSH_AUTH_SOCK: sock })).exitCode, 0);
-    const held = await run('sh', ['-c', `sleep 3 | script -qec '${cmd} --agent ${sock}' /dev/null`], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, SSH_AUTH_SOCK: '' });
+    const held = await run('sh', ['-c', `sleep 3 | script -qec '${cmd} --agent ${sock}' /dev/null`], { SSH_AUTH_SOCK: '' });
     t.notRegex(held.stdout, /Enter passphrase/);
     t.regex(held.stdout, /cbe: up/);
     t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);

@@ -43,6 +43,7 @@ test.after.always(async () => {
   if (lab) await labDown(lab);
   fs.rmSync(BLOB, { force: true });
   removeTestFiles('cbf');
+  fs.rmSync('/etc/systemd/system/cloudbridge-cbf.service', { force: true });
 });
 
 async function status(): Promise<Status> {
@@ -235,13 +236,11 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
   t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
 
   // --control-user hands the socket to the user who ran sudo, and to no one else. Acting for
-  // nobody, cloudbridge uses nobody's copy of the config and key (the lab's are root's), and
-  // its runtime files stay in /run/cloudbridge whatever CLOUDBRIDGE_RUN_DIR says.
+  // nobody, cloudbridge uses nobody's copy of the config and key (the lab's are root's).
   const nobody = { name: 'nobody', uid: 65534, gid: 65534 };
   const config = userCopy(lab, `${lab.dir}-nobody`, nobody);
   const up = await cli(['connect', 'cbf', '--config', config, '--control-user'], sudoEnv(nobody));
   t.is(up.exitCode, 0, up.stderr);
-  t.false(fs.existsSync(`${RUN_DIR}/cbf`));
   t.is(fs.statSync('/run/cloudbridge/cbf/control.sock').uid, 65534);
   t.is(fs.statSync('/run/cloudbridge/cbf/control.sock').mode & 0o777, 0o600);
   const mine = await run('runuser', ['-u', 'nobody', '--', process.execPath, `${process.cwd()}/dist/src/cli/main.js`, 'status', 'cbf', '--json']);
@@ -253,14 +252,15 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
 });
 
 test.serial("install-service: the unit's ExecStart keeps the tunnel up in the foreground; SIGTERM takes it down clean", async (t) => {
-  const dir = `${lab.dir}/units`;
-  const inst = await cli(['install-service', 'cbf', '--config', lab.config], { CLOUDBRIDGE_SERVICE_DIR: dir });
+  // root writes its units where systemd reads them: no variable moves that for root
+  const dir = '/etc/systemd/system';
+  const inst = await cli(['install-service', 'cbf', '--config', lab.config]);
   t.is(inst.exitCode, 0, inst.stderr);
   const unit = fs.readFileSync(`${dir}/cloudbridge-cbf.service`, 'utf8');
   const exec = /^ExecStart=(.*)$/m.exec(unit)![1]!.split(' ');
   // run it as systemd would (the words here need no unquoting)
   const { execa } = await import('execa');
-  const service = execa(exec[0]!, exec.slice(1), { reject: false, env: { CLOUDBRIDGE_RUN_DIR: RUN_DIR } });
+  const service = execa(exec[0]!, exec.slice(1), { reject: false });
   await waitFor('the service to come up', async () => {
     const r = await cli(['status', '--json']);
     return r.exitCode === 0 && r.stdout.includes('"state": "up"');
@@ -270,6 +270,6 @@ test.serial("install-service: the unit's ExecStart keeps the tunnel up in the fo
   const ended = await service;
   t.is(ended.exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
-  t.is((await cli(['uninstall-service', 'cbf'], { CLOUDBRIDGE_SERVICE_DIR: dir })).exitCode, 0);
+  t.is((await cli(['uninstall-service', 'cbf'])).exitCode, 0);
   t.false(fs.existsSync(`${dir}/cloudbridge-cbf.service`));
 });

@@ -6,10 +6,13 @@ import { execa } from 'execa';
 /** Repository root (tests run from dist/test/e2e). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
-/** Tests keep their runtime files apart from a developer's real tunnels. */
-export const RUN_DIR = '/run/cloudbridge-test';
-/** And their logs apart from a developer's (/var/log/cloudbridge); under sudo cloudbridge ignores both. */
-export const LOG_DIR = '/run/cloudbridge-test-logs';
+/**
+ * The tests run as root, and root never takes $CLOUDBRIDGE_RUN_DIR or
+ * $CLOUDBRIDGE_LOG_DIR (util/user.ts, movedFolder): their runtime files and
+ * logs are root's real ones, under their own environment names.
+ */
+export const RUN_DIR = '/run/cloudbridge';
+export const LOG_DIR = '/var/log/cloudbridge';
 
 export interface Lab {
   readonly name: string;
@@ -85,23 +88,25 @@ export async function run(file: string, args: readonly string[], env: Record<str
 }
 
 export function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
-  return run(process.execPath, [CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, CLOUDBRIDGE_LOG_DIR: LOG_DIR, ...env });
+  return run(process.execPath, [CLI, ...args], env);
 }
 
 /** The CLI inside a namespace (a "client" lab's machine). */
 export function cliIn(ns: string, args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
-  return run('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR, CLOUDBRIDGE_LOG_DIR: LOG_DIR, ...env });
+  return run('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], env);
 }
 
-/**
- * What a test file leaves behind, removed: the tests' runtime and log trees,
- * and the logs of `envs` where cloudbridge keeps them when those trees do not
- * apply (under sudo, a service unit's ExecStart, a run on a terminal).
- */
+/** What a test file leaves behind, removed: the runtime folders and logs of `envs`, and the runtime tree once empty. */
 export function removeTestFiles(...envs: string[]): void {
-  fs.rmSync(RUN_DIR, { recursive: true, force: true });
-  fs.rmSync(LOG_DIR, { recursive: true, force: true });
-  for (const e of envs) for (const gen of ['', '.1', '.2']) fs.rmSync(`/var/log/cloudbridge/${e}.log${gen}`, { force: true });
+  for (const e of envs) {
+    fs.rmSync(path.join(RUN_DIR, e), { recursive: true, force: true });
+    for (const gen of ['', '.1', '.2']) fs.rmSync(`${LOG_DIR}/${e}.log${gen}`, { force: true });
+  }
+  try {
+    fs.rmdirSync(RUN_DIR);
+  } catch {
+    // other environments' (or none)
+  }
 }
 
 export function inNs(ns: string, file: string, args: readonly string[]): Promise<Ran> {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { labDown, labUp, leftovers, LOG_DIR, ROOT, run, RUN_DIR, userCopy, type Lab, removeTestFiles } from './helpers.js';
+import { labDown, labUp, leftovers, ROOT, run, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // cloudbridge as a user installs it: `npm pack`, then `npm install -g` of the
 // tarball into a prefix of its own, with --ignore-scripts and no compiler,
@@ -84,7 +84,7 @@ test.serial('installed with --ignore-scripts and no compiler: it answers, plans 
 });
 
 test.serial('the installed copy connects for real, on the C path both ways, and leaves nothing behind', async (t) => {
-  const env = { CLOUDBRIDGE_RUN_DIR: RUN_DIR, CLOUDBRIDGE_LOG_DIR: LOG_DIR };
+  const env = {};
   const up = await run(installed, ['connect', 'cbi', '--config', lab.config, '--json'], env);
   t.is(up.exitCode, 0, up.stderr);
   const status = JSON.parse(up.stdout) as { datapath: { outbound: string; inbound: string } };

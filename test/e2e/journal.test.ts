@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { CLI, labDown, labUp, leftovers, run, RUN_DIR, variantConfig, type Lab, removeTestFiles, type Ran } from './helpers.js';
+import { CLI, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles, type Ran } from './helpers.js';
 
 // The controller's log in a real systemd-journald: journald runs in a mount
 // namespace of its own (tmpfs over /run/systemd, /run/log and
@@ -35,7 +35,7 @@ test.after.always(async () => {
 
 /** The CLI where journald is. */
 function cliJ(args: readonly string[]): Promise<Ran> {
-  return run('nsenter', [`--mount=${ns}`, '--', process.execPath, CLI, ...args], { CLOUDBRIDGE_RUN_DIR: RUN_DIR });
+  return run('nsenter', [`--mount=${ns}`, '--', process.execPath, CLI, ...args], {});
 }
 
 function journalctl(args: readonly string[]): Promise<Ran> {
@@ -47,8 +47,13 @@ test.serial('with journald running, the log goes to the journal, and logs reads 
   t.is((await cliJ(['connect', 'cbl', '--config', lab.config, '-vv'])).exitCode, 0);
   t.is((await run('ping', ['-c', '1', '-W', '2', '10.226.9.2'])).exitCode, 0);
   t.is((await cliJ(['disconnect', 'cbl'])).exitCode, 0);
+  // a local user logs under our identifier and the environment's field: journald's _UID tells it apart
+  const forged = "printf 'MESSAGE=forged by a user\\nSYSLOG_IDENTIFIER=cloudbridge\\nCLOUDBRIDGE_ENV=cbl\\n' | logger --journald";
+  t.is((await run('nsenter', [`--mount=${ns}`, '--', 'runuser', '-u', 'nobody', '--', 'sh', '-c', forged])).exitCode, 0);
+  t.regex((await journalctl(['-o', 'cat', 'CLOUDBRIDGE_ENV=cbl'])).stdout, /forged by a user/, 'the forged line is in the journal');
   const text = await cliJ(['logs', 'cbl']);
   t.is(text.exitCode, 0, text.stderr);
+  t.notRegex(text.stdout, /forged/, 'and not in what logs shows');
   t.regex(text.stdout, /^\S+Z cbl info {2}connect: controller \d+, root@10\.226\.0\.2:22$/m);
   t.regex(text.stdout, /^\S+Z cbl debug ssh root@10\.226\.0\.2:22: Handshake completed$/m);
   t.regex(text.stdout, /^\S+Z cbl info {2}down \(disconnect requested\)$/m);
@@ -66,8 +71,6 @@ test.serial('with journald running, the log goes to the journal, and logs reads 
 test.serial('logs -f follows the journal as the controller writes', async (t) => {
   const follow = execa('nsenter', [`--mount=${ns}`, '--', process.execPath, CLI, 'logs', 'cbl', '-f', '--since', '1s'], {
     reject: false,
-    env: { CLOUDBRIDGE_RUN_DIR: RUN_DIR },
-    extendEnv: true,
   });
   let seen = '';
   follow.stdout!.on('data', (d: Buffer) => (seen += d.toString()));

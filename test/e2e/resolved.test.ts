@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { CLI, dnsLeaving, labDown, labUp, leftovers, LOG_DIR, run, RUN_DIR, variantConfig, type Lab, removeTestFiles, type Ran } from './helpers.js';
+import { CLI, dnsLeaving, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles, type Ran } from './helpers.js';
 
 // Split DNS on a systemd-resolved host, against a real systemd-resolved with
 // a D-Bus of its own. The "client" lab's machine is a network namespace; in
@@ -73,8 +73,6 @@ function inNs(argv: readonly string[]): Promise<Ran> {
   return run('nsenter', [`--net=/var/run/netns/${lab.clientNs}`, `--mount=${mnt}`, '--', file!, ...args], {
     PATH: `${RESOLVED}/usr/bin:${process.env['PATH']}`,
     DBUS_SYSTEM_BUS_ADDRESS: BUS,
-    CLOUDBRIDGE_RUN_DIR: RUN_DIR,
-    CLOUDBRIDGE_LOG_DIR: LOG_DIR,
   });
 }
 

@@ -90,7 +90,7 @@ test.serial('an address behind the remote host answers through remote NAT', asyn
 
 async function dockerThroughEnv(t: ExecutionContext, env: string): Promise<void> {
   const script = `set -e; eval "$("${process.execPath}" "${CLI}" env ${env} --config "${lab.config}")"; echo "DOCKER_HOST=$DOCKER_HOST"; docker ps; docker version --format '{{.Server.Version}}'`;
-  const r = await run('bash', ['-c', script], { CLOUDBRIDGE_RUN_DIR: RUN_DIR });
+  const r = await run('bash', ['-c', script], {});
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /CONTAINER ID\s+IMAGE/);
   // the server version comes from the lab's dockerd, not from anything local

@@ -15,7 +15,7 @@ import { excludeStep, pinStep, planHalves, type OutsidePath } from '../../src/pl
 import { darwinCommand, resolverFile } from '../../src/platform/darwin/commands.js';
 import { DarwinNet } from '../../src/platform/darwin/net.js';
 import { journalFile } from '../../src/util/paths.js';
-import { invokingUser } from '../../src/util/user.js';
+import { invokingUser, moveFolderForTests } from '../../src/util/user.js';
 
 // cloudbridge's darwin LocalNet and its whole local plan, applied and undone
 // against a stand-in macOS: ifconfig, route and netstat as small programs on
@@ -33,7 +33,7 @@ for (const tool of ['ifconfig', 'route', 'netstat', 'networksetup']) {
 }
 process.env['PATH'] = `${bin}:${process.env['PATH']}`;
 process.env['STANDIN_DARWIN_STATE'] = path.join(tmp, 'state');
-process.env['CLOUDBRIDGE_RUN_DIR'] = path.join(tmp, 'run');
+moveFolderForTests('CLOUDBRIDGE_RUN_DIR', path.join(tmp, 'run'));
 
 const sh = (file: string, ...args: string[]): string => execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const utun = (what: 'open' | 'close', unit: number): string => sh(process.execPath, STANDIN, 'utun', what, String(unit));

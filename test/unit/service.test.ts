@@ -1,6 +1,6 @@
 import test from 'ava';
 import * as plist from 'plist';
-import { launchdPlist, systemdUnit } from '../../src/service/units.js';
+import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../../src/service/units.js';
 
 const spec = {
   env: 'stg',
@@ -29,36 +29,36 @@ test('systemd unit: foreground controller, restart on failure, cleanup after, th
 });
 
 test('launchd plist: the same command as an argument array, XML-escaped, kept alive on failure', (t) => {
-  const plist = launchdPlist({ ...spec, env: 'a&b', config: '/c<1>.yaml' });
-  t.true(plist.includes('<string>dev.cloudbridge.a&amp;b</string>'));
+  const plist = launchdPlist({ ...spec, config: '/c<1>&2.yaml' });
+  t.true(plist.includes('<string>dev.cloudbridge.stg</string>'));
   t.true(
     plist.includes(
-      '    <string>/opt/cloud bridge/dist/src/cli/main.js</string>\n    <string>connect</string>\n    <string>a&amp;b</string>\n    <string>--config</string>\n    <string>/c&lt;1&gt;.yaml</string>\n    <string>--foreground</string>\n',
+      '    <string>/opt/cloud bridge/dist/src/cli/main.js</string>\n    <string>connect</string>\n    <string>stg</string>\n    <string>--config</string>\n    <string>/c&lt;1&gt;&amp;2.yaml</string>\n    <string>--foreground</string>\n',
     ),
   );
   t.true(plist.includes('<key>KeepAlive</key>\n  <dict>\n    <key>SuccessfulExit</key>\n    <false/>'));
 });
 
 test('launchd plist: a property list plutil -lint would take (parsed by an independent plist parser), with launchd.plist(5) keys and types', (t) => {
-  const text = launchdPlist({ ...spec, env: 'a&b', config: '/c<1>.yaml' });
+  const text = launchdPlist({ ...spec, config: '/c<1>&2.yaml' });
   const parsed = plist.parse(text) as Record<string, plist.PlistValue>;
   t.deepEqual(parsed, {
-    Label: 'dev.cloudbridge.a&b',
+    Label: 'dev.cloudbridge.stg',
     ProgramArguments: [
       '/usr/bin/node',
       '--max-semi-space-size=1',
       '/opt/cloud bridge/dist/src/cli/main.js',
       'connect',
-      'a&b',
+      'stg',
       '--config',
-      '/c<1>.yaml',
+      '/c<1>&2.yaml',
       '--foreground',
     ],
     EnvironmentVariables: { SUDO_USER: 'dev', SUDO_UID: '1000', SUDO_GID: '1000' },
     RunAtLoad: true,
     KeepAlive: { SuccessfulExit: false },
     ThrottleInterval: 5,
-    StandardErrorPath: '/var/log/cloudbridge-a&b.log',
+    StandardErrorPath: '/var/log/cloudbridge-stg.log',
   });
   t.true(
     text.startsWith(
@@ -67,4 +67,14 @@ test('launchd plist: a property list plutil -lint would take (parsed by an indep
   );
   // and what it builds from that object is the same document, give or take whitespace
   t.is(plist.build(parsed).replace(/\s+/g, ''), text.replace(/\s+/g, ''));
+});
+
+test('a control character in any word of a unit or plist is refused, not escaped into it', (t) => {
+  for (const bad of [{ host: 'h.example\nExecStartPre=/bin/sh -c id' }, { config: '/c.yaml\rX' }, { user: { ...spec.user, name: 'dev\u001b[2J' } }]) {
+    for (const make of [systemdUnit, launchdPlist]) {
+      t.throws(() => make({ ...spec, ...bad }), { message: /has a control character; refusing to write it into a unit$/ });
+    }
+  }
+  t.throws(() => systemdUnitName('../../../etc/x'), { message: /is not an environment name/ });
+  t.throws(() => launchdLabel('a/b'), { message: /is not an environment name/ });
 });
