@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseIPv6 } from '../config/ipv6.js';
+import { keepFamilies } from './families.js';
 import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, type Question } from './message.js';
 
 const REMOTE_TIMEOUT_MS = 3000;
@@ -126,7 +127,8 @@ export class DnsForwarder {
           return { response: answer(msg, q, [], 0), q };
         }
         this.stats.remote++;
-        return { response: await this.askRemote(msg), q };
+        // ANY's other family, SVCB/HTTPS hints: cut from what the remote side says (families.ts)
+        return { response: keepFamilies(await this.askRemote(msg), { v4: this.deps.ipv4 !== false, v6: this.deps.ipv6 === true }), q };
       }
       this.stats.upstream++;
       return { response: await this.askUpstream(msg, q, via), q };

@@ -88,13 +88,17 @@ test.serial("tls: true with the user's tls directory a symlink to root's: no key
   fs.rmSync(path.join(user.home, '.config'), { recursive: true });
 });
 
-test.serial('a unix listen path through a symlink onto a root file, or in /tmp: refused, nothing removed', async (t) => {
+test.serial('a unix listen path through a symlink into a root folder, or in /tmp: refused, nothing removed', async (t) => {
   const file = rootFile('app.sock', 0o644);
   const link = path.join(user.home, 'run');
   fs.symlinkSync(victims, link);
   fs.lchownSync(link, user.uid, user.gid);
   const cfg = config(`    forwards:\n      - { listen: ${link}/app.sock, to: 127.0.0.1:22 }\n`);
-  await refusedFor(t, ['connect', 'cbs', '--config', cfg], new RegExp(`${link}/app\\.sock exists and is not a socket; refusing to replace it`));
+  await refusedFor(
+    t,
+    ['connect', 'cbs', '--config', cfg],
+    new RegExp(`${link}/app\\.sock: refusing to make a socket in ${link}: it must be a directory of cbsec's`),
+  );
   t.true(file.same(), "root's file is still there, unchanged");
   fs.rmSync(link);
   const inTmp = config('    forwards:\n      - { listen: /tmp/cbs-app.sock, to: 127.0.0.1:22 }\n');

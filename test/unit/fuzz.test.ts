@@ -94,3 +94,19 @@ test('IPv6 probes and in-tunnel DNS: any bytes after an IPv6 frame header give a
   );
   t.pass();
 });
+
+test('keepFamilies and withoutHint: any bytes give a message, or an Error the forwarder turns into SERVFAIL', async (t) => {
+  const { keepFamilies, withoutHint } = await import('../../src/dns/families.js');
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.boolean(), (b, v6) => {
+      const r = withoutHint(b, 6);
+      if (r !== undefined && r.length > b.length) return false;
+      try {
+        return Buffer.isBuffer(keepFamilies(Buffer.from(b), { v4: !v6, v6 }));
+      } catch (err) {
+        return err instanceof Error;
+      }
+    }),
+  );
+  t.pass();
+});
