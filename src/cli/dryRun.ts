@@ -136,8 +136,14 @@ function plannedPins(env: EnvironmentConfig, route: SshRoute | undefined, notes:
 /** A full tunnel's steps, made once a session stands and undone when it goes. */
 function plannedFullTunnel(env: EnvironmentConfig, dev: string, platform: PlatformName, notes: string[]): Step[] {
   notes.push(
-    `full tunnel: the halves go in once the session stands and come out the moment it is lost (within deadAfter ${env.deadAfter}s), so a dead tunnel does not hold this host's traffic; the networks this host is on ${env.lan === 'local' ? 'stay direct (lan: local)' : 'go through the tunnel too, but for the gateway (lan: tunnel)'}`,
+    `full tunnel: the halves go in once the session stands; ${
+      env.onLoss === 'block'
+        ? 'when it is lost they stay and traffic and DNS are dropped until it is back (onLoss: block, fail closed); only disconnect hands this host its own routes back'
+        : `they come out the moment it is lost (within deadAfter ${env.deadAfter}s) and go back in when it is back (onLoss: direct)`
+    }; the networks this host is on ${env.lan === 'local' ? 'stay direct (lan: local)' : 'go through the tunnel too, but for the gateway (lan: tunnel)'}`,
   );
+  if (env.fullTunnel && !env.fullTunnel6)
+    notes.push('full tunnel: the tunnel carries no IPv6, so IPv6 is made unreachable (::/1, 8000::/1) rather than left to go around it');
   if (env.lan === 'tunnel')
     notes.push("lan: tunnel: each network on DEV (the default route's device) goes through the tunnel as its two halves; its GATEWAY stays on the link");
   if (env.dns.all) {

@@ -17,6 +17,12 @@ function duration(s: number): string {
   return h ? `${h}h${m}m` : m ? `${m}m${s % 60}s` : `${s}s`;
 }
 
+/** A full tunnel's state in words. */
+function fullState(f: NonNullable<Status['fullTunnel']>): string {
+  if (f.blocked) return 'BLOCKED, reconnecting: traffic and DNS dropped until the session is back (onLoss: block)';
+  return f.active ? 'everything through the tunnel' : 'withdrawn until the session is back (onLoss: direct)';
+}
+
 export function formatStatus(list: readonly Status[]): string {
   if (list.length === 0) return 'no environments connected\n';
   return list
@@ -29,7 +35,7 @@ export function formatStatus(list: readonly Status[]): string {
               `  routes  ${s.routes.length ? s.routes.join(', ') : '(none)'}${s.nat ? ' (remote NAT)' : ''}${s.exclude.length ? `; not ${s.exclude.join(', ')}` : ''}`,
               ...(s.fullTunnel
                 ? [
-                    `  full    ${s.fullTunnel.active ? 'everything through the tunnel' : 'withdrawn until the session is back'}; local networks ${s.fullTunnel.lan === 'local' ? 'direct' : 'through the tunnel'}`,
+                    `  full    ${fullState(s.fullTunnel)}; local networks ${s.fullTunnel.lan === 'local' ? 'direct' : 'through the tunnel'}${s.fullTunnel.ipv6Blocked ? '; IPv6 blocked (the tunnel carries none)' : ''}`,
                   ]
                 : []),
               ...(s.pins.length ? [`  pinned  ${s.pins.join(', ')}: outside the tunnel`] : []),

@@ -2,7 +2,7 @@ import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from './i
 import { cidr6Contains, cidrs6Overlap, formatCidr6, parseCidr6, parseIPv6 } from './ipv6.js';
 import { checkKeys, type Field, int, isObj, oneOf, str, type Obj } from './field.js';
 import { ENVIRONMENT, keysOf, MIN_MTU, ROUTE } from './spec.js';
-import type { LanMode, TunnelConfig } from './types.js';
+import type { LanMode, OnLoss, TunnelConfig } from './types.js';
 
 /** What `routes`, `exclude` and `lan` come to. */
 export interface RoutesConfig {
@@ -18,6 +18,7 @@ export interface RoutesConfig {
   /** Networks that keep the path they had (sshuttle's -x). */
   readonly exclude: readonly string[];
   readonly lan: LanMode;
+  readonly onLoss: OnLoss;
 }
 
 /** How a full tunnel is written: the word, or the IPv4 default route. */
@@ -104,12 +105,12 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
   if (!Array.isArray(excludeRaw)) xf.fail('must be a list of CIDRs that stay outside the tunnel');
   const exclude: string[] = [];
   const taken: Cidr[] = routes.map((r) => parseCidr(r)!);
-  /** An IPv6 exclusion: inside the IPv6 routes or IPv6's full tunnel, the same rules as IPv4's. */
+  /** An IPv6 exclusion: inside the IPv6 routes or IPv6's full tunnel (or IPv4's, which blocks IPv6: an exclusion goes the way it went), the same rules as IPv4's. */
   const exclude6 = (item: Field, s: string): string => {
     const c6 = parseCidr6(s);
     if (!c6) return item.fail(`"${s}" is not an IPv6 CIDR with zero host bits (like fd00:1::/64)`);
     if (c6.prefix < 2) item.fail(`"${s}" is too wide: it would take the tunnel's own place (/2 at the widest)`);
-    if (!fullTunnel6 && !routes6.some((r) => parseCidr6(r)!.prefix <= c6.prefix && cidrs6Overlap(parseCidr6(r)!, c6))) {
+    if (!fullTunnel6 && !fullTunnel && !routes6.some((r) => parseCidr6(r)!.prefix <= c6.prefix && cidrs6Overlap(parseCidr6(r)!, c6))) {
       item.fail(`"${s}" is outside every IPv6 route: it does not go through the tunnel anyway`);
     }
     const prev = exclude.find((p) => p.includes(':') && cidrs6Overlap(parseCidr6(p)!, c6));
@@ -137,6 +138,8 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
 
   const lan = oneOf<LanMode>(f.child('lan'), raw['lan'], ENVIRONMENT.fields.lan);
   if (raw['lan'] !== undefined && !fullTunnel) f.child('lan').fail('only applies to a full tunnel (routes: [default])');
+  const onLoss = oneOf<OnLoss>(f.child('onLoss'), raw['onLoss'], ENVIRONMENT.fields.onLoss);
+  if (raw['onLoss'] !== undefined && !fullTunnel && !fullTunnel6) f.child('onLoss').fail('only applies to a full tunnel (routes: [default])');
   if (!tunnel) {
     if (routes.length || fullTunnel || routes6.length || fullTunnel6) rf.fail('needs the L3 tunnel (tunnel is false)');
     if (exclude.length) xf.fail('needs the L3 tunnel (tunnel is false)');
@@ -144,7 +147,7 @@ export function validateRoutes(f: Field, raw: Obj, tunnel: TunnelConfig | undefi
   if ((fullTunnel || fullTunnel6) && raw['onDemand'] === true) {
     f.child('onDemand').fail('a full tunnel (routes: [default]) is never idle, and without a session its traffic would go around it: leave onDemand off');
   }
-  return { routes, mssClamps, fullTunnel, routes6, mssClamps6, fullTunnel6, exclude, lan };
+  return { routes, mssClamps, fullTunnel, routes6, mssClamps6, fullTunnel6, exclude, lan, onLoss };
 }
 
 /** The routes as the user wrote them: default first for a full tunnel (status, list, config check). */

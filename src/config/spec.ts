@@ -233,6 +233,11 @@ export const ENVIRONMENT = map(
       ['local', 'tunnel'] as const,
       'local',
     ),
+    onLoss: oneOf(
+      'full tunnel: when the session is lost, block: traffic and DNS stay in the tunnel and are dropped until it is back (fail closed); direct: the host takes its own routes and resolvers back meanwhile',
+      ['block', 'direct'] as const,
+      'block',
+    ),
     nat: bool('masquerade tunnel traffic on the remote host', false),
     docker: DOCKER,
     dns: DNS,

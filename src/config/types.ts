@@ -6,6 +6,8 @@ export type StrictHostKeyChecking = 'yes' | 'accept-new' | 'no';
 export type DockerMode = 'socket' | 'tcp' | 'off';
 /** Full tunnel: whether the networks this host is on stay reachable directly (local) or go through the tunnel too. */
 export type LanMode = 'local' | 'tunnel';
+/** What a full tunnel does while its session is lost. */
+export type OnLoss = 'block' | 'direct';
 
 export interface TunnelConfig {
   /** Local point-to-point IPv4 address; undefined: the tunnel carries IPv6 only (local6 is set). */
@@ -110,6 +112,8 @@ export interface EnvironmentConfig {
   /** Networks that keep the path they had before the tunnel (sshuttle's -x). */
   readonly exclude: readonly string[];
   readonly lan: LanMode;
+  /** A full tunnel without a session: block (fail closed: routes and DNS stay, traffic is dropped) or direct (both withdrawn until it is back). */
+  readonly onLoss: OnLoss;
   /**
    * Routes whose path MTU is below the tunnel's: TCP SYNs to and from them get
    * their MSS lowered to fit, so a large-MTU tunnel cannot black-hole them.

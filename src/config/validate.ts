@@ -201,6 +201,7 @@ function validateEnvironment(name: string, raw: unknown, ctx: ValidateContext): 
     fullTunnel6: r.fullTunnel6,
     exclude: r.exclude,
     lan: r.lan,
+    onLoss: r.onLoss,
     nat: bool(f.child('nat'), raw['nat'], ENVIRONMENT.fields.nat),
     localMasquerade: bool(f.child('localMasquerade'), raw['localMasquerade'], ENVIRONMENT.fields.localMasquerade),
     docker: { mode, host: dockerHost, remoteSocket, api: dockerApi, expose, exposeAddresses, exposeLowPorts, warm, required },

@@ -1,5 +1,6 @@
 import { shownPairs } from '../config/tunnelPair.js';
 import fs from 'node:fs';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import type { Endpoint } from '../config/forwards.js';
@@ -26,6 +27,7 @@ import { makePump, pingPeer, type L3Side } from './l3.js';
 import { mtuLine, pickMtu } from './mtu.js';
 import { Pins } from './pins.js';
 import { fullTunnelFor, type FullTunnel } from './fullTunnel.js';
+import { blocksIPv6 } from '../plan/fullTunnel.js';
 import { iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
 import { DockerHealth } from './dockerHealth.js';
 import { remoteSide } from './remote.js';
@@ -114,7 +116,7 @@ export class Controller {
       attach: (s) => this.attachSession(s),
       detach: () => {
         this.l3?.pump.detach();
-        void this.full?.withdraw('session lost');
+        void this.full?.lost('session lost');
       },
       close: (s) => this.closeSession(s),
       moved: () => (this.l3?.pump.sent ?? 0) + this.streamTraffic.chunks,
@@ -130,6 +132,7 @@ export class Controller {
       dialIfUp: (to) => this.dialIfUp(to),
       session: () => this.keeper.session?.client,
       sudo: this.sudo,
+      sshHosts: [...opts.route.jumps, opts.route.target].map((h) => h.host).filter((h) => isIP(h) === 0),
       traffic: this.streamTraffic,
       applyLocal: (steps) => this.applyLocal(steps),
       progress: opts.progress,
@@ -348,7 +351,7 @@ export class Controller {
       mtu: this.mtu,
       remoteMtu: this.remoteMtu,
       datapath: nativeOrNot(this.l3?.pump.native),
-      fullTunnel: this.full ? { active: this.full.active, lan: env.lan } : null,
+      fullTunnel: this.full ? { active: this.full.active, lan: env.lan, onLoss: env.onLoss, blocked: this.full.blocked, ipv6Blocked: blocksIPv6(env) } : null,
       pins: this.pins.list(),
       dockerSocket: this.dockerSocket?.status() ?? null,
       docker: this.dockerHealth.status(),

@@ -19,15 +19,23 @@ export interface FullTunnelDeps {
 
 /**
  * routes: [default]. The halves (plan/fullTunnel.ts) and, with dns.all, DNS
- * for every name are in place only while a session stands: made once the
- * session is attached (after its pins), withdrawn the moment it is lost. A
- * dead tunnel therefore holds the machine's traffic no longer than it takes
- * to notice (deadAfter), and a reconnect resolves and dials the SSH server
- * along the host's own network, as it was, then takes over again.
+ * for every name are made once the first session is attached (after its
+ * pins). When a session is lost:
+ * - onLoss: block (the default) keeps them: traffic still enters the tun
+ *   device and goes nowhere, names are still asked only through the tunnel
+ *   (and fail), until the session is back or the user disconnects. Someone
+ *   who cuts the pinned SSH flow gets nothing in the clear. The reconnect
+ *   goes along the pins; the hops' own names are asked of this host's
+ *   resolvers (dns/forwarder.ts, `direct`).
+ * - onLoss: direct withdraws them: the host's own routes and resolvers
+ *   carry everything until the session is back, then the tunnel takes over
+ *   again.
  */
 export class FullTunnel {
   private readonly made = new Set<Step>();
   private withdrawn: Promise<void> = Promise.resolve();
+  /** onLoss: block, no session: everything held in the tunnel and dropped. */
+  private blockedNow = false;
 
   constructor(
     private readonly env: EnvironmentConfig,
@@ -38,9 +46,25 @@ export class FullTunnel {
     return this.made.size > 0;
   }
 
+  /** Whether traffic is blocked now, waiting for a session (onLoss: block). */
+  get blocked(): boolean {
+    return this.blockedNow && this.active;
+  }
+
+  /** The session is gone: block (keep everything in place) or hand the host back, as onLoss says. */
+  lost(why: string): Promise<void> {
+    if (this.env.onLoss === 'direct') return this.withdraw(why);
+    if (this.active && !this.blockedNow) {
+      this.blockedNow = true;
+      this.deps.log(`full tunnel: ${why}; traffic and DNS blocked until the session is back (onLoss: block)`);
+    }
+    return this.withdrawn;
+  }
+
   /** Takes every address over (after any withdrawal still under way). */
   async up(): Promise<void> {
     await this.withdrawn;
+    this.blockedNow = false;
     if (this.active) return;
     const { deps } = this;
     const dev = deps.dev();

@@ -58,6 +58,8 @@ export interface ServicesDeps {
   readonly dialIfUp: Dialer;
   readonly session: () => Client | undefined;
   readonly sudo: boolean;
+  /** The names of the SSH hops (jump hosts, the server) this host dials: always resolved here, never through the tunnel. */
+  readonly sshHosts: readonly string[];
   /** Connections and chunks, counted for on-demand idle timeouts. */
   readonly traffic: StreamTraffic;
   /** Applies local steps through the controller's journal (so they are undone with the rest). */

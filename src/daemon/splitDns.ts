@@ -21,6 +21,8 @@ export interface SplitDnsDeps {
   readonly platform: PlatformName;
   /** A stream from the remote host (the remote resolvers are asked over SSH, DNS over TCP). */
   readonly dial: Dialer;
+  /** The names of the SSH hops: asked of this host's resolvers even under dns.all (a blocked full tunnel must still find its server). */
+  readonly sshHosts: readonly string[];
   /** The remote containers' names, with dns.containers. */
   readonly containerNames: ContainerNames | undefined;
   /** Applies local steps through the controller's journal. */
@@ -129,6 +131,7 @@ export class SplitDns {
       remoteServers: () => (env.dns.servers.length ? env.dns.servers : this.remoteResolvers),
       dialRemote: (host, port) => this.deps.dial({ kind: 'inet', host, port }),
       upstream,
+      direct: this.deps.sshHosts,
       zone: names ? { domain: `${env.name}.docker`, lookup: (n) => names.lookup(n) } : undefined,
     });
   }

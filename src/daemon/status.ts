@@ -33,8 +33,14 @@ export interface Status extends ServicesStatus {
   readonly datapath: { readonly outbound: 'c' | 'js'; readonly inbound: 'c' | 'js' };
   /** As configured: default first for a full tunnel. */
   readonly routes: readonly string[];
-  /** routes: [default]: whether its halves stand now (only while a session does), and what the local networks do. */
-  readonly fullTunnel: { readonly active: boolean; readonly lan: 'local' | 'tunnel' } | null;
+  /** routes: [default]: whether its halves stand now, what the local networks do, and whether traffic is blocked while the session is remade (onLoss: block). */
+  readonly fullTunnel: {
+    readonly active: boolean;
+    readonly lan: 'local' | 'tunnel';
+    readonly onLoss: 'block' | 'direct';
+    readonly blocked: boolean;
+    readonly ipv6Blocked: boolean;
+  } | null;
   /** Addresses the SSH connection depends on, held outside the tunnel, with their role. */
   readonly pins: readonly string[];
   readonly exclude: readonly string[];

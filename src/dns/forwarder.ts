@@ -25,6 +25,13 @@ export interface ForwarderDeps {
   readonly dialRemote: (host: string, port: number) => Promise<Duplex>;
   /** Everything else goes to these (the resolvers this host had before). */
   readonly upstream: readonly string[];
+  /**
+   * Names always asked of `upstream`, even under `all`: the SSH hops this
+   * host dials. Asked through the tunnel they would need the session they
+   * are to make (a full tunnel that blocks while it reconnects); their
+   * answers tell an onlooker nothing the SSH flow does not.
+   */
+  readonly direct?: readonly string[];
   /** A zone answered from memory (remote containers: NAME.ENV.docker), or undefined. */
   readonly zone:
     | { readonly domain: string; readonly lookup: (name: string) => { readonly addr: number | undefined; readonly addr6: bigint | undefined } | undefined }
@@ -113,7 +120,8 @@ export class DnsForwarder {
       return { response: answer(msg, q, addrs, CONTAINER_TTL, found === undefined ? RCODE_NXDOMAIN : 0), q };
     }
     try {
-      if (this.deps.all?.() || domains.some((d) => inDomain(q.name, d))) {
+      const direct = this.deps.direct?.some((h) => h.toLowerCase().replace(/\.$/, '') === q.name) ?? false;
+      if (!direct && (this.deps.all?.() || domains.some((d) => inDomain(q.name, d)))) {
         // a tunnel without IPv6 addresses: an AAAA record there would send
         // the client to an address with no route through it (or a leak past
         // it), so it gets "no such record" and uses the A records

@@ -21,7 +21,7 @@ export function routedThrough(env: EnvironmentConfig, addr: string): boolean {
     const a6 = parseIPv6(addr);
     if (a6 === undefined) return false;
     const inside6 = (cidrs: readonly string[]): boolean => cidrs.some((r) => r.includes(':') && cidr6Contains(parseCidr6(r)!, a6));
-    return !inside6(env.exclude) && (env.fullTunnel6 || inside6(env.routes6));
+    return !inside6(env.exclude) && (env.fullTunnel6 || blocksIPv6(env) || inside6(env.routes6));
   }
   const a = parseIPv4(addr);
   if (a === undefined) return false;
@@ -74,11 +74,27 @@ function throughTunnel(cidr: string, dev: string, title: string): Step {
   };
 }
 
-/** Everything through `dev`: the halves of the IPv4 default route, and of IPv6's where the tunnel carries it. */
+const HALVES6 = ['::/1', '8000::/1'];
+
+/**
+ * Everything through `dev`: the halves of the IPv4 default route, and of
+ * IPv6's where the tunnel carries it. An IPv4 full tunnel without IPv6's
+ * makes IPv6 unreachable by the same halves instead: it would otherwise go
+ * straight out of the LAN around the tunnel (the networks this host is on,
+ * and pins, are more specific and stay).
+ */
 export function planHalves(dev: string, families: { readonly v4: boolean; readonly v6: boolean } = { v4: true, v6: false }): Step[] {
-  const all = [...(families.v4 ? halves('0.0.0.0/0') : []), ...(families.v6 ? ['::/1', '8000::/1'] : [])];
-  return all.map((h) => throughTunnel(h, dev, `full tunnel: ${h} via ${dev}`));
+  const all = [...(families.v4 ? halves('0.0.0.0/0') : []), ...(families.v6 ? HALVES6 : [])];
+  const steps = all.map((h) => throughTunnel(h, dev, `full tunnel: ${h} via ${dev}`));
+  if (families.v4 && !families.v6) {
+    for (const h of HALVES6)
+      steps.push(outsideRoute(h, 'unreachable', `full tunnel: IPv6 ${h} blocked (the tunnel carries no IPv6; it would leave around it)`));
+  }
+  return steps;
 }
+
+/** Whether a full tunnel blocks IPv6 (an IPv4 one without IPv6's): then an IPv6 address the SSH connection needs is pinned too. */
+export const blocksIPv6 = (env: Pick<EnvironmentConfig, 'fullTunnel' | 'fullTunnel6'>): boolean => env.fullTunnel && !env.fullTunnel6;
 
 /**
  * lan: tunnel: the default route's own network through the tunnel too (a

@@ -10,10 +10,16 @@ import { cliIn, dnsLeaving, inNs, labDown, labUp, leftovers, removeTestFiles, ru
 // address a request came from: 10.228.0.2 (the remote host, NAT) means it
 // went through the tunnel; 10.228.3.1 means it went straight. Everything
 // runs in the lab's namespaces; this machine's own routes and resolv.conf
-// are never touched.
+// are never touched. Beside the IPv4 internet there is an IPv6 one
+// (fd00:228:7::1 on the router's loopback, the LAN fd00:228:3::/64): the
+// tunnel carries no IPv6, so a full tunnel must block it, not let it go
+// straight out of the LAN.
 
 let lab: Lab;
 let web: ResultPromise | undefined;
+let web6: ResultPromise | undefined;
+const WEB6 = 'fd00:228:7::1';
+const DIRECT6 = 'fd00:228:3::1';
 let full = '';
 const NS = (): string => lab.clientNs!;
 const TUNNEL = '10.228.0.2';
@@ -31,7 +37,25 @@ test.before(async () => {
       reject: false,
     },
   );
+  await run('ip', ['-n', w, 'addr', 'add', `${WEB6}/128`, 'dev', 'lo']);
+  await run('ip', ['-n', w, 'addr', 'add', 'fd00:228:3::254/64', 'dev', 'eth0', 'nodad']);
+  await run('ip', ['-n', NS(), 'addr', 'add', `${DIRECT6}/64`, 'dev', 'cbh-cbu', 'nodad']);
+  await run('ip', ['-n', NS(), '-6', 'route', 'add', 'default', 'via', 'fd00:228:3::254']);
+  await run('ip', ['netns', 'exec', w, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']);
+  web6 = execa(
+    'ip',
+    [
+      'netns',
+      'exec',
+      w,
+      process.execPath,
+      '-e',
+      "require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen({ port: 80, host: '::', ipv6Only: true })",
+    ],
+    { reject: false },
+  );
   for (let i = 0; i < 50 && (await inNs(NS(), 'curl', ['-s', '-m', '1', 'http://10.228.7.1/'])).stdout !== DIRECT; i++) await sleep(100);
+  for (let i = 0; i < 50 && (await seenFrom6()) !== DIRECT6; i++) await sleep(100);
   full = variantConfig(lab, 'full.yaml', [
     ['routes: [10.228.9.0/24]', 'routes: [default]\n    deadAfter: 3\n    dns: { domains: [vpc.internal] }'],
     [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
@@ -46,6 +70,7 @@ test.afterEach.always(async () => {
 test.after.always(async () => {
   await cliIn(NS(), ['disconnect', 'cbu']).catch(() => undefined);
   web?.kill();
+  web6?.kill();
   if (lab) await labDown(lab);
   removeTestFiles('cbu');
 });
@@ -53,11 +78,13 @@ test.after.always(async () => {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Who the internet (or a LAN neighbour) sees: the remote host, or this machine. */
 const seenFrom = async (addr = '10.228.7.1'): Promise<string> => (await inNs(NS(), 'curl', ['-s', '-m', '2', `http://${addr}/`])).stdout;
+/** The same over IPv6: '' when it does not get there. */
+const seenFrom6 = async (): Promise<string> => (await inNs(NS(), 'curl', ['-s', '-m', '2', `http://[${WEB6}]/`])).stdout;
 interface FullStatus {
   pid: number;
   routes: string[];
   pins: string[];
-  fullTunnel: { active: boolean; lan: string } | null;
+  fullTunnel: { active: boolean; lan: string; onLoss: string; blocked: boolean; ipv6Blocked: boolean } | null;
   dns: { stats: { remote: number; upstream: number } };
 }
 const status = async (): Promise<FullStatus> => (JSON.parse((await cliIn(NS(), ['status', 'cbu', '--json'])).stdout) as FullStatus[])[0]!;
@@ -65,6 +92,7 @@ const resolvConf = (): string => fs.readFileSync(`/etc/netns/${NS()}/resolv.conf
 
 test.serial('everything goes through the tunnel, the SSH server is pinned outside it, and DNS leaves by no other interface', async (t) => {
   t.is(await seenFrom(), DIRECT, 'straight before');
+  t.is(await seenFrom6(), DIRECT6, 'IPv6 straight before');
   const control = await dnsLeaving(NS(), 'cbh-cbu', async () => void (await inNs(NS(), 'getent', ['hosts', 'www.elsewhere.example'])));
   t.true(
     control.some((l) => l.includes('10.228.7.53.53')),
@@ -74,6 +102,7 @@ test.serial('everything goes through the tunnel, the SSH server is pinned outsid
   t.is(up.exitCode, 0, up.stderr);
   t.regex(up.stderr, /pin SSH server 10\.228\.0\.2 via 10\.228\.3\.254 dev cbh-cbu, outside the tunnel/);
   t.regex(up.stderr, /full tunnel: everything through cb-cbu; the networks this host is on stay direct/);
+  t.regex(up.stderr, /full tunnel: IPv6 ::\/1 blocked \(the tunnel carries no IPv6; it would leave around it\)/);
   const routes = (await inNs(NS(), 'ip', ['route'])).stdout;
   t.regex(routes, /^0\.0\.0\.0\/1 dev cb-cbu proto 203/m);
   t.regex(routes, /^128\.0\.0\.0\/1 dev cb-cbu proto 203/m);
@@ -81,10 +110,17 @@ test.serial('everything goes through the tunnel, the SSH server is pinned outsid
   t.regex(routes, /^10\.228\.0\.2 via 10\.228\.3\.254 dev cbh-cbu proto 203/m);
   t.is(await seenFrom(), TUNNEL, 'the internet sees the remote host');
   t.is(await seenFrom('10.228.3.77'), DIRECT, 'the LAN stays direct (lan: local)');
+  t.is(await seenFrom6(), '', 'IPv6 goes nowhere: not through the tunnel, which has none, and not around it');
+  t.regex((await inNs(NS(), 'ip', ['-6', 'route', 'get', WEB6])).stderr, /unreachable|Network is unreachable/);
+  t.regex((await inNs(NS(), 'ip', ['-6', 'route', 'get', 'fd00:228:3::254'])).stdout, /dev cbh-cbu/, 'the IPv6 LAN itself stays');
   const s = await status();
   t.deepEqual(s.routes, ['default']);
   t.deepEqual(s.pins, ['10.228.0.2 (SSH server)']);
-  t.deepEqual(s.fullTunnel, { active: true, lan: 'local' });
+  t.deepEqual(s.fullTunnel, { active: true, lan: 'local', onLoss: 'block', blocked: false, ipv6Blocked: true });
+  t.regex(
+    (await cliIn(NS(), ['status', 'cbu'])).stdout,
+    /full {4}everything through the tunnel; local networks direct; IPv6 blocked \(the tunnel carries none\)/,
+  );
   t.regex(resolvConf(), /^nameserver 127\.0\.0\.153$/m);
   const leaked = await dnsLeaving(NS(), 'cbh-cbu', async () => {
     t.is((await inNs(NS(), 'getent', ['hosts', 'db.vpc.internal'])).stdout.split(/\s+/)[0], '10.228.9.2', 'a name only the remote resolver knows');
@@ -97,14 +133,52 @@ test.serial('everything goes through the tunnel, the SSH server is pinned outsid
   t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
   t.is(resolvConf(), 'nameserver 10.228.7.53\n');
   t.is(await seenFrom(), DIRECT);
+  t.is(await seenFrom6(), DIRECT6, 'IPv6 back after disconnect');
   t.deepEqual(await leftovers(lab), []);
 });
 
-test.serial('a dead session hands the traffic back within deadAfter, and the tunnel takes it again when SSH is back', async (t) => {
+const sshCut = ['FORWARD', '-s', DIRECT, '-d', TUNNEL, '-p', 'tcp', '--dport', '22', '-j', 'DROP'];
+
+test.serial('a lost session blocks (fail closed): nothing goes straight, no DNS on the LAN, until it is back; disconnect hands back', async (t) => {
   t.is((await cliIn(NS(), ['connect', 'cbu', '--config', full])).exitCode, 0);
   t.is(await seenFrom(), TUNNEL);
-  const block = ['FORWARD', '-s', DIRECT, '-d', TUNNEL, '-p', 'tcp', '--dport', '22', '-j', 'DROP'];
-  await inNs(lab.routerNs!, 'iptables', ['-I', ...block]);
+  await inNs(lab.routerNs!, 'iptables', ['-I', ...sshCut]);
+  const cut = Date.now();
+  let s = await status();
+  while (Date.now() - cut < 10_000 && !(s = await status()).fullTunnel!.blocked) await sleep(200);
+  t.log(`blocked ${((Date.now() - cut) / 1000).toFixed(1)} s after the cut (deadAfter 3)`);
+  t.like(s.fullTunnel, { active: true, blocked: true });
+  t.regex((await cliIn(NS(), ['status', 'cbu'])).stdout, /full {4}BLOCKED, reconnecting: traffic and DNS dropped until the session is back \(onLoss: block\)/);
+  t.is(await seenFrom(), '', 'nothing reaches the internet directly');
+  t.is(await seenFrom('10.228.3.77'), DIRECT, 'the LAN stays (lan: local)');
+  const leaked = await dnsLeaving(NS(), 'cbh-cbu', async () => {
+    t.not((await inNs(NS(), 'getent', ['hosts', 'www.elsewhere.example'])).exitCode, 0, 'no answer while blocked');
+  });
+  t.deepEqual(leaked, [], 'no DNS packet on the LAN while blocked');
+  t.regex(resolvConf(), /127\.0\.0\.153/);
+  await inNs(lab.routerNs!, 'iptables', ['-D', ...sshCut]);
+  let again = '';
+  for (let i = 0; i < 60 && (again = await seenFrom()) !== TUNNEL; i++) await sleep(250);
+  t.is(again, TUNNEL, 'through the tunnel again after the reconnect');
+  t.like((await status()).fullTunnel, { active: true, blocked: false });
+  // blocked again, then disconnect: the host's own network is back at once
+  await inNs(lab.routerNs!, 'iptables', ['-I', ...sshCut]);
+  while (!(await status()).fullTunnel!.blocked) await sleep(200);
+  t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
+  await inNs(lab.routerNs!, 'iptables', ['-D', ...sshCut]);
+  t.is(await seenFrom(), DIRECT, 'direct again after disconnect');
+  t.is(resolvConf(), 'nameserver 10.228.7.53\n');
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('onLoss: direct hands the traffic back within deadAfter, and the tunnel takes it again when SSH is back', async (t) => {
+  const direct = variantConfig(lab, 'direct.yaml', [
+    ['routes: [10.228.9.0/24]', 'routes: [default]\n    onLoss: direct\n    deadAfter: 3\n    dns: { domains: [vpc.internal] }'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  t.is((await cliIn(NS(), ['connect', 'cbu', '--config', direct])).exitCode, 0);
+  t.is(await seenFrom(), TUNNEL);
+  await inNs(lab.routerNs!, 'iptables', ['-I', ...sshCut]);
   const cut = Date.now();
   let back = '';
   while (Date.now() - cut < 10_000 && (back = await seenFrom()) !== DIRECT) await sleep(200);
@@ -113,7 +187,7 @@ test.serial('a dead session hands the traffic back within deadAfter, and the tun
   t.true(held < 3 + 2.5, `held ${held.toFixed(1)} s (deadAfter 3)`);
   t.false((await status()).fullTunnel!.active);
   t.regex(resolvConf(), /127\.0\.0\.153/, 'the forwarder stays, asking the old resolvers meanwhile');
-  await inNs(lab.routerNs!, 'iptables', ['-D', ...block]);
+  await inNs(lab.routerNs!, 'iptables', ['-D', ...sshCut]);
   let again = '';
   for (let i = 0; i < 60 && (again = await seenFrom()) !== TUNNEL; i++) await sleep(250);
   t.is(again, TUNNEL, 'taken over again after the reconnect');
@@ -206,6 +280,11 @@ test.serial('--dry-run lists the pin, the halves and the DNS step', async (t) =>
   t.regex(r.stdout, /ip route add 10\.228\.0\.2\/32 via GATEWAY dev DEV proto 203/);
   t.regex(r.stdout, /ip route add 0\.0\.0\.0\/1 dev cb-cbu proto 203/);
   t.regex(r.stdout, /ip route add 128\.0\.0\.0\/1 dev cb-cbu proto 203/);
+  t.regex(r.stdout, /ip route add unreachable ::\/1 proto 203/);
+  t.regex(r.stdout, /ip route add unreachable 8000::\/1 proto 203/);
   t.regex(r.stdout, /resolvectl domain cb-cbu '~\.' '~vpc\.internal'/);
-  t.regex(r.stdout, /note: full tunnel: the halves go in once the session stands and come out the moment it is lost/);
+  t.regex(
+    r.stdout,
+    /note: full tunnel: the halves go in once the session stands; when it is lost they stay and traffic and DNS are dropped until it is back \(onLoss: block, fail closed\)/,
+  );
 });

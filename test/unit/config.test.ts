@@ -93,7 +93,7 @@ test('errors name the file, the environment and the field', (t) => {
   );
   t.is(
     error(`${minimal}    tunnel2: 1\n`),
-    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (did you mean tunnel? expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, exclude, lan, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)',
+    '/etc/cloudbridge/config.yaml: environments.staging.tunnel2: unknown field (did you mean tunnel? expected one of: host, user, port, identityFile, knownHostsFile, strictHostKeyChecking, sshConfig, connectTimeout, deadAfter, onDemand, idleTimeout, tunnel, routes, exclude, lan, onLoss, nat, docker, dns, allow, forwards, socks, localMasquerade, ciphers)',
   );
   t.regex(error(`${minimal}    identityfile: ~/.ssh/id\n`), /environments\.staging\.identityfile: unknown field \(did you mean identityFile\? /);
   t.regex(error(`${minimal}    zzz: 1\n`), /environments\.staging\.zzz: unknown field \(expected one of: /);

@@ -52,7 +52,9 @@ const EVERYTHING = env(`    user: deploy
 `);
 
 /** What only a full tunnel takes (lan). */
-const FULL = env(`${TUNNEL}    routes: [{ cidr: default, mtu: 1400 }]\n    exclude: [192.0.2.0/24]\n    lan: tunnel\n    dns: { all: false }\n`);
+const FULL = env(
+  `${TUNNEL}    routes: [{ cidr: default, mtu: 1400 }]\n    exclude: [192.0.2.0/24]\n    lan: tunnel\n    onLoss: direct\n    dns: { all: false }\n`,
+);
 
 const GOOD: Record<string, string> = {
   everything: EVERYTHING,
