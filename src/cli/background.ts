@@ -9,6 +9,7 @@
 import { errorMessage, UserError } from '../util/errors.js';
 import type { BackgroundArgs } from './quick.js';
 import { notify } from './protocol.js';
+import { plain } from '../util/plain.js';
 
 const [envName = '', json = '{}'] = process.argv.slice(2);
 try {
@@ -20,7 +21,7 @@ try {
   setTimeout(() => process.exit(code), 100).unref();
 } catch (err) {
   notify({ error: errorMessage(err) });
-  process.stderr.write(`cloudbridge: ${errorMessage(err)}\n`);
+  process.stderr.write(`cloudbridge: ${plain(errorMessage(err))}\n`);
   if (!(err instanceof UserError) && process.env['CLOUDBRIDGE_DEBUG']) console.error(err);
   process.exit(err instanceof UserError ? err.exitCode : 1);
 }

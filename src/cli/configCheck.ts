@@ -6,6 +6,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { clashWithOthers } from '../daemon/preflight.js';
 import { errorMessage } from '../util/errors.js';
 import type { CommonArgs } from './common.js';
+import { plain } from '../util/plain.js';
 
 /** One environment as the config resolves it (its SSH side as written; `connect --dry-run` shows ssh_config's reading). */
 function summary(e: EnvironmentConfig): Record<string, unknown> {
@@ -66,7 +67,7 @@ export function configCheck(args: CommonArgs & { json: boolean }): number {
     config = loadConfig(args.config);
   } catch (err) {
     if (args.json) process.stdout.write(`${JSON.stringify({ ok: false, error: errorMessage(err) }, null, 2)}\n`);
-    else process.stderr.write(`cloudbridge: ${errorMessage(err)}\n`);
+    else process.stderr.write(`cloudbridge: ${plain(errorMessage(err))}\n`);
     return 1;
   }
   const envs = [...config.environments.values()];

@@ -10,6 +10,7 @@ import { cliEntry, type CommonArgs } from './common.js';
 import { presence } from './presence.js';
 import type { BackgroundArgs } from './quick.js';
 import { startController } from './protocol.js';
+import { plain } from '../util/plain.js';
 
 /**
  * Starts the controller in the background and waits until the tunnel passes
@@ -21,7 +22,7 @@ import { startController } from './protocol.js';
  */
 export async function connectBackground(envName: string, args: BackgroundArgs & { json: boolean }): Promise<number> {
   const showProgress = (process.stderr.isTTY || args.verbose > 0) && !args.json;
-  const progress = (line: string): void => void (showProgress && process.stderr.write(`  ${line}\n`));
+  const progress = (line: string): void => void (showProgress && process.stderr.write(`  ${plain(line)}\n`));
   const p = ENV_NAME.test(envName) ? (await presence(envName)).state : 'invalid';
   if (p === 'running') throw new UserError(`${envName} is connected already`);
   if (p !== 'none') {

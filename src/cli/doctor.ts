@@ -9,6 +9,7 @@ import { describeRoute, unsupportedLines, type SshRoute } from '../ssh/route.js'
 import { connectSsh } from '../ssh/session.js';
 import { openTunChannel } from '../datapath/ssh/tunChannel.js';
 import { sshGFindings, type Finding } from './referee.js';
+import { plain } from '../util/plain.js';
 
 export type { Finding } from './referee.js';
 
@@ -132,7 +133,7 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
 
 export function formatFindings(findings: readonly Finding[]): string {
   return findings
-    .map((f) => `${f.ok ? 'ok  ' : 'FAIL'} ${f.what}${f.fix ? `\n     fix: ${f.fix}` : ''}`)
+    .map((f) => `${f.ok ? 'ok  ' : 'FAIL'} ${plain(f.what)}${f.fix ? `\n     fix: ${plain(f.fix)}` : ''}`)
     .join('\n')
     .concat('\n');
 }

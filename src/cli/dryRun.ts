@@ -1,12 +1,13 @@
 import type { EnvironmentConfig } from '../config/types.js';
 import { dockerSocket } from '../util/paths.js';
 import { isIP } from 'node:net';
-import { localCommand, requestedDevice, type PlatformName } from '../platform/index.js';
+import { currentPlatform, localCommand, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../util/quote.js';
 import { DNS_LISTEN, planResolvConf, planResolvedAll, planServiceDns } from '../plan/dns.js';
 import { remoteAddresses } from '../config/tunnelPair.js';
 import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
-import { excludeStep, pinStep, planHalves, routedThrough } from '../plan/fullTunnel.js';
+import dns from 'node:dns';
+import { excludeStep, pinStep, planHalves, routedThrough, type OutsidePath } from '../plan/fullTunnel.js';
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
 import { MAX_UPSTREAM_MTU } from '../config/validate.js';
@@ -50,8 +51,35 @@ export interface Plan {
   readonly notes: readonly string[];
 }
 
-/** Everything `connect` would do, as commands, without looking at either host. */
-export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner?: ContextOwner, route?: SshRoute): Plan {
+/** Where pinned addresses go now, by this host's own routes (`ip route get` without ours), when the plan is for this host. */
+export type PinPaths = ReadonlyMap<string, OutsidePath | 'local' | undefined>;
+
+/**
+ * The real path of each address a pin would hold, asked of this host's
+ * routes now (no root needed to ask): the first hop's address, or each
+ * address its name resolves to.
+ */
+export async function pinPaths(env: EnvironmentConfig, route: SshRoute, platform: PlatformName): Promise<PinPaths> {
+  const hop = route.jumps[0] ?? route.target;
+  if (platform !== currentPlatform() || hop.proxyCommand || !(env.fullTunnel || env.fullTunnel6 || env.routes.length || env.routes6.length)) return new Map();
+  let addrs: string[];
+  try {
+    addrs = isIP(hop.host) ? [hop.host] : (await dns.promises.lookup(hop.host, { all: true })).map((a) => a.address);
+  } catch {
+    return new Map();
+  }
+  const net = await localNet(platform);
+  try {
+    const out = new Map<string, OutsidePath | 'local' | undefined>();
+    for (const a of addrs) if (routedThrough(env, a)) out.set(a, await net.outsidePath(a, requestedDevice(platform, env.tunnel!) || 'utunN'));
+    return out;
+  } finally {
+    net.close();
+  }
+}
+
+/** Everything `connect` would do, as commands, without changing either host (`paths`: pins' real paths, from pinPaths). */
+export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner?: ContextOwner, route?: SshRoute, paths: PinPaths = new Map()): Plan {
   const t = env.tunnel;
   const localDevice = t ? requestedDevice(platform, t) || 'utunN' : '';
   const dockerHost = dockerHostFor(env);
@@ -73,7 +101,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
       `dns: a forwarder on ${DNS_LISTEN} answers ${zones.join(', ')} (asked of ${env.dns.servers.length ? env.dns.servers.join(', ') : "the remote host's resolvers"} over SSH) and passes the rest to the resolvers in /etc/resolv.conf, which points at it until disconnect (with systemd-resolved: resolvectl dns and domain on the tun device instead, reverted on undo)`,
     );
   }
-  const pins = plannedPins(env, route, notes);
+  const pins = plannedPins(env, route, notes, paths);
   const full = env.fullTunnel || env.fullTunnel6 ? plannedFullTunnel(env, localDevice, platform, notes) : [];
   const command = (a: Step['apply']): string[] => (a.side === 'remote' ? [...a.argv] : localCommand(platform, a));
   const planned = (s: Step): PlannedStep => ({ side: s.apply.side, title: s.title, apply: command(s.apply), undo: s.undo ? command(s.undo) : null });
@@ -110,7 +138,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
  * resolved at connect, and again before each reconnect), through the
  * gateway and device the host's own routes give it then.
  */
-function plannedPins(env: EnvironmentConfig, route: SshRoute | undefined, notes: string[]): Step[] {
+function plannedPins(env: EnvironmentConfig, route: SshRoute | undefined, notes: string[], paths: PinPaths): Step[] {
   const full = env.fullTunnel || env.fullTunnel6;
   if (!full && env.routes.length === 0 && env.routes6.length === 0) return [];
   const hop = route ? (route.jumps[0] ?? route.target) : undefined;
@@ -127,6 +155,14 @@ function plannedPins(env: EnvironmentConfig, route: SshRoute | undefined, notes:
   }
   // the same test connect makes (routedThrough), where the address is known already
   if (literal && !routedThrough(env, host)) return [];
+  // asked of this host's routes now: the path each pin would take
+  const known = [...paths].filter((e): e is [string, OutsidePath] => e[1] !== undefined && e[1] !== 'local');
+  if (known.length) {
+    notes.push(
+      `pins: the path${known.length > 1 ? 's' : ''} shown ${known.length > 1 ? 'are' : 'is'} this host's routes now; connect asks again, and again before a reconnect`,
+    );
+    return known.map(([a, p]) => pinStep(a, role, p));
+  }
   notes.push(
     `pins: ${literal ? host : `the addresses ${host} resolves to`} ${full ? '' : '(when a route covers them) '}through GATEWAY and DEV, the path the host's own routes give at connect; pinned again before a reconnect if the name moved`,
   );

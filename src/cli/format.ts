@@ -1,5 +1,6 @@
 import { shownPairs } from '../config/tunnelPair.js';
 import type { Status } from '../daemon/status.js';
+import { plain } from '../util/plain.js';
 
 function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -72,7 +73,10 @@ export function formatStatus(list: readonly Status[]): string {
             ]
           : []),
         ...(s.reconnects || s.lastError ? [`  session ${s.reconnects} reconnects${s.lastError ? `, last error: ${s.lastError}` : ''}`] : []),
-      ].join('\n'),
+      ]
+        // container names, remote errors and server messages are a peer's words
+        .map(plain)
+        .join('\n'),
     )
     .join('\n\n')
     .concat('\n');

@@ -12,8 +12,9 @@ import type { Cipher } from '../config/ciphers.js';
 import { DEBUG, FAILED, READY, type JumpJob } from '../ssh/jumpProcess.js';
 import { relay } from '../datapath/ssh/relay.js';
 import { errorMessage } from '../util/errors.js';
+import { plain } from '../util/plain.js';
 
-const say = (line: string): void => void process.stderr.write(`${line.replace(/\n/g, ' ')}\n`);
+const say = (line: string): void => void process.stderr.write(`${plain(line)}\n`);
 
 try {
   const job = JSON.parse(fs.readFileSync(3, 'utf8')) as JumpJob;

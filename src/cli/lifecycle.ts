@@ -14,6 +14,7 @@ import { checkJournalOwner, readJournal } from '../plan/apply.js';
 import type { CommonArgs } from './common.js';
 import { presence } from './presence.js';
 import { notify, notifyDone, receivePassphrases, type ControllerMessage } from './protocol.js';
+import { plain } from '../util/plain.js';
 
 /** An environment's lifecycle from the command line: the controller in the foreground, disconnect, cleanup, list (connect.ts starts one in the background, presence.ts says whether one runs). */
 
@@ -91,7 +92,7 @@ export async function runForeground(
     logLine(line);
     if (ready) return;
     if (args.notify) report({ progress: line });
-    else process.stderr.write(`${line}\n`);
+    else process.stderr.write(`${plain(line)}\n`);
   };
   if (!args.notify) await clearTheWay(env, args, progress);
   const { Controller } = await code;
@@ -124,7 +125,7 @@ export async function runForeground(
   else progress(`${env.name}: up (Ctrl-C to disconnect)`);
   const reason = await controller.done;
   logLine(`down (${reason})`);
-  process.stderr.write(`${env.name}: down (${reason})\n`);
+  process.stderr.write(`${env.name}: down (${plain(reason)})\n`);
   return reason === 'disconnect requested' || reason.startsWith('signal') ? 0 : 1;
 }
 
@@ -138,7 +139,7 @@ export async function disconnect(envName: string, args: CommonArgs): Promise<num
   // Wait for the process itself, so that a following connect finds a clean slate.
   for (let i = 0; i < 100 && processAlive(status.pid); i++) await new Promise((r) => setTimeout(r, 50));
   if (res.errors.length) {
-    process.stderr.write(`${envName}: disconnected, but could not undo: ${res.errors.join('; ')}\n`);
+    process.stderr.write(`${envName}: disconnected, but could not undo: ${plain(res.errors.join('; '))}\n`);
     return 1;
   }
   process.stderr.write(`${envName}: disconnected\n`);
@@ -155,9 +156,9 @@ export async function cleanup(envName: string, args: CommonArgs & { agent?: stri
   checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
   const env = findEnvironment(loadConfig(args.config), envName);
   const { cleanupStale } = await import('../daemon/cleanup.js');
-  const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${l}\n`) });
+  const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${plain(l)}\n`) });
   if (r.errors.length) {
-    process.stderr.write(`${envName}: cleaned up, but could not undo: ${r.errors.join('; ')}\n`);
+    process.stderr.write(`${envName}: cleaned up, but could not undo: ${plain(r.errors.join('; '))}\n`);
     return 1;
   }
   process.stderr.write(`${envName}: cleaned up\n`);

@@ -11,6 +11,7 @@ import { quickConnectArgs, quickStatusArgs } from './quick.js';
 import type * as Connect from './connect.js';
 import type * as EnvVars from './envVars.js';
 import type * as Lifecycle from './lifecycle.js';
+import { plain } from '../util/plain.js';
 
 // Each command's code loads when that command runs: `--version`, `status`
 // and `--help` parse arguments and answer without loading SSH, YAML or the
@@ -32,7 +33,7 @@ function nameOne(names: Iterable<string>): never {
 }
 
 async function printPlan(envName: string, args: CommonArgs & { platform: string | undefined; json: boolean }): Promise<number> {
-  const [{ findEnvironment, loadConfig }, { currentPlatform }, { invokingUser }, { sshRouteFor }, { dryRunPlan, formatPlan }] = await Promise.all([
+  const [{ findEnvironment, loadConfig }, { currentPlatform }, { invokingUser }, { sshRouteFor }, { dryRunPlan, formatPlan, pinPaths }] = await Promise.all([
     import('../config/load.js'),
     import('../platform/index.js'),
     import('../util/user.js'),
@@ -41,7 +42,9 @@ async function printPlan(envName: string, args: CommonArgs & { platform: string 
   ]);
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
-  const plan = dryRunPlan(env, (args.platform as PlatformName | undefined) ?? currentPlatform(), user, sshRouteFor(env, user));
+  const platform = (args.platform as PlatformName | undefined) ?? currentPlatform();
+  const route = sshRouteFor(env, user);
+  const plan = dryRunPlan(env, platform, user, route, await pinPaths(env, route, platform));
   process.stdout.write(args.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
   return 0;
 }
@@ -314,7 +317,7 @@ if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import
     },
     async (err: unknown) => {
       if (process.argv.includes('--notify')) (await import('./protocol.js')).notify({ error: errorMessage(err) });
-      process.stderr.write(`cloudbridge: ${errorMessage(err)}\n`);
+      process.stderr.write(`cloudbridge: ${plain(errorMessage(err))}\n`);
       if (!(err instanceof UserError) && process.env['CLOUDBRIDGE_DEBUG']) console.error(err);
       process.exit(err instanceof UserError ? err.exitCode : 1);
     },

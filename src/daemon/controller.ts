@@ -258,7 +258,7 @@ export class Controller {
 
   private async connect(): Promise<Client> {
     const { opts } = this;
-    await this.full?.withdraw('reconnecting');
+    await this.full?.reconnecting();
     await this.pins.beforeConnect(opts.route);
     return connectSsh(this.env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases, debug: opts.debug });
   }

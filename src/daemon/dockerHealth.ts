@@ -1,6 +1,7 @@
 import type { EnvironmentConfig } from '../config/types.js';
 import { dockerHostFor, pingDocker } from '../docker/endpoint.js';
 import { UserError } from '../util/errors.js';
+import { clip } from '../util/plain.js';
 
 /** How often a daemon that did not answer is asked again (ms). */
 const RECHECK_MS = 5000;
@@ -60,7 +61,7 @@ export class DockerHealth {
       return undefined;
     } catch (err) {
       this.answering = false;
-      this.lastError = (err as Error).message;
+      this.lastError = clip((err as Error).message);
       return this.lastError;
     }
   }

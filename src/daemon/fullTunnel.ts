@@ -61,6 +61,11 @@ export class FullTunnel {
     return this.withdrawn;
   }
 
+  /** Before a reconnect: onLoss: direct dials along the host's own routes; block keeps everything (the pins carry the connection). */
+  reconnecting(): Promise<void> {
+    return this.env.onLoss === 'direct' ? this.withdraw('reconnecting') : this.withdrawn;
+  }
+
   /** Takes every address over (after any withdrawal still under way). */
   async up(): Promise<void> {
     await this.withdrawn;

@@ -2,6 +2,7 @@ import type { Client } from 'ssh2';
 import type { EnvironmentConfig } from '../config/types.js';
 import type { TunChannel } from '../datapath/ssh/tunChannel.js';
 import type { ControllerState } from './status.js';
+import { clip } from '../util/plain.js';
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
@@ -68,7 +69,7 @@ export class SessionKeeper {
         else log(`${env.name}: session up`);
         this.lostAt = undefined;
       } catch (err) {
-        this.lastError = (err as Error).message;
+        this.lastError = clip((err as Error).message);
         this.state = env.onDemand ? 'idle' : 'connecting';
         if (env.onDemand) this.deps.dropHeld();
         log(`${env.name}: session failed: ${this.lastError}`);
@@ -113,7 +114,7 @@ export class SessionKeeper {
     if (this.stopping || lost?.client !== client) return;
     // cleared first: closing the channel below reports back here
     this.session = undefined;
-    this.lastError = reason;
+    this.lastError = clip(reason);
     this.lostAt = { at: Date.now(), why: reason };
     this.deps.log(`${this.deps.env.name}: ${reason}; reconnecting`);
     this.deps.detach();

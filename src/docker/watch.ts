@@ -9,6 +9,8 @@ const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 /** Longer than any event the daemon sends (a few KB with many labels). */
 const MAX_EVENT_LINE = 1 << 20;
+/** The largest JSON answer held (a container list, an inspect). */
+const MAX_JSON_BODY = 32 << 20;
 
 /** What wants to know which remote containers run. */
 export interface ContainerListener {
@@ -67,7 +69,11 @@ export class ContainerWatcher {
       const req = this.request(path, (res) => {
         let body = '';
         res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
+        res.on('data', (c: string) => {
+          body += c;
+          // the daemon's word, held whole only up to a bound (1000 containers list in about 2 MB)
+          if (body.length > MAX_JSON_BODY) req.destroy(new Error(`docker ${path}: answer over ${MAX_JSON_BODY} bytes`));
+        });
         res.on('end', () => {
           if (res.statusCode !== 200) return reject(new Error(`docker ${path}: ${res.statusCode} ${body.slice(0, 100)}`));
           try {

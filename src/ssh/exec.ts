@@ -31,6 +31,9 @@ function shownCommand(argv: readonly string[]): string {
   return s.length > 500 ? `${s.slice(0, 500)}…` : s;
 }
 
+/** The most a remote command's stdout and stderr may hold together (ours print a few kB). */
+const MAX_OUTPUT = 1 << 20;
+
 /** Runs a command on the remote host. Words are quoted; sbin is on PATH; non-root users go through `sudo -n`. */
 export function execRemote(client: Client, argv: readonly string[], opts: { sudo: boolean }): Promise<RemoteResult> {
   const command = `PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" exec ${opts.sudo ? 'sudo -n ' : ''}${shellJoin(argv)}`;
@@ -45,8 +48,18 @@ export function execRemote(client: Client, argv: readonly string[], opts: { sudo
       const out: Buffer[] = [];
       const errOut: Buffer[] = [];
       let code: number | null = null;
-      stream.on('data', (d: Buffer) => out.push(d));
-      stream.stderr.on('data', (d: Buffer) => errOut.push(d));
+      // what the remote host says is held up to a bound: our commands print a few kB
+      let held = 0;
+      const take = (into: Buffer[]) => (d: Buffer) => {
+        held += d.length;
+        if (held <= MAX_OUTPUT) into.push(d);
+        else if (held - d.length <= MAX_OUTPUT) {
+          stream.close();
+          reject(new Error(`remote: ${shownCommand(argv)}: more than ${MAX_OUTPUT} bytes of output`));
+        }
+      };
+      stream.on('data', take(out));
+      stream.stderr.on('data', take(errOut));
       stream.on('exit', (c: number | null) => {
         code = c;
       });

@@ -17,6 +17,7 @@ import { certifiedKey, certsFor, type UserCert } from './userCerts.js';
 import { runProxyCommand, type ProxyRun } from './proxyCommand.js';
 import { runJumps } from './jumpProcess.js';
 import { traceCommands } from './exec.js';
+import { plain } from '../util/plain.js';
 
 export interface SshOptions {
   readonly user: InvokingUser;
@@ -30,7 +31,7 @@ export interface SshOptions {
   readonly debug?: ((line: string) => void) | undefined;
 }
 
-const logToStderr = (line: string): void => void process.stderr.write(`${line}\n`);
+const logToStderr = (line: string): void => void process.stderr.write(`${plain(line)}\n`);
 
 /** What carries a connection from this host: our TCP socket, or a process (a ProxyCommand, the jump process). */
 export type Carrier = { readonly socket: { readonly remoteAddress?: string | undefined } } | { readonly pid: number };

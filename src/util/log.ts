@@ -3,6 +3,7 @@ import path from 'node:path';
 import { checkEnvName } from './envName.js';
 import { appendOwn, openOwn } from './ownFile.js';
 import { movedFolder } from './user.js';
+import { plain } from './plain.js';
 
 /**
  * The controller's log: it outlives the controller (a tunnel that dropped
@@ -76,8 +77,8 @@ export interface LogEntry {
   readonly message: string;
 }
 
-/** One line: ISO time, environment, level, message. */
-export const formatLogLine = (e: LogEntry): string => `${e.time} ${e.env} ${e.level.padEnd(5)} ${e.message}`;
+/** One line: ISO time, environment, level, message (what a peer said in it escaped: plain.ts). */
+export const formatLogLine = (e: LogEntry): string => `${e.time} ${e.env} ${e.level.padEnd(5)} ${plain(e.message)}`;
 
 const LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (\S+) (info|warn|error|debug) +(.*)$/;
 

@@ -50,6 +50,8 @@ test('a lost session under onLoss: block keeps the halves and DNS, and says bloc
   t.deepEqual(h.logs, ['full tunnel: session lost; traffic and DNS blocked until the session is back (onLoss: block)']);
   await h.full.lost('session lost');
   t.is(h.logs.length, 1, 'said once per loss');
+  await h.full.reconnecting();
+  t.is(h.applied.size, made, 'the reconnect goes along the pins: nothing withdrawn for it');
   await h.full.up();
   t.false(h.full.blocked, 'a new session: open again');
   t.is(h.applied.size, made, 'nothing applied twice');
