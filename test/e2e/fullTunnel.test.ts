@@ -226,7 +226,7 @@ test.serial('lan: tunnel takes the LAN too but for its gateway; exclude keeps a 
   t.is(await seenFrom('10.228.7.1'), TUNNEL);
   t.is(await seenFrom('10.228.8.1'), DIRECT, 'the excluded network goes straight');
   t.is((await inNs(NS(), 'ping', ['-c', '1', '-W', '2', '10.228.3.254'])).exitCode, 0, 'the gateway stays on the link');
-  t.deepEqual((await status()).fullTunnel, { active: true, lan: 'tunnel' });
+  t.deepEqual((await status()).fullTunnel, { active: true, lan: 'tunnel', onLoss: 'block', blocked: false, ipv6Blocked: true });
   // no dns.domains here: dns.all alone asks every name of the remote host's own resolvers
   t.regex(up.stderr, /dns: every name asked of 127\.0\.0\.1 on the remote host/);
   t.is((await inNs(NS(), 'getent', ['hosts', 'db.vpc.internal'])).stdout.split(/\s+/)[0], '10.228.9.2', 'a name only the remote resolver knows');
