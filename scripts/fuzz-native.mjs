@@ -152,6 +152,16 @@ async function fuzzInlet() {
   );
   addon.inletOpener(inlet, new addon.Opener('aes-128-gcm', key, iv));
   addon.inletFlows(inlet, maybeFlows());
+  // the sources table: as sources.ts builds it, or short and lying about its counts
+  addon.inletSources(
+    inlet,
+    pick([
+      Uint32Array.from([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+      Uint32Array.from([2, 0, 0x0a000000, 0xff000000, 0xc0000200, 0xffffff00]),
+      Uint32Array.from([9, 9, 1]),
+      new Uint32Array(0),
+    ]),
+  );
   addon.inletStart(inlet);
   counts.inletStreams++;
   // what crosses: sealed packets (tun CHANNEL_DATA, other messages, lies), then maybe garbage

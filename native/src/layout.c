@@ -33,7 +33,7 @@ static int handshake(const uint8_t *b, size_t len) {
   return b[TUN_FRAME_HEADER + 9] == 6 && tcp_syn_or_short(b, len);
 }
 
-enum verdict { FRAMED_OK, TCP_HANDSHAKE, DNS6_CANDIDATE, PROBE6_CANDIDATE };
+enum verdict { FRAMED_OK, TCP_HANDSHAKE, DNS6_CANDIDATE, PROBE6_CANDIDATE, SOURCE_OK };
 
 /* framedOk(bytes), tcpHandshake(bytes), dns6Candidate(bytes, low) and
  * probe6Candidate(bytes) -> boolean, for the parity tests: framed_ok (the
@@ -51,13 +51,27 @@ static napi_value js_verdict(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint32_t low = 0;
-  if (argc > 1 && napi_get_value_uint32(env, argv[1], &low) != napi_ok) low = 0;
+  void *table = NULL;
+  size_t words = 0;
+  if ((enum verdict)(uintptr_t)which == SOURCE_OK) {
+    if (argc < 2 || !typed_array_view(env, argv[1], napi_uint32_array, &table, &words)) {
+      napi_throw_type_error(env, NULL, "(bytes: Uint8Array, table: Uint32Array)");
+      return NULL;
+    }
+    /* an empty array has no data: a table with nothing in it, not "no table" (which admits all) */
+    static uint32_t none[1];
+    if (!table) table = none;
+  } else if (argc > 1 && napi_get_value_uint32(env, argv[1], &low) != napi_ok) {
+    low = 0;
+  }
   int v = 0;
   switch ((enum verdict)(uintptr_t)which) {
     case FRAMED_OK: v = framed_ok(data, len); break;
     case TCP_HANDSHAKE: v = handshake(data, len); break;
     case DNS6_CANDIDATE: v = udp6_to_low(data, len, low); break;
     case PROBE6_CANDIDATE: v = icmp6_or_fragment(data, len); break;
+    /* framed_ok first, as the inlet asks it */
+    case SOURCE_OK: v = framed_ok(data, len) && source_ok(table, words, data, len); break;
   }
   CHECK(napi_get_boolean(env, v != 0, &out));
   return out;
@@ -81,5 +95,6 @@ napi_status layout_init(napi_env env, napi_value exports) {
   if (st == napi_ok) st = export_verdict(env, exports, "tcpHandshake", TCP_HANDSHAKE);
   if (st == napi_ok) st = export_verdict(env, exports, "dns6Candidate", DNS6_CANDIDATE);
   if (st == napi_ok) st = export_verdict(env, exports, "probe6Candidate", PROBE6_CANDIDATE);
+  if (st == napi_ok) st = export_verdict(env, exports, "sourceOk", SOURCE_OK);
   return st;
 }

@@ -15,7 +15,7 @@
 /* inlet ctl: Int32Array written by JavaScript, read by ssh_in.c */
 #define INLET_CTL(X) X(TUN_ON) X(RECIPIENT) X(PROBE) X(SYN_TO_JS)
 /* inlet num: Float64Array, our window (shared with ssh2) and what C wrote or refused */
-#define INLET_NUM(X) X(WINDOW) X(LOW_WATER) X(PACKETS) X(BYTES) X(MALFORMED) X(DROPPED)
+#define INLET_NUM(X) X(WINDOW) X(LOW_WATER) X(PACKETS) X(BYTES) X(MALFORMED) X(DROPPED) X(SPOOFED)
 
 #define LAYOUT_OCTL(n) OCTL_##n,
 #define LAYOUT_ONUM(n) ONUM_##n,

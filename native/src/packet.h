@@ -66,4 +66,34 @@ static inline int icmp6_or_fragment(const uint8_t *framed, size_t len) {
   return len >= TUN_FRAME_HEADER + 40 && (framed[TUN_FRAME_HEADER + 6] == 58 || framed[TUN_FRAME_HEADER + 6] == 44);
 }
 
+/* sourceOk (src/datapath/sources.ts): whether a framed packet's source is
+ * one the remote end may speak for (WireGuard's AllowedIPs). `table` is
+ * [n4, n6, n4 x (addr, mask), n6 x (addr words x4, mask words x4)] of
+ * `words` elements, as sources.ts builds it; NULL admits everything. Every
+ * index is checked against `words`: the table is JavaScript's, but a short
+ * one must not be read past. The parity test holds the two to one verdict. */
+static inline int source_ok(const uint32_t *table, size_t words, const uint8_t *framed, size_t len) {
+  if (!table) return 1;
+  if (words < 2) return 0;
+  size_t n4 = table[0], n6 = table[1];
+  if (n4 > (words - 2) / 2 || n6 > (words - 2 - 2 * n4) / 8) return 0;
+  const uint8_t *ip = framed + TUN_FRAME_HEADER;
+  if (framed[3] == OPENBSD_AF_INET && len >= TUN_FRAME_HEADER + 20) {
+    uint32_t src = get32(ip + 12);
+    for (size_t i = 0; i < n4; i++)
+      if ((src & table[2 + 2 * i + 1]) == table[2 + 2 * i]) return 1;
+    return 0;
+  }
+  if (framed[3] == OPENBSD_AF_INET6 && len >= TUN_FRAME_HEADER + 40) {
+    const uint32_t *e = table + 2 + 2 * n4;
+    for (size_t i = 0; i < n6; i++, e += 8) {
+      int match = 1;
+      for (int w = 0; w < 4 && match; w++) match = (get32(ip + 8 + 4 * w) & e[4 + w]) == e[w];
+      if (match) return 1;
+    }
+    return 0;
+  }
+  return 0;
+}
+
 #endif

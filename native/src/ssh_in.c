@@ -63,7 +63,9 @@ struct inlet {
   int32_t *ctl;
   double *num;
   flows_t *flows; /* with an allow-list: its flow table (conntrack.h) */
-  napi_ref opener_ref, ctl_ref, num_ref, payload_ref, end_ref, window_ref, flows_ref;
+  const uint32_t *sources; /* the sources the remote end may speak for (packet.h, source_ok) */
+  size_t sources_len;
+  napi_ref opener_ref, ctl_ref, num_ref, payload_ref, end_ref, window_ref, flows_ref, sources_ref;
 };
 
 /* Packets JavaScript must see: a probe's echo reply (ICMPv6 may come in
@@ -125,12 +127,15 @@ static int inlet_process(inlet_t *in) {
       uint32_t dlen = get32(payload + 5);
       const uint8_t *data = payload + 9;
       int ok = framed_ok(data, dlen);
+      int spoofed = ok && !source_ok(in->sources, in->sources_len, data, dlen);
       /* with an allow-list, only packets of flows this side started are written here */
-      if (!ok || (!needs_js(in, data, dlen) && (!in->flows || flows_pass(in->flows, data, dlen, 0) >= 0))) {
+      if (!ok || spoofed || (!needs_js(in, data, dlen) && (!in->flows || flows_pass(in->flows, data, dlen, 0) >= 0))) {
         if (in->num[INUM_WINDOW] <= 0) continue; /* as ssh2: data beyond the window is ignored */
         in->num[INUM_WINDOW] -= dlen;
         if (!ok) {
           in->num[INUM_MALFORMED]++;
+        } else if (spoofed) {
+          in->num[INUM_SPOOFED]++;
         } else if (tun_write_framed(in->tun_fd, data, dlen) < 0) {
           in->num[INUM_DROPPED]++;
         } else {
@@ -194,8 +199,9 @@ static void on_socket_readable(uv_poll_t *handle, int status, int events) {
 /* The poll handle is closed: the buffer and references go now. */
 static void inlet_release(watched_t *io) {
   inlet_t *in = (inlet_t *)io;
-  napi_ref *refs[] = {&in->opener_ref, &in->ctl_ref, &in->num_ref, &in->payload_ref, &in->end_ref, &in->window_ref, &in->flows_ref};
+  napi_ref *refs[] = {&in->opener_ref, &in->ctl_ref, &in->num_ref, &in->payload_ref, &in->end_ref, &in->window_ref, &in->flows_ref, &in->sources_ref};
   in->flows = NULL;
+  in->sources = NULL;
   for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) drop_ref(in->env, refs[i]);
   free(in->buf);
   in->buf = NULL;
@@ -252,6 +258,28 @@ static napi_value js_inlet_flows(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   inlet_t *in = argc >= 2 ? inlet_from(env, argv[0]) : NULL;
   if (in) in->flows = flows_hold(env, argv[1], &in->flows_ref);
+  return NULL;
+}
+
+/* inletSources(handle, table: Uint32Array): the sources the remote end may
+ * speak for (sources.ts); held by reference, read on every packet. */
+static napi_value js_inlet_sources(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  inlet_t *in = argc >= 2 ? inlet_from(env, argv[0]) : NULL;
+  void *data;
+  size_t len;
+  if (!in || !typed_array_view(env, argv[1], napi_uint32_array, &data, &len)) {
+    napi_throw_type_error(env, NULL, "inletSources(handle, table: Uint32Array)");
+    return NULL;
+  }
+  drop_ref(env, &in->sources_ref);
+  CHECK(napi_create_reference(env, argv[1], 1, &in->sources_ref));
+  /* an empty array has no data: a table with nothing in it (NULL would admit all) */
+  static uint32_t none[1];
+  in->sources = data ? data : none;
+  in->sources_len = len;
   return NULL;
 }
 
@@ -313,6 +341,7 @@ napi_status ssh_in_init(napi_env env, napi_value exports) {
       {"inlet", NULL, js_inlet, NULL, NULL, NULL, napi_default, NULL},
       {"inletOpener", NULL, js_inlet_opener, NULL, NULL, NULL, napi_default, NULL},
       {"inletFlows", NULL, js_inlet_flows, NULL, NULL, NULL, napi_default, NULL},
+      {"inletSources", NULL, js_inlet_sources, NULL, NULL, NULL, napi_default, NULL},
       {"inletStart", NULL, js_inlet_start, NULL, NULL, NULL, napi_default, NULL},
       {"inletStop", NULL, js_inlet_stop, NULL, NULL, NULL, napi_default, NULL},
       {"inletClose", NULL, js_inlet_close, NULL, NULL, NULL, napi_default, NULL},

@@ -131,9 +131,14 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
   return findings;
 }
 
+const lines = (text: string): string => text.split('\n').map(plain).join('\n');
+
 export function formatFindings(findings: readonly Finding[]): string {
-  return findings
-    .map((f) => `${f.ok ? 'ok  ' : 'FAIL'} ${plain(f.what)}${f.fix ? `\n     fix: ${plain(f.fix)}` : ''}`)
-    .join('\n')
-    .concat('\n');
+  return (
+    findings
+      // a finding may quote the remote host (its words escaped), line by line: our own fixes span lines
+      .map((f) => `${f.ok ? 'ok  ' : 'FAIL'} ${lines(f.what)}${f.fix ? `\n     fix: ${lines(f.fix)}` : ''}`)
+      .join('\n')
+      .concat('\n')
+  );
 }

@@ -46,7 +46,9 @@ export function formatStatus(list: readonly Status[]): string {
         `  docker  ${s.dockerHost ?? 'off'}${s.dockerSocket ? `: ${s.dockerSocket.active} open, ${s.dockerSocket.total} total (${s.dockerSocket.spareUsed} on a channel opened ahead), ${s.dockerSocket.refused} refused; version checks answered here: ${s.dockerSocket.pingsAnswered}` : ''}`,
         ...s.socks.map((x) => `  socks   socks5h://${x.listen}: ${x.stats.active} open, ${x.stats.total} total, ${x.stats.refused} refused`),
         ...(s.local || s.local6
-          ? [`  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets`]
+          ? [
+              `  traffic sent ${bytes(s.stats.txBytes)} in ${s.stats.txPackets} packets, received ${bytes(s.stats.rxBytes)} in ${s.stats.rxPackets} packets${s.stats.rxSpoofed ? `; ${s.stats.rxSpoofed} from sources the remote end may not speak for, dropped` : ''}`,
+            ]
           : []),
         ...(s.allow
           ? [

@@ -10,6 +10,7 @@ import type { TunDevice } from '../tun/device.js';
 import type { Services } from './services.js';
 import { forwarderWanted } from './splitDns.js';
 import { UserError } from '../util/errors.js';
+import { sourceTable } from '../datapath/sources.js';
 
 /** The L3 tunnel's local half: present unless the environment says tunnel: false. */
 export interface L3Side {
@@ -82,6 +83,14 @@ export function makePump(
           answer: (q) => deps.services.answerDns(q),
         }
       : undefined,
+    sources: sourceTable({
+      remote: tunnel.remote,
+      remote6: tunnel.remote6,
+      routes: env.routes,
+      routes6: env.routes6,
+      fullTunnel: env.fullTunnel,
+      fullTunnel6: env.fullTunnel6,
+    }),
   });
   const clamps = [...env.mssClamps, ...env.mssClamps6];
   if (clamps.length) deps.progress(`datapath: TCP MSS clamped for ${clamps.map((m) => `${m.cidr} (${m.mss})`).join(', ')}`);

@@ -59,7 +59,7 @@ export interface Status extends ServicesStatus {
 }
 
 export function emptyStats(): PumpStats {
-  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, txDropped: 0, refused: 0 };
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxMalformed: 0, rxDropped: 0, rxSpoofed: 0, txDropped: 0, refused: 0 };
 }
 
 export function nativeOrNot(native: { outbound: boolean; inbound: boolean } | undefined): Status['datapath'] {

@@ -4,6 +4,7 @@ import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';
 import { MssClamps, type MssClamp, type MssClamp6 } from './clamps.js';
 import { echoRequest6, isEchoReply6, refusal6, udpDatagram6, udpTo6 } from './packet6.js';
+import { sourceOk } from './sources.js';
 import { AF_INET6, FRAME_HEADER, checkFramed, echoRequest, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
 
 /** A tunnel end as the probes and the in-tunnel DNS address it: IPv4 as a number, IPv6 as its 16 bytes. */
@@ -18,6 +19,8 @@ export interface PumpStats {
   rxMalformed: number;
   /** Packets the kernel refused (queue full). */
   rxDropped: number;
+  /** Packets from the tunnel with a source the remote end may not speak for (sources.ts), dropped. */
+  rxSpoofed: number;
   /** Packets too large for the peer, or beyond what we hold while the channel is away. */
   txDropped: number;
   /** Packets the allow-list refused, both ways. */
@@ -43,7 +46,12 @@ export interface PumpOptions {
    * resolved) is pointed at, as Tailscale answers 100.100.100.100 in its tun.
    */
   readonly dns?: InTunnelDns | undefined;
+  /** The sources the remote end may speak for (sources.ts); without it every source passes (the unit tests' pumps). */
+  readonly sources?: Uint32Array | undefined;
 }
+
+/** Every source of both families: 0.0.0.0/0 and ::/0 (sources.ts's layout). */
+const ADMIT_ALL = Uint32Array.from([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
 /**
  * Bytes of tun packets we hold while the SSH side has no room (or no channel
@@ -69,6 +77,7 @@ export class Pump {
     rxBytes: 0,
     rxMalformed: 0,
     rxDropped: 0,
+    rxSpoofed: 0,
     txDropped: 0,
     refused: 0,
   };
@@ -85,6 +94,7 @@ export class Pump {
   private readonly allow: AllowList | undefined;
   private readonly flows: FlowLog | undefined;
   private readonly dns: PumpOptions['dns'];
+  private readonly sources: Uint32Array;
 
   constructor(
     private readonly tun: TunDevice,
@@ -96,6 +106,7 @@ export class Pump {
     this.allow = opts.allow && opts.allow.rules.length > 0 ? opts.allow : undefined;
     this.flows = opts.flows;
     this.dns = opts.dns;
+    this.sources = opts.sources ?? ADMIT_ALL;
   }
 
   /** A DNS query to the in-tunnel address: answered from here, the reply written to the tun. */
@@ -154,7 +165,7 @@ export class Pump {
     const filter = { dns: this.dns?.addr, dns6: this.dns?.addr6, synToJs: this.clamping || !!this.flows, otherToJs: !!this.flows, flows };
     this.tun.setOutlet(channel.useOutlet(filter));
     // Inbound likewise: clamped handshakes, a probe's reply, and what belongs to no flow this side started.
-    channel.useInlet({ tunFd: this.tun.fd, synToJs: this.clamping, flows });
+    channel.useInlet({ tunFd: this.tun.fd, synToJs: this.clamping, flows, sources: this.sources });
   }
 
   /** The channel is gone: hold what comes until the next one (or drop past the bound). */
@@ -246,6 +257,11 @@ export class Pump {
   private inbound(framed: Buffer): void {
     if (checkFramed(framed) !== undefined) {
       this.counts.rxMalformed++;
+      return;
+    }
+    // WireGuard's AllowedIPs: the remote end speaks only for its addresses and routes
+    if (!sourceOk(this.sources, framed)) {
+      this.counts.rxSpoofed++;
       return;
     }
     const probe = this.probe;
@@ -350,4 +366,5 @@ function addNative(s: PumpStats, channel: TunChannel): void {
   s.rxBytes += got.bytes;
   s.rxMalformed += got.malformed;
   s.rxDropped += got.dropped;
+  s.rxSpoofed += got.spoofed;
 }

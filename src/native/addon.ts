@@ -27,7 +27,7 @@ const LAYOUT_NAMES = {
   outletCtl: ['ENABLED', 'RECIPIENT', 'MAX_PACKET', 'DNS_ADDR', 'SYN_TO_JS', 'HIGH_WATER', 'OTHER_TO_JS', 'DNS6', 'DNS6_LOW'],
   outletNum: ['WINDOW', 'PACKETS', 'BYTES'],
   inletCtl: ['TUN_ON', 'RECIPIENT', 'PROBE', 'SYN_TO_JS'],
-  inletNum: ['WINDOW', 'LOW_WATER', 'PACKETS', 'BYTES', 'MALFORMED', 'DROPPED'],
+  inletNum: ['WINDOW', 'LOW_WATER', 'PACKETS', 'BYTES', 'MALFORMED', 'DROPPED', 'SPOOFED'],
 } as const;
 type Names = typeof LAYOUT_NAMES;
 export type Layout = { readonly [K in keyof Names]: Readonly<Record<Names[K][number] | 'LEN', number>> };
@@ -43,6 +43,8 @@ export interface Addon {
   dns6Candidate(bytes: Uint8Array, low: number): boolean;
   /** The inlet's IPv6 probe filter: ICMPv6 or a fragment (packet.h icmp6_or_fragment). */
   probe6Candidate(bytes: Uint8Array): boolean;
+  /** The inlet's source check on a frame (packet.h source_ok after framed_ok): sourceOk's twin, for the parity test. */
+  sourceOk(bytes: Uint8Array, table: Uint32Array): boolean;
   /** Hands the outlet a batch as the tun reader does; returns how many it sealed and wrote (for the parity test). */
   outletSend(h: NativeHandle, arena: Uint8Array, lengths: Uint32Array): number;
   /** The allow-list's flow table, shared with C (FlowTable.shared() and the allow-list's hits). */
@@ -51,6 +53,8 @@ export interface Addon {
   flowCheck(flows: NativeHandle, bytes: Uint8Array, outbound: boolean): number;
   outletFlows(h: NativeHandle, flows: NativeHandle | null): void;
   inletFlows(h: NativeHandle, flows: NativeHandle | null): void;
+  /** The sources the remote end may speak for (datapath/sources.ts), held by the inlet. */
+  inletSources(h: NativeHandle, table: Uint32Array): void;
   open(name: string): [number, string];
   /** A non-blocking unix datagram socket (journald's native protocol; Node's dgram is UDP only): fd or -errno. */
   dgramOpen(): number;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { cliIn, dnsLeaving, inNs, labDown, labUp, leftovers, removeTestFiles, run, variantConfig, type Lab } from './helpers.js';
+import { cliIn, dnsLeaving, inNs, labDown, labUp, leftovers, removeTestFiles, run, sshdSessions, variantConfig, type Lab } from './helpers.js';
 
 // routes: [default] in the "router" lab: this machine is a namespace on a LAN
 // (10.228.3.1) whose gateway (a router namespace) leads to the remote host
@@ -171,9 +171,10 @@ test.serial('a lost session blocks (fail closed): nothing goes straight, no DNS 
   t.is(resolvConf(), 'nameserver 10.228.7.53\n');
   await inNs(lab.routerNs!, 'iptables', ['-D', ...sshCut]);
   t.is((await cliIn(NS(), ['cleanup', 'cbu', '--config', full])).exitCode, 0);
-  // sshd lets the cut-off sessions (and the tun devices they hold) go on its ClientAlive timeout
+  // the cut-off sessions (and the tun devices they hold) would go at sshd's ClientAlive timeout (30 s in the lab): end them now
+  for (const pid of await sshdSessions(lab)) process.kill(pid, 'SIGTERM');
   let left: string[] = [];
-  for (let i = 0; i < 100 && (left = await leftovers(lab)).length; i++) await sleep(500);
+  for (let i = 0; i < 20 && (left = await leftovers(lab)).length; i++) await sleep(250);
   t.deepEqual(left, []);
 });
 

@@ -49,6 +49,26 @@ test.serial('the remote tunnel address answers ping', async (t) => {
   t.regex(r.stdout, /3 received/);
 });
 
+test.serial('a packet from the tunnel with a source the remote end may not speak for is dropped in C and counted', async (t) => {
+  const spoofed = async (): Promise<number> =>
+    (JSON.parse((await cli(['status', 'cbt', '--json'])).stdout) as [{ stats: { rxSpoofed: number } }])[0].stats.rxSpoofed;
+  const before = await spoofed();
+  // the remote host sends from an address that is neither its tunnel address nor in the routes
+  await run('ip', ['-n', lab.remoteNs, 'addr', 'add', '192.0.2.77/32', 'dev', 'lo']);
+  try {
+    const r = await inNs(lab.remoteNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', '-I', '192.0.2.77', '10.214.1.1']);
+    t.not(r.exitCode, 0, 'no reply: this host never saw the request');
+  } finally {
+    await run('ip', ['-n', lab.remoteNs, 'addr', 'del', '192.0.2.77/32', 'dev', 'lo']);
+  }
+  t.is((await spoofed()) - before, 2);
+  // its tunnel address and a network routed to it may speak
+  t.is((await inNs(lab.remoteNs, 'ping', ['-c', '1', '-W', '2', '-I', '10.214.1.2', '10.214.1.1'])).exitCode, 0);
+  t.is((await inNs(lab.remoteNs, 'ping', ['-c', '1', '-W', '2', '-I', '10.214.9.1', '10.214.1.1'])).exitCode, 0);
+  t.is((await spoofed()) - before, 2);
+  t.regex((await cli(['status', 'cbt'])).stdout, /2 from sources the remote end may not speak for, dropped/);
+});
+
 test.serial('50 MB crosses the tunnel both ways with identical checksums, through key exchanges', async (t) => {
   const rekeys = (): number => (fs.readFileSync(`${lab.dir}/sshd_tun.log`, 'utf8').match(/SSH2_MSG_KEXINIT sent/g) ?? []).length;
   const before = rekeys();

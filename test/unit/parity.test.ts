@@ -6,7 +6,7 @@ import { parseAllowEntry, type AllowRule } from '../../src/config/allow.js';
 import { AllowList } from '../../src/datapath/allowList.js';
 import { FlowTable } from '../../src/datapath/conntrack.js';
 import { loadAddon } from '../../src/native/addon.js';
-import { checkFramed, FRAME_HEADER, isTcpSyn } from '../../src/datapath/packet.js';
+import { AF_INET, AF_INET6, checkFramed, FRAME_HEADER, isTcpSyn } from '../../src/datapath/packet.js';
 import { ChannelDataWriter } from '../../src/datapath/ssh/channelDataWriter.js';
 import type { ByteSink } from '../../src/datapath/ssh/socketSink.js';
 import { PacketWriter, socketHandle, sshCrypto, type Ssh2Protocol } from '../../src/datapath/ssh/ssh2.js';
@@ -323,4 +323,56 @@ test('IPv6 filters: C hands JavaScript every datagram udpTo6 answers as in-tunne
   frag[FRAME_HEADER + 6] = 44;
   t.true(isEchoReply6(frag, dns, 0xcb07) && probe6Candidate(frag));
   t.false(probe6Candidate(udpDatagram6(dns, 53, dns, 53, new Uint8Array(8))), 'UDP is no probe reply');
+});
+
+test("sources: C's source_ok and sourceOk admit exactly the same frames, for any table sources.ts builds", async (t) => {
+  const { sourceOk: cSourceOk } = loadAddon();
+  const { sourceOk, sourceTable } = await import('../../src/datapath/sources.js');
+  const prefix4 = fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 })).map(([a, p]) => {
+    const m = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+    const n = (a & m) >>> 0;
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${p}`;
+  });
+  const prefix6 = fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 128 })).map(([b, p]) => {
+    const bits = BigInt(`0x${Buffer.from(b).toString('hex')}`);
+    const mask = p === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - p)) - 1n);
+    const v = bits & mask;
+    const hex = v.toString(16).padStart(32, '0');
+    return `${hex.match(/.{4}/g)!.join(':')}/${p}`;
+  });
+  const rules = fc.record({
+    routes: fc.array(prefix4, { maxLength: 4 }),
+    routes6: fc.array(prefix6, { maxLength: 3 }),
+    fullTunnel: fc.boolean(),
+    fullTunnel6: fc.boolean(),
+  });
+  // frames of either family whose source is near the table's prefixes (random words often miss everything)
+  const frame = fc.record({ v6: fc.boolean(), src: fc.uint8Array({ minLength: 16, maxLength: 16 }), len: fc.integer({ min: 0, max: 80 }) });
+  fc.assert(
+    fc.property(rules, frame, fc.boolean(), (r, f, near) => {
+      const table = sourceTable({ remote: '10.9.0.2', remote6: 'fd00:9::2', ...r });
+      const b = Buffer.alloc(FRAME_HEADER + (f.v6 ? 60 : 40));
+      b.writeUInt32BE(f.v6 ? AF_INET6 : AF_INET, 0);
+      b[FRAME_HEADER] = f.v6 ? 0x60 : 0x45;
+      if (f.v6) b.writeUInt16BE(20, FRAME_HEADER + 4);
+      else b.writeUInt16BE(40, FRAME_HEADER + 2);
+      const src = Buffer.from(f.src);
+      // near: a route's own first address (random words miss most prefixes)
+      if (near && !f.v6 && r.routes.length) Buffer.from(r.routes[0]!.split('/')[0]!.split('.').map(Number)).copy(src);
+      if (near && f.v6 && r.routes6.length) Buffer.from(r.routes6[0]!.split('/')[0]!.replace(/:/g, ''), 'hex').copy(src);
+      src.copy(b, FRAME_HEADER + (f.v6 ? 8 : 12), 0, f.v6 ? 16 : 4);
+      const bytes = b.subarray(0, Math.min(b.length, FRAME_HEADER + 20 + f.len));
+      const js = checkFramed(bytes) === undefined && sourceOk(table, bytes);
+      return cSourceOk(bytes, table) === js;
+    }),
+    { numRuns: 5000 },
+  );
+  // a short or hostile table is never read past in C
+  const frame4 = Buffer.alloc(FRAME_HEADER + 20);
+  frame4.writeUInt32BE(AF_INET, 0);
+  frame4[FRAME_HEADER] = 0x45;
+  frame4.writeUInt16BE(20, FRAME_HEADER + 2);
+  t.false(cSourceOk(frame4, Uint32Array.from([1000, 1000, 0, 0])));
+  t.false(cSourceOk(frame4, new Uint32Array(0)));
+  t.true(cSourceOk(frame4, Uint32Array.from([1, 0, 0, 0])), '0.0.0.0/0 admits it');
 });

@@ -12,6 +12,8 @@ export interface InletUse {
   readonly synToJs: boolean;
   /** With an allow-list, its flow table (addon.flowTable): only packets of flows this side started are written from C. */
   readonly flows?: NativeHandle | undefined;
+  /** The sources the remote end may speak for (sources.ts): anything else is dropped in C, counted as spoofed. */
+  readonly sources: Uint32Array;
 }
 
 /**
@@ -31,6 +33,7 @@ export class Inlet {
   private readonly num = new Float64Array(this.NUM.LEN);
   private handle: NativeHandle | undefined;
   private flows: NativeHandle | null = null;
+  private sources: Uint32Array = new Uint32Array(2);
   private ended = false;
 
   constructor(
@@ -49,7 +52,11 @@ export class Inlet {
     this.ctl[this.CTL.SYN_TO_JS] = opts.synToJs ? 1 : 0;
     this.ctl[this.CTL.TUN_ON] = 1;
     this.flows = opts.flows ?? null;
-    if (this.handle && !this.ended) loadAddon().inletFlows(this.handle, this.flows);
+    this.sources = opts.sources;
+    if (this.handle && !this.ended) {
+      loadAddon().inletFlows(this.handle, this.flows);
+      loadAddon().inletSources(this.handle, this.sources);
+    }
     if (this.handle || this.ended) return;
     const ring = this.ring;
     const decipher = ring.decipher;
@@ -66,6 +73,7 @@ export class Inlet {
     );
     this.handle = handle;
     addon.inletFlows(handle, this.flows);
+    addon.inletSources(handle, this.sources);
     this.install(decipher, decipher._instance);
     ring.watchDecipher((d) => {
       if (this.ended) return;
@@ -94,10 +102,10 @@ export class Inlet {
   }
 
   /** Packets and bytes written to the tun device in C, and those refused as malformed or by the kernel. */
-  get counts(): { packets: number; bytes: number; malformed: number; dropped: number } {
+  get counts(): { packets: number; bytes: number; malformed: number; dropped: number; spoofed: number } {
     const n = this.num;
     const at = this.NUM;
-    return { packets: n[at.PACKETS]!, bytes: n[at.BYTES]!, malformed: n[at.MALFORMED]!, dropped: n[at.DROPPED]! };
+    return { packets: n[at.PACKETS]!, bytes: n[at.BYTES]!, malformed: n[at.MALFORMED]!, dropped: n[at.DROPPED]!, spoofed: n[at.SPOOFED]! };
   }
 
   private install(decipher: Ssh2Decipher, opener: OpenerInstance): void {

@@ -128,8 +128,8 @@ export class TunChannel {
   }
 
   /** Packets the inlet wrote to the tun device (and refused) on this channel. */
-  get inletCounts(): { packets: number; bytes: number; malformed: number; dropped: number } {
-    return this.inlet?.counts ?? { packets: 0, bytes: 0, malformed: 0, dropped: 0 };
+  get inletCounts(): { packets: number; bytes: number; malformed: number; dropped: number; spoofed: number } {
+    return this.inlet?.counts ?? { packets: 0, bytes: 0, malformed: 0, dropped: 0, spoofed: 0 };
   }
 
   /** Packets and bytes the outlet has sent on this channel. */
