@@ -32,6 +32,8 @@ export interface KeeperDeps {
   /** On demand: drop the packets that wait for a session that will not come now. */
   readonly dropHeld: () => void;
   readonly log: (line: string) => void;
+  /** Reconnect backoff (ms): from `min`, doubling to `max`. Tests shorten it. */
+  readonly backoff?: { readonly min: number; readonly max: number };
 }
 
 /**
@@ -50,7 +52,8 @@ export class SessionKeeper {
   private stopping = false;
   /** On demand: no new attempt before this time after a failed one. */
   private retryAfter = 0;
-  private readonly timers: NodeJS.Timeout[] = [];
+  /** Pending timers (backoff waits, the idle watch): each leaves when it fires, all go on stop. */
+  private readonly timers = new Set<NodeJS.Timeout>();
   /** When and why the session was lost, until it is back. */
   private lostAt: { at: number; why: string } | undefined;
 
@@ -93,6 +96,8 @@ export class SessionKeeper {
       this.startedAt = Date.now();
       this.state = 'up';
     } catch (err) {
+      // not a session: cleared before the close below reports back (lost() then ignores it), so a retry makes a new one
+      if (this.session === s) this.session = undefined;
       client.end();
       throw err;
     }
@@ -126,18 +131,34 @@ export class SessionKeeper {
 
   /** Remakes the session with exponential backoff. */
   private async reconnect(): Promise<void> {
-    let delay = BACKOFF_MIN_MS;
+    const { min, max } = this.deps.backoff ?? { min: BACKOFF_MIN_MS, max: BACKOFF_MAX_MS };
+    let delay = min;
     while (!this.stopping && !this.session) {
-      await new Promise((r) => this.timers.push(setTimeout(r, delay)));
+      await this.sleep(delay);
       if (this.stopping) return;
       try {
         await this.ensure();
         this.reconnects++;
         return;
       } catch {
-        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+        delay = Math.min(delay * 2, max);
       }
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      this.timers.add(t);
+    });
+  }
+
+  /** Timers pending now (a bounded number: a backoff wait, the idle watch). */
+  get pendingTimers(): number {
+    return this.timers.size;
   }
 
   /** On demand: take the SSH side down when nothing moved for idleTimeout. */
@@ -146,7 +167,7 @@ export class SessionKeeper {
     let lastMoved = -1;
     let lastMovedAt = Date.now();
     const every = Math.min(1000, (env.idleTimeout * 1000) / 4);
-    this.timers.push(
+    this.timers.add(
       setInterval(() => {
         const moved = this.deps.moved();
         if (moved !== lastMoved || this.deps.busy()) {

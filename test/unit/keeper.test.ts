@@ -1,0 +1,81 @@
+import { EventEmitter } from 'node:events';
+import test from 'ava';
+import type { Client } from 'ssh2';
+import { envOf } from './configs.js';
+import { SessionKeeper, type KeeperDeps, type Session } from '../../src/daemon/keeper.js';
+
+// The session keeper on fakes: an SSH client that is only an event emitter, opens and
+// attaches that fail on cue, and a backoff of milliseconds instead of seconds.
+
+class FakeClient extends EventEmitter {
+  ended = 0;
+  end(): void {
+    this.ended++;
+    queueMicrotask(() => this.emit('close'));
+  }
+}
+
+const env = envOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n', 'stg');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function keeper(plan: { attachFails: number; openFails: number }): { k: SessionKeeper; clients: FakeClient[]; logs: string[] } {
+  const clients: FakeClient[] = [];
+  const logs: string[] = [];
+  const deps: KeeperDeps = {
+    env,
+    open: async () => {
+      if (plan.openFails-- > 0) throw new Error('connect ECONNREFUSED');
+      const c = new FakeClient();
+      clients.push(c);
+      return { client: c as unknown as Client, channel: undefined, remoteDevice: 'tun0' } satisfies Session;
+    },
+    attach: async () => {
+      if (plan.attachFails-- > 0) throw new Error('mtu probe: no answer');
+    },
+    detach: () => undefined,
+    close: async () => [],
+    moved: () => 0,
+    busy: () => false,
+    dropHeld: () => undefined,
+    log: (l) => void logs.push(l),
+    backoff: { min: 2, max: 8 },
+  };
+  return { k: new SessionKeeper(deps), clients, logs };
+}
+
+test('an attach that fails leaves no session behind: the next attempt makes a new one', async (t) => {
+  const { k, clients } = keeper({ attachFails: 1, openFails: 0 });
+  await t.throwsAsync(k.ensure(), { message: 'mtu probe: no answer' });
+  t.is(k.session, undefined, 'the failed session is not kept');
+  t.is(clients[0]!.ended, 1, 'and its connection is closed');
+  await sleep(5);
+  t.is(k.state, 'connecting', 'its close is not taken for a lost session');
+  await k.ensure();
+  t.is(clients.length, 2, 'a new connection, not the dead one');
+  t.is(k.session?.client, clients[1] as unknown as Client);
+  t.is(k.state, 'up');
+  await k.stop();
+});
+
+test('a lost session is remade with backoff through failures; no timer is left behind', async (t) => {
+  const plan = { attachFails: 0, openFails: 0 };
+  const { k, clients, logs } = keeper(plan);
+  await k.ensure();
+  // lost; the next six attempts fail (three at open, three at attach), the seventh holds
+  plan.openFails = 3;
+  plan.attachFails = 3;
+  clients[0]!.emit('close');
+  let peak = 0;
+  for (let i = 0; i < 400 && k.state !== 'up'; i++) {
+    peak = Math.max(peak, k.pendingTimers);
+    await sleep(2);
+  }
+  t.is(k.state, 'up');
+  t.is(k.reconnects, 1);
+  t.is(clients.length, 5, 'the first, three that failed to attach, the one that holds');
+  t.regex(logs.join('\n'), /stg: SSH connection closed; reconnecting/);
+  t.is((logs.join('\n').match(/session failed/g) ?? []).length, 6);
+  t.true(peak <= 1, `at most one backoff timer pending at a time (saw ${peak})`);
+  t.is(k.pendingTimers, 0, 'none left once the session is back');
+  await k.stop();
+});
