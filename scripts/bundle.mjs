@@ -26,6 +26,6 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 });
-// for test/unit/cli.test.ts: what the CLI's entry loads before any command runs
+// for test/cli/cli.test.ts: what the CLI's entry loads before any command runs
 fs.writeFileSync('dist/bundle-meta.json', JSON.stringify(result.metafile));
 fs.chmodSync(`${outdir}/cloudbridge.js`, 0o755);
