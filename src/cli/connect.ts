@@ -22,7 +22,8 @@ import { plain } from '../util/plain.js';
  */
 export async function connectBackground(envName: string, args: BackgroundArgs & { json: boolean }): Promise<number> {
   const showProgress = (process.stderr.isTTY || args.verbose > 0) && !args.json;
-  const progress = (line: string): void => void (showProgress && process.stderr.write(`  ${plain(line)}\n`));
+  // a warning is said wherever stderr goes (a script, a CI log): connect succeeded, but not all of it
+  const progress = (line: string): void => void ((showProgress || line.startsWith('warning:')) && process.stderr.write(`  ${plain(line)}\n`));
   const p = ENV_NAME.test(envName) ? (await presence(envName)).state : 'invalid';
   if (p === 'running') throw new UserError(`${envName} is connected already`);
   if (p !== 'none') {

@@ -5,6 +5,7 @@ import { invokingUser, movedFolder } from '../util/user.js';
 import { currentPlatform, type PlatformName } from '../platform/index.js';
 import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../service/units.js';
 import { UserError } from '../util/errors.js';
+import { writeOwn } from '../util/ownFile.js';
 import { cliEntry, requireRoot, type CommonArgs } from './common.js';
 
 /** install-service and uninstall-service: a systemd unit or launchd plist that keeps an environment connected. */
@@ -39,7 +40,8 @@ export async function installService(envName: string, args: CommonArgs & { print
   requireRoot('install-service', envName);
   const file = serviceFile(platform, env.name);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, text, { mode: 0o644 });
+  // root's own file: never through a link, in a folder only root writes (ownFile.ts)
+  writeOwn(file, text, 0o644);
   const start = platform === 'darwin' ? `launchctl bootstrap system ${file}` : `systemctl daemon-reload && systemctl enable --now ${systemdUnitName(env.name)}`;
   process.stderr.write(`${env.name}: wrote ${file}; start it with: ${start}\n`);
   return 0;
