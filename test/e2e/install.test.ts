@@ -57,6 +57,8 @@ test.serial('the tarball holds what runs and nothing else', async (t) => {
     /^package\/native\/src\/\w+\.[ch]$/,
     /^package\/native\/prebuilds\/(linux|darwin)-(x64|arm64)\/cloudbridge_tun\.napi(\.glibc)?\.node$/,
     /^package\/scripts\/install-native\.mjs$/,
+    /^package\/man\/cloudbridge\.1$/,
+    /^package\/docs\/[\w-]+\.md$/,
   ];
   t.deepEqual(
     list.filter((f) => !allowed.some((re) => re.test(f))),
@@ -69,6 +71,8 @@ test.serial('the tarball holds what runs and nothing else', async (t) => {
     );
   }
   t.true(list.includes('package/config.schema.json'), 'the schema init points editors at');
+  t.true(list.includes('package/man/cloudbridge.1'), 'the manual page');
+  t.true(list.includes('package/docs/config-reference.md'), 'the docs the README links to');
   t.true(list.length < 200, `${list.length} files`); // the bundle splits into ~50 chunks; hundreds would mean node_modules crept in
 });
 
@@ -76,6 +80,11 @@ test.serial('installed with --ignore-scripts and no compiler: it answers, plans 
   const pkg = path.join(prefix, 'lib/node_modules/cloudbridge');
   t.false(fs.existsSync(path.join(pkg, 'native/build')), 'nothing was compiled');
   t.false(fs.existsSync(path.join(pkg, 'node_modules/ssh2/lib/protocol/crypto/build')), "ssh2's binding was not built either");
+  // npm links the manual page where man finds it under the prefix: `man cloudbridge` after a global install
+  t.true(fs.existsSync(path.join(prefix, 'share/man/man1/cloudbridge.1')), 'npm linked the manual page');
+  const man = await run('man', ['-M', path.join(prefix, 'share/man'), 'cloudbridge'], { MANPAGER: 'cat', MANWIDTH: '80' });
+  t.is(man.exitCode, 0, man.stderr);
+  t.regex(man.stdout, /cloudbridge - a Layer-3 VPN over SSH/);
   const version = await run(installed, ['--version'], { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` });
   t.is(version.stdout.trim(), JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
   const plan = await run(installed, ['connect', 'cbi', '--config', lab.config, '--dry-run']);

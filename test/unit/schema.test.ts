@@ -68,9 +68,18 @@ const GOOD: Record<string, string> = {
   'yes as a YAML 1.1 boolean': env(`${TUNNEL}    strictHostKeyChecking: no\n`),
   'a long name': `environments:\n  staging-eu-west-1:\n    host: h\n${TUNNEL}`,
 };
-// the README's complete examples
-const readme = fs.readFileSync(new URL('README.md', ROOT), 'utf8');
-for (const [i, m] of [...readme.matchAll(/```yaml\n(environments:\n[\s\S]*?)```/g)].entries()) GOOD[`README example ${i + 1}`] = m[1]!;
+// the complete examples in the README and the docs
+const pages = [
+  'README.md',
+  ...fs
+    .readdirSync(new URL('docs/', ROOT))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
+for (const page of pages) {
+  const text = fs.readFileSync(new URL(page, ROOT), 'utf8');
+  for (const [i, m] of [...text.matchAll(/```yaml\n(environments:\n[\s\S]*?)```/g)].entries()) GOOD[`${page} example ${i + 1}`] = m[1]!;
+}
 
 /** Structural mistakes: both must refuse them. */
 const BAD: Record<string, string> = {
@@ -107,9 +116,16 @@ test('config.schema.json is what spec.ts generates (npm run schema writes it)', 
   t.is(committed, schemaText());
 });
 
+test('docs/config-reference.md is what spec.ts generates, a row for every environment field', async (t) => {
+  const { referenceMarkdown } = await import('../../src/config/reference.js');
+  const reference = fs.readFileSync(new URL('docs/config-reference.md', ROOT), 'utf8');
+  t.is(reference, referenceMarkdown());
+  for (const k of keysOf(ENVIRONMENT)) t.regex(reference, new RegExp(`^\\| \`${k}\` \\|`, 'm'), k);
+});
+
 test('the schema and the validator take the same good configs', (t) => {
   t.true(
-    Object.keys(GOOD).some((k) => k.startsWith('README')),
+    Object.keys(GOOD).some((k) => k.includes('.md example')),
     'the README examples are found',
   );
   for (const [name, text] of Object.entries(GOOD)) {
