@@ -120,17 +120,20 @@ export class StepJournal {
 
   /**
    * Undoes the applied steps `which` selects (all by default), newest first,
-   * keeping going past failures (a device may already be gone), and forgets
-   * them. Returns what failed.
+   * keeping going past failures (a device may already be gone). Forgets the
+   * steps undone; one whose undo failed stays in the journal, for `cleanup`
+   * or the next undo: an undo that did not run is never forgotten (a session
+   * that ended under it, a host that went away). Returns what failed.
    */
   async undo(exec: Executor, which: (s: Step) => boolean = () => true): Promise<string[]> {
-    const undone = this.applied.filter(which).reverse();
-    this.applied = this.applied.filter((s) => !which(s));
-    const actions = undone.filter((s) => s.undo !== null).map((s) => s.undo!);
+    const undoable = this.applied.filter((s) => which(s) && s.undo !== null).reverse();
+    const actions = undoable.map((s) => s.undo!);
     const result = await exec.run(actions, true).catch((err: Error) => ({
       done: 0,
       failures: actions.map((_, index) => ({ index, message: err.message })),
     }));
+    const failed = new Set(result.failures.map((f) => undoable[f.index]!));
+    this.applied = this.applied.filter((s) => !which(s) || failed.has(s));
     this.save();
     return result.failures.map((f) => `${describeAction(actions[f.index]!)}: ${f.message}`);
   }

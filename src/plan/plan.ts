@@ -1,6 +1,7 @@
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import type { ContextOwner, Step } from './steps.js';
 import { shellQuote } from '../util/quote.js';
+import { shellJoin } from '../util/quote.js';
 
 /** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
 export function ruleTag(env: string): string {
@@ -92,6 +93,17 @@ export interface RemoteFacts {
   readonly ip6Forward?: string;
 }
 
+/**
+ * A remote rule's removal that is done when the rule is gone already (the
+ * host rebooted, someone removed it): `-C` first, then `-D`. A journal keeps
+ * every undo that failed (apply.ts), so an undo must fail only when it could
+ * not do its work, never because the work was done.
+ */
+function deleteRule(cmd: string, table: string, chain: string, rule: readonly string[]): string[] {
+  const check = shellJoin([cmd, '-w', '-t', table, '-C', chain, ...rule]);
+  return ['sh', '-c', `${check} 2>/dev/null || exit 0; exec ${shellJoin([cmd, '-w', '-t', table, '-D', chain, ...rule])}`];
+}
+
 /** Remote side: address and link on the remote tun device, then forwarding and NAT when asked for. */
 export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: string, facts: RemoteFacts): Step[] {
   const { local, remote, mtu, local6, remote6 } = tunnel;
@@ -147,7 +159,7 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
         title,
         // Insert, not append: a docker host's FORWARD chain ends in DROP.
         apply: { side: 'remote', argv: [cmd, '-w', '-t', table, '-I', chain!, ...rest] },
-        undo: { side: 'remote', argv: [cmd, '-w', '-t', table, '-D', chain!, ...rest] },
+        undo: { side: 'remote', argv: deleteRule(cmd, table, chain!, rest) },
       });
     }
   };

@@ -45,11 +45,17 @@ test('remote plan: exact commands, NAT tagged with the environment, forwarding r
       ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun3', null],
       ['ip link set dev tun3 mtu 9000 up', null],
       ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
-      [`iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`, `iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`],
-      [`iptables -w -t filter -I FORWARD -i tun3 ${tag} -j ACCEPT`, `iptables -w -t filter -D FORWARD -i tun3 ${tag} -j ACCEPT`],
+      [
+        `iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`,
+        `sh -c iptables -w -t nat -C POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE 2>/dev/null || exit 0; exec iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`,
+      ],
+      [
+        `iptables -w -t filter -I FORWARD -i tun3 ${tag} -j ACCEPT`,
+        `sh -c iptables -w -t filter -C FORWARD -i tun3 ${tag} -j ACCEPT 2>/dev/null || exit 0; exec iptables -w -t filter -D FORWARD -i tun3 ${tag} -j ACCEPT`,
+      ],
       [
         `iptables -w -t filter -I FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
-        `iptables -w -t filter -D FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
+        `sh -c iptables -w -t filter -C FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT 2>/dev/null || exit 0; exec iptables -w -t filter -D FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
       ],
     ],
   );
@@ -110,7 +116,7 @@ test('journal: a failing step undoes what this apply did, and names the step', a
   const err = await t.throwsAsync(j.apply(steps, exec));
   t.regex(err!.message, /^remote forward from tun3: boom/);
   t.is(j.steps.length, 0);
-  t.true(ran.includes('remote: iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE'));
+  t.true(ran.some((r) => r.includes('exec iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE')));
   t.true(ran.includes('remote: sysctl -q -w net.ipv4.ip_forward=0'));
   t.true(ran.includes('local: route-del 172.31.0.0/16 dev cb-stg'));
 });
@@ -124,6 +130,30 @@ test('journal: undo keeps going past failures and reports them', async (t) => {
   t.is(errors.length, 1);
   t.regex(errors[0]!, /^local: route-del 172\.31\.0\.0\/16 dev cb-stg: boom/);
   t.true(ran.includes('local: addr-del 10.9.0.1 peer 10.9.0.2 dev cb-stg'));
+  // the undo that did not run is not forgotten: it stays for the next undo (or cleanup), alone
+  t.deepEqual(
+    j.steps.map((s) => s.title),
+    steps.filter((s) => s.undo && /route-del/.test(describeAction(s.undo))).map((s) => s.title),
+  );
+  const again = recorder();
+  t.deepEqual(await j.undo(again.exec), []);
+  t.deepEqual(again.ran, ['local: route-del 172.31.0.0/16 dev cb-stg']);
+  t.is(j.steps.length, 0);
+});
+
+test('journal: remote undos over a session that has ended stay for cleanup (the first connect failing half way)', async (t) => {
+  const ok = recorder();
+  const j = new StepJournal(undefined);
+  await j.apply(steps, ok.exec);
+  const gone = recorder(/^remote: /);
+  const errors = await j.undo(gone.exec, (s) => s.apply.side === 'remote');
+  t.true(errors.length > 0);
+  const remoteLeft = j.steps.filter((s) => s.apply.side === 'remote');
+  t.deepEqual(
+    remoteLeft.map((s) => s.title),
+    steps.filter((s) => s.apply.side === 'remote' && s.undo !== null).map((s) => s.title),
+    'every remote step with an undo stays: what teardown reads as remoteLeft, and cleanup replays',
+  );
 });
 
 test('the lowest free tun unit, in one pass over what the server lists (however much that is)', (t) => {
