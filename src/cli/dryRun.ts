@@ -6,7 +6,7 @@ import { shellJoin } from '../util/quote.js';
 import { DNS_LISTEN, planResolvConf, planResolvedAll, planServiceDns } from '../plan/dns.js';
 import { remoteAddresses } from '../config/tunnelPair.js';
 import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
-import dns from 'node:dns';
+import { resolveAll } from '../util/resolve.js';
 import { excludeStep, pinStep, planHalves, routedThrough, type OutsidePath } from '../plan/fullTunnel.js';
 import type { ContextOwner, Step } from '../plan/steps.js';
 import { dockerHostFor } from '../docker/endpoint.js';
@@ -62,12 +62,8 @@ export type PinPaths = ReadonlyMap<string, OutsidePath | 'local' | undefined>;
 export async function pinPaths(env: EnvironmentConfig, route: SshRoute, platform: PlatformName): Promise<PinPaths> {
   const hop = route.jumps[0] ?? route.target;
   if (platform !== currentPlatform() || hop.proxyCommand || !(env.fullTunnel || env.fullTunnel6 || env.routes.length || env.routes6.length)) return new Map();
-  let addrs: string[];
-  try {
-    addrs = isIP(hop.host) ? [hop.host] : (await dns.promises.lookup(hop.host, { all: true })).map((a) => a.address);
-  } catch {
-    return new Map();
-  }
+  const addrs = await resolveAll(hop.host);
+  if (addrs.length === 0) return new Map();
   const net = await localNet(platform);
   try {
     const out = new Map<string, OutsidePath | 'local' | undefined>();

@@ -153,7 +153,6 @@ export async function cleanup(envName: string, args: CommonArgs & { agent?: stri
     process.stderr.write(`${envName}: nothing to clean up\n`);
     return 0;
   }
-  checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
   const env = findEnvironment(loadConfig(args.config), envName);
   const { cleanupStale } = await import('../daemon/cleanup.js');
   const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${plain(l)}\n`) });

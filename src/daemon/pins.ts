@@ -1,4 +1,3 @@
-import dns from 'node:dns';
 import { isIP } from 'node:net';
 import type { Client } from 'ssh2';
 import { formatIPv4, parseCidr } from '../config/ipv4.js';
@@ -9,6 +8,7 @@ import type { Step } from '../plan/steps.js';
 import type { LocalNet } from '../platform/types.js';
 import type { SshRoute } from '../ssh/route.js';
 import { carrierOf } from '../ssh/session.js';
+import { resolveAll } from '../util/resolve.js';
 
 /**
  * The addresses the SSH connection depends on, pinned to the path they had
@@ -106,16 +106,6 @@ export class Pins {
   /** Pinned addresses with their roles, for status. */
   list(): string[] {
     return [...this.pinned].map(([a, role]) => `${a} (${role})`);
-  }
-}
-
-/** The addresses a host name has now, both families; none when it does not resolve (the connection says so itself). */
-async function resolveAll(host: string): Promise<string[]> {
-  if (isIP(host)) return [host];
-  try {
-    return (await dns.promises.lookup(host, { all: true })).map((a) => a.address);
-  } catch {
-    return [];
   }
 }
 

@@ -4,7 +4,7 @@ import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';
 import { MssClamps, type MssClamp, type MssClamp6 } from './clamps.js';
 import { echoRequest6, isEchoReply6, refusal6, udpDatagram6, udpTo6 } from './packet6.js';
-import { sourceOk } from './sources.js';
+import { ADMIT_ALL, sourceOk } from './sources.js';
 import { AF_INET6, FRAME_HEADER, checkFramed, echoRequest, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
 
 /** A tunnel end as the probes and the in-tunnel DNS address it: IPv4 as a number, IPv6 as its 16 bytes. */
@@ -49,9 +49,6 @@ export interface PumpOptions {
   /** The sources the remote end may speak for (sources.ts); without it every source passes (the unit tests' pumps). */
   readonly sources?: Uint32Array | undefined;
 }
-
-/** Every source of both families: 0.0.0.0/0 and ::/0 (sources.ts's layout). */
-const ADMIT_ALL = Uint32Array.from([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
 /**
  * Bytes of tun packets we hold while the SSH side has no room (or no channel

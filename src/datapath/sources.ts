@@ -54,6 +54,9 @@ export function sourceTable(r: SourceRules): Uint32Array {
   return Uint32Array.from(out);
 }
 
+/** Every source of both families (a pump with no rules of its own: the unit tests'). */
+export const ADMIT_ALL = sourceTable({ routes: [], routes6: [], fullTunnel: true, fullTunnel6: true });
+
 const word = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 
 /** Whether a framed packet (checkFramed passed) comes from a source the table admits. */

@@ -61,7 +61,12 @@ export class DnsForwarder {
   readonly stats: ForwarderStats = { queries: 0, noIPv6: 0, noIPv4: 0, remote: 0, zone: 0, upstream: 0, failed: 0 };
   private readonly closers: (() => Promise<void>)[] = [];
 
-  constructor(private readonly deps: ForwarderDeps) {}
+  /** `direct` as questions spell names: lower case, no trailing dot. */
+  private readonly direct: ReadonlySet<string>;
+
+  constructor(private readonly deps: ForwarderDeps) {
+    this.direct = new Set((deps.direct ?? []).map((h) => h.toLowerCase().replace(/\.$/, '')));
+  }
 
   /** Listens on UDP and TCP port 53 (or `port`) of `address`, IPv4 or IPv6. */
   async listen(address: string, port = 53): Promise<void> {
@@ -120,8 +125,7 @@ export class DnsForwarder {
       return { response: answer(msg, q, addrs, CONTAINER_TTL, found === undefined ? RCODE_NXDOMAIN : 0), q };
     }
     try {
-      const direct = this.deps.direct?.some((h) => h.toLowerCase().replace(/\.$/, '') === q.name) ?? false;
-      if (!direct && (this.deps.all?.() || domains.some((d) => inDomain(q.name, d)))) {
+      if (!this.direct.has(q.name) && (this.deps.all?.() || domains.some((d) => inDomain(q.name, d)))) {
         // a tunnel without IPv6 addresses: an AAAA record there would send
         // the client to an address with no route through it (or a leak past
         // it), so it gets "no such record" and uses the A records

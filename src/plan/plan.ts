@@ -1,7 +1,6 @@
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import type { ContextOwner, Step } from './steps.js';
-import { shellQuote } from '../util/quote.js';
-import { shellJoin } from '../util/quote.js';
+import { shellJoin, shellQuote } from '../util/quote.js';
 
 /** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
 export function ruleTag(env: string): string {

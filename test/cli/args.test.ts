@@ -11,9 +11,10 @@ import { execa } from 'execa';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-args-'));
+fs.chmodSync(tmp, 0o755); // the other user reads the config too: the journal's owner, not the file, refuses them
 const config = path.join(tmp, 'config.yaml');
 fs.writeFileSync(config, 'environments:\n  cbargs:\n    host: 127.0.0.1\n    user: root\n    tunnel: { local: 10.231.0.1, remote: 10.231.0.2 }\n', {
-  mode: 0o600,
+  mode: 0o644,
 });
 const runDir = '/run/cloudbridge/cbargs';
 test.after.always(() => {
