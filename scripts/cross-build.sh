@@ -26,7 +26,7 @@ if [ -z "$zig" ]; then
 fi
 node_include="$(dirname "$(dirname "$(node -p process.execPath)")")/include/node"
 [ -f "$node_include/node_api.h" ] || { echo "cross-build: no Node headers at $node_include" >&2; exit 1; }
-common=(addon conntrack gcm layout ssh_in ssh_out unixsock)
+common=(addon conntrack gcm layout ssh_in ssh_out unixsock writer)
 objs=$(mktemp -d)
 trap 'rm -rf "$objs"' EXIT
 for target in "$@"; do

@@ -9,10 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct writer writer_t;
 typedef struct outlet outlet_t;
 
-/* Registers Sealer, writer*, outlet* on `exports`. */
+/* Registers Sealer, outlet* and (writer.c) writer* on `exports`. */
 napi_status ssh_out_init(napi_env env, napi_value exports);
 
 /* The outlet an external value holds, or NULL. */
