@@ -11,6 +11,7 @@ const LAYERS = [
   'util', // errors, runtime paths, shell quoting: leaves
   'config', // the config file, validated; ciphers; IPv4 arithmetic
   'native', // the addon's bindings
+  'ssh2', // the ssh2 adapter: loader, pinned patches, named hooks on its private fields
   'tun', // the tun device
   'datapath', // packets: pump, parsing, allow-list, flow log; datapath/ssh: the tun channel through ssh2
   'ssh', // ssh_config, keys, known hosts, sessions, remote commands

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The background controller's entry point: `connect` (connect.ts) starts it
- * as `background.js ENV OPTIONS-JSON` and it runs the controller with
- * --notify semantics (protocol.ts). Its own entry skips the CLI's argument
+ * as `background.js ENV OPTIONS-JSON` and it runs the controller as
+ * `connect --foreground` does, reporting to the waiting `connect` (protocol.ts). Its own entry skips the CLI's argument
  * parser, ~50 ms of every start here; service units run the CLI's
  * `connect ENV --foreground`, which users can read and type.
  */
@@ -14,8 +14,8 @@ import { plain } from '../util/plain.js';
 const [envName = '', json = '{}'] = process.argv.slice(2);
 try {
   const opts = JSON.parse(json) as BackgroundArgs;
-  const { runForeground } = await import('./lifecycle.js');
-  const code = await runForeground(envName, { ...opts, notify: true });
+  const { runController } = await import('./lifecycle.js');
+  const code = await runController(envName, { ...opts, background: true });
   process.exitCode = code;
   // Sockets of a finished controller may linger briefly; do not wait on them.
   setTimeout(() => process.exit(code), 100).unref();

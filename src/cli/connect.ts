@@ -33,7 +33,7 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   }
   fs.mkdirSync(envRunDir(envName), { recursive: true, mode: 0o755 });
   // the controller's stderr (what it cannot put in a log line, a crash) goes to its log too
-  const journal = journalAvailable() ? await import('../native/journal.js').then((j) => j.journalStream()).catch(() => undefined) : undefined;
+  const journal = journalAvailable() ? await import('../native/journald.js').then((j) => j.journalStream()).catch(() => undefined) : undefined;
   let log: number | Socket;
   let from = 0;
   if (journal) log = journal;

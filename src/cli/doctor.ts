@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { Client } from 'ssh2';
+import type { SshLink } from '../datapath/ssh/link.js';
 import { shellQuote } from '../util/quote.js';
 import { asUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -7,7 +7,7 @@ import { IPTABLES_STATE, lowestFreeTun } from '../plan/plan.js';
 import { runRemote } from '../ssh/exec.js';
 import { describeRoute, unsupportedLines, type SshRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
-import { openTunChannel } from '../datapath/ssh/tunChannel.js';
+import { openTunChannel, TunChannelError } from '../datapath/ssh/tunChannel.js';
 import { sshGFindings, type Finding } from './referee.js';
 import { plain } from '../util/plain.js';
 
@@ -38,13 +38,14 @@ function publicKeyFor(files: readonly string[], user: InvokingUser): string {
 export async function doctor(env: EnvironmentConfig, route: SshRoute, user: InvokingUser, agent: string | undefined): Promise<Finding[]> {
   const sudo = route.target.user !== 'root';
   const findings: Finding[] = [...sshGFindings(env, route, user), ...unsupportedLines(route).map((what) => ({ ok: true, what }))];
-  let client: Client;
+  let link: SshLink;
   try {
-    client = await connectSsh(env, route, { user, agent });
+    link = await connectSsh(env, route, { user, agent });
   } catch (err) {
     return [{ ok: false, what: `ssh to ${describeRoute(route)}: ${(err as Error).message}`, fix: 'see the message: known_hosts, keys, or the host address' }];
   }
   findings.push({ ok: true, what: `ssh to ${describeRoute(route)}` });
+  const { client } = link;
   try {
     // the path comes from the config: quoted for the remote shell like every other value
     const sock = shellQuote(env.docker.remoteSocket);
@@ -110,12 +111,12 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
     // The only sure test of PermitTunnel is to ask for a tunnel.
     const unit = env.tunnel?.remoteUnit ?? lowestFreeTun((facts.get('links') ?? '').split(' '));
     try {
-      (await openTunChannel(client, unit)).close();
+      (await openTunChannel(link, unit)).close();
       findings.push({ ok: true, what: `sshd opens tun${unit} (PermitTunnel)` });
     } catch (err) {
-      const says = (err as { serverSays?: string }).serverSays ?? (err as Error).message;
+      const says = (err instanceof TunChannelError ? err.serverSays : undefined) ?? (err as Error).message;
       findings.push(
-        /rejected tunnel/i.test(says)
+        err instanceof TunChannelError && err.refusedByPolicy
           ? { ok: false, what: `sshd refuses tunnels ("${says}")`, fix: 'add "PermitTunnel point-to-point" to /etc/ssh/sshd_config and reload sshd' }
           : { ok: false, what: `sshd could not open tun${unit} ("${says}")`, fix: 'the SSH user needs root (or CAP_NET_ADMIN) and /dev/net/tun' },
       );
@@ -126,7 +127,7 @@ export async function doctor(env: EnvironmentConfig, route: SshRoute, user: Invo
       what: `hardening (optional): in ~${route.target.user}/.ssh/authorized_keys on ${route.target.host}, use\n       ${keyLine}\n       and set tunnel.remoteUnit: ${env.tunnel?.remoteUnit ?? 0} for ${env.name}`,
     });
   } finally {
-    client.end();
+    link.end();
   }
   return findings;
 }

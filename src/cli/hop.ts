@@ -19,7 +19,7 @@ const say = (line: string): void => void process.stderr.write(`${plain(line)}\n`
 try {
   const job = JSON.parse(fs.readFileSync(3, 'utf8')) as JumpJob;
   const { connectJumpsHere } = await import('../ssh/session.js');
-  const { clients, stream } = await connectJumpsHere(
+  const { links, stream } = await connectJumpsHere(
     job.jumps,
     job.target,
     { ...job.limits, ciphers: job.limits.ciphers as Cipher[] },
@@ -32,11 +32,11 @@ try {
     },
   );
   // stdin and stdout are the same socket: read one, write the other
-  const relayed = relay(clients.at(-1)!, stream, 0, 1);
+  const relayed = relay(links.at(-1)!, stream, 0, 1);
   say(READY);
   const done = (): never => process.exit(0);
   void relayed.then(done);
-  for (const c of clients) {
+  for (const { client: c } of links) {
     c.on('error', (err: Error) => {
       say(`jump host connection failed: ${err.message}`);
       done();

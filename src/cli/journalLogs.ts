@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import readline from 'node:readline';
-import { PRIORITY } from '../native/journal.js';
+import { PRIORITY } from '../native/journald.js';
 import { UserError } from '../util/errors.js';
 import { IDENTIFIER, type Level, type LogEntry } from '../util/log.js';
 

@@ -4,9 +4,10 @@ import { findEnvironment, loadConfig } from '../config/load.js';
 import { invokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { requestControl } from '../daemon/control.js';
+import { describeDown, downExitCode } from '../daemon/teardown.js';
 import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
 import type { Level } from '../util/log.js';
-import { openLog } from '../native/journal.js';
+import { openLog } from '../native/journald.js';
 import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
 import { controlSocket, journalFile } from '../util/paths.js';
@@ -57,10 +58,10 @@ function keepGoingOnStrayErrors(log: (line: string) => void): void {
   process.on('unhandledRejection', (err) => log(`error (kept running): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
 }
 
-/** Runs the controller in this process until it goes down (--notify: for a waiting `connect`, protocol.ts). */
-export async function runForeground(
+/** Runs the controller in this process until it goes down: in the foreground, or as the background controller a waiting `connect` hears from (protocol.ts). */
+export async function runController(
   envName: string,
-  args: CommonArgs & { force: boolean; agent?: string | undefined; notify: boolean; controlUser: boolean; verbose: number },
+  args: CommonArgs & { force: boolean; agent?: string | undefined; background: boolean; controlUser: boolean; verbose: number },
 ): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
@@ -68,7 +69,7 @@ export async function runForeground(
   // Everything the controller says goes to its log (util/log.ts), which outlives it
   const writer = openLog(env.name);
   const logLine = (line: string, level?: Level): void => writer.write(line, level);
-  logLine(`connect: controller ${process.pid}${args.notify ? '' : ' (foreground)'}, ${describeRoute(route)}`);
+  logLine(`connect: controller ${process.pid}${args.background ? '' : ' (foreground)'}, ${describeRoute(route)}`);
   const debug = args.verbose >= 2 ? (line: string): void => logLine(line, 'debug') : undefined;
   // The SSH, netlink and tun machinery loads only in the process that runs
   // the controller. SSH first: sshd's side of the handshake (~80 ms here, the
@@ -76,25 +77,25 @@ export async function runForeground(
   // the local side is set up; started after them, its replies wait for a
   // busy thread and it took twice as long.
   const session = import('../ssh/session.js');
-  const passphrases = await passphrasesFor(route, args.notify, args.agent);
+  const passphrases = await passphrasesFor(route, args.background, args.agent);
   const { connectSsh } = await session;
   // a route over the server's address is pinned (daemon/pins.ts) before the routes go in
-  const firstClient = env.onDemand ? undefined : connectSsh(env, route, { user, agent: args.agent, passphrases, debug });
-  firstClient?.catch(() => undefined);
+  const firstLink = env.onDemand ? undefined : connectSsh(env, route, { user, agent: args.agent, passphrases, debug });
+  firstLink?.catch(() => undefined);
   const code = import('../daemon/controller.js');
   preloadLocalNet(currentPlatform());
   let ready = false;
   const report = (msg: ControllerMessage): void => {
-    if (args.notify && !ready) notify(msg);
+    if (args.background && !ready) notify(msg);
   };
   // Until ready, progress goes to whoever waits on `connect`; after it, to the log.
   const progress = (line: string): void => {
     logLine(line);
     if (ready) return;
-    if (args.notify) report({ progress: line });
+    if (args.background) report({ progress: line });
     else process.stderr.write(`${plain(line)}\n`);
   };
-  if (!args.notify) await clearTheWay(env, args, progress);
+  if (!args.background) await clearTheWay(env, args, progress);
   const { Controller } = await code;
   const controller = new Controller(env, {
     user,
@@ -107,10 +108,10 @@ export async function runForeground(
     log: logLine,
     logFlows: args.verbose > 0,
     debug,
-    firstClient,
+    firstLink,
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(sig, () => void controller.down(`signal ${sig}`));
+    process.on(sig, () => void controller.down({ kind: 'signal', signal: sig }));
   }
   keepGoingOnStrayErrors((line) => logLine(line, 'error'));
   try {
@@ -121,12 +122,12 @@ export async function runForeground(
   }
   report({ ready: true, status: controller.status() });
   ready = true;
-  if (args.notify) await notifyDone();
+  if (args.background) await notifyDone();
   else progress(`${env.name}: up (Ctrl-C to disconnect)`);
   const reason = await controller.done;
-  logLine(`down (${reason})`);
-  process.stderr.write(`${env.name}: down (${plain(reason)})\n`);
-  return reason === 'disconnect requested' || reason.startsWith('signal') ? 0 : 1;
+  logLine(`down (${describeDown(reason)})`);
+  process.stderr.write(`${env.name}: down (${plain(describeDown(reason))})\n`);
+  return downExitCode(reason);
 }
 
 export async function disconnect(envName: string, args: CommonArgs): Promise<number> {

@@ -108,15 +108,16 @@ export async function main(argv: string[]): Promise<number> {
               "-v: print a line per step even when stderr is not a terminal, and log each new flow through the tunnel (with the allow-list's verdict); -vv: also each SSH hop's handshake and every remote command with its exit and time (cloudbridge logs ENV)",
           })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print every step on both hosts, and its undo, and change nothing' })
-          .option('platform', { choices: ['linux', 'darwin'], describe: "with --dry-run: plan for this platform instead of this host's" })
-          .option('notify', { type: 'boolean', default: false, hidden: true }),
+          .option('platform', { choices: ['linux', 'darwin'], describe: "with --dry-run: plan for this platform instead of this host's" }),
       (a) => {
         const env = a.env;
         if (env === undefined) return run(import('../config/load.js').then((l) => nameOne(l.loadConfig(a.config).environments.keys())));
         if (a.dryRun) return run(printPlan(env, a));
         if (a.platform) throw new UserError('--platform only goes with --dry-run');
         return run(
-          asRoot('connect', { agent: true, config: true }, () => (a.foreground ? lifecycle().then((l) => l.runForeground(env, a)) : connectBackground(env, a))),
+          asRoot('connect', { agent: true, config: true }, () =>
+            a.foreground ? lifecycle().then((l) => l.runController(env, { ...a, background: false })) : connectBackground(env, a),
+          ),
         );
       },
     )
@@ -316,7 +317,6 @@ if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import
       setTimeout(() => process.exit(code), 100).unref();
     },
     async (err: unknown) => {
-      if (process.argv.includes('--notify')) (await import('./protocol.js')).notify({ error: errorMessage(err) });
       process.stderr.write(`cloudbridge: ${plain(errorMessage(err))}\n`);
       if (!(err instanceof UserError) && process.env['CLOUDBRIDGE_DEBUG']) console.error(err);
       process.exit(err instanceof UserError ? err.exitCode : 1);

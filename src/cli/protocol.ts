@@ -6,8 +6,8 @@ import type { Status } from '../daemon/status.js';
 import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 
 /**
- * Between `connect` and the background controller it starts (the same CLI
- * as `connect ENV --foreground --notify`), both ends:
+ * Between `connect` and the background controller it starts
+ * (background.ts, running what `connect ENV --foreground` runs), both ends:
  * - the controller writes one JSON message per line on its stdout while it
  *   comes up, and closes stdout once ready (or exits on failure);
  * - secrets (key passphrases) go down fd 3, never argv or the environment;

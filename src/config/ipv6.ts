@@ -90,12 +90,3 @@ export function cidrs6Overlap(a: Cidr6, b: Cidr6): boolean {
   const m = maskOf6(Math.min(a.prefix, b.prefix));
   return (a.addr & m) === (b.addr & m);
 }
-
-/** The two halves of an IPv6 network, each one bit longer. */
-export function halves6(c: Cidr6): [Cidr6, Cidr6] {
-  const prefix = c.prefix + 1;
-  return [
-    { addr: c.addr, prefix },
-    { addr: c.addr | (1n << BigInt(128 - prefix)), prefix },
-  ];
-}

@@ -3,9 +3,8 @@ import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { currentPlatform, localNet, type PlatformName } from '../platform/index.js';
-import { checkJournalOwner, readJournal } from '../plan/apply.js';
-import type { Step } from '../plan/steps.js';
-import { writeOwn } from '../util/ownFile.js';
+import { checkJournalOwner, readJournal, StepJournal } from '../plan/apply.js';
+import { isRemote } from '../plan/steps.js';
 import { sshRouteFor, userAtHost } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { stepExecutor } from './executor.js';
@@ -39,53 +38,40 @@ export async function cleanupStale(
     fs.rmSync(dir, { recursive: true, force: true });
     return { found, undone: 0, errors: [] };
   }
-  const steps = [...record.applied, ...record.pending];
-  const errors: string[] = [];
-  const undone = steps.filter((s) => s.undo).reverse();
   checkJournalOwner(record, env.name, opts.user);
+  // the one journal code path: undos forget what they undid, keep what failed, and write the file whole
+  const journal = StepJournal.takeOver(journalFile(env.name), record);
+  const count = journal.steps.filter((s) => s.undo).length;
   const route = sshRouteFor(env, opts.user);
   const sudo = route.target.user !== 'root';
-  // This host's side first: a full tunnel's resolv.conf must be back before the server's name is looked up.
-  const local = undone.filter((s) => s.undo!.side === 'local').map((s) => s.undo!);
-  const remote = undone.filter((s) => s.undo!.side === 'remote');
-  /** What stays for the next cleanup: these remote steps (undo order kept, newest first), and why. */
-  const keep = (left: readonly Step[], why: string): never => {
-    writeOwn(journalFile(env.name), `${JSON.stringify({ ...record, applied: [...left].reverse(), pending: [] }, null, 1)}\n`);
+  /** The remote steps left in the journal stay for the next cleanup, and why. */
+  const stay = (why: string): never => {
     throw new UserError(`cleanup ${env.name}: ${why}; the remote steps in ${journalFile(env.name)} stay until then`);
   };
   const net = await localNet(opts.platform ?? currentPlatform());
-  let client;
+  let link;
   try {
-    const result = await stepExecutor(net, undefined, sudo).run(local, true);
-    for (const f of result.failures) if (!gone(f.message)) errors.push(f.message);
-    if (remote.length) {
+    // This host's side first: a full tunnel's resolv.conf must be back before the server's name is looked up.
+    const errors = (await journal.undo(stepExecutor(net, undefined, sudo), (s) => !isRemote(s))).filter((m) => !gone(m));
+    if (journal.steps.some(isRemote)) {
       // remote undos run only where their steps ran: a config that now names another host gets none of them
       const target = userAtHost(route.target);
       if (record.target !== undefined && record.target !== target) {
-        keep(remote, `its remote steps were made on ${record.target}, and the config now names ${target}: name ${record.target} again to undo them`);
+        stay(`its remote steps were made on ${record.target}, and the config now names ${target}: name ${record.target} again to undo them`);
       }
       try {
-        client = await connectSsh(env, route, { user: opts.user, agent: opts.agent });
+        link = await connectSsh(env, route, { user: opts.user, agent: opts.agent });
       } catch (err) {
-        keep(remote, `${(err as Error).message}: it must reach ${env.host}`);
+        stay(`${(err as Error).message}: it must reach ${env.host}`);
       }
-      const r = await stepExecutor(net, client, sudo).run(
-        remote.map((s) => s.undo!),
-        true,
-      );
-      // an undo that did not run is never forgotten
-      if (r.failures.length) {
-        keep(
-          r.failures.map((f) => remote[f.index]!),
-          `could not undo on ${env.host}: ${r.failures.map((f) => f.message).join('; ')}`,
-        );
-      }
+      const failed = await journal.undo(stepExecutor(net, link?.client, sudo), isRemote);
+      if (failed.length) stay(`could not undo on ${env.host}: ${failed.join('; ')}`);
     }
-    opts.progress(`cleanup: undid what controller ${record.pid} left (${undone.length} steps)`);
+    opts.progress(`cleanup: undid what controller ${record.pid} left (${count} steps)`);
     fs.rmSync(dir, { recursive: true, force: true });
-    return { found: true, undone: undone.length, errors };
+    return { found: true, undone: count, errors };
   } finally {
     net.close();
-    client?.end();
+    link?.end();
   }
 }

@@ -2,9 +2,7 @@ import { shownPairs } from '../config/tunnelPair.js';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Client } from 'ssh2';
 import type { Endpoint } from '../config/forwards.js';
-import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { dockerCliPresent } from '../docker/context.js';
 import { dockerHostFor } from '../docker/endpoint.js';
@@ -13,49 +11,26 @@ import { dialOver } from '../forward/dial.js';
 import { NO_SESSION } from '../forward/forwards.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
-import { StepJournal, type Executor } from '../plan/apply.js';
+import { StepJournal } from '../plan/apply.js';
 import { planLocal } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
-import { describeRoute, unsupportedLines, userAtHost, type SshRoute } from '../ssh/route.js';
-import { connectSsh } from '../ssh/session.js';
+import { unsupportedLines, userAtHost } from '../ssh/route.js';
 import { TunDevice } from '../tun/device.js';
 import { controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
 import { serveControl } from './control.js';
-import { stepExecutor } from './executor.js';
-import { SessionKeeper, type Session } from './keeper.js';
+import { SessionKeeper } from './keeper.js';
+import { describeDown, teardown, type DownReason } from './teardown.js';
+import { Sessions } from './sessions.js';
+import type { ControllerOptions } from './options.js';
+
 import { makePump, pingPeer, type L3Side } from './l3.js';
-import { mtuLine, pickMtu } from './mtu.js';
 import { Pins } from './pins.js';
 import { fullTunnelFor, type FullTunnel } from './fullTunnel.js';
 import { blocksIPv6 } from '../plan/fullTunnel.js';
 import { iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
 import { DockerHealth } from './dockerHealth.js';
-import { remoteSide } from './remote.js';
 import { Services } from './services.js';
 import { configuredStatus, emptyStats, nativeOrNot, type Status } from './status.js';
-
-export interface ControllerOptions {
-  readonly user: InvokingUser;
-  /** The SSH route as ssh_config resolves it (sshRouteFor), worked out once by the caller. */
-  readonly route: SshRoute;
-  /** Route even where routes overlap the host's own networks. */
-  readonly force: boolean;
-  readonly agent?: string | undefined;
-  readonly passphrases?: ReadonlyMap<string, string>;
-  /** Give the control socket to the invoking user instead of root. */
-  readonly controlUser?: boolean;
-  readonly progress: (line: string) => void;
-  /** Log lines after start-up (reconnects, idle). */
-  readonly log: (line: string) => void;
-  /** Log each new flow through the tunnel and the allow-list's verdict. */
-  readonly logFlows?: boolean;
-  /** -vv: each SSH hop's handshake and every remote command, at level debug. */
-  readonly debug?: ((line: string) => void) | undefined;
-  /** The first SSH connection, when the caller started it already (lifecycle.ts: while this module loaded). */
-  readonly firstClient?: Promise<Client> | undefined;
-}
-
-const isRemote = (s: Step): boolean => s.apply.side === 'remote';
 
 /**
  * One environment's tunnel, in wg-quick's shape: check, plan, apply, and
@@ -79,15 +54,9 @@ export class Controller {
   /** Streams that ride SSH rather than the tun (docker socket, forwards, SOCKS) count as traffic too. */
   private readonly streamTraffic = { active: 0, chunks: 0 };
   private dockerSocket: DockerSocket | undefined;
-  /** The MTUs in force: this end's device (upstream) and the remote one's (probed per session with mtu: auto). */
-  private mtu: number;
-  private remoteMtu: number;
   private startedAt = new Date();
   private stopping: Promise<string[]> | undefined;
-  /** The remote tun device of the last session (a lost one's sshd may still hold it). */
-  private lastRemoteDevice = '';
-  /** The first SSH connection, started while the local side is set up (see up). */
-  private early: Promise<Client> | undefined;
+  private readonly sessions: Sessions;
   private readonly services: Services;
   private readonly keeper: SessionKeeper;
   private readonly dockerHealth: DockerHealth;
@@ -95,8 +64,8 @@ export class Controller {
   /** routes: [default]: its halves and DNS, while a session stands. */
   private readonly full: FullTunnel | undefined;
   /** Resolves when the controller has gone down, for whatever reason. */
-  readonly done: Promise<string>;
-  private markDone!: (reason: string) => void;
+  readonly done: Promise<DownReason>;
+  private markDone!: (reason: DownReason) => void;
 
   constructor(
     private readonly env: EnvironmentConfig,
@@ -106,19 +75,17 @@ export class Controller {
       owner: { uid: opts.user.uid, name: opts.user.name },
       target: userAtHost(opts.route.target),
     });
-    this.mtu = env.tunnel?.mtu ?? 0;
-    this.remoteMtu = this.mtu;
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.dockerHealth = new DockerHealth(env, opts.log);
     this.keeper = new SessionKeeper({
       env,
-      open: () => this.openSession(),
-      attach: (s) => this.attachSession(s),
+      open: () => this.sessions.open(),
+      attach: (s) => this.sessions.attach(s),
       detach: () => {
         this.l3?.pump.detach();
         void this.full?.lost('session lost');
       },
-      close: (s) => this.closeSession(s),
+      close: (s) => this.sessions.close(s),
       moved: () => (this.l3?.pump.sent ?? 0) + this.streamTraffic.chunks,
       busy: () => this.streamTraffic.active > 0,
       dropHeld: () => this.l3?.pump.dropHeld(),
@@ -130,8 +97,8 @@ export class Controller {
       platform: this.platform,
       dial: (to) => this.dial(to),
       dialIfUp: (to) => this.dialIfUp(to),
-      session: () => this.keeper.session?.client,
-      sudo: this.sudo,
+      session: () => this.keeper.session?.link.client,
+      sudo: opts.route.target.user !== 'root',
       sshHosts: [...opts.route.jumps, opts.route.target].map((h) => h.host).filter((h) => isIP(h) === 0),
       traffic: this.streamTraffic,
       applyLocal: (steps) => this.applyLocal(steps),
@@ -142,12 +109,24 @@ export class Controller {
     this.pins = new Pins(env, outside);
     this.full = fullTunnelFor(env, {
       ...outside,
-      undoLocal: (which) => this.journal.undo(this.executor(undefined), which),
+      undoLocal: (which) => this.journal.undo(this.sessions.executor(undefined), which),
       dns: {
         steps: () => this.services.fullDnsSteps(() => this.net?.dnsServices() ?? Promise.resolve([])),
         all: (on) => this.services.dnsForAll(on),
       },
       progress: (line) => (this.keeper.state === 'up' ? opts.log(line) : opts.progress(line)),
+    });
+    this.sessions = new Sessions({
+      env,
+      opts,
+      journal: this.journal,
+      pins: this.pins,
+      services: this.services,
+      platform: this.platform,
+      full: this.full,
+      net: () => this.net,
+      l3: () => this.l3,
+      dockerSocket: () => this.dockerSocket,
     });
   }
 
@@ -156,30 +135,17 @@ export class Controller {
     await this.keeper.ensure();
     const s = this.keeper.session;
     if (!s) throw new Error(NO_SESSION);
-    return dialOver(s.client, to);
+    return dialOver(s.link.client, to);
   }
 
   /** The same over the current session only: checks and watchers must not wake an on-demand tunnel. */
   private dialIfUp(to: Endpoint): Promise<Duplex> {
     const s = this.keeper.session;
-    return s ? dialOver(s.client, to) : Promise.reject(new Error(NO_SESSION));
-  }
-
-  /** Who we are on the remote host decides sudo. */
-  private get sudo(): boolean {
-    return this.opts.route.target.user !== 'root';
-  }
-
-  private executor(client: Client | undefined): Executor {
-    return stepExecutor(this.net, client, this.sudo);
+    return s ? dialOver(s.link.client, to) : Promise.reject(new Error(NO_SESSION));
   }
 
   private applyLocal(steps: Step[]): Promise<void> {
-    return this.journal.apply(steps, this.executor(undefined), (s) => this.opts.progress(`local: ${s.title}`));
-  }
-
-  private applyRemote(steps: Step[], client: Client): Promise<void> {
-    return this.journal.apply(steps, this.executor(client), (s) => this.opts.progress(`remote: ${s.title.replace(/^remote /, '')}`));
+    return this.journal.apply(steps, this.sessions.executor(undefined), (s) => this.opts.progress(`local: ${s.title}`));
   }
 
   async up(): Promise<void> {
@@ -189,8 +155,8 @@ export class Controller {
     // up (~90 ms) instead of after it; a connection that turns out not to be
     // needed is closed below.
     if (!env.onDemand) {
-      this.early = opts.firstClient ?? this.connect();
-      this.early.catch(() => undefined);
+      this.sessions.early = opts.firstLink ?? this.sessions.connect();
+      this.sessions.early.catch(() => undefined);
     }
     if (this.platform === 'linux' && env.tunnel) void iptablesProbe().catch(() => undefined);
     try {
@@ -214,7 +180,7 @@ export class Controller {
       if (tunnel && tun) {
         const pump = makePump(env, tunnel, tun, { services: this.services, logFlows: opts.logFlows ?? false, progress: opts.progress, log: opts.log });
         pump.onWake = () => this.keeper.wake();
-        pump.start((err) => void this.down(err.message));
+        pump.start((err) => void this.down({ kind: 'failed', detail: err.message }));
         this.l3 = { tunnel, tun, pump, net };
       }
 
@@ -238,7 +204,7 @@ export class Controller {
           controlSocket(env.name),
           async (req) => {
             if (req.cmd === 'status') return this.status();
-            if (req.cmd === 'down') return { down: true, errors: await this.down('disconnect requested') };
+            if (req.cmd === 'down') return { down: true, errors: await this.down({ kind: 'requested' }) };
             throw new Error(`unknown command ${String(req.cmd)}`);
           },
           opts.controlUser ? opts.user : undefined,
@@ -246,78 +212,14 @@ export class Controller {
       );
       this.startedAt = new Date();
     } catch (err) {
-      void this.early?.then(
+      void this.sessions.early?.then(
         (c) => c.end(),
         () => undefined,
       );
-      const leftovers = await this.down(err instanceof Error ? err.message : String(err));
+      const leftovers = await this.down({ kind: 'failed', detail: err instanceof Error ? err.message : String(err) });
       if (leftovers.length) opts.progress(`warning: could not undo: ${leftovers.join('; ')}`);
       throw err;
     }
-  }
-
-  private async connect(): Promise<Client> {
-    const { opts } = this;
-    await this.full?.reconnecting();
-    await this.pins.beforeConnect(opts.route);
-    return connectSsh(this.env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases, debug: opts.debug });
-  }
-
-  /** SSH, the tun channel and the remote steps. */
-  private async openSession(): Promise<Session> {
-    const { env, opts } = this;
-    const early = this.early;
-    this.early = undefined;
-    const client = await (early ?? this.connect());
-    try {
-      opts.progress(`ssh: connected to ${describeRoute(opts.route)}`);
-      await this.pins.connected(client, opts.route);
-      // A previous session's remote steps (a reconnect): undo them first, so nothing is doubled.
-      const stale = await this.journal.undo(this.executor(client), isRemote);
-      if (stale.length) opts.log(`could not undo the previous session's remote steps: ${stale.join('; ')}`);
-      const { tunnel } = env;
-      if (!tunnel) return { client, channel: undefined, remoteDevice: '' };
-      const { channel, remoteDevice } = await remoteSide(client, env, tunnel, {
-        sudo: this.sudo,
-        lastDevice: this.lastRemoteDevice,
-        apply: (steps) => this.applyRemote(steps, client),
-        progress: opts.progress,
-      });
-      this.lastRemoteDevice = remoteDevice;
-      return { client, channel, remoteDevice };
-    } catch (err) {
-      client.end();
-      throw err;
-    }
-  }
-
-  /** The session stands: the pump rides its channel (MTU probed first), the services and the docker socket its connection. */
-  private async attachSession(s: Session): Promise<void> {
-    if (s.channel && this.l3) {
-      this.l3.pump.attach(s.channel);
-      if (this.l3.tunnel.mtuAuto) await this.pickMtu(s, this.l3);
-    }
-    await this.services.sessionUp(s.client);
-    this.dockerSocket?.sessionUp();
-    await this.full?.up();
-  }
-
-  /** Ends a session on purpose: its remote steps undone, then closed. */
-  private async closeSession(s: Session): Promise<string[]> {
-    this.l3?.pump.detach();
-    await this.full?.withdraw('session closed');
-    const errors = await this.journal.undo(this.executor(s.client), isRemote);
-    s.channel?.close();
-    s.client.end();
-    return errors;
-  }
-
-  /** mtu: auto: probe (mtu.ts), and apply what it found as journaled steps on both ends. */
-  private async pickMtu(s: Session, l3: L3Side): Promise<void> {
-    const exec = this.executor(s.client);
-    const probed = await pickMtu(l3, s.remoteDevice, s.channel!.maxPacket, this.platform, (steps) => this.journal.apply(steps, exec));
-    [this.mtu, this.remoteMtu] = [probed.up, probed.down];
-    this.opts.progress(mtuLine(probed, s.remoteDevice));
   }
 
   /** The local docker socket: each connection rides the current session, made on demand if need be. */
@@ -348,8 +250,8 @@ export class Controller {
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       localDevice: this.l3?.tun.name ?? '',
       remoteDevice: keeper.session?.remoteDevice ?? '',
-      mtu: this.mtu,
-      remoteMtu: this.remoteMtu,
+      mtu: this.sessions.mtu,
+      remoteMtu: this.sessions.remoteMtu,
       datapath: nativeOrNot(this.l3?.pump.native),
       fullTunnel: this.full ? { active: this.full.active, lan: env.lan, onLoss: env.onLoss, blocked: this.full.blocked, ipv6Blocked: blocksIPv6(env) } : null,
       pins: this.pins.list(),
@@ -364,27 +266,27 @@ export class Controller {
   }
 
   /** Takes everything down in reverse; safe to call more than once. Returns what could not be undone. */
-  down(reason: string): Promise<string[]> {
+  down(reason: DownReason): Promise<string[]> {
     this.stopping ??= this.teardown(reason);
     return this.stopping;
   }
 
-  private async teardown(reason: string): Promise<string[]> {
-    this.dockerHealth.stop();
-    await this.keeper.stop();
-    this.l3?.pump.stop();
-    await this.services.close();
-    for (const close of this.closers.reverse()) await close();
-    const errors = await this.keeper.end(reason);
-    // Without a session the remote steps cannot be undone now; keep them in
-    // the journal for `cloudbridge cleanup`.
-    const remoteLeft = this.journal.steps.some(isRemote);
-    errors.push(...(await this.journal.undo(this.executor(undefined), (s) => !isRemote(s))));
-    this.tun?.close();
-    this.net?.close();
-    if (remoteLeft) errors.push(`remote steps left for "cloudbridge cleanup ${this.env.name}": no SSH connection to undo them`);
-    else this.journal.remove();
-    removeRunFiles(this.env.name, remoteLeft);
+  private async teardown(reason: DownReason): Promise<string[]> {
+    const errors = await teardown(
+      {
+        env: this.env.name,
+        journal: this.journal,
+        keeper: this.keeper,
+        stops: [() => this.dockerHealth.stop(), () => this.l3?.pump.stop(), () => this.services.close(), ...this.closers.reverse()],
+        local: () => this.sessions.executor(undefined),
+        release: () => {
+          this.tun?.close();
+          this.net?.close();
+        },
+        removeRunFiles: (keepJournal) => removeRunFiles(this.env.name, keepJournal),
+      },
+      describeDown(reason),
+    );
     this.markDone(reason);
     return errors;
   }

@@ -1,4 +1,5 @@
 import type { Client } from 'ssh2';
+import type { SshLink } from '../datapath/ssh/link.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import type { TunChannel } from '../datapath/ssh/tunChannel.js';
 import type { ControllerState } from './status.js';
@@ -11,7 +12,7 @@ const WAKE_RETRY_MS = 5000;
 
 /** One SSH session of a controller: the connection, its tun channel (none with tunnel: false), the remote device. */
 export interface Session {
-  readonly client: Client;
+  readonly link: SshLink;
   readonly channel: TunChannel | undefined;
   readonly remoteDevice: string;
 }
@@ -86,7 +87,7 @@ export class SessionKeeper {
 
   private async start(): Promise<void> {
     const s = await this.deps.open();
-    const { client } = s;
+    const { client } = s.link;
     try {
       this.session = s;
       client.on('close', () => this.lost(client, 'SSH connection closed'));
@@ -98,7 +99,9 @@ export class SessionKeeper {
     } catch (err) {
       // not a session: cleared before the close below reports back (lost() then ignores it), so a retry makes a new one
       if (this.session === s) this.session = undefined;
-      client.end();
+      // its remote steps are undone over its connection, which still stands, then it is closed
+      const left = await this.deps.close(s).catch((e: Error) => [e.message]);
+      if (left.length) this.deps.log(`${this.deps.env.name}: could not undo remote steps: ${left.join('; ')}`);
       throw err;
     }
   }
@@ -116,7 +119,7 @@ export class SessionKeeper {
 
   private lost(client: Client, reason: string): void {
     const lost = this.session;
-    if (this.stopping || lost?.client !== client) return;
+    if (this.stopping || lost?.link.client !== client) return;
     // cleared first: closing the channel below reports back here
     this.session = undefined;
     this.lastError = clip(reason);

@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import type { Client } from 'ssh2';
 import { formatIPv4, parseCidr } from '../config/ipv4.js';
 import { formatIPv6, parseCidr6 } from '../config/ipv6.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -7,7 +6,7 @@ import { excludeStep, pinStep, routedThrough, type PinRole } from '../plan/fullT
 import type { Step } from '../plan/steps.js';
 import type { LocalNet } from '../platform/types.js';
 import type { SshRoute } from '../ssh/route.js';
-import { carrierOf } from '../ssh/session.js';
+import type { Carrier } from '../datapath/ssh/link.js';
 import { resolveAll } from '../util/resolve.js';
 
 /**
@@ -75,8 +74,7 @@ export class Pins {
   }
 
   /** Once connected: the address the connection really goes to. */
-  async connected(client: Client, route: SshRoute): Promise<void> {
-    const carrier = carrierOf(client);
+  async connected(carrier: Carrier | undefined, route: SshRoute): Promise<void> {
     const net = this.deps.net();
     if (!carrier || !net) return;
     const hop = route.jumps[0] ?? route.target;

@@ -1,4 +1,5 @@
 import type { Client } from 'ssh2';
+import type { SshLink } from '../datapath/ssh/link.js';
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
 import { openTunChannel, TunChannelError, type TunChannel } from '../datapath/ssh/tunChannel.js';
 import { IPTABLES_STATE, iptablesState, lowestFreeTun, planRemote, planStaleDevice, type RemoteFacts } from '../plan/plan.js';
@@ -38,12 +39,12 @@ export async function remoteFacts(
 }
 
 /** The tun channel to remote unit `unit`, or a UserError that says what sshd needs. */
-export async function openChannel(client: Client, env: EnvironmentConfig, unit: number): Promise<TunChannel> {
+export async function openChannel(link: SshLink, env: EnvironmentConfig, unit: number): Promise<TunChannel> {
   try {
-    return await openTunChannel(client, unit);
+    return await openTunChannel(link, unit);
   } catch (err) {
     const says = err instanceof TunChannelError ? err.serverSays : undefined;
-    if (says && /rejected tunnel/i.test(says)) {
+    if (err instanceof TunChannelError && err.refusedByPolicy) {
       throw new UserError(`sshd on ${env.host} refused the tunnel ("${says}"): it needs "PermitTunnel yes" (or point-to-point) in sshd_config`);
     }
     const detail = says ? `"${says}"` : (err as Error).message;
@@ -57,13 +58,13 @@ export async function openChannel(client: Client, env: EnvironmentConfig, unit: 
  * sshd still holds), applied through `apply` (the journal).
  */
 export async function remoteSide(
-  client: Client,
+  link: SshLink,
   env: EnvironmentConfig,
   tunnel: TunnelConfig,
   deps: { readonly sudo: boolean; readonly lastDevice: string; readonly apply: (steps: Step[]) => Promise<void>; readonly progress: (line: string) => void },
 ): Promise<{ channel: TunChannel; remoteDevice: string }> {
-  const facts = await remoteFacts(client, env, tunnel, deps.sudo);
-  const channel = await openChannel(client, env, facts.unit);
+  const facts = await remoteFacts(link.client, env, tunnel, deps.sudo);
+  const channel = await openChannel(link, env, facts.unit);
   const remoteDevice = `tun${facts.unit}`;
   deps.progress(`ssh: tunnel channel open, remote device ${remoteDevice}`);
   const stale = deps.lastDevice && deps.lastDevice !== remoteDevice && facts.names.includes(deps.lastDevice) ? [planStaleDevice(tunnel, deps.lastDevice)] : [];

@@ -26,11 +26,14 @@ export class MssClamps {
     this.any = v4.length + v6.length > 0;
   }
 
-  /** Lowers the MSS of a SYN to or from a clamped network; `peerAt` 16 = destination, 12 = source. */
-  apply(pkt: Uint8Array, peerAt: 12 | 16): void {
+  /**
+   * Lowers the MSS of a SYN to or from a clamped network: the far side is
+   * the destination of an outbound packet, the source of an inbound one.
+   */
+  apply(pkt: Uint8Array, way: 'outbound' | 'inbound'): void {
     if (pkt[3] === AF_INET6) {
       // IPv6: source at 8, destination at 24
-      const at = FRAME_HEADER + (peerAt === 16 ? 24 : 8);
+      const at = FRAME_HEADER + (way === 'outbound' ? 24 : 8);
       for (const c of this.v6) {
         if (inPrefix6(pkt, at, c.net, c.prefix)) {
           clampMss(pkt, c.mss);
@@ -39,7 +42,8 @@ export class MssClamps {
       }
       return;
     }
-    const peer = ipv4At(pkt, peerAt);
+    // IPv4: source at 12, destination at 16
+    const peer = ipv4At(pkt, way === 'outbound' ? 16 : 12);
     for (const c of this.v4) {
       if ((peer & c.mask) >>> 0 === c.addr) {
         clampMss(pkt, c.mss);

@@ -1,14 +1,11 @@
-import type { TunChannel } from './ssh/tunChannel.js';
-import type { TunDevice } from '../tun/device.js';
+import type { PacketChannel, PacketDevice } from './ports.js';
 import { REFUSED, type AllowList } from './allowList.js';
 import type { FlowLog } from './flows.js';
 import { MssClamps, type MssClamp, type MssClamp6 } from './clamps.js';
-import { echoRequest6, isEchoReply6, refusal6, udpDatagram6, udpTo6 } from './packet6.js';
+import { refusal6, udpDatagram6, udpTo6 } from './packet6.js';
+import { Prober, type TunnelAddr } from './probe.js';
 import { ADMIT_ALL, sourceOk } from './sources.js';
-import { AF_INET6, FRAME_HEADER, checkFramed, echoRequest, isEchoReply, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
-
-/** A tunnel end as the probes and the in-tunnel DNS address it: IPv4 as a number, IPv6 as its 16 bytes. */
-export type TunnelAddr = number | Uint8Array;
+import { AF_INET6, FRAME_HEADER, checkFramed, isTcpSyn, refusal, udpDatagram, udpTo } from './packet.js';
 
 export interface PumpStats {
   txPackets: number;
@@ -80,11 +77,10 @@ export class Pump {
   };
   /** Called when packets are waiting and there is no channel. */
   onWake: () => void = () => {};
-  private channel: TunChannel | undefined;
+  private channel: PacketChannel | undefined;
   private backlog: Buffer[] = [];
   private backlogBytes = 0;
-  private probe: { from: TunnelAddr; id: number; resolve: () => void } | undefined;
-  private probeSeq = 0;
+  private readonly prober = new Prober(() => this.channel);
   private readonly clamps: MssClamps;
   /** Either family has clamps: handshakes go through JavaScript. */
   private readonly clamping: boolean;
@@ -94,7 +90,7 @@ export class Pump {
   private readonly sources: Uint32Array;
 
   constructor(
-    private readonly tun: TunDevice,
+    private readonly tun: PacketDevice,
     private readonly mtu: number,
     opts: PumpOptions = {},
   ) {
@@ -150,7 +146,7 @@ export class Pump {
     );
   }
 
-  attach(channel: TunChannel): void {
+  attach(channel: PacketChannel): void {
     this.channel = channel;
     channel.onPacket = (framed) => this.inbound(framed);
     channel.onWritable = () => this.flush();
@@ -207,7 +203,7 @@ export class Pump {
           continue;
         }
       } else this.flows?.note(pkt, 'routed');
-      if (this.clamping && isTcpSyn(pkt)) this.clamps.apply(pkt, 16);
+      if (this.clamping && isTcpSyn(pkt)) this.clamps.apply(pkt, 'outbound');
       if (len > maxPacket) {
         this.counts.txDropped++;
         continue;
@@ -261,16 +257,12 @@ export class Pump {
       this.counts.rxSpoofed++;
       return;
     }
-    const probe = this.probe;
-    if (probe !== undefined && (typeof probe.from === 'number' ? isEchoReply(framed, probe.from, probe.id) : isEchoReply6(framed, probe.from, probe.id))) {
-      probe.resolve();
-      return;
-    }
+    if (this.prober.claims(framed)) return;
     if (this.allow && this.allow.check(framed, false) === REFUSED) {
       this.counts.refused++;
       return;
     }
-    if (this.clamping && isTcpSyn(framed)) this.clamps.apply(framed, 12);
+    if (this.clamping && isTcpSyn(framed)) this.clamps.apply(framed, 'inbound');
     this.counts.rxPackets++;
     this.counts.rxBytes += framed.length;
     if (this.tun.write(framed) < 0) this.counts.rxDropped++;
@@ -278,61 +270,16 @@ export class Pump {
 
   /**
    * Sends an ICMP (or ICMPv6) echo from `src` to `dst` through the channel
-   * and resolves with the round trip in ms once the reply comes back: proof
-   * that the remote end is addressed, up and routing back to us.
+   * and resolves with the round trip in ms once the reply comes back
+   * (probe.ts): proof that the remote end is addressed, up and routing back.
    */
   ping(src: TunnelAddr, dst: TunnelAddr, timeoutMs: number, size?: number): Promise<number> {
-    const id = 0xcb00 | (++this.probeSeq & 0xff);
-    const started = process.hrtime.bigint();
-    return new Promise((resolve, reject) => {
-      const send = (): void => {
-        const seq = this.probeSeq;
-        this.channel?.send(
-          typeof src === 'number' && typeof dst === 'number'
-            ? echoRequest(src, dst, id, seq, size)
-            : echoRequest6(src as Uint8Array, dst as Uint8Array, id, seq, size),
-        );
-      };
-      const retry = setInterval(send, 250);
-      const done = (): void => {
-        clearInterval(retry);
-        this.probe = undefined;
-        if (this.channel) this.channel.probing = false;
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`no echo reply within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.probe = {
-        from: dst,
-        id,
-        resolve: () => {
-          clearTimeout(timer);
-          done();
-          resolve(Number(process.hrtime.bigint() - started) / 1e6);
-        },
-      };
-      // the reply must reach isEchoReply here, not go from C straight to the tun
-      if (this.channel) this.channel.probing = true;
-      send();
-    });
+    return this.prober.ping(src, dst, timeoutMs, size);
   }
 
-  /**
-   * The largest packet, of `sizes` (largest first), that crosses the channel
-   * and comes back: sshd drops tun packets beyond what it can carry.
-   */
-  async largestThatCrosses(src: TunnelAddr, dst: TunnelAddr, sizes: readonly number[], timeoutMs: number): Promise<number | undefined> {
-    for (const size of sizes) {
-      if (
-        await this.ping(src, dst, timeoutMs, size).then(
-          () => true,
-          () => false,
-        )
-      )
-        return size;
-    }
-    return undefined;
+  /** The largest packet, of `sizes` (largest first), that crosses the channel and comes back. */
+  largestThatCrosses(src: TunnelAddr, dst: TunnelAddr, sizes: readonly number[], timeoutMs: number): Promise<number | undefined> {
+    return this.prober.largestThatCrosses(src, dst, sizes, timeoutMs);
   }
 
   /**
@@ -354,7 +301,7 @@ export class Pump {
 }
 
 /** Adds what the channel's outlet and inlet moved in C to `s`. */
-function addNative(s: PumpStats, channel: TunChannel): void {
+function addNative(s: PumpStats, channel: PacketChannel): void {
   const sent = channel.outletSent;
   const got = channel.inletCounts;
   s.txPackets += sent.packets;

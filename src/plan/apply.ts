@@ -78,6 +78,18 @@ export class StepJournal {
     private readonly whose?: JournalOwner,
   ) {}
 
+  /**
+   * A dead controller's journal, taken over to undo what it left: its
+   * applied and pending steps (a pending step's undo is harmless where the
+   * step never ran), its owner and target kept.
+   */
+  static takeOver(file: string, record: JournalRecord): StepJournal {
+    const whose = record.owner && record.target !== undefined ? { owner: record.owner, target: record.target } : undefined;
+    const journal = new StepJournal(file, record.env, whose);
+    journal.applied = [...record.applied, ...record.pending];
+    return journal;
+  }
+
   get steps(): readonly Step[] {
     return this.applied;
   }

@@ -61,6 +61,9 @@ export interface Step {
   readonly undo: Action | null;
 }
 
+/** Whether a step changed the remote host. */
+export const isRemote = (s: Step): boolean => s.apply.side === 'remote';
+
 export function describeAction(a: Action): string {
   if (a.side === 'remote') return `remote: ${a.argv.join(' ')}`;
   switch (a.op) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { ParsedKey, PublicKeyEntry } from 'ssh2';
-import { ssh2 } from '../datapath/ssh/ssh2.js';
+import { ssh2 } from '../ssh2/load.js';
 import { asUser, type InvokingUser } from '../util/user.js';
 import { certificateProblem, isCertType, parseCertificate } from './certs.js';
 import { keyTypeOfBlob, SshReader } from './wire.js';

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { ssh2 } from '../datapath/ssh/ssh2.js';
+import { ssh2 } from '../ssh2/load.js';
 import { publicBeside } from './keys.js';
 import type { SshRoute } from './route.js';
 import { asUser, type InvokingUser } from '../util/user.js';

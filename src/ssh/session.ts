@@ -2,8 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, Client, ConnectConfig } from 'ssh2';
-import { hostKeyAlgorithms, quietAfterHandshake, ssh2 } from '../datapath/ssh/ssh2.js';
+import { ssh2 } from '../ssh2/load.js';
+import { hostKeyAlgorithms } from '../ssh2/certs.js';
+import { quietAfterHandshake } from '../ssh2/connection.js';
+import { ssh2Failure } from '../ssh2/errors.js';
 import { ReadRing } from '../datapath/ssh/readRing.js';
+import { SshLink, type Carrier } from '../datapath/ssh/link.js';
 import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -32,15 +36,6 @@ export interface SshOptions {
 }
 
 const logToStderr = (line: string): void => void process.stderr.write(`${plain(line)}\n`);
-
-/** What carries a connection from this host: our TCP socket, or a process (a ProxyCommand, the jump process). */
-export type Carrier = { readonly socket: { readonly remoteAddress?: string | undefined } } | { readonly pid: number };
-const carriers = new WeakMap<Client, Carrier>();
-
-/** The carrier of a connection connectSsh made: where to look for the address it depends on (daemon/pins.ts). */
-export function carrierOf(client: Client): Carrier | undefined {
-  return carriers.get(client);
-}
 
 export interface HopLimits {
   readonly connectTimeout: number;
@@ -173,7 +168,7 @@ function knownHostsReader(user: InvokingUser): (file: string) => KnownHostsEntry
  * this process carries it, over `carrier` when another process does (the
  * jump process), else over TCP or the hop's ProxyCommand.
  */
-function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions, carrier?: ProxyRun): Promise<Client> {
+function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions, carrier?: ProxyRun): Promise<SshLink> {
   const where = `${hop.host}:${hop.port}`;
   const keyName = hostKeyName(hop.host, hop.port);
   let hostKeyProblem: string | undefined;
@@ -226,7 +221,8 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       settled = true;
       client.end();
       if (hostKeyProblem) return reject(new UserError(hostKeyProblem));
-      if (proxy && (err.level === 'client-socket' || err.code || /closed|lost before handshake/.test(err.message))) {
+      const kind = ssh2Failure(err);
+      if (proxy && kind === 'socket') {
         // the command's exit says more than the broken pipe does: wait for it (briefly)
         const report = (): void => reject(new UserError(proxy.ended() ?? `cannot reach ${where}: ${err.code ?? err.message}`));
         if (proxy.ended()) return report();
@@ -237,15 +233,15 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
         });
         return;
       }
-      if (err.level === 'client-authentication') {
+      if (kind === 'authentication') {
         const problems = [...auth.problems, ...auth.agents.flatMap((a) => a.problem ?? [])];
         const extra = problems.length ? `; skipped ${problems.join('; ')}` : '';
         return reject(new UserError(`authentication as ${hop.user} on ${where} failed (tried: ${auth.tried.join(', ')})${extra}`));
       }
-      if (err.level === 'client-socket' || err.code) {
+      if (kind === 'socket') {
         return reject(new UserError(`cannot reach ${where}: ${err.code ?? err.message}`));
       }
-      if (/timed out/i.test(err.message)) {
+      if (kind === 'timeout') {
         return reject(new UserError(`cannot reach ${where}: no SSH handshake within ${limits.connectTimeout}s`));
       }
       reject(new UserError(`ssh to ${hop.user}@${where} failed: ${err.message}`));
@@ -261,13 +257,12 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       client.setNoDelay(true);
       if (opts.debug) quietAfterHandshake(client);
       ring?.ready();
-      if (carriedBy) carriers.set(client, carriedBy);
-      resolve(client);
+      resolve(new SshLink(client, ring, carriedBy));
     });
     client.on('error', fail);
     client.once('close', () => {
       proxy?.child.kill();
-      fail(new Error('connection closed during handshake'));
+      fail(Object.assign(new Error('connection closed during handshake'), { level: 'client-socket' }));
     });
     try {
       client.connect(cfg);
@@ -292,11 +287,11 @@ function forwardThrough(via: Client, hop: SshHop, from: string): Promise<Duplex>
  * Opens an authenticated SSH connection to the environment's host, through
  * its ProxyJump chain if ssh_config gives one: the jump hosts in the jump
  * process (jumpProcess.ts), each hop with its own host key check, the
- * target here over a socket pair. Ending the returned client ends the chain.
+ * target here over a socket pair. Ending the returned link ends the chain.
  */
-export async function connectSsh(env: EnvironmentConfig, route: SshRoute, opts: SshOptions): Promise<Client> {
+export async function connectSsh(env: EnvironmentConfig, route: SshRoute, opts: SshOptions): Promise<SshLink> {
   const limits = { connectTimeout: env.connectTimeout, deadAfter: env.deadAfter, ciphers: env.ciphers.length ? env.ciphers : defaultCiphers() };
-  let target: Client;
+  let target: SshLink;
   if (route.jumps.length === 0) target = await connectHop(route.target, undefined, limits, opts);
   else {
     const log = opts.log ?? logToStderr;
@@ -308,9 +303,9 @@ export async function connectSsh(env: EnvironmentConfig, route: SshRoute, opts: 
       jumps.child.kill();
       throw err;
     }
-    target.once('close', () => jumps.child.kill());
+    target.client.once('close', () => jumps.child.kill());
   }
-  if (opts.debug) traceCommands(target, opts.debug);
+  if (opts.debug) traceCommands(target.client, opts.debug);
   return target;
 }
 
@@ -324,18 +319,18 @@ export async function connectJumpsHere(
   target: SshHop,
   limits: HopLimits,
   opts: SshOptions,
-): Promise<{ clients: Client[]; stream: Duplex }> {
-  const clients: Client[] = [];
+): Promise<{ links: SshLink[]; stream: Duplex }> {
+  const links: SshLink[] = [];
   try {
     let sock: Duplex | undefined;
     for (const [i, hop] of jumps.entries()) {
-      if (i > 0) sock = await forwardThrough(clients[i - 1]!, hop, `${jumps[i - 1]!.host}:${jumps[i - 1]!.port}`);
-      clients.push(await connectHop(hop, sock, limits, opts));
+      if (i > 0) sock = await forwardThrough(links[i - 1]!.client, hop, `${jumps[i - 1]!.host}:${jumps[i - 1]!.port}`);
+      links.push(await connectHop(hop, sock, limits, opts));
     }
     const last = jumps.at(-1)!;
-    return { clients, stream: await forwardThrough(clients.at(-1)!, target, `${last.host}:${last.port}`) };
+    return { links, stream: await forwardThrough(links.at(-1)!.client, target, `${last.host}:${last.port}`) };
   } catch (err) {
-    for (const c of clients.reverse()) c.end();
+    for (const l of links.reverse()) l.end();
     throw err;
   }
 }

@@ -101,7 +101,7 @@ test.serial('a failed connect names the journal, and its error is there', async 
 });
 
 test.serial("a controller's stderr reaches the journal as a stream of ours, at priority err", async (t) => {
-  const script = `const { journalStream } = await import(${JSON.stringify(new URL('../../src/native/journal.js', import.meta.url).href)});
+  const script = `const { journalStream } = await import(${JSON.stringify(new URL('../../src/native/journald.js', import.meta.url).href)});
 const { spawn } = await import('node:child_process');
 const s = await journalStream();
 const c = spawn('sh', ['-c', 'echo "a crash, as Node prints one" >&2'], { stdio: ['ignore', 'ignore', s] });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { entryOf } from '../../src/cli/journalLogs.js';
-import { encodeEntry } from '../../src/native/journal.js';
+import { encodeEntry } from '../../src/native/journald.js';
 
 test('native protocol: FIELD=value lines, and a value with a newline as its length (64-bit LE) and bytes', (t) => {
   t.is(encodeEntry({ MESSAGE: 'up', PRIORITY: '6' }).toString(), 'MESSAGE=up\nPRIORITY=6\n');

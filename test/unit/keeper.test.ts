@@ -3,6 +3,7 @@ import test from 'ava';
 import type { Client } from 'ssh2';
 import { envOf } from './configs.js';
 import { SessionKeeper, type KeeperDeps, type Session } from '../../src/daemon/keeper.js';
+import { SshLink } from '../../src/datapath/ssh/link.js';
 
 // The session keeper on fakes: an SSH client that is only an event emitter, opens and
 // attaches that fail on cue, and a backoff of milliseconds instead of seconds.
@@ -18,41 +19,49 @@ class FakeClient extends EventEmitter {
 const env = envOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n', 'stg');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function keeper(plan: { attachFails: number; openFails: number }): { k: SessionKeeper; clients: FakeClient[]; logs: string[] } {
+function keeper(plan: { attachFails: number; openFails: number }): { k: SessionKeeper; clients: FakeClient[]; logs: string[]; closed: Session[] } {
   const clients: FakeClient[] = [];
   const logs: string[] = [];
+  const closed: Session[] = [];
   const deps: KeeperDeps = {
     env,
     open: async () => {
       if (plan.openFails-- > 0) throw new Error('connect ECONNREFUSED');
       const c = new FakeClient();
       clients.push(c);
-      return { client: c as unknown as Client, channel: undefined, remoteDevice: 'tun0' } satisfies Session;
+      return { link: new SshLink(c as unknown as Client, undefined, undefined), channel: undefined, remoteDevice: 'tun0' } satisfies Session;
     },
     attach: async () => {
       if (plan.attachFails-- > 0) throw new Error('mtu probe: no answer');
     },
     detach: () => undefined,
-    close: async () => [],
+    // the controller's closeSession: remote steps undone over the session's connection, then it ends
+    close: async (s) => {
+      closed.push(s);
+      s.link.end();
+      return [];
+    },
     moved: () => 0,
     busy: () => false,
     dropHeld: () => undefined,
     log: (l) => void logs.push(l),
     backoff: { min: 2, max: 8 },
   };
-  return { k: new SessionKeeper(deps), clients, logs };
+  return { k: new SessionKeeper(deps), clients, logs, closed };
 }
 
-test('an attach that fails leaves no session behind: the next attempt makes a new one', async (t) => {
-  const { k, clients } = keeper({ attachFails: 1, openFails: 0 });
+test('an attach that fails leaves no session behind: its remote steps undone over it, the next attempt makes a new one', async (t) => {
+  const { k, clients, closed } = keeper({ attachFails: 1, openFails: 0 });
   await t.throwsAsync(k.ensure(), { message: 'mtu probe: no answer' });
   t.is(k.session, undefined, 'the failed session is not kept');
+  t.is(closed.length, 1, 'closed as a session is: its remote steps undone while its connection stands');
+  t.is(closed[0]!.link.client, clients[0] as unknown as Client);
   t.is(clients[0]!.ended, 1, 'and its connection is closed');
   await sleep(5);
   t.is(k.state, 'connecting', 'its close is not taken for a lost session');
   await k.ensure();
   t.is(clients.length, 2, 'a new connection, not the dead one');
-  t.is(k.session?.client, clients[1] as unknown as Client);
+  t.is(k.session?.link.client, clients[1] as unknown as Client);
   t.is(k.state, 'up');
   await k.stop();
 });

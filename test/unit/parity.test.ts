@@ -9,7 +9,8 @@ import { loadAddon } from '../../src/native/addon.js';
 import { AF_INET, AF_INET6, checkFramed, FRAME_HEADER, isTcpSyn } from '../../src/datapath/packet.js';
 import { ChannelDataWriter } from '../../src/datapath/ssh/channelDataWriter.js';
 import type { ByteSink } from '../../src/datapath/ssh/socketSink.js';
-import { PacketWriter, socketHandle, sshCrypto, type Ssh2Protocol } from '../../src/datapath/ssh/ssh2.js';
+import { cipherBox, decipherBox } from '../../src/ssh2/box.js';
+import { socketHandle } from '../../src/util/socketHandle.js';
 import { tcpSegment, udpDatagram } from './segments.js';
 
 // The C packet path and its JavaScript twin, fed the same input, must agree.
@@ -125,18 +126,9 @@ function packetLengths(wire: Buffer): number[] {
 }
 
 /** Opens a sealed stream with ssh2's decipher (our Opener inside): the payloads, authenticated. */
-function open(wire: Buffer, name: string, key: Buffer, iv: Buffer): Buffer[] {
+async function open(wire: Buffer, name: string, key: Buffer, iv: Buffer): Promise<Buffer[]> {
   const payloads: Buffer[] = [];
-  const decipher = sshCrypto.createDecipher({
-    inbound: {
-      onPayload: (p: Buffer) => void payloads.push(Buffer.from(p)),
-      decipherInfo: sshCrypto.CIPHER_INFO[name],
-      decipherKey: key,
-      decipherIV: iv,
-      seqno: 0,
-    },
-  });
-  decipher.decrypt(wire, 0, wire.length);
+  (await decipherBox(name, key, iv, 0, (p) => void payloads.push(p)))(wire);
   return payloads;
 }
 
@@ -163,16 +155,13 @@ for (const [name, ssl, keyLen] of [
   ['aes256-gcm@openssh.com', 'aes-256-gcm', 32],
 ] as const) {
   test.serial(`${name}: the C outlet and the JavaScript writer frame and seal the same tun packets alike`, async (t) => {
-    await sshCrypto.init;
     const key = randomBytes(keyLen);
     const iv = randomBytes(12);
     const packets = [1, 15, 16, 17, 40, 63, 64, 65, 1500, 9000, 16000].map((n) => randomBytes(n));
     const recipient = 0x01020304;
 
     // JavaScript: ChannelDataWriter with ssh2's cipher (the addon's Sealer inside)
-    const cipher = sshCrypto.createCipher({ outbound: { onWrite: () => {}, cipherInfo: sshCrypto.CIPHER_INFO[name], cipherKey: key, cipherIV: iv, seqno: 0 } });
-    const partial = { _kexinit: undefined, _cipher: cipher, _packetRW: { read: undefined, write: undefined as unknown } };
-    partial._packetRW.write = new PacketWriter(partial);
+    const box = await cipherBox(name, key, iv, 0);
     const jsChunks: Buffer[] = [];
     const sink: ByteSink = {
       write: (bytes, done) => {
@@ -184,7 +173,7 @@ for (const [name, ssl, keyLen] of [
       batch: (fn) => fn(),
       onceDrained: (cb) => cb(),
     };
-    const writer = new ChannelDataWriter(partial as unknown as Ssh2Protocol, sink);
+    const writer = new ChannelDataWriter(box.sealer, sink);
     writer.batch(() => {
       for (const p of packets) t.true(writer.add(recipient, p));
     });
@@ -217,12 +206,12 @@ for (const [name, ssl, keyLen] of [
     // Padding is random on both sides; everything else must be the same.
     t.is(cWire.length, jsWire.length, 'same bytes on the wire');
     t.deepEqual(packetLengths(cWire), packetLengths(jsWire), 'same packet and padding lengths');
-    const fromC = open(cWire, name, key, iv);
-    const fromJs = open(jsWire, name, key, iv);
+    const fromC = await open(cWire, name, key, iv);
+    const fromJs = await open(jsWire, name, key, iv);
     t.is(fromC.length, packets.length);
     t.deepEqual(fromC, fromJs, 'same CHANNEL_DATA payloads, authenticated');
     t.is(fromC[0]!.readUInt32BE(1), recipient);
-    t.is(sealer.count, cipher.outSeqno, 'same sequence count');
+    t.is(sealer.count, box.seqno(), 'same sequence count');
     t.deepEqual(
       [num[NUM.PACKETS], num[NUM.BYTES], num[NUM.WINDOW]],
       [packets.length, packets.reduce((n, p) => n + p.length, 0), (1 << 24) - packets.reduce((n, p) => n + p.length, 0)],

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
+import type { InPlaceSealer } from '../../ssh2/connection.js';
 import type { ByteSink } from './socketSink.js';
-import { canSealInPlace, type Ssh2Protocol } from './ssh2.js';
 
 /**
  * Writes CHANNEL_DATA packets for the tun channel into a few reused slabs,
@@ -16,7 +16,8 @@ import { canSealInPlace, type Ssh2Protocol } from './ssh2.js';
  * Only ssh2's native AEAD ciphers are sealed here (aes*-gcm and
  * chacha20-poly1305, the ones cloudbridge offers first); during a key
  * exchange, or with compression or any other cipher, `add` declines and the
- * caller sends through ssh2 as before (`canSealInPlace` in ssh2.ts).
+ * caller sends through ssh2 as before (`InPlaceSealer.block` in
+ * src/ssh2/connection.ts).
  */
 
 const MSG_CHANNEL_DATA = 94;
@@ -49,7 +50,7 @@ export class ChannelDataWriter {
   private padAt = this.pad.length;
 
   constructor(
-    private readonly proto: Ssh2Protocol,
+    private readonly sealer: InPlaceSealer,
     private readonly sink: ByteSink,
   ) {
     this.cur = new Slab(SLAB_SIZE);
@@ -61,10 +62,8 @@ export class ChannelDataWriter {
    * doing nothing, when ssh2 must send it instead (see the module comment).
    */
   add(recipient: number, data: Uint8Array): boolean {
-    const block = canSealInPlace(this.proto);
+    const block = this.sealer.block();
     if (block === 0) return false;
-    const cipher = this.proto._cipher;
-    const instance = cipher._instance!;
 
     // RFC 4253 section 6: packet length excludes itself; padding 4..block+3
     // bytes so that all but the length field is a multiple of the block.
@@ -84,9 +83,7 @@ export class ChannelDataWriter {
     buf.set(data, p + HEADER);
     this.fillPadding(buf, p + body, padLen);
     const packet = buf.subarray(p, p + total);
-    if (block === 16) instance.encrypt(packet);
-    else instance.encrypt(packet, cipher.outSeqno);
-    cipher.outSeqno = (cipher.outSeqno + 1) >>> 0;
+    this.sealer.seal(packet, block);
     this.cur.used += total;
     if (!this.batching) this.flush();
     return true;

@@ -1,8 +1,9 @@
 import { constants } from 'node:os';
+import type { Client } from 'ssh2';
 import { loadAddon, type NativeHandle, type OpenerInstance } from '../../native/addon.js';
-import { backedBy, countedBy } from './backing.js';
+import type { ChannelEnds } from '../../ssh2/channel.js';
+import { countInbound, openerNow } from '../../ssh2/connection.js';
 import type { ReadRing } from './readRing.js';
-import { isOpener, type IncomingSide, type Ssh2Decipher } from './ssh2.js';
 
 /** What the inlet must leave to JavaScript, set by whoever moves the packets. */
 export interface InletUse {
@@ -38,13 +39,13 @@ export class Inlet {
 
   constructor(
     private readonly ring: ReadRing,
-    incoming: IncomingSide,
+    ends: ChannelEnds,
     lowWater: number,
     private readonly topUp: () => void,
   ) {
-    this.ctl[this.CTL.RECIPIENT] = incoming.id;
+    this.ctl[this.CTL.RECIPIENT] = ends.localId;
     this.num[this.NUM.LOW_WATER] = lowWater;
-    backedBy(incoming, 'window', this.num, this.NUM.WINDOW);
+    ends.shareOurWindow(this.num, this.NUM.WINDOW);
   }
 
   /** Starts reading in C at the next packet boundary, if the keys are ours. */
@@ -59,8 +60,9 @@ export class Inlet {
     }
     if (this.handle || this.ended) return;
     const ring = this.ring;
-    const decipher = ring.decipher;
-    if (!decipher || !isOpener(decipher._instance) || ring.fd < 0) return;
+    const client = ring.owner;
+    const opener = client && openerNow(client);
+    if (!client || !opener || ring.fd < 0) return;
     const addon = loadAddon();
     const handle = addon.inlet(
       ring.fd,
@@ -74,10 +76,11 @@ export class Inlet {
     this.handle = handle;
     addon.inletFlows(handle, this.flows);
     addon.inletSources(handle, this.sources);
-    this.install(decipher, decipher._instance);
-    ring.watchDecipher((d) => {
+    this.install(client, opener);
+    ring.watchKeysIn(() => {
       if (this.ended) return;
-      if (d && isOpener(d._instance)) this.install(d, d._instance);
+      const next = openerNow(client);
+      if (next) this.install(client, next);
       else this.giveBack();
     });
     ring.socket.once('close', () => {
@@ -108,9 +111,9 @@ export class Inlet {
     return { packets: n[at.PACKETS]!, bytes: n[at.BYTES]!, malformed: n[at.MALFORMED]!, dropped: n[at.DROPPED]!, spoofed: n[at.SPOOFED]! };
   }
 
-  private install(decipher: Ssh2Decipher, opener: OpenerInstance): void {
+  private install(client: Client, opener: OpenerInstance): void {
     loadAddon().inletOpener(this.handle!, opener);
-    countedBy(decipher, 'inSeqno', opener);
+    countInbound(client, opener);
   }
 
   /** The next keys are not ours: ssh2 reads on, from what was read here and not yet opened. */

@@ -1,6 +1,7 @@
+import type { Client } from 'ssh2';
 import { loadAddon, type NativeHandle } from '../../native/addon.js';
-import { backedBy, countedBy } from './backing.js';
-import { canSealInPlace, isSealer, type OutgoingSide, type Ssh2Protocol } from './ssh2.js';
+import type { ChannelEnds } from '../../ssh2/channel.js';
+import { countOutbound, sealerNow, watchKeysOut } from '../../ssh2/connection.js';
 
 /** What the outlet must leave to JavaScript, set by whoever moves the packets. */
 export interface OutletFilter {
@@ -20,7 +21,7 @@ export interface OutletFilter {
  * are sealed and written there without waking JavaScript, while the channel
  * is open, no key exchange is under way and the cipher is our AES-GCM. The
  * peer's window lives in `num[WINDOW]`, shared with ssh2's WINDOW_ADJUST
- * handler through an accessor; the rest counts packets and bytes sent
+ * handler (the adapter's "share the window"); the rest counts packets and bytes sent
  * (native/src/layout.h names the fields of both arrays).
  */
 export class Outlet {
@@ -35,32 +36,20 @@ export class Outlet {
 
   constructor(
     writer: NativeHandle,
-    private readonly outgoing: OutgoingSide,
-    private readonly proto: Ssh2Protocol,
+    private readonly ends: ChannelEnds,
+    private readonly client: Client,
     highWater: number,
   ) {
     this.ctl = new Int32Array(this.CTL.LEN);
     this.num = new Float64Array(this.NUM.LEN);
     this.handle = loadAddon().outlet(writer, this.ctl, this.num);
-    this.ctl[this.CTL.RECIPIENT] = outgoing.id;
+    this.ctl[this.CTL.RECIPIENT] = ends.recipient;
     // sshd counts a datagram's 4-byte length prefix against its maximum packet
-    this.ctl[this.CTL.MAX_PACKET] = outgoing.packetSize - 4;
+    this.ctl[this.CTL.MAX_PACKET] = ends.peerMaxPacket - 4;
     this.ctl[this.CTL.HIGH_WATER] = highWater;
-    backedBy(outgoing, 'window', this.num, this.NUM.WINDOW);
-    // ssh2 sets _kexinit when a key exchange starts and clears it at the end,
-    // and replaces _cipher with the new keys in between.
-    for (const key of ['_kexinit', '_cipher'] as const) {
-      let value: unknown = proto[key];
-      Object.defineProperty(proto, key, {
-        configurable: true,
-        enumerable: true,
-        get: () => value,
-        set: (v: unknown) => {
-          value = v;
-          this.update();
-        },
-      });
-    }
+    ends.sharePeerWindow(this.num, this.NUM.WINDOW);
+    // a key exchange starting, new keys, one ending: C seals only with keys that are ours, between exchanges
+    watchKeysOut(client, () => this.update());
   }
 
   /** Starts sending from C, leaving to JavaScript what `filter` says. */
@@ -93,13 +82,11 @@ export class Outlet {
 
   private update(): void {
     if (this.closed) return;
-    const cipher = this.proto._cipher;
-    const sealer = cipher._instance;
-    const ours = isSealer(sealer) ? sealer : null;
-    const on = this.filter !== undefined && ours !== null && canSealInPlace(this.proto) > 0 && this.outgoing.state === 'open';
-    loadAddon().outletSealer(this.handle, on ? ours : null);
-    // ssh2 carries outSeqno into the next keys unless the key exchange is strict
-    if (on && ours) countedBy(cipher, 'outSeqno', ours);
+    const sealer = sealerNow(this.client);
+    const on = this.filter !== undefined && sealer !== null && this.ends.sending;
+    loadAddon().outletSealer(this.handle, on ? sealer : null);
+    // ssh2 carries its sequence number into the next keys unless the key exchange is strict
+    if (on) countOutbound(this.client, sealer);
     this.ctl[this.CTL.ENABLED] = on ? 1 : 0;
   }
 }

@@ -1,7 +1,8 @@
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Client } from 'ssh2';
-import { internalsOf, plainReader, socketHandle, type OnPayload, type Ssh2Decipher, type Ssh2Protocol } from './ssh2.js';
+import { atPacketBoundary, dispatchPayload, filterPayloads, heldPacket, parse, readsPlain } from '../../ssh2/connection.js';
+import { socketHandle } from '../../util/socketHandle.js';
 
 /**
  * The SSH connection's socket (TCP, or our end of a socket pair whose other
@@ -22,14 +23,12 @@ import { internalsOf, plainReader, socketHandle, type OnPayload, type Ssh2Deciph
  *   tun channel: the packet is written to the tun device synchronously);
  * - a packet whose tail is still to come may be held by ssh2's decipher as a
  *   view of the buffer it arrived in; the next read goes to the other buffer.
- * The fields touched are those of ssh2 1.17.0 (pinned), covered by the e2e
- * tests against real sshd, which rekey and reconnect under load.
+ * What it needs of ssh2 are the adapter's hooks "filter payloads" and
+ * reading in its place (src/ssh2/connection.ts), with their contract tests.
  */
 
 const READ_SIZE = 256 * 1024;
 const MSG_CHANNEL_DATA = 94;
-
-const rings = new WeakMap<Client, ReadRing>();
 
 /**
  * A socket over `fd` (which it then owns) whose reads go where `onread` says.
@@ -44,7 +43,6 @@ export class ReadRing {
   readonly socket: Socket;
   private readonly buffers = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)];
   private turn = 0;
-  private proto: Ssh2Protocol | undefined;
   private client: Client | undefined;
   private zeroCopy = false;
   private trusted = -1;
@@ -52,7 +50,7 @@ export class ReadRing {
   private delivering = false;
   /** Who reads the socket from the next packet boundary on, instead of Node (see `handOver`). */
   private successor: (() => void) | undefined;
-  private readonly decipherWatchers: ((d: Ssh2Decipher | undefined) => void)[] = [];
+  private readonly keysWatchers: (() => void)[] = [];
 
   /** A TCP connection to host:port, or a socket already connected (`fd`, which it then owns). */
   constructor(to: { readonly host: string; readonly port: number } | { readonly fd: number }) {
@@ -63,24 +61,21 @@ export class ReadRing {
   /** The client this socket was given to; call right after `client.connect()`. */
   attach(client: Client): void {
     this.client = client;
-    this.proto = internalsOf(client)._protocol;
-    rings.set(client, this);
-    const proto = this.proto;
-    guardPayloads(
-      proto,
-      (d) => {
-        for (const watch of this.decipherWatchers) watch(d);
-      },
+    filterPayloads(
+      client,
       (payload) => {
         if (payload[0] !== MSG_CHANNEL_DATA || this.trusted < 0 || payload.length < 9 || payload.readUInt32BE(1) !== this.trusted) return false;
         // ssh2 would unpack it (message table, channel lookup) and call the channel's push; with no
         // compression in the way the consumer takes the data straight away, fewer steps per packet.
         const len = payload.readUInt32BE(5);
-        if (this.consume && plainReader(proto) && 9 + len <= payload.length) {
+        if (this.consume && readsPlain(client) && 9 + len <= payload.length) {
           this.consume(payload.subarray(9, 9 + len));
           return 'consumed';
         }
         return true;
+      },
+      () => {
+        for (const watch of this.keysWatchers) watch();
       },
     );
   }
@@ -107,23 +102,23 @@ export class ReadRing {
 
   private nextBuffer(): Buffer {
     this.turn ^= 1;
-    const held = this.proto?._decipher?._packet;
+    const held = this.client && heldPacket(this.client);
     if (held && held.buffer === this.buffers[this.turn]!.buffer) this.turn ^= 1;
     return this.buffers[this.turn]!;
   }
 
   /** Always true: ssh2 never pauses its socket, SSH windows do the flow control. */
   private deliver(n: number, buf: Buffer): boolean {
-    const proto = this.proto;
-    if (!proto) return true;
+    const client = this.client;
+    if (!client) return true;
     this.delivering = true;
     try {
       // a view of exactly what was read: ssh2's AES-GCM decipher takes `data`
       // itself for a packet body that fills a read from its start (p 0, nb
       // dataLen), so a longer buffer became a packet of the wrong length (a
       // RangeError when one read ended just before a tag: seen relaying a jump)
-      if (this.zeroCopy) proto.parse(n === buf.length ? buf : buf.subarray(0, n), 0, n);
-      else proto.parse(Buffer.from(buf.subarray(0, n)), 0, n);
+      if (this.zeroCopy) parse(client, n === buf.length ? buf : buf.subarray(0, n), n);
+      else parse(client, Buffer.from(buf.subarray(0, n)), n);
     } catch (err) {
       this.fail(err as Error);
     } finally {
@@ -139,9 +134,9 @@ export class ReadRing {
     if (this.socket.writable) this.socket.end();
   }
 
-  /** The decipher ssh2 opens packets with now. */
-  get decipher(): Ssh2Decipher | undefined {
-    return this.proto?._decipher;
+  /** The client reading through this ring (once attached). */
+  get owner(): Client | undefined {
+    return this.client;
   }
 
   /** Node's handle of the socket (libuv's stream): its fd, and reading started and stopped. */
@@ -154,9 +149,9 @@ export class ReadRing {
     return this.handle?.fd ?? -1;
   }
 
-  /** Runs `watch` with each decipher ssh2 installs (a key exchange's new keys). */
-  watchDecipher(watch: (d: Ssh2Decipher | undefined) => void): void {
-    this.decipherWatchers.push(watch);
+  /** Runs `watch` whenever ssh2 takes new inbound keys (a key exchange). */
+  watchKeysIn(watch: () => void): void {
+    this.keysWatchers.push(watch);
   }
 
   /**
@@ -171,7 +166,7 @@ export class ReadRing {
   /** Hands a payload read elsewhere to ssh2, as its decipher would have. */
   dispatch(payload: Buffer): void {
     try {
-      this.proto?._decipher?._onPayload(payload);
+      if (this.client) dispatchPayload(this.client, payload);
     } catch (err) {
       this.fail(err as Error);
     }
@@ -185,54 +180,11 @@ export class ReadRing {
 
   private passOn(): void {
     const start = this.successor;
-    const d = this.proto?._decipher;
-    if (!start || !d || d._lenBytes !== 0 || this.socket.destroyed) return;
+    if (!start || !this.client || !atPacketBoundary(this.client) || this.socket.destroyed) return;
     const handle = this.handle;
     if (!handle) return;
     this.successor = undefined;
     handle.readStop();
     start();
   }
-}
-
-/** The ring a client reads through, if it has one (not over a jump host). */
-export function readRingOf(client: Client): ReadRing | undefined {
-  return rings.get(client);
-}
-
-/**
- * Makes every payload ssh2's decipher hands on a copy, unless `keep` says
- * it may be used in place (true) or has taken it already ('consumed').
- * ssh2 replaces the decipher at each key exchange and swaps its
- * `_onPayload` during one, so both assignments are intercepted.
- */
-function guardPayloads(proto: Ssh2Protocol, installed: (d: Ssh2Decipher | undefined) => void, keep: (payload: Buffer) => boolean | 'consumed'): void {
-  const wrap =
-    (fn: OnPayload): OnPayload =>
-    (payload) => {
-      const verdict = keep(payload);
-      if (verdict === 'consumed') return undefined;
-      return fn(verdict ? payload : Buffer.from(payload));
-    };
-  const hook = (decipher: Ssh2Decipher): void => {
-    let current = wrap(decipher._onPayload);
-    Object.defineProperty(decipher, '_onPayload', {
-      configurable: true,
-      get: () => current,
-      set: (fn: OnPayload) => {
-        current = wrap(fn);
-      },
-    });
-  };
-  let decipher = proto._decipher;
-  if (decipher) hook(decipher);
-  Object.defineProperty(proto, '_decipher', {
-    configurable: true,
-    get: () => decipher,
-    set: (next: Ssh2Decipher | undefined) => {
-      decipher = next;
-      if (next) hook(next);
-      installed(next);
-    },
-  });
 }

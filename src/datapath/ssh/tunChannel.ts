@@ -1,11 +1,10 @@
-import type { Client } from 'ssh2';
 import type { NativeHandle } from '../../native/addon.js';
-import { ChannelDataWriter } from './channelDataWriter.js';
+import type { ChannelEnds } from '../../ssh2/channel.js';
+import { openChannel, serverDebug } from '../../ssh2/connection.js';
+import { ChannelFlow } from './flow.js';
 import { Inlet, type InletUse } from './inlet.js';
+import type { SshLink } from './link.js';
 import { Outlet, type OutletFilter } from './outlet.js';
-import { readRingOf } from './readRing.js';
-import { sinkFor, type ByteSink } from './socketSink.js';
-import { CHANNEL_PACKET_SIZE, internalsOf, sendPacket, type ChannelOpenCallback, type ClientInternals, type RawChannel } from './ssh2.js';
 
 /**
  * A `tun@openssh.com` channel (what `ssh -w` opens) with datagram semantics:
@@ -13,12 +12,11 @@ import { CHANNEL_PACKET_SIZE, internalsOf, sendPacket, type ChannelOpenCallback,
  * CHANNEL_DATA, in both directions, never split.
  *
  * ssh2 has no API for this channel type and its stream interface splits
- * writes at the peer's window and packet size, so this module talks to
- * ssh2's channel manager and protocol directly (the fields are typed in
- * ssh2.ts).
+ * writes at the peer's window and packet size: the channel is opened and
+ * driven through the adapter's hooks (src/ssh2/), its flow control is
+ * flow.ts's.
  */
 
-const MSG_CHANNEL_OPEN = 90;
 const TUN_MODE_POINTOPOINT = 1;
 /** Keep at most this much queued on the TCP socket before we stop reading the tun. */
 const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
@@ -42,6 +40,11 @@ export class TunChannelError extends Error {
     super(message);
     this.name = 'TunChannelError';
   }
+
+  /** sshd said no by policy (PermitTunnel, or a key's no-port-forwarding), not for want of a device. */
+  get refusedByPolicy(): boolean {
+    return this.serverSays !== undefined && /rejected tunnel/i.test(this.serverSays);
+  }
 }
 
 export class TunChannel {
@@ -51,45 +54,30 @@ export class TunChannel {
   onWritable: () => void = () => {};
   /** Called once when the peer closes the channel or the connection goes. */
   onClose: () => void = () => {};
-  private waiting = false;
   private closed = false;
-  private readonly writer: ChannelDataWriter;
-  private readonly sink: ByteSink;
+  private probeWaiting = false;
+  private readonly flow: ChannelFlow;
   private readonly outlet: Outlet | undefined;
   private readonly inlet: Inlet | undefined;
-  private readonly internals: ClientInternals;
 
   constructor(
-    private readonly raw: RawChannel,
-    private readonly client: Client,
+    private readonly ends: ChannelEnds,
+    link: SshLink,
     readonly unit: number,
   ) {
-    const internals = (this.internals = internalsOf(client));
-    this.sink = sinkFor(client);
-    this.writer = new ChannelDataWriter(internals._protocol, this.sink);
-    if (this.sink.native) this.outlet = new Outlet(this.sink.native, raw.outgoing, internals._protocol, SOCKET_HIGH_WATER);
-    // our push below is done with each packet when it returns: no copy needed, and the
-    // read ring hands the data over directly, as ssh2's CHANNEL_DATA handler would
-    const ring = readRingOf(client);
-    ring?.trust(raw.incoming.id, (data) => {
-      if (raw.incoming.window === 0) return; // as ssh2: data beyond the window is ignored
-      raw.incoming.window -= data.length;
-      raw.push(data);
-    });
-    // Take the channel's inbound path over: ssh2 calls push() once per
-    // CHANNEL_DATA, after taking its length off the window. The window is
-    // ours too (ssh2 would only top it up to 2 MiB below 1 MiB).
-    raw.incoming.window = TUN_WINDOW;
-    raw.push = (chunk: Buffer | null): boolean => {
-      if (chunk === null) {
-        this.handleClose();
-        return true;
-      }
-      this.onPacket(chunk);
-      this.topUp();
-      return true;
+    const flow = (this.flow = new ChannelFlow(link, ends, { window: TUN_WINDOW, highWater: SOCKET_HIGH_WATER }));
+    flow.onWritable = () => {
+      if (!this.closed) this.onWritable();
     };
-    if (ring && this.sink.native) this.inlet = new Inlet(ring, raw.incoming, TUN_WINDOW / 2, () => this.topUp());
+    const native = link.sink.native;
+    if (native) this.outlet = new Outlet(native, ends, link.client, SOCKET_HIGH_WATER);
+    // the window we announced in CHANNEL_OPEN (ssh2 recorded its own)
+    ends.ourWindow = TUN_WINDOW;
+    flow.receive(
+      (framed) => this.onPacket(framed),
+      () => this.handleClose(),
+    );
+    if (link.ring && native) this.inlet = new Inlet(link.ring, ends, TUN_WINDOW / 2, () => flow.topUp());
   }
 
   /**
@@ -119,7 +107,12 @@ export class TunChannel {
 
   /** While a probe waits for its reply, ICMP comes to `onPacket`. */
   set probing(on: boolean) {
+    this.probeWaiting = on;
     if (this.inlet) this.inlet.probing = on;
+  }
+
+  get probing(): boolean {
+    return this.probeWaiting;
   }
 
   /** Whether tun packets are sealed (outbound) and opened (inbound) in C now. */
@@ -142,7 +135,7 @@ export class TunChannel {
    * datagram's 4-byte length prefix against its maximum packet too.
    */
   get maxPacket(): number {
-    return this.raw.outgoing.packetSize - 4;
+    return this.ends.peerMaxPacket - 4;
   }
 
   /**
@@ -152,22 +145,9 @@ export class TunChannel {
    * sent and must be dropped by the caller (checked against `maxPacket`).
    */
   send(framed: Uint8Array): boolean {
-    const out = this.raw.outgoing;
-    if (out.state !== 'open') return true; // closing: drop, like a dead link
-    if (framed.length > out.window) {
-      this.waitForWindow();
-      return false;
-    }
-    if (this.sink.queued > SOCKET_HIGH_WATER) {
-      this.waitForDrain();
-      return false;
-    }
-    if (!this.writer.add(out.id, framed)) {
-      // ssh2 sends this one (key exchange under way, another cipher): what is sealed goes first.
-      this.writer.flush();
-      this.internals._protocol.channelData(out.id, framed);
-    }
-    out.window -= framed.length;
+    if (!this.ends.sending) return true; // closing: drop, like a dead link
+    if (this.flow.room(framed.length, true) === 0) return false;
+    this.flow.send(framed);
     return true;
   }
 
@@ -176,46 +156,13 @@ export class TunChannel {
    * instead of a syscall per packet (corked too, for packets ssh2 sends).
    */
   batch(fn: () => void): void {
-    this.sink.batch(() => this.writer.batch(fn));
-  }
-
-  /** Tops our window up once it is below half (sshd drops what does not fit). */
-  private topUp(): void {
-    const raw = this.raw;
-    const window = raw.incoming.window;
-    if (window < TUN_WINDOW / 2 && raw.outgoing.state === 'open') {
-      this.internals._protocol.channelWindowAdjust(raw.outgoing.id, TUN_WINDOW - window);
-      raw.incoming.window = TUN_WINDOW;
-    }
+    this.flow.batch(fn);
   }
 
   close(): void {
     if (this.closed) return;
-    if (this.raw.outgoing.state === 'open') this.raw.close();
+    this.ends.close();
     this.handleClose();
-  }
-
-  private waitForWindow(): void {
-    if (this.waiting) return;
-    this.waiting = true;
-    // ssh2's WINDOW_ADJUST handler calls _chunkcb when _waitWindow is set and no _chunk is pending.
-    this.raw._chunk = undefined;
-    this.raw._chunkcb = () => {
-      this.raw._chunkcb = undefined;
-      this.wake();
-    };
-    this.raw._waitWindow = true;
-  }
-
-  private waitForDrain(): void {
-    if (this.waiting) return;
-    this.waiting = true;
-    this.sink.onceDrained(() => this.wake());
-  }
-
-  private wake(): void {
-    this.waiting = false;
-    if (!this.closed) this.onWritable();
   }
 
   private handleClose(): void {
@@ -223,23 +170,19 @@ export class TunChannel {
     this.closed = true;
     this.outlet?.close();
     this.inlet?.stopTun();
-    readRingOf(this.client)?.untrust(this.raw.incoming.id);
+    this.flow.close();
     this.onClose();
   }
 }
 
 /** Opens a point-to-point tun channel to remote unit `unit` (the remote device is tun<unit>). */
-export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000): Promise<TunChannel> {
-  const internals = internalsOf(client);
+export function openTunChannel(link: SshLink, unit: number, timeoutMs = 10_000): Promise<TunChannel> {
   // sshd explains a refused tun channel only in SSH_MSG_DEBUG ("Server has
   // rejected tunnel device forwarding" vs "Failed to open the tunnel device").
-  const handlers = internals._protocol._handlers;
-  const previousDebug = handlers.DEBUG;
   let serverSays: string | undefined;
-  handlers.DEBUG = (p, display, msg) => {
+  const stopListening = serverDebug(link.client, (msg) => {
     serverSays ??= msg;
-    previousDebug?.(p, display, msg);
-  };
+  });
   return new Promise<TunChannel>((resolve, reject) => {
     let done = false;
     const timer = setTimeout(() => {
@@ -247,42 +190,27 @@ export function openTunChannel(client: Client, unit: number, timeoutMs = 10_000)
       done = true;
       reject(new TunChannelError(`sshd did not answer the tun@openssh.com channel open within ${timeoutMs} ms`, undefined));
     }, timeoutMs);
-    const callback: ChannelOpenCallback = Object.assign(
-      (err: (Error & { reason?: number }) | undefined, raw: RawChannel): void => {
-        clearTimeout(timer);
-        if (done) {
-          if (!err) raw.close();
-          return;
-        }
-        done = true;
-        if (err) {
-          reject(new TunChannelError(err.message.replace(/^\(SSH\) /, ''), err.reason, serverSays));
-          return;
-        }
-        resolve(new TunChannel(raw, client, unit));
-      },
-      { type: 'tun@openssh.com' },
-    );
-    const localId = internals._chanMgr.add(callback);
-    if (localId === -1) {
+    // RFC 4254 has no tun channel; OpenSSH's PROTOCOL 2.3: uint32 mode, uint32 remote unit
+    const extra = Buffer.alloc(8);
+    extra.writeUInt32BE(TUN_MODE_POINTOPOINT, 0);
+    extra.writeUInt32BE(unit, 4);
+    const opened = openChannel(link.client, 'tun@openssh.com', TUN_WINDOW, extra, (err, ends) => {
       clearTimeout(timer);
+      if (done) {
+        ends?.close();
+        return;
+      }
+      done = true;
+      if (err || !ends) {
+        reject(new TunChannelError((err?.message ?? 'channel open failed').replace(/^\(SSH\) /, ''), err?.reason, serverSays));
+        return;
+      }
+      resolve(new TunChannel(ends, link, unit));
+    });
+    if (!opened) {
+      clearTimeout(timer);
+      done = true;
       reject(new TunChannelError('no free SSH channel ids', undefined));
-      return;
     }
-    const type = 'tun@openssh.com';
-    const w = internals._protocol._packetRW.write;
-    let p = w.allocStart;
-    const packet = w.alloc(1 + 4 + type.length + 4 + 4 + 4 + 4 + 4);
-    packet[p] = MSG_CHANNEL_OPEN;
-    packet.writeUInt32BE(type.length, ++p);
-    packet.write(type, (p += 4), 'latin1');
-    packet.writeUInt32BE(localId, (p += type.length));
-    packet.writeUInt32BE(TUN_WINDOW, (p += 4));
-    packet.writeUInt32BE(CHANNEL_PACKET_SIZE, (p += 4));
-    packet.writeUInt32BE(TUN_MODE_POINTOPOINT, (p += 4));
-    packet.writeUInt32BE(unit, p + 4);
-    sendPacket(internals._protocol, w.finalize(packet));
-  }).finally(() => {
-    handlers.DEBUG = previousDebug;
-  });
+  }).finally(stopListening);
 }
