@@ -17,6 +17,7 @@ const LAYERS = [
   'ssh', // ssh_config, keys, known hosts, sessions, remote commands
   'plan', // host changes as Steps, journal
   'platform', // Steps applied on Linux (netlink) and macOS (ifconfig/route)
+  'helper', // the privileged helper: its closed vocabulary and policy (see HELPER_MAY below)
   'dns', // split-DNS forwarder
   'forward', // forwards and listeners
   'socks', // SOCKS5h server
@@ -35,6 +36,28 @@ const files = [];
     else if (p.endsWith('.ts')) files.push(p);
   }
 })(root);
+
+/**
+ * The privileged helper parses nothing a user or a remote peer controls
+ * beyond its own requests: everything it imports, however indirectly, is in
+ * these files or folders of src/, and the only packages are Node's own and
+ * these. No ssh2, ssh_config, YAML, docker, DNS or SOCKS code reaches root.
+ */
+const HELPER_MAY = [
+  'helper/',
+  'util/',
+  'native/',
+  'tun/',
+  'platform/',
+  'config/ipv4.ts',
+  'config/ipv6.ts',
+  'config/cidr.ts',
+  'config/names.ts',
+  'plan/steps.ts',
+  'plan/apply.ts',
+];
+const HELPER_PACKAGES = ['netlink', 'execa'];
+const bareImports = new Map();
 
 const folderOf = (file) => path.relative(root, file).split(path.sep)[0];
 const rank = (folder) => LAYERS.indexOf(folder);
@@ -58,6 +81,28 @@ for (const file of files) {
     }
   }
   graph.set(file, deps);
+  bareImports.set(
+    file,
+    [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*'([^.'][^']*)'|\bimport\(\s*'([^.'][^']*)'\s*\)/g)].map((m) => m[1] ?? m[2]),
+  );
+}
+
+// the helper's closure
+const reached = new Set();
+const queue = files.filter((f) => path.relative(root, f).startsWith('helper/'));
+while (queue.length) {
+  const f = queue.pop();
+  if (reached.has(f)) continue;
+  reached.add(f);
+  for (const d of graph.get(f) ?? []) queue.push(d);
+}
+for (const f of reached) {
+  const rel = path.relative(root, f);
+  if (!HELPER_MAY.some((p) => rel === p || (p.endsWith('/') && rel.startsWith(p))))
+    problems.push(`the helper reaches ${rel} (scripts/check-imports.mjs HELPER_MAY)`);
+  for (const pkg of bareImports.get(f) ?? []) {
+    if (!pkg.startsWith('node:') && !HELPER_PACKAGES.includes(pkg.split('/')[0])) problems.push(`the helper reaches package ${pkg} through ${rel}`);
+  }
 }
 
 // Tarjan's strongly connected components: any component of more than one file is a cycle.
@@ -97,4 +142,4 @@ if (problems.length) {
   for (const p of problems) console.error(`check-imports: ${p}`);
   process.exit(1);
 }
-console.log(`check-imports: ${files.length} files, ${edges} relative imports, no upward imports, no cycles`);
+console.log(`check-imports: ${files.length} files, ${edges} relative imports, no upward imports, no cycles; the helper reaches ${reached.size} files`);

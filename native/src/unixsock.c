@@ -6,7 +6,9 @@
  *   dropped line rather than a stalled controller (the caller counts them);
  * - stream socket pairs, for a ProxyCommand or a jump hop in a process of
  *   its own: one end is the child's stdin and stdout, the other a real fd
- *   here that the C inlet and outlet read and write like a TCP socket.
+ *   here that the C inlet and outlet read and write like a TCP socket;
+ * - fds passed over a unix socket (SCM_RIGHTS): the privileged helper hands
+ *   the controller its tun device and port 53 sockets (docs/privsep.md).
  */
 #include <node_api.h>
 
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -91,11 +94,93 @@ static napi_value js_socket_pair(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* fdSend(sock, fd) -> 0, or -errno: `fd` travels with one byte on the
+ * unix socket `sock` (blocking: the peer reads it right after the reply
+ * that announces it). The sender keeps its own copy; the caller closes it. */
+static napi_value js_fd_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t sock = -1, fd = -1;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "fdSend(sock, fd)");
+    return NULL;
+  }
+  char byte = 'F';
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  ssize_t n;
+  do n = sendmsg(sock, &msg, 0);
+  while (n < 0 && errno == EINTR);
+  napi_value out;
+  CHECK(napi_create_int32(env, n < 0 ? -errno : 0, &out));
+  return out;
+}
+
+/* fdRecv(sock) -> the fd received (close-on-exec), or -errno; -EBADMSG when
+ * the byte came without exactly one fd (any fds that did come are closed). */
+static napi_value js_fd_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t sock = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &sock) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fdRecv(sock)");
+    return NULL;
+  }
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(4 * sizeof(int))];
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  ssize_t n;
+  int flags = 0;
+#ifdef MSG_CMSG_CLOEXEC
+  flags = MSG_CMSG_CLOEXEC;
+#endif
+  do n = recvmsg(sock, &msg, flags);
+  while (n < 0 && errno == EINTR);
+  int result = n < 0 ? -errno : -EBADMSG;
+  int got = 0;
+  for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (got++ == 0) result = fd;
+      else close(fd);
+    }
+  }
+  if (got > 1 || (msg.msg_flags & MSG_CTRUNC)) {
+    if (result >= 0) close(result);
+    result = -EBADMSG;
+  }
+  if (result >= 0) fcntl(result, F_SETFD, FD_CLOEXEC);
+  napi_value out;
+  CHECK(napi_create_int32(env, result, &out));
+  return out;
+}
+
 napi_status unixsock_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"dgramOpen", NULL, js_dgram_open, NULL, NULL, NULL, napi_default, NULL},
       {"dgramSend", NULL, js_dgram_send, NULL, NULL, NULL, napi_default, NULL},
       {"socketPair", NULL, js_socket_pair, NULL, NULL, NULL, napi_default, NULL},
+      {"fdSend", NULL, js_fd_send, NULL, NULL, NULL, napi_default, NULL},
+      {"fdRecv", NULL, js_fd_recv, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -1,4 +1,4 @@
-/* Unix sockets Node cannot make: datagrams (journald), stream pairs (unixsock.c). */
+/* Unix sockets Node cannot make: datagrams (journald), stream pairs, fd passing (unixsock.c). */
 #ifndef CLOUDBRIDGE_UNIXSOCK_H
 #define CLOUDBRIDGE_UNIXSOCK_H
 

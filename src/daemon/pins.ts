@@ -1,6 +1,4 @@
 import { isIP } from 'node:net';
-import { formatIPv4, parseCidr } from '../config/ipv4.js';
-import { formatIPv6, parseCidr6 } from '../config/ipv6.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { excludeStep, pinStep, routedThrough, type PinRole } from '../plan/fullTunnel.js';
 import type { Step } from '../plan/steps.js';
@@ -8,6 +6,7 @@ import type { LocalNet } from '../platform/types.js';
 import type { SshRoute } from '../ssh/route.js';
 import type { Carrier } from '../datapath/ssh/link.js';
 import { resolveAll } from '../util/resolve.js';
+import { firstHost } from '../config/cidr.js';
 
 /**
  * The addresses the SSH connection depends on, pinned to the path they had
@@ -105,14 +104,4 @@ export class Pins {
   list(): string[] {
     return [...this.pinned].map(([a, role]) => `${a} (${role})`);
   }
-}
-
-/** An address inside a network to ask the way of: its first host (the address itself for the narrowest). */
-function firstHost(cidr: string): string {
-  if (cidr.includes(':')) {
-    const c = parseCidr6(cidr)!;
-    return formatIPv6(c.prefix >= 127 ? c.addr : c.addr + 1n);
-  }
-  const c = parseCidr(cidr)!;
-  return formatIPv4(c.prefix >= 31 ? c.addr : c.addr + 1);
 }

@@ -62,6 +62,10 @@ export interface Addon {
   dgramSend(fd: number, path: string, bytes: Uint8Array): number;
   /** A connected pair of unix stream sockets, both close-on-exec and blocking. */
   socketPair(): [number, number];
+  /** Passes `fd` over the unix socket `sock` (SCM_RIGHTS, one byte with it): 0, or -errno. */
+  fdSend(sock: number, fd: number): number;
+  /** Receives one passed fd from `sock` (blocking): the fd, close-on-exec, or -errno (-EBADMSG: not exactly one). */
+  fdRecv(sock: number): number;
   write(fd: number, framed: Uint8Array): number;
   close(fd: number): void;
   reader(

@@ -1,11 +1,6 @@
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
-import type { ContextOwner, Step } from './steps.js';
+import { ruleTag, type ContextOwner, type Step } from './steps.js';
 import { shellJoin, shellQuote } from '../util/quote.js';
-
-/** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
-export function ruleTag(env: string): string {
-  return `cloudbridge:${env}`;
-}
 
 /**
  * Local side: address, link, routes on our tun device; on macOS also one

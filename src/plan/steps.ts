@@ -61,6 +61,11 @@ export interface Step {
   readonly undo: Action | null;
 }
 
+/** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
+export function ruleTag(env: string): string {
+  return `cloudbridge:${env}`;
+}
+
 /** Whether a step changed the remote host. */
 export const isRemote = (s: Step): boolean => s.apply.side === 'remote';
 

@@ -1,0 +1,143 @@
+import type { Executor } from '../plan/apply.js';
+import { StepJournal } from '../plan/apply.js';
+import type { NetAction, Step } from '../plan/steps.js';
+import { Policy, type KernelView } from './policy.js';
+import { HelperError, MAX_REQUEST, parseRequest, type Request } from './requests.js';
+
+/** What the helper does on the host, given to it (the real ones in helper/main.ts; fakes in the tests). */
+export interface HelperDeps {
+  readonly kernel: KernelView;
+  readonly platform: 'linux' | 'darwin';
+  /** Opens the tun device named (`utun`: the next one): its fd and the kernel's name. */
+  readonly openTun: (name: string) => { readonly fd: number; readonly name: string };
+  /** A socket bound to port 53 of `addr`: its fd. */
+  readonly bind: (addr: string, proto: 'udp' | 'tcp') => Promise<number>;
+  /** Runs network actions in order (platform's LocalNet). */
+  readonly executor: Executor;
+  /** Root's journal for an environment (journaled before each step runs; replayed by cleanup if the helper dies). */
+  readonly journalFile: (env: string) => string;
+  readonly log: (line: string) => void;
+}
+
+export type Reply = { readonly ok: true; readonly name?: string; readonly fd?: number } | { readonly ok: false; readonly error: string };
+
+/**
+ * One controller's connection to the helper: requests judged by the
+ * policy, steps journaled then run, and, whatever happens to the
+ * controller, everything undone when the connection ends (sshuttle's
+ * firewall process restores the firewall when its stdin closes).
+ */
+export class HelperSession {
+  private readonly policy: Policy;
+  private journal: StepJournal | undefined;
+  private ended = false;
+
+  constructor(private readonly deps: HelperDeps) {
+    this.policy = new Policy(deps.kernel, deps.platform);
+  }
+
+  /** Answers one request line. A refusal changes nothing and says why in one line. */
+  async handle(line: string): Promise<Reply> {
+    try {
+      return await this.dispatch(parseRequest(line));
+    } catch (err) {
+      if (err instanceof HelperError) return { ok: false, error: err.message };
+      // a failure of the host's own tools (a route the kernel refused): said, the session goes on
+      return { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  private async dispatch(r: Request): Promise<Reply> {
+    if (this.ended) throw new HelperError('the session has ended');
+    switch (r.op) {
+      case 'hello':
+        this.policy.hello(r.env);
+        this.journal = new StepJournal(this.deps.journalFile(r.env), r.env);
+        this.journal.begin();
+        return { ok: true };
+      case 'open-tun': {
+        const opened = this.deps.openTun(this.policy.tunName(r.name));
+        this.policy.adopt(opened.name);
+        return { ok: true, name: opened.name, fd: opened.fd };
+      }
+      case 'step': {
+        await this.policy.check(r.step);
+        const step: Step = { title: r.step.title, apply: r.step.apply, undo: r.step.undo };
+        await this.journal!.apply([step], this.deps.executor);
+        this.policy.record(r.step);
+        return { ok: true };
+      }
+      case 'undo': {
+        const errors = await this.undo(r.titles);
+        return errors.length ? { ok: false, error: errors.join('; ') } : { ok: true };
+      }
+      case 'bind':
+        await this.policy.checkBind(r.addr);
+        return { ok: true, fd: await this.deps.bind(r.addr, r.proto) };
+      case 'down': {
+        const errors = await this.end();
+        return errors.length ? { ok: false, error: errors.join('; ') } : { ok: true };
+      }
+    }
+  }
+
+  private async undo(titles: readonly string[] | null): Promise<string[]> {
+    const chosen = new Set(this.policy.take(titles).map((s) => s.apply));
+    if (!this.journal || chosen.size === 0) return [];
+    return this.journal.undo(this.deps.executor, (s) => chosen.has(s.apply as NetAction));
+  }
+
+  /**
+   * Undoes everything and ends: on `down`, and when the connection closes
+   * without one (the controller killed). The journal goes once nothing is
+   * left in it; what could not be undone stays there for `cleanup`.
+   */
+  async end(): Promise<string[]> {
+    if (this.ended) return [];
+    this.ended = true;
+    const errors = await this.undo(null);
+    if (this.journal && this.journal.steps.length === 0) this.journal.remove();
+    if (errors.length) this.deps.log(`helper: could not undo: ${errors.join('; ')}`);
+    return errors;
+  }
+}
+
+/**
+ * Serves one controller on `conn`: one request per line, one reply per
+ * line, in order, through `reply` (an fd travels with its reply); the
+ * session ends, undoing everything, when the connection does. A line
+ * longer than MAX_REQUEST ends the connection.
+ */
+export function serve(
+  conn: NodeJS.ReadWriteStream & { destroy(): void },
+  deps: HelperDeps,
+  reply: (reply: Reply, fd: number | undefined) => void,
+): Promise<string[]> {
+  const session = new HelperSession(deps);
+  let buffered = '';
+  let queue = Promise.resolve();
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      queue = queue.then(async () => resolve(await session.end()));
+    };
+    conn.setEncoding('utf8');
+    conn.on('data', (chunk: string) => {
+      buffered += chunk;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        queue = queue.then(async () => {
+          const answer = await session.handle(line);
+          reply(answer.ok && answer.fd !== undefined ? { ...answer, fd: undefined } : answer, answer.ok ? answer.fd : undefined);
+        });
+      }
+      if (buffered.length > MAX_REQUEST) {
+        deps.log('helper: a request line too long: connection closed');
+        conn.destroy();
+      }
+    });
+    conn.on('end', finish);
+    conn.on('close', finish);
+    conn.on('error', () => undefined);
+  });
+}

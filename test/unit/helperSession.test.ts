@@ -1,0 +1,137 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { loadAddon } from '../../src/native/addon.js';
+import type { Action } from '../../src/plan/steps.js';
+import { readJournal } from '../../src/plan/apply.js';
+import type { HostPath, KernelView } from '../../src/helper/policy.js';
+import { serve, type HelperDeps, type Reply } from '../../src/helper/session.js';
+
+// The helper's session on a real socket pair, the host faked: requests in, replies out, the
+// journal on disk, and sshuttle's rule: when the controller's end closes (killed), everything
+// the helper did is undone, newest first.
+
+const kernel: KernelView = {
+  outsidePath: async (): Promise<HostPath> => ({ via: '192.168.1.1', dev: 'eth0' }),
+  resolvConf: async () => ({ content: '', symlink: undefined }),
+  serviceDns: async () => [],
+  localAddresses: async () => ['172.17.0.1'],
+};
+
+function harness(t: { teardown(fn: () => void): void }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-helper-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const ran: string[] = [];
+  const deps: HelperDeps = {
+    kernel,
+    platform: 'linux',
+    openTun: (name) => ({ fd: 99, name }),
+    bind: async () => 98,
+    executor: {
+      run: async (actions: readonly Action[]) => {
+        for (const a of actions) ran.push(a.side === 'local' && 'cidr' in a ? `${a.op} ${a.cidr}` : a.side === 'local' ? a.op : 'remote');
+        return { done: actions.length, failures: [] };
+      },
+    },
+    journalFile: (env) => path.join(dir, `${env}.json`),
+    log: () => undefined,
+  };
+  const [a, b] = loadAddon().socketPair();
+  const helperEnd = new net.Socket({ fd: a, readable: true, writable: true });
+  const controller = new net.Socket({ fd: b, readable: true, writable: true });
+  const replies: (Reply & { passed?: number })[] = [];
+  const done = serve(helperEnd, deps, (reply, fd) => {
+    replies.push({ ...reply, ...(fd === undefined ? {} : { passed: fd }) });
+    helperEnd.write(`${JSON.stringify(reply)}\n`);
+  });
+  const ask = async (req: object): Promise<Reply & { passed?: number }> => {
+    const n = replies.length;
+    controller.write(`${JSON.stringify(req)}\n`);
+    for (let i = 0; i < 200 && replies.length === n; i++) await new Promise((r) => setTimeout(r, 5));
+    return replies[n]!;
+  };
+  return { ask, ran, controller, done, journal: path.join(dir, 'stg.json') };
+}
+
+const route = (cidr: string): object => ({
+  op: 'step',
+  step: {
+    title: `route ${cidr}`,
+    apply: { side: 'local', op: 'route-add', dev: 'cb-stg', cidr },
+    undo: { side: 'local', op: 'route-del', dev: 'cb-stg', cidr },
+  },
+});
+
+test('a killed controller: its end closes and everything is undone, newest first, the journal gone', async (t) => {
+  const h = harness(t);
+  t.deepEqual(await h.ask({ op: 'hello', env: 'stg' }), { ok: true });
+  t.like(await h.ask({ op: 'open-tun', name: 'cb-stg' }), { ok: true, name: 'cb-stg', passed: 99 });
+  t.deepEqual(await h.ask(route('10.20.0.0/16')), { ok: true });
+  t.deepEqual(await h.ask(route('10.30.0.0/16')), { ok: true });
+  t.deepEqual(
+    readJournal(h.journal)!.applied.map((s) => s.title),
+    ['route 10.20.0.0/16', 'route 10.30.0.0/16'],
+    'journaled as root keeps it',
+  );
+  const started = Date.now();
+  h.controller.destroy(); // kill -9: no down
+  t.deepEqual(await h.done, []);
+  t.true(Date.now() - started < 1000, 'undone within a second');
+  t.deepEqual(h.ran, ['route-add 10.20.0.0/16', 'route-add 10.30.0.0/16', 'route-del 10.30.0.0/16', 'route-del 10.20.0.0/16']);
+  t.false(fs.existsSync(h.journal));
+});
+
+test('refusals change nothing and the session goes on; undo by title; down ends it', async (t) => {
+  const h = harness(t);
+  const early = await h.ask({ op: 'open-tun', name: 'cb-stg' });
+  t.regex(early.ok ? '' : early.error, /say hello first/);
+  await h.ask({ op: 'hello', env: 'stg' });
+  await h.ask({ op: 'open-tun', name: 'cb-stg' });
+  const refused = await h.ask({
+    op: 'step',
+    step: {
+      title: 'x',
+      apply: { side: 'local', op: 'route-add', dev: 'eth0', cidr: '0.0.0.0/0' },
+      undo: { side: 'local', op: 'route-del', dev: 'eth0', cidr: '0.0.0.0/0' },
+    },
+  });
+  t.false(refused.ok);
+  t.regex((refused as { error: string }).error, /only through this connection's device/);
+  const unknown = await h.ask({ op: 'reboot' });
+  t.regex(unknown.ok ? '' : unknown.error, /unknown request "reboot"/);
+  t.deepEqual(h.ran, [], 'nothing ran');
+  await h.ask(route('10.20.0.0/16'));
+  await h.ask(route('10.30.0.0/16'));
+  t.deepEqual(await h.ask({ op: 'undo', titles: ['route 10.20.0.0/16'] }), { ok: true });
+  t.like(await h.ask({ op: 'bind', addr: '172.17.0.1', proto: 'udp' }), { ok: true, passed: 98 });
+  t.like(await h.ask({ op: 'bind', addr: '0.0.0.0', proto: 'udp' }), { ok: false });
+  t.deepEqual(await h.ask({ op: 'down' }), { ok: true });
+  t.like(await h.ask(route('10.40.0.0/16')), { ok: false, error: 'the session has ended' });
+  t.deepEqual(h.ran, ['route-add 10.20.0.0/16', 'route-add 10.30.0.0/16', 'route-del 10.20.0.0/16', 'route-del 10.30.0.0/16']);
+  h.controller.destroy();
+  await h.done;
+  t.false(fs.existsSync(h.journal));
+});
+
+test('fd passing (SCM_RIGHTS): the fd that arrives is the same open file; a byte without one is refused', (t) => {
+  const addon = loadAddon();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-fd-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'f');
+  const [a, b] = addon.socketPair();
+  const sent = fs.openSync(file, 'w');
+  t.is(addon.fdSend(a, sent), 0);
+  fs.closeSync(sent); // the receiver's copy stays open
+  const got = addon.fdRecv(b);
+  t.true(got >= 0);
+  fs.writeSync(got, 'through the passed fd');
+  fs.closeSync(got);
+  t.is(fs.readFileSync(file, 'utf8'), 'through the passed fd');
+  fs.writeSync(a, 'x');
+  t.is(addon.fdRecv(b), -os.constants.errno.EBADMSG);
+  fs.closeSync(a);
+  t.is(addon.fdRecv(b), -os.constants.errno.EBADMSG, 'end of stream: no fd');
+  fs.closeSync(b);
+});
