@@ -39,7 +39,8 @@ const files = [];
 
 /**
  * The privileged helper parses nothing a user or a remote peer controls
- * beyond its own requests: everything it imports, however indirectly, is in
+ * beyond its own requests: all the code it runs (value imports, however
+ * indirect; types are erased) is in
  * these files or folders of src/, and the only packages are Node's own and
  * these. No ssh2, ssh_config, YAML, docker, DNS or SOCKS code reaches root.
  */
@@ -55,9 +56,13 @@ const HELPER_MAY = [
   'config/names.ts',
   'plan/steps.ts',
   'plan/apply.ts',
+  'plan/contextCommand.ts', // formats docker context argv for dry runs: no input parsed
 ];
 const HELPER_PACKAGES = ['netlink', 'execa'];
 const bareImports = new Map();
+/** Value imports only (what runs): `import type` and `export type` are erased. */
+const runtimeDeps = new Map();
+const TYPE_ONLY = /^\s*(?:import|export)\s+type\b/;
 
 const folderOf = (file) => path.relative(root, file).split(path.sep)[0];
 const rank = (folder) => LAYERS.indexOf(folder);
@@ -67,12 +72,14 @@ let edges = 0;
 for (const file of files) {
   const text = fs.readFileSync(file, 'utf8');
   const deps = [];
+  const runtime = [];
   for (const m of text.matchAll(
     /(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*'(\.{1,2}\/[^']+)'|\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)|(?:^|\n)\s*import\s*'(\.{1,2}\/[^']+)'/g,
   )) {
     const spec = m[1] ?? m[2] ?? m[3];
     const target = path.join(path.dirname(file), spec).replace(/\.js$/, '.ts');
     deps.push(target);
+    if (!TYPE_ONLY.test(m[0].replace(/^\n/, ''))) runtime.push(target);
     edges++;
     const [from, to] = [folderOf(file), folderOf(target)];
     if (rank(from) < 0) problems.push(`${path.relative(root, file)}: folder ${from} is not in LAYERS (scripts/check-imports.mjs)`);
@@ -81,9 +88,12 @@ for (const file of files) {
     }
   }
   graph.set(file, deps);
+  runtimeDeps.set(file, runtime);
   bareImports.set(
     file,
-    [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*'([^.'][^']*)'|\bimport\(\s*'([^.'][^']*)'\s*\)/g)].map((m) => m[1] ?? m[2]),
+    [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*'([^.'][^']*)'|\bimport\(\s*'([^.'][^']*)'\s*\)/g)]
+      .filter((m) => !TYPE_ONLY.test(m[0].replace(/^\n/, '')))
+      .map((m) => m[1] ?? m[2]),
   );
 }
 
@@ -94,7 +104,7 @@ while (queue.length) {
   const f = queue.pop();
   if (reached.has(f)) continue;
   reached.add(f);
-  for (const d of graph.get(f) ?? []) queue.push(d);
+  for (const d of runtimeDeps.get(f) ?? []) queue.push(d);
 }
 for (const f of reached) {
   const rel = path.relative(root, f);

@@ -28,6 +28,8 @@ export interface KernelView {
   serviceDns(): Promise<readonly { readonly service: string; readonly servers: readonly string[] }[]>;
   /** The addresses assigned to this host's interfaces now. */
   localAddresses(): Promise<readonly string[]>;
+  /** Whether a network device of that name exists now. */
+  hasDevice(name: string): Promise<boolean>;
 }
 
 /** The IPv6 halves a full tunnel without IPv6 blocks (plan/fullTunnel.ts). */
@@ -134,6 +136,17 @@ export class Policy {
   /** Records a step as applied (after the helper journaled and ran it). */
   record(step: StepRequest): void {
     this.applied.push(step);
+  }
+
+  /**
+   * Whether a step's undo is moot: it changed one of this connection's
+   * devices (an address, a route, the link) and the device is gone, with
+   * everything on it (the controller's fd closed). A rule naming the device
+   * stays in the tables and is still undone.
+   */
+  async moot(step: StepRequest): Promise<boolean> {
+    const a = step.apply;
+    return 'dev' in a && this.devices.has(a.dev) && !(await this.kernel.hasDevice(a.dev));
   }
 
   /** The steps to undo, newest first: all, or those whose titles are named; they leave the record. */

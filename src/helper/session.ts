@@ -19,6 +19,9 @@ export interface HelperDeps {
   readonly log: (line: string) => void;
 }
 
+/** Runs nothing: what it is given has gone already. */
+const NOTHING_TO_RUN: Executor = { run: async (actions) => ({ done: actions.length, failures: [] }) };
+
 export type Reply = { readonly ok: true; readonly name?: string; readonly fd?: number } | { readonly ok: false; readonly error: string };
 
 /**
@@ -82,8 +85,13 @@ export class HelperSession {
   }
 
   private async undo(titles: readonly string[] | null): Promise<string[]> {
-    const chosen = new Set(this.policy.take(titles).map((s) => s.apply));
-    if (!this.journal || chosen.size === 0) return [];
+    const taken = this.policy.take(titles);
+    if (!this.journal || taken.length === 0) return [];
+    const moot = new Set<NetAction>();
+    for (const s of taken) if (await this.policy.moot(s)) moot.add(s.apply);
+    // what went with a vanished device of ours is forgotten; the rest is undone
+    await this.journal.undo(NOTHING_TO_RUN, (s) => moot.has(s.apply as NetAction));
+    const chosen = new Set(taken.map((s) => s.apply));
     return this.journal.undo(this.deps.executor, (s) => chosen.has(s.apply as NetAction));
   }
 

@@ -12,6 +12,7 @@ const kernel: KernelView = {
   outsidePath: async (addr): Promise<HostPath> => (addr.startsWith('10.66.') ? 'unreachable' : { via: '192.168.1.1', dev: 'eth0' }),
   resolvConf: async () => ({ content: 'nameserver 192.168.1.1\nsearch corp.example\noptions edns0\n', symlink: undefined }),
   serviceDns: async () => [{ service: 'Wi-Fi', servers: ['192.168.1.1'] }],
+  hasDevice: async () => true,
   localAddresses: async () => ['127.0.0.1', '192.168.1.20', '172.17.0.1'],
 };
 

@@ -17,6 +17,7 @@ const kernel: KernelView = {
   outsidePath: async (): Promise<HostPath> => ({ via: '192.168.1.1', dev: 'eth0' }),
   resolvConf: async () => ({ content: '', symlink: undefined }),
   serviceDns: async () => [],
+  hasDevice: async () => true,
   localAddresses: async () => ['172.17.0.1'],
 };
 

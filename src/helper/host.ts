@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import { loadAddon } from '../native/addon.js';
+import type { Executor } from '../plan/apply.js';
+import type { NetAction } from '../plan/steps.js';
+import type { PlatformName } from '../platform/index.js';
+import { localNet } from '../platform/index.js';
+import type { HostPath, KernelView } from './policy.js';
+import type { HelperDeps } from './session.js';
+
+/** Root's journals of the helper: one per environment, in a folder only root may write. */
+export const HELPER_DIR = '/run/cloudbridge/helper';
+
+/**
+ * The helper's deps on this host: the kernel read through the platform's
+ * network code (netlink on Linux), the platform's actions run one at a
+ * time, the tun device opened by the addon.
+ */
+export async function hostDeps(platform: PlatformName, log: (line: string) => void): Promise<HelperDeps & { close(): void }> {
+  const net = await localNet(platform);
+  const kernel: KernelView = {
+    outsidePath: async (addr, ourDevs): Promise<HostPath> => net.outsidePath(addr, ourDevs[0] ?? ''),
+    resolvConf: async () => {
+      const file = '/etc/resolv.conf';
+      const attempt = <T>(read: () => T, otherwise: T): T => {
+        try {
+          return read();
+        } catch {
+          return otherwise;
+        }
+      };
+      return { content: attempt(() => fs.readFileSync(file, 'utf8'), ''), symlink: attempt<string | undefined>(() => fs.readlinkSync(file), undefined) };
+    },
+    serviceDns: async () => (platform === 'darwin' ? net.dnsServices() : []),
+    hasDevice: async (name) => (platform === 'darwin' ? name in os.networkInterfaces() : fs.existsSync(`/sys/class/net/${name}`)),
+    localAddresses: async () =>
+      Object.values(os.networkInterfaces())
+        .flat()
+        .map((a) => a!.address),
+  };
+  const executor: Executor = {
+    run: async (actions, keepGoing) => {
+      const failures: { index: number; message: string }[] = [];
+      let done = 0;
+      for (const [index, a] of actions.entries()) {
+        try {
+          if (a.side !== 'local' || a.op === 'context-create' || a.op === 'context-remove') throw new Error('not a network action');
+          await net.apply(a as NetAction);
+          done++;
+        } catch (err) {
+          failures.push({ index, message: err instanceof Error ? err.message : String(err) });
+          if (!keepGoing) break;
+        }
+      }
+      return { done, failures };
+    },
+  };
+  fs.mkdirSync(HELPER_DIR, { recursive: true, mode: 0o700 });
+  return {
+    kernel,
+    platform,
+    executor,
+    openTun: (name) => {
+      const [fd, actual] = loadAddon().open(platform === 'darwin' ? '' : name);
+      return { fd, name: actual };
+    },
+    bind: async () => {
+      throw new Error('bind: not yet in this helper');
+    },
+    journalFile: (env) => `${HELPER_DIR}/${env}.json`,
+    log,
+    close: () => net.close(),
+  };
+}
