@@ -31,6 +31,7 @@ import { iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
 import { DockerHealth } from './dockerHealth.js';
 import { Services } from './services.js';
 import { configuredStatus, emptyStats, nativeOrNot, type Status } from './status.js';
+import { monotonicMs } from '../util/clock.js';
 
 /**
  * One environment's tunnel, in wg-quick's shape: check, plan, apply, and
@@ -55,6 +56,7 @@ export class Controller {
   private readonly streamTraffic = { active: 0, chunks: 0 };
   private dockerSocket: DockerSocket | undefined;
   private startedAt = new Date();
+  private startedMono = monotonicMs();
   private stopping: Promise<string[]> | undefined;
   private readonly sessions: Sessions;
   private readonly services: Services;
@@ -211,6 +213,7 @@ export class Controller {
         ),
       );
       this.startedAt = new Date();
+      this.startedMono = monotonicMs();
     } catch (err) {
       void this.sessions.early?.then(
         (c) => c.end(),
@@ -247,7 +250,7 @@ export class Controller {
       state: keeper.state,
       pid: process.pid,
       since: this.startedAt.toISOString(),
-      uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      uptimeSeconds: Math.round((monotonicMs() - this.startedMono) / 1000),
       localDevice: this.l3?.tun.name ?? '',
       remoteDevice: keeper.session?.remoteDevice ?? '',
       mtu: this.sessions.mtu,

@@ -4,6 +4,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import type { TunChannel } from '../datapath/ssh/tunChannel.js';
 import type { ControllerState } from './status.js';
 import { clip } from '../util/plain.js';
+import { monotonicMs } from '../util/clock.js';
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
@@ -69,7 +70,7 @@ export class SessionKeeper {
       try {
         await this.start();
         // a reconnect says how long the session was gone, and why
-        if (this.lostAt) log(`${env.name}: session up again after ${((Date.now() - this.lostAt.at) / 1000).toFixed(1)}s (lost: ${this.lostAt.why})`);
+        if (this.lostAt) log(`${env.name}: session up again after ${((monotonicMs() - this.lostAt.at) / 1000).toFixed(1)}s (lost: ${this.lostAt.why})`);
         else log(`${env.name}: session up`);
         this.lostAt = undefined;
       } catch (err) {
@@ -94,7 +95,7 @@ export class SessionKeeper {
       client.on('error', (err: Error) => this.lost(client, `SSH: ${err.message}`));
       if (s.channel) s.channel.onClose = () => this.lost(client, 'sshd closed the tunnel channel');
       await this.deps.attach(s);
-      this.startedAt = Date.now();
+      this.startedAt = monotonicMs();
       this.state = 'up';
     } catch (err) {
       // not a session: cleared before the close below reports back (lost() then ignores it), so a retry makes a new one
@@ -108,12 +109,12 @@ export class SessionKeeper {
 
   /** Packets wait and there is no session: on demand, make one (reconnects have their own loop). */
   wake(): void {
-    if (!this.deps.env.onDemand || Date.now() < this.retryAfter) {
+    if (!this.deps.env.onDemand || monotonicMs() < this.retryAfter) {
       this.deps.dropHeld();
       return;
     }
     this.ensure().catch(() => {
-      this.retryAfter = Date.now() + WAKE_RETRY_MS;
+      this.retryAfter = monotonicMs() + WAKE_RETRY_MS;
     });
   }
 
@@ -123,7 +124,7 @@ export class SessionKeeper {
     // cleared first: closing the channel below reports back here
     this.session = undefined;
     this.lastError = clip(reason);
-    this.lostAt = { at: Date.now(), why: reason };
+    this.lostAt = { at: monotonicMs(), why: reason };
     this.deps.log(`${this.deps.env.name}: ${reason}; reconnecting`);
     this.deps.detach();
     lost.channel?.close();
@@ -168,18 +169,18 @@ export class SessionKeeper {
   watchIdle(): void {
     const { env } = this.deps;
     let lastMoved = -1;
-    let lastMovedAt = Date.now();
+    let lastMovedAt = monotonicMs();
     const every = Math.min(1000, (env.idleTimeout * 1000) / 4);
     this.timers.add(
       setInterval(() => {
         const moved = this.deps.moved();
         if (moved !== lastMoved || this.deps.busy()) {
           lastMoved = moved;
-          lastMovedAt = Date.now();
+          lastMovedAt = monotonicMs();
           return;
         }
         const quietSince = Math.max(lastMovedAt, this.startedAt);
-        if (this.session && !this.starting && Date.now() - quietSince >= env.idleTimeout * 1000) {
+        if (this.session && !this.starting && monotonicMs() - quietSince >= env.idleTimeout * 1000) {
           void this.end('idle');
         }
       }, every),

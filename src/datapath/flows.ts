@@ -1,6 +1,7 @@
 import { formatIPv4 } from '../config/ipv4.js';
 import { formatIPv6, ipv6FromBytes } from '../config/ipv6.js';
 import { AF_INET, AF_INET6, FRAME_HEADER, ipv4At } from './packet.js';
+import { monotonicMs } from '../util/clock.js';
 
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
 /** Seconds after which a quiet UDP/ICMP flow counts as new again (conntrack's UDP default is 30). */
@@ -36,7 +37,7 @@ export class FlowLog {
       if ((b[l4 + 13]! & 0x12) !== 0x02) return; // SYN without ACK
     } else {
       const key = `${proto} ${address(b, 'src')} ${sport} ${address(b, 'dst')} ${dport}`;
-      const now = Date.now();
+      const now = monotonicMs();
       const last = this.seen.get(key);
       this.seen.set(key, now);
       if (last !== undefined && now - last < FORGET_MS) return;

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../config/forwards.js';
 import { serve, spliceWhenOpen, track, type ListenerStats, type StreamTraffic } from '../forward/listeners.js';
 import { parseRequestHead, pingMethod, pingRequest, responseLength, withDate, type PingMethod } from './httpHead.js';
+import { monotonicMs } from '../util/clock.js';
 
 export interface DockerSocketStats extends ListenerStats {
   /** Connections that found a channel to the daemon open ahead of them. */
@@ -63,7 +64,7 @@ function askPings(stream: Duplex): Promise<Answers> {
       stream.off('data', onData).off('close', onClose).off('error', done);
       stream.pause();
       if (err) reject(err);
-      else resolve({ byMethod, at: Date.now() });
+      else resolve({ byMethod, at: monotonicMs() });
     };
     const onClose = (): void => done(new Error('the daemon closed the connection'));
     const onData = (chunk: Buffer): void => {
@@ -155,7 +156,7 @@ export class DockerSocket {
         // paused stream would keep it); it says nothing unasked
         const onData = (): void => void stream.destroy();
         const onEnd = (): void => void stream.destroy();
-        const spare: Spare = { stream, since: Date.now(), take: () => (stream.off('data', onData).off('end', onEnd).pause(), stream) };
+        const spare: Spare = { stream, since: monotonicMs(), take: () => (stream.off('data', onData).off('end', onEnd).pause(), stream) };
         this.spare = spare;
         stream
           .on('data', onData)
@@ -165,7 +166,7 @@ export class DockerSocket {
             // closed unused: the session or the daemon went, and what it said with it
             this.spare = undefined;
             this.answers = undefined;
-            if (Date.now() - spare.since >= SPARE_MIN_LIFE_MS) this.warm();
+            if (monotonicMs() - spare.since >= SPARE_MIN_LIFE_MS) this.warm();
           });
         stream.resume();
       })
@@ -177,7 +178,7 @@ export class DockerSocket {
   }
 
   private freshAnswers(): Answers | undefined {
-    return this.answers && Date.now() - this.answers.at < ANSWER_MAX_AGE_MS ? this.answers : undefined;
+    return this.answers && monotonicMs() - this.answers.at < ANSWER_MAX_AGE_MS ? this.answers : undefined;
   }
 
   private accept(local: net.Socket): void {

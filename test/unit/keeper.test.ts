@@ -19,12 +19,12 @@ class FakeClient extends EventEmitter {
 const env = envOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n', 'stg');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function keeper(plan: { attachFails: number; openFails: number }): { k: SessionKeeper; clients: FakeClient[]; logs: string[]; closed: Session[] } {
+function keeper(plan: { attachFails: number; openFails: number }, onEnv = env): { k: SessionKeeper; clients: FakeClient[]; logs: string[]; closed: Session[] } {
   const clients: FakeClient[] = [];
   const logs: string[] = [];
   const closed: Session[] = [];
   const deps: KeeperDeps = {
-    env,
+    env: onEnv,
     open: async () => {
       if (plan.openFails-- > 0) throw new Error('connect ECONNREFUSED');
       const c = new FakeClient();
@@ -86,5 +86,27 @@ test('a lost session is remade with backoff through failures; no timer is left b
   t.is((logs.join('\n').match(/session failed/g) ?? []).length, 6);
   t.true(peak <= 1, `at most one backoff timer pending at a time (saw ${peak})`);
   t.is(k.pendingTimers, 0, 'none left once the session is back');
+  await k.stop();
+});
+
+test('a wall-clock jump of an hour neither ends an idle session early nor keeps it up forever (monotonic clocks)', async (t) => {
+  const onDemand = envOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    onDemand: true\n    idleTimeout: 2\n', 'stg');
+  const { k, closed } = keeper({ attachFails: 0, openFails: 0 }, onDemand);
+  await k.ensure();
+  k.watchIdle();
+  await sleep(600); // the idle watch's first look (every 500 ms) has seen the traffic counter
+  const wall = Date.now;
+  Date.now = () => wall() + 3600_000; // an hour ahead, ticking on
+  try {
+    await sleep(800);
+    t.is(closed.length, 0, 'an hour forward on the wall clock is not an hour idle');
+    t.is(k.state, 'up');
+  } finally {
+    Date.now = wall;
+  }
+  // and it does go idle on time: 2 s of quiet on the clock that only goes forward
+  for (let i = 0; i < 60 && closed.length === 0; i++) await sleep(100);
+  t.is(closed.length, 1);
+  t.is(k.state, 'idle');
   await k.stop();
 });
