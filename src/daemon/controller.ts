@@ -18,6 +18,7 @@ import { unsupportedLines, userAtHost } from '../ssh/route.js';
 import { TunDevice } from '../tun/device.js';
 import { controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
 import { serveControl } from './control.js';
+import { RunFiles } from './runFiles.js';
 import { SessionKeeper } from './keeper.js';
 import { describeDown, teardown, type DownReason } from './teardown.js';
 import { Sessions } from './sessions.js';
@@ -48,8 +49,8 @@ export class Controller {
   /** Held from the moment it is opened, so that a failure before the pump starts still closes it. */
   private tun: TunDevice | undefined;
   private l3: L3Side | undefined;
-  /** Closes the control socket and the docker socket, newest first. */
-  private readonly closers: (() => Promise<void>)[] = [];
+  /** The control and docker sockets, put back if /run is emptied under us. */
+  private readonly runFiles: RunFiles;
   private readonly journal: StepJournal;
   private readonly platform: PlatformName = currentPlatform();
   /** Streams that ride SSH rather than the tun (docker socket, forwards, SOCKS) count as traffic too. */
@@ -79,6 +80,7 @@ export class Controller {
     });
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.dockerHealth = new DockerHealth(env, opts.log);
+    this.runFiles = new RunFiles(this.journal, opts.log);
     this.keeper = new SessionKeeper({
       env,
       open: () => this.sessions.open(),
@@ -201,8 +203,8 @@ export class Controller {
         }
         await this.dockerHealth.atConnect(opts.progress);
       }
-      this.closers.push(
-        await serveControl(
+      await this.runFiles.serve(controlSocket(env.name), () =>
+        serveControl(
           controlSocket(env.name),
           async (req) => {
             if (req.cmd === 'status') return this.status();
@@ -212,6 +214,7 @@ export class Controller {
           opts.controlUser ? opts.user : undefined,
         ),
       );
+      this.runFiles.watch();
       this.startedAt = new Date();
       this.startedMono = monotonicMs();
     } catch (err) {
@@ -229,18 +232,21 @@ export class Controller {
   private async serveDocker(): Promise<void> {
     const { env, opts } = this;
     const remote: Endpoint = { kind: 'unix', path: env.docker.remoteSocket };
-    const served = await DockerSocket.serve(
-      { kind: 'unix', path: dockerSocket(env.name) },
-      {
-        dial: () => this.dial(remote),
-        dialIfUp: () => this.dialIfUp(remote),
-        owner: opts.user,
-        traffic: this.streamTraffic,
-        warm: env.docker.warm,
-      },
-    );
-    this.dockerSocket = served.socket;
-    this.closers.push(() => served.close());
+    await this.runFiles.serve(dockerSocket(env.name), async () => {
+      const served = await DockerSocket.serve(
+        { kind: 'unix', path: dockerSocket(env.name) },
+        {
+          dial: () => this.dial(remote),
+          dialIfUp: () => this.dialIfUp(remote),
+          owner: opts.user,
+          traffic: this.streamTraffic,
+          warm: env.docker.warm,
+        },
+      );
+      this.dockerSocket = served.socket;
+      if (this.keeper.session) served.socket.sessionUp();
+      return () => served.close();
+    });
   }
 
   status(): Status {
@@ -280,7 +286,7 @@ export class Controller {
         env: this.env.name,
         journal: this.journal,
         keeper: this.keeper,
-        stops: [() => this.dockerHealth.stop(), () => this.l3?.pump.stop(), () => this.services.close(), ...this.closers.reverse()],
+        stops: [() => this.dockerHealth.stop(), () => this.l3?.pump.stop(), () => this.services.close(), () => this.runFiles.close()],
         local: () => this.sessions.executor(undefined),
         release: () => {
           this.tun?.close();

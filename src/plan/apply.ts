@@ -105,6 +105,11 @@ export class StepJournal {
     this.save();
   }
 
+  /** Writes the journal again from memory (its file was removed under a running controller). */
+  rewrite(): void {
+    this.save();
+  }
+
   /** Applies steps in order; on failure undoes this call's steps and throws a StepError. */
   async apply(steps: readonly Step[], exec: Executor, onStep?: (s: Step) => void): Promise<void> {
     this.save(steps);

@@ -94,6 +94,13 @@ test.before(async () => {
 test.after.always(async () => {
   await run('ip', ['netns', 'del', NS]);
   fs.rmSync(JOURNAL, { force: true });
+  for (const dir of [path.dirname(JOURNAL), path.dirname(path.dirname(JOURNAL))]) {
+    try {
+      fs.rmdirSync(dir); // only once empty: another test's environment may be up
+    } catch {
+      // not empty
+    }
+  }
 });
 
 test.serial('the running helper does what a connect asks, refuses the rest with the host unchanged, and undoes all when the controller dies', async (t) => {

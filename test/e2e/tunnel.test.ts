@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, LOG_DIR, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
@@ -206,6 +207,22 @@ test.serial('status --json reports devices, addresses, routes and traffic', asyn
   t.true(s.stats.rxBytes > 50 * 1024 * 1024);
   const human = await cli(['status']);
   t.regex(human.stdout, /cbt: up .* to root@10\.214\.0\.2:22/);
+});
+
+test.serial('the runtime folder emptied under the controller (a tmpfiles cleaner): it is put back, status and disconnect find it', async (t) => {
+  const dir = path.join(RUN_DIR, 'cbt');
+  const had = fs.readdirSync(dir).sort();
+  fs.rmSync(dir, { recursive: true, force: true });
+  const started = Date.now();
+  let r = await cli(['status', 'cbt', '--json']);
+  for (let i = 0; i < 40 && r.exitCode !== 0; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    r = await cli(['status', 'cbt', '--json']);
+  }
+  t.is(r.exitCode, 0, r.stderr);
+  t.log(`status answered again ${Date.now() - started} ms after the folder went`);
+  t.deepEqual(fs.readdirSync(dir).sort(), had, 'the control and docker sockets and the journal are back');
+  t.true((await run('docker', ['-H', `unix://${path.join(dir, 'docker.sock')}`, 'version'])).exitCode === 0, 'the docker socket answers');
 });
 
 test.serial('disconnect leaves nothing on either host', async (t) => {
