@@ -8,7 +8,9 @@
  *   its own: one end is the child's stdin and stdout, the other a real fd
  *   here that the C inlet and outlet read and write like a TCP socket;
  * - fds passed over a unix socket (SCM_RIGHTS): the privileged helper hands
- *   the controller its tun device and port 53 sockets (docs/privsep.md).
+ *   the controller its tun device and port 53 sockets (docs/privsep.md);
+ * - and those port 53 sockets themselves: bound by root, used by the user,
+ *   as an fd Node adopts (dgram bind({fd}), net listen({fd})).
  */
 #include <node_api.h>
 
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -174,6 +178,55 @@ static napi_value js_fd_recv(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* bindInet(address, port, tcp) -> fd bound (not listening), close-on-exec, or -errno. */
+static napi_value js_bind_inet(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char text[64];
+  size_t tlen = 0;
+  int32_t port = -1;
+  bool tcp = false;
+  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], text, sizeof text, &tlen) != napi_ok || napi_get_value_int32(env, argv[1], &port) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &tcp) != napi_ok || port < 0 || port > 65535) {
+    napi_throw_type_error(env, NULL, "bindInet(address, port, tcp)");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t slen;
+  int family;
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+    family = v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    slen = sizeof *v4;
+  } else if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+    family = v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    slen = sizeof *v6;
+  } else {
+    napi_throw_type_error(env, NULL, "bindInet: not an IP address");
+    return NULL;
+  }
+  int result;
+  int fd = socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+  int one = 1;
+  if (fd < 0) {
+    result = -errno;
+  } else if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+             (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) || bind(fd, (struct sockaddr *)&ss, slen) < 0) {
+    result = -errno;
+    close(fd);
+  } else {
+    result = fd;
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, result, &out));
+  return out;
+}
+
 napi_status unixsock_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"dgramOpen", NULL, js_dgram_open, NULL, NULL, NULL, napi_default, NULL},
@@ -181,6 +234,7 @@ napi_status unixsock_init(napi_env env, napi_value exports) {
       {"socketPair", NULL, js_socket_pair, NULL, NULL, NULL, napi_default, NULL},
       {"fdSend", NULL, js_fd_send, NULL, NULL, NULL, napi_default, NULL},
       {"fdRecv", NULL, js_fd_recv, NULL, NULL, NULL, napi_default, NULL},
+      {"bindInet", NULL, js_bind_inet, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

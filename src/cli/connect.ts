@@ -25,8 +25,8 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   // a warning is said wherever stderr goes (a script, a CI log): connect succeeded, but not all of it
   const progress = (line: string): void => void ((showProgress || line.startsWith('warning:')) && process.stderr.write(`  ${plain(line)}\n`));
   const p = ENV_NAME.test(envName) ? (await presence(envName)).state : 'invalid';
-  if (p === 'running') throw new UserError(`${envName} is connected already`);
-  if (p !== 'none') {
+  if (p === 'up') throw new UserError(`${envName} is connected already`);
+  if (p !== 'down') {
     // a name the config may not have, or a dead controller's leftovers: the careful path
     const [{ findEnvironment, loadConfig }, { clearTheWay }] = await Promise.all([import('../config/load.js'), import('./lifecycle.js')]);
     await clearTheWay(findEnvironment(loadConfig(args.config), envName), args, progress);

@@ -41,7 +41,7 @@ const evalHint: Record<Shell, (env: string) => string> = {
 async function connected(envName: string, args: CommonArgs): Promise<{ env: EnvironmentConfig; status: Status | undefined }> {
   const env = findEnvironment(loadConfig(args.config), envName);
   const p = await presence(env.name);
-  if (p.state !== 'running') throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
+  if (p.state !== 'up') throw new UserError(`${env.name} is not connected (sudo cloudbridge connect ${env.name})`);
   return { env, status: p.status };
 }
 

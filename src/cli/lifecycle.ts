@@ -22,7 +22,7 @@ import { plain } from '../util/plain.js';
 /** Before connecting: refuse a running controller, clean up after a dead one. */
 export async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | undefined }, progress: (l: string) => void): Promise<void> {
   const p = (await presence(env.name)).state;
-  if (p === 'running') throw new UserError(`${env.name} is connected already`);
+  if (p === 'up') throw new UserError(`${env.name} is connected already`);
   if (p === 'stale') {
     progress(`cleanup: a previous controller for ${env.name} died; undoing what it left`);
     const { cleanupStale } = await import('../daemon/cleanup.js');
@@ -54,6 +54,9 @@ async function passphrasesFor(route: SshRoute, fromFd: boolean, agent: string | 
  * that (test/e2e/security.test.ts).
  */
 function keepGoingOnStrayErrors(log: (line: string) => void): void {
+  // stderr is the log file in the background (connect.ts): on a full disk its writes fail, and an
+  // unheard 'error' there would be an uncaught exception of its own; the log writer counts what it lost
+  process.stderr.on('error', () => undefined);
   process.on('uncaughtException', (err) => log(`error (kept running): ${err.stack ?? String(err)}`));
   process.on('unhandledRejection', (err) => log(`error (kept running): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
 }
@@ -132,7 +135,7 @@ export async function runController(
 
 export async function disconnect(envName: string, args: CommonArgs): Promise<number> {
   const { state, status } = await presence(envName);
-  if (state === 'none') throw new UserError(`${envName} is not connected`);
+  if (state === 'down') throw new UserError(`${envName} is not connected`);
   if (state === 'stale') return cleanup(envName, args);
   if (!status) throw new UserError(`${envName}: the control socket is not root's to use`);
   checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
@@ -149,8 +152,8 @@ export async function disconnect(envName: string, args: CommonArgs): Promise<num
 
 export async function cleanup(envName: string, args: CommonArgs & { agent?: string | undefined }): Promise<number> {
   const p = (await presence(envName)).state;
-  if (p === 'running') throw new UserError(`${envName} is running: use cloudbridge disconnect ${envName}`);
-  if (p === 'none') {
+  if (p === 'up') throw new UserError(`${envName} is running: use cloudbridge disconnect ${envName}`);
+  if (p === 'down') {
     process.stderr.write(`${envName}: nothing to clean up\n`);
     return 0;
   }
@@ -188,7 +191,7 @@ export async function list(args: CommonArgs & { json: boolean }): Promise<number
   }
   if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else {
-    const state = (p: string): string => ({ running: 'up', stale: 'stale (cloudbridge cleanup)', none: 'down' })[p] ?? p;
+    const state = (p: string): string => (p === 'stale' ? 'stale (cloudbridge cleanup)' : p);
     for (const r of rows)
       process.stdout.write(
         `${r.env.padEnd(13)} ${state(r.state).padEnd(6)} ${r.host}  ${r.tunnel}${r.routes.length ? `  routes ${r.routes.join(', ')}` : ''}\n`,

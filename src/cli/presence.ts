@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import { requestControl } from '../daemon/control.js';
 import type { Status } from '../daemon/status.js';
 import { UserError } from '../util/errors.js';
-import { controlSocket, envRunDir, runDir } from '../util/paths.js';
+import { controlSocket, envRunDir, journalFile, runDir } from '../util/paths.js';
+import { plain } from '../util/plain.js';
+import { readJournal, type JournalRecord } from '../plan/apply.js';
 import { formatStatus } from './format.js';
 
 /**
@@ -10,20 +12,40 @@ import { formatStatus } from './format.js';
  * purpose (no SSH, YAML or controller code), so that `status` answers fast.
  */
 
-type ControllerPresence = 'running' | 'stale' | 'none';
+/** The one spelling of an environment's state in every command and its --json: up, stale or down. */
+type ControllerPresence = 'up' | 'stale' | 'down';
 
 /**
- * running: a controller answers (with its status, when we may ask); stale:
- * one left files and died; none: nothing there.
+ * up: a controller answers (with its status, when we may ask); stale: one
+ * left files and died (or remote steps it could not undo); down: nothing there.
  */
 export async function presence(env: string): Promise<{ state: ControllerPresence; status?: Status }> {
   try {
-    return { state: 'running', status: await requestControl<Status>(controlSocket(env), { cmd: 'status' }, 3000) };
+    return { state: 'up', status: await requestControl<Status>(controlSocket(env), { cmd: 'status' }, 3000) };
   } catch (err) {
     // a user who is not root cannot ask, but a socket they cannot open is a live one's
-    if ((err as NodeJS.ErrnoException).code === 'EACCES') return { state: 'running' };
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') return { state: 'up' };
   }
-  return { state: fs.existsSync(envRunDir(env)) ? 'stale' : 'none' };
+  return { state: fs.existsSync(envRunDir(env)) ? 'stale' : 'down' };
+}
+
+/**
+ * What a stale environment left: remote steps its last disconnect could not
+ * undo (the host was out of reach), or a dead controller's state. The
+ * journal is root's: a user who cannot read it gets the general line.
+ */
+function leftBehind(env: string): string {
+  let remote: JournalRecord | undefined;
+  try {
+    remote = readJournal(journalFile(env)); // as root's own file: no link followed, owner and mode checked
+  } catch {
+    remote = undefined;
+  }
+  const steps = remote?.applied.filter((s) => s.apply.side === 'remote').length ?? 0;
+  const onlyRemote = remote !== undefined && steps > 0 && steps === remote.applied.length;
+  return onlyRemote
+    ? `${steps} remote step${steps === 1 ? '' : 's'} on ${plain(remote!.target ?? 'the remote host')} could not be undone (it was out of reach)`
+    : 'its controller died and left state behind';
 }
 
 /** `status ENV`'s exit when ENV is not up (systemctl status's). */
@@ -35,11 +57,11 @@ export async function status(envName: string | undefined, json: boolean): Promis
   const out: Status[] = [];
   for (const name of names) {
     const p = await presence(name);
-    if (p.state === 'stale') process.stderr.write(`${name}: its controller died and left state behind: sudo cloudbridge cleanup ${name}\n`);
-    if (p.state !== 'running') {
+    if (p.state === 'stale') process.stderr.write(`${name}: ${leftBehind(name)}: sudo cloudbridge cleanup ${name}\n`);
+    if (p.state !== 'up') {
       // systemctl's convention: 3 for "not running", so that scripts can tell it from a failure
       if (envName && json) {
-        process.stdout.write(`${JSON.stringify([{ env: envName, state: p.state === 'stale' ? 'stale' : 'down' }], null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify([{ env: envName, state: p.state }], null, 2)}\n`);
         return STATUS_DOWN;
       }
       if (envName) throw new UserError(`${envName} is not connected`, STATUS_DOWN);

@@ -35,7 +35,7 @@ export interface PacketChannel {
   send(framed: Uint8Array): boolean;
   /** Runs `fn` with its sends leaving as one write. */
   batch(fn: () => void): void;
-  /** The C side a device sends through first, leaving to JavaScript what `filter` says; none over a jump host. */
+  /** The C side a device sends through first, leaving to JavaScript what `filter` says; none where the addon does not write the socket. */
   useOutlet(filter: OutletFilter): NativeHandle | undefined;
   /** Reads and writes inbound tun packets in C where the session allows. */
   useInlet(use: InletUse): void;

@@ -64,11 +64,18 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
       const [fd, actual] = loadAddon().open(platform === 'darwin' ? '' : name);
       return { fd, name: actual };
     },
-    bind: async () => {
-      throw new Error('bind: not yet in this helper');
+    bind: async (addr, proto) => {
+      const fd = loadAddon().bindInet(addr, 53, proto === 'tcp');
+      if (fd < 0) throw new Error(`bind ${addr}:53/${proto}: ${errnoName(-fd)}`);
+      return fd;
     },
     journalFile: (env) => `${HELPER_DIR}/${env}.json`,
     log,
     close: () => net.close(),
   };
+}
+
+/** EADDRINUSE for 98 (on Linux): what a refusal says. */
+function errnoName(n: number): string {
+  return Object.entries(os.constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 }

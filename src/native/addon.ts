@@ -66,6 +66,8 @@ export interface Addon {
   fdSend(sock: number, fd: number): number;
   /** Receives one passed fd from `sock` (blocking): the fd, close-on-exec, or -errno (-EBADMSG: not exactly one). */
   fdRecv(sock: number): number;
+  /** A socket bound to `address`:`port` (UDP, or TCP not yet listening), close-on-exec: its fd, or -errno. */
+  bindInet(address: string, port: number, tcp: boolean): number;
   write(fd: number, framed: Uint8Array): number;
   close(fd: number): void;
   reader(

@@ -119,7 +119,28 @@ export class LogWriter implements LogSink {
     this.where = file;
   }
 
+  /** Lines that could not be written (a full disk), and why: said in the log once it takes lines again. */
+  private lost: { count: number; why: string } | undefined;
+
+  /**
+   * Writes one line. A log that cannot be written (ENOSPC, EIO) never stops
+   * the controller: the line is counted, the tunnel goes on, and the count
+   * is the first thing written once the disk takes lines again.
+   */
   write(message: string, level: Level = levelOf(message)): void {
+    try {
+      if (this.lost) {
+        this.append(`${this.lost.count} log line${this.lost.count === 1 ? '' : 's'} could not be written (${this.lost.why})`, 'warn');
+        this.lost = undefined;
+      }
+      this.append(message, level);
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      this.lost = { count: (this.lost?.count ?? 0) + 1, why };
+    }
+  }
+
+  private append(message: string, level: Level): void {
     const text = `${formatLogLine({ time: new Date().toISOString(), env: this.env, level, message })}\n`;
     if (this.size + text.length > this.cap) {
       fs.closeSync(this.fd);

@@ -281,6 +281,33 @@ test.serial("the controller's log outlives it: cloudbridge logs, --json, --since
   t.deepEqual(await leftovers(lab), []);
 });
 
+test.serial('a full disk under the log: the tunnel comes up, carries and goes down all the same; what was not written is said', async (t) => {
+  fs.mkdirSync(LOG_DIR, { recursive: true, mode: 0o750 });
+  t.is((await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0750', 'tmpfs', LOG_DIR])).exitCode, 0);
+  try {
+    // filled to the last block
+    const fd = fs.openSync(path.join(LOG_DIR, 'filler'), 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096));
+    } catch (err) {
+      t.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    const up = await cli(['connect', 'cbe', '--config', lab.config]);
+    t.is(up.exitCode, 0, up.stderr);
+    t.is((await run('ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.215.1.2'])).exitCode, 0, 'the tunnel carries');
+    t.is((await cli(['status', 'cbe'])).exitCode, 0, 'the controller lives');
+    fs.rmSync(path.join(LOG_DIR, 'filler')); // room again: the log says what it lost
+    const down = await cli(['disconnect', 'cbe']);
+    t.is(down.exitCode, 0, down.stderr);
+    t.regex(fs.readFileSync(path.join(LOG_DIR, 'cbe.log'), 'utf8'), /\d+ log lines? could not be written \(ENOSPC\)/);
+    t.deepEqual(await leftovers(lab), []);
+  } finally {
+    await run('umount', [LOG_DIR]);
+  }
+});
+
 test.serial('commands explain themselves and refuse what they cannot do', async (t) => {
   const help = await cli(['--help']);
   t.is(help.exitCode, 0);

@@ -167,6 +167,10 @@ test.serial('a lost session blocks (fail closed): nothing goes straight, no DNS 
   const down = await cliIn(NS(), ['disconnect', 'cbu']);
   t.is(down.exitCode, 1, 'the remote host is out of reach: its steps wait for cleanup');
   t.regex(down.stderr, /remote steps left for "cloudbridge cleanup cbu"/);
+  t.regex(
+    (await cliIn(NS(), ['status', 'cbu'])).stderr,
+    /^cbu: \d+ remote steps? on root@[\d.]+:22 could not be undone \(it was out of reach\): sudo cloudbridge cleanup cbu$/m,
+  );
   t.is(await seenFrom(), DIRECT, 'direct again after disconnect, the server still cut off');
   t.is(resolvConf(), 'nameserver 10.228.7.53\n');
   await inNs(lab.routerNs!, 'iptables', ['-D', ...sshCut]);

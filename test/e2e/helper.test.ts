@@ -168,6 +168,13 @@ test.serial('the running helper does what a connect asks, refuses the rest with 
     t.is(await state(), before, `unchanged after ${JSON.stringify(req).slice(0, 80)}`);
   }
   t.true(fs.existsSync(JOURNAL), "root's journal holds the steps");
+  // port 53 on the host's own address, bound by root and handed over
+  t.like(await h.ask({ op: 'bind', addr: '192.168.77.2', proto: 'udp' }), { ok: true, fd: 1 });
+  const dns = h.fd();
+  t.true(dns >= 0);
+  t.regex((await inNs(NS, 'ss', ['-uln'])).stdout, /192\.168\.77\.2:53\b/);
+  fs.closeSync(dns);
+  t.regex((await h.ask({ op: 'bind', addr: '0.0.0.0', proto: 'udp' })).error ?? '', /not an address of this host/);
 
   // kill -9 of the controller: its ends close (the tun fd with them)
   const killedAt = Date.now();

@@ -307,8 +307,8 @@ test.serial('two environments at once: separate devices and traffic, each its ow
   t.deepEqual(
     (JSON.parse(list.stdout) as { env: string; state: string }[]).map((r) => [r.env, r.state]),
     [
-      ['cbt', 'running'],
-      ['cbt-tcp', 'running'],
+      ['cbt', 'up'],
+      ['cbt-tcp', 'up'],
     ],
   );
   const ex = await cli(['exec', 'cbt-tcp', '--config', lab.config, '--', 'sh', '-c', 'echo "$DOCKER_HOST"; exit 7']);

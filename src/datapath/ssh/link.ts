@@ -7,9 +7,9 @@ export type Carrier = { readonly socket: { readonly remoteAddress?: string | und
 
 /**
  * One SSH connection and what the data path keeps beside it: the read ring
- * its socket is read through (none over a jump host's channel), what
- * carries it (daemon/pins.ts pins that address) and the sink its sealed
- * bytes leave by. Made by connectSsh (src/ssh/session.ts) and passed to
+ * its socket is read through (none for a hop reached over another hop's
+ * channel, in the jump process), what carries it (daemon/pins.ts pins that
+ * address) and the sink its sealed bytes leave by. Made by connectSsh (src/ssh/session.ts) and passed to
  * whoever needs it, rather than looked up by client.
  */
 export class SshLink {

@@ -22,7 +22,8 @@ export interface ByteSink {
  * takes over sending: from here on
  * ssh2's own packets go through it as well, so bytes sealed in C and in
  * JavaScript leave in sealing order. Taken over only while nothing is queued
- * on the Node socket; otherwise, and over a jump host, the socket itself.
+ * on the Node socket; otherwise, and for a hop reached over another hop's
+ * channel (in the jump process), the socket itself.
  */
 export function makeSink(client: Client): ByteSink {
   const { socket: sock, fd, idle } = transportOf(client);

@@ -83,7 +83,8 @@ export class TunChannel {
   /**
    * The handle a tun device sends through first (see `TunDevice.setOutlet`),
    * once `useOutlet` has said what it must leave to JavaScript; undefined
-   * when this session has none (a jump host's stream, not our socket).
+   * when the connection's socket is not one the addon writes (see makeSink:
+   * something was queued on it when the sink was made).
    */
   useOutlet(filter: OutletFilter): NativeHandle | undefined {
     if (!this.outlet || this.closed) return undefined;
@@ -93,8 +94,8 @@ export class TunChannel {
 
   /**
    * Reads the SSH socket in C from the next packet boundary, writing the
-   * tun packets to `use.tunFd` (see inlet.ts), where this session can (not
-   * over a jump host's stream, only with keys that are ours).
+   * tun packets to `use.tunFd` (see inlet.ts), where this session can (a
+   * socket of ours read through the read ring, keys that are ours).
    */
   useInlet(use: InletUse): void {
     if (!this.closed) this.inlet?.use(use);
