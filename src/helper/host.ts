@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { loadAddon } from '../native/addon.js';
-import type { Executor } from '../plan/apply.js';
-import type { NetAction } from '../plan/steps.js';
+import { runGrouped, type Executor } from '../plan/apply.js';
+import { isContextAction, type LocalAction, type RemoteAction } from '../plan/steps.js';
 import type { PlatformName } from '../platform/index.js';
 import { localNet } from '../platform/index.js';
 import type { HostPath, KernelView } from './policy.js';
@@ -38,22 +38,15 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
         .flat()
         .map((a) => a!.address),
   };
+  // the platform's actions one at a time, as the controller runs them; nothing remote is the helper's
   const executor: Executor = {
-    run: async (actions, keepGoing) => {
-      const failures: { index: number; message: string }[] = [];
-      let done = 0;
-      for (const [index, a] of actions.entries()) {
-        try {
-          if (a.side !== 'local' || a.op === 'context-create' || a.op === 'context-remove') throw new Error('not a network action');
-          await net.apply(a as NetAction);
-          done++;
-        } catch (err) {
-          failures.push({ index, message: err instanceof Error ? err.message : String(err) });
-          if (!keepGoing) break;
-        }
-      }
-      return { done, failures };
-    },
+    run: (actions, keepGoing) =>
+      runGrouped<LocalAction, RemoteAction>(
+        actions,
+        keepGoing,
+        (a) => (isContextAction(a) ? Promise.reject(new Error('not a network action')) : net.apply(a)),
+        () => Promise.reject(new Error('not a network action')),
+      ),
   };
   fs.mkdirSync(HELPER_DIR, { recursive: true, mode: 0o700 });
   return {

@@ -2,7 +2,7 @@ import { canonicalCidr, firstHost } from '../config/cidr.js';
 import { parseIPv4 } from '../config/ipv4.js';
 import { parseIPv6 } from '../config/ipv6.js';
 import { deviceFor } from '../config/names.js';
-import { ruleTag, type NetAction } from '../plan/steps.js';
+import { ruleTag, type Action, type NetAction } from '../plan/steps.js';
 import { ENV_NAME } from '../util/envName.js';
 import { HelperError, type StepRequest } from './requests.js';
 
@@ -46,8 +46,6 @@ const refuse = (why: string): never => {
 export class Policy {
   private envName: string | undefined;
   private readonly devices = new Set<string>();
-  /** Steps applied for this connection, oldest first. */
-  private readonly applied: StepRequest[] = [];
 
   constructor(
     private readonly kernel: KernelView,
@@ -75,10 +73,6 @@ export class Policy {
   /** The kernel's name for the device opened (utunN on macOS): from now on this connection's own. */
   adopt(device: string): void {
     this.devices.add(device);
-  }
-
-  get steps(): readonly StepRequest[] {
-    return this.applied;
   }
 
   /** Judges a step: its apply and that its undo is the exact inverse (or what the helper sees now, for DNS files). */
@@ -133,27 +127,14 @@ export class Policy {
     if (!(await this.kernel.localAddresses()).includes(addr)) refuse(`bind: ${addr} is not an address of this host`);
   }
 
-  /** Records a step as applied (after the helper journaled and ran it). */
-  record(step: StepRequest): void {
-    this.applied.push(step);
-  }
-
   /**
    * Whether a step's undo is moot: it changed one of this connection's
    * devices (an address, a route, the link) and the device is gone, with
    * everything on it (the controller's fd closed). A rule naming the device
    * stays in the tables and is still undone.
    */
-  async moot(step: StepRequest): Promise<boolean> {
-    const a = step.apply;
+  async moot(a: Action): Promise<boolean> {
     return 'dev' in a && this.devices.has(a.dev) && !(await this.kernel.hasDevice(a.dev));
-  }
-
-  /** The steps to undo, newest first: all, or those whose titles are named; they leave the record. */
-  take(titles: readonly string[] | null): StepRequest[] {
-    const chosen = this.applied.filter((s) => titles === null || titles.includes(s.title)).reverse();
-    for (const s of chosen) this.applied.splice(this.applied.indexOf(s), 1);
-    return chosen;
   }
 
   private ownDev(dev: string): void {

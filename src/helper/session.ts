@@ -1,6 +1,6 @@
 import type { Executor } from '../plan/apply.js';
 import { StepJournal } from '../plan/apply.js';
-import type { NetAction, Step } from '../plan/steps.js';
+import type { Step } from '../plan/steps.js';
 import { Policy, type KernelView } from './policy.js';
 import { HelperError, MAX_REQUEST, parseRequest, type Request } from './requests.js';
 
@@ -32,6 +32,7 @@ export type Reply = { readonly ok: true; readonly name?: string; readonly fd?: n
  */
 export class HelperSession {
   private readonly policy: Policy;
+  /** Root's journal of this connection's steps (from hello on): what the helper applied, and so what it undoes. */
   private journal: StepJournal | undefined;
   private ended = false;
 
@@ -64,10 +65,10 @@ export class HelperSession {
         return { ok: true, name: opened.name, fd: opened.fd };
       }
       case 'step': {
+        if (!this.journal) throw new HelperError('say hello first: the environment is not known');
         await this.policy.check(r.step);
         const step: Step = { title: r.step.title, apply: r.step.apply, undo: r.step.undo };
-        await this.journal!.apply([step], this.deps.executor);
-        this.policy.record(r.step);
+        await this.journal.apply([step], this.deps.executor);
         return { ok: true };
       }
       case 'undo': {
@@ -84,15 +85,16 @@ export class HelperSession {
     }
   }
 
+  /** Undoes the journal's steps, newest first: all, or those `titles` name; one whose undo fails stays (for the next, or cleanup). */
   private async undo(titles: readonly string[] | null): Promise<string[]> {
-    const taken = this.policy.take(titles);
-    if (!this.journal || taken.length === 0) return [];
-    const moot = new Set<NetAction>();
-    for (const s of taken) if (await this.policy.moot(s)) moot.add(s.apply);
+    const journal = this.journal;
+    if (!journal) return [];
+    const chosen = (s: Step): boolean => titles === null || titles.includes(s.title);
     // what went with a vanished device of ours is forgotten; the rest is undone
-    await this.journal.undo(NOTHING_TO_RUN, (s) => moot.has(s.apply as NetAction));
-    const chosen = new Set(taken.map((s) => s.apply));
-    return this.journal.undo(this.deps.executor, (s) => chosen.has(s.apply as NetAction));
+    const moot = new Set<Step>();
+    for (const s of journal.steps) if (chosen(s) && (await this.policy.moot(s.apply))) moot.add(s);
+    if (moot.size) await journal.undo(NOTHING_TO_RUN, (s) => moot.has(s));
+    return journal.undo(this.deps.executor, chosen);
   }
 
   /**

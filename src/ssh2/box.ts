@@ -1,5 +1,4 @@
-import { inPlaceSealerOf } from './connection.js';
-import type { InPlaceSealer } from './connection.js';
+import { inPlaceSealerOf, type InPlaceSealer } from './connection.js';
 import { isSealer, PacketWriter, sshCrypto } from './privates.js';
 
 /**

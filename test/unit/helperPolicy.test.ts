@@ -180,7 +180,8 @@ test("macOS: resolver files for domains only, a service's DNS restored to what i
   });
 });
 
-test('states: hello once and first, one tun device and only its own name, undos by title newest first', async (t) => {
+// undos by title, newest first, are the session's (it undoes what its journal holds): helperSession.test.ts
+test('states: hello once and first, one tun device and only its own name', async (t) => {
   const p = new Policy(kernel, 'linux');
   t.throws(() => p.tunName('cb-stg'), { message: /say hello first/ });
   t.throws(() => p.hello('../etc'), { message: /not an environment name/ });
@@ -189,15 +190,6 @@ test('states: hello once and first, one tun device and only its own name, undos 
   t.throws(() => p.tunName('cb-prod'), { message: /the tun device of stg is cb-stg/ });
   p.adopt(p.tunName('cb-stg'));
   t.throws(() => p.tunName('cb-stg'), { message: /open already/ });
-  for (const title of ['a', 'b', 'c']) p.record({ ...route('10.20.0.0/16'), title });
-  t.deepEqual(
-    p.take(['a', 'c']).map((s) => s.title),
-    ['c', 'a'],
-  );
-  t.deepEqual(
-    p.take(null).map((s) => s.title),
-    ['b'],
-  );
 });
 
 test('bind: port 53 on an address of this host only', async (t) => {

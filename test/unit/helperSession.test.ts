@@ -84,10 +84,12 @@ test('a killed controller: its end closes and everything is undone, newest first
   t.false(fs.existsSync(h.journal));
 });
 
-test('refusals change nothing and the session goes on; undo by title; down ends it', async (t) => {
+test('refusals change nothing and the session goes on; undo by title, newest first; down ends it', async (t) => {
   const h = harness(t);
   const early = await h.ask({ op: 'open-tun', name: 'cb-stg' });
   t.regex(early.ok ? '' : early.error, /say hello first/);
+  const stepEarly = await h.ask(route('10.20.0.0/16'));
+  t.regex(stepEarly.ok ? '' : stepEarly.error, /say hello first/);
   await h.ask({ op: 'hello', env: 'stg' });
   await h.ask({ op: 'open-tun', name: 'cb-stg' });
   const refused = await h.ask({
@@ -105,12 +107,20 @@ test('refusals change nothing and the session goes on; undo by title; down ends 
   t.deepEqual(h.ran, [], 'nothing ran');
   await h.ask(route('10.20.0.0/16'));
   await h.ask(route('10.30.0.0/16'));
-  t.deepEqual(await h.ask({ op: 'undo', titles: ['route 10.20.0.0/16'] }), { ok: true });
+  await h.ask(route('10.40.0.0/16'));
+  t.deepEqual(await h.ask({ op: 'undo', titles: ['route 10.20.0.0/16', 'route 10.40.0.0/16'] }), { ok: true });
   t.like(await h.ask({ op: 'bind', addr: '172.17.0.1', proto: 'udp' }), { ok: true, passed: 98 });
   t.like(await h.ask({ op: 'bind', addr: '0.0.0.0', proto: 'udp' }), { ok: false });
   t.deepEqual(await h.ask({ op: 'down' }), { ok: true });
-  t.like(await h.ask(route('10.40.0.0/16')), { ok: false, error: 'the session has ended' });
-  t.deepEqual(h.ran, ['route-add 10.20.0.0/16', 'route-add 10.30.0.0/16', 'route-del 10.20.0.0/16', 'route-del 10.30.0.0/16']);
+  t.like(await h.ask(route('10.50.0.0/16')), { ok: false, error: 'the session has ended' });
+  t.deepEqual(h.ran, [
+    'route-add 10.20.0.0/16',
+    'route-add 10.30.0.0/16',
+    'route-add 10.40.0.0/16',
+    'route-del 10.40.0.0/16',
+    'route-del 10.20.0.0/16',
+    'route-del 10.30.0.0/16',
+  ]);
   h.controller.destroy();
   await h.done;
   t.false(fs.existsSync(h.journal));
