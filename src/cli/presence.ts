@@ -5,6 +5,7 @@ import { UserError } from '../util/errors.js';
 import { controlSocket, envRunDir, journalFile, runDir } from '../util/paths.js';
 import { plain } from '../util/plain.js';
 import { readJournal, type JournalRecord } from '../plan/apply.js';
+import { isRemote } from '../plan/steps.js';
 import { formatStatus } from './format.js';
 
 /**
@@ -35,16 +36,16 @@ export async function presence(env: string): Promise<{ state: ControllerPresence
  * journal is root's: a user who cannot read it gets the general line.
  */
 function leftBehind(env: string): string {
-  let remote: JournalRecord | undefined;
+  let record: JournalRecord | undefined;
   try {
-    remote = readJournal(journalFile(env)); // as root's own file: no link followed, owner and mode checked
+    record = readJournal(journalFile(env)); // as root's own file: no link followed, owner and mode checked
   } catch {
-    remote = undefined;
+    record = undefined;
   }
-  const steps = remote?.applied.filter((s) => s.apply.side === 'remote').length ?? 0;
-  const onlyRemote = remote !== undefined && steps > 0 && steps === remote.applied.length;
+  const steps = record?.applied.filter(isRemote).length ?? 0;
+  const onlyRemote = record !== undefined && steps > 0 && steps === record.applied.length;
   return onlyRemote
-    ? `${steps} remote step${steps === 1 ? '' : 's'} on ${plain(remote!.target ?? 'the remote host')} could not be undone (it was out of reach)`
+    ? `${steps} remote step${steps === 1 ? '' : 's'} on ${plain(record!.target ?? 'the remote host')} could not be undone (it was out of reach)`
     : 'its controller died and left state behind';
 }
 
