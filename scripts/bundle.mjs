@@ -12,7 +12,12 @@ import fs from 'node:fs';
 const outdir = 'dist/bundle';
 fs.rmSync(outdir, { recursive: true, force: true });
 const result = await build({
-  entryPoints: { cloudbridge: 'dist/src/cli/main.js', background: 'dist/src/cli/background.js', hop: 'dist/src/cli/hop.js' },
+  entryPoints: {
+    cloudbridge: 'dist/src/cli/main.js',
+    background: 'dist/src/cli/background.js',
+    hop: 'dist/src/cli/hop.js',
+    helper: 'dist/src/helper/main.js',
+  },
   outdir,
   bundle: true,
   splitting: true,

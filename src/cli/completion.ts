@@ -35,6 +35,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       '--force': null,
       '--agent': 'file',
       '--control-user': null,
+      '--privsep': null,
       '--json': null,
       '--verbose': null,
       '--dry-run': null,

@@ -50,6 +50,7 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
     agent: args.agent,
     verbose: args.verbose,
     controlUser: args.controlUser,
+    privsep: args.privsep,
   };
   const passphrases = askPassphrases(envName, args);
   const entry = path.join(path.dirname(cliEntry()), 'background.js');

@@ -1,7 +1,7 @@
 import { shownRoutes } from '../config/routes.js';
 import { shownPairs } from '../config/tunnelPair.js';
 import { findEnvironment, loadConfig } from '../config/load.js';
-import { invokingUser } from '../util/user.js';
+import { invokingUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { requestControl } from '../daemon/control.js';
 import { describeDown, downExitCode } from '../daemon/teardown.js';
@@ -13,18 +13,31 @@ import { UserError } from '../util/errors.js';
 import { controlSocket, journalFile } from '../util/paths.js';
 import { checkJournalOwner, readJournal } from '../plan/apply.js';
 import type { CommonArgs } from './common.js';
+import { checkFolderOwner, cleanupAsOwner, runFolderOwner, startHelperAndDrop } from './privsep.js';
 import { presence } from './presence.js';
 import { notify, notifyDone, receivePassphrases, type ControllerMessage } from './protocol.js';
 import { plain } from '../util/plain.js';
+import type { HelperClient } from '../helper/client.js';
 
 /** An environment's lifecycle from the command line: the controller in the foreground, disconnect, cleanup, list (connect.ts starts one in the background, presence.ts says whether one runs). */
 
 /** Before connecting: refuse a running controller, clean up after a dead one. */
-export async function clearTheWay(env: EnvironmentConfig, args: { agent?: string | undefined }, progress: (l: string) => void): Promise<void> {
+export async function clearTheWay(
+  env: EnvironmentConfig,
+  args: { agent?: string | undefined; config?: string | undefined },
+  progress: (l: string) => void,
+): Promise<void> {
   const p = (await presence(env.name)).state;
   if (p === 'up') throw new UserError(`${env.name} is connected already`);
   if (p === 'stale') {
     progress(`cleanup: a previous controller for ${env.name} died; undoing what it left`);
+    const owner = runFolderOwner(env.name);
+    if (owner !== undefined && owner !== 0 && process.geteuid?.() === 0) {
+      // a --privsep controller's: root's part here, its user's in a process of theirs; this one stays root
+      const code = await cleanupAsOwner(env.name, owner, args, (user) => cleanupFor(env.name, { config: args.config, agent: args.agent }, user));
+      if (code !== 0) progress(`cleanup: could not undo all of what it left (cloudbridge cleanup ${env.name})`);
+      return;
+    }
     const { cleanupStale } = await import('../daemon/cleanup.js');
     const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress });
     if (r.errors.length) progress(`cleanup: could not undo: ${r.errors.join('; ')}`);
@@ -64,13 +77,16 @@ function keepGoingOnStrayErrors(log: (line: string) => void): void {
 /** Runs the controller in this process until it goes down: in the foreground, or as the background controller a waiting `connect` hears from (protocol.ts). */
 export async function runController(
   envName: string,
-  args: CommonArgs & { force: boolean; agent?: string | undefined; background: boolean; controlUser: boolean; verbose: number },
+  args: CommonArgs & { force: boolean; agent?: string | undefined; background: boolean; controlUser: boolean; verbose: number; privsep?: boolean },
 ): Promise<number> {
+  // with --privsep the log is opened while root may, and root is given up before the config is read
+  const early = args.privsep ? openLog(envName) : undefined;
+  const helper = args.privsep ? await rootHelper(envName, args.background) : undefined;
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
   // Everything the controller says goes to its log (util/log.ts), which outlives it
-  const writer = openLog(env.name);
+  const writer = early ?? openLog(env.name);
   const logLine = (line: string, level?: Level): void => writer.write(line, level);
   logLine(`connect: controller ${process.pid}${args.background ? '' : ' (foreground)'}, ${describeRoute(route)}`);
   const debug = args.verbose >= 2 ? (line: string): void => logLine(line, 'debug') : undefined;
@@ -112,6 +128,7 @@ export async function runController(
     logFlows: args.verbose > 0,
     debug,
     firstLink,
+    helper,
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down({ kind: 'signal', signal: sig }));
@@ -133,12 +150,28 @@ export async function runController(
   return downExitCode(reason);
 }
 
+/**
+ * --privsep: the root helper started and root given up (privsep.ts) before
+ * the config is read. A dead controller's leftovers are root's to undo, so
+ * in the foreground they are refused here (in the background, connect has
+ * cleaned up before starting this).
+ */
+async function rootHelper(envName: string, background: boolean): Promise<HelperClient> {
+  if (!background && (await presence(envName)).state === 'stale') {
+    throw new UserError(`a previous controller for ${envName} died: run sudo cloudbridge cleanup ${envName} first`);
+  }
+  return startHelperAndDrop(envName);
+}
+
 export async function disconnect(envName: string, args: CommonArgs): Promise<number> {
   const { state, status } = await presence(envName);
   if (state === 'down') throw new UserError(`${envName} is not connected`);
   if (state === 'stale') return cleanup(envName, args);
   if (!status) throw new UserError(`${envName}: the control socket is not root's to use`);
-  checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
+  // a --privsep controller's journal is its user's, never read by root: the folder says whose it is
+  const owner = runFolderOwner(envName);
+  if (owner !== undefined && owner !== 0) checkFolderOwner(envName, owner, invokingUser());
+  else checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
   const res = await requestControl<{ errors: string[] }>(controlSocket(envName), { cmd: 'down' });
   // Wait for the process itself, so that a following connect finds a clean slate.
   for (let i = 0; i < 100 && processAlive(status.pid); i++) await new Promise((r) => setTimeout(r, 50));
@@ -150,16 +183,25 @@ export async function disconnect(envName: string, args: CommonArgs): Promise<num
   return 0;
 }
 
-export async function cleanup(envName: string, args: CommonArgs & { agent?: string | undefined }): Promise<number> {
+export async function cleanup(envName: string, args: CommonArgs & { agent?: string | undefined; asOwner?: boolean }): Promise<number> {
   const p = (await presence(envName)).state;
   if (p === 'up') throw new UserError(`${envName} is running: use cloudbridge disconnect ${envName}`);
   if (p === 'down') {
     process.stderr.write(`${envName}: nothing to clean up\n`);
     return 0;
   }
+  const owner = runFolderOwner(envName);
+  if (owner !== undefined && owner !== 0 && process.geteuid?.() === 0) {
+    return cleanupAsOwner(envName, owner, args, (user) => cleanupFor(envName, args, user));
+  }
+  return cleanupFor(envName, args, invokingUser());
+}
+
+/** Undoes a dead controller's journal for `user` (the process is root, or that user). */
+async function cleanupFor(envName: string, args: CommonArgs & { agent?: string | undefined }, user: InvokingUser): Promise<number> {
   const env = findEnvironment(loadConfig(args.config), envName);
   const { cleanupStale } = await import('../daemon/cleanup.js');
-  const r = await cleanupStale(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${plain(l)}\n`) });
+  const r = await cleanupStale(env, { user, agent: args.agent, progress: (l) => process.stderr.write(`${plain(l)}\n`) });
   if (r.errors.length) {
     process.stderr.write(`${envName}: cleaned up, but could not undo: ${plain(r.errors.join('; '))}\n`);
     return 1;

@@ -100,6 +100,11 @@ export async function main(argv: string[]): Promise<number> {
             default: false,
             describe: 'let the user who ran sudo query and stop the controller (the control socket is root-only otherwise)',
           })
+          .option('privsep', {
+            type: 'boolean',
+            default: false,
+            describe: 'under sudo: a root helper makes the network changes, everything else runs as you (docs/privsep.md)',
+          })
           .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
           .option('verbose', {
             alias: 'v',
@@ -132,7 +137,12 @@ export async function main(argv: string[]): Promise<number> {
     .command(
       'cleanup <env>',
       'undo what a crashed controller left on both hosts (connect does this by itself)',
-      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).option('agent', { type: 'string', describe: 'ssh-agent socket' }),
+      (y) =>
+        withConfig(y)
+          .positional('env', { type: 'string', demandOption: true })
+          .option('agent', { type: 'string', describe: 'ssh-agent socket' })
+          // the second half of cleaning up after a --privsep controller, run by the first (privsep.ts)
+          .option('as-owner', { type: 'boolean', default: false, hidden: true }),
       (a) => {
         return run(asRoot('cleanup', { agent: true, config: true }, () => lifecycle().then((l) => l.cleanup(a.env, a))));
       },

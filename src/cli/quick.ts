@@ -15,6 +15,8 @@ export interface BackgroundArgs extends CommonArgs {
   /** -v: progress on stderr anywhere and each new flow in the log; -vv: also SSH handshakes and remote commands. */
   verbose: number;
   controlUser: boolean;
+  /** Root only for the helper; the controller runs as the user who ran sudo (docs/privsep.md). */
+  privsep: boolean;
 }
 
 /**
@@ -32,11 +34,13 @@ export function quickConnectArgs(argv: readonly string[]): { env: string; args: 
     agent: undefined as string | undefined,
     verbose: 0,
     controlUser: false,
+    privsep: false,
     json: false,
   };
-  const flags: Record<string, 'force' | 'controlUser' | 'json'> = {
+  const flags: Record<string, 'force' | 'controlUser' | 'privsep' | 'json'> = {
     '--force': 'force',
     '--control-user': 'controlUser',
+    '--privsep': 'privsep',
     '--json': 'json',
   };
   for (let i = 0; i < rest.length; i++) {

@@ -3,12 +3,13 @@ import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { currentPlatform, localNet, type PlatformName } from '../platform/index.js';
-import { checkJournalOwner, readJournal, StepJournal } from '../plan/apply.js';
-import { isRemote } from '../plan/steps.js';
+import { checkJournalOwner, readJournal, StepJournal, type Executor } from '../plan/apply.js';
+import { isContextAction, isRemote } from '../plan/steps.js';
 import { sshRouteFor, userAtHost } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { stepExecutor } from './executor.js';
-import { envRunDir, journalFile } from '../util/paths.js';
+import { helperJournal, removeHelperFolders } from '../helper/host.js';
+import { envRunDir, journalFile, removeRunFolder } from '../util/paths.js';
 
 export interface CleanupResult {
   readonly found: boolean;
@@ -35,7 +36,7 @@ export async function cleanupStale(
   const record = readJournal(journalFile(env.name));
   if (!record) {
     const found = fs.existsSync(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeRunFolder(env.name);
     return { found, undone: 0, errors: [] };
   }
   checkJournalOwner(record, env.name, opts.user);
@@ -52,7 +53,7 @@ export async function cleanupStale(
   let link;
   try {
     // This host's side first: a full tunnel's resolv.conf must be back before the server's name is looked up.
-    const errors = (await journal.undo(stepExecutor(net, undefined, sudo), (s) => !isRemote(s))).filter((m) => !gone(m));
+    const errors = (await undoLocal(journal, record.localBy === 'helper', stepExecutor({ net }, undefined, sudo))).filter((m) => !gone(m));
     if (journal.steps.some(isRemote)) {
       // remote undos run only where their steps ran: a config that now names another host gets none of them
       const target = userAtHost(route.target);
@@ -64,14 +65,51 @@ export async function cleanupStale(
       } catch (err) {
         stay(`${(err as Error).message}: it must reach ${env.host}`);
       }
-      const failed = await journal.undo(stepExecutor(net, link?.client, sudo), isRemote);
+      const failed = await journal.undo(stepExecutor({ net }, link?.client, sudo), isRemote);
       if (failed.length) stay(`could not undo on ${env.host}: ${failed.join('; ')}`);
     }
     opts.progress(`cleanup: undid what controller ${record.pid} left (${count} steps)`);
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeRunFolder(env.name);
     return { found: true, undone: count, errors };
   } finally {
     net.close();
     link?.end();
+  }
+}
+
+/** Runs nothing: the steps it is given are undone elsewhere. */
+const ELSEWHERE: Executor = { run: async (actions) => ({ done: actions.length, failures: [] }) };
+
+/**
+ * This host's side of a dead controller's journal. Where the root helper
+ * made the local steps (--privsep), root has undone them from the helper's
+ * own journal before becoming the user (undoHelperJournal): this journal,
+ * the user's to write, never says what root changes.
+ */
+async function undoLocal(journal: StepJournal, byHelper: boolean, exec: Executor): Promise<string[]> {
+  if (byHelper) await journal.undo(ELSEWHERE, (s) => s.apply.side === 'local' && !isContextAction(s.apply));
+  // docker contexts are the user's own, undone here either way
+  return journal.undo(exec, (s) => !isRemote(s));
+}
+
+/**
+ * Root's part of cleaning up after a --privsep controller: what its helper
+ * journaled and did not undo (the helper was killed too), undone from that
+ * journal, in a folder only root writes. A helper that outlived its
+ * controller has undone it all already and left no journal.
+ */
+export async function undoHelperJournal(env: string, platform: PlatformName = currentPlatform()): Promise<string[]> {
+  const file = helperJournal(env);
+  const record = readJournal(file);
+  if (!record) return [];
+  const journal = StepJournal.takeOver(file, record);
+  const net = await localNet(platform);
+  try {
+    const errors = (await journal.undo(stepExecutor({ net }, undefined, false))).filter((m) => !gone(m));
+    if (errors.length === 0) journal.remove();
+    removeHelperFolders();
+    return errors;
+  } finally {
+    net.close();
   }
 }

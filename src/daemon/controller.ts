@@ -77,6 +77,7 @@ export class Controller {
     this.journal = new StepJournal(journalFile(env.name), env.name, {
       owner: { uid: opts.user.uid, name: opts.user.name },
       target: userAtHost(opts.route.target),
+      ...(opts.helper ? { localBy: 'helper' as const } : {}),
     });
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.dockerHealth = new DockerHealth(env, opts.log);
@@ -104,6 +105,7 @@ export class Controller {
       session: () => this.keeper.session?.link.client,
       sudo: opts.route.target.user !== 'root',
       sshHosts: [...opts.route.jumps, opts.route.target].map((h) => h.host).filter((h) => isIP(h) === 0),
+      bind53: opts.helper && ((addr, proto) => opts.helper!.bind(addr, proto)),
       traffic: this.streamTraffic,
       applyLocal: (steps) => this.applyLocal(steps),
       progress: opts.progress,
@@ -128,7 +130,7 @@ export class Controller {
       services: this.services,
       platform: this.platform,
       full: this.full,
-      net: () => this.net,
+      local: () => (opts.helper ? { helper: opts.helper } : { net: this.net }),
       l3: () => this.l3,
       dockerSocket: () => this.dockerSocket,
     });
@@ -166,6 +168,9 @@ export class Controller {
     try {
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
       this.journal.begin();
+      await opts.helper?.hello(env.name);
+      // without its helper nothing this host changed is guarded: go down (its journal is root's, for cleanup)
+      void opts.helper?.exited.then((code) => this.down({ kind: 'failed', detail: `the root helper exited (${code ?? 'killed'})` }));
       const net = (this.net = await localNet(this.platform));
       await preflight(env, net, this.platform, opts.force);
       // before any route of ours: the first connection is under way along the host's own paths
@@ -173,7 +178,7 @@ export class Controller {
       await this.applyLocal(await this.pins.excludeSteps());
 
       const { tunnel } = env;
-      const tun = (this.tun = tunnel ? TunDevice.open(requestedDevice(this.platform, tunnel)) : undefined);
+      const tun = (this.tun = tunnel ? await this.openTun(requestedDevice(this.platform, tunnel)) : undefined);
       const host = dockerHostFor(env);
       const context = host && (await dockerCliPresent()) ? { host, owner: opts.user } : undefined;
       const local = await withoutMissingIptables(env, planLocal(env, tun?.name ?? '', this.platform, context), opts.progress);
@@ -226,6 +231,14 @@ export class Controller {
       if (leftovers.length) opts.progress(`warning: could not undo: ${leftovers.join('; ')}`);
       throw err;
     }
+  }
+
+  /** The tun device: opened here as root, or by the root helper and handed over. */
+  private async openTun(name: string): Promise<TunDevice> {
+    const { helper } = this.opts;
+    if (!helper) return TunDevice.open(name);
+    const opened = await helper.openTun(name);
+    return TunDevice.adopt(opened.fd, opened.name);
   }
 
   /** The local docker socket: each connection rides the current session, made on demand if need be. */
@@ -288,9 +301,11 @@ export class Controller {
         keeper: this.keeper,
         stops: [() => this.dockerHealth.stop(), () => this.l3?.pump.stop(), () => this.services.close(), () => this.runFiles.close()],
         local: () => this.sessions.executor(undefined),
-        release: () => {
+        release: async () => {
           this.tun?.close();
           this.net?.close();
+          // the helper undoes whatever is left of its steps, and exits
+          await this.opts.helper?.close();
         },
         removeRunFiles: (keepJournal) => removeRunFiles(this.env.name, keepJournal),
       },

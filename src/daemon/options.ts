@@ -1,4 +1,5 @@
 import type { SshLink } from '../datapath/ssh/link.js';
+import type { HelperClient } from '../helper/client.js';
 import type { SshRoute } from '../ssh/route.js';
 import type { InvokingUser } from '../util/user.js';
 
@@ -19,6 +20,11 @@ export interface ControllerOptions {
   readonly logFlows?: boolean;
   /** -vv: each SSH hop's handshake and every remote command, at level debug. */
   readonly debug?: ((line: string) => void) | undefined;
+  /**
+   * The root helper (docs/privsep.md), when this process runs as the user:
+   * the tun device, every local network change and port 53 come from it.
+   */
+  readonly helper?: HelperClient | undefined;
   /** The first SSH connection, when the caller started it already (lifecycle.ts: while this module loaded). */
   readonly firstLink?: Promise<SshLink> | undefined;
 }

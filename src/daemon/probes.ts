@@ -54,7 +54,9 @@ const probing = new Map<string, Promise<string | undefined>>();
 export function iptablesProbe(cmd: 'iptables' | 'ip6tables' = 'iptables'): Promise<string | undefined> {
   let p = probing.get(cmd);
   if (!p) {
-    p = runFile(cmd, ['-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'], false).then(
+    // as the user (--privsep) the table cannot be read: that the tool runs is what can be asked, the helper's step says the rest
+    const args = process.geteuid?.() === 0 ? ['-w', '-t', 'nat', '-n', '-L', 'POSTROUTING'] : ['--version'];
+    p = runFile(cmd, args, false).then(
       (probe) => (probe.exitCode === 0 ? undefined : probe.stderr.split('\n')[0] || `exit ${probe.exitCode}`),
       (err: Error) => err.message,
     );

@@ -60,6 +60,8 @@ export interface ServicesDeps {
   readonly sudo: boolean;
   /** The names of the SSH hops (jump hosts, the server) this host dials: always resolved here, never through the tunnel. */
   readonly sshHosts: readonly string[];
+  /** Port 53 sockets from the root helper, when the controller runs as the user. */
+  readonly bind53?: ((address: string, proto: 'udp' | 'tcp') => Promise<number>) | undefined;
   /** Connections and chunks, counted for on-demand idle timeouts. */
   readonly traffic: StreamTraffic;
   /** Applies local steps through the controller's journal (so they are undone with the rest). */

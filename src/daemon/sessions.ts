@@ -3,12 +3,11 @@ import type { EnvironmentConfig } from '../config/types.js';
 import type { SshLink } from '../datapath/ssh/link.js';
 import type { DockerSocket } from '../docker/socket.js';
 import type { PlatformName } from '../platform/index.js';
-import type { LocalNet } from '../platform/types.js';
 import type { Executor, StepJournal } from '../plan/apply.js';
 import { isRemote, type Step } from '../plan/steps.js';
 import { describeRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
-import { stepExecutor } from './executor.js';
+import { stepExecutor, type LocalChanges } from './executor.js';
 import type { FullTunnel } from './fullTunnel.js';
 import type { Session } from './keeper.js';
 import type { L3Side } from './l3.js';
@@ -27,7 +26,8 @@ export interface SessionParts {
   readonly services: Services;
   readonly platform: PlatformName;
   readonly full: FullTunnel | undefined;
-  readonly net: () => LocalNet | undefined;
+  /** Where this host's changes go: the platform's code, or the root helper. */
+  readonly local: () => LocalChanges;
   readonly l3: () => L3Side | undefined;
   readonly dockerSocket: () => DockerSocket | undefined;
 }
@@ -57,9 +57,9 @@ export class Sessions {
     return this.parts.opts.route.target.user !== 'root';
   }
 
-  /** Local actions through the platform, remote ones over `client`. */
+  /** Local actions through the platform or the helper, remote ones over `client`. */
   executor(client: Client | undefined): Executor {
-    return stepExecutor(this.parts.net(), client, this.sudo);
+    return stepExecutor(this.parts.local(), client, this.sudo);
   }
 
   async connect(): Promise<SshLink> {

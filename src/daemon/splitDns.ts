@@ -25,6 +25,8 @@ export interface SplitDnsDeps {
   readonly sshHosts: readonly string[];
   /** The remote containers' names, with dns.containers. */
   readonly containerNames: ContainerNames | undefined;
+  /** Port 53 sockets from the root helper, when the controller runs as the user. */
+  readonly bind53?: ((address: string, proto: 'udp' | 'tcp') => Promise<number>) | undefined;
   /** Applies local steps through the controller's journal. */
   readonly applyLocal: (steps: Step[]) => Promise<void>;
   readonly progress: (line: string) => void;
@@ -132,6 +134,7 @@ export class SplitDns {
       dialRemote: (host, port) => this.deps.dial({ kind: 'inet', host, port }),
       upstream,
       direct: this.deps.sshHosts,
+      bind53: this.deps.bind53,
       zone: names ? { domain: `${env.name}.docker`, lookup: (n) => names.lookup(n) } : undefined,
     });
   }

@@ -12,7 +12,7 @@ export interface TeardownParts {
   /** Runs local undos. */
   readonly local: () => Executor;
   /** Lets go of what holds the local side (tun device, netlink), once it is undone. */
-  readonly release: () => void;
+  readonly release: () => void | Promise<void>;
   /** Removes the runtime files; the journal stays when remote steps are left in it. */
   readonly removeRunFiles: (keepJournal: boolean) => void;
 }
@@ -29,11 +29,12 @@ export async function teardown(parts: TeardownParts, reason: string): Promise<st
   for (const stop of parts.stops) await stop();
   const errors = await parts.keeper.end(reason);
   errors.push(...(await parts.journal.undo(parts.local(), (s) => !isRemote(s))));
-  parts.release();
   const remoteLeft = parts.journal.steps.some(isRemote);
   if (remoteLeft) errors.push(`remote steps left for "cloudbridge cleanup ${parts.env}": they could not be undone over SSH now`);
   else parts.journal.remove();
   parts.removeRunFiles(remoteLeft);
+  // last: the root helper (--privsep) removes root's folders once they are empty
+  await parts.release();
   return errors;
 }
 

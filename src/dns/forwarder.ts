@@ -32,6 +32,12 @@ export interface ForwarderDeps {
    * answers tell an onlooker nothing the SSH flow does not.
    */
   readonly direct?: readonly string[];
+  /**
+   * A socket bound to port 53 of an address, made by someone allowed to
+   * (the root helper, when the controller runs as the user): its fd. Absent:
+   * this process binds it itself.
+   */
+  readonly bind53?: ((address: string, proto: 'udp' | 'tcp') => Promise<number>) | undefined;
   /** A zone answered from memory (remote containers: NAME.ENV.docker), or undefined. */
   readonly zone:
     | { readonly domain: string; readonly lookup: (name: string) => { readonly addr: number | undefined; readonly addr6: bigint | undefined } | undefined }
@@ -70,6 +76,8 @@ export class DnsForwarder {
 
   /** Listens on UDP and TCP port 53 (or `port`) of `address`, IPv4 or IPv6. */
   async listen(address: string, port = 53): Promise<void> {
+    const bound = port === 53 ? this.deps.bind53 : undefined;
+    const fds = bound ? { udp: await bound(address, 'udp'), tcp: await bound(address, 'tcp') } : undefined;
     const udp = address.includes(':') ? dgram.createSocket({ type: 'udp6', ipv6Only: true }) : dgram.createSocket({ type: 'udp4' });
     udp.on('message', (msg, from) => {
       void this.resolve(msg, 'udp').then((r) => {
@@ -78,10 +86,12 @@ export class DnsForwarder {
     });
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
-      udp.bind(port, address, () => {
+      const done = (): void => {
         udp.off('error', reject);
         resolve();
-      });
+      };
+      if (fds) udp.bind({ fd: fds.udp }, done);
+      else udp.bind(port, address, done);
     });
     udp.on('error', () => {});
     const tcp = net.createServer((sock) => {
@@ -94,10 +104,12 @@ export class DnsForwarder {
     });
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
-      tcp.listen(port, address, () => {
+      const done = (): void => {
         tcp.off('error', reject);
         resolve();
-      });
+      };
+      if (fds) tcp.listen({ fd: fds.tcp }, done);
+      else tcp.listen(port, address, done);
     });
     this.closers.push(
       () => new Promise((r) => udp.close(() => r())),

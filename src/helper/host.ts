@@ -1,15 +1,35 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { loadAddon } from '../native/addon.js';
 import { runGrouped, type Executor } from '../plan/apply.js';
 import { isContextAction, type LocalAction, type RemoteAction } from '../plan/steps.js';
 import type { PlatformName } from '../platform/index.js';
 import { localNet } from '../platform/index.js';
+import { checkEnvName } from '../util/envName.js';
 import type { HostPath, KernelView } from './policy.js';
 import type { HelperDeps } from './session.js';
 
-/** Root's journals of the helper: one per environment, in a folder only root may write. */
-export const HELPER_DIR = '/run/cloudbridge/helper';
+/** Root's journals of the helper: one per environment, in a folder only root may write (never moved by the caller's environment). */
+export const HELPER_DIR = process.platform === 'darwin' ? '/var/run/cloudbridge/helper' : '/run/cloudbridge/helper';
+
+/**
+ * Root's folders, once nothing is left in them: the environment's run folder
+ * (its user empties it; only root may remove it from root's folder), the
+ * helper's, and the top one. rmdir: never a link followed, never a file removed.
+ */
+export function removeHelperFolders(env?: string): void {
+  const top = path.dirname(HELPER_DIR);
+  for (const dir of [...(env ? [path.join(top, checkEnvName(env))] : []), HELPER_DIR, top]) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // not empty: another environment's, or a journal kept for cleanup
+    }
+  }
+}
+
+export const helperJournal = (env: string): string => `${HELPER_DIR}/${checkEnvName(env)}.json`;
 
 /**
  * The helper's deps on this host: the kernel read through the platform's
@@ -62,7 +82,8 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
       if (fd < 0) throw new Error(`bind ${addr}:53/${proto}: ${errnoName(-fd)}`);
       return fd;
     },
-    journalFile: (env) => `${HELPER_DIR}/${env}.json`,
+    journalFile: helperJournal,
+    afterEnd: removeHelperFolders,
     log,
     close: () => net.close(),
   };

@@ -2,7 +2,7 @@ import { canonicalCidr, firstHost } from '../config/cidr.js';
 import { parseIPv4 } from '../config/ipv4.js';
 import { parseIPv6 } from '../config/ipv6.js';
 import { deviceFor } from '../config/names.js';
-import { ruleTag, type Action, type NetAction } from '../plan/steps.js';
+import { DNS_LISTEN, ruleTag, type Action, type NetAction } from '../plan/steps.js';
 import { ENV_NAME } from '../util/envName.js';
 import { HelperError, type StepRequest } from './requests.js';
 
@@ -34,8 +34,6 @@ export interface KernelView {
 
 /** The IPv6 halves a full tunnel without IPv6 blocks (plan/fullTunnel.ts). */
 const BLOCKED_HALVES6 = ['::/1', '8000::/1'];
-/** The DNS forwarder's address in resolv.conf (plan/dns.ts DNS_LISTEN). */
-const FORWARDER = '127.0.0.153';
 const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.?$/i;
 
 const isIP = (s: string): boolean => parseIPv4(s) !== undefined || parseIPv6(s) !== undefined;
@@ -124,7 +122,8 @@ export class Policy {
   async checkBind(addr: string): Promise<void> {
     if (this.envName === undefined) refuse('say hello first: the environment is not known');
     if (!isIP(addr)) refuse(`bind: ${addr.slice(0, 50)} is not an address`);
-    if (!(await this.kernel.localAddresses()).includes(addr)) refuse(`bind: ${addr} is not an address of this host`);
+    // the forwarder's loopback address is local without being assigned (all of 127/8 is, on Linux)
+    if (addr !== DNS_LISTEN && !(await this.kernel.localAddresses()).includes(addr)) refuse(`bind: ${addr} is not an address of this host`);
   }
 
   /**
@@ -186,7 +185,7 @@ export class Policy {
     const kept = new Set(now.content.split('\n').map((l) => l.trim()));
     for (const line of content.split('\n')) {
       const l = line.trim();
-      if (l === '' || l.startsWith('#') || l === `nameserver ${FORWARDER}` || (/^(search|domain|options)\s/.test(l) && kept.has(l))) continue;
+      if (l === '' || l.startsWith('#') || l === `nameserver ${DNS_LISTEN}` || (/^(search|domain|options)\s/.test(l) && kept.has(l))) continue;
       refuse(`resolv-conf: the line "${l.slice(0, 60)}" is not the forwarder's nor the file's own`);
     }
     return inverse(u, { side: 'local', op: 'resolv-conf', content: now.content, symlink: now.symlink });

@@ -17,6 +17,8 @@ export interface HelperDeps {
   /** Root's journal for an environment (journaled before each step runs; replayed by cleanup if the helper dies). */
   readonly journalFile: (env: string) => string;
   readonly log: (line: string) => void;
+  /** After the session's end: what is left to tidy (root's empty folders), given the environment if hello came. */
+  readonly afterEnd?: (env: string | undefined) => void;
 }
 
 /** Runs nothing: what it is given has gone already. */
@@ -35,6 +37,8 @@ export class HelperSession {
   /** Root's journal of this connection's steps (from hello on): what the helper applied, and so what it undoes. */
   private journal: StepJournal | undefined;
   private ended = false;
+  /** The environment hello named. */
+  private envName: string | undefined;
 
   constructor(private readonly deps: HelperDeps) {
     this.policy = new Policy(deps.kernel, deps.platform);
@@ -56,6 +60,7 @@ export class HelperSession {
     switch (r.op) {
       case 'hello':
         this.policy.hello(r.env);
+        this.envName = r.env;
         this.journal = new StepJournal(this.deps.journalFile(r.env), r.env);
         this.journal.begin();
         return { ok: true };
@@ -108,6 +113,7 @@ export class HelperSession {
     const errors = await this.undo(null);
     if (this.journal && this.journal.steps.length === 0) this.journal.remove();
     if (errors.length) this.deps.log(`helper: could not undo: ${errors.join('; ')}`);
+    this.deps.afterEnd?.(this.envName);
     return errors;
   }
 }

@@ -10,8 +10,13 @@ export interface RunResult {
 }
 
 export interface Executor {
-  /** Runs actions in order; stops at the first failure unless `keepGoing`. */
-  run(actions: readonly Action[], keepGoing: boolean): Promise<RunResult>;
+  /**
+   * Runs actions in order; stops at the first failure unless `keepGoing`.
+   * `steps[i]` is the step `actions[i]` applies or undoes, where the journal
+   * runs them: the privileged helper takes local changes as whole steps
+   * (docs/privsep.md) and undoes them by title.
+   */
+  run(actions: readonly Action[], keepGoing: boolean, steps?: readonly Step[]): Promise<RunResult>;
 }
 
 export class StepError extends Error {
@@ -30,6 +35,12 @@ export interface JournalOwner {
   readonly owner: { readonly uid: number; readonly name: string };
   /** The SSH target the remote steps ran on (user@host:port), so they are never replayed on another. */
   readonly target: string;
+  /**
+   * 'helper': the local steps were made by the root helper (docs/privsep.md),
+   * which journals them itself. This file is the user's to write, so root's
+   * cleanup undoes local steps from the helper's journal, never from here.
+   */
+  readonly localBy?: 'helper';
 }
 
 /** What the journal file holds: enough for a later process to undo a dead controller's changes. */
@@ -84,7 +95,10 @@ export class StepJournal {
    * step never ran), its owner and target kept.
    */
   static takeOver(file: string, record: JournalRecord): StepJournal {
-    const whose = record.owner && record.target !== undefined ? { owner: record.owner, target: record.target } : undefined;
+    const whose =
+      record.owner && record.target !== undefined
+        ? { owner: record.owner, target: record.target, ...(record.localBy ? { localBy: record.localBy } : {}) }
+        : undefined;
     const journal = new StepJournal(file, record.env, whose);
     journal.applied = [...record.applied, ...record.pending];
     return journal;
@@ -117,6 +131,7 @@ export class StepJournal {
       .run(
         steps.map((s) => s.apply),
         false,
+        steps,
       )
       .catch((err: Error) => ({
         done: 0,
@@ -145,7 +160,7 @@ export class StepJournal {
   async undo(exec: Executor, which: (s: Step) => boolean = () => true): Promise<string[]> {
     const undoable = this.applied.filter((s) => which(s) && s.undo !== null).reverse();
     const actions = undoable.map((s) => s.undo!);
-    const result = await exec.run(actions, true).catch((err: Error) => ({
+    const result = await exec.run(actions, true, undoable).catch((err: Error) => ({
       done: 0,
       failures: actions.map((_, index) => ({ index, message: err.message })),
     }));
@@ -168,7 +183,7 @@ export class StepJournal {
 export async function runGrouped<L extends Action, R extends Action>(
   actions: readonly Action[],
   keepGoing: boolean,
-  runLocal: (a: L) => Promise<void>,
+  runLocal: (a: L, index: number) => Promise<void>,
   runRemoteGroup: (group: readonly R[]) => Promise<RunResult>,
 ): Promise<RunResult> {
   const failures: { index: number; message: string }[] = [];
@@ -177,7 +192,7 @@ export async function runGrouped<L extends Action, R extends Action>(
   while (i < actions.length && (keepGoing || failures.length === 0)) {
     if (actions[i]!.side === 'local') {
       try {
-        await runLocal(actions[i] as L);
+        await runLocal(actions[i] as L, i);
         if (failures.length === 0) done = i + 1;
       } catch (err) {
         failures.push({ index: i, message: (err as Error).message });

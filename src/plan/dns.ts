@@ -1,4 +1,4 @@
-import type { Step } from './steps.js';
+import { DNS_LISTEN, type Step } from './steps.js';
 
 /**
  * Linux split DNS as host changes: resolv.conf pointed at the forwarder
@@ -6,8 +6,7 @@ import type { Step } from './steps.js';
  * device. macOS's /etc/resolver files are planned with the rest (plan.ts).
  */
 
-/** The forwarder's loopback address: rarely taken (systemd-resolved has .53), and any 127/8 address is local on Linux. */
-export const DNS_LISTEN = '127.0.0.153';
+export { DNS_LISTEN };
 /** Marks a resolv.conf cloudbridge wrote. */
 export const RESOLV_MARK = 'written by cloudbridge';
 

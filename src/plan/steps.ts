@@ -61,6 +61,13 @@ export interface Step {
   readonly undo: Action | null;
 }
 
+/**
+ * The DNS forwarder's loopback address (plan/dns.ts), here for the helper's
+ * policy too: rarely taken (systemd-resolved has .53), and any 127/8 address
+ * is local on Linux.
+ */
+export const DNS_LISTEN = '127.0.0.153';
+
 /** The rule comment that marks a NAT/forward rule as this environment's, so it can be found and removed. */
 export function ruleTag(env: string): string {
   return `cloudbridge:${env}`;

@@ -29,6 +29,11 @@ export class TunDevice {
     return new TunDevice(fd, actual);
   }
 
+  /** A device opened by another process (the root helper) and handed over: this object owns the fd from here on. */
+  static adopt(fd: number, name: string): TunDevice {
+    return new TunDevice(fd, name);
+  }
+
   /** Starts delivering packets of at most `mtu` bytes (framed: +4). */
   startReading(mtu: number, onBatch: BatchHandler, onError: (errno: number) => void): void {
     if (this.reader) throw new Error('already reading');

@@ -36,10 +36,28 @@ export function removeRunFiles(env: string, keepJournal: boolean): void {
     }
     return;
   }
-  fs.rmSync(dir, { recursive: true, force: true });
+  removeRunFolder(env);
+}
+
+/**
+ * An environment's run folder removed: its files, then the folder and the
+ * top one where this process may. A --privsep controller's user empties
+ * theirs; it sits in root's folder, so root's helper removes it.
+ */
+export function removeRunFolder(env: string): void {
+  const dir = envRunDir(env);
+  let files: string[];
   try {
-    fs.rmdirSync(runDir()); // only when no other environment is up
+    files = fs.readdirSync(dir);
   } catch {
-    // not empty: others are connected
+    return; // none
+  }
+  for (const f of files) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  for (const d of [dir, runDir()]) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      // root's to remove (EACCES), or others are connected (ENOTEMPTY)
+    }
   }
 }

@@ -110,6 +110,16 @@ export function moveFolderForTests(variable: FolderVariable, dir: string | undef
   else testFolders.set(variable, dir);
 }
 
+/** The process's supplementary groups become `user`'s (initgroups), or their primary group alone when the group database has none. */
+export function takeGroupsOf(user: { readonly name: string; readonly gid: number }): void {
+  try {
+    // in Node since 0.9, missing from @types/node 20
+    (process as NodeJS.Process & { initgroups(user: string, extraGroup: number): void }).initgroups(user.name, user.gid);
+  } catch {
+    process.setgroups!([user.gid]); // not in the group database: the primary group only
+  }
+}
+
 /**
  * Runs `fn` with `user`'s effective uid, gid and supplementary groups, and
  * switches back. Only synchronous work belongs here: the switch is
@@ -123,12 +133,7 @@ export function asUser<T>(
   if (process.geteuid?.() !== 0 || user.uid === 0) return fn();
   const groups = process.getgroups!();
   const egid = process.getegid!();
-  try {
-    // in Node since 0.9, missing from @types/node 20
-    (process as NodeJS.Process & { initgroups(user: string, extraGroup: number): void }).initgroups(user.name, user.gid);
-  } catch {
-    process.setgroups!([user.gid]); // not in the group database: the primary group only
-  }
+  takeGroupsOf(user);
   process.setegid!(user.gid);
   process.seteuid!(user.uid);
   try {

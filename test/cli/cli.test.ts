@@ -105,11 +105,11 @@ test("env prints each shell's syntax, quoted", async (t) => {
 
 test("connect's quick path takes only what yargs would parse the same way, and leaves the rest to yargs", async (t) => {
   const { quickConnectArgs } = await import('../../src/cli/quick.js');
-  const base = { config: undefined, force: false, agent: undefined, verbose: 0, controlUser: false, json: false };
+  const base = { config: undefined, force: false, agent: undefined, verbose: 0, controlUser: false, privsep: false, json: false };
   t.deepEqual(quickConnectArgs(['connect', 'stg']), { env: 'stg', args: base });
-  t.deepEqual(quickConnectArgs(['connect', 'stg', '--config', '/c.yaml', '-v', '--force', '--agent', '/a.sock', '--control-user', '--json']), {
+  t.deepEqual(quickConnectArgs(['connect', 'stg', '--config', '/c.yaml', '-v', '--force', '--agent', '/a.sock', '--control-user', '--privsep', '--json']), {
     env: 'stg',
-    args: { config: '/c.yaml', force: true, agent: '/a.sock', verbose: 1, controlUser: true, json: true },
+    args: { config: '/c.yaml', force: true, agent: '/a.sock', verbose: 1, controlUser: true, privsep: true, json: true },
   });
   t.is(quickConnectArgs(['connect', 'stg', '-vv'])?.args.verbose, 2, "yargs' count");
   t.is(quickConnectArgs(['connect', 'stg', '-v', '--verbose'])?.args.verbose, 2);

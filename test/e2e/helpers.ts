@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import type { ExecutionContext } from 'ava';
 
 /** Repository root (tests run from dist/test/e2e). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -184,15 +185,14 @@ export function sudoEnv(user: { name: string; uid: number; gid: number }): Recor
  */
 export function userCopy(lab: Lab, dir: string, user: { uid: number; gid: number }, replace: [string | RegExp, string][] = []): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  let text = fs
-    .readFileSync(lab.config, 'utf8')
-    .replaceAll(`${lab.dir}/id_ed25519`, `${dir}/id_ed25519`)
-    .replaceAll(`${lab.dir}/known_hosts`, `${dir}/known_hosts`);
+  // a jump lab's SSH settings are in its ssh_config: the user gets a copy of that too
+  const files = ['id_ed25519', 'known_hosts', ...(fs.existsSync(`${lab.dir}/ssh_config`) ? ['ssh_config'] : [])];
+  const moved = (text: string): string => files.reduce((t, f) => t.replaceAll(`${lab.dir}/${f}`, `${dir}/${f}`), text);
+  let text = moved(fs.readFileSync(lab.config, 'utf8'));
   for (const [from, to] of replace) text = text.replace(from, to);
   fs.writeFileSync(path.join(dir, 'config.yaml'), text, { mode: 0o600 });
-  fs.copyFileSync(`${lab.dir}/id_ed25519`, `${dir}/id_ed25519`);
-  fs.copyFileSync(`${lab.dir}/known_hosts`, `${dir}/known_hosts`);
-  for (const f of ['', 'config.yaml', 'id_ed25519', 'known_hosts']) fs.chownSync(path.join(dir, f), user.uid, user.gid);
+  for (const f of files) fs.writeFileSync(`${dir}/${f}`, moved(fs.readFileSync(`${lab.dir}/${f}`, 'utf8')), { mode: 0o600 });
+  for (const f of ['', 'config.yaml', ...files]) fs.chownSync(path.join(dir, f), user.uid, user.gid);
   return path.join(dir, 'config.yaml');
 }
 
@@ -209,4 +209,67 @@ export async function dnsLeaving(ns: string, dev: string, body: () => Promise<un
   return String((await cap).stdout)
     .split('\n')
     .filter((l) => l.trim());
+}
+
+/** One process as /proc/PID/status has it: real, effective, saved and fs ids, and its capability sets. */
+export interface ProcessIds {
+  readonly pid: number;
+  readonly cmd: string;
+  readonly uids: readonly number[];
+  readonly gids: readonly number[];
+  readonly capEff: string;
+  readonly capPrm: string;
+}
+
+/** `pid` and every process under it, as the kernel says (/proc). */
+export function processTree(pid: number): ProcessIds[] {
+  const parentOf = new Map<number, number>();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // the command may hold spaces and parentheses: the ppid follows the last ")"
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      parentOf.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  return tree.flatMap((p) => {
+    try {
+      const status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      const field = (k: string): string => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? '';
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      return [
+        {
+          pid: p,
+          cmd,
+          uids: field('Uid').split(/\s+/).map(Number),
+          gids: field('Gid').split(/\s+/).map(Number),
+          capEff: field('CapEff'),
+          capPrm: field('CapPrm'),
+        },
+      ];
+    } catch {
+      return [];
+    }
+  });
+}
+
+const isHelper = (p: ProcessIds): boolean => /helper(\/main)?\.js$/.test(p.cmd);
+
+/** The controller and everything under it run as `user` with no capabilities, but for one root helper. Returns the tree. */
+export function userOnly(t: ExecutionContext, pid: number, who: { uid: number; gid: number }): ProcessIds[] {
+  const tree = processTree(pid);
+  const helpers = tree.filter(isHelper);
+  t.is(helpers.length, 1, 'one helper');
+  t.deepEqual(helpers[0]!.uids, [0, 0, 0, 0], 'the helper is root');
+  for (const p of tree.filter((q) => !isHelper(q))) {
+    t.deepEqual(p.uids, [who.uid, who.uid, who.uid, who.uid], `${p.cmd}: uids`);
+    t.deepEqual(p.gids, [who.gid, who.gid, who.gid, who.gid], `${p.cmd}: gids`);
+    t.is(p.capEff, '0000000000000000', `${p.cmd}: no effective capabilities`);
+    t.is(p.capPrm, '0000000000000000', `${p.cmd}: no permitted capabilities`);
+  }
+  return tree;
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, type Lab, removeTestFiles } from './helpers.js';
+import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, sudoEnv, userCopy, userOnly, type Lab, removeTestFiles } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
@@ -15,6 +15,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await cli(['disconnect', 'cbj']);
+  await run('userdel', ['-r', USER]);
   if (agentPid) process.kill(agentPid);
   fs.rmSync(agentDir, { recursive: true, force: true });
   if (lab) await labDown(lab);
@@ -160,4 +161,45 @@ test.serial('50 MB each way through the jump process, identical, while both sshd
   t.deepEqual(st[0]!.datapath, { outbound: 'c', inbound: 'c' });
   t.is((await cli(['disconnect', 'cbj'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
+});
+
+// --privsep (docs/privsep.md): through a chain the jump process, and a ProxyCommand, are the user's too.
+const USER = 'cbjuser';
+
+async function privsepUser(): Promise<{ name: string; uid: number; gid: number; home: string }> {
+  await run('userdel', ['-r', USER]);
+  const made = await run('useradd', ['-m', '-d', `/home/${USER}`, '-s', '/bin/sh', USER]);
+  if (made.exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
+  const [uid, gid] = (await run('sh', ['-c', `id -u ${USER}; id -g ${USER}`])).stdout.trim().split('\n').map(Number);
+  return { name: USER, uid: uid!, gid: gid!, home: `/home/${USER}` };
+}
+
+/** Connects as the user with --privsep, checks who runs what, then takes it down: nothing left on either host or the jump host. */
+async function asUserThrough(t: ExecutionContext, user: { name: string; uid: number; gid: number }, cfg: string, runs: RegExp): Promise<void> {
+  const up = await cli(['connect', 'cbj', '--config', cfg, '--privsep'], sudoEnv(user));
+  t.is(up.exitCode, 0, up.stderr);
+  const pid = (JSON.parse((await cli(['status', 'cbj', '--json'])).stdout) as { pid: number }[])[0]!.pid;
+  const tree = userOnly(t, pid, user);
+  t.true(
+    tree.some((p) => runs.test(p.cmd)),
+    `${runs} runs under the controller: ${tree.map((p) => p.cmd).join('; ')}`,
+  );
+  t.is((await run('ping', ['-c', '1', '-W', '2', '10.218.9.2'])).exitCode, 0);
+  t.is((await run('docker', ['-H', `unix://${RUN_DIR}/cbj/docker.sock`, 'ps'])).exitCode, 0);
+  t.is((await cli(['disconnect', 'cbj', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+  t.deepEqual(await sshdSessions({ ...lab, remoteNs: 'cb-cbj-j' }), [], 'no session left on the jump host');
+}
+
+test.serial('--privsep through a ProxyJump chain, and through a ProxyCommand: each runs as the user with no capabilities', async (t) => {
+  const user = await privsepUser();
+  const dir = `${user.home}/lab`;
+  const cfg = userCopy(lab, dir, user);
+  await asUserThrough(t, user, cfg, /hop\.js$/);
+  const key = `${dir}/id_ed25519`;
+  const proxied = fs
+    .readFileSync(`${dir}/ssh_config`, 'utf8')
+    .replace(/ProxyJump .*/, `ProxyCommand ssh -q -i ${key} -o UserKnownHostsFile=${dir}/known_hosts -o BatchMode=yes -W %h:%p root@10.218.0.2`);
+  fs.writeFileSync(`${dir}/ssh_config`, proxied);
+  await asUserThrough(t, user, cfg, /^ssh -q -i /);
 });

@@ -38,7 +38,7 @@ moveFolderForTests('CLOUDBRIDGE_RUN_DIR', path.join(tmp, 'run'));
 const sh = (file: string, ...args: string[]): string => execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const utun = (what: 'open' | 'close', unit: number): string => sh(process.execPath, STANDIN, 'utun', what, String(unit));
 const net = new DarwinNet();
-const exec = stepExecutor(net, undefined, false);
+const exec = stepExecutor({ net }, undefined, false);
 
 function env(name: string, body: string): EnvironmentConfig {
   return findEnvironment(parseConfigText(`environments:\n  ${name}:\n    host: h.example.test\n${body}`, '/c.yaml', '/Users/dev'), name);

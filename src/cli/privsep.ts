@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cliEntry } from './common.js';
+import { HelperClient } from '../helper/client.js';
+import { UserError } from '../util/errors.js';
+import { envRunDir, runDir } from '../util/paths.js';
+import { invokingUser, lookupUser, takeGroupsOf, type InvokingUser } from '../util/user.js';
+
+/**
+ * `connect --privsep` (docs/privsep.md): root starts the privileged helper,
+ * gives the environment's run folder to the user who ran sudo, and drops to
+ * that user for good, as OpenVPN's --user does after opening tun. From here
+ * on the config, ssh_config, keys, the SSH session, the jump process and
+ * everything they start run as the user with no capabilities; the helper
+ * alone stays root.
+ */
+export function startHelperAndDrop(envName: string): HelperClient {
+  if (process.geteuid?.() !== 0) throw new UserError('--privsep: run it with sudo (root starts the helper, then the rest runs as you)');
+  const user = invokingUser();
+  if (user.uid === 0) throw new UserError('--privsep: no user to run as: run it with sudo from your own account (SUDO_USER is root or unset)');
+  // root's /run/cloudbridge, where no user can plant a link; the environment's folder the user's
+  fs.mkdirSync(runDir(), { recursive: true, mode: 0o755 });
+  const dir = envRunDir(envName);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chownSync(dir, user.uid, user.gid);
+  const helper = HelperClient.start();
+  dropTo(user);
+  return helper;
+}
+
+/**
+ * Becomes `user` for good: groups, gid, then uid (setuid from root sets the
+ * real, effective and saved uid, and clears the capability sets). Then
+ * checks that root cannot be had back, as OpenSSH's permanently_set_uid
+ * does; a process that could is stopped.
+ */
+export function dropTo(user: InvokingUser): void {
+  takeGroupsOf(user);
+  process.setgid!(user.gid);
+  process.setuid!(user.uid);
+  let regained = false;
+  try {
+    process.setuid!(0);
+    regained = true;
+  } catch {
+    // EPERM: as it must be
+  }
+  if (regained || process.getuid!() !== user.uid || process.geteuid!() !== user.uid || process.getegid!() !== user.gid) {
+    process.stderr.write('cloudbridge: could not drop root for good; stopping\n');
+    process.exit(70);
+  }
+}
+
+/** The uid that owns an environment's run folder: a --privsep controller's user, or root; undefined when there is none. */
+export function runFolderOwner(envName: string): number | undefined {
+  try {
+    const st = fs.lstatSync(envRunDir(envName));
+    return st.isDirectory() ? st.uid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Who may take down an environment whose run folder `owner` has: they
+ * themselves, or root acting for no one (no sudo). Anyone else is told
+ * whose it is.
+ */
+export function checkFolderOwner(envName: string, owner: number, caller: InvokingUser): void {
+  if (caller.uid === owner || caller.uid === 0) return;
+  throw new UserError(`${envName} was connected by uid ${owner} (--privsep); only they, or root itself, may take it down`);
+}
+
+/**
+ * `cleanup` after a --privsep controller died, as privilege separation has
+ * it: root undoes its own journal of this host's changes (the helper's),
+ * then the same command runs again as the owner of the run folder
+ * (`--as-owner`: it becomes them at once) for the rest: their config, their
+ * journal of remote steps, their SSH identity. Root then removes the
+ * folder they emptied. `rest` is that second half.
+ */
+export async function cleanupAsOwner(
+  envName: string,
+  owner: number,
+  args: { readonly asOwner?: boolean | undefined; readonly config?: string | undefined; readonly agent?: string | undefined },
+  rest: (user: InvokingUser) => Promise<number>,
+): Promise<number> {
+  const caller = invokingUser();
+  checkFolderOwner(envName, owner, caller);
+  const user = caller.uid === owner ? caller : lookupUser(String(owner));
+  if (!user) throw new UserError(`${envName} was connected by uid ${owner}, whom the user database does not know (getent passwd ${owner})`);
+  if (args.asOwner) {
+    dropTo(user);
+    return rest(user);
+  }
+  const [{ undoHelperJournal }, { removeHelperFolders }] = await Promise.all([import('../daemon/cleanup.js'), import('../helper/host.js')]);
+  const errors = await undoHelperJournal(envName);
+  if (errors.length) throw new UserError(`cleanup ${envName}: could not undo on this host: ${errors.join('; ')}`);
+  const flags = [...(args.config ? ['--config', path.resolve(args.config)] : []), ...(args.agent ? ['--agent', args.agent] : [])];
+  const child = spawn(process.execPath, [cliEntry(), 'cleanup', envName, '--as-owner', ...flags], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const code = await new Promise<number>((resolve) => {
+    child.on('error', () => resolve(1));
+    child.on('exit', (c) => resolve(c ?? 1));
+  });
+  removeHelperFolders(envName);
+  return code;
+}

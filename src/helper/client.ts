@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../native/addon.js';
+import type { Step } from '../plan/steps.js';
+import type { Request, StepRequest } from './requests.js';
+import type { Reply } from './session.js';
+
+/**
+ * The controller's end of the privileged helper (docs/privsep.md): root
+ * starts the helper with two socket pairs, then drops to the user; every
+ * local change after that is a request on the first, and fds (the tun
+ * device, port 53 sockets) come back on the second. The helper undoes
+ * everything when this end closes, whatever closed it.
+ */
+
+/** The helper's entry beside this module's: dist/src/helper/main.js, or the bundle's helper.js from a chunk or an entry. */
+function helperEntry(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.join(here, 'main.js'), path.join(here, '../helper.js'), path.join(here, 'helper.js')];
+  const found = candidates.find((f) => fs.existsSync(f) && !f.endsWith('.ts'));
+  if (!found) throw new Error(`cloudbridge's helper (helper.js) is not beside ${here}: the package is incomplete; reinstall it`);
+  return found;
+}
+
+/** Root's PATH for the helper, and nothing else of the caller's environment (no moved folders, no NODE_OPTIONS). */
+const HELPER_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin' };
+
+export class HelperClient {
+  private buffered = '';
+  private readonly waiting: ((reply: Reply) => void)[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  /** Resolves with the helper's exit code once it has gone (everything undone, or not: then its journal stays for cleanup). */
+  readonly exited: Promise<number | null>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly sock: net.Socket,
+    private readonly fds: number,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        this.waiting.shift()?.(parseReply(line));
+      }
+    });
+    const gone = (): void => {
+      for (const w of this.waiting.splice(0)) w({ ok: false, error: 'the helper has gone' });
+    };
+    sock.on('close', gone);
+    sock.on('error', gone);
+  }
+
+  /**
+   * Starts the helper as root (the caller still is) in a process group of
+   * its own: Ctrl-C reaches the controller, which takes things down, and
+   * not the helper under it.
+   */
+  static start(): HelperClient {
+    const addon = loadAddon();
+    const [ctlHelper, ctlHere] = addon.socketPair();
+    const [fdsHelper, fdsHere] = addon.socketPair();
+    try {
+      const child = spawn(process.execPath, [helperEntry()], {
+        // stdout is a background controller's word to the connect that waits on it (protocol.ts): not the helper's to hold open
+        stdio: ['ignore', 'ignore', 'inherit', ctlHelper, fdsHelper],
+        detached: true,
+        env: HELPER_ENV,
+      });
+      child.unref();
+      return new HelperClient(child, new net.Socket({ fd: ctlHere, readable: true, writable: true }), fdsHere);
+    } finally {
+      fs.closeSync(ctlHelper);
+      fs.closeSync(fdsHelper);
+    }
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** One request, answered in order; a refusal or a failure is an Error with the helper's one line. */
+  private ask(req: Request): Promise<Reply & { ok: true }> {
+    const sent = this.queue.then(
+      () =>
+        new Promise<Reply>((resolve) => {
+          if (this.closed || this.sock.destroyed) return resolve({ ok: false, error: 'the helper has gone' });
+          this.waiting.push(resolve);
+          this.sock.write(`${JSON.stringify(req)}\n`);
+        }),
+    );
+    this.queue = sent;
+    return sent.then((reply) => {
+      if (!reply.ok) throw new Error(reply.error);
+      return reply;
+    });
+  }
+
+  async hello(env: string): Promise<void> {
+    await this.ask({ op: 'hello', env });
+  }
+
+  /** The environment's tun device, opened by root: its fd (ours now) and the kernel's name. */
+  async openTun(name: string): Promise<{ fd: number; name: string }> {
+    const reply = await this.ask({ op: 'open-tun', name });
+    return { fd: this.takeFd(), name: reply.name ?? name };
+  }
+
+  async step(step: Step): Promise<void> {
+    await this.ask({ op: 'step', step: step as StepRequest });
+  }
+
+  async undo(titles: readonly string[]): Promise<void> {
+    await this.ask({ op: 'undo', titles });
+  }
+
+  /** A socket bound to port 53 of `addr` (not listening yet): its fd, ours now. */
+  async bind(addr: string, proto: 'udp' | 'tcp'): Promise<number> {
+    await this.ask({ op: 'bind', addr, proto });
+    return this.takeFd();
+  }
+
+  /** The fd the helper sent just before its reply (session.ts passes it first). */
+  private takeFd(): number {
+    const fd = loadAddon().fdRecv(this.fds);
+    if (fd < 0) throw new Error(`the helper's fd did not arrive (errno ${-fd})`);
+    return fd;
+  }
+
+  /**
+   * Ends the connection: the helper undoes whatever is left of what it did
+   * and exits. Waits for it (at most `ms`), so a following connect finds a
+   * clean slate.
+   */
+  async close(ms = 5000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.destroy();
+    fs.closeSync(this.fds);
+    // a timer that holds the event loop: the child is unref'd, and a loop with nothing else to do would end mid-teardown
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  }
+}
+
+function parseReply(line: string): Reply {
+  try {
+    const r = JSON.parse(line) as Reply;
+    return typeof r === 'object' && r !== null && typeof r.ok === 'boolean' ? r : { ok: false, error: 'the helper said something else' };
+  } catch {
+    return { ok: false, error: 'the helper said something else' };
+  }
+}
