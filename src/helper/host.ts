@@ -68,13 +68,12 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
         () => Promise.reject(new Error('not a network action')),
       ),
   };
-  fs.mkdirSync(HELPER_DIR, { recursive: true, mode: 0o700 });
   return {
     kernel,
     platform,
     executor,
     openTun: (name) => {
-      const [fd, actual] = loadAddon().open(platform === 'darwin' ? '' : name);
+      const [fd, actual] = loadAddon().open(name);
       return { fd, name: actual };
     },
     bind: async (addr, proto) => {
@@ -82,7 +81,10 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
       if (fd < 0) throw new Error(`bind ${addr}:53/${proto}: ${errnoName(-fd)}`);
       return fd;
     },
-    journalFile: helperJournal,
+    journalFile: (env) => {
+      fs.mkdirSync(HELPER_DIR, { recursive: true, mode: 0o700 });
+      return helperJournal(env);
+    },
     afterEnd: removeHelperFolders,
     log,
     close: () => net.close(),

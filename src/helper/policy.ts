@@ -60,12 +60,14 @@ export class Policy {
     this.envName = env;
   }
 
-  /** The device name to open: the environment's own (Linux), or the next utun (macOS). */
+  /** The device name to open: the environment's own (Linux); the next utun ('') or the configured utunN (macOS). */
   tunName(asked: string): string {
-    const own = this.platform === 'linux' ? deviceFor(this.env) : 'utun';
-    if (asked !== own) refuse(`the tun device of ${this.env} is ${own}, not ${asked.slice(0, 20)}`);
+    if (this.platform === 'darwin') {
+      // the next free utun ('' or 'utun'), or the unit the config names (taken: the kernel says EBUSY)
+      if (asked !== '' && asked !== 'utun' && !/^utun\d{1,4}$/.test(asked)) refuse(`a utun device, not ${asked.slice(0, 20)}`);
+    } else if (asked !== deviceFor(this.env)) refuse(`the tun device of ${this.env} is ${deviceFor(this.env)}, not ${asked.slice(0, 20)}`);
     if (this.devices.size > 0) refuse('the tun device is open already');
-    return own;
+    return asked === 'utun' ? '' : asked;
   }
 
   /** The kernel's name for the device opened (utunN on macOS): from now on this connection's own. */
@@ -145,8 +147,8 @@ export class Policy {
     if (canonical !== a.cidr) refuse(`route: write ${a.cidr.slice(0, 50)} as ${canonical}`);
     if (a.reject) {
       if (a.via !== undefined) refuse('route: a reject route has no gateway');
-      // the IPv6 halves of a full tunnel without IPv6, on our device; or an excluded network that had no path
-      if (this.devices.has(a.dev) && BLOCKED_HALVES6.includes(a.cidr)) return;
+      // the IPv6 halves of a full tunnel without IPv6 (as plan/fullTunnel.ts makes them: no device), or an excluded network that had no path
+      if (BLOCKED_HALVES6.includes(a.cidr) && (a.dev === '' || this.devices.has(a.dev))) return;
       if (a.dev === '' && (await this.kernel.outsidePath(firstHost(a.cidr), [...this.devices])) === 'unreachable') return;
       refuse(`route: ${a.cidr} may be made unreachable only where the host has no path for it`);
     }

@@ -1,6 +1,6 @@
 import type { Executor } from '../plan/apply.js';
 import { StepJournal } from '../plan/apply.js';
-import type { Step } from '../plan/steps.js';
+import { describeAction, type Step } from '../plan/steps.js';
 import { Policy, type KernelView } from './policy.js';
 import { HelperError, MAX_REQUEST, parseRequest, type Request } from './requests.js';
 
@@ -96,10 +96,22 @@ export class HelperSession {
     if (!journal) return [];
     const chosen = (s: Step): boolean => titles === null || titles.includes(s.title);
     // what went with a vanished device of ours is forgotten; the rest is undone
+    await this.forgetMoot(chosen);
+    const errors = await journal.undo(this.deps.executor, chosen);
+    if (errors.length === 0) return errors;
+    // a killed controller's device may go while its undos run (its fds close after the socket):
+    // what failed because of that is moot too, and only what still stands is an error
+    await this.forgetMoot(chosen);
+    const left = new Set(journal.steps.filter((s) => chosen(s) && s.undo).map((s) => describeAction(s.undo!)));
+    return errors.filter((e) => [...left].some((d) => e.startsWith(`${d}: `)));
+  }
+
+  /** Forgets the chosen steps whose undo is moot: they lived on a device of ours that has gone with everything on it. */
+  private async forgetMoot(chosen: (s: Step) => boolean): Promise<void> {
+    const journal = this.journal!;
     const moot = new Set<Step>();
     for (const s of journal.steps) if (chosen(s) && (await this.policy.moot(s.apply))) moot.add(s);
     if (moot.size) await journal.undo(NOTHING_TO_RUN, (s) => moot.has(s));
-    return journal.undo(this.deps.executor, chosen);
   }
 
   /**

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
@@ -15,7 +14,8 @@ import { excludeStep, pinStep, planHalves, type OutsidePath } from '../../src/pl
 import { darwinCommand, resolverFile } from '../../src/platform/darwin/commands.js';
 import { DarwinNet } from '../../src/platform/darwin/net.js';
 import { journalFile } from '../../src/util/paths.js';
-import { invokingUser, moveFolderForTests } from '../../src/util/user.js';
+import { invokingUser } from '../../src/util/user.js';
+import { darwinStandIn } from './darwinSetup.js';
 
 // cloudbridge's darwin LocalNet and its whole local plan, applied and undone
 // against a stand-in macOS: ifconfig, route and netstat as small programs on
@@ -24,19 +24,7 @@ import { invokingUser, moveFolderForTests } from '../../src/util/user.js';
 // guessing in `route get`, abbreviated netstat destinations, utun devices
 // that take their routes with them when closed.
 
-const STANDIN = new URL('../../../test/standin/darwin/darwin.mjs', import.meta.url).pathname;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-darwin-'));
-const bin = path.join(tmp, 'bin');
-fs.mkdirSync(bin);
-for (const tool of ['ifconfig', 'route', 'netstat', 'networksetup']) {
-  fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\nexec "${process.execPath}" "${STANDIN}" ${tool} "$@"\n`, { mode: 0o755 });
-}
-process.env['PATH'] = `${bin}:${process.env['PATH']}`;
-process.env['STANDIN_DARWIN_STATE'] = path.join(tmp, 'state');
-moveFolderForTests('CLOUDBRIDGE_RUN_DIR', path.join(tmp, 'run'));
-
-const sh = (file: string, ...args: string[]): string => execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const utun = (what: 'open' | 'close', unit: number): string => sh(process.execPath, STANDIN, 'utun', what, String(unit));
+const { sh, utun, done } = darwinStandIn();
 const net = new DarwinNet();
 const exec = stepExecutor({ net }, undefined, false);
 
@@ -57,7 +45,7 @@ async function facts(e: EnvironmentConfig): Promise<string | undefined> {
   });
 }
 
-test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
+test.after.always(done);
 
 test.serial('two environments up and down on the stand-in: /32 addresses, classful networks routed, everything undone', async (t) => {
   const before = sh('netstat', '-rn', '-f', 'inet') + sh('ifconfig');

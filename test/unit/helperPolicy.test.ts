@@ -1,4 +1,5 @@
 import test from 'ava';
+import { planHalves } from '../../src/plan/fullTunnel.js';
 import fc from 'fast-check';
 import { HelperError, parseRequest, type Request, type StepRequest } from '../../src/helper/requests.js';
 import { Policy, type HostPath, type KernelView } from '../../src/helper/policy.js';
@@ -19,7 +20,9 @@ const kernel: KernelView = {
 function policy(platform: 'linux' | 'darwin' = 'linux'): Policy {
   const p = new Policy(kernel, platform);
   p.hello('stg');
-  p.adopt(p.tunName(platform === 'linux' ? 'cb-stg' : 'utun'));
+  // the kernel's name for what was opened: macOS picks the utun unit
+  const asked = p.tunName(platform === 'linux' ? 'cb-stg' : 'utun');
+  p.adopt(platform === 'linux' ? asked : 'utun4');
   return p;
 }
 
@@ -42,6 +45,8 @@ test('what a connect asks for passes: addresses, link, routes, pins, exclusions,
     route('10.20.0.0/16'),
     route('0.0.0.0/1'),
     route('::/1', { reject: true }),
+    // the full tunnel's halves as the plan makes them (IPv6 blocked on no device)
+    ...planHalves('cb-stg').map((h) => step(h.apply as NetAction, h.undo as NetAction, h.title)),
     // a pin: the SSH server's address exactly where the host sends it now
     route('203.0.113.7/32', { dev: 'eth0', via: '192.168.1.1' }),
     // an excluded network that has no path stays nowhere
@@ -190,6 +195,12 @@ test('states: hello once and first, one tun device and only its own name', async
   t.throws(() => p.tunName('cb-prod'), { message: /the tun device of stg is cb-stg/ });
   p.adopt(p.tunName('cb-stg'));
   t.throws(() => p.tunName('cb-stg'), { message: /open already/ });
+  const mac = new Policy(kernel, 'darwin');
+  mac.hello('stg');
+  t.is(mac.tunName('utun'), '', 'the next free utun');
+  t.is(mac.tunName('utun7'), 'utun7', 'the unit the config names');
+  t.throws(() => mac.tunName('en0'), { message: /a utun device, not en0/ });
+  t.throws(() => mac.tunName('/dev/x'), { message: /a utun device/ });
 });
 
 test('bind: port 53 on an address of this host only', async (t) => {

@@ -21,18 +21,24 @@ const kernel: KernelView = {
   localAddresses: async () => ['172.17.0.1'],
 };
 
-function harness(t: { teardown(fn: () => void): void }) {
+/** `vanishing`: the tun device goes while the first undo runs (a killed controller's fds close after its socket). */
+function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: boolean } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-helper-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const ran: string[] = [];
+  let present = true;
   const deps: HelperDeps = {
-    kernel,
+    kernel: { ...kernel, hasDevice: async () => present },
     platform: 'linux',
     openTun: (name) => ({ fd: 99, name }),
     bind: async () => 98,
     executor: {
       run: async (actions: readonly Action[]) => {
         for (const a of actions) ran.push(a.side === 'local' && 'cidr' in a ? `${a.op} ${a.cidr}` : a.side === 'local' ? a.op : 'remote');
+        if (opts.vanishing && actions.some((a) => a.side === 'local' && a.op === 'route-del')) {
+          present = false;
+          return { done: 0, failures: actions.map((_, index) => ({ index, message: 'Cannot find device "cb-stg"' })) };
+        }
         return { done: actions.length, failures: [] };
       },
     },
@@ -145,4 +151,15 @@ test('fd passing (SCM_RIGHTS): the fd that arrives is the same open file; a byte
   fs.closeSync(a);
   t.is(addon.fdRecv(b), -os.constants.errno.EBADMSG, 'end of stream: no fd');
   fs.closeSync(b);
+});
+
+test('a device that goes while its undos run (kill -9: the fds close after the socket): moot, not failed; the journal goes', async (t) => {
+  const h = harness(t, { vanishing: true });
+  await h.ask({ op: 'hello', env: 'stg' });
+  await h.ask({ op: 'open-tun', name: 'cb-stg' });
+  t.deepEqual(await h.ask(route('10.20.0.0/16')), { ok: true });
+  t.deepEqual(await h.ask(route('10.30.0.0/16')), { ok: true });
+  h.controller.destroy();
+  t.deepEqual(await h.done, [], 'no undo reported as failed');
+  t.false(fs.existsSync(h.journal), 'nothing left for cleanup');
 });
