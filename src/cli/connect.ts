@@ -5,7 +5,7 @@ import { UserError } from '../util/errors.js';
 import type { Socket } from 'node:net';
 import { journalAvailable, journalWhere, logFile, parseLogLine, readFrom, rotateIfFull } from '../util/log.js';
 import { appendOwn } from '../util/ownFile.js';
-import { envRunDir } from '../util/paths.js';
+import { envRunDir, removeRunFolder } from '../util/paths.js';
 import { cliEntry, type CommonArgs } from './common.js';
 import { presence } from './presence.js';
 import type { BackgroundArgs } from './quick.js';
@@ -68,7 +68,7 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   // ones above the error explain it, and this says where they stay; a script gets the error's one line.
   if (!error) error = (journal ? await journalAttempt(envName, pid) : attemptLog(logFile(envName), from)).pop() ?? `controller exited with ${exitCode}`;
   if (showProgress) process.stderr.write(`  (kept in ${where}: cloudbridge logs ${envName})\n`);
-  fs.rmSync(envRunDir(envName), { recursive: true, force: true });
+  removeRunFolder(envName);
   throw new UserError(error);
 }
 

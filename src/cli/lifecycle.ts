@@ -80,8 +80,9 @@ export async function runController(
   args: CommonArgs & { force: boolean; agent?: string | undefined; background: boolean; controlUser: boolean; verbose: number; privsep?: boolean },
 ): Promise<number> {
   // with --privsep the log is opened while root may, and root is given up before the config is read
-  const early = args.privsep ? openLog(envName) : undefined;
-  const helper = args.privsep ? await rootHelper(envName, args.background) : undefined;
+  const privsep = args.privsep ?? underSudo();
+  const early = privsep ? openLog(envName) : undefined;
+  const helper = privsep ? await rootHelper(envName, args.background) : undefined;
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
@@ -148,6 +149,11 @@ export async function runController(
   logLine(`down (${describeDown(reason)})`);
   process.stderr.write(`${env.name}: down (${plain(describeDown(reason))})\n`);
   return downExitCode(reason);
+}
+
+/** Root, run by a user through sudo: --privsep's default. */
+function underSudo(): boolean {
+  return process.geteuid?.() === 0 && (process.env['SUDO_UID'] !== undefined || process.env['SUDO_USER'] !== undefined) && invokingUser().uid !== 0;
 }
 
 /**

@@ -102,8 +102,8 @@ export async function main(argv: string[]): Promise<number> {
           })
           .option('privsep', {
             type: 'boolean',
-            default: false,
-            describe: 'under sudo: a root helper makes the network changes, everything else runs as you (docs/privsep.md)',
+            describe:
+              'a root helper makes the network changes, everything else runs as the user who ran sudo (the default under sudo; --no-privsep: all as root)',
           })
           .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON when up' })
           .option('verbose', {

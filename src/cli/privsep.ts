@@ -24,7 +24,7 @@ export function startHelperAndDrop(envName: string): HelperClient {
   const dir = envRunDir(envName);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chownSync(dir, user.uid, user.gid);
-  const helper = HelperClient.start();
+  const helper = HelperClient.start(envName);
   dropTo(user);
   return helper;
 }

@@ -15,8 +15,11 @@ export interface BackgroundArgs extends CommonArgs {
   /** -v: progress on stderr anywhere and each new flow in the log; -vv: also SSH handshakes and remote commands. */
   verbose: number;
   controlUser: boolean;
-  /** Root only for the helper; the controller runs as the user who ran sudo (docs/privsep.md). */
-  privsep: boolean;
+  /**
+   * Root only for the helper; the controller runs as the user who ran sudo
+   * (docs/privsep.md). Unset: on under sudo for a user, off otherwise.
+   */
+  privsep?: boolean | undefined;
 }
 
 /**
@@ -34,7 +37,7 @@ export function quickConnectArgs(argv: readonly string[]): { env: string; args: 
     agent: undefined as string | undefined,
     verbose: 0,
     controlUser: false,
-    privsep: false,
+    privsep: undefined as boolean | undefined,
     json: false,
   };
   const flags: Record<string, 'force' | 'controlUser' | 'privsep' | 'json'> = {
@@ -51,6 +54,7 @@ export function quickConnectArgs(argv: readonly string[]): { env: string; args: 
     const v = a === '--verbose' ? 1 : /^-v+$/.test(a) ? a.length - 1 : 0;
     if (v) args.verbose += v;
     else if (flag) args[flag] = true;
+    else if (a === '--no-privsep') args.privsep = false;
     else if ((a === '--config' || a === '--agent') && value && !value.startsWith('-')) {
       args[a === '--config' ? 'config' : 'agent'] = value;
       i++;

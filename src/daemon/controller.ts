@@ -168,7 +168,7 @@ export class Controller {
     try {
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
       this.journal.begin();
-      await opts.helper?.hello(env.name);
+      await opts.helper?.hello;
       // without its helper nothing this host changed is guarded: go down (its journal is root's, for cleanup)
       void opts.helper?.exited.then((code) => this.down({ kind: 'failed', detail: `the root helper exited (${code ?? 'killed'})` }));
       const net = (this.net = await localNet(this.platform));

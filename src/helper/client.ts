@@ -63,7 +63,7 @@ export class HelperClient {
    * its own: Ctrl-C reaches the controller, which takes things down, and
    * not the helper under it.
    */
-  static start(): HelperClient {
+  static start(env: string): HelperClient {
     const addon = loadAddon();
     const [ctlHelper, ctlHere] = addon.socketPair();
     const [fdsHelper, fdsHere] = addon.socketPair();
@@ -75,7 +75,11 @@ export class HelperClient {
         env: HELPER_ENV,
       });
       child.unref();
-      return new HelperClient(child, new net.Socket({ fd: ctlHere, readable: true, writable: true }), fdsHere);
+      const client = new HelperClient(child, new net.Socket({ fd: ctlHere, readable: true, writable: true }), fdsHere);
+      // the environment first: from here on the helper tidies its folders for it, whatever happens next
+      client.hello = client.ask({ op: 'hello', env }).then(() => undefined);
+      client.hello.catch(() => undefined);
+      return client;
     } finally {
       fs.closeSync(ctlHelper);
       fs.closeSync(fdsHelper);
@@ -103,9 +107,8 @@ export class HelperClient {
     });
   }
 
-  async hello(env: string): Promise<void> {
-    await this.ask({ op: 'hello', env });
-  }
+  /** The helper's answer to hello (sent at start): a refused environment fails the first request after it too. */
+  hello: Promise<void> = Promise.resolve();
 
   /** The environment's tun device, opened by root: its fd (ours now) and the kernel's name. */
   async openTun(name: string): Promise<{ fd: number; name: string }> {

@@ -100,7 +100,9 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
       return i.key && i.public ? { ...i, ...certsOf(certsFor(f, i.public, hop.certificateFiles)) } : i;
     });
   });
-  if (agent && fs.existsSync(agent)) {
+  // seen as the user sees it: an agent in a folder of root's is not theirs to reach, and is named as such
+  const agentProblem = agent === undefined ? undefined : unreachable(agent, opts.user);
+  if (agent && agentProblem === undefined) {
     const named = identities.flatMap((i) => (i.public ? [i.public] : []));
     const a = !hop.identitiesOnly ? new UserAgent(agent, opts.user) : named.length > 0 ? new NamedKeysAgent(agent, opts.user, named) : undefined;
     if (a) {
@@ -125,7 +127,23 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
       problems.push(i.problem);
     }
   }
+  if (typeof agentProblem === 'string') problems.push(agentProblem);
   return { methods, tried, problems, agents };
+}
+
+/**
+ * Why the user cannot reach an agent socket (EACCES: in a folder of someone
+ * else's), undefined when they can, null when there is none (not a problem:
+ * the agent is simply not asked).
+ */
+function unreachable(sock: string, user: InvokingUser): string | undefined | null {
+  try {
+    asUser(user, () => fs.statSync(sock));
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? null : `the agent at ${sock} (${code ?? 'unreachable'}, as ${user.name})`;
+  }
 }
 
 /** Whether a @cert-authority line in the hop's known_hosts files speaks for it. */

@@ -48,7 +48,8 @@ export function removeRunFolder(env: string): void {
   const dir = envRunDir(env);
   let files: string[];
   try {
-    files = fs.readdirSync(dir);
+    // another user's folder (a --privsep controller's, seen by root): theirs to empty, never root's to walk
+    files = fs.lstatSync(dir).uid === (process.geteuid?.() ?? 0) ? fs.readdirSync(dir) : [];
   } catch {
     return; // none
   }

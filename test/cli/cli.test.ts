@@ -105,13 +105,14 @@ test("env prints each shell's syntax, quoted", async (t) => {
 
 test("connect's quick path takes only what yargs would parse the same way, and leaves the rest to yargs", async (t) => {
   const { quickConnectArgs } = await import('../../src/cli/quick.js');
-  const base = { config: undefined, force: false, agent: undefined, verbose: 0, controlUser: false, privsep: false, json: false };
+  const base = { config: undefined, force: false, agent: undefined, verbose: 0, controlUser: false, privsep: undefined, json: false };
   t.deepEqual(quickConnectArgs(['connect', 'stg']), { env: 'stg', args: base });
   t.deepEqual(quickConnectArgs(['connect', 'stg', '--config', '/c.yaml', '-v', '--force', '--agent', '/a.sock', '--control-user', '--privsep', '--json']), {
     env: 'stg',
     args: { config: '/c.yaml', force: true, agent: '/a.sock', verbose: 1, controlUser: true, privsep: true, json: true },
   });
   t.is(quickConnectArgs(['connect', 'stg', '-vv'])?.args.verbose, 2, "yargs' count");
+  t.is(quickConnectArgs(['connect', 'stg', '--no-privsep'])?.args.privsep, false, "yargs' negation");
   t.is(quickConnectArgs(['connect', 'stg', '-v', '--verbose'])?.args.verbose, 2);
   for (const argv of [
     ['connect'],
