@@ -10,8 +10,13 @@
  * - fds passed over a unix socket (SCM_RIGHTS): the privileged helper hands
  *   the controller its tun device and port 53 sockets (docs/privsep.md);
  * - and those port 53 sockets themselves: bound by root, used by the user,
- *   as an fd Node adopts (dgram bind({fd}), net listen({fd})).
+ *   as an fd Node adopts (dgram bind({fd}), net listen({fd}));
+ * - who is at the other end of a unix socket (SO_PEERCRED; getpeereid and
+ *   LOCAL_PEERPID on macOS): the installed helper's callers.
  */
+#ifdef __linux__
+#define _GNU_SOURCE /* struct ucred */
+#endif
 #include <node_api.h>
 
 #include <errno.h>
@@ -23,12 +28,27 @@
 #include <netinet/in.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/types.h>
 #include <unistd.h>
+#ifdef __APPLE__
+#include <sys/ucred.h>
+#endif
 
 #include "js_glue.h"
 #include "unixsock.h"
 
 #define SOCKPAIR_BUFFER (4 * 1024 * 1024)
+
+/* The one integer argument of a call: 1, or 0 with a TypeError thrown that says `usage`. */
+static int int_arg(napi_env env, napi_callback_info info, int32_t *out, const char *usage) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], out) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  return 1;
+}
 
 /* dgramOpen() -> fd, or -errno */
 static napi_value js_dgram_open(napi_env env, napi_callback_info info) {
@@ -134,14 +154,8 @@ static napi_value js_fd_send(napi_env env, napi_callback_info info) {
 /* fdRecv(sock) -> the fd received (close-on-exec), or -errno; -EBADMSG when
  * the byte came without exactly one fd (any fds that did come are closed). */
 static napi_value js_fd_recv(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t sock = -1;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &sock) != napi_ok) {
-    napi_throw_type_error(env, NULL, "fdRecv(sock)");
-    return NULL;
-  }
+  if (!int_arg(env, info, &sock, "fdRecv(sock)")) return NULL;
   char byte;
   struct iovec iov = {.iov_base = &byte, .iov_len = 1};
   union {
@@ -227,6 +241,48 @@ static napi_value js_bind_inet(napi_env env, napi_callback_info info) {
   return out;
 }
 
+
+/* peerCred(fd) -> [pid, uid, gid] of the process at the other end of a unix stream socket, or -errno */
+static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
+  int32_t fd = -1;
+  if (!int_arg(env, info, &fd, "peerCred(fd)")) return NULL;
+  int32_t pid = 0, uid = 0, gid = 0, err = 0;
+#ifdef __linux__
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) err = errno;
+  else {
+    pid = (int32_t)cred.pid;
+    uid = (int32_t)cred.uid;
+    gid = (int32_t)cred.gid;
+  }
+#else
+  uid_t u;
+  gid_t g;
+  pid_t p = 0;
+  socklen_t len = sizeof p;
+  if (getpeereid(fd, &u, &g) < 0 || getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &p, &len) < 0) err = errno;
+  else {
+    pid = (int32_t)p;
+    uid = (int32_t)u;
+    gid = (int32_t)g;
+  }
+#endif
+  napi_value out;
+  if (err) {
+    CHECK(napi_create_int32(env, -err, &out));
+    return out;
+  }
+  CHECK(napi_create_array_with_length(env, 3, &out));
+  int32_t vals[3] = {pid, uid, gid};
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value v;
+    CHECK(napi_create_int32(env, vals[i], &v));
+    CHECK(napi_set_element(env, out, i, v));
+  }
+  return out;
+}
+
 napi_status unixsock_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"dgramOpen", NULL, js_dgram_open, NULL, NULL, NULL, napi_default, NULL},
@@ -235,6 +291,7 @@ napi_status unixsock_init(napi_env env, napi_value exports) {
       {"fdSend", NULL, js_fd_send, NULL, NULL, NULL, napi_default, NULL},
       {"fdRecv", NULL, js_fd_recv, NULL, NULL, NULL, napi_default, NULL},
       {"bindInet", NULL, js_bind_inet, NULL, NULL, NULL, napi_default, NULL},
+      {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

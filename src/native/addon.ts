@@ -68,6 +68,8 @@ export interface Addon {
   fdRecv(sock: number): number;
   /** A socket bound to `address`:`port` (UDP, or TCP not yet listening), close-on-exec: its fd, or -errno. */
   bindInet(address: string, port: number, tcp: boolean): number;
+  /** Who is at the other end of the unix stream socket `fd`: [pid, uid, gid] as the kernel says (SO_PEERCRED, getpeereid), or -errno. */
+  peerCred(fd: number): [number, number, number] | number;
   write(fd: number, framed: Uint8Array): number;
   close(fd: number): void;
   reader(
