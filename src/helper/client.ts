@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import type { Reply } from './session.js';
  */
 
 /** The helper's entry beside this module's: dist/src/helper/main.js, or the bundle's helper.js from a chunk or an entry. */
-function helperEntry(): string {
+export function helperEntry(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const candidates = [path.join(here, 'main.js'), path.join(here, '../helper.js'), path.join(here, 'helper.js')];
   const found = candidates.find((f) => fs.existsSync(f) && !f.endsWith('.ts'));
@@ -37,11 +37,14 @@ export class HelperClient {
   readonly exited: Promise<number | null>;
 
   private constructor(
-    private readonly child: ChildProcess,
     private readonly sock: net.Socket,
+    /** Where passed fds arrive (a raw fd the addon reads with recvmsg). */
     private readonly fds: number,
+    exited: Promise<number | null>,
+    /** Closes the fd channel. */
+    private readonly release: () => void,
   ) {
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.exited = exited;
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => {
       this.buffered += chunk;
@@ -75,19 +78,58 @@ export class HelperClient {
         env: HELPER_ENV,
       });
       child.unref();
-      const client = new HelperClient(child, new net.Socket({ fd: ctlHere, readable: true, writable: true }), fdsHere);
-      // the environment first: from here on the helper tidies its folders for it, whatever happens next
-      client.hello = client.ask({ op: 'hello', env }).then(() => undefined);
-      client.hello.catch(() => undefined);
-      return client;
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      return new HelperClient(new net.Socket({ fd: ctlHere, readable: true, writable: true }), fdsHere, exited, () => fs.closeSync(fdsHere)).greet(env);
     } finally {
       fs.closeSync(ctlHelper);
       fs.closeSync(fdsHelper);
     }
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
+  /**
+   * The installed helper (daemon.ts) at `socketPath`: the fd channel first
+   * (its first line says so; then only fds come on it, read by the addon),
+   * then the connection for requests. EACCES: the caller is not in its group.
+   */
+  static async connect(socketPath: string, env: string): Promise<HelperClient> {
+    const open = (): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const s = net.createConnection(socketPath);
+        s.once('error', reject);
+        s.once('connect', () => {
+          s.off('error', reject);
+          s.on('error', () => undefined);
+          resolve(s);
+        });
+      });
+    const channel = await open();
+    await new Promise<void>((resolve, reject) => {
+      let said = '';
+      channel.on('data', (d: Buffer) => {
+        said += d.toString('latin1');
+        if (!said.includes('\n')) return;
+        // from here on the addon's recvmsg reads it, not Node: Node's pause() keeps libuv reading (into the
+        // stream's buffer), and a plain read() would drop a passed fd, so libuv stops reading it here
+        channel.removeAllListeners('data');
+        channel.pause();
+        (channel as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
+        if (said === '{"ok":true}\n') resolve();
+        else reject(new Error('the helper did not take the fd channel'));
+      });
+      channel.once('close', () => reject(new Error('the helper closed the fd channel')));
+      channel.write('{"op":"fds"}\n');
+    });
+    const fd = (channel as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    const sock = await open();
+    const exited = new Promise<number | null>((resolve) => sock.once('close', () => resolve(null)));
+    return new HelperClient(sock, fd, exited, () => channel.destroy()).greet(env);
+  }
+
+  /** Says hello with the environment at once: from then on the helper tidies its folders for it, whatever happens next. */
+  private greet(env: string): this {
+    this.hello = this.ask({ op: 'hello', env }).then(() => undefined);
+    this.hello.catch(() => undefined);
+    return this;
   }
 
   /** One request, answered in order; a refusal or a failure is an Error with the helper's one line. */
@@ -146,7 +188,7 @@ export class HelperClient {
     if (this.closed) return;
     this.closed = true;
     this.sock.destroy();
-    fs.closeSync(this.fds);
+    this.release();
     // a timer that holds the event loop: the child is unref'd, and a loop with nothing else to do would end mid-teardown
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, ms)))]);

@@ -7,11 +7,12 @@ import { isContextAction, type LocalAction, type RemoteAction } from '../plan/st
 import type { PlatformName } from '../platform/index.js';
 import { localNet } from '../platform/index.js';
 import { checkEnvName } from '../util/envName.js';
+import { ROOT_RUN_DIR } from '../util/paths.js';
 import type { HostPath, KernelView } from './policy.js';
 import type { HelperDeps } from './session.js';
 
 /** Root's journals of the helper: one per environment, in a folder only root may write (never moved by the caller's environment). */
-export const HELPER_DIR = process.platform === 'darwin' ? '/var/run/cloudbridge/helper' : '/run/cloudbridge/helper';
+export const HELPER_DIR = path.join(ROOT_RUN_DIR, 'helper');
 
 /**
  * Root's folders, once nothing is left in them: the environment's run folder

@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 /**
- * The privileged helper's entry (docs/privsep.md): serves one controller on
- * fd 3 (requests and replies, one JSON line each) and passes fds on fd 4
- * (SCM_RIGHTS), then exits once everything it did is undone: when the
- * controller says `down`, and when its end closes without one.
+ * The privileged helper's entry (docs/privsep.md). Started by a controller
+ * (under sudo): serves it on fd 3 (requests and replies, one JSON line each)
+ * and passes fds on fd 4 (SCM_RIGHTS), then exits once everything it did is
+ * undone: when the controller says `down`, and when its end closes without
+ * one. Installed (`--listen SOCKET --group GROUP`, daemon.ts): the same
+ * sessions for a group's members, each over a connection of its own.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { loadAddon } from '../native/addon.js';
 import { currentPlatform } from '../platform/index.js';
+import { listen } from './daemon.js';
 import { hostDeps } from './host.js';
 import { serve } from './session.js';
 
@@ -21,15 +25,45 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 const deps = await hostDeps(currentPlatform(), log);
-const conn = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
-const errors = await serve(conn, deps, (reply, fd) => {
-  if (fd !== undefined && reply.ok) {
-    // the fd first: the controller reads it right after the reply that announces it
-    const sent = loadAddon().fdSend(FD_CHANNEL, fd);
-    fs.closeSync(fd); // the device lives as long as the controller's copy
-    reply = sent < 0 ? { ok: false, error: `could not pass the fd (errno ${-sent})` } : { ...reply, fd: 1 };
+const [flag, socketPath, groupFlag, group] = process.argv.slice(2);
+if (flag === '--listen') {
+  // installed (cloudbridge install-helper): the host's one helper, for a group's members
+  const gid = groupFlag === '--group' && group ? groupId(group) : undefined;
+  if (!socketPath || gid === undefined) {
+    log(`cloudbridge helper: usage: helper.js --listen SOCKET --group GROUP (${group ?? 'no group'}: not a group here)`);
+    process.exit(2);
   }
-  conn.write(`${JSON.stringify(reply)}\n`);
-});
-deps.close();
-process.exit(errors.length ? 1 : 0);
+  const server = await listen(socketPath, gid, deps, log);
+  log(`cloudbridge helper: listening on ${socketPath} for group ${group}`);
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => server.close(() => process.exit(0)));
+} else {
+  await serveOne();
+}
+
+/** The helper a controller started: one session on fds 3 and 4, then exit. */
+async function serveOne(): Promise<never> {
+  const conn = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
+  const errors = await serve(conn, deps, (reply, fd) => {
+    if (fd !== undefined && reply.ok) {
+      // the fd first: the controller reads it right after the reply that announces it
+      const sent = loadAddon().fdSend(FD_CHANNEL, fd);
+      fs.closeSync(fd); // the device lives as long as the controller's copy
+      reply = sent < 0 ? { ok: false, error: `could not pass the fd (errno ${-sent})` } : { ...reply, fd: 1 };
+    }
+    conn.write(`${JSON.stringify(reply)}\n`);
+  });
+  deps.close();
+  process.exit(errors.length ? 1 : 0);
+}
+
+/** A group's id, by name or number, as the system's group database has it. */
+function groupId(nameOrGid: string): number | undefined {
+  if (/^\d+$/.test(nameOrGid)) return Number(nameOrGid);
+  try {
+    const line = execFileSync('getent', ['group', nameOrGid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const gid = line.split(':')[2];
+    return gid && /^\d+$/.test(gid) ? Number(gid) : undefined;
+  } catch {
+    return undefined;
+  }
+}

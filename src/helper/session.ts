@@ -1,5 +1,5 @@
 import type { Executor } from '../plan/apply.js';
-import { StepJournal } from '../plan/apply.js';
+import { readJournal, StepJournal } from '../plan/apply.js';
 import { describeAction, type Step } from '../plan/steps.js';
 import { Policy, type KernelView } from './policy.js';
 import { HelperError, MAX_REQUEST, parseRequest, type Request } from './requests.js';
@@ -17,6 +17,12 @@ export interface HelperDeps {
   /** Root's journal for an environment (journaled before each step runs; replayed by cleanup if the helper dies). */
   readonly journalFile: (env: string) => string;
   readonly log: (line: string) => void;
+  /**
+   * At hello, the installed helper's check that the environment is its
+   * caller's (its run folder made theirs, or already theirs): a HelperError
+   * otherwise. The helper a controller starts itself has none.
+   */
+  readonly claim?: (env: string) => void;
   /** After the session's end: what is left to tidy (root's empty folders), given the environment if hello came. */
   readonly afterEnd?: (env: string | undefined) => void;
 }
@@ -58,12 +64,17 @@ export class HelperSession {
   private async dispatch(r: Request): Promise<Reply> {
     if (this.ended) throw new HelperError('the session has ended');
     switch (r.op) {
-      case 'hello':
+      case 'hello': {
         this.policy.hello(r.env);
+        this.deps.claim?.(r.env);
         this.envName = r.env;
+        const left = await this.replayLeft(r.env);
+        if (left.length)
+          throw new HelperError(`${r.env}: a helper that died left changes it cannot undo (${left.join('; ')}): run sudo cloudbridge cleanup ${r.env}`);
         this.journal = new StepJournal(this.deps.journalFile(r.env), r.env);
         this.journal.begin();
         return { ok: true };
+      }
       case 'open-tun': {
         const opened = this.deps.openTun(this.policy.tunName(r.name));
         this.policy.adopt(opened.name);
@@ -104,6 +115,26 @@ export class HelperSession {
     await this.forgetMoot(chosen);
     const left = new Set(journal.steps.filter((s) => chosen(s) && s.undo).map((s) => describeAction(s.undo!)));
     return errors.filter((e) => [...left].some((d) => e.startsWith(`${d}: `)));
+  }
+
+  /**
+   * A journal of this environment's that a helper left when it died (killed
+   * with its controller): root's own, so undone before anything new, what
+   * lived on a device that has gone forgotten. Returns what could not be
+   * undone (then it stays, and the session is refused).
+   */
+  private async replayLeft(env: string): Promise<string[]> {
+    const file = this.deps.journalFile(env);
+    const record = readJournal(file);
+    if (!record || record.applied.length + record.pending.length === 0) return [];
+    const old = StepJournal.takeOver(file, record);
+    const gone = new Set<Step>();
+    for (const s of old.steps) if ('dev' in s.apply && !(await this.deps.kernel.hasDevice(s.apply.dev))) gone.add(s);
+    await old.undo(NOTHING_TO_RUN, (s) => gone.has(s));
+    const errors = await old.undo(this.deps.executor);
+    if (errors.length === 0) old.remove();
+    else this.deps.log(`helper: ${env}: could not undo what a dead helper left: ${errors.join('; ')}`);
+    return errors;
   }
 
   /** Forgets the chosen steps whose undo is moot: they lived on a device of ours that has gone with everything on it. */

@@ -10,10 +10,14 @@ import { movedFolder } from './user.js';
  * stays where only root can write.
  */
 export function runDir(): string {
-  const moved = movedFolder('CLOUDBRIDGE_RUN_DIR');
-  if (moved) return moved;
-  return process.platform === 'darwin' ? '/var/run/cloudbridge' : '/run/cloudbridge'; // macOS has no /run
+  return movedFolder('CLOUDBRIDGE_RUN_DIR') ?? ROOT_RUN_DIR;
 }
+
+/** Root's run folder, never moved: the helper's journals and the installed helper's socket live here (macOS has no /run). */
+export const ROOT_RUN_DIR = process.platform === 'darwin' ? '/var/run/cloudbridge' : '/run/cloudbridge';
+
+/** Where the installed helper listens (helper/daemon.ts): root:GROUP 0660. */
+export const HELPER_SOCKET = path.join(ROOT_RUN_DIR, 'helper.sock');
 
 export function envRunDir(env: string): string {
   return path.join(runDir(), checkEnvName(env));

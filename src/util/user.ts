@@ -83,6 +83,7 @@ export function invokingUser(env: NodeJS.ProcessEnv = process.env): InvokingUser
 /** Variables that move one of cloudbridge's own folders. */
 export type FolderVariable = 'CLOUDBRIDGE_RUN_DIR' | 'CLOUDBRIDGE_LOG_DIR' | 'CLOUDBRIDGE_SERVICE_DIR';
 
+/** Folders moved for this process by its own code (moveFolderHere), never by a variable. */
 const testFolders = new Map<FolderVariable, string>();
 
 /**
@@ -104,8 +105,12 @@ export function movedFolder(
   return moved && ids.uid !== 0 && ids.euid !== 0 ? moved : undefined;
 }
 
-/** The unit tests' own folders, set in their process (no variable a caller sets reaches this). */
-export function moveFolderForTests(variable: FolderVariable, dir: string | undefined): void {
+/**
+ * Moves a folder for this process, by its own code (no variable a caller
+ * sets reaches this): the unit tests' folders, and the log of a controller
+ * that runs as its user with the installed helper (their state folder).
+ */
+export function moveFolderHere(variable: FolderVariable, dir: string | undefined): void {
   if (dir === undefined) testFolders.delete(variable);
   else testFolders.set(variable, dir);
 }

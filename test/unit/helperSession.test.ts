@@ -163,3 +163,18 @@ test('a device that goes while its undos run (kill -9: the fds close after the s
   t.deepEqual(await h.done, [], 'no undo reported as failed');
   t.false(fs.existsSync(h.journal), 'nothing left for cleanup');
 });
+
+test("a dead helper's journal for the environment is undone at hello, before anything new", async (t) => {
+  const h = harness(t);
+  const left = {
+    title: 'route 10.40.0.0/16',
+    apply: { side: 'local', op: 'route-add', dev: 'cb-stg', cidr: '10.40.0.0/16' },
+    undo: { side: 'local', op: 'route-del', dev: 'cb-stg', cidr: '10.40.0.0/16' },
+  };
+  fs.writeFileSync(h.journal, JSON.stringify({ env: 'stg', pid: 1, applied: [left], pending: [] }), { mode: 0o600 });
+  t.deepEqual(await h.ask({ op: 'hello', env: 'stg' }), { ok: true });
+  t.deepEqual(h.ran, ['route-del 10.40.0.0/16'], 'what the dead one left, undone');
+  t.deepEqual(readJournal(h.journal)!.applied, [], 'a fresh journal for this session');
+  h.controller.destroy();
+  await h.done;
+});

@@ -8,6 +8,7 @@ import type { HelperClient } from '../../src/helper/client.js';
 import { StepJournal } from '../../src/plan/apply.js';
 import type { Step } from '../../src/plan/steps.js';
 import { stepExecutor } from '../../src/daemon/executor.js';
+import { claimRunFolder } from '../../src/helper/daemon.js';
 
 // --privsep's two halves that run in one process: local changes go to the helper as whole
 // steps and come back by title, through the one journal code path; and the drop to the user
@@ -89,4 +90,19 @@ console.log(JSON.stringify({ uid: f('Uid'), gid: f('Gid'), groups: f('Groups'), 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+(root ? test : test.skip)("the installed helper's claim: a run folder made the caller's, theirs taken as it is, another's refused", (t) => {
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-claim-'));
+  t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+  const alice = { uid: 64001, gid: 64001 };
+  claimRunFolder(top, 'stg', alice);
+  const st = fs.statSync(path.join(top, 'stg'));
+  t.is(st.uid, alice.uid);
+  t.is(st.mode & 0o777, 0o755);
+  t.notThrows(() => claimRunFolder(top, 'stg', alice), 'their own again');
+  t.throws(() => claimRunFolder(top, 'stg', { uid: 64002, gid: 64002 }), { message: /^stg is another user's environment \(uid 64001\)$/ });
+  fs.symlinkSync('/etc', path.join(top, 'link'));
+  t.throws(() => claimRunFolder(top, 'link', alice), { message: /another user's/ }, "a link is nobody's folder");
+  t.throws(() => claimRunFolder(top, '../x', alice));
 });

@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { loadAddon } from '../native/addon.js';
+import { checkEnvName } from '../util/envName.js';
+import { HELPER_DIR } from './host.js';
+import { HelperError } from './requests.js';
+import { serve, type HelperDeps, type Reply } from './session.js';
+
+/**
+ * The installed helper (`cloudbridge install-helper`, docs/privsep.md): one
+ * root process for the host, listening on a unix socket that only root and
+ * a group may open (Tailscale's operator). Each controller connects twice:
+ * once for requests and replies (a session as main.ts serves one), once for
+ * fds (SCM_RIGHTS). The kernel says who is calling (SO_PEERCRED): the fd
+ * connection is paired with the request connection of the same process,
+ * and an environment is its caller's (its run folder theirs) or refused.
+ */
+
+/** What a connection's first line is, when it is the fd channel rather than a session. */
+const FD_CHANNEL = '{"op":"fds"}';
+
+interface Caller {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** The socket's raw fd, which the addon reads credentials from and passes fds over (Node has no API for either). */
+function rawFd(sock: net.Socket): number {
+  return (sock as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+}
+
+function callerOf(sock: net.Socket): Caller | undefined {
+  const cred = loadAddon().peerCred(rawFd(sock));
+  return Array.isArray(cred) ? { pid: cred[0], uid: cred[1], gid: cred[2] } : undefined;
+}
+
+/**
+ * An environment's run folder, made the caller's: absent, it is made (in
+ * root's folder, so no one can plant a link there); the caller's, it is
+ * taken as it is; anyone else's, it is refused.
+ */
+export function claimRunFolder(top: string, env: string, caller: { readonly uid: number; readonly gid: number }): void {
+  const dir = path.join(top, checkEnvName(env));
+  fs.mkdirSync(top, { recursive: true, mode: 0o755 });
+  try {
+    fs.mkdirSync(dir, { mode: 0o755 });
+    fs.chownSync(dir, caller.uid, caller.gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = fs.lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== caller.uid) throw new HelperError(`${env} is another user's environment (uid ${st.uid})`);
+  }
+}
+
+/**
+ * Listens on `socketPath` for the members of group `gid` (the socket is
+ * root:gid 0660: the kernel keeps everyone else out) and serves each
+ * controller's session until its connection ends, then undoes what is left
+ * of it, as the helper a controller starts does. Returns the server.
+ */
+export async function listen(socketPath: string, gid: number, base: HelperDeps, log: (line: string) => void): Promise<net.Server> {
+  /** Fd channels by the pid that opened them (the kernel's word, not the caller's). */
+  const channels = new Map<number, net.Socket>();
+  const server = net.createServer((sock) => {
+    sock.on('error', () => undefined);
+    const caller = callerOf(sock);
+    if (!caller) return void sock.destroy();
+    let first = '';
+    const onFirst = (chunk: Buffer): void => {
+      first += chunk.toString('latin1');
+      const nl = first.indexOf('\n');
+      if (nl < 0) {
+        if (first.length > 4096) sock.destroy();
+        return;
+      }
+      sock.off('data', onFirst);
+      sock.pause();
+      if (first.slice(0, nl) === FD_CHANNEL && first.length === nl + 1) {
+        // an fd channel: nothing more is read from it, fds are sent on it
+        channels.get(caller.pid)?.destroy();
+        channels.set(caller.pid, sock);
+        sock.once('close', () => channels.get(caller.pid) === sock && channels.delete(caller.pid));
+        sock.write('{"ok":true}\n');
+        return;
+      }
+      sock.unshift(Buffer.from(first, 'latin1'));
+      session(sock, caller);
+    };
+    sock.on('data', onFirst);
+  });
+
+  const session = (sock: net.Socket, caller: Caller): void => {
+    const top = path.dirname(HELPER_DIR);
+    const deps: HelperDeps = { ...base, claim: (env) => claimRunFolder(top, env, caller) };
+    log(`helper: session for uid ${caller.uid} (pid ${caller.pid})`);
+    void serve(sock, deps, (reply: Reply, fd) => {
+      if (fd !== undefined && reply.ok) {
+        const channel = channels.get(caller.pid);
+        const sent = channel ? loadAddon().fdSend(rawFd(channel), fd) : -1;
+        fs.closeSync(fd);
+        reply = sent < 0 ? { ok: false, error: channel ? `could not pass the fd (errno ${-sent})` : 'no fd channel: connect one first' } : { ...reply, fd: 1 };
+      }
+      if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
+    }).then((errors) => {
+      channels.get(caller.pid)?.destroy();
+      log(`helper: session for uid ${caller.uid} (pid ${caller.pid}) ended${errors.length ? `; could not undo: ${errors.join('; ')}` : ''}`);
+    });
+    sock.resume(); // paused while the first line was read: serve's listener takes it from here
+  };
+
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+  fs.rmSync(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  fs.chownSync(socketPath, 0, gid);
+  fs.chmodSync(socketPath, 0o660);
+  return server;
+}
