@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { HELPER_SOCKET } from '../util/paths.js';
+import { moveFolderHere } from '../util/user.js';
 
 /**
  * The CLI's own file, which the background controller and service units run:
@@ -43,8 +45,10 @@ export interface Carry {
  * ourselves is what sshuttle does for its firewall half. Returns the exit
  * code of the command run under sudo.
  */
-export async function asRoot(what: string, carry: Carry, work: () => Promise<number>): Promise<number> {
+export async function asRoot(what: string, carry: Carry, work: () => Promise<number>, opts: { helper?: boolean } = {}): Promise<number> {
   if (process.geteuid?.() === 0) return work();
+  // the installed helper (cloudbridge install-helper) does root's part: no sudo, the rest as this user
+  if (opts.helper && installedHelper()) return work();
   const sudo = onPath('sudo');
   if (!sudo) throw new UserError(`cloudbridge ${what} needs root, and there is no sudo here: run it as root`);
   const args = process.argv.slice(2);
@@ -73,4 +77,17 @@ function onPath(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Whether the installed helper listens here for a process that is not root
+ * (docs/privsep.md): then this user's controllers use it, and their logs
+ * live in the user's state folder ($XDG_STATE_HOME/cloudbridge, or
+ * ~/.local/state/cloudbridge), where `logs` finds them.
+ */
+export function installedHelper(): boolean {
+  if (process.geteuid?.() === 0 || !fs.existsSync(HELPER_SOCKET)) return false;
+  const state = process.env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state');
+  moveFolderHere('CLOUDBRIDGE_LOG_DIR', path.join(state, 'cloudbridge'));
+  return true;
 }

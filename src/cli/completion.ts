@@ -57,6 +57,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   completion: { env: false, choices: ['bash', 'zsh', 'fish'], options: {} },
   'install-service': { env: true, options: { ...CONFIG, '--print': null, '--platform': PLATFORM } },
   'uninstall-service': { env: true, options: { '--platform': PLATFORM } },
+  'install-helper': { env: false, options: { '--group': null, '--print': null, '--platform': PLATFORM } },
+  'uninstall-helper': { env: false, options: { '--platform': PLATFORM } },
 };
 const GLOBAL = ['--help', '--version'];
 

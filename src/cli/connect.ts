@@ -31,7 +31,8 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
     const [{ findEnvironment, loadConfig }, { clearTheWay }] = await Promise.all([import('../config/load.js'), import('./lifecycle.js')]);
     await clearTheWay(findEnvironment(loadConfig(args.config), envName), args, progress);
   }
-  fs.mkdirSync(envRunDir(envName), { recursive: true, mode: 0o755 });
+  // root makes the run folder; the installed helper makes a user's when their controller says hello
+  if (process.geteuid?.() === 0) fs.mkdirSync(envRunDir(envName), { recursive: true, mode: 0o755 });
   // the controller's stderr (what it cannot put in a log line, a crash) goes to its log too
   const journal = journalAvailable() ? await import('../native/journald.js').then((j) => j.journalStream()).catch(() => undefined) : undefined;
   let log: number | Socket;

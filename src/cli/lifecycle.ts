@@ -12,8 +12,8 @@ import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
 import { controlSocket, journalFile } from '../util/paths.js';
 import { checkJournalOwner, readJournal } from '../plan/apply.js';
-import type { CommonArgs } from './common.js';
-import { checkFolderOwner, cleanupAsOwner, runFolderOwner, startHelperAndDrop } from './privsep.js';
+import { installedHelper, type CommonArgs } from './common.js';
+import { checkFolderOwner, cleanupAsOwner, connectInstalled, runFolderOwner, startHelperAndDrop } from './privsep.js';
 import { presence } from './presence.js';
 import { notify, notifyDone, receivePassphrases, type ControllerMessage } from './protocol.js';
 import { plain } from '../util/plain.js';
@@ -82,7 +82,8 @@ export async function runController(
   // with --privsep the log is opened while root may, and root is given up before the config is read
   const privsep = args.privsep ?? underSudo();
   const early = privsep ? openLog(envName) : undefined;
-  const helper = privsep ? await rootHelper(envName, args.background) : undefined;
+  // a user's own controller, where the installed helper listens: no sudo at all
+  const helper = privsep ? await rootHelper(envName, args.background) : installedHelper() ? await connectInstalled(envName) : undefined;
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
@@ -173,11 +174,11 @@ export async function disconnect(envName: string, args: CommonArgs): Promise<num
   const { state, status } = await presence(envName);
   if (state === 'down') throw new UserError(`${envName} is not connected`);
   if (state === 'stale') return cleanup(envName, args);
-  if (!status) throw new UserError(`${envName}: the control socket is not root's to use`);
   // a --privsep controller's journal is its user's, never read by root: the folder says whose it is
   const owner = runFolderOwner(envName);
   if (owner !== undefined && owner !== 0) checkFolderOwner(envName, owner, invokingUser());
-  else checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
+  if (!status) throw new UserError(`${envName}: the control socket is not yours to use (try sudo)`);
+  if (owner === undefined || owner === 0) checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
   const res = await requestControl<{ errors: string[] }>(controlSocket(envName), { cmd: 'down' });
   // Wait for the process itself, so that a following connect finds a clean slate.
   for (let i = 0; i < 100 && processAlive(status.pid); i++) await new Promise((r) => setTimeout(r, 50));

@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   // argument parser loads (~90 ms sooner; connect.ts says why that matters)
   const quick = quickConnectArgs(argv);
   if (quick) {
-    return asRoot('connect', { agent: true, config: true }, () => connectBackground(quick.env, quick.args));
+    return asRoot('connect', { agent: true, config: true }, () => connectBackground(quick.env, quick.args), { helper: true });
   }
   // the two that scripts and prompts call most answer without it too (~60 ms of yargs)
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
@@ -120,8 +120,11 @@ export async function main(argv: string[]): Promise<number> {
         if (a.dryRun) return run(printPlan(env, a));
         if (a.platform) throw new UserError('--platform only goes with --dry-run');
         return run(
-          asRoot('connect', { agent: true, config: true }, () =>
-            a.foreground ? lifecycle().then((l) => l.runController(env, { ...a, background: false })) : connectBackground(env, a),
+          asRoot(
+            'connect',
+            { agent: true, config: true },
+            () => (a.foreground ? lifecycle().then((l) => l.runController(env, { ...a, background: false })) : connectBackground(env, a)),
+            { helper: true },
           ),
         );
       },
@@ -131,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
       'take an environment down, undoing every change on both hosts',
       (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }),
       (a) => {
-        return run(asRoot('disconnect', { config: true }, () => lifecycle().then((l) => l.disconnect(a.env, a))));
+        return run(asRoot('disconnect', { config: true }, () => lifecycle().then((l) => l.disconnect(a.env, a)), { helper: true }));
       },
     )
     .command(
@@ -144,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
           // the second half of cleaning up after a --privsep controller, run by the first (privsep.ts)
           .option('as-owner', { type: 'boolean', default: false, hidden: true }),
       (a) => {
-        return run(asRoot('cleanup', { agent: true, config: true }, () => lifecycle().then((l) => l.cleanup(a.env, a))));
+        return run(asRoot('cleanup', { agent: true, config: true }, () => lifecycle().then((l) => l.cleanup(a.env, a)), { helper: true }));
       },
     )
     .command(
@@ -263,7 +266,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing what comes' })
           .option('since', { type: 'string', describe: 'only lines from then on: 90s, 10m, 1h, 2d, or a time' })
           .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: time, env, level, message' }),
-      (a) => run(asRoot('logs', {}, () => import('./logs.js').then((l) => l.logs(a.env, a)))),
+      (a) => run(asRoot('logs', {}, () => import('./logs.js').then((l) => l.logs(a.env, a)), { helper: true })),
     )
     .command(
       'completion [shell]',
@@ -295,6 +298,25 @@ export async function main(argv: string[]): Promise<number> {
       'remove the service file written by install-service',
       (y) => y.positional('env', { type: 'string', demandOption: true }).option('platform', { choices: ['linux', 'darwin'] }),
       (a) => run(asRoot('uninstall-service', {}, () => import('./service.js').then((s) => s.uninstallService(a.env, a)))),
+    )
+    .command(
+      'install-helper',
+      "install the root helper as a service (systemd unit, launchd daemon) so that the members of a group connect without sudo, each as themselves; only this host's network changes run as root (docs/privsep.md)",
+      (y) =>
+        y
+          .option('group', { type: 'string', default: 'cloudbridge', describe: 'whose members may use it (made when missing, Linux)' })
+          .option('print', { type: 'boolean', default: false, describe: 'print the service instead of writing it' })
+          .option('platform', { choices: ['linux', 'darwin'], describe: "write the other OS's kind of service" }),
+      (a) => {
+        const install = (): Promise<number> => import('./service.js').then((s) => s.installHelper(a));
+        return run(a.print ? install() : asRoot('install-helper', {}, install));
+      },
+    )
+    .command(
+      'uninstall-helper',
+      'remove the service file written by install-helper',
+      (y) => y.option('platform', { choices: ['linux', 'darwin'] }),
+      (a) => run(asRoot('uninstall-helper', {}, () => import('./service.js').then((s) => s.uninstallHelper(a)))),
     )
     // every command's ENV is a name before anything (a path, a unit, a journal) is made of it
     .middleware((a) => {

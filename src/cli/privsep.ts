@@ -4,7 +4,7 @@ import path from 'node:path';
 import { cliEntry } from './common.js';
 import { HelperClient } from '../helper/client.js';
 import { UserError } from '../util/errors.js';
-import { envRunDir, runDir } from '../util/paths.js';
+import { envRunDir, HELPER_SOCKET, runDir } from '../util/paths.js';
 import { invokingUser, lookupUser, takeGroupsOf, type InvokingUser } from '../util/user.js';
 
 /**
@@ -49,6 +49,21 @@ export function dropTo(user: InvokingUser): void {
   if (regained || process.getuid!() !== user.uid || process.geteuid!() !== user.uid || process.getegid!() !== user.gid) {
     process.stderr.write('cloudbridge: could not drop root for good; stopping\n');
     process.exit(70);
+  }
+}
+
+/** The installed helper (install-helper), for a user in its group: EACCES says they are not. */
+export async function connectInstalled(envName: string): Promise<HelperClient> {
+  try {
+    const helper = await HelperClient.connect(HELPER_SOCKET, envName);
+    await helper.hello;
+    return helper;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') throw new UserError(`the cloudbridge helper (${HELPER_SOCKET}) is for its group's members only: ask to be added, or use sudo`);
+    if (code === 'ECONNREFUSED' || code === 'ENOENT')
+      throw new UserError(`the cloudbridge helper does not answer at ${HELPER_SOCKET}: is its service running? (or use sudo)`);
+    throw new UserError(`the cloudbridge helper: ${(err as Error).message}`);
   }
 }
 

@@ -166,9 +166,10 @@ export class Controller {
     }
     if (this.platform === 'linux' && env.tunnel) void iptablesProbe().catch(() => undefined);
     try {
+      // the helper's hello first: the installed one makes a user's run folder
+      await opts.helper?.hello;
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
       this.journal.begin();
-      await opts.helper?.hello;
       // without its helper nothing this host changed is guarded: go down (its journal is root's, for cleanup)
       void opts.helper?.exited.then((code) => this.down({ kind: 'failed', detail: `the root helper exited (${code ?? 'killed'})` }));
       const net = (this.net = await localNet(this.platform));

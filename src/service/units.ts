@@ -118,3 +118,68 @@ ${strings(command(spec, 'connect', '--foreground'))}
 </plist>
 `;
 }
+
+/** The installed helper's service (docs/privsep.md): absolute node and helper paths, and the group whose members it serves. */
+export interface HelperSpec {
+  readonly node: string;
+  readonly helper: string;
+  readonly socket: string;
+  readonly group: string;
+}
+
+export const HELPER_UNIT = 'cloudbridge-helper.service';
+export const HELPER_LABEL = 'dev.cloudbridge.helper';
+
+function helperCommand(spec: HelperSpec): string[] {
+  // eslint-disable-next-line no-control-regex
+  if ([spec.node, spec.helper, spec.socket].some((w) => /[\x00-\x1f\x7f]/.test(w)))
+    throw new UserError('a path with a control character; refusing to write it into a unit');
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(spec.group)) throw new UserError(`--group ${JSON.stringify(spec.group)}: not a group name`);
+  return [spec.node, spec.helper, '--listen', spec.socket, '--group', spec.group];
+}
+
+/** The helper as a systemd service: root, restarted when it fails; its sessions' changes undone when it stops. */
+export function helperSystemdUnit(spec: HelperSpec): string {
+  return [
+    '[Unit]',
+    `Description=cloudbridge helper: this host's network changes for the members of ${spec.group}`,
+    'After=network.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    `ExecStart=${helperCommand(spec).map(systemdWord).join(' ')}`,
+    'Restart=on-failure',
+    'RestartSec=2',
+    'KillSignal=SIGTERM',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+/** The same as a launchd daemon. */
+export function helperLaunchdPlist(spec: HelperSpec): string {
+  const strings = helperCommand(spec)
+    .map((x) => `    <string>${xml(x)}</string>`)
+    .join('\n');
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key>
+  <string>${HELPER_LABEL}</string>
+  <key>ProgramArguments</key>
+  <array>
+${strings}
+  </array>
+  <key>RunAtLoad</key>
+  <true/>
+  <key>KeepAlive</key>
+  <true/>
+  <key>StandardErrorPath</key>
+  <string>/var/log/cloudbridge-helper.log</string>
+</dict>
+</plist>
+`;
+}

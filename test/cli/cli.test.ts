@@ -207,8 +207,8 @@ test('logs: lines parse back, the file rotates at its cap keeping two generation
   const { LogWriter, logFiles, parseLogLine } = await import('../../src/util/log.js');
   const { sinceTime } = await import('../../src/cli/logs.js');
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-logs-'));
-  const { moveFolderForTests } = await import('../../src/util/user.js');
-  moveFolderForTests('CLOUDBRIDGE_LOG_DIR', logDir);
+  const { moveFolderHere } = await import('../../src/util/user.js');
+  moveFolderHere('CLOUDBRIDGE_LOG_DIR', logDir);
   try {
     const w = new LogWriter('stg', path.join(logDir, 'stg.log'), 400);
     for (let i = 0; i < 40; i++) w.write(`line ${i} ${'x'.repeat(20)}`);
@@ -220,7 +220,7 @@ test('logs: lines parse back, the file rotates at its cap keeping two generation
     t.like(parseLogLine(last), { env: 'stg', level: 'warn', message: 'warning: something to see' });
     t.is(parseLogLine('a stack trace line'), undefined);
   } finally {
-    moveFolderForTests('CLOUDBRIDGE_LOG_DIR', undefined);
+    moveFolderHere('CLOUDBRIDGE_LOG_DIR', undefined);
     fs.rmSync(logDir, { recursive: true });
   }
   const now = Date.parse('2026-11-30T10:00:00Z');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import { candidates, COMMANDS, FILES } from '../../src/cli/completion.js';
-import { moveFolderForTests } from '../../src/util/user.js';
+import { moveFolderHere } from '../../src/util/user.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-complete-'));
@@ -26,7 +26,7 @@ const shellEnv = { PATH: `${bin}:${process.env['PATH']}`, CLOUDBRIDGE_CONFIG: co
 
 test.before(() => {
   process.env['CLOUDBRIDGE_CONFIG'] = config;
-  moveFolderForTests('CLOUDBRIDGE_RUN_DIR', runDir);
+  moveFolderHere('CLOUDBRIDGE_RUN_DIR', runDir);
 });
 test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, processTree, run, sudoEnv, userCopy, userOnly, type Lab, removeTestFiles } from './helpers.js';
+import { cli, labDown, labUp, leftovers, processTree, run, sudoEnv, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // Root acts for a user who ran sudo: whatever that user controls (their home, their config,
 // what it names, their environment) must never steer root's file operations. Each case
@@ -279,70 +279,4 @@ test.serial('junk from the docker daemon, SOCKS clients and the control socket: 
     await cli(['disconnect', 'cbs', '--config', cfg], sudoEnv(user));
   }
   t.deepEqual(await leftovers(lab), []);
-});
-
-// --privsep (docs/privsep.md): root starts the helper and drops to the user who ran sudo.
-
-/** The controller's pid, as status says. */
-async function controllerPid(): Promise<number> {
-  const st = await cli(['status', 'cbs', '--json']);
-  return (JSON.parse(st.stdout) as { pid: number }[])[0]!.pid;
-}
-
-test.serial('--privsep: the controller runs as the user with no capabilities, root only in the helper; all of it works', async (t) => {
-  const cfg = config('    dns: { domains: [vpc.internal] }\n');
-  const up = await cli(['connect', 'cbs', '--config', cfg, '--privsep'], sudoEnv(user));
-  t.is(up.exitCode, 0, up.stderr);
-  const pid = await controllerPid();
-  userOnly(t, pid, user);
-  t.is(fs.statSync('/run/cloudbridge/cbs/journal.json').uid, user.uid, "the controller's journal is the user's");
-  t.is(fs.statSync('/run/cloudbridge/helper/cbs.json').uid, 0, "the helper's is root's");
-  t.is((await run('ping', ['-c', '1', '-W', '2', `${lab.net}.9.2`])).exitCode, 0, 'a routed address answers');
-  const docker = await run('docker', ['-H', 'unix:///run/cloudbridge/cbs/docker.sock', 'version', '--format', '{{.Server.Version}}']);
-  t.is(docker.exitCode, 0, docker.stderr);
-  // split DNS: port 53 on loopback came from the helper, resolv.conf through it
-  t.regex((await run('getent', ['hosts', 'db.vpc.internal'])).stdout, new RegExp(`^${lab.net.replace('.', '\\.')}\\.9\\.2\\s`));
-  t.is((await cli(['disconnect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
-  t.deepEqual(await leftovers(lab), []);
-  t.false(fs.existsSync('/run/cloudbridge'), 'root removed its folders');
-});
-
-/** Polls `gone` every 20 ms for up to `ms`: the time it took, or undefined. */
-async function within(ms: number, gone: () => Promise<boolean>): Promise<number | undefined> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await gone()) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return undefined;
-}
-
-test.serial('--privsep: kill -9 of the controller: this host is clean within 1 s, and the next connect cleans the rest', async (t) => {
-  const cfg = config('');
-  t.is((await cli(['connect', 'cbs', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
-  process.kill(await controllerPid(), 'SIGKILL');
-  const took = await within(3000, async () => {
-    const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
-    const rules = (await run('iptables-save', [])).stdout;
-    return !/^\d+: cb-cbs[:@]/m.test(links) && !rules.includes('cloudbridge:cbs') && !fs.existsSync('/run/cloudbridge/helper');
-  });
-  t.truthy(took !== undefined && took < 1000, `this host clean after ${took} ms`);
-  const again = await cli(['connect', 'cbs', '--config', cfg, '--privsep'], sudoEnv(user));
-  t.is(again.exitCode, 0, again.stderr);
-  t.is((await cli(['disconnect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
-  t.deepEqual(await leftovers(lab), []);
-});
-
-test.serial('--privsep: kill -9 of the helper and the controller, then cleanup: nothing left on either host', async (t) => {
-  const cfg = config('');
-  t.is((await cli(['connect', 'cbs', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
-  const tree = processTree(await controllerPid());
-  for (const p of tree) process.kill(p.pid, 'SIGKILL');
-  await within(2000, async () => tree.every((p) => !fs.existsSync(`/proc/${p.pid}`)));
-  t.true(fs.existsSync('/run/cloudbridge/helper/cbs.json'), "the helper's journal stays for cleanup");
-  t.notDeepEqual(await leftovers(lab), [], 'the rule and the remote side are still there');
-  const clean = await cli(['cleanup', 'cbs', '--config', cfg], sudoEnv(user));
-  t.is(clean.exitCode, 0, clean.stderr);
-  t.deepEqual(await leftovers(lab), []);
-  t.false(fs.existsSync('/run/cloudbridge'));
 });

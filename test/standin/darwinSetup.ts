@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { moveFolderForTests } from '../../src/util/user.js';
+import { moveFolderHere } from '../../src/util/user.js';
 
 /**
  * A stand-in macOS for this test process (test/standin/darwin, written from
@@ -25,7 +25,7 @@ export function darwinStandIn(): {
   }
   process.env['PATH'] = `${bin}:${process.env['PATH']}`;
   process.env['STANDIN_DARWIN_STATE'] = path.join(tmp, 'state');
-  moveFolderForTests('CLOUDBRIDGE_RUN_DIR', path.join(tmp, 'run'));
+  moveFolderHere('CLOUDBRIDGE_RUN_DIR', path.join(tmp, 'run'));
   const sh = (file: string, ...args: string[]): string => execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return {
     tmp,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import * as plist from 'plist';
-import { launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../../src/service/units.js';
+import { helperLaunchdPlist, helperSystemdUnit, launchdLabel, launchdPlist, systemdUnit, systemdUnitName } from '../../src/service/units.js';
 
 const spec = {
   env: 'stg',
@@ -77,4 +77,30 @@ test('a control character in any word of a unit or plist is refused, not escaped
   }
   t.throws(() => systemdUnitName('../../../etc/x'), { message: /is not an environment name/ });
   t.throws(() => launchdLabel('a/b'), { message: /is not an environment name/ });
+});
+
+test("the installed helper's service: root, the group's socket, restarted; a group name is a name", (t) => {
+  const helper = { node: '/usr/bin/node', helper: '/opt/cloud bridge/dist/bundle/helper.js', socket: '/run/cloudbridge/helper.sock', group: 'cloudbridge' };
+  const unit = helperSystemdUnit(helper);
+  t.true(unit.includes('\nExecStart=/usr/bin/node "/opt/cloud bridge/dist/bundle/helper.js" --listen /run/cloudbridge/helper.sock --group cloudbridge\n'));
+  t.true(unit.includes('\nRestart=on-failure\n'));
+  t.false(unit.includes('User='), 'root');
+  const parsed = plist.parse(helperLaunchdPlist({ ...helper, socket: '/var/run/cloudbridge/helper.sock' })) as {
+    Label: string;
+    ProgramArguments: string[];
+    KeepAlive: boolean;
+  };
+  t.is(parsed.Label, 'dev.cloudbridge.helper');
+  t.deepEqual(parsed.ProgramArguments, [
+    '/usr/bin/node',
+    '/opt/cloud bridge/dist/bundle/helper.js',
+    '--listen',
+    '/var/run/cloudbridge/helper.sock',
+    '--group',
+    'cloudbridge',
+  ]);
+  t.true(parsed.KeepAlive);
+  for (const group of ['wheel\nExecStartPre=/bin/sh', 'Admins', '../x', ''])
+    t.throws(() => helperSystemdUnit({ ...helper, group }), { message: /not a group name/ });
+  t.throws(() => helperSystemdUnit({ ...helper, helper: '/x\n/y' }), { message: /control character/ });
 });

@@ -1,0 +1,201 @@
+import { execa } from 'execa';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { CLI, cli, labDown, labUp, leftovers, processTree, removeTestFiles, run, sudoEnv, userCopy, userOnly, type Lab, type Ran } from './helpers.js';
+
+// Privilege separation (docs/privsep.md), on a direct session: under sudo root starts the
+// helper and drops to the user who ran it (the default, --privsep); installed, the helper
+// serves a group's members, who connect without sudo at all.
+
+type User = { name: string; uid: number; gid: number; home: string };
+let lab: Lab;
+const users: User[] = [];
+/** The user who connects; the other is refused, or finds the environment taken. */
+let user: User;
+let other: User;
+const GROUP = 'cbvgrp';
+const SOCKET = '/run/cloudbridge/helper.sock';
+
+async function makeUser(name: string): Promise<User> {
+  await run('userdel', ['-r', name]);
+  const made = await run('useradd', ['-m', '-d', `/home/${name}`, '-s', '/bin/sh', name]);
+  if (made.exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
+  const [uid, gid] = (await run('sh', ['-c', `id -u ${name}; id -g ${name}`])).stdout.trim().split('\n').map(Number);
+  const u = { name, uid: uid!, gid: gid!, home: `/home/${name}` };
+  users.push(u);
+  return u;
+}
+
+test.before(async () => {
+  lab = await labUp('cbv', 219);
+  user = await makeUser('cbvuser');
+  other = await makeUser('cbvother');
+});
+
+test.after.always(async () => {
+  if (lab) await labDown(lab);
+  for (const u of users) await run('userdel', ['-r', u.name]);
+  await run('groupdel', [GROUP]);
+  removeTestFiles('cbv');
+  fs.rmSync('/run/cloudbridge/cbv', { recursive: true, force: true });
+});
+
+/** The user's own copy of the lab's config, with `extra` lines added to the environment. */
+function config(extra: string, who = user): string {
+  return userCopy(lab, path.join(who.home, 'lab'), who, [[/\n {4}nat: true\n/, `\n    nat: true\n${extra}`]]);
+}
+
+/** The controller's pid, as status says. */
+async function controllerPid(): Promise<number> {
+  const st = await cli(['status', 'cbv', '--json']);
+  return (JSON.parse(st.stdout) as { pid: number }[])[0]!.pid;
+}
+
+test.serial('--privsep: the controller runs as the user with no capabilities, root only in the helper; all of it works', async (t) => {
+  const cfg = config('    dns: { domains: [vpc.internal] }\n');
+  const up = await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user));
+  t.is(up.exitCode, 0, up.stderr);
+  const pid = await controllerPid();
+  userOnly(t, pid, user);
+  t.is(fs.statSync('/run/cloudbridge/cbv/journal.json').uid, user.uid, "the controller's journal is the user's");
+  t.is(fs.statSync('/run/cloudbridge/helper/cbv.json').uid, 0, "the helper's is root's");
+  t.is((await run('ping', ['-c', '1', '-W', '2', `${lab.net}.9.2`])).exitCode, 0, 'a routed address answers');
+  const docker = await run('docker', ['-H', 'unix:///run/cloudbridge/cbv/docker.sock', 'version', '--format', '{{.Server.Version}}']);
+  t.is(docker.exitCode, 0, docker.stderr);
+  // split DNS: port 53 on loopback came from the helper, resolv.conf through it
+  t.regex((await run('getent', ['hosts', 'db.vpc.internal'])).stdout, new RegExp(`^${lab.net.replace('.', '\\.')}\\.9\\.2\\s`));
+  t.is((await cli(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+  t.false(fs.existsSync('/run/cloudbridge'), 'root removed its folders');
+});
+
+/** Polls `gone` every 20 ms for up to `ms`: the time it took, or undefined. */
+async function within(ms: number, gone: () => Promise<boolean>): Promise<number | undefined> {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await gone()) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return undefined;
+}
+
+test.serial('--privsep: kill -9 of the controller: this host is clean within 1 s, and the next connect cleans the rest', async (t) => {
+  const cfg = config('');
+  t.is((await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
+  process.kill(await controllerPid(), 'SIGKILL');
+  const took = await within(3000, async () => {
+    const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
+    const rules = (await run('iptables-save', [])).stdout;
+    return !/^\d+: cb-cbv[:@]/m.test(links) && !rules.includes('cloudbridge:cbv') && !fs.existsSync('/run/cloudbridge/helper');
+  });
+  t.truthy(took !== undefined && took < 1000, `this host clean after ${took} ms`);
+  const again = await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user));
+  t.is(again.exitCode, 0, again.stderr);
+  t.is((await cli(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.deepEqual(await leftovers(lab), []);
+});
+
+test.serial('--privsep: kill -9 of the helper and the controller, then cleanup: nothing left on either host', async (t) => {
+  const cfg = config('');
+  t.is((await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
+  const tree = processTree(await controllerPid());
+  for (const p of tree) process.kill(p.pid, 'SIGKILL');
+  await within(2000, async () => tree.every((p) => !fs.existsSync(`/proc/${p.pid}`)));
+  t.true(fs.existsSync('/run/cloudbridge/helper/cbv.json'), "the helper's journal stays for cleanup");
+  t.notDeepEqual(await leftovers(lab), [], 'the rule and the remote side are still there');
+  const clean = await cli(['cleanup', 'cbv', '--config', cfg], sudoEnv(user));
+  t.is(clean.exitCode, 0, clean.stderr);
+  t.deepEqual(await leftovers(lab), []);
+  t.false(fs.existsSync('/run/cloudbridge'));
+});
+
+// Installed (cloudbridge install-helper): the host's one helper on a group's socket.
+
+/** The CLI as `who` would type it: their uid, gid and groups (runuser), their HOME, no sudo. */
+async function asUser(who: { name: string; home: string }, args: readonly string[]): Promise<Ran> {
+  const r = await execa('runuser', ['-u', who.name, '--', 'env', `HOME=${who.home}`, process.execPath, CLI, ...args], { reject: false });
+  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Runs `body` with the installed helper listening for GROUP, started as `install-helper`'s unit says, and stops it after. */
+async function withInstalledHelper(body: () => Promise<void>): Promise<void> {
+  const unit = await cli(['install-helper', '--print', '--group', GROUP]);
+  const exec = /^ExecStart=(.*)$/m.exec(unit.stdout)?.[1]?.split(' ') ?? [];
+  if (exec.slice(-4).join(' ') !== `--listen ${SOCKET} --group ${GROUP}`) throw new Error(`unexpected unit:\n${unit.stdout}`);
+  const helper = execa(exec[0]!, exec.slice(1), { reject: false });
+  try {
+    for (let i = 0; i < 100 && !fs.existsSync(SOCKET); i++) await new Promise((r) => setTimeout(r, 20));
+    await body();
+  } finally {
+    helper.kill('SIGTERM');
+    await helper;
+    fs.rmSync(SOCKET, { force: true });
+  }
+}
+
+test.serial('installed helper: a member of its group connects without sudo, as themselves; others are refused; kill -9 is clean', async (t) => {
+  await run('groupadd', [GROUP]);
+  const member = user;
+  await run('usermod', ['-aG', GROUP, member.name]);
+  const cfg = config('', member);
+  const otherCfg = config('', other);
+  await withInstalledHelper(async () => {
+    t.is((await run('stat', ['-c', '%U:%G %a', SOCKET])).stdout.trim(), `root:${GROUP} 660`);
+    // not in the group: the kernel keeps them off the socket, and they are told what to do
+    const refused = await asUser(other, ['connect', 'cbv', '--config', otherCfg]);
+    t.not(refused.exitCode, 0);
+    t.regex(
+      refused.stderr.trim(),
+      /^cloudbridge: the cloudbridge helper \(\/run\/cloudbridge\/helper\.sock\) is for its group's members only: ask to be added, or use sudo$/,
+    );
+    const up = await asUser(member, ['connect', 'cbv', '--config', cfg]);
+    t.is(up.exitCode, 0, up.stderr);
+    const st = await asUser(member, ['status', 'cbv', '--json']);
+    t.is(st.exitCode, 0, st.stderr);
+    const pid = (JSON.parse(st.stdout) as { pid: number }[])[0]!.pid;
+    for (const p of processTree(pid)) {
+      t.deepEqual(p.uids, [member.uid, member.uid, member.uid, member.uid], p.cmd);
+      t.is(p.capEff, '0000000000000000', p.cmd);
+    }
+    t.is((await run('ping', ['-c', '1', '-W', '2', `${lab.net}.9.2`])).exitCode, 0);
+    t.is((await run('docker', ['-H', 'unix:///run/cloudbridge/cbv/docker.sock', 'ps'])).exitCode, 0);
+    t.true(fs.existsSync(path.join(member.home, '.local/state/cloudbridge/cbv.log')), "the log is the user's");
+
+    // in the group, but the environment is someone else's: not theirs to connect again or take down
+    // (the helper refuses it too, should they get past these: test/unit/privsep.test.ts, the claim)
+    await run('usermod', ['-aG', GROUP, other.name]);
+    const taken = await asUser(other, ['connect', 'cbv', '--config', otherCfg]);
+    t.not(taken.exitCode, 0);
+    t.regex(taken.stderr.trim(), /^cloudbridge: cbv is connected already$/);
+    const stop = await asUser(other, ['disconnect', 'cbv']);
+    t.not(stop.exitCode, 0);
+    t.regex(stop.stderr.trim(), /^cloudbridge: cbv was connected by uid \d+ \(--privsep\); only they, or root itself, may take it down$/);
+    t.is((await asUser(member, ['status', 'cbv', '--json'])).exitCode, 0, 'still up');
+
+    t.is((await asUser(member, ['disconnect', 'cbv'])).exitCode, 0);
+    t.deepEqual(
+      (await leftovers(lab)).filter((l) => !l.endsWith('helper.sock')),
+      [],
+    );
+
+    // kill -9 of the controller: the helper's session ends, this host is clean within a second
+    t.is((await asUser(member, ['connect', 'cbv', '--config', cfg])).exitCode, 0);
+    const again = (JSON.parse((await asUser(member, ['status', 'cbv', '--json'])).stdout) as { pid: number }[])[0]!.pid;
+    process.kill(again, 'SIGKILL');
+    const took = await within(
+      3000,
+      async () =>
+        !/^\d+: cb-cbv[:@]/m.test((await run('ip', ['-o', 'link', 'show'])).stdout) && !(await run('iptables-save', [])).stdout.includes('cloudbridge:cbv'),
+    );
+    t.truthy(took !== undefined && took < 1000, `clean after ${took} ms`);
+    // the next connect, as the user, cleans the remote side and comes up
+    const back = await asUser(member, ['connect', 'cbv', '--config', cfg]);
+    t.is(back.exitCode, 0, back.stderr);
+    t.is((await asUser(member, ['disconnect', 'cbv'])).exitCode, 0);
+    t.deepEqual(
+      (await leftovers(lab)).filter((l) => !l.endsWith('helper.sock')),
+      [],
+    );
+  });
+});
