@@ -21,7 +21,7 @@ export interface SshHop {
   readonly certificateFiles: readonly string[];
   readonly identitiesOnly: boolean;
   readonly knownHostsFile: string;
-  /** GlobalKnownHostsFile, or OpenSSH's default: read after knownHostsFile, never written. */
+  /** The other files of a UserKnownHostsFile line, then GlobalKnownHostsFile (or OpenSSH's default): read after knownHostsFile, never written. */
   readonly globalKnownHostsFiles: readonly string[];
   readonly strictHostKeyChecking: StrictHostKeyChecking;
   /** ssh_config's ServerAliveInterval/CountMax, when set: they decide when a hop counts as dead. */
@@ -69,7 +69,11 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
         o.userKnownHostsFile ??
         (isTarget ? env.knownHostsFile : defaultKnownHosts),
-      globalKnownHostsFiles: o.globalKnownHostsFiles ?? GLOBAL_KNOWN_HOSTS,
+      // the user's other files (a UserKnownHostsFile line of several), then the global ones: read, never written
+      globalKnownHostsFiles: [
+        ...(isTarget && env.explicit.knownHostsFile ? [] : (o.moreUserKnownHostsFiles ?? [])),
+        ...(o.globalKnownHostsFiles ?? GLOBAL_KNOWN_HOSTS),
+      ],
       strictHostKeyChecking:
         (isTarget && env.explicit.strictHostKeyChecking ? env.strictHostKeyChecking : undefined) ?? o.strictHostKeyChecking ?? env.strictHostKeyChecking,
       // cloudbridge's deadAfter, when set, wins for the target, as its other settings do

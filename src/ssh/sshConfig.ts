@@ -29,6 +29,8 @@ export interface SshHostOptions {
   /** Options in force for this host that cloudbridge does not do, each with what to do instead (named at connect, in the dry run and by doctor). */
   readonly unsupported: readonly string[];
   readonly userKnownHostsFile?: string;
+  /** The other files of that UserKnownHostsFile line: read after it, never written (ssh adds keys to the first). */
+  readonly moreUserKnownHostsFiles?: readonly string[];
   /** GlobalKnownHostsFile: one or more files, read after the user's. */
   readonly globalKnownHostsFiles?: readonly string[];
   readonly strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
@@ -180,7 +182,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const host = hostName ?? name;
   const x = (v: string): string => expand(v, host, user ?? ctx.localUser, port ?? 22, ctx);
   const strict = one('stricthostkeychecking');
-  const alive = one('serveraliveinterval');
+  // BatchMode yes with no ServerAliveInterval of its own: 300 s, as ssh's fill_default_options sets it
+  const alive = one('serveraliveinterval') ?? (one('batchmode')?.toLowerCase() === 'yes' ? '300' : undefined);
   const out: { -readonly [K in keyof SshHostOptions]: SshHostOptions[K] } = {
     unsupported: unsupportedOptions(one),
     identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x),
@@ -195,8 +198,12 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   if (jump !== undefined) out.proxyJump = jump;
   const command = one('proxycommand');
   if (command !== undefined && command.toLowerCase() !== 'none') out.proxyCommand = command;
-  const known = one('userknownhostsfile');
-  if (known !== undefined) out.userKnownHostsFile = x(known);
+  // every file of the first UserKnownHostsFile line is read; new keys go to its first (readconf.c, hostfile.c)
+  const known = first.get('userknownhostsfile')?.filter((f) => f.toLowerCase() !== 'none');
+  if (known?.length) {
+    out.userKnownHostsFile = x(known[0]!);
+    if (known.length > 1) out.moreUserKnownHostsFiles = known.slice(1).map(x);
+  }
   const global = first.get('globalknownhostsfile');
   if (global !== undefined) out.globalKnownHostsFiles = global.filter((f) => f.toLowerCase() !== 'none').map(x);
   if (strict !== undefined && YES_NO[strict.toLowerCase()]) out.strictHostKeyChecking = YES_NO[strict.toLowerCase()]!;

@@ -54,11 +54,13 @@ const BARE_CRITERIA = new Set(['all', 'canonical', 'final']);
 function parseMatch(args: readonly string[]): Criterion[] {
   const criteria: Criterion[] = [];
   for (let i = 0; i < args.length; i++) {
-    const word = args[i]!.toLowerCase();
+    // `host=a,b` is `host a,b` (readconf.c's match_cfg_line splits a criterion at "=")
+    const eq = args[i]!.indexOf('=');
+    const word = (eq > 0 ? args[i]!.slice(0, eq) : args[i]!).toLowerCase();
     const negate = word.startsWith('!');
     const name = negate ? word.slice(1) : word;
     // exec takes one command, commas and all
-    const arg = BARE_CRITERIA.has(name) ? '' : (args[++i] ?? '');
+    const arg = BARE_CRITERIA.has(name) ? '' : eq > 0 ? args[i]!.slice(eq + 1) : (args[++i] ?? '');
     const patterns = name === 'exec' ? [arg] : arg.split(',').filter(Boolean);
     criteria.push({ name, negate, patterns });
   }
@@ -74,7 +76,11 @@ function tokenize(raw: string): Line | undefined {
   const args: string[] = [];
   const re = /"([^"]*)"|(\S+)/g;
   let t: RegExpExecArray | null;
-  while ((t = re.exec(m[2]!)) !== null) args.push(t[1] ?? t[2]!);
+  while ((t = re.exec(m[2]!)) !== null) {
+    // a word that starts with # ends the line (misc.c's argv_split, as readconf.c calls it)
+    if (t[2]?.startsWith('#')) break;
+    args.push(t[1] ?? t[2]!);
+  }
   return { key: m[1]!.toLowerCase(), args, rest: m[2]!.trim() };
 }
 
@@ -128,7 +134,8 @@ export function readSshConfigFiles(files: readonly string[], home: string): Bloc
           base.includes('*') || base.includes('?')
             ? fs
                 .readdirSync(dir)
-                .filter((n) => globMatch(base, n))
+                // glob(3) without GLOB_PERIOD: a leading dot is matched only by a pattern's own (config.d/.old-x stays out)
+                .filter((n) => globMatch(base, n) && (!n.startsWith('.') || base.startsWith('.')))
                 .sort()
             : [base];
       } catch {

@@ -380,3 +380,61 @@ test("doctor's referee: ssh -G's reading of each hop beside cloudbridge's, a dif
   t.is(f!.what, 'ssh -G web differs: hostname ssh "10.1.1.1", cloudbridge "10.9.9.9"; identitiesonly ssh "yes", cloudbridge "no"');
   fs.rmSync(dir, { recursive: true });
 });
+
+test("a comment after a line's words, Match criterion=value, and an Include glob that skips dotfiles, as ssh -G reads them", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshcm-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'conf.d'));
+  // an editor's backup and a disabled file: ssh's glob leaves dotfiles out
+  fs.writeFileSync(path.join(dir, 'conf.d/.old-web'), 'Host web\n  IdentityFile ~/.ssh/from-dotfile\n');
+  fs.writeFileSync(path.join(dir, 'conf.d/web.conf'), 'Host web\n  IdentityFile ~/.ssh/from-visible\n');
+  const text = `Include ${dir}/conf.d/*
+Match host=web user=deploy # production web
+  Port 2201
+Match host web # a comment, not a criterion
+  HostName web.internal
+Host *
+  User fallback # trailing
+  IdentityFile ~/.ssh/id_ed25519
+`;
+  fs.writeFileSync(path.join(dir, 'config'), text);
+  const blocks = readSshConfigFiles([path.join(dir, 'config')], '/nonexistent-home');
+  const web = resolveSshHost(blocks, 'web', ctx, 'deploy');
+  t.is(web.port, 2201);
+  t.is(web.hostName, 'web.internal');
+  t.deepEqual(web.identityFiles, ['/home/dev/.ssh/from-visible', '/home/dev/.ssh/id_ed25519'], 'not the dotfile');
+  t.is(resolveSshHost(blocks, 'web', ctx).user, 'fallback');
+  agreesWithSshG(t, path.join(dir, 'config'), blocks, ['web', 'deploy@web', 'other']);
+});
+
+test('UserKnownHostsFile with several files: all read, the first written; BatchMode yes means ServerAliveInterval 300 (ssh -G agrees)', (t) => {
+  const text =
+    'Host several\n  UserKnownHostsFile ~/.ssh/known_a ~/.ssh/known_b\nHost batch\n  BatchMode yes\nHost batch-own\n  BatchMode yes\n  ServerAliveInterval 15\n';
+  const blocks = [parseSshConfig(text)];
+  const several = resolveSshHost(blocks, 'several', ctx);
+  t.is(several.userKnownHostsFile, '/home/dev/.ssh/known_a');
+  t.deepEqual(several.moreUserKnownHostsFiles, ['/home/dev/.ssh/known_b']);
+  t.is(resolveSshHost(blocks, 'batch', ctx).serverAliveInterval, 300);
+  t.is(resolveSshHost(blocks, 'batch-own', ctx).serverAliveInterval, 15);
+  t.is(resolveSshHost(blocks, 'other', ctx).serverAliveInterval, undefined);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshkh-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'config'), text);
+  const g = (spec: string, key: string): string | undefined =>
+    execFileSync('ssh', ['-G', '-F', path.join(dir, 'config'), spec], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      .split('\n')
+      .find((l) => l.startsWith(`${key} `))
+      ?.slice(key.length + 1);
+  t.is(g('several', 'userknownhostsfile')?.split(' ').length, 2);
+  t.is(g('batch', 'serveraliveinterval'), '300');
+  t.is(g('batch-own', 'serveraliveinterval'), '15');
+  // the route reads both files, writes the first
+  const env = findEnvironment(
+    parseConfigText(`environments:\n  e:\n    host: several\n    sshConfig: ${path.join(dir, 'config')}\n    tunnel: false\n`, '/c.yaml', '/home/dev'),
+    'e',
+  );
+  // this process's own uid reads the test's files (a folder of its own)
+  const route = sshRouteFor(env, { name: 'dev', uid: process.getuid!(), gid: process.getgid!(), home: '/home/dev' });
+  t.is(route.target.knownHostsFile, '/home/dev/.ssh/known_a');
+  t.deepEqual(route.target.globalKnownHostsFiles.slice(0, 1), ['/home/dev/.ssh/known_b']);
+});
