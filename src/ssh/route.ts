@@ -57,7 +57,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
     const jumps = o.proxyJump ? parseProxyJump(o.proxyJump).flatMap((j) => hop(j.host, j, depth + 1, false)) : [];
     const me: SshHop = {
       name,
-      host: o.hostName ?? name,
+      host: o.hostName ?? name.toLowerCase(),
       port: (isTarget && env.explicit.port ? env.port : undefined) ?? given.port ?? o.port ?? 22,
       user: (isTarget && env.explicit.user ? env.user : undefined) ?? given.user ?? o.user ?? (isTarget ? env.user : user.name),
       identityFiles: isTarget && env.identityFiles.length > 0 ? env.identityFiles : o.identityFiles,

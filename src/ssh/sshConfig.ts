@@ -38,8 +38,8 @@ export interface SshHostOptions {
   readonly serverAliveCountMax?: number;
 }
 
-/** ssh's Host matching: any positive pattern matches and no negated one does. */
-export const hostPatternsMatch = patternListMatches;
+/** ssh's Host matching: any positive pattern matches and no negated one does, case and all (readconf.c's match_pattern). */
+export const hostPatternsMatch = (patterns: readonly string[], name: string): boolean => patternListMatches(patterns, name, true);
 
 export interface ExpandContext {
   readonly home: string;
@@ -175,7 +175,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   pass(false);
   // `Match final` anywhere: ssh reads everything again, values found so far kept
   if (files.some((blocks) => blocks.some((b) => b.match?.some((c) => c.name === 'final')))) pass(true);
-  const hostName = one('hostname')?.replace(/%h/g, name);
+  // ssh lowercases the host name it connects to (ssh.c), HostName's and %h's alike
+  const hostName = one('hostname')?.replace(/%h/g, name).toLowerCase();
   const user = one('user');
   const portText = one('port');
   const port = portText && /^\d+$/.test(portText) ? Number(portText) : undefined;

@@ -135,7 +135,7 @@ export function readSshConfigFiles(files: readonly string[], home: string): Bloc
             ? fs
                 .readdirSync(dir)
                 // glob(3) without GLOB_PERIOD: a leading dot is matched only by a pattern's own (config.d/.old-x stays out)
-                .filter((n) => globMatch(base, n) && (!n.startsWith('.') || base.startsWith('.')))
+                .filter((n) => globMatch(base, n, true) && (!n.startsWith('.') || base.startsWith('.')))
                 .sort()
             : [base];
       } catch {

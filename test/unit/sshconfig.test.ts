@@ -193,7 +193,7 @@ function agreesWithSshG(t: ExecutionContext, file: string, blocks: ReturnType<ty
     const o = resolveSshHost(blocks, name, here, givenUser);
     t.deepEqual(
       {
-        hostname: o.hostName ?? name,
+        hostname: o.hostName ?? name.toLowerCase(),
         user: givenUser ?? o.user ?? localUser,
         port: String(o.port ?? 22),
         proxyjump: o.proxyJump,
@@ -437,4 +437,18 @@ test('UserKnownHostsFile with several files: all read, the first written; BatchM
   const route = sshRouteFor(env, { name: 'dev', uid: process.getuid!(), gid: process.getgid!(), home: '/home/dev' });
   t.is(route.target.knownHostsFile, '/home/dev/.ssh/known_a');
   t.deepEqual(route.target.globalKnownHostsFiles.slice(0, 1), ['/home/dev/.ssh/known_b']);
+});
+
+test('case as ssh has it: Host lines match the name as typed, Match criteria without case, HostName lowercased (ssh -G agrees)', (t) => {
+  const text =
+    'Host Web\n  Port 2201\nMatch originalhost Db\n  User matched\nHost other\n  HostName MixedCase.Example.COM\nHost *\n  IdentityFile ~/.ssh/id_ed25519\n';
+  const blocks = [parseSshConfig(text)];
+  t.is(resolveSshHost(blocks, 'Web', ctx).port, 2201);
+  t.is(resolveSshHost(blocks, 'web', ctx).port, undefined, 'Host Web is not web');
+  t.is(resolveSshHost(blocks, 'db', ctx).user, 'matched', 'Match compares without case');
+  t.is(resolveSshHost(blocks, 'other', ctx).hostName, 'mixedcase.example.com');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshcase-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'config'), text);
+  agreesWithSshG(t, path.join(dir, 'config'), blocks, ['Web', 'web', 'db', 'DB', 'other', 'Upper']);
 });
