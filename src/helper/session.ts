@@ -81,10 +81,11 @@ export class HelperSession {
         return { ok: true, name: opened.name, fd: opened.fd };
       }
       case 'step': {
-        if (!this.journal) throw new HelperError('say hello first: the environment is not known');
+        const journal = this.ready();
+        if (!journal) throw new HelperError('say hello first: the environment is not known');
         await this.policy.check(r.step);
         const step: Step = { title: r.step.title, apply: r.step.apply, undo: r.step.undo };
-        await this.journal.apply([step], this.deps.executor);
+        await journal.apply([step], this.deps.executor);
         return { ok: true };
       }
       case 'undo': {
@@ -103,7 +104,7 @@ export class HelperSession {
 
   /** Undoes the journal's steps, newest first: all, or those `titles` name; one whose undo fails stays (for the next, or cleanup). */
   private async undo(titles: readonly string[] | null): Promise<string[]> {
-    const journal = this.journal;
+    const journal = this.ready();
     if (!journal) return [];
     const chosen = (s: Step): boolean => titles === null || titles.includes(s.title);
     // what went with a vanished device of ours is forgotten; the rest is undone
@@ -115,6 +116,15 @@ export class HelperSession {
     await this.forgetMoot(chosen);
     const left = new Set(journal.steps.filter((s) => chosen(s) && s.undo).map((s) => describeAction(s.undo!)));
     return errors.filter((e) => [...left].some((d) => e.startsWith(`${d}: `)));
+  }
+
+  /**
+   * The journal, its folder made again if something removed it meanwhile (a
+   * tmpfiles cleaner, an emptied /run): the next write needs it.
+   */
+  private ready(): StepJournal | undefined {
+    if (this.envName !== undefined && this.journal) this.deps.journalFile(this.envName);
+    return this.journal;
   }
 
   /**
@@ -153,7 +163,8 @@ export class HelperSession {
   async end(): Promise<string[]> {
     if (this.ended) return [];
     this.ended = true;
-    const errors = await this.undo(null);
+    // nothing stops the undo short of the host refusing it: a failure is said, never a crash
+    const errors = await this.undo(null).catch((err: Error) => [`the undo stopped: ${err.message}`]);
     if (this.journal && this.journal.steps.length === 0) this.journal.remove();
     if (errors.length) this.deps.log(`helper: could not undo: ${errors.join('; ')}`);
     this.deps.afterEnd?.(this.envName);

@@ -63,7 +63,8 @@ function start(): Running {
 
 const state = async (): Promise<string> =>
   [
-    (await inNs(NS, 'ip', ['-o', 'addr'])).stdout,
+    // an address's DAD flag clears by itself a second after the link comes up: not the helper's doing
+    (await inNs(NS, 'ip', ['-o', 'addr'])).stdout.replaceAll(' tentative', ''),
     (await inNs(NS, 'ip', ['route'])).stdout,
     (await inNs(NS, 'ip', ['-6', 'route'])).stdout,
     (await inNs(NS, 'iptables-save', [])).stdout.replace(/^#.*$/gm, ''),

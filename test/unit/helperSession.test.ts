@@ -42,7 +42,11 @@ function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: bool
         return { done: actions.length, failures: [] };
       },
     },
-    journalFile: (env) => path.join(dir, `${env}.json`),
+    // as host.ts does: the folder made whenever a journal is asked for
+    journalFile: (env) => {
+      fs.mkdirSync(dir, { recursive: true });
+      return path.join(dir, `${env}.json`);
+    },
     log: () => undefined,
   };
   const [a, b] = loadAddon().socketPair();
@@ -59,7 +63,7 @@ function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: bool
     for (let i = 0; i < 200 && replies.length === n; i++) await new Promise((r) => setTimeout(r, 5));
     return replies[n]!;
   };
-  return { ask, ran, controller, done, journal: path.join(dir, 'stg.json') };
+  return { ask, ran, controller, done, dir, journal: path.join(dir, 'stg.json') };
 }
 
 const route = (cidr: string): object => ({
@@ -177,4 +181,21 @@ test("a dead helper's journal for the environment is undone at hello, before any
   t.deepEqual(readJournal(h.journal)!.applied, [], 'a fresh journal for this session');
   h.controller.destroy();
   await h.done;
+});
+
+test('the journal folder removed mid-session (a tmpfiles cleaner): made again, the undo runs, nothing crashes', async (t) => {
+  const h = harness(t);
+  await h.ask({ op: 'hello', env: 'stg' });
+  await h.ask({ op: 'open-tun', name: 'cb-stg' });
+  t.deepEqual(await h.ask(route('10.20.0.0/16')), { ok: true });
+  fs.rmSync(h.dir, { recursive: true, force: true });
+  t.deepEqual(await h.ask(route('10.30.0.0/16')), { ok: true }, 'journaled again in a folder made again');
+  t.deepEqual(
+    readJournal(h.journal)!.applied.map((s) => s.title),
+    ['route 10.20.0.0/16', 'route 10.30.0.0/16'],
+  );
+  fs.rmSync(h.dir, { recursive: true, force: true });
+  h.controller.destroy();
+  t.deepEqual(await h.done, []);
+  t.deepEqual(h.ran.slice(-2), ['route-del 10.30.0.0/16', 'route-del 10.20.0.0/16']);
 });
