@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { asUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig, StrictHostKeyChecking } from '../config/types.js';
-import { parseProxyJump, readSshConfigFiles, resolveSshHost } from './sshConfig.js';
+import { parseProxyJump, readSshConfigFiles, resolveSshHost, type JumpSpec } from './sshConfig.js';
 import { localAddresses, matchExec } from './userCommand.js';
 
 /** One SSH hop, with everything needed to reach and trust it. */
@@ -51,10 +51,26 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
   const ctx = { home: user.home, localUser: user.name, exec: matchExec(user), localAddresses: localAddresses() };
   const defaultKnownHosts = path.join(user.home, '.ssh/known_hosts');
 
-  const hop = (name: string, given: { user?: string | undefined; port?: number | undefined }, depth: number, isTarget: boolean): SshHop[] => {
+  /**
+   * A chain as ssh -J walks it (ssh.c): the last jump host is reached
+   * through the rest as its own -J, which overrides whatever ProxyJump or
+   * ProxyCommand its config has; only the first is reached by its own.
+   */
+  const chain = (specs: readonly JumpSpec[], depth: number): SshHop[] =>
+    specs.length === 0 ? [] : hop(specs[specs.length - 1]!.host, specs[specs.length - 1]!, depth + 1, false, specs.slice(0, -1));
+
+  const hop = (
+    name: string,
+    given: { user?: string | undefined; port?: number | undefined },
+    depth: number,
+    isTarget: boolean,
+    /** -J for this hop: the jumps before it in a chain (none: its own config says). */
+    through?: readonly JumpSpec[],
+  ): SshHop[] => {
     if (depth > MAX_JUMPS) throw new Error(`ProxyJump chain for ${env.host} is longer than ${MAX_JUMPS} hops (a loop?)`);
-    const o = resolveSshHost(files, name, ctx, (isTarget && env.explicit.user ? env.user : undefined) ?? given.user);
-    const jumps = o.proxyJump ? parseProxyJump(o.proxyJump).flatMap((j) => hop(j.host, j, depth + 1, false)) : [];
+    const found = resolveSshHost(files, name, ctx, (isTarget && env.explicit.user ? env.user : undefined) ?? given.user);
+    const o = through?.length ? { ...found, proxyJump: undefined, proxyCommand: undefined } : found;
+    const jumps = through?.length ? chain(through, depth) : o.proxyJump ? chain(parseProxyJump(o.proxyJump), depth) : [];
     const me: SshHop = {
       name,
       host: o.hostName ?? name.toLowerCase(),

@@ -254,8 +254,11 @@ export interface JumpSpec {
 export function parseProxyJump(value: string): JumpSpec[] {
   if (value.toLowerCase() === 'none') return [];
   return value.split(',').map((hop) => {
-    const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hop.trim());
-    if (!m) throw new Error(`ProxyJump: cannot read "${hop}"`);
-    return { user: m[1], host: m[2]!.replace(/^\[|\]$/g, ''), port: m[3] ? Number(m[3]) : undefined };
+    // [user@]host[:port] or ssh://[user@]host[:port]; the user is what comes before the last @ (user@domain@host)
+    const text = hop.trim().replace(/^ssh:\/\/([^/]*)\/?$/i, '$1');
+    const at = text.lastIndexOf('@');
+    const m = /^(\[[^\]]+\]|[^:@]+)(?::(\d+))?$/.exec(text.slice(at + 1));
+    if (!m || at === 0) throw new Error(`ProxyJump: cannot read "${hop}"`);
+    return { user: at > 0 ? text.slice(0, at) : undefined, host: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : undefined };
   });
 }

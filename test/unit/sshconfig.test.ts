@@ -262,6 +262,39 @@ test('ProxyJump values: user@host:port lists and none', (t) => {
     { user: undefined, host: 'fe80::1', port: 22 },
   ]);
   t.deepEqual(parseProxyJump('none'), []);
+  // the user is what comes before the last @ (ssh.c's parse_user_host_port); ssh:// URIs as parse_ssh_uri reads them
+  t.deepEqual(parseProxyJump('first.last@corp.example@bastion:2222'), [{ user: 'first.last@corp.example', host: 'bastion', port: 2222 }]);
+  t.deepEqual(parseProxyJump('ssh://ops@bastion:2200,ssh://[fe80::1]'), [
+    { user: 'ops', host: 'bastion', port: 2200 },
+    { user: undefined, host: 'fe80::1', port: undefined },
+  ]);
+  t.throws(() => parseProxyJump('@bastion'), { message: /cannot read/ });
+});
+
+test('a chain as ssh -J walks it: the last jump is reached through the rest, overriding its own ProxyJump and ProxyCommand', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshchain-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'ssh_config');
+  // b's own ProxyJump a (and a ProxyCommand) would dial a twice: ssh -J a b ignores both for b
+  fs.writeFileSync(cfg, 'Host target\n  ProxyJump a,b\nHost b\n  ProxyJump a\n  ProxyCommand nc %h %p\nHost a\n  HostName 198.51.100.7\n  ProxyJump edge\n');
+  const env = findEnvironment(
+    parseConfigText(`environments:\n  e:\n    host: target\n    sshConfig: ${cfg}\n    tunnel: false\n`, '/c.yaml', '/home/dev'),
+    'e',
+  );
+  const route = sshRouteFor(env, { name: 'dev', uid: process.getuid!(), gid: process.getgid!(), home: '/home/dev' });
+  // the first of the chain keeps its own ProxyJump (edge), as ssh reaches it without -J
+  t.deepEqual(
+    route.jumps.map((j) => [j.name, j.proxyCommand]),
+    [
+      ['edge', undefined],
+      ['a', undefined],
+      ['b', undefined],
+    ],
+  );
+  // what ssh -G says of b when it is reached as ssh does: -J a b
+  const b = execFileSync('ssh', ['-G', '-F', cfg, '-J', 'a', 'b'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  t.regex(b, /^proxyjump a$/m);
+  t.notRegex(b, /^proxycommand /m);
 });
 
 test('route: chains of jumps in order, cloudbridge settings win for the target', (t) => {
