@@ -91,22 +91,3 @@ test.serial('a full tunnel through the helper on the stand-in: plan, pin, halves
   t.is(sh('netstat', '-rn', '-f', 'inet'), routesBefore, 'routes as they were');
   t.deepEqual(await net.dnsServices(), dnsBefore, 'every service has its own DNS back');
 });
-
-test.serial('the controller killed with the utun: what went with the device is forgotten, the rest undone, nothing failed', async (t) => {
-  const routesBefore = sh('netstat', '-rn', '-f', 'inet');
-  const { s, close } = await session(6);
-  await ask(s, { op: 'hello', env: 'all' });
-  await ask(s, { op: 'open-tun', name: 'utun' });
-  const server = await new DarwinNet().outsidePath('203.0.113.9', 'utun6');
-  for (const st of [
-    ...planLocal(full, 'utun6', 'darwin'),
-    pinStep('203.0.113.9', 'SSH server', server as { via: string; dev: string }),
-    ...planHalves('utun6'),
-  ]) {
-    t.deepEqual(await ask(s, stepReq(st)), { ok: true }, st.title);
-  }
-  utun('close', 6); // kill -9: the kernel closes the utun, its addresses and routes with it
-  t.deepEqual(await s.end(), []);
-  close();
-  t.is(sh('netstat', '-rn', '-f', 'inet'), routesBefore);
-});
