@@ -37,6 +37,7 @@ link_rtts=${BENCH_LINK_RTTS-20 100}
 source scripts/bench-lib.sh
 source scripts/bench-jump.sh
 source scripts/bench-ipv6.sh
+source scripts/bench-privsep.sh
 # cb, quiet unless it fails
 cb_quiet() { local out; out=$(cb "$@" 2>&1) || { echo "bench: cloudbridge $*: $out" >&2; return 1; }; }
 rows=()
@@ -49,6 +50,7 @@ cleanup() {
   pkill -f "delay-relay.mjs 127.0.0.1:22" 2>/dev/null || true
   bash scripts/lab.sh down $lab >/dev/null 2>&1 || true
   jump_down
+  privsep_down
 }
 trap cleanup EXIT
 bash scripts/lab.sh up $lab $octet >/dev/null
@@ -163,6 +165,7 @@ for mtu in "${mtus[@]}"; do
       echo "  connect, docker off: $c ms"
       extra+=("{\"round\":$round,\"connectNoDockerMs\":$c}")
     done
+    privsep_rows
   fi
 
   # ssh -w at the same MTU, same cipher, addresses set by hand as the seed recipe does
@@ -271,6 +274,11 @@ if (allow && plain) console.log(`  allow-list of 10,000 rules / none (${plain.na
 const noDocker = median(extra.filter((e) => e.connectNoDockerMs).map((e) => e.connectNoDockerMs));
 const sshw = by('ssh -w mtu 16000') ?? base;
 if (noDocker && sshw) console.log(`  connect, docker off (median of ${extra.filter((e) => e.connectNoDockerMs).length}): ${noDocker} ms, ${sshw.name} ${sshw.connectMs} ms: ${f(noDocker, sshw.connectMs)}x`);
+const asUser = {};
+for (const [key, what] of [['connectSudoMs', 'through sudo (the helper, the controller as the user)'], ['connectInstalledMs', 'installed helper (no sudo)']]) {
+  const m = (asUser[key] = median(extra.filter((e) => e[key]).map((e) => e[key])));
+  if (m && sshw) console.log(`  connect, docker off, ${what} (median of ${extra.filter((e) => e[key]).length}): ${m} ms: ${f(m, sshw.connectMs)}x ${sshw.name}`);
+}
 const dps = extra.filter((e) => e.dockerPsMs && e.linkRttMs === undefined).map((e) => e.dockerPsMs);
 const d = dps.length ? Object.fromEntries(['tunnel', 'ownSocket', 'sshUrl'].map((k) => [k, median(dps.map((x) => x[k]))])) : undefined;
 if (d) console.log(`  docker ps, median of the rounds' medians: through the tunnel ${d.tunnel} ms, own socket ${d.ownSocket} ms, DOCKER_HOST=ssh:// ${d.sshUrl} ms`);
@@ -286,6 +294,6 @@ for (const l of links) {
 const fs = require('fs');
 fs.mkdirSync('bench-results', { recursive: true });
 const file = `bench-results/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`;
-fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, connectNoDockerMs: noDocker, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, dockerPsOverLink: links, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, connectNoDockerMs: noDocker, ...asUser, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, dockerPsOverLink: links, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
 console.log(`\nwrote ${file}`);
 JS

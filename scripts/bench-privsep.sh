@@ -1,0 +1,51 @@
+# Sourced by scripts/bench.sh: connect time as a user gets it (docs/privsep.md),
+# docker off, beside the root-run rows: through sudo (root starts the helper and
+# the controller drops to the user) and with the installed helper (a member of
+# its group, no sudo at all, the helper started as install-helper's unit says).
+puser=cbbench
+pgroup=cbbenchgrp
+phome=/home/$puser
+
+privsep_up() {
+  userdel -r $puser >/dev/null 2>&1 || true
+  groupadd -f $pgroup
+  useradd -m -d $phome -s /bin/sh -G $pgroup $puser
+  mkdir -p $phome/lab
+  cp $dir/id_ed25519 $dir/known_hosts $phome/lab/
+  sed -e "s|$dir/id_ed25519|$phome/lab/id_ed25519|" -e "s|$dir/known_hosts|$phome/lab/known_hosts|" "$dir/bench-nodocker.yaml" >$phome/lab/config.yaml
+  chown -R $puser: $phome/lab
+  chmod 600 $phome/lab/*
+}
+
+privsep_down() {
+  pkill -f "helper.js --listen /run/cloudbridge/helper.sock" 2>/dev/null || true
+  rm -f /run/cloudbridge/helper.sock
+  userdel -r $puser >/dev/null 2>&1 || true
+  groupdel $pgroup >/dev/null 2>&1 || true
+}
+
+# three connects each way, recorded as connectSudoMs and connectInstalledMs
+privsep_rows() {
+  local t0 c exec
+  privsep_up
+  for _ in 1 2 3; do
+    t0=$(ms_now)
+    SUDO_USER=$puser SUDO_UID=$(id -u $puser) SUDO_GID=$(id -g $puser) node dist/bundle/cloudbridge.js connect $lab --config $phome/lab/config.yaml >/dev/null 2>&1
+    c=$(( $(ms_now) - t0 ))
+    cb_quiet disconnect $lab
+    echo "  connect, docker off, through sudo (the helper; the controller as $puser): $c ms"
+    extra+=("{\"round\":$round,\"connectSudoMs\":$c}")
+  done
+  exec=$(node dist/bundle/cloudbridge.js install-helper --print --group $pgroup | sed -n 's/^ExecStart=//p')
+  $exec 2>/dev/null &
+  for _ in $(seq 100); do [ -S /run/cloudbridge/helper.sock ] && break; sleep 0.02; done
+  for _ in 1 2 3; do
+    t0=$(ms_now)
+    runuser -u $puser -- env HOME=$phome node dist/bundle/cloudbridge.js connect $lab --config $phome/lab/config.yaml >/dev/null 2>&1
+    c=$(( $(ms_now) - t0 ))
+    runuser -u $puser -- env HOME=$phome node dist/bundle/cloudbridge.js disconnect $lab >/dev/null 2>&1
+    echo "  connect, docker off, installed helper (as $puser, no sudo): $c ms"
+    extra+=("{\"round\":$round,\"connectInstalledMs\":$c}")
+  done
+  privsep_down
+}
