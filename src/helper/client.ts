@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../native/addon.js';
 import type { Step } from '../plan/steps.js';
 import type { Request, StepRequest } from './requests.js';
 import type { Reply } from './session.js';
+import { entryBeside } from '../util/packageRoot.js';
+import { socketHandle } from '../util/socketHandle.js';
 
 /**
  * The controller's end of the privileged helper (docs/privsep.md): root
@@ -17,13 +17,7 @@ import type { Reply } from './session.js';
  */
 
 /** The helper's entry beside this module's: dist/src/helper/main.js, or the bundle's helper.js from a chunk or an entry. */
-export function helperEntry(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, 'main.js'), path.join(here, '../helper.js'), path.join(here, 'helper.js')];
-  const found = candidates.find((f) => fs.existsSync(f) && !f.endsWith('.ts'));
-  if (!found) throw new Error(`cloudbridge's helper (helper.js) is not beside ${here}: the package is incomplete; reinstall it`);
-  return found;
-}
+export const helperEntry = (): string => entryBeside(import.meta.url, ['main.js', '../helper.js', 'helper.js'], 'helper (helper.js)');
 
 /** Root's PATH for the helper, and nothing else of the caller's environment (no moved folders, no NODE_OPTIONS). */
 const HELPER_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin' };
@@ -112,14 +106,14 @@ export class HelperClient {
         // stream's buffer), and a plain read() would drop a passed fd, so libuv stops reading it here
         channel.removeAllListeners('data');
         channel.pause();
-        (channel as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
+        socketHandle(channel)?.readStop();
         if (said === '{"ok":true}\n') resolve();
         else reject(new Error('the helper did not take the fd channel'));
       });
       channel.once('close', () => reject(new Error('the helper closed the fd channel')));
       channel.write('{"op":"fds"}\n');
     });
-    const fd = (channel as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    const fd = socketHandle(channel)?.fd ?? -1;
     const sock = await open();
     const exited = new Promise<number | null>((resolve) => sock.once('close', () => resolve(null)));
     return new HelperClient(sock, fd, exited, () => channel.destroy()).greet(env);

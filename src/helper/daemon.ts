@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { loadAddon } from '../native/addon.js';
 import { checkEnvName } from '../util/envName.js';
+import { socketHandle } from '../util/socketHandle.js';
 import { HELPER_DIR } from './host.js';
 import { HelperError } from './requests.js';
 import { serve, type HelperDeps, type Reply } from './session.js';
@@ -27,9 +28,7 @@ interface Caller {
 }
 
 /** The socket's raw fd, which the addon reads credentials from and passes fds over (Node has no API for either). */
-function rawFd(sock: net.Socket): number {
-  return (sock as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-}
+const rawFd = (sock: net.Socket): number => socketHandle(sock)?.fd ?? -1;
 
 function callerOf(sock: net.Socket): Caller | undefined {
   const cred = loadAddon().peerCred(rawFd(sock));

@@ -1,13 +1,11 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import readline from 'node:readline';
 import type { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 import type { InvokingUser } from '../util/user.js';
 import { spawnOnSocketPair, type ProxyRun } from './proxyCommand.js';
 import { userAtHost, type SshHop, type SshRoute } from './route.js';
+import { entryBeside } from '../util/packageRoot.js';
 
 /**
  * The jump hosts of a ProxyJump chain, in a process of their own, as
@@ -42,13 +40,7 @@ export const DEBUG = 'cloudbridge-jump-debug: ';
 export const READY = 'cloudbridge-jump-ready';
 
 /** hop.js beside this module's entry: dist/src/cli/ from dist/src/ssh/, the bundle's folder from a chunk or an entry. */
-function hopEntry(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, '../cli/hop.js'), path.join(here, '../hop.js'), path.join(here, 'hop.js')];
-  const found = candidates.find((f) => fs.existsSync(f));
-  if (!found) throw new Error(`cloudbridge's jump process (hop.js) is not beside ${here}: the package is incomplete; reinstall it`);
-  return found;
-}
+const hopEntry = (): string => entryBeside(import.meta.url, ['../cli/hop.js', '../hop.js', 'hop.js'], 'jump process (hop.js)');
 
 export interface JumpOptions {
   readonly user: InvokingUser;

@@ -26,3 +26,16 @@ export function packageRoot(): string {
 export function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
+
+/**
+ * A process entry of the package's (the jump process, the helper) beside
+ * the module at `moduleUrl`: tsc's layout in a checkout (dist/src/…), the
+ * bundle's folder from a chunk or an entry when installed. `candidates` are
+ * relative to that module's folder, tried in order.
+ */
+export function entryBeside(moduleUrl: string, candidates: readonly string[], what: string): string {
+  const here = path.dirname(fileURLToPath(moduleUrl));
+  const found = candidates.map((c) => path.join(here, c)).find((f) => fs.existsSync(f));
+  if (!found) throw new Error(`cloudbridge's ${what} is not beside ${here}: the package is incomplete; reinstall it`);
+  return found;
+}
