@@ -6,7 +6,7 @@ import { checkEnvName } from '../util/envName.js';
 import { socketHandle } from '../util/socketHandle.js';
 import { HELPER_DIR } from './host.js';
 import { HelperError } from './requests.js';
-import { serve, type HelperDeps, type Reply } from './session.js';
+import { passFd, serve, type HelperDeps } from './session.js';
 
 /**
  * The installed helper (`cloudbridge install-helper`, docs/privsep.md): one
@@ -94,14 +94,10 @@ export async function listen(socketPath: string, gid: number, base: HelperDeps, 
     const top = path.dirname(HELPER_DIR);
     const deps: HelperDeps = { ...base, claim: (env) => claimRunFolder(top, env, caller) };
     log(`helper: session for uid ${caller.uid} (pid ${caller.pid})`);
-    void serve(sock, deps, (reply: Reply, fd) => {
-      if (fd !== undefined && reply.ok) {
-        const channel = channels.get(caller.pid);
-        const sent = channel ? loadAddon().fdSend(rawFd(channel), fd) : -1;
-        fs.closeSync(fd);
-        reply = sent < 0 ? { ok: false, error: channel ? `could not pass the fd (errno ${-sent})` : 'no fd channel: connect one first' } : { ...reply, fd: 1 };
-      }
-      if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
+    void serve(sock, deps, (reply, fd) => {
+      const channel = channels.get(caller.pid);
+      const out = passFd(reply, fd, channel && rawFd(channel));
+      if (!sock.destroyed) sock.write(`${JSON.stringify(out)}\n`);
     }).then((errors) => {
       channels.get(caller.pid)?.destroy();
       log(`helper: session for uid ${caller.uid} (pid ${caller.pid}) ended${errors.length ? `; could not undo: ${errors.join('; ')}` : ''}`);

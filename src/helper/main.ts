@@ -8,13 +8,11 @@
  * sessions for a group's members, each over a connection of its own.
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
-import { loadAddon } from '../native/addon.js';
 import { currentPlatform } from '../platform/index.js';
 import { listen } from './daemon.js';
 import { hostDeps } from './host.js';
-import { serve } from './session.js';
+import { passFd, serve } from './session.js';
 
 const CONTROL_FD = 3;
 const FD_CHANNEL = 4;
@@ -43,15 +41,7 @@ if (flag === '--listen') {
 /** The helper a controller started: one session on fds 3 and 4, then exit. */
 async function serveOne(): Promise<never> {
   const conn = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
-  const errors = await serve(conn, deps, (reply, fd) => {
-    if (fd !== undefined && reply.ok) {
-      // the fd first: the controller reads it right after the reply that announces it
-      const sent = loadAddon().fdSend(FD_CHANNEL, fd);
-      fs.closeSync(fd); // the device lives as long as the controller's copy
-      reply = sent < 0 ? { ok: false, error: `could not pass the fd (errno ${-sent})` } : { ...reply, fd: 1 };
-    }
-    conn.write(`${JSON.stringify(reply)}\n`);
-  });
+  const errors = await serve(conn, deps, (reply, fd) => conn.write(`${JSON.stringify(passFd(reply, fd, FD_CHANNEL))}\n`));
   deps.close();
   process.exit(errors.length ? 1 : 0);
 }

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { loadAddon } from '../native/addon.js';
 import type { Executor } from '../plan/apply.js';
 import { readJournal, StepJournal } from '../plan/apply.js';
 import { describeAction, type Step } from '../plan/steps.js';
@@ -170,6 +172,20 @@ export class HelperSession {
     this.deps.afterEnd?.(this.envName);
     return errors;
   }
+}
+
+/**
+ * The reply as it goes out when it carries an fd: the fd first, over
+ * `channel` (SCM_RIGHTS), since the controller reads it right after the
+ * reply that announces it; our copy is closed (a tun device lives as long as
+ * the controller's). Without a channel, or when sending fails, a refusal.
+ */
+export function passFd(reply: Reply, fd: number | undefined, channel: number | undefined): Reply {
+  if (fd === undefined || !reply.ok) return reply;
+  const sent = channel === undefined ? -1 : loadAddon().fdSend(channel, fd);
+  fs.closeSync(fd);
+  if (channel === undefined) return { ok: false, error: 'no fd channel: connect one first' };
+  return sent < 0 ? { ok: false, error: `could not pass the fd (errno ${-sent})` } : { ...reply, fd: 1 };
 }
 
 /**
