@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { HELPER_SOCKET } from '../util/paths.js';
-import { moveFolderHere } from '../util/user.js';
+import { invokingUser, moveFolderHere } from '../util/user.js';
 
 /**
  * The CLI's own file, which the background controller and service units run:
@@ -90,4 +90,12 @@ export function installedHelper(): boolean {
   const state = process.env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state');
   moveFolderHere('CLOUDBRIDGE_LOG_DIR', path.join(state, 'cloudbridge'));
   return true;
+}
+
+/**
+ * Whether a controller runs as the user with a root helper (--privsep): as
+ * asked, else when root was reached through sudo by a user other than root.
+ */
+export function privsepWanted(asked: boolean | undefined): boolean {
+  return asked ?? (process.geteuid?.() === 0 && (process.env['SUDO_UID'] !== undefined || process.env['SUDO_USER'] !== undefined) && invokingUser().uid !== 0);
 }

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { journalAvailable, journalWhere, logFile, parseLogLine, readFrom, rotateIfFull } from '../util/log.js';
 import { appendOwn } from '../util/ownFile.js';
 import { envRunDir, removeRunFolder } from '../util/paths.js';
-import { cliEntry, type CommonArgs } from './common.js';
+import { cliEntry, privsepWanted, type CommonArgs } from './common.js';
 import { presence } from './presence.js';
 import type { BackgroundArgs } from './quick.js';
 import { startController } from './protocol.js';
@@ -31,8 +31,8 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
     const [{ findEnvironment, loadConfig }, { clearTheWay }] = await Promise.all([import('../config/load.js'), import('./lifecycle.js')]);
     await clearTheWay(findEnvironment(loadConfig(args.config), envName), args, progress);
   }
-  // root makes the run folder; the installed helper makes a user's when their controller says hello
-  if (process.geteuid?.() === 0) fs.mkdirSync(envRunDir(envName), { recursive: true, mode: 0o755 });
+  // root makes its own controller's run folder; a user's controller claims theirs (privsep.ts, the installed helper)
+  if (process.geteuid?.() === 0 && !privsepWanted(args.privsep)) fs.mkdirSync(envRunDir(envName), { recursive: true, mode: 0o755 });
   // the controller's stderr (what it cannot put in a log line, a crash) goes to its log too
   const journal = journalAvailable() ? await import('../native/journald.js').then((j) => j.journalStream()).catch(() => undefined) : undefined;
   let log: number | Socket;

@@ -12,12 +12,12 @@ import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
 import { controlSocket, journalFile } from '../util/paths.js';
 import { checkJournalOwner, readJournal } from '../plan/apply.js';
-import { installedHelper, type CommonArgs } from './common.js';
-import { checkFolderOwner, cleanupAsOwner, connectInstalled, runFolderOwner, startHelperAndDrop } from './privsep.js';
+import { installedHelper, privsepWanted, type CommonArgs } from './common.js';
+import { checkFolderOwner, cleanupAsOwner, connectInstalled, dropTo, folderUser, runFolderOwner, startHelperAndDrop } from './privsep.js';
 import { presence } from './presence.js';
 import { notify, notifyDone, receivePassphrases, type ControllerMessage } from './protocol.js';
 import { plain } from '../util/plain.js';
-import type { HelperClient } from '../helper/client.js';
+import { processAlive } from '../util/processAlive.js';
 
 /** An environment's lifecycle from the command line: the controller in the foreground, disconnect, cleanup, list (connect.ts starts one in the background, presence.ts says whether one runs). */
 
@@ -34,7 +34,8 @@ export async function clearTheWay(
     const owner = runFolderOwner(env.name);
     if (owner !== undefined && owner !== 0 && process.geteuid?.() === 0) {
       // a --privsep controller's: root's part here, its user's in a process of theirs; this one stays root
-      const code = await cleanupAsOwner(env.name, owner, args, (user) => cleanupFor(env.name, { config: args.config, agent: args.agent }, user));
+      folderUser(env.name, owner); // refuses another user's leftovers: theirs to clean up
+      const code = await cleanupAsOwner(env.name, args);
       if (code !== 0) progress(`cleanup: could not undo all of what it left (cloudbridge cleanup ${env.name})`);
       return;
     }
@@ -80,10 +81,13 @@ export async function runController(
   args: CommonArgs & { force: boolean; agent?: string | undefined; background: boolean; controlUser: boolean; verbose: number; privsep?: boolean },
 ): Promise<number> {
   // with --privsep the log is opened while root may, and root is given up before the config is read
-  const privsep = args.privsep ?? underSudo();
+  const privsep = privsepWanted(args.privsep);
   const early = privsep ? openLog(envName) : undefined;
   // a user's own controller, where the installed helper listens: no sudo at all
-  const helper = privsep ? await rootHelper(envName, args.background) : installedHelper() ? await connectInstalled(envName) : undefined;
+  // root reads nothing of the user's first, not even a controller's answer: the run folder is claimed
+  // (another user's refused), the helper refuses an environment that is up, and a dead one's leftovers
+  // are undone by the helper (its journal) and, as the user, by clearTheWay below
+  const helper = privsep ? startHelperAndDrop(envName) : installedHelper() ? await connectInstalled(envName) : undefined;
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
@@ -152,24 +156,6 @@ export async function runController(
   return downExitCode(reason);
 }
 
-/** Root, run by a user through sudo: --privsep's default. */
-function underSudo(): boolean {
-  return process.geteuid?.() === 0 && (process.env['SUDO_UID'] !== undefined || process.env['SUDO_USER'] !== undefined) && invokingUser().uid !== 0;
-}
-
-/**
- * --privsep: the root helper started and root given up (privsep.ts) before
- * the config is read. A dead controller's leftovers are root's to undo, so
- * in the foreground they are refused here (in the background, connect has
- * cleaned up before starting this).
- */
-async function rootHelper(envName: string, background: boolean): Promise<HelperClient> {
-  if (!background && (await presence(envName)).state === 'stale') {
-    throw new UserError(`a previous controller for ${envName} died: run sudo cloudbridge cleanup ${envName} first`);
-  }
-  return startHelperAndDrop(envName);
-}
-
 export async function disconnect(envName: string, args: CommonArgs): Promise<number> {
   const { state, status } = await presence(envName);
   if (state === 'down') throw new UserError(`${envName} is not connected`);
@@ -199,7 +185,10 @@ export async function cleanup(envName: string, args: CommonArgs & { agent?: stri
   }
   const owner = runFolderOwner(envName);
   if (owner !== undefined && owner !== 0 && process.geteuid?.() === 0) {
-    return cleanupAsOwner(envName, owner, args, (user) => cleanupFor(envName, args, user));
+    const user = folderUser(envName, owner);
+    if (!args.asOwner) return cleanupAsOwner(envName, args);
+    dropTo(user);
+    return cleanupFor(envName, args, user);
   }
   return cleanupFor(envName, args, invokingUser());
 }
@@ -215,15 +204,6 @@ async function cleanupFor(envName: string, args: CommonArgs & { agent?: string |
   }
   process.stderr.write(`${envName}: cleaned up\n`);
   return 0;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function list(args: CommonArgs & { json: boolean }): Promise<number> {

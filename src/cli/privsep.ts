@@ -4,7 +4,9 @@ import path from 'node:path';
 import { cliEntry } from './common.js';
 import { HelperClient } from '../helper/client.js';
 import { UserError } from '../util/errors.js';
-import { envRunDir, HELPER_SOCKET, runDir } from '../util/paths.js';
+import { envRunDir, HELPER_SOCKET, ROOT_RUN_DIR } from '../util/paths.js';
+import { claimRunFolder } from '../helper/host.js';
+import { HelperError } from '../helper/requests.js';
 import { invokingUser, lookupUser, takeGroupsOf, type InvokingUser } from '../util/user.js';
 
 /**
@@ -19,11 +21,13 @@ export function startHelperAndDrop(envName: string): HelperClient {
   if (process.geteuid?.() !== 0) throw new UserError('--privsep: run it with sudo (root starts the helper, then the rest runs as you)');
   const user = invokingUser();
   if (user.uid === 0) throw new UserError('--privsep: no user to run as: run it with sudo from your own account (SUDO_USER is root or unset)');
-  // root's /run/cloudbridge, where no user can plant a link; the environment's folder the user's
-  fs.mkdirSync(runDir(), { recursive: true, mode: 0o755 });
-  const dir = envRunDir(envName);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  fs.chownSync(dir, user.uid, user.gid);
+  // the environment's folder made the user's, as the installed helper does: another user's is refused, never taken
+  try {
+    claimRunFolder(ROOT_RUN_DIR, envName, user);
+  } catch (err) {
+    if (err instanceof HelperError) throw new UserError(err.message);
+    throw err;
+  }
   const helper = HelperClient.start(envName);
   dropTo(user);
   return helper;
@@ -87,28 +91,24 @@ export function checkFolderOwner(envName: string, owner: number, caller: Invokin
   throw new UserError(`${envName} was connected by uid ${owner} (--privsep); only they, or root itself, may take it down`);
 }
 
-/**
- * `cleanup` after a --privsep controller died, as privilege separation has
- * it: root undoes its own journal of this host's changes (the helper's),
- * then the same command runs again as the owner of the run folder
- * (`--as-owner`: it becomes them at once) for the rest: their config, their
- * journal of remote steps, their SSH identity. Root then removes the
- * folder they emptied. `rest` is that second half.
- */
-export async function cleanupAsOwner(
-  envName: string,
-  owner: number,
-  args: { readonly asOwner?: boolean | undefined; readonly config?: string | undefined; readonly agent?: string | undefined },
-  rest: (user: InvokingUser) => Promise<number>,
-): Promise<number> {
+/** Whose a --privsep run folder is, as a user to act for: the caller, or (root acting for no one) its owner. */
+export function folderUser(envName: string, owner: number): InvokingUser {
   const caller = invokingUser();
   checkFolderOwner(envName, owner, caller);
   const user = caller.uid === owner ? caller : lookupUser(String(owner));
   if (!user) throw new UserError(`${envName} was connected by uid ${owner}, whom the user database does not know (getent passwd ${owner})`);
-  if (args.asOwner) {
-    dropTo(user);
-    return rest(user);
-  }
+  return user;
+}
+
+/**
+ * Root's half of `cleanup` after a --privsep controller died, as privilege
+ * separation has it: root undoes its own journal of this host's changes
+ * (the helper's), then the same command runs again as the owner of the run
+ * folder (`--as-owner`: it becomes them at once) for the rest: their
+ * config, their journal of remote steps, their SSH identity. Root then
+ * removes the folder they emptied.
+ */
+export async function cleanupAsOwner(envName: string, args: { readonly config?: string | undefined; readonly agent?: string | undefined }): Promise<number> {
   const [{ undoHelperJournal }, { removeHelperFolders }] = await Promise.all([import('../daemon/cleanup.js'), import('../helper/host.js')]);
   const errors = await undoHelperJournal(envName);
   if (errors.length) throw new UserError(`cleanup ${envName}: could not undo on this host: ${errors.join('; ')}`);

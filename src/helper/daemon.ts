@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { loadAddon } from '../native/addon.js';
-import { checkEnvName } from '../util/envName.js';
+import { ROOT_RUN_DIR } from '../util/paths.js';
 import { socketHandle } from '../util/socketHandle.js';
-import { HELPER_DIR } from './host.js';
-import { HelperError } from './requests.js';
+import { claimRunFolder } from './host.js';
 import { passFd, serve, type HelperDeps } from './session.js';
 
 /**
@@ -33,24 +32,6 @@ const rawFd = (sock: net.Socket): number => socketHandle(sock)?.fd ?? -1;
 function callerOf(sock: net.Socket): Caller | undefined {
   const cred = loadAddon().peerCred(rawFd(sock));
   return Array.isArray(cred) ? { pid: cred[0], uid: cred[1], gid: cred[2] } : undefined;
-}
-
-/**
- * An environment's run folder, made the caller's: absent, it is made (in
- * root's folder, so no one can plant a link there); the caller's, it is
- * taken as it is; anyone else's, it is refused.
- */
-export function claimRunFolder(top: string, env: string, caller: { readonly uid: number; readonly gid: number }): void {
-  const dir = path.join(top, checkEnvName(env));
-  fs.mkdirSync(top, { recursive: true, mode: 0o755 });
-  try {
-    fs.mkdirSync(dir, { mode: 0o755 });
-    fs.chownSync(dir, caller.uid, caller.gid);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    const st = fs.lstatSync(dir);
-    if (!st.isDirectory() || st.uid !== caller.uid) throw new HelperError(`${env} is another user's environment (uid ${st.uid})`);
-  }
 }
 
 /**
@@ -91,8 +72,7 @@ export async function listen(socketPath: string, gid: number, base: HelperDeps, 
   });
 
   const session = (sock: net.Socket, caller: Caller): void => {
-    const top = path.dirname(HELPER_DIR);
-    const deps: HelperDeps = { ...base, claim: (env) => claimRunFolder(top, env, caller) };
+    const deps: HelperDeps = { ...base, claim: (env) => claimRunFolder(ROOT_RUN_DIR, env, caller) };
     log(`helper: session for uid ${caller.uid} (pid ${caller.pid})`);
     void serve(sock, deps, (reply, fd) => {
       const channel = channels.get(caller.pid);

@@ -9,6 +9,7 @@ import { localNet } from '../platform/index.js';
 import { checkEnvName } from '../util/envName.js';
 import { ROOT_RUN_DIR } from '../util/paths.js';
 import type { HostPath, KernelView } from './policy.js';
+import { HelperError } from './requests.js';
 import type { HelperDeps } from './session.js';
 
 /** Root's journals of the helper: one per environment, in a folder only root may write (never moved by the caller's environment). */
@@ -27,6 +28,28 @@ export function removeHelperFolders(env?: string): void {
     } catch {
       // not empty: another environment's, or a journal kept for cleanup
     }
+  }
+}
+
+/**
+ * An environment's run folder, made the caller's: absent, it is made (in
+ * root's folder, so no one can plant a link there); the caller's, it is
+ * taken as it is; anyone else's, it is refused.
+ */
+export function claimRunFolder(top: string, env: string, caller: { readonly uid: number; readonly gid: number }): void {
+  const dir = path.join(top, checkEnvName(env));
+  fs.mkdirSync(top, { recursive: true, mode: 0o755 });
+  try {
+    fs.mkdirSync(dir, { mode: 0o755 });
+    fs.chownSync(dir, caller.uid, caller.gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = fs.lstatSync(dir);
+    if (st.isDirectory() && st.uid === caller.uid) return;
+    // root's: a controller run as root (a service unit, --no-privsep), or what it left behind
+    if (st.isDirectory() && st.uid === 0)
+      throw new HelperError(`${env} is root's (a controller run as root, or what one left): sudo cloudbridge cleanup ${env}`);
+    throw new HelperError(`${env} is another user's environment (uid ${st.uid})`);
   }
 }
 
@@ -87,6 +110,7 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
       return helperJournal(env);
     },
     afterEnd: removeHelperFolders,
+    live: new Set(),
     log,
     close: () => net.close(),
   };

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
+import { processAlive } from '../util/processAlive.js';
 import type { Executor } from '../plan/apply.js';
 import { readJournal, StepJournal } from '../plan/apply.js';
 import { describeAction, type Step } from '../plan/steps.js';
@@ -19,6 +20,8 @@ export interface HelperDeps {
   /** Root's journal for an environment (journaled before each step runs; replayed by cleanup if the helper dies). */
   readonly journalFile: (env: string) => string;
   readonly log: (line: string) => void;
+  /** The environments with a session in this helper process (the installed one serves many), shared by its sessions. */
+  readonly live: Set<string>;
   /**
    * At hello, the installed helper's check that the environment is its
    * caller's (its run folder made theirs, or already theirs): a HelperError
@@ -47,6 +50,8 @@ export class HelperSession {
   private ended = false;
   /** The environment hello named. */
   private envName: string | undefined;
+  /** Whether this session holds its environment in deps.live. */
+  private holds = false;
 
   constructor(private readonly deps: HelperDeps) {
     this.policy = new Policy(deps.kernel, deps.platform);
@@ -70,6 +75,7 @@ export class HelperSession {
         this.policy.hello(r.env);
         this.deps.claim?.(r.env);
         this.envName = r.env;
+        this.holdLive(r.env);
         const left = await this.replayLeft(r.env);
         if (left.length)
           throw new HelperError(`${r.env}: a helper that died left changes it cannot undo (${left.join('; ')}): run sudo cloudbridge cleanup ${r.env}`);
@@ -130,6 +136,19 @@ export class HelperSession {
   }
 
   /**
+   * One session per environment: another one live in this process (the
+   * installed helper) or in a helper process still running (its journal's
+   * pid) is refused, before its journal could be taken for a dead one's.
+   */
+  private holdLive(env: string): void {
+    const record = readJournal(this.deps.journalFile(env));
+    const other = record && record.pid !== process.pid && processAlive(record.pid);
+    if (this.deps.live.has(env) || other) throw new HelperError(`${env} is connected already`);
+    this.deps.live.add(env);
+    this.holds = true;
+  }
+
+  /**
    * A journal of this environment's that a helper left when it died (killed
    * with its controller): root's own, so undone before anything new, what
    * lived on a device that has gone forgotten. Returns what could not be
@@ -169,6 +188,7 @@ export class HelperSession {
     const errors = await this.undo(null).catch((err: Error) => [`the undo stopped: ${err.message}`]);
     if (this.journal && this.journal.steps.length === 0) this.journal.remove();
     if (errors.length) this.deps.log(`helper: could not undo: ${errors.join('; ')}`);
+    if (this.holds && this.envName !== undefined) this.deps.live.delete(this.envName);
     this.deps.afterEnd?.(this.envName);
     return errors;
   }

@@ -58,6 +58,12 @@ test.serial('--privsep: the controller runs as the user with no capabilities, ro
   t.is(up.exitCode, 0, up.stderr);
   const pid = await controllerPid();
   userOnly(t, pid, user);
+  // a second controller for it, in the foreground: refused, and the first keeps its folder, journal and tunnel
+  const again = await cli(['connect', 'cbv', '--config', cfg, '--foreground'], sudoEnv(user));
+  t.not(again.exitCode, 0);
+  t.regex(again.stderr, /cbv is connected already/);
+  t.is(fs.statSync('/run/cloudbridge/cbv').uid, user.uid);
+  t.true(fs.existsSync('/run/cloudbridge/cbv/journal.json'));
   t.is(fs.statSync('/run/cloudbridge/cbv/journal.json').uid, user.uid, "the controller's journal is the user's");
   t.is(fs.statSync('/run/cloudbridge/helper/cbv.json').uid, 0, "the helper's is root's");
   t.is((await run('ping', ['-c', '1', '-W', '2', `${lab.net}.9.2`])).exitCode, 0, 'a routed address answers');

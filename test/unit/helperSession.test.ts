@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,7 +23,7 @@ const kernel: KernelView = {
 };
 
 /** `vanishing`: the tun device goes while the first undo runs (a killed controller's fds close after its socket). */
-function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: boolean } = {}) {
+function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: boolean; live?: Set<string> } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-helper-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const ran: string[] = [];
@@ -48,6 +49,7 @@ function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: bool
       return path.join(dir, `${env}.json`);
     },
     log: () => undefined,
+    live: opts.live ?? new Set(),
   };
   const [a, b] = loadAddon().socketPair();
   const helperEnd = new net.Socket({ fd: a, readable: true, writable: true });
@@ -175,7 +177,8 @@ test("a dead helper's journal for the environment is undone at hello, before any
     apply: { side: 'local', op: 'route-add', dev: 'cb-stg', cidr: '10.40.0.0/16' },
     undo: { side: 'local', op: 'route-del', dev: 'cb-stg', cidr: '10.40.0.0/16' },
   };
-  fs.writeFileSync(h.journal, JSON.stringify({ env: 'stg', pid: 1, applied: [left], pending: [] }), { mode: 0o600 });
+  // a helper that died: its pid is gone
+  fs.writeFileSync(h.journal, JSON.stringify({ env: 'stg', pid: deadPid(), applied: [left], pending: [] }), { mode: 0o600 });
   t.deepEqual(await h.ask({ op: 'hello', env: 'stg' }), { ok: true });
   t.deepEqual(h.ran, ['route-del 10.40.0.0/16'], 'what the dead one left, undone');
   t.deepEqual(readJournal(h.journal)!.applied, [], 'a fresh journal for this session');
@@ -198,4 +201,33 @@ test('the journal folder removed mid-session (a tmpfiles cleaner): made again, t
   h.controller.destroy();
   t.deepEqual(await h.done, []);
   t.deepEqual(h.ran.slice(-2), ['route-del 10.30.0.0/16', 'route-del 10.20.0.0/16']);
+});
+
+/** The pid of a process that has exited. */
+const deadPid = (): number => spawnSync('true').pid!;
+
+test('one session per environment: a second in this process, or a journal whose helper still runs, is refused and changes nothing', async (t) => {
+  // one helper process: its sessions share what is live
+  const live = new Set<string>();
+  const a = harness(t, { live });
+  t.deepEqual(await a.ask({ op: 'hello', env: 'stg' }), { ok: true });
+  const b = harness(t, { live });
+  t.deepEqual(await b.ask({ op: 'hello', env: 'stg' }), { ok: false, error: 'stg is connected already' });
+  // another helper process, alive, whose journal this is: its steps are not taken for a dead one's
+  const c = harness(t);
+  const left = {
+    title: 'route 10.40.0.0/16',
+    apply: { side: 'local', op: 'route-add', dev: 'cb-prd', cidr: '10.40.0.0/16' },
+    undo: { side: 'local', op: 'route-del', dev: 'cb-prd', cidr: '10.40.0.0/16' },
+  };
+  fs.writeFileSync(path.join(c.dir, 'prd.json'), JSON.stringify({ env: 'prd', pid: process.ppid, applied: [left], pending: [] }), { mode: 0o600 });
+  t.deepEqual(await c.ask({ op: 'hello', env: 'prd' }), { ok: false, error: 'prd is connected already' });
+  t.deepEqual(c.ran, [], 'nothing undone');
+  for (const h of [a, b, c]) h.controller.destroy();
+  await Promise.all([a.done, b.done, c.done]);
+  // once the first has ended, the environment is free again
+  const d = harness(t, { live });
+  t.deepEqual(await d.ask({ op: 'hello', env: 'stg' }), { ok: true });
+  d.controller.destroy();
+  await d.done;
 });

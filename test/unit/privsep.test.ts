@@ -8,7 +8,7 @@ import type { HelperClient } from '../../src/helper/client.js';
 import { StepJournal } from '../../src/plan/apply.js';
 import type { Step } from '../../src/plan/steps.js';
 import { stepExecutor } from '../../src/daemon/executor.js';
-import { claimRunFolder } from '../../src/helper/daemon.js';
+import { claimRunFolder } from '../../src/helper/host.js';
 
 // --privsep's two halves that run in one process: local changes go to the helper as whole
 // steps and come back by title, through the one journal code path; and the drop to the user
@@ -105,4 +105,8 @@ console.log(JSON.stringify({ uid: f('Uid'), gid: f('Gid'), groups: f('Groups'), 
   fs.symlinkSync('/etc', path.join(top, 'link'));
   t.throws(() => claimRunFolder(top, 'link', alice), { message: /another user's/ }, "a link is nobody's folder");
   t.throws(() => claimRunFolder(top, '../x', alice));
+  fs.mkdirSync(path.join(top, 'rooted'));
+  t.throws(() => claimRunFolder(top, 'rooted', alice), {
+    message: /^rooted is root's \(a controller run as root, or what one left\): sudo cloudbridge cleanup rooted$/,
+  });
 });
