@@ -24,7 +24,7 @@ const result = await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['ssh2', 'ssh2/*', 'netlink', 'node-gyp-build', 'cpu-features'],
+  external: ['ssh2', 'ssh2/*', 'netlink', 'netlink/*', 'node-gyp-build', 'cpu-features'],
   // CommonJS packages inside the bundle call require(): give them one
   banner: { js: "import { createRequire as __cloudbridgeRequire } from 'node:module'; const require = __cloudbridgeRequire(import.meta.url);" },
   chunkNames: 'chunks/[name]-[hash]',

@@ -15,8 +15,10 @@ import { checkJournalOwner, readJournal } from '../plan/apply.js';
 import { installedHelper, privsepWanted, type CommonArgs } from './common.js';
 import { checkFolderOwner, cleanupAsOwner, connectInstalled, dropTo, folderUser, runFolderOwner, startHelperAndDrop } from './privsep.js';
 import { presence } from './presence.js';
-import { notify, notifyDone, receivePassphrases, type ControllerMessage } from './protocol.js';
+import { notify, notifyDone, receiveGo, type ControllerMessage } from './protocol.js';
 import { plain } from '../util/plain.js';
+import { Phases } from '../util/phases.js';
+import { performance } from 'node:perf_hooks';
 import { processAlive } from '../util/processAlive.js';
 
 /** An environment's lifecycle from the command line: the controller in the foreground, disconnect, cleanup, list (connect.ts starts one in the background, presence.ts says whether one runs). */
@@ -47,15 +49,11 @@ export async function clearTheWay(
 
 /**
  * Passphrases for encrypted keys: the waiting `connect` sends them down fd 3
- * (protocol.ts); in the foreground on a terminal we ask (passphrases.ts,
- * which loads ssh2: not before the controller is on its way).
+ * with its go-ahead (protocol.ts); in the foreground on a terminal we ask
+ * (passphrases.ts, which loads ssh2: not before the controller is on its way).
  */
-async function passphrasesFor(route: SshRoute, fromFd: boolean, agent: string | undefined): Promise<Map<string, string>> {
-  if (fromFd) {
-    const sent = await receivePassphrases();
-    if (!sent) throw new UserError('the connect command that started this controller went away before sending what it asked for');
-    return sent;
-  }
+async function passphrasesFor(route: SshRoute, sent: Map<string, string> | undefined, agent: string | undefined): Promise<Map<string, string>> {
+  if (sent) return sent;
   if (!process.stdin.isTTY) return new Map();
   return (await import('./passphrases.js')).askForKeys(route, agent);
 }
@@ -78,8 +76,23 @@ function keepGoingOnStrayErrors(log: (line: string) => void): void {
 /** Runs the controller in this process until it goes down: in the foreground, or as the background controller a waiting `connect` hears from (protocol.ts). */
 export async function runController(
   envName: string,
-  args: CommonArgs & { force: boolean; agent?: string | undefined; background: boolean; controlUser: boolean; verbose: number; privsep?: boolean },
+  args: CommonArgs & {
+    force: boolean;
+    agent?: string | undefined;
+    background: boolean;
+    controlUser: boolean;
+    verbose: number;
+    privsep?: boolean | undefined;
+    startedAt?: number | undefined;
+  },
 ): Promise<number> {
+  // the background controller changes nothing before `connect` says go (it checks meanwhile that the environment is down)
+  const go = args.background ? await receiveGo() : undefined;
+  if (go === 'abort') return 0;
+  if (args.background && !go) throw new UserError('the connect command that started this controller went away before sending what it asked for');
+  const phases = new Phases(args.startedAt);
+  if (args.background) phases.mark('controller started', performance.timeOrigin);
+  phases.mark('controller code loaded');
   // with --privsep the log is opened while root may, and root is given up before the config is read
   const privsep = privsepWanted(args.privsep);
   const early = privsep ? openLog(envName) : undefined;
@@ -91,6 +104,7 @@ export async function runController(
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);
+  phases.mark('config read');
   // Everything the controller says goes to its log (util/log.ts), which outlives it
   const writer = early ?? openLog(env.name);
   const logLine = (line: string, level?: Level): void => writer.write(line, level);
@@ -102,11 +116,14 @@ export async function runController(
   // the local side is set up; started after them, its replies wait for a
   // busy thread and it took twice as long.
   const session = import('../ssh/session.js');
-  const passphrases = await passphrasesFor(route, args.background, args.agent);
+  const passphrases = await passphrasesFor(route, go, args.agent);
   const { connectSsh } = await session;
   // a route over the server's address is pinned (daemon/pins.ts) before the routes go in
   const firstLink = env.onDemand ? undefined : connectSsh(env, route, { user, agent: args.agent, passphrases, debug });
-  firstLink?.catch(() => undefined);
+  firstLink?.then(
+    () => phases.mark('ssh connected'),
+    () => undefined,
+  );
   const code = import('../daemon/controller.js');
   preloadLocalNet(currentPlatform());
   let ready = false;
@@ -135,6 +152,7 @@ export async function runController(
     debug,
     firstLink,
     helper,
+    phases,
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => void controller.down({ kind: 'signal', signal: sig }));
@@ -146,6 +164,14 @@ export async function runController(
     logLine(`connect failed: ${(err as Error).message}`, 'error');
     throw err;
   }
+  phases.mark('up');
+  phases.freeze();
+  logLine(
+    `connect: ${phases
+      .list()
+      .map((p) => `${p.phase} ${p.ms}`)
+      .join(', ')} (ms)`,
+  );
   report({ ready: true, status: controller.status() });
   ready = true;
   if (args.background) await notifyDone();

@@ -35,16 +35,20 @@ export function notifyDone(): Promise<void> {
 }
 
 /**
- * Controller side: the passphrases sent down fd 3 (none when it says nothing
- * readable); undefined when it closed without a word (the connect that
- * started us died, e.g. Ctrl-C at its passphrase prompt).
+ * Controller side: the go-ahead on fd 3, with the passphrases (none when
+ * it says nothing readable); 'abort' when `connect` found a reason not to
+ * go on (the environment is up already, its leftovers could not be undone:
+ * it says so itself); undefined when it closed without a word (it died,
+ * e.g. Ctrl-C at its passphrase prompt). Nothing of the host is touched
+ * before this answers.
  */
-export async function receivePassphrases(): Promise<Map<string, string> | undefined> {
+export async function receiveGo(): Promise<Map<string, string> | 'abort' | undefined> {
   try {
     // asynchronously: the controller loads its code meanwhile
     const text = await new Promise<string>((resolve, reject) => fs.readFile(3, 'utf8', (err, t) => (err ? reject(err) : resolve(t))));
     if (!text) return undefined;
-    return new Map(Object.entries(JSON.parse(text) as Record<string, string>));
+    const said = JSON.parse(text) as { abort?: true; passphrases?: Record<string, string> };
+    return said.abort ? 'abort' : new Map(Object.entries(said.passphrases ?? {}));
   } catch {
     return new Map();
   }
@@ -67,7 +71,7 @@ export async function startController(
   args: readonly string[],
   /** Where the controller's stderr goes, the log's file or a journal stream: closed here once handed over. */
   log: number | Socket,
-  /** Sent down fd 3 once known; nothing is sent when this fails. */
+  /** The go-ahead, sent down fd 3 once known; when this fails, the controller is told to stop before it starts. */
   passphrases: Promise<ReadonlyMap<string, string>>,
   onProgress: (line: string) => void,
 ): Promise<Started> {
@@ -78,8 +82,8 @@ export async function startController(
   const secrets = child.stdio[3] as Writable;
   secrets.on('error', () => undefined); // a controller that died early: its exit says why
   passphrases.then(
-    (p) => secrets.end(JSON.stringify(Object.fromEntries(p))),
-    () => secrets.end(),
+    (p) => secrets.end(JSON.stringify({ passphrases: Object.fromEntries(p) })),
+    () => secrets.end(JSON.stringify({ abort: true })),
   );
   let status: Status | undefined;
   let error: string | undefined;

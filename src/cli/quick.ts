@@ -20,6 +20,8 @@ export interface BackgroundArgs extends CommonArgs {
    * (docs/privsep.md). Unset: on under sudo for a user, off otherwise.
    */
   privsep?: boolean | undefined;
+  /** When the `connect` command started (epoch ms, util/phases.ts): the origin of the controller's phases. */
+  startedAt?: number | undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ import { NO_SESSION } from '../forward/forwards.js';
 import { currentPlatform, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { StepJournal } from '../plan/apply.js';
-import { planLocal } from '../plan/plan.js';
+import { masqueradeWanted, planLocal } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
 import { unsupportedLines, userAtHost } from '../ssh/route.js';
 import { TunDevice } from '../tun/device.js';
@@ -164,7 +164,8 @@ export class Controller {
       this.sessions.early = opts.firstLink ?? this.sessions.connect();
       this.sessions.early.catch(() => undefined);
     }
-    if (this.platform === 'linux' && env.tunnel) void iptablesProbe().catch(() => undefined);
+    // started early to overlap the local set-up, and only when the plan has rules (a spawn costs ~15 ms of this thread)
+    if (masqueradeWanted(env, this.platform).v4) void iptablesProbe().catch(() => undefined);
     try {
       // the helper's hello first: the installed one makes a user's run folder
       await opts.helper?.hello;
@@ -187,6 +188,7 @@ export class Controller {
       await this.applyLocal(local.filter((s) => !isContext(s)));
       // a docker context is a convenience: one the user's docker config will not take is a warning
       await this.applyLocal(local.filter(isContext)).catch((err: Error) => opts.progress(`warning: no docker context for ${env.name}: ${err.message}`));
+      opts.phases?.mark('local side set up');
       if (tunnel && tun) {
         const pump = makePump(env, tunnel, tun, { services: this.services, logFlows: opts.logFlows ?? false, progress: opts.progress, log: opts.log });
         pump.onWake = () => this.keeper.wake();
@@ -205,9 +207,11 @@ export class Controller {
         await this.keeper.ensure();
         if (this.l3) {
           const rtt = await pingPeer(this.l3);
+          opts.phases?.mark('tunnel answers');
           opts.progress(`tunnel: ${shownPairs(this.l3.tunnel).replaceAll('<->', '->')} answers in ${rtt.toFixed(2)} ms`);
         }
         await this.dockerHealth.atConnect(opts.progress);
+        if (env.docker.mode !== 'off') opts.phases?.mark('docker answers');
       }
       await this.runFiles.serve(controlSocket(env.name), () =>
         serveControl(
@@ -281,6 +285,7 @@ export class Controller {
       dockerSocket: this.dockerSocket?.status() ?? null,
       docker: this.dockerHealth.status(),
       reconnects: keeper.reconnects,
+      phases: this.opts.phases?.list() ?? [],
       lastError: keeper.lastError,
       stats: { ...(this.l3?.pump.stats ?? emptyStats()) },
       memory: process.memoryUsage(),

@@ -58,7 +58,8 @@ export async function probeMtu(
   const timeout = Math.max(300, Math.ceil(rtt * 5));
   const sizes = ROUND_TRIP_SIZES.filter((n) => n <= tunnel.mtu);
   const down = (await pump.largestThatCrosses(src, dst, sizes, timeout)) ?? 1500;
-  await setDown(down);
+  // the remote device came up at the ceiling (planRemote): a remote command only when the probe found less
+  if (down !== tunnel.mtu) await setDown(down);
   // macOS utun devices are not known to take MTUs past 16 KiB: one size both ways there
   const ceiling = platform === 'linux' ? Math.min(MAX_UPSTREAM_MTU, maxPacket - 4) : down;
   const upSizes = [ceiling, 24000].filter((n) => n > down && n <= ceiling);

@@ -1,6 +1,7 @@
 import type { SshLink } from '../datapath/ssh/link.js';
 import type { HelperClient } from '../helper/client.js';
 import type { SshRoute } from '../ssh/route.js';
+import type { Phases } from '../util/phases.js';
 import type { InvokingUser } from '../util/user.js';
 
 export interface ControllerOptions {
@@ -27,4 +28,6 @@ export interface ControllerOptions {
   readonly helper?: HelperClient | undefined;
   /** The first SSH connection, when the caller started it already (lifecycle.ts: while this module loaded). */
   readonly firstLink?: Promise<SshLink> | undefined;
+  /** Where connect's time goes (status.phases); frozen once up. */
+  readonly phases?: Phases | undefined;
 }

@@ -61,10 +61,19 @@ export async function remoteSide(
   link: SshLink,
   env: EnvironmentConfig,
   tunnel: TunnelConfig,
-  deps: { readonly sudo: boolean; readonly lastDevice: string; readonly apply: (steps: Step[]) => Promise<void>; readonly progress: (line: string) => void },
+  deps: {
+    readonly sudo: boolean;
+    readonly lastDevice: string;
+    readonly apply: (steps: Step[]) => Promise<void>;
+    readonly progress: (line: string) => void;
+    /** A phase of connect ended (util/phases.ts). */
+    readonly mark: (phase: string) => void;
+  },
 ): Promise<{ channel: TunChannel; remoteDevice: string }> {
   const facts = await remoteFacts(link.client, env, tunnel, deps.sudo);
+  deps.mark('remote facts read');
   const channel = await openChannel(link, env, facts.unit);
+  deps.mark('tunnel channel open');
   const remoteDevice = `tun${facts.unit}`;
   deps.progress(`ssh: tunnel channel open, remote device ${remoteDevice}`);
   const stale = deps.lastDevice && deps.lastDevice !== remoteDevice && facts.names.includes(deps.lastDevice) ? [planStaleDevice(tunnel, deps.lastDevice)] : [];

@@ -82,6 +82,7 @@ export class Sessions {
     const { client } = link;
     try {
       opts.progress(`ssh: connected to ${describeRoute(opts.route)}`);
+      opts.phases?.mark('session begun');
       await pins.connected(link.carrier, opts.route);
       // A previous session's remote steps (a reconnect): undo them first, so nothing is doubled.
       const stale = await journal.undo(this.executor(client), isRemote);
@@ -93,8 +94,10 @@ export class Sessions {
         lastDevice: this.lastRemoteDevice,
         apply: (steps) => this.applyRemote(steps, client),
         progress: opts.progress,
+        mark: (phase) => opts.phases?.mark(phase),
       });
       this.lastRemoteDevice = remoteDevice;
+      opts.phases?.mark('remote side set up');
       return { link, channel, remoteDevice };
     } catch (err) {
       // what this session made remotely is undone over its connection while it stands
@@ -110,7 +113,10 @@ export class Sessions {
     const l3 = this.parts.l3();
     if (s.channel && l3) {
       l3.pump.attach(s.channel);
-      if (l3.tunnel.mtuAuto) await this.pickMtu(s, l3);
+      if (l3.tunnel.mtuAuto) {
+        await this.pickMtu(s, l3);
+        this.parts.opts.phases?.mark('mtu probed');
+      }
     }
     await this.parts.services.sessionUp(s.link.client);
     this.parts.dockerSocket()?.sessionUp();

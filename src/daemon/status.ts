@@ -1,3 +1,4 @@
+import type { Phase } from '../util/phases.js';
 import type { PumpStats } from '../datapath/pump.js';
 import { shownRoutes } from '../config/routes.js';
 import type { EnvironmentConfig } from '../config/types.js';
@@ -52,6 +53,8 @@ export interface Status extends ServicesStatus {
   /** Whether the remote daemon answered its last /_ping (null with docker off). */
   readonly docker: DockerHealthStatus | null;
   readonly reconnects: number;
+  /** How long connect took, phase by phase: ms since the command started at which each ended (util/phases.ts). */
+  readonly phases: readonly Phase[];
   readonly lastError: string | null;
   readonly stats: PumpStats;
   /** The controller's own memory (bytes): rss, heapTotal, heapUsed, external, arrayBuffers. */

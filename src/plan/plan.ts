@@ -40,12 +40,11 @@ export function planLocal(
       undo: { side: 'local', op: 'route-del', dev, cidr },
     });
   }
-  if (platform === 'linux' && t && env.localMasquerade) {
-    // Local containers (any bridge, present or future) leave with the tunnel address, so replies find their way back.
-    if (env.routes.length > 0 || env.fullTunnel) steps.push(masqueradeStep(env, dev, false));
-    // The same on IPv6 networks, with the IPv6 tunnel address.
-    if (t.local6 && (env.routes6.length > 0 || env.fullTunnel6)) steps.push(masqueradeStep(env, dev, true));
-  }
+  const masquerade = masqueradeWanted(env, platform);
+  // Local containers (any bridge, present or future) leave with the tunnel address, so replies find their way back.
+  if (masquerade.v4) steps.push(masqueradeStep(env, dev, false));
+  // The same on IPv6 networks, with the IPv6 tunnel address.
+  if (masquerade.v6) steps.push(masqueradeStep(env, dev, true));
   if (context) {
     steps.push({
       title: `docker context ${env.name} -> ${context.host}`,
@@ -63,6 +62,13 @@ export function planLocal(
     }
   }
   return steps;
+}
+
+/** Whether planLocal masquerades local containers into the tunnel, per family: only then is iptables asked anything at connect. */
+export function masqueradeWanted(env: EnvironmentConfig, platform: 'linux' | 'darwin'): { v4: boolean; v6: boolean } {
+  const t = env.tunnel;
+  const on = platform === 'linux' && t !== undefined && env.localMasquerade;
+  return { v4: on && (env.routes.length > 0 || env.fullTunnel), v6: on && t.local6 !== undefined && (env.routes6.length > 0 || env.fullTunnel6) };
 }
 
 /** MASQUERADE for what leaves through our device, iptables' or (ip6) ip6tables', tagged as this environment's. */

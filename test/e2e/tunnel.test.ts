@@ -197,8 +197,35 @@ test.serial('status --json reports devices, addresses, routes and traffic', asyn
   const r = await cli(['status', '--json']);
   t.is(r.exitCode, 0, r.stderr);
   const [s] = JSON.parse(r.stdout) as [
-    { env: string; localDevice: string; remoteDevice: string; routes: string[]; stats: { txPackets: number; rxBytes: number } },
+    {
+      env: string;
+      localDevice: string;
+      remoteDevice: string;
+      routes: string[];
+      stats: { txPackets: number; rxBytes: number };
+      phases: { phase: string; ms: number }[];
+    },
   ];
+  // where connect's time went, in the order the phases ended (issue 31)
+  const names = s.phases.map((p) => p.phase);
+  for (const phase of [
+    'controller started',
+    'config read',
+    'local side set up',
+    'ssh connected',
+    'tunnel channel open',
+    'remote side set up',
+    'tunnel answers',
+    'docker answers',
+    'up',
+  ]) {
+    t.true(names.includes(phase), `${phase} in ${names.join(', ')}`);
+  }
+  t.deepEqual(
+    s.phases.map((p) => p.ms),
+    s.phases.map((p) => p.ms).sort((a, b) => a - b),
+  );
+  t.is(names.at(-1), 'up');
   t.is(s.env, 'cbt');
   t.is(s.localDevice, 'cb-cbt');
   t.is(s.remoteDevice, 'tun0');
