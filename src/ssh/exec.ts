@@ -1,11 +1,8 @@
-import type { Client } from 'ssh2';
+import type { Client, ClientChannel } from 'ssh2';
 import { shellJoin } from '../util/quote.js';
+import { MAX_OUTPUT, remoteLine, RemoteShell, type RemoteResult } from './remoteShell.js';
 
-export interface RemoteResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type { RemoteResult } from './remoteShell.js';
 
 export class RemoteCommandError extends Error {
   constructor(
@@ -31,47 +28,81 @@ function shownCommand(argv: readonly string[]): string {
   return s.length > 500 ? `${s.slice(0, 500)}…` : s;
 }
 
-/** The most a remote command's stdout and stderr may hold together (ours print a few kB). */
-const MAX_OUTPUT = 1 << 20;
+/**
+ * Each connection's remote shell (remoteShell.ts), one per sudo or not:
+ * undefined once a shell could not be had there (sudo allowing only some
+ * commands, a restricted shell), and every command is an exec of its own.
+ */
+const shells = new WeakMap<Client, Map<boolean, RemoteShell | undefined>>();
 
 /** Runs a command on the remote host. Words are quoted; sbin is on PATH; non-root users go through `sudo -n`. */
-export function execRemote(client: Client, argv: readonly string[], opts: { sudo: boolean }): Promise<RemoteResult> {
-  const command = `PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" exec ${opts.sudo ? 'sudo -n ' : ''}${shellJoin(argv)}`;
+export async function execRemote(client: Client, argv: readonly string[], opts: { sudo: boolean }): Promise<RemoteResult> {
   const trace = tracers.get(client);
   const started = performance.now();
+  let result: RemoteResult;
+  try {
+    result = await viaShell(client, argv, opts.sudo);
+  } catch (err) {
+    trace?.(`remote: ${shownCommand(argv)}: ${(err as Error).message}`);
+    throw err;
+  }
+  if (trace) {
+    const said = (result.stderr.trim() || result.stdout.trim()).split('\n')[0];
+    trace(`remote: ${shownCommand(argv)}: exit ${result.code}, ${Math.round(performance.now() - started)} ms${said ? `: ${said.slice(0, 200)}` : ''}`);
+  }
+  return result;
+}
+
+/** In the connection's shell when it is free (opened at the first command), else in an exec of its own. */
+async function viaShell(client: Client, argv: readonly string[], sudo: boolean): Promise<RemoteResult> {
+  let mine = shells.get(client);
+  if (!mine) shells.set(client, (mine = new Map()));
+  if (mine.has(sudo) && !mine.get(sudo)) return execOnce(client, remoteLine(sudo, shellJoin(argv)));
+  let shell = mine.get(sudo);
+  if (shell && !shell.free) return execOnce(client, remoteLine(sudo, shellJoin(argv)));
+  const fresh = !shell;
+  if (!shell) {
+    // in the map at once: a command that comes while it opens gets an exec of its own, not a second shell
+    shell = new RemoteShell(openExec(client, remoteLine(sudo, 'sh')));
+    mine.set(sudo, shell);
+  }
+  try {
+    return await shell.run(argv);
+  } catch (err) {
+    // a shell that never ran a command did not run this one (sudo refused `sh`): exec from now on
+    if (!fresh || shell.served > 0) throw err;
+    mine.set(sudo, undefined);
+    return execOnce(client, remoteLine(sudo, shellJoin(argv)));
+  }
+}
+
+function openExec(client: Client, command: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream))));
+}
+
+/** One command in an exec of its own: its output (up to a bound) and exit code. */
+async function execOnce(client: Client, command: string): Promise<RemoteResult> {
+  const stream = await openExec(client, command);
   return new Promise((resolve, reject) => {
-    client.exec(command, (err, stream) => {
-      if (err) {
-        trace?.(`remote: ${shownCommand(argv)}: ${err.message}`);
-        return reject(err);
+    const out: Buffer[] = [];
+    const errOut: Buffer[] = [];
+    let code: number | null = null;
+    // what the remote host says is held up to a bound: our commands print a few kB
+    let held = 0;
+    const take = (into: Buffer[]) => (d: Buffer) => {
+      held += d.length;
+      if (held <= MAX_OUTPUT) into.push(d);
+      else if (held - d.length <= MAX_OUTPUT) {
+        stream.close();
+        reject(new Error(`more than ${MAX_OUTPUT} bytes of output`));
       }
-      const out: Buffer[] = [];
-      const errOut: Buffer[] = [];
-      let code: number | null = null;
-      // what the remote host says is held up to a bound: our commands print a few kB
-      let held = 0;
-      const take = (into: Buffer[]) => (d: Buffer) => {
-        held += d.length;
-        if (held <= MAX_OUTPUT) into.push(d);
-        else if (held - d.length <= MAX_OUTPUT) {
-          stream.close();
-          reject(new Error(`remote: ${shownCommand(argv)}: more than ${MAX_OUTPUT} bytes of output`));
-        }
-      };
-      stream.on('data', take(out));
-      stream.stderr.on('data', take(errOut));
-      stream.on('exit', (c: number | null) => {
-        code = c;
-      });
-      stream.on('close', () => {
-        const result = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') };
-        if (trace) {
-          const said = (result.stderr.trim() || result.stdout.trim()).split('\n')[0];
-          trace(`remote: ${shownCommand(argv)}: exit ${code}, ${Math.round(performance.now() - started)} ms${said ? `: ${said.slice(0, 200)}` : ''}`);
-        }
-        resolve(result);
-      });
+    };
+    stream.on('data', take(out));
+    stream.stderr.on('data', take(errOut));
+    stream.on('exit', (c: number | null) => {
+      code = c;
     });
+    stream.on('close', () => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') }));
   });
 }
 
