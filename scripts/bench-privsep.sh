@@ -12,7 +12,7 @@ privsep_up() {
   useradd -m -d $phome -s /bin/sh -G $pgroup $puser
   mkdir -p $phome/lab
   cp $dir/id_ed25519 $dir/known_hosts $phome/lab/
-  sed -e "s|$dir/id_ed25519|$phome/lab/id_ed25519|" -e "s|$dir/known_hosts|$phome/lab/known_hosts|" "$dir/bench-nodocker.yaml" >$phome/lab/config.yaml
+  sed -e "s|$dir/id_ed25519|$phome/lab/id_ed25519|" -e "s|$dir/known_hosts|$phome/lab/known_hosts|" "$dir/bench-default.yaml" >$phome/lab/config.yaml
   chown -R $puser: $phome/lab
   chmod 600 $phome/lab/*
 }
@@ -26,22 +26,24 @@ privsep_down() {
 
 # three connects each way, recorded as connectSudoMs and connectInstalledMs
 privsep_rows() {
-  local t0 c exec
+  local t0 c exec out
   privsep_up
   for _ in 1 2 3; do
     t0=$(ms_now)
-    SUDO_USER=$puser SUDO_UID=$(id -u $puser) SUDO_GID=$(id -g $puser) node dist/bundle/cloudbridge.js connect $lab --config $phome/lab/config.yaml >/dev/null 2>&1
+    out=$(SUDO_USER=$puser SUDO_UID=$(id -u $puser) SUDO_GID=$(id -g $puser) node dist/bundle/cloudbridge.js connect $lab --config $phome/lab/config.yaml 2>&1) ||
+      { echo "bench: connect through sudo: $out" >&2; exit 1; }
     c=$(( $(ms_now) - t0 ))
     cb_quiet disconnect $lab
     echo "  connect, docker off, through sudo (the helper; the controller as $puser): $c ms"
     extra+=("{\"round\":$round,\"connectSudoMs\":$c}")
   done
   exec=$(node dist/bundle/cloudbridge.js install-helper --print --group $pgroup | sed -n 's/^ExecStart=//p')
-  $exec 2>/dev/null &
+  $exec 2>"$dir/helper.log" &
   for _ in $(seq 100); do [ -S /run/cloudbridge/helper.sock ] && break; sleep 0.02; done
   for _ in 1 2 3; do
     t0=$(ms_now)
-    runuser -u $puser -- env HOME=$phome node dist/bundle/cloudbridge.js connect $lab --config $phome/lab/config.yaml >/dev/null 2>&1
+    out=$(runuser -u $puser -- env HOME=$phome node dist/bundle/cloudbridge.js connect $lab --config $phome/lab/config.yaml 2>&1) ||
+      { echo "bench: connect with the installed helper: $out" >&2; exit 1; }
     c=$(( $(ms_now) - t0 ))
     runuser -u $puser -- env HOME=$phome node dist/bundle/cloudbridge.js disconnect $lab >/dev/null 2>&1
     echo "  connect, docker off, installed helper (as $puser, no sudo): $c ms"

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import readline from 'node:readline';
 import fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
-import { UserError } from '../util/errors.js';
+import { percentExpand } from './tokens.js';
 import type { InvokingUser } from '../util/user.js';
 import type { SshHop } from './route.js';
 import { userCommandOptions } from './userCommand.js';
@@ -15,25 +15,9 @@ import { userCommandOptions } from './userCommand.js';
  * their config and holds their credentials.
  */
 
-/** ssh_config(5): ProxyCommand takes %%, %h, %n, %p and %r. */
-export function expandProxyCommand(command: string, hop: SshHop): string {
-  return command.replace(/%(.)/g, (_, c: string) => {
-    switch (c) {
-      case '%':
-        return '%';
-      case 'h':
-        return hop.host;
-      case 'n':
-        return hop.name;
-      case 'p':
-        return String(hop.port);
-      case 'r':
-        return hop.user;
-      default:
-        throw new UserError(`ProxyCommand for ${hop.name}: %${c} is not one of its tokens (%h %p %r %n %%)`);
-    }
-  });
-}
+/** ssh_config(5): ProxyCommand takes %%, %h, %n, %p and %r (sshconnect.c's ssh_proxy_connect), no ${VAR}. */
+export const expandProxyCommand = (command: string, hop: SshHop): string =>
+  percentExpand(command, { '%': '%', h: hop.host, n: hop.name, p: String(hop.port), r: hop.user }, `ProxyCommand for ${hop.name}`);
 
 export interface ProxyRun {
   /**

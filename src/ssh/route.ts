@@ -24,6 +24,8 @@ export interface SshHop {
   /** The other files of a UserKnownHostsFile line, then GlobalKnownHostsFile (or OpenSSH's default): read after knownHostsFile, never written. */
   readonly globalKnownHostsFiles: readonly string[];
   readonly strictHostKeyChecking: StrictHostKeyChecking;
+  /** ssh_config's IdentityAgent for this hop: its socket, or null for none; undefined: --agent, $SSH_AUTH_SOCK, the user's newest. */
+  readonly identityAgent?: string | null;
   /** ssh_config's ServerAliveInterval/CountMax, when set: they decide when a hop counts as dead. */
   readonly keepalive: { readonly intervalSeconds: number; readonly countMax: number } | undefined;
 }
@@ -48,7 +50,7 @@ const GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_host
 export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRoute {
   // ssh_config files and what they Include are read with the user's rights
   const files = asUser(user, () => readSshConfigFiles(env.sshConfigFiles, user.home));
-  const ctx = { home: user.home, localUser: user.name, exec: matchExec(user), localAddresses: localAddresses() };
+  const ctx = { home: user.home, localUser: user.name, uid: user.uid, exec: matchExec(user), localAddresses: localAddresses() };
   const defaultKnownHosts = path.join(user.home, '.ssh/known_hosts');
 
   /**
@@ -81,6 +83,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       proxyCommand: o.proxyCommand,
       unsupported: o.unsupported,
       identitiesOnly: o.identitiesOnly ?? false,
+      ...(o.identityAgent !== undefined ? { identityAgent: o.identityAgent } : {}),
       knownHostsFile:
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
         o.userKnownHostsFile ??

@@ -91,7 +91,8 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
   const agents: UserAgent[] = [];
   const tried: string[] = [];
   const problems: string[] = [];
-  const agent = findAgent(opts.user, opts.agent);
+  // ssh_config's IdentityAgent for this hop comes first (1Password's, gpg-agent's, none), as ssh puts it before $SSH_AUTH_SOCK
+  const agent = hop.identityAgent === null ? undefined : (hop.identityAgent ?? findAgent(opts.user, opts.agent));
   // key files are the user's (or named in their config): read with their rights
   const identities = asUser(opts.user, () => {
     const files = hop.identityFiles.length > 0 ? hop.identityFiles : defaultIdentities(opts.user.home);

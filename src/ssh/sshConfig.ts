@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
+import { UserError } from '../util/errors.js';
+import { percentExpand } from './tokens.js';
 import { patternListMatches } from './patterns.js';
 import { type Block, type Condition, type Criterion } from './sshConfigParse.js';
 
@@ -36,6 +39,8 @@ export interface SshHostOptions {
   readonly strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
   readonly serverAliveInterval?: number;
   readonly serverAliveCountMax?: number;
+  /** IdentityAgent: the agent socket to use instead of $SSH_AUTH_SOCK; null for none. */
+  readonly identityAgent?: string | null;
 }
 
 /** ssh's Host matching: any positive pattern matches and no negated one does, case and all (readconf.c's match_pattern). */
@@ -48,13 +53,64 @@ export interface ExpandContext {
   readonly exec?: (command: string) => boolean;
   /** This host's interface addresses, for `Match localnetwork`. Without them, such blocks do not apply. */
   readonly localAddresses?: readonly string[];
+  /** %i: the local user's uid (this process's when not given). */
+  readonly uid?: number;
+  /** Where `${VAR}` in file names is looked up (this process's environment when not given). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
-/** ~ and the % tokens ssh expands in IdentityFile and UserKnownHostsFile. */
-function expand(value: string, host: string, user: string, port: number, ctx: ExpandContext): string {
-  let v = value.startsWith('~/') || value === '~' ? path.join(ctx.home, value.slice(1)) : value;
-  v = v.replace(/%([%dhrpu])/g, (_, c: string) => ({ '%': '%', d: ctx.home, h: host, r: user, p: String(port), u: ctx.localUser })[c]!);
-  return v;
+/** What ssh's tokens stand for in one expansion: the host, user and port so far, and the name given. */
+interface TokenValues {
+  readonly host: string;
+  readonly originalHost: string;
+  readonly user: string;
+  readonly port: number;
+  /** %k: HostKeyAlias, else (file names) the name given or (Match exec) the host so far. */
+  readonly keyAlias: string;
+}
+
+/**
+ * ssh's tokens (sshconnect.h's DEFAULT_CLIENT_PERCENT_EXPAND_ARGS, and
+ * readconf.c's for Match exec): %C is the hex SHA-1 of this host's name,
+ * the host, the port and the remote user, as ssh_connection_hash makes it.
+ */
+function tokenTable(v: TokenValues, ctx: ExpandContext): Record<string, string> {
+  const thisHost = os.hostname();
+  return {
+    '%': '%',
+    C: createHash('sha1').update(`${thisHost}${v.host}${v.port}${v.user}`).digest('hex'),
+    L: thisHost.split('.')[0]!,
+    i: String(ctx.uid ?? process.getuid?.() ?? 0),
+    k: v.keyAlias,
+    l: thisHost,
+    n: v.originalHost,
+    p: String(v.port),
+    d: ctx.home,
+    h: v.host,
+    r: v.user,
+    u: ctx.localUser,
+  };
+}
+
+const tilde = (value: string, ctx: ExpandContext): string => (value.startsWith('~/') || value === '~' ? path.join(ctx.home, value.slice(1)) : value);
+
+/** A file name as ssh reads it: ~ first, then its tokens and variables. */
+const expandPath = (value: string, what: string, v: TokenValues, ctx: ExpandContext): string =>
+  percentExpand(tilde(value, ctx), tokenTable(v, ctx), what, ctx.env ?? process.env, value);
+
+/**
+ * IdentityAgent as ssh.c reads it: `none` (no agent), `SSH_AUTH_SOCK` (the
+ * environment's), `$VAR` (that variable's value; unset: no agent), else a
+ * socket path with ~, tokens and ${VAR} expanded. null: no agent.
+ */
+function identityAgent(value: string, expand: (v: string) => string, env: NodeJS.ProcessEnv): string | null {
+  if (value === 'none') return null;
+  if (value === 'SSH_AUTH_SOCK') return env['SSH_AUTH_SOCK'] || null;
+  if (value.startsWith('$') && !value.startsWith('${')) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value.slice(1))) throw new UserError(`ssh_config: IdentityAgent ${value}: not a variable name`);
+    return env[value.slice(1)] || null;
+  }
+  return expand(value);
 }
 
 const YES_NO: Record<string, 'yes' | 'accept-new' | 'no'> = { yes: 'yes', 'accept-new': 'accept-new', no: 'no', off: 'no', ask: 'yes' };
@@ -68,6 +124,8 @@ interface MatchState {
   readonly user: string;
   readonly localUser: string;
   readonly tag: string | undefined;
+  /** HostKeyAlias so far. */
+  readonly keyAlias: string | undefined;
   readonly finalPass: boolean;
   readonly port: number;
   readonly ctx: ExpandContext;
@@ -81,21 +139,13 @@ function inLocalNetwork(cidrs: readonly string[], addresses: readonly string[]):
   });
 }
 
-/** ssh_config(5)'s tokens for `Match exec`: %h %n %p %r %u %d %l %L %%. */
-function execCommand(command: string, s: MatchState): string {
-  const tokens: Record<string, string> = {
-    '%': '%',
-    h: s.host,
-    n: s.originalHost,
-    p: String(s.port),
-    r: s.user,
-    u: s.localUser,
-    d: s.ctx.home,
-    l: os.hostname(),
-    L: os.hostname().split('.')[0]!,
-  };
-  return command.replace(/%([%hnprudlL])/g, (_, k: string) => tokens[k]!);
-}
+/** A `Match exec` command with ssh's tokens expanded (readconf.c: %k is HostKeyAlias, else the host so far; no ${VAR}). */
+const execCommand = (command: string, s: MatchState): string =>
+  percentExpand(
+    command,
+    tokenTable({ host: s.host, originalHost: s.originalHost, user: s.user, port: s.port, keyAlias: s.keyAlias ?? s.host }, s.ctx),
+    'Match exec',
+  );
 
 /** Whether `c` holds (negation aside); undefined for what this reader cannot evaluate (newer criteria, or exec and localnetwork without the means). */
 function criterionHolds(c: Criterion, s: MatchState): boolean | undefined {
@@ -153,6 +203,7 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
           user: givenUser ?? one('user') ?? ctx.localUser,
           localUser: ctx.localUser,
           tag: one('tag'),
+          keyAlias: one('hostkeyalias'),
           finalPass,
           port: Number(one('port') ?? 22),
           ctx,
@@ -181,14 +232,18 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const portText = one('port');
   const port = portText && /^\d+$/.test(portText) ? Number(portText) : undefined;
   const host = hostName ?? name;
-  const x = (v: string): string => expand(v, host, user ?? ctx.localUser, port ?? 22, ctx);
+  const values: TokenValues = { host, originalHost: name, user: user ?? ctx.localUser, port: port ?? 22, keyAlias: one('hostkeyalias') ?? name };
+  const x =
+    (what: string) =>
+    (v: string): string =>
+      expandPath(v, what, values, ctx);
   const strict = one('stricthostkeychecking');
   // BatchMode yes with no ServerAliveInterval of its own: 300 s, as ssh's fill_default_options sets it
   const alive = one('serveraliveinterval') ?? (one('batchmode')?.toLowerCase() === 'yes' ? '300' : undefined);
   const out: { -readonly [K in keyof SshHostOptions]: SshHostOptions[K] } = {
     unsupported: unsupportedOptions(one),
-    identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x),
-    certificateFiles: certificateFiles.filter((f) => f.toLowerCase() !== 'none').map(x),
+    identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x('IdentityFile')),
+    certificateFiles: certificateFiles.filter((f) => f.toLowerCase() !== 'none').map(x('CertificateFile')),
   };
   if (hostName !== undefined) out.hostName = hostName;
   if (user !== undefined) out.user = user;
@@ -202,11 +257,14 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   // every file of the first UserKnownHostsFile line is read; new keys go to its first (readconf.c, hostfile.c)
   const known = first.get('userknownhostsfile')?.filter((f) => f.toLowerCase() !== 'none');
   if (known?.length) {
-    out.userKnownHostsFile = x(known[0]!);
-    if (known.length > 1) out.moreUserKnownHostsFiles = known.slice(1).map(x);
+    out.userKnownHostsFile = x('UserKnownHostsFile')(known[0]!);
+    if (known.length > 1) out.moreUserKnownHostsFiles = known.slice(1).map(x('UserKnownHostsFile'));
   }
   const global = first.get('globalknownhostsfile');
-  if (global !== undefined) out.globalKnownHostsFiles = global.filter((f) => f.toLowerCase() !== 'none').map(x);
+  // ssh expands no tokens there (ssh.c), only ~
+  if (global !== undefined) out.globalKnownHostsFiles = global.filter((f) => f.toLowerCase() !== 'none').map((f) => tilde(f, ctx));
+  const agent = one('identityagent');
+  if (agent !== undefined) out.identityAgent = identityAgent(agent, x('IdentityAgent'), ctx.env ?? process.env);
   if (strict !== undefined && YES_NO[strict.toLowerCase()]) out.strictHostKeyChecking = YES_NO[strict.toLowerCase()]!;
   if (alive !== undefined && /^\d+$/.test(alive)) out.serverAliveInterval = Number(alive);
   const aliveMax = one('serveralivecountmax');

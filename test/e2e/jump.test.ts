@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, sudoEnv, userCopy, userOnly, type Lab, removeTestFiles } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
@@ -76,6 +77,28 @@ test.serial('keys only in an ssh-agent (no IdentityFile anywhere), found through
   await upAndDown(t, cfg, ['--agent', agentSock]);
   // sudo drops SSH_AUTH_SOCK: the invoking user's agent socket is found anyway
   await upAndDown(t, cfg, [], { SUDO_USER: 'root', SUDO_UID: '0', SUDO_GID: '0' });
+
+  // ssh_config's IdentityAgent, as 1Password writes it (a folder with a space), comes before --agent and $SSH_AUTH_SOCK
+  const vault = `${agentDir}/Group Containers/2BUA8C4S2C.com.1password/t/agent.sock`;
+  fs.mkdirSync(path.dirname(vault), { recursive: true, mode: 0o700 });
+  const op = await run('ssh-agent', ['-a', vault]);
+  const opPid = Number(/SSH_AGENT_PID=(\d+)/.exec(op.stdout)![1]);
+  t.teardown(() => process.kill(opPid));
+  t.is((await run('ssh-add', [`${lab.dir}/id_ed25519`], { SSH_AUTH_SOCK: vault })).exitCode, 0);
+  const keyless = (s: string): string => s.replace(/^\s*IdentityFile .*\n/gm, '');
+  const named = rewriteSshConfig('ssh_config_vault', (s) => `IdentityAgent "${vault}"\n${keyless(s)}`);
+  await upAndDown(t, named, ['--agent', `${agentDir}/no-such.sock`], { SSH_AUTH_SOCK: `${agentDir}/no-such.sock` });
+  // IdentityAgent none: no agent at all, though one is named and running
+  const none = await cli([
+    'connect',
+    'cbj',
+    '--config',
+    rewriteSshConfig('ssh_config_noagent', (s) => `IdentityAgent none\n${keyless(s)}`),
+    '--agent',
+    agentSock,
+  ]);
+  t.is(none.exitCode, 1);
+  t.regex(none.stderr, /no usable SSH identity/);
 });
 
 test.serial('IdentitiesOnly: the agent is asked only for the keys IdentityFile names, and a .pub names one', async (t) => {

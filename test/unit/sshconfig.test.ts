@@ -376,7 +376,7 @@ test("ProxyCommand's tokens as ssh_config(5) lists them; any other is named", as
   const { expandProxyCommand } = await import('../../src/ssh/proxyCommand.js');
   const hop = { name: 'stg', host: '10.1.2.3', port: 2222, user: 'ops' } as Parameters<typeof expandProxyCommand>[1];
   t.is(expandProxyCommand('nc -X 5 -x proxy:1080 %h %p # %r %n 100%%', hop), 'nc -X 5 -x proxy:1080 10.1.2.3 2222 # ops stg 100%');
-  t.throws(() => expandProxyCommand('tsh proxy ssh %C', hop), { message: 'ProxyCommand for stg: %C is not one of its tokens (%h %p %r %n %%)' });
+  t.throws(() => expandProxyCommand('tsh proxy ssh %C', hop), { message: 'ssh_config: ProxyCommand for stg "tsh proxy ssh %C": ssh knows no token %C there' });
 });
 
 test('what ssh would do and cloudbridge does not is named, with what to do instead; Debian defaults stay quiet', (t) => {
@@ -484,4 +484,75 @@ test('case as ssh has it: Host lines match the name as typed, Match criteria wit
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'config'), text);
   agreesWithSshG(t, path.join(dir, 'config'), blocks, ['Web', 'web', 'db', 'DB', 'other', 'Upper']);
+});
+
+test("tokens and ${VAR} in file names and IdentityAgent, as ssh expands them; Match exec's too (ssh -G agrees)", (t) => {
+  const me = os.userInfo();
+  const mine = { home: me.homedir, localUser: me.username, uid: me.uid, env: { ...process.env, CB_TOKEN_TEST: 'from-env' } };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshtok-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const seen = path.join(dir, 'seen');
+  const text = [
+    'Host tok',
+    '  HostName Tok.Example',
+    '  User deploy',
+    '  Port 2222',
+    '  HostKeyAlias tok-alias',
+    '  UserKnownHostsFile ~/kh_%C_%L_%l_%i_%k_%n_%h_%p_%r_%u_%d_%%_${CB_TOKEN_TEST}',
+    '  IdentityAgent ~/agent/%C/%i.sock',
+    '  IdentityFile ~/.ssh/id_%r@%h_${CB_TOKEN_TEST}',
+    // Match exec sees %k as HostKeyAlias so far, %C %i and the rest as ssh builds them there
+    `Match originalhost exec-tok exec "echo %C %i %k %l %L %n %h %p %r %u > ${seen}"`,
+    '  User matched',
+    'Host agent-none',
+    '  IdentityAgent none',
+    'Host agent-env',
+    '  IdentityAgent SSH_AUTH_SOCK',
+    'Host agent-var',
+    '  IdentityAgent $CB_TOKEN_TEST',
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(dir, 'config'), text);
+  const g = (spec: string, key: string): string | undefined =>
+    execFileSync('ssh', ['-G', '-F', path.join(dir, 'config'), spec], { encoding: 'utf8', env: mine.env, stdio: ['ignore', 'pipe', 'pipe'] })
+      .split('\n')
+      .find((l) => l.startsWith(`${key} `))
+      ?.slice(key.length + 1);
+  const blocks = [parseSshConfig(text)];
+  const tok = resolveSshHost(blocks, 'tok', mine);
+  t.is(tok.userKnownHostsFile, g('tok', 'userknownhostsfile'));
+  t.regex(tok.userKnownHostsFile!, /_[0-9a-f]{40}_.*_tok-alias_tok_tok\.example_2222_deploy_.*_%_from-env$/);
+  t.is(tok.identityAgent, g('tok', 'identityagent'));
+  // ssh -G prints IdentityFile before expanding it: the same expansion, by hand
+  t.deepEqual(tok.identityFiles, [path.join(me.homedir, '.ssh/id_deploy@tok.example_from-env')]);
+  t.is(resolveSshHost(blocks, 'agent-none', mine).identityAgent, null);
+  t.is(resolveSshHost(blocks, 'agent-env', { ...mine, env: { SSH_AUTH_SOCK: '/tmp/a.sock' } }).identityAgent, '/tmp/a.sock');
+  t.is(resolveSshHost(blocks, 'agent-var', mine).identityAgent, 'from-env');
+  t.is(resolveSshHost(blocks, 'agent-var', { ...mine, env: {} }).identityAgent, null, 'an unset variable: no agent, as ssh unsets SSH_AUTH_SOCK');
+  t.is(resolveSshHost(blocks, 'other', mine).identityAgent, undefined);
+  // Match exec: what ssh's command wrote, and what ours writes
+  g('exec-tok', 'user');
+  const bySsh = fs.readFileSync(seen, 'utf8');
+  fs.rmSync(seen);
+  const ran = resolveSshHost(blocks, 'exec-tok', { ...mine, exec: (cmd) => (execFileSync('sh', ['-c', cmd]), true) });
+  t.is(ran.user, 'matched');
+  t.is(fs.readFileSync(seen, 'utf8'), bySsh);
+});
+
+test('a token ssh does not know, or a variable that is not set, is refused as ssh refuses it', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshtok-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const [line, says] of [
+    ['UserKnownHostsFile ~/kh_%z', /UserKnownHostsFile "~\/kh_%z": ssh knows no token %z there/],
+    ['IdentityFile ~/id_${CB_NOT_SET_ANYWHERE}', /IdentityFile "~\/id_\$\{CB_NOT_SET_ANYWHERE\}": \$\{CB_NOT_SET_ANYWHERE\} is not set/],
+    ['IdentityAgent ~/a_${', /IdentityAgent "~\/a_\$\{": \$\{ without a variable name and a closing \}/],
+  ] as const) {
+    const text = `Host bad\n  ${line}\n`;
+    t.throws(() => resolveSshHost([parseSshConfig(text)], 'bad', ctx), { message: says });
+    if (!line.startsWith('IdentityFile')) {
+      // ssh -G stops on the same line (IdentityFile it expands only when it loads keys, after -G prints)
+      fs.writeFileSync(path.join(dir, 'config'), text);
+      t.throws(() => execFileSync('ssh', ['-G', '-F', path.join(dir, 'config'), 'bad'], { stdio: 'pipe' }), undefined, line);
+    }
+  }
 });
