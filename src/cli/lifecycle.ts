@@ -13,7 +13,7 @@ import { UserError } from '../util/errors.js';
 import { controlSocket, journalFile } from '../util/paths.js';
 import { checkJournalOwner, readJournal } from '../plan/apply.js';
 import { installedHelper, privsepWanted, type CommonArgs } from './common.js';
-import { checkFolderOwner, cleanupAsOwner, connectInstalled, dropTo, folderUser, runFolderOwner, startHelperAndDrop } from './privsep.js';
+import { checkFolderOwner, cleanupAsOwner, connectInstalled, dropTo, folderUser, runAsOwner, runFolderOwner, startHelperAndDrop } from './privsep.js';
 import { presence } from './presence.js';
 import { notify, notifyDone, receiveGo, type ControllerMessage } from './protocol.js';
 import { plain } from '../util/plain.js';
@@ -182,12 +182,23 @@ export async function runController(
   return downExitCode(reason);
 }
 
-export async function disconnect(envName: string, args: CommonArgs): Promise<number> {
+export async function disconnect(envName: string, args: CommonArgs & { asOwner?: boolean }): Promise<number> {
+  // a --privsep controller's journal and control socket are its user's, never read by root: the folder says whose it is
+  const owner = runFolderOwner(envName);
+  if (process.geteuid?.() === 0 && owner !== undefined && owner !== 0) {
+    const user = folderUser(envName, owner); // the caller may (they, or root acting for no one), or is told whose it is
+    if (args.asOwner) dropTo(user);
+    else {
+      // root asks only whether it answers; the asking and the answer are theirs, in a process of theirs
+      const { state } = await presence(envName);
+      if (state === 'down') throw new UserError(`${envName} is not connected`);
+      if (state === 'stale') return cleanup(envName, args);
+      return runAsOwner('disconnect', envName, args);
+    }
+  }
   const { state, status } = await presence(envName);
   if (state === 'down') throw new UserError(`${envName} is not connected`);
   if (state === 'stale') return cleanup(envName, args);
-  // a --privsep controller's journal is its user's, never read by root: the folder says whose it is
-  const owner = runFolderOwner(envName);
   if (owner !== undefined && owner !== 0) checkFolderOwner(envName, owner, invokingUser());
   if (!status) throw new UserError(`${envName}: the control socket is not yours to use (try sudo)`);
   if (owner === undefined || owner === 0) checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());

@@ -132,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(
       'disconnect <env>',
       'take an environment down, undoing every change on both hosts',
-      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }),
+      (y) => withConfig(y).positional('env', { type: 'string', demandOption: true }).option('as-owner', { type: 'boolean', default: false, hidden: true }),
       (a) => {
         return run(asRoot('disconnect', { config: true }, () => lifecycle().then((l) => l.disconnect(a.env, a)), { helper: true }));
       },

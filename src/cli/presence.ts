@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import { requestControl } from '../daemon/control.js';
 import type { Status } from '../daemon/status.js';
 import { UserError } from '../util/errors.js';
@@ -7,6 +8,7 @@ import { plain } from '../util/plain.js';
 import { readJournal, type JournalRecord } from '../plan/apply.js';
 import { isRemote } from '../plan/steps.js';
 import { formatStatus } from './format.js';
+import { lookupUser } from '../util/user.js';
 
 /**
  * Whether a controller runs for an environment, and `status`: small on
@@ -20,14 +22,45 @@ type ControllerPresence = 'up' | 'stale' | 'down';
  * up: a controller answers (with its status, when we may ask); stale: one
  * left files and died (or remote steps it could not undo); down: nothing there.
  */
-export async function presence(env: string): Promise<{ state: ControllerPresence; status?: Status }> {
-  try {
-    return { state: 'up', status: await requestControl<Status>(controlSocket(env), { cmd: 'status' }, 3000) };
-  } catch (err) {
-    // a user who is not root cannot ask, but a socket they cannot open is a live one's
-    if ((err as NodeJS.ErrnoException).code === 'EACCES') return { state: 'up' };
+export async function presence(env: string): Promise<{ state: ControllerPresence; status?: Status; owner?: number }> {
+  const sock = controlSocket(env);
+  const owner = socketOwner(sock);
+  // root never reads what a user's controller says (a --privsep one's socket is its user's): that one answers is all it asks
+  if (process.geteuid?.() === 0 && owner !== undefined && owner !== 0) {
+    if (await answers(sock)) return { state: 'up', owner };
+  } else {
+    try {
+      return { state: 'up', status: await requestControl<Status>(sock, { cmd: 'status' }, 3000) };
+    } catch (err) {
+      // a user who is not root cannot ask, but a socket they cannot open is a live one's
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') return { state: 'up' };
+    }
   }
   return { state: fs.existsSync(envRunDir(env)) ? 'stale' : 'down' };
+}
+
+/** The uid that owns the control socket, when there is one (never through a link). */
+function socketOwner(sock: string): number | undefined {
+  try {
+    const st = fs.lstatSync(sock);
+    return st.isSocket() ? st.uid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether something accepts a connection on the socket: asked nothing, read nothing. */
+function answers(sock: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(sock);
+    const done = (up: boolean): void => {
+      c.destroy();
+      resolve(up);
+    };
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+    c.setTimeout(3000, () => done(false));
+  });
 }
 
 /**
@@ -56,6 +89,7 @@ export async function status(envName: string | undefined, json: boolean): Promis
   const dir = runDir();
   const names = envName ? [envName] : fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
   const out: Status[] = [];
+  const theirs: { env: string; state: 'up'; owner: string }[] = [];
   for (const name of names) {
     const p = await presence(name);
     if (p.state === 'stale') process.stderr.write(`${name}: ${leftBehind(name)}: sudo cloudbridge cleanup ${name}\n`);
@@ -68,10 +102,17 @@ export async function status(envName: string | undefined, json: boolean): Promis
       if (envName) throw new UserError(`${envName} is not connected`, STATUS_DOWN);
       continue;
     }
+    if (!p.status && p.owner !== undefined) {
+      // a --privsep controller's: its status is its user's to ask for, root reads nothing it says
+      const who = lookupUser(String(p.owner))?.name ?? `uid ${p.owner}`;
+      process.stderr.write(`${name}: up, connected by ${who} (--privsep); its status is theirs: cloudbridge status ${name}, as ${who}\n`);
+      theirs.push({ env: name, state: 'up', owner: who });
+      continue;
+    }
     // running but not ours to ask: the socket is root's
     if (!p.status) throw new UserError('status needs root: the control socket is root-only (try: sudo cloudbridge status)');
     out.push(p.status);
   }
-  process.stdout.write(json ? `${JSON.stringify(out, null, 2)}\n` : formatStatus(out));
+  process.stdout.write(json ? `${JSON.stringify([...out, ...theirs], null, 2)}\n` : formatStatus(out));
   return 0;
 }

@@ -112,12 +112,26 @@ export async function cleanupAsOwner(envName: string, args: { readonly config?: 
   const [{ undoHelperJournal }, { removeHelperFolders }] = await Promise.all([import('../daemon/cleanup.js'), import('../helper/host.js')]);
   const errors = await undoHelperJournal(envName);
   if (errors.length) throw new UserError(`cleanup ${envName}: could not undo on this host: ${errors.join('; ')}`);
+  const code = await runAsOwner('cleanup', envName, args);
+  removeHelperFolders(envName);
+  return code;
+}
+
+/**
+ * `cloudbridge COMMAND ENV --as-owner` in a process of its own, which
+ * becomes the owner of the run folder at once (dropTo): what it reads and
+ * says goes straight to this command's stdout and stderr, never through
+ * root's hands; its exit is this one's.
+ */
+export async function runAsOwner(
+  command: 'cleanup' | 'disconnect',
+  envName: string,
+  args: { readonly config?: string | undefined; readonly agent?: string | undefined },
+): Promise<number> {
   const flags = [...(args.config ? ['--config', path.resolve(args.config)] : []), ...(args.agent ? ['--agent', args.agent] : [])];
-  const child = spawn(process.execPath, [cliEntry(), 'cleanup', envName, '--as-owner', ...flags], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const code = await new Promise<number>((resolve) => {
+  const child = spawn(process.execPath, [cliEntry(), command, envName, '--as-owner', ...flags], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return new Promise<number>((resolve) => {
     child.on('error', () => resolve(1));
     child.on('exit', (c) => resolve(c ?? 1));
   });
-  removeHelperFolders(envName);
-  return code;
 }

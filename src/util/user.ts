@@ -63,16 +63,23 @@ export function invokingUser(env: NodeJS.ProcessEnv = process.env): InvokingUser
   const sudoUser = env['SUDO_USER'];
   const key = `${sudoUser ?? ''}:${sudoUid ?? ''}:${env['HOME'] ?? ''}`;
   if (cached?.key === key) return cached.user;
-  let user: InvokingUser;
+  let user: InvokingUser | undefined;
   if (sudoUid !== undefined || sudoUser !== undefined) {
     const who = sudoUser ?? sudoUid!;
     const found = lookupUser(who);
-    if (!found) throw new UserError(`cannot find ${who}, who ran sudo, in the user database (getent passwd ${who}); refusing to act for them as root`);
-    if (sudoUid !== undefined && /^\d+$/.test(sudoUid) && Number(sudoUid) !== found.uid) {
-      throw new UserError(`SUDO_USER ${found.name} has uid ${found.uid}, but SUDO_UID says ${sudoUid}; refusing to guess who ran sudo`);
+    const euid = process.geteuid?.() ?? 0;
+    // SUDO_* speak for root's caller; a process that is not root acts for itself (a --privsep
+    // controller that became that user, with its passwd entry; anyone else's variables are not its)
+    if (euid !== 0 && found?.uid !== euid) user = undefined;
+    else {
+      if (!found) throw new UserError(`cannot find ${who}, who ran sudo, in the user database (getent passwd ${who}); refusing to act for them as root`);
+      if (sudoUid !== undefined && /^\d+$/.test(sudoUid) && Number(sudoUid) !== found.uid) {
+        throw new UserError(`SUDO_USER ${found.name} has uid ${found.uid}, but SUDO_UID says ${sudoUid}; refusing to guess who ran sudo`);
+      }
+      user = found;
     }
-    user = found;
-  } else {
+  }
+  if (!user) {
     const info = os.userInfo();
     user = { name: info.username, uid: info.uid, gid: info.gid, home: env['HOME'] ?? info.homedir };
   }

@@ -92,6 +92,11 @@ export function cli(args: readonly string[], env: Record<string, string> = {}): 
   return run(process.execPath, [CLI, ...args], env);
 }
 
+/** The CLI as `who` types it, without sudo (runuser, their HOME), with `vars` set too. */
+export function cliAs(who: { name: string; home: string }, args: readonly string[], vars: readonly string[] = []): Promise<Ran> {
+  return run('runuser', ['-u', who.name, '--', 'env', `HOME=${who.home}`, ...vars, process.execPath, CLI, ...args]);
+}
+
 /** The CLI inside a namespace (a "client" lab's machine). */
 export function cliIn(ns: string, args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
   return run('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], env);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, sudoEnv, userCopy, userOnly, type Lab, removeTestFiles } from './helpers.js';
+import { cli, cliAs, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, sudoEnv, userCopy, userOnly, type Lab, removeTestFiles } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
@@ -198,10 +198,11 @@ async function privsepUser(): Promise<{ name: string; uid: number; gid: number; 
 }
 
 /** Connects as the user with --privsep, checks who runs what, then takes it down: nothing left on either host or the jump host. */
-async function asUserThrough(t: ExecutionContext, user: { name: string; uid: number; gid: number }, cfg: string, runs: RegExp): Promise<void> {
+async function asUserThrough(t: ExecutionContext, user: { name: string; uid: number; gid: number; home: string }, cfg: string, runs: RegExp): Promise<void> {
   const up = await cli(['connect', 'cbj', '--config', cfg, '--privsep'], sudoEnv(user));
   t.is(up.exitCode, 0, up.stderr);
-  const pid = (JSON.parse((await cli(['status', 'cbj', '--json'])).stdout) as { pid: number }[])[0]!.pid;
+  // the controller is the user's: they ask it (root reads nothing it says)
+  const pid = (JSON.parse((await cliAs(user, ['status', 'cbj', '--json'])).stdout) as { pid: number }[])[0]!.pid;
   const tree = userOnly(t, pid, user);
   t.true(
     tree.some((p) => runs.test(p.cmd)),

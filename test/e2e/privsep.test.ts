@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { CLI, cli, labDown, labUp, leftovers, processTree, removeTestFiles, run, sudoEnv, userCopy, userOnly, type Lab, type Ran } from './helpers.js';
+import { cli, cliAs, labDown, labUp, leftovers, processTree, removeTestFiles, run, sudoEnv, userCopy, userOnly, type Lab } from './helpers.js';
 
 // Privilege separation (docs/privsep.md), on a direct session: under sudo root starts the
 // helper and drops to the user who ran it (the default, --privsep); installed, the helper
@@ -46,9 +46,9 @@ function config(extra: string, who = user): string {
   return userCopy(lab, path.join(who.home, 'lab'), who, [[/\n {4}nat: true\n/, `\n    nat: true\n${extra}`]]);
 }
 
-/** The controller's pid, as status says. */
+/** The controller's pid, as status says to its user (root reads nothing a user's controller says). */
 async function controllerPid(): Promise<number> {
-  const st = await cli(['status', 'cbv', '--json']);
+  const st = await cliAs(user, ['status', 'cbv', '--json']);
   return (JSON.parse(st.stdout) as { pid: number }[])[0]!.pid;
 }
 
@@ -66,6 +66,11 @@ test.serial('--privsep: the controller runs as the user with no capabilities, ro
   t.true(fs.existsSync('/run/cloudbridge/cbv/journal.json'));
   t.is(fs.statSync('/run/cloudbridge/cbv/journal.json').uid, user.uid, "the controller's journal is the user's");
   t.is(fs.statSync('/run/cloudbridge/helper/cbv.json').uid, 0, "the helper's is root's");
+  // root asks a user's controller nothing: it is up, and whose it is, and the user asks it the rest
+  const asRoot = await cli(['status', 'cbv', '--json']);
+  t.is(asRoot.exitCode, 0, asRoot.stderr);
+  t.deepEqual(JSON.parse(asRoot.stdout), [{ env: 'cbv', state: 'up', owner: user.name }]);
+  t.regex(asRoot.stderr, new RegExp(`cbv: up, connected by ${user.name} \\(--privsep\\); its status is theirs`));
   t.is((await run('ping', ['-c', '1', '-W', '2', `${lab.net}.9.2`])).exitCode, 0, 'a routed address answers');
   const docker = await run('docker', ['-H', 'unix:///run/cloudbridge/cbv/docker.sock', 'version', '--format', '{{.Server.Version}}']);
   t.is(docker.exitCode, 0, docker.stderr);
@@ -85,6 +90,22 @@ async function within(ms: number, gone: () => Promise<boolean>): Promise<number 
   }
   return undefined;
 }
+
+test.serial("root's status reads nothing a user's control socket says: a hostile one is up, and its user's", async (t) => {
+  const dir = '/run/cloudbridge/cbfake';
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chownSync(dir, user.uid, user.gid);
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // what a user's process on that socket could say to root, were root to ask
+  const evil = `require('net').createServer((c) => c.end(JSON.stringify({ env: 'EVIL\\u001b]0;', pid: 1, state: 'up' }) + '\\n')).listen('${dir}/control.sock')`;
+  const server = execa('runuser', ['-u', user.name, '--', process.execPath, '-e', evil], { reject: false });
+  t.teardown(() => void server.kill());
+  for (let i = 0; i < 100 && !fs.existsSync(`${dir}/control.sock`); i++) await new Promise((r) => setTimeout(r, 20));
+  const st = await cli(['status', 'cbfake', '--json']);
+  t.is(st.exitCode, 0, st.stderr);
+  t.deepEqual(JSON.parse(st.stdout), [{ env: 'cbfake', state: 'up', owner: user.name }]);
+  t.notRegex(st.stdout + st.stderr, /EVIL/);
+});
 
 test.serial('--privsep: kill -9 of the controller: this host is clean within 1 s, and the next connect cleans the rest', async (t) => {
   const cfg = config('');
@@ -118,12 +139,6 @@ test.serial('--privsep: kill -9 of the helper and the controller, then cleanup: 
 
 // Installed (cloudbridge install-helper): the host's one helper on a group's socket.
 
-/** The CLI as `who` would type it: their uid, gid and groups (runuser), their HOME, no sudo. */
-async function asUser(who: { name: string; home: string }, args: readonly string[]): Promise<Ran> {
-  const r = await execa('runuser', ['-u', who.name, '--', 'env', `HOME=${who.home}`, process.execPath, CLI, ...args], { reject: false });
-  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
-
 /** Runs `body` with the installed helper listening for GROUP, started as `install-helper`'s unit says, and stops it after. */
 async function withInstalledHelper(body: () => Promise<void>): Promise<void> {
   const unit = await cli(['install-helper', '--print', '--group', GROUP]);
@@ -149,15 +164,16 @@ test.serial('installed helper: a member of its group connects without sudo, as t
   await withInstalledHelper(async () => {
     t.is((await run('stat', ['-c', '%U:%G %a', SOCKET])).stdout.trim(), `root:${GROUP} 660`);
     // not in the group: the kernel keeps them off the socket, and they are told what to do
-    const refused = await asUser(other, ['connect', 'cbv', '--config', otherCfg]);
+    const refused = await cliAs(other, ['connect', 'cbv', '--config', otherCfg]);
     t.not(refused.exitCode, 0);
     t.regex(
       refused.stderr.trim(),
       /^cloudbridge: the cloudbridge helper \(\/run\/cloudbridge\/helper\.sock\) is for its group's members only: ask to be added, or use sudo$/,
     );
-    const up = await asUser(member, ['connect', 'cbv', '--config', cfg]);
+    // sudo's variables left over from root's shell (a script run under sudo) do not make a user root's agent
+    const up = await cliAs(member, ['connect', 'cbv', '--config', cfg], ['SUDO_USER=root', 'SUDO_UID=0', 'SUDO_GID=0']);
     t.is(up.exitCode, 0, up.stderr);
-    const st = await asUser(member, ['status', 'cbv', '--json']);
+    const st = await cliAs(member, ['status', 'cbv', '--json']);
     t.is(st.exitCode, 0, st.stderr);
     const pid = (JSON.parse(st.stdout) as { pid: number }[])[0]!.pid;
     for (const p of processTree(pid)) {
@@ -171,23 +187,23 @@ test.serial('installed helper: a member of its group connects without sudo, as t
     // in the group, but the environment is someone else's: not theirs to connect again or take down
     // (the helper refuses it too, should they get past these: test/unit/privsep.test.ts, the claim)
     await run('usermod', ['-aG', GROUP, other.name]);
-    const taken = await asUser(other, ['connect', 'cbv', '--config', otherCfg]);
+    const taken = await cliAs(other, ['connect', 'cbv', '--config', otherCfg]);
     t.not(taken.exitCode, 0);
     t.regex(taken.stderr.trim(), /^cloudbridge: cbv is connected already$/);
-    const stop = await asUser(other, ['disconnect', 'cbv']);
+    const stop = await cliAs(other, ['disconnect', 'cbv']);
     t.not(stop.exitCode, 0);
     t.regex(stop.stderr.trim(), /^cloudbridge: cbv was connected by uid \d+ \(--privsep\); only they, or root itself, may take it down$/);
-    t.is((await asUser(member, ['status', 'cbv', '--json'])).exitCode, 0, 'still up');
+    t.is((await cliAs(member, ['status', 'cbv', '--json'])).exitCode, 0, 'still up');
 
-    t.is((await asUser(member, ['disconnect', 'cbv'])).exitCode, 0);
+    t.is((await cliAs(member, ['disconnect', 'cbv'])).exitCode, 0);
     t.deepEqual(
       (await leftovers(lab)).filter((l) => !l.endsWith('helper.sock')),
       [],
     );
 
     // kill -9 of the controller: the helper's session ends, this host is clean within a second
-    t.is((await asUser(member, ['connect', 'cbv', '--config', cfg])).exitCode, 0);
-    const again = (JSON.parse((await asUser(member, ['status', 'cbv', '--json'])).stdout) as { pid: number }[])[0]!.pid;
+    t.is((await cliAs(member, ['connect', 'cbv', '--config', cfg])).exitCode, 0);
+    const again = (JSON.parse((await cliAs(member, ['status', 'cbv', '--json'])).stdout) as { pid: number }[])[0]!.pid;
     process.kill(again, 'SIGKILL');
     const took = await within(
       3000,
@@ -196,9 +212,9 @@ test.serial('installed helper: a member of its group connects without sudo, as t
     );
     t.truthy(took !== undefined && took < 1000, `clean after ${took} ms`);
     // the next connect, as the user, cleans the remote side and comes up
-    const back = await asUser(member, ['connect', 'cbv', '--config', cfg]);
+    const back = await cliAs(member, ['connect', 'cbv', '--config', cfg]);
     t.is(back.exitCode, 0, back.stderr);
-    t.is((await asUser(member, ['disconnect', 'cbv'])).exitCode, 0);
+    t.is((await cliAs(member, ['disconnect', 'cbv'])).exitCode, 0);
     t.deepEqual(
       (await leftovers(lab)).filter((l) => !l.endsWith('helper.sock')),
       [],

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, processTree, run, sudoEnv, userCopy, type Lab, removeTestFiles } from './helpers.js';
+import { cli, cliAs, labDown, labUp, leftovers, processTree, run, sudoEnv, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // Root acts for a user who ran sudo: whatever that user controls (their home, their config,
 // what it names, their environment) must never steer root's file operations. Each case
@@ -267,7 +267,8 @@ test.serial('junk from the docker daemon, SOCKS clients and the control socket: 
       });
     for (const b of junk) await send(() => net.connect(18181, '127.0.0.1'), b);
     for (const l of lines) await send(() => net.connect(control), l);
-    const st = await cli(['status', 'cbs', '--json'], sudoEnv(user));
+    // the controller is the user's (--privsep): they ask it, root reads nothing it says
+    const st = await cliAs(user, ['status', 'cbs', '--json']);
     t.is(st.exitCode, 0, st.stderr);
     const status = (JSON.parse(st.stdout) as { state: string; exposeProblems: Record<string, string> }[])[0]!;
     t.is(status.state, 'up');
