@@ -3,6 +3,10 @@
 lab=bench; octet=216; net=10.$octet
 dir=/run/cloudbridge-lab/$lab
 rns=cb-$lab-r
+# Node reads NODE_EXTRA_CA_CERTS at every start: ~60 ms per Node process on this
+# machine, whose CI environment sets it. A user's `sudo cloudbridge` does not
+# carry it (sudo's env_reset), and nothing here speaks TLS: measured without it.
+unset NODE_EXTRA_CA_CERTS
 # root takes no CLOUDBRIDGE_RUN_DIR (src/util/user.ts): the bench environment's files are in root's own tree
 export CLOUDBRIDGE_RUN_DIR=/run/cloudbridge
 # the lab is root's: cloudbridge acts for root, not for the user who ran sudo (see demo.sh)

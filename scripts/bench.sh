@@ -43,6 +43,21 @@ cb_quiet() { local out; out=$(cb "$@" 2>&1) || { echo "bench: cloudbridge $*: $o
 rows=()
 extra=()
 
+# what `cloudbridge init` writes for the lab's host (src/cli/init.ts), docker off, with the lab's key
+default_config() {
+  cat <<YAML
+environments:
+  $lab:
+    host: $net.0.2
+    user: root
+    identityFile: $dir/id_ed25519
+    knownHostsFile: $dir/known_hosts
+    tunnel: { local: $net.1.1, remote: $net.1.2 }
+    routes: []
+    docker: { mode: 'off' }
+YAML
+}
+
 cleanup() {
   cb disconnect $lab >/dev/null 2>&1 || true
   pkill -f "cloudbridge-bench-ssh" 2>/dev/null || true
@@ -155,15 +170,24 @@ for mtu in "${mtus[@]}"; do
     cb_quiet disconnect $lab
     printf '%-24s %8s %8s\n' "cloudbridge allow 10k" "$aup" "$adown"
     rows+=("{\"round\":$round,\"name\":\"cloudbridge allow 10k\",\"upMBps\":$aup,\"downMBps\":$adown}")
-    # connect with docker off: command start to the tunnel passing a ping, three times
-    sed "s/docker: .*/docker: { mode: 'off' }/" "$cfg" >"$dir/bench-nodocker.yaml"
-    for _ in 1 2 3; do
+    # connect as a user gets it: the config `cloudbridge init` writes (mtu auto, no routes),
+    # docker off, and the lab's key; five times, each beside an `ssh -w` set up by hand
+    # (command start to the first ping answered through it, both), with connect's phases
+    default_config >"$dir/bench-default.yaml"
+    for _ in 1 2 3 4 5; do
       t0=$(ms_now)
-      cb_quiet connect $lab --config "$dir/bench-nodocker.yaml"
+      out=$(cb connect $lab --config "$dir/bench-default.yaml" --json 2>&1) || { echo "bench: cloudbridge connect: $out" >&2; exit 1; }
       c=$(( $(ms_now) - t0 ))
       cb_quiet disconnect $lab
-      echo "  connect, docker off: $c ms"
-      extra+=("{\"round\":$round,\"connectNoDockerMs\":$c}")
+      sleep 0.2
+      t0=$(ms_now)
+      sshw_up 1500
+      s=$(( $(ms_now) - t0 ))
+      sshw_down
+      sleep 0.2
+      echo "  connect, init's config, docker off: $c ms; ssh -w: $s ms"
+      phases=$(node -e 'console.log(JSON.stringify(JSON.parse(process.argv[1]).phases))' "$out")
+      extra+=("{\"round\":$round,\"connectDefaultMs\":$c,\"sshwMs\":$s,\"phases\":$phases}")
     done
     privsep_rows
   fi
@@ -271,9 +295,15 @@ for (const [ours, theirs] of [['cloudbridge via jump', 'ssh -J -w mtu 16000'], [
 const allow = by('cloudbridge allow 10k');
 const plain = rows.find((r) => r.name === `cloudbridge mtu ${allow ? [...new Set(all.filter((x) => x.name.startsWith('cloudbridge mtu')).map((x) => x.name))].pop().split(' ').pop() : ''}`);
 if (allow && plain) console.log(`  allow-list of 10,000 rules / none (${plain.name}), one stream: up ${f(allow.upMBps, plain.upMBps)}x down ${f(allow.downMBps, plain.downMBps)}x`);
-const noDocker = median(extra.filter((e) => e.connectNoDockerMs).map((e) => e.connectNoDockerMs));
-const sshw = by('ssh -w mtu 16000') ?? base;
-if (noDocker && sshw) console.log(`  connect, docker off (median of ${extra.filter((e) => e.connectNoDockerMs).length}): ${noDocker} ms, ${sshw.name} ${sshw.connectMs} ms: ${f(noDocker, sshw.connectMs)}x`);
+const pairs = extra.filter((e) => e.connectDefaultMs);
+const noDocker = median(pairs.map((e) => e.connectDefaultMs));
+const sshwMs = median(pairs.map((e) => e.sshwMs));
+const sshw = { name: 'ssh -w', connectMs: sshwMs };
+if (noDocker && sshwMs) console.log(`  connect, init's config, docker off (median of ${pairs.length}): ${noDocker} ms, ssh -w beside it ${sshwMs} ms: ${f(noDocker, sshwMs)}x`);
+// where connect's time goes: each phase's end, ms since the command started, median of the connects above
+const phaseNames = pairs.length ? pairs[0].phases.map((p) => p.phase) : [];
+const phases = phaseNames.map((phase) => ({ phase, ms: median(pairs.map((e) => e.phases.find((p) => p.phase === phase)?.ms)) }));
+if (phases.length) console.log(`  connect's phases (median ms since the command started): ${phases.map((p) => `${p.phase} ${p.ms}`).join(', ')}`);
 const asUser = {};
 for (const [key, what] of [['connectSudoMs', 'through sudo (the helper, the controller as the user)'], ['connectInstalledMs', 'installed helper (no sudo)']]) {
   const m = (asUser[key] = median(extra.filter((e) => e[key]).map((e) => e[key])));
@@ -294,6 +324,6 @@ for (const l of links) {
 const fs = require('fs');
 fs.mkdirSync('bench-results', { recursive: true });
 const file = `bench-results/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`;
-fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, connectNoDockerMs: noDocker, ...asUser, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, dockerPsOverLink: links, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), medians: rows, connectDefaultMs: noDocker, sshwConnectMs: sshwMs, connectPhases: phases, ...asUser, controller, dockerPsMs: d ?? null, dockerPsRounds: dps, dockerPsOverLink: links, rounds: all, controllerRounds: extra.filter((e) => e.mtu) }, null, 2));
 console.log(`\nwrote ${file}`);
 JS
