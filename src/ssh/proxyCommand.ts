@@ -5,7 +5,7 @@ import { loadAddon } from '../native/addon.js';
 import { percentExpand } from './tokens.js';
 import type { InvokingUser } from '../util/user.js';
 import type { SshHop } from './route.js';
-import { userCommandOptions } from './userCommand.js';
+import { userCommandOptions, userShell } from './userCommand.js';
 
 /**
  * ssh_config's ProxyCommand: a program whose stdin and stdout carry the SSH
@@ -54,7 +54,7 @@ export function spawnOnSocketPair(file: string, args: readonly string[], options
  */
 export function runProxyCommand(hop: SshHop, user: InvokingUser, agent: string | undefined, log: (line: string) => void): ProxyRun {
   const command = expandProxyCommand(hop.proxyCommand!, hop);
-  const { fd, child } = spawnOnSocketPair('/bin/sh', ['-c', `exec ${command}`], userCommandOptions(user, agent));
+  const { fd, child } = spawnOnSocketPair(userShell(user), ['-c', `exec ${command}`], userCommandOptions(user, agent));
   let last = '';
   let exit: string | undefined;
   readline.createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (raw: string) => {

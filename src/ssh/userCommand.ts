@@ -1,11 +1,31 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 
 /**
+ * The shell ssh runs ProxyCommand and Match exec with: $SHELL, else /bin/sh
+ * (readconf.c's execute_in_shell, sshconnect.c). For a user cloudbridge
+ * acts for under sudo, whose $SHELL sudo replaced, their login shell from
+ * the user database is what $SHELL is in their session. ssh stops on one it
+ * cannot run; so does this.
+ */
+export function userShell(user: InvokingUser): string {
+  const shell = user.shell || '/bin/sh';
+  try {
+    fs.accessSync(shell, fs.constants.X_OK);
+  } catch (err) {
+    throw new UserError(
+      `the shell ssh_config's commands run in, ${shell} (${user.name}'s), is not executable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  return shell;
+}
+
+/**
  * How a command from the user's ssh_config runs (ProxyCommand, Match exec):
- * by /bin/sh, as the invoking user and never as root (uid and gid set in the
+ * by their shell (userShell), as the invoking user and never as root (uid and gid set in the
  * child; libuv drops root's supplementary groups), in their home, with this
  * process's environment and their HOME, USER, LOGNAME and agent.
  */
@@ -18,7 +38,7 @@ export function userCommandOptions(user: InvokingUser, agent: string | undefined
 
 /** `Match exec`: runs the command (tokens expanded) as the user; it holds when it exits 0. Ten seconds at most, as a stuck one must not stall connect. */
 export function matchExec(user: InvokingUser): (command: string) => boolean {
-  return (command) => spawnSync('/bin/sh', ['-c', command], { ...userCommandOptions(user, undefined), stdio: 'ignore', timeout: 10_000 }).status === 0;
+  return (command) => spawnSync(userShell(user), ['-c', command], { ...userCommandOptions(user, undefined), stdio: 'ignore', timeout: 10_000 }).status === 0;
 }
 
 /** This host's interface addresses, for `Match localnetwork`. */

@@ -20,6 +20,8 @@ export interface InvokingUser {
   readonly uid: number;
   readonly gid: number;
   readonly home: string;
+  /** Their login shell, as the user database has it (or $SHELL for this process's own user), when known. */
+  readonly shell?: string | undefined;
 }
 
 interface Passwd {
@@ -27,6 +29,7 @@ interface Passwd {
   readonly uid: number;
   readonly gid: number;
   readonly home: string;
+  readonly shell?: string | undefined;
 }
 
 /**
@@ -40,12 +43,12 @@ export function lookupUser(nameOrUid: string, platform: NodeJS.Platform = proces
       const out = execFileSync('dscacheutil', ['-q', 'user', '-a', key, nameOrUid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
       const field = (k: string): string | undefined => new RegExp(`^${k}: (.*)$`, 'm').exec(out)?.[1];
       const [name, uid, gid, home] = [field('name'), field('uid'), field('gid'), field('dir')];
-      return name && uid && gid && home ? { name, uid: Number(uid), gid: Number(gid), home } : undefined;
+      return name && uid && gid && home ? { name, uid: Number(uid), gid: Number(gid), home, shell: field('shell') || undefined } : undefined;
     }
     const line = execFileSync('getent', ['passwd', nameOrUid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!;
     const f = line.split(':');
     if (f.length < 7 || !/^\d+$/.test(f[2]!) || !/^\d+$/.test(f[3]!)) return undefined;
-    return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+    return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6] || undefined };
   } catch {
     return undefined; // not found (getent exits 2), or no such tool
   }
@@ -81,7 +84,8 @@ export function invokingUser(env: NodeJS.ProcessEnv = process.env): InvokingUser
   }
   if (!user) {
     const info = os.userInfo();
-    user = { name: info.username, uid: info.uid, gid: info.gid, home: env['HOME'] ?? info.homedir };
+    // no sudo in between: this process's own $SHELL, as ssh takes it
+    user = { name: info.username, uid: info.uid, gid: info.gid, home: env['HOME'] ?? info.homedir, shell: env['SHELL'] || info.shell || undefined };
   }
   cached = { key, user };
   return user;

@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { describeRoute, sshRouteFor } from '../../src/ssh/route.js';
 import { hostPatternsMatch, parseProxyJump, parseSshConfig, readSshConfigFiles, resolveSshHost } from '../../src/ssh/sshConfig.js';
-import { localAddresses, matchExec } from '../../src/ssh/userCommand.js';
+import { localAddresses, matchExec, userShell } from '../../src/ssh/userCommand.js';
 import { invokingUser } from '../../src/util/user.js';
 
 const ctx = { home: '/home/dev', localUser: 'dev' };
@@ -555,4 +555,27 @@ test('a token ssh does not know, or a variable that is not set, is refused as ss
       t.throws(() => execFileSync('ssh', ['-G', '-F', path.join(dir, 'config'), 'bad'], { stdio: 'pipe' }), undefined, line);
     }
   }
+});
+
+test("Match exec and ProxyCommand run in the user's shell, as ssh runs them in $SHELL (ssh -G agrees)", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshshell-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // bash's test syntax: dash (/bin/sh here) fails it
+  const text = 'Match exec "[[ abc == a* ]]"\n  User bashed\n';
+  fs.writeFileSync(path.join(dir, 'config'), text);
+  const blocks = [parseSshConfig(text)];
+  const me = invokingUser();
+  for (const shell of ['/bin/bash', '/bin/sh']) {
+    const bySsh = execFileSync('ssh', ['-G', '-F', path.join(dir, 'config'), 'h'], {
+      encoding: 'utf8',
+      env: { ...process.env, SHELL: shell },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const theirs = /^user (.*)$/m.exec(bySsh)![1]!;
+    const user = { ...me, shell };
+    const ours = resolveSshHost(blocks, 'h', { home: me.home, localUser: me.name, exec: matchExec(user) }).user ?? me.name;
+    t.is(ours, theirs, shell);
+  }
+  t.is(resolveSshHost(blocks, 'h', { home: me.home, localUser: me.name, exec: matchExec({ ...me, shell: '/bin/bash' }) }).user, 'bashed');
+  t.throws(() => userShell({ ...me, shell: `${dir}/no-such-shell` }), { message: new RegExp(`no-such-shell \\(${me.name}'s\\), is not executable: ENOENT`) });
 });
