@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { UserError } from '../util/errors.js';
+import { knownKeyword } from './keywords.js';
 import { percentExpand } from './tokens.js';
 import { patternListMatches } from './patterns.js';
 import { type Block, type Condition, type Criterion } from './sshConfigParse.js';
@@ -194,6 +195,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const identityFiles: string[] = [];
   const certificateFiles: string[] = [];
   const one = (k: string): string | undefined => first.get(k)?.[0];
+  /** IgnoreUnknown: the first in force, from where it stands on (readconf.c). */
+  let ignoredUnknown: string[] | undefined;
   const pass = (finalPass: boolean): void => {
     for (const blocks of files) {
       for (const b of blocks) {
@@ -209,8 +212,16 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
           ctx,
         });
         const holds = (c: Condition): boolean => (!c.patterns || hostPatternsMatch(c.patterns, name)) && (!c.match || matchHolds(c.match, state()));
-        if (!(b.guards ?? []).every(holds) || !holds(b)) continue;
+        const active = (b.guards ?? []).every(holds) && holds(b);
         for (const l of b.lines) {
+          // every line's keyword is checked, in force or not, as ssh's parse_token does
+          if (!knownKeyword(l.key) && !(ignoredUnknown && patternListMatches(ignoredUnknown, l.key))) {
+            throw new UserError(
+              `ssh_config: ${l.where ? `${l.where}: ` : ''}Bad configuration option: ${l.key} (ssh refuses this config too; IgnoreUnknown ${l.key} lets both read it)`,
+            );
+          }
+          if (!active) continue;
+          if (l.key === 'ignoreunknown') ignoredUnknown ??= (l.args[0] ?? '').split(',');
           const file = l.args[0];
           if (l.key === 'identityfile' || l.key === 'certificatefile') {
             const list = l.key === 'identityfile' ? identityFiles : certificateFiles;
@@ -294,6 +305,7 @@ function unsupportedOptions(one: (k: string) => string | undefined): string[] {
     ['localforward', 'LocalForward', 'use forwards: in the cloudbridge config'],
     ['remoteforward', 'RemoteForward', 'not done by cloudbridge'],
     ['dynamicforward', 'DynamicForward', 'use socks: in the cloudbridge config'],
+    ['usekeychain', 'UseKeychain', 'add the key to the agent instead: ssh-add --apple-use-keychain'],
   ];
   for (const [key, name, instead] of says) {
     const v = on(key);

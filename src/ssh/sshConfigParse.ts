@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { UserError } from '../util/errors.js';
 import { globMatch } from './patterns.js';
 
 /**
@@ -16,6 +17,14 @@ export interface Line {
   readonly args: readonly string[];
   /** The value as written (ProxyCommand runs it through a shell, quotes and all). */
   readonly rest: string;
+  /** Where it was read, as ssh names it in an error: `FILE line N` ('' when parsed from a string). */
+  readonly where?: string;
+}
+
+/** One file's text, and its name for errors. */
+export interface ConfigText {
+  readonly file: string;
+  readonly text: string;
 }
 
 /** One condition of a Match line: `host a,b*`, `!user root`, `final`. */
@@ -89,13 +98,22 @@ function tokenize(raw: string): Line | undefined {
  * file's text); an included file's blocks carry the including block as a
  * guard, and the including block goes on after them, as ssh reads them.
  */
-export function parseSshConfig(text: string, include: (pattern: string) => string[] = () => [], guards: readonly Condition[] = [], depth = 0): Block[] {
+export function parseSshConfig(
+  text: string,
+  include: (pattern: string) => ConfigText[] = () => [],
+  guards: readonly Condition[] = [],
+  depth = 0,
+  file = '',
+): Block[] {
   const g = guards.length ? { guards } : {};
   const blocks: Block[] = [{ patterns: undefined, ...g, lines: [] }];
   let current: Condition | undefined;
+  let n = 0;
   for (const raw of text.split('\n')) {
-    const l = tokenize(raw);
-    if (!l) continue;
+    n++;
+    const t = tokenize(raw);
+    if (!t) continue;
+    const l = file ? { ...t, where: `${file} line ${n}` } : t;
     if (l.key === 'host') {
       current = { patterns: l.args };
       blocks.push({ patterns: l.args, ...g, lines: [] });
@@ -103,10 +121,11 @@ export function parseSshConfig(text: string, include: (pattern: string) => strin
       current = { match: parseMatch(l.args) };
       blocks.push({ patterns: undefined, match: current.match!, ...g, lines: [] });
     } else if (l.key === 'include') {
-      if (depth >= MAX_INCLUDE_DEPTH) throw new Error(`Include nested more than ${MAX_INCLUDE_DEPTH} deep (a loop?)`);
+      // ssh's words (readconf.c): the whole config is refused, never a file quietly left out
+      if (depth >= MAX_INCLUDE_DEPTH) throw new UserError(`ssh_config: ${l.where ?? 'Include'}: Too many recursive configuration includes (a loop?)`);
       const inner = current ? [...guards, current] : guards;
       for (const pattern of l.args) {
-        for (const body of include(pattern)) blocks.push(...parseSshConfig(body, include, inner, depth + 1));
+        for (const f of include(pattern)) blocks.push(...parseSshConfig(f.text, include, inner, depth + 1, f.file));
       }
       // the including block goes on after the included files
       blocks.push({ patterns: current?.patterns, ...(current?.match ? { match: current.match } : {}), ...g, lines: [] });
@@ -120,11 +139,16 @@ export function parseSshConfig(text: string, include: (pattern: string) => strin
 /** ssh's system-wide file: what it Includes by a relative path is under /etc/ssh; the user's files' under ~/.ssh. */
 const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
 
-/** Reads the ssh_config files (missing ones are skipped), following Include. */
+/**
+ * Reads the ssh_config files, following Include. What cannot be opened is
+ * skipped, as ssh skips it; what is read is parsed whole or refused whole.
+ * The user's own ~/.ssh/config is refused, as ssh refuses it, when someone
+ * else owns it or others may write it.
+ */
 export function readSshConfigFiles(files: readonly string[], home: string): Block[][] {
   const includer =
     (relativeTo: string) =>
-    (pattern: string): string[] => {
+    (pattern: string): ConfigText[] => {
       const p = pattern.startsWith('~/') ? path.join(home, pattern.slice(2)) : path.isAbsolute(pattern) ? pattern : path.join(relativeTo, pattern);
       const dir = path.dirname(p);
       const base = path.basename(p);
@@ -142,18 +166,34 @@ export function readSshConfigFiles(files: readonly string[], home: string): Bloc
         return [];
       }
       return names.flatMap((n) => {
-        try {
-          return [fs.readFileSync(path.join(dir, n), 'utf8')];
-        } catch {
-          return [];
-        }
+        const file = path.join(dir, n);
+        const text = readOrSkip(file);
+        return text === undefined ? [] : [{ file, text }];
       });
     };
+  const userConfig = path.join(home, '.ssh', 'config');
   return files.flatMap((f) => {
-    try {
-      return [parseSshConfig(fs.readFileSync(f, 'utf8'), includer(f === SYSTEM_CONFIG ? '/etc/ssh' : path.join(home, '.ssh')))];
-    } catch {
-      return [];
-    }
+    const text = readOrSkip(f, f === userConfig);
+    return text === undefined ? [] : [parseSshConfig(text, includer(f === SYSTEM_CONFIG ? '/etc/ssh' : path.join(home, '.ssh')), [], 0, f)];
   });
+}
+
+/** A file's text, or undefined when it cannot be opened (ssh's fopen failing: skipped); with `checkPerm`, ssh's check of the user's config. */
+function readOrSkip(file: string, checkPerm = false): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    if (checkPerm) {
+      const st = fs.fstatSync(fd);
+      const me = process.geteuid?.() ?? 0;
+      if ((st.uid !== 0 && st.uid !== me) || (st.mode & 0o022) !== 0) throw new UserError(`ssh_config: Bad owner or permissions on ${file}`);
+    }
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
 }

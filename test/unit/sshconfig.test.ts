@@ -5,7 +5,7 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { describeRoute, sshRouteFor } from '../../src/ssh/route.js';
-import { hostPatternsMatch, parseProxyJump, parseSshConfig, readSshConfigFiles, resolveSshHost } from '../../src/ssh/sshConfig.js';
+import { hostPatternsMatch, parseProxyJump, parseSshConfig, readSshConfigFiles, resolveSshHost, type SshHostOptions } from '../../src/ssh/sshConfig.js';
 import { localAddresses, matchExec, userShell } from '../../src/ssh/userCommand.js';
 import { invokingUser } from '../../src/util/user.js';
 
@@ -578,4 +578,46 @@ test("Match exec and ProxyCommand run in the user's shell, as ssh runs them in $
   }
   t.is(resolveSshHost(blocks, 'h', { home: me.home, localUser: me.name, exec: matchExec({ ...me, shell: '/bin/bash' }) }).user, 'bashed');
   t.throws(() => userShell({ ...me, shell: `${dir}/no-such-shell` }), { message: new RegExp(`no-such-shell \\(${me.name}'s\\), is not executable: ENOENT`) });
+});
+
+test('a config ssh refuses is refused with its reason: an unknown keyword, an Include loop, a user config others may write (ssh -G agrees)', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshbad-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const me = invokingUser();
+  const sshG = (config: string): number => {
+    try {
+      execFileSync('ssh', ['-G', '-F', config, 'h'], { stdio: 'pipe' });
+      return 0;
+    } catch (err) {
+      return (err as { status: number }).status;
+    }
+  };
+  const resolve = (config: string): SshHostOptions => resolveSshHost(readSshConfigFiles([config], me.home), 'h', { home: me.home, localUser: me.name });
+  // a macOS line in an included file, in a block that does not even apply: ssh refuses the config
+  fs.writeFileSync(path.join(dir, 'mac.conf'), 'Host other\n  UseKeychain yes\n');
+  fs.writeFileSync(path.join(dir, 'config'), `Include ${dir}/mac.conf\nHost h\n  User u\n`);
+  t.not(sshG(path.join(dir, 'config')), 0);
+  t.throws(() => resolve(path.join(dir, 'config')), { message: new RegExp(`ssh_config: ${dir}/mac\\.conf line 2: Bad configuration option: usekeychain`) });
+  // IgnoreUnknown before it: both read it
+  fs.writeFileSync(path.join(dir, 'config'), `IgnoreUnknown UseKeychain,AddKeysTo*\nInclude ${dir}/mac.conf\nHost h\n  User u\n`);
+  t.is(sshG(path.join(dir, 'config')), 0);
+  t.is(resolve(path.join(dir, 'config')).user, 'u');
+  // after it: too late, for ssh as for us
+  fs.writeFileSync(path.join(dir, 'config'), `Include ${dir}/mac.conf\nIgnoreUnknown UseKeychain\nHost h\n  User u\n`);
+  t.not(sshG(path.join(dir, 'config')), 0);
+  t.throws(() => resolve(path.join(dir, 'config')), { message: /Bad configuration option: usekeychain/ });
+  // a file that includes itself: refused, not left out
+  fs.writeFileSync(path.join(dir, 'loop'), `Host h\n  User looped\nInclude ${dir}/loop\n`);
+  t.not(sshG(path.join(dir, 'loop')), 0);
+  t.throws(() => resolve(path.join(dir, 'loop')), { message: /Too many recursive configuration includes/ });
+  // the user's own ~/.ssh/config that others may write: ssh will not read it
+  const home = path.join(dir, 'home');
+  fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
+  fs.writeFileSync(path.join(home, '.ssh', 'config'), 'Host h\n  User mine\n', { mode: 0o664 });
+  fs.chmodSync(path.join(home, '.ssh', 'config'), 0o664);
+  t.throws(() => readSshConfigFiles([path.join(home, '.ssh', 'config')], home), { message: /Bad owner or permissions on .*\/home\/\.ssh\/config/ });
+  fs.chmodSync(path.join(home, '.ssh', 'config'), 0o644);
+  t.is(resolveSshHost(readSshConfigFiles([path.join(home, '.ssh', 'config')], home), 'h', { home, localUser: me.name }).user, 'mine');
+  // one that cannot be opened is skipped, as ssh skips it
+  t.deepEqual(readSshConfigFiles([path.join(dir, 'no-such-file')], home), []);
 });
