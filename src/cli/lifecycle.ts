@@ -115,17 +115,6 @@ export async function runController(
   // process mostly idle) then goes on while the controller's code loads and
   // the local side is set up; started after them, its replies wait for a
   // busy thread and it took twice as long.
-  const session = import('../ssh/session.js');
-  const passphrases = await passphrasesFor(route, go, args.agent);
-  const { connectSsh } = await session;
-  // a route over the server's address is pinned (daemon/pins.ts) before the routes go in
-  const firstLink = env.onDemand ? undefined : connectSsh(env, route, { user, agent: args.agent, passphrases, debug });
-  firstLink?.then(
-    () => phases.mark('ssh connected'),
-    () => undefined,
-  );
-  const code = import('../daemon/controller.js');
-  preloadLocalNet(currentPlatform());
   let ready = false;
   const report = (msg: ControllerMessage): void => {
     if (args.background && !ready) notify(msg);
@@ -137,6 +126,17 @@ export async function runController(
     if (args.background) report({ progress: line });
     else process.stderr.write(`${plain(line)}\n`);
   };
+  const session = import('../ssh/session.js');
+  const passphrases = await passphrasesFor(route, go, args.agent);
+  const { connectSsh } = await session;
+  // a route over the server's address is pinned (daemon/pins.ts) before the routes go in
+  const firstLink = env.onDemand ? undefined : connectSsh(env, route, { user, agent: args.agent, passphrases, debug, warn: progress });
+  firstLink?.then(
+    () => phases.mark('ssh connected'),
+    () => undefined,
+  );
+  const code = import('../daemon/controller.js');
+  preloadLocalNet(currentPlatform());
   if (!args.background) await clearTheWay(env, args, progress);
   const { Controller } = await code;
   const controller = new Controller(env, {

@@ -66,7 +66,7 @@ export class Sessions {
     const { env, opts, full, pins } = this.parts;
     await full?.reconnecting();
     await pins.beforeConnect(opts.route);
-    return connectSsh(env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases, debug: opts.debug });
+    return connectSsh(env, opts.route, { user: opts.user, agent: opts.agent, passphrases: opts.passphrases, debug: opts.debug, warn: opts.progress });
   }
 
   private applyRemote(steps: Step[], client: Client): Promise<void> {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { asUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig, StrictHostKeyChecking } from '../config/types.js';
 import { parseProxyJump, readSshConfigFiles, resolveSshHost, type JumpSpec } from './sshConfig.js';
+import type { AlgorithmLines } from './algorithms.js';
 import { localAddresses, matchExec } from './userCommand.js';
 
 /** One SSH hop, with everything needed to reach and trust it. */
@@ -26,6 +27,8 @@ export interface SshHop {
   readonly strictHostKeyChecking: StrictHostKeyChecking;
   /** ssh_config's IdentityAgent for this hop: its socket, or null for none; undefined: --agent, $SSH_AUTH_SOCK, the user's newest. */
   readonly identityAgent?: string | null;
+  /** ssh_config's algorithm lines for this hop (the target's Ciphers give way to cloudbridge's `ciphers`). */
+  readonly algorithms: AlgorithmLines;
   /** ssh_config's ServerAliveInterval/CountMax, when set: they decide when a hop counts as dead. */
   readonly keepalive: { readonly intervalSeconds: number; readonly countMax: number } | undefined;
 }
@@ -84,6 +87,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       unsupported: o.unsupported,
       identitiesOnly: o.identitiesOnly ?? false,
       ...(o.identityAgent !== undefined ? { identityAgent: o.identityAgent } : {}),
+      algorithms: isTarget && env.ciphers.length > 0 ? { ...o.algorithms, Ciphers: undefined } : o.algorithms,
       knownHostsFile:
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
         o.userKnownHostsFile ??

@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, Client, ConnectConfig } from 'ssh2';
 import { ssh2 } from '../ssh2/load.js';
+import { SSH2_ALGORITHMS } from '../ssh2/algorithms.js';
+import { assemble } from './algorithms.js';
 import { hostKeyAlgorithms } from '../ssh2/certs.js';
 import { quietAfterHandshake } from '../ssh2/connection.js';
 import { ssh2Failure } from '../ssh2/errors.js';
@@ -31,6 +33,8 @@ export interface SshOptions {
   readonly passphrases?: ReadonlyMap<string, string>;
   /** Where a ProxyCommand's stderr goes, a line at a time (default: this process's stderr, the controller log). */
   readonly log?: (line: string) => void;
+  /** What the user should see at connect (an ssh_config line not honoured in full): a `warning:` line; the log's when not given. */
+  readonly warn?: ((line: string) => void) | undefined;
   /** -vv: ssh2's account of each hop's handshake (until it is ready: after, it would be a line a packet) and every remote command. */
   readonly debug?: ((line: string) => void) | undefined;
 }
@@ -218,7 +222,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     keepaliveInterval: hop.keepalive ? hop.keepalive.intervalSeconds * 1000 : Math.ceil((limits.deadAfter * 1000) / 3),
     keepaliveCountMax: hop.keepalive ? hop.keepalive.countMax : 2,
     hostVerifier,
-    algorithms: { cipher: [...limits.ciphers], serverHostKey: hostKeyAlgorithms(certAuthorityFor(hop, keyName, readKnown)) },
+    algorithms: hopAlgorithms(hop, limits, hostKeyAlgorithms(certAuthorityFor(hop, keyName, readKnown)), opts.warn ?? opts.log ?? logToStderr),
     // ssh2 takes `false` for "nothing left to try"; its types do not say so
     authHandler: (_methodsLeft, _partial, next) => next(queue.shift() ?? (false as unknown as AnyAuthMethod)),
     debug: opts.debug && ((line: string) => opts.debug!(`ssh ${hop.user}@${where}: ${line}`)),
@@ -290,6 +294,30 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       fail(err as Error);
     }
   });
+}
+
+/**
+ * What a hop offers: ssh_config's Ciphers, KexAlgorithms, HostKeyAlgorithms
+ * and MACs assembled on cloudbridge's own lists (the ciphers as configured,
+ * the host key algorithms with certificates where a CA could vouch) and
+ * ssh2's defaults; what ssh2 does not speak is left out and said.
+ */
+function hopAlgorithms(hop: SshHop, limits: HopLimits, hostKeys: readonly string[], log: (line: string) => void): NonNullable<ConnectConfig['algorithms']> {
+  const kinds = [
+    ['Ciphers', 'cipher', limits.ciphers, SSH2_ALGORITHMS.cipher.supported],
+    ['KexAlgorithms', 'kex', SSH2_ALGORITHMS.kex.defaults, SSH2_ALGORITHMS.kex.supported],
+    ['HostKeyAlgorithms', 'serverHostKey', hostKeys, SSH2_ALGORITHMS.serverHostKey.supported],
+    ['MACs', 'hmac', SSH2_ALGORITHMS.hmac.defaults, SSH2_ALGORITHMS.hmac.supported],
+  ] as const;
+  const out: Record<string, string[]> = { cipher: [...limits.ciphers], serverHostKey: [...hostKeys] };
+  for (const [line, key, defaults, supported] of kinds) {
+    const value = hop.algorithms[line];
+    if (value === undefined) continue;
+    const { list, left } = assemble(line, value, defaults, supported);
+    if (left.length) log(`warning: ssh_config ${line} for ${hop.name}: cloudbridge does not speak ${left.join(', ')} (left out)`);
+    out[key] = list;
+  }
+  return out as NonNullable<ConnectConfig['algorithms']>;
 }
 
 /** A TCP stream to host:port opened from `via` (what ProxyJump does with -W). */

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { UserError } from '../util/errors.js';
+import type { AlgorithmLines } from './algorithms.js';
 import { knownKeyword } from './keywords.js';
 import { percentExpand } from './tokens.js';
 import { patternListMatches } from './patterns.js';
@@ -42,6 +43,8 @@ export interface SshHostOptions {
   readonly serverAliveCountMax?: number;
   /** IdentityAgent: the agent socket to use instead of $SSH_AUTH_SOCK; null for none. */
   readonly identityAgent?: string | null;
+  /** Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs as written (algorithms.ts assembles them at connect). */
+  readonly algorithms: AlgorithmLines;
 }
 
 /** ssh's Host matching: any positive pattern matches and no negated one does, case and all (readconf.c's match_pattern). */
@@ -253,6 +256,9 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const alive = one('serveraliveinterval') ?? (one('batchmode')?.toLowerCase() === 'yes' ? '300' : undefined);
   const out: { -readonly [K in keyof SshHostOptions]: SshHostOptions[K] } = {
     unsupported: unsupportedOptions(one),
+    algorithms: Object.fromEntries(
+      (['Ciphers', 'KexAlgorithms', 'HostKeyAlgorithms', 'MACs'] as const).flatMap((k) => (one(k.toLowerCase()) ? [[k, one(k.toLowerCase())!]] : [])),
+    ),
     identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x('IdentityFile')),
     certificateFiles: certificateFiles.filter((f) => f.toLowerCase() !== 'none').map(x('CertificateFile')),
   };
@@ -306,6 +312,11 @@ function unsupportedOptions(one: (k: string) => string | undefined): string[] {
     ['remoteforward', 'RemoteForward', 'not done by cloudbridge'],
     ['dynamicforward', 'DynamicForward', 'use socks: in the cloudbridge config'],
     ['usekeychain', 'UseKeychain', 'add the key to the agent instead: ssh-add --apple-use-keychain'],
+    [
+      'pubkeyacceptedalgorithms',
+      'PubkeyAcceptedAlgorithms',
+      'keys are offered with the signatures ssh2 makes: ed25519, ECDSA, RSA as rsa-sha2-512 or -256 (ssh-rsa where the server names none)',
+    ],
   ];
   for (const [key, name, instead] of says) {
     const v = on(key);

@@ -127,8 +127,18 @@ test.serial('hashed known_hosts entries are honoured', async (t) => {
   t.is((await run('ssh-keygen', ['-H', '-f', `${lab.dir}/known_hosts_hashed`])).exitCode, 0);
   t.regex(fs.readFileSync(`${lab.dir}/known_hosts_hashed`, 'utf8'), /^\|1\|/);
   t.notRegex(fs.readFileSync(`${lab.dir}/known_hosts_hashed`, 'utf8'), /10\.218/);
-  const cfg = rewriteSshConfig('ssh_config_hashed', (s) => s.replaceAll(`${lab.dir}/known_hosts`, `${lab.dir}/known_hosts_hashed`));
-  await upAndDown(t, cfg);
+  // and ssh_config's algorithm lines, for both hops: what ssh2 negotiates with each sshd (-vv logs it)
+  const cfg = rewriteSshConfig(
+    'ssh_config_hashed',
+    (s) =>
+      `KexAlgorithms -curve25519*\nCiphers aes256-gcm@openssh.com\nMACs hmac-sha2-512,umac-128@openssh.com\n${s.replaceAll(`${lab.dir}/known_hosts`, `${lab.dir}/known_hosts_hashed`)}`,
+  );
+  await upAndDown(t, cfg, ['-vv']);
+  const log = (await cli(['logs', 'cbj', '--since', '1m'])).stdout;
+  t.notRegex(log, /KEX algorithm: curve25519/);
+  t.regex(log, /KEX algorithm: (ecdh|diffie)/);
+  t.regex(log, /C->S Cipher: aes256-gcm@openssh\.com/);
+  t.regex(log, /ssh_config MACs for .*: cloudbridge does not speak umac-128@openssh\.com \(left out\)/);
 });
 
 /** The jump processes (cli/hop.ts) running now, as pids. */

@@ -621,3 +621,38 @@ test('a config ssh refuses is refused with its reason: an unknown keyword, an In
   // one that cannot be opened is skipped, as ssh skips it
   t.deepEqual(readSshConfigFiles([path.join(dir, 'no-such-file')], home), []);
 });
+
+test('Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs: assembled as ssh assembles them (+ - ^, wildcards), what ssh2 does not speak said', async (t) => {
+  const { assemble } = await import('../../src/ssh/algorithms.js');
+  const defaults = ['a-gcm', 'b-gcm', 'c-ctr'];
+  const supported = [...defaults, 'd-ctr', 'e-cbc'];
+  t.deepEqual(assemble('Ciphers', '+d-ctr,zz', defaults, supported), { list: ['a-gcm', 'b-gcm', 'c-ctr', 'd-ctr'], left: ['zz'] });
+  t.deepEqual(assemble('Ciphers', '-*-gcm', defaults, supported), { list: ['c-ctr'], left: [] });
+  t.deepEqual(assemble('Ciphers', '^e-cbc', defaults, supported), { list: ['e-cbc', 'a-gcm', 'b-gcm', 'c-ctr'], left: [] });
+  t.deepEqual(assemble('Ciphers', '*-ctr,a-gcm', defaults, supported), { list: ['c-ctr', 'd-ctr', 'a-gcm'], left: [] });
+  t.throws(() => assemble('KexAlgorithms', 'sntrup761x25519-sha512@openssh.com', defaults, supported), {
+    message: /^ssh_config: KexAlgorithms sntrup761x25519-sha512@openssh\.com: cloudbridge speaks none of these \(it speaks a-gcm/,
+  });
+  // read per host, first value wins; the target's Ciphers give way to cloudbridge's own ciphers:
+  const text = 'Host h\n  Ciphers aes256-gcm@openssh.com\n  KexAlgorithms -diffie-hellman*\n  MACs hmac-sha2-512\nHost *\n  Ciphers aes128-ctr\n';
+  const o = resolveSshHost([parseSshConfig(text)], 'h', ctx);
+  t.deepEqual(o.algorithms, { Ciphers: 'aes256-gcm@openssh.com', KexAlgorithms: '-diffie-hellman*', MACs: 'hmac-sha2-512' });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshalg-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'config'), text);
+  const cfg = (extra: string): ReturnType<typeof findEnvironment> =>
+    findEnvironment(
+      parseConfigText(`environments:\n  e:\n    host: h\n    sshConfig: ${path.join(dir, 'config')}\n    tunnel: false\n${extra}`, '/c.yaml', '/home/dev'),
+      'e',
+    );
+  const user = { name: 'dev', uid: process.getuid!(), gid: process.getgid!(), home: '/home/dev' };
+  t.is(sshRouteFor(cfg(''), user).target.algorithms.Ciphers, 'aes256-gcm@openssh.com');
+  t.is(sshRouteFor(cfg('    ciphers: [chacha20-poly1305@openssh.com]\n'), user).target.algorithms.Ciphers, undefined);
+  // ssh2 speaks what we hand it: the names ssh2 lists as its own
+  const { SSH2_ALGORITHMS } = await import('../../src/ssh2/algorithms.js');
+  t.true(SSH2_ALGORITHMS.kex.supported.includes('curve25519-sha256'));
+  t.deepEqual(
+    assemble('KexAlgorithms', '-diffie-hellman*', SSH2_ALGORITHMS.kex.defaults, SSH2_ALGORITHMS.kex.supported).list.filter((k) => k.startsWith('diffie')),
+    [],
+  );
+});
