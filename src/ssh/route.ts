@@ -31,6 +31,8 @@ export interface SshHop {
   readonly algorithms: AlgorithmLines;
   /** ssh_config's ServerAliveInterval/CountMax, when set: they decide when a hop counts as dead. */
   readonly keepalive: { readonly intervalSeconds: number; readonly countMax: number } | undefined;
+  /** ssh_config's ConnectTimeout (s): the TCP connection and the server's banner within it, as ssh has it. */
+  readonly connectTimeout?: number | undefined;
 }
 
 /** The target host and the jump hosts in front of it, first hop first. */
@@ -88,6 +90,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       identitiesOnly: o.identitiesOnly ?? false,
       ...(o.identityAgent !== undefined ? { identityAgent: o.identityAgent } : {}),
       algorithms: isTarget && env.ciphers.length > 0 ? { ...o.algorithms, Ciphers: undefined } : o.algorithms,
+      ...(o.connectTimeout !== undefined ? { connectTimeout: o.connectTimeout } : {}),
       knownHostsFile:
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
         o.userKnownHostsFile ??

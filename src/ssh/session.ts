@@ -269,7 +269,22 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       }
       reject(new UserError(`ssh to ${hop.user}@${where} failed: ${err.message}`));
     };
+    // ssh_config's ConnectTimeout: the connection and the server's first bytes (its banner) within it, as ssh (sshconnect.c)
+    let heard = false;
+    sock?.once('data', () => (heard = true));
+    const banner =
+      hop.connectTimeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (settled || heard || (ring?.socket.bytesRead ?? 0) > 0) return;
+            settled = true;
+            client.end();
+            cfg.sock?.destroy();
+            reject(new UserError(`cannot reach ${where}: no SSH banner within ${hop.connectTimeout}s (ssh_config ConnectTimeout)`));
+          }, hop.connectTimeout * 1000);
+    banner?.unref();
     client.once('ready', () => {
+      clearTimeout(banner);
       settled = true;
       client.removeListener('error', fail);
       // From here until the session keeper listens (after the remote steps), an error from the

@@ -41,6 +41,8 @@ export interface SshHostOptions {
   readonly strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
   readonly serverAliveInterval?: number;
   readonly serverAliveCountMax?: number;
+  /** ConnectTimeout, seconds: how long the TCP connection and the server's banner may take. */
+  readonly connectTimeout?: number;
   /** IdentityAgent: the agent socket to use instead of $SSH_AUTH_SOCK; null for none. */
   readonly identityAgent?: string | null;
   /** Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs as written (algorithms.ts assembles them at connect). */
@@ -286,6 +288,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   if (alive !== undefined && /^\d+$/.test(alive)) out.serverAliveInterval = Number(alive);
   const aliveMax = one('serveralivecountmax');
   if (aliveMax !== undefined && /^\d+$/.test(aliveMax)) out.serverAliveCountMax = Number(aliveMax);
+  const timeout = one('connecttimeout');
+  if (timeout !== undefined && /^\d+$/.test(timeout) && Number(timeout) > 0) out.connectTimeout = Number(timeout);
   return out;
 }
 

@@ -131,7 +131,7 @@ test.serial('hashed known_hosts entries are honoured', async (t) => {
   const cfg = rewriteSshConfig(
     'ssh_config_hashed',
     (s) =>
-      `KexAlgorithms -curve25519*\nCiphers aes256-gcm@openssh.com\nMACs hmac-sha2-512,umac-128@openssh.com\n${s.replaceAll(`${lab.dir}/known_hosts`, `${lab.dir}/known_hosts_hashed`)}`,
+      `ConnectTimeout 5\nKexAlgorithms -curve25519*\nCiphers aes256-gcm@openssh.com\nMACs hmac-sha2-512,umac-128@openssh.com\n${s.replaceAll(`${lab.dir}/known_hosts`, `${lab.dir}/known_hosts_hashed`)}`,
   );
   await upAndDown(t, cfg, ['-vv']);
   const log = (await cli(['logs', 'cbj', '--since', '1m'])).stdout;

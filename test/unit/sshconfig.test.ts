@@ -656,3 +656,34 @@ test('Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs: assembled as ssh assemble
     [],
   );
 });
+
+test('ConnectTimeout: a server that takes the connection and says nothing is given up on after it, as ssh gives up', async (t) => {
+  const net = await import('node:net');
+  const { connectSsh } = await import('../../src/ssh/session.js');
+  const { ssh2 } = await import('../../src/ssh2/load.js');
+  const silent = net.createServer(() => undefined);
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.teardown(() => silent.close());
+  const port = (silent.address() as { port: number }).port;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshto-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'id'), ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'config'), `Host quiet\n  HostName 127.0.0.1\n  Port ${port}\n  ConnectTimeout 1\n  IdentityFile ${dir}/id\n`);
+  const env = findEnvironment(
+    parseConfigText(
+      `environments:\n  e:\n    host: quiet\n    sshConfig: ${dir}/config\n    knownHostsFile: ${dir}/known_hosts\n    tunnel: false\n    connectTimeout: 20\n`,
+      '/c.yaml',
+      '/home/dev',
+    ),
+    'e',
+  );
+  const user = { name: 'dev', uid: process.getuid!(), gid: process.getgid!(), home: '/home/dev' };
+  const route = sshRouteFor(env, user);
+  t.is(route.target.connectTimeout, 1);
+  const started = Date.now();
+  await t.throwsAsync(connectSsh(env, route, { user, agent: '/nonexistent' }), {
+    message: `cannot reach 127.0.0.1:${port}: no SSH banner within 1s (ssh_config ConnectTimeout)`,
+  });
+  const took = Date.now() - started;
+  t.true(took >= 900 && took < 3000, `${took} ms`);
+});
