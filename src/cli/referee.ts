@@ -66,7 +66,11 @@ function compare(hop: SshHop, g: Map<string, string[]>): string[] {
     proxycommand: hop.proxyCommand ?? '',
     identitiesonly: hop.identitiesOnly ? 'yes' : 'no',
     certificatefile: hop.certificateFiles.join(', '),
+    connecttimeout: hop.connectTimeout === undefined ? 'none' : String(hop.connectTimeout),
   };
+  // IdentityAgent: ssh -G prints a path expanded, but SSH_AUTH_SOCK and $VAR as written (it reads the environment later)
+  const agent = g.get('identityagent')?.[0];
+  if (agent === undefined || agent === 'none' || agent.startsWith('/')) ours['identityagent'] = hop.identityAgent === null ? 'none' : (hop.identityAgent ?? '');
   const theirs: Record<string, string> = {
     hostname: g.get('hostname')?.[0] ?? '',
     port: g.get('port')?.[0] ?? '',
@@ -74,6 +78,8 @@ function compare(hop: SshHop, g: Map<string, string[]>): string[] {
     proxycommand: g.get('proxycommand')?.[0] ?? '',
     identitiesonly: g.get('identitiesonly')?.[0] ?? '',
     certificatefile: (g.get('certificatefile') ?? []).join(', '),
+    connecttimeout: g.get('connecttimeout')?.[0] ?? 'none',
+    identityagent: agent ?? '',
   };
   return Object.keys(ours)
     .filter((k) => ours[k] !== theirs[k])
