@@ -22,7 +22,9 @@ export function sshGFindings(env: EnvironmentConfig, route: SshRoute, user: Invo
   const findings: Finding[] = [];
   const custom = env.sshConfigFiles.length === 1 ? ['-F', env.sshConfigFiles[0]!] : [];
   for (const hop of [...route.jumps, route.target]) {
-    const g = sshG([...custom, '-p', String(hop.port), '-l', hop.user, hop.name], user);
+    // what came from ssh_config, ssh -G finds itself (forced, a wrong reading of ours would hide); the rest is given it
+    const given = [...(hop.fromSshConfig?.port ? [] : ['-p', String(hop.port)]), ...(hop.fromSshConfig?.user ? [] : ['-l', hop.user])];
+    const g = sshG([...custom, ...given, hop.name], user);
     if (!(g instanceof Map)) {
       if (g !== undefined) findings.push({ ok: false, what: `ssh -G ${hop.name}: ${g}`, fix: 'ssh itself cannot read this configuration' });
       continue;

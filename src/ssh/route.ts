@@ -31,6 +31,8 @@ export interface SshHop {
   readonly algorithms: AlgorithmLines;
   /** ssh_config's ServerAliveInterval/CountMax, when set: they decide when a hop counts as dead. */
   readonly keepalive: { readonly intervalSeconds: number; readonly countMax: number } | undefined;
+  /** Whether user and port are what ssh_config says (not the cloudbridge config's, a ProxyJump spec's or a default): doctor lets ssh -G find those itself. */
+  readonly fromSshConfig?: { readonly user: boolean; readonly port: boolean };
   /** ssh_config's ConnectTimeout (s): the TCP connection and the server's banner within it, as ssh has it. */
   readonly connectTimeout?: number | undefined;
 }
@@ -78,6 +80,8 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
     const found = resolveSshHost(files, name, ctx, (isTarget && env.explicit.user ? env.user : undefined) ?? given.user);
     const o = through?.length ? { ...found, proxyJump: undefined, proxyCommand: undefined } : found;
     const jumps = through?.length ? chain(through, depth) : o.proxyJump ? chain(parseProxyJump(o.proxyJump), depth) : [];
+    const userGiven = (isTarget && env.explicit.user) || given.user !== undefined;
+    const portGiven = (isTarget && env.explicit.port) || given.port !== undefined;
     const me: SshHop = {
       name,
       host: o.hostName ?? name.toLowerCase(),
@@ -91,6 +95,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       ...(o.identityAgent !== undefined ? { identityAgent: o.identityAgent } : {}),
       algorithms: isTarget && env.ciphers.length > 0 ? { ...o.algorithms, Ciphers: undefined } : o.algorithms,
       ...(o.connectTimeout !== undefined ? { connectTimeout: o.connectTimeout } : {}),
+      fromSshConfig: { user: !userGiven && o.user !== undefined, port: !portGiven && o.port !== undefined },
       knownHostsFile:
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??
         o.userKnownHostsFile ??

@@ -401,18 +401,26 @@ test("doctor's referee: ssh -G's reading of each hop beside cloudbridge's, a dif
   const { sshGFindings } = await import('../../src/cli/referee.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-referee-'));
   const file = path.join(dir, 'ssh_config');
-  fs.writeFileSync(file, `Host web\n  HostName 10.1.1.1\n  IdentitiesOnly yes\n  ConnectTimeout 7\n  IdentityAgent ${dir}/agent_%r.sock\n`);
+  fs.writeFileSync(
+    file,
+    `Host web\n  HostName 10.1.1.1\n  User deploy\n  Port 2200\n  IdentitiesOnly yes\n  ConnectTimeout 7\n  IdentityAgent ${dir}/agent_%r.sock\n`,
+  );
   fs.writeFileSync(path.join(dir, 'c.yaml'), `environments:\n  web:\n    host: web\n    sshConfig: ${file}\n    tunnel: false\n`, { mode: 0o600 });
   const env = findEnvironment(parseConfigText(fs.readFileSync(path.join(dir, 'c.yaml'), 'utf8'), path.join(dir, 'c.yaml'), '/root'), 'web');
   const user = invokingUser();
   const route = sshRouteFor(env, user);
-  t.deepEqual(sshGFindings(env, route, user), [{ ok: true, what: 'ssh -G web agrees: root@10.1.1.1:22' }]);
-  const wrong = { jumps: [], target: { ...route.target, host: '10.9.9.9', identitiesOnly: false, connectTimeout: undefined, identityAgent: null } };
+  // user and port from ssh_config: ssh -G finds them itself (not given -l and -p), so a wrong reading of ours shows
+  t.deepEqual(route.target.fromSshConfig, { user: true, port: true });
+  t.deepEqual(sshGFindings(env, route, user), [{ ok: true, what: 'ssh -G web agrees: deploy@10.1.1.1:2200' }]);
+  const wrong = {
+    jumps: [],
+    target: { ...route.target, host: '10.9.9.9', user: 'other', identitiesOnly: false, connectTimeout: undefined, identityAgent: null },
+  };
   const [f] = sshGFindings(env, wrong, user);
   t.false(f!.ok);
   t.is(
     f!.what,
-    `ssh -G web differs: hostname ssh "10.1.1.1", cloudbridge "10.9.9.9"; identitiesonly ssh "yes", cloudbridge "no"; connecttimeout ssh "7", cloudbridge "none"; identityagent ssh "${dir}/agent_root.sock", cloudbridge "none"`,
+    `ssh -G web differs: hostname ssh "10.1.1.1", cloudbridge "10.9.9.9"; user ssh "deploy", cloudbridge "other"; identitiesonly ssh "yes", cloudbridge "no"; connecttimeout ssh "7", cloudbridge "none"; identityagent ssh "${dir}/agent_deploy.sock", cloudbridge "none"`,
   );
   fs.rmSync(dir, { recursive: true });
 });
