@@ -9,6 +9,7 @@ import { readJournal, type JournalRecord } from '../plan/apply.js';
 import { isRemote } from '../plan/steps.js';
 import { formatStatus } from './format.js';
 import { lookupUser } from '../util/user.js';
+import { socketAnswers } from '../util/socketAnswers.js';
 
 /**
  * Whether a controller runs for an environment, and `status`: small on
@@ -27,7 +28,7 @@ export async function presence(env: string): Promise<{ state: ControllerPresence
   const owner = socketOwner(sock);
   // root never reads what a user's controller says (a --privsep one's socket is its user's): that one answers is all it asks
   if (process.geteuid?.() === 0 && owner !== undefined && owner !== 0) {
-    if (await answers(sock)) return { state: 'up', owner };
+    if (await socketAnswers(() => net.connect(sock), 3000)) return { state: 'up', owner };
   } else {
     try {
       return { state: 'up', status: await requestControl<Status>(sock, { cmd: 'status' }, 3000) };
@@ -47,20 +48,6 @@ function socketOwner(sock: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Whether something accepts a connection on the socket: asked nothing, read nothing. */
-function answers(sock: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(sock);
-    const done = (up: boolean): void => {
-      c.destroy();
-      resolve(up);
-    };
-    c.once('connect', () => done(true));
-    c.once('error', () => done(false));
-    c.setTimeout(3000, () => done(false));
-  });
 }
 
 /**

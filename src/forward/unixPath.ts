@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { socketAnswers } from '../util/socketAnswers.js';
 import { asUser, type InvokingUser } from '../util/user.js';
 
 /**
@@ -56,25 +57,13 @@ export function asBinder<T>(binder: UnixBinder, user: InvokingUser, fn: () => T 
   return binder === 'user' ? asUser(user, fn) : fn();
 }
 
-/** Whether something answers on the unix socket at `p`. */
-function answers(p: string, binder: UnixBinder, user: InvokingUser): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = asBinder(binder, user, () => net.connect(p));
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /** Clears the way for `plan` (asked for as `asked`): nothing there, or a dead socket removed; else an Error naming the path. */
 export async function clearUnixPath(asked: string, plan: UnixPlan, user: InvokingUser): Promise<void> {
   const { binder, path: p } = plan;
   const st = asBinder(binder, user, () => fs.lstatSync(p, { throwIfNoEntry: false }));
   if (!st) return;
   if (!st.isSocket()) throw new Error(`${asked} exists and is not a socket; refusing to replace it`);
-  if (await answers(p, binder, user)) throw new Error(`${asked}: something answers on that socket already`);
+  if (await socketAnswers(() => asBinder(binder, user, () => net.connect(p)))) throw new Error(`${asked}: something answers on that socket already`);
   asBinder(binder, user, () => fs.rmSync(p));
 }
 
