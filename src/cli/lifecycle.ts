@@ -185,21 +185,16 @@ export async function runController(
 export async function disconnect(envName: string, args: CommonArgs & { asOwner?: boolean }): Promise<number> {
   // a --privsep controller's journal and control socket are its user's, never read by root: the folder says whose it is
   const owner = runFolderOwner(envName);
-  if (process.geteuid?.() === 0 && owner !== undefined && owner !== 0) {
-    const user = folderUser(envName, owner); // the caller may (they, or root acting for no one), or is told whose it is
-    if (args.asOwner) dropTo(user);
-    else {
-      // root asks only whether it answers; the asking and the answer are theirs, in a process of theirs
-      const { state } = await presence(envName);
-      if (state === 'down') throw new UserError(`${envName} is not connected`);
-      if (state === 'stale') return cleanup(envName, args);
-      return runAsOwner('disconnect', envName, args);
-    }
-  }
+  const theirs = process.geteuid?.() === 0 && owner !== undefined && owner !== 0;
+  // the caller may (they, or root acting for no one), or is told whose it is
+  if (theirs && args.asOwner) dropTo(folderUser(envName, owner));
+  // as root, presence only sees whether a user's controller answers (presence.ts)
   const { state, status } = await presence(envName);
   if (state === 'down') throw new UserError(`${envName} is not connected`);
   if (state === 'stale') return cleanup(envName, args);
   if (owner !== undefined && owner !== 0) checkFolderOwner(envName, owner, invokingUser());
+  // the asking and the answer are theirs, in a process of theirs
+  if (theirs && !args.asOwner) return runAsOwner('disconnect', envName, args);
   if (!status) throw new UserError(`${envName}: the control socket is not yours to use (try sudo)`);
   if (owner === undefined || owner === 0) checkJournalOwner(readJournal(journalFile(envName)), envName, invokingUser());
   const res = await requestControl<{ errors: string[] }>(controlSocket(envName), { cmd: 'down' });
