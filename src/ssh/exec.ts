@@ -57,22 +57,20 @@ export async function execRemote(client: Client, argv: readonly string[], opts: 
 async function viaShell(client: Client, argv: readonly string[], sudo: boolean): Promise<RemoteResult> {
   let mine = shells.get(client);
   if (!mine) shells.set(client, (mine = new Map()));
-  if (mine.has(sudo) && !mine.get(sudo)) return execOnce(client, remoteLine(sudo, shellJoin(argv)));
-  let shell = mine.get(sudo);
-  if (shell && !shell.free) return execOnce(client, remoteLine(sudo, shellJoin(argv)));
-  const fresh = !shell;
-  if (!shell) {
-    // in the map at once: a command that comes while it opens gets an exec of its own, not a second shell
-    shell = new RemoteShell(openExec(client, remoteLine(sudo, 'sh')));
-    mine.set(sudo, shell);
+  const once = (): Promise<RemoteResult> => execOnce(client, remoteLine(sudo, shellJoin(argv)));
+  if (mine.has(sudo)) {
+    const shell = mine.get(sudo);
+    return shell?.free ? shell.run(argv) : once();
   }
+  // in the map at once: a command that comes while it opens gets an exec of its own, not a second shell
+  const shell = new RemoteShell(openExec(client, remoteLine(sudo, 'sh')));
+  mine.set(sudo, shell);
   try {
     return await shell.run(argv);
-  } catch (err) {
-    // a shell that never ran a command did not run this one (sudo refused `sh`): exec from now on
-    if (!fresh || shell.served > 0) throw err;
+  } catch {
+    // the shell failed on its first command (sudo refused `sh`, no channel): exec from now on, this command too
     mine.set(sudo, undefined);
-    return execOnce(client, remoteLine(sudo, shellJoin(argv)));
+    return once();
   }
 }
 

@@ -41,8 +41,6 @@ export class RemoteShell {
   private code: number | null | undefined;
   private errDone = false;
   private dead: Error | undefined;
-  /** Commands it has run to their end. */
-  served = 0;
 
   private stream: ClientChannel | undefined;
 
@@ -119,7 +117,6 @@ export class RemoteShell {
     if (this.code !== undefined && this.errDone) {
       const p = this.pending;
       this.pending = undefined;
-      this.served++;
       p.resolve({ code: this.code, stdout: this.out, stderr: this.err });
     }
   }
