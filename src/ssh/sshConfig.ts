@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
-import path from 'node:path';
 import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { UserError } from '../util/errors.js';
 import type { AlgorithmLines } from './algorithms.js';
 import { knownKeyword } from './keywords.js';
 import { percentExpand } from './tokens.js';
 import { patternListMatches } from './patterns.js';
-import { type Block, type Condition, type Criterion } from './sshConfigParse.js';
+import { tildePath, type Block, type Condition, type Criterion } from './sshConfigParse.js';
 
 export { parseSshConfig, readSshConfigFiles } from './sshConfigParse.js';
 
@@ -98,11 +97,9 @@ function tokenTable(v: TokenValues, ctx: ExpandContext): Record<string, string> 
   };
 }
 
-const tilde = (value: string, ctx: ExpandContext): string => (value.startsWith('~/') || value === '~' ? path.join(ctx.home, value.slice(1)) : value);
-
 /** A file name as ssh reads it: ~ first, then its tokens and variables. */
 const expandPath = (value: string, what: string, v: TokenValues, ctx: ExpandContext): string =>
-  percentExpand(tilde(value, ctx), tokenTable(v, ctx), what, ctx.env ?? process.env, value);
+  percentExpand(tildePath(value, ctx.home), tokenTable(v, ctx), what, ctx.env ?? process.env, value);
 
 /**
  * IdentityAgent as ssh.c reads it: `none` (no agent), `SSH_AUTH_SOCK` (the
@@ -281,7 +278,7 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   }
   const global = first.get('globalknownhostsfile');
   // ssh expands no tokens there (ssh.c), only ~
-  if (global !== undefined) out.globalKnownHostsFiles = global.filter((f) => f.toLowerCase() !== 'none').map((f) => tilde(f, ctx));
+  if (global !== undefined) out.globalKnownHostsFiles = global.filter((f) => f.toLowerCase() !== 'none').map((f) => tildePath(f, ctx.home));
   const agent = one('identityagent');
   if (agent !== undefined) out.identityAgent = identityAgent(agent, x('IdentityAgent'), ctx.env ?? process.env);
   if (strict !== undefined && YES_NO[strict.toLowerCase()]) out.strictHostKeyChecking = YES_NO[strict.toLowerCase()]!;

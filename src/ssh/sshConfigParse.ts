@@ -136,6 +136,9 @@ export function parseSshConfig(
   return blocks;
 }
 
+/** `~` and `~/…` under `home`, as ssh's tilde_expand_filename; anything else as it is. */
+export const tildePath = (value: string, home: string): string => (value.startsWith('~/') || value === '~' ? path.join(home, value.slice(1)) : value);
+
 /** ssh's system-wide file: what it Includes by a relative path is under /etc/ssh; the user's files' under ~/.ssh. */
 const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
 
@@ -149,7 +152,7 @@ export function readSshConfigFiles(files: readonly string[], home: string): Bloc
   const includer =
     (relativeTo: string) =>
     (pattern: string): ConfigText[] => {
-      const p = pattern.startsWith('~/') ? path.join(home, pattern.slice(2)) : path.isAbsolute(pattern) ? pattern : path.join(relativeTo, pattern);
+      const p = pattern.startsWith('~/') ? tildePath(pattern, home) : path.isAbsolute(pattern) ? pattern : path.join(relativeTo, pattern);
       const dir = path.dirname(p);
       const base = path.basename(p);
       let names: string[];
