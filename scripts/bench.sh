@@ -43,19 +43,14 @@ cb_quiet() { local out; out=$(cb "$@" 2>&1) || { echo "bench: cloudbridge $*: $o
 rows=()
 extra=()
 
-# what `cloudbridge init` writes for the lab's host (src/cli/init.ts), docker off, with the lab's key
+# what `cloudbridge init` writes for the lab's host (its own free /30, `routes: []`, mtu
+# auto), with the lab's key and known_hosts (a user's come from ~/.ssh) and docker off
 default_config() {
-  cat <<YAML
-environments:
-  $lab:
-    host: $net.0.2
-    user: root
-    identityFile: $dir/id_ed25519
-    knownHostsFile: $dir/known_hosts
-    tunnel: { local: $net.1.1, remote: $net.1.2 }
-    routes: []
-    docker: { mode: 'off' }
-YAML
+  rm -f "$1"
+  local out
+  out=$(cb init $lab --host $net.0.2 --config "$1" 2>&1) || { echo "bench: cloudbridge init: $out" >&2; return 1; }
+  sed -i -e "s|^    host: .*|&\n    user: root\n    identityFile: $dir/id_ed25519\n    knownHostsFile: $dir/known_hosts|" \
+    -e "s|docker: { mode: socket }|docker: { mode: 'off' }|" "$1"
 }
 
 cleanup() {
@@ -173,7 +168,7 @@ for mtu in "${mtus[@]}"; do
     # connect as a user gets it: the config `cloudbridge init` writes (mtu auto, no routes),
     # docker off, and the lab's key; five times, each beside an `ssh -w` set up by hand
     # (command start to the first ping answered through it, both), with connect's phases
-    default_config >"$dir/bench-default.yaml"
+    default_config "$dir/bench-default.yaml"
     for _ in 1 2 3 4 5; do
       t0=$(ms_now)
       out=$(cb connect $lab --config "$dir/bench-default.yaml" --json 2>&1) || { echo "bench: cloudbridge connect: $out" >&2; exit 1; }
