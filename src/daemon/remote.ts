@@ -6,6 +6,7 @@ import { IPTABLES_STATE, iptablesState, lowestFreeTun, planRemote, planStaleDevi
 import type { Step } from '../plan/steps.js';
 import { runRemote } from '../ssh/exec.js';
 import { UserError } from '../util/errors.js';
+import { clip, plain } from '../util/plain.js';
 
 /** What the remote host looks like, in one round trip: the tun unit to use and what NAT needs. */
 export async function remoteFacts(
@@ -26,10 +27,10 @@ export async function remoteFacts(
   const [namesText = '', ipForward = '', iptables = '', ip6Forward = '', ip6tables = ''] = out.split('@@\n');
   const names = namesText.split(/\s+/);
   if (iptables.trim() !== 'ok') {
-    throw new UserError(`nat: true needs a working iptables on ${env.host} (iptables is ${iptables.trim()})`);
+    throw new UserError(`nat: true needs a working iptables on ${env.host} (iptables is ${plain(clip(iptables.trim(), 200))})`);
   }
   if (ip6tables.trim() !== 'ok') {
-    throw new UserError(`nat: true with IPv6 tunnel addresses needs a working ip6tables on ${env.host} (ip6tables is ${ip6tables.trim()})`);
+    throw new UserError(`nat: true with IPv6 tunnel addresses needs a working ip6tables on ${env.host} (ip6tables is ${plain(clip(ip6tables.trim(), 200))})`);
   }
   const unit = tunnel.remoteUnit ?? lowestFreeTun(names);
   if (tunnel.remoteUnit !== undefined && names.includes(`tun${unit}`)) {

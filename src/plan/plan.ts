@@ -97,11 +97,15 @@ export interface RemoteFacts {
  * A remote rule's removal that is done when the rule is gone already (the
  * host rebooted, someone removed it): `-C` first, then `-D`. A journal keeps
  * every undo that failed (apply.ts), so an undo must fail only when it could
- * not do its work, never because the work was done.
+ * not do its work, never because the work was done. Only `-C`'s 1 means "no
+ * such rule" (iptables(8): 2 is a bad command line, and a broken table says
+ * 3, a missing command 127): anything else fails the undo with its first
+ * line, so a rule that may still be there is never forgotten.
  */
 function deleteRule(cmd: string, table: string, chain: string, rule: readonly string[]): string[] {
   const check = shellJoin([cmd, '-w', '-t', table, '-C', chain, ...rule]);
-  return ['sh', '-c', `${check} 2>/dev/null || exit 0; exec ${shellJoin([cmd, '-w', '-t', table, '-D', chain, ...rule])}`];
+  const del = shellJoin([cmd, '-w', '-t', table, '-D', chain, ...rule]);
+  return ['sh', '-c', `e=$(${check} 2>&1 >/dev/null); c=$?; [ $c = 1 ] && exit 0; [ $c = 0 ] || { echo "$e" >&2; exit $c; }; exec ${del}`];
 }
 
 /** Remote side: address and link on the remote tun device, then forwarding and NAT when asked for. */
@@ -234,9 +238,12 @@ export function planStaleDevice(tunnel: TunnelConfig, stale: string): Step {
   return { title: `remote ${stale}, the lost session's device: our addresses taken off it`, apply: { side: 'remote', argv: ['sh', '-c', script] }, undo: null };
 }
 
-/** A shell probe printing ok, broken or missing: can iptables' (or ip6tables') nat table be used here? */
+/**
+ * A shell probe printing ok, missing, or "broken: " and the first line the
+ * command printed: can iptables' (or ip6tables') nat table be used here?
+ */
 export const iptablesState = (cmd: 'iptables' | 'ip6tables'): string =>
-  `if command -v ${cmd} >/dev/null; then ${cmd} -w -t nat -n -L POSTROUTING >/dev/null 2>&1 && echo ok || echo broken; else echo missing; fi`;
+  `if command -v ${cmd} >/dev/null; then e=$(${cmd} -w -t nat -n -L POSTROUTING 2>&1 >/dev/null) && echo ok || echo "broken: $(echo "$e" | head -n 1)"; else echo missing; fi`;
 export const IPTABLES_STATE = iptablesState('iptables');
 
 /**

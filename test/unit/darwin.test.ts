@@ -123,15 +123,15 @@ test('darwin plan for a full environment: the exact command list', (t) => {
       ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
       [
         'iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE',
-        'sh -c iptables -w -t nat -C POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE 2>/dev/null || exit 0; exec iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE',
+        'sh -c e=$(iptables -w -t nat -C POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE 2>&1 >/dev/null); c=$?; [ $c = 1 ] && exit 0; [ $c = 0 ] || { echo "$e" >&2; exit $c; }; exec iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 -m comment --comment cloudbridge:stg -j MASQUERADE',
       ],
       [
         'iptables -w -t filter -I FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT',
-        'sh -c iptables -w -t filter -C FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT 2>/dev/null || exit 0; exec iptables -w -t filter -D FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT',
+        'sh -c e=$(iptables -w -t filter -C FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT 2>&1 >/dev/null); c=$?; [ $c = 1 ] && exit 0; [ $c = 0 ] || { echo "$e" >&2; exit $c; }; exec iptables -w -t filter -D FORWARD -i tun4 -m comment --comment cloudbridge:stg -j ACCEPT',
       ],
       [
         'iptables -w -t filter -I FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT',
-        'sh -c iptables -w -t filter -C FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT 2>/dev/null || exit 0; exec iptables -w -t filter -D FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT',
+        'sh -c e=$(iptables -w -t filter -C FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT 2>&1 >/dev/null); c=$?; [ $c = 1 ] && exit 0; [ $c = 0 ] || { echo "$e" >&2; exit $c; }; exec iptables -w -t filter -D FORWARD -o tun4 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment cloudbridge:stg -j ACCEPT',
       ],
     ],
   );

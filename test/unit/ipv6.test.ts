@@ -113,10 +113,10 @@ test('IPv6 plans: the address after the link is up on both ends, routes, NAT66 u
   t.true(argv.includes('ip6tables -w -t nat -I POSTROUTING -s fd00:99::1/128 -m comment --comment cloudbridge:stg -j MASQUERADE'));
   // each rule's removal checks it is there first (-C), so an undo fails only when it could not do its work
   const undo6 = remote
-    .filter((s) => s.undo?.side === 'remote' && /^ip6tables -w -t \w+ -C /.test(s.undo.argv[2] ?? ''))
+    .filter((s) => s.undo?.side === 'remote' && /^e=\$\(ip6tables -w -t \w+ -C /.test(s.undo.argv[2] ?? ''))
     .map((s) => (s.undo as { argv: readonly string[] }).argv[2]!);
   t.is(undo6.length, 3);
-  t.true(undo6.every((c) => /\|\| exit 0; exec ip6tables -w -t \w+ -D /.test(c)));
+  t.true(undo6.every((c) => /\[ \$c = 1 \] && exit 0; .*; exec ip6tables -w -t \w+ -D /.test(c)));
   t.false(
     planRemote(e, e.tunnel!, 'tun0', { ipForward: '1', ip6Forward: '1' }).some((s) => s.title === 'remote IPv6 forwarding on'),
     'on already: left alone',

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { parseConfigText, findEnvironment } from '../../src/config/load.js';
 import { runGrouped, StepJournal, type Executor } from '../../src/plan/apply.js';
@@ -47,20 +51,44 @@ test('remote plan: exact commands, NAT tagged with the environment, forwarding r
       ['sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.ip_forward=0'],
       [
         `iptables -w -t nat -I POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`,
-        `sh -c iptables -w -t nat -C POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE 2>/dev/null || exit 0; exec iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`,
+        `sh -c e=$(iptables -w -t nat -C POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE 2>&1 >/dev/null); c=$?; [ $c = 1 ] && exit 0; [ $c = 0 ] || { echo "$e" >&2; exit $c; }; exec iptables -w -t nat -D POSTROUTING -s 10.9.0.1/32 ${tag} -j MASQUERADE`,
       ],
       [
         `iptables -w -t filter -I FORWARD -i tun3 ${tag} -j ACCEPT`,
-        `sh -c iptables -w -t filter -C FORWARD -i tun3 ${tag} -j ACCEPT 2>/dev/null || exit 0; exec iptables -w -t filter -D FORWARD -i tun3 ${tag} -j ACCEPT`,
+        `sh -c e=$(iptables -w -t filter -C FORWARD -i tun3 ${tag} -j ACCEPT 2>&1 >/dev/null); c=$?; [ $c = 1 ] && exit 0; [ $c = 0 ] || { echo "$e" >&2; exit $c; }; exec iptables -w -t filter -D FORWARD -i tun3 ${tag} -j ACCEPT`,
       ],
       [
         `iptables -w -t filter -I FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
-        `sh -c iptables -w -t filter -C FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT 2>/dev/null || exit 0; exec iptables -w -t filter -D FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
+        `sh -c e=$(iptables -w -t filter -C FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT 2>&1 >/dev/null); c=$?; [ $c = 1 ] && exit 0; [ $c = 0 ] || { echo "$e" >&2; exit $c; }; exec iptables -w -t filter -D FORWARD -o tun3 -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
       ],
     ],
   );
   t.is(planRemote(env, env.tunnel!, 'tun3', { ipForward: '1' }).filter((s) => s.title.includes('forwarding')).length, 0);
   t.is(planRemote({ ...env, nat: false }, env.tunnel!, 'tun3', { ipForward: '0' }).length, 2);
+});
+
+test("a rule's removal is done when -C says it is gone (1), and fails with the first line on any other answer", async (t) => {
+  const undo = planRemote(env, env.tunnel!, 'tun3', { ipForward: '1' })[2]!.undo as { argv: readonly string[] };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-rule-'));
+  try {
+    // iptables(8)'s answers to -C, as this stand-in on PATH gives them: 0 there, 1 not there, 2 a bad command line, 3 a broken table
+    fs.writeFileSync(
+      path.join(dir, 'iptables'),
+      `#!/bin/sh\necho "$*" >> ${dir}/ran\ncase "$*" in *" -C "*) [ "$CHECK" = 0 ] || echo "answer $CHECK" >&2; exit $CHECK;; esac\n`,
+      { mode: 0o755 },
+    );
+    const run = (check: number): { code: number; stderr: string; deleted: boolean } => {
+      fs.rmSync(path.join(dir, 'ran'), { force: true });
+      const r = spawnSync(undo.argv[0]!, undo.argv.slice(1), { env: { PATH: `${dir}:/usr/bin:/bin`, CHECK: String(check) }, encoding: 'utf8' });
+      return { code: r.status ?? -1, stderr: r.stderr, deleted: fs.readFileSync(path.join(dir, 'ran'), 'utf8').includes(' -D ') };
+    };
+    t.deepEqual(run(0), { code: 0, stderr: '', deleted: true }, 'there: deleted');
+    t.deepEqual(run(1), { code: 0, stderr: '', deleted: false }, 'gone already (a rebooted host): done');
+    t.deepEqual(run(3), { code: 3, stderr: 'answer 3\n', deleted: false }, 'a broken iptables: the undo fails and stays in the journal');
+    t.deepEqual(run(127), { code: 127, stderr: 'answer 127\n', deleted: false });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /** Records what it runs; fails actions whose text matches `failOn`. */
