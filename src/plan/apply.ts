@@ -108,10 +108,35 @@ export class StepJournal {
     return this.applied;
   }
 
+  /**
+   * Writes the journal whole. A journal that cannot be written (its folder
+   * full) is said in one line naming the file: no step is made before it is
+   * journaled, so the change waits (a reconnect retries) and the file on
+   * disk stays as it was, never half-written.
+   */
   private save(pending: readonly Step[] = []): void {
     if (!this.file) return;
     const record: JournalRecord = { env: this.env, pid: process.pid, ...this.whose, applied: this.applied, pending };
-    writeOwn(this.file, `${JSON.stringify(record, null, 1)}\n`);
+    try {
+      writeOwn(this.file, `${JSON.stringify(record, null, 1)}\n`);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      throw new UserError(`could not write the step journal ${this.file} (${e.code ?? e.message}): no change is made until it can be`);
+    }
+  }
+
+  /**
+   * After steps ran or were undone: a journal that cannot be written now
+   * still lists them as they were before (made ones as pending), and each
+   * undo is harmless to run again, so `cleanup` after a crash stays right.
+   */
+  private saveIfRoom(): void {
+    try {
+      this.save();
+    } catch {
+      // said by the next save that must succeed (apply's, before a change)
+    }
   }
 
   /** Writes the journal with no steps yet: from here on the environment is its owner's. */
@@ -142,7 +167,7 @@ export class StepJournal {
       this.applied.push(step);
       onStep?.(step);
     }
-    this.save();
+    this.saveIfRoom();
     const failure = result.failures[0];
     if (failure) {
       await this.undo(exec, (s) => made.includes(s));
@@ -166,7 +191,7 @@ export class StepJournal {
     }));
     const failed = new Set(result.failures.map((f) => undoable[f.index]!));
     this.applied = this.applied.filter((s) => !which(s) || failed.has(s));
-    this.save();
+    this.saveIfRoom();
     return result.failures.map((f) => `${describeAction(actions[f.index]!)}: ${f.message}`);
   }
 

@@ -66,18 +66,27 @@ export function readOwn(file: string): string | undefined {
   }
 }
 
-/** Writes an own file whole: a temporary file beside it, then a rename, so a reader never sees half. */
+/**
+ * Writes an own file whole: a temporary file beside it, then a rename, so a
+ * reader never sees half. When the write fails (a full disk) the file stays
+ * as it was and the temporary one goes.
+ */
 export function writeOwn(file: string, text: string, mode = 0o600): void {
   const tmp = `${file}.tmp`;
   fs.rmSync(tmp, { force: true });
   const fd = openOwn(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
   try {
-    fs.writeFileSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    try {
+      fs.writeFileSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
-  fs.renameSync(tmp, file);
 }
 
 /** Opens an own file to append to, making it when it is not there. */

@@ -184,6 +184,43 @@ test('journal: remote undos over a session that has ended stay for cleanup (the 
   );
 });
 
+// a real tmpfs filled to its last block: root only (CI runs as root)
+(process.geteuid?.() === 0 ? test.serial : test.skip)(
+  'journal: a full folder makes no change unjournaled, leaves the file whole, and undoes all the same',
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-full-'));
+    t.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k,mode=0755', 'tmpfs', dir]).status, 0);
+    try {
+      const file = path.join(dir, 'journal.json');
+      const j = new StepJournal(file, 'stg');
+      const { exec, ran } = recorder();
+      await j.apply(steps.slice(0, 3), exec);
+      const before = fs.readFileSync(file, 'utf8');
+      const fd = fs.openSync(path.join(dir, 'filler'), 'w');
+      try {
+        for (;;) fs.writeSync(fd, Buffer.alloc(1024));
+      } catch (err) {
+        t.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
+      } finally {
+        fs.closeSync(fd);
+      }
+      ran.length = 0;
+      const err = await t.throwsAsync(j.apply(steps.slice(3), exec));
+      t.is(err!.message, `could not write the step journal ${file} (ENOSPC): no change is made until it can be`);
+      t.deepEqual(ran, [], 'nothing ran');
+      t.is(fs.readFileSync(file, 'utf8'), before, 'the file as it was, whole');
+      t.false(fs.existsSync(`${file}.tmp`), 'no half-written temporary left');
+      t.deepEqual(await j.undo(exec), [], 'undos run on a full disk');
+      t.is(j.steps.length, 0);
+      t.is(ran.length, steps.slice(0, 3).filter((s) => s.undo).length);
+      t.is(fs.readFileSync(file, 'utf8'), before, 'still whole: it lists what is undone, each undo harmless to run again');
+    } finally {
+      spawnSync('umount', [dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
 test('the lowest free tun unit, in one pass over what the server lists (however much that is)', (t) => {
   t.is(lowestFreeTun(['lo', 'eth0']), 0);
   t.is(lowestFreeTun(['tun0', 'tun2', 'tun1', 'tun10']), 3);
