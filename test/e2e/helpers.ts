@@ -79,6 +79,20 @@ export interface Ran {
   readonly stderr: string;
 }
 
+/**
+ * Polls `check` every 250 ms until it holds; returns how long that took
+ * (seconds, on a clock that a test's own clock jumps do not move), or throws
+ * naming `what` after `timeoutMs`.
+ */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<number> {
+  const start = performance.now();
+  while (performance.now() - start < timeoutMs) {
+    if (await check()) return (performance.now() - start) / 1000;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 /** Runs a command to completion; never throws for a non-zero exit. */
 export async function run(file: string, args: readonly string[], env: Record<string, string> = {}, input?: string): Promise<Ran> {
   // the tests run under sudo or as root: what sudo set must not leak into the commands they start

@@ -70,6 +70,8 @@ export class EchoClient {
   private readonly sock: net.Socket;
   private buf = '';
   private waiter: (() => void) | undefined;
+  /** How the connection ended, when it did (a reset, a close): a round trip then fails at once instead of timing out. */
+  private ended: string | undefined;
 
   private constructor(sock: net.Socket) {
     this.sock = sock;
@@ -78,7 +80,14 @@ export class EchoClient {
       this.buf += d;
       this.waiter?.();
     });
-    sock.on('error', () => {});
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      this.ended ??= err.code ?? err.message;
+      this.waiter?.();
+    });
+    sock.on('close', () => {
+      this.ended ??= 'closed';
+      this.waiter?.();
+    });
   }
 
   static open(host: string, port: number): Promise<EchoClient> {
@@ -91,16 +100,17 @@ export class EchoClient {
     });
   }
 
-  /** Sends a line and resolves when it comes back; rejects after `timeoutMs`. */
+  /** Sends a line and resolves when it comes back; rejects after `timeoutMs`, or at once with "ended: HOW" when the connection ends. */
   roundTrip(line: string, timeoutMs: number): Promise<void> {
-    this.sock.write(`${line}\n`);
+    if (!this.ended) this.sock.write(`${line}\n`);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no echo of "${line}" within ${timeoutMs} ms`)), timeoutMs);
       const check = (): void => {
-        if (this.buf.includes(`${line}\n`)) {
+        if (this.buf.includes(`${line}\n`) || this.ended) {
           clearTimeout(timer);
           this.waiter = undefined;
-          resolve();
+          if (this.buf.includes(`${line}\n`)) resolve();
+          else reject(new Error(`ended: ${this.ended}`));
         }
       };
       this.waiter = check;
