@@ -3,7 +3,7 @@ import { asUser, type InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig, StrictHostKeyChecking } from '../config/types.js';
 import { parseProxyJump, readSshConfigFiles, resolveSshHost, type JumpSpec } from './sshConfig.js';
 import type { AlgorithmLines } from './algorithms.js';
-import { localAddresses, matchExec } from './userCommand.js';
+import { localAddresses, matchExec, nameResolves } from './userCommand.js';
 
 /** One SSH hop, with everything needed to reach and trust it. */
 export interface SshHop {
@@ -57,7 +57,7 @@ const GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_host
 export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRoute {
   // ssh_config files and what they Include are read with the user's rights
   const files = asUser(user, () => readSshConfigFiles(env.sshConfigFiles, user.home));
-  const ctx = { home: user.home, localUser: user.name, uid: user.uid, exec: matchExec(user), localAddresses: localAddresses() };
+  const ctx = { home: user.home, localUser: user.name, uid: user.uid, exec: matchExec(user), localAddresses: localAddresses(), resolves: nameResolves(user) };
   const defaultKnownHosts = path.join(user.home, '.ssh/known_hosts');
 
   /**
@@ -77,7 +77,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
     through?: readonly JumpSpec[],
   ): SshHop[] => {
     if (depth > MAX_JUMPS) throw new Error(`ProxyJump chain for ${env.host} is longer than ${MAX_JUMPS} hops (a loop?)`);
-    const found = resolveSshHost(files, name, ctx, (isTarget && env.explicit.user ? env.user : undefined) ?? given.user);
+    const found = resolveSshHost(files, name, ctx, (isTarget && env.explicit.user ? env.user : undefined) ?? given.user, (through?.length ?? 0) > 0);
     const o = through?.length ? { ...found, proxyJump: undefined, proxyCommand: undefined } : found;
     const jumps = through?.length ? chain(through, depth) : o.proxyJump ? chain(parseProxyJump(o.proxyJump), depth) : [];
     const userGiven = (isTarget && env.explicit.user) || given.user !== undefined;

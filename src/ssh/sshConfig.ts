@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { UserError } from '../util/errors.js';
@@ -62,6 +63,12 @@ export interface ExpandContext {
   readonly uid?: number;
   /** Where `${VAR}` in file names is looked up (this process's environment when not given). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Whether a fully qualified name (with its final dot) has an address, as
+   * getaddrinfo says (CanonicalizeHostname). Without it, no candidate
+   * resolves: the name stays as given, as CanonicalizeFallbackLocal lets it.
+   */
+  readonly resolves?: (fqdn: string) => boolean;
 }
 
 /** What ssh's tokens stand for in one expansion: the host, user and port so far, and the name given. */
@@ -188,18 +195,65 @@ const matchHolds = (criteria: readonly Criterion[], s: MatchState): boolean =>
   });
 
 /**
+ * CanonicalizeHostname as ssh.c's resolve_canonicalize does it, for a name
+ * that is not an address: each CanonicalDomains suffix tried in turn while
+ * the name has no more dots than CanonicalizeMaxDots (1), the first that
+ * resolves taken; a name ending in a dot tried as it is. Not for a host
+ * reached through a proxy or jump host unless `always`. No candidate: the
+ * name as it is, or with CanonicalizeFallbackLocal no, ssh's refusal.
+ */
+function canonicalName(
+  host: string,
+  one: (k: string) => string | undefined,
+  list: (k: string) => readonly string[],
+  proxied: boolean,
+  ctx: ExpandContext,
+): string {
+  const mode = one('canonicalizehostname')?.toLowerCase();
+  if (mode === undefined || mode === 'no' || mode === 'false' || mode === 'none') return host;
+  if (proxied && mode !== 'always') return host;
+  const resolves = (fqdn: string): boolean => ctx.resolves?.(fqdn) ?? false;
+  if (host.endsWith('.')) {
+    if (resolves(host)) return host.slice(0, -1);
+  } else {
+    const maxDots = Number(one('canonicalizemaxdots') ?? 1);
+    if ((host.match(/\./g)?.length ?? 0) > maxDots) return host;
+    for (const domain of list('canonicaldomains')) {
+      if (domain.toLowerCase() === 'none') break;
+      if (resolves(`${host}.${domain}.`)) return `${host}.${domain}`;
+    }
+  }
+  if (one('canonicalizefallbacklocal')?.toLowerCase() === 'no') {
+    throw new UserError(`ssh_config: Could not resolve host "${host}" in any of CanonicalDomains (CanonicalizeFallbackLocal no; ssh refuses it too)`);
+  }
+  return host;
+}
+
+/** Whether `host` is an IP address, which ssh neither lowercases nor canonicalises by name. */
+const isAddress = (host: string): boolean => isIP(host.replace(/%.*$/, '')) !== 0;
+
+/**
  * The options for `name` from parsed files, in order; first value wins.
  * `givenUser` is a user named with the host (user@host, or cloudbridge's
- * own `user`), which Match user sees before any User line.
+ * own `user`), which Match user sees before any User line. `jumpGiven`:
+ * a jump chain reaches this host whatever its config says (ssh's -J).
+ *
+ * Two passes, as ssh.c's main makes them: the first matches Host lines
+ * against the name given; then HostName (lowercased, canonicalised when
+ * CanonicalizeHostname asks) becomes the host, and when canonicalisation
+ * is on or a `Match final` asks, a second pass matches Host lines and
+ * Match host against that host (Match canonical and final hold there),
+ * values found in the first kept.
  */
-export function resolveSshHost(files: readonly Block[][], name: string, ctx: ExpandContext, givenUser?: string): SshHostOptions {
+export function resolveSshHost(files: readonly Block[][], name: string, ctx: ExpandContext, givenUser?: string, jumpGiven = false): SshHostOptions {
   const first = new Map<string, readonly string[]>();
   const identityFiles: string[] = [];
   const certificateFiles: string[] = [];
   const one = (k: string): string | undefined => first.get(k)?.[0];
   /** IgnoreUnknown: the first in force, from where it stands on (readconf.c). */
   let ignoredUnknown: string[] | undefined;
-  const pass = (finalPass: boolean): void => {
+  /** One pass; `hostFor` is what Host lines are matched against (the name given, then the host after the first pass). */
+  const pass = (finalPass: boolean, hostFor: string): void => {
     for (const blocks of files) {
       for (const b of blocks) {
         const state = (): MatchState => ({
@@ -213,7 +267,7 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
           port: Number(one('port') ?? 22),
           ctx,
         });
-        const holds = (c: Condition): boolean => (!c.patterns || hostPatternsMatch(c.patterns, name)) && (!c.match || matchHolds(c.match, state()));
+        const holds = (c: Condition): boolean => (!c.patterns || hostPatternsMatch(c.patterns, hostFor)) && (!c.match || matchHolds(c.match, state()));
         const active = (b.guards ?? []).every(holds) && holds(b);
         for (const l of b.lines) {
           // every line's keyword is checked, in force or not, as ssh's parse_token does
@@ -236,15 +290,24 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
       }
     }
   };
-  pass(false);
-  // `Match final` anywhere: ssh reads everything again, values found so far kept
-  if (files.some((blocks) => blocks.some((b) => b.match?.some((c) => c.name === 'final')))) pass(true);
-  // ssh lowercases the host name it connects to (ssh.c), HostName's and %h's alike
-  const hostName = one('hostname')?.replace(/%h/g, name).toLowerCase();
+  pass(false, name);
+  // ssh lowercases the host name it connects to (ssh.c), HostName's and %h's alike; an address stays as written
+  const given = one('hostname')?.replace(/%h/g, name) ?? name;
+  let host = isAddress(given) ? given : given.toLowerCase();
+  if (!isAddress(host)) {
+    const via = (k: string): boolean => first.has(k) && first.get(k)![0]!.toLowerCase() !== 'none';
+    host = canonicalName(host, one, (k) => first.get(k) ?? [], jumpGiven || via('proxyjump') || via('proxycommand'), ctx);
+  }
+  const canonicalizing = !['no', 'false', 'none', undefined].includes(one('canonicalizehostname')?.toLowerCase());
+  // canonicalisation on, or `Match final` anywhere: ssh reads everything again with HostName set to the host, values found so far kept
+  if (canonicalizing || files.some((blocks) => blocks.some((b) => b.match?.some((c) => c.name === 'final')))) {
+    first.set('hostname', [host]);
+    pass(true, host);
+  }
+  const hostName = first.has('hostname') ? host : undefined;
   const user = one('user');
   const portText = one('port');
   const port = portText && /^\d+$/.test(portText) ? Number(portText) : undefined;
-  const host = hostName ?? name;
   const values: TokenValues = { host, originalHost: name, user: user ?? ctx.localUser, port: port ?? 22, keyAlias: one('hostkeyalias') ?? name };
   const x =
     (what: string) =>
@@ -307,7 +370,7 @@ function unsupportedOptions(one: (k: string) => string | undefined): string[] {
     ['securitykeyprovider', 'SecurityKeyProvider', 'security keys (sk-*) are not supported'],
     ['hostkeyalias', 'HostKeyAlias', 'known_hosts is looked up by the host name'],
     ['knownhostscommand', 'KnownHostsCommand', 'only known_hosts files are read'],
-    ['canonicalizehostname', 'CanonicalizeHostname', 'host names are used as given'],
+    ['canonicalizepermittedcnames', 'CanonicalizePermittedCNAMEs', 'CNAMEs are not followed: name the canonical host in HostName'],
     ['proxyusefdpass', 'ProxyUseFdpass', "the ProxyCommand's stdin and stdout carry the connection"],
     ['localforward', 'LocalForward', 'use forwards: in the cloudbridge config'],
     ['remoteforward', 'RemoteForward', 'not done by cloudbridge'],

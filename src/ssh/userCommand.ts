@@ -46,3 +46,18 @@ export const localAddresses = (): string[] =>
   Object.values(os.networkInterfaces())
     .flat()
     .flatMap((a) => (a ? [a.address] : []));
+
+/**
+ * CanonicalizeHostname's lookup: whether getaddrinfo finds an address for
+ * `fqdn`, asked of a short Node child as the user (ssh_config is resolved
+ * synchronously; the child is started only when canonicalisation is on and
+ * a candidate is tried). Ten seconds at most, as for Match exec.
+ */
+export function nameResolves(user: InvokingUser): (fqdn: string) => boolean {
+  return (fqdn) =>
+    spawnSync(process.execPath, ['-e', 'require("node:dns").lookup(process.argv[1], (err) => process.exit(err ? 1 : 0))', fqdn], {
+      ...userCommandOptions(user, undefined),
+      stdio: 'ignore',
+      timeout: 10_000,
+    }).status === 0;
+}

@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { describeRoute, sshRouteFor } from '../../src/ssh/route.js';
 import { hostPatternsMatch, parseProxyJump, parseSshConfig, readSshConfigFiles, resolveSshHost, type SshHostOptions } from '../../src/ssh/sshConfig.js';
-import { localAddresses, matchExec, userShell } from '../../src/ssh/userCommand.js';
+import { localAddresses, matchExec, nameResolves, userShell } from '../../src/ssh/userCommand.js';
 import { invokingUser } from '../../src/util/user.js';
 
 const ctx = { home: '/home/dev', localUser: 'dev' };
@@ -697,4 +697,82 @@ test('ConnectTimeout: a server that takes the connection and says nothing is giv
   });
   const took = Date.now() - started;
   t.true(took >= 900 && took < 3000, `${took} ms`);
+});
+
+test('CanonicalizeHostname: a second pass whenever it is on, Host lines then matched against the host, not the alias (ssh -G agrees)', (t) => {
+  // no name here resolves (.invalid never does): what is held against ssh -G is the passes, not DNS
+  const text = `
+Host web
+  HostName Web.Internal
+Host web.internal
+  User deploy
+  Port 2222
+Host db
+  CanonicalizeHostname yes
+  CanonicalDomains nothere.invalid
+Host strict
+  CanonicalizeHostname yes
+  CanonicalDomains nothere.invalid
+  CanonicalizeFallbackLocal no
+Host proxied
+  CanonicalizeHostname yes
+  ProxyJump web
+Match canonical
+  IdentityFile ~/.ssh/canonical
+Match final !host web.internal
+  CertificateFile ~/.ssh/final-cert.pub
+`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-canon-'));
+  const file = path.join(dir, 'ssh_config');
+  fs.writeFileSync(file, text);
+  try {
+    const blocks = [parseSshConfig(text)];
+    agreesWithSshG(t, file, blocks, ['web', 'db', 'proxied', 'other']);
+    // the final pass (Match final) matched Host web.internal against the host web became
+    t.like(resolveSshHost(blocks, 'web', ctx), { hostName: 'web.internal', user: 'deploy', port: 2222 });
+    // CanonicalizeFallbackLocal no and nothing resolves: ssh refuses, and so do we
+    t.throws(() => execFileSync('ssh', ['-G', '-F', file, 'strict'], { stdio: 'pipe' }));
+    t.throws(() => resolveSshHost(blocks, 'strict', ctx), { message: /^ssh_config: Could not resolve host "strict" in any of CanonicalDomains/ });
+    // the lookup connect makes: getaddrinfo in a child, as the user
+    const resolves = nameResolves(invokingUser());
+    t.true(resolves('localhost'));
+    t.false(resolves('nothere.invalid.'));
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
+
+test('CanonicalizeHostname: the first CanonicalDomains suffix that resolves, within CanonicalizeMaxDots, not through a proxy unless always', (t) => {
+  // what getaddrinfo would find, for the names tried (with their final dot, as ssh asks)
+  const known = new Set(['web.corp.example.', 'a.b.corp.example.', 'fq.example.']);
+  const asked: string[] = [];
+  const dns = { ...ctx, resolves: (n: string) => (asked.push(n), known.has(n)) };
+  const blocks = [
+    parseSshConfig(`
+Host always
+  HostName web
+  ProxyJump bastion
+  CanonicalizeHostname always
+Host *
+  CanonicalizeHostname yes
+  CanonicalDomains lab.example corp.example
+Host web.corp.example
+  User canon
+Host jumped
+  HostName web
+  ProxyJump bastion
+`),
+  ];
+  t.like(resolveSshHost(blocks, 'web', dns), { hostName: 'web.corp.example', user: 'canon' });
+  t.deepEqual(asked.splice(0), ['web.lab.example.', 'web.corp.example.'], 'in order, with the final dot');
+  t.like(resolveSshHost(blocks, 'a.b', dns), { hostName: 'a.b.corp.example' }, 'one dot: within CanonicalizeMaxDots 1');
+  asked.length = 0;
+  t.is(resolveSshHost(blocks, 'a.b.c', dns).hostName, 'a.b.c', 'two dots: used as given');
+  t.deepEqual(asked, []);
+  t.is(resolveSshHost(blocks, 'fq.example.', dns).hostName, 'fq.example', 'a final dot: asked as it is');
+  t.is(resolveSshHost(blocks, 'jumped', dns).hostName, 'web', 'through a jump host the name is for it to resolve');
+  t.is(resolveSshHost(blocks, 'web', dns, undefined, true).hostName, 'web', 'a chain given (-J) counts as a jump host');
+  t.is(resolveSshHost(blocks, 'always', dns).hostName, 'web.corp.example', 'always: through it too');
+  t.is(resolveSshHost(blocks, 'WEB', dns).hostName, 'web.corp.example', 'lowercased before it is tried');
+  t.is(resolveSshHost(blocks, '10.0.0.1', dns).hostName, '10.0.0.1', 'an address is never tried as a name');
 });
