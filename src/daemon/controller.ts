@@ -33,6 +33,7 @@ import { DockerHealth } from './dockerHealth.js';
 import { Services } from './services.js';
 import { configuredStatus, emptyStats, nativeOrNot, type Status } from './status.js';
 import { monotonicMs } from '../util/clock.js';
+import { processResources } from '../util/resources.js';
 
 /**
  * One environment's tunnel, in wg-quick's shape: check, plan, apply, and
@@ -289,6 +290,7 @@ export class Controller {
       lastError: keeper.lastError,
       stats: { ...(this.l3?.pump.stats ?? emptyStats()) },
       memory: process.memoryUsage(),
+      resources: processResources(),
       ...this.services.status(),
     };
   }

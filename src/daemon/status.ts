@@ -7,6 +7,7 @@ import { describeRoute, type SshRoute } from '../ssh/route.js';
 import type { DockerSocketStatus } from '../docker/socket.js';
 import type { DockerHealthStatus } from './dockerHealth.js';
 import type { ServicesStatus } from './services.js';
+import type { Resources } from '../util/resources.js';
 
 /** up: SSH session live; connecting: lost and being remade; idle: on demand, no session. */
 export type ControllerState = 'up' | 'connecting' | 'idle';
@@ -59,6 +60,8 @@ export interface Status extends ServicesStatus {
   readonly stats: PumpStats;
   /** The controller's own memory (bytes): rss, heapTotal, heapUsed, external, arrayBuffers. */
   readonly memory: NodeJS.MemoryUsage;
+  /** Its open descriptors, timers and other handles (`npm run soak` watches them for growth). */
+  readonly resources: Resources;
 }
 
 export function emptyStats(): PumpStats {
