@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { caSignatureProblem, certificateProblem, describeCertificate, isCertType, parseCertificate } from './certs.js';
 import { patternListMatches } from './patterns.js';
@@ -75,14 +75,22 @@ export function readKnownHosts(file: string): KnownHostsEntry[] {
   }
 }
 
-/** Appends a host key the way `StrictHostKeyChecking accept-new` does (the caller runs it with the file owner's rights). */
-export function appendKnownHost(file: string, name: string, key: Buffer): void {
+/**
+ * Appends a host key the way `StrictHostKeyChecking accept-new` does (the
+ * caller runs it with the file owner's rights); with `hashed`
+ * (HashKnownHosts yes, as Debian's and Ubuntu's ssh_config set it) the name
+ * is written as ssh hashes it: `|1|SALT|HMAC-SHA1(SALT, name)`, a 20-byte
+ * random salt (hostfile.c's host_hash).
+ */
+export function appendKnownHost(file: string, name: string, key: Buffer, hashed = false): void {
   let prefix = '';
   if (fs.existsSync(file)) {
     const text = fs.readFileSync(file, 'utf8');
     if (text.length > 0 && !text.endsWith('\n')) prefix = '\n';
   }
-  fs.appendFileSync(file, `${prefix}${name} ${keyTypeOfBlob(key)} ${key.toString('base64')}\n`, { mode: 0o644 });
+  const salt = randomBytes(20);
+  const host = hashed ? `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}` : name;
+  fs.appendFileSync(file, `${prefix}${host} ${keyTypeOfBlob(key)} ${key.toString('base64')}\n`, { mode: 0o644 });
 }
 
 /** A key's fingerprint as `ssh-keygen -l` prints it: SHA256 of the blob, base64 without padding. */

@@ -35,6 +35,8 @@ export interface SshHop {
   readonly fromSshConfig?: { readonly user: boolean; readonly port: boolean };
   /** ssh_config's ConnectTimeout (s): the TCP connection and the server's banner within it, as ssh has it. */
   readonly connectTimeout?: number | undefined;
+  /** HashKnownHosts: a host key accepted here is written with its name hashed, as ssh writes it. */
+  readonly hashKnownHosts?: boolean;
 }
 
 /** The target host and the jump hosts in front of it, first hop first. */
@@ -95,6 +97,7 @@ export function sshRouteFor(env: EnvironmentConfig, user: InvokingUser): SshRout
       ...(o.identityAgent !== undefined ? { identityAgent: o.identityAgent } : {}),
       algorithms: isTarget && env.ciphers.length > 0 ? { ...o.algorithms, Ciphers: undefined } : o.algorithms,
       ...(o.connectTimeout !== undefined ? { connectTimeout: o.connectTimeout } : {}),
+      ...(o.hashKnownHosts ? { hashKnownHosts: true } : {}),
       fromSshConfig: { user: !userGiven && o.user !== undefined, port: !portGiven && o.port !== undefined },
       knownHostsFile:
         (isTarget && env.explicit.knownHostsFile ? env.knownHostsFile : undefined) ??

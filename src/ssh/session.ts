@@ -201,7 +201,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
     // known_hosts files are read and written with the user's rights: a link there leads only where they could go
     hostKeyProblem = checkHostKey(hop, keyName, key, {
       read: readKnown,
-      append: (f, name, k) => asUser(opts.user, () => appendKnownHost(f, name, k)),
+      append: (f, name, k) => asUser(opts.user, () => appendKnownHost(f, name, k, hop.hashKnownHosts)),
     });
     return hostKeyProblem === undefined;
   };

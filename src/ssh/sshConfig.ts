@@ -43,6 +43,8 @@ export interface SshHostOptions {
   readonly serverAliveCountMax?: number;
   /** ConnectTimeout, seconds: how long the TCP connection and the server's banner may take. */
   readonly connectTimeout?: number;
+  /** HashKnownHosts yes: names of accepted host keys are written hashed. */
+  readonly hashKnownHosts?: boolean;
   /** IdentityAgent: the agent socket to use instead of $SSH_AUTH_SOCK; null for none. */
   readonly identityAgent?: string | null;
   /** Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs as written (algorithms.ts assembles them at connect). */
@@ -72,7 +74,7 @@ export interface ExpandContext {
 }
 
 /** What ssh's tokens stand for in one expansion: the host, user and port so far, and the name given. */
-interface TokenValues {
+export interface TokenValues {
   readonly host: string;
   readonly originalHost: string;
   readonly user: string;
@@ -104,8 +106,8 @@ function tokenTable(v: TokenValues, ctx: ExpandContext): Record<string, string> 
   };
 }
 
-/** A file name as ssh reads it: ~ first, then its tokens and variables. */
-const expandPath = (value: string, what: string, v: TokenValues, ctx: ExpandContext): string =>
+/** A file name as ssh reads it: ~ first, then its tokens and variables (doctor's referee expands what ssh -G prints raw with it). */
+export const expandPath = (value: string, what: string, v: TokenValues, ctx: ExpandContext): string =>
   percentExpand(tildePath(value, ctx.home), tokenTable(v, ctx), what, ctx.env ?? process.env, value);
 
 /**
@@ -308,7 +310,8 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const user = one('user');
   const portText = one('port');
   const port = portText && /^\d+$/.test(portText) ? Number(portText) : undefined;
-  const values: TokenValues = { host, originalHost: name, user: user ?? ctx.localUser, port: port ?? 22, keyAlias: one('hostkeyalias') ?? name };
+  // %r is the user connect logs in as: one given with the host wins over User, as ssh -l does
+  const values: TokenValues = { host, originalHost: name, user: givenUser ?? user ?? ctx.localUser, port: port ?? 22, keyAlias: one('hostkeyalias') ?? name };
   const x =
     (what: string) =>
     (v: string): string =>
@@ -348,6 +351,7 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   if (alive !== undefined && /^\d+$/.test(alive)) out.serverAliveInterval = Number(alive);
   const aliveMax = one('serveralivecountmax');
   if (aliveMax !== undefined && /^\d+$/.test(aliveMax)) out.serverAliveCountMax = Number(aliveMax);
+  if (one('hashknownhosts')?.toLowerCase() === 'yes') out.hashKnownHosts = true;
   const timeout = one('connecttimeout');
   if (timeout !== undefined && /^\d+$/.test(timeout) && Number(timeout) > 0) out.connectTimeout = Number(timeout);
   return out;
@@ -360,9 +364,11 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
  */
 function unsupportedOptions(one: (k: string) => string | undefined): string[] {
   const out: string[] = [];
+  /** Values that ask for nothing ssh would not do anyway (its defaults). */
+  const idle: Record<string, readonly string[]> = { addressfamily: ['any'], connectionattempts: ['1'], rekeylimit: ['default none', 'default'] };
   const on = (k: string): string | undefined => {
     const v = one(k);
-    return v !== undefined && !['no', 'none', 'false'].includes(v.toLowerCase()) ? v : undefined;
+    return v !== undefined && !['no', 'none', 'false', ...(idle[k] ?? [])].includes(v.toLowerCase()) ? v : undefined;
   };
   const says: [string, string, string][] = [
     ['controlmaster', 'ControlMaster', 'cloudbridge keeps its own connection and shares none'],
@@ -376,6 +382,14 @@ function unsupportedOptions(one: (k: string) => string | undefined): string[] {
     ['remoteforward', 'RemoteForward', 'not done by cloudbridge'],
     ['dynamicforward', 'DynamicForward', 'use socks: in the cloudbridge config'],
     ['usekeychain', 'UseKeychain', 'add the key to the agent instead: ssh-add --apple-use-keychain'],
+    ['addressfamily', 'AddressFamily', 'every address the name has is tried, IPv4 and IPv6'],
+    ['bindaddress', 'BindAddress', 'connections leave from the address the route gives'],
+    ['bindinterface', 'BindInterface', 'connections leave by the interface the route gives'],
+    ['connectionattempts', 'ConnectionAttempts', 'one attempt per connect; a lost session is retried with backoff'],
+    ['nohostauthenticationforlocalhost', 'NoHostAuthenticationForLocalhost', "localhost's key is checked like any other: set StrictHostKeyChecking for it"],
+    ['verifyhostkeydns', 'VerifyHostKeyDNS', 'SSHFP records are not read: known_hosts decides'],
+    ['revokedhostkeys', 'RevokedHostKeys', 'use @revoked lines in known_hosts'],
+    ['rekeylimit', 'RekeyLimit', "ssh2's rekeying applies (the server's RekeyLimit still does)"],
     [
       'pubkeyacceptedalgorithms',
       'PubkeyAcceptedAlgorithms',

@@ -1,7 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { batchScript, parseBatchOutput } from '../../src/ssh/exec.js';
 import {
+  appendKnownHost,
   checkHostKey,
   fingerprint,
   hostKeyName,
@@ -144,3 +149,19 @@ test('host keys as OpenSSH decides: revoked and changed are refused under every 
 function require_sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('base64').replace(/=+$/, '');
 }
+
+test('HashKnownHosts yes: an accepted key is written with its name hashed, and ssh-keygen -F finds it there', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-hashed-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'known_hosts');
+  const key = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]);
+  appendKnownHost(file, '[web.example]:2222', key, true);
+  appendKnownHost(file, 'plain.example', key);
+  const [hashed, plain] = fs.readFileSync(file, 'utf8').trim().split('\n');
+  t.regex(hashed!, /^\|1\|[A-Za-z0-9+/]{27}=\|[A-Za-z0-9+/]{27}= ssh-ed25519 /);
+  t.false(hashed!.includes('web.example'));
+  t.true(plain!.startsWith('plain.example ssh-ed25519 '));
+  t.is(verifyHostKey(parseKnownHosts(fs.readFileSync(file, 'utf8')), '[web.example]:2222', key), 'known');
+  // OpenSSH's own reading of the file finds the hashed name
+  t.regex(execFileSync('ssh-keygen', ['-F', '[web.example]:2222', '-f', file], { encoding: 'utf8' }), /Host \[web\.example\]:2222 found: line 1/);
+});
