@@ -14,7 +14,7 @@ export interface Finding {
   readonly fix?: string;
 }
 
-const ALGORITHMS = ['Ciphers', 'KexAlgorithms', 'HostKeyAlgorithms', 'MACs'] as const;
+const ALGORITHMS = ['Ciphers', 'KexAlgorithms', 'HostKeyAlgorithms', 'MACs', 'PubkeyAcceptedAlgorithms'] as const;
 
 /** This ssh's own lists: what it prints for a host no config touches (its defaults), and what it speaks (ssh -Q). */
 interface SshLists {
@@ -89,7 +89,15 @@ export function sshG(args: readonly string[], user: InvokingUser): Map<string, s
   return g;
 }
 
+/** Per user: one ssh, one set of lists (the corpus asks for them host after host). */
+const listsOf = new Map<number, SshLists | undefined>();
+
 function sshLists(user: InvokingUser): SshLists | undefined {
+  if (!listsOf.has(user.uid)) listsOf.set(user.uid, readSshLists(user));
+  return listsOf.get(user.uid);
+}
+
+function readSshLists(user: InvokingUser): SshLists | undefined {
   const defaults = sshG(['-F', 'none', 'referee.invalid'], user);
   if (!(defaults instanceof Map)) return undefined;
   const speaks: SshLists['speaks'] = {};

@@ -72,6 +72,8 @@ export class UserAgent extends ssh2.OpenSSHAgent {
   constructor(
     private readonly socket: string,
     private readonly user: InvokingUser,
+    /** PubkeyAcceptedAlgorithms: which key and certificate types may be offered (all without it). */
+    private readonly accepts?: (type: string) => boolean,
   ) {
     super(socket);
   }
@@ -92,13 +94,18 @@ export class UserAgent extends ssh2.OpenSSHAgent {
       }
       // certificates the agent holds (ssh-add adds KEY-cert.pub with KEY), before their keys, as ssh offers them
       this.getStream((e, stream) => {
-        if (e || !stream) return cb(null, keys);
+        if (e || !stream) return cb(null, this.accepted(keys ?? []));
         identityBlobs(stream as Duplex).then(
-          (blobs) => cb(null, [...this.certified(blobs, (keys ?? []) as ParsedKey[]), ...(keys ?? [])]),
-          () => cb(null, keys),
+          (blobs) => cb(null, this.accepted([...this.certified(blobs, (keys ?? []) as ParsedKey[]), ...(keys ?? [])])),
+          () => cb(null, this.accepted(keys ?? [])),
         );
       });
     });
+  }
+
+  private accepted<K extends ParsedKey | PublicKeyEntry>(keys: readonly K[]): K[] {
+    const { accepts } = this;
+    return accepts ? keys.filter((k) => 'type' in k && accepts(k.type)) : [...keys];
   }
 
   /** Key objects for the agent's certificates whose plain key it holds too; unreadable or expired ones are left out. */
@@ -152,8 +159,9 @@ export class NamedKeysAgent extends UserAgent {
     socket: string,
     user: InvokingUser,
     private readonly named: readonly Buffer[],
+    accepts?: (type: string) => boolean,
   ) {
-    super(socket, user);
+    super(socket, user, accepts);
   }
 
   override getIdentities(cb: GetIdentities): void {

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, Client, ConnectConfig } from 'ssh2';
 import { ssh2 } from '../ssh2/load.js';
 import { SSH2_ALGORITHMS } from '../ssh2/algorithms.js';
-import { assemble } from './algorithms.js';
+import { assemble, pubkeyFilter } from './algorithms.js';
 import { hostKeyAlgorithms } from '../ssh2/certs.js';
 import { quietAfterHandshake } from '../ssh2/connection.js';
 import { ssh2Failure } from '../ssh2/errors.js';
@@ -107,9 +107,20 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
   });
   // seen as the user sees it: an agent in a folder of root's is not theirs to reach, and is named as such
   const agentProblem = agent === undefined ? undefined : unreachable(agent, opts.user);
+  // PubkeyAcceptedAlgorithms: a key or certificate whose type can make none of its signatures is not offered, from a file or the agent
+  const accepts = pubkeyFilter(hop.algorithms.PubkeyAcceptedAlgorithms);
+  const offered = (type: string, what: string): boolean => {
+    if (!accepts || accepts(type)) return true;
+    problems.push(`${what}: ${type} is not in ssh_config's PubkeyAcceptedAlgorithms (${hop.algorithms.PubkeyAcceptedAlgorithms}), not offered`);
+    return false;
+  };
   if (agent && agentProblem === undefined) {
     const named = identities.flatMap((i) => (i.public ? [i.public] : []));
-    const a = !hop.identitiesOnly ? new UserAgent(agent, opts.user) : named.length > 0 ? new NamedKeysAgent(agent, opts.user, named) : undefined;
+    const a = !hop.identitiesOnly
+      ? new UserAgent(agent, opts.user, accepts)
+      : named.length > 0
+        ? new NamedKeysAgent(agent, opts.user, named, accepts)
+        : undefined;
     if (a) {
       agents.push(a);
       methods.push({ type: 'agent', username: hop.user, agent: a });
@@ -123,9 +134,11 @@ function authMethods(hop: SshHop, opts: SshOptions): { methods: AnyAuthMethod[];
       const parsed = ssh2.utils.parseKey(key, passphrase);
       for (const cert of i.certs ?? []) {
         if (parsed instanceof Error) break;
+        if (!offered(cert.type, cert.file)) continue;
         methods.push({ type: 'publickey', username: hop.user, key: certifiedKey(parsed, cert) });
         tried.push(`${cert.file} (certificate)`);
       }
+      if (!(parsed instanceof Error) && !offered(parsed.type, i.file)) continue;
       methods.push(passphrase === undefined ? { type: 'publickey', username: hop.user, key } : { type: 'publickey', username: hop.user, key, passphrase });
       tried.push(i.file);
     } else if (i.problem && !(agent && i.public)) {

@@ -322,7 +322,9 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const out: { -readonly [K in keyof SshHostOptions]: SshHostOptions[K] } = {
     unsupported: unsupportedOptions(one),
     algorithms: Object.fromEntries(
-      (['Ciphers', 'KexAlgorithms', 'HostKeyAlgorithms', 'MACs'] as const).flatMap((k) => (one(k.toLowerCase()) ? [[k, one(k.toLowerCase())!]] : [])),
+      (['Ciphers', 'KexAlgorithms', 'HostKeyAlgorithms', 'MACs', 'PubkeyAcceptedAlgorithms'] as const).flatMap((k) =>
+        one(k.toLowerCase()) ? [[k, one(k.toLowerCase())!]] : [],
+      ),
     ),
     identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x('IdentityFile')),
     certificateFiles: certificateFiles.filter((f) => f.toLowerCase() !== 'none').map(x('CertificateFile')),
@@ -390,11 +392,6 @@ function unsupportedOptions(one: (k: string) => string | undefined): string[] {
     ['verifyhostkeydns', 'VerifyHostKeyDNS', 'SSHFP records are not read: known_hosts decides'],
     ['revokedhostkeys', 'RevokedHostKeys', 'use @revoked lines in known_hosts'],
     ['rekeylimit', 'RekeyLimit', "ssh2's rekeying applies (the server's RekeyLimit still does)"],
-    [
-      'pubkeyacceptedalgorithms',
-      'PubkeyAcceptedAlgorithms',
-      'keys are offered with the signatures ssh2 makes: ed25519, ECDSA, RSA as rsa-sha2-512 or -256 (ssh-rsa where the server names none)',
-    ],
   ];
   for (const [key, name, instead] of says) {
     const v = on(key);

@@ -17,7 +17,7 @@ const USED = new Set(
   (
     'host hostname port user proxycommand proxyjump identitiesonly identityfile certificatefile connecttimeout userknownhostsfile ' +
     'globalknownhostsfile stricthostkeychecking serveraliveinterval serveralivecountmax ciphers kexalgorithms hostkeyalgorithms macs ' +
-    'identityagent hashknownhosts canonicalizehostname canonicaldomains canonicalizemaxdots canonicalizefallbacklocal batchmode'
+    'identityagent hashknownhosts pubkeyacceptedalgorithms canonicalizehostname canonicaldomains canonicalizemaxdots canonicalizefallbacklocal batchmode'
   ).split(' '),
 );
 
@@ -28,7 +28,6 @@ const NAMED: Record<string, string> = {
   localforward: 'LocalForward',
   remoteforward: 'RemoteForward',
   dynamicforward: 'DynamicForward',
-  pubkeyacceptedalgorithms: 'PubkeyAcceptedAlgorithms',
   proxyusefdpass: 'ProxyUseFdpass',
   addressfamily: 'AddressFamily',
   connectionattempts: 'ConnectionAttempts',

@@ -433,6 +433,16 @@ const settings: Tree[] = [
     hosts: ['k'],
   },
   {
+    name: 'PubkeyAcceptedAlgorithms: SHA-1 RSA back for an old server',
+    files: { '.ssh/config': lines('Host old-rsa', '  PubkeyAcceptedAlgorithms +ssh-rsa', '  HostKeyAlgorithms +ssh-rsa') },
+    hosts: ['old-rsa'],
+  },
+  {
+    name: 'PubkeyAcceptedAlgorithms: ed25519 only',
+    files: { '.ssh/config': lines('Host *', '  PubkeyAcceptedAlgorithms ssh-ed25519,ssh-ed25519-cert-v01@openssh.com') },
+    hosts: ['any.example'],
+  },
+  {
     name: 'explicit algorithm lists',
     files: { '.ssh/config': lines('Host e', '  Ciphers aes256-gcm@openssh.com,chacha20-poly1305@openssh.com', '  MACs hmac-sha2-512-etm@openssh.com') },
     hosts: ['e'],
@@ -465,7 +475,6 @@ const settings: Tree[] = [
         '  HostKeyAlias named-alias',
         '  LocalForward 8080 localhost:80',
         '  DynamicForward 1080',
-        '  PubkeyAcceptedAlgorithms +ssh-rsa',
         '  AddressFamily inet',
         '  ConnectionAttempts 3',
       ),

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import { pubkeyFilter } from '../../src/ssh/algorithms.js';
 import { describeRoute, sshRouteFor } from '../../src/ssh/route.js';
 import { hostPatternsMatch, parseProxyJump, parseSshConfig, readSshConfigFiles, resolveSshHost, type SshHostOptions } from '../../src/ssh/sshConfig.js';
 import { localAddresses, matchExec, nameResolves, userShell } from '../../src/ssh/userCommand.js';
@@ -775,4 +776,22 @@ Host jumped
   t.is(resolveSshHost(blocks, 'always', dns).hostName, 'web.corp.example', 'always: through it too');
   t.is(resolveSshHost(blocks, 'WEB', dns).hostName, 'web.corp.example', 'lowercased before it is tried');
   t.is(resolveSshHost(blocks, '10.0.0.1', dns).hostName, '10.0.0.1', 'an address is never tried as a name');
+});
+
+test('PubkeyAcceptedAlgorithms: a key or certificate goes out only when a signature its type makes is on the list', (t) => {
+  t.is(pubkeyFilter(undefined), undefined, 'no line: everything is offered');
+  const edOnly = pubkeyFilter('ssh-ed25519,ssh-ed25519-cert-v01@openssh.com')!;
+  t.deepEqual(['ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256', 'ssh-ed25519-cert-v01@openssh.com', 'ssh-rsa-cert-v01@openssh.com'].map(edOnly), [
+    true,
+    false,
+    false,
+    true,
+    false,
+  ]);
+  // an RSA key makes rsa-sha2-512 and -256 (and SHA-1 ssh-rsa): any of them on the list lets it go out
+  t.true(pubkeyFilter('rsa-sha2-256')!('ssh-rsa'));
+  t.false(pubkeyFilter('-rsa-sha2-*')!('ssh-rsa'), 'the defaults less both SHA-2 RSA signatures: ssh-rsa is not among them');
+  t.true(pubkeyFilter('+ssh-rsa')!('ssh-rsa'));
+  t.false(pubkeyFilter('-*cert*')!('ssh-ed25519-cert-v01@openssh.com'));
+  t.true(pubkeyFilter('^ecdsa-sha2-nistp256')!('ecdsa-sha2-nistp256'));
 });
