@@ -19,8 +19,9 @@ export interface CleanupResult {
 
 /** A local step whose device went with the dead controller: nothing left to undo. */
 const gone = (message: string): boolean =>
-  // Linux's words, and macOS's: ifconfig's "interface utunN does not exist", route's "bad address: utunN" and "not in table"
-  /no such interface|No such device|Cannot find device|does not exist|bad address|not in table/i.test(message);
+  // Linux's words, and macOS's: ifconfig's "interface utunN does not exist", route's "bad address: utunN" (IPv4) and
+  // "utunN: nodename nor servname provided, or not known" (IPv6: route.c's getaddr reads a missing device as an address) and "not in table"
+  /no such interface|No such device|Cannot find device|does not exist|bad address|nodename nor servname provided|not in table/i.test(message);
 
 /**
  * Undoes what a dead controller journaled, on both hosts, and removes its

@@ -3,7 +3,7 @@ import test from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { dryRunPlan, formatPlan } from '../../src/cli/dryRun.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
-import { hostInside, ROUTE_REFUSED } from '../../src/platform/darwin/net.js';
+import { ROUTE_REFUSED, routeDestination } from '../../src/platform/darwin/net.js';
 import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstatRoutes, parseRouteGet } from '../../src/platform/darwin/parse.js';
 import { interfaceNetworks6, parseNetstatRoutes6 } from '../../src/platform/darwin/parse6.js';
 
@@ -223,7 +223,9 @@ test("Apple's route exits 0 when the kernel refuses: its words are what tell", (
     t.true(ROUTE_REFUSED.test(said), said);
   }
   t.false(ROUTE_REFUSED.test('add net 10.8.0.0: gateway utun3'));
-  // a route is checked by a host inside it: 172.16.0.0 alone reads as a classful /16
-  t.is(hostInside(0xac100000, 12), 0xac100001);
-  t.is(hostInside(0x0a000005, 32), 0x0a000005);
+  // a route is named exactly: -host for one address (192.168.5.0 alone reads as the classful network /24), -net for the rest
+  t.deepEqual(routeDestination('192.168.5.0/32'), ['-inet', '-host', '192.168.5.0']);
+  t.deepEqual(routeDestination('172.16.0.0/12'), ['-inet', '-net', '172.16.0.0/12']);
+  t.deepEqual(routeDestination('2001:db8:1::/128'), ['-inet6', '-host', '2001:db8:1::']);
+  t.deepEqual(routeDestination('::/1'), ['-inet6', '-net', '::/1']);
 });

@@ -1,4 +1,5 @@
-import { formatIPv4, parseCidr } from '../../config/ipv4.js';
+import { parseIPv4 } from '../../config/ipv4.js';
+import { formatIPv6, parseIPv6 } from '../../config/ipv6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo, ServiceDns } from '../types.js';
 import { darwinCommand } from './commands.js';
@@ -34,18 +35,61 @@ async function run(argv: readonly string[]): Promise<string> {
   return String(r.stdout);
 }
 
+/**
+ * The route(8) words that name exactly `cidr`: `-host ADDR` for a /32 (or
+ * /128), else `-net CIDR`. A bare address would be read as a network when
+ * its classful host part is zero (route.c's getaddr: inet_lnaof() == 0 →
+ * inet_makenetandmask), so 192.168.5.0 is asked as -host.
+ */
+export function routeDestination(cidr: string): string[] {
+  const v6 = cidr.includes(':');
+  const [addr, bits] = cidr.split('/');
+  const host = bits === undefined || bits === (v6 ? '128' : '32');
+  return [v6 ? '-inet6' : '-inet', ...(host ? ['-host', addr!] : ['-net', cidr])];
+}
+
+/** Whether `route -n get` answered with the route `a` names (XNU answers a missed exact lookup with a less specific route). */
+function isThisRoute(got: ReturnType<typeof parseRouteGet>, a: Extract<NetAction, { op: 'route-add' | 'route-del' }>): boolean {
+  const [addr, bits] = a.cidr.split('/');
+  const v6 = a.cidr.includes(':');
+  const host = bits === undefined || bits === (v6 ? '128' : '32');
+  const dest = got.destination === 'default' ? (v6 ? '::' : '0.0.0.0') : got.destination;
+  const same = v6 ? formatIPv6(parseIPv6(dest) ?? -1n) === formatIPv6(parseIPv6(addr!) ?? -2n) : dest === addr;
+  const prefix = got.mask === undefined || got.mask === 'default' ? (got.destination === 'default' ? 0 : v6 ? 128 : 32) : maskBits(got.mask);
+  if (!same || prefix !== (host ? (v6 ? 128 : 32) : Number(bits))) return false;
+  return a.reject ? got.flags.includes('REJECT') : got.interface === a.dev;
+}
+
+/** A mask as route get prints it (255.255.0.0, ffff:ffff::), as a prefix length. */
+function maskBits(mask: string): number {
+  if (mask.includes(':')) return (parseIPv6(mask) ?? 0n).toString(2).replace(/0+$/, '').length;
+  const m = parseIPv4(mask) ?? 0;
+  return m === 0 ? 0 : m.toString(2).replace(/0+$/, '').length;
+}
+
 /** macOS: ifconfig, route and netstat through execa, arguments as arrays. */
 export class DarwinNet implements LocalNet {
   async apply(a: NetAction): Promise<void> {
+    if (a.op === 'route-del' && !(await this.routeIs(a))) {
+      // XNU deletes by destination and mask whatever the interface (rtrequest_locked): a route there now is
+      // another's (a VPN that took the same utun unit), or ours is gone with its device; either way none of ours to delete
+      return;
+    }
     await run(darwinCommand(a));
-    if (a.op === 'route-add' && !a.reject && !a.cidr.includes(':')) {
-      // `route add` can succeed and still leave another, more specific route in charge
-      // asked for a host inside it: a network address alone is read with a classful mask (172.16.0.0 as /16)
-      const c = parseCidr(a.cidr)!;
-      const got = parseRouteGet(await run(['route', '-n', 'get', '-inet', formatIPv4(hostInside(c.addr, c.prefix))]));
-      if (got.interface !== a.dev && c.prefix > 0) {
-        throw new Error(`route ${a.cidr} added but traffic still goes to ${got.interface ?? 'nowhere'}`);
-      }
+    if (a.op === 'route-add' && !a.reject && !(await this.routeIs(a))) {
+      // asked by the route's own destination and mask: a pin or a more specific route inside it (the
+      // gateway's /32 when it is the network's first host) changes nothing of what this checks
+      await run(darwinCommand({ ...a, op: 'route-del' })).catch(() => undefined);
+      throw new Error(`route ${a.cidr} was not taken by ${a.dev}: the kernel holds another route there`);
+    }
+  }
+
+  /** Whether the routing table holds exactly the route `a` names, through its device (or rejecting). */
+  private async routeIs(a: Extract<NetAction, { op: 'route-add' | 'route-del' }>): Promise<boolean> {
+    try {
+      return isThisRoute(parseRouteGet(await run(['route', '-n', 'get', ...routeDestination(a.cidr)])), a);
+    } catch {
+      return false; // "not in table"
     }
   }
 
@@ -74,7 +118,8 @@ export class DarwinNet implements LocalNet {
     if (addr === '::1') return 'local';
     const get = async (what: string): Promise<ReturnType<typeof parseRouteGet> | undefined> => {
       try {
-        return parseRouteGet(await run(['route', '-n', 'get', family, what]));
+        // an address as a host (-host): 192.168.5.0 alone would be asked as the network 192.168.5.0/24
+        return parseRouteGet(await run(['route', '-n', 'get', family, ...(what === 'default' ? [what] : ['-host', what])]));
       } catch {
         return undefined; // "not in table": no route
       }
@@ -99,9 +144,4 @@ export class DarwinNet implements LocalNet {
   }
 
   close(): void {}
-}
-
-/** An address inside the network (its first host; the address itself for /31 and /32). */
-export function hostInside(addr: number, prefix: number): number {
-  return prefix >= 31 ? addr : (addr + 1) >>> 0;
 }

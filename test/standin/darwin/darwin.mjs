@@ -74,8 +74,13 @@ const save = (s) => {
   fs.mkdirSync(path.dirname(stateFile), { recursive: true });
   fs.writeFileSync(stateFile, JSON.stringify(s));
 };
-/** route.c's getaddr for a destination: [address, mask, isHost]. */
-function destination(s, forceNet) {
+/**
+ * route.c's getaddr for a destination: [address, mask, isHost]. A bare
+ * address whose classful host part is zero is a network (inet_lnaof() ==
+ * INADDR_ANY → inet_makenetandmask), unless -host (forcehost) says it is a
+ * host (network_cmds route.tproj/route.c, getaddr).
+ */
+function destination(s, forceNet, forceHost = false) {
   if (s === 'default') return [0, 0, false];
   const slash = s.indexOf('/');
   if (slash >= 0) {
@@ -90,7 +95,7 @@ function destination(s, forceNet) {
   const a = ip(s);
   if (a === undefined) die(`route: bad address: ${s}`, 68);
   const hostPart = a & ~classMask(a);
-  if (!forceNet && hostPart !== 0) return [a, 0xffffffff, true];
+  if (!forceNet && (forceHost || hostPart !== 0)) return [a, 0xffffffff, true];
   // inet_makenetandmask without bits: the mask ends where the trailing zero bytes begin
   let i = 0;
   for (let j = 0xff; i < 4 && (a & j) === 0; i++) j = (j << 8) >>> 0;
@@ -197,13 +202,14 @@ function route(s) {
   const a = args.filter((x) => x !== '-n' && x !== '-inet');
   const cmd = a.shift();
   let forceNet = false;
+  let forceHost = false;
   let iface;
   let dstText;
   let gateway;
   let reject = false;
   for (let k = 0; k < a.length; k++) {
     if (a[k] === '-net') forceNet = true;
-    else if (a[k] === '-host') forceNet = false;
+    else if (a[k] === '-host') forceHost = true;
     else if (a[k] === '-reject') reject = true;
     else if (dstText !== undefined && iface === undefined && gateway === undefined && ip(a[k]) !== undefined) gateway = a[k];
     else if (a[k] === '-interface') {
@@ -213,7 +219,7 @@ function route(s) {
     else if (iface === undefined) iface = a[k];
   }
   if (!dstText) die('usage: route [-dnqtv] command [[modifiers] args]', 64);
-  const [dst, mask, isHost] = destination(dstText, forceNet);
+  const [dst, mask, isHost] = destination(dstText, forceNet, forceHost);
   const refuse = (why) => {
     process.stderr.write(`route: writing to routing socket: ${why}\n`);
     if (cmd !== 'get') process.stdout.write(`${cmd} ${isHost ? 'host' : 'net'} ${dstText}${iface ? `: gateway ${iface}` : ''}: ${why}\n`);
@@ -235,15 +241,18 @@ function route(s) {
     s.routes.push({ dst, mask, gateway: `link#${s.interfaces[iface].link}`, iface, flags: isHost ? 'UHS' : 'UCS', ...(isHost ? { host: true } : {}) });
     process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${iface}\n`);
   } else if (cmd === 'delete') {
-    const at = s.routes.findIndex((r) => r.dst === dst && r.mask === mask && (!iface || r.iface === iface));
+    // XNU deletes by destination and mask alone (route_output → rtrequest_locked(RTM_DELETE) → rnh_deladdr(dst, netmask)): the interface named is not checked
+    const at = s.routes.findIndex((r) => r.dst === dst && r.mask === mask);
     if (at < 0) refuse('not in table');
     s.routes.splice(at, 1);
     process.stdout.write(`delete ${isHost ? 'host' : 'net'} ${dstText}: gateway ${iface}\n`);
   } else if (cmd === 'get') {
-    // a network (a mask given or guessed) is looked up exactly; a host by longest prefix
+    // a host by longest prefix; a network (a mask given or guessed) exactly (the radix tree's rn_lookup wants
+    // the same mask), and when that misses xnu's rt_lookup_common (bsd/net/route.c) falls back to
+    // node_lookup_default: the default route answers for a network nobody routes as such
     const found = isHost
       ? s.routes.filter((r) => (dst & r.mask) >>> 0 === r.dst).sort((x, y) => y.mask - x.mask)[0]
-      : s.routes.find((r) => r.dst === dst && r.mask === mask);
+      : (s.routes.find((r) => r.dst === dst && r.mask === mask) ?? s.routes.find((r) => r.mask === 0));
     if (!found) refuse('not in table');
     printGet(s, found, dotted(dst), found.mask === 0 ? 'default' : dotted(found.dst), found.mask === 0 ? 'default' : dotted(found.mask));
   } else die(`route: unknown command ${cmd}`, 64);

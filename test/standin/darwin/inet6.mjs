@@ -62,7 +62,9 @@ export function route6(s, a) {
     else if (a[k] === '-reject') reject = true;
     else if (a[k] === '-interface') {
       iface = a[++k];
-      if (!s.interfaces[iface]) die(`route: bad address: ${iface}`, 68);
+      // getaddr reads it as an IPv6 address (AI_NUMERICHOST): a name that is no device fails there, "IF: gai_strerror", exit 1
+      // (only route.c's IPv4 path says "bad address", exit 68)
+      if (!s.interfaces[iface]) die(`${iface}: nodename nor servname provided, or not known`, 1);
     } else if (dstText === undefined) dstText = a[k];
     else if (gateway === undefined && iface === undefined) gateway = a[k];
   }
