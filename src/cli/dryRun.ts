@@ -1,5 +1,5 @@
 import type { EnvironmentConfig } from '../config/types.js';
-import { dockerSocket } from '../util/paths.js';
+import { dockerSocket, rootRunDirOf, ROOT_RUN_DIR, runDir } from '../util/paths.js';
 import { isIP } from 'node:net';
 import { currentPlatform, localCommand, localNet, requestedDevice, type PlatformName } from '../platform/index.js';
 import { shellJoin } from '../util/quote.js';
@@ -86,7 +86,11 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   if (t && t.remoteUnit === undefined) notes.push(`${remoteDevice}: the lowest unit free on the remote host, found at connect time`);
   if (t?.mtuAuto)
     notes.push(
-      `mtu auto: both devices start at ${t.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU}); the probed steps show the largest sizes tried`,
+      `mtu auto: both devices start at ${t.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, ${
+        platform === 'linux'
+          ? `this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU})`
+          : 'this end the same (macOS caps a utun at the round-trip size)'
+      }; the probed steps show the largest sizes tried`,
     );
   if (env.nat) notes.push('forwarding (IPv4, IPv6) is switched on, and back, only where it is off');
   if (platform === 'linux') notes.push('local steps are made through rtnetlink; the ip commands shown are their equivalents');
@@ -116,7 +120,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   let docker: string | null = null;
   if (env.docker.mode === 'socket') docker = `serve ${dockerSocket(env.name)} -> remote ${env.docker.remoteSocket} (direct-streamlocal)`;
   if (env.docker.mode === 'tcp') docker = `DOCKER_HOST=${env.docker.host} through the tunnel`;
-  return {
+  return forPlatform(platform, {
     env: env.name,
     platform,
     ssh: `${route ? describeRoute(route) : userAtHost(env)}, ${t ? `tun@openssh.com point-to-point to ${remoteDevice}` : 'no tunnel (tunnel: false): SSH forwarding only'}`,
@@ -126,7 +130,13 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
     steps: steps.map(planned),
     docker,
     notes,
-  };
+  });
+}
+
+/** A plan for the other platform names its run folder (`/var/run/cloudbridge` on macOS), unless CLOUDBRIDGE_RUN_DIR moved it. */
+function forPlatform(platform: PlatformName, plan: Plan): Plan {
+  if (platform === currentPlatform() || runDir() !== ROOT_RUN_DIR) return plan;
+  return JSON.parse(JSON.stringify(plan).replaceAll(`${ROOT_RUN_DIR}/`, `${rootRunDirOf(platform)}/`)) as Plan;
 }
 
 /**

@@ -6,6 +6,9 @@ import { cidr6Contains, cidrs6Overlap, parseCidr6, parseIPv6 } from '../config/i
 import type { PlatformName } from '../platform/index.js';
 import type { RouteInfo } from '../platform/types.js';
 
+/** Loopback devices (Linux's lo, macOS's lo0): what lives there is this host's own, no route's to clash with. */
+const LOOPBACK = new Set(['lo', 'lo0']);
+
 /**
  * The checks before anything is changed, as pure functions of what was
  * read off the host: each returns the one-line reason to refuse, or
@@ -97,13 +100,13 @@ export function localProblem(env: EnvironmentConfig, facts: LocalFacts): string 
   }
   for (const r of env.routes) {
     const c = parseCidr(r)!;
-    const clash = [...facts.interfaceNetworks, ...facts.routes].find((n) => cidrsOverlap(parseCidr(n.cidr)!, c) && n.dev !== 'lo');
+    const clash = [...facts.interfaceNetworks, ...facts.routes].find((n) => cidrsOverlap(parseCidr(n.cidr)!, c) && !LOOPBACK.has(n.dev));
     if (clash && !facts.force) {
       return `route ${r} overlaps ${clash.cidr} on ${clash.dev}; refusing to take it over (use --force to route it through the tunnel anyway)`;
     }
   }
   // IPv6 the same way: the tunnel's addresses outside the host's networks, its routes clear of the host's
-  const nets6 = (facts.networks6 ?? []).filter((n) => n.dev !== 'lo');
+  const nets6 = (facts.networks6 ?? []).filter((n) => !LOOPBACK.has(n.dev));
   for (const ip of [t.local6, t.remote6].filter((a) => a !== undefined)) {
     const hit = nets6.find((n) => cidr6Contains(parseCidr6(n.cidr)!, parseIPv6(ip)!));
     if (hit && !facts.force) return `tunnel address ${ip} lies in ${hit.cidr} on ${hit.dev}; pick tunnel addresses outside the host's networks (or --force)`;

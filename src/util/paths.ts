@@ -13,8 +13,11 @@ export function runDir(): string {
   return movedFolder('CLOUDBRIDGE_RUN_DIR') ?? ROOT_RUN_DIR;
 }
 
-/** Root's run folder, never moved: the helper's journals and the installed helper's socket live here (macOS has no /run). */
-export const ROOT_RUN_DIR = process.platform === 'darwin' ? '/var/run/cloudbridge' : '/run/cloudbridge';
+/** Root's run folder on a platform (macOS has no /run): `--dry-run --platform` shows the other one's. */
+export const rootRunDirOf = (platform: string): string => (platform === 'darwin' ? '/var/run/cloudbridge' : '/run/cloudbridge');
+
+/** Root's run folder, never moved: the helper's journals and the installed helper's socket live here. */
+export const ROOT_RUN_DIR = rootRunDirOf(process.platform);
 
 /** Where the installed helper listens (helper/daemon.ts): root:GROUP 0660. */
 export const HELPER_SOCKET = path.join(ROOT_RUN_DIR, 'helper.sock');

@@ -77,6 +77,15 @@ test('connect --dry-run prints the plan on this platform and on a forced darwin,
       'ifconfig utunN mtu 16000 up',
     ],
   );
+  // macOS's run folder and its MTU ceiling, not this host's
+  const socketConfig = path.join(dir, 'socket.yaml');
+  fs.writeFileSync(socketConfig, fs.readFileSync(config, 'utf8').replace('mode: tcp', 'mode: socket'));
+  const socket = await cli('connect', 'stg', '--config', socketConfig, '--dry-run', '--platform', 'darwin');
+  t.is(socket.code, 0, socket.err);
+  t.regex(socket.out, /serve \/var\/run\/cloudbridge\/stg\/docker\.sock /);
+  t.regex(socket.out, /host=unix:\/\/\/var\/run\/cloudbridge\/stg\/docker\.sock/);
+  t.notRegex(socket.out, /32760/);
+  t.regex(JSON.stringify(plan), /this end the same \(macOS caps a utun at the round-trip size\)/);
 });
 
 test('--platform without --dry-run is refused', async (t) => {

@@ -60,6 +60,8 @@ test("the host's own networks: tunnel addresses and routes inside them are refus
     'route 172.31.0.0/16 overlaps 172.31.0.0/20 on docker0; refusing to take it over (use --force to route it through the tunnel anyway)',
   );
   t.is(localProblem(env, { ...facts, routes: [{ cidr: '172.31.0.0/20', dev: 'lo' }] }), undefined, 'loopback routes do not count');
+  const noSplitDns = { ...env, dns: { ...env.dns, domains: [] } };
+  t.is(localProblem(noSplitDns, { ...facts, platform: 'darwin', routes: [{ cidr: '172.31.0.0/20', dev: 'lo0' }] }), undefined, "nor macOS's (lo0)");
   t.is(localProblem(env, { ...facts, interfaceNetworks: [{ cidr: '10.9.0.1/32', dev: 'utun3' }] }), undefined, 'a host address is no network');
 });
 

@@ -12,7 +12,8 @@ export function darwinCommand(a: LocalAction): string[] {
     case 'addr-add':
       // ifconfig(8): a point-to-point IPv6 pair with its prefix length, as for gif(4)
       if (a.local.includes(':')) return ['ifconfig', a.dev, 'inet6', a.local, a.peer, 'prefixlen', '128', 'alias'];
-      // with no mask XNU takes the classful one (10.x: /8), and the tun would claim all of 10/8
+      // /32: with no mask XNU gives the address its classful one (10.x: /8). It still routes only the peer's host
+      // route, but ifconfig (and our preflight) would show the utun holding 10.0.0.0/8: every other 10.x environment would clash
       return ['ifconfig', a.dev, 'inet', `${a.local}/32`, a.peer, 'alias'];
     case 'addr-del':
       return ['ifconfig', a.dev, a.local.includes(':') ? 'inet6' : 'inet', a.local, '-alias'];
