@@ -31,9 +31,9 @@ interface SshLists {
  * target itself (identityFile, knownHostsFile, strictHostKeyChecking,
  * deadAfter, ciphers) win by design and are not compared there.
  */
-export function sshGFindings(env: EnvironmentConfig, route: SshRoute, user: InvokingUser): Finding[] {
+export function sshGFindings(env: EnvironmentConfig, route: SshRoute, user: InvokingUser, readings = hopReadings(env, route, user)): Finding[] {
   const lists = sshLists(user);
-  return hopReadings(env, route, user).flatMap(({ hop, isTarget, g }): Finding[] => {
+  return readings.flatMap(({ hop, isTarget, g }): Finding[] => {
     if (!(g instanceof Map)) return g === undefined ? [] : [{ ok: false, what: `ssh -G ${hop.name}: ${g}`, fix: 'ssh itself cannot read this configuration' }];
     const differ = compare(hop, g, { env, isTarget, route, user, lists });
     return [

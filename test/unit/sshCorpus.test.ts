@@ -96,8 +96,9 @@ const NAME = 'cbcorpus';
           if (sshG([name!], user) instanceof Map) mismatches.push(`${at}: cloudbridge refuses (${(err as Error).message}), ssh reads it`);
           continue;
         }
-        for (const f of sshGFindings(env, route, user)) if (!f.ok) mismatches.push(`${at}: ${f.what}`);
-        for (const { hop, g } of hopReadings(env, route, user)) {
+        const readings = hopReadings(env, route, user);
+        for (const f of sshGFindings(env, route, user, readings)) if (!f.ok) mismatches.push(`${at}: ${f.what}`);
+        for (const { hop, g } of readings) {
           hops++;
           if (!(g instanceof Map)) continue;
           for (const [key, value] of g) {
