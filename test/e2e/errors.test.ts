@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { cli, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
+import { fillUp } from '../fill.js';
 
 let lab: Lab;
 
@@ -289,14 +290,7 @@ test.serial('a full disk under the log: the tunnel comes up, carries and goes do
   t.is((await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0750', 'tmpfs', LOG_DIR])).exitCode, 0);
   try {
     // filled to the last block
-    const fd = fs.openSync(path.join(LOG_DIR, 'filler'), 'w');
-    try {
-      for (;;) fs.writeSync(fd, Buffer.alloc(4096));
-    } catch (err) {
-      t.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
-    } finally {
-      fs.closeSync(fd);
-    }
+    t.is(fillUp(path.join(LOG_DIR, 'filler')), 'ENOSPC');
     const up = await cli(['connect', 'cbe', '--config', lab.config]);
     t.is(up.exitCode, 0, up.stderr);
     t.is((await run('ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.215.1.2'])).exitCode, 0, 'the tunnel carries');

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import test from 'ava';
 import { cli, inNs, labDown, labUp, leftovers, LOG_DIR, removeTestFiles, run, RUN_DIR, sshdSessions, variantConfig, waitFor, type Lab } from './helpers.js';
 import { EchoClient, makeBlob, startBlobServer } from './transfer.js';
+import { fillUp } from '../fill.js';
 
 /*
  * The faults of a developer's week, each timed: a laptop that slept, a
@@ -185,14 +186,7 @@ test.serial('a full state folder: no step is made unjournaled; the session waits
   const journal = `${RUN_DIR}/cbw/journal.json`;
   try {
     t.is((await cli(['connect', 'cbw', '--config', cfg])).exitCode, 0);
-    const fd = fs.openSync(filler, 'w');
-    try {
-      for (;;) fs.writeSync(fd, Buffer.alloc(4096));
-    } catch (err) {
-      t.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
-    } finally {
-      fs.closeSync(fd);
-    }
+    t.is(fillUp(filler), 'ENOSPC');
     await killSessions();
     await waitFor('the journal to be refused', async () => /^could not write the step journal/.test((await status()).lastError ?? ''));
     t.is((await status()).lastError, `could not write the step journal ${journal} (ENOSPC): no change is made until it can be`);

@@ -7,6 +7,7 @@ import { parseConfigText, findEnvironment } from '../../src/config/load.js';
 import { runGrouped, StepJournal, type Executor } from '../../src/plan/apply.js';
 import { lowestFreeTun, planLocal, planRemote } from '../../src/plan/plan.js';
 import { describeAction, type Action, type Step } from '../../src/plan/steps.js';
+import { fillUp } from '../fill.js';
 
 const env = findEnvironment(
   parseConfigText(
@@ -196,14 +197,7 @@ test('journal: remote undos over a session that has ended stay for cleanup (the 
       const { exec, ran } = recorder();
       await j.apply(steps.slice(0, 3), exec);
       const before = fs.readFileSync(file, 'utf8');
-      const fd = fs.openSync(path.join(dir, 'filler'), 'w');
-      try {
-        for (;;) fs.writeSync(fd, Buffer.alloc(1024));
-      } catch (err) {
-        t.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
-      } finally {
-        fs.closeSync(fd);
-      }
+      t.is(fillUp(path.join(dir, 'filler')), 'ENOSPC');
       ran.length = 0;
       const err = await t.throwsAsync(j.apply(steps.slice(3), exec));
       t.is(err!.message, `could not write the step journal ${file} (ENOSPC): no change is made until it can be`);
