@@ -87,6 +87,10 @@ export function localProblem(env: EnvironmentConfig, facts: LocalFacts): string 
     // macOS sends every name through the tunnel by pointing the network services at it, which only a full tunnel does
     return `${env.source}: environments.${env.name}.dns.all: on macOS every name goes through the tunnel with a full tunnel only (routes: [default]); list dns.domains instead`;
   }
+  if (facts.platform === 'darwin' && env.dns.all && env.tunnel && env.tunnel.local === undefined) {
+    // configd (ip_plugin.c) leaves out an IPv6 resolver of a service with no routable IPv6 and falls back to DHCP's: names would leave by the LAN
+    return `${env.source}: environments.${env.name}.dns.all: on macOS a tunnel with IPv6 addresses only cannot take every name: on a LAN without IPv6 macOS drops an IPv6 resolver and asks the LAN's; give the tunnel an IPv4 pair too (tunnel.local, tunnel.remote)`;
+  }
   if (facts.resolverTaken) return `${facts.resolverTaken} exists already and is not cloudbridge's; refusing to replace it`;
   const t = env.tunnel;
   if (!t) return undefined;

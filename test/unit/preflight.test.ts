@@ -81,6 +81,10 @@ test('devices and files that are not ours', (t) => {
   t.regex(localProblem(all, { ...facts, platform: 'darwin' }) ?? '', /dns\.all: on macOS every name goes through the tunnel with a full tunnel only/);
   t.is(localProblem({ ...all, fullTunnel: true }, { ...facts, platform: 'darwin' }), undefined);
   t.is(localProblem(all, facts), undefined, 'Linux: the forwarder asks every name');
+  // an IPv6-only tunnel: on a LAN without IPv6, configd drops the in-tunnel IPv6 resolver and asks DHCP's, so it is refused on macOS
+  const v6only = { ...all, fullTunnel6: true, tunnel: { ...all.tunnel!, local: undefined, remote: undefined, local6: 'fd00:9::1', remote6: 'fd00:9::2' } };
+  t.regex(localProblem(v6only, { ...facts, platform: 'darwin' }) ?? '', /dns\.all: on macOS a tunnel with IPv6 addresses only cannot take every name/);
+  t.notRegex(localProblem(v6only, facts) ?? '', /IPv6 addresses only/, 'Linux: its forwarder is asked on either family');
 });
 
 test('probed MTUs are steps: the remote device first, then this end and the advertised MSS', (t) => {
