@@ -96,6 +96,7 @@ export class Controller {
       busy: () => this.streamTraffic.active > 0,
       dropHeld: () => this.l3?.pump.dropHeld(),
       log: opts.log,
+      probe: (s) => this.sessions.probe(s),
     });
     this.services = new Services({
       env,
@@ -203,9 +204,11 @@ export class Controller {
         this.keeper.state = 'idle';
         await this.services.startIdle();
         this.keeper.watchIdle();
+        this.keeper.watchWake();
         opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
       } else {
         await this.keeper.ensure();
+        this.keeper.watchWake();
         if (this.l3) {
           const rtt = await pingPeer(this.l3);
           opts.phases?.mark('tunnel answers');

@@ -10,6 +10,16 @@ const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
 /** On demand: after a failed attempt, packets that wake the tunnel are dropped this long. */
 const WAKE_RETRY_MS = 5000;
+/**
+ * How far the wall clock may run ahead of the monotonic one between two
+ * ticks (a second apart) before the host counts as having slept: Linux's
+ * CLOCK_MONOTONIC and macOS's mach clock stop in suspend, the wall clock
+ * does not, and the keepalive timers, measured on the monotonic clock, would
+ * notice a connection that died meanwhile only a whole deadAfter later.
+ */
+const SLEPT_MS = 5000;
+/** How long a session has to answer once the host woke. */
+const WAKE_ANSWER_MS = 3000;
 
 /** One SSH session of a controller: the connection, its tun channel (none with tunnel: false), the remote device. */
 export interface Session {
@@ -36,6 +46,10 @@ export interface KeeperDeps {
   readonly log: (line: string) => void;
   /** Reconnect backoff (ms): from `min`, doubling to `max`. Tests shorten it. */
   readonly backoff?: { readonly min: number; readonly max: number };
+  /** After the host slept: resolves when the session answers a round trip (a remote `true`). */
+  readonly probe?: (s: Session) => Promise<void>;
+  /** The clocks the sleep watch compares, its tick and how long a woken session has to answer (ms): tests move and shorten them. */
+  readonly wake?: { readonly wall: () => number; readonly monotonic: () => number; readonly tickMs: number; readonly answerMs: number };
 }
 
 /**
@@ -185,6 +199,38 @@ export class SessionKeeper {
         }
       }, every),
     );
+  }
+
+  /**
+   * Watches for the host waking from sleep (the wall clock ahead of the
+   * monotonic one): the session is asked for one round trip at once, and a
+   * session that does not answer within WAKE_ANSWER_MS is lost (remade with
+   * backoff) instead of waiting out keepalives. A jump of the wall clock
+   * alone (NTP, date -s) looks the same and costs that one round trip.
+   */
+  watchWake(): void {
+    const { wall, monotonic, tickMs, answerMs } = this.deps.wake ?? { wall: Date.now, monotonic: monotonicMs, tickMs: 1000, answerMs: WAKE_ANSWER_MS };
+    let [lastWall, lastMono] = [wall(), monotonic()];
+    const t = setInterval(() => {
+      const [w, m] = [wall(), monotonic()];
+      const slept = w - lastWall - (m - lastMono);
+      [lastWall, lastMono] = [w, m];
+      const s = this.session;
+      if (slept < SLEPT_MS || !s || this.starting || !this.deps.probe) return;
+      const { client } = s.link;
+      this.deps.log(
+        `${this.deps.env.name}: the host woke (wall clock ${Math.round(slept / 1000)}s ahead of the monotonic one): asking the session for a round trip`,
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${answerMs / 1000}s`)), answerMs);
+      });
+      Promise.race([this.deps.probe(s), late])
+        .catch((err: Error) => this.lost(client, `SSH did not answer after the host woke: ${err.message}`))
+        .finally(() => clearTimeout(timer));
+    }, tickMs);
+    t.unref();
+    this.timers.add(t);
   }
 
   /** Undoes the remote steps and closes the session; the local side stays. */

@@ -7,6 +7,7 @@ import type { Executor, StepJournal } from '../plan/apply.js';
 import { isRemote, type Step } from '../plan/steps.js';
 import { describeRoute } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
+import { runRemote } from '../ssh/exec.js';
 import { stepExecutor, type LocalChanges } from './executor.js';
 import type { FullTunnel } from './fullTunnel.js';
 import type { Session } from './keeper.js';
@@ -121,6 +122,11 @@ export class Sessions {
     await this.parts.services.sessionUp(s.link.client);
     this.parts.dockerSocket()?.sessionUp();
     await this.parts.full?.up();
+  }
+
+  /** One round trip over the session (a remote `true` in its shell): the keeper asks after the host slept. */
+  async probe(s: Session): Promise<void> {
+    await runRemote(s.link.client, ['true'], { sudo: false });
   }
 
   /** Ends a session on purpose: its remote steps undone, then closed. */

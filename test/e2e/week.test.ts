@@ -205,3 +205,33 @@ test.serial('a full state folder: no step is made unjournaled; the session waits
   }
   t.deepEqual(await leftovers(lab), []);
 });
+
+test.serial(
+  'waking from a real sleep (the wall clock ahead, the monotonic one not): one round trip at once, and a dead connection is remade within seconds',
+  async (t) => {
+    // keepalives a hundred seconds apart: only the wake watch can notice in time
+    const slow = variantConfig(lab, 'week-slow.yaml', [['mtu: 1500 }', 'mtu: 1500 }\n    deadAfter: 300'], DOCKER_OFF]);
+    t.is((await cli(['connect', 'cbw', '--config', slow])).exitCode, 0);
+    // while this host slept the server gave up on it: its session and socket gone, and no word of it (FIN, RST) got here
+    const silence = ['OUTPUT', '-p', 'tcp', '--sport', '22', '-d', '10.233.0.1', '-j', 'DROP'];
+    await inNs(lab.remoteNs, 'iptables', ['-I', ...silence]);
+    await killSessions();
+    await inNs(lab.remoteNs, 'ss', ['-K', 'dst', '10.233.0.1', 'and', 'sport', '=', ':22']);
+    await inNs(lab.remoteNs, 'iptables', ['-D', ...silence]);
+    await sleep(1000);
+    t.like(await status(), { state: 'up', reconnects: 0 }, 'nothing here has noticed');
+    // a suspend stops CLOCK_MONOTONIC: what the controller sees on waking is the wall clock two minutes on
+    await jumpClock(120);
+    let took: number;
+    try {
+      took = await waitFor('the session after waking', async () => (await status()).reconnects === 1 && (await isUp()));
+    } finally {
+      await jumpClock(-120);
+    }
+    t.log(`session made again ${took.toFixed(1)} s after waking (deadAfter 300)`);
+    t.true(took < 10, `${took} s`);
+    t.regex(logText(), /the host woke \(wall clock 1[12]\ds ahead of the monotonic one\): asking the session for a round trip/);
+    t.is((await cli(['disconnect', 'cbw'])).exitCode, 0);
+    t.deepEqual(await leftovers(lab), []);
+  },
+);

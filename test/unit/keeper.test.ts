@@ -19,7 +19,11 @@ class FakeClient extends EventEmitter {
 const env = envOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n', 'stg');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function keeper(plan: { attachFails: number; openFails: number }, onEnv = env): { k: SessionKeeper; clients: FakeClient[]; logs: string[]; closed: Session[] } {
+function keeper(
+  plan: { attachFails: number; openFails: number },
+  onEnv = env,
+  extra: Partial<KeeperDeps> = {},
+): { k: SessionKeeper; clients: FakeClient[]; logs: string[]; closed: Session[] } {
   const clients: FakeClient[] = [];
   const logs: string[] = [];
   const closed: Session[] = [];
@@ -46,6 +50,7 @@ function keeper(plan: { attachFails: number; openFails: number }, onEnv = env): 
     dropHeld: () => undefined,
     log: (l) => void logs.push(l),
     backoff: { min: 2, max: 8 },
+    ...extra,
   };
   return { k: new SessionKeeper(deps), clients, logs, closed };
 }
@@ -105,4 +110,36 @@ test('a wall-clock jump of an hour does not end an idle session early (monotonic
     Date.now = wall;
     await k.stop();
   }
+});
+
+test('the host woke (the wall clock ran ahead of the monotonic one): a session that answers stays, one that does not is remade at once', async (t) => {
+  let wallAhead = 0;
+  let answers = true;
+  let asked = 0;
+  const { k, clients, logs } = keeper({ attachFails: 0, openFails: 0 }, env, {
+    probe: async () => {
+      asked++;
+      if (!answers) await new Promise(() => undefined);
+    },
+    wake: { wall: () => Date.now() + wallAhead, monotonic: () => performance.now(), tickMs: 5, answerMs: 20 },
+  });
+  await k.ensure();
+  k.watchWake();
+  // a clock set an hour on (or a sleep the session lived through): one round trip, answered, nothing else
+  wallAhead = 3_600_000;
+  await sleep(30);
+  t.is(asked, 1);
+  t.is(k.reconnects, 0);
+  t.is(clients.length, 1);
+  // a sleep its connection did not live through: no answer, lost now rather than a deadAfter later
+  answers = false;
+  wallAhead += 600_000;
+  for (let i = 0; i < 200 && k.reconnects === 0; i++) await sleep(2);
+  t.is(k.reconnects, 1);
+  t.is(clients.length, 2);
+  t.regex(
+    logs.join('\n'),
+    /the host woke \(wall clock 600s ahead of the monotonic one\)[^\n]*\n(.*\n)*.*SSH did not answer after the host woke: no answer within 0\.02s; reconnecting/,
+  );
+  await k.stop();
 });
