@@ -75,6 +75,13 @@ export function checkJournalOwner(record: JournalRecord | undefined, env: string
   }
 }
 
+/** The journal could not be written (its folder full): its file stays as it was. */
+class JournalWriteError extends UserError {
+  constructor(file: string, err: NodeJS.ErrnoException) {
+    super(`could not write the step journal ${file} (${err.code ?? err.message}): no change is made until it can be`);
+  }
+}
+
 /**
  * The applied steps of one connection, journaled to a file before each
  * change is made, so that what a dead controller left behind can be undone
@@ -121,8 +128,7 @@ export class StepJournal {
       writeOwn(this.file, `${JSON.stringify(record, null, 1)}\n`);
     } catch (err) {
       if (err instanceof UserError) throw err;
-      const e = err as NodeJS.ErrnoException;
-      throw new UserError(`could not write the step journal ${this.file} (${e.code ?? e.message}): no change is made until it can be`);
+      throw new JournalWriteError(this.file, err as NodeJS.ErrnoException);
     }
   }
 
@@ -134,8 +140,9 @@ export class StepJournal {
   private saveIfRoom(): void {
     try {
       this.save();
-    } catch {
-      // said by the next save that must succeed (apply's, before a change)
+    } catch (err) {
+      // a failed write is said by the next save that must succeed (apply's, before a change); a refused file (a link, another owner) is said now
+      if (!(err instanceof JournalWriteError)) throw err;
     }
   }
 
