@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import type { EnvironmentConfig } from '../config/types.js';
-import { assemble, type AlgorithmLines } from '../ssh/algorithms.js';
+import { ALGORITHM_LINES, assemble, type AlgorithmLines } from '../ssh/algorithms.js';
 import { userAtHost, type SshHop, type SshRoute } from '../ssh/route.js';
 import { expandPath, parseProxyJump, type ExpandContext } from '../ssh/sshConfig.js';
 import { userCommandOptions } from '../ssh/userCommand.js';
@@ -13,8 +13,6 @@ export interface Finding {
   /** What to change, when not ok. */
   readonly fix?: string;
 }
-
-const ALGORITHMS = ['Ciphers', 'KexAlgorithms', 'HostKeyAlgorithms', 'MACs', 'PubkeyAcceptedAlgorithms'] as const;
 
 /** This ssh's own lists: what it prints for a host no config touches (its defaults), and what it speaks (ssh -Q). */
 interface SshLists {
@@ -101,7 +99,7 @@ function readSshLists(user: InvokingUser): SshLists | undefined {
   const defaults = sshG(['-F', 'none', 'referee.invalid'], user);
   if (!(defaults instanceof Map)) return undefined;
   const speaks: SshLists['speaks'] = {};
-  for (const what of ALGORITHMS) {
+  for (const what of ALGORITHM_LINES) {
     const r = spawnSync('ssh', ['-Q', what], { ...userCommandOptions(user, undefined), encoding: 'utf8', timeout: 10_000 });
     if (r.status === 0) speaks[what] = r.stdout.split('\n').filter(Boolean);
   }
@@ -172,7 +170,7 @@ function compare(
         .join(','),
     ]);
   }
-  for (const what of ALGORITHMS) {
+  for (const what of ALGORITHM_LINES) {
     const speaks = c.lists?.speaks[what];
     const defaults = c.lists?.defaults.get(what.toLowerCase())?.[0]?.split(',');
     if (!speaks || !defaults || (what === 'Ciphers' && ownTarget(c.env.ciphers.length > 0))) continue;

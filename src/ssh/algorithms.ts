@@ -11,6 +11,15 @@ export interface AlgorithmLines {
   readonly PubkeyAcceptedAlgorithms?: string;
 }
 
+/** The lines, in the order ssh -G prints them. */
+export const ALGORITHM_LINES = [
+  'Ciphers',
+  'KexAlgorithms',
+  'HostKeyAlgorithms',
+  'MACs',
+  'PubkeyAcceptedAlgorithms',
+] as const satisfies readonly (keyof AlgorithmLines)[];
+
 /**
  * One algorithm line as ssh assembles it (kex.c's kex_assemble_names):
  * `+list` after the defaults, `-list` taken out of them, `^list` before

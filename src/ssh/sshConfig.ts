@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { UserError } from '../util/errors.js';
-import type { AlgorithmLines } from './algorithms.js';
+import { ALGORITHM_LINES, type AlgorithmLines } from './algorithms.js';
 import { knownKeyword } from './keywords.js';
 import { percentExpand } from './tokens.js';
 import { patternListMatches } from './patterns.js';
@@ -206,13 +206,12 @@ const matchHolds = (criteria: readonly Criterion[], s: MatchState): boolean =>
  */
 function canonicalName(
   host: string,
+  mode: 'yes' | 'always',
   one: (k: string) => string | undefined,
   list: (k: string) => readonly string[],
   proxied: boolean,
   ctx: ExpandContext,
 ): string {
-  const mode = one('canonicalizehostname')?.toLowerCase();
-  if (mode === undefined || mode === 'no' || mode === 'false' || mode === 'none') return host;
   if (proxied && mode !== 'always') return host;
   const resolves = (fqdn: string): boolean => ctx.resolves?.(fqdn) ?? false;
   if (host.endsWith('.')) {
@@ -296,13 +295,15 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   // ssh lowercases the host name it connects to (ssh.c), HostName's and %h's alike; an address stays as written
   const given = one('hostname')?.replace(/%h/g, name) ?? name;
   let host = isAddress(given) ? given : given.toLowerCase();
-  if (!isAddress(host)) {
+  // CanonicalizeHostname: always, or on (yes, true); no, false, none or unset leave names alone
+  const said = one('canonicalizehostname')?.toLowerCase();
+  const mode = said === undefined || ['no', 'false', 'none'].includes(said) ? undefined : said === 'always' ? 'always' : 'yes';
+  if (mode && !isAddress(host)) {
     const via = (k: string): boolean => first.has(k) && first.get(k)![0]!.toLowerCase() !== 'none';
-    host = canonicalName(host, one, (k) => first.get(k) ?? [], jumpGiven || via('proxyjump') || via('proxycommand'), ctx);
+    host = canonicalName(host, mode, one, (k) => first.get(k) ?? [], jumpGiven || via('proxyjump') || via('proxycommand'), ctx);
   }
-  const canonicalizing = !['no', 'false', 'none', undefined].includes(one('canonicalizehostname')?.toLowerCase());
   // canonicalisation on, or `Match final` anywhere: ssh reads everything again with HostName set to the host, values found so far kept
-  if (canonicalizing || files.some((blocks) => blocks.some((b) => b.match?.some((c) => c.name === 'final')))) {
+  if (mode || files.some((blocks) => blocks.some((b) => b.match?.some((c) => c.name === 'final')))) {
     first.set('hostname', [host]);
     pass(true, host);
   }
@@ -321,11 +322,7 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   const alive = one('serveraliveinterval') ?? (one('batchmode')?.toLowerCase() === 'yes' ? '300' : undefined);
   const out: { -readonly [K in keyof SshHostOptions]: SshHostOptions[K] } = {
     unsupported: unsupportedOptions(one),
-    algorithms: Object.fromEntries(
-      (['Ciphers', 'KexAlgorithms', 'HostKeyAlgorithms', 'MACs', 'PubkeyAcceptedAlgorithms'] as const).flatMap((k) =>
-        one(k.toLowerCase()) ? [[k, one(k.toLowerCase())!]] : [],
-      ),
-    ),
+    algorithms: Object.fromEntries(ALGORITHM_LINES.flatMap((k) => (one(k.toLowerCase()) ? [[k, one(k.toLowerCase())!]] : []))),
     identityFiles: identityFiles.filter((f) => f.toLowerCase() !== 'none').map(x('IdentityFile')),
     certificateFiles: certificateFiles.filter((f) => f.toLowerCase() !== 'none').map(x('CertificateFile')),
   };
@@ -367,7 +364,7 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
 function unsupportedOptions(one: (k: string) => string | undefined): string[] {
   const out: string[] = [];
   /** Values that ask for nothing ssh would not do anyway (its defaults). */
-  const idle: Record<string, readonly string[]> = { addressfamily: ['any'], connectionattempts: ['1'], rekeylimit: ['default none', 'default'] };
+  const idle: Record<string, readonly string[]> = { addressfamily: ['any'], connectionattempts: ['1'], rekeylimit: ['default'] };
   const on = (k: string): string | undefined => {
     const v = one(k);
     return v !== undefined && !['no', 'none', 'false', ...(idle[k] ?? [])].includes(v.toLowerCase()) ? v : undefined;
