@@ -37,13 +37,15 @@ export function parseKnownHosts(text: string): KnownHostsEntry[] {
   return out;
 }
 
+/** The hash of a hashed known_hosts name, `|1|SALT|HASH` (hostfile.c's host_hash): HMAC-SHA1 of the name keyed with the salt, in base64. */
+const nameHash = (name: string, salt: Buffer): string => createHmac('sha1', salt).update(name).digest('base64');
+
 /** Whether a host name matches a known_hosts host field (hashed, lists, wildcards, negation). */
 export function hostMatches(patterns: string, name: string): boolean {
   if (patterns.startsWith('|1|')) {
     const [, , salt, hash] = patterns.split('|');
     if (!salt || !hash) return false;
-    const digest = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
-    return digest === hash;
+    return nameHash(name, Buffer.from(salt, 'base64')) === hash;
   }
   return patternListMatches(patterns.split(','), name);
 }
@@ -79,8 +81,7 @@ export function readKnownHosts(file: string): KnownHostsEntry[] {
  * Appends a host key the way `StrictHostKeyChecking accept-new` does (the
  * caller runs it with the file owner's rights); with `hashed`
  * (HashKnownHosts yes, as Debian's and Ubuntu's ssh_config set it) the name
- * is written as ssh hashes it: `|1|SALT|HMAC-SHA1(SALT, name)`, a 20-byte
- * random salt (hostfile.c's host_hash).
+ * is written as ssh hashes it, with a 20-byte random salt.
  */
 export function appendKnownHost(file: string, name: string, key: Buffer, hashed = false): void {
   let prefix = '';
@@ -89,7 +90,7 @@ export function appendKnownHost(file: string, name: string, key: Buffer, hashed 
     if (text.length > 0 && !text.endsWith('\n')) prefix = '\n';
   }
   const salt = randomBytes(20);
-  const host = hashed ? `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}` : name;
+  const host = hashed ? `|1|${salt.toString('base64')}|${nameHash(name, salt)}` : name;
   fs.appendFileSync(file, `${prefix}${host} ${keyTypeOfBlob(key)} ${key.toString('base64')}\n`, { mode: 0o644 });
 }
 
