@@ -4,7 +4,7 @@ import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { dryRunPlan, formatPlan } from '../../src/cli/dryRun.js';
 import { darwinCommand } from '../../src/platform/darwin/commands.js';
 import { ROUTE_REFUSED, routeDestination } from '../../src/platform/darwin/net.js';
-import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstatRoutes, parseRouteGet } from '../../src/platform/darwin/parse.js';
+import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstatRoutes, parseRouteGet, prefixOfMask } from '../../src/platform/darwin/parse.js';
 import { interfaceNetworks6, parseNetstatRoutes6 } from '../../src/platform/darwin/parse6.js';
 
 const fixture = (name: string): string => fs.readFileSync(new URL(`../../../test/fixtures/darwin/${name}`, import.meta.url), 'utf8');
@@ -228,4 +228,6 @@ test("Apple's route exits 0 when the kernel refuses: its words are what tell", (
   t.deepEqual(routeDestination('172.16.0.0/12'), ['-inet', '-net', '172.16.0.0/12']);
   t.deepEqual(routeDestination('2001:db8:1::/128'), ['-inet6', '-host', '2001:db8:1::']);
   t.deepEqual(routeDestination('::/1'), ['-inet6', '-net', '::/1']);
+  // a mask as ifconfig, route get (IPv4) and route get (IPv6) print it, as a prefix
+  t.deepEqual(['0xffffff00', '255.240.0.0', '0.0.0.0', 'ffff:ffff:ffff:ffff::', '::'].map(prefixOfMask), [24, 12, 0, 64, 0]);
 });

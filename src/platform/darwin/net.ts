@@ -1,9 +1,8 @@
-import { parseIPv4 } from '../../config/ipv4.js';
 import { formatIPv6, parseIPv6 } from '../../config/ipv6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo, ServiceDns } from '../types.js';
 import { darwinCommand } from './commands.js';
-import { interfaceNetworks, parseIfconfig, parseLsofPeers, parseNetstatRoutes, parsePsParents, parseRouteGet } from './parse.js';
+import { interfaceNetworks, parseIfconfig, parseLsofPeers, parseNetstatRoutes, parsePsParents, parseRouteGet, prefixOfMask } from './parse.js';
 import { processTree } from '../processTree.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
@@ -42,29 +41,26 @@ async function run(argv: readonly string[]): Promise<string> {
  * inet_makenetandmask), so 192.168.5.0 is asked as -host.
  */
 export function routeDestination(cidr: string): string[] {
+  const r = routeKey(cidr);
+  return [r.v6 ? '-inet6' : '-inet', ...(r.prefix === r.width ? ['-host', r.addr] : ['-net', cidr])];
+}
+
+/** A route's key as XNU keeps it: destination and prefix (a bare address is a host). */
+function routeKey(cidr: string): { v6: boolean; addr: string; prefix: number; width: number } {
   const v6 = cidr.includes(':');
   const [addr, bits] = cidr.split('/');
-  const host = bits === undefined || bits === (v6 ? '128' : '32');
-  return [v6 ? '-inet6' : '-inet', ...(host ? ['-host', addr!] : ['-net', cidr])];
+  const width = v6 ? 128 : 32;
+  return { v6, addr: addr!, prefix: bits === undefined ? width : Number(bits), width };
 }
 
 /** Whether `route -n get` answered with the route `a` names (XNU answers a missed exact lookup with a less specific route). */
 function isThisRoute(got: ReturnType<typeof parseRouteGet>, a: Extract<NetAction, { op: 'route-add' | 'route-del' }>): boolean {
-  const [addr, bits] = a.cidr.split('/');
-  const v6 = a.cidr.includes(':');
-  const host = bits === undefined || bits === (v6 ? '128' : '32');
+  const { v6, addr, prefix, width } = routeKey(a.cidr);
   const dest = got.destination === 'default' ? (v6 ? '::' : '0.0.0.0') : got.destination;
-  const same = v6 ? formatIPv6(parseIPv6(dest) ?? -1n) === formatIPv6(parseIPv6(addr!) ?? -2n) : dest === addr;
-  const prefix = got.mask === undefined || got.mask === 'default' ? (got.destination === 'default' ? 0 : v6 ? 128 : 32) : maskBits(got.mask);
-  if (!same || prefix !== (host ? (v6 ? 128 : 32) : Number(bits))) return false;
+  const same = v6 ? formatIPv6(parseIPv6(dest) ?? -1n) === formatIPv6(parseIPv6(addr) ?? -2n) : dest === addr;
+  const gotPrefix = got.mask === undefined || got.mask === 'default' ? (got.destination === 'default' ? 0 : width) : prefixOfMask(got.mask);
+  if (!same || gotPrefix !== prefix) return false;
   return a.reject ? got.flags.includes('REJECT') : got.interface === a.dev;
-}
-
-/** A mask as route get prints it (255.255.0.0, ffff:ffff::), as a prefix length. */
-function maskBits(mask: string): number {
-  if (mask.includes(':')) return (parseIPv6(mask) ?? 0n).toString(2).replace(/0+$/, '').length;
-  const m = parseIPv4(mask) ?? 0;
-  return m === 0 ? 0 : m.toString(2).replace(/0+$/, '').length;
 }
 
 /** macOS: ifconfig, route and netstat through execa, arguments as arrays. */

@@ -1,4 +1,5 @@
 import { formatCidr, maskOf, parseIPv4 } from '../../config/ipv4.js';
+import { parseIPv6 } from '../../config/ipv6.js';
 import type { RouteInfo } from '../types.js';
 
 /**
@@ -84,10 +85,13 @@ export interface DarwinInterface {
   readonly inet6: readonly { readonly addr: string; readonly prefix: number }[];
 }
 
-function prefixOfHexMask(hex: string): number {
-  const m = Number.parseInt(hex.replace(/^0x/, ''), 16) >>> 0;
+/** A mask as macOS prints it (ifconfig's 0xffffff00, route get's 255.255.255.0 or ffff:ffff::) as its prefix length: its leading ones. */
+export function prefixOfMask(mask: string): number {
+  const [bits, width] = mask.includes(':')
+    ? [parseIPv6(mask) ?? 0n, 128]
+    : [BigInt(mask.startsWith('0x') ? Number.parseInt(mask.slice(2), 16) >>> 0 : (parseIPv4(mask) ?? 0)), 32];
   let n = 0;
-  for (let bit = 31; bit >= 0 && (m >>> bit) & 1; bit--) n++;
+  while (n < width && (bits >> BigInt(width - 1 - n)) & 1n) n++;
   return n;
 }
 
@@ -103,7 +107,7 @@ export function parseIfconfig(text: string): DarwinInterface[] {
     }
     const inet = /^\s+inet (\d+\.\d+\.\d+\.\d+)(?: --> (\d+\.\d+\.\d+\.\d+))? netmask (0x[0-9a-f]+)/i.exec(line);
     const current = out[out.length - 1];
-    if (inet && current) current.inet.push({ addr: inet[1]!, peer: inet[2], prefix: prefixOfHexMask(inet[3]!) });
+    if (inet && current) current.inet.push({ addr: inet[1]!, peer: inet[2], prefix: prefixOfMask(inet[3]!) });
     const inet6 = /^\s+inet6 ([0-9a-f:.]+)(?:%\S+)? (?:--> \S+ )?prefixlen (\d+)/i.exec(line);
     if (inet6 && current) current.inet6.push({ addr: inet6[1]!, prefix: Number(inet6[2]) });
   }
