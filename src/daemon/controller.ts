@@ -26,6 +26,7 @@ import type { ControllerOptions } from './options.js';
 
 import { makePump, pingPeer, type L3Side } from './l3.js';
 import { Pins } from './pins.js';
+import { followRoams } from './roam.js';
 import { fullTunnelFor, type FullTunnel } from './fullTunnel.js';
 import { blocksIPv6 } from '../plan/fullTunnel.js';
 import { iptablesProbe, preflight, withoutMissingIptables } from './probes.js';
@@ -65,6 +66,7 @@ export class Controller {
   private readonly keeper: SessionKeeper;
   private readonly dockerHealth: DockerHealth;
   private readonly pins: Pins;
+  private unwatchPaths: () => void = () => undefined;
   /** routes: [default]: its halves and DNS, while a session stands. */
   private readonly full: FullTunnel | undefined;
   /** Resolves when the controller has gone down, for whatever reason. */
@@ -113,11 +115,16 @@ export class Controller {
       progress: opts.progress,
       log: opts.log,
     });
-    const outside = { net: () => this.net, dev: () => this.tun?.name ?? '', applyLocal: (s: Step[]) => this.applyLocal(s), log: opts.log };
+    const outside = {
+      net: () => this.net,
+      dev: () => this.tun?.name ?? '',
+      applyLocal: (s: Step[]) => this.applyLocal(s),
+      undoLocal: (which: (s: Step) => boolean) => this.journal.undo(this.sessions.executor(undefined), which),
+      log: opts.log,
+    };
     this.pins = new Pins(env, outside);
     this.full = fullTunnelFor(env, {
       ...outside,
-      undoLocal: (which) => this.journal.undo(this.sessions.executor(undefined), which),
       dns: {
         steps: () => this.services.fullDnsSteps(() => this.net?.dnsServices() ?? Promise.resolve([])),
         all: (on) => this.services.dnsForAll(on),
@@ -205,10 +212,12 @@ export class Controller {
         await this.services.startIdle();
         this.keeper.watchIdle();
         this.keeper.watchWake();
+        this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, keeper: this.keeper, log: opts.log });
         opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
       } else {
         await this.keeper.ensure();
         this.keeper.watchWake();
+        this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, keeper: this.keeper, log: opts.log });
         if (this.l3) {
           const rtt = await pingPeer(this.l3);
           opts.phases?.mark('tunnel answers');
@@ -313,6 +322,7 @@ export class Controller {
         stops: [() => this.dockerHealth.stop(), () => this.l3?.pump.stop(), () => this.services.close(), () => this.runFiles.close()],
         local: () => this.sessions.executor(undefined),
         release: async () => {
+          this.unwatchPaths();
           this.tun?.close();
           this.net?.close();
           // the helper undoes whatever is left of its steps, and exits

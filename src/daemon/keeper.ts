@@ -18,7 +18,7 @@ const WAKE_RETRY_MS = 5000;
  * notice a connection that died meanwhile only a whole deadAfter later.
  */
 const SLEPT_MS = 5000;
-/** How long a session has to answer once the host woke. */
+/** How long a session has to answer check() (after a sleep, a change of network). */
 const WAKE_ANSWER_MS = 3000;
 
 /** One SSH session of a controller: the connection, its tun channel (none with tunnel: false), the remote device. */
@@ -72,6 +72,8 @@ export class SessionKeeper {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** When and why the session was lost, until it is back. */
   private lostAt: { at: number; why: string } | undefined;
+  /** A round trip asked by check() is under way. */
+  private checking = false;
 
   constructor(private readonly deps: KeeperDeps) {}
 
@@ -203,34 +205,49 @@ export class SessionKeeper {
 
   /**
    * Watches for the host waking from sleep (the wall clock ahead of the
-   * monotonic one): the session is asked for one round trip at once, and a
-   * session that does not answer within WAKE_ANSWER_MS is lost (remade with
-   * backoff) instead of waiting out keepalives. A jump of the wall clock
-   * alone (NTP, date -s) looks the same and costs that one round trip.
+   * monotonic one): check() at once. A jump of the wall clock alone (NTP,
+   * date -s) looks the same and costs that one round trip.
    */
   watchWake(): void {
-    const { wall, monotonic, tickMs, answerMs } = this.deps.wake ?? { wall: Date.now, monotonic: monotonicMs, tickMs: 1000, answerMs: WAKE_ANSWER_MS };
+    const { wall, monotonic, tickMs } = this.answering();
     let [lastWall, lastMono] = [wall(), monotonic()];
     const t = setInterval(() => {
       const [w, m] = [wall(), monotonic()];
       const slept = w - lastWall - (m - lastMono);
       [lastWall, lastMono] = [w, m];
-      const s = this.session;
-      if (slept < SLEPT_MS || !s || this.starting || !this.deps.probe) return;
-      const { client } = s.link;
-      this.deps.log(
-        `${this.deps.env.name}: the host woke (wall clock ${Math.round(slept / 1000)}s ahead of the monotonic one): asking the session for a round trip`,
-      );
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${answerMs / 1000}s`)), answerMs);
-      });
-      Promise.race([this.deps.probe(s), late])
-        .catch((err: Error) => this.lost(client, `SSH did not answer after the host woke: ${err.message}`))
-        .finally(() => clearTimeout(timer));
+      if (slept >= SLEPT_MS) this.check(`the host woke (wall clock ${Math.round(slept / 1000)}s ahead of the monotonic one)`, 'the host woke');
     }, tickMs);
     t.unref();
     this.timers.add(t);
+  }
+
+  /**
+   * Something the connection may not have lived through happened (the host
+   * slept, its network changed): the session is asked for one round trip at
+   * once, and one that does not answer within WAKE_ANSWER_MS is lost (remade
+   * with backoff) instead of waiting out keepalives. One question at a time.
+   */
+  check(what: string, after: string): void {
+    const s = this.session;
+    if (!s || this.starting || !this.deps.probe || this.checking) return;
+    const { answerMs } = this.answering();
+    const { client } = s.link;
+    this.checking = true;
+    this.deps.log(`${this.deps.env.name}: ${what}: asking the session for a round trip`);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${answerMs / 1000}s`)), answerMs);
+    });
+    Promise.race([this.deps.probe(s), late])
+      .catch((err: Error) => this.lost(client, `SSH did not answer after ${after}: ${err.message}`))
+      .finally(() => {
+        clearTimeout(timer);
+        this.checking = false;
+      });
+  }
+
+  private answering(): NonNullable<KeeperDeps['wake']> {
+    return this.deps.wake ?? { wall: Date.now, monotonic: monotonicMs, tickMs: 1000, answerMs: WAKE_ANSWER_MS };
   }
 
   /** Undoes the remote steps and closes the session; the local side stays. */

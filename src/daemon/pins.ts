@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { EnvironmentConfig } from '../config/types.js';
-import { excludeStep, pinStep, routedThrough, type PinRole } from '../plan/fullTunnel.js';
+import { describePath, excludeStep, pinStep, routedThrough, type OutsidePath, type PinRole } from '../plan/fullTunnel.js';
 import type { Step } from '../plan/steps.js';
 import type { LocalNet } from '../platform/types.js';
 import type { SshRoute } from '../ssh/route.js';
@@ -18,13 +18,18 @@ import { firstHost } from '../config/cidr.js';
  * now (a reconnect pins an address that moved before dialling it); once
  * connected, the address the connection really went to, which for a
  * ProxyCommand or the jump process is the far end of that process's TCP
- * connection. Pins stay for the controller's life (a host route along the
- * old path is harmless) and go with the journal.
+ * connection. Pins stay for the controller's life and go with the journal.
+ *
+ * A laptop moves (a roam, a new DHCP lease, another Wi-Fi): recheck(), on
+ * every change of the host's routes and addresses and before each
+ * connection, asks each pinned address's path again and moves the pins whose
+ * path moved, as wg-quick's monitor does; until then every reconnect would
+ * go to the old gateway.
  */
 export class Pins {
-  private readonly pinned = new Map<string, PinRole>();
+  private readonly pinned = new Map<string, { readonly role: PinRole; readonly path: OutsidePath; readonly step: Step }>();
   /** One pinning at a time: the first connection's and up()'s may overlap. */
-  private queue: Promise<void> = Promise.resolve();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly env: EnvironmentConfig,
@@ -33,6 +38,8 @@ export class Pins {
       /** Our tun device's name. */
       readonly dev: () => string;
       readonly applyLocal: (steps: Step[]) => Promise<void>;
+      /** Undoes the journaled local steps `which` selects; returns what failed. */
+      readonly undoLocal: (which: (s: Step) => boolean) => Promise<string[]>;
       readonly log: (line: string) => void;
     },
   ) {}
@@ -47,8 +54,7 @@ export class Pins {
   private async pinNow(addrs: readonly string[], role: PinRole): Promise<void> {
     const net = this.deps.net();
     if (!net) return;
-    const steps: Step[] = [];
-    const roles = new Map<string, PinRole>();
+    const made = new Map<string, { role: PinRole; path: OutsidePath; step: Step }>();
     for (const a of new Set(addrs)) {
       if (this.pinned.has(a) || !routedThrough(this.env, a)) continue;
       const path = await net.outsidePath(a, this.deps.dev());
@@ -57,16 +63,50 @@ export class Pins {
         this.deps.log(`warning: the ${role} ${a} has no route outside the tunnel; nothing to pin it to`);
         continue;
       }
-      steps.push(pinStep(a, role, path));
-      roles.set(a, role);
+      made.set(a, { role, path, step: pinStep(a, role, path) });
     }
-    if (steps.length === 0) return;
-    await this.deps.applyLocal(steps);
-    for (const [a, role] of roles) this.pinned.set(a, role);
+    if (made.size === 0) return;
+    await this.deps.applyLocal([...made.values()].map((p) => p.step));
+    for (const [a, p] of made) this.pinned.set(a, p);
+  }
+
+  /**
+   * Each pin asked again where the host's own routes send its address now
+   * (past the pin itself); one whose path moved is taken off the old path and
+   * made on the new one. One with no path now (the network between two) stays
+   * until there is one. Returns a line for each pin moved.
+   */
+  recheck(): Promise<string[]> {
+    const run = this.queue.then(() => this.recheckNow());
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async recheckNow(): Promise<string[]> {
+    const net = this.deps.net();
+    if (!net) return [];
+    const moved: string[] = [];
+    for (const [a, old] of [...this.pinned]) {
+      const path = await net.outsidePath(a, this.deps.dev(), old.path);
+      if (typeof path !== 'object' || samePath(path, old.path)) continue;
+      // the old route first: both are a host route to the same address (the kernel takes one of them)
+      const left = await this.deps.undoLocal((s) => s === old.step);
+      if (left.length) {
+        this.deps.log(`warning: the ${old.role} ${a}: could not take the old pin away: ${left.join('; ')}`);
+        continue;
+      }
+      this.pinned.delete(a);
+      const step = pinStep(a, old.role, path);
+      await this.deps.applyLocal([step]);
+      this.pinned.set(a, { role: old.role, path, step });
+      moved.push(`${old.role} ${a}: pinned ${describePath(path)} (was ${describePath(old.path)})`);
+    }
+    return moved;
   }
 
   /** Before a connection: the first hop as its name resolves now (a ProxyCommand's far end is known only once it runs). */
   async beforeConnect(route: SshRoute): Promise<void> {
+    for (const line of await this.recheck()) this.deps.log(line);
     const hop = route.jumps[0] ?? route.target;
     if (hop.proxyCommand) return;
     await this.pin(await resolveAll(hop.host), route.jumps.length ? 'jump host' : 'SSH server');
@@ -102,6 +142,10 @@ export class Pins {
 
   /** Pinned addresses with their roles, for status. */
   list(): string[] {
-    return [...this.pinned].map(([a, role]) => `${a} (${role})`);
+    return [...this.pinned].map(([a, p]) => `${a} (${p.role})`);
   }
+}
+
+function samePath(a: Exclude<OutsidePath, 'unreachable'>, b: OutsidePath): boolean {
+  return b !== 'unreachable' && a.dev === b.dev && a.via === b.via;
 }

@@ -44,7 +44,7 @@ function outsideRoute(cidr: string, path: OutsidePath, title: string): Step {
   };
 }
 
-function describePath(path: OutsidePath): string {
+export function describePath(path: OutsidePath): string {
   return path === 'unreachable' ? 'nowhere (it had no route)' : `${path.via ? `via ${path.via} ` : ''}dev ${path.dev}`;
 }
 

@@ -24,9 +24,17 @@ export interface LocalNet {
   /**
    * Where `addr` goes (or the default route goes) with cloudbridge's own
    * routes left out (`ourDev`: its tun device): the path a pin keeps.
-   * 'local': an address of this host. Undefined: no route.
+   * 'local': an address of this host. Undefined: no route. `pinned`: the
+   * path of a pin of ours for `addr`, looked past (Linux knows its routes by
+   * their protocol; macOS's carry no such mark).
    */
-  outsidePath(addr: string | 'default', ourDev: string): Promise<OutsidePath | 'local' | undefined>;
+  outsidePath(addr: string | 'default', ourDev: string, pinned?: OutsidePath): Promise<OutsidePath | 'local' | undefined>;
+  /**
+   * Calls `changed` when the host's routes, addresses or links change (not
+   * those of `ourDev`, nor routes of ours where the platform marks them):
+   * rtnetlink's groups on Linux, `route -n monitor` on macOS.
+   */
+  watchPaths(ourDev: () => string, changed: () => void): { close(): void };
   /** macOS: every network service's DNS servers as set now (networksetup); Linux has none. */
   dnsServices(): Promise<ServiceDns[]>;
   /** The remote addresses of the TCP connections of process `pid` and its children: a ProxyCommand's or jump process's far end. */

@@ -1,7 +1,21 @@
 import fs from 'node:fs';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { cliIn, dnsLeaving, inNs, labDown, labUp, leftovers, removeTestFiles, run, sshdSessions, variantConfig, type Lab } from './helpers.js';
+import {
+  cliIn,
+  dnsLeaving,
+  inNs,
+  labDown,
+  labUp,
+  leftovers,
+  LOG_DIR,
+  removeTestFiles,
+  run,
+  sshdSessions,
+  variantConfig,
+  waitFor,
+  type Lab,
+} from './helpers.js';
 
 // routes: [default] in the "router" lab: this machine is a namespace on a LAN
 // (10.228.3.1) whose gateway (a router namespace) leads to the remote host
@@ -302,4 +316,51 @@ test.serial('--dry-run lists the pin, the halves and the DNS step', async (t) =>
     r.stdout,
     /note: full tunnel: the halves go in once the session stands; when it is lost they stay and traffic and DNS are dropped until it is back \(onLoss: block, fail closed\)/,
   );
+});
+
+test.serial('a laptop that moves: the pin follows the new gateway and the session comes back through it by itself', async (t) => {
+  // deadAfter 300: keepalives would notice only in minutes; what brings the session back is the watch
+  const cfg = variantConfig(lab, 'roam.yaml', [
+    ['routes: [10.228.9.0/24]', 'routes: [default]\n    deadAfter: 300'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  const W = lab.routerNs!;
+  const routes = async (): Promise<string> => (await inNs(NS(), 'ip', ['route'])).stdout;
+  // this test's lines: the log holds the earlier tests' too
+  const from = fs.existsSync(`${LOG_DIR}/cbu.log`) ? fs.statSync(`${LOG_DIR}/cbu.log`).size : 0;
+  const logText = (): string => fs.readFileSync(`${LOG_DIR}/cbu.log`).subarray(from).toString('utf8');
+  const up = await cliIn(NS(), ['connect', 'cbu', '--config', cfg]);
+  t.is(up.exitCode, 0, up.stderr);
+  const pid = (await status()).pid;
+  try {
+    // another network: a second link to the router (10.228.4.0/24) and the default route moved onto it, the old link still up
+    await run('ip', ['-n', W, 'link', 'add', 'eth9', 'type', 'veth', 'peer', 'name', 'wlan1', 'netns', NS()]);
+    await run('ip', ['-n', W, 'addr', 'add', '10.228.4.254/24', 'dev', 'eth9']);
+    await run('ip', ['-n', W, 'link', 'set', 'eth9', 'up']);
+    await run('ip', ['-n', NS(), 'addr', 'add', '10.228.4.1/24', 'dev', 'wlan1']);
+    await run('ip', ['-n', NS(), 'link', 'set', 'wlan1', 'up']);
+    await run('ip', ['-n', NS(), 'route', 'replace', 'default', 'via', '10.228.4.254', 'dev', 'wlan1']);
+    const moved = await waitFor('the pin on the new path', async () => /^10\.228\.0\.2 via 10\.228\.4\.254 dev wlan1 proto 203/m.test(await routes()), 10_000);
+    t.log(`pin moved ${moved.toFixed(1)}s after the default route did`);
+    t.notRegex(await routes(), /^10\.228\.0\.2 via 10\.228\.3\.254/m, 'the old pin is gone');
+    t.regex(logText(), /the network changed: SSH server 10\.228\.0\.2: pinned via 10\.228\.4\.254 dev wlan1 \(was via 10\.228\.3\.254 dev cbh-cbu\)/);
+    // the old link goes down, and the session's address with it: nothing answers it any more
+    await run('ip', ['-n', NS(), 'link', 'set', 'cbh-cbu', 'down']);
+    const back = await waitFor('the session back', async () => (await status()).pid === pid && /session up again after/.test(logText()), 20_000);
+    t.log(`session back ${back.toFixed(1)}s after the old link went down`);
+    t.regex(logText(), /SSH did not answer after this host's network changed: no answer within 3s/);
+    t.is(await seenFrom(), TUNNEL, 'the internet sees the remote host again');
+    t.deepEqual((await status()).pins, ['10.228.0.2 (SSH server)']);
+    t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
+    t.notRegex(await routes(), /proto 203/, 'no pin left on either path');
+  } finally {
+    await run('ip', ['-n', NS(), 'link', 'set', 'cbh-cbu', 'up']);
+    await run('ip', ['-n', NS(), 'route', 'replace', 'default', 'via', '10.228.3.254', 'dev', 'cbh-cbu']);
+    await run('ip', ['-n', W, 'link', 'del', 'eth9']);
+  }
+  // the session from the old address could not be closed (nothing reached it): sshd would end it at its ClientAlive timeout (30 s here); end it now
+  for (const p of await sshdSessions(lab)) process.kill(p, 'SIGTERM');
+  let left: string[] = [];
+  for (let i = 0; i < 20 && (left = await leftovers(lab)).length; i++) await sleep(250);
+  t.deepEqual(left, []);
 });

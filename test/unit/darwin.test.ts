@@ -6,6 +6,7 @@ import { darwinCommand } from '../../src/platform/darwin/commands.js';
 import { ROUTE_REFUSED, routeDestination } from '../../src/platform/darwin/net.js';
 import { interfaceNetworks, parseIfconfig, parseNetstatDestination, parseNetstatRoutes, parseRouteGet, prefixOfMask } from '../../src/platform/darwin/parse.js';
 import { interfaceNetworks6, parseNetstatRoutes6 } from '../../src/platform/darwin/parse6.js';
+import { isPathChange } from '../../src/platform/darwin/watch.js';
 
 const fixture = (name: string): string => fs.readFileSync(new URL(`../../../test/fixtures/darwin/${name}`, import.meta.url), 'utf8');
 
@@ -230,4 +231,29 @@ test("Apple's route exits 0 when the kernel refuses: its words are what tell", (
   t.deepEqual(routeDestination('::/1'), ['-inet6', '-net', '::/1']);
   // a mask as ifconfig, route get (IPv4) and route get (IPv6) print it, as a prefix
   t.deepEqual(['0xffffff00', '255.240.0.0', '0.0.0.0', 'ffff:ffff:ffff:ffff::', '::'].map(prefixOfMask), [24, 12, 0, 64, 0]);
+});
+
+test("route -n monitor: what counts as a change of paths (route.c's msgtypes[] and print_rtmsg)", (t) => {
+  // as monitor() prints them: "got message of size N on DATE", then "MSGTYPE: len N, ..."
+  const changes = [
+    'RTM_DELETE: Delete Route: len 132, pid: 0, seq 0, errno 0, flags:<UP,GATEWAY,DONE,STATIC,PRCLONING>',
+    'RTM_ADD: Add Route: len 132, pid: 215, seq 1, errno 0, flags:<UP,GATEWAY,DONE,STATIC>',
+    'RTM_CHANGE: Change Metrics or flags: len 132, pid: 0, seq 0, errno 0, flags:<UP,GATEWAY,DONE,STATIC>',
+    'RTM_NEWADDR: address being added to iface: len 64, metric 0, flags:',
+    'RTM_DELADDR: address being removed from iface: len 64, metric 0, flags:',
+    'RTM_IFINFO: iface status change: len 112, if# 6, flags:<UP,BROADCAST,SMART,RUNNING,SIMPLEX,MULTICAST>',
+  ];
+  const not = [
+    '',
+    'got message of size 132 on Sat Dec  5 12:00:00 2026',
+    // an ARP entry: a route cloned per neighbour
+    'RTM_ADD: Add Route: len 132, pid: 0, seq 0, errno 0, flags:<UP,HOST,DONE,LLINFO,WASCLONED,IFSCOPE,IFREF>',
+    'RTM_GET: Report Metrics: len 132, pid: 0, seq 0, errno 0, flags:<UP,GATEWAY,DONE,STATIC>',
+    'RTM_MISS: Lookup failed on this address: len 132, pid: 0, seq 0, errno 0, flags:<DONE>',
+    'RTM_NEWMADDR: new multicast group membership on iface: len 48',
+    'sockaddrs: <DST,GATEWAY,NETMASK>',
+    ' 10.0.0.2 192.168.1.1 255.255.255.255',
+  ];
+  for (const l of changes) t.true(isPathChange(l), l);
+  for (const l of not) t.false(isPathChange(l), l);
 });

@@ -143,3 +143,29 @@ test('the host woke (the wall clock ran ahead of the monotonic one): a session t
   );
   await k.stop();
 });
+
+test('check(): one round trip at a time; a session that does not answer is remade, one that does stays', async (t) => {
+  let answers = true;
+  let asked = 0;
+  const { k, clients, logs } = keeper({ attachFails: 0, openFails: 0 }, env, {
+    probe: async () => {
+      asked++;
+      await sleep(10);
+      if (!answers) await new Promise(() => undefined);
+    },
+    wake: { wall: Date.now, monotonic: () => performance.now(), tickMs: 1000, answerMs: 30 },
+  });
+  await k.ensure();
+  k.check("this host's network changed", "this host's network changed");
+  k.check("this host's network changed", "this host's network changed");
+  await sleep(40);
+  t.is(asked, 1, 'the second check, while the first is asked, is the same question');
+  t.is(k.reconnects, 0);
+  answers = false;
+  k.check("this host's network changed", "this host's network changed");
+  for (let i = 0; i < 200 && k.reconnects === 0; i++) await sleep(2);
+  t.is(k.reconnects, 1);
+  t.is(clients.length, 2);
+  t.regex(logs.join('\n'), /SSH did not answer after this host's network changed: no answer within 0\.03s; reconnecting/);
+  await k.stop();
+});

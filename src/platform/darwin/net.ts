@@ -9,6 +9,7 @@ import { lazyExeca } from '../../util/lazyExeca.js';
 import { NETWORKSETUP_REFUSED, parseDnsServers, parseServices } from './networksetup.js';
 import { interfaceNetworks6, parseNetstatRoutes6 } from './parse6.js';
 import { onceEach } from '../networks6.js';
+import { watchDarwinPaths } from './watch.js';
 
 /**
  * What Apple's `route` prints when the kernel refused (it exits 0 all the
@@ -63,6 +64,14 @@ function isThisRoute(got: ReturnType<typeof parseRouteGet>, a: Extract<NetAction
   return a.reject ? got.flags.includes('REJECT') : got.interface === a.dev;
 }
 
+/** Whether `route -n get` answered with the host route a pin of ours made for `addr` (route.c prints no mark of who made it). */
+function isPin(got: ReturnType<typeof parseRouteGet>, addr: string, pinned: OutsidePath | undefined): boolean {
+  if (typeof pinned !== 'object' || !got.flags.includes('HOST') || got.interface !== pinned.dev) return false;
+  const v6 = addr.includes(':');
+  const same = v6 ? parseIPv6(got.destination) === parseIPv6(addr) : got.destination === addr;
+  return same && (pinned.via === undefined || got.gateway === pinned.via);
+}
+
 /** macOS: ifconfig, route and netstat through execa, arguments as arrays. */
 export class DarwinNet implements LocalNet {
   async apply(a: NetAction): Promise<void> {
@@ -108,7 +117,7 @@ export class DarwinNet implements LocalNet {
     return parseNetstatRoutes(await run(['netstat', '-rn', '-f', 'inet']));
   }
 
-  async outsidePath(addr: string | 'default', ourDev: string): Promise<OutsidePath | 'local' | undefined> {
+  async outsidePath(addr: string | 'default', ourDev: string, pinned?: OutsidePath): Promise<OutsidePath | 'local' | undefined> {
     if (addr.startsWith('127.')) return 'local';
     const family = addr.includes(':') ? '-inet6' : '-inet';
     if (addr === '::1') return 'local';
@@ -121,14 +130,19 @@ export class DarwinNet implements LocalNet {
       }
     };
     let got = await get(addr);
-    // our own route (the tunnel's) answers: the path outside it is the default route's
-    if (got?.interface === ourDev) got = await get('default');
+    // our own route (the tunnel's, or the pin itself) answers: the path outside it is the default route's
+    if (got?.interface === ourDev || (got && isPin(got, addr, pinned))) got = await get('default');
     if (!got?.interface) return undefined;
     if (got.interface === 'lo0' && !got.flags.includes('REJECT') && !got.flags.includes('BLACKHOLE')) return 'local';
     if (got.flags.includes('REJECT') || got.flags.includes('BLACKHOLE')) return 'unreachable';
     // an address (IPv6's may carry a %zone); link#N is on the link
     const via = got.gateway && /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]+(%\w+)?)$/i.test(got.gateway) ? got.gateway : undefined;
     return { via, dev: got.interface };
+  }
+
+  /** `route -n monitor` carries no mark of whose route changed: every change counts (Pins.recheck is a no-op when nothing moved). */
+  watchPaths(_ourDev: () => string, changed: () => void): { close(): void } {
+    return watchDarwinPaths(changed);
   }
 
   async tcpPeersOf(pid: number): Promise<string[]> {

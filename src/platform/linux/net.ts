@@ -12,6 +12,7 @@ import { tcpPeersOfTree } from './procNet.js';
 import { linuxCommand } from './commands.js';
 import { writeResolvConf } from './resolvConf.js';
 import { runFile } from '../../util/runFile.js';
+import { RTPROT_CLOUDBRIDGE, watchLinuxPaths } from './watch.js';
 
 // netlink's index loads every family it speaks (nl80211, genl, wireguard): rtnetlink and the
 // flags alone load in ~26 ms here instead of ~35, on connect's critical path
@@ -23,8 +24,6 @@ type RtNetlinkSocket = Netlink.RtNetlinkSocket;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const RT_TABLE_MAIN = 254;
-/** rtm_protocol for our routes ("proto 203" in `ip route`), so they can be told apart from everyone else's. */
-export const RTPROT_CLOUDBRIDGE = 203;
 
 function bytesToIPv4(b: Buffer | undefined): number | undefined {
   if (!b || b.length !== 4) return undefined;
@@ -71,10 +70,15 @@ export class LinuxNet implements LocalNet {
         scope: 'UNIVERSE' as const,
         type: a.reject ? ('UNREACHABLE' as const) : ('UNICAST' as const),
       };
+      if (a.op === 'route-del' && !a.reject && ![...(await this.ifnames()).values()].includes(a.dev)) return; // its device went, and every route through it
       // an unreachable route goes through no device
       const attrs = { dst: p.dst, ...(a.reject ? {} : { oif: await this.ifindex(a.dev) }), ...(p.gateway ? { gateway: p.gateway } : {}) };
       if (a.op === 'route-add') await this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
-      else await this.sock.delRoute(data, attrs);
+      else
+        await this.sock.delRoute(data, attrs).catch((err: Error) => {
+          // ESRCH: no such route, gone already (the kernel drops a link's routes when it goes down, a roam does)
+          if (!/\bESRCH\b/.test(err.message)) throw err;
+        });
       return;
     }
     const index = await this.ifindex(a.dev);
@@ -189,6 +193,10 @@ export class LinuxNet implements LocalNet {
       });
     }
     return out;
+  }
+
+  watchPaths(ourDev: () => string, changed: () => void): { close(): void } {
+    return watchLinuxPaths(ourDev, changed);
   }
 
   /** Network services are macOS's: Linux's DNS goes through resolv.conf or systemd-resolved. */

@@ -32,12 +32,17 @@
 //   (networksetup.mjs). IPv6's parts are in inet6.mjs.
 // - the device: `darwin.mjs utun open|close N` stands for opening and closing
 //   a utun control socket; closing takes its addresses and routes with it.
+// - `route -n monitor` (monitor.mjs): each change of the state printed as
+//   route.c's monitor() prints the routing socket's messages.
+// - a roam: `darwin.mjs roam IF ADDR/PFX GATEWAY` is what joining another
+//   network does to IF (see roam()).
 // State lives in $STANDIN_DARWIN_STATE/state.json.
 import fs from 'node:fs';
 import path from 'node:path';
 import { die, ip, printGet } from './common.mjs';
 import { ensure6, ip6, route6, text6 } from './inet6.mjs';
 import { networksetup } from './networksetup.mjs';
+import { monitor } from './monitor.mjs';
 
 const stateFile = path.join(process.env.STANDIN_DARWIN_STATE ?? '/tmp/standin-darwin', 'state.json');
 const tool = path.basename(process.argv[1]) === 'darwin.mjs' ? process.argv[2] : path.basename(process.argv[1]);
@@ -72,7 +77,9 @@ function initial() {
 const load = () => (fs.existsSync(stateFile) ? JSON.parse(fs.readFileSync(stateFile, 'utf8')) : initial());
 const save = (s) => {
   fs.mkdirSync(path.dirname(stateFile), { recursive: true });
-  fs.writeFileSync(stateFile, JSON.stringify(s));
+  // whole or not at all: route -n monitor reads it as it changes
+  fs.writeFileSync(`${stateFile}.tmp`, JSON.stringify(s));
+  fs.renameSync(`${stateFile}.tmp`, stateFile);
 };
 /**
  * route.c's getaddr for a destination: [address, mask, isHost]. A bare
@@ -302,9 +309,40 @@ function utun(s) {
   } else die('usage: darwin.mjs utun open|close N', 64);
 }
 
-const state = load();
-ensure6(state);
-const tools = { ifconfig, route, netstat, utun, networksetup: (st) => networksetup(st, args) };
-if (!tools[tool]) die(`darwin.mjs: unknown tool ${tool}`, 64);
-tools[tool](state);
-save(state);
+/**
+ * Another network on IF (a Wi-Fi roam, a new DHCP lease): configd's
+ * IPConfiguration removes the old address and adds the new one (XNU's
+ * in_ifscrub takes the old network's interface route, in_ifinit adds the
+ * new one), and its ip_plugin replaces the default route. Static routes
+ * through the old gateway stay (XNU keeps an RTF_STATIC route whose gateway
+ * is no longer on a link): a pin made along the old path is still there.
+ */
+function roam(s) {
+  const [name, spec, gateway] = args;
+  const i = s.interfaces[name];
+  if (!i) die(`roam: no interface ${name}`);
+  const [addrText, bits] = spec.split('/');
+  const addr = ip(addrText);
+  const mask = maskBits(Number(bits));
+  const net = (addr & mask) >>> 0;
+  const old = i.addrs.filter((a) => a.mask !== 0xffffffff);
+  s.routes = s.routes.filter((r) => !(r.mask === 0 || (r.iface === name && old.some((a) => r.dst === (a.addr & a.mask) >>> 0 && r.mask === a.mask))));
+  i.addrs = [{ addr, mask, broadcast: (net | ~mask) >>> 0 }];
+  s.routes.push({ dst: net, mask, gateway: `link#${i.link}`, iface: name, flags: 'UCS' });
+  s.routes.push({ dst: 0, mask: 0, gateway, iface: name, flags: 'UGScg' });
+}
+
+if (tool === 'route' && args.includes('monitor')) {
+  monitor(stateFile, load);
+} else {
+  run();
+}
+
+function run() {
+  const state = load();
+  ensure6(state);
+  const tools = { ifconfig, route, netstat, utun, roam, networksetup: (st) => networksetup(st, args) };
+  if (!tools[tool]) die(`darwin.mjs: unknown tool ${tool}`, 64);
+  tools[tool](state);
+  save(state);
+}
