@@ -3,6 +3,8 @@ import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { currentPlatform, localNet, type PlatformName } from '../platform/index.js';
+import type { LocalNet } from '../platform/types.js';
+import { onDevice, reusedDevices } from '../plan/reused.js';
 import { checkJournalOwner, readJournal, StepJournal, type Executor } from '../plan/apply.js';
 import { isContextAction, isRemote } from '../plan/steps.js';
 import { sshRouteFor, userAtHost } from '../ssh/route.js';
@@ -54,6 +56,7 @@ export async function cleanupStale(
   let link;
   try {
     // This host's side first: a full tunnel's resolv.conf must be back before the server's name is looked up.
+    await forgetReusedDevices(journal, net, opts.progress);
     const errors = (await undoLocal(journal, record.localBy === 'helper', stepExecutor({ net }, undefined, sudo))).filter((m) => !gone(m));
     if (journal.steps.some(isRemote)) {
       // remote undos run only where their steps ran: a config that now names another host gets none of them
@@ -76,6 +79,14 @@ export async function cleanupStale(
     net.close();
     link?.end();
   }
+}
+
+/** Forgets what the journal made on a device another program has opened since under the same name (plan/reused.ts). */
+async function forgetReusedDevices(journal: StepJournal, net: LocalNet, progress: (line: string) => void): Promise<void> {
+  const reused = await reusedDevices(journal.steps, (dev) => net.addressesOn(dev));
+  if (reused.size === 0) return;
+  await journal.undo(ELSEWHERE, (s) => onDevice(s, reused));
+  progress(`cleanup: ${[...reused].join(', ')} is another program's now (no address of ours on it): what was on ours went with it`);
 }
 
 /** Runs nothing: the steps it is given are undone elsewhere. */
@@ -106,6 +117,7 @@ export async function undoHelperJournal(env: string, platform: PlatformName = cu
   const journal = StepJournal.takeOver(file, record);
   const net = await localNet(platform);
   try {
+    await forgetReusedDevices(journal, net, () => undefined);
     const errors = (await journal.undo(stepExecutor({ net }, undefined, false))).filter((m) => !gone(m));
     if (errors.length === 0) journal.remove();
     removeHelperFolders();

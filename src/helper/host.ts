@@ -76,6 +76,7 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
       return { content: attempt(() => fs.readFileSync(file, 'utf8'), ''), symlink: attempt<string | undefined>(() => fs.readlinkSync(file), undefined) };
     },
     serviceDns: async () => (platform === 'darwin' ? net.dnsServices() : []),
+    addressesOn: (name) => net.addressesOn(name),
     hasDevice: async (name) => (platform === 'darwin' ? name in os.networkInterfaces() : fs.existsSync(`/sys/class/net/${name}`)),
     localAddresses: async () =>
       Object.values(os.networkInterfaces())

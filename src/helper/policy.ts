@@ -30,6 +30,8 @@ export interface KernelView {
   localAddresses(): Promise<readonly string[]>;
   /** Whether a network device of that name exists now. */
   hasDevice(name: string): Promise<boolean>;
+  /** The addresses on a device, or undefined when there is none (LocalNet.addressesOn). */
+  addressesOn(name: string): Promise<string[] | undefined>;
 }
 
 /** The IPv6 halves a full tunnel without IPv6 blocks (plan/fullTunnel.ts). */

@@ -35,6 +35,8 @@ export interface LocalNet {
    * rtnetlink's groups on Linux, `route -n monitor` on macOS.
    */
   watchPaths(ourDev: () => string, changed: () => void): { close(): void };
+  /** The addresses on device `dev` (IPv6 without a %zone), or undefined when there is no such device. */
+  addressesOn(dev: string): Promise<string[] | undefined>;
   /** macOS: every network service's DNS servers as set now (networksetup); Linux has none. */
   dnsServices(): Promise<ServiceDns[]>;
   /** The remote addresses of the TCP connections of process `pid` and its children: a ProxyCommand's or jump process's far end. */

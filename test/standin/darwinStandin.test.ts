@@ -59,7 +59,7 @@ test.serial('two environments up and down on the stand-in: /32 addresses, classf
   // every route, classful-looking ones too, reaches utun5 (checked by a host inside, as DarwinNet does)
   const routes = (await net.routes()).filter((r) => r.dev === 'utun5').map((r) => r.cidr);
   for (const r of ['172.16.0.0/12', '10.0.0.0/12', '192.168.4.0/22']) t.true(routes.includes(r), `${r} in ${routes.join(' ')}`);
-  t.regex(sh('netstat', '-rn'), /\n10\/12 +link#\d+ +UCS +utun5 /);
+  t.regex(sh('netstat', '-rn'), /\n10\/12 +link#\d+ +UCS +utun5\n/);
   t.regex(sh('route', '-n', 'get', '-inet', '172.16.0.1'), /interface: utun5/);
 
   utun('open', 6);
@@ -93,41 +93,6 @@ test.serial("route's refusals are read from its output although it exits 0", asy
   await net.apply({ side: 'local', op: 'route-del', cidr: '10.40.0.0/16', dev: 'utun7' });
   utun('close', 7);
   await t.throwsAsync(net.apply(add), { message: /bad address: utun7/ });
-});
-
-// The stand-in says what route(8) and XNU say (each cited in test/standin/darwin): one test per behaviour.
-
-test.serial('stand-in: a bare address with a zero host part is a network to route(8), unless -host (route.c getaddr, forcehost)', (t) => {
-  sh('route', '-n', 'add', '-net', '192.168.4.0/23', '192.168.1.99');
-  try {
-    // asked as the classful network 192.168.5.0/24: no such route, so XNU answers with the best less specific one
-    t.regex(sh('route', '-n', 'get', '192.168.5.0'), /destination: default\n[\s\S]*gateway: 192\.168\.1\.1\n/);
-    t.regex(sh('route', '-n', 'get', '-host', '192.168.5.0'), /destination: 192\.168\.4\.0\n\s+mask: 255\.255\.254\.0\n\s+gateway: 192\.168\.1\.99\n/);
-  } finally {
-    sh('route', '-n', 'delete', '-net', '192.168.4.0/23');
-  }
-});
-
-test.serial('stand-in: XNU deletes a route by destination and mask, whatever -interface names (rtrequest_locked)', (t) => {
-  utun('open', 11);
-  utun('open', 12);
-  try {
-    sh('route', '-n', 'add', '-net', '10.61.0.0/16', '-interface', 'utun12');
-    t.regex(sh('route', '-n', 'delete', '-net', '10.61.0.0/16', '-interface', 'utun11'), /^delete net 10\.61\.0\.0\/16/);
-    t.notRegex(sh('netstat', '-rn'), /10\.61/, "utun12's route went");
-  } finally {
-    utun('close', 11);
-    utun('close', 12);
-  }
-});
-
-test.serial("stand-in: route -inet6 names a missing -interface as getaddrinfo does, exit 1 (route.c getaddr's AF_INET6 path)", (t) => {
-  const said = execFileSync('sh', ['-c', 'route -n delete -inet6 -net fd00:61::/64 -interface utun13 2>&1; echo "exit $?"'], { encoding: 'utf8' });
-  t.is(said, 'utun13: nodename nor servname provided, or not known\nexit 1\n');
-  t.regex(
-    execFileSync('sh', ['-c', 'route -n delete -net 10.61.0.0/16 -interface utun13 2>&1; echo "exit $?"'], { encoding: 'utf8' }),
-    /bad address: utun13\nexit 68\n/,
-  );
 });
 
 test.serial("bug: a route over the LAN when the gateway is its first host: the gateway's own pin does not fail the route's check", async (t) => {
@@ -173,6 +138,32 @@ test.serial('bug: an undo leaves the route another VPN took over for the same de
     utun('close', 16);
     utun('close', 4);
   }
+});
+
+test.serial('bug: cleanup after another VPN took our utun unit: its routes stay, what was on ours is forgotten', async (t) => {
+  const before = sh('netstat', '-rn', '-f', 'inet');
+  utun('open', 4);
+  fs.mkdirSync(path.dirname(journalFile('stg')), { recursive: true });
+  await new StepJournal(journalFile('stg'), 'stg').apply([...planLocal(stg, 'utun4', 'darwin'), ...planHalves('utun4')], exec);
+  // kill -9, and another VPN opens the next free unit (the same) with routes where ours were
+  utun('close', 4);
+  utun('open', 4);
+  const lines: string[] = [];
+  try {
+    sh('ifconfig', 'utun4', 'inet', '10.77.0.1/32', '10.77.0.2', 'alias');
+    sh('route', '-n', 'add', '-net', '0.0.0.0/1', '-interface', 'utun4');
+    sh('route', '-n', 'add', '-net', '172.16.0.0/12', '-interface', 'utun4');
+    const r = await cleanupStale(stg, { user: invokingUser(), progress: (l) => void lines.push(l), platform: 'darwin' });
+    t.deepEqual(r.errors, []);
+    t.regex(lines.join('\n'), /utun4 is another program's now \(no address of ours on it\)/);
+    t.regex(sh('route', '-n', 'get', '-inet', '8.8.8.8'), /interface: utun4/, "the other VPN's half stands");
+    t.regex(sh('route', '-n', 'get', '-inet', '172.16.0.1'), /interface: utun4/, 'and its route where ours was');
+    t.regex(sh('ifconfig'), /inet 10\.77\.0\.1 --> 10\.77\.0\.2/, 'and its address');
+    t.false(fs.existsSync(journalFile('stg')));
+  } finally {
+    utun('close', 4);
+  }
+  t.is(sh('netstat', '-rn', '-f', 'inet'), before);
 });
 
 test.serial('bug: cleanup of an IPv6 route after the utun went: gone, not an error', async (t) => {

@@ -14,6 +14,7 @@ const kernel: KernelView = {
   resolvConf: async () => ({ content: 'nameserver 192.168.1.1\nsearch corp.example\noptions edns0\n', symlink: undefined }),
   serviceDns: async () => [{ service: 'Wi-Fi', servers: ['192.168.1.1'] }],
   hasDevice: async () => true,
+  addressesOn: async () => undefined,
   localAddresses: async () => ['127.0.0.1', '192.168.1.20', '172.17.0.1'],
 };
 

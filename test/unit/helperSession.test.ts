@@ -19,17 +19,18 @@ const kernel: KernelView = {
   resolvConf: async () => ({ content: '', symlink: undefined }),
   serviceDns: async () => [],
   hasDevice: async () => true,
+  addressesOn: async () => undefined,
   localAddresses: async () => ['172.17.0.1'],
 };
 
 /** `vanishing`: the tun device goes while the first undo runs (a killed controller's fds close after its socket). */
-function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: boolean; live?: Set<string> } = {}) {
+function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: boolean; live?: Set<string>; addresses?: string[] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-helper-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const ran: string[] = [];
   let present = true;
   const deps: HelperDeps = {
-    kernel: { ...kernel, hasDevice: async () => present },
+    kernel: { ...kernel, hasDevice: async () => present, addressesOn: async () => opts.addresses },
     platform: 'linux',
     openTun: (name) => ({ fd: 99, name }),
     bind: async () => 98,
@@ -182,6 +183,30 @@ test("a dead helper's journal for the environment is undone at hello, before any
   t.deepEqual(await h.ask({ op: 'hello', env: 'stg' }), { ok: true });
   t.deepEqual(h.ran, ['route-del 10.40.0.0/16'], 'what the dead one left, undone');
   t.deepEqual(readJournal(h.journal)!.applied, [], 'a fresh journal for this session');
+  h.controller.destroy();
+  await h.done;
+});
+
+test("a dead helper's device reopened by another program (a VPN on the same utun unit): what was on ours is forgotten, not undone", async (t) => {
+  // cb-stg exists again, with another's address: a route delete there would take the other's route
+  const h = harness(t, { addresses: ['10.50.0.1'] });
+  const step = (title: string, apply: object, undo: object): object => ({ title, apply, undo });
+  const left = [
+    step(
+      'address',
+      { side: 'local', op: 'addr-add', dev: 'cb-stg', local: '10.99.0.1', peer: '10.99.0.2' },
+      { side: 'local', op: 'addr-del', dev: 'cb-stg', local: '10.99.0.1', peer: '10.99.0.2' },
+    ),
+    step('half', { side: 'local', op: 'route-add', dev: 'cb-stg', cidr: '0.0.0.0/1' }, { side: 'local', op: 'route-del', dev: 'cb-stg', cidr: '0.0.0.0/1' }),
+    step(
+      'pin',
+      { side: 'local', op: 'route-add', dev: 'eth0', via: '192.168.1.1', cidr: '203.0.113.9/32' },
+      { side: 'local', op: 'route-del', dev: 'eth0', via: '192.168.1.1', cidr: '203.0.113.9/32' },
+    ),
+  ];
+  fs.writeFileSync(h.journal, JSON.stringify({ env: 'stg', pid: deadPid(), applied: left, pending: [] }), { mode: 0o600 });
+  t.deepEqual(await h.ask({ op: 'hello', env: 'stg' }), { ok: true });
+  t.deepEqual(h.ran, ['route-del 203.0.113.9/32'], "only the pin, on a device that is not the other's");
   h.controller.destroy();
   await h.done;
 });

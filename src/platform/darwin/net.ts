@@ -98,6 +98,11 @@ export class DarwinNet implements LocalNet {
     }
   }
 
+  async addressesOn(dev: string): Promise<string[] | undefined> {
+    const i = parseIfconfig(await run(['ifconfig'])).find((x) => x.name === dev);
+    return i && [...i.inet.map((a) => a.addr), ...i.inet6.map((a) => a.addr)];
+  }
+
   async dnsServices(): Promise<ServiceDns[]> {
     const services = parseServices(await run(['networksetup', '-listallnetworkservices']));
     const out: ServiceDns[] = [];

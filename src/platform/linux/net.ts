@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Netlink from 'netlink';
-import { formatCidr, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
-import { ipv6Bytes, ipv6FromBytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
+import { formatCidr, formatIPv4, ipv4Bytes, maskOf, parseCidr, parseIPv4 } from '../../config/ipv4.js';
+import { formatIPv6, ipv6Bytes, ipv6FromBytes, parseCidr6, parseIPv6 } from '../../config/ipv6.js';
 import { hostNetwork6, onceEach } from '../networks6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
@@ -144,6 +144,21 @@ export class LinuxNet implements LocalNet {
     }
     for (const r of await this.mainTable(AF_INET6)) if (!r.reject && !r.ours) add(ipv6FromBytes(r.dst), r.dstLen, r.dev);
     return onceEach(out);
+  }
+
+  async addressesOn(dev: string): Promise<string[] | undefined> {
+    const index = [...(await this.ifnames())].find(([, name]) => name === dev)?.[0];
+    if (index === undefined) return undefined;
+    const out: string[] = [];
+    for (const a of await this.sock.getAddresses()) {
+      if (a.data.index !== index) continue;
+      const text =
+        a.data.family === AF_INET6
+          ? formatIPv6(ipv6FromBytes(a.attrs.local ?? a.attrs.address) ?? 0n)
+          : formatIPv4(bytesToIPv4(a.attrs.local ?? a.attrs.address) ?? 0);
+      out.push(text);
+    }
+    return out;
   }
 
   async outsidePath(addr: string | 'default'): Promise<OutsidePath | 'local' | undefined> {

@@ -40,7 +40,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { die, ip, printGet } from './common.mjs';
-import { ensure6, ip6, route6, text6 } from './inet6.mjs';
+import { ensure6, ip6, linkLocalFor, route6, text6 } from './inet6.mjs';
 import { networksetup } from './networksetup.mjs';
 import { monitor } from './monitor.mjs';
 
@@ -63,6 +63,7 @@ function initial() {
         flags: 'UP,BROADCAST,SMART,RUNNING,SIMPLEX,MULTICAST',
         code: 8863,
         mtu: 1500,
+        ether: '3c:22:fb:12:34:56',
         addrs: [{ addr: ip('192.168.1.23'), mask: 0xffffff00, broadcast: ip('192.168.1.255') }],
       },
     },
@@ -126,6 +127,7 @@ function ifconfig(s) {
   if (args.length === 0 || args[0] === '-a') {
     for (const [name, i] of Object.entries(s.interfaces)) {
       process.stdout.write(`${name}: flags=${i.code}<${i.flags}> mtu ${i.mtu}\n`);
+      if (i.ether) process.stdout.write(`\tether ${i.ether}\n`);
       for (const a of i.addrs) {
         let line = `\tinet ${dotted(a.addr)}`;
         if (a.peer !== undefined) line += ` --> ${dotted(a.peer)}`;
@@ -158,7 +160,8 @@ function ifconfig(s) {
       if (rest[k] === '-alias' || rest[k] === 'delete') {
         k++;
         const at = i.addrs6.findIndex((x) => x.addr === addr);
-        if (at < 0) die("ifconfig: ioctl (SIOCDIFADDR_IN6): Can't assign requested address");
+        // ifconfig.c's setifaddr: Perror("ioctl (SIOCDIFADDR)") whatever the family, err(1) with strerror(EADDRNOTAVAIL)
+        if (at < 0) die("ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address");
         const [gone] = i.addrs6.splice(at, 1);
         if (gone.peer) s.routes6 = s.routes6.filter((r) => !(r.host && r.dst === gone.peer && r.iface === name));
         continue;
@@ -171,6 +174,7 @@ function ifconfig(s) {
         k += 2;
       }
       if (rest[k] === 'alias' || rest[k] === 'add') k++;
+      linkLocalFor(s, name);
       i.addrs6.push({ addr, prefix, ...(peer ? { peer } : {}) });
       if (peer) s.routes6.push({ dst: peer, prefix: 128, gateway: addr, iface: name, flags: 'UH', host: true });
     } else if (w === 'inet') {
@@ -227,9 +231,13 @@ function route(s) {
   }
   if (!dstText) die('usage: route [-dnqtv] command [[modifiers] args]', 64);
   const [dst, mask, isHost] = destination(dstText, forceNet, forceHost);
+  // what add and delete print: getaddr cuts an IPv4 destination at its "/" (*q = '\0', never put back), so
+  // "add net 10.8.0.0: gateway utun4"; "default" stays the word (route.c newroute's printf of dest)
+  const shown = dstText.split('/')[0];
   const refuse = (why) => {
     process.stderr.write(`route: writing to routing socket: ${why}\n`);
-    if (cmd !== 'get') process.stdout.write(`${cmd} ${isHost ? 'host' : 'net'} ${dstText}${iface ? `: gateway ${iface}` : ''}: ${why}\n`);
+    const via = gateway ?? iface;
+    if (cmd !== 'get') process.stdout.write(`${cmd} ${isHost ? 'host' : 'net'} ${shown}${via ? `: gateway ${via}` : ''}: ${why}\n`);
     process.exit(0); // as Apple's route: the kernel's refusal is only in what it prints
   };
   if (cmd === 'add') {
@@ -242,17 +250,17 @@ function route(s) {
       if (!on) refuse('Network is unreachable');
       const flags = `UG${isHost ? 'H' : ''}S${reject ? 'R' : ''}`;
       s.routes.push({ dst, mask, gateway, iface: on, flags, ...(isHost ? { host: true } : {}), ...(reject ? { reject: true } : {}) });
-      process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway}\n`);
+      process.stdout.write(`add ${isHost ? 'host' : 'net'} ${shown}: gateway ${gateway}\n`);
       return;
     }
     s.routes.push({ dst, mask, gateway: `link#${s.interfaces[iface].link}`, iface, flags: isHost ? 'UHS' : 'UCS', ...(isHost ? { host: true } : {}) });
-    process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${iface}\n`);
+    process.stdout.write(`add ${isHost ? 'host' : 'net'} ${shown}: gateway ${iface}\n`);
   } else if (cmd === 'delete') {
     // XNU deletes by destination and mask alone (route_output → rtrequest_locked(RTM_DELETE) → rnh_deladdr(dst, netmask)): the interface named is not checked
     const at = s.routes.findIndex((r) => r.dst === dst && r.mask === mask);
     if (at < 0) refuse('not in table');
     s.routes.splice(at, 1);
-    process.stdout.write(`delete ${isHost ? 'host' : 'net'} ${dstText}: gateway ${iface}\n`);
+    process.stdout.write(`delete ${isHost ? 'host' : 'net'} ${shown}: gateway ${iface}\n`);
   } else if (cmd === 'get') {
     // a host by longest prefix; a network (a mask given or guessed) exactly (the radix tree's rn_lookup wants
     // the same mask), and when that misses xnu's rt_lookup_common (bsd/net/route.c) falls back to
@@ -273,8 +281,15 @@ function netstat(s) {
   const pad = (x, n) => String(x).padEnd(n);
   // -f inet6: the IPv6 table, destinations as netstat's routename6/netname6 write them
   if (args.includes('-f') && args[args.indexOf('-f') + 1] === 'inet6') {
-    const row = (d, g, f, i) => `${d.padEnd(39)} ${g.padEnd(39)} ${f.padEnd(19)} ${i.padStart(5)}       `;
-    const lines = ['Routing tables', '', 'Internet6:', `${'Destination'.padEnd(39)} ${'Gateway'.padEnd(39)} ${'Flags'.padEnd(19)} Netif Expire`];
+    // netstat's route.c with -n: WID_DST and WID_GW are 39 for AF_INET6 ("%-*s "), flags "%-10.10s ",
+    // Netif "%14.14s" right-aligned, Expire only for routes that expire; the header's "%6s" Expire
+    const row = (d, g, f, i) => `${d.padEnd(39)} ${g.padEnd(39)} ${f.slice(0, 10).padEnd(10)} ${i.slice(0, 14).padStart(14)}`;
+    const lines = [
+      'Routing tables',
+      '',
+      'Internet6:',
+      `${'Destination'.padEnd(39)} ${'Gateway'.padEnd(39)} ${'Flags'.padEnd(10)} ${'Netif'.padStart(14)} Expire`,
+    ];
     for (const r of s.routes6) lines.push(row(r.prefix === 0 ? 'default' : r.host ? r.dst : `${r.dst}/${r.prefix}`, r.gateway, r.flags, r.iface));
     lines.push(row('ff00::/8', '::1', 'UmCI', 'lo0'));
     process.stdout.write(`${lines.join('\n')}\n`);
@@ -290,7 +305,7 @@ function netstat(s) {
   for (const r of sorted) {
     const dst = r.mask === 0 ? 'default' : r.host ? dotted(r.dst) : netname(r.dst, r.mask);
     const mid = refs ? ` ${'0'.padStart(6)} ${'0'.padStart(8)}` : '';
-    out.push(`${pad(dst, 18)} ${pad(r.gateway, 18)} ${pad(r.flags, 10)}${mid} ${r.iface.padStart(14)} ${''.padStart(6)}`);
+    out.push(`${pad(dst, 18)} ${pad(r.gateway, 18)} ${pad(r.flags, 10)}${mid} ${r.iface.padStart(14)}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -48,6 +48,25 @@ export function ensure6(s) {
   ];
 }
 
+/**
+ * The link-local address XNU gives an interface with its first IPv6
+ * address (in6.c: in6_aifaddr → in6_domifattach → in6_ifattach_aliasreq,
+ * in6_ifattach.c): fe80::IID/64, the IID from the interface's own hardware
+ * address or, for a utun that has none, borrowed from another interface's
+ * universal EUI-64 (in6_select_iid_from_all_hw): en0's MAC with the U/L bit
+ * flipped and ff:fe in the middle. Its network route comes with it.
+ */
+export function linkLocalFor(s, name) {
+  const i = s.interfaces[name];
+  if ((i.addrs6 ?? []).some((a) => a.zone)) return;
+  const mac = (s.interfaces.en0?.ether ?? '3c:22:fb:12:34:56').split(':').map((x) => parseInt(x, 16));
+  mac[0] ^= 0x02;
+  const iid = [(mac[0] << 8) | mac[1], (mac[2] << 8) | 0xff, 0xfe00 | mac[3], (mac[4] << 8) | mac[5]].map((x) => x.toString(16)).join(':');
+  i.addrs6 ??= [];
+  i.addrs6.unshift({ addr: `fe80::${iid}`, zone: name, prefix: 64, scopeid: i.link });
+  s.routes6.push({ dst: `fe80::%${name}`, prefix: 64, gateway: `link#${i.link}`, iface: name, flags: 'UCI' });
+}
+
 /** route(8) with -inet6: add, delete and get of IPv6 routes (route.c reads every address as the family's). */
 export function route6(s, a) {
   const cmd = a.shift();
@@ -107,7 +126,8 @@ export function route6(s, a) {
     }
     process.stdout.write(`add ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway ?? iface}\n`);
   } else if (cmd === 'delete') {
-    const at = s.routes6.findIndex((r) => r.dst === dst && r.prefix === prefix && (!iface || r.iface === iface));
+    // by destination and mask alone, as for IPv4 (rtrequest_locked(RTM_DELETE) → rnh_deladdr): the interface named is not checked
+    const at = s.routes6.findIndex((r) => r.dst === dst && r.prefix === prefix);
     if (at < 0) refuse('not in table');
     s.routes6.splice(at, 1);
     process.stdout.write(`delete ${isHost ? 'host' : 'net'} ${dstText}: gateway ${gateway ?? iface}\n`);
