@@ -212,6 +212,20 @@ export async function cleanup(envName: string, args: CommonArgs & { agent?: stri
   const p = (await presence(envName)).state;
   if (p === 'up') throw new UserError(`${envName} is running: use cloudbridge disconnect ${envName}`);
   if (p === 'down') {
+    // a reboot in the middle of a run: what outlives the boot (DNS settings) has a record of its own, root's
+    if (process.geteuid?.() === 0) {
+      const { restoreLeftByBoot } = await import('../daemon/cleanup.js');
+      let restored = false;
+      const errors = await restoreLeftByBoot(envName, (l) => {
+        restored = true;
+        process.stderr.write(`${plain(l)}\n`);
+      });
+      if (errors.length) {
+        process.stderr.write(`${envName}: could not put back: ${plain(errors.join('; '))}\n`);
+        return 1;
+      }
+      if (restored) return 0;
+    }
     process.stderr.write(`${envName}: nothing to clean up\n`);
     return 0;
   }

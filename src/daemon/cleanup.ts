@@ -5,13 +5,13 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { currentPlatform, localNet, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { onDevice, reusedDevices } from '../plan/reused.js';
-import { checkJournalOwner, readJournal, StepJournal, type Executor } from '../plan/apply.js';
-import { isContextAction, isRemote } from '../plan/steps.js';
+import { checkJournalOwner, readJournal, removeBootRecord, restoreAfterBoot, StepJournal, type Executor } from '../plan/apply.js';
+import { isContextAction, isRemote, outlivesBoot } from '../plan/steps.js';
 import { sshRouteFor, userAtHost } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { stepExecutor } from './executor.js';
 import { helperJournal, removeHelperFolders } from '../helper/host.js';
-import { envRunDir, journalFile, removeRunFolder } from '../util/paths.js';
+import { bootRecordFile, envRunDir, journalFile, removeRunFolder } from '../util/paths.js';
 
 export interface CleanupResult {
   readonly found: boolean;
@@ -58,6 +58,8 @@ export async function cleanupStale(
     // This host's side first: a full tunnel's resolv.conf must be back before the server's name is looked up.
     await forgetReusedDevices(journal, net, opts.progress);
     const errors = (await undoLocal(journal, record.localBy === 'helper', stepExecutor({ net }, undefined, sudo))).filter((m) => !gone(m));
+    // the boot record's steps are this journal's too: undone with it
+    if (record.localBy !== 'helper' && !journal.steps.some((s) => outlivesBoot(s.apply))) removeBootRecord(bootRecordFile(env.name));
     if (journal.steps.some(isRemote)) {
       // remote undos run only where their steps ran: a config that now names another host gets none of them
       const target = userAtHost(route.target);
@@ -87,6 +89,24 @@ async function forgetReusedDevices(journal: StepJournal, net: LocalNet, progress
   if (reused.size === 0) return;
   await journal.undo(ELSEWHERE, (s) => onDevice(s, reused));
   progress(`cleanup: ${[...reused].join(', ')} is another program's now (no address of ours on it): what was on ours went with it`);
+}
+
+/**
+ * After a reboot (root's): the settings that outlive a boot which a run cut
+ * short left (its boot record, with no journal beside it: the run folder
+ * went with the boot), put back. Returns what could not be.
+ */
+export async function restoreLeftByBoot(env: string, progress: (line: string) => void, platform: PlatformName = currentPlatform()): Promise<string[]> {
+  const file = bootRecordFile(env);
+  if (!fs.existsSync(file) || fs.existsSync(journalFile(env)) || fs.existsSync(helperJournal(env))) return [];
+  const net = await localNet(platform);
+  try {
+    const r = await restoreAfterBoot(file, stepExecutor({ net }, undefined, false));
+    if (r.restored) progress(`cleanup: ${env}: ${r.restored} DNS setting(s) a run cut short by a reboot left, put back`);
+    return r.errors;
+  } finally {
+    net.close();
+  }
 }
 
 /** Runs nothing: the steps it is given are undone elsewhere. */
@@ -120,6 +140,7 @@ export async function undoHelperJournal(env: string, platform: PlatformName = cu
     await forgetReusedDevices(journal, net, () => undefined);
     const errors = (await journal.undo(stepExecutor({ net }, undefined, false))).filter((m) => !gone(m));
     if (errors.length === 0) journal.remove();
+    if (!journal.steps.some((s) => outlivesBoot(s.apply))) removeBootRecord(bootRecordFile(env));
     removeHelperFolders();
     return errors;
   } finally {

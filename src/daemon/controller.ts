@@ -16,7 +16,7 @@ import { masqueradeWanted, planLocal } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
 import { unsupportedLines, userAtHost } from '../ssh/route.js';
 import { TunDevice } from '../tun/device.js';
-import { controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
+import { bootRecordFile, controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
 import { serveControl } from './control.js';
 import { RunFiles } from './runFiles.js';
 import { SessionKeeper } from './keeper.js';
@@ -26,6 +26,7 @@ import type { ControllerOptions } from './options.js';
 
 import { makePump, pingPeer, type L3Side } from './l3.js';
 import { Pins } from './pins.js';
+import { restoreLeftByBoot } from './cleanup.js';
 import { followRoams } from './roam.js';
 import { fullTunnelFor, type FullTunnel } from './fullTunnel.js';
 import { blocksIPv6 } from '../plan/fullTunnel.js';
@@ -77,11 +78,17 @@ export class Controller {
     private readonly env: EnvironmentConfig,
     private readonly opts: ControllerOptions,
   ) {
-    this.journal = new StepJournal(journalFile(env.name), env.name, {
-      owner: { uid: opts.user.uid, name: opts.user.name },
-      target: userAtHost(opts.route.target),
-      ...(opts.helper ? { localBy: 'helper' as const } : {}),
-    });
+    this.journal = new StepJournal(
+      journalFile(env.name),
+      env.name,
+      {
+        owner: { uid: opts.user.uid, name: opts.user.name },
+        target: userAtHost(opts.route.target),
+        ...(opts.helper ? { localBy: 'helper' as const } : {}),
+      },
+      // with the helper, its journal keeps the boot record: root makes the local changes there
+      opts.helper ? undefined : bootRecordFile(env.name),
+    );
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.dockerHealth = new DockerHealth(env, opts.log);
     this.runFiles = new RunFiles(this.journal, opts.log);
@@ -179,6 +186,8 @@ export class Controller {
       // the helper's hello first: the installed one makes a user's run folder
       await opts.helper?.hello;
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
+      // a reboot in the middle of the last run left its DNS settings (no journal: the run folder went with the boot)
+      if (!opts.helper) for (const e of await restoreLeftByBoot(env.name, opts.progress, this.platform)) opts.progress(`warning: ${e}`);
       this.journal.begin();
       // without its helper nothing this host changed is guarded: go down (its journal is root's, for cleanup)
       void opts.helper?.exited.then((code) => this.down({ kind: 'failed', detail: `the root helper exited (${code ?? 'killed'})` }));

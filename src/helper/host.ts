@@ -7,7 +7,7 @@ import { isContextAction, type LocalAction, type RemoteAction } from '../plan/st
 import type { PlatformName } from '../platform/index.js';
 import { localNet } from '../platform/index.js';
 import { checkEnvName } from '../util/envName.js';
-import { ROOT_RUN_DIR } from '../util/paths.js';
+import { bootRecordFile, ROOT_RUN_DIR } from '../util/paths.js';
 import type { HostPath, KernelView } from './policy.js';
 import { HelperError } from './requests.js';
 import type { HelperDeps } from './session.js';
@@ -110,6 +110,7 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
       fs.mkdirSync(HELPER_DIR, { recursive: true, mode: 0o700 });
       return helperJournal(env);
     },
+    bootRecord: bootRecordFile,
     afterEnd: removeHelperFolders,
     live: new Set(),
     log,

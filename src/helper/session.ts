@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
 import { processAlive } from '../util/processAlive.js';
 import type { Executor } from '../plan/apply.js';
-import { readJournal, StepJournal } from '../plan/apply.js';
+import { readJournal, removeBootRecord, restoreAfterBoot, StepJournal } from '../plan/apply.js';
 import { describeAction, type Step } from '../plan/steps.js';
 import { onDevice, reusedDevices } from '../plan/reused.js';
 import { Policy, type KernelView } from './policy.js';
@@ -20,6 +20,8 @@ export interface HelperDeps {
   readonly executor: Executor;
   /** Root's journal for an environment (journaled before each step runs; replayed by cleanup if the helper dies). */
   readonly journalFile: (env: string) => string;
+  /** Where the steps that outlive a reboot are journaled too (plan/apply.ts); none in tests that do not ask. */
+  readonly bootRecord?: (env: string) => string;
   readonly log: (line: string) => void;
   /** The environments with a session in this helper process (the installed one serves many), shared by its sessions. */
   readonly live: Set<string>;
@@ -77,10 +79,10 @@ export class HelperSession {
         this.deps.claim?.(r.env);
         this.envName = r.env;
         this.holdLive(r.env);
-        const left = await this.replayLeft(r.env);
+        const left = [...(await this.replayLeft(r.env)), ...(await this.restoreAfterBoot(r.env))];
         if (left.length)
           throw new HelperError(`${r.env}: a helper that died left changes it cannot undo (${left.join('; ')}): run sudo cloudbridge cleanup ${r.env}`);
-        this.journal = new StepJournal(this.deps.journalFile(r.env), r.env);
+        this.journal = new StepJournal(this.deps.journalFile(r.env), r.env, undefined, this.deps.bootRecord?.(r.env));
         this.journal.begin();
         return { ok: true };
       }
@@ -166,9 +168,22 @@ export class HelperSession {
     for (const s of old.steps) if ('dev' in s.apply && (onDevice(s, reused) || !(await this.deps.kernel.hasDevice(s.apply.dev)))) gone.add(s);
     await old.undo(NOTHING_TO_RUN, (s) => gone.has(s));
     const errors = await old.undo(this.deps.executor);
-    if (errors.length === 0) old.remove();
-    else this.deps.log(`helper: ${env}: could not undo what a dead helper left: ${errors.join('; ')}`);
+    if (errors.length === 0) {
+      old.remove();
+      // its boot record's steps were among those undone
+      const boot = this.deps.bootRecord?.(env);
+      if (boot) removeBootRecord(boot);
+    } else this.deps.log(`helper: ${env}: could not undo what a dead helper left: ${errors.join('; ')}`);
     return errors;
+  }
+
+  /** What a run cut short by a reboot left that outlives the boot (its boot record, no journal beside it), put back. */
+  private async restoreAfterBoot(env: string): Promise<string[]> {
+    const file = this.deps.bootRecord?.(env);
+    if (!file || readJournal(this.deps.journalFile(env))) return [];
+    const r = await restoreAfterBoot(file, this.deps.executor);
+    if (r.restored) this.deps.log(`helper: ${env}: ${r.restored} DNS setting(s) a run cut short by a reboot left, put back`);
+    return r.errors;
   }
 
   /** Forgets the chosen steps whose undo is moot: they lived on a device of ours that has gone with everything on it. */

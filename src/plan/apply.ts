@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { readOwn, writeOwn } from '../util/ownFile.js';
-import { describeAction, type Action, type Step } from './steps.js';
+import { describeAction, outlivesBoot, type Action, type Step } from './steps.js';
 
 export interface RunResult {
   /** How many actions took effect before the first failure. */
@@ -89,11 +90,21 @@ class JournalWriteError extends UserError {
  */
 export class StepJournal {
   private applied: Step[] = [];
+  /** What the boot record holds now ('' when it is not there). */
+  private bootText = '';
 
+  /**
+   * `bootRecord`: where the steps that outlive a reboot (outlivesBoot: DNS
+   * settings, /etc files) are journaled too, in a folder a reboot keeps:
+   * the journal itself lives in the run folder, which a reboot empties, and
+   * a Mac rebooted during a full tunnel would otherwise keep asking the
+   * tunnel's DNS forever (restoreAfterBoot puts them back).
+   */
   constructor(
     private readonly file: string | undefined,
     private readonly env = '',
     private readonly whose?: JournalOwner,
+    private readonly bootRecord?: string,
   ) {}
 
   /**
@@ -130,6 +141,25 @@ export class StepJournal {
       if (err instanceof UserError) throw err;
       throw new JournalWriteError(this.file, err as NodeJS.ErrnoException);
     }
+    if (this.bootRecord) this.saveBootRecord(this.bootRecord, pending);
+  }
+
+  /** The boot record: this journal's steps that outlive a reboot, or no file when there are none. */
+  private saveBootRecord(file: string, pending: readonly Step[]): void {
+    const applied = this.applied.filter((s) => outlivesBoot(s.apply));
+    const waiting = pending.filter((s) => outlivesBoot(s.apply));
+    const text = applied.length + waiting.length ? `${JSON.stringify({ env: this.env, pid: process.pid, applied, pending: waiting }, null, 1)}\n` : '';
+    if (text === this.bootText) return;
+    try {
+      if (text) {
+        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+        writeOwn(file, text);
+      } else removeBootRecord(file);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new JournalWriteError(file, err as NodeJS.ErrnoException);
+    }
+    this.bootText = text;
   }
 
   /**
@@ -204,6 +234,33 @@ export class StepJournal {
 
   remove(): void {
     if (this.file) fs.rmSync(this.file, { force: true });
+  }
+}
+
+/**
+ * After a reboot: the steps a run cut short left that outlive the boot (its
+ * boot record; the caller has seen no journal beside it, the run folder went
+ * with the boot), undone. The record keeps what could not be undone.
+ */
+export async function restoreAfterBoot(file: string, exec: Executor): Promise<{ restored: number; errors: string[] }> {
+  const record = readJournal(file);
+  if (!record) return { restored: 0, errors: [] };
+  const journal = StepJournal.takeOver(file, record);
+  const before = journal.steps.length;
+  const errors = await journal.undo(exec);
+  if (journal.steps.length === 0) removeBootRecord(file);
+  return { restored: before - journal.steps.length, errors };
+}
+
+/** A boot record removed, and its folders (boot/ and the state folder) once empty. */
+export function removeBootRecord(file: string): void {
+  fs.rmSync(file, { force: true });
+  for (const dir of [path.dirname(file), path.dirname(path.dirname(file))]) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      return; // not empty (another environment's), or not there
+    }
   }
 }
 

@@ -76,6 +76,13 @@ export function ruleTag(env: string): string {
 /** Whether a step changed the remote host. */
 export const isRemote = (s: Step): boolean => s.apply.side === 'remote';
 
+/**
+ * Whether a change outlives a reboot: DNS servers set on a macOS network
+ * service (configd's preferences), /etc/resolver files, /etc/resolv.conf.
+ * Routes, addresses, rules and devices go with the boot.
+ */
+export const outlivesBoot = (a: Action): boolean => a.side === 'local' && (a.op === 'service-dns' || a.op === 'resolv-conf' || a.op === 'resolver-add');
+
 export function describeAction(a: Action): string {
   if (a.side === 'remote') return `remote: ${a.argv.join(' ')}`;
   switch (a.op) {

@@ -26,6 +26,18 @@ export function envRunDir(env: string): string {
   return path.join(runDir(), checkEnvName(env));
 }
 
+/** Root's state that outlives a reboot (the run folder does not): macOS keeps daemons' in /var/db. */
+export const rootStateDirOf = (platform: string): string => (platform === 'darwin' ? '/var/db/cloudbridge' : '/var/lib/cloudbridge');
+
+/**
+ * The boot record of an environment (plan/apply.ts): the changes a reboot
+ * does not undo (DNS settings, files in /etc), kept where a reboot leaves
+ * them so that the next run can put them back.
+ */
+export function bootRecordFile(env: string): string {
+  return path.join(movedFolder('CLOUDBRIDGE_STATE_DIR') ?? rootStateDirOf(process.platform), 'boot', `${checkEnvName(env)}.json`);
+}
+
 export const controlSocket = (env: string): string => path.join(envRunDir(env), 'control.sock');
 export const dockerSocket = (env: string): string => path.join(envRunDir(env), 'docker.sock');
 export const journalFile = (env: string): string => path.join(envRunDir(env), 'journal.json');

@@ -92,7 +92,7 @@ export function invokingUser(env: NodeJS.ProcessEnv = process.env): InvokingUser
 }
 
 /** Variables that move one of cloudbridge's own folders. */
-export type FolderVariable = 'CLOUDBRIDGE_RUN_DIR' | 'CLOUDBRIDGE_LOG_DIR' | 'CLOUDBRIDGE_SERVICE_DIR';
+export type FolderVariable = 'CLOUDBRIDGE_RUN_DIR' | 'CLOUDBRIDGE_LOG_DIR' | 'CLOUDBRIDGE_SERVICE_DIR' | 'CLOUDBRIDGE_STATE_DIR';
 
 /** Folders moved for this process by its own code (moveFolderHere), never by a variable. */
 const testFolders = new Map<FolderVariable, string>();

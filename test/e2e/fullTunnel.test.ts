@@ -227,12 +227,16 @@ test.serial('onLoss: direct hands the traffic back within deadAfter, and the tun
 test.serial('kill -9: the halves go with the device at once; cleanup puts back resolv.conf and the pin', async (t) => {
   t.is((await cliIn(NS(), ['connect', 'cbu', '--config', full])).exitCode, 0);
   const { pid } = await status();
+  // what a reboot would not undo (resolv.conf) is journaled where a reboot keeps it too
+  const boot = '/var/lib/cloudbridge/boot/cbu.json';
+  t.regex(fs.readFileSync(boot, 'utf8'), /"op": "resolv-conf"/);
   process.kill(pid, 'SIGKILL');
   await sleep(300);
   t.is(await seenFrom(), DIRECT, 'no blackhole: the routes went with the tun device');
   t.regex(resolvConf(), /127\.0\.0\.153/, 'DNS waits for cleanup');
   t.is((await cliIn(NS(), ['cleanup', 'cbu', '--config', full])).exitCode, 0);
   t.is(resolvConf(), 'nameserver 10.228.7.53\n');
+  t.false(fs.existsSync(boot), 'the boot record went with the journal');
   t.deepEqual(await leftovers(lab), []);
 });
 

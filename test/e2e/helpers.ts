@@ -164,6 +164,8 @@ export async function leftovers(lab: Lab): Promise<string[]> {
   const routes6 = (await here('ip', ['-6', 'route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
   found.push(...routes6.map((r) => `local IPv6 route: ${r}`));
   if (fs.existsSync(RUN_DIR)) found.push(...fs.readdirSync(RUN_DIR).map((f) => `local file: ${RUN_DIR}/${f}`));
+  // the boot record (what outlives a reboot: DNS settings), kept outside the run folder
+  if (fs.existsSync('/var/lib/cloudbridge')) found.push('local folder: /var/lib/cloudbridge');
   const mine = [...(await here('iptables-save', [])).stdout.split('\n'), ...(await here('ip6tables-save', [])).stdout.split('\n')].filter((l) =>
     l.includes(`cloudbridge:${lab.name}`),
   );

@@ -26,6 +26,7 @@ export function darwinStandIn(): {
   process.env['PATH'] = `${bin}:${process.env['PATH']}`;
   process.env['STANDIN_DARWIN_STATE'] = path.join(tmp, 'state');
   moveFolderHere('CLOUDBRIDGE_RUN_DIR', path.join(tmp, 'run'));
+  moveFolderHere('CLOUDBRIDGE_STATE_DIR', path.join(tmp, 'db'));
   const sh = (file: string, ...args: string[]): string => execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return {
     tmp,

@@ -24,7 +24,7 @@ const kernel: KernelView = {
 };
 
 /** `vanishing`: the tun device goes while the first undo runs (a killed controller's fds close after its socket). */
-function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: boolean; live?: Set<string>; addresses?: string[] } = {}) {
+function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: boolean; live?: Set<string>; addresses?: string[]; boot?: boolean } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-helper-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const ran: string[] = [];
@@ -51,6 +51,7 @@ function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: bool
     },
     log: () => undefined,
     live: opts.live ?? new Set(),
+    ...(opts.boot ? { bootRecord: (env: string) => path.join(dir, 'boot', `${env}.json`) } : {}),
   };
   const [a, b] = loadAddon().socketPair();
   const helperEnd = new net.Socket({ fd: a, readable: true, writable: true });
@@ -209,6 +210,32 @@ test("a dead helper's device reopened by another program (a VPN on the same utun
   t.deepEqual(h.ran, ['route-del 203.0.113.9/32'], "only the pin, on a device that is not the other's");
   h.controller.destroy();
   await h.done;
+});
+
+test('after a reboot: a boot record with no journal beside it is put back at hello; a new one kept while the session sets DNS', async (t) => {
+  const h = harness(t, { boot: true });
+  const dns = (servers: string[], was: string[]): object => ({
+    title: 'full tunnel: DNS',
+    apply: { side: 'local', op: 'resolv-conf', content: `nameserver ${servers[0]}\n`, symlink: undefined },
+    undo: { side: 'local', op: 'resolv-conf', content: was.map((w) => `nameserver ${w}\n`).join(''), symlink: undefined },
+  });
+  fs.mkdirSync(path.join(h.dir, 'boot'), { recursive: true });
+  fs.writeFileSync(
+    path.join(h.dir, 'boot', 'stg.json'),
+    JSON.stringify({ env: 'stg', pid: deadPid(), applied: [dns(['10.99.0.1'], ['192.168.1.1'])], pending: [] }),
+    {
+      mode: 0o600,
+    },
+  );
+  t.deepEqual(await h.ask({ op: 'hello', env: 'stg' }), { ok: true });
+  t.deepEqual(h.ran, ['resolv-conf'], 'put back before anything new');
+  t.false(fs.existsSync(path.join(h.dir, 'boot', 'stg.json')));
+  // the fake host's resolv.conf is empty: the undo puts that back
+  t.deepEqual(await h.ask({ op: 'step', step: dns(['127.0.0.153'], []) }), { ok: true });
+  t.true(fs.existsSync(path.join(h.dir, 'boot', 'stg.json')), 'the new setting is recorded where a reboot keeps it');
+  h.controller.destroy();
+  await h.done;
+  t.false(fs.existsSync(path.join(h.dir, 'boot', 'stg.json')), 'and goes when it is undone');
 });
 
 test('the journal folder removed mid-session (a tmpfiles cleaner): made again, the undo runs, nothing crashes', async (t) => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { parseConfigText, findEnvironment } from '../../src/config/load.js';
-import { runGrouped, StepJournal, type Executor } from '../../src/plan/apply.js';
+import { readJournal, restoreAfterBoot, runGrouped, StepJournal, type Executor } from '../../src/plan/apply.js';
 import { lowestFreeTun, planLocal, planRemote } from '../../src/plan/plan.js';
 import { describeAction, type Action, type Step } from '../../src/plan/steps.js';
 import { fillUp } from '../fill.js';
@@ -214,6 +214,39 @@ test('journal: remote undos over a session that has ended stay for cleanup (the 
     }
   },
 );
+
+test('boot record: the steps a reboot does not undo (DNS) journaled where a reboot keeps them, put back from there after one', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-boot-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'state', 'boot', 'stg.json');
+  const dns = (servers: string[], was: string[]): Step => ({
+    title: 'full tunnel: DNS of Wi-Fi',
+    apply: { side: 'local', op: 'service-dns', service: 'Wi-Fi', servers },
+    undo: { side: 'local', op: 'service-dns', service: 'Wi-Fi', servers: was },
+  });
+  const { exec, ran } = recorder();
+  const j = new StepJournal(path.join(dir, 'journal.json'), 'stg', undefined, file);
+  j.begin();
+  t.false(fs.existsSync(file), 'nothing that outlives a boot yet: no record');
+  await j.apply([...steps.filter((s) => s.apply.side === 'local'), dns(['10.99.0.1'], ['192.168.1.1'])], exec);
+  t.deepEqual(
+    readJournal(file)!.applied.map((s) => s.title),
+    ['full tunnel: DNS of Wi-Fi'],
+    'routes, addresses and rules go with the boot: only DNS is kept',
+  );
+  // a reboot: the run folder (and its journal) is gone, the record is not
+  fs.rmSync(path.join(dir, 'journal.json'));
+  ran.length = 0;
+  t.deepEqual(await restoreAfterBoot(file, exec), { restored: 1, errors: [] });
+  t.deepEqual(ran, ['local: DNS of Wi-Fi: 192.168.1.1']);
+  t.false(fs.existsSync(path.join(dir, 'state')), 'the record and its empty folders are gone');
+  // an ordinary disconnect removes it too
+  const k = new StepJournal(path.join(dir, 'journal.json'), 'stg', undefined, file);
+  await k.apply([dns(['10.99.0.1'], [])], exec);
+  t.true(fs.existsSync(file));
+  await k.undo(exec);
+  t.false(fs.existsSync(file));
+});
 
 test('the lowest free tun unit, in one pass over what the server lists (however much that is)', (t) => {
   t.is(lowestFreeTun(['lo', 'eth0']), 0);
