@@ -91,7 +91,7 @@ export class Controller {
     );
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.dockerHealth = new DockerHealth(env, opts.log);
-    this.runFiles = new RunFiles(this.journal, opts.log);
+    this.runFiles = new RunFiles(this.journal, opts.log, opts.helper && (() => opts.helper!.claim()));
     this.keeper = new SessionKeeper({
       env,
       open: () => this.sessions.open(),

@@ -17,9 +17,15 @@ export class RunFiles {
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
 
+  /**
+   * `remake`: the folder made again by someone who may (a --privsep
+   * controller runs as its user, and the folder sits in root's: the helper
+   * claims it again for them); by default, here.
+   */
   constructor(
     private readonly journal: { rewrite(): void },
     private readonly log: (line: string) => void,
+    private readonly remake?: () => Promise<void>,
   ) {}
 
   /** Listens on `socketPath` now, and again whenever it goes. */
@@ -41,7 +47,8 @@ export class RunFiles {
     const gone = [...this.served.keys()].filter((p) => !fs.existsSync(p));
     if (gone.length === 0) return;
     this.log(`runtime files removed under the controller (${gone.join(', ')}): put back`);
-    for (const p of gone) fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
+    if (this.remake) await this.remake();
+    else for (const p of gone) fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
     this.journal.rewrite();
     for (const p of gone) {
       const s = this.served.get(p)!;

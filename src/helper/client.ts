@@ -160,6 +160,11 @@ export class HelperClient {
     await this.ask({ op: 'undo', titles });
   }
 
+  /** The environment's run folder made again, ours (it was removed under the controller). */
+  async claim(): Promise<void> {
+    await this.ask({ op: 'claim' });
+  }
+
   /** A socket bound to port 53 of `addr` (not listening yet): its fd, ours now. */
   async bind(addr: string, proto: 'udp' | 'tcp'): Promise<number> {
     await this.ask({ op: 'bind', addr, proto });

@@ -8,11 +8,16 @@
  * sessions for a group's members, each over a connection of its own.
  */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { currentPlatform } from '../platform/index.js';
 import { listen } from './daemon.js';
-import { hostDeps } from './host.js';
+import { claimRunFolder, hostDeps } from './host.js';
+import { ROOT_RUN_DIR } from '../util/paths.js';
+import { checkEnvName } from '../util/envName.js';
 import { passFd, serve } from './session.js';
+import { HelperError } from './requests.js';
 
 const CONTROL_FD = 3;
 const FD_CHANNEL = 4;
@@ -41,9 +46,30 @@ if (flag === '--listen') {
 /** The helper a controller started: one session on fds 3 and 4, then exit. */
 async function serveOne(): Promise<never> {
   const conn = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
-  const errors = await serve(conn, deps, (reply, fd) => conn.write(`${JSON.stringify(passFd(reply, fd, FD_CHANNEL))}\n`));
+  const errors = await serve(conn, { ...deps, claim: ownersClaim() }, (reply, fd) => conn.write(`${JSON.stringify(passFd(reply, fd, FD_CHANNEL))}\n`));
   deps.close();
   process.exit(errors.length ? 1 : 0);
+}
+
+/**
+ * The run folder root gave the user before starting this helper
+ * (cli/privsep.ts) says whose the session is: read at hello, and the folder
+ * made again for them if it goes (a 'claim'). Root's or none: nobody's to
+ * make again.
+ */
+function ownersClaim(): (env: string) => void {
+  let owner: { uid: number; gid: number } | undefined;
+  let asked = false;
+  return (env) => {
+    if (!asked) {
+      asked = true;
+      const st = fs.lstatSync(path.join(ROOT_RUN_DIR, checkEnvName(env)), { throwIfNoEntry: false });
+      if (st?.isDirectory() && st.uid !== 0) owner = { uid: st.uid, gid: st.gid };
+      return;
+    }
+    if (!owner) throw new HelperError("the run folder was not a user's when this session began");
+    claimRunFolder(ROOT_RUN_DIR, env, owner);
+  };
 }
 
 /** A group's id, by name or number, as the system's group database has it. */

@@ -35,6 +35,8 @@ export type Request =
   | { readonly op: 'undo'; readonly titles: readonly string[] | null }
   /** A socket on port 53 of a local address (the DNS forwarder on a docker bridge), handed over. */
   | { readonly op: 'bind'; readonly addr: string; readonly proto: 'udp' | 'tcp' }
+  /** The environment's run folder made again, the caller's (a tmpfiles cleaner emptied /run under a live controller). */
+  | { readonly op: 'claim' }
   /** Everything undone, the connection ends. */
   | { readonly op: 'down' };
 
@@ -74,6 +76,8 @@ export function parseRequest(line: string): Request {
       if (proto !== 'udp' && proto !== 'tcp') throw new HelperError('bind: proto must be udp or tcp');
       return { op: 'bind', addr: str(r, 'addr'), proto };
     }
+    case 'claim':
+      return only(r, ['op']) && { op: 'claim' };
     case 'down':
       return only(r, ['op']) && { op: 'down' };
     default:

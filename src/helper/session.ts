@@ -106,6 +106,14 @@ export class HelperSession {
       case 'bind':
         await this.policy.checkBind(r.addr);
         return { ok: true, fd: await this.deps.bind(r.addr, r.proto) };
+      case 'claim':
+        // the same folder hello claimed, for the same caller: nothing else can be named
+        if (this.envName === undefined) throw new HelperError('say hello first: the environment is not known');
+        if (!this.deps.claim) throw new HelperError('this helper does not know whose the run folder is');
+        this.deps.claim(this.envName);
+        // /run emptied whole: the helper's journal went too, written again from memory
+        this.ready()?.rewrite();
+        return { ok: true };
       case 'down': {
         const errors = await this.end();
         return errors.length ? { ok: false, error: errors.join('; ') } : { ok: true };

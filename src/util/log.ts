@@ -142,13 +142,34 @@ export class LogWriter implements LogSink {
 
   private append(message: string, level: Level): void {
     const text = `${formatLogLine({ time: new Date().toISOString(), env: this.env, level, message })}\n`;
-    if (this.size + text.length > this.cap) {
-      fs.closeSync(this.fd);
-      rotateIfFull(this.file, 0);
-      this.fd = appendOwn(this.file);
-      this.size = 0;
-    }
+    if (this.size + text.length > this.cap) this.rotate();
     fs.writeSync(this.fd, text);
     this.size += Buffer.byteLength(text);
+  }
+
+  /**
+   * The file shifted to ENV.log.1 and a new one begun. A --privsep
+   * controller opened its log as root and runs as its user since, in a
+   * folder only root writes: there the renames are refused, and the open
+   * file (writable by its descriptor, whoever holds it now) starts over
+   * instead, its first line saying so, rather than every later line lost.
+   */
+  private rotate(): void {
+    try {
+      rotateIfFull(this.file, 0); // a rename leaves our descriptor on the old file, now ENV.log.1
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM') throw err;
+      fs.ftruncateSync(this.fd, 0);
+      this.size = 0;
+      const why = `log: ${this.file} started over at ${this.cap} bytes (its folder is root's: no ${path.basename(this.file)}.1 from this process)`;
+      const line = `${formatLogLine({ time: new Date().toISOString(), env: this.env, level: 'warn', message: why })}\n`;
+      fs.writeSync(this.fd, line);
+      this.size += Buffer.byteLength(line);
+      return;
+    }
+    fs.closeSync(this.fd);
+    this.fd = appendOwn(this.file);
+    this.size = 0;
   }
 }

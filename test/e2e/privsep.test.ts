@@ -76,6 +76,14 @@ test.serial('--privsep: the controller runs as the user with no capabilities, ro
   t.is(docker.exitCode, 0, docker.stderr);
   // split DNS: port 53 on loopback came from the helper, resolv.conf through it
   t.regex((await run('getent', ['hosts', 'db.vpc.internal'])).stdout, new RegExp(`^${lab.net.replace('.', '\\.')}\\.9\\.2\\s`));
+  // /run emptied under it (a tmpfiles cleaner): the user cannot make a folder in root's, the helper claims it again for them
+  fs.rmSync('/run/cloudbridge', { recursive: true, force: true });
+  const back = await within(8000, async () => (await cli(['status', 'cbv', '--json'], sudoEnv(user))).exitCode === 0);
+  t.not(back, undefined, 'status answers again');
+  t.log(`status answered again ${back} ms after /run/cloudbridge went`);
+  t.is(fs.statSync('/run/cloudbridge/cbv').uid, user.uid, "the folder is the user's again");
+  t.is(fs.statSync('/run/cloudbridge/cbv/journal.json').uid, user.uid);
+  t.is(fs.statSync('/run/cloudbridge/helper/cbv.json').uid, 0, "the helper's journal written again, root's");
   t.is((await cli(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
   t.false(fs.existsSync('/run/cloudbridge'), 'root removed its folders');

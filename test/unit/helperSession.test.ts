@@ -24,10 +24,14 @@ const kernel: KernelView = {
 };
 
 /** `vanishing`: the tun device goes while the first undo runs (a killed controller's fds close after its socket). */
-function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: boolean; live?: Set<string>; addresses?: string[]; boot?: boolean } = {}) {
+function harness(
+  t: { teardown(fn: () => void): void },
+  opts: { vanishing?: boolean; live?: Set<string>; addresses?: string[]; boot?: boolean; claims?: boolean } = {},
+) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-helper-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const ran: string[] = [];
+  const claimed: string[] = [];
   let present = true;
   const deps: HelperDeps = {
     kernel: { ...kernel, hasDevice: async () => present, addressesOn: async () => opts.addresses },
@@ -52,6 +56,7 @@ function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: bool
     log: () => undefined,
     live: opts.live ?? new Set(),
     ...(opts.boot ? { bootRecord: (env: string) => path.join(dir, 'boot', `${env}.json`) } : {}),
+    ...(opts.claims ? { claim: (env: string) => void claimed.push(env) } : {}),
   };
   const [a, b] = loadAddon().socketPair();
   const helperEnd = new net.Socket({ fd: a, readable: true, writable: true });
@@ -67,7 +72,7 @@ function harness(t: { teardown(fn: () => void): void }, opts: { vanishing?: bool
     for (let i = 0; i < 200 && replies.length === n; i++) await new Promise((r) => setTimeout(r, 5));
     return replies[n]!;
   };
-  return { ask, ran, controller, done, dir, journal: path.join(dir, 'stg.json') };
+  return { ask, ran, claimed, controller, done, dir, journal: path.join(dir, 'stg.json') };
 }
 
 const route = (cidr: string): object => ({
@@ -104,7 +109,10 @@ test('refusals change nothing and the session goes on; undo by title, newest fir
   t.regex(early.ok ? '' : early.error, /say hello first/);
   const stepEarly = await h.ask(route('10.20.0.0/16'));
   t.regex(stepEarly.ok ? '' : stepEarly.error, /say hello first/);
+  t.like(await h.ask({ op: 'claim' }), { ok: false, error: 'say hello first: the environment is not known' });
+  t.like(await h.ask({ op: 'claim', env: 'other' }), { ok: false }, "claim names nothing: the session's environment only");
   await h.ask({ op: 'hello', env: 'stg' });
+  t.like(await h.ask({ op: 'claim' }), { ok: false, error: 'this helper does not know whose the run folder is' });
   await h.ask({ op: 'open-tun', name: 'cb-stg' });
   const refused = await h.ask({
     op: 'step',
@@ -236,6 +244,22 @@ test('after a reboot: a boot record with no journal beside it is put back at hel
   h.controller.destroy();
   await h.done;
   t.false(fs.existsSync(path.join(h.dir, 'boot', 'stg.json')), 'and goes when it is undone');
+});
+
+test("claim: the session's run folder made again for its caller, the helper's journal written again", async (t) => {
+  const h = harness(t, { claims: true });
+  await h.ask({ op: 'hello', env: 'stg' });
+  await h.ask({ op: 'open-tun', name: 'cb-stg' });
+  t.deepEqual(await h.ask(route('10.20.0.0/16')), { ok: true });
+  fs.rmSync(h.dir, { recursive: true, force: true });
+  t.deepEqual(await h.ask({ op: 'claim' }), { ok: true });
+  t.deepEqual(h.claimed, ['stg', 'stg'], 'at hello and again now, for the same environment');
+  t.deepEqual(
+    readJournal(h.journal)!.applied.map((s) => s.title),
+    ['route 10.20.0.0/16'],
+  );
+  h.controller.destroy();
+  await h.done;
 });
 
 test('the journal folder removed mid-session (a tmpfiles cleaner): made again, the undo runs, nothing crashes', async (t) => {
