@@ -28,7 +28,7 @@ import { firstHost } from '../config/cidr.js';
  */
 export class Pins {
   private readonly pinned = new Map<string, { readonly role: PinRole; readonly path: OutsidePath; readonly step: Step }>();
-  /** One pinning at a time: the first connection's and up()'s may overlap. */
+  /** One pinning or recheck at a time: the first connection's and up()'s may overlap, and a roam's. */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -46,9 +46,14 @@ export class Pins {
 
   /** Pins what a route of ours covers and is not pinned yet. */
   pin(addrs: readonly string[], role: PinRole): Promise<void> {
-    const run = this.queue.then(() => this.pinNow(addrs, role));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.serial(() => this.pinNow(addrs, role));
+  }
+
+  /** One at a time, in the order asked: a pinning and a recheck never interleave. */
+  private serial<T>(run: () => Promise<T>): Promise<T> {
+    const done = this.queue.then(run);
+    this.queue = done.catch(() => undefined);
+    return done;
   }
 
   private async pinNow(addrs: readonly string[], role: PinRole): Promise<void> {
@@ -77,9 +82,7 @@ export class Pins {
    * until there is one. Returns a line for each pin moved.
    */
   recheck(): Promise<string[]> {
-    const run = this.queue.then(() => this.recheckNow());
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.serial(() => this.recheckNow());
   }
 
   private async recheckNow(): Promise<string[]> {

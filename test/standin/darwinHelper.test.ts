@@ -1,6 +1,5 @@
 import path from 'node:path';
 import test from 'ava';
-import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { hostDeps } from '../../src/helper/host.js';
 import { HelperSession, type HelperDeps } from '../../src/helper/session.js';
 import { planServiceDns } from '../../src/plan/dns.js';
@@ -8,7 +7,7 @@ import { excludeStep, pinStep, planHalves } from '../../src/plan/fullTunnel.js';
 import { planLocal } from '../../src/plan/plan.js';
 import type { Step } from '../../src/plan/steps.js';
 import { DarwinNet } from '../../src/platform/darwin/net.js';
-import { darwinStandIn } from './darwinSetup.js';
+import { darwinEnv, darwinStandIn } from './darwinSetup.js';
 
 // --privsep on macOS: the helper's own session, with the host it runs on being the stand-in
 // (route, ifconfig, netstat, networksetup as Apple's behave): what a darwin controller asks
@@ -18,14 +17,7 @@ import { darwinStandIn } from './darwinSetup.js';
 const { sh, utun, tmp, done } = darwinStandIn();
 test.after.always(done);
 
-const full = findEnvironment(
-  parseConfigText(
-    'environments:\n  all:\n    host: h.example.test\n    tunnel: { local: 10.96.0.1, remote: 10.96.0.2 }\n    routes: [default]\n',
-    '/c.yaml',
-    '/Users/dev',
-  ),
-  'all',
-);
+const full = darwinEnv('all', '    tunnel: { local: 10.96.0.1, remote: 10.96.0.2 }\n    routes: [default]\n');
 
 /** The helper's real darwin deps, but for what only a Mac has: the utun control socket and its interfaces. */
 async function session(unit: number): Promise<{ s: HelperSession; close: () => void }> {

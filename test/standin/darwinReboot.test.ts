@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { restoreLeftByBoot } from '../../src/daemon/cleanup.js';
 import { stepExecutor } from '../../src/daemon/executor.js';
 import { StepJournal } from '../../src/plan/apply.js';
@@ -10,7 +9,7 @@ import { planHalves } from '../../src/plan/fullTunnel.js';
 import { planLocal } from '../../src/plan/plan.js';
 import { DarwinNet } from '../../src/platform/darwin/net.js';
 import { bootRecordFile, journalFile } from '../../src/util/paths.js';
-import { darwinStandIn } from './darwinSetup.js';
+import { darwinEnv, darwinStandIn } from './darwinSetup.js';
 
 // A Mac rebooted in the middle of a full tunnel, on the stand-in: the utun,
 // its routes and /var/run go with the boot; the DNS servers networksetup set
@@ -26,14 +25,7 @@ const exec = stepExecutor({ net }, undefined, false);
 test.after.always(done);
 
 test.serial('bug: a reboot during a full tunnel: the next run puts the DNS servers back from the boot record', async (t) => {
-  const env = findEnvironment(
-    parseConfigText(
-      'environments:\n  mac:\n    host: 203.0.113.9\n    tunnel: { local: 10.96.0.1, remote: 10.96.0.2 }\n    routes: [default]\n',
-      '/c.yaml',
-      '/Users/dev',
-    ),
-    'mac',
-  );
+  const env = darwinEnv('mac', '    tunnel: { local: 10.96.0.1, remote: 10.96.0.2 }\n    routes: [default]\n', '203.0.113.9');
   const before = await net.dnsServices();
   utun('open', 6);
   fs.mkdirSync(path.dirname(journalFile('mac')), { recursive: true });

@@ -1,5 +1,4 @@
 import test from 'ava';
-import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { stepExecutor } from '../../src/daemon/executor.js';
 import { Pins } from '../../src/daemon/pins.js';
 import { followRoams } from '../../src/daemon/roam.js';
@@ -7,7 +6,7 @@ import { StepJournal } from '../../src/plan/apply.js';
 import { planHalves } from '../../src/plan/fullTunnel.js';
 import { planLocal } from '../../src/plan/plan.js';
 import { DarwinNet } from '../../src/platform/darwin/net.js';
-import { darwinStandIn } from './darwinSetup.js';
+import { darwinEnv, darwinStandIn } from './darwinSetup.js';
 
 // A Mac that moves, on the stand-in (test/standin/darwin): a full tunnel
 // with its SSH server pinned through en0's gateway, then another network on
@@ -25,14 +24,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 test.after.always(done);
 
 test.serial('a roam on the stand-in: route -n monitor sees it, the pin moves to the new gateway, the old one goes', async (t) => {
-  const env = findEnvironment(
-    parseConfigText(
-      'environments:\n  mac:\n    host: 203.0.113.9\n    tunnel: { local: 10.96.0.1, remote: 10.96.0.2 }\n    routes: [default]\n',
-      '/c.yaml',
-      '/Users/dev',
-    ),
-    'mac',
-  );
+  const env = darwinEnv('mac', '    tunnel: { local: 10.96.0.1, remote: 10.96.0.2 }\n    routes: [default]\n', '203.0.113.9');
   utun('open', 7);
   const journal = new StepJournal(undefined, 'mac');
   await journal.apply(planLocal(env, 'utun7', 'darwin'), exec);

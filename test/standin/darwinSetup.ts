@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { findEnvironment, parseConfigText } from '../../src/config/load.js';
+import type { EnvironmentConfig } from '../../src/config/types.js';
 import { moveFolderHere } from '../../src/util/user.js';
 
 /**
@@ -34,4 +36,9 @@ export function darwinStandIn(): {
     utun: (what, unit) => sh(process.execPath, standIn, 'utun', what, String(unit)),
     done: () => fs.rmSync(tmp, { recursive: true, force: true }),
   };
+}
+
+/** Environment `name` with `body`'s fields (host `host`), as a Mac user's config gives it. */
+export function darwinEnv(name: string, body: string, host = 'h.example.test'): EnvironmentConfig {
+  return findEnvironment(parseConfigText(`environments:\n  ${name}:\n    host: ${host}\n${body}`, '/c.yaml', '/Users/dev'), name);
 }

@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import type { EnvironmentConfig } from '../../src/config/types.js';
 import { cleanupStale } from '../../src/daemon/cleanup.js';
 import { stepExecutor } from '../../src/daemon/executor.js';
@@ -15,7 +14,7 @@ import { darwinCommand, resolverFile } from '../../src/platform/darwin/commands.
 import { DarwinNet } from '../../src/platform/darwin/net.js';
 import { journalFile } from '../../src/util/paths.js';
 import { invokingUser } from '../../src/util/user.js';
-import { darwinStandIn } from './darwinSetup.js';
+import { darwinEnv, darwinStandIn } from './darwinSetup.js';
 
 // cloudbridge's darwin LocalNet and its whole local plan, applied and undone
 // against a stand-in macOS: ifconfig, route and netstat as small programs on
@@ -28,9 +27,7 @@ const { sh, utun, done } = darwinStandIn();
 const net = new DarwinNet();
 const exec = stepExecutor({ net }, undefined, false);
 
-function env(name: string, body: string): EnvironmentConfig {
-  return findEnvironment(parseConfigText(`environments:\n  ${name}:\n    host: h.example.test\n${body}`, '/c.yaml', '/Users/dev'), name);
-}
+const env = (name: string, body: string): EnvironmentConfig => darwinEnv(name, body);
 const stg = env('stg', '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    routes: [172.16.0.0/12, 10.0.0.0/12, 192.168.4.0/22]\n');
 const prod = env('prod', '    tunnel: { local: 10.98.0.1, remote: 10.98.0.2 }\n    routes: [10.30.0.0/16]\n');
 

@@ -1,6 +1,7 @@
 import { UserError } from '../../src/util/errors.js';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import type { EnvironmentConfig } from '../../src/config/types.js';
+import type { Step } from '../../src/plan/steps.js';
 
 /** Environment `name` (host 10.0.0.2) with `body`'s fields, as the config file would give it. */
 export function envOf(body: string, name = 'stg'): EnvironmentConfig {
@@ -25,4 +26,21 @@ export function tableRoute<D, G>(
   more: Partial<{ gateway: G; metric: number; reject: boolean; ours: boolean }> = {},
 ): { dst: D; gateway: G | undefined; dev: string; metric: number; reject: boolean; ours: boolean } {
   return { dst, gateway: undefined, dev, metric: 0, reject: false, ours: false, ...more };
+}
+
+/** A journal's local side as a set of steps: what applyLocal made, less what undoLocal took back (none fail). */
+export function localSteps(): {
+  readonly applied: Set<Step>;
+  readonly applyLocal: (steps: Step[]) => Promise<void>;
+  readonly undoLocal: (which: (s: Step) => boolean) => Promise<string[]>;
+} {
+  const applied = new Set<Step>();
+  return {
+    applied,
+    applyLocal: async (steps) => void steps.forEach((s) => applied.add(s)),
+    undoLocal: async (which) => {
+      for (const s of [...applied]) if (which(s)) applied.delete(s);
+      return [];
+    },
+  };
 }

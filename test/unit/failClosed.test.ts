@@ -1,5 +1,5 @@
 import test from 'ava';
-import { envOf } from './configs.js';
+import { envOf, localSteps } from './configs.js';
 import { FullTunnel } from '../../src/daemon/fullTunnel.js';
 import { planHalves, routedThrough } from '../../src/plan/fullTunnel.js';
 import type { Step } from '../../src/plan/steps.js';
@@ -14,17 +14,14 @@ const TUNNEL = '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n';
 
 function harness(body: string): { full: FullTunnel; applied: Set<Step>; dnsAll: () => boolean; logs: string[] } {
   const env = envOf(`${TUNNEL}${body}`, 'stg');
-  const applied = new Set<Step>();
+  const { applied, applyLocal, undoLocal } = localSteps();
   let all = false;
   const logs: string[] = [];
   const full = new FullTunnel(env, {
     net: () => undefined,
     dev: () => 'cb-stg',
-    applyLocal: async (steps) => void steps.forEach((s) => applied.add(s)),
-    undoLocal: async (which) => {
-      for (const s of [...applied]) if (which(s)) applied.delete(s);
-      return [];
-    },
+    applyLocal,
+    undoLocal,
     dns: { steps: async () => [], all: (on) => void (all = on) },
     progress: () => undefined,
     log: (l) => void logs.push(l),

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { envOf } from './configs.js';
+import { envOf, localSteps } from './configs.js';
 import { Pins } from '../../src/daemon/pins.js';
 import { followRoams } from '../../src/daemon/roam.js';
 import type { OutsidePath } from '../../src/plan/fullTunnel.js';
@@ -26,7 +26,7 @@ function harness(): {
   net: LocalNet;
 } {
   let path: OutsidePath | undefined = { via: '192.168.1.1', dev: 'wlan0' };
-  const applied = new Set<Step>();
+  const { applied, applyLocal, undoLocal } = localSteps();
   const asked: { addr: string; pinned: OutsidePath | undefined }[] = [];
   let changed = (): void => undefined;
   let closed = false;
@@ -43,11 +43,8 @@ function harness(): {
   const pins = new Pins(env, {
     net: () => net,
     dev: () => 'cb-stg',
-    applyLocal: async (steps) => void steps.forEach((s) => applied.add(s)),
-    undoLocal: async (which) => {
-      for (const s of [...applied]) if (which(s)) applied.delete(s);
-      return [];
-    },
+    applyLocal,
+    undoLocal,
     log: () => undefined,
   });
   return { pins, applied, setPath: (p) => void (path = p), asked, changed: () => changed(), closed: () => closed, net };

@@ -66,10 +66,9 @@ function isThisRoute(got: ReturnType<typeof parseRouteGet>, a: Extract<NetAction
 
 /** Whether `route -n get` answered with the host route a pin of ours made for `addr` (route.c prints no mark of who made it). */
 function isPin(got: ReturnType<typeof parseRouteGet>, addr: string, pinned: OutsidePath | undefined): boolean {
-  if (typeof pinned !== 'object' || !got.flags.includes('HOST') || got.interface !== pinned.dev) return false;
-  const v6 = addr.includes(':');
-  const same = v6 ? parseIPv6(got.destination) === parseIPv6(addr) : got.destination === addr;
-  return same && (pinned.via === undefined || got.gateway === pinned.via);
+  if (typeof pinned !== 'object') return false;
+  const host = { side: 'local', op: 'route-del', dev: pinned.dev, cidr: `${addr}/${addr.includes(':') ? 128 : 32}` } as const;
+  return isThisRoute(got, host) && (pinned.via === undefined || got.gateway === pinned.via);
 }
 
 /** macOS: ifconfig, route and netstat through execa, arguments as arrays. */
