@@ -221,12 +221,12 @@ export class Controller {
         await this.services.startIdle();
         this.keeper.watchIdle();
         this.keeper.watchWake();
-        this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, keeper: this.keeper, log: opts.log });
+        this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, full: this.full, keeper: this.keeper, log: opts.log });
         opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
       } else {
         await this.keeper.ensure();
         this.keeper.watchWake();
-        this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, keeper: this.keeper, log: opts.log });
+        this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, full: this.full, keeper: this.keeper, log: opts.log });
         if (this.l3) {
           const rtt = await pingPeer(this.l3);
           opts.phases?.mark('tunnel answers');

@@ -33,6 +33,8 @@ export interface FullTunnelDeps {
  */
 export class FullTunnel {
   private readonly made = new Set<Step>();
+  /** lan: tunnel: the steps of the LAN of the moment (among `made`). */
+  private lan: Step[] = [];
   private withdrawn: Promise<void> = Promise.resolve();
   /** onLoss: block, no session: everything held in the tunnel and dropped. */
   private blockedNow = false;
@@ -73,9 +75,11 @@ export class FullTunnel {
     if (this.active) return;
     const { deps } = this;
     const dev = deps.dev();
-    const steps = [...(await this.lanSteps(dev)), ...planHalves(dev, { v4: this.env.fullTunnel, v6: this.env.fullTunnel6 }), ...(await deps.dns.steps())];
+    const lan = await this.lanSteps(dev);
+    const steps = [...lan, ...planHalves(dev, { v4: this.env.fullTunnel, v6: this.env.fullTunnel6 }), ...(await deps.dns.steps())];
     await deps.applyLocal(steps);
     for (const s of steps) this.made.add(s);
+    this.lan = lan;
     deps.dns.all(true);
     deps.progress(
       `full tunnel: everything through ${dev}${this.env.lan === 'tunnel' ? ', the local network too' : '; the networks this host is on stay direct'}`,
@@ -88,10 +92,35 @@ export class FullTunnel {
     this.deps.dns.all(false);
     const made = new Set(this.made);
     this.made.clear();
+    this.lan = [];
     this.withdrawn = this.withdrawn.then(async () => {
       const errors = await this.deps.undoLocal((s) => made.has(s));
       this.deps.log(`full tunnel: withdrawn (${why}); traffic takes this host's own network until the session is back`);
       if (errors.length) this.deps.log(`full tunnel: could not undo: ${errors.join('; ')}`);
+    });
+    return this.withdrawn;
+  }
+
+  /**
+   * The host moved to another network (daemon/roam.ts). With lan: tunnel the
+   * LAN's halves and its gateway's pin were the old network's: the new LAN
+   * would go straight, around the tunnel. They are made again for the LAN
+   * of the moment, the old ones taken away first.
+   */
+  roamed(): Promise<void> {
+    this.withdrawn = this.withdrawn.then(async () => {
+      if (this.env.lan !== 'tunnel' || !this.active) return;
+      const next = await this.lanSteps(this.deps.dev());
+      if (next.length === this.lan.length && next.every((s, i) => s.title === this.lan[i]!.title)) return;
+      const old = new Set(this.lan);
+      const errors = await this.deps.undoLocal((s) => old.has(s));
+      if (errors.length) this.deps.log(`full tunnel: could not undo: ${errors.join('; ')}`);
+      for (const s of old) this.made.delete(s);
+      this.lan = [];
+      await this.deps.applyLocal(next);
+      for (const s of next) this.made.add(s);
+      this.lan = next;
+      this.deps.log(`full tunnel: the local network moved; through the tunnel now: ${lanNetworks(next) || 'none (no gateway)'}`);
     });
     return this.withdrawn;
   }
@@ -106,6 +135,13 @@ export class FullTunnel {
     return planLanThroughTunnel(dev, { networks, gateway: out.via, dev: out.dev });
   }
 }
+
+/** The networks lan steps send through the tunnel, for a log line. */
+const lanNetworks = (steps: readonly Step[]): string =>
+  steps
+    .map((s) => /\(half of (\S+) on/.exec(s.title)?.[1])
+    .filter((n, i, all): n is string => n !== undefined && all.indexOf(n) === i)
+    .join(', ');
 
 /** The environment's full tunnel, if it has one (either family). */
 export function fullTunnelFor(env: EnvironmentConfig, deps: FullTunnelDeps): FullTunnel | undefined {

@@ -19,6 +19,8 @@ export function followRoams(
     readonly env: EnvironmentConfig;
     readonly dev: () => string;
     readonly pins: Pins;
+    /** A full tunnel's lan: tunnel follows the LAN too. */
+    readonly full?: { roamed(): Promise<void> } | undefined;
     readonly keeper: Pick<SessionKeeper, 'check'>;
     readonly log: (line: string) => void;
   },
@@ -29,6 +31,8 @@ export function followRoams(
     const moved = await deps.pins.recheck().catch((err: Error) => [`could not move the pins: ${err.message}`]);
     if (stopped) return;
     for (const line of moved) deps.log(`${deps.env.name}: the network changed: ${line}`);
+    await deps.full?.roamed().catch((err: Error) => deps.log(`${deps.env.name}: full tunnel: could not follow the local network: ${err.message}`));
+    if (stopped) return;
     deps.keeper.check("this host's network changed", "this host's network changed");
   };
   const watch = net.watchPaths(deps.dev, () => {

@@ -322,10 +322,10 @@ test.serial('--dry-run lists the pin, the halves and the DNS step', async (t) =>
   );
 });
 
-test.serial('a laptop that moves: the pin follows the new gateway and the session comes back through it by itself', async (t) => {
+test.serial('a laptop that moves: the pin and the LAN follow the new gateway, and the session comes back through it by itself', async (t) => {
   // deadAfter 300: keepalives would notice only in minutes; what brings the session back is the watch
   const cfg = variantConfig(lab, 'roam.yaml', [
-    ['routes: [10.228.9.0/24]', 'routes: [default]\n    deadAfter: 300'],
+    ['routes: [10.228.9.0/24]', 'routes: [default]\n    lan: tunnel\n    deadAfter: 300'],
     [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
   ]);
   const W = lab.routerNs!;
@@ -347,6 +347,11 @@ test.serial('a laptop that moves: the pin follows the new gateway and the sessio
     const moved = await waitFor('the pin on the new path', async () => /^10\.228\.0\.2 via 10\.228\.4\.254 dev wlan1 proto 203/m.test(await routes()), 10_000);
     t.log(`pin moved ${moved.toFixed(1)}s after the default route did`);
     t.notRegex(await routes(), /^10\.228\.0\.2 via 10\.228\.3\.254/m, 'the old pin is gone');
+    // lan: tunnel: the new LAN through the tunnel but for its gateway; the old LAN's halves and gateway pin gone
+    const lan = await waitFor('the new LAN through the tunnel', async () => /^10\.228\.4\.0\/25 dev cb-cbu proto 203/m.test(await routes()), 5000);
+    t.log(`LAN followed ${lan.toFixed(1)}s after the pin`);
+    t.regex(await routes(), /^10\.228\.4\.254 dev wlan1 proto 203/m);
+    t.notRegex(await routes(), /^10\.228\.3\.\d+(\/25)? .*proto 203/m);
     t.regex(logText(), /the network changed: SSH server 10\.228\.0\.2: pinned via 10\.228\.4\.254 dev wlan1 \(was via 10\.228\.3\.254 dev cbh-cbu\)/);
     // the old link goes down, and the session's address with it: nothing answers it any more
     await run('ip', ['-n', NS(), 'link', 'set', 'cbh-cbu', 'down']);

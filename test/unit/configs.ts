@@ -2,6 +2,8 @@ import { UserError } from '../../src/util/errors.js';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import type { EnvironmentConfig } from '../../src/config/types.js';
 import type { Step } from '../../src/plan/steps.js';
+import { FullTunnel } from '../../src/daemon/fullTunnel.js';
+import type { LocalNet } from '../../src/platform/types.js';
 
 /** Environment `name` (host 10.0.0.2) with `body`'s fields, as the config file would give it. */
 export function envOf(body: string, name = 'stg'): EnvironmentConfig {
@@ -43,4 +45,21 @@ export function localSteps(): {
       return [];
     },
   };
+}
+
+/** A full tunnel on fakes: its journal a set of steps (localSteps), DNS a switch, its lines kept; `net` the host it reads. */
+export function fullTunnelOn(env: EnvironmentConfig, net?: LocalNet): { full: FullTunnel; applied: Set<Step>; dnsAll: () => boolean; logs: string[] } {
+  const { applied, applyLocal, undoLocal } = localSteps();
+  let all = false;
+  const logs: string[] = [];
+  const full = new FullTunnel(env, {
+    net: () => net,
+    dev: () => 'cb-stg',
+    applyLocal,
+    undoLocal,
+    dns: { steps: async () => [], all: (on) => void (all = on) },
+    progress: () => undefined,
+    log: (l) => void logs.push(l),
+  });
+  return { full, applied, dnsAll: () => all, logs };
 }

@@ -1,8 +1,6 @@
 import test from 'ava';
-import { envOf, localSteps } from './configs.js';
-import { FullTunnel } from '../../src/daemon/fullTunnel.js';
+import { envOf, fullTunnelOn } from './configs.js';
 import { planHalves, routedThrough } from '../../src/plan/fullTunnel.js';
-import type { Step } from '../../src/plan/steps.js';
 import { linuxCommand } from '../../src/platform/linux/commands.js';
 
 // A full tunnel fails closed: a lost session keeps its routes and DNS (onLoss: block,
@@ -12,22 +10,7 @@ import { linuxCommand } from '../../src/platform/linux/commands.js';
 
 const TUNNEL = '    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n';
 
-function harness(body: string): { full: FullTunnel; applied: Set<Step>; dnsAll: () => boolean; logs: string[] } {
-  const env = envOf(`${TUNNEL}${body}`, 'stg');
-  const { applied, applyLocal, undoLocal } = localSteps();
-  let all = false;
-  const logs: string[] = [];
-  const full = new FullTunnel(env, {
-    net: () => undefined,
-    dev: () => 'cb-stg',
-    applyLocal,
-    undoLocal,
-    dns: { steps: async () => [], all: (on) => void (all = on) },
-    progress: () => undefined,
-    log: (l) => void logs.push(l),
-  });
-  return { full, applied, dnsAll: () => all, logs };
-}
+const harness = (body: string): ReturnType<typeof fullTunnelOn> => fullTunnelOn(envOf(`${TUNNEL}${body}`, 'stg'));
 
 test('onLoss: block is the default; only a full tunnel takes it', (t) => {
   t.is(envOf(`${TUNNEL}    routes: [default]\n`, 'stg').onLoss, 'block');

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { envOf, localSteps } from './configs.js';
+import { envOf, fullTunnelOn, localSteps } from './configs.js';
 import { Pins } from '../../src/daemon/pins.js';
 import { followRoams } from '../../src/daemon/roam.js';
 import type { OutsidePath } from '../../src/plan/fullTunnel.js';
@@ -126,4 +126,37 @@ test('a burst of notifications is one recheck and one round trip, once settled; 
   h.changed();
   await sleep(700);
   t.is(checks.length, 1, 'nothing after stop');
+});
+
+test('lan: tunnel follows the LAN: after a roam the new network goes through the tunnel, the old one and its gateway pin are taken away', async (t) => {
+  const lanEnv = envOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2 }\n    routes: [default]\n    lan: tunnel\n', 'stg');
+  let lan = { cidr: '192.168.1.0/24', gateway: '192.168.1.1', dev: 'wlan0' };
+  const net = {
+    outsidePath: async () => ({ via: lan.gateway, dev: lan.dev }),
+    interfaceNetworks: async () => [{ cidr: lan.cidr, dev: lan.dev }],
+  } as unknown as LocalNet;
+  const { full, applied, logs } = fullTunnelOn(lanEnv, net);
+  await full.up();
+  const lanTitles = (): string[] => titles(applied).filter((x) => x.startsWith('lan:') || x.includes('gateway'));
+  t.deepEqual(lanTitles(), [
+    'pin gateway 192.168.1.1 dev wlan0, outside the tunnel',
+    'lan: 192.168.1.0/25 (half of 192.168.1.0/24 on wlan0) via cb-stg',
+    'lan: 192.168.1.128/25 (half of 192.168.1.0/24 on wlan0) via cb-stg',
+  ]);
+  await full.roamed();
+  t.is(logs.length, 0, 'the same LAN: nothing done');
+  lan = { cidr: '10.20.30.0/24', gateway: '10.20.30.1', dev: 'wlan0' };
+  await full.roamed();
+  t.deepEqual(lanTitles(), [
+    'pin gateway 10.20.30.1 dev wlan0, outside the tunnel',
+    'lan: 10.20.30.0/25 (half of 10.20.30.0/24 on wlan0) via cb-stg',
+    'lan: 10.20.30.128/25 (half of 10.20.30.0/24 on wlan0) via cb-stg',
+  ]);
+  t.true(
+    titles(applied).some((x) => x.includes('0.0.0.0/1')),
+    'the halves of the default route stay',
+  );
+  t.deepEqual(logs, ['full tunnel: the local network moved; through the tunnel now: 10.20.30.0/24']);
+  await full.withdraw('test');
+  t.is(applied.size, 0);
 });
