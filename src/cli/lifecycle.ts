@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { shownRoutes } from '../config/routes.js';
 import { shownPairs } from '../config/tunnelPair.js';
 import { findEnvironment, loadConfig } from '../config/load.js';
@@ -10,7 +11,7 @@ import type { Level } from '../util/log.js';
 import { openLog } from '../native/journald.js';
 import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
-import { controlSocket, journalFile } from '../util/paths.js';
+import { bootRecordFile, controlSocket, journalFile } from '../util/paths.js';
 import { checkJournalOwner, readJournal } from '../plan/apply.js';
 import { installedHelper, privsepWanted, type CommonArgs } from './common.js';
 import { checkFolderOwner, cleanupAsOwner, connectInstalled, dropTo, folderUser, runAsOwner, runFolderOwner, startHelperAndDrop } from './privsep.js';
@@ -212,19 +213,17 @@ export async function cleanup(envName: string, args: CommonArgs & { agent?: stri
   const p = (await presence(envName)).state;
   if (p === 'up') throw new UserError(`${envName} is running: use cloudbridge disconnect ${envName}`);
   if (p === 'down') {
-    // a reboot in the middle of a run: what outlives the boot (DNS settings) has a record of its own, root's
-    if (process.geteuid?.() === 0) {
+    // a reboot in the middle of a run: what a boot does not undo (DNS here, rules on the server) has a record of its own, root's
+    if (process.geteuid?.() === 0 && fs.existsSync(bootRecordFile(envName))) {
       const { restoreLeftByBoot } = await import('../daemon/cleanup.js');
-      let restored = false;
-      const errors = await restoreLeftByBoot(envName, (l) => {
-        restored = true;
-        process.stderr.write(`${plain(l)}\n`);
-      });
+      const env = findEnvironment(loadConfig(args.config), envName);
+      const errors = await restoreLeftByBoot(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${plain(l)}\n`) });
       if (errors.length) {
-        process.stderr.write(`${envName}: could not put back: ${plain(errors.join('; '))}\n`);
+        process.stderr.write(`${envName}: could not undo: ${plain(errors.join('; '))}\n`);
         return 1;
       }
-      if (restored) return 0;
+      process.stderr.write(`${envName}: cleaned up\n`);
+      return 0;
     }
     process.stderr.write(`${envName}: nothing to clean up\n`);
     return 0;

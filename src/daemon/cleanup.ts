@@ -5,7 +5,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { currentPlatform, localNet, type PlatformName } from '../platform/index.js';
 import type { LocalNet } from '../platform/types.js';
 import { onDevice, reusedDevices } from '../plan/reused.js';
-import { checkJournalOwner, readJournal, removeBootRecord, restoreAfterBoot, StepJournal, type Executor } from '../plan/apply.js';
+import { checkJournalOwner, readJournal, removeBootRecord, StepJournal, type Executor, type JournalRecord } from '../plan/apply.js';
 import { isContextAction, isRemote, outlivesBoot } from '../plan/steps.js';
 import { sshRouteFor, userAtHost } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
@@ -31,10 +31,7 @@ const gone = (message: string): boolean =>
  * Steps that were pending when it died are undone too: each undo is
  * harmless where its step never happened.
  */
-export async function cleanupStale(
-  env: EnvironmentConfig,
-  opts: { user: InvokingUser; agent?: string | undefined; progress: (line: string) => void; platform?: PlatformName },
-): Promise<CleanupResult> {
+export async function cleanupStale(env: EnvironmentConfig, opts: CleanupOptions): Promise<CleanupResult> {
   const dir = envRunDir(env.name);
   const record = readJournal(journalFile(env.name));
   if (!record) {
@@ -42,15 +39,36 @@ export async function cleanupStale(
     removeRunFolder(env.name);
     return { found, undone: 0, errors: [] };
   }
+  const r = await undoRecord(env, record, journalFile(env.name), opts);
+  // the boot record's steps are this journal's too: undone with it
+  if (record.localBy !== 'helper') removeBootRecord(bootRecordFile(env.name));
+  removeRunFolder(env.name);
+  return r;
+}
+
+export interface CleanupOptions {
+  readonly user: InvokingUser;
+  readonly agent?: string | undefined;
+  readonly progress: (line: string) => void;
+  readonly platform?: PlatformName;
+}
+
+/**
+ * Undoes a dead controller's record (its journal, or its boot record), this
+ * host's side first, then the remote steps over SSH, only on the host they
+ * were made on. Throws a UserError when the remote steps must stay (the
+ * host out of reach, another host named now): they stay in `file`.
+ */
+async function undoRecord(env: EnvironmentConfig, record: JournalRecord, file: string, opts: CleanupOptions): Promise<CleanupResult> {
   checkJournalOwner(record, env.name, opts.user);
   // the one journal code path: undos forget what they undid, keep what failed, and write the file whole
-  const journal = StepJournal.takeOver(journalFile(env.name), record);
+  const journal = StepJournal.takeOver(file, record);
   const count = journal.steps.filter((s) => s.undo).length;
   const route = sshRouteFor(env, opts.user);
   const sudo = route.target.user !== 'root';
   /** The remote steps left in the journal stay for the next cleanup, and why. */
   const stay = (why: string): never => {
-    throw new UserError(`cleanup ${env.name}: ${why}; the remote steps in ${journalFile(env.name)} stay until then`);
+    throw new UserError(`cleanup ${env.name}: ${why}; the remote steps in ${file} stay until then`);
   };
   const net = await localNet(opts.platform ?? currentPlatform());
   let link;
@@ -58,8 +76,6 @@ export async function cleanupStale(
     // This host's side first: a full tunnel's resolv.conf must be back before the server's name is looked up.
     await forgetReusedDevices(journal, net, opts.progress);
     const errors = (await undoLocal(journal, record.localBy === 'helper', stepExecutor({ net }, undefined, sudo))).filter((m) => !gone(m));
-    // the boot record's steps are this journal's too: undone with it
-    if (record.localBy !== 'helper' && !journal.steps.some((s) => outlivesBoot(s.apply))) removeBootRecord(bootRecordFile(env.name));
     if (journal.steps.some(isRemote)) {
       // remote undos run only where their steps ran: a config that now names another host gets none of them
       const target = userAtHost(route.target);
@@ -75,7 +91,6 @@ export async function cleanupStale(
       if (failed.length) stay(`could not undo on ${env.host}: ${failed.join('; ')}`);
     }
     opts.progress(`cleanup: undid what controller ${record.pid} left (${count} steps)`);
-    removeRunFolder(env.name);
     return { found: true, undone: count, errors };
   } finally {
     net.close();
@@ -92,20 +107,25 @@ async function forgetReusedDevices(journal: StepJournal, net: LocalNet, progress
 }
 
 /**
- * After a reboot (root's): the settings that outlive a boot which a run cut
- * short left (its boot record, with no journal beside it: the run folder
- * went with the boot), put back. Returns what could not be.
+ * After a reboot (root's): what a run cut short left that a boot does not
+ * undo, from its boot record (no journal beside it: the run folder went
+ * with the boot): DNS settings here, and the remote steps (NAT rules,
+ * forwarding) on the server, over SSH. The record goes once all is undone;
+ * what could not be stays in it, said in the returned lines.
  */
-export async function restoreLeftByBoot(env: string, progress: (line: string) => void, platform: PlatformName = currentPlatform()): Promise<string[]> {
-  const file = bootRecordFile(env);
-  if (!fs.existsSync(file) || fs.existsSync(journalFile(env)) || fs.existsSync(helperJournal(env))) return [];
-  const net = await localNet(platform);
+export async function restoreLeftByBoot(env: EnvironmentConfig, opts: CleanupOptions): Promise<string[]> {
+  const file = bootRecordFile(env.name);
+  if (fs.existsSync(journalFile(env.name)) || fs.existsSync(helperJournal(env.name))) return [];
+  const record = readJournal(file);
+  if (!record) return [];
+  opts.progress(`cleanup: ${env.name}: a run cut short by a reboot left settings here and on the server; undoing them`);
   try {
-    const r = await restoreAfterBoot(file, stepExecutor({ net }, undefined, false));
-    if (r.restored) progress(`cleanup: ${env}: ${r.restored} DNS setting(s) a run cut short by a reboot left, put back`);
-    return r.errors;
-  } finally {
-    net.close();
+    const r = await undoRecord(env, record, file, opts);
+    if (r.errors.length === 0) removeBootRecord(file);
+    return [...r.errors];
+  } catch (err) {
+    if (err instanceof UserError) return [err.message];
+    throw err;
   }
 }
 

@@ -186,8 +186,8 @@ export class Controller {
       // the helper's hello first: the installed one makes a user's run folder
       await opts.helper?.hello;
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
-      // a reboot in the middle of the last run left its DNS settings (no journal: the run folder went with the boot)
-      if (!opts.helper) for (const e of await restoreLeftByBoot(env.name, opts.progress, this.platform)) opts.progress(`warning: ${e}`);
+      // a reboot in the middle of the last run left its DNS settings and the server's rules (no journal: the run folder went with the boot)
+      if (!opts.helper) for (const e of await restoreLeftByBoot(env, { ...opts, platform: this.platform })) opts.progress(`warning: ${e}`);
       this.journal.begin();
       // without its helper nothing this host changed is guarded: go down (its journal is root's, for cleanup)
       void opts.helper?.exited.then((code) => this.down({ kind: 'failed', detail: `the root helper exited (${code ?? 'killed'})` }));

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { readOwn, writeOwn } from '../util/ownFile.js';
-import { describeAction, outlivesBoot, type Action, type Step } from './steps.js';
+import { describeAction, isRemote, outlivesBoot, type Action, type Step } from './steps.js';
 
 export interface RunResult {
   /** How many actions took effect before the first failure. */
@@ -94,11 +94,12 @@ export class StepJournal {
   private bootText = '';
 
   /**
-   * `bootRecord`: where the steps that outlive a reboot (outlivesBoot: DNS
-   * settings, /etc files) are journaled too, in a folder a reboot keeps:
+   * `bootRecord`: where the steps that outlive a reboot of this host are
+   * journaled too, in a folder a reboot keeps (outlivesBoot: DNS settings,
+   * /etc files; and every remote step: the server does not reboot with us):
    * the journal itself lives in the run folder, which a reboot empties, and
    * a Mac rebooted during a full tunnel would otherwise keep asking the
-   * tunnel's DNS forever (restoreAfterBoot puts them back).
+   * tunnel's DNS forever, the server keep its NAT rules.
    */
   constructor(
     private readonly file: string | undefined,
@@ -144,11 +145,13 @@ export class StepJournal {
     if (this.bootRecord) this.saveBootRecord(this.bootRecord, pending);
   }
 
-  /** The boot record: this journal's steps that outlive a reboot, or no file when there are none. */
+  /** The boot record: this journal's steps that outlive a reboot of this host (DNS here, everything on the server), or no file when there are none. */
   private saveBootRecord(file: string, pending: readonly Step[]): void {
-    const applied = this.applied.filter((s) => outlivesBoot(s.apply));
-    const waiting = pending.filter((s) => outlivesBoot(s.apply));
-    const text = applied.length + waiting.length ? `${JSON.stringify({ env: this.env, pid: process.pid, applied, pending: waiting }, null, 1)}\n` : '';
+    const keep = (s: Step): boolean => outlivesBoot(s.apply) || isRemote(s);
+    const applied = this.applied.filter(keep);
+    const waiting = pending.filter(keep);
+    const record: JournalRecord = { env: this.env, pid: process.pid, ...this.whose, applied, pending: waiting };
+    const text = applied.length + waiting.length ? `${JSON.stringify(record, null, 1)}\n` : '';
     if (text === this.bootText) return;
     try {
       if (text) {

@@ -240,6 +240,45 @@ test.serial('kill -9: the halves go with the device at once; cleanup puts back r
   t.deepEqual(await leftovers(lab), []);
 });
 
+/** What a reboot of this host takes: its routes, its firewall rules and /run; resolv.conf and the server's rules stay. */
+async function reboot(): Promise<void> {
+  await sleep(200);
+  await run('ip', ['-n', NS(), 'route', 'flush', 'proto', '203']);
+  await run('ip', ['-n', NS(), '-6', 'route', 'flush', 'proto', '203']);
+  for (const cmd of ['iptables', 'ip6tables']) await run('ip', ['netns', 'exec', NS(), 'sh', '-c', `${cmd}-save | grep -v cloudbridge:cbu | ${cmd}-restore`]);
+  fs.rmSync('/run/cloudbridge/cbu', { recursive: true, force: true });
+}
+
+test.serial("a reboot in the middle: cleanup, or the next connect, puts DNS back and undoes the server's rules from the boot record", async (t) => {
+  t.is((await cliIn(NS(), ['connect', 'cbu', '--config', full])).exitCode, 0);
+  process.kill((await status()).pid, 'SIGKILL');
+  await reboot();
+  t.regex(resolvConf(), /127\.0\.0\.153/);
+  t.true((await inNs(lab.remoteNs, 'iptables-save', [])).stdout.includes('cloudbridge:cbu'), "the server's rules are still there");
+  const r = await cliIn(NS(), ['cleanup', 'cbu', '--config', full]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stderr, /cbu: a run cut short by a reboot left settings here and on the server; undoing them/);
+  t.is(resolvConf(), 'nameserver 10.228.7.53\n');
+  t.false(fs.existsSync('/var/lib/cloudbridge'), 'the boot record went');
+  t.false((await inNs(lab.remoteNs, 'iptables-save', [])).stdout.includes('cloudbridge:cbu'), "the server's rules went");
+  // and without a cleanup: the next connect does it first, and the server's rules are not doubled
+  const next = await cliIn(NS(), ['connect', 'cbu', '--config', full]);
+  t.is(next.exitCode, 0, next.stderr);
+  process.kill((await status()).pid, 'SIGKILL');
+  await reboot();
+  const again = await cliIn(NS(), ['connect', 'cbu', '--config', full, '-v']);
+  t.is(again.exitCode, 0, again.stderr);
+  t.regex(again.stderr, /a run cut short by a reboot left settings here and on the server; undoing them/);
+  const rules = (await inNs(lab.remoteNs, 'iptables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge:cbu'));
+  t.is(rules.length, 3, rules.join('\n'));
+  t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
+  t.is(resolvConf(), 'nameserver 10.228.7.53\n');
+  for (const p of await sshdSessions(lab)) process.kill(p, 'SIGTERM'); // the killed controllers' sessions, if sshd has not noticed yet
+  let left: string[] = [];
+  for (let i = 0; i < 20 && (left = await leftovers(lab)).length; i++) await sleep(250);
+  t.deepEqual(left, []);
+});
+
 test.serial('lan: tunnel takes the LAN too but for its gateway; exclude keeps a network on its old path', async (t) => {
   const cfg = variantConfig(lab, 'lan.yaml', [
     ['routes: [10.228.9.0/24]', 'routes: [default]\n    lan: tunnel\n    exclude: [10.228.8.0/24]'],

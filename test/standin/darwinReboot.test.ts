@@ -9,6 +9,7 @@ import { planHalves } from '../../src/plan/fullTunnel.js';
 import { planLocal } from '../../src/plan/plan.js';
 import { DarwinNet } from '../../src/platform/darwin/net.js';
 import { bootRecordFile, journalFile } from '../../src/util/paths.js';
+import { invokingUser } from '../../src/util/user.js';
 import { darwinEnv, darwinStandIn } from './darwinSetup.js';
 
 // A Mac rebooted in the middle of a full tunnel, on the stand-in: the utun,
@@ -38,10 +39,13 @@ test.serial('bug: a reboot during a full tunnel: the next run puts the DNS serve
   fs.rmSync(path.dirname(journalFile('mac')), { recursive: true });
   t.is(sh('networksetup', '-getdnsservers', 'Wi-Fi'), '10.96.0.2\n', 'still pointed at the tunnel after the boot');
   const said: string[] = [];
-  t.deepEqual(await restoreLeftByBoot('mac', (l) => void said.push(l), 'darwin'), []);
-  t.deepEqual(said, ['cleanup: mac: 3 DNS setting(s) a run cut short by a reboot left, put back']);
+  t.deepEqual(await restoreLeftByBoot(env, { user: invokingUser(), progress: (l) => void said.push(l), platform: 'darwin' }), []);
+  t.deepEqual(said, [
+    'cleanup: mac: a run cut short by a reboot left settings here and on the server; undoing them',
+    `cleanup: undid what controller ${process.pid} left (3 steps)`,
+  ]);
   t.deepEqual(await net.dnsServices(), before);
   t.false(fs.existsSync(bootRecordFile('mac')), 'the record goes once all is back');
-  t.deepEqual(await restoreLeftByBoot('mac', (l) => void said.push(l), 'darwin'), [], 'a second run finds nothing');
-  t.is(said.length, 1);
+  t.deepEqual(await restoreLeftByBoot(env, { user: invokingUser(), progress: (l) => void said.push(l), platform: 'darwin' }), [], 'a second run finds nothing');
+  t.is(said.length, 2, 'and says nothing');
 });
