@@ -220,13 +220,9 @@ export class Controller {
         this.keeper.state = 'idle';
         await this.services.startIdle();
         this.keeper.watchIdle();
-        this.keeper.watchWake();
-        this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, full: this.full, keeper: this.keeper, log: opts.log });
         opts.progress(`on demand: SSH to ${env.host} starts with the first packet, stops after ${env.idleTimeout}s idle`);
       } else {
         await this.keeper.ensure();
-        this.keeper.watchWake();
-        this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, full: this.full, keeper: this.keeper, log: opts.log });
         if (this.l3) {
           const rtt = await pingPeer(this.l3);
           opts.phases?.mark('tunnel answers');
@@ -235,6 +231,9 @@ export class Controller {
         await this.dockerHealth.atConnect(opts.progress);
         if (env.docker.mode !== 'off') opts.phases?.mark('docker answers');
       }
+      // from here on a sleep or a change of network asks the session for a round trip (keeper.check)
+      this.keeper.watchWake();
+      this.unwatchPaths = followRoams(net, { env, dev: () => this.tun?.name ?? '', pins: this.pins, full: this.full, keeper: this.keeper, log: opts.log });
       await this.runFiles.serve(controlSocket(env.name), () =>
         serveControl(
           controlSocket(env.name),

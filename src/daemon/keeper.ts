@@ -46,7 +46,7 @@ export interface KeeperDeps {
   readonly log: (line: string) => void;
   /** Reconnect backoff (ms): from `min`, doubling to `max`. Tests shorten it. */
   readonly backoff?: { readonly min: number; readonly max: number };
-  /** After the host slept: resolves when the session answers a round trip (a remote `true`). */
+  /** check() (the host slept, its network changed): resolves when the session answers a round trip (a remote `true`). */
   readonly probe?: (s: Session) => Promise<void>;
   /** The clocks the sleep watch compares, its tick and how long a woken session has to answer (ms): tests move and shorten them. */
   readonly wake?: { readonly wall: () => number; readonly monotonic: () => number; readonly tickMs: number; readonly answerMs: number };

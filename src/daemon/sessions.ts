@@ -124,7 +124,7 @@ export class Sessions {
     await this.parts.full?.up();
   }
 
-  /** One round trip over the session (a remote `true` in its shell): the keeper asks after the host slept. */
+  /** One round trip over the session (a remote `true` in its shell): the keeper's check() after a sleep or a change of network. */
   async probe(s: Session): Promise<void> {
     await runRemote(s.link.client, ['true'], { sudo: false });
   }

@@ -162,10 +162,7 @@ export class LogWriter implements LogSink {
       if (code !== 'EACCES' && code !== 'EPERM') throw err;
       fs.ftruncateSync(this.fd, 0);
       this.size = 0;
-      const why = `log: ${this.file} started over at ${this.cap} bytes (its folder is root's: no ${path.basename(this.file)}.1 from this process)`;
-      const line = `${formatLogLine({ time: new Date().toISOString(), env: this.env, level: 'warn', message: why })}\n`;
-      fs.writeSync(this.fd, line);
-      this.size += Buffer.byteLength(line);
+      this.append(`log: ${this.file} started over at ${this.cap} bytes (its folder is root's: no ${path.basename(this.file)}.1 from this process)`, 'warn');
       return;
     }
     fs.closeSync(this.fd);

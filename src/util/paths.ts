@@ -31,8 +31,8 @@ export const rootStateDirOf = (platform: string): string => (platform === 'darwi
 
 /**
  * The boot record of an environment (plan/apply.ts): the changes a reboot
- * does not undo (DNS settings, files in /etc), kept where a reboot leaves
- * them so that the next run can put them back.
+ * of this host does not undo (DNS settings, files in /etc, the steps on the
+ * server), kept where a reboot leaves them so that the next run undoes them.
  */
 export function bootRecordFile(env: string): string {
   return path.join(movedFolder('CLOUDBRIDGE_STATE_DIR') ?? rootStateDirOf(process.platform), 'boot', `${checkEnvName(env)}.json`);

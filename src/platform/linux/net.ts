@@ -34,11 +34,15 @@ function bytesToIPv4(b: Buffer | undefined): number | undefined {
 export class LinuxNet implements LocalNet {
   private readonly sock: RtNetlinkSocket = createRtNetlink();
 
+  /** A device's index, or undefined when there is no such device. */
+  private async indexOf(dev: string): Promise<number | undefined> {
+    return (await this.sock.getLinks()).find((l) => l.attrs.ifname === dev)?.data.index;
+  }
+
   private async ifindex(dev: string): Promise<number> {
-    const links = await this.sock.getLinks();
-    const link = links.find((l) => l.attrs.ifname === dev);
-    if (!link || link.data.index === undefined) throw new Error(`no such interface: ${dev}`);
-    return link.data.index;
+    const index = await this.indexOf(dev);
+    if (index === undefined) throw new Error(`no such interface: ${dev}`);
+    return index;
   }
 
   private async ifnames(): Promise<Map<number, string>> {
@@ -70,9 +74,13 @@ export class LinuxNet implements LocalNet {
         scope: 'UNIVERSE' as const,
         type: a.reject ? ('UNREACHABLE' as const) : ('UNICAST' as const),
       };
-      if (a.op === 'route-del' && !a.reject && ![...(await this.ifnames()).values()].includes(a.dev)) return; // its device went, and every route through it
       // an unreachable route goes through no device
-      const attrs = { dst: p.dst, ...(a.reject ? {} : { oif: await this.ifindex(a.dev) }), ...(p.gateway ? { gateway: p.gateway } : {}) };
+      const oif = a.reject ? undefined : await this.indexOf(a.dev);
+      if (!a.reject && oif === undefined) {
+        if (a.op === 'route-del') return; // its device went, and every route through it
+        throw new Error(`no such interface: ${a.dev}`);
+      }
+      const attrs = { dst: p.dst, ...(oif === undefined ? {} : { oif }), ...(p.gateway ? { gateway: p.gateway } : {}) };
       if (a.op === 'route-add') await this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
       else
         await this.sock.delRoute(data, attrs).catch((err: Error) => {
@@ -147,7 +155,7 @@ export class LinuxNet implements LocalNet {
   }
 
   async addressesOn(dev: string): Promise<string[] | undefined> {
-    const index = [...(await this.ifnames())].find(([, name]) => name === dev)?.[0];
+    const index = await this.indexOf(dev);
     if (index === undefined) return undefined;
     const out: string[] = [];
     for (const a of await this.sock.getAddresses()) {
