@@ -5,12 +5,13 @@ import { hostKeyAlgorithms } from '../../src/ssh2/certs.js';
 import { ChannelEnds } from '../../src/ssh2/channel.js';
 import { SshLink } from '../../src/datapath/ssh/link.js';
 import { ReadRing } from '../../src/datapath/ssh/readRing.js';
+import { ed25519Key } from './sshKey.js';
 
 // ssh2's own Server on loopback and a client connected as cloudbridge connects (a read ring
 // on the socket), in this process: the harness of the adapter's contract tests and the
 // data path's unit tests. Rekeys use ssh2's calls (the client's has no public one).
 
-const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+const hostKey = ed25519Key();
 
 export interface Pair {
   readonly link: SshLink;

@@ -672,14 +672,14 @@ test('Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs: assembled as ssh assemble
 test('ConnectTimeout: a server that takes the connection and says nothing is given up on after it, as ssh gives up', async (t) => {
   const net = await import('node:net');
   const { connectSsh } = await import('../../src/ssh/session.js');
-  const { ssh2 } = await import('../../src/ssh2/load.js');
+  const { ed25519Key } = await import('./sshKey.js');
   const silent = net.createServer(() => undefined);
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   t.teardown(() => silent.close());
   const port = (silent.address() as { port: number }).port;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshto-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.writeFileSync(path.join(dir, 'id'), ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'id'), ed25519Key(), { mode: 0o600 });
   fs.writeFileSync(path.join(dir, 'config'), `Host quiet\n  HostName 127.0.0.1\n  Port ${port}\n  ConnectTimeout 1\n  IdentityFile ${dir}/id\n`);
   const env = findEnvironment(
     parseConfigText(
