@@ -10,12 +10,16 @@ import { errorMessage, UserError } from '../util/errors.js';
 import type { BackgroundArgs } from './quick.js';
 import { notify } from './protocol.js';
 import { plain } from '../util/plain.js';
+import { privsepWanted } from './common.js';
 
 const [envName = '', json = '{}'] = process.argv.slice(2);
 try {
   const opts = JSON.parse(json) as BackgroundArgs;
+  // --privsep: the helper (a Node start and its code, ~100 ms here) boots while this process loads the
+  // controller's; it waits for hello, which comes once `connect` has cleared the way
+  const spawnedHelper = process.geteuid?.() === 0 && privsepWanted(opts.privsep) ? (await import('../helper/client.js')).HelperClient.spawn() : undefined;
   const { runController } = await import('./lifecycle.js');
-  const code = await runController(envName, { ...opts, background: true });
+  const code = await runController(envName, { ...opts, background: true, spawnedHelper });
   process.exitCode = code;
   // Sockets of a finished controller may linger briefly; do not wait on them.
   setTimeout(() => process.exit(code), 100).unref();

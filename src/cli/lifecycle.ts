@@ -15,6 +15,7 @@ import { bootRecordFile, controlSocket, journalFile } from '../util/paths.js';
 import { checkJournalOwner, readJournal } from '../plan/apply.js';
 import { installedHelper, privsepWanted, type CommonArgs } from './common.js';
 import { checkFolderOwner, cleanupAsOwner, connectInstalled, dropTo, folderUser, runAsOwner, runFolderOwner, startHelperAndDrop } from './privsep.js';
+import type { HelperClient } from '../helper/client.js';
 import { presence } from './presence.js';
 import { notify, notifyDone, receiveGo, type ControllerMessage } from './protocol.js';
 import { plain } from '../util/plain.js';
@@ -85,6 +86,8 @@ export async function runController(
     verbose: number;
     privsep?: boolean | undefined;
     startedAt?: number | undefined;
+    /** The --privsep helper, started before this process loaded its code (background.ts). */
+    spawnedHelper?: HelperClient | undefined;
   },
 ): Promise<number> {
   // the background controller changes nothing before `connect` says go (it checks meanwhile that the environment is down)
@@ -101,7 +104,7 @@ export async function runController(
   // root reads nothing of the user's first, not even a controller's answer: the run folder is claimed
   // (another user's refused), the helper refuses an environment that is up, and a dead one's leftovers
   // are undone by the helper (its journal) and, as the user, by clearTheWay below
-  const helper = privsep ? startHelperAndDrop(envName) : installedHelper() ? await connectInstalled(envName) : undefined;
+  const helper = privsep ? startHelperAndDrop(envName, args.spawnedHelper) : installedHelper() ? await connectInstalled(envName) : undefined;
   const env = findEnvironment(loadConfig(args.config), envName);
   const user = invokingUser();
   const route = sshRouteFor(env, user);

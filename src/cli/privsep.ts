@@ -17,7 +17,7 @@ import { invokingUser, lookupUser, takeGroupsOf, type InvokingUser } from '../ut
  * everything they start run as the user with no capabilities; the helper
  * alone stays root.
  */
-export function startHelperAndDrop(envName: string): HelperClient {
+export function startHelperAndDrop(envName: string, spawned?: HelperClient): HelperClient {
   if (process.geteuid?.() !== 0) throw new UserError('--privsep: run it with sudo (root starts the helper, then the rest runs as you)');
   const user = invokingUser();
   if (user.uid === 0) throw new UserError('--privsep: no user to run as: run it with sudo from your own account (SUDO_USER is root or unset)');
@@ -28,7 +28,7 @@ export function startHelperAndDrop(envName: string): HelperClient {
     if (err instanceof HelperError) throw new UserError(err.message);
     throw err;
   }
-  const helper = HelperClient.start(envName);
+  const helper = (spawned ?? HelperClient.spawn()).greet(envName);
   dropTo(user);
   return helper;
 }

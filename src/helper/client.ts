@@ -58,9 +58,10 @@ export class HelperClient {
   /**
    * Starts the helper as root (the caller still is) in a process group of
    * its own: Ctrl-C reaches the controller, which takes things down, and
-   * not the helper under it.
+   * not the helper under it. It waits for `greet`; a controller that goes
+   * first closes its end, and the helper exits having done nothing.
    */
-  static start(env: string): HelperClient {
+  static spawn(): HelperClient {
     const addon = loadAddon();
     const [ctlHelper, ctlHere] = addon.socketPair();
     const [fdsHelper, fdsHere] = addon.socketPair();
@@ -73,7 +74,7 @@ export class HelperClient {
       });
       child.unref();
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      return new HelperClient(new net.Socket({ fd: ctlHere, readable: true, writable: true }), fdsHere, exited, () => fs.closeSync(fdsHere)).greet(env);
+      return new HelperClient(new net.Socket({ fd: ctlHere, readable: true, writable: true }), fdsHere, exited, () => fs.closeSync(fdsHere));
     } finally {
       fs.closeSync(ctlHelper);
       fs.closeSync(fdsHelper);
@@ -120,7 +121,7 @@ export class HelperClient {
   }
 
   /** Says hello with the environment at once: from then on the helper tidies its folders for it, whatever happens next. */
-  private greet(env: string): this {
+  greet(env: string): this {
     this.hello = this.ask({ op: 'hello', env }).then(() => undefined);
     this.hello.catch(() => undefined);
     return this;
