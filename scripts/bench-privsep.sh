@@ -1,7 +1,8 @@
 # Sourced by scripts/bench.sh: connect time as a user gets it (docs/privsep.md),
 # docker off, beside the root-run rows: through sudo (root starts the helper and
 # the controller drops to the user) and with the installed helper (a member of
-# its group, no sudo at all, the helper started as install-helper's unit says).
+# its group, no sudo at all, the helper started as install-helper's unit says);
+# and one stream each way through the installed helper's tunnel, as the user.
 puser=cbbench
 pgroup=cbbenchgrp
 phome=/home/$puser
@@ -24,6 +25,9 @@ privsep_down() {
   groupdel $pgroup >/dev/null 2>&1 || true
 }
 
+# cloudbridge run by the bench's user, without sudo
+as_user() { runuser -u $puser -- env HOME=$phome node dist/bundle/cloudbridge.js "$@"; }
+
 # three connects each way, recorded as connectSudoMs and connectInstalledMs
 privsep_rows() {
   local t0 c exec out
@@ -42,12 +46,19 @@ privsep_rows() {
   for _ in $(seq 100); do [ -S /run/cloudbridge/helper.sock ] && break; sleep 0.02; done
   for _ in 1 2 3; do
     t0=$(ms_now)
-    out=$(runuser -u $puser -- env HOME=$phome node dist/bundle/cloudbridge.js connect $lab --config $phome/lab/config.yaml 2>&1) ||
-      { echo "bench: connect with the installed helper: $out" >&2; exit 1; }
+    out=$(as_user connect $lab --config $phome/lab/config.yaml 2>&1) || { echo "bench: connect with the installed helper: $out" >&2; exit 1; }
     c=$(( $(ms_now) - t0 ))
-    runuser -u $puser -- env HOME=$phome node dist/bundle/cloudbridge.js disconnect $lab >/dev/null 2>&1
+    as_user disconnect $lab >/dev/null 2>&1
     echo "  connect, docker off, installed helper (as $puser, no sudo): $c ms"
     extra+=("{\"round\":$round,\"connectInstalledMs\":$c}")
   done
+  # the data path as the user: the same code on an fd the helper opened (against "cloudbridge mtu auto", root's)
+  as_user connect $lab --config $phome/lab/config.yaml >/dev/null 2>&1
+  remote=$(as_user status $lab --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8"))[0].remote)')
+  up=$(iperf "$remote" "$remote:5201" "")
+  down=$(iperf "$remote" "$remote:5201" "-R")
+  as_user disconnect $lab >/dev/null 2>&1
+  printf '%-24s %8s %8s\n' "cloudbridge as user" "$up" "$down"
+  rows+=("{\"round\":$round,\"name\":\"cloudbridge as user\",\"upMBps\":$up,\"downMBps\":$down}")
   privsep_down
 }

@@ -283,9 +283,9 @@ for (const r of rows.filter((x) => x.name.startsWith('cloudbridge mtu'))) {
       ` connect ${f(r.connectMs, other.connectMs)}x`);
   }
 }
-for (const [ours, theirs] of [['cloudbridge via jump', 'ssh -J -w mtu 16000'], ['cloudbridge via ProxyCmd', 'ssh -w ProxyCmd 16000'], ['cloudbridge IPv6 auto', 'ssh -w IPv6 16000']]) {
+for (const [ours, theirs] of [['cloudbridge via jump', 'ssh -J -w mtu 16000'], ['cloudbridge via ProxyCmd', 'ssh -w ProxyCmd 16000'], ['cloudbridge IPv6 auto', 'ssh -w IPv6 16000'], ['cloudbridge as user', 'cloudbridge mtu auto']]) {
   const [r, o] = [by(ours), by(theirs)];
-  if (r && o) console.log(`  ${ours} vs ${theirs}: up ${f(r.upMBps, o.upMBps)}x down ${f(r.downMBps, o.downMBps)}x connect ${f(r.connectMs, o.connectMs)}x`);
+  if (r && o) console.log(`  ${ours} vs ${theirs}: up ${f(r.upMBps, o.upMBps)}x down ${f(r.downMBps, o.downMBps)}x` + (r.connectMs ? ` connect ${f(r.connectMs, o.connectMs)}x` : ''));
 }
 const allow = by('cloudbridge allow 10k');
 const plain = rows.find((r) => r.name === `cloudbridge mtu ${allow ? [...new Set(all.filter((x) => x.name.startsWith('cloudbridge mtu')).map((x) => x.name))].pop().split(' ').pop() : ''}`);

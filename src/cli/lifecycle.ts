@@ -11,7 +11,7 @@ import type { Level } from '../util/log.js';
 import { openLog } from '../native/journald.js';
 import { currentPlatform, preloadLocalNet } from '../platform/index.js';
 import { UserError } from '../util/errors.js';
-import { bootRecordFile, controlSocket, journalFile } from '../util/paths.js';
+import { bootRecordFile, controlSocket, journalFile, userBootRecordFile } from '../util/paths.js';
 import { checkJournalOwner, readJournal } from '../plan/apply.js';
 import { installedHelper, privsepWanted, type CommonArgs } from './common.js';
 import { checkFolderOwner, cleanupAsOwner, connectInstalled, dropTo, folderUser, runAsOwner, runFolderOwner, startHelperAndDrop } from './privsep.js';
@@ -215,22 +215,7 @@ export async function disconnect(envName: string, args: CommonArgs & { asOwner?:
 export async function cleanup(envName: string, args: CommonArgs & { agent?: string | undefined; asOwner?: boolean }): Promise<number> {
   const p = (await presence(envName)).state;
   if (p === 'up') throw new UserError(`${envName} is running: use cloudbridge disconnect ${envName}`);
-  if (p === 'down') {
-    // a reboot in the middle of a run: what a boot does not undo (DNS here, rules on the server) has a record of its own, root's
-    if (process.geteuid?.() === 0 && fs.existsSync(bootRecordFile(envName))) {
-      const { restoreLeftByBoot } = await import('../daemon/cleanup.js');
-      const env = findEnvironment(loadConfig(args.config), envName);
-      const errors = await restoreLeftByBoot(env, { user: invokingUser(), agent: args.agent, progress: (l) => process.stderr.write(`${plain(l)}\n`) });
-      if (errors.length) {
-        process.stderr.write(`${envName}: could not undo: ${plain(errors.join('; '))}\n`);
-        return 1;
-      }
-      process.stderr.write(`${envName}: cleaned up\n`);
-      return 0;
-    }
-    process.stderr.write(`${envName}: nothing to clean up\n`);
-    return 0;
-  }
+  if (p === 'down') return cleanupAfterBoot(envName, args);
   const owner = runFolderOwner(envName);
   if (owner !== undefined && owner !== 0 && process.geteuid?.() === 0) {
     const user = folderUser(envName, owner);
@@ -239,6 +224,39 @@ export async function cleanup(envName: string, args: CommonArgs & { agent?: stri
     return cleanupFor(envName, args, user);
   }
   return cleanupFor(envName, args, invokingUser());
+}
+
+/**
+ * `cleanup` of an environment that is down. A reboot in the middle of a run
+ * leaves what a boot does not undo in boot records: root's (DNS here, and a
+ * root controller's steps on the server), undone by root; and a
+ * helper-served controller's own (its steps on the server), undone as its
+ * user, in a process of theirs when root was asked: root only sees that
+ * the file is there, and never reads it.
+ */
+async function cleanupAfterBoot(envName: string, args: CommonArgs & { agent?: string | undefined; asOwner?: boolean }): Promise<number> {
+  const user = invokingUser();
+  const root = process.geteuid?.() === 0;
+  if (root && args.asOwner) {
+    if (user.uid === 0) return 0;
+    dropTo(user);
+  }
+  const theirs = user.uid !== 0 ? userBootRecordFile(envName, user) : undefined;
+  const file = root && !args.asOwner ? bootRecordFile(envName) : theirs;
+  const handOver = root && !args.asOwner && theirs !== undefined && fs.existsSync(theirs);
+  let code = 0;
+  if (file && fs.existsSync(file)) {
+    const { restoreLeftByBoot } = await import('../daemon/cleanup.js');
+    const env = findEnvironment(loadConfig(args.config), envName);
+    const errors = await restoreLeftByBoot(
+      env,
+      { user, agent: args.agent, progress: (l) => process.stderr.write(`${plain(l)}\n`) },
+      file === theirs ? file : undefined,
+    );
+    process.stderr.write(errors.length ? `${envName}: could not undo: ${plain(errors.join('; '))}\n` : `${envName}: cleaned up\n`);
+    code = errors.length ? 1 : 0;
+  } else if (!handOver && !args.asOwner) process.stderr.write(`${envName}: nothing to clean up\n`);
+  return handOver ? Math.max(code, await runAsOwner('cleanup', envName, args)) : code;
 }
 
 /** Undoes a dead controller's journal for `user` (the process is root, or that user). */

@@ -11,7 +11,7 @@ import { sshRouteFor, userAtHost } from '../ssh/route.js';
 import { connectSsh } from '../ssh/session.js';
 import { stepExecutor } from './executor.js';
 import { helperJournal, removeHelperFolders } from '../helper/host.js';
-import { bootRecordFile, envRunDir, journalFile, removeRunFolder } from '../util/paths.js';
+import { bootRecordFile, envRunDir, journalFile, removeRunFolder, userBootRecordFile } from '../util/paths.js';
 
 export interface CleanupResult {
   readonly found: boolean;
@@ -40,8 +40,8 @@ export async function cleanupStale(env: EnvironmentConfig, opts: CleanupOptions)
     return { found, undone: 0, errors: [] };
   }
   const r = await undoRecord(env, record, journalFile(env.name), opts);
-  // the boot record's steps are this journal's too: undone with it
-  if (record.localBy !== 'helper') removeBootRecord(bootRecordFile(env.name));
+  // the boot record's steps are this journal's too: undone with it (a helper-served controller's is its user's own)
+  removeBootRecord(record.localBy === 'helper' ? userBootRecordFile(env.name, opts.user) : bootRecordFile(env.name));
   removeRunFolder(env.name);
   return r;
 }
@@ -107,15 +107,18 @@ async function forgetReusedDevices(journal: StepJournal, net: LocalNet, progress
 }
 
 /**
- * After a reboot (root's): what a run cut short left that a boot does not
- * undo, from its boot record (no journal beside it: the run folder went
- * with the boot): DNS settings here, and the remote steps (NAT rules,
- * forwarding) on the server, over SSH. The record goes once all is undone;
- * what could not be stays in it, said in the returned lines.
+ * After a reboot: what a run cut short left that a boot does not undo,
+ * from its boot record (no journal beside it: the run folder went with the
+ * boot): DNS settings here, and the remote steps (NAT rules, forwarding)
+ * on the server, over SSH. Root's record, or, given `userRecord`, a
+ * helper-served controller's own (the server's steps, read as its user).
+ * The record goes once all is undone; what could not be stays in it, said
+ * in the returned lines.
  */
-export async function restoreLeftByBoot(env: EnvironmentConfig, opts: CleanupOptions): Promise<string[]> {
-  const file = bootRecordFile(env.name);
-  if (fs.existsSync(journalFile(env.name)) || fs.existsSync(helperJournal(env.name))) return [];
+export async function restoreLeftByBoot(env: EnvironmentConfig, opts: CleanupOptions, userRecord?: string): Promise<string[]> {
+  // a user's record (userBootRecordFile) holds the server's steps alone: the helper's own journal is not its business
+  const file = userRecord ?? bootRecordFile(env.name);
+  if (fs.existsSync(journalFile(env.name)) || (!userRecord && fs.existsSync(helperJournal(env.name)))) return [];
   const record = readJournal(file);
   if (!record) return [];
   opts.progress(`cleanup: ${env.name}: a run cut short by a reboot left settings here and on the server; undoing them`);

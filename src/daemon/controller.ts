@@ -16,7 +16,7 @@ import { masqueradeWanted, planLocal } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
 import { unsupportedLines, userAtHost } from '../ssh/route.js';
 import { TunDevice } from '../tun/device.js';
-import { bootRecordFile, controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles } from '../util/paths.js';
+import { bootRecordFile, controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles, userBootRecordFile } from '../util/paths.js';
 import { serveControl } from './control.js';
 import { RunFiles } from './runFiles.js';
 import { SessionKeeper } from './keeper.js';
@@ -86,8 +86,8 @@ export class Controller {
         target: userAtHost(opts.route.target),
         ...(opts.helper ? { localBy: 'helper' as const } : {}),
       },
-      // with the helper, its journal keeps the boot record: root makes the local changes there
-      opts.helper ? undefined : bootRecordFile(env.name),
+      // with the helper, root's record (the helper's) has this host's side, the user's own the server's
+      opts.helper ? userBootRecordFile(env.name, opts.user) : bootRecordFile(env.name),
     );
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.dockerHealth = new DockerHealth(env, opts.log);
@@ -187,7 +187,9 @@ export class Controller {
       await opts.helper?.hello;
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
       // a reboot in the middle of the last run left its DNS settings and the server's rules (no journal: the run folder went with the boot)
-      if (!opts.helper) for (const e of await restoreLeftByBoot(env, { ...opts, platform: this.platform })) opts.progress(`warning: ${e}`);
+      for (const e of await restoreLeftByBoot(env, { ...opts, platform: this.platform }, opts.helper ? userBootRecordFile(env.name, opts.user) : undefined)) {
+        opts.progress(`warning: ${e}`);
+      }
       this.journal.begin();
       // without its helper nothing this host changed is guarded: go down (its journal is root's, for cleanup)
       void opts.helper?.exited.then((code) => this.down({ kind: 'failed', detail: `the root helper exited (${code ?? 'killed'})` }));

@@ -145,9 +145,15 @@ export class StepJournal {
     if (this.bootRecord) this.saveBootRecord(this.bootRecord, pending);
   }
 
-  /** The boot record: this journal's steps that outlive a reboot of this host (DNS here, everything on the server), or no file when there are none. */
+  /**
+   * The boot record: this journal's steps that outlive a reboot of this host
+   * (DNS here, everything on the server), or no file when there are none.
+   * Where root's helper made this host's side, its own record has those:
+   * this one (the user's) the server's steps alone.
+   */
   private saveBootRecord(file: string, pending: readonly Step[]): void {
-    const keep = (s: Step): boolean => outlivesBoot(s.apply) || isRemote(s);
+    const byHelper = this.whose?.localBy === 'helper';
+    const keep = (s: Step): boolean => isRemote(s) || (!byHelper && outlivesBoot(s.apply));
     const applied = this.applied.filter(keep);
     const waiting = pending.filter(keep);
     const record: JournalRecord = { env: this.env, pid: process.pid, ...this.whose, applied, pending: waiting };

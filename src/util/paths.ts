@@ -38,6 +38,18 @@ export function bootRecordFile(env: string): string {
   return path.join(movedFolder('CLOUDBRIDGE_STATE_DIR') ?? rootStateDirOf(process.platform), 'boot', `${checkEnvName(env)}.json`);
 }
 
+/**
+ * A user's own boot record: a controller of theirs that root's helper
+ * serves (--privsep, install-helper) journals its steps on the server here,
+ * in their state folder, written and read with their rights; root's record
+ * holds this host's side (the helper's).
+ */
+export function userBootRecordFile(env: string, user: { readonly uid: number; readonly home: string }): string {
+  const xdg = process.getuid?.() === user.uid ? process.env['XDG_STATE_HOME'] : undefined;
+  const state = xdg && path.isAbsolute(xdg) ? xdg : path.join(user.home, '.local', 'state');
+  return path.join(state, 'cloudbridge', 'boot', `${checkEnvName(env)}.json`);
+}
+
 export const controlSocket = (env: string): string => path.join(envRunDir(env), 'control.sock');
 export const dockerSocket = (env: string): string => path.join(envRunDir(env), 'docker.sock');
 export const journalFile = (env: string): string => path.join(envRunDir(env), 'journal.json');

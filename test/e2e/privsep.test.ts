@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { cli, cliAs, labDown, labUp, leftovers, processTree, removeTestFiles, run, sudoEnv, userCopy, userOnly, type Lab } from './helpers.js';
+import { cli, cliAs, inNs, labDown, labUp, leftovers, processTree, removeTestFiles, run, sudoEnv, userCopy, userOnly, type Lab } from './helpers.js';
 
 // Privilege separation (docs/privsep.md), on a direct session: under sudo root starts the
 // helper and drops to the user who ran it (the default, --privsep); installed, the helper
@@ -143,7 +143,50 @@ test.serial('--privsep: kill -9 of the helper and the controller, then cleanup: 
   t.is(clean.exitCode, 0, clean.stderr);
   t.deepEqual(await leftovers(lab), []);
   t.false(fs.existsSync('/run/cloudbridge'));
+
+  // a reboot in the middle instead: both journals go with /run; the server's steps are in the user's own boot record
+  t.is((await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
+  const record = path.join(user.home, '.local/state/cloudbridge/boot/cbv.json');
+  t.is(fs.statSync(record).uid, user.uid, "the user's, written as them");
+  const kept = (JSON.parse(fs.readFileSync(record, 'utf8')) as { applied: { apply: { side: string } }[] }).applied;
+  t.true(kept.length > 0 && kept.every((s) => s.apply.side === 'remote'), "the server's steps alone: this host's are root's");
+  await killAndReboot();
+  t.true(
+    (await leftovers(lab)).some((l) => l.startsWith('remote rule:')),
+    "the server's rules outlived it",
+  );
+  // root's cleanup reads none of it: a process of the user's does, and undoes the server's steps over their SSH
+  const after = await cli(['cleanup', 'cbv', '--config', cfg], sudoEnv(user));
+  t.is(after.exitCode, 0, after.stderr);
+  t.regex(after.stderr, /cbv: a run cut short by a reboot left settings here and on the server; undoing them/);
+  t.false(fs.existsSync(record), 'the record went');
+  t.deepEqual(await leftovers(lab), []);
+  // without a cleanup: the next connect, as the user, does it first, and the server's rules are not doubled
+  t.is((await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
+  const remoteRules = async (): Promise<number> =>
+    (await inNs(lab.remoteNs, 'iptables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge')).length;
+  const once = await remoteRules();
+  await killAndReboot();
+  const next = await cli(['connect', 'cbv', '--config', cfg, '--privsep', '-v'], sudoEnv(user));
+  t.is(next.exitCode, 0, next.stderr);
+  t.regex(next.stderr, /a run cut short by a reboot left settings here and on the server; undoing them/);
+  t.is(await remoteRules(), once);
+  t.is((await cli(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.false(fs.existsSync(record));
+  t.deepEqual(await leftovers(lab), []);
 });
+
+/** kill -9 of the controller and everything under it, the helper too; then what a reboot takes here: the rule, the pins, /run. */
+async function killAndReboot(): Promise<void> {
+  const killed = processTree(await controllerPid());
+  for (const p of killed) process.kill(p.pid, 'SIGKILL');
+  await within(2000, async () => killed.every((p) => !fs.existsSync(`/proc/${p.pid}`)));
+  await run('sh', ['-c', 'iptables-save | grep -v cloudbridge:cbv | iptables-restore']);
+  for (const r of (await run('ip', ['route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.startsWith(`${lab.net}.`))) {
+    await run('ip', ['route', 'del', ...r.trim().split(/\s+/)]);
+  }
+  fs.rmSync('/run/cloudbridge', { recursive: true, force: true });
+}
 
 // Installed (cloudbridge install-helper): the host's one helper on a group's socket.
 

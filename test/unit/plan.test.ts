@@ -246,6 +246,18 @@ test('boot record: the steps a reboot does not undo (DNS) journaled where a rebo
   t.true(fs.existsSync(file));
   await k.undo(exec);
   t.false(fs.existsSync(file));
+  // a user's controller that root's helper serves: root's record has this host's side, the user's the server's alone
+  const u = new StepJournal(path.join(dir, 'journal.json'), 'stg', { owner: { uid: 1000, name: 'dev' }, target: 'root@h', localBy: 'helper' }, file);
+  await u.apply([...steps, dns(['10.99.0.1'], [])], exec);
+  const kept = readJournal(file)!.applied;
+  t.true(kept.length > 0);
+  t.true(
+    kept.every((s) => s.apply.side === 'remote'),
+    kept.map((s) => s.title).join(', '),
+  );
+  t.is(readJournal(file)!.localBy, 'helper', 'cleanup knows whose the local side was');
+  await u.undo(exec);
+  t.false(fs.existsSync(file));
 });
 
 test('the lowest free tun unit, in one pass over what the server lists (however much that is)', (t) => {
