@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import { cidrContains, parseCidr, parseIPv4 } from '../config/ipv4.js';
 import { UserError } from '../util/errors.js';
+import { plain } from '../util/plain.js';
 import { ALGORITHM_LINES, type AlgorithmLines } from './algorithms.js';
 import { knownKeyword } from './keywords.js';
 import { percentExpand } from './tokens.js';
@@ -125,6 +126,8 @@ function identityAgent(value: string, expand: (v: string) => string, env: NodeJS
   return expand(value);
 }
 
+/** CanonicalizeHostname's values, as readconf.c's multistate_canonicalizehostname lists them (any case). */
+const CANONICALIZE = ['true', 'false', 'yes', 'no', 'always'];
 const YES_NO: Record<string, 'yes' | 'accept-new' | 'no'> = { yes: 'yes', 'accept-new': 'accept-new', no: 'no', off: 'no', ask: 'yes' };
 
 /** What Match criteria are held against: the options found so far, as ssh does. */
@@ -277,6 +280,12 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
               `ssh_config: ${l.where ? `${l.where}: ` : ''}Bad configuration option: ${l.key} (ssh refuses this config too; IgnoreUnknown ${l.key} lets both read it)`,
             );
           }
+          // a value ssh's parse_multistate does not know is refused wherever it stands (readconf.c)
+          if (l.key === 'canonicalizehostname' && !CANONICALIZE.includes((l.args[0] ?? '').toLowerCase())) {
+            throw new UserError(
+              `ssh_config: ${l.where ? `${l.where}: ` : ''}unsupported option "${plain(l.args[0] ?? '')}" for CanonicalizeHostname (ssh refuses this config too)`,
+            );
+          }
           if (!active) continue;
           if (l.key === 'ignoreunknown') ignoredUnknown ??= (l.args[0] ?? '').split(',');
           const file = l.args[0];
@@ -295,9 +304,9 @@ export function resolveSshHost(files: readonly Block[][], name: string, ctx: Exp
   // ssh lowercases the host name it connects to (ssh.c), HostName's and %h's alike; an address stays as written
   const given = one('hostname')?.replace(/%h/g, name) ?? name;
   let host = isAddress(given) ? given : given.toLowerCase();
-  // CanonicalizeHostname: always, or on (yes, true); no, false, none or unset leave names alone
+  // CanonicalizeHostname: always, or on (yes, true); no, false or unset leave names alone
   const said = one('canonicalizehostname')?.toLowerCase();
-  const mode = said === undefined || ['no', 'false', 'none'].includes(said) ? undefined : said === 'always' ? 'always' : 'yes';
+  const mode = said === undefined || said === 'no' || said === 'false' ? undefined : said === 'always' ? 'always' : 'yes';
   if (mode && !isAddress(host)) {
     const via = (k: string): boolean => first.has(k) && first.get(k)![0]!.toLowerCase() !== 'none';
     host = canonicalName(host, mode, one, (k) => first.get(k) ?? [], jumpGiven || via('proxyjump') || via('proxycommand'), ctx);

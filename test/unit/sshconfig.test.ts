@@ -592,7 +592,7 @@ test("Match exec and ProxyCommand run in the user's shell, as ssh runs them in $
   t.throws(() => userShell({ ...me, shell: `${dir}/no-such-shell` }), { message: new RegExp(`no-such-shell \\(${me.name}'s\\), is not executable: ENOENT`) });
 });
 
-test('a config ssh refuses is refused with its reason: an unknown keyword, an Include loop, a user config others may write (ssh -G agrees)', (t) => {
+test('a config ssh refuses is refused with its reason: an unknown keyword, a value it does not know, an Include loop, a user config others may write (ssh -G agrees)', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-sshbad-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const me = invokingUser();
@@ -618,6 +618,15 @@ test('a config ssh refuses is refused with its reason: an unknown keyword, an In
   fs.writeFileSync(path.join(dir, 'config'), `Include ${dir}/mac.conf\nIgnoreUnknown UseKeychain\nHost h\n  User u\n`);
   t.not(sshG(path.join(dir, 'config')), 0);
   t.throws(() => resolve(path.join(dir, 'config')), { message: /Bad configuration option: usekeychain/ });
+  // a CanonicalizeHostname value ssh does not know ("none" is not one), even in a block that does not apply
+  for (const value of ['foo', 'none']) {
+    fs.writeFileSync(path.join(dir, 'canon'), `Host other\n  CanonicalizeHostname ${value}\nHost h\n  User u\n`);
+    t.not(sshG(path.join(dir, 'canon')), 0);
+    t.throws(() => resolve(path.join(dir, 'canon')), { message: new RegExp(`canon line 2: unsupported option "${value}" for CanonicalizeHostname`) });
+  }
+  fs.writeFileSync(path.join(dir, 'canon'), 'Host h\n  CanonicalizeHostname No\n  User u\n');
+  t.is(sshG(path.join(dir, 'canon')), 0);
+  t.is(resolve(path.join(dir, 'canon')).user, 'u');
   // a file that includes itself: refused, not left out
   fs.writeFileSync(path.join(dir, 'loop'), `Host h\n  User looped\nInclude ${dir}/loop\n`);
   t.not(sshG(path.join(dir, 'loop')), 0);
