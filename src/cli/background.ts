@@ -8,22 +8,26 @@
  */
 import { errorMessage, UserError } from '../util/errors.js';
 import type { BackgroundArgs } from './quick.js';
+import type { HelperClient } from '../helper/client.js';
 import { notify } from './protocol.js';
 import { plain } from '../util/plain.js';
 import { privsepWanted } from './common.js';
 
 const [envName = '', json = '{}'] = process.argv.slice(2);
+let spawnedHelper: HelperClient | undefined;
 try {
   const opts = JSON.parse(json) as BackgroundArgs;
   // --privsep: the helper (a Node start and its code, ~100 ms here) boots while this process loads the
   // controller's; it waits for hello, which comes once `connect` has cleared the way
-  const spawnedHelper = process.geteuid?.() === 0 && privsepWanted(opts.privsep) ? (await import('../helper/client.js')).HelperClient.spawn() : undefined;
+  spawnedHelper = process.geteuid?.() === 0 && privsepWanted(opts.privsep) ? (await import('../helper/client.js')).HelperClient.spawn() : undefined;
   const { runController } = await import('./lifecycle.js');
   const code = await runController(envName, { ...opts, background: true, spawnedHelper });
   process.exitCode = code;
   // Sockets of a finished controller may linger briefly; do not wait on them.
   setTimeout(() => process.exit(code), 100).unref();
 } catch (err) {
+  // a refused start (a config the user may not read): the helper has undone its part before `connect` says so
+  await spawnedHelper?.close(2000);
   notify({ error: errorMessage(err) });
   process.stderr.write(`cloudbridge: ${plain(errorMessage(err))}\n`);
   if (!(err instanceof UserError) && process.env['CLOUDBRIDGE_DEBUG']) console.error(err);
