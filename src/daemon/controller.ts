@@ -16,7 +16,7 @@ import { masqueradeWanted, planLocal } from '../plan/plan.js';
 import { isContextAction, type Step } from '../plan/steps.js';
 import { unsupportedLines, userAtHost } from '../ssh/route.js';
 import { TunDevice } from '../tun/device.js';
-import { bootRecordFile, controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles, userBootRecordFile } from '../util/paths.js';
+import { bootRecordFile, controlSocket, dockerSocket, envRunDir, journalFile, removeRunFiles, userBootRecordIfWritable } from '../util/paths.js';
 import { serveControl } from './control.js';
 import { RunFiles } from './runFiles.js';
 import { SessionKeeper } from './keeper.js';
@@ -74,10 +74,14 @@ export class Controller {
   readonly done: Promise<DownReason>;
   private markDone!: (reason: DownReason) => void;
 
+  /** A helper-served controller's own boot record (the server's steps), where the user's state folder takes one. */
+  private readonly userRecord: string | undefined;
+
   constructor(
     private readonly env: EnvironmentConfig,
     private readonly opts: ControllerOptions,
   ) {
+    this.userRecord = opts.helper ? userBootRecordIfWritable(env.name, opts.user) : undefined;
     this.journal = new StepJournal(
       journalFile(env.name),
       env.name,
@@ -87,7 +91,7 @@ export class Controller {
         ...(opts.helper ? { localBy: 'helper' as const } : {}),
       },
       // with the helper, root's record (the helper's) has this host's side, the user's own the server's
-      opts.helper ? userBootRecordFile(env.name, opts.user) : bootRecordFile(env.name),
+      opts.helper ? this.userRecord : bootRecordFile(env.name),
     );
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.dockerHealth = new DockerHealth(env, opts.log);
@@ -187,9 +191,10 @@ export class Controller {
       await opts.helper?.hello;
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
       // a reboot in the middle of the last run left its DNS settings and the server's rules (no journal: the run folder went with the boot)
-      for (const e of await restoreLeftByBoot(env, { ...opts, platform: this.platform }, opts.helper ? userBootRecordFile(env.name, opts.user) : undefined)) {
-        opts.progress(`warning: ${e}`);
-      }
+      const record = opts.helper ? this.userRecord : bootRecordFile(env.name);
+      if (!record) opts.progress(`warning: ${opts.user.home} cannot be written: a reboot mid-run would leave the server's steps (no boot record)`);
+      const restore = record ? await restoreLeftByBoot(env, { ...opts, platform: this.platform }, opts.helper ? record : undefined) : [];
+      for (const e of restore) opts.progress(`warning: ${e}`);
       this.journal.begin();
       // without its helper nothing this host changed is guarded: go down (its journal is root's, for cleanup)
       void opts.helper?.exited.then((code) => this.down({ kind: 'failed', detail: `the root helper exited (${code ?? 'killed'})` }));

@@ -50,6 +50,24 @@ export function userBootRecordFile(env: string, user: { readonly uid: number; re
   return path.join(state, 'cloudbridge', 'boot', `${checkEnvName(env)}.json`);
 }
 
+/**
+ * The user's boot record where their state folder can take one; undefined
+ * when the folder, or the nearest one there is above it, is not theirs to
+ * write (a system account's home, /nonexistent): the session goes on
+ * without it rather than not at all.
+ */
+export function userBootRecordIfWritable(env: string, user: { readonly uid: number; readonly home: string }): string | undefined {
+  const file = userBootRecordFile(env, user);
+  let dir = path.dirname(file);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return file;
+  } catch {
+    return undefined;
+  }
+}
+
 export const controlSocket = (env: string): string => path.join(envRunDir(env), 'control.sock');
 export const dockerSocket = (env: string): string => path.join(envRunDir(env), 'docker.sock');
 export const journalFile = (env: string): string => path.join(envRunDir(env), 'journal.json');
