@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import {
+  cliAs,
   cliIn,
   dnsLeaving,
   inNs,
@@ -9,9 +10,13 @@ import {
   labUp,
   leftovers,
   LOG_DIR,
+  makeTestUser,
   removeTestFiles,
   run,
   sshdSessions,
+  sudoEnv,
+  userCopy,
+  userOnly,
   variantConfig,
   waitFor,
   type Lab,
@@ -194,9 +199,7 @@ test.serial('a lost session blocks (fail closed): nothing goes straight, no DNS 
   t.is((await cliIn(NS(), ['cleanup', 'cbu', '--config', full])).exitCode, 0);
   // the cut-off sessions (and the tun devices they hold) would go at sshd's ClientAlive timeout (30 s in the lab): end them now
   for (const pid of await sshdSessions(lab)) process.kill(pid, 'SIGTERM');
-  let left: string[] = [];
-  for (let i = 0; i < 20 && (left = await leftovers(lab)).length; i++) await sleep(250);
-  t.deepEqual(left, []);
+  t.deepEqual(await settledLeftovers(), []);
 });
 
 test.serial('onLoss: direct hands the traffic back within deadAfter, and the tunnel takes it again when SSH is back', async (t) => {
@@ -274,9 +277,36 @@ test.serial("a reboot in the middle: cleanup, or the next connect, puts DNS back
   t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
   t.is(resolvConf(), 'nameserver 10.228.7.53\n');
   for (const p of await sshdSessions(lab)) process.kill(p, 'SIGTERM'); // the killed controllers' sessions, if sshd has not noticed yet
-  let left: string[] = [];
-  for (let i = 0; i < 20 && (left = await leftovers(lab)).length; i++) await sleep(250);
-  t.deepEqual(left, []);
+  t.deepEqual(await settledLeftovers(), []);
+});
+
+test.serial("--privsep: a laptop that moves, the controller the user's: root's helper moves the pin it checked", async (t) => {
+  const user = await makeTestUser('cbuuser');
+  t.teardown(async () => void (await run('userdel', ['-r', user.name])));
+  const cfg = userCopy(lab, `${user.home}/lab`, user, [
+    ['routes: [10.228.9.0/24]', 'routes: [default]\n    deadAfter: 300'],
+    [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
+  ]);
+  const routes = async (): Promise<string> => (await inNs(NS(), 'ip', ['route'])).stdout;
+  const up = await cliIn(NS(), ['connect', 'cbu', '--config', cfg], sudoEnv(user));
+  t.is(up.exitCode, 0, up.stderr);
+  try {
+    const pid = (JSON.parse((await cliAs(user, ['status', 'cbu', '--json'])).stdout) as { pid: number }[])[0]!.pid;
+    userOnly(t, pid, user);
+    await roamTo4();
+    // the user asks, the helper checks the new pin against where the host's own routes send the server now, and makes it
+    const moved = await waitFor('the pin on the new path', async () => /^10\.228\.0\.2 via 10\.228\.4\.254 dev wlan1 proto 203/m.test(await routes()), 10_000);
+    t.log(`pin moved ${moved.toFixed(1)}s after the default route did (--privsep)`);
+    t.notRegex(await routes(), /^10\.228\.0\.2 via 10\.228\.3\.254/m, 'the old pin is gone');
+    t.true(fs.readFileSync('/run/cloudbridge/helper/cbu.json', 'utf8').includes('10.228.4.254'), "root's journal has the new pin");
+    t.is(await seenFrom(), TUNNEL, 'still through the tunnel');
+    t.is((await cliIn(NS(), ['disconnect', 'cbu'], sudoEnv(user))).exitCode, 0);
+    t.notRegex(await routes(), /proto 203/, 'no pin left on either path');
+  } finally {
+    await roamBack();
+  }
+  for (const p of await sshdSessions(lab)) process.kill(p, 'SIGTERM');
+  t.deepEqual(await settledLeftovers(), []);
 });
 
 test.serial('lan: tunnel takes the LAN too but for its gateway; exclude keeps a network on its old path', async (t) => {
@@ -361,13 +391,37 @@ test.serial('--dry-run lists the pin, the halves and the DNS step', async (t) =>
   );
 });
 
+/** Another network: a second link to the router (10.228.4.0/24, wlan1 here) and the default route moved onto it, the old link still up. */
+async function roamTo4(): Promise<void> {
+  const W = lab.routerNs!;
+  await run('ip', ['-n', W, 'link', 'add', 'eth9', 'type', 'veth', 'peer', 'name', 'wlan1', 'netns', NS()]);
+  await run('ip', ['-n', W, 'addr', 'add', '10.228.4.254/24', 'dev', 'eth9']);
+  await run('ip', ['-n', W, 'link', 'set', 'eth9', 'up']);
+  await run('ip', ['-n', NS(), 'addr', 'add', '10.228.4.1/24', 'dev', 'wlan1']);
+  await run('ip', ['-n', NS(), 'link', 'set', 'wlan1', 'up']);
+  await run('ip', ['-n', NS(), 'route', 'replace', 'default', 'via', '10.228.4.254', 'dev', 'wlan1']);
+}
+
+/** Back on the first network: its link up, the default route through it, the second link gone. */
+async function roamBack(): Promise<void> {
+  await run('ip', ['-n', NS(), 'link', 'set', 'cbh-cbu', 'up']);
+  await run('ip', ['-n', NS(), 'route', 'replace', 'default', 'via', '10.228.3.254', 'dev', 'cbh-cbu']);
+  await run('ip', ['-n', lab.routerNs!, 'link', 'del', 'eth9']);
+}
+
+/** What is left once leftovers settle (sshd's end of a killed controller's session goes a moment later): up to 5 s. */
+async function settledLeftovers(): Promise<string[]> {
+  let left: string[] = [];
+  for (let i = 0; i < 20 && (left = await leftovers(lab)).length; i++) await sleep(250);
+  return left;
+}
+
 test.serial('a laptop that moves: the pin and the LAN follow the new gateway, and the session comes back through it by itself', async (t) => {
   // deadAfter 300: keepalives would notice only in minutes; what brings the session back is the watch
   const cfg = variantConfig(lab, 'roam.yaml', [
     ['routes: [10.228.9.0/24]', 'routes: [default]\n    lan: tunnel\n    deadAfter: 300'],
     [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
   ]);
-  const W = lab.routerNs!;
   const routes = async (): Promise<string> => (await inNs(NS(), 'ip', ['route'])).stdout;
   // this test's lines: the log holds the earlier tests' too
   const from = fs.existsSync(`${LOG_DIR}/cbu.log`) ? fs.statSync(`${LOG_DIR}/cbu.log`).size : 0;
@@ -376,13 +430,7 @@ test.serial('a laptop that moves: the pin and the LAN follow the new gateway, an
   t.is(up.exitCode, 0, up.stderr);
   const pid = (await status()).pid;
   try {
-    // another network: a second link to the router (10.228.4.0/24) and the default route moved onto it, the old link still up
-    await run('ip', ['-n', W, 'link', 'add', 'eth9', 'type', 'veth', 'peer', 'name', 'wlan1', 'netns', NS()]);
-    await run('ip', ['-n', W, 'addr', 'add', '10.228.4.254/24', 'dev', 'eth9']);
-    await run('ip', ['-n', W, 'link', 'set', 'eth9', 'up']);
-    await run('ip', ['-n', NS(), 'addr', 'add', '10.228.4.1/24', 'dev', 'wlan1']);
-    await run('ip', ['-n', NS(), 'link', 'set', 'wlan1', 'up']);
-    await run('ip', ['-n', NS(), 'route', 'replace', 'default', 'via', '10.228.4.254', 'dev', 'wlan1']);
+    await roamTo4();
     const moved = await waitFor('the pin on the new path', async () => /^10\.228\.0\.2 via 10\.228\.4\.254 dev wlan1 proto 203/m.test(await routes()), 10_000);
     t.log(`pin moved ${moved.toFixed(1)}s after the default route did`);
     t.notRegex(await routes(), /^10\.228\.0\.2 via 10\.228\.3\.254/m, 'the old pin is gone');
@@ -402,13 +450,9 @@ test.serial('a laptop that moves: the pin and the LAN follow the new gateway, an
     t.is((await cliIn(NS(), ['disconnect', 'cbu'])).exitCode, 0);
     t.notRegex(await routes(), /proto 203/, 'no pin left on either path');
   } finally {
-    await run('ip', ['-n', NS(), 'link', 'set', 'cbh-cbu', 'up']);
-    await run('ip', ['-n', NS(), 'route', 'replace', 'default', 'via', '10.228.3.254', 'dev', 'cbh-cbu']);
-    await run('ip', ['-n', W, 'link', 'del', 'eth9']);
+    await roamBack();
   }
   // the session from the old address could not be closed (nothing reached it): sshd would end it at its ClientAlive timeout (30 s here); end it now
   for (const p of await sshdSessions(lab)) process.kill(p, 'SIGTERM');
-  let left: string[] = [];
-  for (let i = 0; i < 20 && (left = await leftovers(lab)).length; i++) await sleep(250);
-  t.deepEqual(left, []);
+  t.deepEqual(await settledLeftovers(), []);
 });

@@ -194,6 +194,23 @@ export function variantConfig(lab: Lab, file: string, replace: [string | RegExp,
   return out;
 }
 
+/** A user of this machine as the tests act for one. */
+export interface TestUser {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+/** A fresh user `name` with a home of their own (one left by an earlier run removed first); `userdel -r` removes it. */
+export async function makeTestUser(name: string): Promise<TestUser> {
+  await run('userdel', ['-r', name]);
+  const made = await run('useradd', ['-m', '-d', `/home/${name}`, '-s', '/bin/sh', name]);
+  if (made.exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
+  const [uid, gid] = (await run('sh', ['-c', `id -u ${name}; id -g ${name}`])).stdout.trim().split('\n').map(Number);
+  return { name, uid: uid!, gid: gid!, home: `/home/${name}` };
+}
+
 /** What `sudo` sets for a user; the CLI run with it acts for that user. */
 export function sudoEnv(user: { name: string; uid: number; gid: number }): Record<string, string> {
   return { SUDO_USER: user.name, SUDO_UID: String(user.uid), SUDO_GID: String(user.gid) };

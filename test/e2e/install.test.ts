@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { labDown, labUp, leftovers, ROOT, run, userCopy, type Lab, removeTestFiles } from './helpers.js';
+import { labDown, labUp, leftovers, makeTestUser, ROOT, run, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // cloudbridge as a user installs it: `npm pack`, then `npm install -g` of the
 // tarball into a prefix of its own, with --ignore-scripts and no compiler,
@@ -105,10 +105,7 @@ test.serial('the installed copy connects for real, on the C path both ways, and 
 });
 
 test.serial("a user whose Node is not on sudo's path (nvm, fnm, volta) types `cloudbridge connect` and it asks sudo itself", async (t) => {
-  await run('userdel', ['-r', NAME]);
-  t.is((await run('useradd', ['-m', '-d', `/home/${NAME}`, '-s', '/bin/sh', NAME])).exitCode, 0);
-  const ids = (await run('sh', ['-c', `id -u ${NAME}; id -g ${NAME}`])).stdout.trim().split('\n').map(Number);
-  const user = { uid: ids[0]!, gid: ids[1]! };
+  const user = await makeTestUser(NAME);
   // Node where nvm puts it, and cloudbridge beside it, as `npm install -g` with that Node does
   const nodeBin = `/home/${NAME}/.nvm/versions/node/${process.version}/bin`;
   fs.mkdirSync(nodeBin, { recursive: true });

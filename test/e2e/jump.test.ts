@@ -1,7 +1,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, cliAs, labDown, labUp, leftovers, run, RUN_DIR, sshdSessions, sudoEnv, userCopy, userOnly, type Lab, removeTestFiles } from './helpers.js';
+import {
+  cli,
+  cliAs,
+  labDown,
+  labUp,
+  leftovers,
+  makeTestUser,
+  run,
+  RUN_DIR,
+  sshdSessions,
+  sudoEnv,
+  userCopy,
+  userOnly,
+  type Lab,
+  type TestUser,
+  removeTestFiles,
+} from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
@@ -199,13 +215,7 @@ test.serial('50 MB each way through the jump process, identical, while both sshd
 // --privsep (docs/privsep.md): through a chain the jump process, and a ProxyCommand, are the user's too.
 const USER = 'cbjuser';
 
-async function privsepUser(): Promise<{ name: string; uid: number; gid: number; home: string }> {
-  await run('userdel', ['-r', USER]);
-  const made = await run('useradd', ['-m', '-d', `/home/${USER}`, '-s', '/bin/sh', USER]);
-  if (made.exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
-  const [uid, gid] = (await run('sh', ['-c', `id -u ${USER}; id -g ${USER}`])).stdout.trim().split('\n').map(Number);
-  return { name: USER, uid: uid!, gid: gid!, home: `/home/${USER}` };
-}
+const privsepUser = (): Promise<TestUser> => makeTestUser(USER);
 
 /** Connects as the user with --privsep, checks who runs what, then takes it down: nothing left on either host or the jump host. */
 async function asUserThrough(t: ExecutionContext, user: { name: string; uid: number; gid: number; home: string }, cfg: string, runs: RegExp): Promise<void> {

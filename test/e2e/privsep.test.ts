@@ -2,13 +2,29 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { cli, cliAs, inNs, labDown, labUp, leftovers, processTree, removeTestFiles, run, sudoEnv, userCopy, userOnly, type Lab } from './helpers.js';
+import {
+  cli,
+  cliAs,
+  inNs,
+  labDown,
+  labUp,
+  leftovers,
+  makeTestUser,
+  processTree,
+  removeTestFiles,
+  run,
+  sudoEnv,
+  userCopy,
+  userOnly,
+  type Lab,
+  type TestUser,
+} from './helpers.js';
 
 // Privilege separation (docs/privsep.md), on a direct session: under sudo root starts the
 // helper and drops to the user who ran it (the default, --privsep); installed, the helper
 // serves a group's members, who connect without sudo at all.
 
-type User = { name: string; uid: number; gid: number; home: string };
+type User = TestUser;
 let lab: Lab;
 const users: User[] = [];
 /** The user who connects; the other is refused, or finds the environment taken. */
@@ -18,11 +34,7 @@ const GROUP = 'cbvgrp';
 const SOCKET = '/run/cloudbridge/helper.sock';
 
 async function makeUser(name: string): Promise<User> {
-  await run('userdel', ['-r', name]);
-  const made = await run('useradd', ['-m', '-d', `/home/${name}`, '-s', '/bin/sh', name]);
-  if (made.exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
-  const [uid, gid] = (await run('sh', ['-c', `id -u ${name}; id -g ${name}`])).stdout.trim().split('\n').map(Number);
-  const u = { name, uid: uid!, gid: gid!, home: `/home/${name}` };
+  const u = await makeTestUser(name);
   users.push(u);
   return u;
 }

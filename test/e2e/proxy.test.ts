@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { cli, labDown, labUp, leftovers, run, sudoEnv, userCopy, variantConfig, type Lab, removeTestFiles } from './helpers.js';
+import { cli, labDown, labUp, leftovers, makeTestUser, run, sudoEnv, userCopy, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 
 // ProxyCommand with real commands: busybox's nc carries the connection to the lab's sshd,
 // run by a shell as the invoking user; a command that fails or goes away mid-session.
@@ -12,10 +12,7 @@ let user: { name: string; uid: number; gid: number; home: string };
 
 test.before(async () => {
   lab = await labUp('cbp', 225);
-  await run('userdel', ['-r', NAME]);
-  if ((await run('useradd', ['-m', '-d', `/home/${NAME}`, '-s', '/bin/sh', NAME])).exitCode !== 0) throw new Error('useradd');
-  const ids = (await run('sh', ['-c', `id -u ${NAME}; id -g ${NAME}`])).stdout.trim().split('\n').map(Number);
-  user = { name: NAME, uid: ids[0]!, gid: ids[1]!, home: `/home/${NAME}` };
+  user = await makeTestUser(NAME);
 });
 
 test.after.always(async () => {

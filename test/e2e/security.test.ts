@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, cliAs, labDown, labUp, leftovers, processTree, run, sudoEnv, userCopy, type Lab, removeTestFiles } from './helpers.js';
+import { cli, cliAs, labDown, labUp, leftovers, makeTestUser, processTree, run, sudoEnv, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // Root acts for a user who ran sudo: whatever that user controls (their home, their config,
 // what it names, their environment) must never steer root's file operations. Each case
@@ -16,11 +16,7 @@ const victims = '/etc/cloudbridge-sec-test';
 
 test.before(async () => {
   lab = await labUp('cbs', 222);
-  await run('userdel', ['-r', NAME]);
-  const made = await run('useradd', ['-m', '-d', `/home/${NAME}`, '-s', '/bin/sh', NAME]);
-  if (made.exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
-  const ids = (await run('sh', ['-c', `id -u ${NAME}; id -g ${NAME}`])).stdout.trim().split('\n').map(Number);
-  user = { name: NAME, uid: ids[0]!, gid: ids[1]!, home: `/home/${NAME}` };
+  user = await makeTestUser(NAME);
   fs.mkdirSync(victims, { recursive: true, mode: 0o755 });
 });
 
