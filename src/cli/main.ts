@@ -139,7 +139,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'cleanup <env>',
-      'undo what a crashed controller left on both hosts (connect does this by itself)',
+      'undo what a crashed controller, or a reboot mid-run, left on both hosts (connect does this by itself)',
       (y) =>
         withConfig(y)
           .positional('env', { type: 'string', demandOption: true })
