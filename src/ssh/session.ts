@@ -305,6 +305,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       // would make it an uncaught exception: it ends the connection, and whatever waits on it fails.
       client.on('error', () => client.destroy());
       // Tunnelled packets are latency-sensitive: Nagle would hold one back for the peer's delayed ACK (~40 ms).
+      // A direct connection has it from its first byte (readRing.ts); this covers any other TCP socket.
       client.setNoDelay(true);
       if (opts.debug) quietAfterHandshake(client);
       ring?.ready();
