@@ -16,11 +16,13 @@ export async function remoteFacts(
   sudo: boolean,
 ): Promise<RemoteFacts & { unit: number; names: readonly string[] }> {
   const v6 = tunnel.local6 !== undefined;
+  // the shell's own glob and read, not ls and cat: a process costs ~7 ms on a small VM, and connect waits for these
+  const read = (file: string): string => `read -r v < ${file} && echo "$v"`;
   const script = [
-    'ls /sys/class/net',
-    'cat /proc/sys/net/ipv4/ip_forward',
+    'for f in /sys/class/net/*; do echo "${f##*/}"; done',
+    read('/proc/sys/net/ipv4/ip_forward'),
     env.nat && tunnel.local !== undefined ? IPTABLES_STATE : 'echo ok',
-    v6 ? 'cat /proc/sys/net/ipv6/conf/all/forwarding' : 'echo 0',
+    v6 ? read('/proc/sys/net/ipv6/conf/all/forwarding') : 'echo 0',
     env.nat && v6 ? iptablesState('ip6tables') : 'echo ok',
   ].join('\necho @@\n');
   const out = await runRemote(client, ['sh', '-c', script], { sudo });
