@@ -8,6 +8,27 @@ import { runRemote } from '../ssh/exec.js';
 import { UserError } from '../util/errors.js';
 import { clip, plain } from '../util/plain.js';
 
+/**
+ * The script that reads the remote host's facts, sections split by `@@`:
+ * interface names, IPv4 forwarding, iptables' state, IPv6 forwarding,
+ * ip6tables' state. The shell's own glob and read, not ls and cat: a
+ * process costs ~7 ms on a small VM, and connect waits for these. read's
+ * status is no use here: it reads a byte at a time, and a sysctl file read
+ * past its first byte says EOF (proc_dointvec), so the value comes without
+ * its newline and read returns false.
+ */
+export function factsScript(env: EnvironmentConfig, tunnel: TunnelConfig): string {
+  const v6 = tunnel.local6 !== undefined;
+  const read = (file: string): string => `v=; [ -r ${file} ] && read -r v < ${file}; echo "$v"`;
+  return [
+    'for f in /sys/class/net/*; do echo "${f##*/}"; done',
+    read('/proc/sys/net/ipv4/ip_forward'),
+    env.nat && tunnel.local !== undefined ? IPTABLES_STATE : 'echo ok',
+    v6 ? read('/proc/sys/net/ipv6/conf/all/forwarding') : 'echo 0',
+    env.nat && v6 ? iptablesState('ip6tables') : 'echo ok',
+  ].join('\necho @@\n');
+}
+
 /** What the remote host looks like, in one round trip: the tun unit to use and what NAT needs. */
 export async function remoteFacts(
   client: Client,
@@ -15,16 +36,7 @@ export async function remoteFacts(
   tunnel: TunnelConfig,
   sudo: boolean,
 ): Promise<RemoteFacts & { unit: number; names: readonly string[] }> {
-  const v6 = tunnel.local6 !== undefined;
-  // the shell's own glob and read, not ls and cat: a process costs ~7 ms on a small VM, and connect waits for these
-  const read = (file: string): string => `read -r v < ${file} && echo "$v"`;
-  const script = [
-    'for f in /sys/class/net/*; do echo "${f##*/}"; done',
-    read('/proc/sys/net/ipv4/ip_forward'),
-    env.nat && tunnel.local !== undefined ? IPTABLES_STATE : 'echo ok',
-    v6 ? read('/proc/sys/net/ipv6/conf/all/forwarding') : 'echo 0',
-    env.nat && v6 ? iptablesState('ip6tables') : 'echo ok',
-  ].join('\necho @@\n');
+  const script = factsScript(env, tunnel);
   const out = await runRemote(client, ['sh', '-c', script], { sudo });
   const [namesText = '', ipForward = '', iptables = '', ip6Forward = '', ip6tables = ''] = out.split('@@\n');
   const names = namesText.split(/\s+/);

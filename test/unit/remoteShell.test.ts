@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,8 @@ import test from 'ava';
 import { execRemote, runRemote } from '../../src/ssh/exec.js';
 import { MAX_OUTPUT } from '../../src/ssh/remoteShell.js';
 import { connect, type Pair } from './sshPair.js';
+import { factsScript } from '../../src/daemon/remote.js';
+import { envOf } from './configs.js';
 
 // The remote shell (src/ssh/remoteShell.ts) against ssh2's own Server, whose
 // exec runs each command line in a real `sh -c`, as sshd runs it through the
@@ -102,4 +104,14 @@ test('output past the bound fails that command, not the controller', async (t) =
   } finally {
     p.close();
   }
+});
+
+test("the facts script, run by this host's sh, reads what cat reads (a sysctl file gives read no newline)", (t) => {
+  const env = envOf('    tunnel: { local: 10.99.0.1, remote: 10.99.0.2, local6: "fd00:99::1", remote6: "fd00:99::2" }\n    nat: true\n');
+  const out = execFileSync('sh', ['-c', factsScript(env, env.tunnel!)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const [names = '', ip4 = '', , ip6 = ''] = out.split('@@\n');
+  t.deepEqual(names.split(/\s+/).filter(Boolean).sort(), fs.readdirSync('/sys/class/net').sort());
+  t.is(ip4.trim(), fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim());
+  const six = '/proc/sys/net/ipv6/conf/all/forwarding';
+  t.is(ip6.trim(), fs.existsSync(six) ? fs.readFileSync(six, 'utf8').trim() : '', 'a missing file reads as nothing, not the section before');
 });
