@@ -304,9 +304,8 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       // server (a reset, a keepalive timeout, a malformed packet) must not go unheard, which
       // would make it an uncaught exception: it ends the connection, and whatever waits on it fails.
       client.on('error', () => client.destroy());
-      // Tunnelled packets are latency-sensitive: Nagle would hold one back for the peer's delayed ACK (~40 ms).
-      // A direct connection has it from its first byte (readRing.ts); this covers any other TCP socket.
-      client.setNoDelay(true);
+      // TCP_NODELAY is the ring's from the first byte (readRing.ts); the other sockets here are a
+      // ProxyCommand's socket pair and a jump host's channel, which have no Nagle to turn off.
       if (opts.debug) quietAfterHandshake(client);
       ring?.ready();
       resolve(new SshLink(client, ring, carriedBy));
