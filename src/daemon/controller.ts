@@ -74,14 +74,17 @@ export class Controller {
   readonly done: Promise<DownReason>;
   private markDone!: (reason: DownReason) => void;
 
-  /** A helper-served controller's own boot record (the server's steps), where the user's state folder takes one. */
-  private readonly userRecord: string | undefined;
+  /**
+   * The journal's boot record: root's; with the helper (whose own record has this host's side) the
+   * user's, for the server's steps, where their state folder takes one.
+   */
+  private readonly bootRecord: string | undefined;
 
   constructor(
     private readonly env: EnvironmentConfig,
     private readonly opts: ControllerOptions,
   ) {
-    this.userRecord = opts.helper ? userBootRecordIfWritable(env.name, opts.user) : undefined;
+    this.bootRecord = opts.helper ? userBootRecordIfWritable(env.name, opts.user) : bootRecordFile(env.name);
     this.journal = new StepJournal(
       journalFile(env.name),
       env.name,
@@ -90,8 +93,7 @@ export class Controller {
         target: userAtHost(opts.route.target),
         ...(opts.helper ? { localBy: 'helper' as const } : {}),
       },
-      // with the helper, root's record (the helper's) has this host's side, the user's own the server's
-      opts.helper ? this.userRecord : bootRecordFile(env.name),
+      this.bootRecord,
     );
     this.done = new Promise((resolve) => (this.markDone = resolve));
     this.dockerHealth = new DockerHealth(env, opts.log);
@@ -191,7 +193,7 @@ export class Controller {
       await opts.helper?.hello;
       fs.mkdirSync(envRunDir(env.name), { recursive: true, mode: 0o755 });
       // a reboot in the middle of the last run left its DNS settings and the server's rules (no journal: the run folder went with the boot)
-      const record = opts.helper ? this.userRecord : bootRecordFile(env.name);
+      const record = this.bootRecord;
       if (!record) opts.progress(`warning: ${opts.user.home} cannot be written: a reboot mid-run would leave the server's steps (no boot record)`);
       const restore = record ? await restoreLeftByBoot(env, { ...opts, platform: this.platform }, opts.helper ? record : undefined) : [];
       for (const e of restore) opts.progress(`warning: ${e}`);

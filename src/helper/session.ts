@@ -79,7 +79,7 @@ export class HelperSession {
         this.deps.claim?.(r.env);
         this.envName = r.env;
         this.holdLive(r.env);
-        const left = [...(await this.replayLeft(r.env)), ...(await this.restoreAfterBoot(r.env))];
+        const left = [...(await this.replayLeft(r.env)), ...(await this.putBackAfterBoot(r.env))];
         if (left.length)
           throw new HelperError(`${r.env}: a helper that died left changes it cannot undo (${left.join('; ')}): run sudo cloudbridge cleanup ${r.env}`);
         this.journal = new StepJournal(this.deps.journalFile(r.env), r.env, undefined, this.deps.bootRecord?.(r.env));
@@ -186,7 +186,7 @@ export class HelperSession {
   }
 
   /** What a run cut short by a reboot left that outlives the boot (its boot record, no journal beside it), put back. */
-  private async restoreAfterBoot(env: string): Promise<string[]> {
+  private async putBackAfterBoot(env: string): Promise<string[]> {
     const file = this.deps.bootRecord?.(env);
     if (!file || readJournal(this.deps.journalFile(env))) return [];
     const r = await restoreAfterBoot(file, this.deps.executor);
