@@ -80,6 +80,8 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   const localDevice = t ? requestedDevice(platform, t) || 'utunN' : '';
   const dockerHost = dockerHostFor(env);
   const remoteDevice = t ? `tun${t.remoteUnit ?? 'N'}` : '';
+  // mtu: auto on Linux: the largest size tried towards the remote host, whose MSS the remote route advertises from the start (daemon/mtu.ts)
+  const up = t?.mtuAuto && platform === 'linux' && MAX_UPSTREAM_MTU > t.mtu ? MAX_UPSTREAM_MTU : 0;
   const notes: string[] = [];
   if (route) notes.push(...unsupportedLines(route));
   if (localDevice === 'utunN') notes.push('utunN: macOS numbers utun devices itself; the name is known once the device is open');
@@ -88,7 +90,7 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
     notes.push(
       `mtu auto: both devices start at ${t.mtu}; connect probes the largest packet sshd carries each way: the remote device gets the round-trip size, ${
         platform === 'linux'
-          ? `this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU})`
+          ? `this end the larger one sshd takes towards the remote host (up to ${MAX_UPSTREAM_MTU}, whose MSS the remote route back advertises from the start: corrected if the probe finds less)`
           : 'this end the same (macOS caps a utun at the round-trip size)'
       }; the probed steps show the largest sizes tried`,
     );
@@ -111,10 +113,8 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
     ...env.exclude.map((c) => excludeStep(c, { via: 'GATEWAY', dev: 'DEV' })),
     ...planLocal(env, localDevice, platform, owner && dockerHost ? { host: dockerHost, owner } : undefined),
     ...(zones.length > 0 ? [planResolvConf(env.name, zones, [DNS_LISTEN], { content: '# the /etc/resolv.conf found at connect\n', symlink: undefined })] : []),
-    ...(t ? planRemote(env, t, remoteDevice, { ipForward: '0' }) : []),
-    ...(t?.mtuAuto
-      ? [...planRemoteMtu(remoteDevice, t.mtu), ...planLocalMtu(t, localDevice, remoteDevice, platform === 'linux' ? MAX_UPSTREAM_MTU : t.mtu, t.mtu)]
-      : []),
+    ...(t ? planRemote(env, t, remoteDevice, { ipForward: '0' }, up) : []),
+    ...(t?.mtuAuto ? [...planRemoteMtu(remoteDevice, t.mtu), ...planLocalMtu(t, localDevice, remoteDevice, up || t.mtu, t.mtu, up)] : []),
     ...full,
   ];
   let docker: string | null = null;

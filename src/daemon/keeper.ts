@@ -26,6 +26,8 @@ export interface Session {
   readonly link: SshLink;
   readonly channel: TunChannel | undefined;
   readonly remoteDevice: string;
+  /** mtu: auto: the MTU whose MSS the remote routes back to us advertise since the device came up (0: none). */
+  readonly advertised?: number;
 }
 
 export interface KeeperDeps {

@@ -16,11 +16,30 @@ export async function pickMtu(
   maxPacket: number,
   platform: PlatformName,
   apply: (steps: Step[]) => Promise<void>,
+  /** The MTU this end's MSS was advertised for with the remote device (expectedUp), 0 for none. */
+  advertised: number,
 ): Promise<Probed> {
   const rtt = await pingPeer(l3);
   const probed = await probeMtu(l3.tunnel, l3.pump, platform, maxPacket, rtt, (d) => apply(planRemoteMtu(remoteDevice, d)));
-  await apply(planLocalMtu(l3.tunnel, l3.tun.name, remoteDevice, probed.up, probed.down));
+  await apply(planLocalMtu(l3.tunnel, l3.tun.name, remoteDevice, probed.up, probed.down, advertised));
   return probed;
+}
+
+/** The largest packet tried towards the remote host: what sshd's channel takes (its maximum packet, less the frame's 4 bytes). */
+function upCeiling(platform: PlatformName, maxPacket: number, down: number): number {
+  // macOS utun devices are not known to take MTUs past 16 KiB: one size both ways there
+  return platform === 'linux' ? Math.min(MAX_UPSTREAM_MTU, maxPacket - 4) : down;
+}
+
+/**
+ * What the probe towards the remote host finds unless something in the path
+ * is odd: the ceiling, when it is past the remote device's. Its MSS is
+ * advertised from the start (planRemote), and corrected after the probe
+ * when it found less; 0: nothing to advertise.
+ */
+export function expectedUp(tunnel: TunnelConfig, platform: PlatformName, maxPacket: number): number {
+  const up = upCeiling(platform, maxPacket, tunnel.mtu);
+  return tunnel.mtuAuto && up > tunnel.mtu ? up : 0;
 }
 
 /** What the probe found: the MTU each way, and in a dual-stack tunnel whether IPv6 crossed at the round-trip size. */
@@ -60,8 +79,7 @@ export async function probeMtu(
   const down = (await pump.largestThatCrosses(src, dst, sizes, timeout)) ?? 1500;
   // the remote device came up at the ceiling (planRemote): a remote command only when the probe found less
   if (down !== tunnel.mtu) await setDown(down);
-  // macOS utun devices are not known to take MTUs past 16 KiB: one size both ways there
-  const ceiling = platform === 'linux' ? Math.min(MAX_UPSTREAM_MTU, maxPacket - 4) : down;
+  const ceiling = upCeiling(platform, maxPacket, down);
   const upSizes = [ceiling, 24000].filter((n) => n > down && n <= ceiling);
   const up = (await pump.largestThatCrosses(src, dst, upSizes, timeout)) ?? down;
   // a dual-stack tunnel: one ICMPv6 echo of the round-trip size shows IPv6 crosses at it too

@@ -83,8 +83,10 @@ export async function remoteSide(
     readonly progress: (line: string) => void;
     /** A phase of connect ended (util/phases.ts). */
     readonly mark: (phase: string) => void;
+    /** mtu: auto: the MTU this end's probe is expected to find through a channel that takes `maxPacket` (mtu.ts), 0 for none. */
+    readonly expectedUp: (maxPacket: number) => number;
   },
-): Promise<{ channel: TunChannel; remoteDevice: string }> {
+): Promise<{ channel: TunChannel; remoteDevice: string; advertised: number }> {
   const facts = await remoteFacts(link.client, env, tunnel, deps.sudo);
   deps.mark('remote facts read');
   const channel = await openChannel(link, env, facts.unit);
@@ -92,11 +94,12 @@ export async function remoteSide(
   const remoteDevice = `tun${facts.unit}`;
   deps.progress(`ssh: tunnel channel open, remote device ${remoteDevice}`);
   const stale = deps.lastDevice && deps.lastDevice !== remoteDevice && facts.names.includes(deps.lastDevice) ? [planStaleDevice(tunnel, deps.lastDevice)] : [];
+  const advertised = deps.expectedUp(channel.maxPacket);
   try {
-    await deps.apply([...stale, ...planRemote(env, tunnel, remoteDevice, facts)]);
+    await deps.apply([...stale, ...planRemote(env, tunnel, remoteDevice, facts, advertised)]);
   } catch (err) {
     channel.close();
     throw err;
   }
-  return { channel, remoteDevice };
+  return { channel, remoteDevice, advertised };
 }

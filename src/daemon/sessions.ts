@@ -12,7 +12,7 @@ import { stepExecutor, type LocalChanges } from './executor.js';
 import type { FullTunnel } from './fullTunnel.js';
 import type { Session } from './keeper.js';
 import type { L3Side } from './l3.js';
-import { mtuLine, pickMtu } from './mtu.js';
+import { expectedUp, mtuLine, pickMtu } from './mtu.js';
 import type { Pins } from './pins.js';
 import { remoteSide } from './remote.js';
 import type { Services } from './services.js';
@@ -90,16 +90,17 @@ export class Sessions {
       if (stale.length) opts.log(`could not undo the previous session's remote steps: ${stale.join('; ')}`);
       const { tunnel } = env;
       if (!tunnel) return { link, channel: undefined, remoteDevice: '' };
-      const { channel, remoteDevice } = await remoteSide(link, env, tunnel, {
+      const { channel, remoteDevice, advertised } = await remoteSide(link, env, tunnel, {
         sudo: this.sudo,
         lastDevice: this.lastRemoteDevice,
         apply: (steps) => this.applyRemote(steps, client),
         progress: opts.progress,
         mark: (phase) => opts.phases?.mark(phase),
+        expectedUp: (maxPacket) => expectedUp(tunnel, this.parts.platform, maxPacket),
       });
       this.lastRemoteDevice = remoteDevice;
       opts.phases?.mark('remote side set up');
-      return { link, channel, remoteDevice };
+      return { link, channel, remoteDevice, advertised };
     } catch (err) {
       // what this session made remotely is undone over its connection while it stands
       const left = await journal.undo(this.executor(client), isRemote);
@@ -142,7 +143,14 @@ export class Sessions {
   /** mtu: auto: probe (mtu.ts), and apply what it found as journaled steps on both ends. */
   private async pickMtu(s: Session, l3: L3Side): Promise<void> {
     const exec = this.executor(s.link.client);
-    const probed = await pickMtu(l3, s.remoteDevice, s.channel!.maxPacket, this.parts.platform, (steps) => this.parts.journal.apply(steps, exec));
+    const probed = await pickMtu(
+      l3,
+      s.remoteDevice,
+      s.channel!.maxPacket,
+      this.parts.platform,
+      (steps) => this.parts.journal.apply(steps, exec),
+      s.advertised ?? 0,
+    );
     [this.mtu, this.remoteMtu] = [probed.up, probed.down];
     this.parts.opts.progress(mtuLine(probed, s.remoteDevice));
   }

@@ -109,7 +109,14 @@ function deleteRule(cmd: string, table: string, chain: string, rule: readonly st
 }
 
 /** Remote side: address and link on the remote tun device, then forwarding and NAT when asked for. */
-export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: string, facts: RemoteFacts): Step[] {
+export function planRemote(
+  env: EnvironmentConfig,
+  tunnel: TunnelConfig,
+  dev: string,
+  facts: RemoteFacts,
+  /** mtu: auto: this end's MTU the probe is expected to find; past the ceiling, its MSS goes in with the device (peerRoutes). */
+  expectedUp = 0,
+): Step[] {
   const { local, remote, mtu, local6, remote6 } = tunnel;
   const steps: Step[] = [
     ...(local && remote
@@ -136,6 +143,7 @@ export function planRemote(env: EnvironmentConfig, tunnel: TunnelConfig, dev: st
           } satisfies Step,
         ]
       : []),
+    ...(expectedUp > mtu ? peerRoutes(tunnel, dev, expectedUp) : []),
   ];
   if (!env.nat) return steps;
   if (local && facts.ipForward.trim() !== '1') {
@@ -200,26 +208,36 @@ export function planRemoteMtu(remoteDev: string, down: number): Step[] {
   ];
 }
 
-export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: string, up: number, down: number): Step[] {
-  const { local, remote } = tunnel;
+/**
+ * After the probe: this end's device at `up`. The remote routes back to us
+ * advertise `up`'s MSS when it is larger than the remote MTU (mtu.ts); they
+ * went in with the device at the size the probe was expected to find
+ * (`advertised`, planRemote), so a remote command only when it found
+ * otherwise: ~15 ms of connect on a local link.
+ */
+export function planLocalMtu(tunnel: TunnelConfig, dev: string, remoteDev: string, up: number, down: number, advertised = 0): Step[] {
   const steps: Step[] = [{ title: `link ${dev} mtu ${up} (probed)`, apply: { side: 'local', op: 'link-up', dev, mtu: up, ...ipv6Of(tunnel) }, undo: null }];
-  if (up > down && local && remote) {
+  const mss = up > down ? up : 0;
+  return mss === advertised ? steps : [...steps, ...peerRoutes(tunnel, remoteDev, mss)];
+}
+
+/** The remote routes to our tunnel addresses, advertising the MSS of this end's MTU `up` (none: 0, the kernel's own route). */
+function peerRoutes(tunnel: TunnelConfig, remoteDev: string, up: number): Step[] {
+  const { local, remote, local6 } = tunnel;
+  const advmss = (header: number): string[] => (up > 0 ? ['advmss', String(up - header)] : []);
+  const says = (header: number): string => (up > 0 ? `advertises MSS ${up - header}` : 'advertises no MSS of its own');
+  const steps: Step[] = [];
+  if (local && remote) {
     steps.push({
-      title: `remote route to ${local} advertises MSS ${up - 40}`,
-      apply: {
-        side: 'remote',
-        argv: ['ip', 'route', 'replace', local, 'dev', remoteDev, 'proto', 'kernel', 'scope', 'link', 'src', remote, 'advmss', String(up - 40)],
-      },
+      title: `remote route to ${local} ${says(40)}`,
+      apply: { side: 'remote', argv: ['ip', 'route', 'replace', local, 'dev', remoteDev, 'proto', 'kernel', 'scope', 'link', 'src', remote, ...advmss(40)] },
       undo: null,
     });
   }
-  if (up > down && tunnel.local6) {
+  if (local6) {
     steps.push({
-      title: `remote route to ${tunnel.local6} advertises MSS ${up - 60}`,
-      apply: {
-        side: 'remote',
-        argv: ['ip', '-6', 'route', 'replace', tunnel.local6, 'dev', remoteDev, 'proto', 'kernel', 'metric', '256', 'advmss', String(up - 60)],
-      },
+      title: `remote route to ${local6} ${says(60)}`,
+      apply: { side: 'remote', argv: ['ip', '-6', 'route', 'replace', local6, 'dev', remoteDev, 'proto', 'kernel', 'metric', '256', ...advmss(60)] },
       undo: null,
     });
   }

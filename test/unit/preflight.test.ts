@@ -1,7 +1,8 @@
 import test from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { clashWithOthers, localProblem, type LocalFacts, type PeerHolding } from '../../src/daemon/preflight.js';
-import { planLocalMtu, planRemoteMtu } from '../../src/plan/plan.js';
+import { planLocalMtu, planRemote, planRemoteMtu } from '../../src/plan/plan.js';
+import { expectedUp } from '../../src/daemon/mtu.js';
 
 // The checks before connect changes anything, as pure functions: no root, no host.
 
@@ -100,4 +101,24 @@ test('probed MTUs are steps: the remote device first, then this end and the adve
     ],
   );
   t.is(planLocalMtu(env.tunnel!, 'cb-stg', 'tun3', 12000, 12000).length, 1, 'one size both ways: no MSS to advertise');
+});
+
+test('the MSS the probe is expected to find goes in with the remote device: a remote command after it only when it found otherwise', (t) => {
+  const auto = { ...env.tunnel!, mtu: 16000, mtuAuto: true };
+  // sshd's tun channel takes packets of 32 KiB (CHAN_TCP_PACKET_DEFAULT): the ceiling this end is tried at
+  t.is(expectedUp(auto, 'linux', 32768), 32760);
+  t.is(expectedUp(auto, 'darwin', 32768), 0, 'macOS: one size both ways, nothing to advertise');
+  t.is(expectedUp({ ...auto, mtuAuto: false }, 'linux', 32768), 0, 'a fixed MTU: no probe');
+  t.is(expectedUp(auto, 'linux', 16004), 0, 'a channel no larger than the remote device: nothing past it');
+  const route = 'ip route replace 10.9.0.1 dev tun3 proto kernel scope link src 10.9.0.2';
+  const remote = planRemote({ ...env, nat: false }, auto, 'tun3', { ipForward: '0' }, 32760).map((s) => s.apply.side === 'remote' && s.apply.argv.join(' '));
+  t.deepEqual(remote, ['ip addr add 10.9.0.2 peer 10.9.0.1 dev tun3', 'ip link set dev tun3 mtu 16000 up', `${route} advmss 32720`]);
+  t.is(planRemote({ ...env, nat: false }, auto, 'tun3', { ipForward: '0' }).length, 2, 'nothing expected: no route');
+  const after = (up: number, down: number): (string | false)[] =>
+    planLocalMtu(auto, 'cb-stg', 'tun3', up, down, 32760)
+      .slice(1)
+      .map((s) => s.apply.side === 'remote' && s.apply.argv.join(' '));
+  t.deepEqual(after(32760, 12000), [], 'found as expected, the remote device smaller: nothing more');
+  t.deepEqual(after(24000, 16000), [`${route} advmss 23960`], 'found less: corrected');
+  t.deepEqual(after(16000, 16000), [route], 'nothing larger crossed: the MSS taken back');
 });
