@@ -7,6 +7,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import { requestControl } from '../daemon/control.js';
 import { describeDown, downExitCode } from '../daemon/teardown.js';
 import { describeRoute, sshRouteFor, type SshRoute } from '../ssh/route.js';
+import { hopLimits, startTransport } from '../ssh/transport.js';
 import type { Level } from '../util/log.js';
 import { openLog } from '../native/journald.js';
 import { currentPlatform, preloadLocalNet } from '../platform/index.js';
@@ -132,9 +133,12 @@ export async function runController(
   };
   const session = import('../ssh/session.js');
   const passphrases = await passphrasesFor(route, go, args.agent);
+  const sshOpts = { user, agent: args.agent, passphrases, debug, warn: progress };
+  // the connection itself (or the jump process, a ProxyCommand) before ssh2 loads: see transport.ts
+  const transport = env.onDemand ? undefined : startTransport(route, hopLimits(env), sshOpts);
   const { connectSsh } = await session;
   // a route over the server's address is pinned (daemon/pins.ts) before the routes go in
-  const firstLink = env.onDemand ? undefined : connectSsh(env, route, { user, agent: args.agent, passphrases, debug, warn: progress });
+  const firstLink = transport && connectSsh(env, route, { ...sshOpts, transport });
   firstLink?.then(
     () => phases.mark('ssh connected'),
     () => undefined,

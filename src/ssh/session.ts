@@ -6,7 +6,7 @@ import { ssh2 } from '../ssh2/load.js';
 import { SSH2_ALGORITHMS } from '../ssh2/algorithms.js';
 import { assemble, pubkeyFilter } from './algorithms.js';
 import { hostKeyAlgorithms } from '../ssh2/certs.js';
-import { quietAfterHandshake } from '../ssh2/connection.js';
+import * as ssh2Connection from '../ssh2/connection.js';
 import { ssh2Failure } from '../ssh2/errors.js';
 import { ReadRing } from '../datapath/ssh/readRing.js';
 import { SshLink, type Carrier } from '../datapath/ssh/link.js';
@@ -14,38 +14,14 @@ import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { findAgent } from './agent.js';
-import { defaultCiphers, type Cipher } from '../config/ciphers.js';
 import { appendKnownHost, checkHostKey, hasCertAuthority, hostKeyName, readKnownHosts, type KnownHostsEntry } from './knownHosts.js';
 import { NamedKeysAgent, publicBeside, UserAgent } from './keys.js';
 import { asUser } from '../util/user.js';
 import type { SshHop, SshRoute } from './route.js';
 import { certifiedKey, certsFor, type UserCert } from './userCerts.js';
 import { runProxyCommand, type ProxyRun } from './proxyCommand.js';
-import { runJumps } from './jumpProcess.js';
+import { hopLimits, logToStderr, startTransport, stopTransport, type HopLimits, type SshOptions, type Transport } from './transport.js';
 import { traceCommands } from './exec.js';
-import { plain } from '../util/plain.js';
-
-export interface SshOptions {
-  readonly user: InvokingUser;
-  /** ssh-agent socket; defaults to $SSH_AUTH_SOCK, then the invoking user's newest agent. */
-  readonly agent?: string | undefined;
-  /** Passphrases for encrypted key files, by path (asked on a terminal). */
-  readonly passphrases?: ReadonlyMap<string, string>;
-  /** Where a ProxyCommand's stderr goes, a line at a time (default: this process's stderr, the controller log). */
-  readonly log?: (line: string) => void;
-  /** What the user should see at connect (an ssh_config line not honoured in full): a `warning:` line; the log's when not given. */
-  readonly warn?: ((line: string) => void) | undefined;
-  /** -vv: ssh2's account of each hop's handshake (until it is ready: after, it would be a line a packet) and every remote command. */
-  readonly debug?: ((line: string) => void) | undefined;
-}
-
-const logToStderr = (line: string): void => void process.stderr.write(`${plain(line)}\n`);
-
-export interface HopLimits {
-  readonly connectTimeout: number;
-  readonly deadAfter: number;
-  readonly ciphers: readonly Cipher[];
-}
 
 function defaultIdentities(home: string): string[] {
   return ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((n) => path.join(home, '.ssh', n)).filter((p) => fs.existsSync(p));
@@ -204,7 +180,7 @@ function knownHostsReader(user: InvokingUser): (file: string) => KnownHostsEntry
  * this process carries it, over `carrier` when another process does (the
  * jump process), else over TCP or the hop's ProxyCommand.
  */
-function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions, carrier?: ProxyRun): Promise<SshLink> {
+function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, opts: SshOptions, carrier?: ProxyRun, early?: ReadRing): Promise<SshLink> {
   const where = `${hop.host}:${hop.port}`;
   const keyName = hostKeyName(hop.host, hop.port);
   let hostKeyProblem: string | undefined;
@@ -244,7 +220,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
   // get a socket that reads into reused buffers and that the C path can
   // use; a hop over a jump host reads from an SSH channel, which has its own.
   const proxy = carrier ?? (!sock && hop.proxyCommand ? runProxyCommand(hop, opts.user, findAgent(opts.user, opts.agent), opts.log ?? logToStderr) : undefined);
-  const ring = sock ? undefined : new ReadRing(proxy ? { fd: proxy.fd } : { host: hop.host, port: hop.port });
+  const ring = sock ? undefined : (early ?? new ReadRing(proxy ? { fd: proxy.fd } : { host: hop.host, port: hop.port }));
   if (proxy && ring) proxy.onEnd = () => ring.socket.destroy();
   cfg.sock = sock ?? ring?.socket;
   const carriedBy: Carrier | undefined = proxy?.child.pid ? { pid: proxy.child.pid } : ring && !proxy ? { socket: ring.socket } : undefined;
@@ -306,7 +282,7 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       client.on('error', () => client.destroy());
       // TCP_NODELAY is the ring's from the first byte (readRing.ts); the other sockets here are a
       // ProxyCommand's socket pair and a jump host's channel, which have no Nagle to turn off.
-      if (opts.debug) quietAfterHandshake(client);
+      if (opts.debug) ssh2Connection.quietAfterHandshake(client);
       ring?.ready();
       resolve(new SshLink(client, ring, carriedBy));
     });
@@ -316,8 +292,10 @@ function connectHop(hop: SshHop, sock: Duplex | undefined, limits: HopLimits, op
       fail(Object.assign(new Error('connection closed during handshake'), { level: 'client-socket' }));
     });
     try {
+      // a connection opened before ssh2 loaded (transport.ts) that failed meanwhile: ssh2 never heard
+      if (ring?.socket.destroyed) throw ring.failure ?? Object.assign(new Error('connection closed before the handshake'), { level: 'client-socket' });
       client.connect(cfg);
-      ring?.attach(client);
+      ring?.attach(client, ssh2Connection);
     } catch (err) {
       fail(err as Error);
     }
@@ -364,22 +342,20 @@ function forwardThrough(via: Client, hop: SshHop, from: string): Promise<Duplex>
  * process (jumpProcess.ts), each hop with its own host key check, the
  * target here over a socket pair. Ending the returned link ends the chain.
  */
-export async function connectSsh(env: EnvironmentConfig, route: SshRoute, opts: SshOptions): Promise<SshLink> {
-  const limits = { connectTimeout: env.connectTimeout, deadAfter: env.deadAfter, ciphers: env.ciphers.length ? env.ciphers : defaultCiphers() };
+export async function connectSsh(env: EnvironmentConfig, route: SshRoute, opts: SshOptions & { readonly transport?: Transport }): Promise<SshLink> {
+  const limits = hopLimits(env);
+  const transport = opts.transport ?? startTransport(route, limits, opts);
   let target: SshLink;
-  if (route.jumps.length === 0) target = await connectHop(route.target, undefined, limits, opts);
-  else {
-    const log = opts.log ?? logToStderr;
-    const jumps = runJumps(route, limits, { user: opts.user, agent: findAgent(opts.user, opts.agent), passphrases: opts.passphrases, log, debug: opts.debug });
-    try {
-      await jumps.ready;
-      target = await connectHop(route.target, undefined, limits, opts, jumps);
-    } catch (err) {
-      jumps.child.kill();
-      throw err;
-    }
-    target.client.once('close', () => jumps.child.kill());
+  try {
+    if (transport.kind === 'jumps') await transport.jumps.ready;
+    target = await (transport.kind === 'tcp'
+      ? connectHop(route.target, undefined, limits, opts, undefined, transport.ring)
+      : connectHop(route.target, undefined, limits, opts, transport.kind === 'proxy' ? transport.proxy : transport.jumps));
+  } catch (err) {
+    stopTransport(transport);
+    throw err;
   }
+  if (transport.kind === 'jumps') target.client.once('close', () => transport.jumps.child.kill());
   if (opts.debug) traceCommands(target.client, opts.debug);
   return target;
 }

@@ -49,6 +49,18 @@ test('swap the cipher: AES-GCM is sealed and opened by the addon, other ciphers 
   t.false(hostKeyAlgorithms(false).some((a) => a.includes('-cert-')));
 });
 
+test('a connection that stood before ssh2 took it (transport.ts): the banner waited in the kernel, and the session works through a rekey', async (t) => {
+  const p = await connect('aes128-gcm@openssh.com', { ring: true, early: true });
+  t.is(p.link.ring!.failure, undefined);
+  await rekey(p.client);
+  const { stream, far } = await channel(p);
+  const back = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
+  far.on('data', (d: Buffer) => far.write(d));
+  (stream as unknown as { write(b: string): void }).write('ping');
+  t.is(await back, 'ping');
+  p.close();
+});
+
 test('seal in place declines while keys are being exchanged, and resumes with the new keys', async (t) => {
   const p = await connect('aes128-gcm@openssh.com');
   const sealer = inPlaceSealer(p.client);

@@ -5,6 +5,7 @@ import { hostKeyAlgorithms } from '../../src/ssh2/certs.js';
 import { ChannelEnds } from '../../src/ssh2/channel.js';
 import { SshLink } from '../../src/datapath/ssh/link.js';
 import { ReadRing } from '../../src/datapath/ssh/readRing.js';
+import * as ssh2Connection from '../../src/ssh2/connection.js';
 import { ed25519Key } from './sshKey.js';
 
 // ssh2's own Server on loopback and a client connected as cloudbridge connects (a read ring
@@ -24,7 +25,8 @@ export interface Pair {
 }
 
 /** An ssh2 Server on loopback and a client of ours: through a read ring (as a direct connection) or a plain socket. */
-export async function connect(cipher: string, opts: { ring: boolean } = { ring: true }): Promise<Pair> {
+/** `early`: the ring's connection stands, and the server's banner waits, before ssh2 is given it (src/ssh/transport.ts). */
+export async function connect(cipher: string, opts: { ring: boolean; early?: boolean } = { ring: true }): Promise<Pair> {
   let peer: Connection | undefined;
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (c) => {
     peer = c;
@@ -35,6 +37,10 @@ export async function connect(cipher: string, opts: { ring: boolean } = { ring: 
   const port = (server.address() as net.AddressInfo).port;
   const ring = opts.ring ? new ReadRing({ host: '127.0.0.1', port }) : undefined;
   const sock = ring?.socket ?? net.connect(port, '127.0.0.1');
+  if (opts.early) {
+    await new Promise((r) => sock.once('connect', r));
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const client = new ssh2.Client();
   const debugLines: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {
@@ -49,7 +55,7 @@ export async function connect(cipher: string, opts: { ring: boolean } = { ring: 
     algorithms: { cipher: [cipher as never], serverHostKey: hostKeyAlgorithms(true) },
     debug: (line) => void debugLines.push(line),
   });
-  ring?.attach(client);
+  ring?.attach(client, ssh2Connection);
   await ready;
   ring?.ready();
   client.on('error', () => undefined);

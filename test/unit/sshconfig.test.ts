@@ -709,6 +709,35 @@ test('ConnectTimeout: a server that takes the connection and says nothing is giv
   t.true(took >= 900 && took < 3000, `${took} ms`);
 });
 
+test('a connection started before ssh2 loads (transport.ts) and refused meanwhile: connect says so in one line, as it does without', async (t) => {
+  const net = await import('node:net');
+  const { connectSsh } = await import('../../src/ssh/session.js');
+  const { hopLimits, startTransport } = await import('../../src/ssh/transport.js');
+  const { ed25519Key } = await import('./sshKey.js');
+  // a port nobody listens on: taken, then let go
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  const port = (taken.address() as { port: number }).port;
+  await new Promise((r) => taken.close(r));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-early-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'id'), ed25519Key(), { mode: 0o600 });
+  const env = findEnvironment(
+    parseConfigText(
+      `environments:\n  e:\n    host: 127.0.0.1\n    port: ${port}\n    identityFile: ${dir}/id\n    sshConfig: ${dir}/none\n    tunnel: false\n`,
+      '/c.yaml',
+      '/home/dev',
+    ),
+    'e',
+  );
+  const user = { name: 'dev', uid: process.getuid!(), gid: process.getgid!(), home: '/home/dev' };
+  const route = sshRouteFor(env, user);
+  const transport = startTransport(route, hopLimits(env), { user });
+  t.is(transport.kind, 'tcp');
+  if (transport.kind === 'tcp') await new Promise((r) => transport.ring.socket.once('close', r));
+  await t.throwsAsync(connectSsh(env, route, { user, agent: '/nonexistent', transport }), { message: `cannot reach 127.0.0.1:${port}: ECONNREFUSED` });
+});
+
 test('CanonicalizeHostname: a second pass whenever it is on, Host lines then matched against the host, not the alias (ssh -G agrees)', (t) => {
   // no name here resolves (.invalid never does): what is held against ssh -G is the passes, not DNS
   const text = `

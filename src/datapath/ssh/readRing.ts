@@ -1,8 +1,15 @@
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Client } from 'ssh2';
-import { atPacketBoundary, dispatchPayload, filterPayloads, heldPacket, parse, readsPlain } from '../../ssh2/connection.js';
+import type * as Ssh2Connection from '../../ssh2/connection.js';
 import { socketHandle } from '../../util/socketHandle.js';
+
+/**
+ * The adapter's hooks the ring reads through (src/ssh2/connection.ts),
+ * given with the client: the ring's module loads no part of ssh2, so a
+ * connection can be opened while ssh2 loads (~50 ms here, src/ssh/transport.ts).
+ */
+export type RingHooks = Pick<typeof Ssh2Connection, 'atPacketBoundary' | 'dispatchPayload' | 'filterPayloads' | 'heldPacket' | 'parse' | 'readsPlain'>;
 
 /**
  * The SSH connection's socket (TCP, or our end of a socket pair whose other
@@ -44,6 +51,9 @@ export class ReadRing {
   private readonly buffers = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)];
   private turn = 0;
   private client: Client | undefined;
+  private hooks: RingHooks | undefined;
+  /** Why the socket failed before a client took it (a refused connection): its error has no listener of ssh2's yet. */
+  failure: Error | undefined;
   private zeroCopy = false;
   private trusted = -1;
   private consume: ((data: Buffer) => void) | undefined;
@@ -60,19 +70,24 @@ export class ReadRing {
     // second for the server's delayed ACK (~40 ms).
     // Connect's SSH handshake went from 201-248 ms to 162-187 ms here (8 paired runs).
     this.socket = 'fd' in to ? socketOnFd(to.fd, onread, true) : net.connect({ ...to, onread, noDelay: true });
+    // Nothing is read before ssh2 has sent its identification: it resumes the socket then
+    // (client.js), so a connection opened before ssh2 loaded keeps the server's banner in the kernel.
+    this.socket.pause();
+    this.socket.once('error', (err) => (this.failure ??= err));
   }
 
-  /** The client this socket was given to; call right after `client.connect()`. */
-  attach(client: Client): void {
+  /** The client this socket was given to, and the adapter's hooks; call right after `client.connect()`. */
+  attach(client: Client, hooks: RingHooks): void {
     this.client = client;
-    filterPayloads(
+    this.hooks = hooks;
+    hooks.filterPayloads(
       client,
       (payload) => {
         if (payload[0] !== MSG_CHANNEL_DATA || this.trusted < 0 || payload.length < 9 || payload.readUInt32BE(1) !== this.trusted) return false;
         // ssh2 would unpack it (message table, channel lookup) and call the channel's push; with no
         // compression in the way the consumer takes the data straight away, fewer steps per packet.
         const len = payload.readUInt32BE(5);
-        if (this.consume && readsPlain(client) && 9 + len <= payload.length) {
+        if (this.consume && hooks.readsPlain(client) && 9 + len <= payload.length) {
           this.consume(payload.subarray(9, 9 + len));
           return 'consumed';
         }
@@ -106,23 +121,23 @@ export class ReadRing {
 
   private nextBuffer(): Buffer {
     this.turn ^= 1;
-    const held = this.client && heldPacket(this.client);
+    const held = this.client && this.hooks!.heldPacket(this.client);
     if (held && held.buffer === this.buffers[this.turn]!.buffer) this.turn ^= 1;
     return this.buffers[this.turn]!;
   }
 
   /** Always true: ssh2 never pauses its socket, SSH windows do the flow control. */
   private deliver(n: number, buf: Buffer): boolean {
-    const client = this.client;
-    if (!client) return true;
+    const { client, hooks } = this;
+    if (!client || !hooks) return true;
     this.delivering = true;
     try {
       // a view of exactly what was read: ssh2's AES-GCM decipher takes `data`
       // itself for a packet body that fills a read from its start (p 0, nb
       // dataLen), so a longer buffer became a packet of the wrong length (a
       // RangeError when one read ended just before a tag: seen relaying a jump)
-      if (this.zeroCopy) parse(client, n === buf.length ? buf : buf.subarray(0, n), n);
-      else parse(client, Buffer.from(buf.subarray(0, n)), n);
+      if (this.zeroCopy) hooks.parse(client, n === buf.length ? buf : buf.subarray(0, n), n);
+      else hooks.parse(client, Buffer.from(buf.subarray(0, n)), n);
     } catch (err) {
       this.fail(err as Error);
     } finally {
@@ -170,7 +185,7 @@ export class ReadRing {
   /** Hands a payload read elsewhere to ssh2, as its decipher would have. */
   dispatch(payload: Buffer): void {
     try {
-      if (this.client) dispatchPayload(this.client, payload);
+      if (this.client) this.hooks!.dispatchPayload(this.client, payload);
     } catch (err) {
       this.fail(err as Error);
     }
@@ -184,7 +199,7 @@ export class ReadRing {
 
   private passOn(): void {
     const start = this.successor;
-    if (!start || !this.client || !atPacketBoundary(this.client) || this.socket.destroyed) return;
+    if (!start || !this.client || !this.hooks!.atPacketBoundary(this.client) || this.socket.destroyed) return;
     const handle = this.handle;
     if (!handle) return;
     this.successor = undefined;
