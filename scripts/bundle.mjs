@@ -2,7 +2,7 @@
 // dist/bundle/, which the package ships and its `bin` runs: one file for the
 // CLI's common path plus chunks that load when a command needs them (code
 // splitting keeps `--version` and `status` from loading SSH or the
-// controller). Loading yargs, execa and yaml from node_modules as separate
+// controller). Loading yargs, execa and js-yaml from node_modules as separate
 // ESM files cost ~90 ms per start here; bundled they are read and compiled
 // once. Packages with native code (ssh2, netlink, node-gyp-build and what
 // they load) stay outside: they are installed dependencies.

@@ -112,6 +112,11 @@ test('errors name the file, the environment and the field', (t) => {
   t.regex(error('environments: [1, 2]'), /^\/etc\/cloudbridge\/config\.yaml: environments: is required: a mapping/);
   t.regex(error('environments:\n  a: {\n'), /^\/etc\/cloudbridge\/config\.yaml(:\d+:\d+)?: not valid YAML/);
   t.regex(error('environments:\n  a:\n    host: x\n   bad indent: 1\n'), /^\/etc\/cloudbridge\/config\.yaml:4:\d+: not valid YAML/, 'line and column');
+  // YAML 1.2's core schema, as before the parser changed (config/load.ts): a key twice, two documents, nothing at all
+  t.regex(error(`${minimal}    nat: true\n    nat: false\n`), /config\.yaml:\d+:\d+: not valid YAML: duplicated mapping key/);
+  t.regex(error(`${minimal}---\n${minimal}`), /config\.yaml: not valid YAML: one document only, found 2/);
+  t.is(error(''), error('# nothing here\n'));
+  t.regex(error(`${minimal}    nat: yes\n`), /nat: must be true or false/, '"yes" is a string in YAML 1.2');
 });
 
 test("dns: domain names and IPv4 servers (default: the remote host's), remote container names", (t) => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import test from 'ava';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { parse } from 'yaml';
+import { load as parse } from 'js-yaml';
 import { parseConfigText } from '../../src/config/load.js';
 import { schemaText } from '../../src/config/schema.js';
 import { ENVIRONMENT, keysOf } from '../../src/config/spec.js';
