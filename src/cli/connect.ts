@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ENV_NAME } from '../config/names.js';
+import { ENV_NAME } from '../util/envName.js';
 import { UserError } from '../util/errors.js';
 import type { Socket } from 'node:net';
 import { journalAvailable, journalWhere, logFile, parseLogLine, readFrom, rotateIfFull } from '../util/log.js';

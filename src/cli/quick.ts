@@ -1,4 +1,4 @@
-import { ENV_NAME } from '../config/names.js';
+import { ENV_NAME } from '../util/envName.js';
 import type { CommonArgs } from './common.js';
 
 /**

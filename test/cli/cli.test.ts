@@ -155,7 +155,7 @@ test("--version, --help and status load no SSH, YAML, netlink or controller code
   const inputs = loaded.flatMap((o) => Object.keys(meta.outputs[o]?.inputs ?? {}));
   t.true(inputs.includes('dist/src/cli/main.js'));
   for (const heavy of [
-    /node_modules\/yaml\//,
+    /node_modules\/js-yaml\//,
     /node_modules\/yargs\//,
     /node_modules\/execa\//,
     /src\/daemon\/(?!control\.js)/,
@@ -169,6 +169,11 @@ test("--version, --help and status load no SSH, YAML, netlink or controller code
     );
   }
   t.false(loaded.some((o) => ['ssh2', 'netlink'].includes(o)));
+  // node:crypto takes ~6 ms to load here, before connect can start its controller
+  t.false(
+    loaded.some((o) => meta.outputs[o]?.imports.some((i) => i.path === 'node:crypto')),
+    'node:crypto',
+  );
 });
 
 test("a missing addon names the user's fix, never a developer-only command", async (t) => {
