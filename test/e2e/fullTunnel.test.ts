@@ -12,6 +12,7 @@ import {
   LOG_DIR,
   makeTestUser,
   removeTestFiles,
+  rebootTakes,
   run,
   sshdSessions,
   sudoEnv,
@@ -246,10 +247,7 @@ test.serial('kill -9: the halves go with the device at once; cleanup puts back r
 /** What a reboot of this host takes: its routes, its firewall rules and /run; resolv.conf and the server's rules stay. */
 async function reboot(): Promise<void> {
   await sleep(200);
-  await run('ip', ['-n', NS(), 'route', 'flush', 'proto', '203']);
-  await run('ip', ['-n', NS(), '-6', 'route', 'flush', 'proto', '203']);
-  for (const cmd of ['iptables', 'ip6tables']) await run('ip', ['netns', 'exec', NS(), 'sh', '-c', `${cmd}-save | grep -v cloudbridge:cbu | ${cmd}-restore`]);
-  fs.rmSync('/run/cloudbridge/cbu', { recursive: true, force: true });
+  await rebootTakes('cbu', { ns: NS() });
 }
 
 test.serial("a reboot in the middle: cleanup, or the next connect, puts DNS back and undoes the server's rules from the boot record", async (t) => {

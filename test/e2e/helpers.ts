@@ -133,6 +133,26 @@ export function inNs(ns: string, file: string, args: readonly string[]): Promise
   return run('ip', ['netns', 'exec', ns, file, ...args]);
 }
 
+/**
+ * What a reboot takes of an environment's doing on this host, in client
+ * namespace `ns` or on the host itself: our routes (proto 203; on the host
+ * only those to `routesTo`, the lab's), its tagged firewall rules, and its
+ * run folder (`runDir`: all of /run/cloudbridge when a reboot's whole /run
+ * matters). What a reboot keeps stays: resolv.conf, the boot records.
+ */
+export async function rebootTakes(env: string, opts: { ns?: string; routesTo?: string; runDir?: string }): Promise<void> {
+  const here = (file: string, args: readonly string[]): Promise<Ran> => (opts.ns ? inNs(opts.ns, file, args) : run(file, args));
+  for (const family of ['-4', '-6']) {
+    if (opts.routesTo === undefined) await here('ip', [family, 'route', 'flush', 'proto', '203']);
+    else {
+      const ours = (await here('ip', [family, 'route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.startsWith(opts.routesTo!));
+      for (const r of ours) await here('ip', [family, 'route', 'del', ...r.trim().split(/\s+/)]);
+    }
+  }
+  for (const cmd of ['iptables', 'ip6tables']) await here('sh', ['-c', `${cmd}-save | grep -v cloudbridge:${env} | ${cmd}-restore`]);
+  fs.rmSync(opts.runDir ?? `/run/cloudbridge/${env}`, { recursive: true, force: true });
+}
+
 /** sshd processes serving connections (not the listeners) inside the lab's remote namespace. */
 export async function sshdSessions(lab: Lab): Promise<number[]> {
   const pids = (await run('ip', ['netns', 'pids', lab.remoteNs])).stdout.split('\n').filter(Boolean).map(Number);

@@ -12,6 +12,7 @@ import {
   makeTestUser,
   processTree,
   removeTestFiles,
+  rebootTakes,
   run,
   sudoEnv,
   userCopy,
@@ -193,11 +194,7 @@ async function killAndReboot(): Promise<void> {
   const killed = processTree(await controllerPid());
   for (const p of killed) process.kill(p.pid, 'SIGKILL');
   await within(2000, async () => killed.every((p) => !fs.existsSync(`/proc/${p.pid}`)));
-  await run('sh', ['-c', 'iptables-save | grep -v cloudbridge:cbv | iptables-restore']);
-  for (const r of (await run('ip', ['route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.startsWith(`${lab.net}.`))) {
-    await run('ip', ['route', 'del', ...r.trim().split(/\s+/)]);
-  }
-  fs.rmSync('/run/cloudbridge', { recursive: true, force: true });
+  await rebootTakes('cbv', { routesTo: `${lab.net}.`, runDir: '/run/cloudbridge' });
 }
 
 // Installed (cloudbridge install-helper): the host's one helper on a group's socket.
