@@ -2,8 +2,16 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseIPv6 } from '../config/ipv6.js';
-import { keepFamilies } from './families.js';
 import { answer, fitUdp, inDomain, parseQuery, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, type Question } from './message.js';
+import type * as Families from './families.js';
+
+/**
+ * families.ts, with dns-packet (~56 KB bundled, a quarter of the
+ * controller's chunk), loads with the first answer from the remote side:
+ * connect and most environments never need it.
+ */
+let families: Promise<typeof Families> | undefined;
+const loadFamilies = (): Promise<typeof Families> => (families ??= import('./families.js'));
 
 const REMOTE_TIMEOUT_MS = 3000;
 const UPSTREAM_TIMEOUT_MS = 2000;
@@ -152,6 +160,7 @@ export class DnsForwarder {
         }
         this.stats.remote++;
         // ANY's other family, SVCB/HTTPS hints: cut from what the remote side says (families.ts)
+        const { keepFamilies } = await loadFamilies();
         return { response: keepFamilies(await this.askRemote(msg), { v4: this.deps.ipv4 !== false, v6: this.deps.ipv6 === true }), q };
       }
       this.stats.upstream++;
