@@ -124,6 +124,7 @@ export async function runController(
   const report = (msg: ControllerMessage): void => {
     if (args.background && !ready) notify(msg);
   };
+  report({ began: true });
   // Until ready, progress goes to whoever waits on `connect`; after it, to the log.
   const progress = (line: string): void => {
     logLine(line);

@@ -13,7 +13,12 @@ import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
  * - secrets (key passphrases) go down fd 3, never argv or the environment;
  * - its stderr is the controller log from the start.
  */
-export type ControllerMessage = { readonly progress: string } | { readonly ready: true; readonly status: Status } | { readonly error: string };
+export type ControllerMessage =
+  | { readonly progress: string }
+  /** The config is read and the environment is there: from here on its log is worth keeping, whatever happens. */
+  | { readonly began: true }
+  | { readonly ready: true; readonly status: Status }
+  | { readonly error: string };
 
 /** Controller side: one message to the waiting `connect`. */
 export function notify(msg: ControllerMessage): void {
@@ -59,6 +64,8 @@ export interface Started {
   readonly status: Status | undefined;
   /** What it said went wrong, if it said anything. */
   readonly error: string | undefined;
+  /** It read its config and found the environment (a controller that never did leaves its log to no one). */
+  readonly began: boolean;
   readonly exitCode: number | null;
   readonly pid: number | undefined;
   /** Lets go of a controller that is up, so this process can exit. */
@@ -87,6 +94,7 @@ export async function startController(
   );
   let status: Status | undefined;
   let error: string | undefined;
+  let began = false;
   let buf = '';
   stdout.setEncoding('utf8');
   stdout.on('data', (chunk: string) => {
@@ -95,13 +103,14 @@ export async function startController(
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      let msg: Partial<{ progress: string; ready: true; status: Status; error: string }>;
+      let msg: Partial<{ progress: string; began: true; ready: true; status: Status; error: string }>;
       try {
         msg = JSON.parse(line) as typeof msg;
       } catch {
         continue;
       }
       if (msg.progress) onProgress(msg.progress);
+      if (msg.began) began = true;
       if (msg.ready) status = msg.status;
       if (msg.error) error = msg.error;
     }
@@ -115,5 +124,5 @@ export async function startController(
     for (const s of child.stdio) s?.destroy();
     child.unref();
   };
-  return { status, error, exitCode, pid: child.pid, release };
+  return { status, error, began, exitCode, pid: child.pid, release };
 }

@@ -33,6 +33,7 @@ test.serial('unknown environment', async (t) => {
     ['connect', 'nope', '--config', lab.config],
     /^cloudbridge: unknown environment "nope" in \/run\/cloudbridge-lab\/cbe\/config\.yaml \(configured: cbe, cbe-tcp\)$/,
   );
+  t.false(fs.existsSync(`${LOG_DIR}/nope.log`), 'no log for an environment there is not');
 });
 
 test.serial('malformed config: broken YAML and an invalid field', async (t) => {

@@ -20,7 +20,7 @@ test.after.always(async () => {
   await cli(['disconnect', 'cbt-tcp']);
   if (lab) await labDown(lab);
   fs.rmSync(BLOB, { force: true });
-  removeTestFiles('cbt');
+  removeTestFiles('cbt', 'cbt-tcp', 'cbt-clash');
 });
 
 test.serial('connect brings up addresses and routes, and reports each step', async (t) => {
