@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import type { Cipher } from '../config/ciphers.js';
 import { DEBUG, FAILED, READY, type JumpJob } from '../ssh/jumpProcess.js';
-import { relay } from '../datapath/ssh/relay.js';
+import { ReadRing } from '../datapath/ssh/readRing.js';
 import { errorMessage } from '../util/errors.js';
 import { plain } from '../util/plain.js';
 
@@ -18,7 +18,11 @@ const say = (line: string): void => void process.stderr.write(`${plain(line)}\n`
 
 try {
   const job = JSON.parse(fs.readFileSync(3, 'utf8')) as JumpJob;
-  const { connectJumpsHere } = await import('../ssh/session.js');
+  // the first jump host's connection before ssh2 loads, as the controller opens its own (ssh/transport.ts):
+  // that sshd's fork and re-exec go on meanwhile
+  const first = job.jumps[0];
+  const early = first && !first.proxyCommand ? new ReadRing({ host: first.host, port: first.port }) : undefined;
+  const [{ connectJumpsHere }, { relay }] = await Promise.all([import('../ssh/session.js'), import('../datapath/ssh/relay.js')]);
   const { links, stream } = await connectJumpsHere(
     job.jumps,
     job.target,
@@ -30,6 +34,7 @@ try {
       log: say,
       debug: job.debug ? (line) => say(`${DEBUG}${line}`) : undefined,
     },
+    early,
   );
   // stdin and stdout are the same socket: read one, write the other
   const relayed = relay(links.at(-1)!, stream, 0, 1);

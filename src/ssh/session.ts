@@ -370,13 +370,15 @@ export async function connectJumpsHere(
   target: SshHop,
   limits: HopLimits,
   opts: SshOptions,
+  /** The first jump host's TCP connection, opened before ssh2 loaded (cli/hop.ts). */
+  early?: ReadRing,
 ): Promise<{ links: SshLink[]; stream: Duplex }> {
   const links: SshLink[] = [];
   try {
     let sock: Duplex | undefined;
     for (const [i, hop] of jumps.entries()) {
       if (i > 0) sock = await forwardThrough(links[i - 1]!.client, hop, `${jumps[i - 1]!.host}:${jumps[i - 1]!.port}`);
-      links.push(await connectHop(hop, sock, limits, opts));
+      links.push(await connectHop(hop, sock, limits, opts, undefined, i === 0 ? early : undefined));
     }
     const last = jumps.at(-1)!;
     return { links, stream: await forwardThrough(links.at(-1)!.client, target, `${last.host}:${last.port}`) };
