@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { batchScript, parseBatchOutput } from '../../src/ssh/exec.js';
+import { batchScript, parseBatchOutput, type BatchResult } from '../../src/ssh/exec.js';
 import {
   appendKnownHost,
   checkHostKey,
@@ -32,6 +32,32 @@ function blob(type: string, body: string): Buffer {
 const keyA = blob('ssh-ed25519', 'A'.repeat(32));
 const keyB = blob('ssh-ed25519', 'B'.repeat(32));
 const keyR = blob('ssh-rsa', 'R'.repeat(64));
+
+test("consecutive ip commands go in one ip -batch; iproute2's and BusyBox's ip both report each step, stopping at the first failure", (t) => {
+  const show = ['ip', 'link', 'show', 'dev', 'lo'];
+  const cmds = [show, show, ['ip', 'link', 'set', 'dev', 'cb-nosuch0', 'up'], ['true']];
+  t.is(batchScript(cmds, false).match(/ip -batch/g)?.length, 1);
+  t.notRegex(batchScript(cmds, true), /ip -batch/, 'undo keeps going past failures: one by one');
+  t.notRegex(batchScript([show, ['ip', '-6', 'route', 'show']], false), /ip -batch/, 'a global option: its own process');
+  t.notRegex(batchScript([show, ['ip', 'link', 'show', 'dev', 'a b']], false), /ip -batch/, 'a word ip would split otherwise');
+  // the real binaries, read-only commands: a BusyBox ip (no -batch) through a PATH of its own
+  const bb = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-bbip-'));
+  t.teardown(() => fs.rmSync(bb, { recursive: true, force: true }));
+  fs.symlinkSync(execFileSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).trim(), path.join(bb, 'ip'));
+  for (const [which, PATH] of [
+    ['iproute2', process.env['PATH']!],
+    ['busybox', `${bb}:${process.env['PATH']!}`],
+  ] as const) {
+    const run = (c: string[][]): BatchResult =>
+      parseBatchOutput(spawnSync('sh', ['-c', batchScript(c, false)], { env: { PATH }, encoding: 'utf8' }).stdout, c.length);
+    const r = run(cmds);
+    t.is(r.done, 2, which);
+    t.is(r.failures[0]?.index, 2, which);
+    t.regex(r.failures[0]?.message ?? '', /cb-nosuch0|No such device/, which);
+    t.like(run([cmds[2]!, show]), { done: 0, failures: [{ index: 0 }] }, `${which}: the first fails`);
+    t.deepEqual(run([show, show]), { done: 2, failures: [] }, which);
+  }
+});
 
 test('shell quoting survives every character', (t) => {
   t.is(shellQuote('tun0'), 'tun0');
