@@ -195,7 +195,12 @@ for (const ring of [true, false]) {
     const rekeys = (async () => {
       for (let k = 0; k < 3; k++) {
         await new Promise((r) => setTimeout(r, 5));
+        // the client's side of each exchange done before the next: the server's callback can come before the
+        // client has read its NEWKEYS, and a busy machine then started the next while that one was in flight
+        const clientDone = new Promise((r) => p.client.once('handshake', r));
         await rekey(k % 2 ? p.peer : p.client);
+        await clientDone;
+        for (let n = 0; ring && keysIn < k + 1 && n < 500; n++) await new Promise((r) => setTimeout(r, 10));
       }
     })();
     for (const d of down) if (!far.write(d)) await new Promise((r) => far.once('drain', r));
