@@ -5,7 +5,7 @@ import { currentPlatform, localCommand, localNet, requestedDevice, type Platform
 import { shellJoin } from '../util/quote.js';
 import { DNS_LISTEN, planResolvConf, planResolvedAll, planServiceDns } from '../plan/dns.js';
 import { remoteAddresses } from '../config/tunnelPair.js';
-import { planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
+import { expectedUp, planLocal, planLocalMtu, planRemote, planRemoteMtu } from '../plan/plan.js';
 import { resolveAll } from '../util/resolve.js';
 import { excludeStep, pinStep, planHalves, routedThrough, type OutsidePath } from '../plan/fullTunnel.js';
 import type { ContextOwner, Step } from '../plan/steps.js';
@@ -80,8 +80,8 @@ export function dryRunPlan(env: EnvironmentConfig, platform: PlatformName, owner
   const localDevice = t ? requestedDevice(platform, t) || 'utunN' : '';
   const dockerHost = dockerHostFor(env);
   const remoteDevice = t ? `tun${t.remoteUnit ?? 'N'}` : '';
-  // mtu: auto on Linux: the largest size tried towards the remote host, whose MSS the remote route advertises from the start (daemon/mtu.ts)
-  const up = t?.mtuAuto && platform === 'linux' && MAX_UPSTREAM_MTU > t.mtu ? MAX_UPSTREAM_MTU : 0;
+  // mtu: auto on Linux: the largest size tried towards the remote host (sshd's channel is known at connect), whose MSS the remote route advertises from the start
+  const up = t ? expectedUp(t, platform, Infinity) : 0;
   const notes: string[] = [];
   if (route) notes.push(...unsupportedLines(route));
   if (localDevice === 'utunN') notes.push('utunN: macOS numbers utun devices itself; the name is known once the device is open');

@@ -1,7 +1,6 @@
 import type { TunnelConfig } from '../config/types.js';
-import { MAX_UPSTREAM_MTU } from '../config/validate.js';
 import type { Pump } from '../datapath/pump.js';
-import { planLocalMtu, planRemoteMtu } from '../plan/plan.js';
+import { planLocalMtu, planRemoteMtu, upCeiling } from '../plan/plan.js';
 import type { Step } from '../plan/steps.js';
 import type { PlatformName } from '../platform/index.js';
 import { pingPeer, probeEnds, type L3Side } from './l3.js';
@@ -23,23 +22,6 @@ export async function pickMtu(
   const probed = await probeMtu(l3.tunnel, l3.pump, platform, maxPacket, rtt, (d) => apply(planRemoteMtu(remoteDevice, d)));
   await apply(planLocalMtu(l3.tunnel, l3.tun.name, remoteDevice, probed.up, probed.down, advertised));
   return probed;
-}
-
-/** The largest packet tried towards the remote host: what sshd's channel takes (its maximum packet, less the frame's 4 bytes). */
-function upCeiling(platform: PlatformName, maxPacket: number, down: number): number {
-  // macOS utun devices are not known to take MTUs past 16 KiB: one size both ways there
-  return platform === 'linux' ? Math.min(MAX_UPSTREAM_MTU, maxPacket - 4) : down;
-}
-
-/**
- * What the probe towards the remote host finds unless something in the path
- * is odd: the ceiling, when it is past the remote device's. Its MSS is
- * advertised from the start (planRemote), and corrected after the probe
- * when it found less; 0: nothing to advertise.
- */
-export function expectedUp(tunnel: TunnelConfig, platform: PlatformName, maxPacket: number): number {
-  const up = upCeiling(platform, maxPacket, tunnel.mtu);
-  return tunnel.mtuAuto && up > tunnel.mtu ? up : 0;
 }
 
 /** What the probe found: the MTU each way, and in a dual-stack tunnel whether IPv6 crossed at the round-trip size. */

@@ -1,4 +1,5 @@
 import type { EnvironmentConfig, TunnelConfig } from '../config/types.js';
+import { MAX_UPSTREAM_MTU } from '../config/validate.js';
 import { ruleTag, type ContextOwner, type Step } from './steps.js';
 import { shellJoin, shellQuote } from '../util/quote.js';
 
@@ -206,6 +207,27 @@ export function planRemoteMtu(remoteDev: string, down: number): Step[] {
       undo: null,
     },
   ];
+}
+
+/**
+ * The largest packet tried towards the remote host (daemon/mtu.ts): what
+ * sshd's channel takes, its maximum packet less the frame's 4 bytes.
+ */
+export function upCeiling(platform: 'linux' | 'darwin', maxPacket: number, down: number): number {
+  // macOS utun devices are not known to take MTUs past 16 KiB: one size both ways there
+  return platform === 'linux' ? Math.min(MAX_UPSTREAM_MTU, maxPacket - 4) : down;
+}
+
+/**
+ * What the probe towards the remote host finds unless something in the path
+ * is odd: the ceiling, when it is past the remote device's. Its MSS is
+ * advertised from the start (planRemote), and corrected after the probe
+ * when it found less; 0: nothing to advertise. `maxPacket` Infinity: the
+ * channel not known yet (--dry-run), the most that is tried.
+ */
+export function expectedUp(tunnel: TunnelConfig, platform: 'linux' | 'darwin', maxPacket: number): number {
+  const up = upCeiling(platform, maxPacket, tunnel.mtu);
+  return tunnel.mtuAuto && up > tunnel.mtu ? up : 0;
 }
 
 /**

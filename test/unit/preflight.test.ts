@@ -1,8 +1,7 @@
 import test from 'ava';
 import { findEnvironment, parseConfigText } from '../../src/config/load.js';
 import { clashWithOthers, localProblem, type LocalFacts, type PeerHolding } from '../../src/daemon/preflight.js';
-import { planLocalMtu, planRemote, planRemoteMtu } from '../../src/plan/plan.js';
-import { expectedUp } from '../../src/daemon/mtu.js';
+import { expectedUp, planLocalMtu, planRemote, planRemoteMtu } from '../../src/plan/plan.js';
 
 // The checks before connect changes anything, as pure functions: no root, no host.
 
@@ -107,6 +106,7 @@ test('the MSS the probe is expected to find goes in with the remote device: a re
   const auto = { ...env.tunnel!, mtu: 16000, mtuAuto: true };
   // sshd's tun channel takes packets of 32 KiB (CHAN_TCP_PACKET_DEFAULT): the ceiling this end is tried at
   t.is(expectedUp(auto, 'linux', 32768), 32760);
+  t.is(expectedUp(auto, 'linux', Infinity), 32760, '--dry-run: the channel not known yet, the most tried');
   t.is(expectedUp(auto, 'darwin', 32768), 0, 'macOS: one size both ways, nothing to advertise');
   t.is(expectedUp({ ...auto, mtuAuto: false }, 'linux', 32768), 0, 'a fixed MTU: no probe');
   t.is(expectedUp(auto, 'linux', 16004), 0, 'a channel no larger than the remote device: nothing past it');
