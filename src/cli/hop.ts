@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import type { Cipher } from '../config/ciphers.js';
 import { DEBUG, FAILED, READY, type JumpJob } from '../ssh/jumpProcess.js';
-import { ReadRing } from '../datapath/ssh/readRing.js';
+import { directRing } from '../ssh/transport.js';
 import { errorMessage } from '../util/errors.js';
 import { plain } from '../util/plain.js';
 
@@ -21,7 +21,7 @@ try {
   // the first jump host's connection before ssh2 loads, as the controller opens its own (ssh/transport.ts):
   // that sshd's fork and re-exec go on meanwhile
   const first = job.jumps[0];
-  const early = first && !first.proxyCommand ? new ReadRing({ host: first.host, port: first.port }) : undefined;
+  const early = first && directRing(first);
   const [{ connectJumpsHere }, { relay }] = await Promise.all([import('../ssh/session.js'), import('../datapath/ssh/relay.js')]);
   const { links, stream } = await connectJumpsHere(
     job.jumps,

@@ -6,7 +6,7 @@ import type { InvokingUser } from '../util/user.js';
 import { findAgent } from './agent.js';
 import { runJumps } from './jumpProcess.js';
 import { runProxyCommand, type ProxyRun } from './proxyCommand.js';
-import type { SshRoute } from './route.js';
+import type { SshHop, SshRoute } from './route.js';
 
 export interface SshOptions {
   readonly user: InvokingUser;
@@ -58,9 +58,12 @@ export function startTransport(route: SshRoute, limits: HopLimits, opts: SshOpti
     return { kind: 'jumps', jumps: runJumps(route, limits, { user: opts.user, agent, passphrases: opts.passphrases, log, debug: opts.debug }) };
   }
   const { target } = route;
-  if (target.proxyCommand) return { kind: 'proxy', proxy: runProxyCommand(target, opts.user, findAgent(opts.user, opts.agent), log) };
-  return { kind: 'tcp', ring: new ReadRing({ host: target.host, port: target.port }) };
+  const ring = directRing(target);
+  return ring ? { kind: 'tcp', ring } : { kind: 'proxy', proxy: runProxyCommand(target, opts.user, findAgent(opts.user, opts.agent), log) };
 }
+
+/** A hop reached straight over TCP: its connection, read through a ring; none for a hop behind a ProxyCommand. */
+export const directRing = (hop: SshHop): ReadRing | undefined => (hop.proxyCommand ? undefined : new ReadRing({ host: hop.host, port: hop.port }));
 
 /** A transport whose session never began (a refused connect): its socket closed, its process ended. */
 export function stopTransport(c: Transport): void {
