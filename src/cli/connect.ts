@@ -12,6 +12,8 @@ import type { BackgroundArgs } from './quick.js';
 import { startController } from './protocol.js';
 import { plain } from '../util/plain.js';
 import { epochMs } from '../util/phases.js';
+import { entryBeside } from '../util/packageRoot.js';
+import { pathToFileURL } from 'node:url';
 
 /**
  * Starts the controller in the background and waits until the tunnel passes
@@ -54,7 +56,8 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
     startedAt: performance.timeOrigin,
   };
   const go = clearTheWayFor(envName, args, progress).then(() => askPassphrases(envName, args));
-  const entry = path.join(path.dirname(cliEntry()), 'background.js');
+  // the bundle's CommonJS entry (scripts/bundle.mjs), or tsc's beside main.js in a checkout
+  const entry = entryBeside(pathToFileURL(cliEntry()).href, ['background.cjs', 'background.js'], 'controller (background.cjs)');
   const started = await startController(entry, [envName, JSON.stringify(opts)], log, go, progress);
   // what stopped it before it began (up already, leftovers not undone), or a failed prompt: the error to show
   await go;

@@ -39,8 +39,8 @@ export const DEBUG = 'cloudbridge-jump-debug: ';
 /** Said once the channel to the target is open. */
 export const READY = 'cloudbridge-jump-ready';
 
-/** hop.js beside this module's entry: dist/src/cli/ from dist/src/ssh/, the bundle's folder from a chunk or an entry. */
-const hopEntry = (): string => entryBeside(import.meta.url, ['../cli/hop.js', '../hop.js', 'hop.js'], 'jump process (hop.js)');
+/** The jump process's entry: tsc's dist/src/cli/hop.js from dist/src/ssh/, the bundle's hop.cjs from its folder or a chunk. */
+const hopEntry = (): string => entryBeside(import.meta.url, ['../cli/hop.js', 'hop.cjs', '../hop.cjs'], 'jump process (hop.cjs)');
 
 export interface JumpOptions {
   readonly user: InvokingUser;

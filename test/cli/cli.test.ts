@@ -176,6 +176,21 @@ test("--version, --help and status load no SSH, YAML, netlink or controller code
   );
 });
 
+test("the bundle's controller and jump process run as the CommonJS files connect starts", async (t) => {
+  const bundle = new URL('../../bundle/', import.meta.url).pathname;
+  // the installed CLI starts bundle/background.cjs, which reads the config and says what is wrong with it
+  const r = await execa(process.execPath, [path.join(bundle, 'cloudbridge.js'), 'connect', 'nope', '--config', config], {
+    reject: false,
+    env: { SUDO_USER: undefined },
+  });
+  t.not(r.exitCode, 0);
+  t.regex(r.stderr, /^cloudbridge: unknown environment "nope" in .*config\.yaml \(configured: stg\)$/m);
+  // bundle/hop.cjs, started without its job on fd 3, gives up as the controller hears it
+  const hop = await execa(process.execPath, [path.join(bundle, 'hop.cjs')], { reject: false, stdin: 'ignore' });
+  t.is(hop.exitCode, 1);
+  t.regex(hop.stderr, /^cloudbridge-jump-failed: /);
+});
+
 test("a missing addon names the user's fix, never a developer-only command", async (t) => {
   const { locateAddon, buildAdvice } = await import('../../src/native/locate.js');
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-native-'));

@@ -51,8 +51,8 @@ test.serial('the tarball holds what runs and nothing else', async (t) => {
   const list = (await run('tar', ['-tzf', tarball])).stdout.trim().split('\n').sort();
   const allowed = [
     /^package\/(package\.json|README\.md|LICENSE|config\.schema\.json)$/,
-    /^package\/dist\/bundle\/[\w-]+\.js$/,
-    /^package\/dist\/bundle\/chunks\/[\w-]+\.js$/,
+    /^package\/dist\/bundle\/[\w-]+\.c?js$/,
+    /^package\/dist\/bundle\/chunks\/[\w-]+\.m?js$/,
     /^package\/native\/binding\.gyp$/,
     /^package\/native\/src\/\w+\.[ch]$/,
     /^package\/native\/prebuilds\/(linux|darwin)-(x64|arm64)\/cloudbridge_tun\.napi(\.glibc)?\.node$/,
