@@ -13,6 +13,7 @@ import { DEBUG, FAILED, READY, type JumpJob } from '../ssh/jumpProcess.js';
 import { directRing } from '../ssh/transport.js';
 import { errorMessage } from '../util/errors.js';
 import { plain } from '../util/plain.js';
+import { capYoungGeneration } from '../util/nodeFlags.js';
 
 const say = (line: string): void => void process.stderr.write(`${plain(line)}\n`);
 
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
     // stdin and stdout are the same socket: read one, write the other
     const relayed = relay(links.at(-1)!, stream, 0, 1);
     say(READY);
+    capYoungGeneration();
     const done = (): never => process.exit(0);
     void relayed.then(done);
     for (const { client: c } of links) {

@@ -21,6 +21,7 @@ import { presence } from './presence.js';
 import { notify, notifyDone, receiveGo, type ControllerMessage } from './protocol.js';
 import { plain } from '../util/plain.js';
 import { Phases } from '../util/phases.js';
+import { capYoungGeneration } from '../util/nodeFlags.js';
 import { performance } from 'node:perf_hooks';
 import { processAlive } from '../util/processAlive.js';
 
@@ -175,6 +176,8 @@ export async function runController(
   }
   phases.mark('up');
   phases.freeze();
+  // start-up's code is loaded: from here on the packet rate would grow the young generation
+  capYoungGeneration();
   logLine(
     `connect: ${phases
       .list()

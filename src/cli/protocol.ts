@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { Status } from '../daemon/status.js';
-import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 
 /**
  * Between `connect` and the background controller it starts
@@ -82,7 +81,7 @@ export async function startController(
   passphrases: Promise<ReadonlyMap<string, string>>,
   onProgress: (line: string) => void,
 ): Promise<Started> {
-  const child = spawn(process.execPath, [...CONTROLLER_NODE_FLAGS, cli, ...args], { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
+  const child = spawn(process.execPath, [cli, ...args], { detached: true, stdio: ['ignore', 'pipe', log, 'pipe'] });
   const stdout = child.stdout!;
   if (typeof log === 'number') fs.closeSync(log);
   else log.destroy();

@@ -1,7 +1,6 @@
 import { checkEnvName } from '../util/envName.js';
 import { UserError } from '../util/errors.js';
 import type { InvokingUser } from '../util/user.js';
-import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 
 export interface ServiceSpec {
   readonly env: string;
@@ -46,7 +45,7 @@ function systemdWord(w: string): string {
 }
 
 function command(spec: ServiceSpec, verb: string, ...extra: string[]): string[] {
-  return [spec.node, ...CONTROLLER_NODE_FLAGS, spec.cli, verb, spec.env, '--config', spec.config, ...extra];
+  return [spec.node, spec.cli, verb, spec.env, '--config', spec.config, ...extra];
 }
 
 /** A unit that runs the controller in the foreground and restarts it when it fails. */

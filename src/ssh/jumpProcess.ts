@@ -1,7 +1,6 @@
 import readline from 'node:readline';
 import type { Writable } from 'node:stream';
 import { UserError } from '../util/errors.js';
-import { CONTROLLER_NODE_FLAGS } from '../util/nodeFlags.js';
 import type { InvokingUser } from '../util/user.js';
 import { spawnOnSocketPair, type ProxyRun } from './proxyCommand.js';
 import { userAtHost, type SshHop, type SshRoute } from './route.js';
@@ -56,7 +55,7 @@ export interface JumpOptions {
  * error, so a jump host's problem is told before the target's, as ssh -J).
  */
 export function runJumps(route: SshRoute, limits: JumpJob['limits'], opts: JumpOptions): ProxyRun & { ready: Promise<void> } {
-  const { fd, child } = spawnOnSocketPair(process.execPath, [...CONTROLLER_NODE_FLAGS, hopEntry()], {}, 1);
+  const { fd, child } = spawnOnSocketPair(process.execPath, [hopEntry()], {}, 1);
   const job: JumpJob = {
     jumps: route.jumps,
     target: route.target,

@@ -15,13 +15,11 @@ test('systemd unit: foreground controller, restart on failure, cleanup after, th
   const unit = systemdUnit(spec);
   t.true(
     unit.includes(
-      '\nExecStart=/usr/bin/node --max-semi-space-size=1 "/opt/cloud bridge/dist/src/cli/main.js" connect stg --config /home/dev/.config/cloudbridge/config.yaml --foreground\n',
+      '\nExecStart=/usr/bin/node "/opt/cloud bridge/dist/src/cli/main.js" connect stg --config /home/dev/.config/cloudbridge/config.yaml --foreground\n',
     ),
   );
   t.true(
-    unit.includes(
-      '\nExecStopPost=-/usr/bin/node --max-semi-space-size=1 "/opt/cloud bridge/dist/src/cli/main.js" cleanup stg --config /home/dev/.config/cloudbridge/config.yaml\n',
-    ),
+    unit.includes('\nExecStopPost=-/usr/bin/node "/opt/cloud bridge/dist/src/cli/main.js" cleanup stg --config /home/dev/.config/cloudbridge/config.yaml\n'),
   );
   t.true(unit.includes('\nRestart=on-failure\nRestartSec=5\n'));
   t.true(unit.includes('\nEnvironment=SUDO_USER=dev SUDO_UID=1000 SUDO_GID=1000\n'));
@@ -44,16 +42,7 @@ test('launchd plist: a property list plutil -lint would take (parsed by an indep
   const parsed = plist.parse(text) as Record<string, plist.PlistValue>;
   t.deepEqual(parsed, {
     Label: 'dev.cloudbridge.stg',
-    ProgramArguments: [
-      '/usr/bin/node',
-      '--max-semi-space-size=1',
-      '/opt/cloud bridge/dist/src/cli/main.js',
-      'connect',
-      'stg',
-      '--config',
-      '/c<1>&2.yaml',
-      '--foreground',
-    ],
+    ProgramArguments: ['/usr/bin/node', '/opt/cloud bridge/dist/src/cli/main.js', 'connect', 'stg', '--config', '/c<1>&2.yaml', '--foreground'],
     EnvironmentVariables: { SUDO_USER: 'dev', SUDO_UID: '1000', SUDO_GID: '1000' },
     RunAtLoad: true,
     KeepAlive: { SuccessfulExit: false },
