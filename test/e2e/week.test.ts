@@ -212,6 +212,9 @@ test.serial(
     // keepalives a hundred seconds apart: only the wake watch can notice in time
     const slow = variantConfig(lab, 'week-slow.yaml', [['mtu: 1500 }', 'mtu: 1500 }\n    deadAfter: 300'], DOCKER_OFF]);
     t.is((await cli(['connect', 'cbw', '--config', slow])).exitCode, 0);
+    // connect returns ~10 ms after its last packet, whose ACK this kernel delays (40-200 ms); sent after the server
+    // forgot the connection it would draw an RST, which a host that slept for minutes sent long before it slept
+    await sleep(300);
     // while this host slept the server gave up on it: its session and socket gone, and no word of it (FIN, RST) got here
     const silence = ['OUTPUT', '-p', 'tcp', '--sport', '22', '-d', '10.233.0.1', '-j', 'DROP'];
     await inNs(lab.remoteNs, 'iptables', ['-I', ...silence]);
