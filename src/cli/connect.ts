@@ -36,16 +36,17 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   const journal = journalAvailable() ? await import('../native/journald.js').then((j) => j.journalStream()).catch(() => undefined) : undefined;
   let log: number | Socket;
   let from = 0;
+  const file = logFile(envName);
   // a log made by this attempt, for an environment the config turns out not to have: not kept (below)
-  const fresh = !journal && !fs.existsSync(logFile(envName));
+  const fresh = !journal && !fs.existsSync(file);
   if (journal) log = journal;
   else {
-    fs.mkdirSync(path.dirname(logFile(envName)), { recursive: true, mode: 0o750 });
-    rotateIfFull(logFile(envName));
-    log = appendOwn(logFile(envName));
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    rotateIfFull(file);
+    log = appendOwn(file);
     from = fs.fstatSync(log).size;
   }
-  const where = journal ? journalWhere(envName) : logFile(envName);
+  const where = journal ? journalWhere(envName) : file;
   const opts: BackgroundArgs = {
     config: args.config && path.resolve(args.config),
     force: args.force,
@@ -73,8 +74,8 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   }
   // What this attempt wrote to the log. Where its lines were shown as they came (a terminal, -v), the
   // ones above the error explain it, and this says where they stay; a script gets the error's one line.
-  if (!error) error = (journal ? await journalAttempt(envName, pid) : attemptLog(logFile(envName), from)).pop() ?? `controller exited with ${exitCode}`;
-  if (fresh && !started.began) fs.rmSync(logFile(envName), { force: true });
+  if (!error) error = (journal ? await journalAttempt(envName, pid) : attemptLog(file, from)).pop() ?? `controller exited with ${exitCode}`;
+  if (fresh && !started.began) fs.rmSync(file, { force: true });
   else if (showProgress) process.stderr.write(`  (kept in ${where}: cloudbridge logs ${envName})\n`);
   removeRunFolder(envName);
   throw new UserError(error);
