@@ -60,13 +60,22 @@ net=10.$octet
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "lab: needs root (sudo $0 $cmd)" >&2; exit 1; }; }
 
+# A daemon that has exited is a zombie until PID 1 reaps it, and a PID 1 that
+# reaps late (this CI machine's, about every 2 s) made each daemon's stop take
+# 2 s and a lab's `down` 8-11 s: a zombie counts as gone (as util/processAlive.ts).
+running() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 kill_pidfile() {
   local f=$1 pid
   [ -f "$f" ] || return 0
   pid=$(cat "$f" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && running "$pid"; then
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do running "$pid" || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
 }
