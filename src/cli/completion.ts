@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
+import { ENV_NAME } from '../util/envName.js';
 import { runDir } from '../util/paths.js';
 
 /**
@@ -75,7 +76,7 @@ async function envNames(config: string | undefined): Promise<string[]> {
     // a broken or missing config completes nothing from it; connect says why
   }
   try {
-    for (const n of fs.readdirSync(runDir())) names.add(n);
+    for (const n of fs.readdirSync(runDir())) if (ENV_NAME.test(n)) names.add(n);
   } catch {
     // nothing is up
   }

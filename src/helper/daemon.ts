@@ -72,7 +72,13 @@ export async function listen(socketPath: string, gid: number, base: HelperDeps, 
   });
 
   const session = (sock: net.Socket, caller: Caller): void => {
-    const deps: HelperDeps = { ...base, claim: (env) => claimRunFolder(ROOT_RUN_DIR, env, caller) };
+    const deps: HelperDeps = {
+      ...base,
+      claim: (env) => {
+        claimRunFolder(ROOT_RUN_DIR, env, caller);
+        return caller.uid;
+      },
+    };
     log(`helper: session for uid ${caller.uid} (pid ${caller.pid})`);
     void serve(sock, deps, (reply, fd) => {
       const channel = channels.get(caller.pid);

@@ -12,8 +12,14 @@ import type { HostPath, KernelView } from './policy.js';
 import { HelperError } from './requests.js';
 import type { HelperDeps } from './session.js';
 
-/** Root's journals of the helper: one per environment, in a folder only root may write (never moved by the caller's environment). */
-export const HELPER_DIR = path.join(ROOT_RUN_DIR, 'helper');
+/**
+ * Root's journals of the helper: one per environment, in a folder only root
+ * may write (never moved by the caller's environment). Its name is none an
+ * environment can have (they start with a letter or digit): as `helper` it
+ * was also environment "helper"'s run folder, and `status` as a user took it
+ * for a root controller's.
+ */
+export const HELPER_DIR = path.join(ROOT_RUN_DIR, '_helper');
 
 /**
  * Root's folders, once nothing is left in them: the environment's run folder
@@ -78,10 +84,7 @@ export async function hostDeps(platform: PlatformName, log: (line: string) => vo
     serviceDns: async () => (platform === 'darwin' ? net.dnsServices() : []),
     addressesOn: (name) => net.addressesOn(name),
     hasDevice: async (name) => (platform === 'darwin' ? name in os.networkInterfaces() : fs.existsSync(`/sys/class/net/${name}`)),
-    localAddresses: async () =>
-      Object.values(os.networkInterfaces())
-        .flat()
-        .map((a) => a!.address),
+    localAddresses: () => net.addresses(),
   };
   // the platform's actions one at a time, as the controller runs them; nothing remote is the helper's
   const executor: Executor = {

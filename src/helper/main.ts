@@ -57,7 +57,7 @@ async function serveOne(): Promise<never> {
  * made again for them if it goes (a 'claim'). Root's or none: nobody's to
  * make again.
  */
-function ownersClaim(): (env: string) => void {
+function ownersClaim(): (env: string) => number | void {
   let owner: { uid: number; gid: number } | undefined;
   let asked = false;
   return (env) => {
@@ -65,7 +65,7 @@ function ownersClaim(): (env: string) => void {
       asked = true;
       const st = fs.lstatSync(path.join(ROOT_RUN_DIR, checkEnvName(env)), { throwIfNoEntry: false });
       if (st?.isDirectory() && st.uid !== 0) owner = { uid: st.uid, gid: st.gid };
-      return;
+      return owner?.uid;
     }
     if (!owner) throw new HelperError("the run folder was not a user's when this session began");
     claimRunFolder(ROOT_RUN_DIR, env, owner);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
 import { processAlive } from '../util/processAlive.js';
+import { lookupUser } from '../util/user.js';
 import type { Executor } from '../plan/apply.js';
 import { readJournal, removeBootRecord, restoreAfterBoot, StepJournal } from '../plan/apply.js';
 import { describeAction, type Step } from '../plan/steps.js';
@@ -28,9 +29,10 @@ export interface HelperDeps {
   /**
    * At hello, the installed helper's check that the environment is its
    * caller's (its run folder made theirs, or already theirs): a HelperError
-   * otherwise. The helper a controller starts itself has none.
+   * otherwise; it returns the uid the session is for. The helper a
+   * controller starts itself has none.
    */
-  readonly claim?: (env: string) => void;
+  readonly claim?: (env: string) => number | void;
   /** After the session's end: what is left to tidy (root's empty folders), given the environment if hello came. */
   readonly afterEnd?: (env: string | undefined) => void;
 }
@@ -76,13 +78,15 @@ export class HelperSession {
     switch (r.op) {
       case 'hello': {
         this.policy.hello(r.env);
-        this.deps.claim?.(r.env);
+        const uid = this.deps.claim?.(r.env);
         this.envName = r.env;
         this.holdLive(r.env);
         const left = [...(await this.replayLeft(r.env)), ...(await this.putBackAfterBoot(r.env))];
         if (left.length)
           throw new HelperError(`${r.env}: a helper that died left changes it cannot undo (${left.join('; ')}): run sudo cloudbridge cleanup ${r.env}`);
-        this.journal = new StepJournal(this.deps.journalFile(r.env), r.env, undefined, this.deps.bootRecord?.(r.env));
+        // whose session it is, in root's journal and boot record: after a reboot, root acting for them (sudo) may undo it
+        const owner = typeof uid === 'number' ? { owner: { uid, name: lookupUser(String(uid))?.name ?? `uid ${uid}` } } : undefined;
+        this.journal = new StepJournal(this.deps.journalFile(r.env), r.env, owner, this.deps.bootRecord?.(r.env));
         this.journal.begin();
         return { ok: true };
       }

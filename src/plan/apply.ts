@@ -34,8 +34,12 @@ export class StepError extends Error {
 export interface JournalOwner {
   /** The user the controller acted for (root's own: uid 0). */
   readonly owner: { readonly uid: number; readonly name: string };
-  /** The SSH target the remote steps ran on (user@host:port), so they are never replayed on another. */
-  readonly target: string;
+  /**
+   * The SSH target the remote steps ran on (user@host:port), so they are
+   * never replayed on another. None in the root helper's journal: it makes
+   * no remote step.
+   */
+  readonly target?: string;
   /**
    * 'helper': the local steps were made by the root helper (docs/privsep.md),
    * which journals them itself. This file is the user's to write, so root's
@@ -114,10 +118,9 @@ export class StepJournal {
    * step never ran), its owner and target kept.
    */
   static takeOver(file: string, record: JournalRecord): StepJournal {
-    const whose =
-      record.owner && record.target !== undefined
-        ? { owner: record.owner, target: record.target, ...(record.localBy ? { localBy: record.localBy } : {}) }
-        : undefined;
+    const whose = record.owner
+      ? { owner: record.owner, ...(record.target !== undefined ? { target: record.target } : {}), ...(record.localBy ? { localBy: record.localBy } : {}) }
+      : undefined;
     const journal = new StepJournal(file, record.env, whose);
     journal.applied = [...record.applied, ...record.pending];
     return journal;

@@ -37,6 +37,13 @@ export interface LocalNet {
   watchPaths(ourDev: () => string, changed: () => void): { close(): void };
   /** The addresses on device `dev` (IPv6 without a %zone), or undefined when there is no such device. */
   addressesOn(dev: string): Promise<string[] | undefined>;
+  /**
+   * Every address assigned on this host, whatever its link's state. Not
+   * os.networkInterfaces(): libuv leaves out a link without carrier, as
+   * docker0 is until its first container runs, and the helper refused the
+   * DNS forwarder's port 53 there for it.
+   */
+  addresses(): Promise<string[]>;
   /** macOS: every network service's DNS servers as set now (networksetup); Linux has none. */
   dnsServices(): Promise<ServiceDns[]>;
   /** The remote addresses of the TCP connections of process `pid` and its children: a ProxyCommand's or jump process's far end. */

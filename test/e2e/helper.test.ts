@@ -13,7 +13,7 @@ import { ROOT, inNs, run } from './helpers.js';
 
 const NS = 'cbhelper';
 const HELPER = path.join(ROOT, 'dist/src/helper/main.js');
-const JOURNAL = '/run/cloudbridge/helper/hlp.json';
+const JOURNAL = '/run/cloudbridge/_helper/hlp.json';
 
 interface Running {
   readonly child: ChildProcess;
@@ -176,6 +176,12 @@ test.serial('the running helper does what a connect asks, refuses the rest with 
   t.regex((await inNs(NS, 'ss', ['-uln'])).stdout, /192\.168\.77\.2:53\b/);
   fs.closeSync(dns);
   t.regex((await h.ask({ op: 'bind', addr: '0.0.0.0', proto: 'udp' })).error ?? '', /not an address of this host/);
+  // a bridge not up yet, as dockerd leaves docker0 until its first container: its address is still the host's
+  for (const c of ['ip link add cbhbr type bridge', 'ip addr add 172.31.77.1/24 dev cbhbr']) t.is((await inNs(NS, 'sh', ['-c', c])).exitCode, 0, c);
+  t.regex((await inNs(NS, 'ip', ['-o', 'link', 'show', 'cbhbr'])).stdout, /state DOWN/);
+  t.like(await h.ask({ op: 'bind', addr: '172.31.77.1', proto: 'tcp' }), { ok: true, fd: 1 });
+  fs.closeSync(h.fd());
+  await inNs(NS, 'ip', ['link', 'del', 'cbhbr']);
 
   // kill -9 of the controller: its ends close (the tun fd with them)
   const killedAt = Date.now();

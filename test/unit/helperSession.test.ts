@@ -56,7 +56,8 @@ function harness(
     log: () => undefined,
     live: opts.live ?? new Set(),
     ...(opts.boot ? { bootRecord: (env: string) => path.join(dir, 'boot', `${env}.json`) } : {}),
-    ...(opts.claims ? { claim: (env: string) => void claimed.push(env) } : {}),
+    // the installed helper's claim: the caller the kernel names (here, whoever runs the test)
+    ...(opts.claims ? { claim: (env: string) => (claimed.push(env), process.getuid!()) } : {}),
   };
   const [a, b] = loadAddon().socketPair();
   const helperEnd = new net.Socket({ fd: a, readable: true, writable: true });
@@ -258,6 +259,8 @@ test("claim: the session's run folder made again for its caller, the helper's jo
     readJournal(h.journal)!.applied.map((s) => s.title),
     ['route 10.20.0.0/16'],
   );
+  // whose session it is, so that root acting for them (sudo cleanup after a reboot) may undo what is left
+  t.is(readJournal(h.journal)!.owner?.uid, process.getuid!());
   h.controller.destroy();
   await h.done;
 });

@@ -8,7 +8,9 @@ import type { HelperClient } from '../../src/helper/client.js';
 import { StepJournal } from '../../src/plan/apply.js';
 import type { Step } from '../../src/plan/steps.js';
 import { stepExecutor } from '../../src/daemon/executor.js';
-import { claimRunFolder } from '../../src/helper/host.js';
+import { claimRunFolder, HELPER_DIR } from '../../src/helper/host.js';
+import { ENV_NAME } from '../../src/util/envName.js';
+import { HELPER_SOCKET, envRunDir } from '../../src/util/paths.js';
 
 // --privsep's two halves that run in one process: local changes go to the helper as whole
 // steps and come back by title, through the one journal code path; and the drop to the user
@@ -31,6 +33,14 @@ function fakeHelper(asked: string[], fails: string[] = []): HelperClient {
   };
   return fake as unknown as HelperClient;
 }
+
+test("root's own files in the run folder are no environment's: no name makes a run folder of them", (t) => {
+  // the helper's journal folder was /run/cloudbridge/helper: environment "helper"'s run folder too
+  for (const own of [HELPER_DIR, HELPER_SOCKET]) {
+    t.false(ENV_NAME.test(path.basename(own)), own);
+    t.is(path.dirname(own), path.dirname(envRunDir('helper')));
+  }
+});
 
 test('local steps go to the helper whole, and their undos by title, newest first', async (t) => {
   const asked: string[] = [];

@@ -102,6 +102,10 @@ export class DarwinNet implements LocalNet {
     return i && [...i.inet.map((a) => a.addr), ...i.inet6.map((a) => a.addr)];
   }
 
+  async addresses(): Promise<string[]> {
+    return parseIfconfig(await run(['ifconfig'])).flatMap((i) => [...i.inet.map((a) => a.addr), ...i.inet6.map((a) => a.addr)]);
+  }
+
   async dnsServices(): Promise<ServiceDns[]> {
     const services = parseServices(await run(['networksetup', '-listallnetworkservices']));
     const out: ServiceDns[] = [];

@@ -156,10 +156,17 @@ export class LinuxNet implements LocalNet {
 
   async addressesOn(dev: string): Promise<string[] | undefined> {
     const index = await this.indexOf(dev);
-    if (index === undefined) return undefined;
+    return index === undefined ? undefined : this.addressesWhere((i) => i === index);
+  }
+
+  addresses(): Promise<string[]> {
+    return this.addressesWhere(() => true);
+  }
+
+  private async addressesWhere(onLink: (index: number | undefined) => boolean): Promise<string[]> {
     const out: string[] = [];
     for (const a of await this.sock.getAddresses()) {
-      if (a.data.index !== index) continue;
+      if (!onLink(a.data.index)) continue;
       const text =
         a.data.family === AF_INET6
           ? formatIPv6(ipv6FromBytes(a.attrs.local ?? a.attrs.address) ?? 0n)
