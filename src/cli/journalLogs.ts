@@ -3,6 +3,7 @@ import os from 'node:os';
 import readline from 'node:readline';
 import { PRIORITY } from '../native/journald.js';
 import { UserError } from '../util/errors.js';
+import { invokingUser } from '../util/user.js';
 import { IDENTIFIER, type Level, type LogEntry } from '../util/log.js';
 
 /**
@@ -38,9 +39,16 @@ export function entryOf(line: string, env: string, pids: Set<string>): LogEntry 
   return { time: new Date(Number(BigInt(e.__REALTIME_TIMESTAMP) / 1000n)).toISOString(), env, level: levelFor(Number(e.PRIORITY ?? 6)), message };
 }
 
-/** journalctl's arguments for our entries: root's alone (the controller runs as root), from `since`, of one pid, followed. */
-export function journalArgs(opts: { since?: number | undefined; follow?: boolean; pid?: number }): string[] {
-  const args = ['--no-pager', '-o', 'json', `SYSLOG_IDENTIFIER=${IDENTIFIER}`, '_UID=0'];
+/**
+ * journalctl's arguments for our entries: root's, and those of `user` (who
+ * asks: under sudo the user who ran it), from `since`, of one pid, followed.
+ * A --privsep controller logs as its user once it has dropped root, and
+ * journald stamps each line with the sender's uid as it is sent; any other
+ * user's lines, forged or not, are never shown.
+ */
+export function journalArgs(opts: { since?: number | undefined; follow?: boolean; pid?: number; user?: number }): string[] {
+  // the same field twice: journalctl takes either
+  const args = ['--no-pager', '-o', 'json', `SYSLOG_IDENTIFIER=${IDENTIFIER}`, '_UID=0', ...(opts.user ? [`_UID=${opts.user}`] : [])];
   if (opts.since !== undefined) args.push(`--since=@${Math.floor(opts.since / 1000)}`);
   if (opts.pid !== undefined) args.push(`_PID=${opts.pid}`);
   if (opts.follow) args.push('--follow', '--lines=all');
@@ -50,7 +58,7 @@ export function journalArgs(opts: { since?: number | undefined; follow?: boolean
 /** Reads ENV's entries with journalctl (since: ms since the epoch; pid: one controller's only), each to `out`; resolves with how many. */
 export function readJournal(env: string, opts: { since?: number | undefined; follow?: boolean; pid?: number }, out: (e: LogEntry) => void): Promise<number> {
   // _UID is journald's own word on who wrote an entry: anyone may log as SYSLOG_IDENTIFIER=cloudbridge, only root as uid 0
-  const args = journalArgs(opts);
+  const args = journalArgs({ ...opts, user: invokingUser().uid });
   const child = spawn('journalctl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (opts.follow) {
     // journalctl -f would outlive a `logs -f` stopped by a signal to it alone (not its process group)

@@ -1,6 +1,9 @@
 import net from 'node:net';
 import os from 'node:os';
-import { IDENTIFIER, JOURNAL_SOCKET, journalAvailable, journalWhere, levelOf, LogWriter, type Level, type LogSink } from '../util/log.js';
+import path from 'node:path';
+import { checkEnvName } from '../util/envName.js';
+import { IDENTIFIER, JOURNAL_SOCKET, journalAvailable, journalWhere, levelOf, logFile, LogWriter, type Level, type LogSink } from '../util/log.js';
+import { invokingUser } from '../util/user.js';
 import { loadAddon } from './addon.js';
 
 /**
@@ -59,10 +62,21 @@ export class JournalWriter implements LogSink {
     const sent = this.addon.dgramSend(this.fd, JOURNAL_SOCKET, encodeEntry(fields));
     // EAGAIN: journald's queue is full; the line is dropped rather than the controller stalled
     if (sent >= 0 || sent === -os.constants.errno.EAGAIN) return;
-    this.fallback = new LogWriter(this.env);
+    this.fallback = new LogWriter(this.env, fallbackFile(this.env));
     this.fallback.write(`journald stopped taking lines (errno ${-sent}); the log goes on here`, 'warn');
     this.fallback.write(message, level);
   }
+}
+
+/**
+ * Where the log goes on when journald goes away: root's file, or for a
+ * --privsep controller, which opened the journal as root and has dropped to
+ * its user since (root's log folder is not theirs to write), the user's own
+ * state folder, where a member of the installed helper's group logs anyway.
+ */
+function fallbackFile(env: string): string {
+  if (process.geteuid?.() === 0) return logFile(env);
+  return path.join(invokingUser().home, '.local', 'state', 'cloudbridge', `${checkEnvName(env)}.log`);
 }
 
 /** The log an environment's controller writes: the journal where there is one, else the file. */

@@ -116,9 +116,12 @@ test('labels name loopback IP literals only: a host name is refused, whatever it
   t.true(isLoopback('0:0:0:0:0:0:0:1'));
 });
 
-test("logs from the journal: root's entries only (_UID=0), so a user cannot forge a line", (t) => {
+test("logs from the journal: root's entries and the asking user's only (_UID), so no other user can forge a line", (t) => {
   t.deepEqual(journalArgs({}), ['--no-pager', '-o', 'json', 'SYSLOG_IDENTIFIER=cloudbridge', '_UID=0']);
   t.true(journalArgs({ follow: true, pid: 7 }).includes('_UID=0'));
+  // a --privsep controller's lines carry its user's uid: the user who ran sudo sees them
+  t.deepEqual(journalArgs({ user: 1001 }).slice(-2), ['_UID=0', '_UID=1001']);
+  t.deepEqual(journalArgs({ user: 0 }).slice(-1), ['_UID=0']);
 });
 
 test("another user's environment is theirs: the journal names its owner and its host", (t) => {
