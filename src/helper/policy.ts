@@ -2,7 +2,7 @@ import { canonicalCidr, firstHost } from '../config/cidr.js';
 import { parseIPv4 } from '../config/ipv4.js';
 import { parseIPv6 } from '../config/ipv6.js';
 import { deviceFor } from '../config/names.js';
-import { DNS_LISTEN, ruleTag, type Action, type NetAction } from '../plan/steps.js';
+import { deviceOf, DNS_LISTEN, ruleTag, type Action, type NetAction } from '../plan/steps.js';
 import { ENV_NAME } from '../util/envName.js';
 import { HelperError, type StepRequest } from './requests.js';
 
@@ -137,7 +137,9 @@ export class Policy {
    * stays in the tables and is still undone.
    */
   async moot(a: Action): Promise<boolean> {
-    return 'dev' in a && this.devices.has(a.dev) && !(await this.kernel.hasDevice(a.dev));
+    // per-link DNS too: resolved forgets a link's settings when it goes, and `resolvectl revert` of it fails
+    const dev = deviceOf(a);
+    return dev !== undefined && this.devices.has(dev) && !(await this.kernel.hasDevice(dev));
   }
 
   private ownDev(dev: string): void {

@@ -4,7 +4,7 @@ import { processAlive } from '../util/processAlive.js';
 import { lookupUser } from '../util/user.js';
 import type { Executor } from '../plan/apply.js';
 import { readJournal, removeBootRecord, restoreAfterBoot, StepJournal } from '../plan/apply.js';
-import { describeAction, type Step } from '../plan/steps.js';
+import { describeAction, deviceOf, type Step } from '../plan/steps.js';
 import { onDevice, reusedDevices } from '../plan/reused.js';
 import { Policy, type KernelView } from './policy.js';
 import { HelperError, MAX_REQUEST, parseRequest, type Request } from './requests.js';
@@ -177,7 +177,10 @@ export class HelperSession {
     const gone = new Set<Step>();
     // gone with a device that closed, or with ours where another program has opened one of the same name since
     const reused = await reusedDevices(old.steps, (dev) => this.deps.kernel.addressesOn(dev));
-    for (const s of old.steps) if ('dev' in s.apply && (onDevice(s, reused) || !(await this.deps.kernel.hasDevice(s.apply.dev)))) gone.add(s);
+    for (const s of old.steps) {
+      const dev = deviceOf(s.apply);
+      if (dev !== undefined && (onDevice(s, reused) || !(await this.deps.kernel.hasDevice(dev)))) gone.add(s);
+    }
     await old.undo(NOTHING_TO_RUN, (s) => gone.has(s));
     const errors = await old.undo(this.deps.executor);
     if (errors.length === 0) {

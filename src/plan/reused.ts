@@ -1,5 +1,5 @@
 import { parseIPv6 } from '../config/ipv6.js';
-import type { Step } from './steps.js';
+import { deviceOf, type Step } from './steps.js';
 
 /**
  * The devices a journal configured that another program has opened since
@@ -21,6 +21,9 @@ export async function reusedDevices(steps: readonly Step[], addressesOn: (dev: s
 }
 
 /** Whether a step changed something on one of `devs`. */
-export const onDevice = (s: Step, devs: ReadonlySet<string>): boolean => s.apply.side === 'local' && 'dev' in s.apply && devs.has(s.apply.dev);
+export const onDevice = (s: Step, devs: ReadonlySet<string>): boolean => {
+  const dev = deviceOf(s.apply);
+  return dev !== undefined && devs.has(dev);
+};
 
 const sameAddress = (a: string, b: string): boolean => (a.includes(':') ? b.includes(':') && parseIPv6(a) === parseIPv6(b) : a === b);

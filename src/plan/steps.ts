@@ -77,6 +77,17 @@ export function ruleTag(env: string): string {
 export const isRemote = (s: Step): boolean => s.apply.side === 'remote';
 
 /**
+ * The local device an action changes something on, if any: its `dev`, or
+ * for resolvectl the link it names (`resolvectl dns|domain|revert DEV …`),
+ * whose settings systemd-resolved forgets when the link goes.
+ */
+export function deviceOf(a: Action): string | undefined {
+  if (a.side !== 'local') return undefined;
+  if ('dev' in a) return a.dev;
+  return a.op === 'resolvectl' ? a.argv[1] : undefined;
+}
+
+/**
  * Whether a change outlives a reboot: DNS servers set on a macOS network
  * service (configd's preferences), /etc/resolver files, /etc/resolv.conf.
  * Routes, addresses, rules and devices go with the boot.

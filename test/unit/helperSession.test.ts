@@ -73,7 +73,7 @@ function harness(
     for (let i = 0; i < 200 && replies.length === n; i++) await new Promise((r) => setTimeout(r, 5));
     return replies[n]!;
   };
-  return { ask, ran, claimed, controller, done, dir, journal: path.join(dir, 'stg.json') };
+  return { ask, ran, claimed, controller, done, dir, journal: path.join(dir, 'stg.json'), vanish: () => void (present = false) };
 }
 
 const route = (cidr: string): object => ({
@@ -179,6 +179,23 @@ test('a device that goes while its undos run (kill -9: the fds close after the s
   h.controller.destroy();
   t.deepEqual(await h.done, [], 'no undo reported as failed');
   t.false(fs.existsSync(h.journal), 'nothing left for cleanup');
+});
+
+test('per-link DNS on a device that has gone is moot too: resolved forgot it with the link, and `resolvectl revert` of it would fail', async (t) => {
+  const h = harness(t);
+  await h.ask({ op: 'hello', env: 'stg' });
+  await h.ask({ op: 'open-tun', name: 'cb-stg' });
+  const dns = {
+    title: 'resolvectl dns cb-stg',
+    apply: { side: 'local', op: 'resolvectl', argv: ['dns', 'cb-stg', '10.20.0.53'] },
+    undo: { side: 'local', op: 'resolvectl', argv: ['revert', 'cb-stg'] },
+  };
+  t.deepEqual(await h.ask({ op: 'step', step: dns }), { ok: true });
+  h.vanish(); // the controller's tun fd closed
+  h.controller.destroy();
+  t.deepEqual(await h.done, [], 'no undo reported as failed');
+  t.deepEqual(h.ran, ['resolvectl'], 'applied, and no revert of a link that is not there');
+  t.false(fs.existsSync(h.journal), 'nothing left for the next hello, which refused the environment before');
 });
 
 test("a dead helper's journal for the environment is undone at hello, before anything new", async (t) => {
