@@ -41,7 +41,13 @@ export async function connectBackground(envName: string, args: BackgroundArgs & 
   const fresh = !journal && !fs.existsSync(file);
   if (journal) log = journal;
   else {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    } catch (err) {
+      // a member of the installed helper's group whose home cannot take their state folder (HOME unset or elsewhere)
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new UserError(`cannot make the log's folder ${path.dirname(file)} (${code}): set XDG_STATE_HOME or HOME to a folder of yours`);
+    }
     rotateIfFull(file);
     log = appendOwn(file);
     from = fs.fstatSync(log).size;

@@ -253,6 +253,11 @@ async function cleanupAfterBoot(envName: string, args: CommonArgs & { agent?: st
   const file = root && !args.asOwner ? bootRecordFile(envName) : theirs;
   const handOver = root && !args.asOwner && theirs !== undefined && fs.existsSync(theirs);
   let code = 0;
+  // this host's side first (a full tunnel's DNS must be back before the server's name is looked up): with the
+  // installed helper, root's boot record is the helper's to undo, at hello
+  const byHelper = !root && fs.existsSync(bootRecordFile(envName)) && installedHelper();
+  const helperSaid = byHelper ? await helperSession(envName).catch((err: Error) => err.message) : undefined;
+  if (helperSaid) process.stderr.write(`${envName}: could not undo: ${plain(helperSaid)}\n`);
   if (file && fs.existsSync(file)) {
     const { restoreLeftByBoot } = await import('../daemon/cleanup.js');
     const env = findEnvironment(loadConfig(args.config), envName);
@@ -263,8 +268,24 @@ async function cleanupAfterBoot(envName: string, args: CommonArgs & { agent?: st
     );
     process.stderr.write(errors.length ? `${envName}: could not undo: ${plain(errors.join('; '))}\n` : `${envName}: cleaned up\n`);
     code = errors.length ? 1 : 0;
-  } else if (!handOver && !args.asOwner) process.stderr.write(`${envName}: nothing to clean up\n`);
+  } else if (byHelper && !helperSaid) process.stderr.write(`${envName}: cleaned up\n`);
+  else if (!handOver && !args.asOwner && !byHelper) process.stderr.write(`${envName}: nothing to clean up\n`);
+  if (helperSaid) code = 1;
   return handOver ? Math.max(code, await runAsOwner('cleanup', envName, args)) : code;
+}
+
+/**
+ * A session with the installed helper that asks nothing, for a member of its
+ * group (not root): at hello it undoes what a reboot left of this host's side
+ * (root's boot record) and a dead helper's journal, at the end it removes the
+ * emptied run folder from root's. Resolves undefined when there is no such
+ * helper to ask; rejects with what hello refused.
+ */
+async function helperSession(envName: string): Promise<undefined> {
+  if (process.geteuid?.() === 0 || !installedHelper()) return undefined;
+  const h = await connectInstalled(envName);
+  await h.close();
+  return undefined;
 }
 
 /** Undoes a dead controller's journal for `user` (the process is root, or that user). */
@@ -272,6 +293,8 @@ async function cleanupFor(envName: string, args: CommonArgs & { agent?: string |
   const env = findEnvironment(loadConfig(args.config), envName);
   const { cleanupStale } = await import('../daemon/cleanup.js');
   const r = await cleanupStale(env, { user, agent: args.agent, progress: (l) => process.stderr.write(`${plain(l)}\n`) });
+  // a member of the installed helper's group has emptied their run folder, which sits in root's: the helper removes it
+  if (runFolderOwner(envName) !== undefined) await helperSession(envName).catch(() => undefined);
   if (r.errors.length) {
     process.stderr.write(`${envName}: cleaned up, but could not undo: ${plain(r.errors.join('; '))}\n`);
     return 1;
