@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles } from './helpers.js';
+import { asActor, cli, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles, own } from './helpers.js';
 
 // Host certificates against a real sshd: the lab's host key signed by a CA made here with
 // ssh-keygen, served through HostCertificate by extra sshds in the remote namespace (one
@@ -108,6 +108,7 @@ async function userKey(name: string, opts: string[], certFile?: string, type: st
   const s = await run('ssh-keygen', ['-q', '-s', `${lab.dir}/user_ca`, '-I', name, ...opts, `${key}.pub`]);
   if (s.exitCode !== 0) throw new Error(`ssh-keygen -s: ${s.stderr}`);
   if (certFile) fs.renameSync(`${key}-cert.pub`, certFile);
+  own(key, `${key}.pub`, certFile ?? `${key}-cert.pub`);
   return key;
 }
 
@@ -169,10 +170,11 @@ for (const [name, type, logged] of [
   test.serial(`a user certificate held only by ssh-agent (ssh-add adds KEY-cert.pub with KEY) is offered through the agent: ${logged}`, async (t) => {
     const key = await userKey(name, ['-n', 'root', '-V', '-5m:+1h'], undefined, [...type]);
     const sock = `${lab.dir}/agent-${name}.sock`;
-    const started = await run('ssh-agent', ['-a', sock]);
+    // the agent is theirs who connect, as a developer's is
+    const started = await asActor('ssh-agent', ['-a', sock]);
     const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(started.stdout)?.[1]);
     try {
-      const added = await run('ssh-add', [key], { SSH_AUTH_SOCK: sock });
+      const added = await asActor('ssh-add', [key], { SSH_AUTH_SOCK: sock });
       t.regex(added.stderr, /Certificate added/);
       // only the agent has them now: the key file and its certificate are gone, the .pub names the key
       fs.rmSync(key);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import type { Status } from '../../src/daemon/status.js';
-import { cliIn, importBusybox, inNs, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles } from './helpers.js';
+import { cliIn, importBusybox, own, inNs, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 
 // Issue 6: containers and names. This machine is a namespace here (a "client"
 // lab) with its own dockerd on the default bridge, so that containers,
@@ -30,6 +30,7 @@ test.before(async () => {
   ns = lab.clientNs!;
   home = path.join(lab.dir, 'home');
   fs.mkdirSync(home, { recursive: true });
+  own(home);
   const www = path.join(lab.dir, 'www');
   fs.mkdirSync(www, { recursive: true });
   fs.writeFileSync(path.join(www, 'index.html'), 'hello from the VPC\n');

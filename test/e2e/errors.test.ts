@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
+import { MODE, theActor, asActor, cli, labDown, labUp, leftovers, run, logOf, RUN_DIR, variantConfig, type Lab, removeTestFiles, own } from './helpers.js';
 import { fillUp } from '../fill.js';
 
 let lab: Lab;
@@ -33,7 +33,7 @@ test.serial('unknown environment', async (t) => {
     ['connect', 'nope', '--config', lab.config],
     /^cloudbridge: unknown environment "nope" in \/run\/cloudbridge-lab\/cbe\/config\.yaml \(configured: cbe, cbe-tcp\)$/,
   );
-  t.false(fs.existsSync(`${LOG_DIR}/nope.log`), 'no log for an environment there is not');
+  t.false(fs.existsSync(logOf('nope')), 'no log for an environment there is not');
 });
 
 test.serial('malformed config: broken YAML and an invalid field', async (t) => {
@@ -109,6 +109,7 @@ test.serial('a key with a passphrase: a clear error without a terminal, a prompt
   fs.copyFileSync(path.join(lab.dir, 'id_ed25519'), key);
   fs.chmodSync(key, 0o600);
   t.is((await run('ssh-keygen', ['-q', '-p', '-N', 'open sesame', '-f', key])).exitCode, 0);
+  own(key);
   const cfg = variantConfig(lab, 'locked.yaml', [[`identityFile: ${lab.dir}/id_ed25519`, `identityFile: ${key}`]]);
   await refused(
     t,
@@ -117,7 +118,7 @@ test.serial('a key with a passphrase: a clear error without a terminal, a prompt
   );
   // a real terminal (script gives the command a pty): the passphrase is asked, not echoed, and used
   const cmd = `${process.execPath} ${process.cwd()}/dist/src/cli/main.js connect cbe --config ${cfg}`;
-  const r = await run('sh', ['-c', `(sleep 2; printf 'open sesame\\n') | script -qec '${cmd}' /dev/null`], { SSH_AUTH_SOCK: '' });
+  const r = await asActor('sh', ['-c', `(sleep 2; printf 'open sesame\\n') | script -qec '${cmd}' /dev/null`], { SSH_AUTH_SOCK: '' });
   t.regex(r.stdout, /Enter passphrase for key '.*id_locked': /);
   t.notRegex(r.stdout, /open sesame/);
   t.regex(r.stdout, /cbe: up/);
@@ -127,12 +128,13 @@ test.serial('a key with a passphrase: a clear error without a terminal, a prompt
   // the same key held by an ssh-agent (known by id_locked.pub): on a terminal nobody is asked, as with ssh
   fs.copyFileSync(path.join(lab.dir, 'id_ed25519.pub'), `${key}.pub`);
   const agentDir = fs.mkdtempSync('/tmp/ssh-cbe-');
+  own(`${key}.pub`, agentDir);
   const sock = `${agentDir}/agent.1`;
-  const agent = await run('ssh-agent', ['-a', sock]);
+  const agent = await asActor('ssh-agent', ['-a', sock]);
   const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)![1]);
   try {
-    t.is((await run('ssh-add', [path.join(lab.dir, 'id_ed25519')], { SSH_AUTH_SOCK: sock })).exitCode, 0);
-    const held = await run('sh', ['-c', `sleep 3 | script -qec '${cmd} --agent ${sock}' /dev/null`], { SSH_AUTH_SOCK: '' });
+    t.is((await asActor('ssh-add', [path.join(lab.dir, 'id_ed25519')], { SSH_AUTH_SOCK: sock })).exitCode, 0);
+    const held = await asActor('sh', ['-c', `sleep 3 | script -qec '${cmd} --agent ${sock}' /dev/null`], { SSH_AUTH_SOCK: '' });
     t.notRegex(held.stdout, /Enter passphrase/);
     t.regex(held.stdout, /cbe: up/);
     t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
@@ -217,7 +219,7 @@ test.serial('a docker daemon that does not answer does not sink the tunnel: a wa
     answering = (JSON.parse((await cli(['status', 'cbe', '--json'])).stdout) as { docker: { answering: boolean } }[])[0]!.docker.answering;
   }
   t.true(answering);
-  t.regex(fs.readFileSync(`${LOG_DIR}/cbe.log`, 'utf8'), /docker: unix:\/\/.* answers \/_ping again/);
+  t.regex(fs.readFileSync(logOf('cbe'), 'utf8'), /docker: unix:\/\/.* answers \/_ping again/);
   t.is((await run('docker', ['-H', `unix://${RUN_DIR}/cbe/docker.sock`, 'ps'])).exitCode, 0);
   t.is((await cli(['disconnect', 'cbe'])).exitCode, 0);
   fs.rmSync(later, { force: true });
@@ -280,29 +282,40 @@ test.serial("the controller's log outlives it: cloudbridge logs, --json, --since
   const failed = await cli(['connect', 'cbe', '--config', cfg, '-v']);
   t.not(failed.exitCode, 0);
   const lines = failed.stderr.trim().split('\n');
-  t.regex(lines.at(-2)!, new RegExp(`^ {2}\\(kept in ${LOG_DIR}/cbe\\.log: cloudbridge logs cbe\\)$`));
+  t.is(lines.at(-2), `  (kept in ${logOf('cbe')}: cloudbridge logs cbe)`);
   t.regex(lines.at(-1)!, /^cloudbridge: docker at .* did not answer \/_ping/);
   t.regex((await cli(['logs', 'cbe'])).stdout, /cbe error connect failed: docker at .* did not answer \/_ping/);
   t.deepEqual(await leftovers(lab), []);
 });
 
 test.serial('a full disk under the log: the tunnel comes up, carries and goes down all the same; what was not written is said', async (t) => {
-  fs.mkdirSync(LOG_DIR, { recursive: true, mode: 0o750 });
-  t.is((await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0750', 'tmpfs', LOG_DIR])).exitCode, 0);
+  // a small tmpfs, filled to the last block, under root's log folder; with the installed helper the log is the
+  // user's, beside their boot record (which must be written, or nothing is changed): the full disk is under the
+  // log file alone, bind-mounted from it
+  const log = logOf('cbe');
+  const full = MODE === 'helper' ? path.join(lab.dir, 'logfs') : path.dirname(log);
+  fs.mkdirSync(full, { recursive: true, mode: 0o750 });
+  const owner = MODE === 'helper' ? `,uid=${theActor().uid},gid=${theActor().gid}` : '';
+  t.is((await run('mount', ['-t', 'tmpfs', '-o', `size=64k,mode=0750${owner}`, 'tmpfs', full])).exitCode, 0);
+  const mounts = [full];
   try {
-    // filled to the last block
-    t.is(fillUp(path.join(LOG_DIR, 'filler')), 'ENOSPC');
+    if (MODE === 'helper') {
+      await asActor('sh', ['-c', `mkdir -p -m 750 "${path.dirname(log)}" && touch "${log}" "${full}/cbe.log"`]);
+      t.is((await run('mount', ['--bind', `${full}/cbe.log`, log])).exitCode, 0);
+      mounts.unshift(log);
+    }
+    t.is(fillUp(path.join(full, 'filler')), 'ENOSPC');
     const up = await cli(['connect', 'cbe', '--config', lab.config]);
     t.is(up.exitCode, 0, up.stderr);
     t.is((await run('ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.215.1.2'])).exitCode, 0, 'the tunnel carries');
     t.is((await cli(['status', 'cbe'])).exitCode, 0, 'the controller lives');
-    fs.rmSync(path.join(LOG_DIR, 'filler')); // room again: the log says what it lost
+    fs.rmSync(path.join(full, 'filler')); // room again: the log says what it lost
     const down = await cli(['disconnect', 'cbe']);
     t.is(down.exitCode, 0, down.stderr);
-    t.regex(fs.readFileSync(path.join(LOG_DIR, 'cbe.log'), 'utf8'), /\d+ log lines? could not be written \(ENOSPC\)/);
+    t.regex(fs.readFileSync(log, 'utf8'), /\d+ log lines? could not be written \(ENOSPC\)/);
     t.deepEqual(await leftovers(lab), []);
   } finally {
-    await run('umount', [LOG_DIR]);
+    for (const m of mounts) await run('umount', [m]);
   }
 });
 
@@ -363,7 +376,7 @@ test.serial('-vv logs the SSH handshake and each remote command, and nothing per
   try {
     const lines = (): string[] =>
       fs
-        .readFileSync(`${LOG_DIR}/cbe.log`, 'utf8')
+        .readFileSync(logOf('cbe'), 'utf8')
         .trim()
         .split('\n')
         .slice(before - 1);

@@ -6,7 +6,22 @@ import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import type { Status } from '../../src/daemon/status.js';
-import { cli, importBusybox, inNs, labDown, labUp, leftovers, run, LOG_DIR, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
+import {
+  AS_USER,
+  theActor,
+  cli,
+  importBusybox,
+  inNs,
+  labDown,
+  labUp,
+  leftovers,
+  run,
+  logOf,
+  RUN_DIR,
+  variantConfig,
+  type Lab,
+  removeTestFiles,
+} from './helpers.js';
 import { startFixture } from './transfer.js';
 
 // Issue 7: the allow-list in the data path, forwards (TLS, UDP, health checks)
@@ -60,7 +75,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 test.before(async () => {
   lab = await labUp('cbx', 220);
-  home = path.join(lab.dir, 'home');
+  // the user's own home in the user modes: sudo resets HOME, and the dropped controller writes in the home passwd names
+  home = AS_USER ? theActor().home : path.join(lab.dir, 'home');
   const www = path.join(lab.dir, 'www');
   fs.mkdirSync(www, { recursive: true });
   fs.writeFileSync(path.join(www, 'index.html'), 'hello from the VPC\n');
@@ -158,7 +174,7 @@ test.serial('allow-list: the allowed port answers; other ports and hosts are ref
   const text = (await cli(['status', 'cbx'])).stdout;
   t.regex(text, /allow +\d+ refused/);
   t.regex(text, /api\.vpc\.internal tcp 8080 +\d+ hits +2 drops +10\.220\.9\.2/);
-  const log = fs.readFileSync(`${LOG_DIR}/cbx.log`, 'utf8');
+  const log = fs.readFileSync(logOf('cbx'), 'utf8');
   t.regex(log, /flow tcp 10\.220\.1\.1:\d+ -> 10\.220\.9\.2:8081 refused/);
   t.regex(log, /flow tcp 10\.220\.1\.1:\d+ -> 10\.220\.9\.2:8080 allowed by "api\.vpc\.internal tcp 8080"/);
 });

@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import test from 'ava';
 import {
+  rootConfig,
+  AS_USER,
+  theActor,
+  cliRoot,
   cli,
   labDown,
   labUp,
   leftovers,
-  LOG_DIR,
+  logOf,
   run,
   RUN_DIR,
   sshdSessions as sshdSessionsOf,
@@ -144,7 +148,7 @@ test.serial(
     const idle = async (woke: Status, clock: string): Promise<void> => {
       let last = woke;
       const took = await waitFor('idle teardown', async () => (last = await status()).state === 'idle', 30_000).catch((err: Error) => {
-        const log = fs.readFileSync(`${LOG_DIR}/cbf.log`, 'utf8').split('\n').slice(-15).join('\n');
+        const log = fs.readFileSync(logOf('cbf'), 'utf8').split('\n').slice(-15).join('\n');
         throw new Error(`${err.message}; status: ${JSON.stringify({ stats: last.stats, dockerSocket: last.dockerSocket, docker: last.docker })}; log:\n${log}`);
       });
       // what was sent meanwhile keeps it up: the wake-up's packets, unless something else went out
@@ -190,7 +194,9 @@ test.serial(
 );
 
 test.serial('a user who is not root cannot steer the controller', async (t) => {
-  t.is((await cli(['connect', 'cbf', '--config', lab.config])).exitCode, 0);
+  // root's own controller, in every mode: its socket is what a user may not reach
+  t.is((await cliRoot(['connect', 'cbf', '--config', rootConfig(lab)])).exitCode, 0);
+  t.teardown(async () => void (await cliRoot(['disconnect', 'cbf'])));
   const sock = fs.statSync(`${RUN_DIR}/cbf/control.sock`);
   t.is(sock.mode & 0o777, 0o600);
   t.is(sock.uid, 0);
@@ -201,7 +207,8 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
   t.is(st.stderr, 'cloudbridge: status needs root: the control socket is root-only (try: sudo cloudbridge status)');
   const down = await asNobody(['disconnect', 'cbf']);
   t.is(down.exitCode, 1);
-  t.regex(down.stderr, /needs root|sudo: a (terminal|password) is required/); // it asks sudo itself, which wants a password
+  // it asks sudo itself, which wants a password; where the installed helper listens it is told the socket is not its own
+  t.regex(down.stderr, /needs root|sudo: a (terminal|password) is required|the control socket is not yours to use/);
   // and a raw connection to the socket is refused by the kernel
   const raw = await run('runuser', [
     '-u',
@@ -213,14 +220,14 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
   ]);
   t.is(raw.exitCode, 3);
   t.is(raw.stderr.trim(), 'EACCES');
-  t.is((await status()).state, 'up');
-  t.is((await cli(['disconnect', 'cbf'])).exitCode, 0);
+  t.is(JSON.parse((await cliRoot(['status', 'cbf', '--json'])).stdout)[0].state, 'up');
+  t.is((await cliRoot(['disconnect', 'cbf'])).exitCode, 0);
 
   // --control-user hands the socket to the user who ran sudo, and to no one else. Acting for
   // nobody, cloudbridge uses nobody's copy of the config and key (the lab's are root's).
   const nobody = { name: 'nobody', uid: 65534, gid: 65534 };
   const config = userCopy(lab, `${lab.dir}-nobody`, nobody);
-  const up = await cli(['connect', 'cbf', '--config', config, '--control-user'], sudoEnv(nobody));
+  const up = await cliRoot(['connect', 'cbf', '--config', config, '--control-user'], sudoEnv(nobody));
   t.is(up.exitCode, 0, up.stderr);
   // a home that cannot take a boot record does not stop the session: it goes on without one, and says so
   t.regex(up.stderr, /warning: \/nonexistent cannot be written: a reboot mid-run would leave the server's steps \(no boot record\)/);
@@ -228,7 +235,7 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
   t.is(fs.statSync('/run/cloudbridge/cbf/control.sock').mode & 0o777, 0o600);
   const mine = await run('runuser', ['-u', 'nobody', '--', process.execPath, `${process.cwd()}/dist/src/cli/main.js`, 'status', 'cbf', '--json']);
   t.is(mine.exitCode, 0, mine.stderr);
-  t.is((await cli(['disconnect', 'cbf', '--config', config], sudoEnv(nobody))).exitCode, 0);
+  t.is((await cliRoot(['disconnect', 'cbf', '--config', config], sudoEnv(nobody))).exitCode, 0);
   t.false(fs.existsSync('/run/cloudbridge/cbf'));
   fs.rmSync(`${lab.dir}-nobody`, { recursive: true, force: true });
   t.deepEqual(await leftovers(lab), []);
@@ -237,13 +244,17 @@ test.serial('a user who is not root cannot steer the controller', async (t) => {
 test.serial("install-service: the unit's ExecStart keeps the tunnel up in the foreground; SIGTERM takes it down clean", async (t) => {
   // root writes its units where systemd reads them: no variable moves that for root
   const dir = '/etc/systemd/system';
-  const inst = await cli(['install-service', 'cbf', '--config', lab.config]);
+  // an admin's command: root's own, or in the user modes as `sudo cloudbridge install-service` run by the user
+  const inst = await cliRoot(['install-service', 'cbf', '--config', lab.config], AS_USER ? sudoEnv(theActor()) : {});
   t.is(inst.exitCode, 0, inst.stderr);
   const unit = fs.readFileSync(`${dir}/cloudbridge-cbf.service`, 'utf8');
   const exec = /^ExecStart=(.*)$/m.exec(unit)![1]!.split(' ');
   // run it as systemd would (the words here need no unquoting)
   const { execa } = await import('execa');
-  const service = execa(exec[0]!, exec.slice(1), { reject: false });
+  const environment = Object.fromEntries(
+    [...unit.matchAll(/^Environment=(.*)$/gm)].flatMap((m) => m[1]!.split(' ').map((kv) => kv.split('=') as [string, string])),
+  );
+  const service = execa(exec[0]!, exec.slice(1), { reject: false, env: environment });
   await waitFor('the service to come up', async () => {
     const r = await cli(['status', '--json']);
     return r.exitCode === 0 && r.stdout.includes('"state": "up"');
@@ -253,6 +264,6 @@ test.serial("install-service: the unit's ExecStart keeps the tunnel up in the fo
   const ended = await service;
   t.is(ended.exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
-  t.is((await cli(['uninstall-service', 'cbf'])).exitCode, 0);
+  t.is((await cliRoot(['uninstall-service', 'cbf'])).exitCode, 0);
   t.false(fs.existsSync(`${dir}/cloudbridge-cbf.service`));
 });

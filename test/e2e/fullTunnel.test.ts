@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import {
+  AS_USER,
+  crash,
+  cliInRoot,
   cliAs,
   cliIn,
   dnsLeaving,
@@ -9,7 +12,7 @@ import {
   labDown,
   labUp,
   leftovers,
-  LOG_DIR,
+  logOf,
   makeTestUser,
   removeTestFiles,
   rebootTakes,
@@ -237,7 +240,9 @@ test.serial('kill -9: the halves go with the device at once; cleanup puts back r
   process.kill(pid, 'SIGKILL');
   await sleep(300);
   t.is(await seenFrom(), DIRECT, 'no blackhole: the routes went with the tun device');
-  t.regex(resolvConf(), /127\.0\.0\.153/, 'DNS waits for cleanup');
+  // root's controller leaves DNS for cleanup; a user's has a helper, which undid this host's side as it died
+  if (AS_USER) t.is(resolvConf(), 'nameserver 10.228.7.53\n', 'the helper put DNS back');
+  else t.regex(resolvConf(), /127\.0\.0\.153/, 'DNS waits for cleanup');
   t.is((await cliIn(NS(), ['cleanup', 'cbu', '--config', full])).exitCode, 0);
   t.is(resolvConf(), 'nameserver 10.228.7.53\n');
   t.false(fs.existsSync(boot), 'the boot record went with the journal');
@@ -252,7 +257,7 @@ async function reboot(): Promise<void> {
 
 test.serial("a reboot in the middle: cleanup, or the next connect, puts DNS back and undoes the server's rules from the boot record", async (t) => {
   t.is((await cliIn(NS(), ['connect', 'cbu', '--config', full])).exitCode, 0);
-  process.kill((await status()).pid, 'SIGKILL');
+  await crash((await status()).pid);
   await reboot();
   t.regex(resolvConf(), /127\.0\.0\.153/);
   t.true((await inNs(lab.remoteNs, 'iptables-save', [])).stdout.includes('cloudbridge:cbu'), "the server's rules are still there");
@@ -265,7 +270,7 @@ test.serial("a reboot in the middle: cleanup, or the next connect, puts DNS back
   // and without a cleanup: the next connect does it first, and the server's rules are not doubled
   const next = await cliIn(NS(), ['connect', 'cbu', '--config', full]);
   t.is(next.exitCode, 0, next.stderr);
-  process.kill((await status()).pid, 'SIGKILL');
+  await crash((await status()).pid);
   await reboot();
   const again = await cliIn(NS(), ['connect', 'cbu', '--config', full, '-v']);
   t.is(again.exitCode, 0, again.stderr);
@@ -286,7 +291,7 @@ test.serial("--privsep: a laptop that moves, the controller the user's: root's h
     [/docker: \{ mode: socket[^}]*\}/, 'docker: { mode: off }'],
   ]);
   const routes = async (): Promise<string> => (await inNs(NS(), 'ip', ['route'])).stdout;
-  const up = await cliIn(NS(), ['connect', 'cbu', '--config', cfg], sudoEnv(user));
+  const up = await cliInRoot(NS(), ['connect', 'cbu', '--config', cfg], sudoEnv(user));
   t.is(up.exitCode, 0, up.stderr);
   try {
     const pid = (JSON.parse((await cliAs(user, ['status', 'cbu', '--json'])).stdout) as { pid: number }[])[0]!.pid;
@@ -296,9 +301,9 @@ test.serial("--privsep: a laptop that moves, the controller the user's: root's h
     const moved = await waitFor('the pin on the new path', async () => /^10\.228\.0\.2 via 10\.228\.4\.254 dev wlan1 proto 203/m.test(await routes()), 10_000);
     t.log(`pin moved ${moved.toFixed(1)}s after the default route did (--privsep)`);
     t.notRegex(await routes(), /^10\.228\.0\.2 via 10\.228\.3\.254/m, 'the old pin is gone');
-    t.true(fs.readFileSync('/run/cloudbridge/helper/cbu.json', 'utf8').includes('10.228.4.254'), "root's journal has the new pin");
+    t.true(fs.readFileSync('/run/cloudbridge/_helper/cbu.json', 'utf8').includes('10.228.4.254'), "root's journal has the new pin");
     t.is(await seenFrom(), TUNNEL, 'still through the tunnel');
-    t.is((await cliIn(NS(), ['disconnect', 'cbu'], sudoEnv(user))).exitCode, 0);
+    t.is((await cliInRoot(NS(), ['disconnect', 'cbu'], sudoEnv(user))).exitCode, 0);
     t.notRegex(await routes(), /proto 203/, 'no pin left on either path');
   } finally {
     await roamBack();
@@ -422,8 +427,8 @@ test.serial('a laptop that moves: the pin and the LAN follow the new gateway, an
   ]);
   const routes = async (): Promise<string> => (await inNs(NS(), 'ip', ['route'])).stdout;
   // this test's lines: the log holds the earlier tests' too
-  const from = fs.existsSync(`${LOG_DIR}/cbu.log`) ? fs.statSync(`${LOG_DIR}/cbu.log`).size : 0;
-  const logText = (): string => fs.readFileSync(`${LOG_DIR}/cbu.log`).subarray(from).toString('utf8');
+  const from = fs.existsSync(logOf('cbu')) ? fs.statSync(logOf('cbu')).size : 0;
+  const logText = (): string => fs.readFileSync(logOf('cbu')).subarray(from).toString('utf8');
   const up = await cliIn(NS(), ['connect', 'cbu', '--config', cfg]);
   t.is(up.exitCode, 0, up.stderr);
   const pid = (await status()).pid;

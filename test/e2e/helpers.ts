@@ -2,6 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { actorDown, actorUp, AS_USER, asActor, crashHelper, MODE, own, theActor } from './actor.js';
+import { run, type Ran } from './proc.js';
+
+export { run, type Ran } from './proc.js';
+export { AS_USER, MODE, asActor, logOf, own, restartHelper, startHelper, theActor } from './actor.js';
 import type { ExecutionContext } from 'ava';
 
 /** Repository root (tests run from dist/test/e2e). */
@@ -37,6 +42,9 @@ export async function labUp(
   const env = opts.rekeyLimit ? { LAB_REKEY_LIMIT: opts.rekeyLimit } : {};
   await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'up', name, String(octet), mode], { env });
   const dir = `/run/cloudbridge-lab/${name}`;
+  // the user modes: what the CLI reads is the user's, and a client lab's docker is theirs to use (as the docker group's)
+  const files = [dir, ...['config.yaml', 'id_ed25519', 'id_ed25519.pub', 'known_hosts', 'ssh_config', 'local-docker.sock'].map((f) => `${dir}/${f}`)];
+  await actorUp(files, mode === 'client' || mode === 'router' ? `cb-${name}-c` : undefined);
   return {
     name,
     net: `10.${octet}`,
@@ -70,13 +78,8 @@ export async function importBusybox(lab: Lab, dockerHost: string, tag: string): 
 }
 
 export async function labDown(lab: Lab): Promise<void> {
+  await actorDown();
   await execa('bash', [path.join(ROOT, 'scripts/lab.sh'), 'down', lab.name], { reject: false });
-}
-
-export interface Ran {
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
 }
 
 /**
@@ -93,17 +96,19 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** Runs a command to completion; never throws for a non-zero exit. */
-export async function run(file: string, args: readonly string[], env: Record<string, string> = {}, input?: string): Promise<Ran> {
-  // the tests run under sudo or as root: what sudo set must not leak into the commands they start
-  const base = { ...process.env };
-  for (const k of ['SUDO_USER', 'SUDO_UID', 'SUDO_GID', 'SUDO_COMMAND']) delete base[k];
-  const r = await execa(file, args, { reject: false, timeout: 90_000, env: { ...base, ...env }, extendEnv: false, ...(input === undefined ? {} : { input }) });
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+/** The CLI as the suite's mode runs it (actor.ts): as root, or as the mode's user. */
+export function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
+  return asActor(process.execPath, [CLI, ...args], env);
 }
 
-export function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
+/** The CLI as root in every mode: what only an admin does (install-service, the helper's unit, a root shell's own session). */
+export function cliRoot(args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
   return run(process.execPath, [CLI, ...args], env);
+}
+
+/** The CLI as root inside a namespace in every mode (with `sudoEnv`: root as sudo leaves it). */
+export function cliInRoot(ns: string, args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
+  return run('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], env);
 }
 
 /** The CLI as `who` types it, without sudo (runuser, their HOME), with `vars` set too. */
@@ -113,7 +118,7 @@ export function cliAs(who: { name: string; home: string }, args: readonly string
 
 /** The CLI inside a namespace (a "client" lab's machine). */
 export function cliIn(ns: string, args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
-  return run('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], env);
+  return asActor(process.execPath, [CLI, ...args], env, ['ip', 'netns', 'exec', ns]);
 }
 
 /** What a test file leaves behind, removed: the runtime folders and logs of `envs`, and the runtime tree once empty. */
@@ -151,6 +156,8 @@ export async function rebootTakes(env: string, opts: { ns?: string; routesTo?: s
   }
   for (const cmd of ['iptables', 'ip6tables']) await here('sh', ['-c', `${cmd}-save | grep -v cloudbridge:${env} | ${cmd}-restore`]);
   fs.rmSync(opts.runDir ?? `/run/cloudbridge/${env}`, { recursive: true, force: true });
+  // the root helper's journal of it (the user modes), in /run too
+  fs.rmSync(`/run/cloudbridge/_helper/${env}.json`, { force: true });
 }
 
 /** sshd processes serving connections (not the listeners) inside the lab's remote namespace. */
@@ -183,7 +190,9 @@ export async function leftovers(lab: Lab): Promise<string[]> {
   found.push(...routes.map((r) => `local route: ${r}`));
   const routes6 = (await here('ip', ['-6', 'route', 'show', 'proto', '203'])).stdout.split('\n').filter((l) => l.includes(`dev cb-${lab.name}`));
   found.push(...routes6.map((r) => `local IPv6 route: ${r}`));
-  if (fs.existsSync(RUN_DIR)) found.push(...fs.readdirSync(RUN_DIR).map((f) => `local file: ${RUN_DIR}/${f}`));
+  // the installed helper's socket is the host's, not a session's: it stays while the helper runs
+  const runFiles = fs.existsSync(RUN_DIR) ? fs.readdirSync(RUN_DIR).filter((f) => !(MODE === 'helper' && f === 'helper.sock')) : [];
+  found.push(...runFiles.map((f) => `local file: ${RUN_DIR}/${f}`));
   // the boot record (what outlives a reboot: DNS settings), kept outside the run folder
   if (fs.existsSync('/var/lib/cloudbridge')) found.push('local folder: /var/lib/cloudbridge');
   const mine = [...(await here('iptables-save', [])).stdout.split('\n'), ...(await here('ip6tables-save', [])).stdout.split('\n')].filter((l) =>
@@ -202,7 +211,22 @@ export async function leftovers(lab: Lab): Promise<string[]> {
   if (fwd !== '0') found.push(`remote ip_forward is ${fwd}, was 0`);
   const sessions = await sshdSessions(lab);
   if (sessions.length) found.push(`remote sshd sessions: ${sessions.join(' ')}`);
+  if (AS_USER) found.push(...(await userLeftovers(lab.name)));
   return found;
+}
+
+/** The user modes: no process of the user's still running, no boot record of the lab's environments in their state folder. */
+async function userLeftovers(labName: string): Promise<string[]> {
+  const who = theActor();
+  // cloudbridge's (its Node processes, a ProxyCommand), not a test's agent; a zombie has exited,
+  // only this machine's PID 1, which reaps late, has not waited for it yet
+  const procs = (await run('ps', ['-u', who.name, '-o', 'pid=,stat=,args='])).stdout
+    .split('\n')
+    .filter((l) => l.trim() && !/^\s*\d+\s+Z/.test(l) && !/\sssh-agent\s/.test(l))
+    .join('; ');
+  const boot = path.join(who.home, '.local/state/cloudbridge/boot');
+  const records = fs.existsSync(boot) ? fs.readdirSync(boot).filter((f) => f.startsWith(labName)) : [];
+  return [...(procs ? [`user's processes: ${procs}`] : []), ...records.map((f) => `user's boot record: ${f}`)];
 }
 
 /** A config next to the lab's, with environment `name` changed by `edit`. */
@@ -211,6 +235,7 @@ export function variantConfig(lab: Lab, file: string, replace: [string | RegExp,
   for (const [from, to] of replace) text = text.replace(from, to);
   const out = path.join(lab.dir, file);
   fs.writeFileSync(out, text);
+  own(out);
   return out;
 }
 
@@ -252,6 +277,15 @@ export function userCopy(lab: Lab, dir: string, user: { uid: number; gid: number
   for (const f of files) fs.writeFileSync(`${dir}/${f}`, moved(fs.readFileSync(`${lab.dir}/${f}`, 'utf8')), { mode: 0o600 });
   for (const f of ['', 'config.yaml', ...files]) fs.chownSync(path.join(dir, f), user.uid, user.gid);
   return path.join(dir, 'config.yaml');
+}
+
+/**
+ * The lab's config for a session of root's own (a root shell's, a service's):
+ * the lab's, or in the user modes, where the lab's files are the user's, a
+ * copy of config, key and known_hosts that is root's.
+ */
+export function rootConfig(lab: Lab): string {
+  return AS_USER ? userCopy(lab, path.join(lab.dir, 'root'), { uid: 0, gid: 0 }) : lab.config;
 }
 
 /** tcpdump on interface `dev` of namespace `ns` while `body` runs: the DNS packets that left by it (a leak test's capture). */
@@ -316,6 +350,20 @@ export function processTree(pid: number): ProcessIds[] {
 }
 
 const isHelper = (p: ProcessIds): boolean => /helper(\/main)?\.js$/.test(p.cmd);
+
+/**
+ * What a power cut or a reboot takes mid-session: the controller at `pid`,
+ * and in the user modes the root helper serving it at the same instant (kill
+ * -9 of the controller alone has its helper undo this host's side within a
+ * second, which a reboot does not wait for). The installed helper comes back
+ * as its unit would at boot.
+ */
+export async function crash(pid: number): Promise<void> {
+  const helpers = processTree(pid).filter(isHelper);
+  for (const p of helpers) process.kill(p.pid, 'SIGKILL');
+  process.kill(pid, 'SIGKILL');
+  if (MODE === 'helper') await crashHelper();
+}
 
 /** The controller and everything under it run as `user` with no capabilities, but for one root helper. Returns the tree. */
 export function userOnly(t: ExecutionContext, pid: number, who: { uid: number; gid: number }): ProcessIds[] {

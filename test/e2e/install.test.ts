@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { labDown, labUp, leftovers, makeTestUser, ROOT, run, userCopy, type Lab, removeTestFiles } from './helpers.js';
+import { MODE, asActor, labDown, labUp, leftovers, makeTestUser, ROOT, run, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // cloudbridge as a user installs it: `npm pack`, then `npm install -g` of the
 // tarball into a prefix of its own, with --ignore-scripts and no compiler,
@@ -87,43 +87,58 @@ test.serial('installed with --ignore-scripts and no compiler: it answers, plans 
   t.regex(man.stdout, /cloudbridge - a Layer-3 VPN over SSH/);
   const version = await run(installed, ['--version'], { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` });
   t.is(version.stdout.trim(), JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
-  const plan = await run(installed, ['connect', 'cbi', '--config', lab.config, '--dry-run']);
+  const plan = await asActor(installed, ['connect', 'cbi', '--config', lab.config, '--dry-run']);
   t.is(plan.exitCode, 0, plan.stderr);
   t.regex(plan.stdout, /ip route add 10\.223\.9\.0\/24 dev cb-cbi/);
 });
 
 test.serial('the installed copy connects for real, on the C path both ways, and leaves nothing behind', async (t) => {
-  const env = {};
-  const up = await run(installed, ['connect', 'cbi', '--config', lab.config, '--json'], env);
+  // as the suite's mode runs it: root, or its user through sudo or the installed helper
+  const up = await asActor(installed, ['connect', 'cbi', '--config', lab.config, '--json']);
   t.is(up.exitCode, 0, up.stderr);
   const status = JSON.parse(up.stdout) as { datapath: { outbound: string; inbound: string } };
   t.deepEqual(status.datapath, { outbound: 'c', inbound: 'c' });
   const ping = await run('ping', ['-c', '1', '-W', '2', `${lab.net}.1.2`]);
   t.is(ping.exitCode, 0);
-  t.is((await run(installed, ['disconnect', 'cbi'], env)).exitCode, 0);
+  t.is((await asActor(installed, ['disconnect', 'cbi'])).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });
 
-test.serial("a user whose Node is not on sudo's path (nvm, fnm, volta) types `cloudbridge connect` and it asks sudo itself", async (t) => {
-  const user = await makeTestUser(NAME);
-  // Node where nvm puts it, and cloudbridge beside it, as `npm install -g` with that Node does
-  const nodeBin = `/home/${NAME}/.nvm/versions/node/${process.version}/bin`;
-  fs.mkdirSync(nodeBin, { recursive: true });
-  fs.copyFileSync(process.execPath, path.join(nodeBin, 'node'));
-  fs.chmodSync(path.join(nodeBin, 'node'), 0o755);
-  fs.symlinkSync(path.join(prefix, 'lib/node_modules/cloudbridge/dist/bundle/cloudbridge.js'), path.join(nodeBin, 'cloudbridge'));
-  await run('chown', ['-R', `${user.uid}:${user.gid}`, `/home/${NAME}/.nvm`]);
-  fs.writeFileSync('/etc/sudoers.d/cloudbridge-test', `${NAME} ALL=(root) NOPASSWD: ALL\n`, { mode: 0o440 });
-  const cfg = userCopy(lab, `/home/${NAME}/lab`, user);
-  const asUser = (args: string[]): ReturnType<typeof run> =>
-    run('runuser', ['-u', NAME, '--', 'env', '-i', `HOME=/home/${NAME}`, `PATH=${nodeBin}:/usr/bin:/bin`, `CLOUDBRIDGE_CONFIG=${cfg}`, 'cloudbridge', ...args]);
-  // `sudo cloudbridge` would not find it: sudo's secure_path has no ~/.nvm
-  const plain = await run('runuser', ['-u', NAME, '--', 'env', '-i', `PATH=${nodeBin}:/usr/bin:/bin`, 'sudo', 'cloudbridge', '--version']);
-  t.not(plain.exitCode, 0);
-  const up = await asUser(['connect', 'cbi']);
-  t.is(up.exitCode, 0, up.stderr);
-  t.is((await run('ip', ['link', 'show', 'cb-cbi'])).exitCode, 0, 'the tunnel is up');
-  const down = await asUser(['disconnect', 'cbi']);
-  t.is(down.exitCode, 0, down.stderr);
-  t.deepEqual(await leftovers(lab), []);
-});
+// the sudo path: where the installed helper listens (helper mode), a user outside its group is told to use sudo instead
+(MODE === 'helper' ? test.serial.skip : test.serial)(
+  "a user whose Node is not on sudo's path (nvm, fnm, volta) types `cloudbridge connect` and it asks sudo itself",
+  async (t) => {
+    const user = await makeTestUser(NAME);
+    // Node where nvm puts it, and cloudbridge beside it, as `npm install -g` with that Node does
+    const nodeBin = `/home/${NAME}/.nvm/versions/node/${process.version}/bin`;
+    fs.mkdirSync(nodeBin, { recursive: true });
+    fs.copyFileSync(process.execPath, path.join(nodeBin, 'node'));
+    fs.chmodSync(path.join(nodeBin, 'node'), 0o755);
+    fs.symlinkSync(path.join(prefix, 'lib/node_modules/cloudbridge/dist/bundle/cloudbridge.js'), path.join(nodeBin, 'cloudbridge'));
+    await run('chown', ['-R', `${user.uid}:${user.gid}`, `/home/${NAME}/.nvm`]);
+    fs.writeFileSync('/etc/sudoers.d/cloudbridge-test', `${NAME} ALL=(root) NOPASSWD: ALL\n`, { mode: 0o440 });
+    const cfg = userCopy(lab, `/home/${NAME}/lab`, user);
+    const asUser = (args: string[]): ReturnType<typeof run> =>
+      run('runuser', [
+        '-u',
+        NAME,
+        '--',
+        'env',
+        '-i',
+        `HOME=/home/${NAME}`,
+        `PATH=${nodeBin}:/usr/bin:/bin`,
+        `CLOUDBRIDGE_CONFIG=${cfg}`,
+        'cloudbridge',
+        ...args,
+      ]);
+    // `sudo cloudbridge` would not find it: sudo's secure_path has no ~/.nvm
+    const plain = await run('runuser', ['-u', NAME, '--', 'env', '-i', `PATH=${nodeBin}:/usr/bin:/bin`, 'sudo', 'cloudbridge', '--version']);
+    t.not(plain.exitCode, 0);
+    const up = await asUser(['connect', 'cbi']);
+    t.is(up.exitCode, 0, up.stderr);
+    t.is((await run('ip', ['link', 'show', 'cb-cbi'])).exitCode, 0, 'the tunnel is up');
+    const down = await asUser(['disconnect', 'cbi']);
+    t.is(down.exitCode, 0, down.stderr);
+    t.deepEqual(await leftovers(lab), []);
+  },
+);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { cliIn, importBusybox, inNs, labDown, labUp, leftovers, LOG_DIR, removeTestFiles, run, variantConfig, type Lab } from './helpers.js';
+import { cliIn, importBusybox, inNs, labDown, labUp, leftovers, logOf, removeTestFiles, run, variantConfig, type Lab } from './helpers.js';
 
 // IPv6 through the tunnel, in the "router" lab (IPv6 on every link): this
 // machine's namespace has fd00:230:3::1 on its LAN; behind the remote host
@@ -81,7 +81,7 @@ test.serial('IPv6 routes reach a dual-stack and an IPv6-only host through the tu
   const s = JSON.parse((await cliIn(NS(), ['status', 'cb6', '--json'])).stdout) as { routes: string[] }[];
   t.deepEqual(s[0]!.routes, ['10.230.9.0/24', 'fd00:230:9::/64', 'fd00:230:6::/64']);
   // -v: the flow log names IPv6 flows too (ICMPv6 and UDP leave C for it)
-  const log = fs.readFileSync(`${LOG_DIR}/cb6.log`, 'utf8');
+  const log = fs.readFileSync(logOf('cb6'), 'utf8');
   t.regex(log, /flow icmpv6 fd00:230:1::1 -> fd00:230:6::2 routed/);
   t.regex(log, /flow tcp \[fd00:230:1::1\]:\d+ -> \[fd00:230:6::2\]:80 routed/);
   t.is((await cliIn(NS(), ['disconnect', 'cb6'])).exitCode, 0);

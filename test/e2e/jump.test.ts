@@ -2,6 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import {
+  AS_USER,
+  asActor,
+  MODE,
+  own,
+  cliRoot,
   cli,
   cliAs,
   labDown,
@@ -81,26 +86,29 @@ test.serial('keys only in an ssh-agent (no IdentityFile anywhere), found through
   const cfg = rewriteSshConfig('ssh_config_agent', (s) => s.replace(/^\s*IdentityFile .*\n/gm, ''));
   t.notRegex(fs.readFileSync(`${lab.dir}/ssh_config_agent`, 'utf8'), /IdentityFile/);
   // no agent yet: nothing to offer
-  const without = await cli(['connect', 'cbj', '--config', cfg], { HOME: '/nonexistent' });
+  // no keys in a home: root's moved to none; the mode's user has none in theirs
+  const without = await cli(['connect', 'cbj', '--config', cfg], AS_USER ? {} : { HOME: '/nonexistent' });
   t.is(without.exitCode, 1);
   t.regex(without.stderr, /no usable SSH identity for root@10\.218\.0\.2:22/);
 
   // where OpenSSH's ssh-agent puts its socket, as the user who ran sudo
   fs.mkdirSync(agentDir, { recursive: true, mode: 0o700 });
-  const agent = await run('ssh-agent', ['-a', agentSock]);
+  own(agentDir);
+  const agent = await asActor('ssh-agent', ['-a', agentSock]);
   agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)![1]);
-  t.is((await run('ssh-add', [`${lab.dir}/id_ed25519`], { SSH_AUTH_SOCK: agentSock })).exitCode, 0);
+  t.is((await asActor('ssh-add', [`${lab.dir}/id_ed25519`], { SSH_AUTH_SOCK: agentSock })).exitCode, 0);
   await upAndDown(t, cfg, ['--agent', agentSock]);
-  // sudo drops SSH_AUTH_SOCK: the invoking user's agent socket is found anyway
-  await upAndDown(t, cfg, [], { SUDO_USER: 'root', SUDO_UID: '0', SUDO_GID: '0' });
+  // sudo drops SSH_AUTH_SOCK: the invoking user's agent socket is found anyway (root's own, or the
+  // sudo mode's user's through the CLI's own sudo); a helper group's member runs no sudo to lose it
+  if (MODE !== 'helper') await upAndDown(t, cfg, [], AS_USER ? {} : { SUDO_USER: 'root', SUDO_UID: '0', SUDO_GID: '0' });
 
   // ssh_config's IdentityAgent, as 1Password writes it (a folder with a space), comes before --agent and $SSH_AUTH_SOCK
   const vault = `${agentDir}/Group Containers/2BUA8C4S2C.com.1password/t/agent.sock`;
-  fs.mkdirSync(path.dirname(vault), { recursive: true, mode: 0o700 });
-  const op = await run('ssh-agent', ['-a', vault]);
+  await asActor('mkdir', ['-p', '-m', '700', path.dirname(vault)]);
+  const op = await asActor('ssh-agent', ['-a', vault]);
   const opPid = Number(/SSH_AGENT_PID=(\d+)/.exec(op.stdout)![1]);
   t.teardown(() => process.kill(opPid));
-  t.is((await run('ssh-add', [`${lab.dir}/id_ed25519`], { SSH_AUTH_SOCK: vault })).exitCode, 0);
+  t.is((await asActor('ssh-add', [`${lab.dir}/id_ed25519`], { SSH_AUTH_SOCK: vault })).exitCode, 0);
   const keyless = (s: string): string => s.replace(/^\s*IdentityFile .*\n/gm, '');
   const named = rewriteSshConfig('ssh_config_vault', (s) => `IdentityAgent "${vault}"\n${keyless(s)}`);
   await upAndDown(t, named, ['--agent', `${agentDir}/no-such.sock`], { SSH_AUTH_SOCK: `${agentDir}/no-such.sock` });
@@ -120,8 +128,8 @@ test.serial('keys only in an ssh-agent (no IdentityFile anywhere), found through
 test.serial('IdentitiesOnly: the agent is asked only for the keys IdentityFile names, and a .pub names one', async (t) => {
   // the agent (from the test before) holds the lab's key; now also one sshd does not know
   const other = `${agentDir}/other`;
-  t.is((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other])).exitCode, 0);
-  t.is((await run('ssh-add', [other], { SSH_AUTH_SOCK: agentSock })).exitCode, 0);
+  t.is((await asActor('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other])).exitCode, 0);
+  t.is((await asActor('ssh-add', [other], { SSH_AUTH_SOCK: agentSock })).exitCode, 0);
   const naming = (file: string, pub: string, only: boolean): string =>
     rewriteSshConfig(file, (s) => s.replace(/^(\s*)IdentityFile .*$/gm, `$1IdentityFile ${pub}${only ? '\n$1IdentitiesOnly yes' : ''}`));
 
@@ -219,7 +227,7 @@ const privsepUser = (): Promise<TestUser> => makeTestUser(USER);
 
 /** Connects as the user with --privsep, checks who runs what, then takes it down: nothing left on either host or the jump host. */
 async function asUserThrough(t: ExecutionContext, user: { name: string; uid: number; gid: number; home: string }, cfg: string, runs: RegExp): Promise<void> {
-  const up = await cli(['connect', 'cbj', '--config', cfg, '--privsep'], sudoEnv(user));
+  const up = await cliRoot(['connect', 'cbj', '--config', cfg, '--privsep'], sudoEnv(user));
   t.is(up.exitCode, 0, up.stderr);
   // the controller is the user's: they ask it (root reads nothing it says)
   const pid = (JSON.parse((await cliAs(user, ['status', 'cbj', '--json'])).stdout) as { pid: number }[])[0]!.pid;
@@ -230,7 +238,7 @@ async function asUserThrough(t: ExecutionContext, user: { name: string; uid: num
   );
   t.is((await run('ping', ['-c', '1', '-W', '2', '10.218.9.2'])).exitCode, 0);
   t.is((await run('docker', ['-H', `unix://${RUN_DIR}/cbj/docker.sock`, 'ps'])).exitCode, 0);
-  t.is((await cli(['disconnect', 'cbj', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['disconnect', 'cbj', '--config', cfg], sudoEnv(user))).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
   t.deepEqual(await sshdSessions({ ...lab, remoteNs: 'cb-cbj-j' }), [], 'no session left on the jump host');
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import {
-  cli,
+  cliRoot,
   cliAs,
   inNs,
   labDown,
@@ -67,20 +67,20 @@ async function controllerPid(): Promise<number> {
 
 test.serial('--privsep: the controller runs as the user with no capabilities, root only in the helper; all of it works', async (t) => {
   const cfg = config('    dns: { domains: [vpc.internal] }\n');
-  const up = await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user));
+  const up = await cliRoot(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user));
   t.is(up.exitCode, 0, up.stderr);
   const pid = await controllerPid();
   userOnly(t, pid, user);
   // a second controller for it, in the foreground: refused, and the first keeps its folder, journal and tunnel
-  const again = await cli(['connect', 'cbv', '--config', cfg, '--foreground'], sudoEnv(user));
+  const again = await cliRoot(['connect', 'cbv', '--config', cfg, '--foreground'], sudoEnv(user));
   t.not(again.exitCode, 0);
   t.regex(again.stderr, /cbv is connected already/);
   t.is(fs.statSync('/run/cloudbridge/cbv').uid, user.uid);
   t.true(fs.existsSync('/run/cloudbridge/cbv/journal.json'));
   t.is(fs.statSync('/run/cloudbridge/cbv/journal.json').uid, user.uid, "the controller's journal is the user's");
-  t.is(fs.statSync('/run/cloudbridge/helper/cbv.json').uid, 0, "the helper's is root's");
+  t.is(fs.statSync('/run/cloudbridge/_helper/cbv.json').uid, 0, "the helper's is root's");
   // root asks a user's controller nothing: it is up, and whose it is, and the user asks it the rest
-  const asRoot = await cli(['status', 'cbv', '--json']);
+  const asRoot = await cliRoot(['status', 'cbv', '--json']);
   t.is(asRoot.exitCode, 0, asRoot.stderr);
   t.deepEqual(JSON.parse(asRoot.stdout), [{ env: 'cbv', state: 'up', owner: user.name }]);
   t.regex(asRoot.stderr, new RegExp(`cbv: up, connected by ${user.name} \\(--privsep\\); its status is theirs`));
@@ -91,13 +91,13 @@ test.serial('--privsep: the controller runs as the user with no capabilities, ro
   t.regex((await run('getent', ['hosts', 'db.vpc.internal'])).stdout, new RegExp(`^${lab.net.replace('.', '\\.')}\\.9\\.2\\s`));
   // /run emptied under it (a tmpfiles cleaner): the user cannot make a folder in root's, the helper claims it again for them
   fs.rmSync('/run/cloudbridge', { recursive: true, force: true });
-  const back = await within(8000, async () => (await cli(['status', 'cbv', '--json'], sudoEnv(user))).exitCode === 0);
+  const back = await within(8000, async () => (await cliRoot(['status', 'cbv', '--json'], sudoEnv(user))).exitCode === 0);
   t.not(back, undefined, 'status answers again');
   t.log(`status answered again ${back} ms after /run/cloudbridge went`);
   t.is(fs.statSync('/run/cloudbridge/cbv').uid, user.uid, "the folder is the user's again");
   t.is(fs.statSync('/run/cloudbridge/cbv/journal.json').uid, user.uid);
-  t.is(fs.statSync('/run/cloudbridge/helper/cbv.json').uid, 0, "the helper's journal written again, root's");
-  t.is((await cli(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.is(fs.statSync('/run/cloudbridge/_helper/cbv.json').uid, 0, "the helper's journal written again, root's");
+  t.is((await cliRoot(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
   t.false(fs.existsSync('/run/cloudbridge'), 'root removed its folders');
 });
@@ -122,7 +122,7 @@ test.serial("root's status reads nothing a user's control socket says: a hostile
   const server = execa('runuser', ['-u', user.name, '--', process.execPath, '-e', evil], { reject: false });
   t.teardown(() => void server.kill());
   for (let i = 0; i < 100 && !fs.existsSync(`${dir}/control.sock`); i++) await new Promise((r) => setTimeout(r, 20));
-  const st = await cli(['status', 'cbfake', '--json']);
+  const st = await cliRoot(['status', 'cbfake', '--json']);
   t.is(st.exitCode, 0, st.stderr);
   t.deepEqual(JSON.parse(st.stdout), [{ env: 'cbfake', state: 'up', owner: user.name }]);
   t.notRegex(st.stdout + st.stderr, /EVIL/);
@@ -130,35 +130,35 @@ test.serial("root's status reads nothing a user's control socket says: a hostile
 
 test.serial('--privsep: kill -9 of the controller: this host is clean within 1 s, and the next connect cleans the rest', async (t) => {
   const cfg = config('');
-  t.is((await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
   process.kill(await controllerPid(), 'SIGKILL');
   const took = await within(3000, async () => {
     const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
     const rules = (await run('iptables-save', [])).stdout;
-    return !/^\d+: cb-cbv[:@]/m.test(links) && !rules.includes('cloudbridge:cbv') && !fs.existsSync('/run/cloudbridge/helper');
+    return !/^\d+: cb-cbv[:@]/m.test(links) && !rules.includes('cloudbridge:cbv') && !fs.existsSync('/run/cloudbridge/_helper');
   });
   t.truthy(took !== undefined && took < 1000, `this host clean after ${took} ms`);
-  const again = await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user));
+  const again = await cliRoot(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user));
   t.is(again.exitCode, 0, again.stderr);
-  t.is((await cli(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });
 
 test.serial('--privsep: kill -9 of the helper and the controller, then cleanup: nothing left on either host', async (t) => {
   const cfg = config('');
-  t.is((await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
   const tree = processTree(await controllerPid());
   for (const p of tree) process.kill(p.pid, 'SIGKILL');
   await within(2000, async () => tree.every((p) => !fs.existsSync(`/proc/${p.pid}`)));
-  t.true(fs.existsSync('/run/cloudbridge/helper/cbv.json'), "the helper's journal stays for cleanup");
+  t.true(fs.existsSync('/run/cloudbridge/_helper/cbv.json'), "the helper's journal stays for cleanup");
   t.notDeepEqual(await leftovers(lab), [], 'the rule and the remote side are still there');
-  const clean = await cli(['cleanup', 'cbv', '--config', cfg], sudoEnv(user));
+  const clean = await cliRoot(['cleanup', 'cbv', '--config', cfg], sudoEnv(user));
   t.is(clean.exitCode, 0, clean.stderr);
   t.deepEqual(await leftovers(lab), []);
   t.false(fs.existsSync('/run/cloudbridge'));
 
   // a reboot in the middle instead: both journals go with /run; the server's steps are in the user's own boot record
-  t.is((await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
   const record = path.join(user.home, '.local/state/cloudbridge/boot/cbv.json');
   t.is(fs.statSync(record).uid, user.uid, "the user's, written as them");
   const kept = (JSON.parse(fs.readFileSync(record, 'utf8')) as { applied: { apply: { side: string } }[] }).applied;
@@ -169,22 +169,22 @@ test.serial('--privsep: kill -9 of the helper and the controller, then cleanup: 
     "the server's rules outlived it",
   );
   // root's cleanup reads none of it: a process of the user's does, and undoes the server's steps over their SSH
-  const after = await cli(['cleanup', 'cbv', '--config', cfg], sudoEnv(user));
+  const after = await cliRoot(['cleanup', 'cbv', '--config', cfg], sudoEnv(user));
   t.is(after.exitCode, 0, after.stderr);
   t.regex(after.stderr, /cbv: a run cut short by a reboot left settings here and on the server; undoing them/);
   t.false(fs.existsSync(record), 'the record went');
   t.deepEqual(await leftovers(lab), []);
   // without a cleanup: the next connect, as the user, does it first, and the server's rules are not doubled
-  t.is((await cli(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['connect', 'cbv', '--config', cfg, '--privsep'], sudoEnv(user))).exitCode, 0);
   const remoteRules = async (): Promise<number> =>
     (await inNs(lab.remoteNs, 'iptables-save', [])).stdout.split('\n').filter((l) => l.includes('cloudbridge')).length;
   const once = await remoteRules();
   await killAndReboot();
-  const next = await cli(['connect', 'cbv', '--config', cfg, '--privsep', '-v'], sudoEnv(user));
+  const next = await cliRoot(['connect', 'cbv', '--config', cfg, '--privsep', '-v'], sudoEnv(user));
   t.is(next.exitCode, 0, next.stderr);
   t.regex(next.stderr, /a run cut short by a reboot left settings here and on the server; undoing them/);
   t.is(await remoteRules(), once);
-  t.is((await cli(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['disconnect', 'cbv', '--config', cfg], sudoEnv(user))).exitCode, 0);
   t.false(fs.existsSync(record));
   t.deepEqual(await leftovers(lab), []);
 });
@@ -201,7 +201,7 @@ async function killAndReboot(): Promise<void> {
 
 /** Runs `body` with the installed helper listening for GROUP, started as `install-helper`'s unit says, and stops it after. */
 async function withInstalledHelper(body: () => Promise<void>): Promise<void> {
-  const unit = await cli(['install-helper', '--print', '--group', GROUP]);
+  const unit = await cliRoot(['install-helper', '--print', '--group', GROUP]);
   const exec = /^ExecStart=(.*)$/m.exec(unit.stdout)?.[1]?.split(' ') ?? [];
   if (exec.slice(-4).join(' ') !== `--listen ${SOCKET} --group ${GROUP}`) throw new Error(`unexpected unit:\n${unit.stdout}`);
   const helper = execa(exec[0]!, exec.slice(1), { reject: false });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { cli, labDown, labUp, leftovers, makeTestUser, run, sudoEnv, userCopy, variantConfig, type Lab, removeTestFiles } from './helpers.js';
+import { cliRoot, cli, labDown, labUp, leftovers, makeTestUser, run, sudoEnv, userCopy, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 
 // ProxyCommand with real commands: busybox's nc carries the connection to the lab's sshd,
 // run by a shell as the invoking user; a command that fails or goes away mid-session.
@@ -83,10 +83,10 @@ test.serial('the command runs as the user who ran sudo, never as root', async (t
     cfg,
     fs.readFileSync(cfg, 'utf8').replace(`knownHostsFile: ${dir}/known_hosts`, `knownHostsFile: ${dir}/known_hosts\n    sshConfig: ${dir}/ssh_config`),
   );
-  const up = await cli(['connect', 'cbp', '--config', cfg], sudoEnv(user));
+  const up = await cliRoot(['connect', 'cbp', '--config', cfg], sudoEnv(user));
   t.is(up.exitCode, 0, up.stderr);
   t.is(fs.readFileSync(marker, 'utf8').trim(), String(user.uid));
-  t.is((await cli(['disconnect', 'cbp'], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['disconnect', 'cbp'], sudoEnv(user))).exitCode, 0);
   fs.rmSync(marker, { force: true });
   t.deepEqual(await leftovers(lab), []);
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { CLI, dnsLeaving, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles, type Ran } from './helpers.js';
+import { asActor, MODE, startHelper, CLI, dnsLeaving, labDown, labUp, leftovers, run, variantConfig, type Lab, removeTestFiles, type Ran } from './helpers.js';
 
 // Split DNS on a systemd-resolved host, against a real systemd-resolved with
 // a D-Bus of its own. The "client" lab's machine is a network namespace; in
@@ -13,7 +13,8 @@ import { CLI, dnsLeaving, labDown, labUp, leftovers, run, variantConfig, type La
 // machine's own /etc/resolv.conf). The CLI runs in both namespaces (nsenter).
 
 const RESOLVED = '/var/cache/cloudbridge-resolved/root';
-const BUS = 'unix:path=/run/systemd/test-system-bus';
+// the system bus where everyone looks for it: sudo (and the helper after it) keep no DBUS_SYSTEM_BUS_ADDRESS
+const BUS = 'unix:path=/run/dbus/system_bus_socket';
 let lab: Lab;
 let resolved: ResultPromise | undefined;
 let dbusPid = 0;
@@ -40,6 +41,9 @@ test.before(async () => {
   const setup = [
     'set -e',
     'mount -t tmpfs tmpfs /run/systemd',
+    'mount -t tmpfs tmpfs /run/dbus',
+    // resolvectl on the PATH anyone has here, sudo's secure_path included (the helper runs it as root)
+    `mount -t overlay overlay -o lowerdir=${RESOLVED}/usr/bin:/usr/bin /usr/bin`,
     `mount -t overlay overlay -o lowerdir=/etc,upperdir=${w}/up,workdir=${w}/work /etc`,
     // resolved runs as its own user, which the package's sysusers would have made
     'echo "systemd-resolve:x:990:990:resolve:/:/usr/sbin/nologin" >>/etc/passwd',
@@ -56,6 +60,8 @@ test.before(async () => {
     await new Promise((r) => setTimeout(r, 50));
   dbusPid = Number(fs.readFileSync(`${w}/dbus.pid`, 'utf8').trim());
   mnt = `/proc/${resolved.pid}/ns/mnt`;
+  // the installed helper (helper mode) where resolved is, as on such a host
+  if (MODE === 'helper') await startHelper(['nsenter', `--net=/var/run/netns/${lab.clientNs}`, `--mount=${mnt}`, '--']);
   config = variantConfig(lab, 'resolved.yaml', [[/(docker: \{ mode: socket, remoteSocket: [^ ]+ \}\n)/, '$1    dns: { domains: [vpc.internal] }\n']]);
 });
 
@@ -69,11 +75,10 @@ test.after.always(async () => {
 
 /** A command on the lab's client machine, where resolved runs, with resolvectl on PATH. */
 function inNs(argv: readonly string[]): Promise<Ran> {
-  const [file, ...args] = argv[0] === 'node' ? [process.execPath, ...argv.slice(1)] : argv;
-  return run('nsenter', [`--net=/var/run/netns/${lab.clientNs}`, `--mount=${mnt}`, '--', file!, ...args], {
-    PATH: `${RESOLVED}/usr/bin:${process.env['PATH']}`,
-    DBUS_SYSTEM_BUS_ADDRESS: BUS,
-  });
+  const here = ['nsenter', `--net=/var/run/netns/${lab.clientNs}`, `--mount=${mnt}`, '--'];
+  // the CLI as the suite's mode runs it (as root, or as its user); resolvectl and the rest as root
+  if (argv[0] === 'node') return asActor(process.execPath, argv.slice(1), {}, here);
+  return run(here[0]!, [...here.slice(1), ...argv]);
 }
 
 const remoteQueries = async (): Promise<number> =>

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { cli, cliAs, labDown, labUp, leftovers, makeTestUser, processTree, run, sudoEnv, userCopy, type Lab, removeTestFiles } from './helpers.js';
+import { cliRoot, cliAs, labDown, labUp, leftovers, makeTestUser, processTree, run, sudoEnv, userCopy, type Lab, removeTestFiles } from './helpers.js';
 
 // Root acts for a user who ran sudo: whatever that user controls (their home, their config,
 // what it names, their environment) must never steer root's file operations. Each case
@@ -35,7 +35,7 @@ function config(extra: string, replace: [string | RegExp, string][] = []): strin
 
 /** As the user through sudo: refused in one line matching `cause`, nothing left on either host. */
 async function refusedFor(t: ExecutionContext, args: string[], cause: RegExp, env: Record<string, string> = {}): Promise<void> {
-  const r = await cli(args, { ...sudoEnv(user), ...env });
+  const r = await cliRoot(args, { ...sudoEnv(user), ...env });
   t.not(r.exitCode, 0, r.stderr);
   const lines = r.stderr.trim().split('\n');
   t.is(lines.length, 1, r.stderr);
@@ -55,11 +55,11 @@ test.serial('--no-privsep: the user connects with their own copy of key and conf
   // under sudo the helper and a controller of the user's are the default (privsep.test.ts, and every case
   // below, which is why they meet the kernel's refusals); this is the other mode's baseline
   const cfg = config('');
-  const up = await cli(['connect', 'cbs', '--config', cfg, '--no-privsep'], sudoEnv(user));
+  const up = await cliRoot(['connect', 'cbs', '--config', cfg, '--no-privsep'], sudoEnv(user));
   t.is(up.exitCode, 0, up.stderr);
-  const pid = (JSON.parse((await cli(['status', 'cbs', '--json'])).stdout) as { pid: number }[])[0]!.pid;
+  const pid = (JSON.parse((await cliRoot(['status', 'cbs', '--json'])).stdout) as { pid: number }[])[0]!.pid;
   t.is(processTree(pid)[0]!.uids[0], 0, 'the controller is root');
-  t.is((await cli(['disconnect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['disconnect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
   t.deepEqual(await leftovers(lab), []);
 });
 
@@ -115,12 +115,12 @@ test.serial("a unix listen path in the user's own directory is made with their r
   fs.mkdirSync(dir, { mode: 0o700 });
   fs.chownSync(dir, user.uid, user.gid);
   const cfg = config(`    forwards:\n      - { listen: ${dir}/ssh.sock, to: 127.0.0.1:22 }\n`);
-  t.is((await cli(['connect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['connect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
   const st = fs.statSync(`${dir}/ssh.sock`);
   t.true(st.isSocket());
   t.is(st.uid, user.uid);
   t.is(st.mode & 0o777, 0o600);
-  t.is((await cli(['disconnect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
+  t.is((await cliRoot(['disconnect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
   t.false(fs.existsSync(`${dir}/ssh.sock`));
   t.deepEqual(await leftovers(lab), []);
 });
@@ -163,7 +163,7 @@ test.serial('a config the user points at but may not read, or one others may wri
 });
 
 test.serial('a user the system does not know is refused, not taken for root', async (t) => {
-  const r = await cli(['connect', 'cbs', '--config', lab.config], { SUDO_USER: 'cb-no-such-user', SUDO_UID: '54321', SUDO_GID: '54321' });
+  const r = await cliRoot(['connect', 'cbs', '--config', lab.config], { SUDO_USER: 'cb-no-such-user', SUDO_UID: '54321', SUDO_GID: '54321' });
   t.is(r.exitCode, 1);
   t.is(
     r.stderr.trim(),
@@ -183,7 +183,7 @@ test.serial('under sudo, CLOUDBRIDGE_RUN_DIR is ignored: a journal the user wrot
     pending: [],
   };
   fs.writeFileSync(path.join(evil, 'cbs/journal.json'), JSON.stringify(journal));
-  const r = await cli(['cleanup', 'cbs', '--config', config('')], { ...sudoEnv(user), CLOUDBRIDGE_RUN_DIR: evil });
+  const r = await cliRoot(['cleanup', 'cbs', '--config', config('')], { ...sudoEnv(user), CLOUDBRIDGE_RUN_DIR: evil });
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stderr.trim(), 'cbs: nothing to clean up');
   t.true(fs.existsSync(path.join(evil, 'cbs/journal.json')), 'the file was not touched');
@@ -236,7 +236,7 @@ test.serial('junk from the docker daemon, SOCKS clients and the control socket: 
   const net = await import('node:net');
   const cfg = config('    socks: { listen: 127.0.0.1:18181 }\n', [[`remoteSocket: ${lab.dir}/docker.sock`, `remoteSocket: ${sock}, expose: labels`]]);
   try {
-    const up = await cli(['connect', 'cbs', '--config', cfg], sudoEnv(user));
+    const up = await cliRoot(['connect', 'cbs', '--config', cfg], sudoEnv(user));
     t.is(up.exitCode, 0, up.stderr);
     // the events stream ends: it is opened again (and the containers listed again)
     for (let i = 0; i < 100 && daemon.eventStreams() < 2; i++) await new Promise((r) => setTimeout(r, 100));
@@ -269,10 +269,10 @@ test.serial('junk from the docker daemon, SOCKS clients and the control socket: 
     const status = (JSON.parse(st.stdout) as { state: string; exposeProblems: Record<string, string> }[])[0]!;
     t.is(status.state, 'up');
     t.regex(status.exposeProblems['abcabcabcabc'] ?? '', /0\.0\.0\.0:18099: labels may listen on loopback addresses only/);
-    t.is((await cli(['disconnect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
+    t.is((await cliRoot(['disconnect', 'cbs', '--config', cfg], sudoEnv(user))).exitCode, 0);
   } finally {
     daemon.close();
-    await cli(['disconnect', 'cbs', '--config', cfg], sudoEnv(user));
+    await cliRoot(['disconnect', 'cbs', '--config', cfg], sudoEnv(user));
   }
   t.deepEqual(await leftovers(lab), []);
 });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, LOG_DIR, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
+import { asActor, CLI, cli, importBusybox, inNs, run, labDown, labUp, leftovers, logOf, RUN_DIR, variantConfig, type Lab, removeTestFiles } from './helpers.js';
 import { download, makeBlob, startBlobServer, upload } from './transfer.js';
 
 let lab: Lab;
@@ -91,7 +91,7 @@ test.serial('50 MB crosses the tunnel both ways with identical checksums, throug
   t.true(end.stats.txBytes - start.stats.txBytes > 50 * 1024 * 1024, "the outlet's bytes are counted");
   t.true(end.stats.rxBytes - start.stats.rxBytes > 50 * 1024 * 1024, "the inlet's bytes are counted");
   // --verbose: handshakes and other protocols still reach the flow log while bulk TCP stays in C
-  const log = fs.readFileSync(`${LOG_DIR}/cbt.log`, 'utf8');
+  const log = fs.readFileSync(logOf('cbt'), 'utf8');
   t.regex(log, /flow tcp 10\.214\.1\.1:\d+ -> 10\.214\.1\.2:9000 routed/);
   t.regex(log, /flow icmp 10\.214\.1\.1 -> 10\.214\.1\.2 routed/);
   // sshd drops a tun datagram that does not fit the window we left it, silently but for this debug line
@@ -111,7 +111,8 @@ test.serial('an address behind the remote host answers through remote NAT', asyn
 
 async function dockerThroughEnv(t: ExecutionContext, env: string): Promise<void> {
   const script = `set -e; eval "$("${process.execPath}" "${CLI}" env ${env} --config "${lab.config}")"; echo "DOCKER_HOST=$DOCKER_HOST"; docker ps; docker version --format '{{.Server.Version}}'`;
-  const r = await run('bash', ['-c', script], {});
+  // as the one who connected: the docker socket is theirs
+  const r = await asActor('bash', ['-c', script]);
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /CONTAINER ID\s+IMAGE/);
   // the server version comes from the lab's dockerd, not from anything local
@@ -315,10 +316,10 @@ test.serial('two environments at once: separate devices and traffic, each its ow
   const after = JSON.parse((await cli(['status', 'cbt-tcp', '--json'])).stdout)[0].stats.txPackets as number;
   t.true(after - before < 5, 'pings to cbt did not cross cbt-tcp');
   for (const ctx of ['cbt', 'cbt-tcp']) {
-    const r = await run('docker', ['--context', ctx, 'version', '--format', '{{.Server.Version}}']);
+    const r = await asActor('docker', ['--context', ctx, 'version', '--format', '{{.Server.Version}}']);
     t.is(r.exitCode, 0, r.stderr);
   }
-  t.regex((await run('docker', ['context', 'inspect', 'cbt-tcp', '--format', '{{.Endpoints.docker.Host}}'])).stdout, /^tcp:\/\/10\.214\.1\.6:2375$/);
+  t.regex((await asActor('docker', ['context', 'inspect', 'cbt-tcp', '--format', '{{.Endpoints.docker.Host}}'])).stdout, /^tcp:\/\/10\.214\.1\.6:2375$/);
 
   const clash = variantConfig(lab, 'clash.yaml', [
     ['  cbt-tcp:', '  cbt-clash:\n    host: 10.214.0.2\n    tunnel: { local: 10.214.1.2, remote: 10.214.1.9 }\n  cbt-tcp:'],
@@ -342,12 +343,12 @@ test.serial('two environments at once: separate devices and traffic, each its ow
   t.is(ex.exitCode, 7);
   t.is(ex.stdout.trim(), 'tcp://10.214.1.6:2375');
   t.is((await cli(['use', 'cbt-tcp', '--config', lab.config])).exitCode, 0);
-  t.is((await run('docker', ['context', 'show'])).stdout.trim(), 'cbt-tcp');
+  t.is((await asActor('docker', ['context', 'show'])).stdout.trim(), 'cbt-tcp');
 
   t.is((await cli(['disconnect', 'cbt-tcp'])).exitCode, 0);
-  t.is((await run('docker', ['context', 'show'])).stdout.trim(), 'default', 'a removed current context falls back to default');
+  t.is((await asActor('docker', ['context', 'show'])).stdout.trim(), 'default', 'a removed current context falls back to default');
   t.is((await cli(['disconnect', 'cbt'])).exitCode, 0);
-  t.notRegex((await run('docker', ['context', 'ls', '-q'])).stdout, /cbt/);
+  t.notRegex((await asActor('docker', ['context', 'ls', '-q'])).stdout, /cbt/);
   t.deepEqual(await leftovers(lab), []);
 });
 

@@ -1,6 +1,21 @@
 import fs from 'node:fs';
 import test from 'ava';
-import { cli, inNs, labDown, labUp, leftovers, LOG_DIR, removeTestFiles, run, RUN_DIR, sshdSessions, variantConfig, waitFor, type Lab } from './helpers.js';
+import {
+  restartHelper,
+  cli,
+  inNs,
+  labDown,
+  labUp,
+  leftovers,
+  logOf,
+  removeTestFiles,
+  run,
+  RUN_DIR,
+  sshdSessions,
+  variantConfig,
+  waitFor,
+  type Lab,
+} from './helpers.js';
 import { EchoClient, makeBlob, startBlobServer } from './transfer.js';
 import { fillUp } from '../fill.js';
 
@@ -62,7 +77,7 @@ const startSshd = (): Promise<unknown> => inNs(lab.remoteNs, '/usr/sbin/sshd', [
 const jumpClock = (seconds: number): Promise<unknown> => run('date', ['-s', `@${(Date.now() / 1000 + seconds).toFixed(3)}`]);
 /** Runs `args` in the remote sshd's own mount namespace (ip netns exec made it): what its sessions see, and nothing else does. */
 const inSshdMounts = (args: readonly string[]): Promise<{ exitCode: number }> => run('nsenter', ['-t', String(sshdPid()), '-m', '--', ...args]);
-const logText = (): string => fs.readFileSync(`${LOG_DIR}/cbw.log`, 'utf8');
+const logText = (): string => fs.readFileSync(logOf('cbw'), 'utf8');
 
 test.serial('a clock jump of an hour either way: the session stays, nothing reconnects', async (t) => {
   t.is((await cli(['connect', 'cbw', '--config', cfg])).exitCode, 0);
@@ -182,6 +197,8 @@ test.serial('a full state folder: no step is made unjournaled; the session waits
   // the runtime tree on a small tmpfs of its own (the log's full disk: errors.test)
   fs.mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
   t.is((await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0755', 'tmpfs', RUN_DIR])).exitCode, 0);
+  // the installed helper's socket is in that tree: it listens again on the new one (helper mode)
+  await restartHelper();
   const filler = `${RUN_DIR}/filler`;
   const journal = `${RUN_DIR}/cbw/journal.json`;
   try {
@@ -202,6 +219,7 @@ test.serial('a full state folder: no step is made unjournaled; the session waits
   } finally {
     fs.rmSync(filler, { force: true });
     await run('umount', [RUN_DIR]);
+    await restartHelper();
   }
   t.deepEqual(await leftovers(lab), []);
 });
