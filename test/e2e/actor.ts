@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import { run, type Ran } from './proc.js';
+import { CLI, run, type Ran } from './proc.js';
 
 /**
  * Who the e2e suite runs the CLI as, from $CLOUDBRIDGE_E2E_MODE:
@@ -26,8 +25,6 @@ export const MODE: E2eMode = modeOf(process.env['CLOUDBRIDGE_E2E_MODE']);
 /** Whether the CLI runs as a user (sudo or helper mode). */
 export const AS_USER = MODE !== 'root';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 export const HELPER_SOCKET = '/run/cloudbridge/helper.sock';
 const SUDOERS = '/etc/sudoers.d/cloudbridge-e2e';
 
@@ -74,18 +71,32 @@ export async function actorUp(files: readonly string[], ns?: string): Promise<vo
 export async function startHelper(prefix: readonly string[]): Promise<void> {
   await stopHelper();
   helperPrefix = prefix;
-  const unit = await run(process.execPath, [CLI, 'install-helper', '--print', '--group', NAME]);
-  const exec = /^ExecStart=(.*)$/m.exec(unit.stdout)?.[1]?.split(' ') ?? [];
-  if (exec.slice(-4).join(' ') !== `--listen ${HELPER_SOCKET} --group ${NAME}`) throw new Error(`unexpected unit:\n${unit.stdout}`);
-  const all = [...prefix, ...exec];
+  const all = [...prefix, ...(await helperCommand(NAME))];
   helper = execa(all[0]!, all.slice(1), { reject: false });
   for (let i = 0; i < 250 && !fs.existsSync(HELPER_SOCKET); i++) await new Promise((r) => setTimeout(r, 20));
   if (!fs.existsSync(HELPER_SOCKET)) throw new Error('the helper did not listen');
 }
 
-/** The installed helper started again where it ran (helper mode; a new /run/cloudbridge mounted over its socket's). */
+/**
+ * The installed helper stopped for a while (helper mode): its listening
+ * socket keeps busy the /run/cloudbridge a test mounted, which then cannot
+ * be unmounted (and stayed, under the next files' tests).
+ */
+export async function pauseHelper(): Promise<void> {
+  await stopHelper();
+}
+
+/** The installed helper started (again) where it ran (helper mode), on a /run/cloudbridge mounted or unmounted since. */
 export async function restartHelper(): Promise<void> {
-  if (helper) await startHelper(helperPrefix);
+  if (MODE === 'helper' && actor) await startHelper(helperPrefix);
+}
+
+/** The installed helper's command for `group`, as `install-helper --print`'s unit has it (ExecStart). */
+export async function helperCommand(group: string): Promise<string[]> {
+  const unit = await run(process.execPath, [CLI, 'install-helper', '--print', '--group', group]);
+  const exec = /^ExecStart=(.*)$/m.exec(unit.stdout)?.[1]?.split(' ') ?? [];
+  if (exec.slice(-4).join(' ') !== `--listen ${HELPER_SOCKET} --group ${group}`) throw new Error(`unexpected unit:\n${unit.stdout}`);
+  return exec;
 }
 
 /** The installed helper killed at once (SIGKILL, as a power cut takes it) and started again, as its unit is at boot. */
@@ -137,12 +148,22 @@ export function own(...paths: string[]): void {
  */
 export function asActor(file: string, args: readonly string[], env: Record<string, string> = {}, prefix: readonly string[] = []): Promise<Ran> {
   if (!AS_USER) return prefix.length ? run(prefix[0]!, [...prefix.slice(1), file, ...args], env) : run(file, args, env);
-  const a = theActor();
-  const vars = Object.entries({ HOME: a.home, USER: a.name, LOGNAME: a.name, ...env }).map(([k, v]) => `${k}=${v}`);
+  return runAs(theActor(), file, args, env, prefix);
+}
+
+/** `file args` as `who` (runuser, their HOME and names, none of root's XDG folders, agent or CLOUDBRIDGE_* but `env`'s), inside `prefix`. */
+export function runAs(
+  who: { readonly name: string; readonly home: string },
+  file: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  prefix: readonly string[] = [],
+): Promise<Ran> {
+  const vars = Object.entries({ HOME: who.home, USER: who.name, LOGNAME: who.name, ...env }).map(([k, v]) => `${k}=${v}`);
   const unset = Object.keys(process.env)
     .filter((k) => (k.startsWith('XDG_') || k === 'SSH_AUTH_SOCK' || k.startsWith('CLOUDBRIDGE_')) && !(k in env))
     .flatMap((k) => ['-u', k]);
-  const cmd = [...prefix, 'runuser', '-u', a.name, '--', 'env', ...unset, ...vars, file, ...args];
+  const cmd = [...prefix, 'runuser', '-u', who.name, '--', 'env', ...unset, ...vars, file, ...args];
   return run(cmd[0]!, cmd.slice(1));
 }
 

@@ -1,17 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { actorDown, actorUp, AS_USER, asActor, crashHelper, MODE, own, theActor } from './actor.js';
-import { run, type Ran } from './proc.js';
+import { actorDown, actorUp, AS_USER, asActor, MODE, own, runAs, theActor } from './actor.js';
+import { CLI, ROOT, run, type Ran } from './proc.js';
 
-export { run, type Ran } from './proc.js';
-export { AS_USER, MODE, asActor, logOf, own, restartHelper, startHelper, theActor } from './actor.js';
-import type { ExecutionContext } from 'ava';
+export { CLI, ROOT, run, type Ran } from './proc.js';
+export { AS_USER, MODE, asActor, helperCommand, logOf, own, pauseHelper, restartHelper, startHelper, theActor } from './actor.js';
 
-/** Repository root (tests run from dist/test/e2e). */
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 /**
  * The tests run as root, and root never takes $CLOUDBRIDGE_RUN_DIR or
  * $CLOUDBRIDGE_LOG_DIR (util/user.ts, movedFolder): their runtime files and
@@ -113,7 +108,8 @@ export function cliInRoot(ns: string, args: readonly string[], env: Record<strin
 
 /** The CLI as `who` types it, without sudo (runuser, their HOME), with `vars` set too. */
 export function cliAs(who: { name: string; home: string }, args: readonly string[], vars: readonly string[] = []): Promise<Ran> {
-  return run('runuser', ['-u', who.name, '--', 'env', `HOME=${who.home}`, ...vars, process.execPath, CLI, ...args]);
+  const env = Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)]));
+  return runAs(who, process.execPath, [CLI, ...args], env);
 }
 
 /** The CLI inside a namespace (a "client" lab's machine). */
@@ -193,6 +189,8 @@ export async function leftovers(lab: Lab): Promise<string[]> {
   // the installed helper's socket is the host's, not a session's: it stays while the helper runs
   const runFiles = fs.existsSync(RUN_DIR) ? fs.readdirSync(RUN_DIR).filter((f) => !(MODE === 'helper' && f === 'helper.sock')) : [];
   found.push(...runFiles.map((f) => `local file: ${RUN_DIR}/${f}`));
+  // a test's small tmpfs over the run folder (a full disk), left mounted, would hide the next ones' files
+  if (fs.readFileSync('/proc/mounts', 'utf8').includes(` ${RUN_DIR} `)) found.push(`local mount: ${RUN_DIR}`);
   // the boot record (what outlives a reboot: DNS settings), kept outside the run folder
   if (fs.existsSync('/var/lib/cloudbridge')) found.push('local folder: /var/lib/cloudbridge');
   const mine = [...(await here('iptables-save', [])).stdout.split('\n'), ...(await here('ip6tables-save', [])).stdout.split('\n')].filter((l) =>
@@ -303,79 +301,4 @@ export async function dnsLeaving(ns: string, dev: string, body: () => Promise<un
     .filter((l) => l.trim());
 }
 
-/** One process as /proc/PID/status has it: real, effective, saved and fs ids, and its capability sets. */
-export interface ProcessIds {
-  readonly pid: number;
-  readonly cmd: string;
-  readonly uids: readonly number[];
-  readonly gids: readonly number[];
-  readonly capEff: string;
-  readonly capPrm: string;
-}
-
-/** `pid` and every process under it, as the kernel says (/proc). */
-export function processTree(pid: number): ProcessIds[] {
-  const parentOf = new Map<number, number>();
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      // the command may hold spaces and parentheses: the ppid follows the last ")"
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      parentOf.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const tree = [pid];
-  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
-  return tree.flatMap((p) => {
-    try {
-      const status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
-      const field = (k: string): string => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? '';
-      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      return [
-        {
-          pid: p,
-          cmd,
-          uids: field('Uid').split(/\s+/).map(Number),
-          gids: field('Gid').split(/\s+/).map(Number),
-          capEff: field('CapEff'),
-          capPrm: field('CapPrm'),
-        },
-      ];
-    } catch {
-      return [];
-    }
-  });
-}
-
-const isHelper = (p: ProcessIds): boolean => /helper(\/main)?\.js$/.test(p.cmd);
-
-/**
- * What a power cut or a reboot takes mid-session: the controller at `pid`,
- * and in the user modes the root helper serving it at the same instant (kill
- * -9 of the controller alone has its helper undo this host's side within a
- * second, which a reboot does not wait for). The installed helper comes back
- * as its unit would at boot.
- */
-export async function crash(pid: number): Promise<void> {
-  const helpers = processTree(pid).filter(isHelper);
-  for (const p of helpers) process.kill(p.pid, 'SIGKILL');
-  process.kill(pid, 'SIGKILL');
-  if (MODE === 'helper') await crashHelper();
-}
-
-/** The controller and everything under it run as `user` with no capabilities, but for one root helper. Returns the tree. */
-export function userOnly(t: ExecutionContext, pid: number, who: { uid: number; gid: number }): ProcessIds[] {
-  const tree = processTree(pid);
-  const helpers = tree.filter(isHelper);
-  t.is(helpers.length, 1, 'one helper');
-  t.deepEqual(helpers[0]!.uids, [0, 0, 0, 0], 'the helper is root');
-  for (const p of tree.filter((q) => !isHelper(q))) {
-    t.deepEqual(p.uids, [who.uid, who.uid, who.uid, who.uid], `${p.cmd}: uids`);
-    t.deepEqual(p.gids, [who.gid, who.gid, who.gid, who.gid], `${p.cmd}: gids`);
-    t.is(p.capEff, '0000000000000000', `${p.cmd}: no effective capabilities`);
-    t.is(p.capPrm, '0000000000000000', `${p.cmd}: no permitted capabilities`);
-  }
-  return tree;
-}
+export { crash, processTree, userOnly, type ProcessIds } from './procTree.js';

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import {
+  helperCommand,
   cliRoot,
   cliAs,
   inNs,
@@ -201,9 +202,7 @@ async function killAndReboot(): Promise<void> {
 
 /** Runs `body` with the installed helper listening for GROUP, started as `install-helper`'s unit says, and stops it after. */
 async function withInstalledHelper(body: () => Promise<void>): Promise<void> {
-  const unit = await cliRoot(['install-helper', '--print', '--group', GROUP]);
-  const exec = /^ExecStart=(.*)$/m.exec(unit.stdout)?.[1]?.split(' ') ?? [];
-  if (exec.slice(-4).join(' ') !== `--listen ${SOCKET} --group ${GROUP}`) throw new Error(`unexpected unit:\n${unit.stdout}`);
+  const exec = await helperCommand(GROUP);
   const helper = execa(exec[0]!, exec.slice(1), { reject: false });
   try {
     for (let i = 0; i < 100 && !fs.existsSync(SOCKET); i++) await new Promise((r) => setTimeout(r, 20));

@@ -1,4 +1,10 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+
+/** Repository root (tests run from dist/test/e2e). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 
 export interface Ran {
   readonly exitCode: number;

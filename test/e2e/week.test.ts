@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import test from 'ava';
 import {
+  pauseHelper,
   restartHelper,
   cli,
   inNs,
@@ -218,7 +219,8 @@ test.serial('a full state folder: no step is made unjournaled; the session waits
     t.is((await cli(['disconnect', 'cbw'])).exitCode, 0);
   } finally {
     fs.rmSync(filler, { force: true });
-    await run('umount', [RUN_DIR]);
+    await pauseHelper();
+    t.is((await run('umount', [RUN_DIR])).exitCode, 0, 'the small tmpfs goes');
     await restartHelper();
   }
   t.deepEqual(await leftovers(lab), []);
