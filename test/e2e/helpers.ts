@@ -117,16 +117,18 @@ export function cliIn(ns: string, args: readonly string[], env: Record<string, s
   return asActor(process.execPath, [CLI, ...args], env, ['ip', 'netns', 'exec', ns]);
 }
 
-/** What a test file leaves behind, removed: the runtime folders and logs of `envs`, and the runtime tree once empty. */
+/** What a test file leaves behind, removed: the runtime folders and logs of `envs`, and the runtime and log folders once empty. */
 export function removeTestFiles(...envs: string[]): void {
   for (const e of envs) {
     fs.rmSync(path.join(RUN_DIR, e), { recursive: true, force: true });
     for (const gen of ['', '.1', '.2']) fs.rmSync(`${LOG_DIR}/${e}.log${gen}`, { force: true });
   }
-  try {
-    fs.rmdirSync(RUN_DIR);
-  } catch {
-    // other environments' (or none)
+  for (const dir of [RUN_DIR, LOG_DIR]) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // other environments' (or none)
+    }
   }
 }
 
