@@ -52,7 +52,12 @@ export function upload(host: string, port: number, file: string): Promise<string
 export function download(host: string, port: number, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
   return new Promise((resolve, reject) => {
     const sock = net.createConnection({ host, port });
-    signal?.addEventListener('abort', () => sock.destroy(new Error('aborted')));
+    // a reset, not a FIN: a stalled transfer's FIN is never acknowledged, and its socket stayed in FIN-WAIT-1,
+    // retransmitting for minutes into whatever tunnel routes its address next (it woke an on-demand session)
+    signal?.addEventListener('abort', () => {
+      sock.resetAndDestroy();
+      reject(new Error('aborted'));
+    });
     const hash = createHash('sha256');
     let bytes = 0;
     sock.on('connect', () => sock.write('D'));
