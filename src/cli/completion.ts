@@ -1,8 +1,6 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
-import { ENV_NAME } from '../util/envName.js';
-import { runDir } from '../util/paths.js';
+import { envFolderNames } from '../util/paths.js';
 
 /**
  * Shell completion, the way cobra (kubectl, gh) does it: the bash, zsh and
@@ -75,11 +73,7 @@ async function envNames(config: string | undefined): Promise<string[]> {
   } catch {
     // a broken or missing config completes nothing from it; connect says why
   }
-  try {
-    for (const n of fs.readdirSync(runDir())) if (ENV_NAME.test(n)) names.add(n);
-  } catch {
-    // nothing is up
-  }
+  for (const n of envFolderNames()) names.add(n);
   return [...names].sort();
 }
 

@@ -257,7 +257,10 @@ async function cleanupAfterBoot(envName: string, args: CommonArgs & { agent?: st
   // installed helper, root's boot record is the helper's to undo, at hello
   const byHelper = !root && fs.existsSync(bootRecordFile(envName)) && installedHelper();
   const helperSaid = byHelper ? await helperSession(envName).catch((err: Error) => err.message) : undefined;
-  if (helperSaid) process.stderr.write(`${envName}: could not undo: ${plain(helperSaid)}\n`);
+  if (helperSaid) {
+    process.stderr.write(`${envName}: could not undo: ${plain(helperSaid)}\n`);
+    code = 1;
+  }
   if (file && fs.existsSync(file)) {
     const { restoreLeftByBoot } = await import('../daemon/cleanup.js');
     const env = findEnvironment(loadConfig(args.config), envName);
@@ -267,10 +270,9 @@ async function cleanupAfterBoot(envName: string, args: CommonArgs & { agent?: st
       file === theirs ? file : undefined,
     );
     process.stderr.write(errors.length ? `${envName}: could not undo: ${plain(errors.join('; '))}\n` : `${envName}: cleaned up\n`);
-    code = errors.length ? 1 : 0;
+    if (errors.length) code = 1;
   } else if (byHelper && !helperSaid) process.stderr.write(`${envName}: cleaned up\n`);
   else if (!handOver && !args.asOwner && !byHelper) process.stderr.write(`${envName}: nothing to clean up\n`);
-  if (helperSaid) code = 1;
   return handOver ? Math.max(code, await runAsOwner('cleanup', envName, args)) : code;
 }
 

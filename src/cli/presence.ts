@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { requestControl } from '../daemon/control.js';
 import type { Status } from '../daemon/status.js';
-import { ENV_NAME } from '../util/envName.js';
 import { UserError } from '../util/errors.js';
-import { controlSocket, envRunDir, journalFile, runDir } from '../util/paths.js';
+import { controlSocket, envFolderNames, envRunDir, journalFile } from '../util/paths.js';
 import { plain } from '../util/plain.js';
 import { readJournal, type JournalRecord } from '../plan/apply.js';
 import { isRemote } from '../plan/steps.js';
@@ -74,16 +73,7 @@ function leftBehind(env: string): string {
 export const STATUS_DOWN = 3;
 
 export async function status(envName: string | undefined, json: boolean): Promise<number> {
-  const dir = runDir();
-  // environments' folders only: the installed helper's socket and root's journal folder live there too
-  const names = envName
-    ? [envName]
-    : fs.existsSync(dir)
-      ? fs
-          .readdirSync(dir)
-          .filter((n) => ENV_NAME.test(n))
-          .sort()
-      : [];
+  const names = envName ? [envName] : envFolderNames();
   const out: Status[] = [];
   const theirs: { env: string; state: 'up'; owner: string }[] = [];
   for (const name of names) {

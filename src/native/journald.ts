@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkEnvName } from '../util/envName.js';
 import { IDENTIFIER, JOURNAL_SOCKET, journalAvailable, journalWhere, levelOf, logFile, LogWriter, type Level, type LogSink } from '../util/log.js';
+import { userStateDir } from '../util/paths.js';
 import { invokingUser } from '../util/user.js';
 import { loadAddon } from './addon.js';
 
@@ -76,7 +77,7 @@ export class JournalWriter implements LogSink {
  */
 function fallbackFile(env: string): string {
   if (process.geteuid?.() === 0) return logFile(env);
-  return path.join(invokingUser().home, '.local', 'state', 'cloudbridge', `${checkEnvName(env)}.log`);
+  return path.join(userStateDir(invokingUser()), `${checkEnvName(env)}.log`);
 }
 
 /** The log an environment's controller writes: the journal where there is one, else the file. */

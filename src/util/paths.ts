@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { checkEnvName } from './envName.js';
+import { checkEnvName, ENV_NAME } from './envName.js';
 import { movedFolder } from './user.js';
 
 /**
@@ -45,9 +45,29 @@ export function bootRecordFile(env: string): string {
  * holds this host's side (the helper's).
  */
 export function userBootRecordFile(env: string, user: { readonly uid: number; readonly home: string }): string {
+  return path.join(userStateDir(user), 'boot', `${checkEnvName(env)}.json`);
+}
+
+/**
+ * A user's own cloudbridge state folder: $XDG_STATE_HOME/cloudbridge when
+ * this process is theirs and sets it, else ~/.local/state/cloudbridge in
+ * the home the system gives them.
+ */
+export function userStateDir(user: { readonly uid: number; readonly home: string }): string {
   const xdg = process.getuid?.() === user.uid ? process.env['XDG_STATE_HOME'] : undefined;
-  const state = xdg && path.isAbsolute(xdg) ? xdg : path.join(user.home, '.local', 'state');
-  return path.join(state, 'cloudbridge', 'boot', `${checkEnvName(env)}.json`);
+  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(user.home, '.local', 'state'), 'cloudbridge');
+}
+
+/** The environments' folders in the run folder: the installed helper's socket and root's journal folder live there too. */
+export function envFolderNames(): string[] {
+  try {
+    return fs
+      .readdirSync(runDir())
+      .filter((n) => ENV_NAME.test(n))
+      .sort();
+  } catch {
+    return []; // nothing is up
+  }
 }
 
 /**

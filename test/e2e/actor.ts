@@ -69,21 +69,12 @@ export async function actorUp(files: readonly string[], ns?: string): Promise<vo
  * one is stopped first.
  */
 export async function startHelper(prefix: readonly string[]): Promise<void> {
-  await stopHelper();
+  await pauseHelper();
   helperPrefix = prefix;
   const all = [...prefix, ...(await helperCommand(NAME))];
   helper = execa(all[0]!, all.slice(1), { reject: false });
   for (let i = 0; i < 250 && !fs.existsSync(HELPER_SOCKET); i++) await new Promise((r) => setTimeout(r, 20));
   if (!fs.existsSync(HELPER_SOCKET)) throw new Error('the helper did not listen');
-}
-
-/**
- * The installed helper stopped for a while (helper mode): its listening
- * socket keeps busy the /run/cloudbridge a test mounted, which then cannot
- * be unmounted (and stayed, under the next files' tests).
- */
-export async function pauseHelper(): Promise<void> {
-  await stopHelper();
 }
 
 /** The installed helper started (again) where it ran (helper mode), on a /run/cloudbridge mounted or unmounted since. */
@@ -102,16 +93,19 @@ export async function helperCommand(group: string): Promise<string[]> {
 /** The installed helper killed at once (SIGKILL, as a power cut takes it) and started again, as its unit is at boot. */
 export async function crashHelper(): Promise<void> {
   if (!helper) return;
-  helper.kill('SIGKILL');
-  await helper;
-  helper = undefined;
-  fs.rmSync(HELPER_SOCKET, { force: true });
+  await pauseHelper('SIGKILL');
   await startHelper(helperPrefix);
 }
 
-async function stopHelper(): Promise<void> {
+/**
+ * The installed helper stopped (`restartHelper` starts it again): a test that
+ * unmounts what it mounted over /run/cloudbridge stops it first, since its
+ * listening socket keeps that mount busy (which then stayed, under the next
+ * files' tests).
+ */
+export async function pauseHelper(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
   if (!helper) return;
-  helper.kill('SIGTERM');
+  helper.kill(signal);
   await helper;
   helper = undefined;
   fs.rmSync(HELPER_SOCKET, { force: true });
@@ -120,7 +114,7 @@ async function stopHelper(): Promise<void> {
 /** Everything `actorUp` made, removed (their processes killed, their home gone). */
 export async function actorDown(): Promise<void> {
   if (!AS_USER) return;
-  await stopHelper();
+  await pauseHelper();
   fs.rmSync(SUDOERS, { force: true });
   // theirs, and what they started through sudo (its real uid is theirs)
   await run('pkill', ['-9', '-u', NAME]);

@@ -2,7 +2,16 @@ import { formatIPv6, parseIPv6 } from '../../config/ipv6.js';
 import type { NetAction } from '../../plan/steps.js';
 import type { LocalNet, RouteInfo, ServiceDns } from '../types.js';
 import { darwinCommand } from './commands.js';
-import { interfaceNetworks, parseIfconfig, parseLsofPeers, parseNetstatRoutes, parsePsParents, parseRouteGet, prefixOfMask } from './parse.js';
+import {
+  interfaceNetworks,
+  parseIfconfig,
+  parseLsofPeers,
+  parseNetstatRoutes,
+  parsePsParents,
+  parseRouteGet,
+  prefixOfMask,
+  type DarwinInterface,
+} from './parse.js';
 import { processTree } from '../processTree.js';
 import type { OutsidePath } from '../../plan/fullTunnel.js';
 import { lazyExeca } from '../../util/lazyExeca.js';
@@ -72,6 +81,9 @@ function isPin(got: ReturnType<typeof parseRouteGet>, addr: string, pinned: Outs
 }
 
 /** macOS: ifconfig, route and netstat through execa, arguments as arrays. */
+/** An interface's addresses as ifconfig lists them, IPv4 then IPv6. */
+const addressesOf = (i: DarwinInterface): string[] => [...i.inet.map((a) => a.addr), ...i.inet6.map((a) => a.addr)];
+
 export class DarwinNet implements LocalNet {
   async apply(a: NetAction): Promise<void> {
     if (a.op === 'route-del' && !(await this.routeIs(a))) {
@@ -99,11 +111,11 @@ export class DarwinNet implements LocalNet {
 
   async addressesOn(dev: string): Promise<string[] | undefined> {
     const i = parseIfconfig(await run(['ifconfig'])).find((x) => x.name === dev);
-    return i && [...i.inet.map((a) => a.addr), ...i.inet6.map((a) => a.addr)];
+    return i && addressesOf(i);
   }
 
   async addresses(): Promise<string[]> {
-    return parseIfconfig(await run(['ifconfig'])).flatMap((i) => [...i.inet.map((a) => a.addr), ...i.inet6.map((a) => a.addr)]);
+    return parseIfconfig(await run(['ifconfig'])).flatMap(addressesOf);
   }
 
   async dnsServices(): Promise<ServiceDns[]> {
